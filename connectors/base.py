@@ -1,0 +1,197 @@
+"""The contract between the core and a channel connector.
+
+A connector talks one channel's protocol and nothing else: it knows no SQLite and no Textual.
+The core constructs it with a `ChannelContext`, runs `run(sink)` as a supervised task and
+calls `send(message)` from the outbox.
+
+Errors follow one taxonomy (borrowed from python-telegram-bot's network loop):
+`TransientError` means "try again later" (the core backs off and shows the channel as
+degraded, or retries the outbound message), `PermanentError` means "this will not work until a
+person changes something" (bad token, blocked by the customer): the reason is shown in words.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from omniconsole.models import DeliveryState, IdentityKind
+
+
+class ConnectorError(Exception):
+    """A channel failed; `reason` is a sentence an operator can read."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TransientError(ConnectorError):
+    """A failure that may pass by itself (network, 5xx, rate limit): retry after a while.
+
+    `retry_after` (seconds) is the peer's own hint, such as Telegram's 429 `retry_after`."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentError(ConnectorError):
+    """A failure that repeats until a person acts (bad credentials, the customer blocked us)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAttachment:
+    """A file that came with an inbound message.
+
+    `data` holds the bytes when the connector downloaded them; when it did not (too large,
+    unavailable), `data` is None and `note` says why in words."""
+
+    filename: str
+    mime_type: str = "application/octet-stream"
+    data: bytes | None = None
+    size: int | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message from a customer, as the channel delivered it.
+
+    `external_id` is unique within the channel: the core stores `(channel, external_id)` once.
+    `address` is the sender as the channel names them (the core normalises it); `edited_at`
+    marks a new version of a message already delivered under the same `external_id`."""
+
+    external_id: str
+    identity_kind: IdentityKind
+    address: str
+    body: str
+    sent_at: datetime
+    sender_name: str = ""
+    subject: str = ""
+    # E-mail threading: our key (Message-ID) and the keys this message answers.
+    thread_key: str | None = None
+    reply_to_keys: tuple[str, ...] = ()
+    # The channel's id of the message this one replies to (Telegram reply_to_message).
+    reply_to_external_id: str | None = None
+    attachments: tuple[InboundAttachment, ...] = ()
+    # More identities of the same person the message revealed (a Telegram shared contact).
+    extra_identities: tuple[tuple[IdentityKind, str], ...] = ()
+    edited_at: datetime | None = None
+    # Where the customer came from (a /start payload, a web page), kept for journey analytics.
+    origin: str | None = None
+    # Flags such as "auto_reply" that change how the core treats the message.
+    flags: frozenset[str] = frozenset()
+    # Connector-specific data needed to answer (a chat id, a peer id); stored as JSON.
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message to a customer, taken from the outbox.
+
+    `id` is our message id: connectors that can make a send idempotent derive their key from
+    it (VK `random_id`, the e-mail Message-ID), so a retry after a crash cannot post twice."""
+
+    id: int
+    conversation_id: int
+    identity_kind: IdentityKind
+    address: str
+    body: str
+    subject: str = ""
+    author: str = ""
+    thread_key: str | None = None
+    reply_to_keys: tuple[str, ...] = ()
+    reply_to_external_id: str | None = None
+    attachments: tuple[Path, ...] = ()
+    # The `meta` of the customer's latest inbound message on this channel (chat id etc.).
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the channel said about a sent message: its id there and how far it got."""
+
+    external_id: str
+    state: DeliveryState = DeliveryState.SENT
+    thread_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    """A later word from the channel about a message we sent (delivered, read, failed)."""
+
+    external_id: str
+    state: DeliveryState
+    error: str = ""
+
+
+class InboundSink(Protocol):
+    """Where a connector hands what it received; implemented by the core."""
+
+    @property
+    def cursor(self) -> str | None:
+        """The last cursor committed for this channel, or None on a first run."""
+
+    async def deliver(self, messages: Sequence[InboundMessage], cursor: str | None) -> None:
+        """Store `messages` and `cursor` in one transaction; returns once both are durable.
+
+        A connector advances its position on the channel (acknowledges) only after this
+        returns, so a crash at any point replays rather than loses."""
+
+    async def delivery_updates(self, updates: Sequence[DeliveryUpdate]) -> None:
+        """Record delivery state changes of messages we sent."""
+
+    def connected(self, detail: str = "") -> None:
+        """Say the channel is up (connected, authenticated, receiving)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelContext:
+    """What a connector is given: its channel's name and settings (secrets resolved), where
+    to keep files, and a logger."""
+
+    channel_id: int
+    name: str
+    settings: Mapping[str, Any]
+    data_dir: Path
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("connectors"))
+
+
+class Connector(abc.ABC):
+    """One configured channel account (a bot, a mailbox, a community)."""
+
+    #: The `kind` in the config (`telegram`, `email`, ...).
+    kind: ClassVar[str]
+    #: The identity kind of this channel's customers.
+    identity_kind: ClassVar[IdentityKind]
+
+    def __init__(self, context: ChannelContext):
+        self.context = context
+        self.log = context.logger
+
+    @abc.abstractmethod
+    async def run(self, sink: InboundSink) -> None:
+        """Receive until cancelled, handing batches and their cursor to `sink.deliver`.
+
+        Raises `TransientError` for faults the core should retry with backoff and
+        `PermanentError` for ones that need a person."""
+
+    @abc.abstractmethod
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Deliver one message; raises `TransientError` or `PermanentError` on failure."""
+
+    async def check(self) -> str:
+        """Test the channel's credentials and reachability for `omniconsole doctor`.
+
+        Returns a short description ("bot @shop_bot") or raises a `ConnectorError`."""
+        return "no check available for this channel"
+
+    async def close(self) -> None:
+        """Release network resources; called once when the core stops the channel."""

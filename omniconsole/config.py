@@ -1,0 +1,176 @@
+"""TOML config -> typed settings.
+
+Secrets never sit in the config itself: any channel key ending in `_env` names an environment
+variable and any key ending in `_file` names a file (which must be mode 0600 or stricter); the
+value lands under the key without the suffix (`token_env = "TG_TOKEN"` gives `token`).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omniconsole.errors import UsageError
+
+DEFAULT_CONFIG_NAME = "omniconsole.toml"
+ENV_CONFIG = "OMNICONSOLE_CONFIG"
+ENV_DB = "OMNICONSOLE_DB"
+
+# Keys of a channel table that are file paths; where the `_file` suffix means "read a secret"
+# these are the exceptions, read as paths instead.
+_PATH_KEYS = {"sent_log_file"}
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """One `[[channels]]` table: a configured channel account."""
+
+    kind: str
+    name: str
+    options: dict[str, Any]
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the config file says, with paths made absolute."""
+
+    database: Path
+    data_dir: Path
+    default_region: str = "RU"
+    channels: list[ChannelSettings] = field(default_factory=list)
+    keymap: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / "attachments"
+
+
+def default_settings(database: Path | None = None) -> Settings:
+    """Settings when there is no config file: the database under ./data."""
+    data_dir = Path("data").resolve()
+    return Settings(database=(database or data_dir / "omniconsole.db").resolve(), data_dir=data_dir)
+
+
+def find_config(explicit: str | None) -> Path | None:
+    """The config to read: `--config`, else $OMNICONSOLE_CONFIG, else ./omniconsole.toml."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(ENV_CONFIG):
+        return Path(os.environ[ENV_CONFIG])
+    candidate = Path(DEFAULT_CONFIG_NAME)
+    return candidate if candidate.exists() else None
+
+
+def load_settings(config: str | Path | None = None, database: str | Path | None = None) -> Settings:
+    """Read the config (if any) and apply `--db`; raises UsageError with a one-line reason."""
+    path = find_config(str(config) if config else None)
+    db_override = Path(database) if database else (Path(os.environ[ENV_DB]) if os.environ.get(ENV_DB) else None)
+    if path is None:
+        return default_settings(db_override.resolve() if db_override else None)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} does not exist; create one with `omniconsole init {path}`") from None
+    except PermissionError:
+        raise UsageError(f"cannot read config file {path}: permission denied") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"config file {path} is not UTF-8 text") from None
+    return parse_settings(raw, path, db_override)
+
+
+def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = None) -> Settings:
+    """Turn the parsed TOML into Settings; relative paths are relative to the config file."""
+    base = path.resolve().parent
+    store = _table(raw, "store", path)
+    identity = _table(raw, "identity", path)
+    keymap = _table(raw, "keymap", path)
+    data_dir = _resolve(base, store.get("data_dir", "data"))
+    database = db_override.resolve() if db_override else _resolve(base, store.get("database", str(data_dir / "omniconsole.db")))
+    region = identity.get("default_region", "RU")
+    if not isinstance(region, str) or len(region) != 2:
+        raise UsageError(f"{path}: [identity] default_region must be a two-letter country code such as \"RU\"")
+    channels_raw = raw.get("channels", [])
+    if not isinstance(channels_raw, list):
+        raise UsageError(f"{path}: channels must be written as [[channels]] tables")
+    channels: list[ChannelSettings] = []
+    names: set[str] = set()
+    from connectors import connector_kinds
+
+    kinds = connector_kinds()
+    for number, table in enumerate(channels_raw, start=1):
+        where = f"{path}: channel #{number}"
+        if not isinstance(table, dict):
+            raise UsageError(f"{where} must be a [[channels]] table")
+        kind = table.get("kind")
+        if kind not in kinds:
+            raise UsageError(f"{where}: kind must be one of {', '.join(kinds)} (got {kind!r})")
+        name = table.get("name") or kind
+        if not isinstance(name, str):
+            raise UsageError(f"{where}: name must be text")
+        if name in names:
+            raise UsageError(f"{where}: another channel is already named {name!r}; names must be unique")
+        names.add(name)
+        options = _resolve_secrets({k: v for k, v in table.items() if k not in {"kind", "name", "enabled"}}, f"{path}: channel {name!r}", base)
+        channels.append(ChannelSettings(kind=kind, name=name, options=options, enabled=bool(table.get("enabled", True))))
+    return Settings(
+        database=database,
+        data_dir=data_dir,
+        default_region=region.upper(),
+        channels=channels,
+        keymap={str(k): str(v) for k, v in keymap.items()},
+        path=path.resolve(),
+    )
+
+
+def _table(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise UsageError(f"{path}: [{key}] must be a table")
+    return value
+
+
+def _resolve(base: Path, value: Any) -> Path:
+    p = Path(os.path.expanduser(str(value)))
+    return (p if p.is_absolute() else base / p).resolve()
+
+
+def _resolve_secrets(options: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
+    resolved: dict[str, Any] = {}
+    for key, value in options.items():
+        if key.endswith("_env") and isinstance(value, str):
+            secret = os.environ.get(value)
+            if secret is None:
+                raise UsageError(f"{where}: environment variable {value} (for {key[:-4]}) is not set")
+            resolved[key[:-4]] = secret
+        elif key.endswith("_file") and key not in _PATH_KEYS and isinstance(value, str):
+            resolved[key[:-5]] = read_secret_file(_resolve(base, value), f"{where}: {key}")
+        else:
+            resolved[key] = value
+    return resolved
+
+
+def read_secret_file(path: Path, where: str) -> str:
+    """Read a secret from a file that only its owner may read (mode 0600 or stricter)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UsageError(f"{where}: secret file {path} does not exist") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UsageError(f"{where}: secret file {path} is readable by others; run `chmod 600 {path}`")
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except PermissionError:
+        raise UsageError(f"{where}: cannot read secret file {path}: permission denied") from None
+
+
+def template() -> str:
+    """The commented config `omniconsole init` writes."""
+    return (Path(__file__).with_name("config_template.toml")).read_text(encoding="utf-8")
