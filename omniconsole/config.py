@@ -34,6 +34,14 @@ class ChannelSettings:
     options: dict[str, Any]
     enabled: bool = True
 
+    @property
+    def channel_kind(self) -> str:
+        """The channel kind the history records: a demo channel stands in for the kind it
+        simulates, so its messages carry that channel's badge."""
+        if self.kind == "demo":
+            return str(self.options.get("simulate", "demo"))
+        return self.kind
+
 
 @dataclass(frozen=True)
 class Settings:

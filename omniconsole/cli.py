@@ -1,0 +1,371 @@
+"""`omniconsole` and its sub-commands.
+
+Every failure a person can cause or fix (a bad config, an unreadable database, a missing
+permission) ends in one line saying what to do, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from omniconsole import config as config_module
+from omniconsole.errors import OmniError, UsageError
+
+log = logging.getLogger("omniconsole")
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # Sub-commands take the same options; SUPPRESS keeps a sub-command's unset option from
+    # overwriting one given before it (`omniconsole --db X stats`).
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--config", metavar="FILE", default=default, help="config file (default: $OMNICONSOLE_CONFIG or ./omniconsole.toml)")
+    parser.add_argument("--db", metavar="FILE", default=default, help="database file (overrides the config)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS, help="log more")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="omniconsole",
+        description="A terminal-native omnichannel contact centre: every channel, one customer, one window.",
+    )
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("init", help="write a commented config template")
+    p.add_argument("path", nargs="?", default=config_module.DEFAULT_CONFIG_NAME, help="where to write it")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    p = sub.add_parser("serve", help="run the core headless: channels and outbox (for a server)")
+    _common(p)
+
+    p = sub.add_parser("demo", help="build a demo shop's history and run it with live traffic")
+    _common(p)
+    p.add_argument("--dir", default="data/demo", help="where the demo database lives (default: data/demo)")
+    p.add_argument("--rate", type=float, default=0.5, help="new customer messages per second (default: 0.5)")
+    p.add_argument("--conversations", type=int, default=2000, help="conversations of history to build (default: 2000)")
+    p.add_argument("--fresh", action="store_true", help="throw away an existing demo database first")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
+
+    p = sub.add_parser("stats", help="counts by channel and status")
+    _common(p)
+
+    p = sub.add_parser("doctor", help="check every configured channel and say what is wrong")
+    _common(p)
+
+    p = sub.add_parser("operator", help="manage operators (admins only)")
+    _common(p)
+    op = p.add_subparsers(dest="operator_command", metavar="ACTION", required=True)
+    q = op.add_parser("add", help="allow a Unix user to work as an operator")
+    _common(q)
+    q.add_argument("login")
+    q.add_argument("--name", default="", help="display name")
+    q.add_argument("--admin", action="store_true", help="may manage operators")
+    q = op.add_parser("list", help="list operators")
+    _common(q)
+    q = op.add_parser("remove", help="remove an operator (their conversations become unassigned)")
+    _common(q)
+    q.add_argument("login")
+
+    p = sub.add_parser("bench", help="measure performance (see README for the budgets)")
+    bench = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
+    q = bench.add_parser("ingest", help="messages per second through the whole ingest path")
+    _common(q)
+    q.add_argument("--messages", type=int, default=100_000)
+    q.add_argument("--batch", type=int, default=1000, help="messages per transaction (default: 1000)")
+    q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+    q.add_argument("--keep", metavar="FILE", help="keep the benchmark database at FILE (for bench query)")
+    q = bench.add_parser("query", help="p50/p95 of inbox page, timeline, profile and search")
+    _common(q)
+    q.add_argument("--messages", type=int, default=100_000, help="size of the database to build when --db is not given")
+    q.add_argument("--rounds", type=int, default=200)
+    q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        for noisy in ("httpx", "aiosqlite", "telegram", "aioimaplib"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    command = args.command or "help"
+    try:
+        if command == "help":
+            parser.print_help()
+            return 0
+        handler = globals()[f"cmd_{command}"]
+        return handler(args) or 0
+    except OmniError as exc:
+        print(f"omniconsole: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _settings(args: argparse.Namespace):
+    return config_module.load_settings(args.config, args.db)
+
+
+def _run(coro) -> int:
+    """Run a coroutine; SIGTERM stops it as Ctrl-C does, so `finally` blocks still run."""
+
+    async def wrapper():
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            return 0
+
+    return asyncio.run(wrapper()) or 0
+
+
+def current_user() -> str:
+    """The operator's login: the Unix user running the window."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        raise UsageError(f"{path} already exists; use --force to overwrite it")
+    try:
+        path.write_text(config_module.template(), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    print(f"wrote {path}; edit it, then run `omniconsole serve --config {path}`")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from omniconsole.core.hub import Hub
+    from omniconsole.store import Store
+
+    settings = _settings(args)
+    if not settings.channels:
+        log.warning("no channels are configured; the core will only send what operators queue (see `omniconsole init`)")
+
+    async def serve():
+        store = await Store.open(settings.database)
+        try:
+            hub = Hub(settings, store)
+            holder = await store.lease_holder()
+            if holder is not None:
+                log.info("waiting for the core lease held by pid %s on %s", holder.pid, holder.host)
+            await hub.run()
+        finally:
+            await store.close()
+
+    return _run(serve())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from omniconsole.core.demo import build_demo_history, demo_settings
+    from omniconsole.core.hub import Hub
+    from omniconsole.models import OperatorRole
+    from omniconsole.store import Store
+
+    directory = Path(args.dir).resolve()
+    settings = demo_settings(directory, rate=args.rate)
+    if args.db:
+        settings = config_module.Settings(Path(args.db).resolve(), directory, channels=settings.channels)
+    if args.fresh:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{settings.database}{suffix}").unlink(missing_ok=True)
+    me = current_user()
+
+    async def demo():
+        fresh = not settings.database.exists()
+        store = await Store.open(settings.database)
+        try:
+            if fresh:
+                started = time.perf_counter()
+                print(f"building a demo shop with {args.conversations} conversations in {settings.database} ...")
+                count = await build_demo_history(store, settings, conversations=args.conversations, admin=me)
+                print(f"built {count} messages in {time.perf_counter() - started:.1f} s")
+            else:
+                await store.add_operator(me, me, OperatorRole.ADMIN, actor=me)
+            hub = Hub(settings, store)
+            # Without the lease (another demo runs the core) this window only follows.
+            core = asyncio.create_task(hub.run(wait=False))
+            feed = asyncio.create_task(live_feed(store))
+            try:
+                await asyncio.wait_for(asyncio.shield(feed), args.seconds)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                feed.cancel()
+                core.cancel()
+                await asyncio.gather(core, feed, return_exceptions=True)
+        finally:
+            await store.close()
+
+    return _run(demo())
+
+
+async def live_feed(store, out=None) -> None:
+    """Print what arrives and what is sent, as it happens (the demo's window until the TUI)."""
+    out = out or sys.stdout
+    last = await store.last_event_id()
+    print("live: customers write, the core stores and sends; Ctrl-C stops.", file=out, flush=True)
+    while True:
+        for event in await store.events_since(last):
+            last = event.id
+            line = await _describe(store, event)
+            if line:
+                print(line, file=out, flush=True)
+        await asyncio.sleep(0.15)
+
+
+async def _describe(store, event) -> str | None:
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
+    if event.kind in ("message.received", "message.sent", "message.failed", "message.retrying") and event.message_id:
+        entries = [e for e in await store.timeline(event.conversation_id, limit=200) if e.id == event.message_id]
+        if not entries:
+            return None
+        entry = entries[0]
+        text = " ".join(entry.body.split())[:100]
+        badge = entry.channel_kind or "-"
+        if event.kind == "message.received":
+            return f"{stamp} <- [{badge}] {entry.author or 'customer'} (#{entry.conversation_id}): {text}"
+        if event.kind == "message.sent":
+            return f"{stamp} -> [{badge}] {entry.author} (#{entry.conversation_id}): {text}"
+        return f"{stamp} !! [{badge}] #{entry.conversation_id} {event.kind.split('.')[1]}: {entry.error}"
+    if event.kind == "channel.health":
+        return f"{stamp} channel: {event.payload}"
+    return None
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from omniconsole.store import Store
+
+    settings = _settings(args)
+
+    async def stats():
+        store = await Store.open(settings.database, create=False)
+        try:
+            figures = await store.stats()
+            channels = await store.channels()
+        finally:
+            await store.close()
+        print(f"database: {settings.database}")
+        print(f"customers: {figures['customers']}")
+        print("conversations: " + (", ".join(f"{k} {v}" for k, v in sorted(figures["conversations"].items())) or "none"))
+        print("messages:")
+        for name, kind, direction, count in figures["messages"]:
+            print(f"  {name:<24} {kind:<10} {direction:<6} {count:>10}")
+        print("outbound: " + (", ".join(f"{k} {v}" for k, v in sorted(figures["outbound"].items())) or "none"))
+        print("channels:")
+        for ch in channels:
+            detail = f": {ch.health_detail}" if ch.health_detail else ""
+            print(f"  {ch.name:<24} {ch.kind:<10} {ch.health}{detail}")
+
+    return _run(stats())
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from connectors import connector_class
+    from connectors.base import ChannelContext, ConnectorError
+    from omniconsole.store import Store
+
+    settings = _settings(args)
+    failures = 0
+
+    async def doctor():
+        nonlocal failures
+        try:
+            store = await Store.open(settings.database, create=False)
+            await store.close()
+            print(f"ok    database {settings.database}")
+        except OmniError as exc:
+            failures += 1
+            print(f"FAIL  database: {exc}")
+        if not settings.channels:
+            print("      no channels configured (see `omniconsole init`)")
+        for number, channel in enumerate(settings.channels, start=1):
+            context = ChannelContext(number, channel.name, channel.options, settings.data_dir, logging.getLogger("doctor"))
+            try:
+                connector = connector_class(channel.kind)(context)
+                try:
+                    detail = await asyncio.wait_for(connector.check(), 30)
+                finally:
+                    await connector.close()
+                print(f"ok    {channel.name} ({channel.kind}): {detail}")
+            except ConnectorError as exc:
+                failures += 1
+                print(f"FAIL  {channel.name} ({channel.kind}): {exc.reason}")
+            except asyncio.TimeoutError:
+                failures += 1
+                print(f"FAIL  {channel.name} ({channel.kind}): no answer within 30 s")
+            except Exception as exc:  # a doctor reports every channel, whatever breaks one
+                failures += 1
+                print(f"FAIL  {channel.name} ({channel.kind}): {type(exc).__name__}: {exc}")
+
+    _run(doctor())
+    return 1 if failures else 0
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    from omniconsole.models import OperatorRole
+    from omniconsole.store import Store
+
+    settings = _settings(args)
+    me = current_user()
+
+    async def operator():
+        store = await Store.open(settings.database)
+        try:
+            operators = await store.operators()
+            if args.operator_command == "list":
+                for op in operators:
+                    print(f"{op.login:<16} {op.role:<6} {op.display_name}")
+                if not operators:
+                    print("no operators yet; `omniconsole operator add LOGIN --admin` registers the first admin")
+                return
+            admins = {op.login for op in operators if op.role == OperatorRole.ADMIN}
+            # The first admin may be registered by whoever can write the database.
+            if admins and me not in admins:
+                raise UsageError(f"only an admin may manage operators, and {me} is not one")
+            if args.operator_command == "add":
+                role = OperatorRole.ADMIN if args.admin else OperatorRole.AGENT
+                await store.add_operator(args.login, args.name, role, actor=me)
+                print(f"{args.login} is now an operator ({role})")
+            elif args.operator_command == "remove":
+                if not await store.remove_operator(args.login, actor=me):
+                    raise UsageError(f"{args.login} is not an operator")
+                print(f"{args.login} is no longer an operator")
+        finally:
+            await store.close()
+
+    return _run(operator())
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from omniconsole import bench
+
+    return bench.main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

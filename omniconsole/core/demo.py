@@ -1,0 +1,106 @@
+"""The demo shop: configured demo channels and a few weeks of history built from the same
+simulated world the live demo channels play."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from connectors.demo import SIMULATED_KINDS, DemoWorld, inbound_for
+from omniconsole.config import ChannelSettings, Settings
+from omniconsole.core.identity import normalize_address
+from omniconsole.core.ingest import Ingestor
+from omniconsole.models import ConversationStatus, DeliveryState, OperatorRole
+from omniconsole.store import Store, actions, history, outbox
+
+DEMO_OPERATORS = ("anna", "boris")
+
+_REPLIES = {
+    "ru": ["Здравствуйте! Уже проверяем, ответим в течение часа.", "Спасибо, что написали. Всё поправили.",
+           "Передали в службу доставки, курьер свяжется с вами.", "Возврат оформлен, деньги придут за 3–5 дней."],
+    "en": ["Hello! We're checking right now and will answer within the hour.", "Thanks for writing, it's fixed now.",
+           "We've passed it to the courier service; they will call you.", "Your refund is on its way, 3-5 days."],
+}
+
+
+def demo_settings(directory: Path, *, rate: float = 0.5, seed: int = 7) -> Settings:
+    """Settings for the demo: a database under `directory` and one demo channel per
+    simulated channel kind."""
+    names = {"telegram": "Telegram", "email": "E-mail", "phone": "Phone", "vk": "VK", "whatsapp": "WhatsApp"}
+    channels = [
+        ChannelSettings(kind="demo", name=f"{names[k.value]} (demo)", options={"simulate": k.value, "seed": seed, "rate": rate})
+        for k in SIMULATED_KINDS
+    ]
+    return Settings(database=directory / "omniconsole.db", data_dir=directory, channels=channels)
+
+
+async def build_demo_history(store: Store, settings: Settings, *, conversations: int = 2000, days: int = 21, admin: str = "") -> int:
+    """Fill an empty database with `days` of history ending now; returns the number of messages.
+
+    Everything goes through the same store functions as live traffic and operator actions,
+    in one transaction (a few seconds instead of minutes of single commits)."""
+    channel_ids = {}
+    for channel in settings.channels:
+        channel_ids[channel.channel_kind] = await store.ensure_channel(channel.channel_kind, channel.name)
+    seed = int(settings.channels[0].options.get("seed", 7)) if settings.channels else 7
+    ingestor = Ingestor(store, settings.data_dir, settings.default_region)
+    return await store.db.write(_build, ingestor, channel_ids, DemoWorld(seed), conversations, days, admin)
+
+
+def _build(conn: sqlite3.Connection, ingestor: Ingestor, channel_ids: dict[str, int], world: DemoWorld,
+           target: int, days: int, admin: str) -> int:
+    rng = random.Random(world.seed)
+    operators = [*DEMO_OPERATORS, *([admin] if admin else [])]
+    for login in operators:
+        actions.add_operator(conn, login, login.capitalize(), OperatorRole.ADMIN if login == admin else OperatorRole.AGENT)
+    now = time.time()
+    # The shop knows its customers from its CRM: every identity of a person is one customer
+    # from the start, so channel switches land in one conversation.
+    for customer in world.customers:
+        identities = [
+            (kind.value, normalize_address(kind, address, ingestor.default_region), address)
+            for kind, address in customer.identities
+        ]
+        history.add_customer(conn, customer.name, identities, now=now - days * 86400)
+    # About 3.5 messages a conversation: spread the events evenly over the period.
+    total_events = int(target * 3.6)
+    step = days * 86400 / total_events
+    moment = now - days * 86400
+    messages = finished = 0
+    for event in world.events(0):
+        if finished >= target or moment >= now - 600:
+            break
+        moment += step * (0.5 + rng.random())
+        channel_id = channel_ids.get(event.kind.value)
+        if channel_id is None:
+            continue
+        record = ingestor.prepare(inbound_for(event, _utc(moment)))
+        record.external_id = f"history-{event.seq}"
+        result = history.ingest_batch(conn, channel_id, event.kind.value, [record], None)
+        messages += 1
+        conversation_id = next(iter(result.conversations))
+        # The older a conversation, the more certainly someone already answered it.
+        age_days = (now - moment) / 86400
+        if rng.random() < (0.95 if age_days > 1 else 0.5):
+            operator = rng.choice(operators)
+            reply_at = moment + rng.uniform(60, 3 * 3600)
+            if reply_at < now:
+                assignee = conn.execute("SELECT assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
+                if assignee is None:
+                    actions.assign(conn, conversation_id, operator, operator, now=reply_at)
+                text = rng.choice(_REPLIES[event.customer.language])
+                message_id = actions.queue_reply(conn, conversation_id, text, operator, now=reply_at)
+                outbox.mark_sent(conn, message_id, f"history-out-{message_id}", DeliveryState.DELIVERED, None)
+                messages += 1
+                if event.last_line and age_days > 0.3:
+                    actions.set_status(conn, conversation_id, ConversationStatus.RESOLVED, operator, now=reply_at + 60)
+                    finished += 1
+    return messages
+
+
+
+def _utc(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, timezone.utc)

@@ -1,0 +1,325 @@
+"""The core: one per database. It holds the lease, runs every configured channel as a
+supervised task, and sends the outbox.
+
+    hub = Hub(settings, store)
+    await hub.run()          # waits for the lease, then works until cancelled
+
+Channel health is kept in the `channels` table (up / degraded / down + a reason in words), so
+every operator's window shows it without talking to the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from connectors import connector_class
+from connectors.base import (
+    ChannelContext,
+    Connector,
+    ConnectorError,
+    DeliveryUpdate,
+    InboundMessage,
+    OutboundMessage,
+    PermanentError,
+    TransientError,
+)
+from omniconsole.config import ChannelSettings, Settings
+from omniconsole.core.ingest import Ingestor
+from omniconsole.errors import OmniError
+from omniconsole.models import DeliveryState, Health, IdentityKind
+from omniconsole.store import OutboxItem, Store
+
+log = logging.getLogger(__name__)
+
+ConnectorFactory = Callable[[ChannelSettings, ChannelContext], Connector]
+
+
+def default_connector_factory(channel: ChannelSettings, context: ChannelContext) -> Connector:
+    """Build the connector class registered for the channel's kind."""
+    return connector_class(channel.kind)(context)
+
+
+class LeaseLost(OmniError):
+    """Another core took this database over (we stalled past the lease's expiry)."""
+
+
+@dataclass
+class HubTiming:
+    """How the core paces itself; tests shorten these."""
+
+    lease_ttl: float = 6.0  # a dead core is replaced within this (plus one poll)
+    lease_poll: float = 1.0  # how often a waiting core tries for the lease
+    outbox_poll: float = 0.15  # how often the outbox looks for new replies
+    restart_initial: float = 1.0  # first backoff after a transient channel failure
+    restart_max: float = 60.0
+    down_retry: float = 300.0  # a channel that failed permanently is tried again after this
+    send_retry_base: float = 2.0  # outbound backoff: base * 2^(attempt-1), capped
+    send_retry_max: float = 300.0
+    send_max_attempts: int = 10
+    send_timeout: float = 120.0
+    housekeeping: float = 30.0  # wake snoozed conversations, checkpoint the WAL
+
+
+class ChannelSink:
+    """The `InboundSink` the core gives one channel's connector."""
+
+    def __init__(self, hub: "Hub", channel_id: int, kind: str, name: str, cursor: str | None):
+        self._hub = hub
+        self.channel_id = channel_id
+        self.kind = kind
+        self.name = name
+        self._cursor = cursor
+        self.delivered = 0
+        self.healthy = False
+
+    @property
+    def cursor(self) -> str | None:
+        return self._cursor
+
+    async def deliver(self, messages: Sequence[InboundMessage], cursor: str | None) -> None:
+        result = await self._hub.ingestor.ingest(self.channel_id, self.kind, messages, cursor)
+        if cursor is not None:
+            self._cursor = cursor
+        self.delivered += len(result.stored)
+        if not self.healthy:
+            self.connected()
+        if result.stored or result.edited:
+            log.debug("%s: stored %d, duplicates %d, edited %d", self.name, len(result.stored), result.duplicates, result.edited)
+
+    async def delivery_updates(self, updates: Sequence[DeliveryUpdate]) -> None:
+        await self._hub.store.apply_delivery_updates(
+            self.channel_id, [(u.external_id, DeliveryState(u.state), u.error) for u in updates]
+        )
+
+    def connected(self, detail: str = "") -> None:
+        self.healthy = True
+        self._hub.report_health(self.channel_id, Health.UP, detail)
+
+
+class Hub:
+    """Runs the connectors and the outbox of one database while holding its lease."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        timing: HubTiming | None = None,
+        connector_factory: ConnectorFactory = default_connector_factory,
+    ):
+        self.settings = settings
+        self.store = store
+        self.timing = timing or HubTiming()
+        self.connector_factory = connector_factory
+        self.ingestor = Ingestor(store, settings.data_dir, settings.default_region)
+        self.host = socket.gethostname()
+        self.me = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.connectors: dict[int, Connector] = {}
+        self.channel_names: dict[int, str] = {}
+        self.holding_lease = asyncio.Event()
+        self._health_writes: set[asyncio.Task] = set()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def run(self, *, wait: bool = True) -> None:
+        """Take the lease (waiting for it if `wait`), then run until cancelled.
+
+        Returns at once without the lease when `wait` is False and another core holds it."""
+        while not await self.store.try_acquire_lease(self.me, os.getpid(), self.host, self.timing.lease_ttl):
+            if not wait:
+                return
+            await asyncio.sleep(self.timing.lease_poll)
+        log.info("core %s holds the lease of %s", self.me, self.store.path)
+        self.holding_lease.set()
+        tasks: list[asyncio.Task] = []
+        try:
+            recovered = await self.store.recover_sending()
+            if recovered:
+                log.warning("requeued %d outbound messages a previous core left half-sent", recovered)
+            for channel in self.settings.channels:
+                channel_id = await self.store.ensure_channel(channel.channel_kind, channel.name)
+                self.channel_names[channel_id] = channel.name
+                if not channel.enabled:
+                    await self.store.set_channel_health(channel_id, Health.DOWN, "disabled in the config")
+                    continue
+                context = ChannelContext(
+                    channel_id=channel_id,
+                    name=channel.name,
+                    settings=channel.options,
+                    data_dir=self.settings.data_dir,
+                    logger=logging.getLogger(f"connectors.{channel.kind}.{channel.name}"),
+                )
+                try:
+                    self.connectors[channel_id] = self.connector_factory(channel, context)
+                except ConnectorError as exc:
+                    await self.store.set_channel_health(channel_id, Health.DOWN, exc.reason)
+                    continue
+                except (TypeError, ValueError, KeyError) as exc:
+                    await self.store.set_channel_health(channel_id, Health.DOWN, f"bad settings: {exc}")
+                    continue
+                tasks.append(asyncio.create_task(self._supervise(channel_id, channel), name=f"channel {channel.name}"))
+            tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
+            tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+            heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
+            tasks.append(heartbeat)
+            # Only the heartbeat ends on its own (the lease was lost); everything else runs
+            # until we are cancelled.
+            await heartbeat
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*self._health_writes, return_exceptions=True)
+            for channel_id, connector in self.connectors.items():
+                try:
+                    await connector.close()
+                except Exception:
+                    log.exception("closing channel %s failed", self.channel_names.get(channel_id))
+            self.connectors.clear()
+            try:
+                await asyncio.shield(self.store.release_lease(self.me))
+            except Exception:
+                log.exception("could not release the core lease")
+            self.holding_lease.clear()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.timing.lease_ttl / 3)
+            if not await self.store.renew_lease(self.me, self.timing.lease_ttl):
+                raise LeaseLost("another core took over this database; this one stops its channels")
+
+    async def _housekeeping(self) -> None:
+        while True:
+            try:
+                woke = await self.store.wake_snoozed()
+                if woke:
+                    log.info("woke %d snoozed conversations", len(woke))
+                await self.store.checkpoint()
+            except OmniError as exc:
+                log.warning("housekeeping: %s", exc)
+            await asyncio.sleep(self.timing.housekeeping)
+
+    def report_health(self, channel_id: int, health: Health, detail: str) -> None:
+        """Record a channel's health without making the caller wait for the database."""
+        task = asyncio.create_task(self.store.set_channel_health(channel_id, health, detail))
+        self._health_writes.add(task)
+        task.add_done_callback(self._health_writes.discard)
+
+    # --- channels -----------------------------------------------------------------------
+
+    async def _supervise(self, channel_id: int, channel: ChannelSettings) -> None:
+        """Run one channel's receive loop forever, restarting it with capped backoff."""
+        connector = self.connectors[channel_id]
+        backoff = self.timing.restart_initial
+        while True:
+            sink = ChannelSink(self, channel_id, channel.channel_kind, channel.name, await self.store.cursor(channel_id))
+            try:
+                await connector.run(sink)
+                raise TransientError("the connector stopped by itself")
+            except asyncio.CancelledError:
+                raise
+            except PermanentError as exc:
+                log.error("channel %s is down: %s", channel.name, exc.reason)
+                await self.store.set_channel_health(channel_id, Health.DOWN, exc.reason)
+                await asyncio.sleep(self.timing.down_retry)
+                continue
+            except TransientError as exc:
+                reason, delay = exc.reason, exc.retry_after
+            except OmniError as exc:  # the store could not take the batch (disk full...)
+                reason, delay = str(exc), None
+            except Exception as exc:
+                log.exception("channel %s failed unexpectedly", channel.name)
+                reason, delay = f"unexpected error: {type(exc).__name__}: {exc}", None
+            if sink.healthy or sink.delivered:
+                backoff = self.timing.restart_initial  # it worked for a while: start over
+            wait = delay if delay is not None else backoff
+            log.warning("channel %s degraded: %s (retrying in %.0f s)", channel.name, reason, wait)
+            await self.store.set_channel_health(channel_id, Health.DEGRADED, f"{reason}; retrying in {wait:.0f} s")
+            await asyncio.sleep(wait)
+            backoff = min(backoff * 2, self.timing.restart_max)
+
+    # --- outbox -------------------------------------------------------------------------
+
+    async def _outbox_loop(self) -> None:
+        channel_ids = list(self.connectors)
+        while True:
+            due = await self.store.next_outbox_due(channel_ids)
+            if due is None or due > time.time():
+                await asyncio.sleep(self.timing.outbox_poll)
+                continue
+            items = await self.store.claim_outbox(channel_ids, limit=50)
+            by_channel: dict[int, list[OutboxItem]] = {}
+            for item in items:
+                by_channel.setdefault(item.channel_id, []).append(item)
+            # Channels send side by side; within a channel in order, so a customer reads
+            # two replies in the order they were written.
+            await asyncio.gather(*(self._send_in_order(batch) for batch in by_channel.values()))
+
+    async def _send_in_order(self, items: list[OutboxItem]) -> None:
+        for item in items:
+            await self.send(item)
+
+    async def send(self, item: OutboxItem) -> None:
+        """Send one claimed outbound message and record how it went."""
+        connector = self.connectors[item.channel_id]
+        message = OutboundMessage(
+            id=item.message_id,
+            conversation_id=item.conversation_id,
+            identity_kind=IdentityKind(item.identity_kind),
+            address=item.address,
+            body=item.body,
+            subject=item.subject,
+            author=item.author,
+            thread_key=item.thread_key,
+            reply_to_keys=item.reply_to_keys,
+            reply_to_external_id=item.reply_to_external_id,
+            attachments=tuple(self.settings.attachments_dir / p for p in item.attachment_paths),
+            meta=_json_object(item.meta),
+            attempt=item.attempts,
+        )
+        try:
+            result = await asyncio.wait_for(connector.send(message), self.timing.send_timeout)
+        except asyncio.CancelledError:
+            raise  # left in `sending`; the next core start requeues it
+        except PermanentError as exc:
+            await self.store.mark_failed(item.message_id, exc.reason)
+            return
+        except TransientError as exc:
+            await self._retry_later(item, exc.reason, exc.retry_after)
+            return
+        except asyncio.TimeoutError:
+            await self._retry_later(item, f"the channel did not answer within {self.timing.send_timeout:.0f} s", None)
+            return
+        except Exception as exc:
+            log.exception("sending message %d failed unexpectedly", item.message_id)
+            await self._retry_later(item, f"unexpected error: {type(exc).__name__}: {exc}", None)
+            return
+        await self.store.mark_sent(item.message_id, result.external_id, DeliveryState(result.state), result.thread_key)
+
+    async def _retry_later(self, item: OutboxItem, reason: str, retry_after: float | None) -> None:
+        if item.attempts >= self.timing.send_max_attempts:
+            await self.store.mark_failed(item.message_id, f"{reason} (gave up after {item.attempts} attempts)")
+            return
+        delay = retry_after if retry_after is not None else min(
+            self.timing.send_retry_base * 2 ** (item.attempts - 1), self.timing.send_retry_max
+        )
+        await self.store.mark_retry(item.message_id, f"{reason}; retrying", time.time() + delay)
+
+
+def _json_object(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+

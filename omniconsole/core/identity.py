@@ -1,0 +1,57 @@
+"""Normalising identities, so the same person is the same customer whichever channel they use.
+
+Phones become E.164 (`+79991234567`) with `phonenumbers`, reading numbers without a country
+code as numbers of the configured region; e-mail addresses are lower-cased with the domain in
+IDNA (punycode) form; Telegram and VK ids are their decimal digits; WhatsApp ids are phones.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+from omniconsole.models import IdentityKind
+
+_DIGITS = re.compile(r"\D+")
+
+
+def normalize_phone(raw: str, region: str = "RU") -> str:
+    """E.164 form of a phone number; a number that does not parse keeps its digits (with a
+    leading + if it had one) so it is still one stable identity."""
+    text = raw.strip()
+    try:
+        number = phonenumbers.parse(text, region)
+        if phonenumbers.is_possible_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    except phonenumbers.NumberParseException:
+        pass
+    digits = _DIGITS.sub("", text)
+    return ("+" + digits) if text.startswith("+") else digits or text
+
+
+def normalize_email(raw: str) -> str:
+    """Lower-case address with an IDNA (ASCII) domain: `Ivan@Пример.рф` -> `ivan@xn--e1afmkfd.xn--p1ai`."""
+    text = raw.strip().strip("<>").strip()
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return text.lower()
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass  # keep an unencodable domain as written rather than lose the message
+    return f"{local.lower()}@{domain.lower()}"
+
+
+def normalize_address(kind: IdentityKind | str, raw: str, region: str = "RU") -> str:
+    """The canonical address of an identity of `kind`."""
+    kind = IdentityKind(kind)
+    if kind is IdentityKind.EMAIL:
+        return normalize_email(raw)
+    if kind in (IdentityKind.PHONE, IdentityKind.WHATSAPP):
+        text = raw.strip()
+        # WhatsApp's wa_id is the full international number without the plus.
+        if kind is IdentityKind.WHATSAPP and text.isdigit():
+            text = "+" + text
+        return normalize_phone(text, region)
+    return raw.strip()

@@ -1,0 +1,210 @@
+"""The unified history: one SQLite database that every process shares, and its async API.
+
+`Store` is what the core, the window and the CLI use. Each method is one hop to the database
+thread; writes are one BEGIN IMMEDIATE transaction that also appends to the events log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
+from omniconsole.store import actions, history, lease, outbox, queries, search
+from omniconsole.store.actions import ActionError
+from omniconsole.store.database import Database, connect, write_transaction
+from omniconsole.store.history import AttachmentRecord, InboundRecord, IngestResult
+from omniconsole.store.rows import (
+    Channel,
+    Conversation,
+    CustomerProfile,
+    Event,
+    InboxCursor,
+    InboxRow,
+    Operator,
+    OutboxItem,
+    SearchResults,
+    TimelineEntry,
+)
+
+__all__ = [
+    "ActionError", "AttachmentRecord", "Channel", "Conversation", "CustomerProfile", "Event", "InboundRecord",
+    "InboxCursor", "InboxRow", "IngestResult", "Operator", "OutboxItem", "SearchResults", "Store", "TimelineEntry",
+    "connect", "write_transaction",
+]
+
+
+class Store:
+    """Async access to the unified history for one process."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.path = db.path
+
+    @classmethod
+    async def open(cls, path: Path | str, *, create: bool = True) -> "Store":
+        """Open the database, creating and migrating it as needed."""
+        return cls(await Database.open(path, create=create))
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> "Store":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def inbox_page(
+        self, view: InboxView, operator: str | None = None, after: InboxCursor | None = None, limit: int = 100
+    ) -> list[InboxRow]:
+        """One keyset-paginated page of an inbox view, most recent activity first."""
+        return await self.db.run(queries.inbox_page, view, operator, after, limit)
+
+    async def inbox_counts(self, operator: str | None = None) -> dict[InboxView, int]:
+        """The number of conversations in each view."""
+        return await self.db.run(queries.inbox_counts, operator)
+
+    async def conversation(self, conversation_id: int) -> Conversation | None:
+        """One conversation, or None."""
+        return await self.db.run(queries.conversation, conversation_id)
+
+    async def timeline(self, conversation_id: int, limit: int = 2000) -> list[TimelineEntry]:
+        """A conversation's messages, notes and events across channels, in time order."""
+        return await self.db.run(queries.timeline, conversation_id, limit)
+
+    async def customer_profile(self, customer_id: int) -> CustomerProfile | None:
+        """A customer with identities, conversations, labels and journey."""
+        return await self.db.run(queries.customer_profile, customer_id)
+
+    async def search(
+        self, text: str, *, customer_id: int | None = None, limit: int = 50, before_id: int | None = None
+    ) -> SearchResults:
+        """Messages (newest first) and customers matching whatever the user typed."""
+        return await self.db.run(search.search, text, customer_id=customer_id, limit=limit, before_id=before_id)
+
+    async def events_since(self, event_id: int, limit: int = 1000) -> list[Event]:
+        """Events after `event_id`, oldest first: how every window learns what changed."""
+        return await self.db.run(queries.events_since, event_id, limit)
+
+    async def last_event_id(self) -> int:
+        """The newest event id; a new follower starts from here."""
+        return await self.db.run(queries.last_event_id)
+
+    async def channels(self) -> list[Channel]:
+        """Every channel with its health."""
+        return await self.db.run(queries.channels)
+
+    async def operators(self) -> list[Operator]:
+        """Every registered operator."""
+        return await self.db.run(queries.operators)
+
+    async def stats(self) -> dict:
+        """Counts by channel, direction and status."""
+        return await self.db.run(queries.stats)
+
+    async def cursor(self, channel_id: int) -> str | None:
+        """The last committed cursor of a channel's connector."""
+        return await self.db.run(history.load_cursor, channel_id)
+
+    # --- what arrives -------------------------------------------------------------------
+
+    async def ingest(
+        self, channel_id: int, channel_kind: str, records: list[InboundRecord], cursor: str | None
+    ) -> IngestResult:
+        """Store a batch of inbound messages and the cursor covering them, atomically."""
+        return await self.db.write(history.ingest_batch, channel_id, channel_kind, records, cursor)
+
+    # --- what operators do --------------------------------------------------------------
+
+    async def queue_reply(
+        self, conversation_id: int, body: str, author: str, *, identity_id: int | None = None, channel_id: int | None = None
+    ) -> int:
+        """Queue a reply for the outbox; returns the message id."""
+        return await self.db.write(actions.queue_reply, conversation_id, body, author, identity_id=identity_id, channel_id=channel_id)
+
+    async def add_note(self, conversation_id: int, body: str, author: str) -> int:
+        """Add a private note to a conversation."""
+        return await self.db.write(actions.add_note, conversation_id, body, author)
+
+    async def assign(self, conversation_id: int, assignee: str | None, actor: str) -> None:
+        """Assign (or with None unassign) a conversation."""
+        await self.db.write(actions.assign, conversation_id, assignee, actor)
+
+    async def set_status(
+        self, conversation_id: int, status: ConversationStatus, actor: str, *, snoozed_until: float | None = None
+    ) -> None:
+        """Resolve, reopen, snooze or mark pending."""
+        await self.db.write(actions.set_status, conversation_id, status, actor, snoozed_until=snoozed_until)
+
+    async def set_priority(self, conversation_id: int, priority: int, actor: str) -> None:
+        await self.db.write(actions.set_priority, conversation_id, priority, actor)
+
+    async def set_labels(self, conversation_id: int, labels: list[str], actor: str) -> None:
+        """Replace a conversation's labels."""
+        await self.db.write(actions.set_conversation_labels, conversation_id, labels, actor)
+
+    async def retry_failed(self, message_id: int, actor: str) -> bool:
+        """Queue a failed outbound message again."""
+        return await self.db.write(outbox.retry_failed, message_id, actor)
+
+    async def add_operator(self, login: str, display_name: str = "", role: OperatorRole = OperatorRole.AGENT, actor: str = "") -> None:
+        await self.db.write(actions.add_operator, login, display_name, role, actor)
+
+    async def remove_operator(self, login: str, actor: str = "") -> bool:
+        return await self.db.write(actions.remove_operator, login, actor)
+
+    # --- what the core does -------------------------------------------------------------
+
+    async def ensure_channel(self, kind: str, name: str) -> int:
+        """The id of a configured channel, creating its row on first use."""
+        return await self.db.write(actions.ensure_channel, kind, name)
+
+    async def set_channel_health(self, channel_id: int, health: Health, detail: str = "") -> bool:
+        return await self.db.write(actions.set_channel_health, channel_id, health, detail)
+
+    async def wake_snoozed(self) -> list[int]:
+        return await self.db.write(actions.wake_snoozed)
+
+    async def recover_sending(self) -> int:
+        return await self.db.write(outbox.recover_sending)
+
+    async def claim_outbox(self, channel_ids: list[int], limit: int = 20) -> list[OutboxItem]:
+        return await self.db.write(outbox.claim_due, channel_ids, limit)
+
+    async def next_outbox_due(self, channel_ids: list[int]) -> float | None:
+        return await self.db.run(outbox.next_due, channel_ids)
+
+    async def mark_sent(self, message_id: int, external_id: str, state: DeliveryState, thread_key: str | None) -> None:
+        await self.db.write(outbox.mark_sent, message_id, external_id, state, thread_key)
+
+    async def mark_retry(self, message_id: int, reason: str, retry_at: float) -> None:
+        await self.db.write(outbox.mark_retry, message_id, reason, retry_at)
+
+    async def mark_failed(self, message_id: int, reason: str) -> None:
+        await self.db.write(outbox.mark_failed, message_id, reason)
+
+    async def apply_delivery_updates(self, channel_id: int, updates: list[tuple[str, DeliveryState, str]]) -> int:
+        """Apply (external id, state, error) updates; returns how many changed a message."""
+
+        def apply(conn) -> int:
+            return sum(outbox.apply_delivery_update(conn, channel_id, *u) for u in updates)
+
+        return await self.db.write(apply)
+
+    async def try_acquire_lease(self, me: str, pid: int, host: str, ttl: float) -> bool:
+        return await self.db.write(lease.try_acquire, me, pid, host, ttl)
+
+    async def renew_lease(self, me: str, ttl: float) -> bool:
+        return await self.db.write(lease.renew, me, ttl)
+
+    async def release_lease(self, me: str) -> None:
+        await self.db.write(lease.release, me)
+
+    async def lease_holder(self) -> lease.LeaseHolder | None:
+        return await self.db.run(lease.holder)
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL back into the database without waiting for readers."""
+        await self.db.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())

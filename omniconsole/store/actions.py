@@ -1,0 +1,261 @@
+"""What operators do, written to the unified history: replies (queued outbound rows), notes,
+assignment, status changes, labels, priority; and the channels' and operators' own rows.
+
+Each function runs inside the caller's write transaction and appends its event there too, so
+every window following the events log sees exactly what was committed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+from omniconsole.errors import OmniError
+from omniconsole.models import ConversationStatus, Health, OperatorRole, preview_line
+
+
+class ActionError(OmniError):
+    """An operator action that cannot be done as asked (no such conversation, no channel)."""
+
+
+def add_event(
+    conn: sqlite3.Connection,
+    kind: str,
+    *,
+    actor: str = "",
+    conversation_id: int | None = None,
+    customer_id: int | None = None,
+    message_id: int | None = None,
+    payload: dict | None = None,
+    at: float | None = None,
+) -> int:
+    """Append one entry to the events log (inside the caller's transaction)."""
+    return conn.execute(
+        "INSERT INTO events (at, kind, actor, conversation_id, customer_id, message_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (at or time.time(), kind, actor, conversation_id, customer_id, message_id, json.dumps(payload) if payload else None),
+    ).lastrowid
+
+
+def _customer_of(conn: sqlite3.Connection, conversation_id: int) -> int:
+    row = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    if row is None:
+        raise ActionError(f"conversation {conversation_id} does not exist")
+    return row[0]
+
+
+def reply_route(conn: sqlite3.Connection, conversation_id: int) -> tuple[int, int] | None:
+    """(channel id, identity id) a reply goes by: the customer's latest inbound message,
+    in this conversation if it has one, else anywhere in their history."""
+    customer_id = _customer_of(conn, conversation_id)
+    for sql, arg in (
+        ("SELECT channel_id, identity_id FROM messages WHERE conversation_id = ? AND direction = 'in' ORDER BY id DESC LIMIT 1", conversation_id),
+        ("SELECT channel_id, identity_id FROM messages WHERE customer_id = ? AND direction = 'in' ORDER BY id DESC LIMIT 1", customer_id),
+    ):
+        row = conn.execute(sql, (arg,)).fetchone()
+        if row is not None and row[0] is not None and row[1] is not None:
+            return row[0], row[1]
+    return None
+
+
+def queue_reply(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    body: str,
+    author: str,
+    *,
+    identity_id: int | None = None,
+    channel_id: int | None = None,
+    attachments: list[tuple[str, str, str, int]] = (),  # (filename, mime type, path, size)
+    now: float | None = None,
+) -> int:
+    """Queue an operator's reply; the core's outbox sends it. Goes by the customer's latest
+    inbound channel unless `identity_id` (and its `channel_id`) say otherwise."""
+    now = now or time.time()
+    customer_id = _customer_of(conn, conversation_id)
+    if identity_id is None or channel_id is None:
+        route = reply_route(conn, conversation_id)
+        if route is None:
+            raise ActionError("this customer has never written on a channel we can answer on")
+        default_channel, default_identity = route
+        channel_id = channel_id or default_channel
+        identity_id = identity_id or default_identity
+    owner = conn.execute("SELECT customer_id FROM identities WHERE id = ?", (identity_id,)).fetchone()
+    if owner is None or owner[0] != customer_id:
+        raise ActionError("that identity does not belong to this conversation's customer")
+    message_id = conn.execute(
+        "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
+        " created_at, state, next_attempt_at) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?)",
+        (conversation_id, customer_id, channel_id, identity_id, author, body, now, now),
+    ).lastrowid
+    for filename, mime, path, size in attachments:
+        conn.execute(
+            "INSERT INTO attachments (message_id, filename, mime_type, size, path) VALUES (?, ?, ?, ?, ?)",
+            (message_id, filename, mime, size, path),
+        )
+    conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, body, customer_id))
+    _touch(conn, conversation_id, message_id, body, now, answered=True)
+    add_event(conn, "message.queued", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id, at=now)
+    return message_id
+
+
+def add_note(conn: sqlite3.Connection, conversation_id: int, body: str, author: str, now: float | None = None) -> int:
+    """A private note: in the timeline for operators, never sent to the customer."""
+    now = now or time.time()
+    customer_id = _customer_of(conn, conversation_id)
+    message_id = conn.execute(
+        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'note', ?, ?, ?)",
+        (conversation_id, customer_id, author, body, now),
+    ).lastrowid
+    conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, body, customer_id))
+    conn.execute("UPDATE conversations SET message_count = message_count + 1 WHERE id = ?", (conversation_id,))
+    add_event(conn, "note.added", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id, at=now)
+    return message_id
+
+
+def _touch(conn: sqlite3.Connection, conversation_id: int, message_id: int, body: str, now: float, *, answered: bool) -> None:
+    conn.execute(
+        "UPDATE conversations SET last_activity_at = max(last_activity_at, :now), last_message_id = :mid,"
+        " preview = :preview, message_count = message_count + 1,"
+        " first_response_at = CASE WHEN :answered THEN coalesce(first_response_at, :now) ELSE first_response_at END,"
+        " waiting_since = CASE WHEN :answered THEN NULL ELSE waiting_since END WHERE id = :id",
+        {"now": now, "mid": message_id, "preview": preview_line(body), "answered": answered, "id": conversation_id},
+    )
+
+
+def _timeline_event(conn: sqlite3.Connection, conversation_id: int, customer_id: int, actor: str, text: str, now: float) -> None:
+    """A system line in the timeline ("alice assigned bob") so history reads as it happened."""
+    conn.execute(
+        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'event', ?, ?, ?)",
+        (conversation_id, customer_id, actor, text, now),
+    )
+
+
+def assign(conn: sqlite3.Connection, conversation_id: int, assignee: str | None, actor: str, now: float | None = None) -> None:
+    """Assign a conversation to an operator (None: unassign)."""
+    now = now or time.time()
+    customer_id = _customer_of(conn, conversation_id)
+    if assignee is not None and conn.execute("SELECT 1 FROM operators WHERE login = ?", (assignee,)).fetchone() is None:
+        raise ActionError(f"{assignee} is not an operator")
+    conn.execute("UPDATE conversations SET assignee = ? WHERE id = ?", (assignee, conversation_id))
+    text = f"assigned to {assignee}" if assignee else "unassigned"
+    _timeline_event(conn, conversation_id, customer_id, actor, text, now)
+    add_event(conn, "conversation.assigned", actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload={"assignee": assignee}, at=now)
+
+
+def set_status(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    status: ConversationStatus,
+    actor: str,
+    *,
+    snoozed_until: float | None = None,
+    now: float | None = None,
+) -> None:
+    """Resolve, reopen, snooze (until a time) or mark pending."""
+    now = now or time.time()
+    customer_id = _customer_of(conn, conversation_id)
+    if status is ConversationStatus.SNOOZED and snoozed_until is None:
+        raise ActionError("snoozing needs a time to wake up")
+    if status is ConversationStatus.OPEN:
+        # A customer whose conversation opens again must not find a second open one.
+        other = conn.execute(
+            "SELECT id FROM conversations WHERE customer_id = ? AND status != 'resolved' AND id != ?",
+            (customer_id, conversation_id),
+        ).fetchone()
+        if other is not None:
+            raise ActionError(f"this customer already has an open conversation (#{other[0]}); continue there")
+    conn.execute(
+        "UPDATE conversations SET status = ?, snoozed_until = ?,"
+        " resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE NULL END WHERE id = ?",
+        (status, snoozed_until if status is ConversationStatus.SNOOZED else None, status, now, conversation_id),
+    )
+    words = {
+        ConversationStatus.RESOLVED: "resolved",
+        ConversationStatus.OPEN: "reopened",
+        ConversationStatus.PENDING: "marked pending",
+        ConversationStatus.SNOOZED: "snoozed",
+    }[status]
+    _timeline_event(conn, conversation_id, customer_id, actor, words, now)
+    add_event(
+        conn, f"conversation.{status.value}", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
+        payload={"snoozed_until": snoozed_until} if snoozed_until else None, at=now,
+    )
+
+
+def wake_snoozed(conn: sqlite3.Connection, now: float | None = None) -> list[int]:
+    """Reopen snoozed conversations whose time has come; returns their ids."""
+    now = now or time.time()
+    ids = [r[0] for r in conn.execute("SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= ?", (now,))]
+    for cid in ids:
+        conn.execute("UPDATE conversations SET status = 'open', snoozed_until = NULL WHERE id = ?", (cid,))
+        add_event(conn, "conversation.woke", conversation_id=cid, at=now)
+    return ids
+
+
+def set_priority(conn: sqlite3.Connection, conversation_id: int, priority: int, actor: str) -> None:
+    """0 normal, 1 high, 2 urgent."""
+    customer_id = _customer_of(conn, conversation_id)
+    conn.execute("UPDATE conversations SET priority = ? WHERE id = ?", (priority, conversation_id))
+    add_event(conn, "conversation.priority", actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload={"priority": priority})
+
+
+def set_conversation_labels(conn: sqlite3.Connection, conversation_id: int, labels: list[str], actor: str) -> None:
+    """Replace a conversation's labels; unknown labels are created."""
+    customer_id = _customer_of(conn, conversation_id)
+    conn.execute("DELETE FROM conversation_labels WHERE conversation_id = ?", (conversation_id,))
+    for name in sorted({label.strip() for label in labels if label.strip()}):
+        conn.execute("INSERT OR IGNORE INTO labels (name) VALUES (?)", (name,))
+        conn.execute(
+            "INSERT INTO conversation_labels (conversation_id, label_id) SELECT ?, id FROM labels WHERE name = ?",
+            (conversation_id, name),
+        )
+    add_event(conn, "conversation.labels", actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload={"labels": labels})
+
+
+# --- channels ----------------------------------------------------------------------------
+
+
+def ensure_channel(conn: sqlite3.Connection, kind: str, name: str) -> int:
+    """The id of the channel named `name`, creating its row on first use."""
+    row = conn.execute("SELECT id, kind FROM channels WHERE name = ?", (name,)).fetchone()
+    if row is not None:
+        if row[1] != kind:
+            raise ActionError(f"channel {name!r} was a {row[1]} channel before and cannot become {kind}; give it another name")
+        return row[0]
+    return conn.execute("INSERT INTO channels (kind, name, created_at) VALUES (?, ?, ?)", (kind, name, time.time())).lastrowid
+
+
+def set_channel_health(conn: sqlite3.Connection, channel_id: int, health: Health, detail: str = "") -> bool:
+    """Record a channel's health; an event only when it changed. Returns whether it changed."""
+    row = conn.execute("SELECT health, health_detail FROM channels WHERE id = ?", (channel_id,)).fetchone()
+    if row is not None and row[0] == health and row[1] == detail:
+        return False
+    conn.execute(
+        "UPDATE channels SET health = ?, health_detail = ?, health_at = ? WHERE id = ?", (health, detail, time.time(), channel_id)
+    )
+    add_event(conn, "channel.health", payload={"channel_id": channel_id, "health": health, "detail": detail})
+    return True
+
+
+# --- operators ---------------------------------------------------------------------------
+
+
+def add_operator(conn: sqlite3.Connection, login: str, display_name: str = "", role: OperatorRole = OperatorRole.AGENT, actor: str = "") -> None:
+    """Register (or update) an operator: a Unix login allowed to open the window."""
+    conn.execute(
+        "INSERT INTO operators (login, display_name, role, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (login) DO UPDATE SET display_name = excluded.display_name, role = excluded.role",
+        (login, display_name or login, role, time.time()),
+    )
+    add_event(conn, "operator.added", actor=actor, payload={"login": login, "role": role})
+
+
+def remove_operator(conn: sqlite3.Connection, login: str, actor: str = "") -> bool:
+    """Remove an operator; their conversations become unassigned."""
+    gone = conn.execute("DELETE FROM operators WHERE login = ?", (login,)).rowcount
+    if gone:
+        conn.execute("UPDATE conversations SET assignee = NULL WHERE assignee = ?", (login,))
+        add_event(conn, "operator.removed", actor=actor, payload={"login": login})
+    return bool(gone)
+

@@ -1,0 +1,206 @@
+"""Opening the unified history: connection settings, migrations, and how transactions run.
+
+Every process (the core, each operator's window, the CLI) opens its own connection to the one
+SQLite file in WAL mode. SQL runs in plain synchronous functions `fn(conn, ...)` executed on
+aiosqlite's worker thread, one call per unit of work: a batch of a thousand messages costs
+one hop between threads, not a thousand, and the event loop never waits on SQLite.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from omniconsole.errors import StoreError
+from omniconsole.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5000
+# After a checkpoint, the WAL file is cut back to this size so a burst does not leave a
+# huge file behind (measured: two busy writers grew it to ~800 MB in 30 s without this).
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+_BUSY_RETRIES = 5
+
+
+def connect(path: Path | str, *, create: bool = True, migrate: bool = True) -> sqlite3.Connection:
+    """Open a configured connection (WAL, foreign keys, busy timeout) and bring the schema up
+    to date; raises StoreError with a sentence a person can act on."""
+    path = Path(path)
+    if not create and not path.exists():
+        raise StoreError(f"database {path} does not exist; start `omniconsole serve` or `omniconsole demo` to create it")
+    if create:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory {path.parent}: {exc.strerror}") from None
+    try:
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (a deferred transaction
+        # that reads then writes fails at once with "database is locked", busy timeout or not).
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        _configure(conn)
+        if migrate:
+            migrate_schema(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(describe_error(exc, path)) from None
+    return conn
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode.lower() != "wal":
+        raise sqlite3.OperationalError(f"the database cannot use WAL mode (got {mode})")
+    # NORMAL in WAL: an application crash loses nothing; only a power loss can drop the last
+    # commits. The stdlib build here defaults to FULL, which costs an fsync per commit.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+    conn.execute("PRAGMA cache_size = -32000")
+    conn.execute("PRAGMA temp_store = MEMORY")
+
+
+def migrate_schema(conn: sqlite3.Connection, path: Path | str = "") -> int:
+    """Apply the migrations the database lacks, each in its own transaction; refuse a database
+    written by a newer omniconsole. Returns the version reached."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database {path} has schema version {version}, newer than this omniconsole understands "
+            f"({SCHEMA_VERSION}); upgrade omniconsole before opening it"
+        )
+    while version < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the write lock.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                for statement in _statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("database %s migrated to schema version %d", path, version)
+    return version
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit our transaction)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def write_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run `fn(conn, ...)` inside BEGIN IMMEDIATE ... COMMIT; roll back if it raises.
+
+    BEGIN IMMEDIATE takes the write lock up front, so the busy timeout applies; if the lock
+    is still contended after it, the whole transaction is retried a few times."""
+    for attempt in range(_BUSY_RETRIES):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc) and attempt < _BUSY_RETRIES - 1:
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            raise
+        try:
+            result = fn(conn, *args, **kwargs)
+            conn.execute("COMMIT")
+            return result
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    raise AssertionError("unreachable")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def describe_error(exc: BaseException, path: Path | str = "") -> str:
+    """A sentence for a database failure: what went wrong and what to do."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.DatabaseError):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_FULL or "database or disk is full" in text:
+            return f"the disk holding {path or 'the database'} is full; free space, nothing was lost"
+        if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM) or "readonly" in text:
+            return f"database {path} is read-only for user {_user()}; see the README on the omniconsole group"
+        if code == sqlite3.SQLITE_CANTOPEN or "unable to open" in text:
+            return f"cannot open database {path}: check that the directory exists and user {_user()} may write it"
+        if code == sqlite3.SQLITE_NOTADB or "not a database" in text:
+            return f"{path} is not an omniconsole database (not SQLite)"
+        if code == sqlite3.SQLITE_CORRUPT or "malformed" in text:
+            return f"database {path} is damaged: {text}; restore it from a backup"
+        if _is_busy(exc):  # type: ignore[arg-type]
+            return f"database {path} stayed locked by another process for more than {BUSY_TIMEOUT_MS // 1000} s"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"the disk holding {path or 'the data directory'} is full; free space, nothing was lost"
+    return f"database {path}: {text}"
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.getuid())
+
+
+class Database:
+    """An open connection to the unified history, run on aiosqlite's worker thread."""
+
+    def __init__(self, path: Path, aconn: aiosqlite.Connection):
+        self.path = path
+        self._aconn = aconn
+
+    @classmethod
+    async def open(cls, path: Path | str, *, create: bool = True) -> "Database":
+        """Open (creating and migrating if needed) the database at `path`."""
+        path = Path(path)
+        # aiosqlite runs the connector on its worker thread: our own factory, so every
+        # connection gets the same settings and migrations. (A failed connect stops the thread.)
+        aconn = aiosqlite.Connection(lambda: connect(path, create=create), iter_chunk_size=64)
+        await aconn
+        return cls(path, aconn)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(conn, ...)` on the database thread and return its result."""
+        try:
+            return await self._aconn._execute(fn, self._aconn._conn, *args, **kwargs)  # noqa: SLF001
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(describe_error(exc, self.path)) from exc
+
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(conn, ...)` in one BEGIN IMMEDIATE transaction on the database thread."""
+        return await self.run(write_transaction, fn, *args, **kwargs)
+
+    async def close(self) -> None:
+        await self._aconn.close()

@@ -1,0 +1,330 @@
+"""Writing what customers send into the unified history.
+
+`ingest_batch` is the hot path: one transaction per batch, a handful of statements per
+message, caches for the identities and conversations the batch has already touched. The core
+hands it records that are already sanitised and normalised; this module decides which customer
+and which conversation each message belongs to.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+
+from omniconsole.models import ConversationStatus, Direction, preview_line
+
+
+@dataclass(slots=True)
+class AttachmentRecord:
+    """A file of a message, already written under the data directory (or not, with `note`)."""
+
+    filename: str
+    mime_type: str
+    size: int | None
+    sha256: str | None
+    path: str | None
+    note: str = ""
+
+
+@dataclass(slots=True)
+class InboundRecord:
+    """One inbound message, sanitised and with its identity normalised, ready to store."""
+
+    external_id: str
+    identity_kind: str
+    address: str
+    body: str
+    sent_at: float
+    sender_name: str = ""
+    identity_display: str = ""
+    subject: str = ""
+    thread_key: str | None = None
+    reply_to_keys: tuple[str, ...] = ()
+    reply_to_external_id: str | None = None
+    attachments: list[AttachmentRecord] = field(default_factory=list)
+    extra_identities: list[tuple[str, str]] = field(default_factory=list)
+    edited_at: float | None = None
+    origin: str | None = None
+    flags: frozenset[str] = frozenset()
+    meta: str | None = None
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What a batch did: ids of stored messages, how many were already there or edited."""
+
+    stored: list[int] = field(default_factory=list)
+    duplicates: int = 0
+    edited: int = 0
+    conversations: set[int] = field(default_factory=set)
+
+
+# Flags that mean "no person is waiting for an answer" (auto-replies, bounces).
+_NOT_WAITING = frozenset({"auto_reply", "bounce"})
+
+
+def fts_text(subject: str, body: str) -> str:
+    """What the full-text index holds for a message: its subject (e-mail) and body."""
+    return f"{subject}\n{body}" if subject else body
+
+
+def ingest_batch(
+    conn: sqlite3.Connection,
+    channel_id: int,
+    channel_kind: str,
+    records: list[InboundRecord],
+    cursor: str | None,
+    *,
+    actor: str = "",
+) -> IngestResult:
+    """Store `records` and the channel's `cursor` (run inside one write transaction).
+
+    A record whose `(channel, external_id)` is stored already is skipped, unless it carries
+    `edited_at`, in which case the stored body is replaced."""
+    result = IngestResult()
+    identities: dict[tuple[str, str], tuple[int, int]] = {}
+    open_conversations: dict[int, int] = {}
+    execute = conn.execute
+    now = time.time()
+    for record in records:
+        existing = execute(
+            "SELECT id, body, subject, customer_id, conversation_id FROM messages WHERE channel_id = ? AND external_id = ?",
+            (channel_id, record.external_id),
+        ).fetchone()
+        if existing is not None:
+            if record.edited_at is not None and record.body != existing[1]:
+                _apply_edit(conn, existing, record, now)
+                result.edited += 1
+                result.conversations.add(existing[4])
+            else:
+                result.duplicates += 1
+            continue
+
+        key = (record.identity_kind, record.address)
+        found = identities.get(key)
+        if found is None:
+            found = _customer_for(conn, record, now)
+            identities[key] = found
+        customer_id, identity_id = found
+        for kind, address in record.extra_identities:
+            _attach_identity(conn, customer_id, kind, address, "", now, actor)
+        if record.origin:
+            execute("UPDATE customers SET origin = ? WHERE id = ? AND origin IS NULL", (record.origin, customer_id))
+
+        conversation_id = _conversation_for(conn, record, customer_id, open_conversations, now)
+        is_start = "start" in record.flags
+        direction = Direction.EVENT if is_start else Direction.IN
+        body = record.body
+        if is_start:
+            body = f"started the chat from link: {record.origin}" if record.origin else "started the chat"
+        message_id = execute(
+            "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
+            " subject, external_id, thread_key, reply_to_keys, reply_to_external_id, created_at, edited_at, state,"
+            " flags, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)",
+            (
+                conversation_id, customer_id, channel_id, identity_id, direction, record.sender_name, body,
+                record.subject, record.external_id, record.thread_key,
+                " ".join(record.reply_to_keys) or None, record.reply_to_external_id,
+                record.sent_at, record.edited_at, " ".join(sorted(record.flags)), record.meta,
+            ),
+        ).lastrowid
+        execute(
+            "INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)",
+            (message_id, fts_text(record.subject, body), customer_id),
+        )
+        for att in record.attachments:
+            execute(
+                "INSERT INTO attachments (message_id, filename, mime_type, size, sha256, path, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (message_id, att.filename, att.mime_type, att.size, att.sha256, att.path, att.note),
+            )
+        waiting = not is_start and not (record.flags & _NOT_WAITING)
+        preview = preview_line(body or (record.attachments[0].filename if record.attachments else ""))
+        execute(
+            "UPDATE conversations SET"
+            " last_activity_at = max(last_activity_at, :at),"
+            " last_inbound_at = CASE WHEN :waiting THEN max(coalesce(last_inbound_at, 0), :at) ELSE last_inbound_at END,"
+            " waiting_since = CASE WHEN :waiting THEN coalesce(waiting_since, :at) ELSE waiting_since END,"
+            " last_message_id = CASE WHEN :at >= last_activity_at THEN :mid ELSE last_message_id END,"
+            " preview = CASE WHEN :at >= last_activity_at THEN :preview ELSE preview END,"
+            " message_count = message_count + 1,"
+            " channel_kinds = CASE WHEN instr(' ' || channel_kinds || ' ', ' ' || :kind || ' ') THEN channel_kinds"
+            "   ELSE ltrim(channel_kinds || ' ' || :kind) END,"
+            " last_channel_id = :channel,"
+            " status = CASE WHEN :waiting AND status IN ('pending', 'snoozed') THEN 'open' ELSE status END,"
+            " snoozed_until = CASE WHEN :waiting THEN NULL ELSE snoozed_until END"
+            " WHERE id = :id",
+            {
+                "at": record.sent_at, "waiting": waiting, "mid": message_id, "preview": preview,
+                "kind": channel_kind, "channel": channel_id, "id": conversation_id,
+            },
+        )
+        execute(
+            "INSERT INTO events (at, kind, actor, conversation_id, customer_id, message_id) VALUES (?, 'message.received', ?, ?, ?, ?)",
+            (now, actor, conversation_id, customer_id, message_id),
+        )
+        result.stored.append(message_id)
+        result.conversations.add(conversation_id)
+    if cursor is not None:
+        save_cursor(conn, channel_id, cursor, now)
+    return result
+
+
+def save_cursor(conn: sqlite3.Connection, channel_id: int, cursor: str, now: float | None = None) -> None:
+    """Remember where a channel's connector has read up to (inside the caller's transaction)."""
+    conn.execute(
+        "INSERT INTO connector_state (channel_id, key, value, updated_at) VALUES (?, 'cursor', ?, ?)"
+        " ON CONFLICT (channel_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        (channel_id, cursor, now or time.time()),
+    )
+
+
+def load_cursor(conn: sqlite3.Connection, channel_id: int) -> str | None:
+    """The last cursor committed for a channel, or None."""
+    row = conn.execute("SELECT value FROM connector_state WHERE channel_id = ? AND key = 'cursor'", (channel_id,)).fetchone()
+    return row[0] if row else None
+
+
+def _customer_for(conn: sqlite3.Connection, record: InboundRecord, now: float) -> tuple[int, int]:
+    """(customer id, identity id) for the sender, creating both on first contact and
+    following a channel's rename unless an operator named the customer."""
+    row = conn.execute(
+        "SELECT i.id, i.customer_id, c.display_name, c.name_source FROM identities i"
+        " JOIN customers c ON c.id = i.customer_id WHERE i.kind = ? AND i.address = ?",
+        (record.identity_kind, record.address),
+    ).fetchone()
+    if row is not None:
+        identity_id, customer_id, name, source = row
+        if record.sender_name and source == "channel" and record.sender_name != name:
+            conn.execute("UPDATE customers SET display_name = ? WHERE id = ?", (record.sender_name, customer_id))
+            refresh_customer_index(conn, customer_id)
+        return customer_id, identity_id
+    name = record.sender_name or record.identity_display or record.address
+    customer_id = conn.execute(
+        "INSERT INTO customers (display_name, origin, created_at) VALUES (?, ?, ?)", (name, record.origin, now)
+    ).lastrowid
+    identity_id = conn.execute(
+        "INSERT INTO identities (customer_id, kind, address, display, created_at) VALUES (?, ?, ?, ?, ?)",
+        (customer_id, record.identity_kind, record.address, record.identity_display, now),
+    ).lastrowid
+    conn.execute(
+        "INSERT INTO customers_fts (rowid, name, identities) VALUES (?, ?, ?)",
+        (customer_id, name, record.address),
+    )
+    conn.execute(
+        "INSERT INTO events (at, kind, customer_id, payload) VALUES (?, 'customer.created', ?, ?)",
+        (now, customer_id, json.dumps({"kind": record.identity_kind})),
+    )
+    return customer_id, identity_id
+
+
+def _attach_identity(conn: sqlite3.Connection, customer_id: int, kind: str, address: str, display: str, now: float, actor: str) -> None:
+    """Give a customer one more identity; if it already belongs to someone else, leave it
+    there and record the conflict (merging strangers silently is worse than a duplicate)."""
+    row = conn.execute("SELECT customer_id FROM identities WHERE kind = ? AND address = ?", (kind, address)).fetchone()
+    if row is not None:
+        if row[0] != customer_id:
+            conn.execute(
+                "INSERT INTO events (at, kind, actor, customer_id, payload) VALUES (?, 'identity.conflict', ?, ?, ?)",
+                (now, actor, customer_id, json.dumps({"kind": kind, "address": address, "other_customer_id": row[0]})),
+            )
+        return
+    conn.execute(
+        "INSERT INTO identities (customer_id, kind, address, display, created_at) VALUES (?, ?, ?, ?, ?)",
+        (customer_id, kind, address, display, now),
+    )
+    refresh_customer_index(conn, customer_id)
+    conn.execute(
+        "INSERT INTO events (at, kind, actor, customer_id, payload) VALUES (?, 'identity.added', ?, ?, ?)",
+        (now, actor, customer_id, json.dumps({"kind": kind, "address": address})),
+    )
+
+
+def add_customer(
+    conn: sqlite3.Connection, name: str, identities: list[tuple[str, str, str]], *, actor: str = "", now: float | None = None
+) -> int:
+    """Create a customer known from elsewhere (a CRM, the demo) with normalised identities
+    given as (kind, address, display); an identity that already exists stays where it is."""
+    now = now or time.time()
+    customer_id = conn.execute("INSERT INTO customers (display_name, created_at) VALUES (?, ?)", (name, now)).lastrowid
+    conn.execute("INSERT INTO customers_fts (rowid, name, identities) VALUES (?, ?, '')", (customer_id, name))
+    conn.execute(
+        "INSERT INTO events (at, kind, actor, customer_id) VALUES (?, 'customer.created', ?, ?)", (now, actor, customer_id)
+    )
+    for kind, address, display in identities:
+        _attach_identity(conn, customer_id, kind, address, display, now, actor)
+    refresh_customer_index(conn, customer_id)
+    return customer_id
+
+
+def refresh_customer_index(conn: sqlite3.Connection, customer_id: int) -> None:
+    """Rewrite a customer's row in the customer search index from their name and identities."""
+    name = conn.execute("SELECT display_name FROM customers WHERE id = ?", (customer_id,)).fetchone()[0]
+    addresses = " ".join(r[0] for r in conn.execute("SELECT address FROM identities WHERE customer_id = ?", (customer_id,)))
+    conn.execute("DELETE FROM customers_fts WHERE rowid = ?", (customer_id,))
+    conn.execute("INSERT INTO customers_fts (rowid, name, identities) VALUES (?, ?, ?)", (customer_id, name, addresses))
+
+
+def _conversation_for(
+    conn: sqlite3.Connection, record: InboundRecord, customer_id: int, cache: dict[int, int], now: float
+) -> int:
+    """The conversation a message belongs to: the e-mail thread it answers (reopened if it was
+    resolved), else the customer's open conversation on any channel, else a new one."""
+    if record.reply_to_keys:
+        marks = ", ".join("?" * len(record.reply_to_keys))
+        row = conn.execute(
+            f"SELECT conversation_id FROM messages WHERE thread_key IN ({marks}) ORDER BY id DESC LIMIT 1",
+            record.reply_to_keys,
+        ).fetchone()
+        if row is not None:
+            conversation_id = row[0]
+            reopened = conn.execute(
+                "UPDATE conversations SET status = 'open', resolved_at = NULL WHERE id = ? AND status = 'resolved'",
+                (conversation_id,),
+            ).rowcount
+            if reopened:
+                conn.execute(
+                    "INSERT INTO events (at, kind, conversation_id, customer_id, payload) VALUES (?, 'conversation.reopened', ?, ?, ?)",
+                    (now, conversation_id, customer_id, json.dumps({"reason": "reply in an e-mail thread"})),
+                )
+            return conversation_id
+    conversation_id = cache.get(customer_id)
+    if conversation_id is not None:
+        return conversation_id
+    row = conn.execute(
+        "SELECT id FROM conversations WHERE customer_id = ? AND status != 'resolved' ORDER BY id DESC LIMIT 1",
+        (customer_id,),
+    ).fetchone()
+    if row is not None:
+        conversation_id = row[0]
+    else:
+        subject = record.subject or preview_line(record.body, 80)
+        conversation_id = conn.execute(
+            "INSERT INTO conversations (customer_id, status, subject, opened_at, last_activity_at) VALUES (?, ?, ?, ?, ?)",
+            (customer_id, ConversationStatus.OPEN, subject, record.sent_at, record.sent_at),
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO events (at, kind, conversation_id, customer_id) VALUES (?, 'conversation.opened', ?, ?)",
+            (now, conversation_id, customer_id),
+        )
+    cache[customer_id] = conversation_id
+    return conversation_id
+
+
+def _apply_edit(conn: sqlite3.Connection, existing: sqlite3.Row, record: InboundRecord, now: float) -> None:
+    message_id, old_body, subject, customer_id, conversation_id = existing
+    # External-content FTS: the old row is removed by giving back exactly what was indexed.
+    conn.execute(
+        "INSERT INTO messages_fts (messages_fts, rowid, body, customer_id) VALUES ('delete', ?, ?, ?)",
+        (message_id, fts_text(subject, old_body), customer_id),
+    )
+    conn.execute("UPDATE messages SET body = ?, edited_at = ? WHERE id = ?", (record.body, record.edited_at, message_id))
+    conn.execute(
+        "INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)",
+        (message_id, fts_text(subject, record.body), customer_id),
+    )
+    conn.execute(
+        "INSERT INTO events (at, kind, conversation_id, customer_id, message_id, payload) VALUES (?, 'message.edited', ?, ?, ?, ?)",
+        (now, conversation_id, customer_id, message_id, json.dumps({"previous": old_body})),
+    )

@@ -1,0 +1,143 @@
+"""The outbox's rows: outbound messages move queued -> sending -> sent | failed.
+
+A row is claimed (`sending`) in its own transaction before the connector is called, and its
+result is recorded in another. A crash in between leaves it in `sending`; at start the core
+puts such rows back in the queue (`recover_sending`), so every reply is sent at least once.
+Connectors that can (e-mail Message-ID, VK random_id) make that resend recognisable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from omniconsole.models import DeliveryState
+from omniconsole.store.actions import add_event
+from omniconsole.store.rows import OutboxItem
+
+# Later states never step back (a late "delivered" webhook must not undo "read").
+_RANK = {DeliveryState.SENT: 1, DeliveryState.DELIVERED: 2, DeliveryState.READ: 3}
+
+
+def recover_sending(conn: sqlite3.Connection, now: float | None = None) -> int:
+    """Requeue rows a crash left in `sending`; returns how many."""
+    now = now or time.time()
+    return conn.execute(
+        "UPDATE messages SET state = 'queued', next_attempt_at = ? WHERE state = 'sending'", (now,)
+    ).rowcount
+
+
+def claim_due(conn: sqlite3.Connection, channel_ids: list[int], limit: int = 20, now: float | None = None) -> list[OutboxItem]:
+    """Mark up to `limit` due queued messages of these channels as `sending` and return them
+    with their recipient and threading details."""
+    if not channel_ids:
+        return []
+    now = now or time.time()
+    marks = ", ".join("?" * len(channel_ids))
+    rows = conn.execute(
+        "SELECT m.id, m.conversation_id, m.channel_id, i.kind, i.address, m.body, m.author, m.attempts, m.identity_id"
+        " FROM messages m JOIN identities i ON i.id = m.identity_id"
+        f" WHERE m.state = 'queued' AND m.next_attempt_at <= ? AND m.channel_id IN ({marks})"
+        " ORDER BY m.next_attempt_at, m.id LIMIT ?",
+        (now, *channel_ids, limit),
+    ).fetchall()
+    items = []
+    for r in rows:
+        message_id, conversation_id, channel_id, kind, address, body, author, attempts, identity_id = r
+        conn.execute("UPDATE messages SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (message_id,))
+        # What to answer: the customer's latest message on this channel from this identity
+        # (its chat id, its e-mail thread), preferring this conversation.
+        last_in = conn.execute(
+            "SELECT meta, thread_key, reply_to_keys, subject, external_id FROM messages"
+            " WHERE identity_id = ? AND channel_id = ? AND direction = 'in'"
+            " ORDER BY conversation_id = ? DESC, id DESC LIMIT 1",
+            (identity_id, channel_id, conversation_id),
+        ).fetchone()
+        meta = thread_key = subject = None
+        reply_to_keys: tuple[str, ...] = ()
+        if last_in is not None:
+            meta, thread_key, keys, subject, _ = last_in
+            reply_to_keys = tuple((keys or "").split())
+        if not subject:
+            subject = conn.execute("SELECT subject FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
+        paths = tuple(
+            p[0] for p in conn.execute("SELECT path FROM attachments WHERE message_id = ? AND path IS NOT NULL ORDER BY id", (message_id,))
+        )
+        items.append(
+            OutboxItem(
+                message_id, conversation_id, channel_id, kind, address, body, subject or "", author, attempts + 1,
+                thread_key, reply_to_keys, None, meta, paths,
+            )
+        )
+    return items
+
+
+def next_due(conn: sqlite3.Connection, channel_ids: list[int]) -> float | None:
+    """When the next queued message of these channels falls due (None: nothing queued)."""
+    if not channel_ids:
+        return None
+    marks = ", ".join("?" * len(channel_ids))
+    return conn.execute(
+        f"SELECT min(next_attempt_at) FROM messages WHERE state = 'queued' AND channel_id IN ({marks})", channel_ids
+    ).fetchone()[0]
+
+
+def mark_sent(
+    conn: sqlite3.Connection, message_id: int, external_id: str, state: DeliveryState, thread_key: str | None
+) -> None:
+    """Record a successful send with the channel's id for the message."""
+    row = conn.execute(
+        "UPDATE messages SET state = ?, external_id = ?, thread_key = coalesce(?, thread_key), error = '',"
+        " next_attempt_at = NULL WHERE id = ? RETURNING conversation_id, customer_id",
+        (state, external_id, thread_key, message_id),
+    ).fetchone()
+    if row:
+        add_event(conn, "message.sent", conversation_id=row[0], customer_id=row[1], message_id=message_id, payload={"state": state})
+
+
+def mark_retry(conn: sqlite3.Connection, message_id: int, reason: str, retry_at: float) -> None:
+    """A transient failure: back in the queue until `retry_at`, with the reason shown."""
+    row = conn.execute(
+        "UPDATE messages SET state = 'queued', error = ?, next_attempt_at = ? WHERE id = ? RETURNING conversation_id, customer_id",
+        (reason, retry_at, message_id),
+    ).fetchone()
+    if row:
+        add_event(conn, "message.retrying", conversation_id=row[0], customer_id=row[1], message_id=message_id, payload={"reason": reason, "retry_at": retry_at})
+
+
+def mark_failed(conn: sqlite3.Connection, message_id: int, reason: str) -> None:
+    """A permanent failure: the operator sees the reason and may retry by hand."""
+    row = conn.execute(
+        "UPDATE messages SET state = 'failed', error = ?, next_attempt_at = NULL WHERE id = ? RETURNING conversation_id, customer_id",
+        (reason, message_id),
+    ).fetchone()
+    if row:
+        add_event(conn, "message.failed", conversation_id=row[0], customer_id=row[1], message_id=message_id, payload={"reason": reason})
+
+
+def retry_failed(conn: sqlite3.Connection, message_id: int, actor: str) -> bool:
+    """An operator asks to send a failed message again; returns False if it had not failed."""
+    row = conn.execute(
+        "UPDATE messages SET state = 'queued', error = '', next_attempt_at = ? WHERE id = ? AND state = 'failed'"
+        " RETURNING conversation_id, customer_id",
+        (time.time(), message_id),
+    ).fetchone()
+    if row:
+        add_event(conn, "message.queued", actor=actor, conversation_id=row[0], customer_id=row[1], message_id=message_id)
+    return row is not None
+
+
+def apply_delivery_update(conn: sqlite3.Connection, channel_id: int, external_id: str, state: DeliveryState, error: str = "") -> bool:
+    """A later word from the channel (delivered, read, failed) about a message we sent."""
+    row = conn.execute(
+        "SELECT id, state, conversation_id, customer_id FROM messages WHERE channel_id = ? AND external_id = ? AND direction = 'out'",
+        (channel_id, external_id),
+    ).fetchone()
+    if row is None:
+        return False
+    current = DeliveryState(row[1]) if row[1] in DeliveryState._value2member_map_ else None
+    if state is not DeliveryState.FAILED and _RANK.get(state, 0) <= _RANK.get(current, 0):
+        return False
+    conn.execute("UPDATE messages SET state = ?, error = ? WHERE id = ?", (state, error, row[0]))
+    add_event(conn, "message.delivery", conversation_id=row[2], customer_id=row[3], message_id=row[0], payload={"state": state, "error": error})
+    return True

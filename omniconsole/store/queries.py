@@ -1,0 +1,211 @@
+"""Reading the unified history for the operator's window: inbox pages, timelines, profiles,
+the events log. Plain synchronous functions of a connection; `Store` runs them off the loop."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from omniconsole.models import InboxView
+from omniconsole.store.rows import (
+    Attachment,
+    Channel,
+    Conversation,
+    CustomerProfile,
+    Event,
+    Identity,
+    InboxCursor,
+    InboxRow,
+    Operator,
+    TimelineEntry,
+)
+
+_BUCKET = {
+    InboxView.MINE: "active",
+    InboxView.UNASSIGNED: "active",
+    InboxView.ALL: "active",
+    InboxView.SNOOZED: "snoozed",
+    InboxView.RESOLVED: "resolved",
+}
+
+
+def _view_filter(view: InboxView, operator: str | None) -> tuple[str, list]:
+    where, params = ["c.bucket = ?"], [_BUCKET[view]]
+    if view is InboxView.MINE:
+        where.insert(0, "c.assignee = ?")
+        params.insert(0, operator or "")
+    elif view is InboxView.UNASSIGNED:
+        where.insert(0, "c.assignee IS NULL")
+    return " AND ".join(where), params
+
+
+def inbox_page(
+    conn: sqlite3.Connection, view: InboxView, operator: str | None, after: InboxCursor | None = None, limit: int = 100
+) -> list[InboxRow]:
+    """One page of an inbox view, most recent activity first; pass the last row's position as
+    `after` for the next page (keyset pagination: every page costs the same)."""
+    where, params = _view_filter(view, operator)
+    if after is not None:
+        where += " AND (c.last_activity_at, c.id) < (?, ?)"
+        params += [after.last_activity_at, after.conversation_id]
+    rows = conn.execute(
+        "SELECT c.id, c.customer_id, cu.display_name, c.status, c.assignee, c.priority, c.subject, c.preview,"
+        " c.channel_kinds, c.last_activity_at, c.waiting_since, c.last_message_id, c.message_count"
+        f" FROM conversations c JOIN customers cu ON cu.id = c.customer_id WHERE {where}"
+        " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?",
+        (*params, limit),
+    ).fetchall()
+    return [
+        InboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8].split()), r[9], r[10], r[11], r[12])
+        for r in rows
+    ]
+
+
+def inbox_counts(conn: sqlite3.Connection, operator: str | None) -> dict[InboxView, int]:
+    """How many conversations each view holds."""
+    counts = {}
+    for view in InboxView:
+        where, params = _view_filter(view, operator)
+        counts[view] = conn.execute(f"SELECT count(*) FROM conversations c WHERE {where}", params).fetchone()[0]
+    return counts
+
+
+_CONVERSATION_COLUMNS = (
+    "c.id, c.customer_id, c.status, c.assignee, c.team, c.priority, c.subject, c.opened_at, c.last_activity_at,"
+    " c.last_inbound_at, c.first_response_at, c.resolved_at, c.snoozed_until, c.waiting_since, c.message_count,"
+    " c.channel_kinds"
+)
+
+
+def _conversation(conn: sqlite3.Connection, r: sqlite3.Row) -> Conversation:
+    labels = tuple(
+        x[0]
+        for x in conn.execute(
+            "SELECT l.name FROM conversation_labels cl JOIN labels l ON l.id = cl.label_id WHERE cl.conversation_id = ? ORDER BY l.name",
+            (r[0],),
+        )
+    )
+    return Conversation(*r[:15], tuple(r[15].split()), labels)
+
+
+def conversation(conn: sqlite3.Connection, conversation_id: int) -> Conversation | None:
+    """One conversation with its labels, or None."""
+    r = conn.execute(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ?", (conversation_id,)).fetchone()
+    return _conversation(conn, r) if r else None
+
+
+def timeline(conn: sqlite3.Connection, conversation_id: int, limit: int = 2000) -> list[TimelineEntry]:
+    """The newest `limit` entries of a conversation in time order, with channels and files."""
+    rows = conn.execute(
+        "SELECT * FROM (SELECT m.id, m.conversation_id, m.customer_id, m.direction, m.author, m.body, m.subject,"
+        " m.channel_id, ch.kind, ch.name, m.created_at, m.edited_at, m.state, m.error, m.attempts, m.external_id,"
+        " m.reply_to_external_id, m.flags, m.meta FROM messages m LEFT JOIN channels ch ON ch.id = m.channel_id"
+        " WHERE m.conversation_id = ? ORDER BY m.id DESC LIMIT ?) ORDER BY created_at, id",
+        (conversation_id, limit),
+    ).fetchall()
+    files: dict[int, list[Attachment]] = {}
+    if rows:
+        for a in conn.execute(
+            "SELECT a.id, a.message_id, a.filename, a.mime_type, a.size, a.path, a.note FROM attachments a"
+            " JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = ? ORDER BY a.id",
+            (conversation_id,),
+        ):
+            files.setdefault(a[1], []).append(Attachment(*a))
+    return [TimelineEntry(*r[:17], tuple(r[17].split()), r[18], tuple(files.get(r[0], ()))) for r in rows]
+
+
+def customer_profile(conn: sqlite3.Connection, customer_id: int) -> CustomerProfile | None:
+    """A customer with identities, every conversation (newest first), labels and journey."""
+    c = conn.execute(
+        "SELECT id, display_name, name_source, note, attributes, origin, created_at, merged_into FROM customers WHERE id = ?",
+        (customer_id,),
+    ).fetchone()
+    if c is None:
+        return None
+    if c[7] is not None:
+        return customer_profile(conn, c[7])
+    identities = tuple(
+        Identity(*r)
+        for r in conn.execute("SELECT id, kind, address, display FROM identities WHERE customer_id = ? ORDER BY id", (customer_id,))
+    )
+    conversations = tuple(
+        _conversation(conn, r)
+        for r in conn.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.customer_id = ? ORDER BY c.id DESC", (customer_id,)
+        )
+    )
+    labels = tuple(
+        r[0]
+        for r in conn.execute(
+            "SELECT l.name FROM customer_labels cl JOIN labels l ON l.id = cl.label_id WHERE cl.customer_id = ? ORDER BY l.name",
+            (customer_id,),
+        )
+    )
+    journey: list[str] = []
+    first_seen = None
+    for kind, at in conn.execute(
+        "SELECT ch.kind, m.created_at FROM messages m JOIN channels ch ON ch.id = m.channel_id"
+        " WHERE m.customer_id = ? AND m.direction = 'in' ORDER BY m.created_at, m.id",
+        (customer_id,),
+    ):
+        first_seen = at if first_seen is None else first_seen
+        if not journey or journey[-1] != kind:
+            journey.append(kind)
+    try:
+        attributes = json.loads(c[4]) if c[4] else {}
+    except ValueError:
+        attributes = {}
+    return CustomerProfile(
+        c[0], c[1], c[2], c[3], attributes, c[5], c[6], identities, conversations, labels, tuple(journey), first_seen
+    )
+
+
+def events_since(conn: sqlite3.Connection, event_id: int, limit: int = 1000) -> list[Event]:
+    """Events after `event_id`, oldest first."""
+    return [
+        Event(*r)
+        for r in conn.execute(
+            "SELECT id, at, kind, actor, conversation_id, customer_id, message_id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (event_id, limit),
+        )
+    ]
+
+
+def last_event_id(conn: sqlite3.Connection) -> int:
+    """The newest event's id (0 for an empty log): where a new follower starts."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+
+
+def channels(conn: sqlite3.Connection) -> list[Channel]:
+    """Every configured channel with its health."""
+    return [Channel(*r) for r in conn.execute("SELECT id, kind, name, health, health_detail, health_at FROM channels ORDER BY id")]
+
+
+def operators(conn: sqlite3.Connection) -> list[Operator]:
+    """Every registered operator."""
+    return [
+        Operator(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4])
+        for r in conn.execute("SELECT login, display_name, role, teams, capacity FROM operators ORDER BY login")
+    ]
+
+
+def stats(conn: sqlite3.Connection) -> dict:
+    """Counts for `omniconsole stats`: messages by channel and direction, conversations by status."""
+    by_channel = [
+        tuple(r)
+        for r in conn.execute(
+            "SELECT coalesce(ch.name, '(internal)'), coalesce(ch.kind, ''), m.direction, count(*) FROM messages m"
+            " LEFT JOIN channels ch ON ch.id = m.channel_id GROUP BY m.channel_id, m.direction ORDER BY 1, 3"
+        )
+    ]
+    by_status = {r[0]: r[1] for r in conn.execute("SELECT status, count(*) FROM conversations GROUP BY status")}
+    by_state = {
+        r[0]: r[1]
+        for r in conn.execute("SELECT state, count(*) FROM messages WHERE direction = 'out' GROUP BY state")
+    }
+    return {
+        "customers": conn.execute("SELECT count(*) FROM customers WHERE merged_into IS NULL").fetchone()[0],
+        "conversations": by_status,
+        "messages": by_channel,
+        "outbound": by_state,
+    }

@@ -1,0 +1,197 @@
+"""What the store's queries return: plain, immutable records for the window and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    """One conversation as the inbox lists it."""
+
+    conversation_id: int
+    customer_id: int
+    customer_name: str
+    status: str
+    assignee: str | None
+    priority: int
+    subject: str
+    preview: str
+    channel_kinds: tuple[str, ...]
+    last_activity_at: float
+    waiting_since: float | None
+    last_message_id: int | None
+    message_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboxCursor:
+    """Keyset position in an inbox list: the last row of the previous page."""
+
+    last_activity_at: float
+    conversation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    id: int
+    message_id: int
+    filename: str
+    mime_type: str
+    size: int | None
+    path: str | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One message, note or event of a conversation, with the channel it came by."""
+
+    id: int
+    conversation_id: int
+    customer_id: int
+    direction: str
+    author: str
+    body: str
+    subject: str
+    channel_id: int | None
+    channel_kind: str | None
+    channel_name: str | None
+    created_at: float
+    edited_at: float | None
+    state: str | None
+    error: str
+    attempts: int
+    external_id: str | None
+    reply_to_external_id: str | None
+    flags: tuple[str, ...]
+    meta: str | None
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: int
+    customer_id: int
+    status: str
+    assignee: str | None
+    team: str | None
+    priority: int
+    subject: str
+    opened_at: float
+    last_activity_at: float
+    last_inbound_at: float | None
+    first_response_at: float | None
+    resolved_at: float | None
+    snoozed_until: float | None
+    waiting_since: float | None
+    message_count: int
+    channel_kinds: tuple[str, ...]
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    id: int
+    kind: str
+    address: str
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerProfile:
+    """Everything the customer pane shows about one person."""
+
+    id: int
+    display_name: str
+    name_source: str
+    note: str
+    attributes: dict
+    origin: str | None
+    created_at: float
+    identities: tuple[Identity, ...]
+    conversations: tuple[Conversation, ...]
+    labels: tuple[str, ...]
+    # Channel kinds in the order the customer used them, repeats collapsed (web, telegram, email).
+    journey: tuple[str, ...]
+    first_seen_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHit:
+    """A message that matched a search, newest first."""
+
+    message_id: int
+    conversation_id: int
+    customer_id: int
+    customer_name: str
+    direction: str
+    channel_kind: str | None
+    created_at: float
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerHit:
+    customer_id: int
+    display_name: str
+    identities: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults:
+    messages: tuple[MessageHit, ...] = ()
+    customers: tuple[CustomerHit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of the append-only change log."""
+
+    id: int
+    at: float
+    kind: str
+    actor: str
+    conversation_id: int | None
+    customer_id: int | None
+    message_id: int | None
+    payload: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: int
+    kind: str
+    name: str
+    health: str
+    health_detail: str
+    health_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    login: str
+    display_name: str
+    role: str
+    teams: tuple[str, ...] = field(default_factory=tuple)
+    capacity: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """An outbound message the core has claimed for sending, with where it goes."""
+
+    message_id: int
+    conversation_id: int
+    channel_id: int
+    identity_kind: str
+    address: str
+    body: str
+    subject: str
+    author: str
+    attempts: int
+    thread_key: str | None
+    reply_to_keys: tuple[str, ...]
+    reply_to_external_id: str | None
+    meta: str | None
+    attachment_paths: tuple[str, ...]

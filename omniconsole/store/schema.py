@@ -1,0 +1,189 @@
+"""The unified history's schema as numbered migrations (`PRAGMA user_version`).
+
+Migration N turns a database at version N-1 into version N. Never edit a migration that has
+shipped: add the next one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the first cut of DESIGN.md's data model.
+    """
+    CREATE TABLE customers (
+        id            INTEGER PRIMARY KEY,
+        display_name  TEXT NOT NULL DEFAULT '',
+        -- 'channel' while the name is what a channel told us, 'operator' once a person edited
+        -- it: a channel never overwrites an operator's name.
+        name_source   TEXT NOT NULL DEFAULT 'channel',
+        note          TEXT NOT NULL DEFAULT '',
+        attributes    TEXT NOT NULL DEFAULT '{}',
+        origin        TEXT,
+        merged_into   INTEGER REFERENCES customers(id),
+        created_at    REAL NOT NULL
+    );
+
+    CREATE TABLE identities (
+        id           INTEGER PRIMARY KEY,
+        customer_id  INTEGER NOT NULL REFERENCES customers(id),
+        kind         TEXT NOT NULL,
+        address      TEXT NOT NULL,
+        display      TEXT NOT NULL DEFAULT '',
+        created_at   REAL NOT NULL,
+        UNIQUE (kind, address)
+    );
+    CREATE INDEX identities_customer ON identities(customer_id);
+
+    CREATE TABLE channels (
+        id            INTEGER PRIMARY KEY,
+        kind          TEXT NOT NULL,
+        name          TEXT NOT NULL UNIQUE,
+        health        TEXT NOT NULL DEFAULT 'unknown',
+        health_detail TEXT NOT NULL DEFAULT '',
+        health_at     REAL,
+        created_at    REAL NOT NULL
+    );
+
+    CREATE TABLE conversations (
+        id                INTEGER PRIMARY KEY,
+        customer_id       INTEGER NOT NULL REFERENCES customers(id),
+        status            TEXT NOT NULL DEFAULT 'open',
+        -- The inbox lists active work (open or pending) together; one indexed column keeps
+        -- the "All" view a single index range instead of a merge of two.
+        bucket            TEXT GENERATED ALWAYS AS
+                          (CASE WHEN status IN ('open', 'pending') THEN 'active' ELSE status END) VIRTUAL,
+        assignee          TEXT,
+        team              TEXT,
+        priority          INTEGER NOT NULL DEFAULT 0,
+        subject           TEXT NOT NULL DEFAULT '',
+        opened_at         REAL NOT NULL,
+        last_activity_at  REAL NOT NULL,
+        last_inbound_at   REAL,
+        first_response_at REAL,
+        resolved_at       REAL,
+        snoozed_until     REAL,
+        -- Since when the customer waits for us (their first unanswered message), or NULL.
+        waiting_since     REAL,
+        last_message_id   INTEGER,
+        preview           TEXT NOT NULL DEFAULT '',
+        message_count     INTEGER NOT NULL DEFAULT 0,
+        -- Channel kinds used in this conversation, space separated, in order of first use.
+        channel_kinds     TEXT NOT NULL DEFAULT '',
+        last_channel_id   INTEGER
+    );
+    CREATE INDEX conversations_bucket ON conversations(bucket, last_activity_at DESC, id DESC);
+    CREATE INDEX conversations_assignee ON conversations(assignee, bucket, last_activity_at DESC, id DESC);
+    CREATE INDEX conversations_customer ON conversations(customer_id, id);
+    CREATE INDEX conversations_snoozed ON conversations(snoozed_until) WHERE status = 'snoozed';
+
+    CREATE TABLE messages (
+        id               INTEGER PRIMARY KEY,
+        conversation_id  INTEGER NOT NULL REFERENCES conversations(id),
+        customer_id      INTEGER NOT NULL REFERENCES customers(id),
+        channel_id       INTEGER REFERENCES channels(id),
+        identity_id      INTEGER REFERENCES identities(id),
+        direction        TEXT NOT NULL,
+        author           TEXT NOT NULL DEFAULT '',
+        body             TEXT NOT NULL DEFAULT '',
+        subject          TEXT NOT NULL DEFAULT '',
+        external_id      TEXT,
+        thread_key       TEXT,
+        reply_to_keys    TEXT,
+        reply_to_external_id TEXT,
+        created_at       REAL NOT NULL,
+        edited_at        REAL,
+        state            TEXT,
+        error            TEXT NOT NULL DEFAULT '',
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  REAL,
+        flags            TEXT NOT NULL DEFAULT '',
+        meta             TEXT
+    );
+    CREATE UNIQUE INDEX messages_external ON messages(channel_id, external_id) WHERE external_id IS NOT NULL;
+    CREATE INDEX messages_conversation ON messages(conversation_id, id);
+    CREATE INDEX messages_customer ON messages(customer_id, id);
+    CREATE INDEX messages_thread ON messages(thread_key) WHERE thread_key IS NOT NULL;
+    CREATE INDEX messages_outbox ON messages(next_attempt_at) WHERE state IN ('queued', 'sending');
+
+    CREATE TABLE attachments (
+        id          INTEGER PRIMARY KEY,
+        message_id  INTEGER NOT NULL REFERENCES messages(id),
+        filename    TEXT NOT NULL,
+        mime_type   TEXT NOT NULL DEFAULT 'application/octet-stream',
+        size        INTEGER,
+        sha256      TEXT,
+        path        TEXT,
+        note        TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX attachments_message ON attachments(message_id);
+
+    CREATE TABLE labels (
+        id    INTEGER PRIMARY KEY,
+        name  TEXT NOT NULL UNIQUE,
+        color TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE conversation_labels (
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+        label_id        INTEGER NOT NULL REFERENCES labels(id),
+        PRIMARY KEY (conversation_id, label_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE customer_labels (
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        label_id    INTEGER NOT NULL REFERENCES labels(id),
+        PRIMARY KEY (customer_id, label_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE operators (
+        login        TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL DEFAULT '',
+        role         TEXT NOT NULL DEFAULT 'agent',
+        teams        TEXT NOT NULL DEFAULT '[]',
+        capacity     INTEGER NOT NULL DEFAULT 0,
+        created_at   REAL NOT NULL
+    );
+
+    CREATE TABLE connector_state (
+        channel_id INTEGER NOT NULL REFERENCES channels(id),
+        key        TEXT NOT NULL,
+        value      TEXT,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (channel_id, key)
+    ) WITHOUT ROWID;
+
+    -- Who runs the connectors: one row per database, renewed by the holder's heartbeat.
+    CREATE TABLE leases (
+        name         TEXT PRIMARY KEY,
+        holder       TEXT NOT NULL,
+        pid          INTEGER NOT NULL,
+        host         TEXT NOT NULL,
+        acquired_at  REAL NOT NULL,
+        heartbeat_at REAL NOT NULL,
+        expires_at   REAL NOT NULL
+    ) WITHOUT ROWID;
+
+    -- Append-only; AUTOINCREMENT so an id is never reused and followers can trust `id > ?`.
+    CREATE TABLE events (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        at              REAL NOT NULL,
+        kind            TEXT NOT NULL,
+        actor           TEXT NOT NULL DEFAULT '',
+        conversation_id INTEGER,
+        customer_id     INTEGER,
+        message_id      INTEGER,
+        payload         TEXT
+    );
+
+    -- Full-text index of message bodies. External content (the text lives once, in messages);
+    -- the customer id is an indexed column so a one-customer search is an FTS intersection
+    -- instead of a scan of every match of a common word.
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        body, customer_id, content='messages', content_rowid='id',
+        tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+    );
+    -- Customers by name and every identity address; rowid = customer id.
+    CREATE VIRTUAL TABLE customers_fts USING fts5(
+        name, identities, tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
