@@ -8,6 +8,7 @@ IDNA (punycode) form; Telegram and VK ids are their decimal digits; WhatsApp ids
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -43,8 +44,10 @@ def normalize_email(raw: str) -> str:
     return f"{local.lower()}@{domain.lower()}"
 
 
+@lru_cache(maxsize=65536)
 def normalize_address(kind: IdentityKind | str, raw: str, region: str = "RU") -> str:
-    """The canonical address of an identity of `kind`."""
+    """The canonical address of an identity of `kind` (cached: a customer writes many times
+    and parsing a phone number costs ~70 µs)."""
     kind = IdentityKind(kind)
     if kind is IdentityKind.EMAIL:
         return normalize_email(raw)

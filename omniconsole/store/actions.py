@@ -50,7 +50,9 @@ def reply_route(conn: sqlite3.Connection, conversation_id: int) -> tuple[int, in
     customer_id = _customer_of(conn, conversation_id)
     for sql, arg in (
         ("SELECT channel_id, identity_id FROM messages WHERE conversation_id = ? AND direction = 'in' ORDER BY id DESC LIMIT 1", conversation_id),
-        ("SELECT channel_id, identity_id FROM messages WHERE customer_id = ? AND direction = 'in' ORDER BY id DESC LIMIT 1", customer_id),
+        # No index on messages.customer_id (it would cost every ingest): go by their conversations.
+        ("SELECT m.channel_id, m.identity_id FROM conversations c JOIN messages m ON m.conversation_id = c.id"
+         " WHERE c.customer_id = ? AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1", customer_id),
     ):
         row = conn.execute(sql, (arg,)).fetchone()
         if row is not None and row[0] is not None and row[1] is not None:

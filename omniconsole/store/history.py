@@ -86,6 +86,7 @@ def ingest_batch(
     result = IngestResult()
     identities: dict[tuple[str, str], tuple[int, int]] = {}
     open_conversations: dict[int, int] = {}
+    touches: dict[int, _Touch] = {}
     execute = conn.execute
     now = time.time()
     for record in records:
@@ -141,34 +142,66 @@ def ingest_batch(
             )
         waiting = not is_start and not (record.flags & _NOT_WAITING)
         preview = preview_line(body or (record.attachments[0].filename if record.attachments else ""))
-        execute(
-            "UPDATE conversations SET"
-            " last_activity_at = max(last_activity_at, :at),"
-            " last_inbound_at = CASE WHEN :waiting THEN max(coalesce(last_inbound_at, 0), :at) ELSE last_inbound_at END,"
-            " waiting_since = CASE WHEN :waiting THEN coalesce(waiting_since, :at) ELSE waiting_since END,"
-            " last_message_id = CASE WHEN :at >= last_activity_at THEN :mid ELSE last_message_id END,"
-            " preview = CASE WHEN :at >= last_activity_at THEN :preview ELSE preview END,"
-            " message_count = message_count + 1,"
-            " channel_kinds = CASE WHEN instr(' ' || channel_kinds || ' ', ' ' || :kind || ' ') THEN channel_kinds"
-            "   ELSE ltrim(channel_kinds || ' ' || :kind) END,"
-            " last_channel_id = :channel,"
-            " status = CASE WHEN :waiting AND status IN ('pending', 'snoozed') THEN 'open' ELSE status END,"
-            " snoozed_until = CASE WHEN :waiting THEN NULL ELSE snoozed_until END"
-            " WHERE id = :id",
-            {
-                "at": record.sent_at, "waiting": waiting, "mid": message_id, "preview": preview,
-                "kind": channel_kind, "channel": channel_id, "id": conversation_id,
-            },
-        )
+        touched = touches.get(conversation_id)
+        if touched is None:
+            touches[conversation_id] = touched = _Touch()
+        touched.add(record.sent_at, message_id, preview, waiting, channel_kind, channel_id)
         execute(
             "INSERT INTO events (at, kind, actor, conversation_id, customer_id, message_id) VALUES (?, 'message.received', ?, ?, ?, ?)",
             (now, actor, conversation_id, customer_id, message_id),
         )
         result.stored.append(message_id)
         result.conversations.add(conversation_id)
+    # One update per conversation per batch, not one per message.
+    for conversation_id, touched in touches.items():
+        touched.apply(conn, conversation_id)
     if cursor is not None:
         save_cursor(conn, channel_id, cursor, now)
     return result
+
+
+class _Touch:
+    """What a batch's messages change in one conversation, folded into one UPDATE."""
+
+    __slots__ = ("last_at", "last_id", "preview", "waiting_at", "count", "kinds", "channel_id")
+
+    def __init__(self) -> None:
+        self.last_at = float("-inf")
+        self.last_id = self.preview = self.waiting_at = self.channel_id = None
+        self.count = 0
+        self.kinds: list[str] = []
+
+    def add(self, at: float, message_id: int, preview: str, waiting: bool, kind: str, channel_id: int) -> None:
+        self.count += 1
+        self.channel_id = channel_id
+        if at >= self.last_at:
+            self.last_at, self.last_id, self.preview = at, message_id, preview
+        if waiting and (self.waiting_at is None or at < self.waiting_at):
+            self.waiting_at = at
+        if kind not in self.kinds:
+            self.kinds.append(kind)
+
+    def apply(self, conn: sqlite3.Connection, conversation_id: int) -> None:
+        waiting = self.waiting_at is not None
+        kinds = conn.execute("SELECT channel_kinds FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0].split()
+        kinds += [k for k in self.kinds if k not in kinds]
+        conn.execute(
+            "UPDATE conversations SET"
+            " preview = CASE WHEN :at >= last_activity_at THEN :preview ELSE preview END,"
+            " last_message_id = CASE WHEN :at >= last_activity_at THEN :mid ELSE last_message_id END,"
+            " last_activity_at = max(last_activity_at, :at),"
+            " last_inbound_at = CASE WHEN :waiting THEN max(coalesce(last_inbound_at, 0), :at) ELSE last_inbound_at END,"
+            " waiting_since = CASE WHEN :waiting THEN coalesce(waiting_since, :waiting_at) ELSE waiting_since END,"
+            " message_count = message_count + :count, channel_kinds = :kinds, last_channel_id = :channel,"
+            " status = CASE WHEN :waiting AND status IN ('pending', 'snoozed') THEN 'open' ELSE status END,"
+            " snoozed_until = CASE WHEN :waiting THEN NULL ELSE snoozed_until END"
+            " WHERE id = :id",
+            {
+                "at": self.last_at, "preview": self.preview, "mid": self.last_id, "waiting": waiting,
+                "waiting_at": self.waiting_at, "count": self.count, "kinds": " ".join(kinds),
+                "channel": self.channel_id, "id": conversation_id,
+            },
+        )
 
 
 def save_cursor(conn: sqlite3.Connection, channel_id: int, cursor: str, now: float | None = None) -> None:

@@ -49,9 +49,15 @@ def claim_due(conn: sqlite3.Connection, channel_ids: list[int], limit: int = 20,
         # (its chat id, its e-mail thread), preferring this conversation.
         last_in = conn.execute(
             "SELECT meta, thread_key, reply_to_keys, subject, external_id FROM messages"
-            " WHERE identity_id = ? AND channel_id = ? AND direction = 'in'"
-            " ORDER BY conversation_id = ? DESC, id DESC LIMIT 1",
-            (identity_id, channel_id, conversation_id),
+            " WHERE conversation_id = ? AND identity_id = ? AND channel_id = ? AND direction = 'in'"
+            " ORDER BY id DESC LIMIT 1",
+            (conversation_id, identity_id, channel_id),
+        ).fetchone() or conn.execute(
+            "SELECT m.meta, m.thread_key, m.reply_to_keys, m.subject, m.external_id FROM conversations c"
+            " JOIN messages m ON m.conversation_id = c.id"
+            " WHERE c.customer_id = (SELECT customer_id FROM identities WHERE id = ?) AND m.identity_id = ?"
+            " AND m.channel_id = ? AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1",
+            (identity_id, identity_id, channel_id),
         ).fetchone()
         meta = thread_key = subject = None
         reply_to_keys: tuple[str, ...] = ()

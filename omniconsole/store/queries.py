@@ -144,8 +144,9 @@ def customer_profile(conn: sqlite3.Connection, customer_id: int) -> CustomerProf
     journey: list[str] = []
     first_seen = None
     for kind, at in conn.execute(
-        "SELECT ch.kind, m.created_at FROM messages m JOIN channels ch ON ch.id = m.channel_id"
-        " WHERE m.customer_id = ? AND m.direction = 'in' ORDER BY m.created_at, m.id",
+        "SELECT ch.kind, m.created_at FROM conversations c JOIN messages m ON m.conversation_id = c.id"
+        " JOIN channels ch ON ch.id = m.channel_id"
+        " WHERE c.customer_id = ? AND m.direction = 'in' ORDER BY m.created_at, m.id",
         (customer_id,),
     ):
         first_seen = at if first_seen is None else first_seen

@@ -100,7 +100,6 @@ MIGRATIONS: list[str] = [
     );
     CREATE UNIQUE INDEX messages_external ON messages(channel_id, external_id) WHERE external_id IS NOT NULL;
     CREATE INDEX messages_conversation ON messages(conversation_id, id);
-    CREATE INDEX messages_customer ON messages(customer_id, id);
     CREATE INDEX messages_thread ON messages(thread_key) WHERE thread_key IS NOT NULL;
     CREATE INDEX messages_outbox ON messages(next_attempt_at) WHERE state IN ('queued', 'sending');
 

@@ -18,6 +18,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # A prefix search on one or two characters would merge thousands of terms; only the last word
 # of at least this many characters is matched as a prefix (as the user is still typing it).
 MIN_PREFIX = 2
+_PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
+_PHONE_NOISE = re.compile(r"[+().-]")
 
 
 def fts_query(text: str, *, prefix_last: bool = True) -> str | None:
@@ -40,9 +42,18 @@ def search(
     query = fts_query(text)
     if query is None:
         return SearchResults()
+    customers: list[CustomerHit] = []
+    if customer_id is None and before_id is None:
+        customers = search_customers(conn, query)
+        # A phone number is typed with spaces, dashes and brackets but indexed as one run of
+        # digits: look it up as such too.
+        digits = "".join(_PHONE_NOISE.sub("", text).split())
+        if _PHONE_LIKE.fullmatch(text.strip()) and len(digits) >= 5:
+            seen = {c.customer_id for c in customers}
+            customers += [c for c in search_customers(conn, f'"{digits}"*') if c.customer_id not in seen]
     return SearchResults(
         messages=tuple(search_messages(conn, query, customer_id=customer_id, limit=limit, before_id=before_id)),
-        customers=tuple(search_customers(conn, query)) if customer_id is None and before_id is None else (),
+        customers=tuple(customers),
     )
 
 

@@ -1,0 +1,231 @@
+"""`omniconsole bench`: the performance budgets of DESIGN.md, measured on this machine.
+
+    omniconsole bench ingest --messages 1000000 --keep /tmp/bench.db
+    omniconsole bench query --db /tmp/bench.db
+
+Traffic is synthetic and deterministic (seeded): customers on five identity kinds, bodies drawn
+from a Zipf-distributed Russian and English vocabulary with a long tail of rare words, so a
+search mixes very common words, rare words, prefixes and one-customer searches as real use does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from connectors.base import InboundMessage
+from omniconsole.core.ingest import Ingestor
+from omniconsole.models import IdentityKind, InboxView
+from omniconsole.store import InboxCursor, Store
+from omniconsole.store.database import connect
+
+COMMON_WORDS = (
+    "заказ доставка возврат карта оплата курьер деньги спасибо пожалуйста здравствуйте когда где почему "
+    "номер адрес сегодня завтра неделю пароль аккаунт вход товар размер примерка запись магазин ответ "
+    "order delivery refund card payment courier money thanks please hello when where why number address "
+    "today tomorrow week password account login item size fitting appointment store answer help problem"
+).split()
+KINDS = (IdentityKind.TELEGRAM, IdentityKind.EMAIL, IdentityKind.PHONE, IdentityKind.VK, IdentityKind.WHATSAPP)
+
+
+def _rare_word(rng: random.Random) -> str:
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyzабвгдежзиклмнопрстуфхцчшщэюя") for _ in range(rng.randint(5, 9)))
+
+
+class SyntheticTraffic:
+    """A deterministic stream of inbound messages: `customers` people, each writing in turn."""
+
+    def __init__(self, messages: int, seed: int = 1):
+        self.messages = messages
+        self.customers = max(1, messages // 10)
+        rng = random.Random(seed)
+        self.vocabulary = COMMON_WORDS + [_rare_word(rng) for _ in range(20_000)]
+        # Zipf weights: the first words are very common, the tail is rare.
+        self.weights = [1.0 / (rank + 1) for rank in range(len(self.vocabulary))]
+        self.cum_weights = []
+        total = 0.0
+        for w in self.weights:
+            total += w
+            self.cum_weights.append(total)
+        self.start = 1_600_000_000.0
+
+    def address(self, customer: int) -> tuple[IdentityKind, str]:
+        kind = KINDS[customer % len(KINDS)]
+        if kind is IdentityKind.EMAIL:
+            return kind, f"customer{customer}@example.com"
+        if kind in (IdentityKind.PHONE, IdentityKind.WHATSAPP):
+            return kind, f"+7999{customer:07d}"
+        return kind, str(10_000_000 + customer)
+
+    def batches(self, size: int) -> Iterator[tuple[list[InboundMessage], str]]:
+        """Batches of messages with the cursor (last sequence number) that covers each."""
+        rng = random.Random(42)
+        batch: list[InboundMessage] = []
+        for seq in range(self.messages):
+            # Customers write in bursts, as conversations do.
+            customer = (seq // 3 * 7919) % self.customers
+            kind, address = self.address(customer)
+            words = rng.choices(self.vocabulary, cum_weights=self.cum_weights, k=rng.randint(4, 24))
+            batch.append(
+                InboundMessage(
+                    external_id=f"bench-{seq}",
+                    identity_kind=kind,
+                    address=address,
+                    body=" ".join(words),
+                    sent_at=datetime.fromtimestamp(self.start + seq, timezone.utc),
+                    sender_name=f"Customer {customer}",
+                )
+            )
+            if len(batch) >= size:
+                yield batch, str(seq)
+                batch = []
+        if batch:
+            yield batch, str(self.messages - 1)
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p50 = statistics.median(ordered)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return p50 * 1000, p95 * 1000
+
+
+async def ingest_benchmark(messages: int, batch: int, db_path: Path) -> dict:
+    """Messages per second through the whole ingest path, and the bare-insert ceiling."""
+    traffic = SyntheticTraffic(messages)
+    store = await Store.open(db_path)
+    elapsed = 0.0
+    try:
+        channels = {kind: await store.ensure_channel(kind.value, f"bench {kind.value}") for kind in KINDS}
+        ingestor = Ingestor(store, db_path.parent / "bench-data")
+        done = 0
+        report_at = time.perf_counter()
+        for chunk, cursor in traffic.batches(batch):
+            # One channel per batch keeps the cursor semantics of a real connector.
+            kind = chunk[0].identity_kind
+            started = time.perf_counter()
+            await ingestor.ingest(channels[kind], kind.value, chunk, cursor)
+            elapsed += time.perf_counter() - started
+            done += len(chunk)
+            if time.perf_counter() - report_at > 5:
+                report_at = time.perf_counter()
+                print(f"  ingested {done:,} messages, {done / elapsed:,.0f}/s so far", flush=True)
+    finally:
+        await store.close()
+    ceiling = bare_insert_ceiling(traffic, batch)
+    rate = messages / elapsed
+    return {"messages": messages, "ingest_msgs_per_s": round(rate), "ceiling_rows_per_s": round(ceiling), "ratio": round(rate / ceiling, 3)}
+
+
+def bare_insert_ceiling(traffic: SyntheticTraffic, batch: int) -> float:
+    """Rows per second of a plain executemany of the same rows into a table without indexes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "ceiling.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(
+            "CREATE TABLE messages (conversation_id INTEGER, customer_id INTEGER, channel_id INTEGER, direction TEXT,"
+            " author TEXT, body TEXT, external_id TEXT, created_at REAL)"
+        )
+        elapsed = 0.0
+        for chunk, _ in traffic.batches(batch):
+            rows = [(0, 0, 1, "in", m.sender_name, m.body, m.external_id, m.sent_at.timestamp()) for m in chunk]
+            started = time.perf_counter()
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+            elapsed += time.perf_counter() - started
+        conn.close()
+    return traffic.messages / elapsed
+
+
+async def query_benchmark(db_path: Path, rounds: int) -> dict:
+    """p50/p95 (ms) of an inbox page, a timeline, a customer profile and a search."""
+    conn = connect(db_path, create=False)
+    max_customer = conn.execute("SELECT max(id) FROM customers").fetchone()[0] or 1
+    max_conversation = conn.execute("SELECT max(id) FROM conversations").fetchone()[0] or 1
+    # Search words: the most common, mid-frequency and rare words of this database's traffic.
+    traffic_words = SyntheticTraffic(10)  # the same vocabulary the bench ingest used
+    vocabulary = traffic_words.vocabulary
+    # Positions in the inbox to page from: the top and deep keyset positions.
+    positions = conn.execute(
+        "SELECT last_activity_at, id FROM conversations WHERE bucket = 'active' ORDER BY random() LIMIT ?", (rounds,)
+    ).fetchall()
+    conn.close()
+    rng = random.Random(5)
+    store = await Store.open(db_path, create=False)
+    figures: dict[str, list[float]] = {"inbox": [], "timeline": [], "profile": [], "search": []}
+    try:
+        for i in range(rounds):
+            view = (InboxView.ALL, InboxView.UNASSIGNED, InboxView.RESOLVED)[i % 3]
+            after = None if i % 2 == 0 or not positions else InboxCursor(*positions[i % len(positions)])
+            started = time.perf_counter()
+            await store.inbox_page(view, "nobody", after, 100)
+            figures["inbox"].append(time.perf_counter() - started)
+
+            started = time.perf_counter()
+            await store.timeline(rng.randint(1, max_conversation))
+            figures["timeline"].append(time.perf_counter() - started)
+
+            started = time.perf_counter()
+            await store.customer_profile(rng.randint(1, max_customer))
+            figures["profile"].append(time.perf_counter() - started)
+
+            kind = i % 5
+            customer = None
+            if kind == 0:
+                text = rng.choice(vocabulary[:10])  # the most common words
+            elif kind == 1:
+                text = rng.choice(vocabulary[len(COMMON_WORDS):])  # rare
+            elif kind == 2:
+                text = rng.choice(vocabulary[:40])[:3]  # a prefix, as typed
+            elif kind == 3:
+                text = f"{rng.choice(vocabulary[:10])} {rng.choice(vocabulary[:60])}"  # two common words
+            else:
+                text, customer = rng.choice(vocabulary[:10]), rng.randint(1, max_customer)  # one customer
+            started = time.perf_counter()
+            await store.search(text, customer_id=customer)
+            figures["search"].append(time.perf_counter() - started)
+    finally:
+        await store.close()
+    result: dict = {"rounds": rounds}
+    for name, samples in figures.items():
+        p50, p95 = _percentiles(samples)
+        result[f"{name}_p50_ms"] = round(p50, 2)
+        result[f"{name}_p95_ms"] = round(p95, 2)
+    return result
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.bench_command == "ingest":
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(args.keep) if args.keep else Path(tmp) / "bench.db"
+            if args.keep:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+            print(f"ingesting {args.messages:,} synthetic messages in batches of {args.batch} into {path} ...", flush=True)
+            result = asyncio.run(ingest_benchmark(args.messages, args.batch, path))
+        print(f"ingest (identity, threading, FTS): {result['ingest_msgs_per_s']:>10,} messages/s")
+        print(f"bare executemany, no indexes:      {result['ceiling_rows_per_s']:>10,} rows/s")
+        print(f"ratio:                             {result['ratio']:>10}")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(args.db) if getattr(args, "db", None) else Path(tmp) / "bench.db"
+            if not getattr(args, "db", None):
+                print(f"building a database of {args.messages:,} messages first ...", flush=True)
+                asyncio.run(ingest_benchmark(args.messages, 1000, path))
+            result = asyncio.run(query_benchmark(path, args.rounds))
+        for name in ("inbox", "timeline", "profile", "search"):
+            print(f"{name:<9} p50 {result[f'{name}_p50_ms']:>8.2f} ms   p95 {result[f'{name}_p95_ms']:>8.2f} ms")
+    if args.json:
+        print(json.dumps(result))
+    return 0

@@ -1,0 +1,250 @@
+"""The core in-process: outbox retries and failures, channel supervision and health, the lease."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from connectors.base import Connector, OutboundMessage, PermanentError, SendResult, TransientError
+from omniconsole.config import ChannelSettings, Settings
+from omniconsole.core.hub import Hub, HubTiming
+from omniconsole.core.identity import normalize_address, normalize_email, normalize_phone
+from omniconsole.models import DeliveryState, IdentityKind, InboxView, sanitize_text
+from omniconsole.store import Store
+from tests.conftest import HOSTILE_TEXTS, inbound
+
+FAST = HubTiming(lease_ttl=1.5, lease_poll=0.1, outbox_poll=0.02, restart_initial=0.05, restart_max=0.2,
+                 down_retry=0.3, send_retry_base=0.05, send_retry_max=0.2, send_max_attempts=4, housekeeping=0.2)
+
+
+class ScriptedChannel(Connector):
+    """A channel whose behaviour a test scripts: inbound batches to deliver, and what each
+    send attempt does. It is a peer at the connector contract, not a mock of the core."""
+
+    kind = "scripted"
+    identity_kind = IdentityKind.TELEGRAM
+
+    def __init__(self, context, inbound_batches=(), send_script=(), run_failures=()):
+        super().__init__(context)
+        self.inbound_batches = list(inbound_batches)
+        self.send_script = list(send_script)
+        self.run_failures = list(run_failures)
+        self.sent: list[OutboundMessage] = []
+        self.runs = 0
+
+    async def run(self, sink):
+        self.runs += 1
+        if self.run_failures:
+            raise self.run_failures.pop(0)
+        sink.connected("scripted")
+        while self.inbound_batches:
+            batch, cursor = self.inbound_batches.pop(0)
+            await sink.deliver(batch, cursor)
+        await asyncio.Event().wait()
+
+    async def send(self, message):
+        self.sent.append(message)
+        action = self.send_script.pop(0) if self.send_script else "ok"
+        if isinstance(action, Exception):
+            raise action
+        return SendResult(external_id=f"out-{message.id}-{message.attempt}")
+
+
+async def run_hub(tmp_path, store, connector_kwargs):
+    settings = Settings(database=store.path, data_dir=tmp_path / "data",
+                        channels=[ChannelSettings(kind="scripted", name="chat", options={})])
+    made: list[ScriptedChannel] = []
+
+    def factory(channel, context):
+        made.append(ScriptedChannel(context, **connector_kwargs))
+        return made[-1]
+
+    hub = Hub(settings, store, timing=FAST, connector_factory=factory)
+    task = asyncio.create_task(hub.run())
+    await asyncio.wait_for(hub.holding_lease.wait(), 5)
+    return hub, task, made
+
+
+async def wait_until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await predicate()
+        if result:
+            return result
+        await asyncio.sleep(0.03)
+    raise AssertionError("condition not reached in time")
+
+
+async def stop(task):
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _conversation(store):
+    rows = await store.inbox_page(InboxView.ALL)
+    return rows[0].conversation_id if rows else None
+
+
+async def test_outbox_transient_failure_then_success(tmp_path, store):
+    hub, task, made = await run_hub(tmp_path, store, {
+        "inbound_batches": [([inbound("1", "hi")], "1")],
+        "send_script": [TransientError("connection reset by peer"), "ok"],
+    })
+    try:
+        conversation = await wait_until(lambda: _conversation(store))
+        message_id = await store.queue_reply(conversation, "hello back", "alice")
+
+        async def sent():
+            entry = [e for e in await store.timeline(conversation) if e.id == message_id][0]
+            return entry if entry.state == "sent" else None
+
+        entry = await wait_until(sent)
+        assert entry.attempts == 2 and entry.external_id == f"out-{message_id}-2" and entry.error == ""
+        assert [m.attempt for m in made[0].sent] == [1, 2]
+        assert made[0].sent[0].meta == {} and made[0].sent[0].address == "1001"
+        kinds = [e.kind for e in await store.events_since(0) if e.message_id == message_id]
+        assert kinds == ["message.queued", "message.retrying", "message.sent"]
+    finally:
+        await stop(task)
+
+
+async def test_outbox_permanent_failure_keeps_reason_and_can_be_retried(tmp_path, store):
+    hub, task, made = await run_hub(tmp_path, store, {
+        "inbound_batches": [([inbound("1", "hi")], "1")],
+        "send_script": [PermanentError("the customer blocked the bot"), "ok"],
+    })
+    try:
+        conversation = await wait_until(lambda: _conversation(store))
+        message_id = await store.queue_reply(conversation, "hello", "alice")
+
+        async def state(wanted):
+            entry = [e for e in await store.timeline(conversation) if e.id == message_id][0]
+            return entry if entry.state == wanted else None
+
+        failed = await wait_until(lambda: state("failed"))
+        assert failed.error == "the customer blocked the bot" and failed.attempts == 1
+        assert await store.retry_failed(message_id, "alice")
+        await wait_until(lambda: state("sent"))
+    finally:
+        await stop(task)
+
+
+async def test_outbox_gives_up_after_max_attempts(tmp_path, store):
+    hub, task, made = await run_hub(tmp_path, store, {
+        "inbound_batches": [([inbound("1", "hi")], "1")],
+        "send_script": [TransientError("server said 502")] * 10,
+    })
+    try:
+        conversation = await wait_until(lambda: _conversation(store))
+        message_id = await store.queue_reply(conversation, "hello", "alice")
+
+        async def failed():
+            entry = [e for e in await store.timeline(conversation) if e.id == message_id][0]
+            return entry if entry.state == "failed" else None
+
+        entry = await wait_until(failed)
+        assert entry.error == "server said 502 (gave up after 4 attempts)"
+    finally:
+        await stop(task)
+
+
+async def test_channel_restarts_after_transient_failure_and_reports_health(tmp_path, store):
+    hub, task, made = await run_hub(tmp_path, store, {
+        "run_failures": [TransientError("network is unreachable")],
+        "inbound_batches": [([inbound("1", "hi")], "7")],
+    })
+    try:
+        async def up():
+            [channel] = await store.channels()
+            return channel if channel.health == "up" else None
+
+        channel = await wait_until(up)
+        assert made[0].runs == 2
+        assert await store.cursor(channel.id) == "7"
+        health = [e.payload for e in await store.events_since(0) if e.kind == "channel.health"]
+        assert any("network is unreachable" in p for p in health)
+    finally:
+        await stop(task)
+
+
+async def test_permanent_channel_failure_shows_down_with_reason(tmp_path, store):
+    hub, task, made = await run_hub(tmp_path, store, {"run_failures": [PermanentError("the bot token was rejected")] * 50})
+    try:
+        async def down():
+            [channel] = await store.channels()
+            return channel if channel.health == "down" else None
+
+        channel = await wait_until(down)
+        assert channel.health_detail == "the bot token was rejected"
+    finally:
+        await stop(task)
+
+
+async def test_sending_rows_left_by_a_crash_are_requeued(tmp_path, store):
+    hub, task, made = await run_hub(tmp_path, store, {"inbound_batches": [([inbound("1", "hi")], "1")]})
+    conversation = await wait_until(lambda: _conversation(store))
+    await stop(task)
+    message_id = await store.queue_reply(conversation, "half sent", "alice")
+    claimed = await store.claim_outbox([1])  # as a core does just before it dies
+    assert [i.message_id for i in claimed] == [message_id]
+    hub, task, made = await run_hub(tmp_path, store, {})
+    try:
+        async def sent():
+            entry = [e for e in await store.timeline(conversation) if e.id == message_id][0]
+            return entry.state == DeliveryState.SENT
+
+        await wait_until(sent)
+    finally:
+        await stop(task)
+
+
+async def test_second_hub_waits_for_the_lease(tmp_path, store):
+    hub, task, _ = await run_hub(tmp_path, store, {})
+    other_store = await Store.open(store.path)
+    second = Hub(hub.settings, other_store, timing=FAST, connector_factory=lambda c, ctx: ScriptedChannel(ctx))
+    waiting = asyncio.create_task(second.run())
+    try:
+        await asyncio.sleep(0.5)
+        assert not second.holding_lease.is_set()
+        await stop(task)  # a clean stop releases the lease at once
+        await asyncio.wait_for(second.holding_lease.wait(), 3)
+        assert (await other_store.lease_holder()).holder == second.me
+    finally:
+        await stop(waiting)
+        await other_store.close()
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("8 (999) 123-45-67", "+79991234567"),
+        ("+7 999 1234567", "+79991234567"),
+        ("89991234567", "+79991234567"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("not a phone", "not a phone"),
+    ],
+)
+def test_phone_normalisation(raw, expected):
+    assert normalize_phone(raw, "RU") == expected
+
+
+def test_identity_normalisation():
+    assert normalize_email("Ivan.Petrov@Пример.РФ") == "ivan.petrov@xn--e1afmkfd.xn--p1ai"
+    assert normalize_email(" <Support@Example.COM> ") == "support@example.com"
+    assert normalize_address(IdentityKind.WHATSAPP, "79991234567") == "+79991234567"
+    assert normalize_address(IdentityKind.PHONE, "8 999 123 45 67") == normalize_address(IdentityKind.WHATSAPP, "79991234567")
+    assert normalize_address(IdentityKind.TELEGRAM, " 42 ") == "42"
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS)
+def test_sanitize_removes_every_control_sequence(text):
+    clean = sanitize_text(text)
+    assert not any(ord(ch) < 32 and ch not in "\t\n" for ch in clean)
+    assert not any(0x7F <= ord(ch) <= 0x9F for ch in clean)
+    assert "52;c" not in clean and "pwned title" not in clean
+
+
+def test_sanitize_keeps_ordinary_text():
+    assert sanitize_text("Привет,\r\nмир\tи emoji 👍 [b]x[/b]") == "Привет,\nмир\tи emoji 👍 [b]x[/b]"

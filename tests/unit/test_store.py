@@ -1,0 +1,280 @@
+"""The unified history: schema, ingest rules, operator actions, inbox, search, events."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors.base import InboundAttachment
+from omniconsole.core.ingest import Ingestor
+from omniconsole.errors import StoreError
+from omniconsole.models import ConversationStatus, IdentityKind, InboxView
+from omniconsole.store import ActionError, InboxCursor, Store, history, write_transaction
+from omniconsole.store.database import connect
+from omniconsole.store.schema import SCHEMA_VERSION
+from omniconsole.store.search import fts_query
+from tests.conftest import HOSTILE_TEXTS, inbound
+
+
+@pytest.fixture
+async def ingest(store: Store, tmp_path):
+    ingestor = Ingestor(store, tmp_path / "data")
+    channels: dict[str, int] = {}
+
+    async def deliver(messages, cursor=None, channel="telegram"):
+        if channel not in channels:
+            channels[channel] = await store.ensure_channel(channel, channel)
+        return await ingestor.ingest(channels[channel], channel, messages, cursor)
+
+    deliver.channels = channels
+    return deliver
+
+
+def test_migrations_from_empty(tmp_path):
+    conn = connect(tmp_path / "new.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for table in ("customers", "identities", "channels", "conversations", "messages", "attachments", "labels",
+                  "operators", "connector_state", "events", "messages_fts", "customers_fts", "leases"):
+        assert table in tables
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    conn.close()
+    # Opening again is a no-op.
+    connect(tmp_path / "new.db").close()
+
+
+def test_newer_database_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    conn = connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this omniconsole understands.*upgrade"):
+        connect(path)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not an omniconsole database"):
+        connect(path)
+
+
+async def test_redelivery_is_stored_once(store, ingest):
+    first = await ingest([inbound("m1", "where is my order?"), inbound("m2", "order 123")], cursor="2")
+    again = await ingest([inbound("m1", "where is my order?"), inbound("m2", "order 123")], cursor="2")
+    assert len(first.stored) == 2 and again.stored == [] and again.duplicates == 2
+    stats = await store.stats()
+    assert sum(count for *_, direction, count in stats["messages"] if direction == "in") == 2
+    assert await store.cursor(ingest.channels["telegram"]) == "2"
+
+
+async def test_batch_and_cursor_commit_together(store, ingest, tmp_path):
+    await ingest([inbound("a")], cursor="1")
+    bad = inbound("b")
+    object.__setattr__(bad, "identity_kind", "no-such-kind")  # fails inside the batch
+    with pytest.raises(ValueError):
+        await ingest([inbound("c"), bad], cursor="3")
+    assert await store.cursor(ingest.channels["telegram"]) == "1"
+    timeline = await store.timeline((await store.inbox_page(InboxView.ALL))[0].conversation_id)
+    assert [e.external_id for e in timeline] == ["a"]
+
+
+async def test_customer_on_two_channels_is_one_conversation(store, ingest):
+    customer_id = await store.db.write(
+        history.add_customer, "Ivan Petrov", [("telegram", "1001", "1001"), ("email", "ivan@example.com", "Ivan@Example.com")]
+    )
+    await ingest([inbound("t1", "my parcel is late", address="1001")])
+    await ingest(
+        [inbound("<e1@mail>", "following up by mail", kind=IdentityKind.EMAIL, address="Ivan@EXAMPLE.com", subject="Parcel")],
+        channel="email",
+    )
+    rows = await store.inbox_page(InboxView.ALL)
+    assert len(rows) == 1
+    assert rows[0].customer_id == customer_id
+    assert rows[0].channel_kinds == ("telegram", "email")
+    timeline = await store.timeline(rows[0].conversation_id)
+    assert [e.channel_kind for e in timeline] == ["telegram", "email"]
+    profile = await store.customer_profile(customer_id)
+    assert profile.journey == ("telegram", "email")
+
+
+async def test_after_resolve_a_new_message_opens_a_new_conversation(store, ingest):
+    await ingest([inbound("1", "first question")])
+    first = (await store.inbox_page(InboxView.ALL))[0].conversation_id
+    await store.set_status(first, ConversationStatus.RESOLVED, "alice")
+    await ingest([inbound("2", "another question")])
+    rows = await store.inbox_page(InboxView.ALL)
+    assert len(rows) == 1 and rows[0].conversation_id != first
+    assert (await store.inbox_counts())[InboxView.RESOLVED] == 1
+
+
+async def test_email_reply_reopens_its_resolved_thread(store, ingest):
+    await ingest([inbound("<a@x>", "invoice wrong", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<a@x>")], channel="email")
+    conv = (await store.inbox_page(InboxView.ALL))[0].conversation_id
+    await store.set_status(conv, ConversationStatus.RESOLVED, "alice")
+    await ingest(
+        [inbound("<b@x>", "still wrong", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<b@x>", reply_to_keys=("<a@x>",))],
+        channel="email",
+    )
+    rows = await store.inbox_page(InboxView.ALL)
+    assert [r.conversation_id for r in rows] == [conv]
+    assert (await store.conversation(conv)).status == "open"
+
+
+async def test_edit_replaces_body_and_search_finds_new_text(store, ingest):
+    await ingest([inbound("9", "original wording")])
+    await ingest([inbound("9", "corrected wording", edited_at=inbound("x").sent_at)])
+    assert (await store.search("corrected")).messages
+    assert not (await store.search("original")).messages
+    conv = (await store.inbox_page(InboxView.ALL))[0].conversation_id
+    [entry] = await store.timeline(conv)
+    assert entry.body == "corrected wording" and entry.edited_at is not None
+
+
+async def test_hostile_text_is_sanitised_at_ingest(store, ingest):
+    await ingest([inbound(str(i), text, sender_name=text[:50]) for i, text in enumerate(HOSTILE_TEXTS)])
+    conv = (await store.inbox_page(InboxView.ALL))[0].conversation_id
+    for entry in await store.timeline(conv):
+        assert "\x1b" not in entry.body and "\x07" not in entry.body
+        assert "\x1b" not in entry.author
+    bodies = [e.body for e in await store.timeline(conv)]
+    assert "[@click=app.quit]click me[/]" in bodies  # kept literally: drawing is the TUI's job
+    assert "red" in bodies and not any("52;c" in b for b in bodies)
+
+
+async def test_attachments_are_content_addressed(store, ingest, tmp_path):
+    photo = InboundAttachment("../../etc/passwd", "image/png", b"\x89PNG fake")
+    big = InboundAttachment("movie.mp4", "video/mp4", None, size=10**9, note="not downloaded: too large")
+    await ingest([inbound("p1", "photo", attachments=(photo, big)), inbound("p2", "again", attachments=(photo,))])
+    conv = (await store.inbox_page(InboxView.ALL))[0].conversation_id
+    entries = await store.timeline(conv)
+    first = entries[0].attachments
+    assert first[0].filename == "_.._etc_passwd" and first[0].size == 9
+    assert (tmp_path / "data" / "attachments" / first[0].path).read_bytes() == b"\x89PNG fake"
+    assert entries[1].attachments[0].path == first[0].path  # stored once
+    assert first[1].path is None and first[1].note == "not downloaded: too large"
+
+
+async def test_shared_contact_adds_phone_identity(store, ingest):
+    await ingest([inbound("c1", "my number", extra_identities=((IdentityKind.PHONE, "8 (999) 123-45-67"),))])
+    customer = (await store.inbox_page(InboxView.ALL))[0].customer_id
+    profile = await store.customer_profile(customer)
+    assert ("phone", "+79991234567") in {(i.kind, i.address) for i in profile.identities}
+    # Now a WhatsApp message from that number is a different identity kind but the search
+    # by the number finds the customer.
+    assert (await store.search("+7 999 123")).customers[0].customer_id == customer
+
+
+async def test_operator_actions_and_views(store, ingest):
+    await store.add_operator("alice")
+    await store.add_operator("bob")
+    for n in range(3):
+        await ingest([inbound(f"m{n}", f"question {n}", address=str(2000 + n))])
+    rows = await store.inbox_page(InboxView.ALL)
+    a, b, c = (r.conversation_id for r in rows)
+    await store.assign(a, "alice", "alice")
+    await store.set_status(b, ConversationStatus.SNOOZED, "bob", snoozed_until=time.time() + 3600)
+    await store.set_status(c, ConversationStatus.RESOLVED, "bob")
+    counts = await store.inbox_counts("alice")
+    assert counts == {InboxView.MINE: 1, InboxView.UNASSIGNED: 0, InboxView.ALL: 1, InboxView.SNOOZED: 1, InboxView.RESOLVED: 1}
+    with pytest.raises(ActionError, match="not an operator"):
+        await store.assign(a, "mallory", "alice")
+    await store.set_labels(a, ["vip", "refund", "vip"], "alice")
+    assert (await store.conversation(a)).labels == ("refund", "vip")
+    note = await store.add_note(a, "customer is upset", "alice")
+    reply = await store.queue_reply(a, "We are on it", "alice")
+    timeline = await store.timeline(a)
+    kinds = [(e.direction, e.state) for e in timeline]
+    assert ("note", None) in kinds and ("out", "queued") in kinds
+    assert {e.id for e in timeline} >= {note, reply}
+    conv = await store.conversation(a)
+    assert conv.waiting_since is None and conv.first_response_at is not None
+    kinds = [e.kind for e in await store.events_since(0)]
+    for kind in ("conversation.assigned", "conversation.snoozed", "conversation.resolved", "conversation.labels",
+                 "note.added", "message.queued"):
+        assert kind in kinds
+
+
+async def test_snoozed_conversation_wakes_on_time_and_on_message(store, ingest):
+    await ingest([inbound("1", "hi", address="1"), inbound("2", "hi", address="2")])
+    by_name = {r.customer_name: r.conversation_id for r in await store.inbox_page(InboxView.ALL)}
+    first, second = by_name["1"], by_name["2"]
+    await store.set_status(first, ConversationStatus.SNOOZED, "a", snoozed_until=time.time() - 1)
+    await store.set_status(second, ConversationStatus.SNOOZED, "a", snoozed_until=time.time() + 3600)
+    assert await store.wake_snoozed() == [first]
+    await ingest([inbound("3", "anyone?", address="2")])
+    assert (await store.conversation(second)).status == "open"
+
+
+async def test_inbox_keyset_pages_cover_every_row_once(store, ingest):
+    base = time.time() - 10_000
+    await ingest([inbound(str(n), "q", address=str(n), at=base + (n % 7)) for n in range(250)])
+    seen, after = [], None
+    while True:
+        page = await store.inbox_page(InboxView.ALL, after=after, limit=40)
+        if not page:
+            break
+        seen += [r.conversation_id for r in page]
+        after = InboxCursor(page[-1].last_activity_at, page[-1].conversation_id)
+    assert len(seen) == 250 and len(set(seen)) == 250
+    everything = await store.inbox_page(InboxView.ALL, limit=1000)
+    assert [r.conversation_id for r in everything] == seen
+
+
+async def test_search_newest_first_and_per_customer(store, ingest):
+    base = time.time() - 1000
+    await ingest([inbound(f"a{n}", f"delivery problem {n}", address="1", at=base + n) for n in range(5)])
+    await ingest([inbound(f"b{n}", f"delivery again {n}", address="2", at=base + 10 + n) for n in range(5)])
+    hits = (await store.search("delivery")).messages
+    assert [h.body for h in hits][:2] == ["delivery again 4", "delivery again 3"]
+    assert [h.message_id for h in hits] == sorted((h.message_id for h in hits), reverse=True)
+    mine = (await store.search("delivery", customer_id=hits[-1].customer_id)).messages
+    assert len(mine) == 5 and all(h.customer_id == hits[-1].customer_id for h in mine)
+    assert len((await store.search("deliv")).messages) == 10  # prefix while typing
+    page2 = (await store.search("delivery", limit=4, before_id=hits[3].message_id)).messages
+    assert [h.message_id for h in page2] == [h.message_id for h in hits[4:8]]
+
+
+@pytest.mark.parametrize("text", ['"', 'AND', 'foo OR', '(', 'a:b', '*', 'NEAR(x y', '^', 'x"y', '-', "'", *HOSTILE_TEXTS])
+async def test_search_never_raises_on_what_a_user_types(store, ingest, text):
+    await ingest([inbound("1", "some text AND more")])
+    await store.search(text)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=40))
+def test_fts_query_is_always_valid_fts5(text):
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE f USING fts5(body, customer_id, tokenize='unicode61 remove_diacritics 2', prefix='2 3')")
+    conn.execute("INSERT INTO f (body, customer_id) VALUES ('hello world', '1')")
+    query = fts_query(text)
+    if query is not None:
+        conn.execute("SELECT rowid FROM f WHERE f MATCH ?", (f"body : ({query})",)).fetchall()
+
+
+async def test_every_write_appends_an_event_in_its_transaction(store, ingest):
+    before = await store.last_event_id()
+    await ingest([inbound("e1", "hi")])
+    events = await store.events_since(before)
+    assert [e.kind for e in events] == ["customer.created", "conversation.opened", "message.received"]
+    assert events[-1].message_id is not None
+    ids = [e.id for e in await store.events_since(0)]
+    assert ids == sorted(ids) and len(ids) == len(set(ids))
+
+
+def test_write_transaction_rolls_back_on_error(tmp_path):
+    conn = connect(tmp_path / "t.db")
+
+    def half(conn):
+        conn.execute("INSERT INTO operators (login, created_at) VALUES ('x', 0)")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_transaction(conn, half)
+    assert conn.execute("SELECT count(*) FROM operators").fetchone()[0] == 0
