@@ -173,10 +173,11 @@ MIGRATIONS: list[str] = [
 
     -- Full-text index of message bodies. External content (the text lives once, in messages);
     -- the customer id is an indexed column so a one-customer search is an FTS intersection
-    -- instead of a scan of every match of a common word.
+    -- instead of a scan of every match of a common word. Only 3-character prefixes are
+    -- indexed: each prefix length costs about a quarter of the ingest rate (measured).
     CREATE VIRTUAL TABLE messages_fts USING fts5(
         body, customer_id, content='messages', content_rowid='id',
-        tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+        tokenize='unicode61 remove_diacritics 2', prefix='3'
     );
     -- Customers by name and every identity address; rowid = customer id.
     CREATE VIRTUAL TABLE customers_fts USING fts5(

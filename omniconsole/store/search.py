@@ -17,7 +17,8 @@ from omniconsole.store.rows import CustomerHit, MessageHit, SearchResults
 _WORD = re.compile(r"\w+", re.UNICODE)
 # A prefix search on one or two characters would merge thousands of terms; only the last word
 # of at least this many characters is matched as a prefix (as the user is still typing it).
-MIN_PREFIX = 2
+# Three-character prefixes have their own index (see the schema); longer ones are selective.
+MIN_PREFIX = 3
 _PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
 _PHONE_NOISE = re.compile(r"[+().-]")
 
