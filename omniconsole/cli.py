@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    parser.add_argument("--as", dest="as_operator", metavar="LOGIN", default=None,
+                        help="open the window as this operator (root only: for support and tests)")
+
     p = sub.add_parser("init", help="write a commented config template")
     p.add_argument("path", nargs="?", default=config_module.DEFAULT_CONFIG_NAME, help="where to write it")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -53,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conversations", type=int, default=2000, help="conversations of history to build (default: 2000)")
     p.add_argument("--fresh", action="store_true", help="throw away an existing demo database first")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--feed", action="store_true", help="print a live feed instead of opening the window")
+    p.add_argument("--as", dest="as_operator", metavar="LOGIN", default=argparse.SUPPRESS,
+                   help="open the window as this operator (root only)")
 
     p = sub.add_parser("stats", help="counts by channel and status")
     _common(p)
@@ -104,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "help"
     try:
         if command == "help":
-            parser.print_help()
-            return 0
+            return cmd_window(args)
         handler = globals()[f"cmd_{command}"]
         return handler(args) or 0
     except OmniError as exc:
@@ -135,6 +140,17 @@ def _run(coro) -> int:
     return asyncio.run(wrapper()) or 0
 
 
+def _run_value(coro):
+    """Like `_run`, but returns the coroutine's value."""
+    result = {}
+
+    async def keep():
+        result["value"] = await coro
+
+    _run(keep())
+    return result.get("value")
+
+
 def current_user() -> str:
     """The operator's login: the Unix user running the window."""
     try:
@@ -144,6 +160,60 @@ def current_user() -> str:
 
 
 # --- commands -------------------------------------------------------------------------------
+
+
+def resolve_operator(store_path: Path, requested: str | None):
+    """The operator this window works as: the Unix user (root may name another with --as).
+    An unknown user is refused in one line saying who can let them in."""
+    from omniconsole.store import Store
+
+    me = current_user()
+    if requested and requested != me:
+        if os.geteuid() != 0:
+            raise UsageError("only root may open the window as another operator (--as)")
+        me = requested
+
+    async def lookup():
+        store = await Store.open(store_path)
+        try:
+            return await store.operators()
+        finally:
+            await store.close()
+
+    operators = asyncio.run(lookup())
+    for op in operators:
+        if op.login == me:
+            return op
+    if not operators:
+        raise UsageError(f"no operators are registered yet; run `omniconsole operator add {me} --admin` first")
+    raise UsageError(f"{me} is not an operator here; an admin can add you with `omniconsole operator add {me}`")
+
+
+def open_window(settings, login: str | None, *, run_core: bool = True) -> int:
+    """Open the operator's window on the configured database."""
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        raise UsageError("the window needs a terminal; use `omniconsole serve` for a headless core")
+    operator = resolve_operator(settings.database, login)
+    from omniconsole.tui.app import OmniApp
+
+    # The window owns the terminal (Textual draws on stderr): logs go to a file instead.
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "omniconsole"
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        root.addHandler(logging.FileHandler(state / "window.log", encoding="utf-8"))
+    except OSError:
+        root.addHandler(logging.NullHandler())
+
+    OmniApp(settings, operator, run_core=run_core).run()
+    return 0
+
+
+def cmd_window(args: argparse.Namespace) -> int:
+    return open_window(_settings(args), args.as_operator)
+
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -206,6 +276,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"built {count} messages in {time.perf_counter() - started:.1f} s")
             else:
                 await store.add_operator(me, me, OperatorRole.ADMIN, actor=me)
+            if not args.feed:
+                return "window"
             hub = Hub(settings, store)
             # Without the lease (another demo runs the core) this window only follows.
             core = asyncio.create_task(hub.run(wait=False))
@@ -221,7 +293,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    return _run(demo())
+    feed_only = args.feed or not (sys.stdout.isatty() and sys.stdin.isatty())
+    args.feed = feed_only
+    if _run_value(demo()) == "window":
+        return open_window(settings, getattr(args, "as_operator", None))
+    return 0
 
 
 async def live_feed(store, out=None) -> None:

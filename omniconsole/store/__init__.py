@@ -22,6 +22,8 @@ from omniconsole.store.rows import (
     InboxRow,
     Operator,
     OutboxItem,
+    Presence,
+    ReplyOption,
     SearchResults,
     TimelineEntry,
 )
@@ -57,10 +59,11 @@ class Store:
     # --- reading ------------------------------------------------------------------------
 
     async def inbox_page(
-        self, view: InboxView, operator: str | None = None, after: InboxCursor | None = None, limit: int = 100
+        self, view: InboxView, operator: str | None = None, after: InboxCursor | None = None, limit: int = 100,
+        offset: int = 0,
     ) -> list[InboxRow]:
         """One keyset-paginated page of an inbox view, most recent activity first."""
-        return await self.db.run(queries.inbox_page, view, operator, after, limit)
+        return await self.db.run(queries.inbox_page, view, operator, after, limit, offset)
 
     async def inbox_counts(self, operator: str | None = None) -> dict[InboxView, int]:
         """The number of conversations in each view."""
@@ -91,6 +94,28 @@ class Store:
     async def last_event_id(self) -> int:
         """The newest event id; a new follower starts from here."""
         return await self.db.run(queries.last_event_id)
+
+    async def next_waiting(self, operator: str, after_conversation: int | None = None) -> int | None:
+        """The conversation whose customer has waited longest (mine or unassigned first)."""
+        return await self.db.run(queries.next_waiting, operator, after_conversation)
+
+    async def conversation_index(self, view: InboxView, operator: str | None, conversation_id: int) -> int | None:
+        """Where a conversation stands in an inbox view, or None if it is not in it."""
+        return await self.db.run(queries.conversation_index, view, operator, conversation_id)
+
+    async def reply_options(self, conversation_id: int) -> list[ReplyOption]:
+        """The identities and channels a reply to this conversation can go by."""
+        return await self.db.run(queries.reply_options, conversation_id)
+
+    async def presence(self, conversation_id: int, exclude: str) -> list[Presence]:
+        """Other operators viewing or typing in a conversation now."""
+        return await self.db.run(queries.presence, conversation_id, exclude)
+
+    async def set_presence(self, operator: str, conversation_id: int | None, typing: bool = False) -> None:
+        await self.db.write(actions.set_presence, operator, conversation_id, typing)
+
+    async def mark_read(self, operator: str, conversation_id: int) -> None:
+        await self.db.write(actions.mark_read, operator, conversation_id)
 
     async def channels(self) -> list[Channel]:
         """Every channel with its health."""

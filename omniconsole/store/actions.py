@@ -261,3 +261,27 @@ def remove_operator(conn: sqlite3.Connection, login: str, actor: str = "") -> bo
         add_event(conn, "operator.removed", actor=actor, payload={"login": login})
     return bool(gone)
 
+
+
+# --- what each operator has seen -------------------------------------------------------
+
+
+def mark_read(conn: sqlite3.Connection, operator: str, conversation_id: int) -> None:
+    """The operator has seen the conversation up to its latest message."""
+    conn.execute(
+        "INSERT INTO reads (operator, conversation_id, last_message_id)"
+        " SELECT ?, id, coalesce(last_message_id, 0) FROM conversations WHERE id = ?"
+        " ON CONFLICT (operator, conversation_id) DO UPDATE SET last_message_id = excluded.last_message_id",
+        (operator, conversation_id),
+    )
+    add_event(conn, "conversation.read", actor=operator, conversation_id=conversation_id)
+
+
+def set_presence(conn: sqlite3.Connection, operator: str, conversation_id: int | None, typing: bool = False) -> None:
+    """Where the operator is looking (soft state: no event, see the schema)."""
+    conn.execute(
+        "INSERT INTO presence (operator, conversation_id, typing, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (operator) DO UPDATE SET conversation_id = excluded.conversation_id, typing = excluded.typing,"
+        " updated_at = excluded.updated_at",
+        (operator, conversation_id, int(typing), time.time()),
+    )

@@ -17,6 +17,8 @@ from omniconsole.store.rows import (
     InboxCursor,
     InboxRow,
     Operator,
+    Presence,
+    ReplyOption,
     TimelineEntry,
 )
 
@@ -40,23 +42,31 @@ def _view_filter(view: InboxView, operator: str | None) -> tuple[str, list]:
 
 
 def inbox_page(
-    conn: sqlite3.Connection, view: InboxView, operator: str | None, after: InboxCursor | None = None, limit: int = 100
+    conn: sqlite3.Connection,
+    view: InboxView,
+    operator: str | None,
+    after: InboxCursor | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[InboxRow]:
     """One page of an inbox view, most recent activity first; pass the last row's position as
-    `after` for the next page (keyset pagination: every page costs the same)."""
+    `after` for the next page (keyset pagination: every page costs the same). `offset` is for
+    a jump into the middle of a long list, where no previous page is at hand."""
     where, params = _view_filter(view, operator)
     if after is not None:
         where += " AND (c.last_activity_at, c.id) < (?, ?)"
         params += [after.last_activity_at, after.conversation_id]
     rows = conn.execute(
         "SELECT c.id, c.customer_id, cu.display_name, c.status, c.assignee, c.priority, c.subject, c.preview,"
-        " c.channel_kinds, c.last_activity_at, c.waiting_since, c.last_message_id, c.message_count"
-        f" FROM conversations c JOIN customers cu ON cu.id = c.customer_id WHERE {where}"
-        " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?",
-        (*params, limit),
+        " c.channel_kinds, c.last_activity_at, c.waiting_since, c.last_message_id, c.message_count,"
+        " c.last_message_id > coalesce(r.last_message_id, 0)"
+        f" FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
+        " LEFT JOIN reads r ON r.operator = ? AND r.conversation_id = c.id"
+        f" WHERE {where} ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?{' OFFSET ?' if offset else ''}",
+        (operator or "", *params, limit, *((offset,) if offset else ())),
     ).fetchall()
     return [
-        InboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8].split()), r[9], r[10], r[11], r[12])
+        InboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8].split()), r[9], r[10], r[11], r[12], bool(r[13]))
         for r in rows
     ]
 
@@ -150,7 +160,7 @@ def customer_profile(conn: sqlite3.Connection, customer_id: int) -> CustomerProf
         (customer_id,),
     ):
         first_seen = at if first_seen is None else first_seen
-        if not journey or journey[-1] != kind:
+        if kind not in journey:
             journey.append(kind)
     try:
         attributes = json.loads(c[4]) if c[4] else {}
@@ -210,3 +220,72 @@ def stats(conn: sqlite3.Connection) -> dict:
         "messages": by_channel,
         "outbound": by_state,
     }
+
+
+def reply_options(conn: sqlite3.Connection, conversation_id: int) -> list[ReplyOption]:
+    """Every identity of the conversation's customer we can answer on, with its channel; the
+    default is the channel of their latest inbound message."""
+    from omniconsole.store.actions import reply_route
+
+    customer_id = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    if customer_id is None:
+        return []
+    route = reply_route(conn, conversation_id)
+    options = []
+    for identity_id, kind, address in conn.execute(
+        "SELECT id, kind, address FROM identities WHERE customer_id = ? ORDER BY id", (customer_id[0],)
+    ):
+        # The channel this identity last wrote on, else any channel of that kind.
+        row = conn.execute(
+            "SELECT m.channel_id, ch.name FROM conversations c JOIN messages m ON m.conversation_id = c.id"
+            " JOIN channels ch ON ch.id = m.channel_id WHERE c.customer_id = ? AND m.identity_id = ? AND m.direction = 'in'"
+            " ORDER BY m.id DESC LIMIT 1",
+            (customer_id[0], identity_id),
+        ).fetchone() or conn.execute("SELECT id, name FROM channels WHERE kind = ? ORDER BY id LIMIT 1", (kind,)).fetchone()
+        if row is None:
+            continue
+        is_default = route is not None and route == (row[0], identity_id)
+        options.append(ReplyOption(identity_id, kind, address, row[0], row[1], is_default))
+    if options and not any(o.default for o in options):
+        first = options[0]
+        options[0] = ReplyOption(first.identity_id, first.kind, first.address, first.channel_id, first.channel_name, True)
+    return options
+
+
+def presence(conn: sqlite3.Connection, conversation_id: int, exclude: str, max_age: float = 10.0) -> list[Presence]:
+    """Other operators who looked at (or typed in) this conversation in the last `max_age` s."""
+    import time
+
+    return [
+        Presence(r[0], bool(r[1]), r[2])
+        for r in conn.execute(
+            "SELECT operator, typing, updated_at FROM presence WHERE conversation_id = ? AND operator != ? AND updated_at > ?"
+            " ORDER BY operator",
+            (conversation_id, exclude, time.time() - max_age),
+        )
+    ]
+
+
+def next_waiting(conn: sqlite3.Connection, operator: str, after_conversation: int | None = None) -> int | None:
+    """The active conversation whose customer has waited longest, mine or unassigned first."""
+    row = conn.execute(
+        "SELECT id FROM conversations WHERE bucket = 'active' AND waiting_since IS NOT NULL AND id != ?"
+        " ORDER BY (assignee IS NULL OR assignee = ?) DESC, waiting_since LIMIT 1",
+        (after_conversation or 0, operator),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def conversation_index(conn: sqlite3.Connection, view: InboxView, operator: str | None, conversation_id: int) -> int | None:
+    """The position of a conversation in an inbox view (to keep it selected as the list moves)."""
+    row = conn.execute("SELECT last_activity_at, bucket, assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    if row is None:
+        return None
+    where, params = _view_filter(view, operator)
+    inside = conn.execute(f"SELECT 1 FROM conversations c WHERE c.id = ? AND {where}", (conversation_id, *params)).fetchone()
+    if inside is None:
+        return None
+    return conn.execute(
+        f"SELECT count(*) FROM conversations c WHERE {where} AND (c.last_activity_at, c.id) > (?, ?)",
+        (*params, row[0], conversation_id),
+    ).fetchone()[0]

@@ -22,6 +22,7 @@ class InboxRow:
     waiting_since: float | None
     last_message_id: int | None
     message_count: int
+    unread: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ class CustomerProfile:
     identities: tuple[Identity, ...]
     conversations: tuple[Conversation, ...]
     labels: tuple[str, ...]
-    # Channel kinds in the order the customer used them, repeats collapsed (web, telegram, email).
+    # Channel kinds in the order the customer first used them (web, telegram, email).
     journey: tuple[str, ...]
     first_seen_at: float | None
 
@@ -195,3 +196,24 @@ class OutboxItem:
     reply_to_external_id: str | None
     meta: str | None
     attachment_paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyOption:
+    """One way to answer a customer: an identity of theirs and the channel to use for it."""
+
+    identity_id: int
+    kind: str
+    address: str
+    channel_id: int
+    channel_name: str
+    default: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Another operator viewing (or typing in) a conversation."""
+
+    operator: str
+    typing: bool
+    updated_at: float

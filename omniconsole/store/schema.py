@@ -184,6 +184,24 @@ MIGRATIONS: list[str] = [
         name, identities, tokenize='unicode61 remove_diacritics 2', prefix='2 3'
     );
     """,
+    # 2: what each operator has read, and who is looking at or typing in which conversation.
+    """
+    CREATE TABLE reads (
+        operator        TEXT NOT NULL,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+        last_message_id INTEGER NOT NULL,
+        PRIMARY KEY (operator, conversation_id)
+    ) WITHOUT ROWID;
+
+    -- Presence is soft state: rows older than a few seconds mean nothing, so it is kept out
+    -- of the events log (it would flood it) and polled for the open conversation only.
+    CREATE TABLE presence (
+        operator        TEXT PRIMARY KEY,
+        conversation_id INTEGER,
+        typing          INTEGER NOT NULL DEFAULT 0,
+        updated_at      REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

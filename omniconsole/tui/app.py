@@ -1,0 +1,649 @@
+"""The operator's single window: inbox | timeline + composer | customer, and a status bar.
+
+Everything the window shows comes from the store; everything the operator does is a write to
+the store. Other operators' changes arrive by following the events log every 150 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Static
+
+from omniconsole.config import Settings
+from omniconsole.errors import OmniError
+from omniconsole.models import ConversationStatus, InboxView
+from omniconsole.store import ActionError, Conversation, Operator, ReplyOption, Store
+from omniconsole.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, InputDialog
+from omniconsole.tui.screens.help import HelpScreen
+from omniconsole.tui.screens.search import SearchChoice, SearchScreen
+from omniconsole.tui.text import HEALTH, PRIORITY, badge, one_line, safe
+from omniconsole.tui.widgets.composer import Composer
+from omniconsole.tui.widgets.customer_pane import CustomerPane
+from omniconsole.tui.widgets.inbox_list import InboxList
+from omniconsole.tui.widgets.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+VIEW_KEYS = [
+    ("1", InboxView.MINE, "Mine"),
+    ("2", InboxView.UNASSIGNED, "Unassigned"),
+    ("3", InboxView.ALL, "All"),
+    ("4", InboxView.SNOOZED, "Snoozed"),
+    ("5", InboxView.RESOLVED, "Resolved"),
+]
+
+
+class ActionCommands(Provider):
+    """The command palette: every action of the main screen, by its description."""
+
+    async def search(self, query: str) -> Hits:
+        screen = self.app.main
+        matcher = self.matcher(query)
+        for binding in MainScreen.BINDINGS:
+            if not binding.description:
+                continue
+            score = matcher.match(binding.description)
+            if score > 0:
+                yield Hit(score, matcher.highlight(binding.description), lambda a=binding.action: screen.run_action(a),
+                          help=f"key: {self.app.get_key_display(binding)}")
+
+
+class MainScreen(Screen):
+    """Inbox, conversation and customer side by side."""
+
+    BINDINGS = [
+        *[Binding(key, f"show_view('{view.value}')", label, id=f"view.{view.value}") for key, view, label in VIEW_KEYS],
+        Binding("r", "reply", "Reply", id="conversation.reply"),
+        Binding("n", "note", "Note", id="conversation.note"),
+        Binding("e", "resolve", "Resolve", id="conversation.resolve"),
+        Binding("E", "resolve_next", "Resolve and next", id="conversation.resolve_next"),
+        Binding("u", "reopen", "Reopen", id="conversation.reopen"),
+        Binding("z", "snooze", "Snooze", id="conversation.snooze"),
+        Binding("a", "assign_me", "Assign to me", id="conversation.assign_me"),
+        Binding("A", "assign", "Assign to…", id="conversation.assign"),
+        Binding("U", "unassign", "Unassign", id="conversation.unassign"),
+        Binding("l", "labels", "Labels", id="conversation.labels"),
+        Binding("p", "priority", "Priority", id="conversation.priority"),
+        Binding("R", "retry", "Retry failed message", id="message.retry"),
+        Binding("s", "save_attachments", "Save attachments", id="message.save"),
+        Binding("w", "next_waiting", "Next waiting", id="inbox.next_waiting"),
+        Binding("h", "history", "Customer's conversations", id="customer.history"),
+        Binding("slash", "search", "Search", id="app.search"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("colon", "app.command_palette", "Commands", id="app.commands"),
+        Binding("tab", "focus_next_pane", "Next pane", show=False, id="app.next_pane"),
+        Binding("shift+tab", "focus_previous_pane", "Previous pane", show=False, id="app.previous_pane"),
+        Binding("escape", "back", "Back to inbox", show=False, id="app.back"),
+        Binding("q", "app.quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, store: Store, operator: Operator, clock) -> None:
+        super().__init__()
+        self.store = store
+        self.operator = operator
+        self.clock = clock
+        self.conversation: Conversation | None = None
+        self.routes: list[ReplyOption] = []
+        self.route_index = 0
+        self._typing_sent = 0.0
+        self._last_event = 0
+        self._channels_text = Text("")
+        self._core_text = Text("")
+        self._counts: dict[InboxView, int] = {}
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="views", markup=False)
+        with Horizontal(id="main"):
+            yield InboxList(self.store, self.operator.login, clock=self.clock, id="inbox")
+            with Vertical(id="conversation"):
+                yield Static("", id="conversation-header", markup=False)
+                yield Timeline(clock=self.clock, id="timeline")
+                yield Static("", id="presence", markup=False)
+                yield Static("", id="composer-info", markup=False)
+                yield Composer(id="composer")
+            yield CustomerPane(clock=self.clock, id="customer")
+        yield Static("", id="status", markup=False)
+
+    @property
+    def inbox(self) -> InboxList:
+        return self.query_one(InboxList)
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.query_one(Timeline)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
+
+    async def on_mount(self) -> None:
+        self._last_event = await self.store.last_event_id()
+        self.inbox.focus()
+        await self.inbox.load(InboxView.ALL)
+        await self.refresh_status()
+        self._show_composer_info()
+        self.set_interval(0.15, self.follow_events)
+        self.set_interval(1.0, self.refresh_presence)
+        self.set_interval(5.0, self.refresh_status)
+        self.set_interval(30.0, self._tick)
+
+    def on_resize(self) -> None:
+        width = self.size.width
+        self.set_class(width < 110, "narrow")
+        self.set_class(width < 70, "tiny")
+
+    def _tick(self) -> None:
+        self.inbox.refresh()  # waiting times move on
+
+    # --- following other windows ----------------------------------------------------------
+
+    @work(exclusive=True, group="events", exit_on_error=False)
+    async def follow_events(self) -> None:
+        events = await self.store.events_since(self._last_event, limit=5000)
+        if not events:
+            return
+        self._last_event = events[-1].id
+        touched = {e.conversation_id for e in events if e.conversation_id}
+        customers = {e.customer_id for e in events if e.customer_id}
+        if any(e.kind != "conversation.read" or e.actor == self.operator.login for e in events):
+            keep = self.inbox.selected.conversation_id if self.inbox.selected else None
+            await self.inbox.load(keep=keep)
+        if self.conversation and (self.conversation.id in touched or self.conversation.customer_id in customers):
+            if any(e.conversation_id == self.conversation.id and e.kind != "conversation.read" for e in events) or \
+                    self.conversation.customer_id in customers:
+                await self.open_conversation(self.conversation.id, keep_position=True, mark_read=False)
+        if any(e.kind == "channel.health" for e in events):
+            await self.refresh_status()
+
+    async def refresh_status(self) -> None:
+        channels = await self.store.channels()
+        text = Text(end="")
+        for channel in channels:
+            symbol, style = HEALTH.get(channel.health, HEALTH["unknown"])
+            text.append(f" {symbol} ", style=style)
+            text.append_text(safe(one_line(channel.name, 20)))
+            if channel.health in ("degraded", "down") and channel.health_detail:
+                text.append(": ")
+                text.append_text(safe(one_line(channel.health_detail, 40), style))
+        self._channels_text = text
+        holder = await self.store.lease_holder()
+        core = getattr(self.app, "core_state", None)
+        if core:
+            self._core_text = Text(core, style="grey62")
+        elif holder is None or holder.expires_at < time.time():
+            self._core_text = Text("no core is running: nothing is received or sent", style="bold red")
+        else:
+            self._core_text = Text(f"core: pid {holder.pid} on {holder.host}", style="grey62")
+        self._draw_status()
+
+    def _draw_status(self) -> None:
+        text = Text(end="")
+        text.append(f" {self.operator.login} ", style="bold black on #6FA8DC")
+        text.append(f" {self.operator.role} ", style="grey62")
+        text.append_text(self._channels_text)
+        text.append("  ")
+        text.append_text(self._core_text)
+        text.append("   ? help  / search  r reply  n note  e resolve  : commands", style="grey50")
+        self.query_one("#status", Static).update(text)
+
+    def on_inbox_list_counts_changed(self, message: InboxList.CountsChanged) -> None:
+        self._counts = message.counts
+        text = Text(end="")
+        for key, view, label in VIEW_KEYS:
+            style = "bold reverse" if view == self.inbox.view else ""
+            text.append(f" {self.app.get_key_display(Binding(key, ''))} {label} {message.counts.get(view, 0)} ", style=style)
+            text.append(" ")
+        self.query_one("#views", Static).update(text)
+
+    # --- the open conversation ------------------------------------------------------------
+
+    async def on_inbox_list_conversation_selected(self, message: InboxList.ConversationSelected) -> None:
+        await self.open_conversation(message.conversation_id)
+        if message.open:
+            self.timeline.focus()
+
+    async def open_conversation(
+        self, conversation_id: int, *, focus_message: int | None = None, keep_position: bool = False, mark_read: bool = True
+    ) -> None:
+        conversation = await self.store.conversation(conversation_id)
+        if conversation is None:
+            return
+        changed = self.conversation is None or self.conversation.id != conversation_id
+        self.conversation = conversation
+        entries = await self.store.timeline(conversation_id)
+        self.timeline.show(entries, focus_message=focus_message, keep_position=keep_position and not changed)
+        profile = await self.store.customer_profile(conversation.customer_id)
+        self.query_one(CustomerPane).show(profile, conversation_id)
+        self._draw_header(profile.display_name if profile else "")
+        if changed:
+            self.routes = await self.store.reply_options(conversation_id)
+            self.route_index = next((i for i, r in enumerate(self.routes) if r.default), 0)
+            await self.store.set_presence(self.operator.login, conversation_id)
+            await self.refresh_presence()
+        else:
+            self.routes = await self.store.reply_options(conversation_id)
+            self.route_index = min(self.route_index, max(0, len(self.routes) - 1))
+        self._show_composer_info()
+        if mark_read:
+            await self.store.mark_read(self.operator.login, conversation_id)
+
+    def _draw_header(self, customer_name: str) -> None:
+        c = self.conversation
+        if c is None:
+            return
+        text = Text(end="")
+        text.append(f"#{c.id} ", style="grey62")
+        text.append_text(safe(one_line(customer_name, 40), "bold"))
+        text.append("  ")
+        text.append_text(safe(one_line(c.subject, 60), "italic"))
+        text.append(f"\n{c.status}", style={"open": "green", "pending": "yellow", "snoozed": "blue"}.get(c.status, "grey50"))
+        if c.snoozed_until:
+            text.append(f" until {datetime.fromtimestamp(c.snoozed_until):%d %b %H:%M}", style="blue")
+        text.append("  assignee ", style="grey62")
+        text.append(c.assignee or "nobody", style="magenta" if c.assignee else "grey50")
+        if c.priority:
+            text.append(f"  {PRIORITY.get(c.priority, '')}", style="bold red")
+        if c.labels:
+            text.append("  ")
+            text.append_text(safe(", ".join(c.labels), "magenta"))
+        for kind in c.channel_kinds:
+            text.append(" ")
+            text.append_text(badge(kind))
+        self.query_one("#conversation-header", Static).update(text)
+
+    async def refresh_presence(self) -> None:
+        if self.conversation is None:
+            return
+        others = await self.store.presence(self.conversation.id, self.operator.login)
+        text = Text(end="")
+        for other in others:
+            if other.typing:
+                text.append(f" ✎ {other.operator} is typing ", style="bold yellow")
+            else:
+                text.append(f" 👁 {other.operator} is viewing ", style="cyan")
+        self.query_one("#presence", Static).update(text)
+
+    def _show_composer_info(self) -> None:
+        text = Text(end="")
+        if self.composer.mode == "note":
+            text.append(" private note ", style="bold black on #E0B050")
+            text.append("  seen by operators only · Enter saves · Esc cancels", style="grey62")
+        elif self.routes:
+            route = self.routes[self.route_index]
+            text.append(" reply via ", style="grey62")
+            text.append_text(badge(route.kind))
+            text.append(" ")
+            text.append_text(safe(one_line(route.address, 40)))
+            text.append("  (")
+            text.append_text(safe(one_line(route.channel_name, 30)))
+            text.append(")")
+            if len(self.routes) > 1:
+                text.append("  ctrl+t other channel", style="grey62")
+            text.append("  · Enter sends · ctrl+e $EDITOR", style="grey62")
+        elif self.conversation is not None:
+            text.append(" no channel to answer on: the customer never wrote on one we can send by", style="yellow")
+        self.query_one("#composer-info", Static).update(text)
+
+    # --- composing ------------------------------------------------------------------------
+
+    def _need_conversation(self) -> Conversation | None:
+        if self.conversation is None:
+            self.app.notify("Open a conversation first", severity="warning")
+        return self.conversation
+
+    @work(group="dialog", exclusive=True)
+    async def action_reply(self) -> None:
+        conversation = self._need_conversation()
+        if conversation is None:
+            return
+        if conversation.assignee and conversation.assignee != self.operator.login:
+            question = Text(f"This conversation is assigned to {conversation.assignee}. Reply anyway?")
+            if not await self.app.push_screen_wait(ConfirmDialog(question)):
+                return
+        self.composer.mode = "reply"
+        self._show_composer_info()
+        self.composer.focus()
+
+    def action_note(self) -> None:
+        if self._need_conversation() is None:
+            return
+        self.composer.mode = "note"
+        self._show_composer_info()
+        self.composer.focus()
+
+    async def on_composer_submitted(self, message: Composer.Submitted) -> None:
+        await self.submit(message.text)
+
+    async def submit(self, body: str) -> None:
+        conversation = self.conversation
+        if conversation is None or not body.strip():
+            return
+        try:
+            if self.composer.mode == "note":
+                await self.store.add_note(conversation.id, body, self.operator.login)
+            else:
+                if not self.routes:
+                    raise ActionError("there is no channel to answer this customer on")
+                route = self.routes[self.route_index]
+                await self.store.queue_reply(
+                    conversation.id, body, self.operator.login, identity_id=route.identity_id, channel_id=route.channel_id
+                )
+        except OmniError as exc:
+            self.app.notify(str(exc), severity="error", markup=False)
+            return
+        self.composer.clear()
+        self.composer.mode = "reply"
+        await self.store.set_presence(self.operator.login, conversation.id, typing=False)
+        await self.open_conversation(conversation.id)
+        self.timeline.focus()
+
+    def on_composer_cancelled(self) -> None:
+        self.composer.mode = "reply"
+        self._show_composer_info()
+        self.timeline.focus() if self.conversation else self.inbox.focus()
+
+    def on_composer_next_route(self) -> None:
+        if self.routes and self.composer.mode == "reply":
+            self.route_index = (self.route_index + 1) % len(self.routes)
+            self._show_composer_info()
+
+    async def on_composer_typing(self) -> None:
+        if self.conversation and time.monotonic() - self._typing_sent > 2:
+            self._typing_sent = time.monotonic()
+            await self.store.set_presence(self.operator.login, self.conversation.id, typing=True)
+
+    async def on_composer_external_editor(self) -> None:
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        with tempfile.NamedTemporaryFile("w+", suffix=".txt", delete=False, encoding="utf-8") as f:
+            f.write(self.composer.text)
+            path = f.name
+        try:
+            with self.app.suspend():
+                subprocess.run([*shlex.split(editor), path], check=False)
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, ValueError) as exc:
+            self.app.notify(f"could not run the editor {editor!r}: {exc}", severity="error", markup=False)
+            return
+        finally:
+            Path(path).unlink(missing_ok=True)
+        self.composer.text = text.rstrip("\n")
+        self.composer.focus()
+
+    # --- actions on the conversation ------------------------------------------------------
+
+    async def _do(self, coro, done: str | None = None) -> bool:
+        try:
+            await coro
+        except OmniError as exc:
+            self.app.notify(str(exc), severity="error", markup=False)
+            return False
+        if done:
+            self.app.notify(done, timeout=2)
+        if self.conversation:
+            await self.open_conversation(self.conversation.id, keep_position=True, mark_read=False)
+        await self.inbox.load(keep=self.conversation.id if self.conversation else None)
+        return True
+
+    async def action_resolve(self) -> None:
+        if (c := self._need_conversation()) is not None:
+            await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), "Resolved")
+
+    async def action_resolve_next(self) -> None:
+        if (c := self._need_conversation()) is None:
+            return
+        if await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), "Resolved"):
+            await self.action_next_waiting()
+
+    async def action_reopen(self) -> None:
+        if (c := self._need_conversation()) is not None:
+            await self._do(self.store.set_status(c.id, ConversationStatus.OPEN, self.operator.login), "Reopened")
+
+    @work(group="dialog", exclusive=True)
+    async def action_snooze(self) -> None:
+        if (c := self._need_conversation()) is None:
+            return
+        now = datetime.fromtimestamp(self.clock())
+        tomorrow = (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+        choice = await self.app.push_screen_wait(ChoiceDialog("Snooze until", [
+            ("hour", "1 hour"), ("tomorrow", f"tomorrow morning ({tomorrow:%a %d %b %H:%M})"), ("date", "a date…"),
+        ]))
+        if choice is None:
+            return
+        if choice == "hour":
+            until = self.clock() + 3600
+        elif choice == "tomorrow":
+            until = tomorrow.timestamp()
+        else:
+            typed = await self.app.push_screen_wait(
+                InputDialog("Snooze until", placeholder="YYYY-MM-DD HH:MM", hint="local time; Enter snoozes, Esc cancels")
+            )
+            if not typed:
+                return
+            try:
+                until = datetime.strptime(typed.strip(), "%Y-%m-%d %H:%M" if " " in typed.strip() else "%Y-%m-%d").timestamp()
+            except ValueError:
+                self.app.notify("Write the date as YYYY-MM-DD HH:MM", severity="error")
+                return
+            if until <= self.clock():
+                self.app.notify("That time has passed", severity="error")
+                return
+        await self._do(self.store.set_status(c.id, ConversationStatus.SNOOZED, self.operator.login, snoozed_until=until), "Snoozed")
+
+    async def action_assign_me(self) -> None:
+        if (c := self._need_conversation()) is not None:
+            await self._do(self.store.assign(c.id, self.operator.login, self.operator.login), "Assigned to you")
+
+    async def action_unassign(self) -> None:
+        if (c := self._need_conversation()) is not None:
+            await self._do(self.store.assign(c.id, None, self.operator.login), "Unassigned")
+
+    @work(group="dialog", exclusive=True)
+    async def action_assign(self) -> None:
+        if (c := self._need_conversation()) is None:
+            return
+        operators = await self.store.operators()
+        options = [(op.login, Text(f"{op.login}  {op.display_name}")) for op in operators]
+        options.append(("", Text("nobody (unassign)", style="italic")))
+        choice = await self.app.push_screen_wait(ChoiceDialog("Assign to", options))
+        if choice is None:
+            return
+        await self._do(self.store.assign(c.id, choice or None, self.operator.login), f"Assigned to {choice or 'nobody'}")
+
+    @work(group="dialog", exclusive=True)
+    async def action_labels(self) -> None:
+        if (c := self._need_conversation()) is None:
+            return
+        typed = await self.app.push_screen_wait(InputDialog("Labels (comma separated)", value=", ".join(c.labels)))
+        if typed is not None:
+            await self._do(self.store.set_labels(c.id, [x.strip() for x in typed.split(",")], self.operator.login))
+
+    async def action_priority(self) -> None:
+        if (c := self._need_conversation()) is not None:
+            await self._do(self.store.set_priority(c.id, (c.priority + 1) % 3, self.operator.login))
+
+    async def action_retry(self) -> None:
+        if self._need_conversation() is None:
+            return
+        entry = self.timeline.selected
+        candidates = [entry] if entry and entry.state == "failed" else [
+            e for e in reversed(self.timeline.entries) if e.state == "failed"
+        ][:1]
+        if not candidates:
+            self.app.notify("No failed message here", severity="warning")
+            return
+        await self._do(self.store.retry_failed(candidates[0].id, self.operator.login), "Queued again")
+
+    def action_save_attachments(self) -> None:
+        entry = self.timeline.selected
+        if entry is None or not entry.attachments:
+            self.app.notify("The selected message has no attachments", severity="warning")
+            return
+        target = Path(os.environ.get("OMNICONSOLE_DOWNLOADS", Path.home() / "omniconsole-downloads"))
+        saved, missing = [], []
+        root = self.app.settings.attachments_dir
+        for attachment in entry.attachments:
+            if not attachment.path:
+                missing.append(attachment.filename)
+                continue
+            try:
+                target.mkdir(parents=True, exist_ok=True)
+                destination = target / attachment.filename
+                destination.write_bytes((root / attachment.path).read_bytes())
+                saved.append(str(destination))
+            except OSError as exc:
+                missing.append(f"{attachment.filename} ({exc.strerror})")
+        if saved:
+            self.app.notify("Saved " + ", ".join(saved), markup=False)
+        if missing:
+            self.app.notify("Not saved: " + ", ".join(missing), severity="warning", markup=False)
+
+    async def action_next_waiting(self) -> None:
+        current = self.conversation.id if self.conversation else None
+        found = await self.store.next_waiting(self.operator.login, current)
+        if found is None:
+            self.app.notify("Nobody is waiting. Well done.")
+            return
+        if self.inbox.view not in (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED):
+            await self.inbox.load(InboxView.ALL)
+        await self.inbox.load(keep=found)
+        await self.open_conversation(found)
+
+    @work(group="dialog", exclusive=True)
+    async def action_history(self) -> None:
+        if (c := self._need_conversation()) is None:
+            return
+        profile = await self.store.customer_profile(c.customer_id)
+        if profile is None:
+            return
+        options = []
+        for conv in profile.conversations:
+            label = Text(f"#{conv.id} {conv.status:<9}", style="bold" if conv.id == c.id else "")
+            label.append_text(safe(one_line(conv.subject, 60)))
+            options.append((str(conv.id), label))
+        choice = await self.app.push_screen_wait(ChoiceDialog("The customer's conversations", options))
+        if choice:
+            await self.open_conversation(int(choice))
+            self.timeline.focus()
+
+    async def action_show_view(self, view: str) -> None:
+        await self.inbox.load(InboxView(view))
+        self.inbox.focus()
+
+    @work(group="dialog", exclusive=True)
+    async def action_search(self) -> None:
+        choice: SearchChoice | None = await self.app.push_screen_wait(SearchScreen(self.store))
+        if choice is None:
+            return
+        conversation_id = choice.conversation_id
+        if conversation_id is None:
+            profile = await self.store.customer_profile(choice.customer_id)
+            if not profile or not profile.conversations:
+                self.app.notify("This customer has no conversations yet")
+                return
+            conversation_id = profile.conversations[0].id
+        await self.open_conversation(conversation_id, focus_message=choice.message_id)
+        self.timeline.focus()
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self))
+
+    def _panes(self):
+        panes = [self.inbox, self.timeline, self.composer]
+        customer = self.query_one(CustomerPane)
+        if customer.display and customer.styles.display != "none":
+            panes.append(customer)
+        return panes
+
+    def action_focus_next_pane(self) -> None:
+        panes = self._panes()
+        index = panes.index(self.focused) if self.focused in panes else -1
+        panes[(index + 1) % len(panes)].focus()
+
+    def action_focus_previous_pane(self) -> None:
+        panes = self._panes()
+        index = panes.index(self.focused) if self.focused in panes else 0
+        panes[(index - 1) % len(panes)].focus()
+
+    def action_back(self) -> None:
+        self.inbox.focus()
+
+
+class OmniApp(App):
+    """The window of one operator."""
+
+    CSS_PATH = "omniconsole.tcss"
+    TITLE = "omniconsole"
+    COMMANDS = App.COMMANDS | {ActionCommands}
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self,
+        settings: Settings,
+        operator: Operator,
+        *,
+        clock=time.time,
+        run_core: bool = True,
+        store: Store | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.operator = operator
+        self.clock = clock
+        self.run_core = run_core
+        self.store = store
+        self._own_store = store is None
+        self.core_state: str | None = None
+        self.main: MainScreen | None = None
+
+    async def on_mount(self) -> None:
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+        if self.store is None:
+            self.store = await Store.open(self.settings.database)
+        if self.run_core and self.settings.channels:
+            self.start_core()
+        self.main = MainScreen(self.store, self.operator, self.clock)
+        await self.push_screen(self.main)
+
+    @work(exclusive=True, group="core", exit_on_error=False)
+    async def start_core(self) -> None:
+        """Run the core in this window while no other core holds the lease; wait otherwise
+        and take over if the other one dies."""
+        from omniconsole.core.hub import Hub
+
+        store = await Store.open(self.settings.database)
+        try:
+            hub = Hub(self.settings, store)
+            waiter = asyncio.create_task(hub.holding_lease.wait())
+            waiter.add_done_callback(lambda _: setattr(self, "core_state", "core: in this window"))
+            await hub.run()
+        finally:
+            await store.close()
+
+    async def on_unmount(self) -> None:
+        if self.store is not None and self.main is not None:
+            try:
+                await self.store.set_presence(self.operator.login, None)
+            except OmniError:
+                pass
+        self.workers.cancel_group(self, "core")
+        if self._own_store and self.store is not None:
+            await self.store.close()

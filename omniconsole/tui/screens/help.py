@@ -1,0 +1,49 @@
+"""`?`: the key bindings in force, read from the live bindings (remapped keys included)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def help_rows(screen) -> list[tuple[str, str]]:
+    """(keys, what they do) for every binding active on `screen` with a description."""
+    seen: dict[str, list[str]] = {}
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        if binding.description:
+            seen.setdefault(binding.description, []).append(screen.app.get_key_display(binding))
+    return [(" ".join(dict.fromkeys(keys)), description) for description, keys in seen.items()]
+
+
+def bindings_table(screen) -> Table:
+    """The help table: keys and what they do."""
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("key", style="bold cyan", no_wrap=True)
+    table.add_column("does")
+    for keys, description in help_rows(screen):
+        table.add_row(Text(keys), Text(description))
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
+
+    def __init__(self, for_screen) -> None:
+        super().__init__()
+        self.for_screen = for_screen
+        self.rows = help_rows(for_screen)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog wide", id="help"):
+            yield Static(Text("Keys (from the live bindings; remap them in [keymap] of the config)", style="bold"), markup=False)
+            yield Static(bindings_table(self.for_screen), markup=False)
+            yield Static(Text("Typing goes to the composer while it has focus; Tab moves between panes.", style="grey62"), markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,110 @@
+"""Search across every message and customer. Results arrive as the operator types (a stale
+search is cancelled); choosing one opens its conversation at that message."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+from omniconsole.store import SearchResults, Store
+from omniconsole.tui.text import badge, clock_time, one_line, safe
+
+
+@dataclass(frozen=True)
+class SearchChoice:
+    """What the operator picked: a message (open its conversation there) or a customer."""
+
+    conversation_id: int | None
+    message_id: int | None
+    customer_id: int
+
+
+def result_options(results: SearchResults, width: int = 100) -> list[Option]:
+    options: list[Option] = []
+    for customer in results.customers:
+        label = Text(end="")
+        label.append("customer  ", style="bold magenta")
+        label.append_text(safe(one_line(customer.display_name, 40), "bold"))
+        label.append("  ")
+        label.append_text(safe(one_line(customer.identities, 60), "grey62"))
+        options.append(Option(label, id=f"c:{customer.customer_id}"))
+    for hit in results.messages:
+        label = Text(end="")
+        label.append_text(badge(hit.channel_kind or ("note" if hit.direction == "note" else "")))
+        label.append(f" {clock_time(hit.created_at)}  ", style="grey62")
+        label.append_text(safe(one_line(hit.customer_name, 24), "bold cyan"))
+        label.append("  ")
+        label.append_text(safe(one_line(hit.body, width)))
+        options.append(Option(label, id=f"m:{hit.message_id}:{hit.conversation_id}:{hit.customer_id}"))
+    return options
+
+
+class SearchScreen(ModalScreen[SearchChoice | None]):
+    """`/`: type to search; Down moves into the results, Enter opens one, Escape closes."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="search.close")]
+
+    def __init__(self, store: Store, initial: str = "") -> None:
+        super().__init__()
+        self.store = store
+        self.initial = initial
+        self.results = SearchResults()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="search-box", classes="dialog wide"):
+            yield Label(Text("Search messages and customers", style="bold"), markup=False)
+            yield Input(value=self.initial, placeholder="words, a name, an e-mail or a phone number", id="search-input")
+            yield Label(Text("", style="grey62"), id="search-summary", markup=False)
+            yield OptionList(id="search-results", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+        if self.initial:
+            self.run_search(self.initial)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.run_search(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        results = self.query_one(OptionList)
+        if results.option_count:
+            results.focus()
+            results.highlighted = 0
+
+    def on_key(self, event) -> None:
+        if event.key == "down" and isinstance(self.focused, Input):
+            results = self.query_one(OptionList)
+            if results.option_count:
+                results.focus()
+                results.highlighted = 0
+                event.stop()
+
+    @work(exclusive=True, group="search")
+    async def run_search(self, text: str) -> None:
+        await asyncio.sleep(0.12)  # typing on: this search is cancelled by the next one
+        results = await self.store.search(text, limit=100)
+        self.results = results
+        option_list = self.query_one(OptionList)
+        option_list.clear_options()
+        option_list.add_options(result_options(results))
+        summary = f"{len(results.customers)} customers, {len(results.messages)} messages (newest first)" if text.strip() else ""
+        self.query_one("#search-summary", Label).update(Text(summary, style="grey62"))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        kind, *ids = (event.option.id or "").split(":")
+        if kind == "c":
+            self.dismiss(SearchChoice(None, None, int(ids[0])))
+        elif kind == "m":
+            self.dismiss(SearchChoice(int(ids[1]), int(ids[0]), int(ids[2])))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

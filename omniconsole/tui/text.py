@@ -1,0 +1,69 @@
+"""Drawing untrusted text: everything a customer or a channel sent becomes `rich.text.Text`
+built from plain strings (never parsed as markup), with control characters removed again in
+case a row predates ingest's sanitising."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+
+from omniconsole.models import sanitize_text
+
+BADGES = {
+    "telegram": ("TG", "bold white on #229ED9"),
+    "email": ("EM", "bold white on #B5541C"),
+    "phone": ("PH", "bold white on #4E7D34"),
+    "vk": ("VK", "bold white on #0077FF"),
+    "whatsapp": ("WA", "bold white on #1E8E55"),
+    "web": ("WEB", "bold white on #6B4FBB"),
+    "demo": ("DE", "bold white on grey35"),
+}
+HEALTH = {"up": ("●", "green"), "degraded": ("▲", "yellow"), "down": ("✖", "red"), "unknown": ("○", "grey50")}
+STATE = {
+    "queued": ("◷ queued", "grey62"),
+    "sending": ("◷ sending", "grey62"),
+    "sent": ("✓ sent", "green"),
+    "delivered": ("✓✓ delivered", "green"),
+    "read": ("✓✓ read", "bold green"),
+    "failed": ("✗ failed", "bold red"),
+}
+PRIORITY = {0: "", 1: "high", 2: "urgent"}
+
+
+def safe(text: str | None, style: str = "") -> Text:
+    """Untrusted text as literal Text: no markup, no control sequences."""
+    return Text(sanitize_text(text or ""), style=style, end="")
+
+
+def one_line(text: str | None, width: int | None = None) -> str:
+    """Untrusted text folded to one line (for lists), optionally cut to `width` cells."""
+    line = " ".join(sanitize_text(text or "").split())
+    if width is not None and len(line) > width:
+        line = line[: max(0, width - 1)] + "…"
+    return line
+
+
+def badge(kind: str | None) -> Text:
+    label, style = BADGES.get(kind or "", ((kind or "?")[:3].upper(), "bold white on grey35"))
+    return Text(f"{label}", style=style, end="")
+
+
+def ago(moment: float | None, now: float | None = None) -> str:
+    """How long ago, shortly: 45s, 12m, 3h, 5d."""
+    if moment is None:
+        return ""
+    seconds = max(0, int((now if now is not None else time.time()) - moment))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def clock_time(moment: float, now: float | None = None) -> str:
+    """HH:MM today, else 'D Mon HH:MM'."""
+    local = time.localtime(moment)
+    today = time.localtime(now if now is not None else time.time())
+    if local[:3] == today[:3]:
+        return time.strftime("%H:%M", local)
+    return time.strftime("%d %b %H:%M", local)

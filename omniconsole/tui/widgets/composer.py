@@ -1,0 +1,68 @@
+"""The composer under the timeline: the reply (or note) being written. It owns typing: while
+it has focus, single-key bindings of the lists do nothing."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class Composer(TextArea):
+    """A multi-line editor: Enter sends, Alt+Enter (or Ctrl+J) starts a new line."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="composer.cancel"),
+        Binding("ctrl+t", "next_route", "Channel", id="composer.channel"),
+        Binding("ctrl+e", "external_editor", "$EDITOR", id="composer.editor"),
+    ]
+
+    class Submitted(Message):
+        def __init__(self, composer: "Composer", text: str) -> None:
+            super().__init__()
+            self.composer = composer
+            self.text = text
+
+    class Cancelled(Message):
+        pass
+
+    class Typing(Message):
+        pass
+
+    class NextRoute(Message):
+        pass
+
+    class ExternalEditor(Message):
+        pass
+
+    def __init__(self, *, id: str | None = None) -> None:
+        # No blinking: steadier over slow SSH links, and snapshot tests stay deterministic.
+        super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        self.cursor_blink = False
+        self.mode = "reply"
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            if self.text.strip():
+                self.post_message(self.Submitted(self, self.text))
+            return
+        if event.key in ("alt+enter", "shift+enter", "ctrl+j"):
+            event.stop()
+            event.prevent_default()
+            self.insert("\n")
+            return
+        if event.is_printable:
+            self.post_message(self.Typing())
+        await super()._on_key(event)
+
+    def action_cancel(self) -> None:
+        self.post_message(self.Cancelled())
+
+    def action_next_route(self) -> None:
+        self.post_message(self.NextRoute())
+
+    def action_external_editor(self) -> None:
+        self.post_message(self.ExternalEditor())

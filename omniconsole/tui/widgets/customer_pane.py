@@ -1,0 +1,96 @@
+"""The customer pane: who this is across every channel, and what else they asked us."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from omniconsole.store import CustomerProfile
+from omniconsole.tui.text import badge, clock_time, one_line, safe
+
+STATUS_STYLE = {"open": "green", "pending": "yellow", "snoozed": "blue", "resolved": "grey50"}
+
+
+def profile_text(profile: CustomerProfile, current_conversation: int | None = None, now: float | None = None) -> Text:
+    """The customer's card as literal Text."""
+    now = now if now is not None else time.time()
+    text = Text(end="")
+    text.append_text(safe(profile.display_name or "(no name)", "bold"))
+    if profile.name_source == "operator":
+        text.append("  ✎", style="grey50")
+    text.append("\n")
+    if profile.first_seen_at:
+        text.append(f"first seen {clock_time(profile.first_seen_at, now)}\n", style="grey62")
+    if profile.origin:
+        text.append("came from ", style="grey62")
+        text.append_text(safe(profile.origin, "italic"))
+        text.append("\n")
+    text.append("\nIdentities\n", style="bold underline")
+    for identity in profile.identities:
+        text.append_text(badge(identity.kind))
+        text.append(" ")
+        text.append_text(safe(identity.address))
+        if identity.display and identity.display != identity.address:
+            text.append(" (")
+            text.append_text(safe(identity.display, "grey62"))
+            text.append(")")
+        text.append("\n")
+    if profile.journey:
+        text.append("\nJourney\n", style="bold underline")
+        for n, kind in enumerate(profile.journey):
+            if n:
+                text.append(" → ", style="grey62")
+            text.append_text(badge(kind))
+        text.append("\n")
+    if profile.labels:
+        text.append("\nLabels ", style="bold underline")
+        text.append("\n")
+        text.append_text(safe(", ".join(profile.labels), "magenta"))
+        text.append("\n")
+    if profile.attributes:
+        text.append("\nAttributes\n", style="bold underline")
+        for key, value in profile.attributes.items():
+            text.append_text(safe(str(key), "grey62"))
+            text.append(": ")
+            text.append_text(safe(str(value)))
+            text.append("\n")
+    if profile.note:
+        text.append("\nNote\n", style="bold underline")
+        text.append_text(safe(profile.note, "italic"))
+        text.append("\n")
+    text.append(f"\nConversations ({len(profile.conversations)})  h: open one\n", style="bold underline")
+    for conversation in profile.conversations[:30]:
+        marker = "▶ " if conversation.id == current_conversation else "  "
+        text.append(marker, style="bold")
+        text.append(f"#{conversation.id} ", style="grey62")
+        text.append(f"{conversation.status:<8} ", style=STATUS_STYLE.get(conversation.status, ""))
+        text.append(one_line(conversation.subject, 40))
+        text.append("\n")
+    if len(profile.conversations) > 30:
+        text.append(f"  … {len(profile.conversations) - 30} more\n", style="grey50")
+    return text
+
+
+class CustomerPane(VerticalScroll, can_focus=True):
+    """Scrollable customer card."""
+
+    DEFAULT_CSS = """
+    CustomerPane { background: $surface; }
+    CustomerPane > Static { width: 100%; }
+    """
+
+    def __init__(self, *, clock=time.time, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.profile: CustomerProfile | None = None
+        self._card = Static("", markup=False)
+
+    def compose(self):
+        yield self._card
+
+    def show(self, profile: CustomerProfile | None, current_conversation: int | None = None) -> None:
+        self.profile = profile
+        self._card.update(profile_text(profile, current_conversation, self.clock()) if profile else Text(""))

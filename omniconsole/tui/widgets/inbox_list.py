@@ -1,0 +1,247 @@
+"""The inbox: a virtual list (Line API) of conversations, two lines a row.
+
+Only the rows on screen are drawn, from a small cache of pages; a missing page is fetched by
+a worker (keyset after the previous page when it is at hand, else by offset), so a view of
+100,000 conversations opens as fast as one of 100.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events, work
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from omniconsole.models import InboxView
+from omniconsole.store import InboxCursor, InboxRow, Store
+from omniconsole.tui.text import PRIORITY, ago, badge, one_line
+
+PAGE = 100
+ROW_HEIGHT = 2
+MAX_PAGES = 40  # ~4,000 rows held; the rest is fetched again when scrolled back to
+
+
+class InboxList(ScrollView, can_focus=True):
+    """Conversations of one inbox view, most recent activity first."""
+
+    BINDINGS = [
+        Binding("j,down", "cursor_down", "Down", show=False, id="inbox.down"),
+        Binding("k,up", "cursor_up", "Up", show=False, id="inbox.up"),
+        Binding("g,home", "first", "First", show=False, id="inbox.first"),
+        Binding("G,end", "last", "Last", show=False, id="inbox.last"),
+        Binding("pagedown,ctrl+d", "page_down_rows", "Page down", show=False, id="inbox.page_down"),
+        Binding("pageup,ctrl+u", "page_up_rows", "Page up", show=False, id="inbox.page_up"),
+        Binding("enter", "open", "Open", id="inbox.open"),
+    ]
+
+    DEFAULT_CSS = """
+    InboxList { background: $surface; }
+    """
+
+    class ConversationSelected(Message):
+        """The operator moved to (or opened, with `open=True`) a conversation."""
+
+        def __init__(self, conversation_id: int, open: bool = False) -> None:
+            super().__init__()
+            self.conversation_id = conversation_id
+            self.open = open
+
+    def __init__(self, store: Store, operator: str, *, clock=time.time, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.store = store
+        self.operator = operator
+        self.clock = clock
+        self.view = InboxView.ALL
+        self.count = 0
+        self.cursor = 0
+        self.pages: OrderedDict[int, list[InboxRow]] = OrderedDict()
+        self._pending: set[int] = set()
+        self._generation = 0
+        self._selected_id: int | None = None
+
+    # --- data -----------------------------------------------------------------------------
+
+    def row(self, index: int) -> InboxRow | None:
+        page = self.pages.get(index // PAGE)
+        if page is None or index % PAGE >= len(page):
+            return None
+        return page[index % PAGE]
+
+    @property
+    def selected(self) -> InboxRow | None:
+        return self.row(self.cursor)
+
+    async def load(self, view: InboxView | None = None, keep: int | None = None) -> None:
+        """(Re)load the view: its count and the pages around the cursor. `keep` is a
+        conversation to keep selected wherever it moved."""
+        switched = view is not None and view != self.view
+        if switched:
+            self.view = view
+            self.cursor = 0
+            keep = None
+        self._generation += 1
+        generation = self._generation
+        counts = await self.store.inbox_counts(self.operator)
+        if generation != self._generation:
+            return
+        self.count = counts[self.view]
+        if keep is not None:
+            index = await self.store.conversation_index(self.view, self.operator, keep)
+            if index is not None:
+                self.cursor = index
+        self.cursor = max(0, min(self.cursor, self.count - 1))
+        wanted = {p for p in self._visible_pages()} | {self.cursor // PAGE}
+        fresh: dict[int, list[InboxRow]] = {}
+        for page in sorted(wanted):
+            fresh[page] = await self.store.inbox_page(self.view, self.operator, limit=PAGE, offset=page * PAGE)
+        if generation != self._generation:
+            return
+        self.pages = OrderedDict(sorted(fresh.items()))
+        self._pending.clear()
+        self.virtual_size = Size(self.size.width, self.count * ROW_HEIGHT)
+        self.refresh()
+        self.post_message(self.CountsChanged(counts))
+        # A reload (someone's change) never swaps the open conversation under the operator;
+        # only the first load and a switch of view select one.
+        if switched or self._selected_id is None:
+            self._announce()
+
+    class CountsChanged(Message):
+        def __init__(self, counts: dict[InboxView, int]) -> None:
+            super().__init__()
+            self.counts = counts
+
+    def _visible_pages(self) -> set[int]:
+        top = int(self.scroll_y) // ROW_HEIGHT
+        bottom = top + max(1, self.size.height // ROW_HEIGHT) + 1
+        return {top // PAGE, min(bottom, max(0, self.count - 1)) // PAGE}
+
+    @work(group="inbox-fetch")
+    async def _fetch(self, page: int, generation: int) -> None:
+        previous = self.pages.get(page - 1)
+        if previous and len(previous) == PAGE:
+            last = previous[-1]
+            rows = await self.store.inbox_page(
+                self.view, self.operator, after=InboxCursor(last.last_activity_at, last.conversation_id), limit=PAGE
+            )
+        else:
+            rows = await self.store.inbox_page(self.view, self.operator, limit=PAGE, offset=page * PAGE)
+        self._pending.discard(page)
+        if generation != self._generation:
+            return
+        self.pages[page] = rows
+        while len(self.pages) > MAX_PAGES:
+            self.pages.popitem(last=False)
+        self.refresh()
+        if page == self.cursor // PAGE:
+            self._announce()
+
+    # --- drawing --------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index, line = divmod(int(self.scroll_y) + y, ROW_HEIGHT)
+        if index >= self.count:
+            return Strip.blank(width)
+        row = self.row(index)
+        if row is None:
+            page = index // PAGE
+            if page not in self._pending:
+                self._pending.add(page)
+                self._fetch(page, self._generation)
+            return Strip([Segment(" …".ljust(width), Style(dim=True))]) if line == 0 else Strip.blank(width)
+        text = self._row_text(row, line, width)
+        if index == self.cursor:
+            text.stylize("reverse" if self.has_focus else "on grey23")
+        segments = list(text.render(self.app.console))
+        return Strip(segments).crop_extend(0, width, None)
+
+    def _row_text(self, row: InboxRow, line: int, width: int) -> Text:
+        if line == 0:
+            text = Text(no_wrap=True, overflow="ellipsis", end="")
+            text.append("● " if row.unread else "  ", style="bold cyan")
+            right = Text(end="")
+            for kind in row.channel_kinds[-3:]:
+                right.append_text(badge(kind))
+                right.append(" ")
+            if row.priority:
+                right.append(f"{PRIORITY.get(row.priority, '!')} ", style="bold red")
+            if row.waiting_since is not None and row.status in ("open", "pending"):
+                right.append(f"⏳{ago(row.waiting_since, self.clock())} ", style="yellow")
+            else:
+                right.append(f"{ago(row.last_activity_at, self.clock())} ", style="grey62")
+            right.append(f"@{row.assignee}" if row.assignee else "—", style="magenta" if row.assignee else "grey50")
+            room = max(4, width - right.cell_len - 3)
+            text.append(one_line(row.customer_name, room).ljust(room), style="bold" if row.unread else "")
+            text.append(" ")
+            text.append_text(right)
+            return text
+        return Text("  " + one_line(row.preview, max(0, width - 3)), style="grey62", no_wrap=True, end="")
+
+    # --- moving ---------------------------------------------------------------------------
+
+    def _move(self, index: int) -> None:
+        if self.count == 0:
+            return
+        self.cursor = max(0, min(index, self.count - 1))
+        top, height = int(self.scroll_y), self.size.height
+        y = self.cursor * ROW_HEIGHT
+        if y < top:
+            self.scroll_to(y=y, animate=False)
+        elif y + ROW_HEIGHT > top + height:
+            self.scroll_to(y=y + ROW_HEIGHT - height, animate=False)
+        self.refresh()
+        self._announce()
+
+    def _announce(self) -> None:
+        row = self.selected
+        if row is not None and row.conversation_id != self._selected_id:
+            self._selected_id = row.conversation_id
+            self.post_message(self.ConversationSelected(row.conversation_id))
+
+    def action_cursor_down(self) -> None:
+        self._move(self.cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self._move(self.cursor - 1)
+
+    def action_first(self) -> None:
+        self._move(0)
+
+    def action_last(self) -> None:
+        self._move(self.count - 1)
+
+    def action_page_down_rows(self) -> None:
+        self._move(self.cursor + max(1, self.size.height // ROW_HEIGHT - 1))
+
+    def action_page_up_rows(self) -> None:
+        self._move(self.cursor - max(1, self.size.height // ROW_HEIGHT - 1))
+
+    def action_open(self) -> None:
+        row = self.selected
+        if row is not None:
+            self.post_message(self.ConversationSelected(row.conversation_id, open=True))
+
+    def on_click(self, event: events.Click) -> None:
+        index = (int(self.scroll_y) + event.y) // ROW_HEIGHT
+        if 0 <= index < self.count:
+            self._move(index)
+            if event.chain >= 2:
+                self.action_open()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, self.count * ROW_HEIGHT)

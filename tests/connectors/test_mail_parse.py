@@ -1,0 +1,386 @@
+"""The mail parser against a corpus of awkward mail (tests/connectors/mail_corpus/) and
+generated extremes (a 10 MB attachment, 4,000-character lines, hostile nesting)."""
+
+from __future__ import annotations
+
+import base64
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connectors.mail_parse import (
+    decode_text,
+    fold_position,
+    html_to_text,
+    iter_maildir,
+    iter_mbox,
+    message_key,
+    parse_mail,
+)
+from omniconsole.models import IdentityKind
+
+CORPUS = Path(__file__).with_name("mail_corpus")
+
+
+def corpus(name: str) -> bytes:
+    return (CORPUS / name).read_bytes()
+
+
+def parsed(name: str):
+    return parse_mail(corpus(name), external_id=message_key(corpus(name)))
+
+
+def shown(message) -> str:
+    """What the timeline shows before the fold."""
+    fold = message.meta.get("fold_at")
+    return message.body if fold is None else message.body[:fold]
+
+
+# -- charsets ----------------------------------------------------------------------------------
+
+
+def test_koi8r_body_subject_and_name():
+    message = parsed("koi8r.eml")
+    assert message.identity_kind is IdentityKind.EMAIL
+    assert message.address == "ivan@example.ru"
+    assert message.sender_name == "Иван Петров"
+    assert message.subject == "Заказ не пришёл"
+    assert message.body == "Здравствуйте!\nМой заказ номер 1042 так и не пришёл. Что мне делать?"
+    assert message.sent_at == datetime(2026, 3, 2, 7, 15, tzinfo=UTC)
+    assert message.thread_key == message.external_id == "<koi8r-1@example.ru>"
+
+
+def test_windows_1251_quoted_printable():
+    message = parsed("cp1251.eml")
+    assert message.sender_name == "Ольга"
+    assert message.subject == "Возврат товара"
+    assert message.body == "Хочу вернуть чайник, он течёт."
+
+
+def test_iso_8859_5_base64():
+    message = parsed("iso8859_5.eml")
+    assert message.subject == "Привет"
+    assert message.body == "Добрый день! Подскажите размер куртки."
+
+
+def test_charset_labelled_utf8_but_written_in_windows_1251():
+    assert parsed("mislabelled_charset.eml").body == "Спасибо, посылку получила."
+
+
+def test_unknown_charset_is_guessed():
+    assert parsed("unknown_charset.eml").body == "Когда будет скидка на телевизоры?"
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "expected"),
+    [
+        ("Привет, мир".encode("koi8-r"), "windows-1251", "Привет, мир"),  # KOI8-R labelled as 1251
+        ("Grüße aus München".encode("latin-1"), None, "Grüße aus München"),  # Western text stays Western
+        ("日本語".encode(), "x-bogus", "日本語"),
+        (b"plain ascii", "us-ascii", "plain ascii"),
+    ],
+)
+def test_decode_text(data, declared, expected):
+    assert decode_text(data, declared)[0] == expected
+
+
+def test_undecodable_bytes_become_replacement_characters():
+    text, _ = decode_text(b"\x81\x8d\x8f\x90\x9d ok", "utf-8")
+    assert text.endswith(" ok")
+
+
+# -- headers -----------------------------------------------------------------------------------
+
+
+def test_rfc2047_headers_and_reply_to():
+    message = parsed("rfc2047_headers.eml")
+    assert message.sender_name == "Мария «Маша» Иванова"
+    assert message.subject == "Вопрос по доставке and more"
+    assert message.meta["reply_to"] == "masha.home@example.ru"
+    assert message.meta["to"] == ["support@shop.example"]
+
+
+def test_raw_8bit_header_is_decoded_not_mangled():
+    raw = b"From: " + "Пётр".encode("cp1251") + b" <petr@example.ru>\r\nSubject: " + "Счёт".encode("cp1251") + b"\r\nMessage-ID: <h8@x>\r\n\r\nbody\r\n"
+    message = parse_mail(raw)
+    assert message.subject == "Счёт"
+    assert message.sender_name == "Пётр"
+    assert message.address == "petr@example.ru"
+
+
+def test_terminal_escapes_are_removed_from_headers_and_body():
+    raw = b"From: \x1b]0;pwned\x07Eve <eve@example.com>\r\nSubject: hi \x1b[31mred\x1b[0m\r\nMessage-ID: <esc@x>\r\n\r\nbody \x1b]52;c;ZXZpbA==\x07 end\r\n"
+    message = parse_mail(raw)
+    for text in (message.subject, message.body, message.sender_name):
+        assert "\x1b" not in text and "\x07" not in text
+    assert message.body == "body  end"
+
+
+def test_threading_keys_in_order_without_duplicates():
+    message = parsed("quoted_reply.eml")
+    assert message.thread_key == "<reply-2@example.ru>"
+    assert message.reply_to_keys == ("<omniconsole.17.1@shop.example>", "<question-1@example.ru>")
+
+
+def test_message_id_without_angle_brackets_is_normalised():
+    message = parse_mail(b"From: a@example.com\r\nMessage-ID: abc@example.com \r\nIn-Reply-To: <p@x> (comment)\r\n\r\nhi\r\n")
+    assert message.thread_key == "<abc@example.com>"
+    assert message.external_id == "<abc@example.com>"
+    assert message.reply_to_keys == ("<p@x>",)
+
+
+def test_missing_message_id_and_broken_date():
+    raw = corpus("no_message_id.eml")
+    message = parse_mail(raw)
+    assert message.thread_key.endswith("@omniconsole.invalid>")
+    assert message.external_id == message.thread_key == parse_mail(raw).thread_key == message_key(raw)
+    assert message.sent_at.tzinfo is not None
+    assert message.address == "nomid@example.com"
+    assert message.body == "Mail without a Message-ID and with a broken Date."
+
+
+# -- bodies ------------------------------------------------------------------------------------
+
+
+def test_html_only_becomes_readable_text_with_links():
+    message = parsed("html_only.eml")
+    assert message.body == (
+        "Hello team,\n\n"
+        "I ordered from my order page (https://shop.example/orders/1042) but the tracking link "
+        "https://track.example/1042 is empty.\n\n"
+        "• Order 1042\n• Paid & confirmed\n\n"
+        "Thanks,\nFan"
+    )
+    assert "alert" not in message.body and "color" not in message.body
+    assert message.attachments == ()
+
+
+def test_html_blockquote_is_folded_like_plain_quotes():
+    text = html_to_text("<div>Yes, that works.</div><div>On Mon, Ivan wrote:</div><blockquote><p>Can you ship on Friday?</p></blockquote>")
+    assert text.splitlines()[-1] == "> Can you ship on Friday?"
+    assert text[: fold_position(text)].strip() == "Yes, that works."
+
+
+def test_nested_multipart_prefers_plain_and_keeps_files():
+    message = parsed("nested_multipart.eml")
+    assert message.body == "The plain version. The photo of the broken box is below."
+    assert [(a.filename, a.mime_type) for a in message.attachments] == [("box.png", "image/png"), ("receipt.pdf", "application/pdf")]
+    assert message.attachments[0].data.startswith(b"\x89PNG")
+    assert message.attachments[1].data.startswith(b"%PDF")
+    assert message.attachments[1].size == len(message.attachments[1].data)
+
+
+def test_inline_image_without_a_name_is_kept():
+    message = parsed("inline_image.eml")
+    assert message.body == "Look at this:"
+    assert [(a.filename, a.mime_type) for a in message.attachments] == [("attachment-1.png", "image/png")]
+
+
+def test_rfc2231_and_rfc2047_cyrillic_file_names():
+    message = parsed("rfc2231_cyrillic_filename.eml")
+    assert message.body == "Счёт и акт во вложении."
+    assert [a.filename for a in message.attachments] == ["Счёт № 1042.pdf", "Акт сверки.pdf"]
+    assert all(a.data.startswith(b"%PDF") for a in message.attachments)
+
+
+def test_hostile_file_names_cannot_leave_the_directory():
+    raw = (
+        b"From: a@example.com\r\nMessage-ID: <fn@x>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\nsee file\r\n"
+        b'--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="../../etc/passwd"\r\n\r\nx\r\n--b--\r\n'
+    )
+    (attachment,) = parse_mail(raw).attachments
+    assert "/" not in attachment.filename and not attachment.filename.startswith(".")
+
+
+def test_broken_mime_is_read_as_far_as_possible():
+    message = parsed("broken_mime.eml")
+    assert "unreadable" not in message.flags
+    assert message.body.startswith("Привет, это текст")
+    assert "CloseBoundaryNotFoundDefect" in message.meta["defects"]
+    assert [a.mime_type for a in message.attachments] == ["image/png"]
+
+
+def test_format_flowed_is_joined():
+    message = parsed("quoted_reply.eml")
+    assert message.body.startswith("Thank you, the parcel arrived today. Everything is in order and the box was not damaged.\n")
+
+
+# -- quoted history and signature --------------------------------------------------------------
+
+
+def test_quoted_history_and_signature_are_folded_but_kept():
+    message = parsed("quoted_reply.eml")
+    assert shown(message) == "Thank you, the parcel arrived today. Everything is in order and the box was not damaged."
+    hidden = message.body[message.meta["fold_at"] :]
+    assert hidden.startswith("\n\nOn Thu, 12 Mar 2026")
+    assert "> your parcel is on its way." in hidden and "Ivan Petrov" in hidden
+
+
+def test_outlook_style_russian_history_is_folded():
+    message = parsed("outlook_reply_ru.eml")
+    assert shown(message) == "Добрый день, оплату провели вчера.\n\nС уважением,\nЕлена"
+    assert message.subject == "RE: Заказ"
+
+
+@pytest.mark.parametrize(
+    ("body", "visible"),
+    [
+        ("Thanks!\n\n-- \nAnna, shop manager", "Thanks!"),
+        ("Спасибо!\n\n20.03.2026, 10:00, \"Поддержка\" <support@shop.example> пишет:\n> Ваш заказ готов", "Спасибо!"),
+        ("Ok\n\nSent from my iPhone", "Ok"),
+        ("Да\n\n-----Original Message-----\nFrom: x", "Да"),
+    ],
+)
+def test_fold_patterns(body, visible):
+    position = fold_position(body)
+    assert position is not None and body[:position] == visible
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "> quoted question\nmy answer\n> another question\nanother answer",  # an inline reply stays whole
+        "> only a quote",  # nothing of their own: nothing to fold to
+        "No history here.\nJust two lines.",
+        "I think he wrote: nothing useful",
+    ],
+)
+def test_no_fold(body):
+    assert fold_position(body) is None
+
+
+# -- automation --------------------------------------------------------------------------------
+
+
+def test_auto_reply_is_flagged():
+    message = parsed("auto_reply.eml")
+    assert message.flags == {"auto_reply"}
+    assert message.subject == "Ответ: Re: Your order"
+
+
+def test_precedence_bulk_is_flagged():
+    assert parsed("precedence_bulk.eml").flags == {"auto_reply"}
+
+
+def test_bounce_is_flagged_and_tied_to_the_mail_that_bounced():
+    message = parsed("bounce_dsn.eml")
+    assert message.flags == {"bounce", "auto_reply"}
+    assert "<omniconsole.42.1@shop.example>" in message.reply_to_keys
+    assert message.meta["bounce"]["recipients"] == ["nobody@example.org"]
+    assert message.meta["bounce"]["status"] == ["5.1.1"]
+    assert "User unknown" in message.meta["bounce"]["diagnostic"][0]
+    assert "could not\nbe delivered" in message.body
+
+
+def test_ordinary_mail_has_no_flags():
+    for name in ("koi8r.eml", "quoted_reply.eml", "html_only.eml", "nested_multipart.eml"):
+        assert parsed(name).flags == frozenset(), name
+
+
+# -- what cannot be read -----------------------------------------------------------------------
+
+
+def test_binary_junk_is_kept_raw_and_says_so():
+    raw = corpus("not_mail.eml")
+    message = parse_mail(raw, external_id="junk-1")
+    assert message.flags == {"unreadable"}
+    assert message.body == "could not be read: no mail headers found"
+    assert message.external_id == "junk-1"
+    (original,) = message.attachments
+    assert (original.filename, original.mime_type, original.data) == ("original.eml", "message/rfc822", raw)
+
+
+def test_empty_message():
+    message = parse_mail(b"", external_id="empty")
+    assert message.flags == {"unreadable"} and message.body == "could not be read: the message is empty"
+
+
+def test_mutilated_corpus_never_raises():
+    """Every corpus file cut short and with random bytes flipped still gives a message."""
+    rng = random.Random(5)
+    for path in sorted(CORPUS.glob("*.eml")):
+        raw = path.read_bytes()
+        for _ in range(40):
+            data = bytearray(raw[: rng.randint(0, len(raw))])
+            for _ in range(rng.randint(0, 8)):
+                if data:
+                    data[rng.randrange(len(data))] = rng.randrange(256)
+            message = parse_mail(bytes(data), external_id="x")
+            assert isinstance(message.body, str)
+
+
+def test_hostile_nesting_does_not_crash():
+    depth = 3000
+    head = b"From: a@example.com\r\nMessage-ID: <deep@x>\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n"
+    parts = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % (i, i + 1) for i in range(depth))
+    message = parse_mail(head + parts + b"--b%d\r\nContent-Type: text/plain\r\n\r\ndeep\r\n" % depth)
+    assert message.external_id == "<deep@x>"
+    assert message.body in {"deep", ""} or message.body.startswith("could not be read")
+
+
+# -- big and long ------------------------------------------------------------------------------
+
+
+def test_ten_megabyte_attachment():
+    payload = random.Random(1).randbytes(10 * 1024 * 1024)
+    raw = (
+        b"From: big@example.com\r\nMessage-ID: <big@x>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe scan is attached.\r\n"
+        b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        b"Content-Disposition: attachment; filename*=utf-8''%D1%81%D0%BA%D0%B0%D0%BD.bin\r\n\r\n"
+        + base64.encodebytes(payload).replace(b"\n", b"\r\n")
+        + b"--b--\r\n"
+    )
+    message = parse_mail(raw)
+    assert message.body == "The scan is attached."
+    (attachment,) = message.attachments
+    assert attachment.filename == "скан.bin"
+    assert attachment.data == payload and attachment.size == len(payload)
+
+
+def test_four_thousand_character_lines():
+    line = ("слово " * 700)[:4000]
+    body = "\n".join([line] * 50 + ["> " + line] * 50)
+    raw = b"From: long@example.com\r\nMessage-ID: <long@x>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body.encode()
+    message = parse_mail(raw)
+    assert message.body.startswith(line[:100])
+    assert message.meta["fold_at"] == len("\n".join([line] * 50))
+
+
+# -- mailbox files for the import ---------------------------------------------------------------
+
+
+def test_iter_maildir_is_stable_and_idempotent(tmp_path):
+    names = sorted(p.name for p in CORPUS.glob("*.eml"))
+    for sub in ("cur", "new", "tmp"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / ".Archive" / sub).mkdir(parents=True)
+    for number, name in enumerate(names):
+        target = tmp_path / ("cur" if number % 2 else "new") / f"{1700000000 + number}.M{number}P1.host:2,S"
+        target.write_bytes(corpus(name))
+    (tmp_path / ".Archive" / "cur" / "1.M1P1.host:2,").write_bytes(corpus("koi8r.eml"))
+    (tmp_path / "tmp" / "incomplete").write_bytes(b"half a mail")
+    first = list(iter_maildir(tmp_path))
+    assert first == list(iter_maildir(tmp_path))
+    assert len(first) == len(names) + 1
+    assert ("<koi8r-1@example.ru>", corpus("koi8r.eml")) in first
+    assert all(raw != b"half a mail" for _, raw in first)
+
+
+def test_iter_mbox_splits_and_unquotes(tmp_path):
+    mbox = tmp_path / "archive.mbox"
+    mbox.write_bytes(
+        b"From ivan@example.ru Mon Mar  2 10:15:00 2026\n"
+        b"From: ivan@example.ru\nMessage-ID: <m1@x>\nSubject: one\n\nfirst line\n>From the shop, with love\n\n"
+        b"From anna@example.ru Mon Mar  2 11:00:00 2026\n"
+        b"From: anna@example.ru\nSubject: two\n\nno id here\n"
+    )
+    messages = list(iter_mbox(mbox))
+    assert [key for key, _ in messages][0] == "<m1@x>"
+    assert messages[0][1].endswith(b"first line\nFrom the shop, with love\n")
+    assert messages[1][0].endswith("@omniconsole.invalid>")
+    assert parse_mail(messages[1][1]).body == "no id here"
+    assert messages == list(iter_mbox(mbox))

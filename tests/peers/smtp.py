@@ -1,0 +1,100 @@
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 that records what it receives.
+
+It speaks the protocol for real (EHLO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA) in a thread of
+its own; a test can tell it to answer RCPT or DATA with any code (450 for "try later",
+550 for "no such user") to see how the connector words the failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.peers.dovecot import free_port
+
+SMTP_USER = "support"
+SMTP_PASSWORD = "secret pass"
+
+
+@dataclass
+class ReceivedMail:
+    """One mail as the server took it: the envelope and the parsed message."""
+
+    sender: str
+    recipients: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return message_from_bytes(self.raw, policy=policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class RecordingHandler:
+    """aiosmtpd handler: keeps every accepted mail; `rcpt_reply`/`data_reply` override the answer."""
+
+    received: list[ReceivedMail] = field(default_factory=list)
+    rcpt_reply: str | None = None
+    data_reply: str | None = None
+    logins: list[str] = field(default_factory=list)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook name
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.data_reply:
+            return self.data_reply
+        self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content)))
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    handler: RecordingHandler
+    user: str = SMTP_USER
+    password: str = SMTP_PASSWORD
+
+    @property
+    def received(self) -> list[ReceivedMail]:
+        return self.handler.received
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """An SMTP server on a free 127.0.0.1 port for one test, with one user (AUTH without TLS,
+    as loopback allows)."""
+    handler = RecordingHandler()
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == SMTP_USER and auth_data.password.decode() == SMTP_PASSWORD
+        if ok:
+            handler.logins.append(auth_data.login.decode())
+        # handled=False makes aiosmtpd answer "535"; its default leaves the client waiting.
+        return AuthResult(success=ok, handled=False)
+
+    port = free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_exclude_mechanism=["LOGIN"],
+        auth_require_tls=False,
+        decode_data=False,
+    )
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, handler)
+    finally:
+        controller.stop()
