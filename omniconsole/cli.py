@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="build a demo shop's history and run it with live traffic")
     _common(p)
     p.add_argument("--dir", default="data/demo", help="where the demo database lives (default: data/demo)")
-    p.add_argument("--rate", type=float, default=0.5, help="new customer messages per second (default: 0.5)")
+    p.add_argument("--rate", type=float, default=0.5, help="new customer messages per second (default: 0.5; 0: none)")
     p.add_argument("--conversations", type=int, default=2000, help="conversations of history to build (default: 2000)")
     p.add_argument("--fresh", action="store_true", help="throw away an existing demo database first")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
@@ -80,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(q)
     q.add_argument("login")
 
+    p = sub.add_parser("import", help="bring an existing mailbox (Maildir or mbox) into the history")
+    imports = p.add_subparsers(dest="import_command", metavar="FORMAT", required=True)
+    for name, what in (("maildir", "a Maildir folder (cur/, new/ and Maildir++ subfolders)"), ("mbox", "an mbox file")):
+        q = imports.add_parser(name, help=f"import {what}")
+        _common(q)
+        q.add_argument("path", metavar="PATH", help=what)
+        q.add_argument("--channel", default="import", metavar="NAME",
+                       help="e-mail channel to import into (default: import); give the live mailbox's name to share its duplicate check")
+        q.add_argument("--own-address", action="append", metavar="ADDRESS",
+                       help="our own address: mail from it is skipped (configured mailbox addresses are known already); repeatable")
+        q.add_argument("--workers", type=int, default=None, metavar="N", help="parser processes (default: one per core; 0: none)")
+        q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+
     p = sub.add_parser("bench", help="measure performance (see README for the budgets)")
     bench = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     q = bench.add_parser("ingest", help="messages per second through the whole ingest path")
@@ -92,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(q)
     q.add_argument("--messages", type=int, default=100_000, help="size of the database to build when --db is not given")
     q.add_argument("--rounds", type=int, default=200)
+    q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+    q = bench.add_parser("mail", help="mailbox import speed, next to `notmuch new` on the same Maildir")
+    _common(q)
+    q.add_argument("--maildir", metavar="DIR", help="import this Maildir (default: build a synthetic one)")
+    q.add_argument("--messages", type=int, default=5000, help="size of the synthetic Maildir (default: 5000)")
+    q.add_argument("--workers", type=int, default=None, metavar="N", help="parser processes (default: one per core)")
+    q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+    q = bench.add_parser("tui", help="window start, keystroke-to-repaint and memory on a big database")
+    _common(q)
+    q.add_argument("--keys", type=int, default=300, help="keystrokes to time (default: 300)")
+    q.add_argument("--runs", type=int, default=3, help="fresh processes per figure (default: 3)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     return parser
 
@@ -437,7 +461,21 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return _run(operator())
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from omniconsole.core import mail_import
+
+    return mail_import.cmd_import(args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench_command == "mail":
+        from omniconsole import bench_mail
+
+        return bench_mail.main(args)
+    if args.bench_command == "tui":
+        from omniconsole.tui import bench as tui_bench
+
+        return tui_bench.main(args)
     from omniconsole import bench
 
     return bench.main(args)

@@ -76,7 +76,10 @@ class OperatorRole(StrEnum):
 
 # C0 controls except TAB and LF, DEL, and C1 controls. ESC (0x1b) is in C0, so ANSI CSI and
 # OSC sequences lose their introducer and become inert text; BEL/ST terminators go too.
-_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Bidi embedding, override and isolate controls go too: terminals do not apply them, and where
+# something does they reorder text to spoof it ("cod.exe" shown as "exe.doc"). The plain
+# direction marks (U+200E, U+200F) are harmless and stay.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # A whole escape sequence is removed rather than leaving its printable tail behind, so an
 # OSC 52 clipboard write or a title change does not litter the timeline with its payload.
 _ESCAPE_SEQUENCES = re.compile(
@@ -90,8 +93,8 @@ _ESCAPE_SEQUENCES = re.compile(
 
 
 def sanitize_text(text: str | None) -> str:
-    """Make untrusted text safe to keep and to draw: drop terminal escape sequences and every
-    control character except tab and newline; CR LF and lone CR become LF."""
+    """Make untrusted text safe to keep and to draw: drop terminal escape sequences, every
+    control character except tab and newline, and bidi overrides; CR LF and lone CR become LF."""
     if not text:
         return ""
     text = text.replace("\r\n", "\n").replace("\r", "\n")

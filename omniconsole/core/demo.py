@@ -30,8 +30,12 @@ def demo_settings(directory: Path, *, rate: float = 0.5, seed: int = 7) -> Setti
     """Settings for the demo: a database under `directory` and one demo channel per
     simulated channel kind."""
     names = {"telegram": "Telegram", "email": "E-mail", "phone": "Phone", "vk": "VK", "whatsapp": "WhatsApp"}
+    # rate 0 here means a quiet shop (no new customer messages), not the connector's "as fast
+    # as possible".
+    extra = {"limit": 0} if rate <= 0 else {}
     channels = [
-        ChannelSettings(kind="demo", name=f"{names[k.value]} (demo)", options={"simulate": k.value, "seed": seed, "rate": rate})
+        ChannelSettings(kind="demo", name=f"{names[k.value]} (demo)",
+                        options={"simulate": k.value, "seed": seed, "rate": rate, **extra})
         for k in SIMULATED_KINDS
     ]
     return Settings(database=directory / "omniconsole.db", data_dir=directory, channels=channels)

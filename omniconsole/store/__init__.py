@@ -95,6 +95,10 @@ class Store:
         """The newest event id; a new follower starts from here."""
         return await self.db.run(queries.last_event_id)
 
+    async def conversation_view(self, conversation_id: int, operator: str):
+        """(conversation, timeline, profile, reply options, presence) in one read, or None."""
+        return await self.db.run(queries.conversation_view, conversation_id, operator)
+
     async def next_waiting(self, operator: str, after_conversation: int | None = None) -> int | None:
         """The conversation whose customer has waited longest (mine or unassigned first)."""
         return await self.db.run(queries.next_waiting, operator, after_conversation)

@@ -8,6 +8,7 @@ one hop between threads, not a thousand, and the event loop never waits on SQLit
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
@@ -188,7 +189,14 @@ class Database:
         # aiosqlite runs the connector on its worker thread: our own factory, so every
         # connection gets the same settings and migrations. (A failed connect stops the thread.)
         aconn = aiosqlite.Connection(lambda: connect(path, create=create), iter_chunk_size=64)
-        await aconn
+        try:
+            await aconn
+        except BaseException:
+            # aiosqlite stops its thread after a failed connect and answers that stop through
+            # this event loop: wait for the thread while the loop still runs, or it reports
+            # "Event loop is closed" over our one-line error.
+            await asyncio.to_thread(aconn._thread.join, 5)  # noqa: SLF001
+            raise
         return cls(path, aconn)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

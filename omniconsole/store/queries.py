@@ -289,3 +289,19 @@ def conversation_index(conn: sqlite3.Connection, view: InboxView, operator: str 
         f"SELECT count(*) FROM conversations c WHERE {where} AND (c.last_activity_at, c.id) > (?, ?)",
         (*params, row[0], conversation_id),
     ).fetchone()[0]
+
+
+def conversation_view(conn: sqlite3.Connection, conversation_id: int, operator: str):
+    """Everything the window shows for one conversation, read in one go (one hop to the
+    database thread, one repaint): the conversation, its timeline, the customer's profile,
+    the ways to reply, and who else is here."""
+    found = conversation(conn, conversation_id)
+    if found is None:
+        return None
+    return (
+        found,
+        timeline(conn, conversation_id),
+        customer_profile(conn, found.customer_id),
+        reply_options(conn, conversation_id),
+        presence(conn, conversation_id, operator),
+    )

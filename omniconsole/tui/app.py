@@ -20,7 +20,6 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
@@ -29,9 +28,6 @@ from omniconsole.config import Settings
 from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import ActionError, Conversation, Operator, ReplyOption, Store
-from omniconsole.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, InputDialog
-from omniconsole.tui.screens.help import HelpScreen
-from omniconsole.tui.screens.search import SearchChoice, SearchScreen
 from omniconsole.tui.text import HEALTH, PRIORITY, badge, one_line, safe
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.customer_pane import CustomerPane
@@ -49,19 +45,11 @@ VIEW_KEYS = [
 ]
 
 
-class ActionCommands(Provider):
-    """The command palette: every action of the main screen, by its description."""
+def _action_commands():
+    # Imported when the palette first opens: the command machinery is not needed to start.
+    from omniconsole.tui.commands import ActionCommands
 
-    async def search(self, query: str) -> Hits:
-        screen = self.app.main
-        matcher = self.matcher(query)
-        for binding in MainScreen.BINDINGS:
-            if not binding.description:
-                continue
-            score = matcher.match(binding.description)
-            if score > 0:
-                yield Hit(score, matcher.highlight(binding.description), lambda a=binding.action: screen.run_action(a),
-                          help=f"key: {self.app.get_key_display(binding)}")
+    return ActionCommands
 
 
 class MainScreen(Screen):
@@ -106,6 +94,9 @@ class MainScreen(Screen):
         self._channels_text = Text("")
         self._core_text = Text("")
         self._counts: dict[InboxView, int] = {}
+        self.inbox_ready = asyncio.Event()
+        self._preview_timer = None
+        self.opened: int | None = None  # the conversation whose timeline finished loading
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -138,6 +129,7 @@ class MainScreen(Screen):
         self._last_event = await self.store.last_event_id()
         self.inbox.focus()
         await self.inbox.load(InboxView.ALL)
+        self.inbox_ready.set()
         await self.refresh_status()
         self._show_composer_info()
         self.set_interval(0.15, self.follow_events)
@@ -202,7 +194,7 @@ class MainScreen(Screen):
         text.append("  ")
         text.append_text(self._core_text)
         text.append("   ? help  / search  r reply  n note  e resolve  : commands", style="grey50")
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(text, layout=False)
 
     def on_inbox_list_counts_changed(self, message: InboxList.CountsChanged) -> None:
         self._counts = message.counts
@@ -211,45 +203,72 @@ class MainScreen(Screen):
             style = "bold reverse" if view == self.inbox.view else ""
             text.append(f" {self.app.get_key_display(Binding(key, ''))} {label} {message.counts.get(view, 0)} ", style=style)
             text.append(" ")
-        self.query_one("#views", Static).update(text)
+        self.query_one("#views", Static).update(text, layout=False)
 
     # --- the open conversation ------------------------------------------------------------
 
-    async def on_inbox_list_conversation_selected(self, message: InboxList.ConversationSelected) -> None:
-        await self.open_conversation(message.conversation_id)
-        if message.open:
+    PREVIEW_DELAY = 0.06
+
+    def on_inbox_list_conversation_selected(self, message: InboxList.ConversationSelected) -> None:
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+            self._preview_timer = None
+        if message.open or self.conversation is None:
+            self.show_selected(message.conversation_id, message.open)
+        else:
+            # Holding j down should move the highlight at key speed: the conversation under
+            # it loads once the cursor rests, not for every row passed over.
+            self._preview_timer = self.set_timer(
+                self.PREVIEW_DELAY, lambda cid=message.conversation_id: self.show_selected(cid, False)
+            )
+
+    @work(exclusive=True, group="open", exit_on_error=False)
+    async def show_selected(self, conversation_id: int, open: bool) -> None:
+        """Moving through the inbox previews each conversation (a newer move cancels a stale
+        load); Enter opens it: marked read, presence announced, timeline focused."""
+        await self.open_conversation(conversation_id, mark_read=open, announce=open)
+        if open:
             self.timeline.focus()
 
     async def open_conversation(
-        self, conversation_id: int, *, focus_message: int | None = None, keep_position: bool = False, mark_read: bool = True
+        self,
+        conversation_id: int,
+        *,
+        focus_message: int | None = None,
+        keep_position: bool = False,
+        mark_read: bool = True,
+        announce: bool = True,
     ) -> None:
-        conversation = await self.store.conversation(conversation_id)
-        if conversation is None:
+        view = await self.store.conversation_view(conversation_id, self.operator.login)
+        if view is None:
             return
+        conversation, entries, profile, routes, others = view
         changed = self.conversation is None or self.conversation.id != conversation_id
         self.conversation = conversation
-        entries = await self.store.timeline(conversation_id)
-        self.timeline.show(entries, focus_message=focus_message, keep_position=keep_position and not changed)
-        profile = await self.store.customer_profile(conversation.customer_id)
-        self.query_one(CustomerPane).show(profile, conversation_id)
-        self._draw_header(profile.display_name if profile else "")
-        if changed:
-            self.routes = await self.store.reply_options(conversation_id)
-            self.route_index = next((i for i, r in enumerate(self.routes) if r.default), 0)
+        # Everything is drawn in one batch: one repaint per key, not one per pane.
+        with self.app.batch_update():
+            self.timeline.show(entries, focus_message=focus_message, keep_position=keep_position and not changed)
+            self.query_one(CustomerPane).show(profile, conversation_id)
+            self._draw_header(profile.display_name if profile else "")
+            self.routes = routes
+            if changed:
+                self.route_index = next((i for i, r in enumerate(self.routes) if r.default), 0)
+            else:
+                self.route_index = min(self.route_index, max(0, len(self.routes) - 1))
+            self._show_composer_info()
+            self._draw_presence(others)
+        if announce:
             await self.store.set_presence(self.operator.login, conversation_id)
-            await self.refresh_presence()
-        else:
-            self.routes = await self.store.reply_options(conversation_id)
-            self.route_index = min(self.route_index, max(0, len(self.routes) - 1))
-        self._show_composer_info()
         if mark_read:
             await self.store.mark_read(self.operator.login, conversation_id)
+        self.opened = conversation_id
 
     def _draw_header(self, customer_name: str) -> None:
         c = self.conversation
         if c is None:
             return
-        text = Text(end="")
+        # Two fixed lines whatever the width: a long subject is cut, never wrapped.
+        text = Text(end="", no_wrap=True, overflow="ellipsis")
         text.append(f"#{c.id} ", style="grey62")
         text.append_text(safe(one_line(customer_name, 40), "bold"))
         text.append("  ")
@@ -267,19 +286,20 @@ class MainScreen(Screen):
         for kind in c.channel_kinds:
             text.append(" ")
             text.append_text(badge(kind))
-        self.query_one("#conversation-header", Static).update(text)
+        self.query_one("#conversation-header", Static).update(text, layout=False)
 
     async def refresh_presence(self) -> None:
-        if self.conversation is None:
-            return
-        others = await self.store.presence(self.conversation.id, self.operator.login)
+        if self.conversation is not None:
+            self._draw_presence(await self.store.presence(self.conversation.id, self.operator.login))
+
+    def _draw_presence(self, others) -> None:
         text = Text(end="")
         for other in others:
             if other.typing:
                 text.append(f" ✎ {other.operator} is typing ", style="bold yellow")
             else:
                 text.append(f" 👁 {other.operator} is viewing ", style="cyan")
-        self.query_one("#presence", Static).update(text)
+        self.query_one("#presence", Static).update(text, layout=False)
 
     def _show_composer_info(self) -> None:
         text = Text(end="")
@@ -300,7 +320,7 @@ class MainScreen(Screen):
             text.append("  · Enter sends · ctrl+e $EDITOR", style="grey62")
         elif self.conversation is not None:
             text.append(" no channel to answer on: the customer never wrote on one we can send by", style="yellow")
-        self.query_one("#composer-info", Static).update(text)
+        self.query_one("#composer-info", Static).update(text, layout=False)
 
     # --- composing ------------------------------------------------------------------------
 
@@ -315,6 +335,8 @@ class MainScreen(Screen):
         if conversation is None:
             return
         if conversation.assignee and conversation.assignee != self.operator.login:
+            from omniconsole.tui.screens.dialogs import ConfirmDialog
+
             question = Text(f"This conversation is assigned to {conversation.assignee}. Reply anyway?")
             if not await self.app.push_screen_wait(ConfirmDialog(question)):
                 return
@@ -420,6 +442,8 @@ class MainScreen(Screen):
     async def action_snooze(self) -> None:
         if (c := self._need_conversation()) is None:
             return
+        from omniconsole.tui.screens.dialogs import ChoiceDialog, InputDialog
+
         now = datetime.fromtimestamp(self.clock())
         tomorrow = (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
         choice = await self.app.push_screen_wait(ChoiceDialog("Snooze until", [
@@ -459,6 +483,8 @@ class MainScreen(Screen):
     async def action_assign(self) -> None:
         if (c := self._need_conversation()) is None:
             return
+        from omniconsole.tui.screens.dialogs import ChoiceDialog
+
         operators = await self.store.operators()
         options = [(op.login, Text(f"{op.login}  {op.display_name}")) for op in operators]
         options.append(("", Text("nobody (unassign)", style="italic")))
@@ -471,6 +497,8 @@ class MainScreen(Screen):
     async def action_labels(self) -> None:
         if (c := self._need_conversation()) is None:
             return
+        from omniconsole.tui.screens.dialogs import InputDialog
+
         typed = await self.app.push_screen_wait(InputDialog("Labels (comma separated)", value=", ".join(c.labels)))
         if typed is not None:
             await self._do(self.store.set_labels(c.id, [x.strip() for x in typed.split(",")], self.operator.login))
@@ -530,6 +558,8 @@ class MainScreen(Screen):
     async def action_history(self) -> None:
         if (c := self._need_conversation()) is None:
             return
+        from omniconsole.tui.screens.dialogs import ChoiceDialog
+
         profile = await self.store.customer_profile(c.customer_id)
         if profile is None:
             return
@@ -549,7 +579,9 @@ class MainScreen(Screen):
 
     @work(group="dialog", exclusive=True)
     async def action_search(self) -> None:
-        choice: SearchChoice | None = await self.app.push_screen_wait(SearchScreen(self.store))
+        from omniconsole.tui.screens.search import SearchScreen
+
+        choice = await self.app.push_screen_wait(SearchScreen(self.store))
         if choice is None:
             return
         conversation_id = choice.conversation_id
@@ -563,6 +595,8 @@ class MainScreen(Screen):
         self.timeline.focus()
 
     def action_help(self) -> None:
+        from omniconsole.tui.screens.help import HelpScreen
+
         self.app.push_screen(HelpScreen(self))
 
     def _panes(self):
@@ -589,9 +623,10 @@ class MainScreen(Screen):
 class OmniApp(App):
     """The window of one operator."""
 
-    CSS_PATH = "omniconsole.tcss"
+    # Absolute, so subclasses elsewhere (benchmarks, tests) find it too.
+    CSS_PATH = Path(__file__).with_name("omniconsole.tcss")
     TITLE = "omniconsole"
-    COMMANDS = App.COMMANDS | {ActionCommands}
+    COMMANDS = App.COMMANDS | {_action_commands}
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(

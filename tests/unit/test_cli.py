@@ -28,8 +28,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> N
 
 
 def test_help_everywhere():
-    for args in ([], ["--help"], ["serve", "--help"], ["demo", "--help"], ["stats", "--help"], ["bench", "ingest", "--help"],
-                 ["operator", "add", "--help"], ["doctor", "--help"]):
+    for args in (["--help"], ["serve", "--help"], ["demo", "--help"], ["stats", "--help"], ["bench", "ingest", "--help"],
+                 ["operator", "add", "--help"], ["doctor", "--help"], ["import", "maildir", "--help"],
+                 ["bench", "mail", "--help"], ["bench", "tui", "--help"]):
         result = omniconsole(*args)
         assert result.returncode == 0 and "usage:" in result.stdout
 
@@ -113,3 +114,32 @@ def test_bench_ingest_and_query_print_json(tmp_path):
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(figures) >= {"inbox_p95_ms", "timeline_p95_ms", "profile_p95_ms", "search_p95_ms"}
+
+
+def test_window_without_a_terminal_says_so(tmp_path):
+    assert_one_line_error(omniconsole("--db", str(tmp_path / "x.db")), "needs a terminal")
+
+
+def test_unknown_user_is_refused_in_one_line(tmp_path):
+    import os
+    import pty
+
+    db = tmp_path / "x.db"
+    assert omniconsole("operator", "add", "somebody-else", "--admin", "--db", str(db)).returncode == 0
+    # A real terminal, so the refusal comes from the operator check, not the tty check.
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(sys.executable, [sys.executable, "-m", "omniconsole.cli", "--db", str(db)], subprocess_env())
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    text = output.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 2, text
+    assert "is not an operator here" in text and "omniconsole operator add" in text and "Traceback" not in text

@@ -9,7 +9,7 @@ import pytest
 
 MODULES = [
     "connectors.base", "connectors.demo", "connectors.telegram", "connectors.email",
-    "omniconsole.store", "omniconsole.core.hub", "omniconsole.core.ingest", "omniconsole.core.demo", "omniconsole.cli",
+    "omniconsole.store", "omniconsole.core.hub", "omniconsole.core.ingest", "omniconsole.core.demo", "omniconsole.core.mail_import", "omniconsole.cli",
 ]
 
 

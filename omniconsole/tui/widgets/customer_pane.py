@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from omniconsole.tui.widgets.lines import set_virtual_size
 
 from omniconsole.store import CustomerProfile
 from omniconsole.tui.text import badge, clock_time, one_line, safe
@@ -74,23 +78,49 @@ def profile_text(profile: CustomerProfile, current_conversation: int | None = No
     return text
 
 
-class CustomerPane(VerticalScroll, can_focus=True):
-    """Scrollable customer card."""
+class CustomerPane(ScrollView, can_focus=True):
+    """Scrollable customer card (Line API: a new card is wrapped once and drawn without a
+    layout pass of the whole screen)."""
+
+    BINDINGS = [
+        Binding("j,down", "scroll_down", "Scroll down", show=False, id="customer.down"),
+        Binding("k,up", "scroll_up", "Scroll up", show=False, id="customer.up"),
+    ]
 
     DEFAULT_CSS = """
     CustomerPane { background: $surface; }
-    CustomerPane > Static { width: 100%; }
     """
 
     def __init__(self, *, clock=time.time, id: str | None = None) -> None:
         super().__init__(id=id)
         self.clock = clock
         self.profile: CustomerProfile | None = None
-        self._card = Static("", markup=False)
-
-    def compose(self):
-        yield self._card
+        self._text = Text("")
+        self._lines: list[Strip] = []
+        self._width = 0
 
     def show(self, profile: CustomerProfile | None, current_conversation: int | None = None) -> None:
         self.profile = profile
-        self._card.update(profile_text(profile, current_conversation, self.clock()) if profile else Text(""))
+        self._text = profile_text(profile, current_conversation, self.clock()) if profile else Text("")
+        self._layout()
+
+    def _layout(self) -> None:
+        width = max(10, self.size.width - 1)
+        self._width = width
+        console = self.app.console
+        self._lines = [Strip(list(line.render(console))).crop_extend(0, width, None) for line in self._text.wrap(console, width)]
+        set_virtual_size(self, Size(width, len(self._lines)))
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_y) + y
+        return self._lines[index] if 0 <= index < len(self._lines) else Strip.blank(self.size.width)
+
+    def on_resize(self) -> None:
+        if self.size.width - 1 != self._width:
+            self._layout()
+
+    @property
+    def card_text(self) -> str:
+        """The card as plain text (for tests and copying)."""
+        return self._text.plain

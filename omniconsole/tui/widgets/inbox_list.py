@@ -20,6 +20,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omniconsole.tui.widgets.lines import set_virtual_size
+
 from omniconsole.models import InboxView
 from omniconsole.store import InboxCursor, InboxRow, Store
 from omniconsole.tui.text import PRIORITY, ago, badge, one_line
@@ -106,7 +108,7 @@ class InboxList(ScrollView, can_focus=True):
             return
         self.pages = OrderedDict(sorted(fresh.items()))
         self._pending.clear()
-        self.virtual_size = Size(self.size.width, self.count * ROW_HEIGHT)
+        set_virtual_size(self, Size(self.size.width, self.count * ROW_HEIGHT))
         self.refresh()
         self.post_message(self.CountsChanged(counts))
         # A reload (someone's change) never swaps the open conversation under the operator;
@@ -244,4 +246,4 @@ class InboxList(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, self.count * ROW_HEIGHT)
+        set_virtual_size(self, Size(self.size.width, self.count * ROW_HEIGHT))

@@ -20,6 +20,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omniconsole.tui.widgets.lines import set_virtual_size
+
 from omniconsole.store import TimelineEntry
 from omniconsole.tui.text import STATE, badge, clock_time, safe
 
@@ -173,7 +175,7 @@ class Timeline(ScrollView, can_focus=True):
                 lines.append(Strip(list(line.render(console))).crop_extend(0, width, None))
             lines.append(Strip.blank(width))
         self._lines, self._starts = lines, starts
-        self.virtual_size = Size(width, len(lines))
+        set_virtual_size(self, Size(width, len(lines)))
         self.refresh()
 
     def render_line(self, y: int) -> Strip:

@@ -1,0 +1,160 @@
+"""`omniconsole bench tui`: how fast the window starts and answers keys on a big database,
+next to an empty Textual app (the floor).
+
+Each figure comes from a fresh child process (imports included, as an operator would wait):
+the child runs the app headless and reports when the inbox is interactive, then presses keys
+(moving through the inbox, opening conversations) and times each until the screen is repainted,
+and reports its peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _probe_empty(started: float) -> None:
+    from textual.app import App
+
+    class Empty(App):
+        def on_mount(self) -> None:
+            self.call_after_refresh(self.done)
+
+        def done(self) -> None:
+            self.ready_at = time.time()
+            self.exit()
+
+    app = Empty()
+    app.run(headless=True, size=(160, 48))
+    print(json.dumps({"start_s": app.ready_at - started, "rss_mb": _peak_rss_mb()}))
+
+
+def _probe_window(started: float, db: str, keys: int) -> None:
+    from omniconsole.config import Settings
+    from omniconsole.store import Operator
+    from omniconsole.tui.app import OmniApp
+
+    path = Path(db)
+    settings = Settings(database=path, data_dir=path.parent)
+    result: dict = {}
+
+    class Probe(OmniApp):
+        async def on_mount(self) -> None:
+            await super().on_mount()
+            self.run_worker(self.wait_ready())
+
+        async def wait_ready(self) -> None:
+            await self.main.inbox_ready.wait()  # the first page is loaded and drawn next
+            self.call_after_refresh(self.ready)
+
+        def ready(self) -> None:
+            result["start_s"] = time.time() - started
+            self.run_worker(self.press_keys())
+
+        async def press_keys(self) -> None:
+            from textual import events
+
+            samples = []
+            screen = self.main
+            for n in range(keys):
+                # Move down and up through the inbox; every tenth key opens the conversation
+                # (focus goes to its timeline) and the next one goes back to the inbox.
+                key = {8: "enter", 9: "escape"}.get(n % 10, "k" if n % 30 > 24 else "j")
+                cursor = screen.inbox.cursor
+                began = time.perf_counter()
+                # The same path as a key from the terminal: driver -> app -> bindings.
+                event = events.Key(key, key if len(key) == 1 else None)
+                event.set_sender(self)
+                self._driver.send_message(event)
+                # Wait until the key took effect: j/k moved the highlight (the conversation
+                # under it loads once the cursor rests, see MainScreen.PREVIEW_DELAY), Enter
+                # opened the conversation with its timeline and customer drawn, Escape went back.
+                for _ in range(4000):
+                    await asyncio.sleep(0.0005)
+                    selected = screen.inbox.selected
+                    if key == "enter":
+                        if self.focused is screen.timeline and selected and screen.opened == selected.conversation_id:
+                            break
+                    elif key == "escape":
+                        if self.focused is screen.inbox:
+                            break
+                    elif screen.inbox.cursor != cursor:
+                        break
+                done = asyncio.get_running_loop().create_future()
+                self.call_after_refresh(lambda: done.done() or done.set_result(None))
+                await done
+                samples.append(time.perf_counter() - began)
+            ordered = sorted(samples)
+            result["key_p50_ms"] = statistics.median(ordered) * 1000
+            result["key_p95_ms"] = ordered[int(len(ordered) * 0.95) - 1] * 1000
+            result["conversations"] = screen.inbox.count
+            self.exit()
+
+    app = Probe(settings, Operator("bench", "Bench", "agent"), run_core=False)
+    app.run(headless=True, size=(160, 48))
+    result["rss_mb"] = _peak_rss_mb()
+    print(json.dumps(result))
+
+
+def _child(kind: str, *extra: str) -> dict:
+    started = time.time()
+    out = subprocess.run(
+        [sys.executable, "-m", "omniconsole.tui.bench", kind, repr(started), *extra],
+        capture_output=True, text=True, timeout=600,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "the probe failed")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(args: argparse.Namespace) -> int:
+    from omniconsole.errors import UsageError
+
+    db = getattr(args, "db", None)
+    if not db:
+        raise UsageError("bench tui needs --db: build one with `omniconsole bench ingest --messages 1000000 --keep FILE`")
+    if not Path(db).exists():
+        raise UsageError(f"database {db} does not exist")
+    runs = max(1, args.runs)
+    empty = [_child("empty") for _ in range(runs)]
+    window = [_child("window", str(db), str(args.keys)) for _ in range(runs)]
+    result = {
+        "conversations": window[0]["conversations"],
+        "start_s": round(statistics.median(w["start_s"] for w in window), 3),
+        "empty_app_start_s": round(statistics.median(e["start_s"] for e in empty), 3),
+        "key_p50_ms": round(statistics.median(w["key_p50_ms"] for w in window), 2),
+        "key_p95_ms": round(max(w["key_p95_ms"] for w in window), 2),
+        "rss_mb": round(max(w["rss_mb"] for w in window), 1),
+        "empty_app_rss_mb": round(max(e["rss_mb"] for e in empty), 1),
+    }
+    result["start_ratio"] = round(result["start_s"] / result["empty_app_start_s"], 2)
+    print(f"database: {db} ({result['conversations']:,} conversations in All)")
+    print(f"start to interactive inbox: {result['start_s']:.3f} s   empty Textual app: {result['empty_app_start_s']:.3f} s"
+          f"   ratio {result['start_ratio']}")
+    print(f"keystroke to repaint:       p50 {result['key_p50_ms']:.1f} ms   p95 {result['key_p95_ms']:.1f} ms")
+    print(f"memory (peak RSS):          {result['rss_mb']:.1f} MB   empty app {result['empty_app_rss_mb']:.1f} MB")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    kind, started = sys.argv[1], float(sys.argv[2])
+    if kind == "empty":
+        _probe_empty(started)
+    else:
+        _probe_window(started, sys.argv[3], int(sys.argv[4]))
