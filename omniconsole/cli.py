@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Files we create (attachments, their folders) are shared with the other operators of the
+    # team through the group; nobody outside it reads customer data.
+    os.umask(0o007)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

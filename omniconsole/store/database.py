@@ -45,6 +45,7 @@ def connect(path: Path | str, *, create: bool = True, migrate: bool = True) -> s
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the directory {path.parent}: {exc.strerror}") from None
+    new = not path.exists()
     try:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (a deferred transaction
         # that reads then writes fails at once with "database is locked", busy timeout or not).
@@ -55,6 +56,13 @@ def connect(path: Path | str, *, create: bool = True, migrate: bool = True) -> s
             migrate_schema(conn, path)
     except sqlite3.DatabaseError as exc:
         raise StoreError(describe_error(exc, path)) from None
+    if new:
+        # Every operator of the team (the `omniconsole` group) writes this file; SQLite gives
+        # the -wal and -shm files the same mode as the database.
+        try:
+            os.chmod(path, 0o660)
+        except OSError:
+            pass
     return conn
 
 

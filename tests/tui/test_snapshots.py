@@ -6,20 +6,31 @@ from __future__ import annotations
 from tests.tui.conftest import NOW
 
 
+async def _until(pilot, predicate, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the window did not settle")
+
+
 async def _pause(pilot) -> None:
-    await pilot.pause(0.4)
+    """Until the first conversation is drawn (it loads in a worker)."""
+    await _until(pilot, lambda: pilot.app.main is not None and pilot.app.main.opened is not None)
+    await pilot.pause(0.2)
 
 
 def _open(conversation_id: int):
     async def run_before(pilot) -> None:
-        await pilot.pause(0.4)
+        await _pause(pilot)
         inbox = pilot.app.main.inbox
         for _ in range(20):
             if inbox.selected and inbox.selected.conversation_id == conversation_id:
                 break
             await pilot.press("j")
         await pilot.press("enter")
-        await pilot.pause(0.4)
+        await _until(pilot, lambda: pilot.app.main.opened == conversation_id)
+        await pilot.pause(0.2)
 
     return run_before
 
@@ -45,14 +56,20 @@ def test_hostile_customer_text(snap_compare, make_app, shop):
 
 
 def test_help(snap_compare, make_app):
-    assert snap_compare(make_app(), terminal_size=(120, 40), press=["_", "question_mark", "_"])
+    async def run_before(pilot) -> None:
+        await _pause(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=run_before)
 
 
 def test_search_results(snap_compare, make_app):
     async def run_before(pilot) -> None:
-        await pilot.pause(0.3)
+        await _pause(pilot)
         await pilot.press("slash", *"заказ")
-        await pilot.pause(0.6)
+        await _until(pilot, lambda: len(getattr(pilot.app.screen, "results").messages) == 2)
+        await pilot.pause(0.3)
 
     assert snap_compare(make_app(), terminal_size=(120, 40), run_before=run_before)
 
