@@ -185,6 +185,9 @@ class Hub:
                     log.exception("closing channel %s failed", self.channel_names.get(channel_id))
             self.connectors.clear()
             try:
+                # Nobody runs these channels now; the next core says otherwise when it starts.
+                for channel_id in self.channel_names:
+                    await asyncio.shield(self.store.set_channel_health(channel_id, Health.UNKNOWN, "the core stopped"))
                 await asyncio.shield(self.store.release_lease(self.me))
             except Exception:
                 log.exception("could not release the core lease")

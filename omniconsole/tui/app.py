@@ -7,9 +7,11 @@ the store. Other operators' changes arrive by following the events log every 150
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -70,6 +72,7 @@ class MainScreen(Screen):
         Binding("p", "priority", "Priority", id="conversation.priority"),
         Binding("R", "retry", "Retry failed message", id="message.retry"),
         Binding("s", "save_attachments", "Save attachments", id="message.save"),
+        Binding("o", "open_attachment", "Open attachment", id="message.open"),
         Binding("w", "next_waiting", "Next waiting", id="inbox.next_waiting"),
         Binding("h", "history", "Customer's conversations", id="customer.history"),
         Binding("slash", "search", "Search", id="app.search"),
@@ -130,6 +133,9 @@ class MainScreen(Screen):
         self.inbox.focus()
         await self.inbox.load(InboxView.ALL)
         self.inbox_ready.set()
+        # What exists now (Textual, the stylesheet, caches) lives as long as the window: keep
+        # it out of the garbage collector's scans, whose pauses showed up as slow keystrokes.
+        gc.freeze()
         await self.refresh_status()
         self._show_composer_info()
         self.set_interval(0.15, self.follow_events)
@@ -155,7 +161,9 @@ class MainScreen(Screen):
         self._last_event = events[-1].id
         touched = {e.conversation_id for e in events if e.conversation_id}
         customers = {e.customer_id for e in events if e.customer_id}
-        if any(e.kind != "conversation.read" or e.actor == self.operator.login for e in events):
+        # Reads change only the reader's unread marks, and this window marks its own rows
+        # itself (InboxList.mark_read): no reload for them.
+        if any(e.kind != "conversation.read" for e in events):
             keep = self.inbox.selected.conversation_id if self.inbox.selected else None
             await self.inbox.load(keep=keep)
         if self.conversation and (self.conversation.id in touched or self.conversation.customer_id in customers):
@@ -260,6 +268,7 @@ class MainScreen(Screen):
         if announce:
             await self.store.set_presence(self.operator.login, conversation_id)
         if mark_read:
+            self.inbox.mark_read(conversation_id)
             await self.store.mark_read(self.operator.login, conversation_id)
         self.opened = conversation_id
 
@@ -542,6 +551,43 @@ class MainScreen(Screen):
             self.app.notify("Saved " + ", ".join(saved), markup=False)
         if missing:
             self.app.notify("Not saved: " + ", ".join(missing), severity="warning", markup=False)
+
+    @work(group="dialog", exclusive=True)
+    async def action_open_attachment(self) -> None:
+        """Text files open in a viewer here; other files open with the desktop's viewer where
+        there is one (a local session), else they are saved and the path is shown."""
+        entry = self.timeline.selected
+        files = [a for a in (entry.attachments if entry else ()) if a.path]
+        if not files:
+            self.app.notify("The selected message has no downloaded attachment", severity="warning")
+            return
+        attachment = files[0]
+        if len(files) > 1:
+            from omniconsole.tui.screens.dialogs import ChoiceDialog
+
+            choice = await self.app.push_screen_wait(
+                ChoiceDialog("Open which file?", [(str(a.id), safe(a.filename)) for a in files])
+            )
+            if choice is None:
+                return
+            attachment = next(a for a in files if str(a.id) == choice)
+        path = self.app.settings.attachments_dir / attachment.path
+        if attachment.mime_type.startswith("text/") or attachment.filename.lower().endswith((".txt", ".log", ".csv", ".json")):
+            from omniconsole.tui.screens.viewer import FileViewer
+
+            try:
+                data = path.read_bytes()[:2_000_000]
+            except OSError as exc:
+                self.app.notify(f"cannot read {attachment.filename}: {exc.strerror}", severity="error", markup=False)
+                return
+            self.app.push_screen(FileViewer(attachment.filename, data.decode("utf-8", errors="replace")))
+            return
+        opener = shutil.which("xdg-open")
+        if opener and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            self.app.notify(f"Opening {attachment.filename}", markup=False)
+        else:
+            self.action_save_attachments()
 
     async def action_next_waiting(self) -> None:
         current = self.conversation.id if self.conversation else None

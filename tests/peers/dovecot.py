@@ -7,6 +7,11 @@ one test user. Dovecot refuses to run its login and mail processes as root, so (
 
 Helpers talk to the server the way a mail client would (stdlib `imaplib`, blocking, short)
 or through `doveadm` for what no client can do, such as giving a folder a new UIDVALIDITY.
+
+A second kind of server (`dovecot_tls_server`) speaks TLS the way a real provider does: an
+`imaps` listener (TLS from the first byte, port 993's job) and STARTTLS on the `imap`
+listener, with a throwaway self-signed certificate for localhost/127.0.0.1 that a test
+trusts by handing its path to the connector as `tls_ca_path`.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ info_log_path = {base}/dovecot.log
 default_login_user = dovenull
 default_internal_user = dovecot
 default_internal_group = dovecot
-ssl = no
+{ssl_settings}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 # No growing delay after the bad-password test: the next test logs in at once.
@@ -74,7 +79,7 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+{imaps_listener}
   }}
 }}
 service anvil {{
@@ -86,6 +91,66 @@ service stats {{
   }}
 }}
 """
+
+
+# No TLS: the plain server of most tests, which listens on the `imap` port only.
+_NO_TLS = "ssl = no"
+_NO_IMAPS = "    port = 0"
+# `required`: the `imap` listener offers STARTTLS. Dovecot counts a connection whose two ends
+# share an address as secured, so on 127.0.0.1 it still lets a client log in without TLS (the
+# plain helpers below rely on that); whether a login really was encrypted is read from the log
+# (`TLS` in the Login line, see `DovecotServer.logins`), not from a refusal.
+_TLS = """\
+ssl = required
+ssl_cert = <{cert}
+ssl_key = <{key}"""
+_IMAPS = """\
+    address = 127.0.0.1
+    port = {port}
+    ssl = yes"""
+
+
+@dataclass(frozen=True)
+class TlsCertificate:
+    """A self-signed certificate (its own CA) for `localhost` and 127.0.0.1, and its key."""
+
+    cert: Path
+    key: Path
+
+
+def openssl_missing_reason() -> str | None:
+    """Why a test certificate cannot be made here, or None when it can."""
+    if shutil.which("openssl") is None:
+        return "openssl is not installed, so no test certificate can be made (apt-get install -y openssl)"
+    return None
+
+
+def make_certificate(directory: Path) -> TlsCertificate:
+    """A throwaway certificate valid for one day, in `directory`. The subjectAltName carries
+    both names because clients check the name they dialled against it, not the CN: the
+    tests dial 127.0.0.1 (an IP entry) and could dial localhost (a DNS entry)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    done = subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"openssl could not make a test certificate: {done.stderr.decode(errors='replace')}")
+    return TlsCertificate(cert=cert, key=key)
+
+
+@pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory: pytest.TempPathFactory) -> TlsCertificate:
+    """One certificate for the session, shared by the TLS Dovecot and the TLS SMTP servers."""
+    reason = openssl_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    return make_certificate(tmp_path_factory.mktemp("tls-certificate"))
 
 
 def dovecot_missing_reason() -> str | None:
@@ -111,6 +176,10 @@ class DovecotServer:
     base: Path
     port: int
     host: str = "127.0.0.1"
+    #: The `imaps` port (TLS from the first byte) when the server was started with TLS.
+    tls_port: int | None = None
+    #: The certificate the server presents; a client trusts it with this as its CA file.
+    certificate: TlsCertificate | None = None
     user: str = USER
     password: str = PASSWORD
     _pid: int | None = None
@@ -207,6 +276,13 @@ class DovecotServer:
         path = self.base / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def logins(self) -> list[str]:
+        """Dovecot's "Login:" log lines, oldest first. Each ends with how the connection was
+        protected: `TLS` after a TLS handshake (imaps or STARTTLS), `secured` for plain
+        loopback. The login process writes the line as it hands over, so a caller that just
+        logged in may have to wait a moment for it."""
+        return [line for line in self.log().splitlines() if "imap-login: Info: Login: " in line]
+
 
 def _quoted(folder: str) -> str:
     """A folder name as an IMAP quoted string, non-ASCII in modified UTF-7 (RFC 3501 5.1.3)."""
@@ -218,8 +294,9 @@ def _quoted(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def start_dovecot() -> DovecotServer:
-    """Start a throwaway Dovecot; the caller stops it with `stop_dovecot`."""
+def start_dovecot(certificate: TlsCertificate | None = None) -> DovecotServer:
+    """Start a throwaway Dovecot, with TLS (imaps and STARTTLS) when given a certificate; the
+    caller stops it with `stop_dovecot`."""
     base = Path(tempfile.mkdtemp(prefix="omniconsole-dovecot-"))
     # Dovecot's mail processes run as nobody and must reach the Maildir through these paths.
     base.chmod(0o755)
@@ -228,21 +305,29 @@ def start_dovecot() -> DovecotServer:
     shutil.chown(base / "mail", "nobody", "nogroup")
     (base / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
     server = DovecotServer(base=base, port=free_port())
-    server.config.write_text(_CONFIG.format(base=base, port=server.port))
+    ssl_settings, imaps_listener = _NO_TLS, _NO_IMAPS
+    if certificate is not None:
+        server.tls_port, server.certificate = free_port(), certificate
+        ssl_settings = _TLS.format(cert=certificate.cert, key=certificate.key)
+        imaps_listener = _IMAPS.format(port=server.tls_port)
+    server.config.write_text(
+        _CONFIG.format(base=base, port=server.port, ssl_settings=ssl_settings, imaps_listener=imaps_listener)
+    )
     # Not capture_output: the daemon keeps inherited pipes open and run() would wait for ever.
     with open(base / "start.log", "wb") as start_log:
         done = subprocess.run(["dovecot", "-c", str(server.config)], stdout=start_log, stderr=start_log, timeout=30)
     if done.returncode != 0:
         raise RuntimeError(f"dovecot did not start: {(base / 'start.log').read_text(errors='replace')}")
     deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", server.port), timeout=1):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dovecot did not listen on {server.port}:\n{server.log()}") from None
-            time.sleep(0.05)
+    for port in (server.port, server.tls_port):
+        while port is not None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"dovecot did not listen on {port}:\n{server.log()}") from None
+                time.sleep(0.05)
     server.pid  # noqa: B018 - remember the master's pid while the file is there
     return server
 
@@ -298,3 +383,24 @@ def dovecot(dovecot_server: DovecotServer) -> DovecotServer:
     """The session's Dovecot with every folder emptied first."""
     dovecot_server.empty()
     return dovecot_server
+
+
+@pytest.fixture(scope="session")
+def dovecot_tls_server(tls_certificate: TlsCertificate) -> Iterator[DovecotServer]:
+    """A second Dovecot for the session that speaks TLS: `tls_port` is imaps, `port` offers
+    STARTTLS. Skips with the reason when Dovecot or openssl is missing."""
+    reason = dovecot_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = start_dovecot(tls_certificate)
+    try:
+        yield server
+    finally:
+        stop_dovecot(server)
+
+
+@pytest.fixture
+def dovecot_tls(dovecot_tls_server: DovecotServer) -> DovecotServer:
+    """The session's TLS Dovecot with every folder emptied first."""
+    dovecot_tls_server.empty()
+    return dovecot_tls_server

@@ -3,10 +3,17 @@
 It speaks the protocol for real (EHLO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA) in a thread of
 its own; a test can tell it to answer RCPT or DATA with any code (450 for "try later",
 550 for "no such user") to see how the connector words the failure.
+
+Two TLS variants use the session's test certificate (`tests.peers.dovecot.tls_certificate`):
+`smtp_tls_server` is TLS from the first byte (port 465's job), `smtp_starttls_server` offers
+STARTTLS and refuses mail until the client has used it (port 587's job). Each received mail
+records whether it came over TLS, so a test sees that the connector really encrypted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -16,7 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.peers.dovecot import free_port
+from tests.peers.dovecot import TlsCertificate, free_port, tls_certificate  # noqa: F401 - fixture
 
 SMTP_USER = "support"
 SMTP_PASSWORD = "secret pass"
@@ -29,6 +36,8 @@ class ReceivedMail:
     sender: str
     recipients: list[str]
     raw: bytes
+    #: The mail came over an encrypted connection (implicit TLS or after STARTTLS).
+    tls: bool = False
 
     @property
     def message(self) -> EmailMessage:
@@ -53,7 +62,8 @@ class RecordingHandler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         if self.data_reply:
             return self.data_reply
-        self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content)))
+        tls = server.transport is not None and server.transport.get_extra_info("ssl_object") is not None
+        self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content), tls))
         return "250 Message accepted for delivery"
 
 
@@ -70,10 +80,9 @@ class SmtpServer:
         return self.handler.received
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    """An SMTP server on a free 127.0.0.1 port for one test, with one user (AUTH without TLS,
-    as loopback allows)."""
+@contextlib.contextmanager
+def _running_smtp(**tls: object) -> Iterator[SmtpServer]:
+    """An SMTP server on a free 127.0.0.1 port with one user; `tls` are aiosmtpd's TLS options."""
     handler = RecordingHandler()
 
     def authenticator(server, session, envelope, mechanism, auth_data):
@@ -83,6 +92,7 @@ def smtp_server() -> Iterator[SmtpServer]:
         # handled=False makes aiosmtpd answer "535"; its default leaves the client waiting.
         return AuthResult(success=ok, handled=False)
 
+    options: dict[str, object] = {"auth_require_tls": False, **tls}
     port = free_port()
     controller = Controller(
         handler,
@@ -90,11 +100,42 @@ def smtp_server() -> Iterator[SmtpServer]:
         port=port,
         authenticator=authenticator,
         auth_exclude_mechanism=["LOGIN"],
-        auth_require_tls=False,
         decode_data=False,
+        **options,
     )
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", port, handler)
     finally:
         controller.stop()
+
+
+def _server_context(certificate: TlsCertificate) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate.cert, certificate.key)
+    return context
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """An SMTP server on a free 127.0.0.1 port for one test, with one user (AUTH without TLS,
+    as loopback allows)."""
+    with _running_smtp() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_tls_server(tls_certificate: TlsCertificate) -> Iterator[SmtpServer]:
+    """SMTP over implicit TLS. AUTH is offered without `auth_require_tls`: aiosmtpd only counts
+    a connection as encrypted after STARTTLS and would otherwise hide AUTH here, though the
+    whole connection is TLS."""
+    with _running_smtp(ssl_context=_server_context(tls_certificate)) as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_starttls_server(tls_certificate: TlsCertificate) -> Iterator[SmtpServer]:
+    """SMTP with STARTTLS as a submission server does it: AUTH is offered only after STARTTLS
+    and mail is refused ("530 Must issue a STARTTLS command first") before it."""
+    with _running_smtp(tls_context=_server_context(tls_certificate), require_starttls=True, auth_require_tls=True) as server:
+        yield server

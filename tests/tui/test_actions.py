@@ -322,3 +322,47 @@ async def test_hostile_customer_text_renders_literally(make_app, shop):
         header = str(screen.query_one("#conversation-header").render())
         assert "[@click=app.quit]Mallory[/]" in header
         await asyncio.sleep(0)
+
+
+async def test_open_a_text_attachment_in_the_viewer(make_app, shop, tmp_path):
+    ids = shop[1]
+    settings = shop[0]
+    # A text file arrives on the Telegram channel.
+    from connectors.base import InboundAttachment
+    from omniconsole.core.ingest import Ingestor
+    from tests.tui.conftest import message
+
+    store = await Store.open(settings.database)
+    await Ingestor(store, settings.data_dir).ingest(
+        1, "telegram",
+        [message("t9", "log attached", 1, address="4004", attachments=(
+            InboundAttachment("app.log", "text/plain", "line one\n[@click=app.quit]\x1b[31mred".encode()),))],
+        None,
+    )
+    await store.close()
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_conversation(pilot, app, ids["oliver"])
+        await pilot.press("G", "o")
+        await settle(pilot)
+        from omniconsole.tui.screens.viewer import FileViewer
+
+        assert isinstance(app.screen, FileViewer)
+        assert app.screen.text == "line one\n[@click=app.quit]red"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
+
+
+async def test_hostile_text_in_search_results_is_literal(make_app, shop):
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"click")
+        await settle(pilot, 0.6)
+        from textual.widgets import OptionList
+
+        options = app.screen.query_one(OptionList)
+        prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any("[@click=app.quit]" in p for p in prompts)
+        assert app.is_running

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import replace
 
 from rich.segment import Segment
 from rich.style import Style
@@ -193,15 +194,30 @@ class InboxList(ScrollView, can_focus=True):
     def _move(self, index: int) -> None:
         if self.count == 0:
             return
+        previous = self.cursor
         self.cursor = max(0, min(index, self.count - 1))
         top, height = int(self.scroll_y), self.size.height
         y = self.cursor * ROW_HEIGHT
         if y < top:
             self.scroll_to(y=y, animate=False)
+            self.refresh()
         elif y + ROW_HEIGHT > top + height:
             self.scroll_to(y=y + ROW_HEIGHT - height, animate=False)
-        self.refresh()
+            self.refresh()
+        else:
+            # Only the two rows whose highlight changed are drawn again (a keystroke's budget
+            # is 50 ms; a whole-pane repaint costs ~20 ms of it).
+            self.refresh_lines(previous * ROW_HEIGHT, ROW_HEIGHT)
+            self.refresh_lines(y, ROW_HEIGHT)
         self._announce()
+
+    def mark_read(self, conversation_id: int) -> None:
+        """Drop the unread mark of a row the operator just opened, without a reload."""
+        for page, rows in self.pages.items():
+            for offset, row in enumerate(rows):
+                if row.conversation_id == conversation_id and row.unread:
+                    rows[offset] = replace(row, unread=False)
+                    self.refresh_lines((page * PAGE + offset) * ROW_HEIGHT, ROW_HEIGHT)
 
     def _announce(self) -> None:
         row = self.selected

@@ -1,0 +1,178 @@
+"""The e-mail connector over TLS: IMAP on imaps and with STARTTLS against a real Dovecot, SMTP
+with implicit TLS and with STARTTLS against a real aiosmtpd, all on 127.0.0.1.
+
+Every server presents the same throwaway self-signed certificate for localhost/127.0.0.1.
+A test trusts it the way an operator trusts a private mail server: `tls_ca_path` names the
+certificate. Without that option the connector must refuse the server, because encrypting
+to a server nobody vouched for protects nothing. Nothing of ours is mocked; whether a
+connection was really encrypted is read from the server side (Dovecot's login log, the
+SMTP server's transport), so a connector that quietly skipped STARTTLS would fail here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import PermanentError
+from connectors.email import EmailConnector
+from tests.connectors.test_email import MailboxSink, eventually, mail, make_connector, outbound, running
+from tests.peers.dovecot import (  # noqa: F401 - fixtures
+    DovecotServer,
+    TlsCertificate,
+    dovecot_tls,
+    dovecot_tls_server,
+    make_certificate,
+    tls_certificate,
+)
+from tests.peers.smtp import (  # noqa: F401 - fixtures
+    SmtpServer,
+    _running_smtp,
+    _server_context,
+    smtp_starttls_server,
+    smtp_tls_server,
+)
+
+
+def imap_over(server: DovecotServer, security: str) -> dict[str, Any]:
+    """Connector options that reach `server` with `security` and trust its certificate."""
+    assert server.certificate is not None and server.tls_port is not None
+    port = server.tls_port if security == "tls" else server.port
+    return {"imap_security": security, "imap_port": port, "tls_ca_path": str(server.certificate.cert)}
+
+
+async def tls_logins_after(server: DovecotServer, before: int, count: int = 1) -> list[str]:
+    """The Login lines written after the first `before` ones, once there are `count` of them;
+    the line is written as the login process hands over, a moment after the client's OK."""
+    await eventually(lambda: len(server.logins()) >= before + count, timeout=5)
+    return server.logins()[before:]
+
+
+# -- receiving ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+async def test_receives_over_tls_and_idles(dovecot_tls: DovecotServer, tmp_path: Path, security: str):
+    """Mail comes in over an encrypted connection, and IDLE still works on it: after STARTTLS
+    the connection's transport is swapped underneath aioimaplib, and new mail must still be
+    pushed through the swapped one."""
+    dovecot_tls.append(mail(1))
+    logins_before = len(dovecot_tls.logins())
+    sink = MailboxSink()
+    # A long poll interval: only IDLE can bring the second mail in within the test's patience.
+    connector = make_connector(dovecot_tls, tmp_path, poll_interval=600, **imap_over(dovecot_tls, security))
+    async with running(connector, sink) as task:
+        await eventually(lambda: task.done() or "<m1@example.org>" in sink.stored)
+        (login,) = await tls_logins_after(dovecot_tls, logins_before)
+        await asyncio.sleep(0.3)  # in IDLE now
+        await asyncio.to_thread(dovecot_tls.append, mail(2))
+        await eventually(lambda: task.done() or "<m2@example.org>" in sink.stored, timeout=5)
+    assert not task.done() or task.cancelled(), task.exception()
+    assert login.endswith(f"TLS, session=<{login.rpartition('session=<')[2]}"), login
+    assert sink.stored["<m1@example.org>"].body == "Where is my order? #1"
+    assert sink.connected_details == ["127.0.0.1, 1 folder"]
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+async def test_untrusted_certificate_is_refused_in_words(dovecot_tls: DovecotServer, tmp_path: Path, security: str):
+    """Without tls_ca_path the self-signed certificate is nobody's: refused before the password
+    is sent, permanently (retrying cannot make it trusted), with the way out named."""
+    options = imap_over(dovecot_tls, security)
+    del options["tls_ca_path"]
+    logins_before = len(dovecot_tls.logins())
+    with pytest.raises(PermanentError, match="certificate of 127.0.0.1:.* is not trusted") as refused:
+        await make_connector(dovecot_tls, tmp_path, **options).run(MailboxSink())
+    assert "tls_ca_path" in refused.value.reason
+    await asyncio.sleep(0.2)
+    assert len(dovecot_tls.logins()) == logins_before, "logged in despite the untrusted certificate"
+
+
+async def test_tls_to_a_plain_port_is_explained(dovecot_tls: DovecotServer, tmp_path: Path):
+    """imap_security = "tls" pointed at the STARTTLS port (993 vs 143 mixed up): the server
+    answers in plain text and the handshake fails; the reason names the likely mistake."""
+    options = {**imap_over(dovecot_tls, "tls"), "imap_port": dovecot_tls.port}
+    with pytest.raises(PermanentError, match="imap_security"):
+        await make_connector(dovecot_tls, tmp_path, **options).run(MailboxSink())
+
+
+# -- sending -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["tls", "starttls"])
+def smtp_secure(request: pytest.FixtureRequest) -> Iterator[tuple[str, SmtpServer]]:
+    """Each TLS flavour of SMTP with the security option that matches it."""
+    name = "smtp_tls_server" if request.param == "tls" else "smtp_starttls_server"
+    yield request.param, request.getfixturevalue(name)
+
+
+async def test_sends_over_tls_and_files_in_sent(dovecot_tls: DovecotServer, smtp_secure: tuple[str, SmtpServer], tmp_path: Path):
+    """The mail goes out encrypted, the login happens inside TLS, and the copy for the Sent
+    folder goes over IMAP with the same security setting."""
+    security, smtp = smtp_secure
+    connector = make_connector(
+        dovecot_tls, tmp_path, smtp, smtp_security=security, sent_folder="Sent", **imap_over(dovecot_tls, security)
+    )
+    result = await connector.send(outbound())
+    (received,) = smtp.received
+    assert received.tls, "the mail went out unencrypted"
+    assert smtp.handler.logins == [smtp.user]
+    assert received.message["Message-ID"] == result.external_id == "<omniconsole.42.3@shop.example>"
+    (copy,) = dovecot_tls.messages("Sent")
+    assert b"Message-ID: <omniconsole.42.3@shop.example>" in copy
+
+
+async def test_smtp_untrusted_certificate_is_refused_in_words(dovecot_tls: DovecotServer, smtp_secure: tuple[str, SmtpServer], tmp_path: Path):
+    security, smtp = smtp_secure
+    connector = make_connector(dovecot_tls, tmp_path, smtp, smtp_security=security)  # no tls_ca_path
+    with pytest.raises(PermanentError, match=f"certificate of 127.0.0.1:{smtp.port} is not trusted") as refused:
+        await connector.send(outbound())
+    assert "tls_ca_path" in refused.value.reason
+    assert smtp.received == [] and smtp.handler.logins == []
+
+
+async def test_certificate_for_another_name_is_refused(dovecot_tls: DovecotServer, tmp_path: Path):
+    """A trusted certificate that names another host is refused too: the hostname is checked,
+    not only the signature. (An SMTP server is the cheap peer to give another certificate.)"""
+    other = tmp_path / "other-name"
+    other.mkdir()
+    done = await asyncio.to_thread(
+        lambda: __import__("subprocess").run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=mail.example.com",
+             "-addext", "subjectAltName=DNS:mail.example.com", "-keyout", str(other / "key.pem"), "-out", str(other / "cert.pem")],
+            capture_output=True,
+        )
+    )
+    assert done.returncode == 0, done.stderr
+    certificate = TlsCertificate(cert=other / "cert.pem", key=other / "key.pem")
+    with _running_smtp(ssl_context=_server_context(certificate)) as smtp:
+        connector = make_connector(dovecot_tls, tmp_path, smtp, smtp_security="tls", tls_ca_path=str(certificate.cert))
+        with pytest.raises(PermanentError, match="127.0.0.1") as refused:
+            await connector.send(outbound())
+        assert smtp.received == []
+    assert "not for 127.0.0.1" in refused.value.reason or "not trusted" in refused.value.reason, refused.value.reason
+
+
+# -- doctor ------------------------------------------------------------------------------------
+
+
+async def test_check_over_tls(dovecot_tls: DovecotServer, smtp_secure: tuple[str, SmtpServer], tmp_path: Path):
+    security, smtp = smtp_secure
+    connector = make_connector(dovecot_tls, tmp_path, smtp, smtp_security=security, sent_folder="Sent", **imap_over(dovecot_tls, security))
+    assert await connector.check() == "imap ok (1 folder, IDLE), smtp ok"
+    assert smtp.handler.logins == [smtp.user]
+
+
+async def test_check_names_the_untrusted_certificate(dovecot_tls: DovecotServer, smtp_secure: tuple[str, SmtpServer], tmp_path: Path):
+    security, smtp = smtp_secure
+    imap = imap_over(dovecot_tls, security)
+    del imap["tls_ca_path"]
+    with pytest.raises(PermanentError, match="is not trusted"):
+        await make_connector(dovecot_tls, tmp_path, smtp, smtp_security=security, **imap).check()
+    # IMAP trusted (plain here), SMTP not: the doctor reaches SMTP and says the same about it.
+    connector = make_connector(dovecot_tls, tmp_path, smtp, smtp_security=security)
+    with pytest.raises(PermanentError, match=f"127.0.0.1:{smtp.port} is not trusted"):
+        await connector.check()
