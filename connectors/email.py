@@ -424,14 +424,43 @@ def _cursor_from(raw: str | None) -> dict[str, dict[str, int]]:
     return cursor
 
 
-def _imap_error(exc: BaseException, where: str) -> ConnectorError:
+# OpenSSL's verify codes for "the certificate is fine but names another host".
+_NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+# ... and for "nobody we trust signed it", which tls_ca_path is there to answer.
+_UNKNOWN_ISSUER = {18, 19, 20, 21}  # self-signed, self-signed in chain, issuer unknown, cannot verify
+
+
+def _tls_error(exc: BaseException | None, where: str, host: str, protocol: str) -> PermanentError | None:
+    """A failed TLS handshake as a PermanentError in words (a retry meets the same certificate
+    or the same wrong port), or None when `exc` is something else. The cause chain is searched:
+    aiosmtplib wraps a handshake failure on implicit TLS in SMTPConnectError, which would
+    otherwise pass for a network fault and be retried for ever."""
+    while exc is not None:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            detail = exc.verify_message or str(exc)
+            if exc.verify_code in _NAME_MISMATCH:
+                return PermanentError(
+                    f"the certificate of {where} is not for {host} ({detail}); set {protocol}_host to a name the certificate carries"
+                )
+            hint = (
+                "; if the server uses a self-signed or private certificate, set tls_ca_path to that certificate or the CA that signed it"
+                if exc.verify_code in _UNKNOWN_ISSUER
+                else ""
+            )
+            return PermanentError(f"the certificate of {where} is not trusted ({detail}){hint}")
+        if isinstance(exc, ssl.SSLError):
+            return PermanentError(f"TLS with {where} failed (are {protocol}_port and {protocol}_security right?): {exc.reason or exc}")
+        exc = exc.__cause__
+    return None
+
+
+def _imap_error(exc: BaseException, where: str, host: str) -> ConnectorError:
     """A library or network failure as a ConnectorError an operator can read."""
     if isinstance(exc, ConnectorError):
         return exc
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return PermanentError(f"the certificate of {where} could not be verified: {exc.verify_message or exc}")
-    if isinstance(exc, ssl.SSLError):
-        return PermanentError(f"TLS with {where} failed (is the port and imap_security right?): {exc}")
+    tls = _tls_error(exc, where, host, "imap")
+    if tls is not None:
+        return tls
     if isinstance(exc, ConnectionRefusedError):
         return TransientError(f"{where} refused the connection (is the mail server running, is the port right?)")
     if isinstance(exc, TimeoutError | aioimaplib.CommandTimeout):
@@ -439,6 +468,18 @@ def _imap_error(exc: BaseException, where: str) -> ConnectorError:
     if isinstance(exc, OSError):
         return TransientError(f"cannot reach {where}: {exc.strerror or exc}")
     return TransientError(f"lost the connection to {where}: {type(exc).__name__}: {exc}")
+
+
+def _smtp_setup_error(exc: BaseException, where: str, host: str) -> PermanentError | None:
+    """The SMTP failures that are the configuration's, not the network's: a certificate we do
+    not trust, TLS on the wrong port, or STARTTLS asked of a server that does not offer it
+    (aiosmtplib raises a bare SMTPException for that, recognisable only by its words)."""
+    tls = _tls_error(exc, where, host, "smtp")
+    if tls is not None:
+        return tls
+    if type(exc) is aiosmtplib.SMTPException and "STARTTLS" in str(exc) and "not supported" in str(exc):
+        return PermanentError(f'the mail server {where} does not offer STARTTLS; use smtp_security = "tls" (port 465)')
+    return None
 
 
 class EmailConnector(Connector):
@@ -507,7 +548,7 @@ class EmailConnector(Connector):
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
-            raise _imap_error(exc, session.where) from exc
+            raise _imap_error(exc, session.where, session.settings.imap_host) from exc
         finally:
             await session.close()
 
@@ -614,10 +655,8 @@ class EmailConnector(Connector):
             raise TransientError(f"the mail server {where} answered {exc.code} {exc.message}") from None
         except aiosmtplib.SMTPNotSupported as exc:
             raise PermanentError(f"the mail server {where} cannot do what smtp_security asks: {exc}") from None
-        except ssl.SSLCertVerificationError as exc:
-            raise PermanentError(f"the certificate of {where} could not be verified: {exc.verify_message or exc}") from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise TransientError(f"could not deliver to {where}: {exc}") from None
+            raise _smtp_setup_error(exc, where, s.smtp_host) or TransientError(f"could not deliver to {where}: {exc}") from None
         if s.sent_folder:
             await self._file_in_sent(mail, message_id)
         return SendResult(external_id=message_id, thread_key=message_id)
@@ -647,7 +686,7 @@ class EmailConnector(Connector):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
-            reason = _imap_error(exc, session.where).reason
+            reason = _imap_error(exc, session.where, session.settings.imap_host).reason
             self.log.warning("%s: sent %s but could not file it in %s: %s", self.context.name, message_id, self.settings.sent_folder, reason)
         finally:
             await session.close()
@@ -666,7 +705,7 @@ class EmailConnector(Connector):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise _imap_error(exc, session.where) from None
+            raise _imap_error(exc, session.where, session.settings.imap_host) from None
         finally:
             await session.close()
         plural = "folder" if len(s.folders) == 1 else "folders"
@@ -688,7 +727,7 @@ class EmailConnector(Connector):
         except aiosmtplib.SMTPResponseException as exc:
             raise TransientError(f"the mail server {where} answered {exc.code} {exc.message}") from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise TransientError(f"cannot reach {where}: {exc}") from None
+            raise _smtp_setup_error(exc, where, s.smtp_host) or TransientError(f"cannot reach {where}: {exc}") from None
         finally:
             client.close()
         return summary + ", smtp ok"

@@ -125,15 +125,17 @@ def openssl_missing_reason() -> str | None:
     return None
 
 
-def make_certificate(directory: Path) -> TlsCertificate:
-    """A throwaway certificate valid for one day, in `directory`. The subjectAltName carries
-    both names because clients check the name they dialled against it, not the CN: the
-    tests dial 127.0.0.1 (an IP entry) and could dial localhost (a DNS entry)."""
+def make_certificate(directory: Path, name: str = "localhost") -> TlsCertificate:
+    """A throwaway certificate valid for one day, in `directory`. Clients check the name they
+    dialled against the subjectAltName, not the CN, so for localhost it carries both names:
+    the tests dial 127.0.0.1 (an IP entry) and could dial localhost (a DNS entry). Any other
+    `name` gives a certificate for that name only, to see a wrong name refused."""
+    alt_names = "DNS:localhost,IP:127.0.0.1" if name == "localhost" else f"DNS:{name}"
     cert, key = directory / "cert.pem", directory / "key.pem"
     done = subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-subj", f"/CN={name}", "-addext", f"subjectAltName={alt_names}",
             "-keyout", str(key), "-out", str(cert),
         ],
         capture_output=True,

@@ -81,7 +81,9 @@ class InputDialog(ModalScreen[str | None]):
                 yield Label(Text(self.hint, style="grey62"), markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        line = self.query_one(Input)
+        line.cursor_blink = False
+        line.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)

@@ -67,7 +67,9 @@ class SearchScreen(ModalScreen[SearchChoice | None]):
             yield OptionList(id="search-results", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        search = self.query_one(Input)
+        search.cursor_blink = False  # steady over slow links (and in snapshot tests)
+        search.focus()
         if self.initial:
             self.run_search(self.initial)
 
