@@ -448,8 +448,11 @@ def _tls_error(exc: BaseException | None, where: str, host: str, protocol: str) 
                 else ""
             )
             return PermanentError(f"the certificate of {where} is not trusted ({detail}){hint}")
-        if isinstance(exc, ssl.SSLError):
-            return PermanentError(f"TLS with {where} failed (are {protocol}_port and {protocol}_security right?): {exc.reason or exc}")
+        # A connection cut during the handshake (EOF, a socket error) is the network's, not
+        # the settings': those stay transient.
+        if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError):
+            detail = exc.reason.replace("_", " ").lower() if exc.reason else str(exc)
+            return PermanentError(f"TLS with {where} failed (are {protocol}_port and {protocol}_security right?): {detail}")
         exc = exc.__cause__
     return None
 
@@ -477,7 +480,7 @@ def _smtp_setup_error(exc: BaseException, where: str, host: str) -> PermanentErr
     tls = _tls_error(exc, where, host, "smtp")
     if tls is not None:
         return tls
-    if type(exc) is aiosmtplib.SMTPException and "STARTTLS" in str(exc) and "not supported" in str(exc):
+    if type(exc) is aiosmtplib.SMTPException and "STARTTLS extension not supported" in str(exc):
         return PermanentError(f'the mail server {where} does not offer STARTTLS; use smtp_security = "tls" (port 465)')
     return None
 

@@ -81,7 +81,7 @@ class SmtpServer:
 
 
 @contextlib.contextmanager
-def _running_smtp(**tls: object) -> Iterator[SmtpServer]:
+def running_smtp(**tls: object) -> Iterator[SmtpServer]:
     """An SMTP server on a free 127.0.0.1 port with one user; `tls` are aiosmtpd's TLS options."""
     handler = RecordingHandler()
 
@@ -110,7 +110,8 @@ def _running_smtp(**tls: object) -> Iterator[SmtpServer]:
         controller.stop()
 
 
-def _server_context(certificate: TlsCertificate) -> ssl.SSLContext:
+def server_context(certificate: TlsCertificate) -> ssl.SSLContext:
+    """The server side of TLS with `certificate`, for aiosmtpd's `ssl_context`/`tls_context`."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certificate.cert, certificate.key)
     return context
@@ -120,7 +121,7 @@ def _server_context(certificate: TlsCertificate) -> ssl.SSLContext:
 def smtp_server() -> Iterator[SmtpServer]:
     """An SMTP server on a free 127.0.0.1 port for one test, with one user (AUTH without TLS,
     as loopback allows)."""
-    with _running_smtp() as server:
+    with running_smtp() as server:
         yield server
 
 
@@ -129,7 +130,7 @@ def smtp_tls_server(tls_certificate: TlsCertificate) -> Iterator[SmtpServer]:
     """SMTP over implicit TLS. AUTH is offered without `auth_require_tls`: aiosmtpd only counts
     a connection as encrypted after STARTTLS and would otherwise hide AUTH here, though the
     whole connection is TLS."""
-    with _running_smtp(ssl_context=_server_context(tls_certificate)) as server:
+    with running_smtp(ssl_context=server_context(tls_certificate)) as server:
         yield server
 
 
@@ -137,5 +138,5 @@ def smtp_tls_server(tls_certificate: TlsCertificate) -> Iterator[SmtpServer]:
 def smtp_starttls_server(tls_certificate: TlsCertificate) -> Iterator[SmtpServer]:
     """SMTP with STARTTLS as a submission server does it: AUTH is offered only after STARTTLS
     and mail is refused ("530 Must issue a STARTTLS command first") before it."""
-    with _running_smtp(tls_context=_server_context(tls_certificate), require_starttls=True, auth_require_tls=True) as server:
+    with running_smtp(tls_context=server_context(tls_certificate), require_starttls=True, auth_require_tls=True) as server:
         yield server
