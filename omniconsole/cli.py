@@ -18,6 +18,7 @@ from pathlib import Path
 
 from omniconsole import config as config_module
 from omniconsole.errors import OmniError, UsageError
+from omniconsole.models import sanitize_text
 
 log = logging.getLogger("omniconsole")
 
@@ -354,7 +355,7 @@ async def _describe(store, event) -> str | None:
             return f"{stamp} <- [{badge}] {entry.author or 'customer'} (#{entry.conversation_id}): {text}"
         if event.kind == "message.sent":
             return f"{stamp} -> [{badge}] {entry.author} (#{entry.conversation_id}): {text}"
-        return f"{stamp} !! [{badge}] #{entry.conversation_id} {event.kind.split('.')[1]}: {entry.error}"
+        return f"{stamp} !! [{badge}] #{entry.conversation_id} {event.kind.split('.')[1]}: {sanitize_text(entry.error)}"
     if event.kind == "channel.health":
         return f"{stamp} channel: {event.payload}"
     return None
@@ -381,7 +382,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print("outbound: " + (", ".join(f"{k} {v}" for k, v in sorted(figures["outbound"].items())) or "none"))
         print("channels:")
         for ch in channels:
-            detail = f": {ch.health_detail}" if ch.health_detail else ""
+            detail = f": {sanitize_text(ch.health_detail)}" if ch.health_detail else ""
             print(f"  {ch.name:<24} {ch.kind:<10} {ch.health}{detail}")
 
     return _run(stats())

@@ -140,6 +140,7 @@ class Hub:
         log.info("core %s holds the lease of %s", self.me, self.store.path)
         self.holding_lease.set()
         tasks: list[asyncio.Task] = []
+        lost = False
         try:
             recovered = await self.store.recover_sending()
             if recovered:
@@ -172,7 +173,11 @@ class Hub:
             tasks.append(heartbeat)
             # Only the heartbeat ends on its own (the lease was lost); everything else runs
             # until we are cancelled.
-            await heartbeat
+            try:
+                await heartbeat
+            except LeaseLost:
+                lost = True
+                raise
         finally:
             for task in tasks:
                 task.cancel()
@@ -185,10 +190,12 @@ class Hub:
                     log.exception("closing channel %s failed", self.channel_names.get(channel_id))
             self.connectors.clear()
             try:
-                # Nobody runs these channels now; the next core says otherwise when it starts.
-                for channel_id in self.channel_names:
-                    await asyncio.shield(self.store.set_channel_health(channel_id, Health.UNKNOWN, "the core stopped"))
-                await asyncio.shield(self.store.release_lease(self.me))
+                if not lost:
+                    # Nobody runs these channels now; the next core says otherwise when it
+                    # starts. (After a takeover the new core owns their health: leave it.)
+                    for channel_id in self.channel_names:
+                        await asyncio.shield(self.store.set_channel_health(channel_id, Health.UNKNOWN, "the core stopped"))
+                    await asyncio.shield(self.store.release_lease(self.me))
             except Exception:
                 log.exception("could not release the core lease")
             self.holding_lease.clear()
@@ -210,6 +217,12 @@ class Hub:
                 log.warning("housekeeping: %s", exc)
             await asyncio.sleep(self.timing.housekeeping)
 
+    async def _health_quietly(self, channel_id: int, health: Health, detail: str) -> None:
+        try:
+            await self.store.set_channel_health(channel_id, health, detail)
+        except OmniError as exc:
+            log.error("cannot record the health of channel %s: %s", self.channel_names.get(channel_id), exc)
+
     def report_health(self, channel_id: int, health: Health, detail: str) -> None:
         """Record a channel's health without making the caller wait for the database."""
         task = asyncio.create_task(self.store.set_channel_health(channel_id, health, detail))
@@ -223,7 +236,13 @@ class Hub:
         connector = self.connectors[channel_id]
         backoff = self.timing.restart_initial
         while True:
-            sink = ChannelSink(self, channel_id, channel.channel_kind, channel.name, await self.store.cursor(channel_id))
+            try:
+                cursor = await self.store.cursor(channel_id)
+            except OmniError as exc:
+                log.error("channel %s: cannot read its cursor: %s", channel.name, exc)
+                await asyncio.sleep(backoff)
+                continue
+            sink = ChannelSink(self, channel_id, channel.channel_kind, channel.name, cursor)
             try:
                 await connector.run(sink)
                 raise TransientError("the connector stopped by itself")
@@ -231,7 +250,7 @@ class Hub:
                 raise
             except PermanentError as exc:
                 log.error("channel %s is down: %s", channel.name, exc.reason)
-                await self.store.set_channel_health(channel_id, Health.DOWN, exc.reason)
+                await self._health_quietly(channel_id, Health.DOWN, exc.reason)
                 await asyncio.sleep(self.timing.down_retry)
                 continue
             except TransientError as exc:
@@ -245,7 +264,7 @@ class Hub:
                 backoff = self.timing.restart_initial  # it worked for a while: start over
             wait = delay if delay is not None else backoff
             log.warning("channel %s degraded: %s (retrying in %.0f s)", channel.name, reason, wait)
-            await self.store.set_channel_health(channel_id, Health.DEGRADED, f"{reason}; retrying in {wait:.0f} s")
+            await self._health_quietly(channel_id, Health.DEGRADED, f"{reason}; retrying in {wait:.0f} s")
             await asyncio.sleep(wait)
             backoff = min(backoff * 2, self.timing.restart_max)
 
@@ -254,17 +273,23 @@ class Hub:
     async def _outbox_loop(self) -> None:
         channel_ids = list(self.connectors)
         while True:
-            due = await self.store.next_outbox_due(channel_ids)
-            if due is None or due > time.time():
-                await asyncio.sleep(self.timing.outbox_poll)
-                continue
-            items = await self.store.claim_outbox(channel_ids, limit=50)
-            by_channel: dict[int, list[OutboxItem]] = {}
-            for item in items:
-                by_channel.setdefault(item.channel_id, []).append(item)
-            # Channels send side by side; within a channel in order, so a customer reads
-            # two replies in the order they were written.
-            await asyncio.gather(*(self._send_in_order(batch) for batch in by_channel.values()))
+            try:
+                due = await self.store.next_outbox_due(channel_ids)
+                if due is None or due > time.time():
+                    await asyncio.sleep(self.timing.outbox_poll)
+                    continue
+                items = await self.store.claim_outbox(channel_ids, limit=50)
+                by_channel: dict[int, list[OutboxItem]] = {}
+                for item in items:
+                    by_channel.setdefault(item.channel_id, []).append(item)
+                # Channels send side by side; within a channel in order, so a customer reads
+                # two replies in the order they were written.
+                await asyncio.gather(*(self._send_in_order(batch) for batch in by_channel.values()))
+            except OmniError as exc:
+                # A busy or full database must not end the outbox for good: say so, wait, go
+                # on. (Rows claimed but not recorded stay `sending` until the next start.)
+                log.error("outbox: %s; trying again shortly", exc)
+                await asyncio.sleep(max(1.0, self.timing.outbox_poll))
 
     async def _send_in_order(self, items: list[OutboxItem]) -> None:
         for item in items:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -85,7 +86,7 @@ class Ingestor:
             address=normalize_address(message.identity_kind, raw_address, self.default_region),
             identity_display=raw_address,
             body=sanitize_text(message.body),
-            sent_at=epoch(message.sent_at) or 0.0,
+            sent_at=epoch(message.sent_at) or time.time(),
             sender_name=sanitize_text(message.sender_name).strip(),
             subject=sanitize_text(message.subject).strip(),
             thread_key=message.thread_key,

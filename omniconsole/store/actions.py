@@ -169,8 +169,10 @@ def set_status(
             raise ActionError(f"this customer already has an open conversation (#{other[0]}); continue there")
     conn.execute(
         "UPDATE conversations SET status = ?, snoozed_until = ?,"
-        " resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE NULL END WHERE id = ?",
-        (status, snoozed_until if status is ConversationStatus.SNOOZED else None, status, now, conversation_id),
+        " resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE NULL END,"
+        # Resolved work waits for nobody; a later message starts the wait afresh.
+        " waiting_since = CASE WHEN ? = 'resolved' THEN NULL ELSE waiting_since END WHERE id = ?",
+        (status, snoozed_until if status is ConversationStatus.SNOOZED else None, status, now, status, conversation_id),
     )
     words = {
         ConversationStatus.RESOLVED: "resolved",

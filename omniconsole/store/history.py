@@ -91,11 +91,11 @@ def ingest_batch(
     now = time.time()
     for record in records:
         existing = execute(
-            "SELECT id, body, subject, customer_id, conversation_id FROM messages WHERE channel_id = ? AND external_id = ?",
+            "SELECT id, body, subject, customer_id, conversation_id, edited_at FROM messages WHERE channel_id = ? AND external_id = ?",
             (channel_id, record.external_id),
         ).fetchone()
         if existing is not None:
-            if record.edited_at is not None and record.body != existing[1]:
+            if record.edited_at is not None and record.body != existing[1] and record.edited_at > (existing[5] or 0):
                 _apply_edit(conn, existing, record, now)
                 result.edited += 1
                 result.conversations.add(existing[4])
@@ -174,8 +174,10 @@ class _Touch:
     def add(self, at: float, message_id: int, preview: str, waiting: bool, kind: str, channel_id: int) -> None:
         self.count += 1
         self.channel_id = channel_id
-        if at >= self.last_at:
-            self.last_at, self.last_id, self.preview = at, message_id, preview
+        # The message that arrived last is the one to show and to mark unread, whatever the
+        # sender's clock says (a delayed mail arrives after our reply); order by the later time.
+        self.last_at = max(self.last_at, at)
+        self.last_id, self.preview = message_id, preview
         if waiting and (self.waiting_at is None or at < self.waiting_at):
             self.waiting_at = at
         if kind not in self.kinds:
@@ -187,9 +189,7 @@ class _Touch:
         kinds += [k for k in self.kinds if k not in kinds]
         conn.execute(
             "UPDATE conversations SET"
-            " preview = CASE WHEN :at >= last_activity_at THEN :preview ELSE preview END,"
-            " last_message_id = CASE WHEN :at >= last_activity_at THEN :mid ELSE last_message_id END,"
-            " last_activity_at = max(last_activity_at, :at),"
+            " preview = :preview, last_message_id = :mid, last_activity_at = max(last_activity_at, :at),"
             " last_inbound_at = CASE WHEN :waiting THEN max(coalesce(last_inbound_at, 0), :at) ELSE last_inbound_at END,"
             " waiting_since = CASE WHEN :waiting THEN coalesce(waiting_since, :waiting_at) ELSE waiting_since END,"
             " message_count = message_count + :count, channel_kinds = :kinds, last_channel_id = :channel,"
@@ -307,13 +307,29 @@ def _conversation_for(
     if record.reply_to_keys:
         marks = ", ".join("?" * len(record.reply_to_keys))
         row = conn.execute(
-            f"SELECT conversation_id FROM messages WHERE thread_key IN ({marks}) ORDER BY id DESC LIMIT 1",
+            f"SELECT m.conversation_id, c.status, c.customer_id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            f" WHERE m.thread_key IN ({marks}) ORDER BY m.id DESC LIMIT 1",
             record.reply_to_keys,
         ).fetchone()
+        open_one = None
+        if row is not None and row[1] == "resolved":
+            found = conn.execute(
+                "SELECT id FROM conversations WHERE customer_id = ? AND status != 'resolved' ORDER BY id DESC LIMIT 1",
+                (row[2],),
+            ).fetchone()
+            open_one = found[0] if found else None
+        if open_one is not None:
+            # The customer has opened another conversation since: continue there rather than
+            # keep two open at once.
+            return open_one
+        if row is not None and row[1] == "resolved" and record.flags & _NOT_WAITING:
+            # An auto-reply or bounce to our last mail is recorded, but reopens nothing.
+            return row[0]
         if row is not None:
             conversation_id = row[0]
             reopened = conn.execute(
-                "UPDATE conversations SET status = 'open', resolved_at = NULL WHERE id = ? AND status = 'resolved'",
+                "UPDATE conversations SET status = 'open', resolved_at = NULL, waiting_since = NULL"
+                " WHERE id = ? AND status = 'resolved'",
                 (conversation_id,),
             ).rowcount
             if reopened:
@@ -346,7 +362,7 @@ def _conversation_for(
 
 
 def _apply_edit(conn: sqlite3.Connection, existing: sqlite3.Row, record: InboundRecord, now: float) -> None:
-    message_id, old_body, subject, customer_id, conversation_id = existing
+    message_id, old_body, subject, customer_id, conversation_id, _ = existing
     # External-content FTS: the old row is removed by giving back exactly what was indexed.
     conn.execute(
         "INSERT INTO messages_fts (messages_fts, rowid, body, customer_id) VALUES ('delete', ?, ?, ?)",

@@ -23,7 +23,9 @@ def recover_sending(conn: sqlite3.Connection, now: float | None = None) -> int:
     """Requeue rows a crash left in `sending`; returns how many."""
     now = now or time.time()
     return conn.execute(
-        "UPDATE messages SET state = 'queued', next_attempt_at = ? WHERE state = 'sending'", (now,)
+        # The repeated IN (...) lets SQLite use the partial index messages_outbox.
+        "UPDATE messages SET state = 'queued', next_attempt_at = ? WHERE state IN ('queued', 'sending') AND state = 'sending'",
+        (now,),
     ).rowcount
 
 
@@ -37,7 +39,9 @@ def claim_due(conn: sqlite3.Connection, channel_ids: list[int], limit: int = 20,
     rows = conn.execute(
         "SELECT m.id, m.conversation_id, m.channel_id, i.kind, i.address, m.body, m.author, m.attempts, m.identity_id"
         " FROM messages m JOIN identities i ON i.id = m.identity_id"
-        f" WHERE m.state = 'queued' AND m.next_attempt_at <= ? AND m.channel_id IN ({marks})"
+        # `state IN (...)` repeats the partial index's condition so SQLite uses it (plain
+        # `state = 'queued'` made it scan every message).
+        f" WHERE m.state IN ('queued', 'sending') AND m.state = 'queued' AND m.next_attempt_at <= ? AND m.channel_id IN ({marks})"
         " ORDER BY m.next_attempt_at, m.id LIMIT ?",
         (now, *channel_ids, limit),
     ).fetchall()
@@ -84,7 +88,9 @@ def next_due(conn: sqlite3.Connection, channel_ids: list[int]) -> float | None:
         return None
     marks = ", ".join("?" * len(channel_ids))
     return conn.execute(
-        f"SELECT min(next_attempt_at) FROM messages WHERE state = 'queued' AND channel_id IN ({marks})", channel_ids
+        f"SELECT min(next_attempt_at) FROM messages WHERE state IN ('queued', 'sending') AND state = 'queued'"
+        f" AND channel_id IN ({marks})",
+        channel_ids,
     ).fetchone()[0]
 
 
@@ -92,11 +98,20 @@ def mark_sent(
     conn: sqlite3.Connection, message_id: int, external_id: str, state: DeliveryState, thread_key: str | None
 ) -> None:
     """Record a successful send with the channel's id for the message."""
-    row = conn.execute(
-        "UPDATE messages SET state = ?, external_id = ?, thread_key = coalesce(?, thread_key), error = '',"
-        " next_attempt_at = NULL WHERE id = ? RETURNING conversation_id, customer_id",
-        (state, external_id, thread_key, message_id),
-    ).fetchone()
+    try:
+        row = conn.execute(
+            "UPDATE messages SET state = ?, external_id = ?, thread_key = coalesce(?, thread_key), error = '',"
+            " next_attempt_at = NULL WHERE id = ? RETURNING conversation_id, customer_id",
+            (state, external_id, thread_key, message_id),
+        ).fetchone()
+    except sqlite3.IntegrityError:
+        # The channel already gave us a message with this id (our own mail came back in
+        # through the mailbox): the send happened all the same; keep it without the id.
+        row = conn.execute(
+            "UPDATE messages SET state = ?, thread_key = coalesce(?, thread_key), error = '', next_attempt_at = NULL"
+            " WHERE id = ? RETURNING conversation_id, customer_id",
+            (state, thread_key, message_id),
+        ).fetchone()
     if row:
         add_event(conn, "message.sent", conversation_id=row[0], customer_id=row[1], message_id=message_id, payload={"state": state})
 

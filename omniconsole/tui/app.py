@@ -99,6 +99,9 @@ class MainScreen(Screen):
         self._counts: dict[InboxView, int] = {}
         self.inbox_ready = asyncio.Event()
         self._preview_timer = None
+        self._following = False
+        self._trouble_shown = False
+        self._submitting = False
         self.opened: int | None = None  # the conversation whose timeline finished loading
 
     # --- layout ---------------------------------------------------------------------------
@@ -139,8 +142,8 @@ class MainScreen(Screen):
         await self.refresh_status()
         self._show_composer_info()
         self.set_interval(0.15, self.follow_events)
-        self.set_interval(1.0, self.refresh_presence)
-        self.set_interval(5.0, self.refresh_status)
+        self.set_interval(1.0, self._safely(self.refresh_presence))
+        self.set_interval(5.0, self._safely(self.refresh_status))
         self.set_interval(30.0, self._tick)
 
     def on_resize(self) -> None:
@@ -148,30 +151,58 @@ class MainScreen(Screen):
         self.set_class(width < 110, "narrow")
         self.set_class(width < 70, "tiny")
 
+    def _safely(self, job):
+        async def run() -> None:
+            try:
+                await job()
+            except OmniError as exc:
+                self._store_trouble(exc)
+
+        return run
+
     def _tick(self) -> None:
         self.inbox.refresh()  # waiting times move on
 
     # --- following other windows ----------------------------------------------------------
 
-    @work(exclusive=True, group="events", exit_on_error=False)
     async def follow_events(self) -> None:
-        events = await self.store.events_since(self._last_event, limit=5000)
-        if not events:
+        """Every 150 ms: what did others (and the core) change? A tick that finds the previous
+        one still working skips, so no change is ever dropped by a cancelled reload."""
+        if self._following:
             return
-        self._last_event = events[-1].id
-        touched = {e.conversation_id for e in events if e.conversation_id}
-        customers = {e.customer_id for e in events if e.customer_id}
-        # Reads change only the reader's unread marks, and this window marks its own rows
-        # itself (InboxList.mark_read): no reload for them.
-        if any(e.kind != "conversation.read" for e in events):
-            keep = self.inbox.selected.conversation_id if self.inbox.selected else None
-            await self.inbox.load(keep=keep)
-        if self.conversation and (self.conversation.id in touched or self.conversation.customer_id in customers):
-            if any(e.conversation_id == self.conversation.id and e.kind != "conversation.read" for e in events) or \
-                    self.conversation.customer_id in customers:
-                await self.open_conversation(self.conversation.id, keep_position=True, mark_read=False)
-        if any(e.kind == "channel.health" for e in events):
-            await self.refresh_status()
+        self._following = True
+        try:
+            events = await self.store.events_since(self._last_event, limit=5000)
+            if not events:
+                return
+            customers = {e.customer_id for e in events if e.customer_id}
+            # Reads change only the reader's unread marks, and this window marks its own rows
+            # itself (InboxList.mark_read): no reload for them.
+            if any(e.kind != "conversation.read" for e in events):
+                keep = self.inbox.selected.conversation_id if self.inbox.selected else None
+                await self.inbox.load(keep=keep)
+            current = self.conversation
+            if current and (
+                any(e.conversation_id == current.id and e.kind != "conversation.read" for e in events)
+                or current.customer_id in customers
+            ):
+                await self.open_conversation(current.id, keep_position=True, mark_read=False, announce=False)
+            if any(e.kind == "channel.health" for e in events):
+                await self.refresh_status()
+            self._last_event = events[-1].id
+        except OmniError as exc:
+            self._store_trouble(exc)
+        finally:
+            self._following = False
+
+    def _store_trouble(self, exc: OmniError) -> None:
+        """The database did not answer (locked by a long import, disk full): say so once, keep
+        the window, try again on the next tick."""
+        log.warning("window: %s", exc)
+        if not self._trouble_shown:
+            self._trouble_shown = True
+            self.app.notify(f"The database is not answering: {exc}", severity="error", markup=False, timeout=8)
+            self.set_timer(30, lambda: setattr(self, "_trouble_shown", False))
 
     async def refresh_status(self) -> None:
         channels = await self.store.channels()
@@ -338,7 +369,7 @@ class MainScreen(Screen):
             self.app.notify("Open a conversation first", severity="warning")
         return self.conversation
 
-    @work(group="dialog", exclusive=True)
+    @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_reply(self) -> None:
         conversation = self._need_conversation()
         if conversation is None:
@@ -365,8 +396,12 @@ class MainScreen(Screen):
 
     async def submit(self, body: str) -> None:
         conversation = self.conversation
-        if conversation is None or not body.strip():
+        if conversation is None or not body.strip() or self._submitting:
             return
+        # Cleared before the database round trip: a second Enter (or key repeat) finds an
+        # empty composer instead of sending the same reply twice. Restored if the write fails.
+        self._submitting = True
+        self.composer.clear()
         try:
             if self.composer.mode == "note":
                 await self.store.add_note(conversation.id, body, self.operator.login)
@@ -378,12 +413,17 @@ class MainScreen(Screen):
                     conversation.id, body, self.operator.login, identity_id=route.identity_id, channel_id=route.channel_id
                 )
         except OmniError as exc:
+            self.composer.text = body
             self.app.notify(str(exc), severity="error", markup=False)
             return
-        self.composer.clear()
+        finally:
+            self._submitting = False
         self.composer.mode = "reply"
-        await self.store.set_presence(self.operator.login, conversation.id, typing=False)
-        await self.open_conversation(conversation.id)
+        try:
+            await self.store.set_presence(self.operator.login, conversation.id, typing=False)
+            await self.open_conversation(conversation.id)
+        except OmniError as exc:
+            self._store_trouble(exc)
         self.timeline.focus()
 
     def on_composer_cancelled(self) -> None:
@@ -408,7 +448,10 @@ class MainScreen(Screen):
             path = f.name
         try:
             with self.app.suspend():
-                subprocess.run([*shlex.split(editor), path], check=False)
+                # Awaited, not run blocking: a core in this window keeps its lease and sends
+                # while the operator writes.
+                process = await asyncio.create_subprocess_exec(*shlex.split(editor), path)
+                await process.wait()
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
             self.app.notify(f"could not run the editor {editor!r}: {exc}", severity="error", markup=False)
@@ -428,9 +471,12 @@ class MainScreen(Screen):
             return False
         if done:
             self.app.notify(done, timeout=2)
-        if self.conversation:
-            await self.open_conversation(self.conversation.id, keep_position=True, mark_read=False)
-        await self.inbox.load(keep=self.conversation.id if self.conversation else None)
+        try:
+            if self.conversation:
+                await self.open_conversation(self.conversation.id, keep_position=True, mark_read=False)
+            await self.inbox.load(keep=self.conversation.id if self.conversation else None)
+        except OmniError as exc:
+            self._store_trouble(exc)
         return True
 
     async def action_resolve(self) -> None:
@@ -447,7 +493,7 @@ class MainScreen(Screen):
         if (c := self._need_conversation()) is not None:
             await self._do(self.store.set_status(c.id, ConversationStatus.OPEN, self.operator.login), "Reopened")
 
-    @work(group="dialog", exclusive=True)
+    @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_snooze(self) -> None:
         if (c := self._need_conversation()) is None:
             return
@@ -488,7 +534,7 @@ class MainScreen(Screen):
         if (c := self._need_conversation()) is not None:
             await self._do(self.store.assign(c.id, None, self.operator.login), "Unassigned")
 
-    @work(group="dialog", exclusive=True)
+    @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_assign(self) -> None:
         if (c := self._need_conversation()) is None:
             return
@@ -502,7 +548,7 @@ class MainScreen(Screen):
             return
         await self._do(self.store.assign(c.id, choice or None, self.operator.login), f"Assigned to {choice or 'nobody'}")
 
-    @work(group="dialog", exclusive=True)
+    @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_labels(self) -> None:
         if (c := self._need_conversation()) is None:
             return
@@ -552,7 +598,7 @@ class MainScreen(Screen):
         if missing:
             self.app.notify("Not saved: " + ", ".join(missing), severity="warning", markup=False)
 
-    @work(group="dialog", exclusive=True)
+    @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_open_attachment(self) -> None:
         """Text files open in a viewer here; other files open with the desktop's viewer where
         there is one (a local session), else they are saved and the path is shown."""
@@ -600,7 +646,7 @@ class MainScreen(Screen):
         await self.inbox.load(keep=found)
         await self.open_conversation(found)
 
-    @work(group="dialog", exclusive=True)
+    @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_history(self) -> None:
         if (c := self._need_conversation()) is None:
             return
@@ -623,7 +669,7 @@ class MainScreen(Screen):
         await self.inbox.load(InboxView(view))
         self.inbox.focus()
 
-    @work(group="dialog", exclusive=True)
+    @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_search(self) -> None:
         from omniconsole.tui.screens.search import SearchScreen
 
@@ -710,12 +756,20 @@ class OmniApp(App):
         and take over if the other one dies."""
         from omniconsole.core.hub import Hub
 
+        from omniconsole.core.hub import LeaseLost
+
         store = await Store.open(self.settings.database)
         try:
-            hub = Hub(self.settings, store)
-            waiter = asyncio.create_task(hub.holding_lease.wait())
-            waiter.add_done_callback(lambda _: setattr(self, "core_state", "core: in this window"))
-            await hub.run()
+            while True:
+                hub = Hub(self.settings, store)
+                waiter = asyncio.create_task(hub.holding_lease.wait())
+                waiter.add_done_callback(lambda _: setattr(self, "core_state", "core: in this window"))
+                try:
+                    await hub.run()
+                except LeaseLost:
+                    pass  # another core took over while this window stalled: wait again
+                waiter.cancel()
+                self.core_state = None
         finally:
             await store.close()
 

@@ -366,3 +366,14 @@ async def test_hostile_text_in_search_results_is_literal(make_app, shop):
         prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
         assert any("[@click=app.quit]" in p for p in prompts)
         assert app.is_running
+
+
+async def test_a_second_enter_does_not_send_the_reply_twice(make_app, shop):
+    ids = shop[1]
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_conversation(pilot, app, ids["oliver"])
+        await pilot.press("r", *"only once", "enter", "enter", "enter")
+        await settle(pilot)
+        replies = [e for e in await app.store.timeline(ids["oliver"]) if e.direction == "out"]
+        assert [r.body for r in replies] == ["only once"]

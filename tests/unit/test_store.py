@@ -278,3 +278,48 @@ def test_write_transaction_rolls_back_on_error(tmp_path):
     with pytest.raises(RuntimeError):
         write_transaction(conn, half)
     assert conn.execute("SELECT count(*) FROM operators").fetchone()[0] == 0
+
+
+async def test_auto_reply_to_a_resolved_thread_does_not_reopen_it(store, ingest):
+    await ingest([inbound("<a@x>", "help", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<a@x>")], channel="email")
+    conv = (await store.inbox_page(InboxView.ALL))[0].conversation_id
+    await store.set_status(conv, ConversationStatus.RESOLVED, "alice")
+    assert (await store.conversation(conv)).waiting_since is None
+    await ingest([inbound("<b@x>", "I am on holiday", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<b@x>",
+                          reply_to_keys=("<a@x>",), flags=frozenset({"auto_reply"}))], channel="email")
+    assert (await store.conversation(conv)).status == "resolved"
+    assert len(await store.timeline(conv)) >= 2  # recorded all the same
+
+
+async def test_reply_to_a_resolved_thread_joins_the_open_conversation_if_there_is_one(store, ingest):
+    await ingest([inbound("<a@x>", "first", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<a@x>")], channel="email")
+    first = (await store.inbox_page(InboxView.ALL))[0].conversation_id
+    await store.set_status(first, ConversationStatus.RESOLVED, "alice")
+    await ingest([inbound("<n@x>", "new question", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<n@x>")], channel="email")
+    second = (await store.inbox_page(InboxView.ALL))[0].conversation_id
+    await ingest([inbound("<r@x>", "about the old one", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<r@x>",
+                          reply_to_keys=("<a@x>",))], channel="email")
+    assert (await store.conversation(first)).status == "resolved"
+    assert [e.body for e in await store.timeline(second)][-1] == "about the old one"
+
+
+async def test_an_older_edit_never_overwrites_a_newer_one(store, ingest):
+    from datetime import datetime, timezone
+
+    await ingest([inbound("9", "v1")])
+    await ingest([inbound("9", "v3", edited_at=datetime(2030, 1, 3, tzinfo=timezone.utc))])
+    await ingest([inbound("9", "v2", edited_at=datetime(2030, 1, 2, tzinfo=timezone.utc))])
+    conv = (await store.inbox_page(InboxView.ALL))[0].conversation_id
+    assert [e.body for e in await store.timeline(conv)] == ["v3"]
+
+
+async def test_a_late_message_still_becomes_the_preview_and_unread(store, ingest):
+    base = time.time() - 1000
+    await store.add_operator("alice")
+    await ingest([inbound("1", "first", at=base)])
+    conv = (await store.inbox_page(InboxView.ALL))[0].conversation_id
+    await store.queue_reply(conv, "our answer", "alice")
+    await store.mark_read("alice", conv)
+    await ingest([inbound("2", "delayed mail written before the answer", at=base + 1)])
+    [row] = await store.inbox_page(InboxView.ALL, "alice")
+    assert row.preview == "delayed mail written before the answer" and row.unread

@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from omniconsole.errors import OmniError
 from omniconsole.store import SearchResults, Store
 from omniconsole.tui.text import badge, clock_time, one_line, safe
 
@@ -90,10 +91,14 @@ class SearchScreen(ModalScreen[SearchChoice | None]):
                 results.highlighted = 0
                 event.stop()
 
-    @work(exclusive=True, group="search")
+    @work(exclusive=True, group="search", exit_on_error=False)
     async def run_search(self, text: str) -> None:
         await asyncio.sleep(0.12)  # typing on: this search is cancelled by the next one
-        results = await self.store.search(text, limit=100)
+        try:
+            results = await self.store.search(text, limit=100)
+        except OmniError as exc:
+            self.query_one("#search-summary", Label).update(Text(f"search failed: {exc}", style="red"))
+            return
         self.results = results
         option_list = self.query_one(OptionList)
         option_list.clear_options()
