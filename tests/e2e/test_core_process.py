@@ -219,7 +219,7 @@ WRITER = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_four_operator_processes_write_while_the_core_ingests(tmp_path):
-    long_burst = 60_000
+    long_burst = 2_000_000  # more than the core can ingest while the writers run: it never runs out
     config = write_config(tmp_path, limit=long_burst, batch=50, send_delay=0.0)
     db = tmp_path / "core.db"
     log = tmp_path / "core.log"
