@@ -323,3 +323,23 @@ async def test_a_late_message_still_becomes_the_preview_and_unread(store, ingest
     await ingest([inbound("2", "delayed mail written before the answer", at=base + 1)])
     [row] = await store.inbox_page(InboxView.ALL, "alice")
     assert row.preview == "delayed mail written before the answer" and row.unread
+
+
+def test_outbox_queries_use_their_index(tmp_path):
+    """The core asks these every 150 ms: a scan of every message would cost ~70 ms at 1M."""
+    from omniconsole.store import outbox
+
+    conn = connect(tmp_path / "plan.db")
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    outbox.next_due(conn, [1, 2])
+    outbox.claim_due(conn, [1, 2])
+    write_transaction(conn, outbox.recover_sending)
+    conn.set_trace_callback(None)
+    checked = 0
+    for sql in statements:
+        if "messages" in sql and ("next_attempt_at" in sql or "'sending'" in sql) and not sql.startswith(("BEGIN", "COMMIT")):
+            plan = " ".join(str(tuple(r)) for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
+            assert "messages_outbox" in plan, (sql, plan)
+            checked += 1
+    assert checked == 3
