@@ -157,8 +157,8 @@ async def test_channel_restarts_after_transient_failure_and_reports_health(tmp_p
     })
     try:
         async def up():
-            [channel] = await store.channels()
-            return channel if channel.health == "up" else None
+            channels = await store.channels()  # empty until the hub has registered it
+            return channels[0] if channels and channels[0].health == "up" else None
 
         channel = await wait_until(up)
         assert made[0].runs == 2
@@ -173,8 +173,8 @@ async def test_permanent_channel_failure_shows_down_with_reason(tmp_path, store)
     hub, task, made = await run_hub(tmp_path, store, {"run_failures": [PermanentError("the bot token was rejected")] * 50})
     try:
         async def down():
-            [channel] = await store.channels()
-            return channel if channel.health == "down" else None
+            channels = await store.channels()
+            return channels[0] if channels and channels[0].health == "down" else None
 
         channel = await wait_until(down)
         assert channel.health_detail == "the bot token was rejected"
