@@ -16,6 +16,20 @@ async def settle(pilot, seconds: float = 0.25) -> None:
     await pilot.pause(seconds)
 
 
+async def dialog(pilot, kind: str = "") -> None:
+    """Wait until a modal dialog (of class `kind`, if given) is on screen: under load it may
+    take longer than a fixed pause, and keys sent before it would go to the screen below."""
+    from textual.screen import ModalScreen
+
+    for _ in range(100):
+        screen = pilot.app.screen
+        if isinstance(screen, ModalScreen) and (not kind or type(screen).__name__ == kind):
+            await pilot.pause(0.05)
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"no {kind or 'dialog'} appeared")
+
+
 async def open_conversation(pilot, app, conversation_id: int) -> MainScreen:
     """Move the inbox cursor to a conversation and open it with Enter."""
     screen: MainScreen = app.main
@@ -107,15 +121,17 @@ async def test_snooze_for_an_hour_and_to_a_date(make_app, shop):
     async with app.run_test(size=(160, 48)) as pilot:
         await open_conversation(pilot, app, ids["oliver"])
         await pilot.press("z")
-        await settle(pilot)
+        await dialog(pilot, "ChoiceDialog")
         await pilot.press("enter")  # first option: 1 hour
         await settle(pilot)
         conversation = await app.store.conversation(ids["oliver"])
         assert conversation.status == "snoozed" and abs(conversation.snoozed_until - (NOW + 3600)) < 1
         await pilot.press("u")
         await settle(pilot)
-        await pilot.press("z", "down", "down", "enter")
-        await settle(pilot)
+        await pilot.press("z")
+        await dialog(pilot, "ChoiceDialog")
+        await pilot.press("down", "down", "enter")
+        await dialog(pilot, "InputDialog")
         await pilot.press(*"2031-05-01 10:30", "enter")
         await settle(pilot)
         conversation = await app.store.conversation(ids["oliver"])
@@ -132,7 +148,7 @@ async def test_assign_to_me_to_someone_and_unassign(make_app, shop):
         await settle(pilot)
         assert (await app.store.conversation(ids["oliver"])).assignee == "alice"
         await pilot.press("A")
-        await settle(pilot)
+        await dialog(pilot, "ChoiceDialog")
         await pilot.press("down", "enter")  # alice, bob, nobody
         await settle(pilot)
         assert (await app.store.conversation(ids["oliver"])).assignee == "bob"
@@ -149,13 +165,13 @@ async def test_replying_in_someone_elses_conversation_asks_first(make_app, shop)
     async with app.run_test(size=(160, 48)) as pilot:
         screen = await open_conversation(pilot, app, ids["emma"])  # assigned to bob
         await pilot.press("r")
-        await settle(pilot)
+        await dialog(pilot, "ConfirmDialog")
         assert "assigned to bob" in str(app.screen.query_one("Label").render())
         await pilot.press("n")
         await settle(pilot)
         assert app.focused is not screen.composer
         await pilot.press("r")
-        await settle(pilot)
+        await dialog(pilot, "ConfirmDialog")
         await pilot.press("y")
         await settle(pilot)
         assert app.focused is screen.composer
@@ -167,7 +183,7 @@ async def test_labels_and_priority(make_app, shop):
     async with app.run_test(size=(160, 48)) as pilot:
         await open_conversation(pilot, app, ids["oliver"])
         await pilot.press("l")
-        await settle(pilot)
+        await dialog(pilot, "InputDialog")
         await pilot.press(*"vip, fitting", "enter")
         await settle(pilot)
         await pilot.press("p", "p")
@@ -211,7 +227,7 @@ async def test_search_opens_the_conversation_at_the_message(make_app, shop):
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("slash")
-        await settle(pilot)
+        await dialog(pilot, "SearchScreen")
         assert isinstance(app.screen, SearchScreen)
         await pilot.press(*"charged")
         await settle(pilot, 0.5)
