@@ -69,6 +69,7 @@ class InboxList(ScrollView, can_focus=True):
         self._pending: set[int] = set()
         self._generation = 0
         self._selected_id: int | None = None
+        self._strips: dict[tuple, Strip] = {}
 
     # --- data -----------------------------------------------------------------------------
 
@@ -161,11 +162,20 @@ class InboxList(ScrollView, can_focus=True):
                 self._pending.add(page)
                 self._fetch(page, self._generation)
             return Strip([Segment(" …".ljust(width), Style(dim=True))]) if line == 0 else Strip.blank(width)
-        text = self._row_text(row, line, width)
-        if index == self.cursor:
-            text.stylize("reverse" if self.has_focus else "on grey23")
-        segments = list(text.render(self.app.console))
-        return Strip(segments).crop_extend(0, width, None)
+        highlight = ("focus" if self.has_focus else "cursor") if index == self.cursor else ""
+        # Drawn rows are kept (keyed by everything that changes their look; the minute for the
+        # waiting time): a repaint after a focus change or a cursor move rebuilds nothing.
+        key = (row, line, width, highlight, int(self.clock() // 60))
+        strip = self._strips.get(key)
+        if strip is None:
+            text = self._row_text(row, line, width)
+            if highlight:
+                text.stylize("reverse" if highlight == "focus" else "on grey23")
+            strip = Strip(list(text.render(self.app.console))).crop_extend(0, width, None)
+            if len(self._strips) > 2000:
+                self._strips.clear()
+            self._strips[key] = strip
+        return strip
 
     def _row_text(self, row: InboxRow, line: int, width: int) -> Text:
         if line == 0:
