@@ -152,8 +152,9 @@ def _settings(args: argparse.Namespace):
     return config_module.load_settings(args.config, args.db)
 
 
-def _run(coro) -> int:
-    """Run a coroutine; SIGTERM stops it as Ctrl-C does, so `finally` blocks still run."""
+def _run(coro):
+    """Run a coroutine and return its value; SIGTERM stops it as Ctrl-C does, so `finally`
+    blocks still run (a stopped run returns None)."""
 
     async def wrapper():
         task = asyncio.current_task()
@@ -163,20 +164,9 @@ def _run(coro) -> int:
         try:
             return await coro
         except asyncio.CancelledError:
-            return 0
+            return None
 
-    return asyncio.run(wrapper()) or 0
-
-
-def _run_value(coro):
-    """Like `_run`, but returns the coroutine's value."""
-    result = {}
-
-    async def keep():
-        result["value"] = await coro
-
-    _run(keep())
-    return result.get("value")
+    return asyncio.run(wrapper())
 
 
 def current_user() -> str:
@@ -275,7 +265,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    return _run(serve())
+    return _run(serve()) or 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -323,7 +313,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     feed_only = args.feed or not (sys.stdout.isatty() and sys.stdin.isatty())
     args.feed = feed_only
-    if _run_value(demo()) == "window":
+    if _run(demo()) == "window":
         return open_window(settings, getattr(args, "as_operator", None))
     return 0
 
@@ -385,7 +375,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             detail = f": {sanitize_text(ch.health_detail)}" if ch.health_detail else ""
             print(f"  {ch.name:<24} {ch.kind:<10} {ch.health}{detail}")
 
-    return _run(stats())
+    return _run(stats()) or 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -462,7 +452,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    return _run(operator())
+    return _run(operator()) or 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:

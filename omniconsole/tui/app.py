@@ -103,7 +103,6 @@ class MainScreen(Screen):
         self._last_event = 0
         self._channels_text = Text("")
         self._core_text = Text("")
-        self._counts: dict[InboxView, int] = {}
         self.inbox_ready = asyncio.Event()
         self._preview_timer = None
         self._following = False
@@ -243,7 +242,6 @@ class MainScreen(Screen):
         self.query_one("#status", Static).update(text, layout=False)
 
     def on_inbox_list_counts_changed(self, message: InboxList.CountsChanged) -> None:
-        self._counts = message.counts
         text = Text(end="")
         for key, view, label in VIEW_KEYS:
             style = "bold reverse" if view == self.inbox.view else ""

@@ -28,6 +28,7 @@ from connectors.base import (
 )
 from connectors.email import EmailConnector, imap_utf7, reply_subject, uid_set
 from omniconsole.models import IdentityKind
+from tests.waiting import eventually
 from tests.peers.dovecot import DovecotServer, dovecot, dovecot_server  # noqa: F401 - fixtures
 from tests.peers.smtp import SmtpServer, smtp_server  # noqa: F401 - fixture
 
@@ -93,14 +94,6 @@ def make_connector(server: DovecotServer, tmp_path: Path, smtp: SmtpServer | Non
         settings.update(smtp_host=smtp.host, smtp_port=smtp.port, smtp_security="plain", smtp_user=smtp.user, smtp_password=smtp.password)
     settings.update(options)
     return EmailConnector(ChannelContext(channel_id=3, name="support mailbox", settings=settings, data_dir=tmp_path))
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

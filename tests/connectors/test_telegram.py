@@ -8,6 +8,7 @@ atomically, and can fail a commit on request.
 from __future__ import annotations
 
 import asyncio
+import functools
 import contextlib
 import os
 import random
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from connectors.base import (
 )
 from connectors.telegram import TOO_LARGE, TelegramConnector, split_text, utf16_len
 from omniconsole.models import IdentityKind
+from tests.waiting import eventually as wait_until
 from tests.peers.telegram_api import BAD_GATEWAY_HTML, FakeBotApi, group_chat, user
 
 # PTB warns about its own `RetryAfter.retry_after` type change when it builds the exception.
@@ -100,12 +102,8 @@ def make_connector(api: FakeBotApi, tmp_path: Path, **options: Any) -> TelegramC
     return TelegramConnector(ChannelContext(channel_id=1, name="telegram", settings=settings, data_dir=tmp_path))
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+# Telegram's fake server answers at once: a tighter bound and poll than the default.
+eventually = functools.partial(wait_until, timeout=5.0, poll=0.01)
 
 
 @contextlib.asynccontextmanager
@@ -624,7 +622,7 @@ async def test_restarts_in_the_middle_of_a_stream_store_every_update_once(api: F
             # On a slow machine every random stop may come before the first delivery; let
             # every fourth run commit something so the stream always makes progress.
             delivered = len(sink.deliveries)
-            await eventually(lambda: task.done() or len(sink.deliveries) > delivered or writer.done() and len(sink.messages) == total, 20)
+            await eventually(lambda: task.done() or len(sink.deliveries) > delivered or writer.done() and len(sink.messages) == total, timeout=20)
         await asyncio.wait([task], timeout=rng.uniform(0.0, 0.08))
         if task.done():
             assert isinstance(task.exception(), CommitFailed)

@@ -10,7 +10,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.tui.widgets.lines import set_virtual_size
+from omniconsole.tui.widgets.lines import set_virtual_size, wrap_to_strips
 
 from omniconsole.store import CustomerProfile
 from omniconsole.tui.text import badge, clock_time, one_line, safe
@@ -107,8 +107,7 @@ class CustomerPane(ScrollView, can_focus=True):
     def _layout(self) -> None:
         width = max(10, self.size.width - 1)
         self._width = width
-        console = self.app.console
-        self._lines = [Strip(list(line.render(console))).crop_extend(0, width, None) for line in self._text.wrap(console, width)]
+        self._lines = wrap_to_strips(self._text, self.app.console, width)
         set_virtual_size(self, Size(width, len(self._lines)))
         self.refresh()
 

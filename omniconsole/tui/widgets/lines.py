@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from rich.console import Console
+from rich.text import Text
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 
 def set_virtual_size(view: ScrollView, size: Size) -> None:
@@ -18,3 +21,8 @@ def set_virtual_size(view: ScrollView, size: Size) -> None:
     view.set_reactive(ScrollView.virtual_size, size)
     view._scroll_update(size)  # scrollbars and scroll bounds
     view.refresh()
+
+
+def wrap_to_strips(text: Text, console: Console, width: int) -> list[Strip]:
+    """`text` wrapped to `width` cells, one Strip a line, each exactly `width` wide."""
+    return [Strip(list(line.render(console))).crop_extend(0, width, None) for line in text.wrap(console, width)]

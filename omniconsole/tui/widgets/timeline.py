@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.tui.widgets.lines import set_virtual_size
+from omniconsole.tui.widgets.lines import set_virtual_size, wrap_to_strips
 
 from omniconsole.store import TimelineEntry
 from omniconsole.tui.text import STATE, badge, clock_time, safe
@@ -171,8 +171,7 @@ class Timeline(ScrollView, can_focus=True):
             text = entry_text(entry, unfolded=entry.id in self.unfolded, now=now)
             if index == self.cursor:
                 text.stylize("on grey19")
-            for line in text.wrap(console, width):
-                lines.append(Strip(list(line.render(console))).crop_extend(0, width, None))
+            lines += wrap_to_strips(text, console, width)
             lines.append(Strip.blank(width))
         self._lines, self._starts = lines, starts
         set_virtual_size(self, Size(width, len(lines)))
