@@ -14,6 +14,8 @@ _CONNECTORS: dict[str, str] = {
     "demo": "connectors.demo:DemoConnector",
     "telegram": "connectors.telegram:TelegramConnector",
     "email": "connectors.email:EmailConnector",
+    "vk": "connectors.vk:VkConnector",
+    "whatsapp": "connectors.whatsapp:WhatsAppConnector",
 }
 
 

@@ -202,6 +202,42 @@ MIGRATIONS: list[str] = [
         updated_at      REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 3: one customer across channels: "possibly the same person" suggestions, merges that can
+    # be undone exactly, and erasure of a person's data (their counts stay for statistics).
+    """
+    -- One row per unordered pair of customers (customer_id < other_id). A dismissed pair
+    -- stays dismissed: the same evidence never suggests it again.
+    CREATE TABLE merge_suggestions (
+        id           INTEGER PRIMARY KEY,
+        customer_id  INTEGER NOT NULL REFERENCES customers(id),
+        other_id     INTEGER NOT NULL REFERENCES customers(id),
+        reason       TEXT NOT NULL,
+        status       TEXT NOT NULL DEFAULT 'open',
+        created_at   REAL NOT NULL,
+        decided_by   TEXT,
+        decided_at   REAL,
+        UNIQUE (customer_id, other_id)
+    );
+    CREATE INDEX merge_suggestions_other ON merge_suggestions(other_id);
+
+    -- A merge moves rows from `merged_id` to `survivor_id`; `moved` (JSON) lists exactly
+    -- which, so an unmerge puts back those rows and no others.
+    CREATE TABLE merges (
+        id           INTEGER PRIMARY KEY,
+        survivor_id  INTEGER NOT NULL REFERENCES customers(id),
+        merged_id    INTEGER NOT NULL REFERENCES customers(id),
+        actor        TEXT NOT NULL,
+        reason       TEXT NOT NULL DEFAULT '',
+        at           REAL NOT NULL,
+        moved        TEXT NOT NULL,
+        undone_by    TEXT,
+        undone_at    REAL
+    );
+    CREATE INDEX merges_survivor ON merges(survivor_id);
+    CREATE INDEX merges_merged ON merges(merged_id);
+
+    ALTER TABLE customers ADD COLUMN erased_at REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
