@@ -58,3 +58,31 @@ def normalize_address(kind: IdentityKind | str, raw: str, region: str = "RU") ->
             text = "+" + text
         return normalize_phone(text, region)
     return raw.strip()
+
+
+# What may be an e-mail address or a phone number inside a message. The phone prefilter is
+# cheap; only text that passes it goes through phonenumbers' matcher (which is not).
+_EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+_PHONE_LIKE = re.compile(r"\+?\d[\d\s().\-]{8,}\d")
+_MAX_MENTIONS = 5
+
+
+def mentioned_identities(body: str, region: str = "RU") -> list[tuple[IdentityKind, str]]:
+    """Normalised e-mail addresses and valid phone numbers written in a message's text.
+
+    They are evidence about who the sender may be ("my e-mail is ..."), used for suggestions,
+    never as the sender's identities by themselves. At most a handful per message: a pasted
+    address book proves nothing about its sender."""
+    found: list[tuple[IdentityKind, str]] = []
+    if "@" in body:
+        for match in _EMAIL_IN_TEXT.finditer(body):
+            text = match.group(0).strip(".")
+            if "." in text.rpartition("@")[2]:
+                found.append((IdentityKind.EMAIL, normalize_address(IdentityKind.EMAIL, text, region)))
+    # Ten digits at least: dates and order numbers rarely have that many, phone numbers do.
+    if any(sum(ch.isdigit() for ch in m.group(0)) >= 10 for m in _PHONE_LIKE.finditer(body)):
+        for match in phonenumbers.PhoneNumberMatcher(body, region, leniency=phonenumbers.Leniency.VALID, max_tries=20):
+            number = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+            found.append((IdentityKind.PHONE, number))
+    unique = list(dict.fromkeys(found))
+    return unique[:_MAX_MENTIONS]

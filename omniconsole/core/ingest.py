@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from connectors.base import InboundAttachment, InboundMessage
-from omniconsole.core.identity import normalize_address
+from omniconsole.core.identity import mentioned_identities, normalize_address
 from omniconsole.models import sanitize_text
 from omniconsole.store import AttachmentRecord, InboundRecord, IngestResult, Store
 
@@ -80,12 +80,13 @@ class Ingestor:
     def prepare(self, message: InboundMessage) -> InboundRecord:
         """Sanitise and normalise one message (attachments are saved separately)."""
         raw_address = sanitize_text(message.address)
-        return InboundRecord(
+        body = sanitize_text(message.body)
+        record = InboundRecord(
             external_id=sanitize_text(message.external_id),
             identity_kind=str(message.identity_kind),
             address=normalize_address(message.identity_kind, raw_address, self.default_region),
             identity_display=raw_address,
-            body=sanitize_text(message.body),
+            body=body,
             sent_at=epoch(message.sent_at) or time.time(),
             sender_name=sanitize_text(message.sender_name).strip(),
             subject=sanitize_text(message.subject).strip(),
@@ -101,6 +102,12 @@ class Ingestor:
             flags=frozenset(message.flags),
             meta=json.dumps(dict(message.meta), ensure_ascii=False, default=str) if message.meta else None,
         )
+        own = {(record.identity_kind, record.address), *record.extra_identities}
+        record.mentions = [
+            (str(kind), address) for kind, address in mentioned_identities(body, self.default_region)
+            if (str(kind), address) not in own
+        ]
+        return record
 
     async def ingest(
         self, channel_id: int, channel_kind: str, messages: Sequence[InboundMessage], cursor: str | None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
-from omniconsole.store import actions, history, lease, outbox, queries, search
+from omniconsole.store import actions, customers, history, lease, outbox, queries, search
 from omniconsole.store.actions import ActionError
 from omniconsole.store.database import Database, connect, write_transaction
 from omniconsole.store.history import AttachmentRecord, InboundRecord, IngestResult
@@ -19,6 +19,8 @@ from omniconsole.store.rows import (
     CustomerProfile,
     Event,
     InboxCursor,
+    MergeRecord,
+    MergeSuggestion,
     InboxRow,
     Operator,
     OutboxItem,
@@ -30,7 +32,7 @@ from omniconsole.store.rows import (
 
 __all__ = [
     "ActionError", "AttachmentRecord", "Channel", "Conversation", "CustomerProfile", "Event", "InboundRecord",
-    "InboxCursor", "InboxRow", "IngestResult", "Operator", "OutboxItem", "SearchResults", "Store", "TimelineEntry",
+    "InboxCursor", "InboxRow", "IngestResult", "MergeRecord", "MergeSuggestion", "Operator", "OutboxItem", "SearchResults", "Store", "TimelineEntry",
     "connect", "write_transaction",
 ]
 
@@ -183,6 +185,56 @@ class Store:
 
     async def remove_operator(self, login: str, actor: str = "") -> bool:
         return await self.db.write(actions.remove_operator, login, actor)
+
+    # --- one customer across channels ---------------------------------------------------
+
+    async def merge_customers(self, survivor_id: int, merged_id: int, actor: str, reason: str = "") -> int:
+        """Merge one customer into another; returns the merge record's id (for an unmerge)."""
+        return await self.db.write(customers.merge_customers, survivor_id, merged_id, actor, reason)
+
+    async def unmerge(self, merge_id: int, actor: str) -> None:
+        """Undo a merge exactly: what it moved goes back."""
+        await self.db.write(customers.unmerge, merge_id, actor)
+
+    async def dismiss_suggestion(self, suggestion_id: int, actor: str) -> None:
+        """Say two suggested customers are different people; never suggested again."""
+        await self.db.write(customers.dismiss_suggestion, suggestion_id, actor)
+
+    async def update_customer(self, customer_id: int, actor: str, **changes) -> list[str]:
+        """Edit a customer's name, note, attributes or labels; returns what changed."""
+        return await self.db.write(customers.update_customer, customer_id, actor, **changes)
+
+    async def add_identity(self, customer_id: int, kind: str, address: str, actor: str) -> bool:
+        """Give a customer one more normalised identity (StoreError if someone else has it)."""
+        return await self.db.write(customers.add_identity, customer_id, kind, address, actor)
+
+    async def live_customer(self, customer_id: int) -> int:
+        """Who a customer id names now (following merges)."""
+        return await self.db.run(customers.live_customer, customer_id)
+
+    async def export_customer(self, customer_id: int, actor: str) -> dict:
+        """Everything held about one person (recorded in the events log)."""
+        return await self.db.write(customers.export_customer, customer_id, actor)
+
+    async def erase_customer(self, customer_id: int, actor: str, attachments_dir: Path | None = None) -> dict:
+        """Delete a person's data, keeping anonymous counts; their files go after the commit."""
+        result = await self.db.write(customers.erase_customer, customer_id, actor)
+        removed = 0
+        if attachments_dir is not None:
+            for relative in result.pop("files_to_delete"):
+                path = attachments_dir / relative
+                try:
+                    path.unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+                try:
+                    path.parent.rmdir()
+                except OSError:
+                    pass
+        result["files_deleted"] = removed
+        result.pop("files_to_delete", None)
+        return result
 
     # --- what the core does -------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from omniconsole.models import ConversationStatus, Direction, preview_line
+from omniconsole.store import customers
 
 
 @dataclass(slots=True)
@@ -49,6 +50,9 @@ class InboundRecord:
     origin: str | None = None
     flags: frozenset[str] = frozenset()
     meta: str | None = None
+    # Normalised identities written in the body (an e-mail, a phone number): evidence, never
+    # identities of the sender by themselves.
+    mentions: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -111,6 +115,8 @@ def ingest_batch(
         customer_id, identity_id = found
         for kind, address in record.extra_identities:
             _attach_identity(conn, customer_id, kind, address, "", now, actor)
+        for kind, address in record.mentions:
+            customers.suggest_for_identity(conn, customer_id, kind, address, "wrote", now, actor)
         if record.origin:
             execute("UPDATE customers SET origin = ? WHERE id = ? AND origin IS NULL", (record.origin, customer_id))
 
@@ -233,6 +239,17 @@ def _customer_for(conn: sqlite3.Connection, record: InboundRecord, now: float) -
             conn.execute("UPDATE customers SET display_name = ? WHERE id = ?", (record.sender_name, customer_id))
             refresh_customer_index(conn, customer_id)
         return customer_id, identity_id
+    if record.identity_kind in customers.PHONE_KINDS:
+        # A number we know by another phone-like channel (they called, now they WhatsApp) is
+        # the same identity: the same person, not a guess.
+        owner = customers.identity_owner(conn, record.identity_kind, record.address)
+        if owner is not None:
+            identity_id = conn.execute(
+                "INSERT INTO identities (customer_id, kind, address, display, created_at) VALUES (?, ?, ?, ?, ?)",
+                (owner, record.identity_kind, record.address, record.identity_display, now),
+            ).lastrowid
+            refresh_customer_index(conn, owner)
+            return owner, identity_id
     name = record.sender_name or record.identity_display or record.address
     customer_id = conn.execute(
         "INSERT INTO customers (display_name, origin, created_at) VALUES (?, ?, ?)", (name, record.origin, now)
@@ -249,6 +266,8 @@ def _customer_for(conn: sqlite3.Connection, record: InboundRecord, now: float) -
         "INSERT INTO events (at, kind, customer_id, payload) VALUES (?, 'customer.created', ?, ?)",
         (now, customer_id, json.dumps({"kind": record.identity_kind})),
     )
+    if record.sender_name:
+        customers.suggest_for_new_customer(conn, customer_id, record.sender_name, now)
     return customer_id, identity_id
 
 
@@ -256,12 +275,16 @@ def _attach_identity(conn: sqlite3.Connection, customer_id: int, kind: str, addr
     """Give a customer one more identity; if it already belongs to someone else, leave it
     there and record the conflict (merging strangers silently is worse than a duplicate)."""
     row = conn.execute("SELECT customer_id FROM identities WHERE kind = ? AND address = ?", (kind, address)).fetchone()
+    if row is None and kind in customers.PHONE_KINDS:
+        owner = customers.identity_owner(conn, kind, address)
+        row = (owner,) if owner is not None else None
     if row is not None:
         if row[0] != customer_id:
             conn.execute(
                 "INSERT INTO events (at, kind, actor, customer_id, payload) VALUES (?, 'identity.conflict', ?, ?, ?)",
                 (now, actor, customer_id, json.dumps({"kind": kind, "address": address, "other_customer_id": row[0]})),
             )
+            customers.suggest_for_identity(conn, customer_id, kind, address, "gave", now, actor)
         return
     conn.execute(
         "INSERT INTO identities (customer_id, kind, address, display, created_at) VALUES (?, ?, ?, ?, ?)",

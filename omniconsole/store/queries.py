@@ -7,6 +7,7 @@ import json
 import sqlite3
 
 from omniconsole.models import InboxView
+from omniconsole.store import customers
 from omniconsole.store.rows import (
     Attachment,
     Channel,
@@ -167,7 +168,8 @@ def customer_profile(conn: sqlite3.Connection, customer_id: int) -> CustomerProf
     except ValueError:
         attributes = {}
     return CustomerProfile(
-        c[0], c[1], c[2], c[3], attributes, c[5], c[6], identities, conversations, labels, tuple(journey), first_seen
+        c[0], c[1], c[2], c[3], attributes, c[5], c[6], identities, conversations, labels, tuple(journey), first_seen,
+        tuple(customers.suggestions(conn, customer_id)), tuple(customers.merges(conn, customer_id)),
     )
 
 

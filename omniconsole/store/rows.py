@@ -116,6 +116,36 @@ class CustomerProfile:
     # Channel kinds in the order the customer first used them (web, telegram, email).
     journey: tuple[str, ...]
     first_seen_at: float | None
+    # "Possibly the same person as ..." and the merges into this customer, newest first.
+    suggestions: tuple["MergeSuggestion", ...] = ()
+    merges: tuple["MergeRecord", ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MergeSuggestion:
+    """Evidence that `customer_id` and `other_id` are one person, waiting for an operator."""
+
+    id: int
+    customer_id: int
+    other_id: int
+    other_name: str
+    reason: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRecord:
+    """One merge of `merged_id` into `survivor_id`: who, when, why, and whether it was undone."""
+
+    id: int
+    survivor_id: int
+    merged_id: int
+    merged_name: str
+    actor: str
+    reason: str
+    at: float
+    undone_by: str | None
+    undone_at: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,561 @@
+"""One customer across channels: "possibly the same person" suggestions, merge and unmerge,
+an operator's edits of a customer, and personal-data requests (export, erase).
+
+Open-source helpdesks merge contacts automatically on a shared e-mail and so merge strangers
+(a family's shared mailbox, a typo). Here nothing is merged on weak evidence: ingest only
+*suggests* ("possibly the same as X", with the reason in words) and an operator decides. A
+merge records exactly which rows it moved, so an unmerge puts back those rows and no others.
+
+Every function runs inside the caller's write transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from typing import Any
+
+import omniconsole.store.history as history
+from omniconsole.errors import StoreError
+from omniconsole.store.rows import MergeRecord, MergeSuggestion
+
+# Identity kinds whose address is a phone number in E.164: one number is one person whichever
+# of these channels it arrives by.
+PHONE_KINDS = ("phone", "whatsapp")
+# A name shared by more people than this is no evidence that two customers are one.
+_MAX_NAME_MATCHES = 3
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _event(conn: sqlite3.Connection, kind: str, actor: str, customer_id: int | None, payload: dict, now: float) -> None:
+    conn.execute(
+        "INSERT INTO events (at, kind, actor, customer_id, payload) VALUES (?, ?, ?, ?, ?)",
+        (now, kind, actor, customer_id, json.dumps(payload, ensure_ascii=False)),
+    )
+
+
+def live_customer(conn: sqlite3.Connection, customer_id: int) -> int:
+    """The customer that `customer_id` is now: itself, or whom it was merged into."""
+    seen = set()
+    while customer_id not in seen:
+        seen.add(customer_id)
+        row = conn.execute("SELECT merged_into FROM customers WHERE id = ?", (customer_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"there is no customer {customer_id}")
+        if row[0] is None:
+            return customer_id
+        customer_id = row[0]
+    raise StoreError(f"customer {customer_id} is merged in a loop; the database is damaged")
+
+
+def identity_owner(conn: sqlite3.Connection, kind: str, address: str) -> int | None:
+    """The customer holding identity (kind, address); a phone number is looked up under every
+    phone-like kind (a WhatsApp id and a caller's number are the same number)."""
+    kinds = PHONE_KINDS if kind in PHONE_KINDS else (kind,)
+    marks = ", ".join("?" * len(kinds))
+    row = conn.execute(
+        f"SELECT customer_id FROM identities WHERE kind IN ({marks}) AND address = ? ORDER BY id LIMIT 1", (*kinds, address)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _name(conn: sqlite3.Connection, customer_id: int) -> str:
+    row = conn.execute("SELECT display_name FROM customers WHERE id = ?", (customer_id,)).fetchone()
+    return (row[0] if row else "") or f"customer {customer_id}"
+
+
+# --- suggestions ------------------------------------------------------------------------------
+
+
+def suggest(conn: sqlite3.Connection, customer_id: int, other_id: int, reason: str, *, actor: str = "", now: float | None = None) -> bool:
+    """Suggest that two customers are one person, with the reason in words.
+
+    A pair is suggested once: a dismissed pair stays dismissed. Returns True when new."""
+    if customer_id == other_id:
+        return False
+    now = now or time.time()
+    low, high = sorted((customer_id, other_id))
+    created = conn.execute(
+        "INSERT INTO merge_suggestions (customer_id, other_id, reason, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (customer_id, other_id) DO NOTHING",
+        (low, high, reason, now),
+    ).rowcount
+    if created:
+        # One event per side, so a window showing either customer refreshes their card.
+        for one, two in ((customer_id, other_id), (other_id, customer_id)):
+            _event(conn, "customer.suggested", actor, one, {"other_customer_id": two}, now)
+    return bool(created)
+
+
+def suggestions(conn: sqlite3.Connection, customer_id: int) -> list[MergeSuggestion]:
+    """Open suggestions about a customer whose other side is still a live customer."""
+    rows = conn.execute(
+        "SELECT s.id, CASE WHEN s.customer_id = ?1 THEN s.other_id ELSE s.customer_id END AS other, s.reason, s.created_at"
+        " FROM merge_suggestions s WHERE (s.customer_id = ?1 OR s.other_id = ?1) AND s.status = 'open' ORDER BY s.id",
+        (customer_id,),
+    ).fetchall()
+    found = []
+    for suggestion_id, other, reason, at in rows:
+        c = conn.execute("SELECT display_name, merged_into, erased_at FROM customers WHERE id = ?", (other,)).fetchone()
+        if c is None or c[1] is not None or c[2] is not None:
+            continue
+        found.append(MergeSuggestion(suggestion_id, customer_id, other, c[0], reason, at))
+    return found
+
+
+def dismiss_suggestion(conn: sqlite3.Connection, suggestion_id: int, actor: str, now: float | None = None) -> None:
+    """An operator says the two are different people; the pair is never suggested again."""
+    now = now or time.time()
+    row = conn.execute("SELECT customer_id, other_id, status FROM merge_suggestions WHERE id = ?", (suggestion_id,)).fetchone()
+    if row is None:
+        raise StoreError(f"there is no suggestion {suggestion_id}")
+    if row[2] != "open":
+        return
+    conn.execute(
+        "UPDATE merge_suggestions SET status = 'dismissed', decided_by = ?, decided_at = ? WHERE id = ?",
+        (actor, now, suggestion_id),
+    )
+    for one, two in ((row[0], row[1]), (row[1], row[0])):
+        _event(conn, "customer.suggestion_dismissed", actor, one, {"other_customer_id": two}, now)
+
+
+def name_key(name: str) -> tuple[str, ...] | None:
+    """A person's full name as a comparable key (case, ё/е and word order ignored), or None
+    when it is not a full name (one word, initials): a first name alone proves nothing."""
+    words = [w for w in _WORD.findall(name.lower().replace("ё", "е")) if len(w) >= 2 and not w.isdigit()]
+    if len(words) < 2:
+        return None
+    return tuple(sorted(words))
+
+
+def suggest_for_new_customer(conn: sqlite3.Connection, customer_id: int, name: str, now: float) -> int:
+    """Look for people a just-created customer may be: the same full name, shared by few.
+
+    Returns how many suggestions were made."""
+    key = name_key(name)
+    if key is None:
+        return 0
+    query = " AND ".join('name : "' + w.replace('"', '""') + '"' for w in key)
+    rows = conn.execute(
+        "SELECT rowid FROM customers_fts WHERE customers_fts MATCH ? AND rowid != ? LIMIT ?",
+        (query, customer_id, _MAX_NAME_MATCHES * 4),
+    ).fetchall()
+    same = []
+    for (other,) in rows:
+        c = conn.execute("SELECT display_name, merged_into, erased_at FROM customers WHERE id = ?", (other,)).fetchone()
+        if c is not None and c[1] is None and c[2] is None and name_key(c[0]) == key:
+            same.append(other)
+    if not same or len(same) > _MAX_NAME_MATCHES:
+        return 0
+    made = 0
+    for other in same:
+        made += suggest(conn, customer_id, other, f"the same full name «{name}»", now=now)
+    return made
+
+
+def suggest_for_identity(
+    conn: sqlite3.Connection, customer_id: int, kind: str, address: str, how: str, now: float, actor: str = ""
+) -> bool:
+    """`customer_id` revealed identity (kind, address) `how` ("wrote it in a message",
+    "shared it as a contact"); if it belongs to someone else, suggest they are one person."""
+    owner = identity_owner(conn, kind, address)
+    if owner is None or owner == customer_id:
+        return False
+    label = {"email": "e-mail", "phone": "phone", "whatsapp": "WhatsApp number"}.get(kind, kind)
+    reason = f"{how} the {label} {address}, which belongs to {_name(conn, owner)}"
+    return suggest(conn, customer_id, owner, reason, actor=actor, now=now)
+
+
+# --- merge and unmerge ------------------------------------------------------------------------
+
+
+def _move_messages(conn: sqlite3.Connection, where: str, params: tuple, to_customer: int) -> list[int]:
+    """Give messages to another customer, keeping the full-text index's customer column true."""
+    rows = conn.execute(f"SELECT id, subject, body, customer_id FROM messages WHERE {where}", params).fetchall()
+    for message_id, subject, body, old in rows:
+        if old == to_customer:
+            continue
+        text = history.fts_text(subject, body)
+        conn.execute(
+            "INSERT INTO messages_fts (messages_fts, rowid, body, customer_id) VALUES ('delete', ?, ?, ?)", (message_id, text, old)
+        )
+        conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, text, to_customer))
+    ids = [r[0] for r in rows if r[3] != to_customer]
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk : chunk + 500]
+        conn.execute(f"UPDATE messages SET customer_id = ? WHERE id IN ({', '.join('?' * len(part))})", (to_customer, *part))
+    return ids
+
+
+def _labels(conn: sqlite3.Connection, customer_id: int) -> set[int]:
+    return {r[0] for r in conn.execute("SELECT label_id FROM customer_labels WHERE customer_id = ?", (customer_id,))}
+
+
+def _attributes(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def merge_customers(
+    conn: sqlite3.Connection, survivor_id: int, merged_id: int, actor: str, reason: str = "", now: float | None = None
+) -> int:
+    """Merge customer `merged_id` into `survivor_id`; returns the merge record's id.
+
+    The survivor takes every identity, conversation and message, plus the labels, attributes
+    and note it lacked; the merged customer stays as an empty shell pointing at the survivor
+    (`merged_into`), so old references still find the person."""
+    now = now or time.time()
+    if survivor_id == merged_id:
+        raise StoreError("a customer cannot be merged with themselves")
+    rows = {
+        r[0]: r
+        for r in conn.execute(
+            "SELECT id, display_name, note, attributes, merged_into, erased_at FROM customers WHERE id IN (?, ?)",
+            (survivor_id, merged_id),
+        )
+    }
+    for customer_id in (survivor_id, merged_id):
+        row = rows.get(customer_id)
+        if row is None:
+            raise StoreError(f"there is no customer {customer_id}")
+        if row[4] is not None:
+            raise StoreError(f"customer {customer_id} was already merged into customer {row[4]}")
+        if row[5] is not None:
+            raise StoreError(f"customer {customer_id} was erased")
+    survivor, merged = rows[survivor_id], rows[merged_id]
+    identities = [r[0] for r in conn.execute("SELECT id FROM identities WHERE customer_id = ?", (merged_id,))]
+    conversations = [r[0] for r in conn.execute("SELECT id FROM conversations WHERE customer_id = ?", (merged_id,))]
+    conn.execute("UPDATE identities SET customer_id = ? WHERE customer_id = ?", (survivor_id, merged_id))
+    conn.execute("UPDATE conversations SET customer_id = ? WHERE customer_id = ?", (survivor_id, merged_id))
+    messages = _move_messages(conn, "customer_id = ?", (merged_id,), survivor_id)
+
+    added_labels = sorted(_labels(conn, merged_id) - _labels(conn, survivor_id))
+    conn.executemany(
+        "INSERT INTO customer_labels (customer_id, label_id) VALUES (?, ?)", [(survivor_id, label) for label in added_labels]
+    )
+    survivor_attributes = _attributes(survivor[3])
+    added_attributes = {k: v for k, v in _attributes(merged[3]).items() if k not in survivor_attributes}
+    note_before = None
+    if merged[2] and merged[2] not in survivor[2]:
+        note_before = survivor[2]
+        conn.execute("UPDATE customers SET note = ? WHERE id = ?", ((survivor[2] + "\n" + merged[2]).strip(), survivor_id))
+    if added_attributes:
+        conn.execute(
+            "UPDATE customers SET attributes = ? WHERE id = ?",
+            (json.dumps({**survivor_attributes, **added_attributes}, ensure_ascii=False), survivor_id),
+        )
+    conn.execute("UPDATE customers SET merged_into = ? WHERE id = ?", (survivor_id, merged_id))
+    moved = {
+        "identities": identities,
+        "conversations": conversations,
+        "messages": messages,
+        "labels": added_labels,
+        "attributes": added_attributes,
+        "note_before": note_before,
+    }
+    merge_id = conn.execute(
+        "INSERT INTO merges (survivor_id, merged_id, actor, reason, at, moved) VALUES (?, ?, ?, ?, ?, ?)",
+        (survivor_id, merged_id, actor, reason, now, json.dumps(moved, ensure_ascii=False)),
+    ).lastrowid
+    low, high = sorted((survivor_id, merged_id))
+    conn.execute(
+        "UPDATE merge_suggestions SET status = 'merged', decided_by = ?, decided_at = ? WHERE customer_id = ? AND other_id = ?",
+        (actor, now, low, high),
+    )
+    conn.execute("DELETE FROM customers_fts WHERE rowid = ?", (merged_id,))
+    history.refresh_customer_index(conn, survivor_id)
+    payload = {
+        "merge_id": merge_id, "merged_id": merged_id, "merged_name": merged[1], "reason": reason,
+        "identities": len(identities), "conversations": len(conversations), "messages": len(messages),
+    }
+    _event(conn, "customer.merged", actor, survivor_id, payload, now)
+    _event(conn, "customer.merged_away", actor, merged_id, {"merge_id": merge_id, "survivor_id": survivor_id}, now)
+    return merge_id
+
+
+def unmerge(conn: sqlite3.Connection, merge_id: int, actor: str, now: float | None = None) -> None:
+    """Undo a merge: the rows it moved go back to the merged customer, the labels, attributes
+    and note it added leave the survivor (unless an operator changed them since).
+
+    Identities and conversations the survivor gained after the merge stay with the survivor;
+    messages follow their conversation."""
+    now = now or time.time()
+    row = conn.execute(
+        "SELECT survivor_id, merged_id, moved, undone_at FROM merges WHERE id = ?", (merge_id,)
+    ).fetchone()
+    if row is None:
+        raise StoreError(f"there is no merge {merge_id}")
+    survivor_id, merged_id, moved_text, undone_at = row
+    if undone_at is not None:
+        raise StoreError(f"merge {merge_id} was already undone")
+    survivor_into = conn.execute("SELECT merged_into FROM customers WHERE id = ?", (survivor_id,)).fetchone()[0]
+    if survivor_into is not None:
+        raise StoreError(
+            f"customer {survivor_id} was itself merged into customer {survivor_into} since; undo that merge first"
+        )
+    moved = json.loads(moved_text)
+    for table in ("identities", "conversations"):
+        ids = moved[table]
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk : chunk + 500]
+            conn.execute(
+                f"UPDATE {table} SET customer_id = ? WHERE customer_id = ? AND id IN ({', '.join('?' * len(part))})",
+                (merged_id, survivor_id, *part),
+            )
+    conversations = moved["conversations"]
+    for chunk in range(0, len(conversations), 500):
+        part = conversations[chunk : chunk + 500]
+        _move_messages(conn, f"conversation_id IN ({', '.join('?' * len(part))})", tuple(part), merged_id)
+    if moved["labels"]:
+        conn.execute(
+            f"DELETE FROM customer_labels WHERE customer_id = ? AND label_id IN ({', '.join('?' * len(moved['labels']))})",
+            (survivor_id, *moved["labels"]),
+        )
+    survivor = conn.execute("SELECT note, attributes FROM customers WHERE id = ?", (survivor_id,)).fetchone()
+    if moved["attributes"]:
+        attributes = _attributes(survivor[1])
+        for key, value in moved["attributes"].items():
+            if attributes.get(key) == value:
+                del attributes[key]
+        conn.execute("UPDATE customers SET attributes = ? WHERE id = ?", (json.dumps(attributes, ensure_ascii=False), survivor_id))
+    if moved["note_before"] is not None:
+        merged_note = conn.execute("SELECT note FROM customers WHERE id = ?", (merged_id,)).fetchone()[0]
+        if survivor[0] == (moved["note_before"] + "\n" + merged_note).strip():
+            conn.execute("UPDATE customers SET note = ? WHERE id = ?", (moved["note_before"], survivor_id))
+    conn.execute("UPDATE customers SET merged_into = NULL WHERE id = ?", (merged_id,))
+    conn.execute("UPDATE merges SET undone_by = ?, undone_at = ? WHERE id = ?", (actor, now, merge_id))
+    # The pair was one person's once; as a suggestion it is settled (dismissed by this undo).
+    low, high = sorted((survivor_id, merged_id))
+    conn.execute(
+        "UPDATE merge_suggestions SET status = 'dismissed', decided_by = ?, decided_at = ? WHERE customer_id = ? AND other_id = ?",
+        (actor, now, low, high),
+    )
+    history.refresh_customer_index(conn, survivor_id)
+    history.refresh_customer_index(conn, merged_id)
+    _event(conn, "customer.unmerged", actor, survivor_id, {"merge_id": merge_id, "merged_id": merged_id}, now)
+    _event(conn, "customer.unmerged", actor, merged_id, {"merge_id": merge_id, "survivor_id": survivor_id}, now)
+
+
+def merges(conn: sqlite3.Connection, customer_id: int) -> list[MergeRecord]:
+    """The merges into a customer, newest first (undone ones included, marked)."""
+    return [
+        MergeRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+        for r in conn.execute(
+            "SELECT m.id, m.survivor_id, m.merged_id, c.display_name, m.actor, m.reason, m.at, m.undone_by, m.undone_at"
+            " FROM merges m JOIN customers c ON c.id = m.merged_id WHERE m.survivor_id = ? ORDER BY m.id DESC",
+            (customer_id,),
+        )
+    ]
+
+
+# --- an operator's edits ----------------------------------------------------------------------
+
+
+def update_customer(
+    conn: sqlite3.Connection,
+    customer_id: int,
+    actor: str,
+    *,
+    name: str | None = None,
+    note: str | None = None,
+    attributes: dict[str, str] | None = None,
+    labels: list[str] | None = None,
+    now: float | None = None,
+) -> list[str]:
+    """Change what an operator may edit about a customer; returns the fields that changed.
+
+    An operator's name wins over any channel's from then on (`name_source = 'operator'`)."""
+    now = now or time.time()
+    row = conn.execute(
+        "SELECT display_name, note, attributes, merged_into, erased_at FROM customers WHERE id = ?", (customer_id,)
+    ).fetchone()
+    if row is None:
+        raise StoreError(f"there is no customer {customer_id}")
+    if row[3] is not None:
+        raise StoreError(f"customer {customer_id} was merged into customer {row[3]}; edit that one")
+    if row[4] is not None:
+        raise StoreError(f"customer {customer_id} was erased")
+    changed = []
+    if name is not None and name.strip() and name.strip() != row[0]:
+        conn.execute("UPDATE customers SET display_name = ?, name_source = 'operator' WHERE id = ?", (name.strip(), customer_id))
+        history.refresh_customer_index(conn, customer_id)
+        changed.append("name")
+    if note is not None and note != row[1]:
+        conn.execute("UPDATE customers SET note = ? WHERE id = ?", (note, customer_id))
+        changed.append("note")
+    if attributes is not None:
+        clean = {str(k).strip(): str(v) for k, v in attributes.items() if str(k).strip()}
+        if clean != _attributes(row[2]):
+            conn.execute("UPDATE customers SET attributes = ? WHERE id = ?", (json.dumps(clean, ensure_ascii=False), customer_id))
+            changed.append("attributes")
+    if labels is not None:
+        wanted = sorted({label.strip() for label in labels if label.strip()})
+        current = sorted(
+            r[0]
+            for r in conn.execute(
+                "SELECT l.name FROM customer_labels cl JOIN labels l ON l.id = cl.label_id WHERE cl.customer_id = ?", (customer_id,)
+            )
+        )
+        if wanted != current:
+            conn.execute("DELETE FROM customer_labels WHERE customer_id = ?", (customer_id,))
+            for label in wanted:
+                conn.execute("INSERT INTO labels (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (label,))
+                conn.execute(
+                    "INSERT INTO customer_labels (customer_id, label_id) SELECT ?, id FROM labels WHERE name = ?", (customer_id, label)
+                )
+            changed.append("labels")
+    if changed:
+        _event(conn, "customer.updated", actor, customer_id, {"fields": changed}, now)
+    return changed
+
+
+def add_identity(
+    conn: sqlite3.Connection, customer_id: int, kind: str, address: str, actor: str, display: str = "", now: float | None = None
+) -> bool:
+    """Give a customer one more (normalised) identity. Returns False when they have it already;
+    raises StoreError when it belongs to someone else (that is a merge, not an edit)."""
+    now = now or time.time()
+    owner = conn.execute("SELECT customer_id FROM identities WHERE kind = ? AND address = ?", (kind, address)).fetchone()
+    if owner is not None:
+        if owner[0] == customer_id:
+            return False
+        raise StoreError(f"{kind} {address} belongs to {_name(conn, owner[0])} (customer {owner[0]})")
+    conn.execute(
+        "INSERT INTO identities (customer_id, kind, address, display, created_at) VALUES (?, ?, ?, ?, ?)",
+        (customer_id, kind, address, display, now),
+    )
+    history.refresh_customer_index(conn, customer_id)
+    _event(conn, "identity.added", actor, customer_id, {"kind": kind, "address": address}, now)
+    return True
+
+
+# --- personal-data requests -------------------------------------------------------------------
+
+
+def export_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: float | None = None) -> dict[str, Any]:
+    """Everything held about one person, as plain JSON-ready data (and an audit event).
+
+    Customers merged into this one are included: their data lives here now."""
+    now = now or time.time()
+    customer_id = live_customer(conn, customer_id)
+    c = conn.execute(
+        "SELECT id, display_name, name_source, note, attributes, origin, created_at, erased_at FROM customers WHERE id = ?",
+        (customer_id,),
+    ).fetchone()
+    shells = [r[0] for r in conn.execute("SELECT id FROM customers WHERE merged_into = ?", (customer_id,))]
+    labels = [
+        r[0]
+        for r in conn.execute(
+            "SELECT l.name FROM customer_labels cl JOIN labels l ON l.id = cl.label_id WHERE cl.customer_id = ? ORDER BY l.name",
+            (customer_id,),
+        )
+    ]
+    identities = [
+        {"kind": r[0], "address": r[1], "display": r[2], "added_at": r[3]}
+        for r in conn.execute("SELECT kind, address, display, created_at FROM identities WHERE customer_id = ? ORDER BY id", (customer_id,))
+    ]
+    conversations = []
+    for conv in conn.execute(
+        "SELECT id, status, subject, assignee, opened_at, resolved_at FROM conversations WHERE customer_id = ? ORDER BY id",
+        (customer_id,),
+    ).fetchall():
+        messages = []
+        for m in conn.execute(
+            "SELECT m.id, m.direction, m.author, m.subject, m.body, m.created_at, m.edited_at, m.state, ch.kind, ch.name"
+            " FROM messages m LEFT JOIN channels ch ON ch.id = m.channel_id WHERE m.conversation_id = ? ORDER BY m.created_at, m.id",
+            (conv[0],),
+        ).fetchall():
+            files = [
+                {"filename": a[0], "mime_type": a[1], "size": a[2], "sha256": a[3], "path": a[4]}
+                for a in conn.execute("SELECT filename, mime_type, size, sha256, path FROM attachments WHERE message_id = ?", (m[0],))
+            ]
+            messages.append({
+                "id": m[0], "direction": m[1], "author": m[2], "subject": m[3], "body": m[4], "at": m[5],
+                "edited_at": m[6], "state": m[7], "channel": m[8], "channel_name": m[9], "attachments": files,
+            })
+        conversations.append({
+            "id": conv[0], "status": conv[1], "subject": conv[2], "assignee": conv[3], "opened_at": conv[4],
+            "resolved_at": conv[5], "messages": messages,
+        })
+    _event(conn, "customer.exported", actor, customer_id, {}, now)
+    return {
+        "customer": {
+            "id": c[0], "name": c[1], "name_source": c[2], "note": c[3], "attributes": _attributes(c[4]),
+            "origin": c[5], "first_contact_at": c[6], "erased_at": c[7], "merged_from": shells, "labels": labels,
+        },
+        "identities": identities,
+        "conversations": conversations,
+        "exported_at": now,
+        "exported_by": actor,
+    }
+
+
+def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: float | None = None) -> dict[str, Any]:
+    """Delete a person's personal data and keep what statistics need: the message rows stay
+    with their channel, direction and times, emptied of text, names and files.
+
+    Returns the counts kept and the attachment paths that no other message uses (the caller
+    deletes those files after the commit, so a rolled-back erase deletes nothing)."""
+    now = now or time.time()
+    customer_id = live_customer(conn, customer_id)
+    ids = [customer_id] + [r[0] for r in conn.execute("SELECT id FROM customers WHERE merged_into = ?", (customer_id,))]
+    marks = ", ".join("?" * len(ids))
+    messages = conn.execute(
+        f"SELECT id, subject, body, customer_id FROM messages WHERE customer_id IN ({marks})", ids
+    ).fetchall()
+    for message_id, subject, body, owner in messages:
+        conn.execute(
+            "INSERT INTO messages_fts (messages_fts, rowid, body, customer_id) VALUES ('delete', ?, ?, ?)",
+            (message_id, history.fts_text(subject, body), owner),
+        )
+    files = conn.execute(
+        f"SELECT a.id, a.path FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.customer_id IN ({marks})", ids
+    ).fetchall()
+    conn.execute(
+        f"DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE customer_id IN ({marks}))", ids
+    )
+    orphans = []
+    for _, path in files:
+        if path and conn.execute("SELECT 1 FROM attachments WHERE path = ? LIMIT 1", (path,)).fetchone() is None:
+            orphans.append(path)
+    conn.execute(
+        f"UPDATE messages SET body = '', subject = '', author = CASE WHEN direction = 'in' THEN '' ELSE author END,"
+        f" meta = NULL, thread_key = NULL, reply_to_keys = NULL, error = '' WHERE customer_id IN ({marks})",
+        ids,
+    )
+    conn.execute(
+        f"UPDATE conversations SET subject = '', preview = '' WHERE customer_id IN ({marks})", ids
+    )
+    identities = conn.execute(f"SELECT kind, COUNT(*) FROM identities WHERE customer_id IN ({marks}) GROUP BY kind", ids).fetchall()
+    conn.execute(f"UPDATE messages SET identity_id = NULL WHERE customer_id IN ({marks})", ids)
+    conn.execute(f"DELETE FROM identities WHERE customer_id IN ({marks})", ids)
+    conn.execute(f"DELETE FROM customer_labels WHERE customer_id IN ({marks})", ids)
+    conn.execute(
+        f"DELETE FROM merge_suggestions WHERE customer_id IN ({marks}) OR other_id IN ({marks})", (*ids, *ids)
+    )
+    conn.execute(
+        f"UPDATE customers SET display_name = '', note = '', attributes = '{{}}', origin = NULL, erased_at = ?"
+        f" WHERE id IN ({marks})",
+        (now, *ids),
+    )
+    for one in ids:
+        conn.execute("DELETE FROM customers_fts WHERE rowid = ?", (one,))
+    # The audit trail keeps what happened, not what was said: payloads about them go (they
+    # hold addresses and old message bodies), the event kinds and times stay.
+    conn.execute(f"UPDATE events SET payload = NULL WHERE customer_id IN ({marks})", ids)
+    conn.execute(
+        f"UPDATE events SET payload = NULL WHERE message_id IN (SELECT id FROM messages WHERE customer_id IN ({marks}))", ids
+    )
+    counts = {
+        "messages": len(messages),
+        "conversations": conn.execute(f"SELECT COUNT(*) FROM conversations WHERE customer_id IN ({marks})", ids).fetchone()[0],
+        "identities": {kind: n for kind, n in identities},
+        "attachments": len(files),
+    }
+    _event(conn, "customer.erased", actor, customer_id, counts, now)
+    return {"customer_id": customer_id, **counts, "files_to_delete": orphans}

@@ -1,0 +1,339 @@
+"""One customer across channels: identity resolution, suggestions, merge/unmerge, edits,
+export and erase, on a real store through the real ingest path."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors.base import InboundAttachment
+from omniconsole.core.identity import mentioned_identities
+from omniconsole.core.ingest import Ingestor
+from omniconsole.errors import StoreError
+from omniconsole.models import IdentityKind
+from omniconsole.store import Store
+from omniconsole.store import customers as customer_store
+from omniconsole.store.database import connect, write_transaction
+from tests.conftest import inbound
+
+T, E, P, W, V = IdentityKind.TELEGRAM, IdentityKind.EMAIL, IdentityKind.PHONE, IdentityKind.WHATSAPP, IdentityKind.VK
+
+
+async def channel(store: Store, kind: str) -> int:
+    return await store.ensure_channel(kind, kind)
+
+
+async def deliver(store: Store, ingestor: Ingestor, kind: str, *messages) -> None:
+    await ingestor.ingest(await channel(store, kind), kind, list(messages), None)
+
+
+async def customer_of(store: Store, kind: IdentityKind, address: str) -> int:
+    def q(conn):
+        return conn.execute("SELECT customer_id FROM identities WHERE kind = ? AND address = ?", (kind, address)).fetchone()[0]
+
+    return await store.db.run(q)
+
+
+# --- normalisation: the same identity is the same customer ------------------------------------
+
+PHONE_SPELLINGS = [
+    (P, "8 (999) 123-45-67"),
+    (P, "+7 999 1234567"),
+    (P, "89991234567"),
+    (P, "+7(999)123-45-67"),
+    (W, "79991234567"),  # a WhatsApp wa_id is the international number without +
+    (P, "9991234567"),  # no trunk prefix: read in the default region
+]
+EMAIL_SPELLINGS = ["Ivan@Пример.рф", "ivan@xn--e1afmkfd.xn--p1ai", " <IVAN@ПРИМЕР.РФ> ", "iVaN@пример.РФ"]
+
+
+async def test_every_spelling_of_one_phone_is_one_customer(store, tmp_path):
+    ingestor = Ingestor(store, tmp_path, "RU")
+    for n, (kind, spelling) in enumerate(PHONE_SPELLINGS):
+        await deliver(store, ingestor, str(kind), inbound(f"p{n}", "hi", kind=kind, address=spelling))
+    # A Telegram user who shares their contact with that number: their phone identity is the
+    # same one, so it is a conflict, not a new number (the Telegram account is someone new).
+    ids = {await customer_of(store, kind, "+79991234567") for kind in (P, W)}
+    assert len(ids) == 1
+    profile = await store.customer_profile(ids.pop())
+    assert sorted((i.kind, i.address) for i in profile.identities) == [("phone", "+79991234567"), ("whatsapp", "+79991234567")]
+    assert len(profile.conversations) == 1 and profile.conversations[0].message_count == len(PHONE_SPELLINGS)
+
+
+async def test_every_spelling_of_one_email_is_one_customer(store, tmp_path):
+    ingestor = Ingestor(store, tmp_path, "RU")
+    for n, spelling in enumerate(EMAIL_SPELLINGS):
+        await deliver(store, ingestor, "email", inbound(f"e{n}", "hi", kind=E, address=spelling))
+    stats = await store.stats()
+    assert stats["customers"] == 1
+    assert await customer_of(store, E, "ivan@xn--e1afmkfd.xn--p1ai")
+
+
+async def test_a_region_decides_numbers_without_country_code(store, tmp_path):
+    kz = Ingestor(store, tmp_path, "KZ")
+    await deliver(store, kz, "phone", inbound("k1", kind=P, address="8 (701) 123-45-67"))
+    assert await customer_of(store, P, "+77011234567")
+
+
+def test_mentions_find_emails_and_valid_phones_only():
+    text = "мой телефон 8 (999) 123-45-67, почта Ivan@Пример.рф. Заказ 1234567 от 2024-11-12, ИНН 7707083893"
+    assert mentioned_identities(text, "RU") == [
+        (IdentityKind.EMAIL, "ivan@xn--e1afmkfd.xn--p1ai"),
+        (IdentityKind.PHONE, "+79991234567"),
+    ]
+    assert mentioned_identities("order 12345 delivered 2024-11-12 at 10:30", "RU") == []
+
+
+# --- suggestions, never silent merges ---------------------------------------------------------
+
+
+async def test_a_message_naming_another_customers_email_suggests_not_merges(store, tmp_path):
+    ingestor = Ingestor(store, tmp_path, "RU")
+    await deliver(store, ingestor, "email", inbound("m1", "hello", kind=E, address="olga@example.com", sender_name="Olga K"))
+    await deliver(store, ingestor, "telegram", inbound("t1", "I wrote from Olga@Example.com yesterday", address="42", sender_name="Оля"))
+    olga, tg = await customer_of(store, E, "olga@example.com"), await customer_of(store, T, "42")
+    assert olga != tg  # nothing merged
+    [suggestion] = (await store.customer_profile(tg)).suggestions
+    assert suggestion.other_id == olga
+    assert suggestion.reason == "wrote the e-mail olga@example.com, which belongs to Olga K"
+    # The other side sees it too.
+    assert [s.other_id for s in (await store.customer_profile(olga)).suggestions] == [tg]
+
+    await store.dismiss_suggestion(suggestion.id, "alice")
+    await deliver(store, ingestor, "telegram", inbound("t2", "again: olga@example.com", address="42"))
+    assert (await store.customer_profile(tg)).suggestions == ()
+    assert (await store.customer_profile(olga)).suggestions == ()
+
+
+async def test_a_shared_contact_with_someone_elses_phone_is_a_suggestion(store, tmp_path):
+    ingestor = Ingestor(store, tmp_path, "RU")
+    await deliver(store, ingestor, "whatsapp", inbound("w1", "hi", kind=W, address="79991234567", sender_name="Ivan"))
+    await deliver(
+        store, ingestor, "telegram",
+        inbound("t1", "[contact]", address="7", sender_name="Ivan P", extra_identities=((P, "8 999 123 45 67"),)),
+    )
+    wa, tg = await customer_of(store, W, "+79991234567"), await customer_of(store, T, "7")
+    assert wa != tg
+    [s] = (await store.customer_profile(tg)).suggestions
+    assert s.other_id == wa and "gave the phone +79991234567, which belongs to Ivan" == s.reason
+
+
+async def test_same_full_name_suggests_but_a_common_name_does_not(store, tmp_path):
+    ingestor = Ingestor(store, tmp_path, "RU")
+    await deliver(store, ingestor, "email", inbound("e1", kind=E, address="ip@example.com", sender_name="Иван Петров"))
+    await deliver(store, ingestor, "telegram", inbound("t1", address="1", sender_name="петров иван"))
+    tg = await customer_of(store, T, "1")
+    [s] = (await store.customer_profile(tg)).suggestions
+    assert s.reason == "the same full name «петров иван»"
+    # One first name proves nothing.
+    await deliver(store, ingestor, "telegram", inbound("t2", address="2", sender_name="Иван"))
+    assert (await store.customer_profile(await customer_of(store, T, "2"))).suggestions == ()
+    # A name five people share is no evidence either.
+    for n in range(5):
+        await deliver(store, ingestor, "vk", inbound(f"v{n}", kind=V, address=str(100 + n), sender_name="Anna Smirnova"))
+    assert (await store.customer_profile(await customer_of(store, V, "104"))).suggestions == ()
+
+
+# --- merge and unmerge ------------------------------------------------------------------------
+
+
+def snapshot(path: Path) -> dict:
+    """Every row that says who owns what, plus what one-customer search finds."""
+    conn = sqlite3.connect(path)
+    try:
+        state = {
+            "identities": conn.execute("SELECT id, customer_id, kind, address FROM identities ORDER BY id").fetchall(),
+            "conversations": conn.execute("SELECT id, customer_id, status FROM conversations ORDER BY id").fetchall(),
+            "messages": conn.execute("SELECT id, customer_id, conversation_id, body FROM messages ORDER BY id").fetchall(),
+            "customers": conn.execute(
+                "SELECT id, display_name, note, attributes, merged_into FROM customers ORDER BY id"
+            ).fetchall(),
+            "labels": conn.execute("SELECT customer_id, label_id FROM customer_labels ORDER BY 1, 2").fetchall(),
+            "fts": conn.execute(
+                "SELECT rowid, customer_id FROM messages_fts WHERE messages_fts MATCH 'body : hello' ORDER BY rowid"
+            ).fetchall(),
+            "customers_fts": conn.execute("SELECT rowid, name, identities FROM customers_fts ORDER BY rowid").fetchall(),
+        }
+    finally:
+        conn.close()
+    return state
+
+
+async def test_merge_then_unmerge_restores_exactly(store, tmp_path):
+    ingestor = Ingestor(store, tmp_path, "RU")
+    await deliver(store, ingestor, "telegram", inbound("t1", "hello from telegram", address="1", sender_name="Ivan"))
+    await deliver(store, ingestor, "email", inbound("e1", "hello by mail", kind=E, address="ivan@example.com", sender_name="I. Petrov"))
+    tg, mail = await customer_of(store, T, "1"), await customer_of(store, E, "ivan@example.com")
+    await store.update_customer(tg, "alice", note="VIP", attributes={"plan": "gold"}, labels=["vip"])
+    await store.update_customer(mail, "alice", note="prefers e-mail", attributes={"plan": "free", "city": "Омск"}, labels=["b2b"])
+    before = snapshot(store.path)
+
+    merge_id = await store.merge_customers(tg, mail, "alice", "same person, confirmed by phone")
+    profile = await store.customer_profile(tg)
+    assert sorted(i.kind for i in profile.identities) == ["email", "telegram"]
+    assert len(profile.conversations) == 2
+    assert profile.labels == ("b2b", "vip")
+    assert profile.attributes == {"plan": "gold", "city": "Омск"}  # the survivor's value wins
+    assert profile.note == "VIP\nprefers e-mail"
+    assert profile.journey == ("telegram", "email")
+    [record] = profile.merges
+    assert (record.merged_id, record.actor, record.reason) == (mail, "alice", "same person, confirmed by phone")
+    # The merged customer's id still leads to the person.
+    assert (await store.customer_profile(mail)).id == tg
+    hits = await store.search("hello", customer_id=tg)
+    assert len(hits.messages) == 2
+    # New mail from the merged address lands with the survivor.
+    await deliver(store, ingestor, "email", inbound("e2", "hello again", kind=E, address="ivan@example.com"))
+    assert await customer_of(store, E, "ivan@example.com") == tg
+
+    await store.unmerge(merge_id, "bob")
+    after = snapshot(store.path)
+    # Exactly as before, but for the message that arrived meanwhile (it followed its
+    # conversation back to the merged customer).
+    e2 = [m for m in after["messages"] if m[3] == "hello again"]
+    assert [m[1] for m in e2] == [mail]
+    after["messages"] = [m for m in after["messages"] if m[3] != "hello again"]
+    after["fts"] = [r for r in after["fts"] if r[0] != e2[0][0]]
+    conv_after = dict((c[0], c[1]) for c in after["conversations"])
+    assert conv_after == dict((c[0], c[1]) for c in before["conversations"])
+    for key in ("identities", "messages", "customers", "labels", "fts", "customers_fts"):
+        assert after[key] == before[key], key
+    events = await store.events_since(0, limit=10000)
+    kinds = [e.kind for e in events]
+    assert "customer.merged" in kinds and "customer.unmerged" in kinds
+    merged_event = next(e for e in events if e.kind == "customer.merged")
+    assert merged_event.actor == "alice" and json.loads(merged_event.payload)["reason"] == "same person, confirmed by phone"
+
+
+async def test_merge_refusals_are_plain(store, tmp_path):
+    ingestor = Ingestor(store, tmp_path, "RU")
+    for n in (1, 2, 3):
+        await deliver(store, ingestor, "telegram", inbound(f"t{n}", address=str(n)))
+    a, b, c = [await customer_of(store, T, str(n)) for n in (1, 2, 3)]
+    with pytest.raises(StoreError, match="themselves"):
+        await store.merge_customers(a, a, "alice")
+    first = await store.merge_customers(b, a, "alice")
+    with pytest.raises(StoreError, match="already merged into"):
+        await store.merge_customers(c, a, "alice")
+    await store.merge_customers(c, b, "alice")
+    with pytest.raises(StoreError, match="undo that merge first"):
+        await store.unmerge(first, "alice")
+    with pytest.raises(StoreError, match="no customer 999"):
+        await store.merge_customers(c, 999, "alice")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.sampled_from(["merge", "unmerge"]), st.integers(0, 5), st.integers(0, 5)), max_size=25))
+def test_no_sequence_of_merges_and_unmerges_loses_or_doubles_a_message(tmp_path_factory, steps):
+    """Six customers with messages on several channels; random merges and undos (the ones the
+    store refuses are skipped). Every message stays exactly once, with the customer of its
+    conversation; undoing every merge, newest first, gives back the start."""
+    path = tmp_path_factory.mktemp("merge") / "db.sqlite"
+    conn = connect(path)
+    from omniconsole.store.history import InboundRecord, ingest_batch
+
+    write_transaction(conn, lambda c: c.execute("INSERT INTO channels (kind, name, created_at) VALUES ('telegram', 'tg', 0)"))
+    records = [
+        InboundRecord(f"x{n}", "telegram", str(n % 6), f"hello {n}", float(n), sender_name=f"c{n % 6}") for n in range(30)
+    ]
+    write_transaction(conn, ingest_batch, 1, "telegram", records, None)
+    start = sorted(tuple(r) for r in conn.execute("SELECT id, customer_id FROM messages"))
+    ids = [r[0] for r in conn.execute("SELECT id FROM customers ORDER BY id")]
+    done: list[int] = []
+    for action, x, y in steps:
+        try:
+            if action == "merge":
+                done.append(write_transaction(conn, customer_store.merge_customers, ids[x], ids[y], "t"))
+            elif done:
+                merge_id = done[x % len(done)]
+                write_transaction(conn, customer_store.unmerge, merge_id, "t")
+                done.remove(merge_id)
+        except StoreError:
+            pass
+        rows = [tuple(r) for r in conn.execute(
+            "SELECT m.id, m.customer_id, c.customer_id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        )]
+        assert len(rows) == 30 and len({r[0] for r in rows}) == 30
+        assert all(r[1] == r[2] for r in rows)
+        # Nothing lives on a customer that was merged away.
+        assert conn.execute(
+            "SELECT COUNT(*) FROM identities i JOIN customers c ON c.id = i.customer_id WHERE c.merged_into IS NOT NULL"
+        ).fetchone()[0] == 0
+        fts = [tuple(r) for r in conn.execute("SELECT rowid, customer_id FROM messages_fts WHERE messages_fts MATCH 'hello'")]
+        assert sorted(fts) == sorted((r[0], r[1]) for r in rows)
+    for merge_id in sorted(done, reverse=True):
+        write_transaction(conn, customer_store.unmerge, merge_id, "t")
+    assert sorted(tuple(r) for r in conn.execute("SELECT id, customer_id FROM messages")) == start
+    conn.close()
+
+
+# --- edits, export, erase ---------------------------------------------------------------------
+
+
+async def test_operator_edits_and_a_channel_never_renames_an_edited_name(store, tmp_path):
+    ingestor = Ingestor(store, tmp_path, "RU")
+    await deliver(store, ingestor, "telegram", inbound("t1", address="1", sender_name="ivan_the_great"))
+    customer = await customer_of(store, T, "1")
+    changed = await store.update_customer(
+        customer, "alice", name="Иван Петров", note="call after 18:00", attributes={"plan": "gold", " ": "x"}, labels=["vip", " vip "]
+    )
+    assert changed == ["name", "note", "attributes", "labels"]
+    await deliver(store, ingestor, "telegram", inbound("t2", address="1", sender_name="new nick"))
+    profile = await store.customer_profile(customer)
+    assert (profile.display_name, profile.name_source, profile.note) == ("Иван Петров", "operator", "call after 18:00")
+    assert profile.attributes == {"plan": "gold"} and profile.labels == ("vip",)
+    assert await store.update_customer(customer, "alice", note="call after 18:00") == []
+    assert await store.add_identity(customer, "email", "ivan@example.com", "alice")
+    hits = await store.search("ivan@example.com")
+    assert [c.customer_id for c in hits.customers] == [customer]
+
+
+async def test_export_has_everything_and_erase_keeps_only_counts(store, tmp_path):
+    ingestor = Ingestor(store, tmp_path, "RU")
+    await deliver(
+        store, ingestor, "telegram",
+        inbound("t1", "my secret address is Lenina 1", address="5", sender_name="Pavel",
+                attachments=(InboundAttachment("passport.txt", "text/plain", b"passport 1234 567890"),)),
+    )
+    await deliver(store, ingestor, "email", inbound("e1", "hello, Pavel here", kind=E, address="pavel@example.com", sender_name="Pavel S"))
+    pavel, other = await customer_of(store, T, "5"), await customer_of(store, E, "pavel@example.com")
+    await store.merge_customers(pavel, other, "alice", "same person")
+    conversation = (await store.customer_profile(pavel)).conversations[0].id
+    await store.queue_reply(conversation, "Dear Pavel, your order ships today", "alice")
+
+    export = await store.export_customer(other, "alice")  # a merged id exports the person
+    assert export["customer"]["id"] == pavel and export["customer"]["merged_from"] == [other]
+    bodies = [m["body"] for c in export["conversations"] for m in c["messages"]]
+    assert "my secret address is Lenina 1" in bodies and "hello, Pavel here" in bodies
+    assert {i["address"] for i in export["identities"]} == {"5", "pavel@example.com"}
+    [att] = [a for c in export["conversations"] for m in c["messages"] for a in m["attachments"]]
+    assert att["filename"] == "passport.txt"
+    json.dumps(export)  # plain JSON
+
+    file_path = tmp_path / "attachments" / att["path"]
+    assert file_path.exists()
+    result = await store.erase_customer(pavel, "alice", attachments_dir=tmp_path / "attachments")
+    assert result["messages"] == 3 and result["identities"] == {"email": 1, "telegram": 1} and result["files_deleted"] == 1
+    assert not file_path.exists()
+
+    conn = sqlite3.connect(store.path)
+    dump = "\n".join(str(row) for table in ("customers", "identities", "messages", "conversations", "attachments", "events", "merge_suggestions")
+                     for row in conn.execute(f"SELECT * FROM {table}"))
+    for secret in ("Lenina", "Pavel", "pavel@example.com", "passport"):
+        assert secret not in dump, secret
+    # Counts for statistics survive: the message rows, their channels, directions and times.
+    assert conn.execute("SELECT direction, COUNT(*) FROM messages GROUP BY direction ORDER BY 1").fetchall() == [("in", 2), ("out", 1)]
+    assert conn.execute("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'secret'").fetchone()[0] == 0
+    assert [k for (k,) in conn.execute("SELECT kind FROM events WHERE kind LIKE 'customer.e%' ORDER BY id")] == [
+        "customer.exported", "customer.erased"
+    ]
+    conn.close()
+    assert not (await store.search("Pavel")).customers
+    # The same Telegram account writing again is a new customer: nothing links them.
+    await deliver(store, ingestor, "telegram", inbound("t9", "hi again", address="5", sender_name="Pavel"))
+    assert await customer_of(store, T, "5") != pavel
