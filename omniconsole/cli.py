@@ -93,6 +93,28 @@ def build_parser() -> argparse.ArgumentParser:
                        help="our own address: mail from it is skipped (configured mailbox addresses are known already); repeatable")
         q.add_argument("--workers", type=int, default=None, metavar="N", help="parser processes (default: one per core; 0: none)")
         q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+    q = imports.add_parser("contacts", help="import customers from a CRM export (CSV)")
+    _common(q)
+    q.add_argument("path", metavar="FILE.csv", help="CSV with a header row; comma, semicolon or tab separated; UTF-8 or Windows-1251")
+    q.add_argument("--map", action="append", metavar="FIELD=COLUMN",
+                   help="which column holds a field (name, email, phone, telegram, vk, whatsapp, note, labels);"
+                        " known headers are found without it; other columns become attributes; repeatable")
+    q.add_argument("--dry-run", action="store_true", help="only say what each row would do (new, matched, conflicting, invalid)")
+    q.add_argument("--json", action="store_true", help="print the counts as one JSON object on the last line")
+
+    p = sub.add_parser("export", help="write everything held about a customer as JSON (admins only)")
+    exports = p.add_subparsers(dest="export_command", metavar="WHAT", required=True)
+    q = exports.add_parser("customer", help="one customer: identities, conversations, messages, attributes")
+    _common(q)
+    q.add_argument("customer_id", type=int, metavar="ID")
+    q.add_argument("-o", "--output", metavar="FILE", help="write to FILE (mode 0600) instead of standard output")
+
+    p = sub.add_parser("erase", help="delete a customer's personal data, keeping anonymous counts (admins only)")
+    erases = p.add_subparsers(dest="erase_command", metavar="WHAT", required=True)
+    q = erases.add_parser("customer", help="one customer (and the customers merged into them)")
+    _common(q)
+    q.add_argument("customer_id", type=int, metavar="ID")
+    q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = sub.add_parser("bench", help="measure performance (see README for the budgets)")
     bench = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
@@ -456,9 +478,108 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.import_command == "contacts":
+        from omniconsole.core import contacts_import
+
+        settings = _settings(args)
+        _require_admin(settings.database, current_user(), "import contacts")
+        return contacts_import.cmd_import_contacts(args, settings, current_user())
     from omniconsole.core import mail_import
 
     return mail_import.cmd_import(args)
+
+
+def _require_admin(database: Path, me: str, what: str) -> None:
+    """Personal-data work is for admins (once any admin is registered)."""
+    from omniconsole.models import OperatorRole
+    from omniconsole.store import Store
+
+    async def admins():
+        store = await Store.open(database)
+        try:
+            return {op.login for op in await store.operators() if op.role == OperatorRole.ADMIN}
+        finally:
+            await store.close()
+
+    found = asyncio.run(admins())
+    if found and me not in found:
+        raise UsageError(f"only an admin may {what}, and {me} is not one")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import json
+
+    from omniconsole.store import Store
+
+    settings = _settings(args)
+    me = current_user()
+    _require_admin(settings.database, me, "export a customer's data")
+
+    async def export():
+        store = await Store.open(settings.database, create=False)
+        try:
+            return await store.export_customer(args.customer_id, me)
+        finally:
+            await store.close()
+
+    data = _run(export())
+    if data is None:
+        return 130
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if args.output:
+        out = Path(args.output)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        print(f"customer {data['customer']['id']}: {len(data['conversations'])} conversations written to {out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    from omniconsole.store import Store
+
+    settings = _settings(args)
+    me = current_user()
+    _require_admin(settings.database, me, "erase a customer's data")
+
+    async def erase(confirmed: bool):
+        store = await Store.open(settings.database, create=False)
+        try:
+            profile = await store.customer_profile(args.customer_id)
+            if profile is None:
+                raise UsageError(f"there is no customer {args.customer_id}")
+            if not confirmed:
+                return profile
+            return await store.erase_customer(args.customer_id, me, attachments_dir=settings.attachments_dir)
+        finally:
+            await store.close()
+
+    if not args.yes:
+        profile = _run(erase(False))
+        if profile is None:
+            return 130
+        if not sys.stdin.isatty():
+            raise UsageError("erasing cannot be undone; add --yes to confirm when not at a terminal")
+        from omniconsole.models import sanitize_text
+
+        who = " ".join(sanitize_text(profile.display_name).split()) or "(no name)"
+        answer = input(
+            f"Erase customer {profile.id} «{who}»: {len(profile.identities)} identities, {len(profile.conversations)} conversations?"
+            " This cannot be undone. Type yes: "
+        )
+        if answer.strip().lower() != "yes":
+            print("nothing erased")
+            return 1
+    result = _run(erase(True))
+    if result is None:
+        return 130
+    print(
+        f"erased customer {result['customer_id']}: {result['messages']} messages emptied, "
+        f"{sum(result['identities'].values())} identities and {result['files_deleted']} files deleted; counts kept for statistics"
+    )
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

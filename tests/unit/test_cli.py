@@ -30,7 +30,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> N
 def test_help_everywhere():
     for args in (["--help"], ["serve", "--help"], ["demo", "--help"], ["stats", "--help"], ["bench", "ingest", "--help"],
                  ["operator", "add", "--help"], ["doctor", "--help"], ["import", "maildir", "--help"],
-                 ["bench", "mail", "--help"], ["bench", "tui", "--help"]):
+                 ["bench", "mail", "--help"], ["bench", "tui", "--help"], ["import", "contacts", "--help"],
+                 ["export", "customer", "--help"], ["erase", "customer", "--help"]):
         result = omniconsole(*args)
         assert result.returncode == 0 and "usage:" in result.stdout
 

@@ -1,0 +1,161 @@
+"""CRM import, export and erase from the command line, on a messy spreadsheet export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+
+from omniconsole.core.ingest import Ingestor
+from omniconsole.store import Store
+from tests.conftest import inbound
+from tests.unit.test_cli import assert_one_line_error, omniconsole
+
+# Excel's "CSV (semicolon)" export: a BOM, semicolons, Cyrillic, quoted fields with the
+# separator inside, a duplicate person, a bad phone, a Telegram username, an empty line.
+MESSY = (
+    "\ufeffФИО;Телефон;E-mail;Telegram;Город;Тариф\r\n"
+    "Иван Петров;8 (999) 123-45-67;Ivan@Example.com;;Омск;gold\r\n"
+    "Ольга Смирнова;+7 912 000-11-22;;555;\"Москва; центр\";free\r\n"
+    "Иван Петров (дубль);89991234567;;;Омск;gold\r\n"
+    "Плохой Телефон;12-34;;;Тверь;free\r\n"
+    "Без Контактов;;;;Тула;free\r\n"
+    "\r\n"
+    "Ник;;nick@example.com;@nick_tg;;\r\n"
+    "Chatbot Person;;known@example.com;;Pskov;gold\r\n"
+    "Конфликт;+7 912 000-11-22;known@example.com;;;\r\n"
+)
+
+
+def _prepare(tmp_path):
+    """A database with one operator-admin (the test's user) and a customer known by e-mail."""
+    db = tmp_path / "o.db"
+
+    async def setup():
+        store = await Store.open(db)
+        try:
+            import getpass
+
+            from omniconsole.models import OperatorRole
+
+            await store.add_operator(getpass.getuser(), role=OperatorRole.ADMIN)
+            channel = await store.ensure_channel("email", "mail")
+            await Ingestor(store, tmp_path, "RU").ingest(
+                channel, "email", [inbound("m1", "hello, my secret is 42", kind="email", address="known@example.com", sender_name="Known")], None
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(setup())
+    path = tmp_path / "crm.csv"
+    path.write_bytes(MESSY.encode("utf-8"))
+    return db, path
+
+
+def test_dry_run_reports_every_row_and_writes_nothing(tmp_path):
+    db, path = _prepare(tmp_path)
+    before = sqlite3.connect(db).execute("SELECT COUNT(*) FROM customers").fetchone()[0]
+    result = omniconsole("import", "contacts", str(path), "--db", str(db), "--dry-run", "--json")
+    assert result.returncode == 1, result.stderr  # some rows need attention
+    lines = result.stdout.splitlines()
+    assert json.loads(lines[-1]) == {
+        "rows": 8, "new": 2, "matched": 2, "updated": 1, "conflicting": 1, "invalid": 3, "dry_run": True,
+        "seconds": json.loads(lines[-1])["seconds"],
+    }
+    text = result.stdout
+    assert "line 2: new: Иван Петров (email ivan@example.com, phone +79991234567)" in text
+    assert "line 4: matched: Иван Петров (дубль) is line 2 of this file; nothing new" in text
+    assert "line 5: invalid: not a valid phone number for region RU: '12-34'" in text
+    assert "line 6: invalid: no e-mail, phone" in text
+    assert "line 8: invalid: Telegram needs the numeric user id, not '@nick_tg'" in text
+    assert "line 9: matched: Chatbot Person is customer 1; adds" not in text  # nothing but attributes
+    assert "line 9: matched: Chatbot Person is customer 1; attributes" in text
+    assert "line 10: conflicting: Конфликт: email known@example.com belongs to customer 1; phone +79120001122 belongs to line 3 of this file" in text
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM customers").fetchone()[0] == before
+
+
+def test_import_then_rerun_changes_nothing(tmp_path):
+    db, path = _prepare(tmp_path)
+    first = omniconsole("import", "contacts", str(path), "--db", str(db), "--json")
+    assert first.returncode == 1, first.stderr
+    assert json.loads(first.stdout.splitlines()[-1])["new"] == 2
+    conn = sqlite3.connect(db)
+    ivan = conn.execute("SELECT customer_id FROM identities WHERE address = '+79991234567'").fetchone()[0]
+    assert conn.execute("SELECT customer_id FROM identities WHERE address = 'ivan@example.com'").fetchone()[0] == ivan
+    name, attributes, source = conn.execute("SELECT display_name, attributes, name_source FROM customers WHERE id = ?", (ivan,)).fetchone()
+    assert (name, json.loads(attributes), source) == ("Иван Петров", {"Город": "Омск", "Тариф": "gold"}, "import")
+    olga_attrs = conn.execute(
+        "SELECT c.attributes FROM customers c JOIN identities i ON i.customer_id = c.id WHERE i.address = '555'"
+    ).fetchone()[0]
+    assert json.loads(olga_attrs)["Город"] == "Москва; центр"
+    # The CRM knows the e-mail customer as "Chatbot Person": their attributes arrive.
+    known = conn.execute("SELECT attributes FROM customers WHERE id = 1").fetchone()[0]
+    assert json.loads(known) == {"Город": "Pskov", "Тариф": "gold"}
+    # The conflicting row suggests the two may be one person.
+    assert conn.execute("SELECT COUNT(*) FROM merge_suggestions WHERE status = 'open'").fetchone()[0] == 1
+    counts = conn.execute("SELECT (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM identities), (SELECT COUNT(*) FROM events)").fetchone()
+    conn.close()
+
+    second = omniconsole("import", "contacts", str(path), "--db", str(db), "--json")
+    summary = json.loads(second.stdout.splitlines()[-1])
+    assert (summary["new"], summary["updated"]) == (0, 0), second.stdout
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM identities), (SELECT COUNT(*) FROM events)").fetchone() == counts
+
+
+def test_column_mapping_and_its_errors(tmp_path):
+    db, _ = _prepare(tmp_path)
+    path = tmp_path / "odd.csv"
+    path.write_text("Who,Contact number,Mailbox\nAnna Lee,+44 20 7946 0958,anna@example.org\n", encoding="utf-8")
+    assert_one_line_error(omniconsole("import", "contacts", str(path), "--db", str(db)), "no column to recognise customers by")
+    assert_one_line_error(
+        omniconsole("import", "contacts", str(path), "--db", str(db), "--map", "phone=Telephone"), "no column 'Telephone'"
+    )
+    result = omniconsole(
+        "import", "contacts", str(path), "--db", str(db), "--map", "phone=Contact number", "--map", "email=Mailbox", "--map", "name=Who"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT c.display_name FROM customers c JOIN identities i ON i.customer_id = c.id WHERE i.address = '+442079460958'").fetchone()[0] == "Anna Lee"
+    assert_one_line_error(omniconsole("import", "contacts", str(tmp_path / "missing.csv"), "--db", str(db)), "does not exist")
+    cp1251 = tmp_path / "win.csv"
+    cp1251.write_bytes("Имя;Почта\r\nЁжик Туманов;hedgehog@example.com\r\n".encode("cp1251"))
+    assert omniconsole("import", "contacts", str(cp1251), "--db", str(db)).returncode == 0
+    assert conn.execute("SELECT COUNT(*) FROM customers WHERE display_name = 'Ёжик Туманов'").fetchone()[0] == 1
+
+
+def test_export_and_erase_from_the_command_line(tmp_path):
+    db, _ = _prepare(tmp_path)
+    out = tmp_path / "export.json"
+    result = omniconsole("export", "customer", "1", "--db", str(db), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert os.stat(out).st_mode & 0o777 == 0o600
+    data = json.loads(out.read_text())
+    assert data["identities"][0]["address"] == "known@example.com"
+    assert data["conversations"][0]["messages"][0]["body"] == "hello, my secret is 42"
+
+    assert_one_line_error(omniconsole("erase", "customer", "1", "--db", str(db)), "--yes")  # not a terminal
+    assert_one_line_error(omniconsole("erase", "customer", "77", "--db", str(db), "--yes"), "no customer 77")
+    result = omniconsole("erase", "customer", "1", "--db", str(db), "--yes")
+    assert result.returncode == 0 and "erased customer 1: 1 messages emptied" in result.stdout
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT body FROM messages").fetchall() == [("",)]
+    assert conn.execute("SELECT COUNT(*) FROM identities").fetchone()[0] == 0
+    kinds = [k for (k,) in conn.execute("SELECT kind FROM events WHERE kind IN ('customer.exported', 'customer.erased') ORDER BY id")]
+    assert kinds == ["customer.exported", "customer.erased"]
+
+
+def test_only_admins_handle_personal_data(tmp_path):
+    db = tmp_path / "o.db"
+
+    async def setup():
+        store = await Store.open(db)
+        from omniconsole.models import OperatorRole
+
+        await store.add_operator("somebody-else", role=OperatorRole.ADMIN)
+        await store.close()
+
+    asyncio.run(setup())
+    assert_one_line_error(omniconsole("export", "customer", "1", "--db", str(db)), "only an admin")
+    assert_one_line_error(omniconsole("erase", "customer", "1", "--db", str(db), "--yes"), "only an admin")
