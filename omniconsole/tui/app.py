@@ -32,6 +32,7 @@ from omniconsole.config import Settings
 from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import ActionError, Conversation, Operator, ReplyOption, Store
+from omniconsole.tui.customer_actions import CustomerActions
 from omniconsole.tui.text import HEALTH, PRIORITY, badge, one_line, safe
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.customer_pane import CustomerPane
@@ -56,7 +57,7 @@ def _action_commands():
     return ActionCommands
 
 
-class MainScreen(Screen):
+class MainScreen(CustomerActions, Screen):
     """Inbox, conversation and customer side by side."""
 
     # Textual repaints the whole screen when focus moves (a repaint reactive). The panes
@@ -82,6 +83,8 @@ class MainScreen(Screen):
         Binding("o", "open_attachment", "Open attachment", id="message.open"),
         Binding("w", "next_waiting", "Next waiting", id="inbox.next_waiting"),
         Binding("h", "history", "Customer's conversations", id="customer.history"),
+        Binding("c", "edit_customer", "Edit customer", id="customer.edit"),
+        Binding("m", "same_person", "Merge / same person", id="customer.merge"),
         Binding("slash", "search", "Search", id="app.search"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "app.command_palette", "Commands", id="app.commands"),

@@ -90,3 +90,38 @@ class InputDialog(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class TextDialog(ModalScreen[str | None]):
+    """Edit several lines (ctrl+s saves, Escape cancels): a customer's note."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="text.save"),
+        Binding("escape", "cancel", "Cancel", id="text.cancel"),
+    ]
+
+    def __init__(self, title: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import TextArea
+
+        with Vertical(classes="dialog"):
+            yield Label(Text(self.title_text, style="bold"), markup=False)
+            yield TextArea(self.value, id="text")
+            yield Label(Text("ctrl+s saves, Escape cancels", style="grey62"), markup=False)
+
+    def on_mount(self) -> None:
+        from textual.widgets import TextArea
+
+        self.query_one(TextArea).focus()
+
+    def action_save(self) -> None:
+        from textual.widgets import TextArea
+
+        self.dismiss(self.query_one(TextArea).text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -42,6 +42,16 @@ def profile_text(profile: CustomerProfile, current_conversation: int | None = No
             text.append_text(safe(identity.display, "grey62"))
             text.append(")")
         text.append("\n")
+    if profile.suggestions:
+        # Evidence, never a merge: the operator decides (m).
+        text.append("\nPossibly the same person  m: merge or dismiss\n", style="bold underline yellow")
+        for suggestion in profile.suggestions:
+            text.append("? ", style="bold yellow")
+            text.append_text(safe(suggestion.other_name or "(no name)", "bold"))
+            text.append(f" #{suggestion.other_id}\n", style="grey62")
+            text.append("  ")
+            text.append_text(safe(suggestion.reason, "grey62"))
+            text.append("\n")
     if profile.journey:
         text.append("\nJourney\n", style="bold underline")
         for n, kind in enumerate(profile.journey):
@@ -65,6 +75,18 @@ def profile_text(profile: CustomerProfile, current_conversation: int | None = No
         text.append("\nNote\n", style="bold underline")
         text.append_text(safe(profile.note, "italic"))
         text.append("\n")
+    merges = [m for m in profile.merges if m.undone_at is None]
+    if merges:
+        text.append("\nMerged in  m: undo\n", style="bold underline")
+        for merge in merges:
+            text.append_text(safe(merge.merged_name or "(no name)"))
+            text.append(f" #{merge.merged_id}, by ", style="grey62")
+            text.append_text(safe(merge.actor, "grey62"))
+            text.append(f" {clock_time(merge.at, now)}", style="grey62")
+            if merge.reason:
+                text.append(": ", style="grey62")
+                text.append_text(safe(merge.reason, "grey62"))
+            text.append("\n")
     text.append(f"\nConversations ({len(profile.conversations)})  h: open one\n", style="bold underline")
     for conversation in profile.conversations[:30]:
         marker = "▶ " if conversation.id == current_conversation else "  "
