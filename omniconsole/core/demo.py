@@ -61,13 +61,17 @@ def _build(conn: sqlite3.Connection, ingestor: Ingestor, channel_ids: dict[str, 
     for login in operators:
         actions.add_operator(conn, login, login.capitalize(), OperatorRole.ADMIN if login == admin else OperatorRole.AGENT)
     now = time.time()
-    # The shop knows its customers from its CRM: every identity of a person is one customer
-    # from the start, so channel switches land in one conversation.
+    # The shop knows most customers from its CRM: every identity of a person is one customer
+    # from the start, so channel switches land in one conversation. One in eight with several
+    # channels is known by the first only, as in life: their other channel makes a second
+    # customer, and the window suggests ("the same full name") that the two are one person.
     for customer in world.customers:
         identities = [
             (kind.value, normalize_address(kind, address, ingestor.default_region), address)
             for kind, address in customer.identities
         ]
+        if len(identities) > 1 and customer.number % 8 == 3:
+            identities = identities[:1]
         history.add_customer(conn, customer.name, identities, now=now - days * 86400)
     # About 3.5 messages a conversation: spread the events evenly over the period.
     total_events = int(target * 3.6)
