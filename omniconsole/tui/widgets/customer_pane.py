@@ -10,7 +10,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.tui.widgets.lines import set_virtual_size, wrap_to_strips
+from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
 
 from omniconsole.store import CustomerProfile
 from omniconsole.tui.text import badge, clock_time, one_line, safe
@@ -100,7 +100,7 @@ def profile_text(profile: CustomerProfile, current_conversation: int | None = No
     return text
 
 
-class CustomerPane(ScrollView, can_focus=True):
+class CustomerPane(CachedScrollbars, ScrollView, can_focus=True):
     """Scrollable customer card (Line API: a new card is wrapped once and drawn without a
     layout pass of the whole screen)."""
 

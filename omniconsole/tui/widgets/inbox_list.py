@@ -16,12 +16,13 @@ from rich.style import Style
 from rich.text import Text
 from textual import events, work
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.dom import NoScreen
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.tui.widgets.lines import set_virtual_size
+from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size
 
 from omniconsole.models import InboxView
 from omniconsole.store import InboxCursor, InboxRow, Store
@@ -32,7 +33,7 @@ ROW_HEIGHT = 2
 MAX_PAGES = 40  # ~4,000 rows held; the rest is fetched again when scrolled back to
 
 
-class InboxList(ScrollView, can_focus=True):
+class InboxList(CachedScrollbars, ScrollView, can_focus=True):
     """Conversations of one inbox view, most recent activity first."""
 
     BINDINGS = [
@@ -265,11 +266,36 @@ class InboxList(ScrollView, can_focus=True):
             if event.chain >= 2:
                 self.action_open()
 
-    def on_focus(self) -> None:
-        self.refresh()
+    # Focus changes only the cursor row's highlight: repaint that row, not the whole list
+    # (Textual's own handlers repaint everything, a few ms of every Enter and Esc).
+    def focus(self, scroll_visible: bool = True) -> "InboxList":
+        # As Widget.focus, without its repaint of the whole widget.
+        def take_focus() -> None:
+            try:
+                self.screen.set_focus(self, scroll_visible=scroll_visible)
+            except NoScreen:
+                pass
 
-    def on_blur(self) -> None:
-        self.refresh()
+        self.app.call_later(take_focus)
+        return self
+
+    def _on_focus(self, event: events.Focus) -> None:
+        event.prevent_default()  # Widget._on_focus would repaint everything
+        self.has_focus = True
+        self._refresh_cursor_row()
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantFocus(self))
+
+    def _on_blur(self, event: events.Blur) -> None:
+        event.prevent_default()
+        self.has_focus = False
+        self._refresh_cursor_row()
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantBlur(self))
+
+    def _refresh_cursor_row(self) -> None:
+        top = self.cursor * ROW_HEIGHT - int(self.scroll_y)
+        self.refresh(Region(0, top, self.size.width, ROW_HEIGHT))
 
     def on_resize(self) -> None:
         set_virtual_size(self, Size(self.size.width, self.count * ROW_HEIGHT))

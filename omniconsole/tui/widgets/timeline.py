@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.tui.widgets.lines import set_virtual_size, wrap_to_strips
+from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
 
 from omniconsole.store import TimelineEntry
 from omniconsole.tui.text import STATE, badge, clock_time, safe
@@ -111,7 +111,7 @@ def entry_text(entry: TimelineEntry, *, unfolded: bool = False, now: float | Non
     return text
 
 
-class Timeline(ScrollView, can_focus=True):
+class Timeline(CachedScrollbars, ScrollView, can_focus=True):
     """The messages of the open conversation; the cursor selects one entry."""
 
     BINDINGS = [
