@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -153,6 +154,63 @@ class InboundSink(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class WebRequest:
+    """One HTTP request the core's listener received for a connector's route.
+
+    Kept free of the web server's own types so a connector can be tested by calling its
+    handler directly. `headers` has lower-case names; `query` keeps the first value of each
+    parameter; `path` is the full request path; `remote` is the client's address (after the
+    listener's trusted proxies)."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    remote: str = ""
+
+    def header(self, name: str, default: str = "") -> str:
+        """A request header by name, whatever its case."""
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass(frozen=True, slots=True)
+class WebResponse:
+    """What a connector's route answers."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def text(cls, status: int, text: str) -> WebResponse:
+        """A plain-text answer (a reason in words, a challenge echoed back)."""
+        return cls(status, text.encode("utf-8"))
+
+    @classmethod
+    def json(cls, status: int, value: Any) -> WebResponse:
+        """A JSON answer."""
+        return cls(status, json.dumps(value, ensure_ascii=False).encode("utf-8"), "application/json")
+
+
+#: A route's handler: takes the request, returns the answer. An exception becomes a 500.
+WebHandler = Callable[[WebRequest], Awaitable[WebResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class WebRoute:
+    """An HTTP endpoint a connector serves through the core's listener (a webhook).
+
+    `path` is relative to the channel's prefix (`/hooks/<channel>`): "" is the prefix itself,
+    "/status" a path under it."""
+
+    method: str
+    path: str
+    handler: WebHandler
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelContext:
     """What a connector is given: its channel's name and settings (secrets resolved), where
     to keep files, and a logger."""
@@ -192,6 +250,11 @@ class Connector(abc.ABC):
 
         Returns a short description ("bot @shop_bot") or raises a `ConnectorError`."""
         return "no check available for this channel"
+
+    def web_routes(self) -> Sequence[WebRoute]:
+        """HTTP routes this channel serves through the core's listener (webhooks); none by
+        default. The core mounts them under the channel's prefix while it holds the lease."""
+        return ()
 
     async def close(self) -> None:
         """Release network resources; called once when the core stops the channel."""

@@ -44,6 +44,21 @@ class ChannelSettings:
 
 
 @dataclass(frozen=True)
+class ListenerSettings:
+    """The `[listener]` table: the core's HTTP server for webhooks, meant to sit behind a TLS
+    reverse proxy. `enabled` None means "when a configured channel has webhooks"."""
+
+    host: str = "127.0.0.1"
+    port: int = 8780
+    max_body_kb: int = 3072  # Meta allows webhook payloads up to 3 MB
+    rate_per_minute: int = 600  # requests per client address
+    enabled: bool | None = None
+    # Requests from these addresses are a reverse proxy's: the client is the last address
+    # in X-Forwarded-For that is not a proxy (for the rate limit and the logs).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the config file says, with paths made absolute."""
 
@@ -53,6 +68,7 @@ class Settings:
     channels: list[ChannelSettings] = field(default_factory=list)
     keymap: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    listener: ListenerSettings = field(default_factory=ListenerSettings)
 
     @property
     def attachments_dir(self) -> Path:
@@ -135,7 +151,34 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         channels=channels,
         keymap={str(k): str(v) for k, v in keymap.items()},
         path=path.resolve(),
+        listener=_listener_settings(_table(raw, "listener", path), path),
     )
+
+
+def _listener_settings(table: dict[str, Any], path: Path) -> ListenerSettings:
+    """The `[listener]` table, checked: every problem is one sentence naming the key."""
+    where = f"{path}: [listener]"
+    known = {"host", "port", "max_body_kb", "rate_per_minute", "enabled", "trusted_proxies"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+    defaults = ListenerSettings()
+    host = table.get("host", defaults.host)
+    if not isinstance(host, str) or not host:
+        raise UsageError(f"{where}: host must be an address such as \"127.0.0.1\"")
+    numbers = {}
+    for key, low, high in (("port", 0, 65535), ("max_body_kb", 1, 1024 * 1024), ("rate_per_minute", 1, 10**7)):
+        value = table.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise UsageError(f"{where}: {key} must be a whole number from {low} to {high}")
+        numbers[key] = value
+    enabled = table.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise UsageError(f"{where}: enabled must be true or false")
+    proxies = table.get("trusted_proxies", list(defaults.trusted_proxies))
+    if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+        raise UsageError(f"{where}: trusted_proxies must be a list of addresses")
+    return ListenerSettings(host=host, enabled=enabled, trusted_proxies=tuple(proxies), **numbers)
 
 
 def _table(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

@@ -11,7 +11,6 @@ every operator's window shows it without talking to the core.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -33,9 +32,11 @@ from connectors.base import (
 )
 from omniconsole.config import ChannelSettings, Settings
 from omniconsole.core.ingest import Ingestor
+from omniconsole.core.listener import Listener, ListenerError, channel_prefix
 from omniconsole.errors import OmniError
 from omniconsole.models import DeliveryState, Health, IdentityKind
 from omniconsole.store import OutboxItem, Store
+from omniconsole.store.outbox import json_object as _json_object
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class HubTiming:
     send_max_attempts: int = 10
     send_timeout: float = 120.0
     housekeeping: float = 30.0  # wake snoozed conversations, checkpoint the WAL
+    listener_shutdown: float = 3.0  # how long a stop waits for webhooks in flight
 
 
 class ChannelSink:
@@ -126,6 +128,11 @@ class Hub:
         self.channel_names: dict[int, str] = {}
         self.holding_lease = asyncio.Event()
         self._health_writes: set[asyncio.Task] = set()
+        # The HTTP listener for channels that are pushed to (webhooks); None when no channel
+        # has routes. Those channels start only once it listens.
+        self.listener: Listener | None = None
+        self.listening = asyncio.Event()
+        self._web_channels: dict[int, str] = {}  # channel id -> its path prefix
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -166,7 +173,11 @@ class Hub:
                 except (TypeError, ValueError, KeyError) as exc:
                     await self.store.set_channel_health(channel_id, Health.DOWN, f"bad settings: {exc}")
                     continue
+                if not await self._mount_routes(channel_id, channel):
+                    continue
                 tasks.append(asyncio.create_task(self._supervise(channel_id, channel), name=f"channel {channel.name}"))
+            if self.listener is not None or self.settings.listener.enabled:
+                tasks.append(asyncio.create_task(self._listen(), name="listener"))
             tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
             tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
             heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
@@ -189,6 +200,8 @@ class Hub:
                 except Exception:
                     log.exception("closing channel %s failed", self.channel_names.get(channel_id))
             self.connectors.clear()
+            self.listener = None
+            self._web_channels.clear()
             try:
                 if not lost:
                     # Nobody runs these channels now; the next core says otherwise when it
@@ -199,6 +212,53 @@ class Hub:
             except Exception:
                 log.exception("could not release the core lease")
             self.holding_lease.clear()
+
+    # --- the HTTP listener ----------------------------------------------------------------
+
+    async def _mount_routes(self, channel_id: int, channel: ChannelSettings) -> bool:
+        """Give a channel's webhooks their place on the listener; False (and the channel shown
+        as down) when it cannot have one."""
+        routes = self.connectors[channel_id].web_routes()
+        if not routes:
+            return True
+        if self.settings.listener.enabled is False:
+            await self.store.set_channel_health(
+                channel_id, Health.DOWN, "this channel receives webhooks but [listener] enabled = false"
+            )
+            return False
+        if self.listener is None:
+            self.listener = Listener(self.settings.listener, shutdown_timeout=self.timing.listener_shutdown)
+        prefix = channel_prefix(channel.name, channel_id, channel.options.get("path"))
+        try:
+            self.listener.mount(prefix, routes, owner=channel.name)
+        except ListenerError as exc:
+            await self.store.set_channel_health(channel_id, Health.DOWN, str(exc))
+            return False
+        self._web_channels[channel_id] = prefix
+        return True
+
+    async def _listen(self) -> None:
+        """Serve webhooks while this core holds the lease; a port in use is shown as the web
+        channels' health in words and tried again later, never a crash of the core."""
+        listener = self.listener or Listener(self.settings.listener, shutdown_timeout=self.timing.listener_shutdown)
+        self.listener = listener
+        try:
+            while True:
+                try:
+                    await listener.start()
+                    break
+                except ListenerError as exc:
+                    log.error("%s", exc)
+                    for channel_id in self._web_channels:
+                        await self._health_quietly(channel_id, Health.DOWN, f"{exc}; trying again in {self.timing.down_retry:.0f} s")
+                    await asyncio.sleep(self.timing.down_retry)
+            for channel_id, prefix in self._web_channels.items():
+                log.info("channel %s receives webhooks at %s%s", self.channel_names[channel_id], listener.url, prefix)
+            self.listening.set()
+            await asyncio.Event().wait()
+        finally:
+            self.listening.clear()
+            await asyncio.shield(listener.stop())
 
     async def _heartbeat(self) -> None:
         while True:
@@ -234,6 +294,8 @@ class Hub:
     async def _supervise(self, channel_id: int, channel: ChannelSettings) -> None:
         """Run one channel's receive loop forever, restarting it with capped backoff."""
         connector = self.connectors[channel_id]
+        if channel_id in self._web_channels:
+            await self.listening.wait()  # webhooks cannot arrive before the listener listens
         backoff = self.timing.restart_initial
         while True:
             try:
@@ -341,13 +403,4 @@ class Hub:
         )
         await self.store.mark_retry(item.message_id, f"{reason}; retrying", time.time() + delay)
 
-
-def _json_object(text: str | None) -> dict:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 

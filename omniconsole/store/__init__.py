@@ -150,10 +150,18 @@ class Store:
     # --- what operators do --------------------------------------------------------------
 
     async def queue_reply(
-        self, conversation_id: int, body: str, author: str, *, identity_id: int | None = None, channel_id: int | None = None
+        self, conversation_id: int, body: str, author: str, *, identity_id: int | None = None, channel_id: int | None = None,
+        meta: dict | None = None,
     ) -> int:
-        """Queue a reply for the outbox; returns the message id."""
-        return await self.db.write(actions.queue_reply, conversation_id, body, author, identity_id=identity_id, channel_id=channel_id)
+        """Queue a reply for the outbox; returns the message id. `meta` travels to the channel
+        (a WhatsApp template and its parameters)."""
+        return await self.db.write(
+            actions.queue_reply, conversation_id, body, author, identity_id=identity_id, channel_id=channel_id, meta=meta
+        )
+
+    async def last_inbound_at(self, identity_id: int, channel_id: int) -> float | None:
+        """When this identity of a customer last wrote on this channel, or None."""
+        return await self.db.run(outbox.last_inbound_at, identity_id, channel_id)
 
     async def add_note(self, conversation_id: int, body: str, author: str) -> int:
         """Add a private note to a conversation."""

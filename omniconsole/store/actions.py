@@ -69,10 +69,12 @@ def queue_reply(
     identity_id: int | None = None,
     channel_id: int | None = None,
     attachments: list[tuple[str, str, str, int]] = (),  # (filename, mime type, path, size)
+    meta: dict | None = None,
     now: float | None = None,
 ) -> int:
     """Queue an operator's reply; the core's outbox sends it. Goes by the customer's latest
-    inbound channel unless `identity_id` (and its `channel_id`) say otherwise."""
+    inbound channel unless `identity_id` (and its `channel_id`) say otherwise. `meta` is what
+    the channel needs besides the body (a WhatsApp template and its parameters)."""
     now = now or time.time()
     customer_id = _customer_of(conn, conversation_id)
     if identity_id is None or channel_id is None:
@@ -87,8 +89,9 @@ def queue_reply(
         raise ActionError("that identity does not belong to this conversation's customer")
     message_id = conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
-        " created_at, state, next_attempt_at) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?)",
-        (conversation_id, customer_id, channel_id, identity_id, author, body, now, now),
+        " created_at, state, next_attempt_at, meta) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?, ?)",
+        (conversation_id, customer_id, channel_id, identity_id, author, body, now, now,
+         json.dumps(meta, ensure_ascii=False) if meta else None),
     ).lastrowid
     for filename, mime, path, size in attachments:
         conn.execute(

@@ -8,6 +8,7 @@ Connectors that can (e-mail Message-ID, VK random_id) make that resend recognisa
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 
@@ -37,7 +38,7 @@ def claim_due(conn: sqlite3.Connection, channel_ids: list[int], limit: int = 20,
     now = now or time.time()
     marks = ", ".join("?" * len(channel_ids))
     rows = conn.execute(
-        "SELECT m.id, m.conversation_id, m.channel_id, i.kind, i.address, m.body, m.author, m.attempts, m.identity_id"
+        "SELECT m.id, m.conversation_id, m.channel_id, i.kind, i.address, m.body, m.author, m.attempts, m.identity_id, m.meta"
         " FROM messages m JOIN identities i ON i.id = m.identity_id"
         # `state IN (...)` repeats the partial index's condition so SQLite uses it (plain
         # `state = 'queued'` made it scan every message).
@@ -47,7 +48,7 @@ def claim_due(conn: sqlite3.Connection, channel_ids: list[int], limit: int = 20,
     ).fetchall()
     items = []
     for r in rows:
-        message_id, conversation_id, channel_id, kind, address, body, author, attempts, identity_id = r
+        message_id, conversation_id, channel_id, kind, address, body, author, attempts, identity_id, own_meta = r
         conn.execute("UPDATE messages SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (message_id,))
         # What to answer: the customer's latest message on this channel from this identity
         # (its chat id, its e-mail thread), preferring this conversation.
@@ -68,6 +69,10 @@ def claim_due(conn: sqlite3.Connection, channel_ids: list[int], limit: int = 20,
         if last_in is not None:
             meta, thread_key, keys, subject, _ = last_in
             reply_to_keys = tuple((keys or "").split())
+        if own_meta:
+            # What the operator chose for this message (a WhatsApp template) goes with what
+            # the channel needs to answer (the chat id); the message's own word wins.
+            meta = json.dumps({**json_object(meta), **json_object(own_meta)}, ensure_ascii=False)
         if not subject:
             subject = conn.execute("SELECT subject FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
         paths = tuple(
@@ -80,6 +85,25 @@ def claim_due(conn: sqlite3.Connection, channel_ids: list[int], limit: int = 20,
             )
         )
     return items
+
+
+def json_object(text: str | None) -> dict:
+    """A JSON object stored as text (a message's meta); {} for nothing or anything else."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def last_inbound_at(conn: sqlite3.Connection, identity_id: int, channel_id: int) -> float | None:
+    """When this identity last wrote on this channel (WhatsApp's 24-hour window starts there)."""
+    return conn.execute(
+        "SELECT max(m.created_at) FROM identities i JOIN conversations c ON c.customer_id = i.customer_id"
+        " JOIN messages m ON m.conversation_id = c.id"
+        " WHERE i.id = ? AND m.identity_id = ? AND m.channel_id = ? AND m.direction = 'in'",
+        (identity_id, identity_id, channel_id),
+    ).fetchone()[0]
 
 
 def next_due(conn: sqlite3.Connection, channel_ids: list[int]) -> float | None:

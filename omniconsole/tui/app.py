@@ -112,6 +112,8 @@ class MainScreen(CustomerActions, Screen):
         self._trouble_shown = False
         self._submitting = False
         self.opened: int | None = None  # the conversation whose timeline finished loading
+        # Why free text cannot go by the chosen route (WhatsApp's 24-hour window), or "".
+        self.window_note = ""
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -312,6 +314,7 @@ class MainScreen(CustomerActions, Screen):
                 self.route_index = min(self.route_index, max(0, len(self.routes) - 1))
             self._show_composer_info()
             self._draw_presence(others)
+        await self._check_window()
         self.opened = conversation_id  # drawn; what follows only tells the others
         if announce:
             await self.store.set_presence(self.operator.login, conversation_id)
@@ -371,9 +374,13 @@ class MainScreen(CustomerActions, Screen):
             text.append("  (")
             text.append_text(safe(one_line(route.channel_name, 30)))
             text.append(")")
-            if len(self.routes) > 1:
-                text.append("  ctrl+t other channel", style="grey62")
-            text.append("  · Enter sends · ctrl+e $EDITOR", style="grey62")
+            if self.window_note:
+                text.append("  outside the 24-hour window: template only", style="bold yellow")
+                text.append("  · Enter or ctrl+g picks one", style="grey62")
+            else:
+                if len(self.routes) > 1:
+                    text.append("  ctrl+t other channel", style="grey62")
+                text.append("  · Enter sends · ctrl+e $EDITOR", style="grey62")
         elif self.conversation is not None:
             text.append(" no channel to answer on: the customer never wrote on one we can send by", style="yellow")
         self.query_one("#composer-info", Static).update(text, layout=False)
@@ -425,6 +432,11 @@ class MainScreen(CustomerActions, Screen):
                 if not self.routes:
                     raise ActionError("there is no channel to answer this customer on")
                 route = self.routes[self.route_index]
+                await self._check_window()
+                if self.window_note:
+                    self.composer.text = body  # kept: the operator may want it once the customer writes
+                    self.action_templates()
+                    return
                 await self.store.queue_reply(
                     conversation.id, body, self.operator.login, identity_id=route.identity_id, channel_id=route.channel_id
                 )
@@ -447,10 +459,58 @@ class MainScreen(CustomerActions, Screen):
         self._show_composer_info()
         self.timeline.focus() if self.conversation else self.inbox.focus()
 
-    def on_composer_next_route(self) -> None:
+    async def on_composer_next_route(self) -> None:
         if self.routes and self.composer.mode == "reply":
             self.route_index = (self.route_index + 1) % len(self.routes)
             self._show_composer_info()
+            await self._check_window()
+
+    async def _check_window(self) -> None:
+        """Find whether the chosen route is a WhatsApp one past its 24-hour window (then only a
+        template may go) and say so in the composer's info line."""
+        route = self.routes[self.route_index] if self.routes else None
+        note = ""
+        if route is not None and route.kind == "whatsapp":
+            from omniconsole.tui.screens.templates import window_note
+
+            try:
+                note = await window_note(self.store, route, self.clock())
+            except OmniError as exc:
+                self._store_trouble(exc)
+        if note != self.window_note:
+            self.window_note = note
+            self._show_composer_info()
+
+    def on_composer_templates(self) -> None:
+        self.action_templates()
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_templates(self) -> None:
+        """Offer the route's approved templates (WhatsApp) and queue the one filled in."""
+        conversation = self._need_conversation()
+        if conversation is None or not self.routes:
+            return
+        from omniconsole.tui.screens.templates import TemplateDialog, channel_templates
+
+        route = self.routes[self.route_index]
+        if route.kind != "whatsapp":
+            self.app.notify("Templates are for WhatsApp; this reply goes by another channel", severity="warning")
+            return
+        choice = await self.app.push_screen_wait(TemplateDialog(channel_templates(self.app.settings, route), self.window_note))
+        if choice is None:
+            self.composer.focus()
+            return
+        try:
+            await self.store.queue_reply(
+                conversation.id, choice.rendered, self.operator.login,
+                identity_id=route.identity_id, channel_id=route.channel_id, meta=choice.meta,
+            )
+            await self.open_conversation(conversation.id)
+        except OmniError as exc:
+            self.app.notify(str(exc), severity="error", markup=False)
+            return
+        self.app.notify(f"Template {choice.name} queued", timeout=2, markup=False)
+        self.timeline.focus()
 
     async def on_composer_typing(self) -> None:
         if self.conversation and time.monotonic() - self._typing_sent > 2:

@@ -16,6 +16,7 @@ class Composer(TextArea):
         Binding("escape", "cancel", "Cancel", id="composer.cancel"),
         Binding("ctrl+t", "next_route", "Channel", id="composer.channel"),
         Binding("ctrl+e", "external_editor", "$EDITOR", id="composer.editor"),
+        Binding("ctrl+g", "templates", "Template", id="composer.templates"),
     ]
 
     class Submitted(Message):
@@ -35,6 +36,9 @@ class Composer(TextArea):
 
     class ExternalEditor(Message):
         pass
+
+    class Templates(Message):
+        """The operator asks for the channel's message templates (WhatsApp's 24-hour rule)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         # No blinking: steadier over slow SSH links, and snapshot tests stay deterministic.
@@ -66,3 +70,6 @@ class Composer(TextArea):
 
     def action_external_editor(self) -> None:
         self.post_message(self.ExternalEditor())
+
+    def action_templates(self) -> None:
+        self.post_message(self.Templates())

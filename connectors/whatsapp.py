@@ -1,0 +1,686 @@
+"""The WhatsApp channel: one business phone number on Meta's WhatsApp Cloud API.
+
+Receiving is pushed: Meta posts webhooks to the core's listener (`web_routes`), signed with the
+app secret (`X-Hub-Signature-256`). A webhook is answered 200 only after its messages are
+stored (`sink.deliver` returned), so a crash before that makes Meta deliver it again; the core
+stores `(channel, wamid)` once, so redeliveries are dropped. While the channel is not running
+(the core is starting, restarting it, or has stopped), webhooks are answered 503 and Meta keeps
+them and retries. Unsigned or wrongly signed requests are refused and change nothing.
+
+Sending is the Graph API: `POST /{version}/{phone-number-id}/messages` with a bearer token;
+files are uploaded first (`POST /{version}/{phone-number-id}/media`). Outside the 24-hour
+customer-service window WhatsApp only lets approved templates through; the composer offers
+the configured `templates` and puts the chosen one in the outbound message's meta.
+
+External ids are WhatsApp message ids (`wamid....`); the identity is the customer's `wa_id`
+(their phone number in international form, which the core normalises to E.164).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import mimetypes
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connectors.base import (
+    ChannelContext,
+    Connector,
+    ConnectorError,
+    DeliveryUpdate,
+    InboundAttachment,
+    InboundMessage,
+    InboundSink,
+    OutboundMessage,
+    PermanentError,
+    SendResult,
+    TransientError,
+    WebRequest,
+    WebResponse,
+    WebRoute,
+)
+from omniconsole.models import DeliveryState, IdentityKind
+
+#: WhatsApp's limits: text body and media caption, in characters.
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+TOO_LARGE = "not downloaded: too large"
+DEFAULT_GRAPH_URL = "https://graph.facebook.com"
+DEFAULT_API_VERSION = "v21.0"
+
+# Graph error codes that mean "slow down" (throughput, pair rate, app and account limits).
+_RATE_CODES = {4, 80007, 130429, 131048, 131056}
+# Codes that pass by themselves: "something went wrong", "service unavailable".
+_TRANSIENT_CODES = {1, 2, 131000, 131016, 133004}
+_PERMANENT_WORDS = {
+    131047: "more than 24 hours have passed since the customer last wrote, so WhatsApp accepts only an approved template; pick one in the composer",
+    131026: "WhatsApp could not deliver to this number (it may not use WhatsApp, or has an old app or has not accepted the terms)",
+    131030: "this number is not in the test number's list of allowed recipients",
+    131051: "WhatsApp does not support this kind of message",
+    131052: "WhatsApp could not download the customer's file",
+    131053: "WhatsApp could not take the uploaded file (wrong type or too large)",
+    132000: "the template's parameters do not match the approved template",
+    132001: "there is no approved template with this name and language",
+    132005: "the template text is too long once the parameters are filled in",
+    132015: "the template is paused because of low quality",
+    132016: "the template is disabled",
+    133010: "the business phone number is not registered with the Cloud API",
+    368: "the business account is temporarily blocked for policy violations",
+}
+_WEBHOOK_STATES = {
+    "sent": DeliveryState.SENT,
+    "delivered": DeliveryState.DELIVERED,
+    "read": DeliveryState.READ,
+    "failed": DeliveryState.FAILED,
+}
+# What the Cloud API sends as which media type (anything else goes as a document).
+_MEDIA_TYPES = {
+    "image/jpeg": "image",
+    "image/png": "image",
+    "video/mp4": "video",
+    "video/3gpp": "video",
+    "audio/aac": "audio",
+    "audio/amr": "audio",
+    "audio/mpeg": "audio",
+    "audio/mp4": "audio",
+    "audio/ogg": "audio",
+}
+_MEDIA_LIMITS = {"image": 5 * 1024 * 1024, "video": 16 * 1024 * 1024, "audio": 16 * 1024 * 1024}
+_INBOUND_MEDIA = ("image", "video", "audio", "document", "sticker")
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """An approved message template as configured: `params` name its `{{1}}`, `{{2}}`...
+    in the operator's words; `text` is its body with `{1}`, `{2}` where they go."""
+
+    name: str
+    language: str
+    params: tuple[str, ...] = ()
+    text: str = ""
+
+    def render(self, values: Sequence[str]) -> str:
+        """The text the customer will read, for our timeline."""
+        text = self.text or f"[template {self.name}]"
+        for number, value in enumerate(values, start=1):
+            text = text.replace(f"{{{number}}}", value)
+        return text
+
+
+def parse_templates(raw: Any) -> list[Template]:
+    """The channel's `templates` setting; ValueError in words when it is malformed."""
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list):
+        raise ValueError("templates must be a list of tables such as {name = \"order_update\", language = \"ru\"}")
+    templates = []
+    for number, item in enumerate(raw, start=1):
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise ValueError(f"template #{number} needs a name (the approved template's name)")
+        language = item.get("language", "en_US")
+        params = item.get("params", [])
+        text = item.get("text", "")
+        if not isinstance(language, str) or not isinstance(text, str):
+            raise ValueError(f"template {item['name']!r}: language and text must be text")
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            raise ValueError(f"template {item['name']!r}: params must be a list of names such as [\"order number\"]")
+        templates.append(Template(item["name"], language, tuple(params), text))
+    return templates
+
+
+class WhatsAppConnector(Connector):
+    """One WhatsApp business number on the Cloud API: webhooks in, Graph API out.
+
+    Settings: `token` (a system user access token, from `token_env`/`token_file`),
+    `app_secret` (signs webhooks), `verify_token` (the webhook handshake), `phone_number_id`,
+    `graph_url` (default https://graph.facebook.com), `api_version` (default v21.0),
+    `max_file_mb` (default 25), `templates`, and the listener `path` the core mounts us at.
+    """
+
+    kind = "whatsapp"
+    identity_kind = IdentityKind.WHATSAPP
+
+    def __init__(self, context: ChannelContext):
+        super().__init__(context)
+        settings = context.settings
+        self.token = str(settings.get("token") or "")
+        self.app_secret = str(settings.get("app_secret") or "")
+        self.verify_token = str(settings.get("verify_token") or "")
+        self.phone_number_id = str(settings.get("phone_number_id") or "")
+        self.graph_url = str(settings.get("graph_url") or DEFAULT_GRAPH_URL).rstrip("/")
+        self.api_version = str(settings.get("api_version") or DEFAULT_API_VERSION).strip("/")
+        self.max_file_bytes = 25 * 1024 * 1024
+        self._settings_problem = ""
+        try:
+            self.max_file_bytes = int(float(settings.get("max_file_mb", 25)) * 1024 * 1024)
+        except (TypeError, ValueError):
+            self._settings_problem = "max_file_mb must be a number"
+        try:
+            self.templates = parse_templates(settings.get("templates"))
+        except ValueError as exc:
+            self.templates = []
+            self._settings_problem = str(exc)
+        missing = [
+            hint
+            for value, hint in (
+                (self.token, "token (token_env: an access token of a system user with whatsapp_business_messaging)"),
+                (self.app_secret, "app_secret (app_secret_env: the Meta app's secret, which signs webhooks)"),
+                (self.verify_token, "verify_token (verify_token_env: any secret phrase, also typed into Meta's webhook settings)"),
+                (self.phone_number_id, "phone_number_id (from WhatsApp > API Setup in the Meta app)"),
+            )
+            if not value
+        ]
+        if missing:
+            self._settings_problem = "missing " + "; ".join(missing)
+        self._client: httpx.AsyncClient | None = None
+        self._sink: InboundSink | None = None
+        self._stopped = asyncio.Event()
+        self._stop_reason = ""
+        # wamids already sent for an outbound message whose send failed part-way, so a retry
+        # in this process goes on from where it stopped instead of repeating earlier parts.
+        self._partial_sends: dict[int, list[str]] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(30.0, connect=10.0),
+                headers={"Authorization": f"Bearer {self.token}"},
+                follow_redirects=True,
+            )
+        return self._client
+
+    def _url(self, *parts: str) -> str:
+        return "/".join([self.graph_url, self.api_version, *parts])
+
+    async def check(self) -> str:
+        """Read the phone number's profile: "WhatsApp +1 555... (Name)" when the token works."""
+        if self._settings_problem:
+            raise PermanentError(self._settings_problem)
+        data = await self._graph("GET", self._url(self.phone_number_id), "checking the phone number",
+                                 params={"fields": "display_phone_number,verified_name"})
+        number = str(data.get("display_phone_number") or self.phone_number_id)
+        name = data.get("verified_name")
+        return f"WhatsApp {number} ({name})" if name else f"WhatsApp {number}"
+
+    async def close(self) -> None:
+        """Close the HTTP connections."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    def web_routes(self) -> Sequence[WebRoute]:
+        """The webhook: GET is Meta's verification handshake, POST carries messages and statuses."""
+        return (WebRoute("GET", "", self._verify), WebRoute("POST", "", self._webhook))
+
+    # -- receiving -------------------------------------------------------------------------
+
+    async def run(self, sink: InboundSink) -> None:
+        """Check the credentials, then take webhooks for `sink` until cancelled (or until the
+        token is rejected while sending: then the channel is down, in words)."""
+        detail = await self.check()
+        self._stopped.clear()
+        self._sink = sink
+        sink.connected(f"{detail}; receiving webhooks")
+        try:
+            await self._stopped.wait()
+            raise PermanentError(self._stop_reason)
+        finally:
+            self._sink = None
+
+    def _stop(self, reason: str) -> None:
+        """Take the channel down from inside a send or a download (the token was rejected)."""
+        self._stop_reason = reason
+        self._stopped.set()
+
+    async def _verify(self, request: WebRequest) -> WebResponse:
+        """Meta's subscription handshake: echo `hub.challenge` to whoever knows the verify token."""
+        mode = request.query.get("hub.mode", "")
+        token = request.query.get("hub.verify_token", "")
+        challenge = request.query.get("hub.challenge", "")
+        if mode != "subscribe" or not self.verify_token or not hmac.compare_digest(token.encode(), self.verify_token.encode()):
+            self.log.warning("refused a webhook verification from %s: wrong mode or verify token", request.remote)
+            return WebResponse.text(403, "verification refused: the verify token does not match")
+        self.log.info("Meta verified the webhook")
+        return WebResponse.text(200, challenge[:200])
+
+    async def _webhook(self, request: WebRequest) -> WebResponse:
+        """A signed webhook: store its messages, record its statuses, then (only then) 200."""
+        signature = request.header("X-Hub-Signature-256")
+        if not signature:
+            self.log.warning("refused an unsigned webhook from %s", request.remote)
+            return WebResponse.text(401, "refused: the request is not signed (X-Hub-Signature-256 is missing)")
+        if not self._signed(request.body, signature):
+            self.log.warning("refused a webhook with a wrong signature from %s", request.remote)
+            return WebResponse.text(403, "refused: the signature does not match the app secret")
+        sink = self._sink
+        if sink is None:
+            # Not an error for Meta: it keeps the webhook and delivers it again later.
+            return WebResponse.text(503, "the channel is not running; deliver again later")
+        try:
+            payload = json.loads(request.body)
+        except (UnicodeDecodeError, ValueError):
+            self.log.warning("skipped a signed webhook whose body is not JSON (%d bytes)", len(request.body))
+            return WebResponse.text(400, "the body is not JSON")
+        try:
+            messages, updates = await self._read_payload(payload)
+            if messages:
+                await sink.deliver(messages, cursor=None)
+            if updates:
+                await sink.delivery_updates(updates)
+        except ConnectorError as exc:
+            # A download failed for a reason that passes (or the token broke): not stored,
+            # so not acknowledged; Meta delivers the webhook again.
+            self.log.warning("webhook not taken, Meta will deliver it again: %s", exc.reason)
+            return WebResponse.text(503, "not stored; deliver again later")
+        except Exception:
+            self.log.exception("webhook not stored, Meta will deliver it again")
+            return WebResponse.text(503, "not stored; deliver again later")
+        return WebResponse.text(200, "ok")
+
+    def _signed(self, body: bytes, header: str) -> bool:
+        """Whether `X-Hub-Signature-256: sha256=<hex>` is the HMAC-SHA256 of the raw body."""
+        scheme, _, given = header.strip().partition("=")
+        if scheme.lower() != "sha256" or not given or not self.app_secret:
+            return False
+        expected = hmac.new(self.app_secret.encode(), body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected.encode(), given.strip().lower().encode())
+
+    async def _read_payload(self, payload: Any) -> tuple[list[InboundMessage], list[DeliveryUpdate]]:
+        """The messages and delivery updates in one webhook; what we do not know is skipped."""
+        messages: list[InboundMessage] = []
+        updates: list[DeliveryUpdate] = []
+        if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
+            self.log.info("skipped a webhook about %r", payload.get("object") if isinstance(payload, dict) else type(payload).__name__)
+            return messages, updates
+        for entry in _list(payload.get("entry")):
+            for change in _list(_dict(entry).get("changes")):
+                change = _dict(change)
+                value = _dict(change.get("value"))
+                if change.get("field") != "messages":
+                    self.log.info("skipped a %r webhook", change.get("field"))
+                    continue
+                number = str(_dict(value.get("metadata")).get("phone_number_id") or "")
+                if number and number != self.phone_number_id:
+                    self.log.info("skipped a webhook for another phone number id %s", number)
+                    continue
+                for error in _list(value.get("errors")):
+                    self.log.warning("WhatsApp reported: %s", _error_words(_dict(error)))
+                names = {
+                    str(c.get("wa_id")): str(_dict(c.get("profile")).get("name") or "")
+                    for c in map(_dict, _list(value.get("contacts")))
+                }
+                for item in _list(value.get("messages")):
+                    message = await self._inbound(_dict(item), names)
+                    if message is not None:
+                        messages.append(message)
+                for status in _list(value.get("statuses")):
+                    update = _delivery_update(_dict(status))
+                    if update is not None:
+                        updates.append(update)
+        return messages, updates
+
+    async def _inbound(self, item: dict[str, Any], names: Mapping[str, str]) -> InboundMessage | None:
+        """One webhook message as an InboundMessage, or None when it is not one we can take."""
+        wamid, sender, kind = item.get("id"), item.get("from"), str(item.get("type") or "")
+        if not isinstance(wamid, str) or not wamid or not isinstance(sender, str) or not sender:
+            self.log.info("skipped a webhook message without an id or a sender")
+            return None
+        meta: dict[str, Any] = {"wa_id": sender, "kind": kind}
+        content = await self._content(kind, item)
+        meta.update(content.meta)
+        context = _dict(item.get("context"))
+        referral = _dict(item.get("referral"))
+        return InboundMessage(
+            external_id=wamid,
+            identity_kind=IdentityKind.WHATSAPP,
+            address=sender,
+            body=content.body,
+            sent_at=_timestamp(item.get("timestamp")),
+            sender_name=names.get(sender, ""),
+            reply_to_external_id=str(context["id"]) if context.get("id") else None,
+            attachments=content.attachments,
+            extra_identities=content.identities(sender),
+            # A click-to-WhatsApp ad says where the customer came from.
+            origin=str(referral.get("source_url") or referral.get("headline") or "") or None,
+            meta=meta,
+        )
+
+    async def _content(self, kind: str, item: dict[str, Any]) -> _Content:
+        """What the customer sent, as readable text and files."""
+        part = _dict(item.get(kind))
+        if kind == "text":
+            return _Content(str(part.get("body") or ""))
+        if kind in _INBOUND_MEDIA:
+            mime = str(part.get("mime_type") or "application/octet-stream").split(";")[0].strip()
+            media_id = str(part.get("id") or "")
+            filename = str(part.get("filename") or "") or f"{kind}_{media_id or 'file'}{_suffix(mime)}"
+            attachment = await self._download(media_id, filename, mime)
+            meta: dict[str, Any] = {"media_id": media_id}
+            if kind == "audio" and part.get("voice"):
+                meta["voice"] = True
+            body = str(part.get("caption") or "")
+            if kind == "sticker" and not body:
+                body = "Sticker"
+            return _Content(body, (attachment,), meta)
+        if kind == "location":
+            latitude, longitude = part.get("latitude"), part.get("longitude")
+            where = f"{_coordinate(latitude)}, {_coordinate(longitude)}"
+            named = ", ".join(str(part[key]) for key in ("name", "address") if part.get(key))
+            body = f"Location: {named} ({where})" if named else f"Location: {where}"
+            return _Content(body, meta={"latitude": latitude, "longitude": longitude})
+        if kind == "contacts":
+            lines, phones = [], []
+            for card in map(_dict, _list(item.get("contacts"))):
+                name = str(_dict(card.get("name")).get("formatted_name") or "")
+                numbers = [_dict(p) for p in _list(card.get("phones"))]
+                shown = ", ".join(str(p.get("phone") or p.get("wa_id") or "") for p in numbers if p.get("phone") or p.get("wa_id"))
+                lines.append("Contact: " + ", ".join(x for x in (name, shown) if x) if name or shown else "Contact")
+                phones += [(str(p.get("phone") or p.get("wa_id")), str(p.get("wa_id") or "")) for p in numbers if p.get("phone") or p.get("wa_id")]
+            return _Content("\n".join(lines) or "Contact", meta={"contact_phones": [p for p, _ in phones]}, shared_phones=tuple(phones))
+        if kind == "interactive":
+            reply_kind = str(part.get("type") or "")
+            reply = _dict(part.get(reply_kind))
+            title, description = str(reply.get("title") or ""), str(reply.get("description") or "")
+            body = f"{title}\n{description}" if description else title
+            return _Content(body, meta={"reply_kind": reply_kind, "reply_id": str(reply.get("id") or "")})
+        if kind == "button":  # a quick-reply button of a template we sent
+            return _Content(str(part.get("text") or ""), meta={"button_payload": str(part.get("payload") or "")})
+        if kind == "reaction":
+            emoji = str(part.get("emoji") or "")
+            body = f"Reacted {emoji}" if emoji else "Removed a reaction"
+            return _Content(body, meta={"reacted_to": str(part.get("message_id") or "")})
+        if kind == "system":
+            return _Content(str(part.get("body") or "(a WhatsApp system message)"))
+        errors = "; ".join(_error_words(_dict(e)) for e in _list(item.get("errors")))
+        self.log.info("a %r message arrived that omniconsole cannot show%s", kind, f": {errors}" if errors else "")
+        return _Content(f"({kind or 'unknown'} message: omniconsole cannot show this kind of message)")
+
+    async def _download(self, media_id: str, filename: str, mime_type: str) -> InboundAttachment:
+        """Fetch a customer's file: the media id gives a short-lived URL, fetched with the token.
+        A refusal becomes a note on the attachment; a fault that passes raises TransientError
+        (the webhook is not acknowledged and comes again)."""
+        if not media_id:
+            return InboundAttachment(filename, mime_type, None, None, "not downloaded: WhatsApp gave no media id")
+        try:
+            info = await self._graph("GET", self._url(media_id), f"looking up {filename}",
+                                     params={"phone_number_id": self.phone_number_id})
+        except PermanentError as exc:
+            if self._stopped.is_set():
+                raise  # the token broke: take nothing, Meta delivers the webhook again
+            return InboundAttachment(filename, mime_type, None, None, f"not downloaded: {exc.reason}")
+        declared = _int(info.get("file_size"))
+        mime_type = str(info.get("mime_type") or mime_type)
+        if declared is not None and declared > self.max_file_bytes:
+            return InboundAttachment(filename, mime_type, None, declared, TOO_LARGE)
+        url = info.get("url")
+        if not isinstance(url, str) or not url:
+            return InboundAttachment(filename, mime_type, None, declared, "not downloaded: WhatsApp gave no download URL")
+        data = bytearray()
+        try:
+            async with self._http().stream("GET", url) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._error(response, f"downloading {filename}")
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > self.max_file_bytes:
+                        return InboundAttachment(filename, mime_type, None, declared, TOO_LARGE)
+        except PermanentError as exc:
+            if self._stopped.is_set():
+                raise
+            return InboundAttachment(filename, mime_type, None, declared, f"not downloaded: {exc.reason}")
+        except httpx.HTTPError as exc:
+            raise TransientError(f"the WhatsApp media server is unavailable while downloading {filename}: {_network(exc)}") from exc
+        expected = str(info.get("sha256") or "")
+        if expected and hashlib.sha256(data).hexdigest() != expected.lower():
+            raise TransientError(f"{filename} arrived damaged (its SHA-256 does not match)")
+        return InboundAttachment(filename, mime_type, bytes(data), len(data))
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Send a template (when the message carries one), else text (split at 4,096) and files;
+        the first file takes the text as its caption when it fits."""
+        if self._settings_problem:
+            raise PermanentError(self._settings_problem)
+        to = str(message.meta.get("wa_id") or "") if message.meta else ""
+        to = to or "".join(ch for ch in message.address if ch.isdigit())
+        if not to:
+            raise PermanentError(f"{message.address!r} is not a WhatsApp number")
+        template = message.meta.get("template") if message.meta else None
+        steps = [_Step(template=template)] if template else _send_plan(message)
+        if not steps:
+            raise PermanentError("nothing to send: the message has no text and no files")
+        sent = self._partial_sends.setdefault(message.id, [])
+        try:
+            for step in steps[len(sent):]:
+                sent.append(await self._post(to, step, None if sent else message.reply_to_external_id))
+        except PermanentError:
+            self._partial_sends.pop(message.id, None)
+            raise
+        self._partial_sends.pop(message.id, None)
+        return SendResult(external_id=sent[0])
+
+    async def _post(self, to: str, step: _Step, reply_to: str | None) -> str:
+        """One Cloud API message; returns its wamid."""
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+        if reply_to:
+            body["context"] = {"message_id": reply_to}
+        if step.template is not None:
+            body.update(type="template", template=_template_object(step.template))
+        elif step.path is None:
+            body.update(type="text", text={"preview_url": False, "body": step.text})
+        else:
+            media_type, media_id = await self._upload(step.path)
+            media: dict[str, Any] = {"id": media_id}
+            if step.text and media_type != "audio":
+                media["caption"] = step.text
+            if media_type == "document":
+                media["filename"] = step.path.name
+            body.update(type=media_type, **{media_type: media})
+        data = await self._graph("POST", self._url(self.phone_number_id, "messages"), "sending", json=body)
+        ids = [m.get("id") for m in map(_dict, _list(data.get("messages")))]
+        if not ids or not isinstance(ids[0], str):
+            raise TransientError("WhatsApp accepted the message but gave no message id")
+        return ids[0]
+
+    async def _upload(self, path: Path) -> tuple[str, str]:
+        """Upload a file to WhatsApp; (media type to send it as, media id)."""
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            raise PermanentError(f"cannot read the attachment {path.name}: {exc.strerror or exc}") from exc
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        media_type = _MEDIA_TYPES.get(mime, "document")
+        if len(data) > _MEDIA_LIMITS.get(media_type, 100 * 1024 * 1024):
+            media_type = "document"  # a large photo still goes, as a file
+        if len(data) > 100 * 1024 * 1024:
+            raise PermanentError(f"{path.name} is over WhatsApp's 100 MB limit for files")
+        result = await self._graph(
+            "POST", self._url(self.phone_number_id, "media"), f"uploading {path.name}",
+            data={"messaging_product": "whatsapp", "type": mime}, files={"file": (path.name, data, mime)},
+        )
+        media_id = result.get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise TransientError(f"WhatsApp took {path.name} but gave no media id")
+        return media_type, media_id
+
+    # -- the Graph API ---------------------------------------------------------------------
+
+    async def _graph(self, method: str, url: str, doing: str, **kwargs: Any) -> dict[str, Any]:
+        """One Graph API call; its JSON answer, or our error taxonomy in words."""
+        try:
+            response = await self._http().request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"the Graph API at {self.graph_url} is unavailable while {doing}: {_network(exc)}") from exc
+        if response.status_code >= 400:
+            raise self._error(response, doing)
+        try:
+            data = response.json()
+        except ValueError:
+            raise TransientError(f"the Graph API answered {doing} with something that is not JSON") from None
+        return data if isinstance(data, dict) else {}
+
+    def _error(self, response: httpx.Response, doing: str) -> ConnectorError:
+        """A Graph error answer as TransientError / PermanentError with a reason in words."""
+        try:
+            error = _dict(response.json().get("error"))
+        except (ValueError, AttributeError):
+            error = {}
+        code = _int(error.get("code"))
+        said = _error_words(error) if error else f"HTTP {response.status_code} {response.reason_phrase}".strip()
+        said = said.replace(self.token, "<token>") if self.token else said
+        if code == 190 or (not error and response.status_code == 401):
+            reason = "WhatsApp rejected the access token (expired or revoked); put a new one where token_env points"
+            self._stop(reason)
+            return PermanentError(reason)
+        if code in _RATE_CODES or response.status_code == 429:
+            retry = response.headers.get("Retry-After")
+            return TransientError(f"WhatsApp asks to slow down while {doing}: {said}", retry_after=_float(retry))
+        if code in _PERMANENT_WORDS:
+            return PermanentError(f"{_PERMANENT_WORDS[code]} ({said})")
+        if code in _TRANSIENT_CODES or response.status_code >= 500:
+            return TransientError(f"WhatsApp failed while {doing}: {said}")
+        if doing == "sending":
+            return PermanentError(f"WhatsApp refused the message: {said}")
+        return PermanentError(f"WhatsApp refused {doing}: {said}")
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Content:
+    """A message's content as we keep it."""
+
+    body: str
+    attachments: tuple[InboundAttachment, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    shared_phones: tuple[tuple[str, str], ...] = ()  # (phone, wa_id) of shared contact cards
+
+    def identities(self, sender: str) -> tuple[tuple[IdentityKind, str], ...]:
+        """A shared card's phones become the sender's identities only when the card is the
+        sender's own (its wa_id is theirs): anyone else's card is a different person."""
+        return tuple((IdentityKind.PHONE, phone) for phone, wa_id in self.shared_phones if wa_id == sender)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One Cloud API message of an outbound message: text, a file with its caption, or a template."""
+
+    text: str = ""
+    path: Path | None = None
+    template: Mapping[str, Any] | None = None
+
+
+def _send_plan(message: OutboundMessage) -> list[_Step]:
+    body = message.body or ""
+    files = list(message.attachments)
+    if files and body.strip() and len(body) <= CAPTION_LIMIT and _MEDIA_TYPES.get(mimetypes.guess_type(files[0].name)[0] or "") != "audio":
+        return [_Step(body, files[0])] + [_Step("", path) for path in files[1:]]
+    return [_Step(part) for part in split_text(body)] + [_Step("", path) for path in files]
+
+
+def _template_object(template: Mapping[str, Any]) -> dict[str, Any]:
+    """The Cloud API's `template` object from what the composer stored."""
+    params = [str(p) for p in _list(template.get("params"))]
+    result: dict[str, Any] = {"name": str(template.get("name") or ""), "language": {"code": str(template.get("language") or "en_US")}}
+    if params:
+        result["components"] = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}]
+    return result
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Cut text into parts of at most `limit` characters, at a line break or a space in the
+    second half of a part when there is one; whitespace-only parts are dropped."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = window.rfind("\n")
+        if cut < limit // 2:
+            cut = window.rfind(" ")
+        if cut < limit // 2:
+            part, rest = rest[:limit], rest[limit:]
+        else:
+            part, rest = rest[:cut], rest[cut + 1:]
+        if part.strip():
+            parts.append(part)
+    if rest.strip():
+        parts.append(rest)
+    return parts
+
+
+def _delivery_update(status: dict[str, Any]) -> DeliveryUpdate | None:
+    state = _WEBHOOK_STATES.get(str(status.get("status") or ""))
+    wamid = status.get("id")
+    if state is None or not isinstance(wamid, str):
+        return None
+    error = ""
+    if state is DeliveryState.FAILED:
+        errors = [_error_words(_dict(e)) for e in _list(status.get("errors"))]
+        codes = [_int(_dict(e).get("code")) for e in _list(status.get("errors"))]
+        known = next((_PERMANENT_WORDS[c] for c in codes if c in _PERMANENT_WORDS), "")
+        error = "; ".join(x for x in [known, *errors] if x) or "WhatsApp could not deliver the message"
+    return DeliveryUpdate(external_id=wamid, state=state, error=error)
+
+
+def _error_words(error: Mapping[str, Any]) -> str:
+    """A Graph error object as one sentence: its title or message, the details, the code."""
+    title = str(error.get("title") or error.get("message") or "").strip()
+    details = str(_dict(error.get("error_data")).get("details") or "").strip()
+    code = error.get("code")
+    words = title
+    if details and details not in title:
+        words = f"{title}: {details}" if title else details
+    return f"{words} (code {code})" if code is not None else words
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _timestamp(value: Any) -> datetime:
+    seconds = _float(value)
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else datetime.now(UTC)
+
+
+def _coordinate(value: Any) -> str:
+    number = _float(value)
+    return f"{number:.6f}".rstrip("0").rstrip(".") if number is not None else "?"
+
+
+def _suffix(mime_type: str) -> str:
+    return {"audio/ogg": ".ogg", "image/jpeg": ".jpg", "image/webp": ".webp"}.get(mime_type) or mimetypes.guess_extension(mime_type) or ""
+
+
+def _network(exc: httpx.HTTPError) -> str:
+    return str(exc) or type(exc).__name__

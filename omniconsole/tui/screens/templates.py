@@ -1,0 +1,171 @@
+"""WhatsApp's 24-hour rule in the window: when a reply would go outside the customer-service
+window, say so and offer the channel's approved templates, asking for each parameter.
+
+    note = await window_note(store, route, now)          # "" while free text may go
+    choice = await app.push_screen_wait(TemplateDialog(templates, note))
+    await store.queue_reply(..., choice.rendered, meta=choice.meta)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+from omniconsole.config import Settings
+from omniconsole.store import ReplyOption, Store
+
+#: WhatsApp's customer-service window: free-form messages only this long after the customer wrote.
+WINDOW_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateChoice:
+    """The template an operator filled in: what to store as the body and what the channel needs."""
+
+    name: str
+    language: str
+    params: tuple[str, ...]
+    rendered: str
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The outbound message's meta: the channel sends this template with these parameters."""
+        return {"template": {"name": self.name, "language": self.language, "params": list(self.params)}}
+
+
+def channel_templates(settings: Settings, route: ReplyOption) -> list[Any]:
+    """The approved templates configured for the route's WhatsApp channel (empty elsewhere, or
+    when the config's list is malformed: the channel itself reports that)."""
+    from connectors.whatsapp import parse_templates  # a pure parser; the window never calls a channel
+
+    for channel in settings.channels:
+        if channel.name == route.channel_name and channel.kind == "whatsapp":
+            try:
+                return parse_templates(channel.options.get("templates"))
+            except ValueError:
+                return []
+    return []
+
+
+async def window_note(store: Store, route: ReplyOption | None, now: float) -> str:
+    """Why free text cannot go by this route (WhatsApp, more than 24 hours since the customer
+    last wrote on it), in words; "" when it can."""
+    if route is None or route.kind != "whatsapp":
+        return ""
+    last = await store.last_inbound_at(route.identity_id, route.channel_id)
+    if last is not None and now - last < WINDOW_SECONDS:
+        return ""
+    if last is None:
+        when = "has never written on WhatsApp"
+    else:
+        hours = (now - last) / 3600
+        when = f"last wrote {hours:.0f} hours ago" if hours < 48 else f"last wrote {hours / 24:.0f} days ago ({datetime.fromtimestamp(last):%d %b})"
+    return f"outside WhatsApp's 24-hour window: the customer {when}, so only an approved template can be sent"
+
+
+class TemplateDialog(ModalScreen[TemplateChoice | None]):
+    """Pick an approved template, then fill in its parameters one line each; Enter on the last
+    one queues it, Escape goes back (or cancels)."""
+
+    BINDINGS = [Binding("escape", "back", "Back", id="templates.back")]
+
+    def __init__(self, templates: Sequence[Any], note: str = "") -> None:
+        super().__init__()
+        self.templates = list(templates)
+        self.note = note
+        self.chosen: Any | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="templates"):
+            if self.note:
+                yield Label(Text(self.note[0].upper() + self.note[1:], style="yellow"), markup=False)
+            if not self.templates:
+                yield Label(Text("This channel has no templates configured: add them as `templates` to its "
+                                 "[[channels]] table (see the README). Escape closes.", style="bold"), markup=False)
+                return
+            yield Label(Text("Approved templates", style="bold"), markup=False, id="templates-title")
+            yield OptionList(*[Option(self._label(t), id=str(n)) for n, t in enumerate(self.templates)], markup=False)
+            with Vertical(id="template-form"):
+                pass
+            yield Label(Text("Enter chooses · Escape goes back", style="grey62"), markup=False, id="templates-hint")
+
+    @staticmethod
+    def _label(template: Any) -> Text:
+        label = Text(f"{template.name} ", style="bold", end="")
+        label.append(f"({template.language})", style="grey62")
+        if template.text:
+            label.append("\n  ")
+            label.append(template.text, style="italic")  # from the config: still drawn literally
+        return label
+
+    def on_mount(self) -> None:
+        if self.templates:
+            self.query_one(OptionList).focus()
+
+    async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.chosen = self.templates[int(event.option.id or 0)]
+        if not self.chosen.params:
+            self._finish()
+            return
+        form = self.query_one("#template-form", Vertical)
+        await form.remove_children()
+        fields = [Label(Text(f"Parameters of {self.chosen.name}", style="bold"), markup=False)]
+        for number, name in enumerate(self.chosen.params, start=1):
+            field = Input(placeholder=f"{{{number}}} {name}", id=f"param-{number}")
+            field.cursor_blink = False
+            fields.append(field)
+        fields.append(Label("", markup=False, id="template-preview"))
+        await form.mount(*fields)
+        self.query_one(OptionList).display = False
+        self.query_one("#param-1", Input).focus()
+        self._preview()
+
+    def _values(self) -> list[str]:
+        return [field.value for field in self.query("#template-form Input").results(Input)]
+
+    def _preview(self) -> None:
+        if self.chosen is None:
+            return
+        preview = Text("The customer will read: ", style="grey62", end="")
+        preview.append(self.chosen.render(self._values()))
+        self.query_one("#template-preview", Label).update(preview)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._preview()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        fields = list(self.query("#template-form Input").results(Input))
+        empty = next((f for f in fields if not f.value.strip()), None)
+        if empty is not None:
+            # WhatsApp refuses a template with an empty parameter: ask for it here instead.
+            self.notify(f"Fill in {empty.placeholder}", severity="warning", markup=False)
+            empty.focus()
+            return
+        self._finish()
+
+    def _finish(self) -> None:
+        values = tuple(v.strip() for v in self._values())
+        template = self.chosen
+        self.dismiss(TemplateChoice(template.name, template.language, values, template.render(values)))
+
+    async def action_back(self) -> None:
+        if self.chosen is not None and self.chosen.params:
+            self.chosen = None
+            await self.query_one("#template-form", Vertical).remove_children()
+            options = self.query_one(OptionList)
+            options.display = True
+            options.focus()
+            return
+        self.dismiss(None)

@@ -1,0 +1,308 @@
+"""The core's HTTP listener, spoken to over real HTTP on 127.0.0.1: the gate every webhook
+passes (rate limit, routes, body size), handler crashes, binding, and the Hub running it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Sequence
+
+import httpx
+import pytest
+
+from connectors.base import Connector, SendResult, WebRequest, WebResponse, WebRoute
+from omniconsole.config import ChannelSettings, ListenerSettings, Settings
+from omniconsole.core.hub import Hub, HubTiming
+from omniconsole.core.listener import Listener, ListenerError, RateLimiter, channel_prefix
+from omniconsole.models import IdentityKind
+from omniconsole.store import Store
+
+
+class Clock:
+    """A clock the test moves by hand, for the rate limit."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Echo:
+    """Routes that record what they were given and answer in kind; one of them crashes."""
+
+    def __init__(self) -> None:
+        self.seen: list[WebRequest] = []
+
+    async def echo(self, request: WebRequest) -> WebResponse:
+        self.seen.append(request)
+        return WebResponse(201, request.body[::-1], "application/octet-stream", {"X-Seen": str(len(self.seen))})
+
+    async def crash(self, request: WebRequest) -> WebResponse:
+        raise RuntimeError("a connector bug")
+
+    async def wrong(self, request: WebRequest) -> WebResponse:
+        return "not a response"  # type: ignore[return-value]
+
+    def routes(self) -> list[WebRoute]:
+        return [WebRoute("POST", "", self.echo), WebRoute("GET", "/status", self.echo),
+                WebRoute("POST", "/crash", self.crash), WebRoute("POST", "/wrong", self.wrong)]
+
+
+@contextlib.asynccontextmanager
+async def serving(**options) -> AsyncIterator[tuple[Listener, Echo, httpx.AsyncClient]]:
+    clock = options.pop("clock", None)
+    listener = Listener(ListenerSettings(port=0, **options), **({"clock": clock} if clock else {}), shutdown_timeout=0.5)
+    echo = Echo()
+    listener.mount("/hooks/shop", echo.routes(), owner="shop")
+    await listener.start()
+    try:
+        async with httpx.AsyncClient(base_url=listener.url, timeout=5) as client:
+            yield listener, echo, client
+    finally:
+        await listener.stop()
+
+
+async def test_a_route_gets_the_request_in_our_own_terms() -> None:
+    async with serving() as (listener, echo, client):
+        answer = await client.post("/hooks/shop/?a=1&a=2&b=x", content=b"hello", headers={"X-Hub-Signature-256": "sha256=ab"})
+        status = await client.get("/hooks/shop/status")
+    assert answer.status_code == 201 and answer.content == b"olleh"
+    assert answer.headers["content-type"] == "application/octet-stream" and answer.headers["x-seen"] == "1"
+    request = echo.seen[0]
+    assert (request.method, request.path, request.body) == ("POST", "/hooks/shop", b"hello")
+    assert request.query == {"a": "1", "b": "x"}
+    assert request.header("x-hub-signature-256") == request.header("X-HUB-SIGNATURE-256") == "sha256=ab"
+    assert request.remote == "127.0.0.1"
+    assert status.status_code == 201 and echo.seen[1].path == "/hooks/shop/status"
+    assert listener.paths == ["/hooks/shop", "/hooks/shop/crash", "/hooks/shop/status", "/hooks/shop/wrong"]
+
+
+async def test_unknown_paths_and_methods_are_refused_with_a_reason() -> None:
+    async with serving() as (_, echo, client):
+        missing = await client.post("/hooks/other", content=b"x")
+        root = await client.get("/")
+        wrong_method = await client.put("/hooks/shop", content=b"x")
+    assert missing.status_code == 404 and "nothing is served at /hooks/other" in missing.text
+    assert root.status_code == 404
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert "does not take PUT requests" in wrong_method.text
+    assert echo.seen == []
+
+
+async def test_a_body_over_the_limit_is_refused_before_the_handler() -> None:
+    async with serving(max_body_kb=1) as (_, echo, client):
+        declared = await client.post("/hooks/shop", content=b"x" * 1025)
+
+        async def chunks():  # no Content-Length: the limit holds while reading
+            for _ in range(4):
+                yield b"y" * 512
+
+        streamed = await client.post("/hooks/shop", content=chunks())
+        fits = await client.post("/hooks/shop", content=b"z" * 1024)
+    assert declared.status_code == 413 and "over the 1 KB limit" in declared.text
+    assert streamed.status_code == 413
+    assert fits.status_code == 201
+    assert [len(r.body) for r in echo.seen] == [1024]
+
+
+async def test_each_client_has_its_own_rate_limit() -> None:
+    clock = Clock()
+    async with serving(rate_per_minute=3, clock=clock) as (_, echo, client):
+        first = [(await client.post("/hooks/shop", content=b"x")).status_code for _ in range(3)]
+        limited = await client.post("/hooks/shop", content=b"x")
+        # Behind the reverse proxy (127.0.0.1 is trusted), the client is who the proxy names.
+        other = await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": "203.0.113.7"})
+        spoofed = await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7"})
+        clock.now += 20  # a third of a minute gives one request back
+        again = await client.post("/hooks/shop", content=b"x")
+        still = await client.post("/hooks/shop", content=b"x")
+        unknown_path = await client.post("/nothing", content=b"x")  # scanners count too
+    assert first == [201, 201, 201]
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "20" and "too many requests" in limited.text
+    assert other.status_code == 201
+    assert spoofed.status_code == 201  # the last untrusted hop is 203.0.113.7, not the claim before it
+    assert [again.status_code, still.status_code, unknown_path.status_code] == [201, 429, 429]
+    assert [r.remote for r in echo.seen[3:5]] == ["203.0.113.7", "203.0.113.7"]
+
+
+def test_the_rate_limiter_refills_and_forgets_idle_clients() -> None:
+    clock = Clock()
+    limiter = RateLimiter(60, clock)
+    assert all(limiter.wait_for("a") == 0 for _ in range(60))
+    assert limiter.wait_for("a") == pytest.approx(1.0)
+    clock.now += 1
+    assert limiter.wait_for("a") == 0
+    for n in range(RateLimiter._PRUNE_AT + 1):
+        limiter.wait_for(f"client-{n}")
+    clock.now += 120
+    limiter.wait_for("late")
+    assert len(limiter._buckets) < 10
+
+
+async def test_a_crashing_handler_answers_500_and_the_listener_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    async with serving() as (_, echo, client):
+        crashed = await client.post("/hooks/shop/crash", content=b"x")
+        wrong = await client.post("/hooks/shop/wrong", content=b"x")
+        after = await client.post("/hooks/shop", content=b"ok")
+    assert crashed.status_code == 500 and "a connector bug" not in crashed.text
+    assert wrong.status_code == 500
+    assert after.status_code == 201
+    assert "a connector bug" in caplog.text  # the details are in the log, not the answer
+
+
+async def test_it_binds_only_the_configured_host() -> None:
+    async with serving() as (listener, _, _):
+        addresses = listener._runner.addresses  # noqa: SLF001
+        assert addresses == [("127.0.0.1", listener.port)]
+        assert listener.url == f"http://127.0.0.1:{listener.port}"
+
+
+async def test_a_port_in_use_is_an_error_in_words() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        listener = Listener(ListenerSettings(port=port))
+        with pytest.raises(ListenerError, match=f"cannot listen for webhooks on 127.0.0.1:{port}: .*in use.*\\[listener\\] port"):
+            await listener.start()
+        assert not listener.running
+
+
+def test_two_channels_cannot_share_a_path() -> None:
+    listener = Listener(ListenerSettings())
+
+    async def handler(request: WebRequest) -> WebResponse:
+        return WebResponse()
+
+    assert listener.mount("/hooks/a/", [WebRoute("post", "", handler)], owner="a") == ["/hooks/a"]
+    with pytest.raises(ListenerError, match="already served for channel 'a'"):
+        listener.mount("/hooks/a", [WebRoute("GET", "/x", handler), WebRoute("POST", "/", handler)], owner="b")
+    assert listener.paths == ["/hooks/a"]  # nothing of b's was mounted
+    assert channel_prefix("WhatsApp Shop #1", 3) == "/hooks/whatsapp-shop-1"
+    assert channel_prefix("Ватсап", 3) == "/hooks/channel-3"
+    assert channel_prefix("x", 3, "/custom/wa/") == "/custom/wa"
+
+
+# -- the Hub runs it -----------------------------------------------------------------------
+
+FAST = HubTiming(lease_ttl=1.5, lease_poll=0.05, outbox_poll=0.02, restart_initial=0.05, restart_max=0.2,
+                 down_retry=0.2, housekeeping=0.5, listener_shutdown=0.3)
+
+
+class HookChannel(Connector):
+    """A channel that is pushed to: its one route answers while it runs."""
+
+    kind = "hook"
+    identity_kind = IdentityKind.WEB
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self.running = False
+
+    def web_routes(self) -> Sequence[WebRoute]:
+        return [WebRoute("POST", "", self.hook)]
+
+    async def hook(self, request: WebRequest) -> WebResponse:
+        return WebResponse.text(200 if self.running else 503, "hooked")
+
+    async def run(self, sink) -> None:
+        self.running = True
+        sink.connected("hooks")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.running = False
+
+    async def send(self, message) -> SendResult:
+        return SendResult("1")
+
+
+def hub_settings(tmp_path, port: int, **listener) -> Settings:
+    return Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data",
+                    channels=[ChannelSettings("hook", "Web hooks", {}), ChannelSettings("hook", "Other", {"path": "/api/other"})],
+                    listener=ListenerSettings(port=port, **listener))
+
+
+async def channel_health(store: Store, name: str, health: str) -> str:
+    for _ in range(250):
+        found = [c for c in await store.channels() if c.name == name and c.health == health]
+        if found:
+            return found[0].health_detail
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"channel {name} never became {health}: {await store.channels()}")
+
+
+async def test_the_hub_mounts_each_channel_and_stops_listening_when_it_stops(tmp_path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = await Store.open(tmp_path / "core.db")
+    hub = Hub(hub_settings(tmp_path, port), store, timing=FAST, connector_factory=lambda c, ctx: HookChannel(ctx))
+    task = asyncio.create_task(hub.run())
+    try:
+        await asyncio.wait_for(hub.listening.wait(), 5)
+        await channel_health(store, "Other", "up")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            assert (await client.post("/hooks/web-hooks")).text == "hooked"
+            assert (await client.post("/api/other")).status_code == 200
+        assert hub.listener is not None and hub.listener.paths == ["/api/other", "/hooks/web-hooks"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient(timeout=5) as client:
+            await client.post(f"http://127.0.0.1:{port}/api/other")
+    await store.close()
+
+
+async def test_a_port_in_use_is_the_channels_health_and_the_core_goes_on(tmp_path) -> None:
+    store = await Store.open(tmp_path / "core.db")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        hub = Hub(hub_settings(tmp_path, port), store, timing=FAST, connector_factory=lambda c, ctx: HookChannel(ctx))
+        task = asyncio.create_task(hub.run())
+        try:
+            detail = await channel_health(store, "Web hooks", "down")
+            assert f"cannot listen for webhooks on 127.0.0.1:{port}" in detail and "trying again" in detail
+            assert not task.done() and hub.holding_lease.is_set()
+            taken.close()  # the port is free again: the next try takes it
+            await asyncio.wait_for(hub.listening.wait(), 5)
+            await channel_health(store, "Web hooks", "up")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    await store.close()
+
+
+async def test_a_disabled_listener_says_why_the_channel_is_down(tmp_path) -> None:
+    store = await Store.open(tmp_path / "core.db")
+    hub = Hub(hub_settings(tmp_path, 0, enabled=False), store, timing=FAST, connector_factory=lambda c, ctx: HookChannel(ctx))
+    task = asyncio.create_task(hub.run())
+    try:
+        detail = await channel_health(store, "Web hooks", "down")
+        assert "[listener] enabled = false" in detail
+        assert hub.listener is None
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await store.close()
+
+
+def test_the_listener_table_is_read_and_checked(tmp_path) -> None:
+    from omniconsole.config import parse_settings
+    from omniconsole.errors import UsageError
+
+    path = tmp_path / "omniconsole.toml"
+    default = parse_settings({}, path).listener
+    assert (default.host, default.port, default.enabled) == ("127.0.0.1", 8780, None)
+    table = {"host": "0.0.0.0", "port": 9000, "max_body_kb": 64, "rate_per_minute": 30, "enabled": True, "trusted_proxies": ["10.0.0.1"]}
+    read = parse_settings({"listener": table}, path).listener
+    assert read == ListenerSettings("0.0.0.0", 9000, 64, 30, True, ("10.0.0.1",))
+    for bad, words in (({"port": 70000}, "port must be a whole number"), ({"prot": 1}, "unknown key 'prot'"),
+                       ({"enabled": "yes"}, "enabled must be true or false")):
+        with pytest.raises(UsageError, match=words):
+            parse_settings({"listener": bad}, path)
