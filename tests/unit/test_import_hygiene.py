@@ -8,8 +8,8 @@ import sys
 import pytest
 
 MODULES = [
-    "connectors.base", "connectors.demo", "connectors.telegram", "connectors.email",
-    "omniconsole.store", "omniconsole.core.hub", "omniconsole.core.ingest", "omniconsole.core.demo", "omniconsole.core.mail_import", "omniconsole.cli",
+    "connectors.base", "connectors.demo", "connectors.telegram", "connectors.email", "connectors.vk",
+    "connectors.whatsapp", "omniconsole.core.listener", "omniconsole.core.contacts_import", "omniconsole.store", "omniconsole.core.hub", "omniconsole.core.ingest", "omniconsole.core.demo", "omniconsole.core.mail_import", "omniconsole.cli",
 ]
 
 
@@ -24,7 +24,9 @@ def test_core_layers_do_not_import_the_tui(module):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("module", ["connectors.base", "connectors.demo", "connectors.telegram", "connectors.email"])
+@pytest.mark.parametrize(
+    "module", ["connectors.base", "connectors.demo", "connectors.telegram", "connectors.email", "connectors.vk", "connectors.whatsapp"]
+)
 def test_connectors_do_not_import_store_or_core(module):
     code = (
         f"import importlib, sys; importlib.import_module({module!r}); "
