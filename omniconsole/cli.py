@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(q)
     q.add_argument("--keys", type=int, default=300, help="keystrokes to time (default: 300)")
     q.add_argument("--runs", type=int, default=3, help="fresh processes per figure (default: 3)")
+    q.add_argument("--visible", type=int, default=20, metavar="N",
+                   help="messages another process stores per run, timed until this window shows them (default: 20;"
+                        " they stay in the database, on a channel named 'bench visibility'; 0: skip)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     return parser
 

@@ -43,7 +43,30 @@ def _probe_empty(started: float) -> None:
     print(json.dumps({"start_s": app.ready_at - started, "rss_mb": _peak_rss_mb()}))
 
 
-def _probe_window(started: float, db: str, keys: int) -> None:
+def _write_messages(db: str, count: int) -> None:
+    """The other side of the visibility figure: store customer messages one by one, as the
+    core does (each its own transaction), a quarter of a second apart."""
+    import random
+    import uuid
+
+    from omniconsole.store import history
+    from omniconsole.store.actions import ensure_channel
+    from omniconsole.store.database import connect, write_transaction
+
+    conn = connect(db)
+    channel_id = write_transaction(conn, ensure_channel, "telegram", "bench visibility")
+    run = uuid.uuid4().hex[:8]
+    for n in range(count):
+        record = history.InboundRecord(
+            f"bench-{run}-{n}", "telegram", str(9_000_000 + random.randrange(1000)), f"bench message {n}", time.time(),
+            sender_name="Bench Visitor",
+        )
+        write_transaction(conn, history.ingest_batch, channel_id, "telegram", [record], None)
+        time.sleep(0.2 + random.random() * 0.1)
+    conn.close()
+
+
+def _probe_window(started: float, db: str, keys: int, visible: int = 0) -> None:
     from omniconsole.config import Settings
     from omniconsole.store import Operator
     from omniconsole.tui.app import OmniApp
@@ -102,7 +125,45 @@ def _probe_window(started: float, db: str, keys: int) -> None:
             result["key_p50_ms"] = statistics.median(ordered) * 1000
             result["key_p95_ms"] = ordered[int(len(ordered) * 0.95) - 1] * 1000
             result["conversations"] = screen.inbox.count
+            if visible:
+                await self.measure_visibility(visible)
             self.exit()
+
+        async def measure_visibility(self, count: int) -> None:
+            """Another process (as the core would) stores `count` customer messages, one at a
+            time; each is timed from its commit to this window's repaint showing it."""
+            screen = self.main
+            store = screen.store
+            events_since = store.events_since
+            latencies: dict[int, float] = {}  # event id -> commit to repaint
+
+            async def drawn(seen: list) -> None:
+                # The window's follow-up (reloading the inbox) ends, then the next repaint.
+                while screen._following:  # noqa: SLF001
+                    await asyncio.sleep(0.001)
+                self.call_after_refresh(lambda: [latencies.setdefault(e.id, time.time() - e.at) for e in seen])
+
+            async def spying(event_id: int, limit: int = 1000):
+                events = await events_since(event_id, limit)
+                seen = [e for e in events if e.kind == "message.received"]
+                if seen:
+                    asyncio.get_running_loop().create_task(drawn(seen))
+                return events
+
+            store.events_since = spying
+            writer = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "omniconsole.tui.bench", "writer", "0", db, str(count),
+                stdout=asyncio.subprocess.DEVNULL,
+            )
+            await writer.wait()
+            for _ in range(200):
+                if len(latencies) >= count:
+                    break
+                await asyncio.sleep(0.01)
+            ordered = sorted(latencies.values())
+            result["visible_p50_ms"] = statistics.median(ordered) * 1000 if ordered else None
+            result["visible_p95_ms"] = ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000 if ordered else None
+            result["visible_seen"] = len(ordered)
 
     app = Probe(settings, Operator("bench", "Bench", "agent"), run_core=False)
     app.run(headless=True, size=(160, 48))
@@ -147,7 +208,7 @@ def main(args: argparse.Namespace) -> int:
     runs = max(1, args.runs)
     _byte_compile()
     empty = [_child("empty") for _ in range(runs)]
-    window = [_child("window", str(db), str(args.keys)) for _ in range(runs)]
+    window = [_child("window", str(db), str(args.keys), str(args.visible)) for _ in range(runs)]
     result = {
         "conversations": window[0]["conversations"],
         "start_s": round(statistics.median(w["start_s"] for w in window), 3),
@@ -157,12 +218,19 @@ def main(args: argparse.Namespace) -> int:
         "rss_mb": round(max(w["rss_mb"] for w in window), 1),
         "empty_app_rss_mb": round(max(e["rss_mb"] for e in empty), 1),
     }
+    seen = [w for w in window if w.get("visible_p95_ms") is not None]
+    if seen:
+        result["visible_p50_ms"] = round(statistics.median(w["visible_p50_ms"] for w in seen), 1)
+        result["visible_p95_ms"] = round(max(w["visible_p95_ms"] for w in seen), 1)
     result["start_ratio"] = round(result["start_s"] / result["empty_app_start_s"], 2)
     print(f"database: {db} ({result['conversations']:,} conversations in All)")
     print(f"start to interactive inbox: {result['start_s']:.3f} s   empty Textual app: {result['empty_app_start_s']:.3f} s"
           f"   ratio {result['start_ratio']}")
     print(f"keystroke to repaint:       p50 {result['key_p50_ms']:.1f} ms   p95 {result['key_p95_ms']:.1f} ms")
     print(f"memory (peak RSS):          {result['rss_mb']:.1f} MB   empty app {result['empty_app_rss_mb']:.1f} MB")
+    if "visible_p95_ms" in result:
+        print(f"another process's message visible: p50 {result['visible_p50_ms']:.0f} ms   p95 {result['visible_p95_ms']:.0f} ms"
+              f"   ({args.visible} messages a run, from commit to repaint)")
     if args.json:
         print(json.dumps(result))
     return 0
@@ -172,5 +240,7 @@ if __name__ == "__main__":
     kind, started = sys.argv[1], float(sys.argv[2])
     if kind == "empty":
         _probe_empty(started)
+    elif kind == "writer":
+        _write_messages(sys.argv[3], int(sys.argv[4]))
     else:
-        _probe_window(started, sys.argv[3], int(sys.argv[4]))
+        _probe_window(started, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0)
