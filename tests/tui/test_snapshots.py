@@ -75,3 +75,39 @@ def test_search_results(snap_compare, make_app):
 
 
 assert NOW  # the clock every snapshot is drawn at
+
+
+def test_customer_card_with_suggestion_and_merge(snap_compare, make_app, shop):
+    """Ivan's card: a stranger (with a hostile name) who wrote his e-mail is suggested, and an
+    earlier merge can be undone."""
+    import asyncio
+
+    from connectors.base import InboundMessage
+    from omniconsole.core.ingest import Ingestor
+    from omniconsole.models import IdentityKind
+    from omniconsole.store import Store
+    from omniconsole.store import customers
+    from tests.tui.conftest import at
+
+    async def prepare() -> None:
+        store = await Store.open(shop[0].database)
+        try:
+            channel = await store.ensure_channel("telegram", "Telegram")
+            ingestor = Ingestor(store, shop[0].data_dir)
+            for external_id, address, name, body in (
+                ("s1", "6006", "[b]Vanya[/b] \x1b[31m", "my mail is ivan@example.com"),
+                ("s2", "7007", "Ваня П.", "я тот же Иван"),
+            ):
+                await ingestor.ingest(channel, "telegram", [InboundMessage(
+                    external_id, IdentityKind.TELEGRAM, address, body, at(3), sender_name=name)], None)
+            other = await store.db.run(
+                lambda c: c.execute("SELECT customer_id FROM identities WHERE address = '7007'").fetchone()[0]
+            )
+            await store.db.write(
+                customers.merge_customers, shop[1]["ivan_customer"], other, "alice", "same phone on the order", now=NOW - 3600
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(prepare())
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=_open(shop[1]["ivan"]))
