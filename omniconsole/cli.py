@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--own-address", action="append", metavar="ADDRESS",
                        help="our own address: mail from it is skipped (configured mailbox addresses are known already); repeatable")
         q.add_argument("--workers", type=int, default=None, metavar="N", help="parser processes (default: one per core; 0: none)")
+        q.add_argument("--open-days", type=float, default=14, metavar="DAYS",
+                       help="conversations whose last mail is older than this arrive resolved (default: 14; 0: all stay open)")
         q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     q = imports.add_parser("contacts", help="import customers from a CRM export (CSV)")
     _common(q)

@@ -76,6 +76,8 @@ class ImportSummary:
     reordered: int = 0
     #: Conversations the stored mail went into.
     conversations: int = 0
+    #: Of those, the ones resolved because their last mail is older than `open_days`.
+    resolved: int = 0
     seconds: float = 0.0
 
     @property
@@ -88,7 +90,7 @@ class ImportSummary:
         return {
             "messages": self.messages, "imported": self.imported, "duplicates": self.duplicates, "own": self.own,
             "unreadable": [{"id": key, "reason": reason} for key, reason in self.unreadable],
-            "reordered": self.reordered, "conversations": self.conversations,
+            "reordered": self.reordered, "conversations": self.conversations, "resolved": self.resolved,
             "seconds": round(self.seconds, 3), "msgs_per_s": round(self.rate),
         }
 
@@ -234,6 +236,7 @@ async def import_mailbox(
     workers: int | None = None,
     batch_size: int = BATCH_SIZE,
     order: ThreadOrder | None = None,
+    open_days: float | None = 14,
 ) -> ImportSummary:
     """Store every mail of `source` ((external id, raw bytes), as `iter_maildir` and
     `iter_mbox` yield them) in the e-mail channel `channel_name` (created when new).
@@ -242,7 +245,10 @@ async def import_mailbox(
     imports nothing twice. Mail from `own_addresses` (our replies in a Sent folder) is not a
     customer writing and is skipped. `workers` parser processes (default: one per core; 0
     parses in this process) work while the previous batch is stored. The channel's cursor is
-    never touched: the live IMAP connector of the same channel keeps its position."""
+    never touched: the live IMAP connector of the same channel keeps its position.
+
+    Conversations whose last mail is older than `open_days` are resolved afterwards: a
+    mailbox's old threads are history, and would otherwise bury the inbox (None: leave them)."""
     started = time.perf_counter()
     summary = ImportSummary()
     own = {normalize_email(address) for address in own_addresses if address}
@@ -339,6 +345,13 @@ async def import_mailbox(
             await asyncio.gather(storing, return_exceptions=True)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+    if open_days is not None and conversations:
+        from omniconsole.store.actions import resolve_stale
+
+        summary.resolved = await store.db.write(
+            resolve_stale, sorted(conversations), time.time() - open_days * 86400, "import",
+            f"imported mail older than {open_days:g} days",
+        )
     summary.reordered = order.reordered
     summary.conversations = len(conversations)
     summary.seconds = time.perf_counter() - started
@@ -410,6 +423,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 return await import_mailbox(
                     store, settings, source, channel_name=args.channel, progress=bar.update,
                     own_addresses=addresses, workers=args.workers,
+                    open_days=args.open_days if args.open_days > 0 else None,
                 )
         finally:
             await store.close()
@@ -433,6 +447,8 @@ def print_summary(summary: ImportSummary, channel_name: str, out=None) -> None:
         file=out,
     )
     print(f"skipped as duplicates (already in the history): {summary.duplicates:,}", file=out)
+    if summary.resolved:
+        print(f"resolved as history (last mail older than the --open-days limit): {summary.resolved:,} conversations", file=out)
     if summary.own:
         print(f"skipped as our own mail (from a configured mailbox address): {summary.own:,}", file=out)
     if summary.reordered:

@@ -190,6 +190,34 @@ def set_status(
     )
 
 
+def resolve_stale(
+    conn: sqlite3.Connection, conversation_ids: list[int], before: float, actor: str, reason: str, now: float | None = None
+) -> int:
+    """Resolve the open conversations among `conversation_ids` whose last activity is older
+    than `before` (an imported mailbox's old threads: history, not work), as of that activity.
+
+    Returns how many were resolved. No timeline entry each: an event in the log says why."""
+    now = now or time.time()
+    resolved = 0
+    for start in range(0, len(conversation_ids), 500):
+        part = conversation_ids[start : start + 500]
+        marks = ", ".join("?" * len(part))
+        rows = conn.execute(
+            f"SELECT id, customer_id FROM conversations WHERE id IN ({marks}) AND status IN ('open', 'pending')"
+            " AND last_activity_at < ?",
+            (*part, before),
+        ).fetchall()
+        for conversation_id, customer_id in rows:
+            conn.execute(
+                "UPDATE conversations SET status = 'resolved', resolved_at = last_activity_at, waiting_since = NULL WHERE id = ?",
+                (conversation_id,),
+            )
+            add_event(conn, "conversation.resolved", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
+                      payload={"reason": reason}, at=now)
+        resolved += len(rows)
+    return resolved
+
+
 def wake_snoozed(conn: sqlite3.Connection, now: float | None = None) -> list[int]:
     """Reopen snoozed conversations whose time has come; returns their ids."""
     now = now or time.time()

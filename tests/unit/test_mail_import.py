@@ -146,14 +146,15 @@ async def test_the_same_mail_twice_in_a_mailbox_is_stored_once(store: Store, set
 
 
 async def test_a_reply_reopens_its_resolved_conversation(store: Store, settings: Settings, tmp_path: Path):
-    await import_mailbox(store, settings, iter_maildir(write_maildir(tmp_path / "one", {"": THREAD})), workers=0)
+    # (These mails are from 2024: keep them open, as a recent mailbox's would be.)
+    await import_mailbox(store, settings, iter_maildir(write_maildir(tmp_path / "one", {"": THREAD})), workers=0, open_days=None)
     conversation = await conversation_of(store, "<t1@customer.example>")
     await store.set_status(conversation, ConversationStatus.RESOLVED, "alice")
 
     later = mail("<t4@customer.example>", "Anna <anna@customer.example>", "Трек не обновляется.", hours=30,
                  subject="Re: Заказ 1042", references=("<t1@customer.example>", "<t3@customer.example>"))
     mbox = write_mbox(tmp_path / "later.mbox", [later])
-    summary = await import_mailbox(store, settings, iter_mbox(mbox), workers=0)
+    summary = await import_mailbox(store, settings, iter_mbox(mbox), workers=0, open_days=None)
     assert summary.imported == 1
     assert await conversation_of(store, "<t4@customer.example>") == conversation
     assert (await store.conversation(conversation)).status == ConversationStatus.OPEN
@@ -220,7 +221,7 @@ def test_thread_order_releases_a_chain_at_once():
 
 def cli_args(tmp_path: Path, command: str, path: Path, **extra) -> argparse.Namespace:
     values = {"config": None, "db": str(tmp_path / "cli.db"), "import_command": command, "path": str(path),
-              "channel": "import", "own_address": None, "workers": 0, "json": True}
+              "channel": "import", "own_address": None, "workers": 0, "json": True, "open_days": 14}
     values.update(extra)
     return argparse.Namespace(**values)
 
@@ -245,3 +246,26 @@ def test_command_refuses_what_is_not_a_mailbox(tmp_path: Path, monkeypatch):
         cmd_import(cli_args(tmp_path, "maildir", tmp_path))
     with pytest.raises(UsageError, match="not a file"):
         cmd_import(cli_args(tmp_path, "mbox", tmp_path / "missing.mbox"))
+
+
+async def test_old_threads_arrive_resolved_recent_ones_open(store: Store, settings: Settings, tmp_path: Path):
+    recent = mail("<new-1@customer.example>", "Vera <vera@customer.example>", "Ответьте, пожалуйста", subject="Возврат")
+    recent = recent.replace(
+        format_datetime(START).encode(), format_datetime(datetime.now(timezone.utc) - timedelta(hours=3)).encode()
+    )
+    maildir = write_maildir(tmp_path / "Maildir", {"": [*THREAD, recent]})
+    summary = await import_mailbox(store, settings, iter_maildir(maildir), workers=0)
+    assert (summary.conversations, summary.resolved) == (2, 1)
+    old, new = await conversation_of(store, "<t1@customer.example>"), await conversation_of(store, "<new-1@customer.example>")
+    assert [(await store.conversation(old)).status, (await store.conversation(new)).status] == ["resolved", "open"]
+    (resolved_at, last_activity), = await rows(store, "SELECT resolved_at, last_activity_at FROM conversations WHERE id = ?", old)
+    assert resolved_at == last_activity  # resolved as of its last mail, not "now"
+    kinds = await rows(store, "SELECT actor, payload FROM events WHERE kind = 'conversation.resolved'")
+    assert kinds == [("import", '{"reason": "imported mail older than 14 days"}')]
+
+
+async def test_open_days_none_leaves_every_imported_conversation_open(store: Store, settings: Settings, tmp_path: Path):
+    maildir = write_maildir(tmp_path / "Maildir", {"": THREAD})
+    summary = await import_mailbox(store, settings, iter_maildir(maildir), workers=0, open_days=None)
+    assert summary.resolved == 0
+    assert (await store.conversation(await conversation_of(store, "<t1@customer.example>"))).status == "open"
