@@ -7,6 +7,7 @@ the store. Other operators' changes arrive by following the events log every 150
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -523,9 +524,11 @@ class MainScreen(CustomerActions, Screen):
             f.write(self.composer.text)
             path = f.name
         try:
-            with self.app.suspend():
-                # Awaited, not run blocking: a core in this window keeps its lease and sends
-                # while the operator writes.
+            # Awaited, not run blocking: a core in this window keeps its lease and sends while
+            # the operator writes. Where the terminal cannot be handed over (a headless run),
+            # the editor runs beside the window.
+            suspended = contextlib.nullcontext() if self.app.is_headless else self.app.suspend()
+            with suspended:
                 process = await asyncio.create_subprocess_exec(*shlex.split(editor), path)
                 await process.wait()
             text = Path(path).read_text(encoding="utf-8")

@@ -393,3 +393,43 @@ async def test_a_second_enter_does_not_send_the_reply_twice(make_app, shop):
         await settle(pilot)
         replies = [e for e in await app.store.timeline(ids["oliver"]) if e.direction == "out"]
         assert [r.body for r in replies] == ["only once"]
+
+
+async def test_ctrl_e_composes_in_the_editor(make_app, shop, tmp_path, monkeypatch):
+    """$EDITOR is a real program: it gets the draft in a file and what it leaves there is the
+    reply (multi-line, Cyrillic)."""
+    ids = shop[1]
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\nprintf \'\\nСтрока два из редактора\\n\' >> "$1"\n', encoding="utf-8")
+    editor.chmod(0o755)
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", str(editor))
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_conversation(pilot, app, ids["oliver"])
+        await pilot.press("r", *"Draft")
+        await pilot.press("ctrl+e")
+        for _ in range(100):
+            if "редактора" in screen.composer.text:
+                break
+            await pilot.pause(0.05)
+        assert screen.composer.text == "Draft\nСтрока два из редактора"
+        assert app.focused is screen.composer
+        await pilot.press("enter")
+        await settle(pilot)
+        timeline = await app.store.timeline(ids["oliver"])
+        assert [e.body for e in timeline if e.direction == "out"] == ["Draft\nСтрока два из редактора"]
+
+
+async def test_ctrl_e_with_a_missing_editor_says_so(make_app, shop, tmp_path, monkeypatch):
+    ids = shop[1]
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", str(tmp_path / "no-such-editor"))
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_conversation(pilot, app, ids["oliver"])
+        await pilot.press("r", *"kept")
+        await pilot.press("ctrl+e")
+        await settle(pilot, 0.5)
+        assert screen.composer.text == "kept"
+        assert any("could not run the editor" in str(n.message) for n in app._notifications)
