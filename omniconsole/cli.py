@@ -584,6 +584,9 @@ def cmd_erase(args: argparse.Namespace) -> int:
         f"erased customer {result['customer_id']}: {result['messages']} messages emptied, "
         f"{sum(result['identities'].values())} identities and {result['files_deleted']} files deleted; counts kept for statistics"
     )
+    if not result.get("log_truncated", True):
+        print("note: another process was reading the database, so its write-ahead log still holds old pages;"
+              " they are overwritten as work goes on (or run `omniconsole erase` again when the team is off)")
     return 0
 
 

@@ -124,14 +124,16 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         first = sample.splitlines()[0]
         delimiter = max(",;\t|", key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows = []
     try:
         header = next(reader)
+        for values in reader:
+            if any(v.strip() for v in values):
+                rows.append((reader.line_num, values))
     except StopIteration:
         raise UsageError(f"{path} has no header row") from None
-    rows = []
-    for values in reader:
-        if any(v.strip() for v in values):
-            rows.append((reader.line_num, values))
+    except csv.Error as exc:
+        raise UsageError(f"{path} line {reader.line_num}: not readable as CSV ({exc})") from None
     return [sanitize_text(h).strip() for h in header], rows
 
 
@@ -212,6 +214,11 @@ def parse_contact(line: int, values: list[str], header: list[str], mapping: dict
     return Contact(line, value("name"), list(dict.fromkeys(identities)), attributes, value("note"), labels)
 
 
+def _seen_key(kind: str, address: str) -> tuple[str, str]:
+    # One number is one identity whichever phone-like column it came in (as in the store).
+    return ("phone" if kind in customer_store.PHONE_KINDS else kind, address)
+
+
 def _describe(identities: list[tuple[str, str]]) -> str:
     return ", ".join(f"{kind} {address}" for kind, address in identities)
 
@@ -248,7 +255,7 @@ def process(
     `apply`, write it. A dry run gives the customers it would create the id -line."""
     owners: dict[int, list[tuple[str, str]]] = {}
     for kind, address in contact.identities:
-        owner = seen.get((kind, address))
+        owner = seen.get(_seen_key(kind, address))
         if owner is None:
             owner = customer_store.identity_owner(conn, kind, address)
             if owner is not None:
@@ -283,8 +290,8 @@ def process(
                 contact.name or contact.identities[0][1], "import" if contact.name else "channel",
                 dict(contact.attributes), set(contact.labels), contact.note,
             )
-        for identity in contact.identities:
-            seen[identity] = customer_id
+        for kind, address in contact.identities:
+            seen[_seen_key(kind, address)] = customer_id
         return RowOutcome(contact.line, "new", f"{label} ({_describe(contact.identities)})", customer_id, True)
     [(customer_id, known)] = owners.items()
     missing = [i for i in contact.identities if i not in known]
@@ -322,8 +329,8 @@ def process(
         states[customer_id] = (
             contact.name if rename else name, "import" if rename else source, merged, labels_now | set(contact.labels), new_note
         )
-    for identity in contact.identities:
-        seen[identity] = customer_id
+    for kind, address in contact.identities:
+        seen[_seen_key(kind, address)] = customer_id
     who = f"line {-customer_id} of this file" if customer_id < 0 else f"customer {customer_id}"
     detail = f"{label} is {who}" + (f"; {', '.join(changes)}" if changes else "; nothing new")
     return RowOutcome(contact.line, "matched", detail, customer_id, bool(changes))

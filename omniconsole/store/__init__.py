@@ -227,6 +227,13 @@ class Store:
     async def erase_customer(self, customer_id: int, actor: str, attachments_dir: Path | None = None) -> dict:
         """Delete a person's data, keeping anonymous counts; their files go after the commit."""
         result = await self.db.write(customers.erase_customer, customer_id, actor)
+        await self.db.write(customers.compact_search_indexes)
+        # Old copies of the erased pages sit in the write-ahead log until it is reset: fold it
+        # back and truncate it. (With another process reading at this moment the truncation can
+        # wait; the log is then overwritten as the history goes on.)
+        result["log_truncated"] = await self.db.run(
+            lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+        )
         removed = 0
         if attachments_dir is not None:
             for relative in result.pop("files_to_delete"):

@@ -50,6 +50,18 @@ def live_customer(conn: sqlite3.Connection, customer_id: int) -> int:
     raise StoreError(f"customer {customer_id} is merged in a loop; the database is damaged")
 
 
+def merge_tree(conn: sqlite3.Connection, customer_id: int) -> list[int]:
+    """A customer and every customer merged into them, however deep (A into B into C)."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "WITH RECURSIVE tree(id) AS (SELECT ? UNION SELECT c.id FROM customers c JOIN tree t ON c.merged_into = t.id)"
+            " SELECT id FROM tree",
+            (customer_id,),
+        )
+    ]
+
+
 def identity_owner(conn: sqlite3.Connection, kind: str, address: str) -> int | None:
     """The customer holding identity (kind, address); a phone number is looked up under every
     phone-like kind (a WhatsApp id and a caller's number are the same number)."""
@@ -282,8 +294,7 @@ def unmerge(conn: sqlite3.Connection, merge_id: int, actor: str, now: float | No
     """Undo a merge: the rows it moved go back to the merged customer, the labels, attributes
     and note it added leave the survivor (unless an operator changed them since).
 
-    Identities and conversations the survivor gained after the merge stay with the survivor;
-    messages follow their conversation."""
+    Identities and conversations the survivor gained after the merge stay with the survivor."""
     now = now or time.time()
     row = conn.execute(
         "SELECT survivor_id, merged_id, moved, undone_at FROM merges WHERE id = ?", (merge_id,)
@@ -293,7 +304,9 @@ def unmerge(conn: sqlite3.Connection, merge_id: int, actor: str, now: float | No
     survivor_id, merged_id, moved_text, undone_at = row
     if undone_at is not None:
         raise StoreError(f"merge {merge_id} was already undone")
-    survivor_into = conn.execute("SELECT merged_into FROM customers WHERE id = ?", (survivor_id,)).fetchone()[0]
+    survivor_into, erased = conn.execute("SELECT merged_into, erased_at FROM customers WHERE id = ?", (survivor_id,)).fetchone()
+    if erased is not None:
+        raise StoreError(f"customer {survivor_id} was erased; there is nothing to give back")
     if survivor_into is not None:
         raise StoreError(
             f"customer {survivor_id} was itself merged into customer {survivor_into} since; undo that merge first"
@@ -307,10 +320,17 @@ def unmerge(conn: sqlite3.Connection, merge_id: int, actor: str, now: float | No
                 f"UPDATE {table} SET customer_id = ? WHERE customer_id = ? AND id IN ({', '.join('?' * len(part))})",
                 (merged_id, survivor_id, *part),
             )
-    conversations = moved["conversations"]
-    for chunk in range(0, len(conversations), 500):
-        part = conversations[chunk : chunk + 500]
-        _move_messages(conn, f"conversation_id IN ({', '.join('?' * len(part))})", tuple(part), merged_id)
+    # Messages go back by who they are with, not by conversation: a third person's mail in
+    # a returned thread stays theirs, the survivor's own reply in it stays the survivor's.
+    # Back go: the messages the merge moved, what arrived since through the identities it
+    # moved, and notes and events (no identity) in the conversations it moved.
+    _move_messages(
+        conn,
+        "customer_id = ? AND (id IN (SELECT value FROM json_each(?)) OR identity_id IN (SELECT value FROM json_each(?))"
+        " OR (identity_id IS NULL AND conversation_id IN (SELECT value FROM json_each(?))))",
+        (survivor_id, json.dumps(moved["messages"]), json.dumps(moved["identities"]), json.dumps(moved["conversations"])),
+        merged_id,
+    )
     if moved["labels"]:
         conn.execute(
             f"DELETE FROM customer_labels WHERE customer_id = ? AND label_id IN ({', '.join('?' * len(moved['labels']))})",
@@ -420,11 +440,16 @@ def add_identity(
     """Give a customer one more (normalised) identity. Returns False when they have it already;
     raises StoreError when it belongs to someone else (that is a merge, not an edit)."""
     now = now or time.time()
-    owner = conn.execute("SELECT customer_id FROM identities WHERE kind = ? AND address = ?", (kind, address)).fetchone()
-    if owner is not None:
-        if owner[0] == customer_id:
-            return False
-        raise StoreError(f"{kind} {address} belongs to {_name(conn, owner[0])} (customer {owner[0]})")
+    row = conn.execute("SELECT merged_into, erased_at FROM customers WHERE id = ?", (customer_id,)).fetchone()
+    if row is None or row[1] is not None:
+        raise StoreError(f"there is no customer {customer_id}" if row is None else f"customer {customer_id} was erased")
+    if row[0] is not None:
+        raise StoreError(f"customer {customer_id} was merged into customer {row[0]}; add it there")
+    owner = identity_owner(conn, kind, address)
+    if owner is not None and owner != customer_id:
+        raise StoreError(f"{kind} {address} belongs to {_name(conn, owner)} (customer {owner})")
+    if conn.execute("SELECT 1 FROM identities WHERE kind = ? AND address = ?", (kind, address)).fetchone():
+        return False
     conn.execute(
         "INSERT INTO identities (customer_id, kind, address, display, created_at) VALUES (?, ?, ?, ?, ?)",
         (customer_id, kind, address, display, now),
@@ -447,7 +472,9 @@ def export_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now:
         "SELECT id, display_name, name_source, note, attributes, origin, created_at, erased_at FROM customers WHERE id = ?",
         (customer_id,),
     ).fetchone()
-    shells = [r[0] for r in conn.execute("SELECT id FROM customers WHERE merged_into = ?", (customer_id,))]
+    tree = merge_tree(conn, customer_id)
+    shells = tree[1:]
+    marks = ", ".join("?" * len(tree))
     labels = [
         r[0]
         for r in conn.execute(
@@ -460,15 +487,19 @@ def export_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now:
         for r in conn.execute("SELECT kind, address, display, created_at FROM identities WHERE customer_id = ? ORDER BY id", (customer_id,))
     ]
     conversations = []
+    # Their messages (and our replies and notes about them), by conversation; a third
+    # person's mail in one of their threads is that person's, not theirs to receive.
     for conv in conn.execute(
-        "SELECT id, status, subject, assignee, opened_at, resolved_at FROM conversations WHERE customer_id = ? ORDER BY id",
-        (customer_id,),
+        "SELECT id, status, subject, assignee, opened_at, resolved_at FROM conversations"
+        f" WHERE id IN (SELECT conversation_id FROM messages WHERE customer_id IN ({marks})) ORDER BY id",
+        tree,
     ).fetchall():
         messages = []
         for m in conn.execute(
             "SELECT m.id, m.direction, m.author, m.subject, m.body, m.created_at, m.edited_at, m.state, ch.kind, ch.name"
-            " FROM messages m LEFT JOIN channels ch ON ch.id = m.channel_id WHERE m.conversation_id = ? ORDER BY m.created_at, m.id",
-            (conv[0],),
+            " FROM messages m LEFT JOIN channels ch ON ch.id = m.channel_id"
+            f" WHERE m.conversation_id = ? AND m.customer_id IN ({marks}) ORDER BY m.created_at, m.id",
+            (conv[0], *tree),
         ).fetchall():
             files = [
                 {"filename": a[0], "mime_type": a[1], "size": a[2], "sha256": a[3], "path": a[4]}
@@ -503,7 +534,9 @@ def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: 
     deletes those files after the commit, so a rolled-back erase deletes nothing)."""
     now = now or time.time()
     customer_id = live_customer(conn, customer_id)
-    ids = [customer_id] + [r[0] for r in conn.execute("SELECT id FROM customers WHERE merged_into = ?", (customer_id,))]
+    # Freed pages are zeroed, so the erased text does not linger in the file.
+    conn.execute("PRAGMA secure_delete = ON")
+    ids = merge_tree(conn, customer_id)
     marks = ", ".join("?" * len(ids))
     messages = conn.execute(
         f"SELECT id, subject, body, customer_id FROM messages WHERE customer_id IN ({marks})", ids
@@ -529,8 +562,24 @@ def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: 
         ids,
     )
     conn.execute(
-        f"UPDATE conversations SET subject = '', preview = '' WHERE customer_id IN ({marks})", ids
+        f"UPDATE conversations SET subject = '', preview = '' WHERE customer_id IN ({marks})"
+        f" OR last_message_id IN (SELECT id FROM messages WHERE customer_id IN ({marks}))",
+        (*ids, *ids),
     )
+    # A reply still waiting to go has nobody to go to.
+    conn.execute(
+        f"UPDATE messages SET state = 'failed', error = 'the customer was erased', next_attempt_at = NULL"
+        f" WHERE customer_id IN ({marks}) AND state IN ('queued', 'sending')",
+        ids,
+    )
+    # Merge records keep which rows moved (ids), not what they said.
+    for merge_id, moved_text in conn.execute(
+        f"SELECT id, moved FROM merges WHERE survivor_id IN ({marks}) OR merged_id IN ({marks})", (*ids, *ids)
+    ).fetchall():
+        moved = json.loads(moved_text)
+        moved["attributes"] = {}
+        moved["note_before"] = None
+        conn.execute("UPDATE merges SET reason = '', moved = ? WHERE id = ?", (json.dumps(moved), merge_id))
     identities = conn.execute(f"SELECT kind, COUNT(*) FROM identities WHERE customer_id IN ({marks}) GROUP BY kind", ids).fetchall()
     conn.execute(f"UPDATE messages SET identity_id = NULL WHERE customer_id IN ({marks})", ids)
     conn.execute(f"DELETE FROM identities WHERE customer_id IN ({marks})", ids)
@@ -548,6 +597,13 @@ def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: 
     # The audit trail keeps what happened, not what was said: payloads about them go (they
     # hold addresses and old message bodies), the event kinds and times stay.
     conn.execute(f"UPDATE events SET payload = NULL WHERE customer_id IN ({marks})", ids)
+    # ... and events about someone else that name them (a conflict over their number, a merge).
+    for key in ("other_customer_id", "merged_id", "survivor_id"):
+        conn.execute(
+            f"UPDATE events SET payload = NULL WHERE payload IS NOT NULL"
+            f" AND CASE WHEN json_valid(payload) THEN json_extract(payload, '$.{key}') END IN ({marks})",
+            ids,
+        )
     conn.execute(
         f"UPDATE events SET payload = NULL WHERE message_id IN (SELECT id FROM messages WHERE customer_id IN ({marks}))", ids
     )
@@ -559,3 +615,12 @@ def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: 
     }
     _event(conn, "customer.erased", actor, customer_id, counts, now)
     return {"customer_id": customer_id, **counts, "files_to_delete": orphans}
+
+
+def compact_search_indexes(conn: sqlite3.Connection) -> None:
+    """Rewrite the full-text indexes without the deleted entries (FTS5 keeps a deleted row's
+    words until its segments merge). About 2 s for a million messages: run after an erase,
+    in its own transaction."""
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+    conn.execute("INSERT INTO customers_fts (customers_fts) VALUES ('optimize')")

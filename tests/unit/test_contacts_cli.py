@@ -159,3 +159,15 @@ def test_only_admins_handle_personal_data(tmp_path):
     asyncio.run(setup())
     assert_one_line_error(omniconsole("export", "customer", "1", "--db", str(db)), "only an admin")
     assert_one_line_error(omniconsole("erase", "customer", "1", "--db", str(db), "--yes"), "only an admin")
+
+
+def test_a_broken_csv_is_one_line_and_a_number_in_two_columns_is_one_person(tmp_path):
+    db, _ = _prepare(tmp_path)
+    huge = tmp_path / "huge.csv"
+    huge.write_text('email,note\nx@example.com,"' + "a" * 200_000 + '"\n', encoding="utf-8")
+    assert_one_line_error(omniconsole("import", "contacts", str(huge), "--db", str(db)), "line", "not readable as CSV")
+    both = tmp_path / "both.csv"
+    both.write_text("name,phone,whatsapp\nIra,+7 901 111-22-33,\nIra W,,79011112233\n", encoding="utf-8")
+    for extra in (["--dry-run"], []):
+        result = omniconsole("import", "contacts", str(both), "--db", str(db), "--json", *extra)
+        assert json.loads(result.stdout.splitlines()[-1])["new"] == 1, result.stdout

@@ -242,6 +242,12 @@ def test_no_sequence_of_merges_and_unmerges_loses_or_doubles_a_message(tmp_path_
         InboundRecord(f"x{n}", "telegram", str(n % 6), f"hello {n}", float(n), sender_name=f"c{n % 6}") for n in range(30)
     ]
     write_transaction(conn, ingest_batch, 1, "telegram", records, None)
+    # Some messages sit in someone else's conversation (a colleague answering in a customer's
+    # e-mail thread): they belong to their sender whatever happens to the thread.
+    write_transaction(conn, lambda c: c.execute(
+        "UPDATE messages SET conversation_id = (SELECT id FROM conversations WHERE customer_id ="
+        " (SELECT customer_id FROM messages WHERE external_id = 'x0')) WHERE external_id IN ('x25', 'x26', 'x27')"
+    ))
     start = sorted(tuple(r) for r in conn.execute("SELECT id, customer_id FROM messages"))
     ids = [r[0] for r in conn.execute("SELECT id FROM customers ORDER BY id")]
     done: list[int] = []
@@ -256,16 +262,23 @@ def test_no_sequence_of_merges_and_unmerges_loses_or_doubles_a_message(tmp_path_
         except StoreError:
             pass
         rows = [tuple(r) for r in conn.execute(
-            "SELECT m.id, m.customer_id, c.customer_id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            "SELECT m.id, m.customer_id, c.customer_id, m.external_id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
         )]
         assert len(rows) == 30 and len({r[0] for r in rows}) == 30
-        assert all(r[1] == r[2] for r in rows)
+        # Each message is with its sender: the customer their identity belongs to now.
+        owners = {
+            r[0]: r[1] for r in conn.execute("SELECT m.id, i.customer_id FROM messages m JOIN identities i ON i.id = m.identity_id")
+        }
+        assert all(r[1] == owners[r[0]] for r in rows)
         # Nothing lives on a customer that was merged away.
         assert conn.execute(
             "SELECT COUNT(*) FROM identities i JOIN customers c ON c.id = i.customer_id WHERE c.merged_into IS NOT NULL"
         ).fetchone()[0] == 0
         fts = [tuple(r) for r in conn.execute("SELECT rowid, customer_id FROM messages_fts WHERE messages_fts MATCH 'hello'")]
         assert sorted(fts) == sorted((r[0], r[1]) for r in rows)
+        assert conn.execute(
+            "SELECT COUNT(*) FROM messages m JOIN customers c ON c.id = m.customer_id WHERE c.merged_into IS NOT NULL"
+        ).fetchone()[0] == 0
     for merge_id in sorted(done, reverse=True):
         write_transaction(conn, customer_store.unmerge, merge_id, "t")
     assert sorted(tuple(r) for r in conn.execute("SELECT id, customer_id FROM messages")) == start
@@ -337,3 +350,64 @@ async def test_export_has_everything_and_erase_keeps_only_counts(store, tmp_path
     # The same Telegram account writing again is a new customer: nothing links them.
     await deliver(store, ingestor, "telegram", inbound("t9", "hi again", address="5", sender_name="Pavel"))
     assert await customer_of(store, T, "5") != pavel
+
+
+async def test_unmerge_gives_messages_back_by_sender_not_by_thread(store, tmp_path):
+    """Carol answers in Bob's e-mail thread; Ann (the survivor) answers in it too while merged.
+    After the undo Bob's thread is Bob's again, but Carol's and Ann's messages stay theirs."""
+    ingestor = Ingestor(store, tmp_path, "RU")
+    mail_in = lambda eid, body, address, **kw: inbound(eid, body, kind=E, address=address, thread_key=eid, **kw)  # noqa: E731
+    await deliver(store, ingestor, "email", mail_in("<b1@x>", "bob asks", "bob@example.com", sender_name="Bob"))
+    await deliver(store, ingestor, "email", mail_in("<a1@x>", "ann asks", "ann@example.com", sender_name="Ann"))
+    await deliver(store, ingestor, "email", mail_in("<c1@x>", "carol joins", "carol@example.com", sender_name="Carol",
+                                                    reply_to_keys=("<b1@x>",)))
+    bob, ann, carol = [await customer_of(store, E, f"{n}@example.com") for n in ("bob", "ann", "carol")]
+    merge = await store.merge_customers(ann, bob, "alice")
+    await deliver(store, ingestor, "email", mail_in("<a2@x>", "ann in bob's thread", "ann@example.com", reply_to_keys=("<b1@x>",)))
+    await deliver(store, ingestor, "email", mail_in("<b2@x>", "bob again", "bob@example.com", reply_to_keys=("<b1@x>",)))
+    await store.unmerge(merge, "alice")
+
+    def owners(conn):
+        return dict(conn.execute("SELECT body, customer_id FROM messages WHERE direction = 'in'").fetchall())
+
+    assert await store.db.run(owners) == {
+        "bob asks": bob, "ann asks": ann, "carol joins": carol, "ann in bob's thread": ann, "bob again": bob,
+    }
+
+
+def _raw_database_text(path: Path) -> bytes:
+    data = path.read_bytes()
+    wal = path.with_name(path.name + "-wal")
+    return data + (wal.read_bytes() if wal.exists() else b"")
+
+
+async def test_erase_reaches_the_whole_merge_tree_and_leaves_no_trace(store, tmp_path):
+    ingestor = Ingestor(store, tmp_path, "RU")
+    await deliver(store, ingestor, "telegram", inbound("t1", "zzyzx street 12, passport 4510", address="11", sender_name="Zelda Quux"))
+    await deliver(store, ingestor, "email", inbound("e1", "hello", kind=E, address="zelda@example.com", sender_name="Zelda Q"))
+    await deliver(store, ingestor, "phone", inbound("p1", "call me", kind=P, address="+79995550011", sender_name="Zelda"))
+    a, b, c = await customer_of(store, T, "11"), await customer_of(store, E, "zelda@example.com"), await customer_of(store, P, "+79995550011")
+    await store.update_customer(a, "alice", note="zelda's secret note", attributes={"passport": "4510 123456"})
+    await store.merge_customers(b, a, "alice", "zelda@example.com wrote the same")
+    await store.merge_customers(c, b, "alice", "same Zelda")
+    # Someone else shares Zelda's number: the conflict event is filed under them.
+    await deliver(store, ingestor, "telegram", inbound("t9", "[contact]", address="99", sender_name="Mallory",
+                                                       extra_identities=((P, "+79995550011"),)))
+    conversation = (await store.customer_profile(c)).conversations[0].id
+    queued = await store.queue_reply(conversation, "Zelda, your order", "alice")
+
+    await store.erase_customer(c, "alice")
+    def state(conn):
+        return (
+            conn.execute("SELECT state, error FROM messages WHERE id = ?", (queued,)).fetchone(),
+            conn.execute("SELECT COUNT(*) FROM customers WHERE erased_at IS NOT NULL").fetchone()[0],
+            "\n".join(str(tuple(r)) for t in ("customers", "identities", "messages", "events", "merges", "merge_suggestions", "conversations")
+                      for r in conn.execute(f"SELECT * FROM {t}")),
+        )
+    (outbox_state, erased, dump) = await store.db.run(state)
+    assert tuple(outbox_state) == ("failed", "the customer was erased")  # the outbox does not spin on it
+    assert erased == 3  # A, merged into B, merged into C
+    for secret in ("zzyzx", "4510", "Zelda", "zelda", "79995550011", "secret note"):
+        assert secret not in dump, secret
+        assert secret.encode() not in _raw_database_text(store.path), secret
+    assert (await store.search("zzyzx")).messages == ()
