@@ -609,6 +609,8 @@ class VkConnector(Connector):
         except TransientError:
             raise  # the committed ts is unchanged: the next run recovers again
         except PermanentError as exc:
+            if self._fatal is not None:
+                raise  # the token itself was refused: keep the gap for after it is replaced
             messages, missing = [], f"VK refused to show the message history: {exc.reason}"
         messages = [message for message in messages if _is_message(message) and message["from_id"] == message["peer_id"] > 0]
         messages.sort(key=lambda message: message["id"])
@@ -947,7 +949,10 @@ def _duration(seconds: Any) -> str:
 
 def _time(value: Any) -> datetime | None:
     seconds = _int(value)
-    return datetime.fromtimestamp(seconds, UTC) if seconds else None
+    try:
+        return datetime.fromtimestamp(seconds, UTC) if seconds else None
+    except (OverflowError, OSError, ValueError):  # a date no clock can hold: the message stays, undated
+        return None
 
 
 def _int(value: Any) -> int | None:

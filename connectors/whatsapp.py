@@ -311,7 +311,12 @@ class WhatsAppConnector(Connector):
                     continue
                 number = str(_dict(value.get("metadata")).get("phone_number_id") or "")
                 if number and number != self.phone_number_id:
-                    self.log.info("skipped a webhook for another phone number id %s", number)
+                    # Meta sends every number of an app to one URL: say it loudly, it is a setup
+                    # mistake that otherwise loses that number's messages without a trace.
+                    self.log.warning(
+                        "skipped a webhook for phone number id %s; this channel serves %s only: give that number"
+                        " its own channel (its own callback URL) in Meta's settings", number, self.phone_number_id,
+                    )
                     continue
                 for error in _list(value.get("errors")):
                     self.log.warning("WhatsApp reported: %s", _error_words(_dict(error)))
@@ -670,7 +675,10 @@ def _float(value: Any) -> float | None:
 
 def _timestamp(value: Any) -> datetime:
     seconds = _float(value)
-    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else datetime.now(UTC)
+    try:
+        return datetime.fromtimestamp(seconds, UTC) if seconds is not None else datetime.now(UTC)
+    except (OverflowError, OSError, ValueError):  # a date no clock can hold: keep the message, dated now
+        return datetime.now(UTC)
 
 
 def _coordinate(value: Any) -> str:

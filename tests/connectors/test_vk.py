@@ -710,3 +710,10 @@ async def test_the_core_stores_a_vk_message_and_sends_the_reply(api: FakeVkApi, 
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await store.close()
+
+
+def test_a_date_no_clock_can_hold_is_no_date():
+    from connectors.vk import _time
+
+    assert _time(10**20) is None and _time("99999999999999999999") is None
+    assert _time(1_700_000_000).year == 2023

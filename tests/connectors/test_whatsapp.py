@@ -697,3 +697,13 @@ async def test_restarts_in_the_middle_of_a_stream_store_every_message_once(graph
     print(f"{restarts} restarts, answers {dict(answers)}")
     assert restarts >= 4 and answers[200] == total
     assert answers[0] + answers[503] > 0, answers  # some deliveries did land while it was down
+
+
+def test_a_timestamp_no_clock_can_hold_keeps_the_message():
+    """One absurd date must not turn a whole webhook into a 503 that Meta retries for days."""
+    from datetime import UTC, datetime, timedelta
+
+    from connectors.whatsapp import _timestamp
+
+    for value in ("1e30", 10**20, "-1e30"):
+        assert abs(_timestamp(value) - datetime.now(UTC)) < timedelta(seconds=5)
