@@ -97,6 +97,9 @@ class Listener:
         # hang on a client that keeps a connection open.
         self.shutdown_timeout = shutdown_timeout
         self.max_body = settings.max_body_kb * 1024
+        # Request bodies held at once, all clients together (16 of the largest, at least 32 MB).
+        self.held_budget = max(16 * self.max_body, 32 * 1024 * 1024)
+        self._held = 0
         self.limiter = RateLimiter(settings.rate_per_minute, clock)
         self._routes: dict[str, dict[str, _Endpoint]] = {}
         self._runner: web.AppRunner | None = None
@@ -204,10 +207,25 @@ class Listener:
             return _plain(405, f"{path} does not take {method} requests; it takes {allowed}", {"Allow": allowed})
         if request.content_length is not None and request.content_length > self.max_body:
             return self._too_large()
+        if self._held + (request.content_length or 0) > self.held_budget:
+            return _plain(503, "too many large requests at once; try again shortly", {"Retry-After": "2"})
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._too_large()
+        if self._held + len(body) > self.held_budget:
+            return _plain(503, "too many large requests at once; try again shortly", {"Retry-After": "2"})
+        # Bodies waiting for their handler are counted, so many clients each sending the
+        # largest allowed body cannot exhaust the core's memory (the rate limit is per client).
+        self._held += len(body)
+        try:
+            return await self._answer(endpoint, method, path, request, body, client)
+        finally:
+            self._held -= len(body)
+
+    async def _answer(
+        self, endpoint: _Endpoint, method: str, path: str, request: web.Request, body: bytes, client: str
+    ) -> web.StreamResponse:
         incoming = WebRequest(
             method=method,
             path=path,

@@ -17,6 +17,7 @@ from omniconsole.core.hub import Hub, HubTiming
 from omniconsole.core.listener import Listener, ListenerError, RateLimiter, channel_prefix
 from omniconsole.models import IdentityKind
 from omniconsole.store import Store
+from tests.waiting import eventually
 
 
 class Clock:
@@ -306,3 +307,27 @@ def test_the_listener_table_is_read_and_checked(tmp_path) -> None:
                        ({"enabled": "yes"}, "enabled must be true or false")):
         with pytest.raises(UsageError, match=words):
             parse_settings({"listener": bad}, path)
+
+
+async def test_bodies_held_at_once_are_bounded_for_all_clients_together() -> None:
+    """Many clients, each within its rate limit, each sending the largest allowed body to a
+    slow handler: past the budget the listener answers 503 instead of holding more memory."""
+    import asyncio
+
+    release = asyncio.Event()
+
+    async def slow(request: WebRequest) -> WebResponse:
+        await release.wait()
+        return WebResponse.text(200, "ok")
+
+    async with serving(max_body_kb=1024) as (listener, _, client):
+        listener.mount("/hooks/slow", [WebRoute("POST", "", slow)], owner="slow")
+        budget = listener.held_budget // listener.max_body  # this many full bodies fit
+        sends = [asyncio.create_task(client.post("/hooks/slow", content=b"x" * listener.max_body)) for _ in range(budget)]
+        await eventually(lambda: listener._held >= budget * listener.max_body)
+        refused = await client.post("/hooks/slow", content=b"y" * listener.max_body)
+        assert refused.status_code == 503 and "too many large requests" in refused.text
+        release.set()
+        assert all(r.status_code == 200 for r in await asyncio.gather(*sends))
+        assert listener._held == 0
+        assert (await client.post("/hooks/slow", content=b"z")).status_code == 200
