@@ -614,10 +614,17 @@ class VkConnector(Connector):
             messages, missing = [], f"VK refused to show the message history: {exc.reason}"
         messages = [message for message in messages if _is_message(message) and message["from_id"] == message["peer_id"] > 0]
         messages.sort(key=lambda message: message["id"])
-        batch = await self._convert([(message, False) for message in messages])
-        last_id = max([position.last_id] + [message["id"] for message in messages])
+        # Delivered in chunks, each with its files: a long gap must not hold every file in
+        # memory at once. Until the last chunk the cursor keeps the old ts, so a crash midway
+        # asks VK again, gets "failed 1" again and goes on from the last message stored.
+        last_id = position.last_id
+        for start in range(0, max(1, len(messages)), _RECOVERY_CHUNK):
+            part = messages[start : start + _RECOVERY_CHUNK]
+            batch = await self._convert([(message, False) for message in part])
+            last_id = max([last_id] + [message["id"] for message in part])
+            final = start + _RECOVERY_CHUNK >= len(messages)
+            await sink.deliver(batch, _Position(new_ts if final else position.ts, last_id).dump())
         after = _Position(new_ts, last_id)
-        await sink.deliver(batch, after.dump())
         self._recovered = {message["id"] for message in messages}
         if missing:
             reason = f"VK lost its event history for a while; {missing}. Check the community's messages in VK for anything unanswered"
@@ -945,6 +952,9 @@ def _quote(lines: Sequence[str]) -> list[str]:
 def _duration(seconds: Any) -> str:
     total = _int(seconds) or 0
     return f"{total // 60}:{total % 60:02d}"
+
+
+_RECOVERY_CHUNK = 100  # recovered messages per delivery (see VkConnector._recover)
 
 
 def _time(value: Any) -> datetime | None:

@@ -717,3 +717,39 @@ def test_a_date_no_clock_can_hold_is_no_date():
 
     assert _time(10**20) is None and _time("99999999999999999999") is None
     assert _time(1_700_000_000).year == 2023
+
+
+async def test_a_long_gap_is_delivered_in_chunks_and_a_crash_midway_resumes(api: FakeVkApi, tmp_path: Path) -> None:
+    """250 messages lost from the event stream arrive in chunks of 100 (files are held a chunk
+    at a time); the cursor keeps the old ts until the last chunk, so a commit that fails midway
+    resumes from the last stored message, and nothing is stored twice."""
+    from connectors.vk import _RECOVERY_CHUNK
+
+    sink = await started(api, tmp_path)
+    api.push_message(1001, "before")
+    await receive(api, sink, tmp_path, lambda: len(sink.messages) == 1)
+    gap = [api.push_message(1001 + n % 3, f"gap {n}") for n in range(250)]
+    api.forget_events()
+    deliveries_before = len(sink.deliveries)
+    # The second chunk's commit fails once: the run ends, the next one goes on from chunk one.
+    original = sink.deliver
+    calls = {"n": 0}
+
+    async def flaky(messages, cursor):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise CommitFailed("disk I/O error")
+        await original(messages, cursor)
+
+    sink.deliver = flaky
+    connector = make_connector(api, tmp_path)
+    with pytest.raises(CommitFailed):
+        await connector.run(sink)
+    await connector.close()
+    assert len(sink.messages) == 1 + _RECOVERY_CHUNK
+    async with running(make_connector(api, tmp_path), sink):
+        await eventually(lambda: len(sink.messages) == 251)
+        await asyncio.sleep(0.2)
+    assert [m.external_id for m in sink.messages[1:]] == [str(m["id"]) for m in gap]
+    sizes = [n for n, _ in sink.deliveries[deliveries_before:] if n]
+    assert max(sizes) <= _RECOVERY_CHUNK
