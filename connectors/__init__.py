@@ -16,6 +16,9 @@ _CONNECTORS: dict[str, str] = {
     "email": "connectors.email:EmailConnector",
     "vk": "connectors.vk:VkConnector",
     "whatsapp": "connectors.whatsapp:WhatsAppConnector",
+    "webchat": "connectors.webchat:WebChatConnector",
+    "api": "connectors.api:ApiConnector",
+    "telephony": "connectors.telephony:TelephonyConnector",
 }
 
 

@@ -133,6 +133,19 @@ class DeliveryUpdate:
     error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """Where the core keeps one delivered message: our ids for it, for a connector that
+    answers its sender with them (the open API). `duplicate` is True when the message was
+    stored before (a retried request) and these are the ids from then."""
+
+    external_id: str
+    message_id: int
+    conversation_id: int
+    customer_id: int
+    duplicate: bool = False
+
+
 class InboundSink(Protocol):
     """Where a connector hands what it received; implemented by the core."""
 
@@ -140,11 +153,12 @@ class InboundSink(Protocol):
     def cursor(self) -> str | None:
         """The last cursor committed for this channel, or None on a first run."""
 
-    async def deliver(self, messages: Sequence[InboundMessage], cursor: str | None) -> None:
+    async def deliver(self, messages: Sequence[InboundMessage], cursor: str | None) -> Sequence[DeliveryReceipt] | None:
         """Store `messages` and `cursor` in one transaction; returns once both are durable.
 
         A connector advances its position on the channel (acknowledges) only after this
-        returns, so a crash at any point replays rather than loses."""
+        returns, so a crash at any point replays rather than loses. The core returns a receipt
+        per message (most connectors ignore them); a sink may return None."""
 
     async def delivery_updates(self, updates: Sequence[DeliveryUpdate]) -> None:
         """Record delivery state changes of messages we sent."""
@@ -255,6 +269,11 @@ class Connector(abc.ABC):
         """HTTP routes this channel serves through the core's listener (webhooks); none by
         default. The core mounts them under the channel's prefix while it holds the lease."""
         return ()
+
+    async def operator_typing(self, addresses: set[str]) -> None:
+        """Which of this channel's customers (identity addresses) an operator is typing to
+        now; the core calls it about every second, only for connectors that override it
+        (the web chat shows "operator is typing"). Does nothing by default."""
 
     async def close(self) -> None:
         """Release network resources; called once when the core stops the channel."""

@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("login")
     q.add_argument("--name", default="", help="display name")
     q.add_argument("--admin", action="store_true", help="may manage operators")
+    q.add_argument("--extension", default=None, metavar="NUMBER",
+                   help="the operator's phone extension: a call ringing there pops the caller's card in their window")
     q = op.add_parser("list", help="list operators")
     _common(q)
     q = op.add_parser("remove", help="remove an operator (their conversations become unassigned)")
@@ -449,7 +451,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_operator(args: argparse.Namespace) -> int:
     from omniconsole.models import OperatorRole
-    from omniconsole.store import Store
+    from omniconsole.store import ActionError, Store
 
     settings = _settings(args)
     me = current_user()
@@ -460,7 +462,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
             operators = await store.operators()
             if args.operator_command == "list":
                 for op in operators:
-                    print(f"{op.login:<16} {op.role:<6} {op.display_name}")
+                    extension = f"ext {op.extension}" if op.extension else ""
+                    print(f"{op.login:<16} {op.role:<6} {extension:<10} {op.display_name}".rstrip())
                 if not operators:
                     print("no operators yet; `omniconsole operator add LOGIN --admin` registers the first admin")
                 return
@@ -470,8 +473,14 @@ def cmd_operator(args: argparse.Namespace) -> int:
                 raise UsageError(f"only an admin may manage operators, and {me} is not one")
             if args.operator_command == "add":
                 role = OperatorRole.ADMIN if args.admin else OperatorRole.AGENT
-                await store.add_operator(args.login, args.name, role, actor=me)
-                print(f"{args.login} is now an operator ({role})")
+                extension = args.extension.strip() if args.extension is not None else None
+                if extension is not None and not extension:
+                    raise UsageError("--extension needs a number such as 101")
+                try:
+                    await store.add_operator(args.login, args.name, role, actor=me, extension=extension)
+                except ActionError as exc:
+                    raise UsageError(str(exc)) from None
+                print(f"{args.login} is now an operator ({role})" + (f", extension {extension}" if extension else ""))
             elif args.operator_command == "remove":
                 if not await store.remove_operator(args.login, actor=me):
                     raise UsageError(f"{args.login} is not an operator")

@@ -18,6 +18,8 @@ class IdentityKind(StrEnum):
     VK = "vk"
     WHATSAPP = "whatsapp"
     WEB = "web"
+    # A customer's id in another system, `<integration>:<their id>` (the open API's CRM id).
+    EXTERNAL = "external"
 
 
 class Direction(StrEnum):

@@ -24,6 +24,7 @@ from connectors.base import (
     ChannelContext,
     Connector,
     ConnectorError,
+    DeliveryReceipt,
     DeliveryUpdate,
     InboundMessage,
     OutboundMessage,
@@ -68,6 +69,7 @@ class HubTiming:
     send_timeout: float = 120.0
     housekeeping: float = 30.0  # wake snoozed conversations, checkpoint the WAL
     listener_shutdown: float = 3.0  # how long a stop waits for webhooks in flight
+    typing_poll: float = 1.0  # how often channels that show "operator is typing" are told
 
 
 class ChannelSink:
@@ -86,7 +88,7 @@ class ChannelSink:
     def cursor(self) -> str | None:
         return self._cursor
 
-    async def deliver(self, messages: Sequence[InboundMessage], cursor: str | None) -> None:
+    async def deliver(self, messages: Sequence[InboundMessage], cursor: str | None) -> list[DeliveryReceipt]:
         result = await self._hub.ingestor.ingest(self.channel_id, self.kind, messages, cursor)
         if cursor is not None:
             self._cursor = cursor
@@ -95,6 +97,8 @@ class ChannelSink:
             self.connected()
         if result.stored or result.edited:
             log.debug("%s: stored %d, duplicates %d, edited %d", self.name, len(result.stored), result.duplicates, result.edited)
+        # Our ids for what was stored, for a channel that answers its sender with them.
+        return [DeliveryReceipt(*receipt) for receipt in result.receipts]
 
     async def delivery_updates(self, updates: Sequence[DeliveryUpdate]) -> None:
         await self._hub.store.apply_delivery_updates(
@@ -180,6 +184,9 @@ class Hub:
                 tasks.append(asyncio.create_task(self._listen(), name="listener"))
             tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
             tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+            typing_channels = [c for c in self.connectors.values() if type(c).operator_typing is not Connector.operator_typing]
+            if typing_channels:
+                tasks.append(asyncio.create_task(self._typing_loop(typing_channels), name="typing"))
             heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
             tasks.append(heartbeat)
             # Only the heartbeat ends on its own (the lease was lost); everything else runs
@@ -276,6 +283,22 @@ class Hub:
             except OmniError as exc:
                 log.warning("housekeeping: %s", exc)
             await asyncio.sleep(self.timing.housekeeping)
+
+    async def _typing_loop(self, connectors: list[Connector]) -> None:
+        """Tell the channels that show "operator is typing" (the web chat) which of their
+        customers an operator is typing to, from the operators' presence rows."""
+        while True:
+            try:
+                for kind in {c.identity_kind for c in connectors}:
+                    addresses = await self.store.typing_addresses(str(kind))
+                    for connector in connectors:
+                        if connector.identity_kind == kind:
+                            await connector.operator_typing(addresses)
+            except OmniError as exc:
+                log.warning("typing: %s", exc)
+            except Exception:
+                log.exception("telling channels who is typing failed")  # a nicety: never fatal
+            await asyncio.sleep(self.timing.typing_poll)
 
     async def _health_quietly(self, channel_id: int, health: Health, detail: str) -> None:
         try:

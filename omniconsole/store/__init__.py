@@ -117,6 +117,11 @@ class Store:
         """Other operators viewing or typing in a conversation now."""
         return await self.db.run(queries.presence, conversation_id, exclude)
 
+    async def typing_addresses(self, kind: str, max_age: float = 6.0) -> set[str]:
+        """Addresses of `kind` whose customer an operator is typing to now (the web chat's
+        "operator is typing")."""
+        return await self.db.run(queries.typing_addresses, kind, max_age)
+
     async def set_presence(self, operator: str, conversation_id: int | None, typing: bool = False) -> None:
         await self.db.write(actions.set_presence, operator, conversation_id, typing)
 
@@ -188,8 +193,12 @@ class Store:
         """Queue a failed outbound message again."""
         return await self.db.write(outbox.retry_failed, message_id, actor)
 
-    async def add_operator(self, login: str, display_name: str = "", role: OperatorRole = OperatorRole.AGENT, actor: str = "") -> None:
-        await self.db.write(actions.add_operator, login, display_name, role, actor)
+    async def add_operator(
+        self, login: str, display_name: str = "", role: OperatorRole = OperatorRole.AGENT, actor: str = "",
+        extension: str | None = None,
+    ) -> None:
+        """Register or update an operator (with their phone extension, for screen pops)."""
+        await self.db.write(actions.add_operator, login, display_name, role, actor, extension)
 
     async def remove_operator(self, login: str, actor: str = "") -> bool:
         return await self.db.write(actions.remove_operator, login, actor)

@@ -276,12 +276,22 @@ def set_channel_health(conn: sqlite3.Connection, channel_id: int, health: Health
 # --- operators ---------------------------------------------------------------------------
 
 
-def add_operator(conn: sqlite3.Connection, login: str, display_name: str = "", role: OperatorRole = OperatorRole.AGENT, actor: str = "") -> None:
-    """Register (or update) an operator: a Unix login allowed to open the window."""
+def add_operator(
+    conn: sqlite3.Connection, login: str, display_name: str = "", role: OperatorRole = OperatorRole.AGENT, actor: str = "",
+    extension: str | None = None,
+) -> None:
+    """Register (or update) an operator: a Unix login allowed to open the window. `extension`
+    is their phone extension (None keeps the one they have); another operator's extension is
+    refused in words."""
+    if extension is not None:
+        taken = conn.execute("SELECT login FROM operators WHERE extension = ? AND login != ?", (extension, login)).fetchone()
+        if taken is not None:
+            raise ActionError(f"extension {extension} already rings {taken[0]}; give {login} another one")
     conn.execute(
-        "INSERT INTO operators (login, display_name, role, created_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (login) DO UPDATE SET display_name = excluded.display_name, role = excluded.role",
-        (login, display_name or login, role, time.time()),
+        "INSERT INTO operators (login, display_name, role, created_at, extension) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (login) DO UPDATE SET display_name = excluded.display_name, role = excluded.role,"
+        " extension = coalesce(excluded.extension, operators.extension)",
+        (login, display_name or login, role, time.time(), extension),
     )
     add_event(conn, "operator.added", actor=actor, payload={"login": login, "role": role})
 

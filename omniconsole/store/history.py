@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from omniconsole.models import ConversationStatus, Direction, preview_line
-from omniconsole.store import customers
+from omniconsole.store import calls, customers
 
 
 @dataclass(slots=True)
@@ -63,6 +63,9 @@ class IngestResult:
     duplicates: int = 0
     edited: int = 0
     conversations: set[int] = field(default_factory=set)
+    # (external id, message id, conversation id, customer id, was already stored) per record,
+    # so a channel can answer its sender with our ids (the open API does).
+    receipts: list[tuple[str, int, int, int, bool]] = field(default_factory=list)
 
 
 # Flags that mean "no person is waiting for an answer" (auto-replies, bounces).
@@ -94,11 +97,16 @@ def ingest_batch(
     execute = conn.execute
     now = time.time()
     for record in records:
+        if "call" in record.flags:
+            # A phone call is one timeline entry that later events update (omniconsole/store/calls.py).
+            calls.ingest_call(conn, channel_id, channel_kind, record, result, now, actor=actor)
+            continue
         existing = execute(
             "SELECT id, body, subject, customer_id, conversation_id, edited_at FROM messages WHERE channel_id = ? AND external_id = ?",
             (channel_id, record.external_id),
         ).fetchone()
         if existing is not None:
+            result.receipts.append((record.external_id, existing[0], existing[4], existing[3], True))
             if record.edited_at is not None and record.body != existing[1] and record.edited_at > (existing[5] or 0):
                 _apply_edit(conn, existing, record, now)
                 result.edited += 1
@@ -157,6 +165,7 @@ def ingest_batch(
             (now, actor, conversation_id, customer_id, message_id),
         )
         result.stored.append(message_id)
+        result.receipts.append((record.external_id, message_id, conversation_id, customer_id, False))
         result.conversations.add(conversation_id)
     # One update per conversation per batch, not one per message.
     for conversation_id, touched in touches.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
 from omniconsole.models import InboxView
 from omniconsole.store import customers
@@ -157,7 +158,9 @@ def customer_profile(conn: sqlite3.Connection, customer_id: int) -> CustomerProf
     for kind, at in conn.execute(
         "SELECT ch.kind, m.created_at FROM conversations c JOIN messages m ON m.conversation_id = c.id"
         " JOIN channels ch ON ch.id = m.channel_id"
-        " WHERE c.customer_id = ? AND m.direction = 'in' ORDER BY m.created_at, m.id",
+        # A call the customer made is a channel they used, though it is stored as an event.
+        " WHERE c.customer_id = ? AND (m.direction = 'in' OR (m.direction = 'event' AND m.flags = 'call'"
+        " AND json_extract(m.meta, '$.call.direction') = 'in')) ORDER BY m.created_at, m.id",
         (customer_id,),
     ):
         first_seen = at if first_seen is None else first_seen
@@ -197,8 +200,8 @@ def channels(conn: sqlite3.Connection) -> list[Channel]:
 def operators(conn: sqlite3.Connection) -> list[Operator]:
     """Every registered operator."""
     return [
-        Operator(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4])
-        for r in conn.execute("SELECT login, display_name, role, teams, capacity FROM operators ORDER BY login")
+        Operator(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5])
+        for r in conn.execute("SELECT login, display_name, role, teams, capacity, extension FROM operators ORDER BY login")
     ]
 
 
@@ -256,8 +259,6 @@ def reply_options(conn: sqlite3.Connection, conversation_id: int) -> list[ReplyO
 
 def presence(conn: sqlite3.Connection, conversation_id: int, exclude: str, max_age: float = 10.0) -> list[Presence]:
     """Other operators who looked at (or typed in) this conversation in the last `max_age` s."""
-    import time
-
     return [
         Presence(r[0], bool(r[1]), r[2])
         for r in conn.execute(
@@ -266,6 +267,21 @@ def presence(conn: sqlite3.Connection, conversation_id: int, exclude: str, max_a
             (conversation_id, exclude, time.time() - max_age),
         )
     ]
+
+
+def typing_addresses(conn: sqlite3.Connection, kind: str, max_age: float = 6.0) -> set[str]:
+    """Identity addresses of `kind` whose customer an operator is typing to now: a presence
+    row marked typing in the last `max_age` s (the window refreshes it every ~2 s while the
+    operator types) in one of the customer's conversations that is not resolved."""
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT i.address FROM presence p JOIN conversations c ON c.id = p.conversation_id"
+            " JOIN identities i ON i.customer_id = c.customer_id"
+            " WHERE p.typing = 1 AND p.updated_at > ? AND c.status != 'resolved' AND i.kind = ?",
+            (time.time() - max_age, kind),
+        )
+    }
 
 
 def next_waiting(conn: sqlite3.Connection, operator: str, after_conversation: int | None = None) -> int | None:

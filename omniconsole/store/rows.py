@@ -206,6 +206,8 @@ class Operator:
     role: str
     teams: tuple[str, ...] = field(default_factory=tuple)
     capacity: int = 0
+    # The operator's phone extension: a call ringing there pops the caller's card.
+    extension: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

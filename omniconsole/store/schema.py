@@ -238,6 +238,12 @@ MIGRATIONS: list[str] = [
 
     ALTER TABLE customers ADD COLUMN erased_at REAL;
     """,
+    # 4: an operator's phone extension, so a ringing call pops the caller's card in the window
+    # of the operator whose phone rings. One extension rings one operator.
+    """
+    ALTER TABLE operators ADD COLUMN extension TEXT;
+    CREATE UNIQUE INDEX operators_extension ON operators(extension) WHERE extension IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import os
 import shlex
@@ -202,10 +203,46 @@ class MainScreen(CustomerActions, Screen):
             if any(e.kind == "channel.health" for e in events):
                 await self.refresh_status()
             self._last_event = events[-1].id
+            ring = next((e for e in reversed(events) if e.kind == "call.ringing" and self._rings_here(e)), None)
+            if ring is not None:
+                await self._screen_pop(ring)
         except OmniError as exc:
             self._store_trouble(exc)
         finally:
             self._following = False
+
+    # A ring older than this is history by the time the window sees it (it was busy or
+    # suspended for $EDITOR): popping it would throw the operator out of their work for nothing.
+    SCREEN_POP_MAX_AGE = 60.0
+
+    def _rings_here(self, event) -> bool:
+        """Whether a `call.ringing` event rings this operator's extension, and is recent."""
+        if not self.operator.extension or event.conversation_id is None:
+            return False
+        try:
+            extensions = json.loads(event.payload or "{}").get("extensions") or []
+        except (ValueError, AttributeError):
+            return False
+        return self.operator.extension in extensions and event.at > time.time() - self.SCREEN_POP_MAX_AGE
+
+    async def _screen_pop(self, event) -> None:
+        """A call rings this operator's phone: show the caller's conversation and card. Not
+        while they are writing a reply: switching under it would send their words to the caller."""
+        try:
+            payload = json.loads(event.payload or "{}")
+        except ValueError:
+            payload = {}
+        caller = one_line(str(payload.get("name") or payload.get("number") or "an unknown number"), 60)
+        number = one_line(str(payload.get("number") or ""), 30)
+        words = f"Incoming call from {caller}" + (f" ({number})" if number and number != caller else "")
+        busy = bool(self.composer.text.strip()) and self.conversation is not None and self.conversation.id != event.conversation_id
+        if busy:
+            self.app.notify(f"{words}: conversation #{event.conversation_id} (not opened: you are writing a reply)",
+                            title="📞 Ringing", markup=False, timeout=15)
+            return
+        await self.inbox.load(keep=event.conversation_id)
+        await self.open_conversation(event.conversation_id, mark_read=False)
+        self.app.notify(words, title="📞 Ringing", markup=False, timeout=10)
 
     def _store_trouble(self, exc: OmniError) -> None:
         """The database did not answer (locked by a long import, disk full): say so once, keep

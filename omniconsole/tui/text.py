@@ -17,6 +17,11 @@ BADGES = {
     "vk": ("VK", "bold white on #0077FF"),
     "whatsapp": ("WA", "bold white on #1E8E55"),
     "web": ("WEB", "bold white on #6B4FBB"),
+    "webchat": ("WEB", "bold white on #6B4FBB"),
+    # A phone line's calls (the telephony channel) look like the phone they are.
+    "telephony": ("PH", "bold white on #4E7D34"),
+    "api": ("API", "bold white on #5A6270"),
+    "external": ("API", "bold white on #5A6270"),
     "demo": ("DE", "bold white on grey35"),
 }
 HEALTH = {"up": ("●", "green"), "degraded": ("▲", "yellow"), "down": ("✖", "red"), "unknown": ("○", "grey50")}

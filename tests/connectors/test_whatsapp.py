@@ -15,7 +15,7 @@ import json
 import random
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ import pytest
 
 from connectors.base import (
     ChannelContext,
-    DeliveryUpdate,
     InboundMessage,
     OutboundMessage,
     PermanentError,
@@ -38,6 +37,7 @@ from omniconsole.core.listener import Listener
 from omniconsole.models import DeliveryState, IdentityKind, InboxView
 from omniconsole.store import Store, history
 from tests.conftest import HOSTILE_TEXTS
+from tests.connectors import sinks
 from tests.peers.graph_api import (
     APP_SECRET,
     PHONE_NUMBER_ID,
@@ -56,38 +56,7 @@ OLGA = "447700900123"
 BINARY = bytes(range(256)) * 8 + b"\r\n--boundary\r\n\r\n"
 
 
-class CommitFailed(Exception):
-    """What a core's failed transaction looks like to the connector."""
-
-
-class RecordingSink:
-    """An InboundSink that commits each batch at once, like the core; it can fail a commit."""
-
-    def __init__(self) -> None:
-        self.messages: list[InboundMessage] = []
-        self.updates: list[DeliveryUpdate] = []
-        self.connected_details: list[str] = []
-        self.fail_commits = 0
-
-    @property
-    def cursor(self) -> str | None:
-        return None
-
-    async def deliver(self, messages: Sequence[InboundMessage], cursor: str | None) -> None:
-        await asyncio.sleep(0)
-        if self.fail_commits:
-            self.fail_commits -= 1
-            raise CommitFailed("disk I/O error")
-        # The core keeps (channel, external_id) once: a redelivery adds nothing.
-        known = {m.external_id for m in self.messages}
-        self.messages.extend(m for m in messages if m.external_id not in known)
-
-    async def delivery_updates(self, updates: Sequence[DeliveryUpdate]) -> None:
-        self.updates.extend(updates)
-
-    def connected(self, detail: str = "") -> None:
-        self.connected_details.append(detail)
-
+class RecordingSink(sinks.RecordingSink):
     def by_id(self) -> dict[str, InboundMessage]:
         return {m.external_id: m for m in self.messages}
 

@@ -40,7 +40,7 @@ def test_init_writes_a_template_that_loads(tmp_path):
     path = tmp_path / "omniconsole.toml"
     assert omniconsole("init", str(path)).returncode == 0
     text = path.read_text()
-    for kind in ("demo", "telegram", "email", "vk", "whatsapp"):
+    for kind in ("demo", "telegram", "email", "vk", "whatsapp", "webchat", "api", "telephony"):
         assert f'kind = "{kind}"' in text
     assert omniconsole("init", str(path)).returncode == 2  # no silent overwrite
     result = omniconsole("--config", str(path), "doctor", cwd=tmp_path)

@@ -9,7 +9,7 @@ import pytest
 
 MODULES = [
     "connectors.base", "connectors.demo", "connectors.telegram", "connectors.email", "connectors.vk",
-    "connectors.whatsapp", "omniconsole.core.listener", "omniconsole.core.contacts_import", "omniconsole.store", "omniconsole.core.hub", "omniconsole.core.ingest", "omniconsole.core.demo", "omniconsole.core.mail_import", "omniconsole.cli",
+    "connectors.whatsapp", "connectors.webchat", "omniconsole.core.listener", "omniconsole.core.contacts_import", "omniconsole.store", "omniconsole.core.hub", "omniconsole.core.ingest", "omniconsole.core.demo", "omniconsole.core.mail_import", "omniconsole.cli",
 ]
 
 
@@ -25,7 +25,8 @@ def test_core_layers_do_not_import_the_tui(module):
 
 
 @pytest.mark.parametrize(
-    "module", ["connectors.base", "connectors.demo", "connectors.telegram", "connectors.email", "connectors.vk", "connectors.whatsapp"]
+    "module", ["connectors.base", "connectors.demo", "connectors.telegram", "connectors.email", "connectors.vk", "connectors.whatsapp",
+               "connectors.webchat"]
 )
 def test_connectors_do_not_import_store_or_core(module):
     code = (

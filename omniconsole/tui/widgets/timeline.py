@@ -47,9 +47,56 @@ def fold_at(entry: TimelineEntry) -> int | None:
     return value if isinstance(value, int) and 0 < value < len(entry.body) else None
 
 
+_CALL_OUTCOMES = {
+    "ringing": ("ringing…", "bold yellow"),
+    "talking": ("on the line", "bold green"),
+    "answered": ("answered", "green"),
+    "missed": ("missed: call back", "bold red"),
+    "no answer": ("no answer", "yellow"),
+}
+
+
+def call_text(entry: TimelineEntry, when: str) -> Text:
+    """A phone call: direction, number, outcome, duration, extension, recording, note. What
+    the PBX sent (number, URL, note) is drawn as literal text."""
+    try:
+        call = json.loads(entry.meta or "{}").get("call") or {}
+    except (ValueError, AttributeError):
+        call = {}
+    inbound = call.get("direction") == "in"
+    outcome = str(call.get("outcome") or "")
+    label, style = _CALL_OUTCOMES.get(outcome, (outcome or "call", "grey62"))
+    text = Text(end="")
+    text.append("📞 ")
+    text.append("Incoming call" if inbound else "Outgoing call", style="bold")
+    number = call.get("from") if inbound else call.get("to")
+    if number:
+        text.append(" from " if inbound else " to ")
+        text.append_text(safe(str(number), "bold cyan"))
+    text.append(f"  {when}", style="grey50")
+    text.append("\n")
+    text.append(label, style=style)
+    duration = call.get("duration")
+    if isinstance(duration, int) and duration > 0 and call.get("answered"):
+        text.append(f"  ⏱ {duration // 60}:{duration % 60:02d}", style="")
+    extensions = call.get("answered_by") or call.get("extensions") or []
+    if extensions:
+        text.append("  ext ", style="grey62")
+        text.append_text(safe(", ".join(str(x) for x in extensions), "grey62"))
+    if call.get("recording_url"):
+        text.append("\n▶ recording ", style="")
+        text.append_text(safe(str(call["recording_url"]), "underline"))
+    if call.get("note"):
+        text.append("\n")
+        text.append_text(safe(str(call["note"]), "#E8D8A8"))
+    return text
+
+
 def entry_text(entry: TimelineEntry, *, unfolded: bool = False, now: float | None = None) -> Text:
     """One timeline entry as literal Text (no customer text is ever parsed as markup)."""
     when = clock_time(entry.created_at, now)
+    if "call" in entry.flags:
+        return call_text(entry, when)
     text = Text(end="")
     if entry.direction == "event":
         text.append("· ", style="grey50")

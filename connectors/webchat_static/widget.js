@@ -1,0 +1,234 @@
+/* omniconsole web chat widget: <script src="https://your.host/hooks/webchat/widget.js" async></script>
+   Plain JavaScript, no dependencies. Text from anyone is inserted with textContent only. */
+(function () {
+  "use strict";
+  var me = document.currentScript;
+  if (!me || window.omniconsoleChat) return;
+  window.omniconsoleChat = true;
+  var base = me.src.replace(/\/widget\.js([?#].*)?$/, "");
+  var KEY = "omniconsole.webchat:" + base;
+  var saved = {};
+  try { saved = JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { saved = {}; }
+  saved.outbox = saved.outbox || [];
+  function save() { try { localStorage.setItem(KEY, JSON.stringify(saved)); } catch (e) { /* private mode */ } }
+
+  var CSS = ":host{all:initial}*{box-sizing:border-box;font:14px/1.4 system-ui,sans-serif}" +
+    ".btn,.box{position:fixed;right:20px;z-index:2147483000}.btn{bottom:20px;border:0;border-radius:24px;padding:12px 18px}" +
+    ".btn,.head,button.send{background:#6b4fbb;color:#fff;cursor:pointer}" +
+    ".box{bottom:72px;width:340px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 100px);display:none;flex-direction:column;background:#fff;border:1px solid #ccc;border-radius:10px;overflow:hidden}" +
+    ".open .box{display:flex}.head{padding:10px 12px}.head b{display:block}.state,.note,.typing{font-size:12px}" +
+    ".list{flex:1;overflow-y:auto;padding:10px;background:#f6f6f8}.msg{margin:6px 0;padding:7px 10px;border-radius:10px;max-width:85%;white-space:pre-wrap;word-wrap:break-word}" +
+    ".visitor{margin-left:auto;background:#e3dcf7}.operator{background:#fff;border:1px solid #ddd}.pending{opacity:.6}.failed{border:1px solid #c00}" +
+    ".typing{padding:0 10px;min-height:18px}.offline{padding:8px 10px;background:#fff6d5;display:none}.off .offline{display:block}" +
+    "form{display:flex;gap:6px;margin-top:6px}.row{margin:0;padding:8px;border-top:1px solid #ddd}" +
+    "input,textarea{flex:1;border:1px solid #bbb;border-radius:6px;padding:6px}textarea{resize:none;height:38px}button.send{border:0;border-radius:6px}";
+
+  function el(tag, cls, text, parent) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text) node.textContent = text;
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+  var host = el("div");
+  host.id = "omniconsole-chat";
+  var root = host.attachShadow({ mode: "open" });
+  el("style", "", CSS, root);
+  var wrap = el("div", "wrap", "", root);
+  var box = el("div", "box", "", wrap);
+  var button = el("button", "btn", me.getAttribute("data-button") || "Chat", wrap);
+  var head = el("div", "head", "", box);
+  var title = el("b", "title", me.getAttribute("data-title") || "Chat with us", head);
+  var state = el("span", "state", "", head);
+  var offline = el("div", "offline", "", box);
+  var offlineText = el("div", "offline-text", "", offline);
+  var contact = el("form", "contact", "", offline);
+  var contactInput = el("input", "contact-input", "", contact);
+  contactInput.placeholder = "your e-mail (or phone)";
+  contactInput.required = true;
+  el("button", "send", "OK", contact);
+  var list = el("div", "list", "", box);
+  var typing = el("div", "typing", "", box);
+  var row = el("form", "row", "", box);
+  var input = el("textarea", "input", "", row);
+  input.placeholder = "Type a message…";
+  input.maxLength = 4000;
+  el("button", "send", "Send", row);
+  (document.body || document.documentElement).appendChild(host);
+
+  var shown = {};      // seq -> true, entries on screen
+  var pending = {};    // client id -> bubble waiting for the server
+  var last = 0, online = null, isTyping = null, polling = false, flushing = false, greeted = false;
+
+  function newId() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(12)), function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+  function scroll() { list.scrollTop = list.scrollHeight; }
+  function bubble(who, text, cls) {
+    var node = el("div", "msg " + who + (cls ? " " + cls : ""), text);
+    // What the server has goes above what is still on its way.
+    list.insertBefore(node, cls ? null : list.querySelector(".pending"));
+    scroll();
+    return node;
+  }
+  function renderOutbox() {
+    pending = {};
+    saved.outbox.forEach(function (item) { if (!item.contact) pending[item.id] = bubble("visitor", item.text, "pending"); });
+  }
+  function note(text) { el("div", "note", text, list); scroll(); }
+  function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+
+  function call(method, path, body) {
+    var headers = { "Content-Type": "application/json" };
+    if (saved.token) headers.Authorization = "Bearer " + saved.token;
+    return fetch(base + path, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined, cache: "no-store" })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (data) { data.status = r.status; return data; });
+      });
+  }
+  function session() {
+    if (saved.token) return Promise.resolve();
+    return call("POST", "/session").then(function (data) {
+      if (data.status !== 200) throw new Error(data.error || "no session");
+      saved.token = data.token;
+      save();
+      showState(data);
+    });
+  }
+  function lostSession() {
+    // The token was refused (the secret changed): start over as a new visitor.
+    delete saved.token;
+    save();
+    list.textContent = "";
+    shown = {}; last = 0; greeted = false;
+    renderOutbox();
+  }
+  function showState(data) {
+    if (data.title && !me.getAttribute("data-title")) title.textContent = data.title;
+    if (data.offline_text) offlineText.textContent = data.offline_text;
+    if (data.greeting && !greeted) { greeted = true; list.insertBefore(el("div", "msg operator greeting", data.greeting), list.firstChild); }
+    if (typeof data.online === "boolean") {
+      online = data.online;
+      state.textContent = online ? "We're online" : "We're offline";
+      wrap.classList.toggle("off", !online);
+    }
+    if (typeof data.typing === "boolean") {
+      isTyping = data.typing;
+      typing.textContent = isTyping ? "Operator is typing…" : "";
+    }
+  }
+  function show(entry) {
+    if (shown[entry.seq]) return;
+    shown[entry.seq] = true;
+    var mine = entry.id && pending[entry.id];
+    if (mine) {
+      mine.classList.remove("pending");
+      delete pending[entry.id];
+    } else {
+      bubble(entry.from === "visitor" ? "visitor" : "operator", entry.text);
+    }
+  }
+
+  function poll() {
+    if (polling || !saved.token) return;
+    polling = true;
+    var delay = 0;
+    var query = "/poll?after=" + last + (online === null ? "" : "&online=" + (online ? 1 : 0)) +
+      (isTyping === null ? "" : "&typing=" + (isTyping ? 1 : 0));
+    call("GET", query).then(function (data) {
+      if (data.status === 401) { lostSession(); return; }
+      if (data.status !== 200) { delay = 3000; return; }
+      if (data.reset) { list.textContent = ""; shown = {}; greeted = false; renderOutbox(); }
+      (data.messages || []).forEach(show);
+      last = data.last;
+      showState(data);
+      if (!(data.messages || []).length) delay = 300;  // nothing new: do not spin
+    }, function () { delay = 3000; }).then(function () {
+      polling = false;
+      if (saved.token) sleep(delay).then(poll);
+    });
+  }
+
+  function flush() {
+    if (flushing || !saved.outbox.length) return;
+    flushing = true;
+    var item = saved.outbox[0];
+    var retry = 0;
+    session().then(function () {
+      return call("POST", item.contact ? "/contact" : "/messages", item);
+    }).then(function (data) {
+      var node = pending[item.id];
+      if (data.status === 200) {
+        if (item.contact) note("Thank you, we'll answer at " + (item.email || item.phone) + ".");
+        if (node) { node.classList.remove("pending"); delete pending[item.id]; shown[data.seq] = true; }
+      } else if (data.status === 401) {
+        lostSession();
+        retry = 100;
+        return;
+      } else if (data.status === 429 || data.status >= 500) {
+        retry = 3000;
+        return;
+      } else {
+        // Refused for good (too long, malformed): say why, and do not send it again.
+        if (node) node.classList.add("failed");
+        note("Not sent: " + (data.error || "error " + data.status));
+      }
+      saved.outbox.shift();
+      save();
+    }, function () { retry = 3000; }).then(function () {
+      flushing = false;
+      poll();
+      if (saved.outbox.length) sleep(retry).then(flush);
+    });
+  }
+
+  function send(text) {
+    var item = { id: newId(), text: text, page: location.href };
+    saved.outbox.push(item);
+    save();
+    pending[item.id] = bubble("visitor", text, "pending");
+    flush();
+  }
+
+  function setOpen(open) {
+    wrap.classList.toggle("open", open);
+    saved.open = open;
+    save();
+    if (open) {
+      session().then(function () { return call("GET", "/status"); }).then(function (data) {
+        if (data.status === 401) lostSession(); else showState(data);
+        poll();
+      }, function () { state.textContent = "Cannot reach the chat; trying again…"; });
+      input.focus();
+    }
+  }
+
+  button.addEventListener("click", function () { setOpen(!wrap.classList.contains("open")); });
+  row.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    send(text);
+  });
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); row.requestSubmit(); }
+  });
+  contact.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var value = contactInput.value.trim();
+    if (!value) return;
+    contactInput.value = "";
+    var item = { id: newId(), contact: true };
+    if (value.indexOf("@") > 0) item.email = value; else item.phone = value;
+    saved.outbox.push(item);
+    save();
+    flush();
+  });
+
+  // Messages typed before a reload (or while offline) are still on their way.
+  renderOutbox();
+  if (saved.open || me.getAttribute("data-open") === "true") setOpen(true);
+  else if (saved.token) poll();
+  flush();
+})();
