@@ -63,8 +63,11 @@ def normalize_address(kind: IdentityKind | str, raw: str, region: str = "RU") ->
 # What may be an e-mail address or a phone number inside a message. The phone prefilter is
 # cheap; only text that passes it goes through phonenumbers' matcher (which is not).
 _EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
-_PHONE_LIKE = re.compile(r"\+?\d[\d\s().\-]{8,}\d")
+# Ten digits at least, one separator at most between two: dates and order numbers rarely
+# look like that, phone numbers do ("8 (999) 123-45-67" has a ") " - two - so allow two).
+_PHONE_LIKE = re.compile(r"\+?\d(?:[\s().\-]{0,2}\d){9,}")
 _MAX_MENTIONS = 5
+_ANY_DIGIT = re.compile(r"[0-9]")
 
 
 def mentioned_identities(body: str, region: str = "RU") -> list[tuple[IdentityKind, str]]:
@@ -79,8 +82,8 @@ def mentioned_identities(body: str, region: str = "RU") -> list[tuple[IdentityKi
             text = match.group(0).strip(".")
             if "." in text.rpartition("@")[2]:
                 found.append((IdentityKind.EMAIL, normalize_address(IdentityKind.EMAIL, text, region)))
-    # Ten digits at least: dates and order numbers rarely have that many, phone numbers do.
-    if any(sum(ch.isdigit() for ch in m.group(0)) >= 10 for m in _PHONE_LIKE.finditer(body)):
+    # Most messages have no digit at all and stop at the first, cheapest scan.
+    if _ANY_DIGIT.search(body) and _PHONE_LIKE.search(body):
         for match in phonenumbers.PhoneNumberMatcher(body, region, leniency=phonenumbers.Leniency.VALID, max_tries=20):
             number = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
             found.append((IdentityKind.PHONE, number))

@@ -102,11 +102,10 @@ class Ingestor:
             flags=frozenset(message.flags),
             meta=json.dumps(dict(message.meta), ensure_ascii=False, default=str) if message.meta else None,
         )
-        own = {(record.identity_kind, record.address), *record.extra_identities}
-        record.mentions = [
-            (str(kind), address) for kind, address in mentioned_identities(body, self.default_region)
-            if (str(kind), address) not in own
-        ]
+        mentions = mentioned_identities(body, self.default_region)
+        if mentions:  # rare: most messages name no e-mail or phone
+            own = {(record.identity_kind, record.address), *record.extra_identities}
+            record.mentions = [(str(kind), address) for kind, address in mentions if (str(kind), address) not in own]
         return record
 
     async def ingest(
