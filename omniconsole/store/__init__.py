@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
-from omniconsole.store import actions, customers, history, lease, outbox, queries, search
+from omniconsole.store import actions, calls, customers, history, lease, outbox, queries, search
 from omniconsole.store.actions import ActionError
 from omniconsole.store.database import Database, connect, write_transaction
 from omniconsole.store.history import AttachmentRecord, InboundRecord, IngestResult
@@ -188,6 +188,10 @@ class Store:
     async def set_labels(self, conversation_id: int, labels: list[str], actor: str) -> None:
         """Replace a conversation's labels."""
         await self.db.write(actions.set_conversation_labels, conversation_id, labels, actor)
+
+    async def note_on_call(self, message_id: int, text: str, author: str) -> None:
+        """Keep an operator's note on a call's timeline entry."""
+        await self.db.write(calls.note_on_call, message_id, text, author)
 
     async def retry_failed(self, message_id: int, actor: str) -> bool:
         """Queue a failed outbound message again."""

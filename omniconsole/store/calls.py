@@ -247,3 +247,28 @@ def _json(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def note_on_call(conn: sqlite3.Connection, message_id: int, text: str, author: str, now: float | None = None) -> None:
+    """An operator's note about a call ("promised a refund"), kept on the call's entry. Later
+    events from the PBX merge into the call and keep it."""
+    import time
+
+    from omniconsole.store.actions import ActionError
+
+    now = now or time.time()
+    row = conn.execute(
+        "SELECT meta, flags, conversation_id, customer_id FROM messages WHERE id = ?", (message_id,)
+    ).fetchone()
+    if row is None or row[1] != "call":
+        raise ActionError("that timeline entry is not a phone call")
+    meta = _json(row[0])
+    call = dict(meta.get("call") or {})
+    call["operator_notes"] = [*(call.get("operator_notes") or []), {"by": author, "at": now, "text": text}]
+    conn.execute(
+        "UPDATE messages SET meta = ? WHERE id = ?", (json.dumps({**meta, "call": call}, ensure_ascii=False), message_id)
+    )
+    conn.execute(
+        "INSERT INTO events (at, kind, actor, conversation_id, customer_id, message_id) VALUES (?, 'call.noted', ?, ?, ?, ?)",
+        (now, author, row[2], row[3], message_id),
+    )

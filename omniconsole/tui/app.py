@@ -116,6 +116,8 @@ class MainScreen(CustomerActions, Screen):
         self.opened: int | None = None  # the conversation whose timeline finished loading
         # Why free text cannot go by the chosen route (WhatsApp's 24-hour window), or "".
         self.window_note = ""
+        # The call (timeline entry id) the note being written is about, or None.
+        self.call_note_target: int | None = None
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -400,7 +402,10 @@ class MainScreen(CustomerActions, Screen):
 
     def _show_composer_info(self) -> None:
         text = Text(end="")
-        if self.composer.mode == "note":
+        if self.composer.mode == "note" and self.call_note_target is not None:
+            text.append(" note on the call ", style="bold black on #E0B050")
+            text.append("  kept on the call's entry · Enter saves · Esc cancels", style="grey62")
+        elif self.composer.mode == "note":
             text.append(" private note ", style="bold black on #E0B050")
             text.append("  seen by operators only · Enter saves · Esc cancels", style="grey62")
         elif self.routes:
@@ -442,12 +447,16 @@ class MainScreen(CustomerActions, Screen):
             if not await self.app.push_screen_wait(ConfirmDialog(question)):
                 return
         self.composer.mode = "reply"
+        self.call_note_target = None
         self._show_composer_info()
         self.composer.focus()
 
     def action_note(self) -> None:
         if self._need_conversation() is None:
             return
+        # With a call selected in the timeline, the note is about that call and stays on it.
+        selected = self.timeline.selected if self.app.focused is self.timeline else None
+        self.call_note_target = selected.id if selected is not None and "call" in selected.flags else None
         self.composer.mode = "note"
         self._show_composer_info()
         self.composer.focus()
@@ -464,7 +473,9 @@ class MainScreen(CustomerActions, Screen):
         self._submitting = True
         self.composer.clear()
         try:
-            if self.composer.mode == "note":
+            if self.composer.mode == "note" and self.call_note_target is not None:
+                await self.store.note_on_call(self.call_note_target, body, self.operator.login)
+            elif self.composer.mode == "note":
                 await self.store.add_note(conversation.id, body, self.operator.login)
             else:
                 if not self.routes:
@@ -485,6 +496,7 @@ class MainScreen(CustomerActions, Screen):
         finally:
             self._submitting = False
         self.composer.mode = "reply"
+        self.call_note_target = None
         try:
             await self.store.set_presence(self.operator.login, conversation.id, typing=False)
             await self.open_conversation(conversation.id)
@@ -494,6 +506,7 @@ class MainScreen(CustomerActions, Screen):
 
     def on_composer_cancelled(self) -> None:
         self.composer.mode = "reply"
+        self.call_note_target = None
         self._show_composer_info()
         self.timeline.focus() if self.conversation else self.inbox.focus()
 

@@ -147,3 +147,34 @@ def test_a_call_is_drawn_with_direction_outcome_duration_recording_and_note() ->
         assert all(not span.style or "click" not in str(span.style) for span in text.spans)
     assert "[@click=app.quit]click me[/]" in entry_text(
         call_entry({"direction": "in", "from": "1", "outcome": "ringing", "note": HOSTILE_TEXTS[3]}), now=NOW).plain
+
+
+async def test_a_note_written_on_a_selected_call_stays_on_the_call(shop) -> None:
+    """n with a call selected in the timeline writes the operator's note onto that call's entry
+    (drawn with it, kept when later PBX events update the call); elsewhere n is a plain note."""
+    await give_extensions(shop)
+    conversation = await ring(shop, call_id="n-1", event="answered")
+    app = window(shop, "alice", "101")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.main
+        await eventually(lambda: screen.opened is not None)
+        await screen.open_conversation(conversation)
+        screen.timeline.focus()
+        await pilot.pause(0.2)
+        timeline = screen.timeline
+        for _ in range(40):
+            if timeline.selected is not None and "call" in timeline.selected.flags:
+                break
+            await pilot.press("k")
+        call_id = timeline.selected.id
+        await pilot.press("n", *"обещал перезвонить [b]", "enter")
+        await pilot.pause(0.3)
+        [call] = [e for e in await app.store.timeline(conversation) if e.id == call_id]
+        notes = json.loads(call.meta)["call"]["operator_notes"]
+        assert [(n["by"], n["text"]) for n in notes] == [("alice", "обещал перезвонить [b]")]
+        assert "✎ alice: обещал перезвонить [b]" in entry_text(call, now=NOW).plain
+        # A later event from the PBX keeps the note.
+        await ring(shop, call_id="n-1", event="ended", duration=75)
+        [call] = [e for e in await app.store.timeline(conversation) if e.id == call_id]
+        assert json.loads(call.meta)["call"]["operator_notes"][0]["text"] == "обещал перезвонить [b]"
+        assert json.loads(call.meta)["call"]["outcome"] == "answered"

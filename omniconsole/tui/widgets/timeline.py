@@ -89,6 +89,12 @@ def call_text(entry: TimelineEntry, when: str) -> Text:
     if call.get("note"):
         text.append("\n")
         text.append_text(safe(str(call["note"]), "#E8D8A8"))
+    for note in call.get("operator_notes") or ():
+        if isinstance(note, dict):
+            text.append("\n✎ ", style="#E8D8A8")
+            text.append_text(safe(str(note.get("by") or ""), "bold #E8D8A8"))
+            text.append(": ", style="#E8D8A8")
+            text.append_text(safe(str(note.get("text") or ""), "#E8D8A8"))
     return text
 
 
