@@ -334,7 +334,7 @@ class ApiConnector(Connector):
             retry_after = response.headers.get("Retry-After", "")
             raise TransientError(
                 f"the callback at {where} answered {status}" + (f": {reason}" if reason else ""),
-                retry_after=float(retry_after) if retry_after.isdigit() else None,
+                retry_after=min(float(retry_after), 3600.0) if retry_after.isascii() and retry_after.isdigit() else None,
             )
         if 300 <= status < 400:
             raise PermanentError(f"the callback at {where} answered a redirect ({status}); set callback_url to the final address")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import DeliveryReceipt, InboundMessage, InboundSink, WebRequest, WebResponse
+from omniconsole.models import sanitize_text
 
 
 def refuse_without_token(request: WebRequest, token: str) -> WebResponse | None:
@@ -42,6 +43,8 @@ def read_json_object(request: WebRequest) -> tuple[dict[str, Any] | None, WebRes
         return None, WebResponse.text(400, "the body is not UTF-8 text\n")
     except ValueError as exc:
         return None, WebResponse.text(400, f"the body is not valid JSON: {exc}\n")
+    except RecursionError:
+        return None, WebResponse.text(400, "the body's JSON is nested too deeply\n")
     if not isinstance(value, dict):
         return None, WebResponse.text(400, "the body must be a JSON object ({...})\n")
     return value, None
@@ -105,8 +108,9 @@ def text_field(
         raise Invalid(f"{where}{key} is longer than {limit} characters")
     if required and not text:
         raise Invalid(f"{where}{key} is required")
-    if identifier and any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in text):
-        raise Invalid(f"{where}{key} may not contain control characters")
+    if identifier and (any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in text) or sanitize_text(text) != text):
+        # The core strips these (bidi marks too): two different keys must never become one.
+        raise Invalid(f"{where}{key} may not contain control or direction characters")
     return text
 
 

@@ -21,6 +21,7 @@ Phones carry no text: `send` refuses, and replies never default to this channel.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,7 +39,7 @@ from connectors.base import (
     WebRoute,
 )
 from connectors.bearer import Invalid, moment_field, take_one, text_field
-from omniconsole.models import IdentityKind
+from omniconsole.models import IdentityKind, sanitize_text
 
 #: What a call event may be, in the order a call goes through them.
 CALL_EVENTS = ("ringing", "answered", "ended", "missed")
@@ -97,6 +98,9 @@ class TelephonyConnector(Connector):
         return WebResponse.json(202, answer)
 
 
+_PHONE_CHARACTERS = re.compile(r"[0-9+()\-. *#]{1,40}")
+
+
 def call_event(payload: dict[str, Any]) -> InboundMessage:
     """A call event as the InboundMessage the core stores; Invalid with the reason otherwise."""
     event = payload.get("event")
@@ -114,6 +118,9 @@ def call_event(payload: dict[str, Any]) -> InboundMessage:
         raise Invalid(f"{side} is required: the customer's number ({side} of an {'inbound' if direction == 'in' else 'outbound'} call)")
     if number.lower() in _WITHHELD or sum(ch.isdigit() for ch in number) < 3:
         raise Invalid(f"{side} {number!r} is not a phone number (a withheld number names no customer)")
+    for side_name, value in (("from", caller), ("to", callee)):
+        if value and not _PHONE_CHARACTERS.fullmatch(value):
+            raise Invalid(f"{side_name} must be a phone number (digits, spaces, + ( ) - . * #), not {value[:40]!r}")
     extensions = _extensions(payload.get("extension"))
     duration = payload.get("duration")
     if duration is not None:
@@ -125,8 +132,10 @@ def call_event(payload: dict[str, Any]) -> InboundMessage:
         parts = urlsplit(recording)
         if parts.scheme not in ("http", "https") or not parts.netloc or any(ch.isspace() or ord(ch) < 32 for ch in recording):
             raise Invalid("recording_url must be an http(s) URL")
-    note = text_field(payload, "note", "", limit=4000)
-    name = text_field(payload, "name", "", limit=200)
+    # What the PBX sends is text from outside: no control or escape sequence gets stored.
+    note = sanitize_text(text_field(payload, "note", "", limit=4000))
+    name = sanitize_text(text_field(payload, "name", "", limit=200))
+    recording = sanitize_text(recording)
     at = moment_field(payload, "at")
     call = {"event": event, "id": call_id, "direction": direction, "from": caller, "to": callee,
             "extensions": extensions, "duration": duration, "recording_url": recording, "note": note,

@@ -166,7 +166,7 @@ class SessionTokens:
         """The visitor a token names, or None when it is forged, damaged or expired."""
         visitor, _, rest = token.partition(".")
         issued_text, _, signature = rest.partition(".")
-        if not _VISITOR.match(visitor) or not issued_text.isdigit() or len(issued_text) > 12:
+        if not _VISITOR.match(visitor) or not (issued_text.isascii() and issued_text.isdigit()) or len(issued_text) > 12:
             return None
         issued = int(issued_text)
         if not hmac.compare_digest(signature.encode(), self._signature(visitor, issued).encode()):
@@ -256,8 +256,16 @@ class VisitorLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            try:
+                view = memoryview(line)
+                while view:  # a write may take less than all of it (a full disk, a signal)
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            except OSError:
+                # Never leave half a line: the next entry would be glued to it and lost.
+                os.ftruncate(fd, size)
+                raise
         finally:
             os.close(fd)
         if new:  # the directory entry of a new file must be durable too
@@ -317,7 +325,7 @@ class VisitorLogs:
             await asyncio.to_thread(log.load)
             future.set_result(log)
             self._open[visitor] = log
-            self._forget_idle()
+            self._forget_idle(keep=visitor)
             return log
         except asyncio.CancelledError:
             future.cancel()
@@ -335,13 +343,29 @@ class VisitorLogs:
     def all(self) -> Iterable[VisitorLog]:
         return list(self._open.values())
 
-    def _forget_idle(self) -> None:
+    def _forget_idle(self, keep: str) -> None:
+        """Drop the least recently used logs nobody is using now, down to KEEP. The log just
+        handed out (`keep`) always stays: two objects for one visitor's file would number two
+        entries alike. A dropped log's replies not yet seen stay "sent" rather than becoming
+        "delivered" (memory must not grow with every abandoned chat)."""
         for visitor in list(self._open):
             if len(self._open) <= self.KEEP:
                 break
             log = self._open[visitor]
-            if not log.polls and not log.lock.locked() and not log.unconfirmed:
+            if visitor != keep and not log.polls and not log.lock.locked():
                 del self._open[visitor]
+
+
+def forget_visitor(data_dir: Path, visitor: str) -> int:
+    """Delete a visitor's conversation log in every web chat channel under `data_dir` (a
+    personal-data erasure); returns how many files went."""
+    if not _VISITOR.match(visitor):
+        return 0
+    removed = 0
+    for path in (data_dir / "webchat").glob(f"*/{visitor[:2]}/{visitor}.jsonl"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 # -- the connector ---------------------------------------------------------------------------
@@ -518,7 +542,10 @@ class WebChatConnector(Connector):
             return ""
         if origin.lower() in self.allowed_origins:
             return origin
-        parts = urlsplit(origin)
+        try:
+            parts = urlsplit(origin)
+        except ValueError:  # "http://[" and the like: not an origin at all
+            return None
         if parts.scheme in ("http", "https") and parts.netloc and parts.netloc == request.header("host"):
             return origin  # our own demo page
         return None
@@ -656,7 +683,10 @@ class WebChatConnector(Connector):
         meta: dict[str, Any] = {"visitor": visitor}
         if not self.online():
             meta["offline"] = True
-        page = page[:2000] if urlsplit(page).scheme in ("http", "https") else ""
+        try:
+            page = page[:2000] if urlsplit(page).scheme in ("http", "https") else ""
+        except ValueError:  # not a URL: the page is only a hint for the operator
+            page = ""
         message = InboundMessage(
             external_id=f"{visitor}:{client_id}",
             identity_kind=IdentityKind.WEB,
@@ -667,6 +697,9 @@ class WebChatConnector(Connector):
             sender_name=name or log.name or f"Web visitor {visitor[:6]}",
             extra_identities=identities,
             origin=page or None,
+            # Anyone can type any address into a chat box: the core marks what it adds as
+            # unverified, for the operator to see before trusting it.
+            flags=frozenset({"unverified_identities"}) if identities else frozenset(),
             meta=meta,
         )
         # Durable in the store first: a crash before the log line means the widget posts
@@ -780,8 +813,8 @@ def _json_fields(body: bytes, required: Sequence[str]) -> tuple[dict[str, Any], 
     """The JSON object of a request with `required` text fields (`id` a client id)."""
     try:
         fields = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        return {}, _error(400, "the body is not JSON")
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return {}, _error(400, "the body is not JSON (or is nested too deeply)")
     if not isinstance(fields, dict):
         return {}, _error(400, "the body must be a JSON object")
     for name in required:

@@ -566,7 +566,11 @@ def cmd_erase(args: argparse.Namespace) -> int:
                 raise UsageError(f"there is no customer {args.customer_id}")
             if not confirmed:
                 return profile
-            return await store.erase_customer(args.customer_id, me, attachments_dir=settings.attachments_dir)
+            result = await store.erase_customer(args.customer_id, me, attachments_dir=settings.attachments_dir)
+            from connectors.webchat import forget_visitor
+
+            result["files_deleted"] += sum(forget_visitor(settings.data_dir, v) for v in result.pop("web_visitors", []))
+            return result
         finally:
             await store.close()
 

@@ -86,8 +86,10 @@ def merge_call(old: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, A
         if not call.get("answered"):
             call["answered"] = True
             call["answered_at"] = event.get("at")
-            if event.get("extensions"):
-                call["answered_by"] = list(event["extensions"])
+        # Who took the call: an `answered` event says so whenever it arrives (it may come after
+        # `ended`); an `ended` with talk time names them only if nothing better did.
+        if event.get("extensions") and (kind == "answered" or not call.get("answered_by")):
+            call["answered_by"] = list(event["extensions"])
     if kind in ("ended", "missed") and not call.get("final"):
         call["final"] = True
         call["ended_at"] = event.get("at")
@@ -210,18 +212,22 @@ def _apply_to_conversation(
             " resolved_at = NULL, last_message_id = :mid WHERE id = :id",
             {"at": at, "mid": message_id, "id": conversation_id},
         )
-    elif call["answered"] and not old.get("answered"):
-        # Talking to the customer answers them: nobody waits for us any more.
-        conn.execute(
-            "UPDATE conversations SET waiting_since = NULL, first_response_at = coalesce(first_response_at, ?) WHERE id = ?",
-            (at, conversation_id),
-        )
-        taker = _operator_with_extension(conn, call.get("answered_by") or call.get("extensions") or [])
-        assignee = conn.execute("SELECT assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
-        if taker is not None and assignee is None:
-            from omniconsole.store import actions
+    elif call["answered"]:
+        if not old.get("answered"):
+            # Talking to the customer answers them: nobody waits for us any more.
+            conn.execute(
+                "UPDATE conversations SET waiting_since = NULL, first_response_at = coalesce(first_response_at, ?) WHERE id = ?",
+                (at, conversation_id),
+            )
+        # The conversation goes to whoever took the call, once the PBX says who (never to a
+        # guess from the extensions it rang: a ring group rings many).
+        if call.get("answered_by") and call.get("answered_by") != old.get("answered_by"):
+            taker = _operator_with_extension(conn, call["answered_by"])
+            assignee = conn.execute("SELECT assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
+            if taker is not None and assignee is None:
+                from omniconsole.store import actions
 
-            actions.assign(conn, conversation_id, taker, "telephony", now)
+                actions.assign(conn, conversation_id, taker, "telephony", now)
 
 
 def _operator_with_extension(conn: sqlite3.Connection, extensions: list[str]) -> str | None:

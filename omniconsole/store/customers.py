@@ -581,6 +581,9 @@ def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: 
         moved["note_before"] = None
         conn.execute("UPDATE merges SET reason = '', moved = ? WHERE id = ?", (json.dumps(moved), merge_id))
     identities = conn.execute(f"SELECT kind, COUNT(*) FROM identities WHERE customer_id IN ({marks}) GROUP BY kind", ids).fetchall()
+    # Channels that keep their own copy of a conversation (the web chat's visitor logs) are
+    # told by the caller, after the commit, which of their people to forget.
+    web_visitors = [r[0] for r in conn.execute(f"SELECT address FROM identities WHERE customer_id IN ({marks}) AND kind = 'web'", ids)]
     conn.execute(f"UPDATE messages SET identity_id = NULL WHERE customer_id IN ({marks})", ids)
     conn.execute(f"DELETE FROM identities WHERE customer_id IN ({marks})", ids)
     conn.execute(f"DELETE FROM customer_labels WHERE customer_id IN ({marks})", ids)
@@ -614,7 +617,7 @@ def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: 
         "attachments": len(files),
     }
     _event(conn, "customer.erased", actor, customer_id, counts, now)
-    return {"customer_id": customer_id, **counts, "files_to_delete": orphans}
+    return {"customer_id": customer_id, **counts, "files_to_delete": orphans, "web_visitors": web_visitors}
 
 
 def compact_search_indexes(conn: sqlite3.Connection) -> None:

@@ -121,8 +121,9 @@ def ingest_batch(
             found = _customer_for(conn, record, now)
             identities[key] = found
         customer_id, identity_id = found
+        display = "unverified: typed into a chat" if "unverified_identities" in record.flags else ""
         for kind, address in record.extra_identities:
-            _attach_identity(conn, customer_id, kind, address, "", now, actor)
+            _attach_identity(conn, customer_id, kind, address, display, now, actor)
         for kind, address in record.mentions:
             customers.suggest_for_identity(conn, customer_id, kind, address, "wrote", now, actor)
         if record.origin:

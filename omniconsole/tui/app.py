@@ -237,7 +237,10 @@ class MainScreen(CustomerActions, Screen):
         caller = one_line(str(payload.get("name") or payload.get("number") or "an unknown number"), 60)
         number = one_line(str(payload.get("number") or ""), 30)
         words = f"Incoming call from {caller}" + (f" ({number})" if number and number != caller else "")
-        busy = bool(self.composer.text.strip()) and self.conversation is not None and self.conversation.id != event.conversation_id
+        # Busy: writing in another conversation, or sending what was written (the composer is
+        # already empty then, and the send ends by reopening its own conversation).
+        busy = (bool(self.composer.text.strip()) or self._submitting) and self.conversation is not None \
+            and self.conversation.id != event.conversation_id
         if busy:
             self.app.notify(f"{words}: conversation #{event.conversation_id} (not opened: you are writing a reply)",
                             title="📞 Ringing", markup=False, timeout=15)

@@ -603,6 +603,8 @@ async def test_a_contact_becomes_an_identity_or_a_suggestion_when_it_is_someone_
             profile = await store.customer_profile(row.customer_id)
             assert sorted((i.kind, i.address) for i in profile.identities) == [
                 ("email", "ivan@example.com"), ("phone", "+79991234567"), ("web", first.visitor)]
+            # Anyone can type any address: the card says these came unverified.
+            assert {i.kind: i.display for i in profile.identities}["email"] == "unverified: typed into a chat"
             assert profile.display_name == "Ivan"
             # Olga's e-mail, given by a web visitor: not attached, suggested as the same person.
             await second.start()
@@ -646,3 +648,50 @@ async def test_an_operator_typing_in_the_window_shows_in_the_visitors_widget(tmp
     finally:
         await visitor.close()
         await store.close()
+
+
+async def test_odd_input_gets_a_4xx_never_a_500(tmp_path: Path) -> None:
+    """A broken Origin, a page that is not a URL, a token with a superscript digit, JSON nested
+    a million deep: each is refused or ignored in words; none reaches the listener's 500."""
+    async with wired(tmp_path) as rig:
+        odd = rig.visitor(origin="http://[")
+        assert (await odd.http.post(rig.url + "/session", headers=odd.headers)).status_code == 403
+        visitor = rig.visitor()
+        await visitor.start()
+        taken = await visitor.say("hello", "m1", page="http://[")
+        assert taken.status_code == 200, taken.text
+        good = visitor.token
+        odd_token = good.split(".")[0] + ".\u00b2." + good.split(".")[2]
+        answer = await visitor.http.get(rig.url + "/poll", params={"after": "0"},
+                                        headers={**visitor.headers, "Authorization": b"Bearer " + odd_token.encode()})
+        assert answer.status_code == 401, answer.text
+        nested = await visitor.post("/messages", b"[" * 100_000 + b"]" * 100_000)
+        assert nested.status_code in (400, 413), nested.text
+    assert [m.body for m in rig.sink.messages] == ["hello"]
+
+
+def test_a_write_that_fails_midway_leaves_no_half_line(tmp_path: Path) -> None:
+    """The file system takes part of a line and then fails: the file is cut back, so the next
+    entry is not glued to the torn one and everything written before stays readable."""
+    import os as real_os
+    from unittest import mock
+
+    from connectors.webchat import VisitorLog
+
+    log = VisitorLog(tmp_path / "v" / "visitor.jsonl")
+    log.write({"seq": 1, "key": "a", "from": "visitor", "text": "first", "at": 1.0})
+    calls = {"n": 0}
+    original = real_os.write
+
+    def half_then_fail(fd, data):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return original(fd, bytes(data[:10]))
+        raise OSError(28, "No space left on device")
+
+    with mock.patch("connectors.webchat.os.write", half_then_fail), pytest.raises(OSError):
+        log.write({"seq": 2, "key": "b", "from": "visitor", "text": "second, torn", "at": 2.0})
+    log.write({"seq": 2, "key": "c", "from": "visitor", "text": "second", "at": 3.0})
+    again = VisitorLog(log.path)
+    again.load()
+    assert [e["text"] for e in again.entries] == ["first", "second"]

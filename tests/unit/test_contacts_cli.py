@@ -171,3 +171,28 @@ def test_a_broken_csv_is_one_line_and_a_number_in_two_columns_is_one_person(tmp_
     for extra in (["--dry-run"], []):
         result = omniconsole("import", "contacts", str(both), "--db", str(db), "--json", *extra)
         assert json.loads(result.stdout.splitlines()[-1])["new"] == 1, result.stdout
+
+
+def test_erase_also_deletes_the_web_chat_log_of_the_person(tmp_path):
+    """The web chat keeps each visitor's side of the chat in a file of its own: an erased
+    person's file goes too (their other visitors' files stay)."""
+    db, _ = _prepare(tmp_path)
+    visitor, other = "V" * 22, "W" * 22
+
+    async def add_web_identity():
+        store = await Store.open(db)
+        try:
+            await store.add_identity(1, "web", visitor, "test")
+        finally:
+            await store.close()
+
+    asyncio.run(add_web_identity())
+    logs = []
+    for who in (visitor, other):
+        path = tmp_path / "data" / "webchat" / "webchat" / who[:2] / f"{who}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text('{"seq": 1, "key": "a", "from": "visitor", "text": "my address is ...", "at": 1}\n')
+        logs.append(path)
+    result = omniconsole("erase", "customer", "1", "--db", str(db), "--yes", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not logs[0].exists() and logs[1].exists()
