@@ -138,6 +138,15 @@ def mark_sent(
         ).fetchone()
     if row:
         add_event(conn, "message.sent", conversation_id=row[0], customer_id=row[1], message_id=message_id, payload={"state": state})
+        channel_id = conn.execute("SELECT channel_id FROM messages WHERE id = ?", (message_id,)).fetchone()[0]
+        early = conn.execute(
+            "SELECT state, error FROM early_deliveries WHERE channel_id = ? AND external_id = ?", (channel_id, external_id)
+        ).fetchall()
+        if early:
+            # The channel spoke before we recorded the send: apply what it said, in order.
+            for early_state, error in sorted(early, key=lambda r: _RANK.get(DeliveryState(r[0]), 0) if r[0] != "failed" else 99):
+                apply_delivery_update(conn, channel_id, external_id, DeliveryState(early_state), error)
+            conn.execute("DELETE FROM early_deliveries WHERE channel_id = ? AND external_id = ?", (channel_id, external_id))
 
 
 def mark_retry(conn: sqlite3.Connection, message_id: int, reason: str, retry_at: float) -> None:
@@ -172,6 +181,9 @@ def retry_failed(conn: sqlite3.Connection, message_id: int, actor: str) -> bool:
     return row is not None
 
 
+_EARLY_KEEP = 86400.0  # seconds an early delivery word waits for its send's record
+
+
 def apply_delivery_update(conn: sqlite3.Connection, channel_id: int, external_id: str, state: DeliveryState, error: str = "") -> bool:
     """A later word from the channel (delivered, read, failed) about a message we sent."""
     row = conn.execute(
@@ -179,6 +191,13 @@ def apply_delivery_update(conn: sqlite3.Connection, channel_id: int, external_id
         (channel_id, external_id),
     ).fetchone()
     if row is None:
+        # Perhaps the send is not recorded yet: keep the word for mark_sent.
+        now = time.time()
+        conn.execute(
+            "INSERT OR REPLACE INTO early_deliveries (channel_id, external_id, state, error, at) VALUES (?, ?, ?, ?, ?)",
+            (channel_id, external_id, str(state), error, now),
+        )
+        conn.execute("DELETE FROM early_deliveries WHERE at < ?", (now - _EARLY_KEEP,))
         return False
     current = DeliveryState(row[1]) if row[1] in DeliveryState._value2member_map_ else None
     if state is not DeliveryState.FAILED and _RANK.get(state, 0) <= _RANK.get(current, 0):

@@ -244,6 +244,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE operators ADD COLUMN extension TEXT;
     CREATE UNIQUE INDEX operators_extension ON operators(extension) WHERE extension IS NOT NULL;
     """,
+    # 5: a channel's word about a message we sent that arrived before our own record of the
+    # send (a WhatsApp status webhook can overtake the answer to the send itself). Kept here
+    # and applied when the send is recorded; forgotten after a day.
+    """
+    CREATE TABLE early_deliveries (
+        channel_id  INTEGER NOT NULL,
+        external_id TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        error       TEXT NOT NULL DEFAULT '',
+        at          REAL NOT NULL,
+        PRIMARY KEY (channel_id, external_id, state)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -343,3 +343,23 @@ def test_outbox_queries_use_their_index(tmp_path):
             assert "messages_outbox" in plan, (sql, plan)
             checked += 1
     assert checked == 3
+
+
+async def test_a_delivery_word_that_overtakes_the_send_is_applied_when_the_send_is_recorded(store, tmp_path):
+    """WhatsApp's "delivered" webhook can arrive before our own record of the send: it waits
+    and is applied then, in order (a late "sent" never undoes "read"; "failed" wins)."""
+    from omniconsole.models import DeliveryState
+
+    ingestor = Ingestor(store, tmp_path)
+    channel = await store.ensure_channel("whatsapp", "wa")
+    await ingestor.ingest(channel, "whatsapp", [inbound("w1", "hi", kind=IdentityKind.WHATSAPP, address="79991234567")], None)
+    [row] = await store.inbox_page(InboxView.ALL)
+    first = await store.queue_reply(row.conversation_id, "one", "alice")
+    second = await store.queue_reply(row.conversation_id, "two", "alice")
+    assert await store.apply_delivery_updates(channel, [("wamid.1", DeliveryState.READ, ""), ("wamid.1", DeliveryState.DELIVERED, "")]) == 0
+    assert await store.apply_delivery_updates(channel, [("wamid.2", DeliveryState.FAILED, "131026: not on WhatsApp")]) == 0
+    await store.mark_sent(first, "wamid.1", DeliveryState.SENT, None)
+    await store.mark_sent(second, "wamid.2", DeliveryState.SENT, None)
+    states = {e.id: (e.state, e.error) for e in await store.timeline(row.conversation_id)}
+    assert states[first] == ("read", "") and states[second] == ("failed", "131026: not on WhatsApp")
+    assert await store.db.run(lambda c: c.execute("SELECT COUNT(*) FROM early_deliveries").fetchone()[0]) == 0
