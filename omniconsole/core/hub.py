@@ -356,24 +356,24 @@ class Hub:
     # --- outbox -------------------------------------------------------------------------
 
     async def _outbox_loop(self) -> None:
-        channel_ids = list(self.connectors)
+        # One sender per channel: a slow or unreachable channel (an integration's callback
+        # that times out, a mail server that hangs) must not hold up the others' replies.
+        await asyncio.gather(*(self._channel_outbox(channel_id) for channel_id in list(self.connectors)))
+
+    async def _channel_outbox(self, channel_id: int) -> None:
+        """Send one channel's queued replies, in the order they were written, forever."""
+        channels = [channel_id]
         while True:
             try:
-                due = await self.store.next_outbox_due(channel_ids)
+                due = await self.store.next_outbox_due(channels)
                 if due is None or due > time.time():
                     await asyncio.sleep(self.timing.outbox_poll)
                     continue
-                items = await self.store.claim_outbox(channel_ids, limit=50)
-                by_channel: dict[int, list[OutboxItem]] = {}
-                for item in items:
-                    by_channel.setdefault(item.channel_id, []).append(item)
-                # Channels send side by side; within a channel in order, so a customer reads
-                # two replies in the order they were written.
-                await asyncio.gather(*(self._send_in_order(batch) for batch in by_channel.values()))
+                await self._send_in_order(await self.store.claim_outbox(channels, limit=20))
             except OmniError as exc:
                 # A busy or full database must not end the outbox for good: say so, wait, go
                 # on. (Rows claimed but not recorded stay `sending` until the next start.)
-                log.error("outbox: %s; trying again shortly", exc)
+                log.error("outbox of channel %s: %s; trying again shortly", self.channel_names.get(channel_id), exc)
                 await asyncio.sleep(max(1.0, self.timing.outbox_poll))
 
     async def _send_in_order(self, items: list[OutboxItem]) -> None:

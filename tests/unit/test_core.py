@@ -110,6 +110,53 @@ async def test_outbox_transient_failure_then_success(tmp_path, store):
         await stop(task)
 
 
+async def test_a_channel_that_hangs_does_not_hold_up_another_channels_replies(tmp_path, store):
+    """Each channel has its own sender: replies on a channel whose sends hang (a callback that
+    never answers) do not delay replies on another channel."""
+    hang, hanging = asyncio.Event(), asyncio.Event()
+
+    class Hanging(ScriptedChannel):
+        async def send(self, message):
+            if self.context.name == "slow":
+                hanging.set()
+                await hang.wait()
+            return await super().send(message)
+
+    settings = Settings(database=store.path, data_dir=tmp_path / "data", channels=[
+        ChannelSettings(kind="scripted", name="slow", options={}), ChannelSettings(kind="scripted", name="fast", options={}),
+    ])
+    made: dict[str, Hanging] = {}
+
+    def factory(channel, context):
+        address = "2001" if channel.name == "slow" else "2002"
+        made[channel.name] = Hanging(context, inbound_batches=[([inbound(channel.name, "hi", address=address)], "1")])
+        return made[channel.name]
+
+    hub = Hub(settings, store, timing=FAST, connector_factory=factory)
+    task = asyncio.create_task(hub.run())
+    try:
+        async def both():
+            rows = await store.inbox_page(InboxView.ALL)
+            return rows if len(rows) == 2 else None
+
+        rows = await wait_until(both)
+        by_customer = {r.conversation_id: r for r in rows}
+        slow_conversation = next(c for c, r in by_customer.items() if "slow" in r.preview or r.customer_name == "2001")
+        fast_conversation = next(c for c in by_customer if c != slow_conversation)
+        await store.queue_reply(slow_conversation, "reply", "alice")
+        await asyncio.wait_for(hanging.wait(), 5)  # the slow channel's send has started and hangs
+        await store.queue_reply(fast_conversation, "reply", "alice")
+
+        async def fast_sent():
+            return made["fast"].sent or None
+
+        await wait_until(fast_sent, timeout=5)
+        assert made["slow"].sent == []  # still hanging, and it held nobody up
+    finally:
+        hang.set()
+        await stop(task)
+
+
 async def test_outbox_permanent_failure_keeps_reason_and_can_be_retried(tmp_path, store):
     hub, task, made = await run_hub(tmp_path, store, {
         "inbound_batches": [([inbound("1", "hi")], "1")],
