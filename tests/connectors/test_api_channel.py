@@ -45,7 +45,8 @@ from omniconsole.store import Store, history
 from tests.conftest import repo_root
 from tests.waiting import eventually as wait_until
 
-eventually = functools.partial(wait_until, timeout=5.0, poll=0.01)
+# Generous: only a failing test waits it out, and a loaded CI machine can be slow.
+eventually = functools.partial(wait_until, timeout=15.0, poll=0.01)
 TOKEN = "crm-token-5f1c2e"
 SECRET = "callback-secret-99a0"
 BINARY = bytes(range(256)) * 4 + b"\r\n--boundary\r\n"

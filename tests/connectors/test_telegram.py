@@ -103,7 +103,8 @@ def make_connector(api: FakeBotApi, tmp_path: Path, **options: Any) -> TelegramC
 
 
 # Telegram's fake server answers at once: a tighter bound and poll than the default.
-eventually = functools.partial(wait_until, timeout=5.0, poll=0.01)
+# Generous: only a failing test waits it out, and a loaded CI machine can be slow.
+eventually = functools.partial(wait_until, timeout=15.0, poll=0.01)
 
 
 @contextlib.asynccontextmanager

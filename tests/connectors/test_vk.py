@@ -30,7 +30,8 @@ from tests.peers.vk_api import GROUP, FakeVkApi
 from tests.waiting import eventually as wait_until
 
 # The fake answers at once: a tighter bound and poll than the default.
-eventually = functools.partial(wait_until, timeout=5.0, poll=0.01)
+# Generous: only a failing test waits it out, and a loaded CI machine can be slow.
+eventually = functools.partial(wait_until, timeout=15.0, poll=0.01)
 
 # Binary content with every byte value, CR LF pairs included, to catch mangled transfers.
 BINARY = bytes(range(256)) * 8 + b"\r\n--boundary\r\n\r\n"

@@ -34,7 +34,8 @@ from tests.conftest import HOSTILE_TEXTS
 from tests.connectors.sinks import RecordingSink
 from tests.waiting import eventually as wait_until
 
-eventually = functools.partial(wait_until, timeout=5.0, poll=0.01)
+# Generous: only a failing test waits it out, and a loaded CI machine can be slow.
+eventually = functools.partial(wait_until, timeout=15.0, poll=0.01)
 SECRET = "a-test-secret-of-32-characters!!"
 SHOP = "https://shop.example"
 PREFIX = "/hooks/webchat"

@@ -49,7 +49,8 @@ from tests.peers.graph_api import (
 )
 from tests.waiting import eventually as wait_until
 
-eventually = functools.partial(wait_until, timeout=5.0, poll=0.01)
+# Generous: only a failing test waits it out, and a loaded CI machine can be slow.
+eventually = functools.partial(wait_until, timeout=15.0, poll=0.01)
 IVAN = "79991234567"
 OLGA = "447700900123"
 # Every byte value, CR LF pairs and a multipart boundary look-alike, to catch mangled files.
