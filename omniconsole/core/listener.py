@@ -256,4 +256,7 @@ def _normal_path(path: str) -> str:
 
 
 def _plain(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, text=reason + "\n", headers=headers)
+    # Any page may read why the listener itself refused (a rate limit, a size limit): the
+    # answer holds nothing but the reason, and a web chat widget on a shop's site can then
+    # tell its visitor instead of seeing a bare network error.
+    return web.Response(status=status, text=reason + "\n", headers={"Access-Control-Allow-Origin": "*", **(headers or {})})

@@ -103,6 +103,7 @@ async def test_a_body_over_the_limit_is_refused_before_the_handler() -> None:
         streamed = await client.post("/hooks/shop", content=chunks())
         fits = await client.post("/hooks/shop", content=b"z" * 1024)
     assert declared.status_code == 413 and "over the 1 KB limit" in declared.text
+    assert declared.headers["access-control-allow-origin"] == "*"  # a widget on any site can read why
     assert streamed.status_code == 413
     assert fits.status_code == 201
     assert [len(r.body) for r in echo.seen] == [1024]
