@@ -74,11 +74,18 @@ def inbox_page(
 
 
 def inbox_counts(conn: sqlite3.Connection, operator: str | None) -> dict[InboxView, int]:
-    """How many conversations each view holds."""
-    counts = {}
-    for view in InboxView:
-        where, params = _view_filter(view, operator)
-        counts[view] = conn.execute(f"SELECT count(*) FROM conversations c WHERE {where}", params).fetchone()[0]
+    """How many conversations each view holds (from the counts the triggers keep)."""
+    by_bucket: dict[str, int] = {}
+    mine = unassigned = 0
+    for bucket, assignee, n in conn.execute("SELECT bucket, assignee, n FROM conversation_counts"):
+        by_bucket[bucket] = by_bucket.get(bucket, 0) + n
+        if bucket == _BUCKET[InboxView.MINE] and operator and assignee == operator:
+            mine = n
+        if bucket == _BUCKET[InboxView.UNASSIGNED] and assignee == "":
+            unassigned = n
+    counts = {view: by_bucket.get(_BUCKET[view], 0) for view in InboxView}
+    counts[InboxView.MINE] = mine
+    counts[InboxView.UNASSIGNED] = unassigned
     return counts
 
 

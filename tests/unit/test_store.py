@@ -363,3 +363,44 @@ async def test_a_delivery_word_that_overtakes_the_send_is_applied_when_the_send_
     states = {e.id: (e.state, e.error) for e in await store.timeline(row.conversation_id)}
     assert states[first] == ("read", "") and states[second] == ("failed", "131026: not on WhatsApp")
     assert await store.db.run(lambda c: c.execute("SELECT COUNT(*) FROM early_deliveries").fetchone()[0]) == 0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.sampled_from(["new", "assign", "unassign", "resolve", "snooze", "reopen", "pending"]),
+                                st.integers(0, 9), st.sampled_from(["alice", "bob"])), max_size=40))
+def test_kept_view_counts_always_equal_counting_the_rows(tmp_path_factory, steps):
+    """The counts the triggers keep (what every window shows in its tab bar) equal a fresh
+    count of the rows after any sequence of new conversations, assignments and status changes."""
+    from omniconsole.store import actions, history, queries
+    from omniconsole.store.database import connect, write_transaction
+
+    conn = connect(tmp_path_factory.mktemp("counts") / "db.sqlite")
+    write_transaction(conn, lambda c: c.execute("INSERT INTO channels (kind, name, created_at) VALUES ('telegram', 'tg', 0)"))
+    made = 0
+    for action, n, who in steps:
+        ids = [r[0] for r in conn.execute("SELECT id FROM conversations ORDER BY id")]
+        try:
+            if action == "new" or not ids:
+                made += 1
+                record = history.InboundRecord(f"m{made}", "telegram", str(1000 + made), "hi", float(made))
+                write_transaction(conn, history.ingest_batch, 1, "telegram", [record], None)
+                continue
+            conversation = ids[n % len(ids)]
+            if action == "assign":
+                write_transaction(conn, actions.assign, conversation, who, who)
+            elif action == "unassign":
+                write_transaction(conn, actions.assign, conversation, None, who)
+            else:
+                status = {"resolve": ConversationStatus.RESOLVED, "snooze": ConversationStatus.SNOOZED,
+                          "reopen": ConversationStatus.OPEN, "pending": ConversationStatus.PENDING}[action]
+                write_transaction(conn, actions.set_status, conversation, status, who,
+                                  snoozed_until=time.time() + 3600 if action == "snooze" else None)
+        except Exception as exc:  # a refused action (reopening beside an open one) changes nothing
+            assert "ActionError" in type(exc).__name__ or "open conversation" in str(exc)
+        for operator in ("alice", "bob", None):
+            kept = queries.inbox_counts(conn, operator)
+            for view in InboxView:
+                where, params = queries._view_filter(view, operator)
+                counted = conn.execute(f"SELECT count(*) FROM conversations c WHERE {where}", params).fetchone()[0]
+                assert kept[view] == counted, (view, operator, steps)
+    conn.close()
