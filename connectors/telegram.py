@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import re
-import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from connectors.base import (
     SendResult,
     TransientError,
 )
+from connectors.text import split_text as _split_text, utf16_len
 from omniconsole.models import IdentityKind
 
 #: Telegram's limits, counted in UTF-16 code units as the Bot API counts them.
@@ -482,56 +482,8 @@ def _reply_parameters(external_id: str | None, chat_id: int | str) -> ReplyParam
     return ReplyParameters(message_id=int(message_id), chat_id=other_chat, allow_sending_without_reply=True)
 
 
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP is two)."""
-    return len(text.encode("utf-16-le")) // 2
 
 
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Cut text into parts Telegram accepts, in order: at most `limit` UTF-16 code units each,
-    at a line break if there is one in the second half of the part, else at a space, else
-    between two characters that do not form one symbol. Whitespace-only parts are dropped."""
-    parts: list[str] = []
-    rest = text
-    while (cut := _fitting_prefix(rest, limit)) < len(rest):
-        window = rest[:cut]
-        boundary = window.rfind("\n")
-        if boundary < cut // 2:
-            boundary = max(window.rfind(" "), window.rfind("\t"))
-        if boundary >= cut // 2 and boundary > 0:
-            part, rest = rest[:boundary], rest[boundary + 1 :]
-        else:
-            while cut > limit // 2 and _continues_symbol(rest, cut):
-                cut -= 1
-            part, rest = rest[:cut], rest[cut:]
-        if part.strip():
-            parts.append(part)
-    if rest.strip():
-        parts.append(rest)
-    return parts
-
-
-def _fitting_prefix(text: str, limit: int) -> int:
-    """The number of characters of `text` that fit in `limit` UTF-16 code units."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return index
-    return len(text)
-
-
-def _continues_symbol(text: str, index: int) -> bool:
-    """Whether text[index] belongs to the symbol before it (a combining mark, a variation
-    selector, a skin tone, either side of a zero-width joiner)."""
-    char, before = text[index], text[index - 1]
-    return (
-        unicodedata.combining(char) != 0
-        or char in "\u200d\ufe0e\ufe0f"
-        or before == "\u200d"
-        or 0x1F3FB <= ord(char) <= 0x1F3FF
-        or 0xE0020 <= ord(char) <= 0xE007F  # tag characters of subdivision flags
-    )
 
 
 def display_name(person: User) -> str:
@@ -552,3 +504,8 @@ def _coordinate(value: float) -> str:
 
 def _suffix(mime_type: str) -> str:
     return mimetypes.guess_extension(mime_type) or ""
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """The parts a long reply goes out in (see connectors.text.split_text)."""
+    return _split_text(text, limit)

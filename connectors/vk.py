@@ -25,7 +25,6 @@ import asyncio
 import hashlib
 import json
 import mimetypes
-import unicodedata
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +46,7 @@ from connectors.base import (
     SendResult,
     TransientError,
 )
+from connectors.text import split_text as _split_text
 from omniconsole.models import IdentityKind, sanitize_text
 
 DEFAULT_API_URL = "https://api.vk.com/method"
@@ -798,48 +798,7 @@ def random_id(message_id: int, part: int = 0) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF or 1
 
 
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Cut text into messages VK accepts, in order: at most `limit` UTF-16 code units each, at
-    a line break in the second half of a part if there is one, else at a space, else between
-    two characters that do not form one symbol. Whitespace-only parts are dropped."""
-    parts: list[str] = []
-    rest = text
-    while (cut := _fitting_prefix(rest, limit)) < len(rest):
-        window = rest[:cut]
-        boundary = window.rfind("\n")
-        if boundary < cut // 2:
-            boundary = max(window.rfind(" "), window.rfind("\t"))
-        if boundary >= cut // 2 and boundary > 0:
-            part, rest = rest[:boundary], rest[boundary + 1 :]
-        else:
-            while cut > limit // 2 and _continues_symbol(rest, cut):
-                cut -= 1
-            part, rest = rest[:cut], rest[cut:]
-        if part.strip():
-            parts.append(part)
-    if rest.strip():
-        parts.append(rest)
-    return parts
 
-
-def _fitting_prefix(text: str, limit: int) -> int:
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return index
-    return len(text)
-
-
-def _continues_symbol(text: str, index: int) -> bool:
-    """Whether text[index] belongs to the symbol before it (combining mark, joiner, modifier)."""
-    char, before = text[index], text[index - 1]
-    return (
-        unicodedata.combining(char) != 0
-        or char in "\u200d\ufe0e\ufe0f"
-        or before == "\u200d"
-        or 0x1F3FB <= ord(char) <= 0x1F3FF
-    )
 
 
 def _peer_id(message: OutboundMessage) -> int:
@@ -981,3 +940,8 @@ def _list(value: Any) -> list[Any]:
 
 def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """The parts a long reply goes out in (see connectors.text.split_text)."""
+    return _split_text(text, limit)

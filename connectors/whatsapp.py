@@ -47,6 +47,7 @@ from connectors.base import (
     WebResponse,
     WebRoute,
 )
+from connectors.text import split_text as _split_text
 from omniconsole.models import DeliveryState, IdentityKind
 
 #: WhatsApp's limits: text body and media caption, in characters.
@@ -605,26 +606,6 @@ def _template_object(template: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Cut text into parts of at most `limit` characters, at a line break or a space in the
-    second half of a part when there is one; whitespace-only parts are dropped."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        window = rest[:limit]
-        cut = window.rfind("\n")
-        if cut < limit // 2:
-            cut = window.rfind(" ")
-        if cut < limit // 2:
-            part, rest = rest[:limit], rest[limit:]
-        else:
-            part, rest = rest[:cut], rest[cut + 1:]
-        if part.strip():
-            parts.append(part)
-    if rest.strip():
-        parts.append(rest)
-    return parts
-
 
 def _delivery_update(status: dict[str, Any]) -> DeliveryUpdate | None:
     state = _WEBHOOK_STATES.get(str(status.get("status") or ""))
@@ -692,3 +673,8 @@ def _suffix(mime_type: str) -> str:
 
 def _network(exc: httpx.HTTPError) -> str:
     return str(exc) or type(exc).__name__
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """The parts a long reply goes out in (see connectors.text.split_text)."""
+    return _split_text(text, limit, utf16=False)
