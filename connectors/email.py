@@ -273,6 +273,9 @@ class _ImapSession:
         response = await asyncio.wait_for(protocol.execute(command), self.timeout)
         if response.result != "OK":
             raise PermanentError(f"the mail server {self.where} refused STARTTLS: {_response_text(response)}")
+        # Whatever came after the OK came in the clear, where anyone on the path could have put
+        # it (STARTTLS injection): drop it, or it would be read as the first words over TLS.
+        protocol.incomplete_line = b""
         loop = asyncio.get_running_loop()
         context = self.ssl_context or ssl.create_default_context()
         protocol.transport = await loop.start_tls(protocol.transport, protocol, context, server_hostname=self.settings.imap_host)

@@ -208,3 +208,55 @@ async def test_unreadable_tls_ca_path_is_explained(tmp_path: Path):
     connector = EmailConnector(ChannelContext(channel_id=3, name="support mailbox", settings=settings, data_dir=tmp_path))
     with pytest.raises(PermanentError, match="cannot load tls_ca_path"):
         await connector.run(MailboxSink())
+
+
+async def test_starttls_drops_what_the_server_sent_in_the_clear_after_its_ok(tls_certificate, tmp_path: Path):
+    """STARTTLS injection (the CVE-2011-0411 class): a man in the middle appends bytes after
+    the server's "OK begin TLS", in the clear. They must be thrown away, not read as if they
+    had come over TLS: here a half line "* BYE" that would be glued to the first encrypted
+    line and end the session. The fake server speaks just enough IMAP for this."""
+    import ssl
+
+    seen: list[str] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_certificate.cert, tls_certificate.key)
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        capabilities = b"IMAP4rev1 STARTTLS LOGINDISABLED"
+        writer.write(b"* OK [CAPABILITY " + capabilities + b"] fake ready\r\n")
+        try:
+            while line := await reader.readline():
+                tag, _, command = line.decode().strip().partition(" ")
+                seen.append(command.split(" ")[0].upper())
+                if command.upper() == "CAPABILITY":
+                    writer.write(b"* CAPABILITY " + capabilities + b"\r\n" + tag.encode() + b" OK done\r\n")
+                elif command.upper() == "STARTTLS":
+                    writer.write(tag.encode() + b" OK begin TLS now\r\n* BYE injected in the clear ")
+                    await writer.drain()
+                    await writer.start_tls(context)
+                    capabilities = b"IMAP4rev1 AUTH=PLAIN"
+                elif command.upper().startswith("LOGIN"):
+                    writer.write(tag.encode() + b" NO [AUTHENTICATIONFAILED] this test ends here\r\n")
+                else:
+                    writer.write(tag.encode() + b" BAD unknown here\r\n")
+                await writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = {
+        "address": "support@shop.example", "imap_host": "127.0.0.1", "imap_port": port, "imap_security": "starttls",
+        "imap_user": "support", "imap_password": "secret", "tls_ca_path": str(tls_certificate.cert), "folders": ["INBOX"],
+    }
+    connector = EmailConnector(ChannelContext(channel_id=1, name="mitm", settings=settings, data_dir=tmp_path))
+    try:
+        with pytest.raises(PermanentError, match="refused the login"):
+            await asyncio.wait_for(connector.run(MailboxSink()), 10)
+    finally:
+        await connector.close()
+        server.close()
+        await server.wait_closed()
+    assert "STARTTLS" in seen and "LOGIN" in seen  # the login went over TLS, the session was not ended
