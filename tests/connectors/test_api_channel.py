@@ -38,11 +38,11 @@ from connectors.base import (
 )
 from connectors.telephony import TelephonyConnector
 from omniconsole.config import ChannelSettings, ListenerSettings, Settings
-from omniconsole.core.hub import Hub, HubTiming
 from omniconsole.core.listener import Listener
 from omniconsole.models import IdentityKind, InboxView
 from omniconsole.store import Store, history
 from tests.conftest import repo_root
+from tests.rig import free_port, running_core
 from tests.waiting import eventually as wait_until
 
 # Generous: only a failing test waits it out, and a loaded CI machine can be slow.
@@ -413,31 +413,7 @@ async def test_an_unreachable_callback_is_transient_and_a_missing_one_permanent(
 
 # -- the core: a real Hub on a real Store --------------------------------------------------
 
-FAST = HubTiming(lease_ttl=1.5, lease_poll=0.05, outbox_poll=0.02, restart_initial=0.05, restart_max=0.2,
-                 down_retry=0.3, send_retry_base=0.05, send_retry_max=0.2, send_max_attempts=4, housekeeping=0.5,
-                 listener_shutdown=0.3)
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.asynccontextmanager
-async def running_core(settings: Settings, store: Store) -> AsyncIterator[Hub]:
-    hub = Hub(settings, store, timing=FAST)
-    task = asyncio.create_task(hub.run())
-    try:
-        await asyncio.wait_for(hub.listening.wait(), 5)
-        for _ in range(250):
-            if all(c.health == "up" for c in await store.channels()):
-                break
-            await asyncio.sleep(0.02)
-        yield hub
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def core_settings(tmp_path: Path, port: int, callback_url: str) -> Settings:
@@ -454,7 +430,7 @@ async def test_the_core_stores_a_message_once_and_sends_the_reply_to_the_callbac
     client = httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {TOKEN}"})
     url = f"http://127.0.0.1:{port}/hooks/crm/messages"
     try:
-        async with running_core(core_settings(tmp_path, port, callback.url), store):
+        async with running_core(core_settings(tmp_path, port, callback.url), store, until_up="all"):
             payload = message(customer={"name": "Ivan", "phone": "8 (999) 123-45-67", "external_id": "4711"},
                               text="Где заказ? \x1b]52;c;ZWNobw==\x07",
                               attachments=[{"filename": "../../etc/passwd", "content_base64": base64.b64encode(BINARY).decode()}])

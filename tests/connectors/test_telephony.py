@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,22 +18,15 @@ import pytest
 from connectors.base import ChannelContext, OutboundMessage, PermanentError
 from connectors.telephony import TelephonyConnector
 from omniconsole.config import ChannelSettings, ListenerSettings, Settings
-from omniconsole.core.hub import Hub, HubTiming
+from omniconsole.core.hub import Hub
 from omniconsole.models import IdentityKind, InboxView, OperatorRole
 from omniconsole.store import Store, history
 from omniconsole.store.calls import merge_call
+from tests.rig import FAST, free_port
 
 TOKEN = "pbx-token-31337"
 IVAN = "+79991234567"
-FAST = HubTiming(lease_ttl=1.5, lease_poll=0.05, outbox_poll=0.02, restart_initial=0.05, restart_max=0.2,
-                 down_retry=0.3, send_retry_base=0.05, send_retry_max=0.2, send_max_attempts=4, housekeeping=0.5,
-                 listener_shutdown=0.3)
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Pbx:

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import functools
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,12 +25,12 @@ import pytest
 from connectors.base import ChannelContext, PermanentError
 from connectors.webchat import OfficeHours, SessionTokens, WebChatConnector
 from omniconsole.config import ChannelSettings, ListenerSettings, Settings
-from omniconsole.core.hub import Hub, HubTiming
 from omniconsole.core.listener import Listener
 from omniconsole.models import IdentityKind, InboxView
 from omniconsole.store import Store, history
 from tests.conftest import HOSTILE_TEXTS
 from tests.connectors.sinks import RecordingSink
+from tests.rig import free_port, running_core
 from tests.waiting import eventually as wait_until
 
 # Generous: only a failing test waits it out, and a loaded CI machine can be slow.
@@ -514,15 +513,7 @@ async def test_offline_hours_are_shown_and_messages_still_taken(tmp_path: Path) 
 # -- the core: a real Hub on a real Store ---------------------------------------------------
 
 
-FAST = HubTiming(lease_ttl=1.5, lease_poll=0.05, outbox_poll=0.02, restart_initial=0.05, restart_max=0.2,
-                 down_retry=0.3, send_retry_base=0.05, send_retry_max=0.2, send_max_attempts=4, housekeeping=0.5,
-                 listener_shutdown=0.3, typing_poll=0.05)
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def core_settings(tmp_path: Path, port: int, **options: Any) -> Settings:
@@ -531,22 +522,6 @@ def core_settings(tmp_path: Path, port: int, **options: Any) -> Settings:
         channels=[ChannelSettings("webchat", "webchat", settings_for(**options))],
         listener=ListenerSettings(port=port),
     )
-
-
-@contextlib.asynccontextmanager
-async def running_core(settings: Settings, store: Store) -> AsyncIterator[Hub]:
-    hub = Hub(settings, store, timing=FAST)
-    task = asyncio.create_task(hub.run())
-    try:
-        await asyncio.wait_for(hub.listening.wait(), 5)
-        for _ in range(250):
-            if any(c.health == "up" for c in await store.channels()):
-                break
-            await asyncio.sleep(0.02)
-        yield hub
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_the_core_stores_the_visitor_and_the_reply_reaches_their_long_poll(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import json
 import random
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,12 +31,12 @@ from connectors.base import (
 )
 from connectors.whatsapp import TOO_LARGE, WhatsAppConnector, split_text
 from omniconsole.config import ChannelSettings, ListenerSettings, Settings
-from omniconsole.core.hub import Hub, HubTiming
 from omniconsole.core.listener import Listener
 from omniconsole.models import DeliveryState, IdentityKind, InboxView
 from omniconsole.store import Store, history
 from tests.conftest import HOSTILE_TEXTS
 from tests.connectors import sinks
+from tests.rig import free_port, running_core
 from tests.peers.graph_api import (
     APP_SECRET,
     PHONE_NUMBER_ID,
@@ -510,32 +509,7 @@ async def test_check_names_the_number_and_missing_settings_say_where(graph: Fake
 
 # -- the core: a real Hub on a real Store ---------------------------------------------------
 
-FAST = HubTiming(lease_ttl=1.5, lease_poll=0.05, outbox_poll=0.02, restart_initial=0.05, restart_max=0.2,
-                 down_retry=0.3, send_retry_base=0.05, send_retry_max=0.2, send_max_attempts=4, housekeeping=0.5,
-                 listener_shutdown=0.3)
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.asynccontextmanager
-async def running_core(settings: Settings, store: Store, *, wait_up: bool = True) -> AsyncIterator[Hub]:
-    hub = Hub(settings, store, timing=FAST)
-    task = asyncio.create_task(hub.run())
-    try:
-        await asyncio.wait_for(hub.holding_lease.wait(), 5)
-        await asyncio.wait_for(hub.listening.wait(), 5)
-        for _ in range(250 if wait_up else 0):
-            if any(c.health == "up" for c in await store.channels()):
-                break
-            await asyncio.sleep(0.02)
-        yield hub
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def core_settings(graph: FakeGraphApi, tmp_path: Path, port: int, **options: Any) -> Settings:
@@ -652,7 +626,7 @@ async def test_restarts_in_the_middle_of_a_stream_store_every_message_once(graph
         sender = asyncio.create_task(meta_delivers())
         restarts = 0
         while not sender.done():
-            async with running_core(settings, store, wait_up=False):
+            async with running_core(settings, store, until_up=None):
                 await asyncio.wait([sender], timeout=rng.uniform(0.02, 0.12))
             restarts += 1
         await sender

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,17 +26,17 @@ import pytest
 
 from connectors.webchat import WebChatConnector
 from omniconsole.config import ChannelSettings, ListenerSettings, Settings
-from omniconsole.core.hub import Hub, HubTiming
+from omniconsole.core.hub import Hub
 from omniconsole.models import InboxView
 from omniconsole.store import Store
+from tests import rig
+from tests.rig import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason="headless Chromium is not installed (Debian package `chromium`; .ci/run installs it)"
 )
 
-FAST = HubTiming(lease_ttl=1.5, lease_poll=0.05, outbox_poll=0.02, restart_initial=0.05, restart_max=0.2,
-                 down_retry=0.3, housekeeping=0.5, listener_shutdown=0.3, typing_poll=0.05)
 SUNDAY = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 # Reads the widget's shadow DOM: every bubble as [class, text], the status and typing lines.
 READ_CHAT = """(() => {
@@ -187,11 +186,6 @@ async def open_page(tools: DevTools, url: str) -> Page:
     return page
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @contextlib.asynccontextmanager
 async def running_core(tmp_path: Path, store: Store, port: int, **factory: Any) -> AsyncIterator[Hub]:
@@ -200,14 +194,8 @@ async def running_core(tmp_path: Path, store: Store, port: int, **factory: Any) 
         channels=[ChannelSettings("webchat", "webchat", {"secret": "e2e-secret-for-the-browser-test", "poll_seconds": 10})],
         listener=ListenerSettings(port=port),
     )
-    hub = Hub(settings, store, timing=FAST, **factory)
-    task = asyncio.create_task(hub.run())
-    try:
-        await asyncio.wait_for(hub.listening.wait(), 10)
+    async with rig.running_core(settings, store, until_up=None, listen_timeout=10, **factory) as hub:
         yield hub
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_visitor_chats_with_an_operator_in_a_real_browser(tmp_path: Path) -> None:
