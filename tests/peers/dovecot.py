@@ -330,7 +330,14 @@ def start_dovecot(certificate: TlsCertificate | None = None) -> DovecotServer:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"dovecot did not listen on {port}:\n{server.log()}") from None
                 time.sleep(0.05)
-    server.pid  # noqa: B018 - remember the master's pid while the file is there
+    # Dovecot may accept connections before the master has written its pid file (seen on a
+    # loaded machine): wait for it, then remember the pid while the file is there.
+    pid_file = base / "run" / "master.pid"
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"dovecot wrote no master.pid:\n{server.log()}")
+        time.sleep(0.05)
+    server.pid  # noqa: B018
     return server
 
 
