@@ -19,6 +19,7 @@ _CONNECTORS: dict[str, str] = {
     "webchat": "connectors.webchat:WebChatConnector",
     "api": "connectors.api:ApiConnector",
     "telephony": "connectors.telephony:TelephonyConnector",
+    "sms": "connectors.sms:SmsConnector",
 }
 
 

@@ -166,6 +166,10 @@ class InboundSink(Protocol):
     def connected(self, detail: str = "") -> None:
         """Say the channel is up (connected, authenticated, receiving)."""
 
+    # A core's sink may also offer `async set_customer_attribute(customer_id, key, value)`
+    # (value None removes it): a channel that learns something about the person (an SMS
+    # opt-out) shows it on the customer's card. Look it up with getattr: not every sink has it.
+
 
 @dataclass(frozen=True, slots=True)
 class WebRequest:

@@ -109,6 +109,22 @@ class ChannelSink:
         self.healthy = True
         self._hub.report_health(self.channel_id, Health.UP, detail)
 
+    async def set_customer_attribute(self, customer_id: int, key: str, value: str | None) -> None:
+        """Set (None: remove) one attribute on a customer's card for the channel, recorded
+        with the channel as the actor (an SMS opt-out). Follows merges; StoreError when the
+        customer was erased."""
+        store = self._hub.store
+        customer_id = await store.live_customer(customer_id)
+        profile = await store.customer_profile(customer_id)
+        if profile is None:
+            return
+        attributes = {k: str(v) for k, v in profile.attributes.items()}
+        if value is None:
+            attributes.pop(key, None)
+        else:
+            attributes[key] = value
+        await store.update_customer(customer_id, f"channel {self.name}", attributes=attributes)
+
 
 class Hub:
     """Runs the connectors and the outbox of one database while holding its lease."""
