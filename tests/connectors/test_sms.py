@@ -324,3 +324,40 @@ async def test_the_smsc_timestamp_tells_a_redelivery_from_the_same_words_sent_ag
         await asyncio.sleep(1.2)
         await smsc.deliver(IVAN, "yes")  # after the window: a new message
         assert len(await inbound(store)) == 4
+
+
+# -- settings and layering ---------------------------------------------------------------------
+
+
+def test_the_readme_and_template_examples_make_working_channels(tmp_path: Path) -> None:
+    import re
+    import tomllib
+
+    from connectors.base import ChannelContext
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### SMS (SMPP 3.4 or an HTTP gateway)"):]
+    section = section[: section.index("\n### ", 5)]
+    blocks = re.findall(r"```toml\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        [channel] = tomllib.loads(block)["channels"]
+        options = {k.removesuffix("_env"): "secret" if k.endswith("_env") else v for k, v in channel.items()
+                   if k not in ("kind", "name")}
+        connector = SmsConnector(ChannelContext(1, channel["name"], options, tmp_path))
+        assert connector.transport == channel["transport"]
+    with pytest.raises(ValueError, match="at most 11 characters"):
+        SmsConnector(ChannelContext(1, "sms", {"host": "h", "system_id": "s", "sender": "A very long shop"}, tmp_path))
+
+
+def test_the_sms_channel_imports_neither_store_nor_core_nor_the_window() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, sys; [importlib.import_module(m) for m in ('connectors.sms', 'connectors.sms.http')]; "
+        "bad = [m for m in sys.modules if m.startswith(('omniconsole.store', 'omniconsole.core', 'omniconsole.tui', 'textual', 'sqlite3'))]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
