@@ -44,7 +44,7 @@ from connectors.base import (
     TransientError,
     WebRoute,
 )
-from connectors.sms.parts import ReceiptIds, decode_text, encode_parts, is_receipt, parse_receipt, smpp_time, split_udh
+from connectors.sms.parts import ReceiptIds, Segment, decode_text, encode_parts, is_receipt, parse_receipt, smpp_time, split_udh
 from connectors.sms.smpp import Incoming, SmppConfig, SmppSession, address
 from connectors.sms.state import SmsState, message_key
 from omniconsole.models import DeliveryState, IdentityKind
@@ -168,6 +168,11 @@ class SmsConnector(Connector):
         if self.gateway is not None:
             await self.gateway.close()
 
+    @property
+    def sink(self) -> InboundSink | None:
+        """The core's sink while the channel runs (None before and after)."""
+        return self._sink
+
     # -- what the channel remembers --------------------------------------------------------
 
     async def _save(self, messages: Sequence[InboundMessage] = ()) -> Sequence[Any]:
@@ -203,14 +208,15 @@ class SmsConnector(Connector):
         source = ("+" + incoming.source) if incoming.source_ton == 1 and incoming.source.isdigit() else incoming.source
         tlvs = incoming.tlvs
         if segment is None and _TLV_SAR_REF in tlvs and _TLV_SAR_TOTAL in tlvs and _TLV_SAR_SEQ in tlvs:
-            from connectors.sms.parts import Segment
-
+            # Concatenation told by the sar_* TLVs (SMPP 3.4 5.3.2.22-24) instead of a UDH.
             segment = Segment(int.from_bytes(tlvs[_TLV_SAR_REF], "big"), tlvs[_TLV_SAR_TOTAL][0], tlvs[_TLV_SAR_SEQ][0])
         await self.take_text(source, text, incoming.smsc_time, segment=segment, to=incoming.destination)
 
-    async def take_text(self, source: str, text: str, smsc_time: str = "", *, segment=None, to: str = "",
-                        external_id: str | None = None) -> None:
-        """Store one inbound SMS or part (the SMPP and HTTP ways in share this)."""
+    async def take_text(self, source: str, text: str, smsc_time: str = "", *, segment: Segment | None = None, to: str = "",
+                        external_id: str | None = None, sent_at: datetime | None = None) -> None:
+        """Store one inbound SMS or part (the SMPP and HTTP ways in share this). `smsc_time`
+        is the sender's timestamp as given (part of the redelivery key), `sent_at` the same
+        time read, when the caller could read it."""
         async with self._state_lock:
             now = time.time()
             if segment is not None and segment.total > 1:
@@ -231,9 +237,10 @@ class SmsConnector(Connector):
                     self.state.recent[key] = ("", now)
                 text = "".join(pending["n"][str(n)] for n in range(1, segment.total + 1))
                 smsc_time = pending.get("smsc_time") or smsc_time
-            await self._store(source, text, smsc_time, to, now, external_id)
+            await self._store(source, text, smsc_time, to, now, external_id, sent_at)
 
-    async def _store(self, source: str, text: str, smsc_time: str, to: str, now: float, external_id: str | None) -> None:
+    async def _store(self, source: str, text: str, smsc_time: str, to: str, now: float, external_id: str | None,
+                     sent_at: datetime | None = None) -> None:
         key = message_key(self.normalized(source), text, smsc_time)
         known = self.state.recent.get(key)
         if known is not None and now - known[1] > self.redelivery_window:
@@ -244,7 +251,7 @@ class SmsConnector(Connector):
             else:
                 external_id = f"sms:{key}" if smsc_time else f"sms:{key}:{int(now)}"
         self.state.recent[key] = (external_id, known[1] if known else now)
-        sent_at = smpp_time(smsc_time) or datetime.fromtimestamp(now, UTC)
+        sent_at = sent_at or smpp_time(smsc_time) or datetime.fromtimestamp(now, UTC)
         word = text.strip(_PUNCTUATION).casefold()
         number = self.normalized(source)
         opt_change = None
@@ -350,7 +357,9 @@ class SmsConnector(Connector):
         done: dict[int, str] = self._partial.setdefault(message.id, {})
 
         async def one(index: int) -> None:
-            done[index] = await session.submit(parts[index], destination, source)
+            done[index] = smsc_id = await session.submit(parts[index], destination, source)
+            # Known at once: the receipt may come before the other parts are answered.
+            self.receipt_ids.remember(smsc_id, self.receipt_ids.remember(done[0]) if 0 in done else None)
 
         results = await asyncio.gather(*(one(i) for i in range(len(parts)) if i not in done), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]

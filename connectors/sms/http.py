@@ -37,6 +37,7 @@ from connectors.base import (
     WebResponse,
     WebRoute,
 )
+from connectors.bearer import Invalid, moment_field, refuse_without_token
 from omniconsole.models import DeliveryState
 
 if TYPE_CHECKING:
@@ -132,14 +133,14 @@ class HttpGateway:
     # -- webhooks ----------------------------------------------------------------------------
 
     def _refused(self, request: WebRequest) -> WebResponse | None:
-        header = request.header("Authorization").strip()
-        given = header[7:].strip() if header.lower().startswith("bearer ") else request.query.get("token", "")
-        if not given:
-            return WebResponse(401, b"refused: send the channel's webhook token as `Authorization: Bearer <token>` or ?token=\n",
-                               headers={"WWW-Authenticate": 'Bearer realm="omniconsole"'})
-        if not self.webhook_token or not hmac.compare_digest(given.encode(), self.webhook_token.encode()):
+        """None for the right webhook token (a bearer header, or `?token=` for gateways that
+        cannot set headers), else the 401/403 to answer."""
+        given = request.query.get("token", "")
+        if given and not request.header("Authorization"):
+            if self.webhook_token and hmac.compare_digest(given.encode(), self.webhook_token.encode()):
+                return None
             return WebResponse.text(403, "refused: the token is not this channel's webhook token\n")
-        return None
+        return refuse_without_token(request, self.webhook_token)
 
     def _fields(self, request: WebRequest) -> dict[str, str] | WebResponse:
         content_type = request.header("Content-Type").split(";")[0].strip().lower()
@@ -161,7 +162,7 @@ class HttpGateway:
         refused = self._refused(request)
         if refused is not None:
             return refused
-        if self.channel._sink is None:
+        if self.channel.sink is None:
             return WebResponse(503, b"the channel is not running; send again later\n", headers={"Retry-After": "5"})
         fields = self._fields(request)
         if isinstance(fields, WebResponse):
@@ -174,7 +175,13 @@ class HttpGateway:
             return WebResponse.json(422, {"error": f"text is longer than {TEXT_LIMIT} characters"})
         gateway_id = next((fields[k].strip() for k in _ID if fields.get(k, "").strip()), "")
         try:
-            await self.channel.take_text(source, text, fields.get("at", ""), external_id=f"gw:{gateway_id}" if gateway_id else None)
+            at = fields.get("at", "").strip()
+            sent_at = moment_field({"at": float(at) if at.replace(".", "", 1).isdigit() else at}, "at") if at else None
+        except Invalid as exc:
+            return WebResponse.json(422, {"error": str(exc)})
+        try:
+            await self.channel.take_text(source, text, fields.get("at", ""), sent_at=sent_at,
+                                         external_id=f"gw:{gateway_id}" if gateway_id else None)
         except Exception:
             self.channel.log.exception("an inbound SMS was not stored; the gateway is told to send it again")
             return WebResponse(503, b"not stored; send again later\n", headers={"Retry-After": "5"})
@@ -184,7 +191,7 @@ class HttpGateway:
         refused = self._refused(request)
         if refused is not None:
             return refused
-        sink = self.channel._sink
+        sink = self.channel.sink
         if sink is None:
             return WebResponse(503, b"the channel is not running; send again later\n", headers={"Retry-After": "5"})
         fields = self._fields(request)

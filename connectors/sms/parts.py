@@ -83,8 +83,8 @@ def encode_parts(text: str, reference: int) -> list[Part]:
 def decode_text(data: bytes, data_coding: int) -> str:
     """User data (without its header) as text, by `data_coding`: 0 GSM 7-bit, 1 ASCII,
     3 Latin-1, 8 UCS-2/UTF-16; other codings are read as Latin-1 so nothing is lost."""
-    coding = data_coding & 0x0F if data_coding & 0xF0 == 0xF0 else data_coding
-    if data_coding & 0xF0 == 0xF0:  # message class coding: bit 2 says 8-bit data, else GSM
+    coding = data_coding
+    if data_coding & 0xF0 == 0xF0:  # message class coding (TS 23.038 4): bit 2 says 8-bit data, else GSM
         coding = 4 if data_coding & 0x04 else 0
     if coding == DATA_CODING_GSM:
         try:

@@ -77,14 +77,14 @@ def bearer(token: str = HOOK_TOKEN) -> dict[str, str]:
 async def test_a_customer_sms_comes_by_webhook_to_their_whatsapp_customer_and_the_reply_goes_by_the_send_template(tmp_path: Path) -> None:
     async with running(tmp_path) as (store, gateway, client, hooks):
         ivan = await store.db.write(history.add_customer, "Иван", [("whatsapp", IVAN, "79991234567")])
-        answer = await client.post(f"{hooks}/inbound", json={"from": "8 999 123-45-67", "text": "Где мой заказ?", "id": "m1"},
-                                   headers=bearer())
+        answer = await client.post(f"{hooks}/inbound", json={"from": "8 999 123-45-67", "text": "Где мой заказ?", "id": "m1",
+                                                            "at": "1764497100"}, headers=bearer())
         assert answer.status_code == 200, answer.text
         again = await client.post(f"{hooks}/inbound", json={"from": "8 999 123-45-67", "text": "Где мой заказ?", "id": "m1"},
                                   headers=bearer())
         assert again.status_code == 200
         [message] = await inbound(store)
-        assert message.body == "Где мой заказ?" and message.customer_id == ivan
+        assert message.body == "Где мой заказ?" and message.customer_id == ivan and message.created_at == 1764497100
 
         sent = await reply(store, 'Сегодня, "до 18:00"\nспасибо')
         await state_of(store, sent, "sent")
@@ -110,6 +110,8 @@ async def test_webhooks_without_the_token_are_refused_and_store_nothing(tmp_path
         assert (await client.post(f"{hooks}/status", json={"id": "x", "status": "delivered"})).status_code == 401
         bad = await client.post(f"{hooks}/inbound", json={"text": "no sender"}, headers=bearer())
         assert bad.status_code == 422 and "from" in bad.json()["error"]
+        late = await client.post(f"{hooks}/inbound", json={"from": IVAN, "text": "hi", "at": "yesterday"}, headers=bearer())
+        assert late.status_code == 422 and "ISO 8601" in late.json()["error"]
         assert await store.inbox_page(InboxView.ALL) == []
 
 
