@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
+from aiosmpplib import PhoneNumber
 
 from connectors.base import (
     ChannelContext,
@@ -322,6 +323,9 @@ class SmsConnector(Connector):
             raise PermanentError("SMS carries text only; send files by another channel")
         if not message.body.strip():
             raise PermanentError("nothing to send: the message has no text")
+        if self._sink is None:
+            # Until `run` has read the channel's state, the opt-outs and today's count are unknown.
+            raise TransientError("the SMS channel is starting; the message goes once it runs")
         number = self.normalized(message.address)
         refusal = self.state.opt_out.get(number)
         if refusal:
@@ -351,7 +355,7 @@ class SmsConnector(Connector):
         except ValueError as exc:
             raise PermanentError(str(exc)) from None
         destination = address(number)
-        source = address(self.sender or self.smpp.system_id, sender=True)
+        source = address(self.sender, sender=True) if self.sender else PhoneNumber("")  # empty: the account's default sender
         # Parts already accepted by the SMSC when an earlier attempt broke off are not sent
         # again; the rest go at once, as many in flight as the window allows.
         done: dict[int, str] = self._partial.setdefault(message.id, {})

@@ -361,3 +361,18 @@ def test_the_sms_channel_imports_neither_store_nor_core_nor_the_window() -> None
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_without_a_sender_id_the_source_is_left_to_the_account_default(tmp_path: Path) -> None:
+    async with running_smsc() as smsc, core_with(tmp_path, smsc, sender="") as store:
+        await smsc.deliver(IVAN, "hi")
+        await state_of(store, await reply(store, "hello"), "delivered")
+        assert (smsc.submitted[0].source, smsc.submitted[0].source_ton) == ("", 0)
+
+
+async def test_a_numeric_sender_goes_as_an_international_number(tmp_path: Path) -> None:
+    async with running_smsc() as smsc, core_with(tmp_path, smsc, sender="+74951234567") as store:
+        await smsc.deliver(IVAN, "hi")
+        await state_of(store, await reply(store, "hello"), "delivered")
+        part = smsc.submitted[0]
+        assert (part.source, part.source_ton, part.source_npi) == ("74951234567", 1, 1)
