@@ -24,7 +24,6 @@ the channel's cursor together with the stored message (connectors/sms/state.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -292,8 +291,11 @@ class SmsConnector(Connector):
                     pending = self.state.parts.pop(group)
                     source, to, _, total = group.split("|")
                     text = "".join(pending["n"].get(str(n), f"[part {n} of {total} did not arrive]") for n in range(1, int(total) + 1))
-                    with contextlib.suppress(TransientError):
+                    try:
                         await self._store(source, text, pending.get("smsc_time", ""), to, now, None)
+                    except Exception as exc:
+                        self.state.parts[group] = pending  # tried again at the next sweep
+                        self.log.warning("an incomplete long SMS from %s is not stored yet: %s", source, exc)
 
     async def _on_receipt(self, incoming: Incoming) -> None:
         text = decode_text(incoming.data, incoming.data_coding)
@@ -342,8 +344,10 @@ class SmsConnector(Connector):
         async with self._state_lock:
             self.state.sent_today(today)
             self.state.sent += 1
-            with contextlib.suppress(TransientError):
+            try:
                 await self._save()
+            except Exception as exc:  # the SMS is out: never let the outbox send it again
+                self.log.warning("today's SMS count is not saved yet (%s); it is saved with the next change", exc)
         return SendResult(external_id=external_id)
 
     async def _submit(self, message: OutboundMessage, number: str) -> str:

@@ -376,3 +376,14 @@ async def test_a_numeric_sender_goes_as_an_international_number(tmp_path: Path) 
         await state_of(store, await reply(store, "hello"), "delivered")
         part = smsc.submitted[0]
         assert (part.source, part.source_ton, part.source_npi) == ("74951234567", 1, 1)
+
+
+async def test_a_long_message_whose_last_part_never_comes_is_stored_with_the_gap_said(tmp_path: Path) -> None:
+    text = "First half of a long message, " * 6 + "and the second half that got lost somewhere."
+    async with running_smsc() as smsc, core_with(tmp_path, smsc, parts_timeout=1) as store:
+        await asyncio.wait_for(smsc.bound.wait(), 5)
+        assert await smsc.deliver(IVAN, text, parts=2, order=[1]) == [0]
+        rows = await wait_stored(store)
+        [message] = await inbound(store)
+        assert message.body.endswith("[part 2 of 2 did not arrive]") and message.body.startswith("First half")
+        assert rows
