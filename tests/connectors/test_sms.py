@@ -220,6 +220,24 @@ async def test_throttling_is_waited_out_and_the_same_part_sent_again(tmp_path: P
         assert smsc.throttled == 3 and smsc.texts() == ["hello"]
 
 
+async def test_a_generic_nack_to_a_submit_is_a_system_error_and_the_outbox_tries_again(tmp_path: Path) -> None:
+    async with running_smsc(nack_next=1) as smsc, core_with(tmp_path, smsc) as store:
+        await smsc.deliver(IVAN, "hi")
+        sent = await state_of(store, await reply(store, "hello"), "delivered")
+        assert smsc.nack_next == 0 and smsc.texts() == ["hello"] and sent.attempts == 2
+
+
+async def test_doctor_binds_and_unbinds_and_names_a_wrong_login(tmp_path: Path) -> None:
+    from connectors.base import ChannelContext, PermanentError
+
+    async with running_smsc() as smsc:
+        options = {"host": "127.0.0.1", "port": smsc.port, "system_id": smsc.system_id, "password": smsc.password}
+        assert await SmsConnector(ChannelContext(1, "sms", options, tmp_path)).check() == (
+            f"SMPP omni@127.0.0.1:{smsc.port} (SMSC TestSMSC)")
+        with pytest.raises(PermanentError, match="SMPP system id .login. is wrong"):
+            await SmsConnector(ChannelContext(1, "sms", {**options, "system_id": "nobody"}, tmp_path)).check()
+
+
 async def test_no_more_submit_sm_in_flight_than_the_window(tmp_path: Path) -> None:
     async with running_smsc(resp_delay=0.15) as smsc, core_with(tmp_path, smsc, window=2) as store:
         await smsc.deliver(IVAN, "hi")

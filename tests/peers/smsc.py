@@ -10,7 +10,7 @@ spec's section:
   (0x03); a command_length below 16 gets generic_nack ESME_RINVCMDLEN (0x02).
 * submit_sm (4.4): records each part (addresses with TON/NPI, esm_class, data_coding, UDH,
   text), answers with a message id in hex or decimal (`id_format`), or ESME_RTHROTTLED
-  (`throttle_next`), or ESME_RINVDSTADR 0x0B for numbers in `invalid_numbers`; `resp_delay`
+  (`throttle_next`), or generic_nack ESME_RSYSERR (`nack_next`), or ESME_RINVDSTADR 0x0B for numbers in `invalid_numbers`; `resp_delay`
   holds answers so a test sees how many submit_sm the client keeps in flight (`max_in_flight`).
 * delivery receipts (Appendix B): a deliver_sm with esm_class 0x04 and the text
   `id:<id> sub:001 dlvrd:001 submit date:... done date:... stat:DELIVRD err:000 text:...`,
@@ -109,6 +109,7 @@ class Smsc:
     receipt_tlvs: bool = False
     auto_receipt: str | None = "DELIVRD"  # stat of the receipt sent after each submit (None: none)
     throttle_next: int = 0
+    nack_next: int = 0  # submit_sm answered with generic_nack ESME_RSYSERR (0x08)
     invalid_numbers: set[str] = field(default_factory=set)
     resp_delay: float = 0.0
     port: int = 0
@@ -213,6 +214,10 @@ class Smsc:
         try:
             if self.resp_delay:
                 await asyncio.sleep(self.resp_delay)
+            if self.nack_next > 0:
+                self.nack_next -= 1
+                self._send(writer, GENERIC_NACK, 0x08, sequence)
+                return
             if self.throttle_next > 0:
                 self.throttle_next -= 1
                 self.throttled += 1
