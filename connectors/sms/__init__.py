@@ -257,8 +257,8 @@ class SmsConnector(Connector):
         opt_change = None
         if word in self.opt_out_words and number not in self.state.opt_out:
             stamp = datetime.fromtimestamp(now).strftime("%Y-%m-%d %H:%M")
-            self.state.opt_out[number] = f"texted {text.strip()} on {stamp}"
-            opt_change = f"texted {text.strip()} on {stamp}: no more SMS on this channel"
+            self.state.opt_out[number] = f"texted {word.upper()} on {stamp}"
+            opt_change = f"texted {word.upper()} on {stamp}: no more SMS on this channel"
         elif word in self.opt_in_words and number in self.state.opt_out:
             del self.state.opt_out[number]
             opt_change = ""

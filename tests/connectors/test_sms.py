@@ -263,7 +263,7 @@ async def test_stop_marks_the_customer_and_later_sends_are_refused_until_start(t
         await smsc.deliver(IVAN, "стоп!")
         [row] = await store.inbox_page(InboxView.ALL)
         profile = await store.customer_profile(row.customer_id)
-        assert profile.attributes["SMS opt-out (sms)"].startswith("texted стоп!")
+        assert profile.attributes["SMS opt-out (sms)"].startswith("texted СТОП on ")
         refused = await state_of(store, await reply(store, "a discount for you"), "failed")
         assert "asked for no more SMS from this channel" in refused.error
         assert smsc.submitted == []
