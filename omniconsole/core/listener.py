@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from connectors.base import WebHandler, WebRequest, WebResponse, WebRoute
+from connectors.limits import TokenBuckets
 from omniconsole.config import ListenerSettings
 from omniconsole.errors import OmniError
 
@@ -52,37 +53,8 @@ class _Endpoint:
     owner: str
 
 
-class RateLimiter:
-    """A token bucket per client: `per_minute` requests, refilled smoothly, bursts up to the
-    whole minute's allowance."""
-
-    # Forget clients whose buckets are full again once this many are tracked.
-    _PRUNE_AT = 10_000
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def wait_for(self, client: str) -> float:
-        """Take one request from the client's allowance: 0 if allowed, else the seconds until
-        the next request would be."""
-        now = self.clock()
-        tokens, at = self._buckets.get(client, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - at) * self.rate)
-        if tokens < 1.0:
-            self._buckets[client] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-        self._buckets[client] = (tokens - 1.0, now)
-        if len(self._buckets) > self._PRUNE_AT:
-            self._prune(now)
-        return 0.0
-
-    def _prune(self, now: float) -> None:
-        full = [c for c, (tokens, at) in self._buckets.items() if tokens + (now - at) * self.rate >= self.capacity]
-        for client in full:
-            del self._buckets[client]
+#: The listener's per-client rate limit (the one token bucket the web chat uses too).
+RateLimiter = TokenBuckets
 
 
 class Listener:
