@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import DeliveryReceipt, InboundMessage, InboundSink, WebRequest, WebResponse
+from connectors.json_body import JsonRefused, read_json
 from omniconsole.models import sanitize_text
 
 
@@ -33,18 +33,15 @@ def refuse_without_token(request: WebRequest, token: str) -> WebResponse | None:
 
 
 def read_json_object(request: WebRequest) -> tuple[dict[str, Any] | None, WebResponse | None]:
-    """The body as a JSON object, or the 400/415 to answer."""
+    """The body as a JSON object (read by `connectors.json_body`: lone surrogates repaired), or
+    the 400/415 to answer."""
     content_type = request.header("Content-Type").split(";")[0].strip().lower()
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         return None, WebResponse.text(415, f"the body must be JSON (Content-Type: application/json), not {content_type[:60]}\n")
     try:
-        value = json.loads(request.body.decode("utf-8"))
-    except UnicodeDecodeError:
-        return None, WebResponse.text(400, "the body is not UTF-8 text\n")
-    except ValueError as exc:
-        return None, WebResponse.text(400, f"the body is not valid JSON: {exc}\n")
-    except RecursionError:
-        return None, WebResponse.text(400, "the body's JSON is nested too deeply\n")
+        value = read_json(request.body)
+    except JsonRefused as exc:
+        return None, WebResponse.text(400, f"{exc}\n")
     if not isinstance(value, dict):
         return None, WebResponse.text(400, "the body must be a JSON object ({...})\n")
     return value, None
@@ -111,6 +108,9 @@ def text_field(
     if identifier and (any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in text) or sanitize_text(text) != text):
         # The core strips these (bidi marks too): two different keys must never become one.
         raise Invalid(f"{where}{key} may not contain control or direction characters")
+    if identifier and "\ufffd" in text:
+        # Where a lone surrogate was repaired: "\ud83d" and "\ud83e" would be one key.
+        raise Invalid(f"{where}{key} holds a character that is not text (a lone UTF-16 surrogate or U+FFFD)")
     return text
 
 

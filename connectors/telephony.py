@@ -21,6 +21,7 @@ Phones carry no text: `send` refuses, and replies never default to this channel.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -124,7 +125,8 @@ def call_event(payload: dict[str, Any]) -> InboundMessage:
     extensions = _extensions(payload.get("extension"))
     duration = payload.get("duration")
     if duration is not None:
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0 or duration > 7 * 86400:
+        if (isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration)
+                or not 0 <= duration <= 7 * 86400):
             raise Invalid("duration must be the talk time in whole seconds")
         duration = int(round(duration))
     recording = text_field(payload, "recording_url", "", limit=2000)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +51,7 @@ from connectors.base import (
     WebResponse,
     WebRoute,
 )
+from connectors.json_body import JsonRefused, read_json
 from connectors.limits import TokenBuckets
 from connectors.webchat.hours import OfficeHours
 from connectors.webchat.sessions import VISITOR_ID, SessionTokens
@@ -520,11 +520,12 @@ def _refused_origin(request: WebRequest) -> WebResponse:
 
 
 def _json_fields(body: bytes, required: Sequence[str]) -> tuple[dict[str, Any], WebResponse | None]:
-    """The JSON object of a request with `required` text fields (`id` a client id)."""
+    """The JSON object of a request with `required` text fields (`id` a client id); lone
+    surrogates in its text are repaired (connectors.json_body)."""
     try:
-        fields = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return {}, _error(400, "the body is not JSON (or is nested too deeply)")
+        fields = read_json(body)
+    except JsonRefused as exc:
+        return {}, _error(400, str(exc))
     if not isinstance(fields, dict):
         return {}, _error(400, "the body must be a JSON object")
     for name in required:

@@ -308,7 +308,7 @@ async def test_rate_limits_per_visitor_and_per_address_answer_429(tmp_path: Path
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
-        (b"not json", 400, "not JSON"),
+        (b"not json", 400, "not valid JSON"),
         (b"[1, 2]", 400, "JSON object"),
         ({"text": "no id"}, 400, "id is missing"),
         ({"id": "../../etc/passwd", "text": "x"}, 400, "id must be"),
