@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import DeliveryReceipt, InboundMessage, InboundSink, WebRequest, WebResponse
+from connectors.base import ConnectorError, DeliveryReceipt, InboundMessage, InboundSink, WebRequest, WebResponse
 from connectors.json_body import JsonRefused, read_json
+from connectors.log_digest import LogDigest
 from omniconsole.models import sanitize_text
 
 
@@ -55,17 +56,19 @@ async def take_one(
     request: WebRequest,
     token: str,
     sink: InboundSink | None,
-    log: logging.Logger,
+    faults: LogDigest,
     what: str,
     convert: Callable[[dict[str, Any]], InboundMessage],
 ) -> tuple[InboundMessage, Sequence[DeliveryReceipt]] | WebResponse:
     """The way in for a POST that carries one inbound `what` ("a message", "a call event"):
     the token, a running channel (503 until then: the sender retries), a JSON object,
     `convert` (raising Invalid: 422), stored. Returns the message and the core's receipts, or
-    the answer to give instead. Nothing is acknowledged before it is stored."""
+    the answer to give instead. Nothing is acknowledged before it is stored.
+
+    Refusals are the listener's to log; a failure to store goes to `faults` (once a minute
+    per kind, a traceback only for an unexpected one) and is answered 503 with Retry-After."""
     refused = refuse_without_token(request, token)
     if refused is not None:
-        log.warning("refused %s from %s: %s", what, request.remote, refused.body.decode().strip())
         return refused
     if sink is None:
         return WebResponse(503, b"the channel is not running; send again later\n", headers={"Retry-After": "5"})
@@ -80,9 +83,16 @@ async def take_one(
         receipts = await sink.deliver([message], cursor=None)
     except asyncio.CancelledError:
         raise
+    except ConnectorError as exc:
+        # A fault that passes (a full disk): not acknowledged, so the sender retries.
+        retry = getattr(exc, "retry_after", None) or 5
+        faults.note(f"not stored: {type(exc).__name__}", logging.WARNING, "%s was not stored, the sender is told to "
+                    "send it again in %d s: %s", what, retry, exc.reason)
+        return WebResponse(503, b"not stored; send again later\n", headers={"Retry-After": str(round(retry))})
     except Exception:
-        # Not stored (the database is busy or full): not acknowledged, so the sender retries.
-        log.exception("%s was not stored; the sender is told to send it again", what)
+        # Not stored (the database is busy or broken): not acknowledged, so the sender retries.
+        faults.note("not stored", logging.ERROR, "%s was not stored; the sender is told to send it again", what,
+                    exc_info=True)
         return WebResponse(503, b"not stored; send again later\n", headers={"Retry-After": "5"})
     return message, receipts or ()
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +41,7 @@ from urllib.parse import urlsplit
 from connectors.base import (
     ChannelContext,
     Connector,
+    ConnectorError,
     DeliveryUpdate,
     InboundMessage,
     InboundSink,
@@ -53,6 +55,7 @@ from connectors.base import (
 )
 from connectors.json_body import JsonRefused, read_json
 from connectors.limits import TokenBuckets
+from connectors.log_digest import LogDigest
 from connectors.webchat.hours import OfficeHours
 from connectors.webchat.sessions import VISITOR_ID, SessionTokens
 from connectors.webchat.visitors import VisitorLog, VisitorLogs
@@ -131,6 +134,7 @@ class WebChatConnector(Connector):
         self._typing_at = 0.0
         self._static: dict[str, bytes] = {}
         self._recording: set[asyncio.Task[None]] = set()
+        self.faults = LogDigest(self.log)  # failures to store or to write a log, once a minute per kind
 
     # -- the contract ----------------------------------------------------------------------
 
@@ -154,6 +158,7 @@ class WebChatConnector(Connector):
     async def close(self) -> None:
         """Answer the long polls still waiting, so the listener stops at once."""
         self._release_polls()
+        self.faults.flush()
 
     def _release_polls(self) -> None:
         self._closing.set()
@@ -293,7 +298,8 @@ class WebChatConnector(Connector):
                     try:
                         answer = await handler(request, visitor)
                     except OSError as exc:
-                        self.log.error("the web chat cannot read a visitor's log: %s", exc.strerror or exc)
+                        self.faults.note(f"log {exc.errno}", logging.ERROR, "the web chat cannot read a visitor's log: %s",
+                                         exc.strerror or exc)
                         answer = _error(503, "the chat cannot read its history right now; try again shortly", {"Retry-After": "5"})
             return WebResponse(answer.status, answer.body, answer.content_type,
                                {**answer.headers, **_cors(origin), "Cache-Control": "no-store"})
@@ -378,7 +384,8 @@ class WebChatConnector(Connector):
         except OSError as exc:
             # Stored or not, it is not in what the visitor sees yet: the widget posts again,
             # the core drops a duplicate, and the log line is written then.
-            self.log.error("cannot use the web chat log of visitor %s: %s", visitor, exc.strerror or exc)
+            self.faults.note(f"log {exc.errno}", logging.ERROR, "cannot use the web chat log of visitor %s: %s", visitor,
+                             exc.strerror or exc)
             return _error(503, "your message was not saved yet; it will be sent again shortly", {"Retry-After": "2"})
         except _NotStored:
             return _error(503, "your message was not saved yet; it will be sent again shortly", {"Retry-After": "2"})
@@ -416,8 +423,13 @@ class WebChatConnector(Connector):
         # again, the core drops the duplicate and the log line is written then.
         try:
             await sink.deliver([message], cursor=None)
+        except ConnectorError as exc:  # a fault that passes (a full disk): said without a traceback
+            self.faults.note(f"not stored: {type(exc).__name__}", logging.WARNING,
+                             "a web chat message was not stored; the widget sends it again: %s", exc.reason)
+            raise _NotStored() from exc
         except Exception as exc:
-            self.log.exception("a web chat message was not stored; the widget sends it again")
+            self.faults.note("not stored", logging.ERROR, "a web chat message was not stored; the widget sends it again",
+                             exc_info=True)
             raise _NotStored() from exc
 
     async def _poll(self, request: WebRequest, visitor: str) -> WebResponse:
