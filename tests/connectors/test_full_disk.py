@@ -84,7 +84,7 @@ async def test_a_full_disk_is_503_with_retry_after_logged_once_and_leaves_no_par
                     assert taken.status_code == 202, taken.text
             full = [r.getMessage() for r in caplog.records if "is full" in r.getMessage() and r.name.startswith("omniconsole")]
             assert len(full) == 1, full
-            assert str(data / "attachments") in full[0] and " free)" in full[0]
+            assert str(data / "attachments") in full[0] and "KB free, 700.0 KB of files to store" in full[0]
             assert any("room on the disk again" in r.getMessage() for r in caplog.records)
             assert "Traceback" not in caplog.text
             assert not any(r.exc_info for r in caplog.records if r.name.startswith(("omniconsole", "connectors")))
