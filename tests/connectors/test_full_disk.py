@@ -90,3 +90,40 @@ async def test_a_full_disk_is_503_with_retry_after_logged_once_and_leaves_no_par
             assert not any(r.exc_info for r in caplog.records if r.name.startswith(("omniconsole", "connectors")))
         finally:
             await store.close()
+
+
+async def test_a_database_on_a_full_disk_is_503_too_and_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Text alone needs the database to grow: SQLite's "database or disk is full" is the same
+    condition, said once, answered 503 with Retry-After."""
+    caplog.set_level(logging.INFO)
+    with tiny_disk(tmp_path / "disk", 1024) as disk:
+        port = free_port()
+        settings = Settings(database=disk / "core.db", data_dir=disk / "data",
+                            channels=[ChannelSettings("api", "CRM", {"token": TOKEN})],
+                            listener=ListenerSettings(port=port))
+        store = await Store.open(settings.database)
+        filler = disk / "filler"
+        try:
+            async with running_core(settings, store, until_up="all"):
+                with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):  # take every byte left
+                    while True:
+                        f.write(b"\0" * 4096)
+                url = f"http://127.0.0.1:{port}/hooks/crm/messages"
+                headers = {"Authorization": f"Bearer {TOKEN}"}
+                async with httpx.AsyncClient(timeout=30) as client:
+                    answers = {}
+                    for n in range(8):  # distinct long texts, so the pages must grow (the WAL may hold a first one)
+                        body = {"idempotency_key": f"text-{n}", "customer": {"email": f"c{n}@shop.example"},
+                                "text": os.urandom(20_000).hex()}
+                        answers[n] = (body, await client.post(url, json=body, headers=headers))
+                    refused = [(body, a) for body, a in answers.values() if a.status_code != 202]
+                    assert len(refused) >= 6 and all(a.status_code == 503 for _, a in refused), [a.text for _, a in refused]
+                    assert all(a.headers["retry-after"] == "60" for _, a in refused)
+                    filler.unlink()
+                    again = await client.post(url, json=refused[0][0], headers=headers)  # the sender's retry
+                    assert again.status_code == 202, again.text
+            full = [r.getMessage() for r in caplog.records if "is full (" in r.getMessage()]
+            assert len(full) == 1 and str(disk / "core.db") in full[0], full
+            assert "Traceback" not in caplog.text
+        finally:
+            await store.close()
