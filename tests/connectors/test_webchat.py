@@ -691,3 +691,21 @@ def test_the_visitor_logs_and_their_erasure_load_without_the_connector() -> None
 
     assert connector_class("webchat") is WebChatConnector
     assert WebChatConnector.__module__ == "connectors.webchat.connector"
+
+
+def test_the_web_chat_modules_import_no_store_core_or_window() -> None:
+    """`connectors.webchat` is a package now and loads its parts lazily: the import-hygiene
+    rule (a connector imports models only) is checked on each part here."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, sys\n"
+        "for name in ('connector', 'sessions', 'visitors', 'hours'):\n"
+        "    importlib.import_module('connectors.webchat.' + name)\n"
+        "bad = [m for m in sys.modules if m.startswith(('omniconsole.store', 'omniconsole.core', 'omniconsole.tui',"
+        " 'textual', 'aiosqlite', 'sqlite3'))]\n"
+        "print(bad)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
