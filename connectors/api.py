@@ -61,6 +61,7 @@ from connectors.base import (
     WebRoute,
 )
 from connectors.bearer import Invalid, moment_field, read_json_object, refuse_without_token, take_one, text_field
+from connectors.log_digest import LogDigest
 from omniconsole.models import DeliveryState, IdentityKind, sanitize_text
 
 TEXT_LIMIT = 65_536
@@ -128,6 +129,7 @@ class ApiConnector(Connector):
         elif not self.callback_secret:
             self._send_problem = "missing callback_secret (callback_secret_env: the secret that signs replies to the callback)"
         self._sink: InboundSink | None = None
+        self.faults = LogDigest(self.log)  # failures to store, once a minute per kind
         self._client: httpx.AsyncClient | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -155,7 +157,8 @@ class ApiConnector(Connector):
             self._sink = None
 
     async def close(self) -> None:
-        """Close the callback's HTTP connections."""
+        """Close the callback's HTTP connections (and write the counts of failures logged)."""
+        self.faults.flush()
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
@@ -165,7 +168,7 @@ class ApiConnector(Connector):
     async def _messages(self, request: WebRequest) -> WebResponse:
         """One customer message: checked, stored, then (only then) answered 202 with our ids."""
         header_key = request.header("Idempotency-Key").strip()
-        taken = await take_one(request, self.token, self._sink, self.log, "a message", lambda p: self._inbound(p, header_key))
+        taken = await take_one(request, self.token, self._sink, self.faults, "a message", lambda p: self._inbound(p, header_key))
         if isinstance(taken, WebResponse):
             return taken
         message, receipts = taken

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import DeliveryReceipt, InboundMessage, InboundSink, WebRequest, WebResponse
+from connectors.base import ConnectorError, DeliveryReceipt, InboundMessage, InboundSink, WebRequest, WebResponse
+from connectors.json_body import JsonRefused, read_json
+from connectors.log_digest import LogDigest
 from omniconsole.models import sanitize_text
 
 
@@ -33,18 +34,15 @@ def refuse_without_token(request: WebRequest, token: str) -> WebResponse | None:
 
 
 def read_json_object(request: WebRequest) -> tuple[dict[str, Any] | None, WebResponse | None]:
-    """The body as a JSON object, or the 400/415 to answer."""
+    """The body as a JSON object (read by `connectors.json_body`: lone surrogates repaired), or
+    the 400/415 to answer."""
     content_type = request.header("Content-Type").split(";")[0].strip().lower()
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         return None, WebResponse.text(415, f"the body must be JSON (Content-Type: application/json), not {content_type[:60]}\n")
     try:
-        value = json.loads(request.body.decode("utf-8"))
-    except UnicodeDecodeError:
-        return None, WebResponse.text(400, "the body is not UTF-8 text\n")
-    except ValueError as exc:
-        return None, WebResponse.text(400, f"the body is not valid JSON: {exc}\n")
-    except RecursionError:
-        return None, WebResponse.text(400, "the body's JSON is nested too deeply\n")
+        value = read_json(request.body)
+    except JsonRefused as exc:
+        return None, WebResponse.text(400, f"{exc}\n")
     if not isinstance(value, dict):
         return None, WebResponse.text(400, "the body must be a JSON object ({...})\n")
     return value, None
@@ -58,17 +56,19 @@ async def take_one(
     request: WebRequest,
     token: str,
     sink: InboundSink | None,
-    log: logging.Logger,
+    faults: LogDigest,
     what: str,
     convert: Callable[[dict[str, Any]], InboundMessage],
 ) -> tuple[InboundMessage, Sequence[DeliveryReceipt]] | WebResponse:
     """The way in for a POST that carries one inbound `what` ("a message", "a call event"):
     the token, a running channel (503 until then: the sender retries), a JSON object,
     `convert` (raising Invalid: 422), stored. Returns the message and the core's receipts, or
-    the answer to give instead. Nothing is acknowledged before it is stored."""
+    the answer to give instead. Nothing is acknowledged before it is stored.
+
+    Refusals are the listener's to log; a failure to store goes to `faults` (once a minute
+    per kind, a traceback only for an unexpected one) and is answered 503 with Retry-After."""
     refused = refuse_without_token(request, token)
     if refused is not None:
-        log.warning("refused %s from %s: %s", what, request.remote, refused.body.decode().strip())
         return refused
     if sink is None:
         return WebResponse(503, b"the channel is not running; send again later\n", headers={"Retry-After": "5"})
@@ -83,9 +83,16 @@ async def take_one(
         receipts = await sink.deliver([message], cursor=None)
     except asyncio.CancelledError:
         raise
+    except ConnectorError as exc:
+        # A fault that passes (a full disk): not acknowledged, so the sender retries.
+        retry = getattr(exc, "retry_after", None) or 5
+        faults.note(f"not stored: {type(exc).__name__}", logging.WARNING, "%s was not stored, the sender is told to "
+                    "send it again in %d s: %s", what, retry, exc.reason)
+        return WebResponse(503, b"not stored; send again later\n", headers={"Retry-After": str(round(retry))})
     except Exception:
-        # Not stored (the database is busy or full): not acknowledged, so the sender retries.
-        log.exception("%s was not stored; the sender is told to send it again", what)
+        # Not stored (the database is busy or broken): not acknowledged, so the sender retries.
+        faults.note("not stored", logging.ERROR, "%s was not stored; the sender is told to send it again", what,
+                    exc_info=True)
         return WebResponse(503, b"not stored; send again later\n", headers={"Retry-After": "5"})
     return message, receipts or ()
 
@@ -111,6 +118,9 @@ def text_field(
     if identifier and (any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in text) or sanitize_text(text) != text):
         # The core strips these (bidi marks too): two different keys must never become one.
         raise Invalid(f"{where}{key} may not contain control or direction characters")
+    if identifier and "\ufffd" in text:
+        # Where a lone surrogate was repaired: "\ud83d" and "\ud83e" would be one key.
+        raise Invalid(f"{where}{key} holds a character that is not text (a lone UTF-16 surrogate or U+FFFD)")
     return text
 
 

@@ -21,6 +21,7 @@ Phones carry no text: `send` refuses, and replies never default to this channel.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -39,6 +40,7 @@ from connectors.base import (
     WebRoute,
 )
 from connectors.bearer import Invalid, moment_field, take_one, text_field
+from connectors.log_digest import LogDigest
 from omniconsole.models import IdentityKind, sanitize_text
 
 #: What a call event may be, in the order a call goes through them.
@@ -60,6 +62,7 @@ class TelephonyConnector(Connector):
         super().__init__(context)
         self.token = str(context.settings.get("token") or "")
         self._sink: InboundSink | None = None
+        self.faults = LogDigest(self.log)  # failures to store, once a minute per kind
 
     def web_routes(self) -> Sequence[WebRoute]:
         """`POST /events`: one call event."""
@@ -81,13 +84,17 @@ class TelephonyConnector(Connector):
         finally:
             self._sink = None
 
+    async def close(self) -> None:
+        """Write the counts of failures logged."""
+        self.faults.flush()
+
     async def send(self, message: OutboundMessage) -> SendResult:
         """A phone line cannot carry a text message."""
         raise PermanentError("a phone line cannot carry text; answer by another of the customer's channels")
 
     async def _events(self, request: WebRequest) -> WebResponse:
         """One call event: checked, stored, then (only then) answered 202."""
-        taken = await take_one(request, self.token, self._sink, self.log, "a call event", call_event)
+        taken = await take_one(request, self.token, self._sink, self.faults, "a call event", call_event)
         if isinstance(taken, WebResponse):
             return taken
         message, receipts = taken
@@ -124,7 +131,8 @@ def call_event(payload: dict[str, Any]) -> InboundMessage:
     extensions = _extensions(payload.get("extension"))
     duration = payload.get("duration")
     if duration is not None:
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0 or duration > 7 * 86400:
+        if (isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration)
+                or not 0 <= duration <= 7 * 86400):
             raise Invalid("duration must be the talk time in whole seconds")
         duration = int(round(duration))
     recording = text_field(payload, "recording_url", "", limit=2000)

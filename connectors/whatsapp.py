@@ -289,12 +289,15 @@ class WhatsAppConnector(Connector):
         return WebResponse.text(200, "ok")
 
     def _signed(self, body: bytes, header: str) -> bool:
-        """Whether `X-Hub-Signature-256: sha256=<hex>` is the HMAC-SHA256 of the raw body."""
+        """Whether `X-Hub-Signature-256: sha256=<hex>` is the HMAC-SHA256 of the raw body.
+
+        Any other header value (not hex, not ASCII, undecodable bytes) is simply not a match."""
         scheme, _, given = header.strip().partition("=")
-        if scheme.lower() != "sha256" or not given or not self.app_secret:
+        given = given.strip().lower()
+        if scheme.lower() != "sha256" or not self.app_secret or len(given) != 64 or not given.isascii():
             return False
         expected = hmac.new(self.app_secret.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected.encode(), given.strip().lower().encode())
+        return hmac.compare_digest(expected.encode("ascii"), given.encode("ascii"))
 
     async def _read_payload(self, payload: Any) -> tuple[list[InboundMessage], list[DeliveryUpdate]]:
         """The messages and delivery updates in one webhook; what we do not know is skipped."""

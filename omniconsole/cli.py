@@ -567,7 +567,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
             if not confirmed:
                 return profile
             result = await store.erase_customer(args.customer_id, me, attachments_dir=settings.attachments_dir)
-            from connectors.webchat import forget_visitor
+            from connectors.webchat.visitors import forget_visitor
 
             result["files_deleted"] += sum(forget_visitor(settings.data_dir, v) for v in result.pop("web_visitors", []))
             return result

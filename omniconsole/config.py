@@ -7,6 +7,7 @@ value lands under the key without the suffix (`token_env = "TG_TOKEN"` gives `to
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 import tomllib
@@ -53,9 +54,10 @@ class ListenerSettings:
     max_body_kb: int = 3072  # Meta allows webhook payloads up to 3 MB
     rate_per_minute: int = 600  # requests per client address
     enabled: bool | None = None
-    # Requests from these addresses are a reverse proxy's: the client is the last address
-    # in X-Forwarded-For that is not a proxy (for the rate limit and the logs).
-    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Requests from these addresses (or networks, "10.0.0.0/8") are a reverse proxy's: the
+    # client is the last address in X-Forwarded-For that is not a proxy (for the rate limit and
+    # the logs). None by default: from anyone else X-Forwarded-For is a claim anyone can make.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,13 @@ def _listener_settings(table: dict[str, Any], path: Path) -> ListenerSettings:
     proxies = table.get("trusted_proxies", list(defaults.trusted_proxies))
     if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
         raise UsageError(f"{where}: trusted_proxies must be a list of addresses")
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy.strip(), strict=False)
+        except ValueError:
+            raise UsageError(
+                f"{where}: trusted_proxies: {proxy!r} is not an IP address or network (such as \"127.0.0.1\" or \"10.0.0.0/8\")"
+            ) from None
     return ListenerSettings(host=host, enabled=enabled, trusted_proxies=tuple(proxies), **numbers)
 
 

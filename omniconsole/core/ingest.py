@@ -8,17 +8,21 @@ message into the customer's open conversation, whatever its channel).
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
+import secrets
+import shutil
+import sqlite3
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from connectors.base import InboundAttachment, InboundMessage
+from connectors.base import InboundAttachment, InboundMessage, TransientError
 from omniconsole.core.identity import mentioned_identities, normalize_address
 from omniconsole.models import sanitize_text
 from omniconsole.store import AttachmentRecord, InboundRecord, IngestResult, Store
@@ -46,13 +50,21 @@ def safe_filename(name: str, fallback: str = "file") -> str:
 
 class AttachmentStore:
     """Files under `<data_dir>/attachments/ab/abcdef.../name`, addressed by their SHA-256, so a
-    message delivered twice (or a crash before commit) never leaves two copies."""
+    message delivered twice (or a crash before commit) never leaves two copies.
+
+    A file is written under `.incoming/` (as `<pid>-<random>.part`) and moved into place only
+    when whole, so a full disk or a crash never leaves half a file where a message points; a
+    failed write removes its `.part` at once, and `remove_leftovers` (at start) removes those of
+    processes that died while writing."""
 
     def __init__(self, root: Path):
         self.root = root
+        self.incoming = root / ".incoming"
 
     def save(self, attachment: InboundAttachment) -> AttachmentRecord:
-        """Write the file's bytes (if the connector has them) and describe it for the store."""
+        """Write the file's bytes (if the connector has them) and describe it for the store.
+
+        Raises OSError (ENOSPC on a full disk) with nothing left behind."""
         filename = safe_filename(attachment.filename)
         mime = sanitize_text(attachment.mime_type) or "application/octet-stream"
         if attachment.data is None:
@@ -62,11 +74,75 @@ class AttachmentStore:
         folder = self.root / digest[:2] / digest
         path = folder / filename
         if not path.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{filename}.{os.getpid()}.part"
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            self.incoming.mkdir(parents=True, exist_ok=True)
+            tmp = self.incoming / f"{os.getpid()}-{secrets.token_hex(8)}.part"
+            try:
+                with open(tmp, "xb") as file:
+                    file.write(data)
+                folder.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
         return AttachmentRecord(filename, mime, len(data), digest, str(path.relative_to(self.root)), sanitize_text(attachment.note))
+
+    def remove_leftovers(self) -> int:
+        """Delete the `.part` files in `.incoming/` whose writer is gone (a crash, a kill during
+        a write); returns how many went. Files of a live process (another command writing now)
+        are left alone."""
+        removed = 0
+        try:
+            leftovers = list(self.incoming.glob("*.part"))
+        except OSError:
+            return 0
+        for part in leftovers:
+            pid = part.name.split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+                continue
+            try:
+                part.unlink()
+                removed += 1
+            except OSError as exc:
+                log.warning("cannot remove the unfinished attachment %s: %s", part, exc.strerror or exc)
+        if removed:
+            log.info("removed %d unfinished attachment file(s) a stopped process left in %s", removed, self.incoming)
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, under another user
+        return True
+    return True
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is a full disk: ENOSPC/EDQUOT, or SQLite's SQLITE_FULL."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def free_space(path: Path) -> str:
+    """The free space of the file system holding `path`, in words ("1.2 MB")."""
+    for candidate in (path, *path.parents):
+        try:
+            free = shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+        for unit in ("bytes", "KB", "MB", "GB"):
+            if free < 1024 or unit == "GB":
+                return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
+            free /= 1024
+    return "unknown"
 
 
 class Ingestor:
@@ -75,7 +151,9 @@ class Ingestor:
     def __init__(self, store: Store, data_dir: Path, default_region: str = "RU"):
         self.store = store
         self.attachments = AttachmentStore(data_dir / "attachments")
+        self.attachments.remove_leftovers()
         self.default_region = default_region
+        self._disk_full = False  # said once in the log until a batch is stored again
 
     def prepare(self, message: InboundMessage) -> InboundRecord:
         """Sanitise and normalise one message (attachments are saved separately)."""
@@ -111,12 +189,31 @@ class Ingestor:
     async def ingest(
         self, channel_id: int, channel_kind: str, messages: Sequence[InboundMessage], cursor: str | None
     ) -> IngestResult:
-        """Store a connector's batch and the cursor that covers it, in one transaction."""
+        """Store a connector's batch and the cursor that covers it, in one transaction.
+
+        Raises TransientError (retry after 60 s) when the disk is full: nothing is stored, the
+        condition is logged once with the free space, and the connector answers 503."""
         records = [self.prepare(m) for m in messages]
         with_files = [(r, m.attachments) for r, m in zip(records, messages) if m.attachments]
-        if with_files:
-            await asyncio.to_thread(self._save_files, with_files)
-        return await self.store.ingest(channel_id, channel_kind, records, cursor)
+        try:
+            if with_files:
+                await asyncio.to_thread(self._save_files, with_files)
+            result = await self.store.ingest(channel_id, channel_kind, records, cursor)
+        except Exception as exc:
+            if not disk_full(exc):
+                raise
+            where = self.attachments.root if isinstance(exc, OSError) else Path(self.store.path)
+            if not self._disk_full:
+                self._disk_full = True
+                size = sum(len(f.data) for m in messages for f in m.attachments if f.data is not None)
+                log.error("the disk holding %s is full (%s free%s): nothing is stored, channels that are pushed to "
+                          "answer 503 with Retry-After, until space is freed", where, free_space(where),
+                          f", {size / 1024:.1f} KB of files to store" if size else "")
+            raise TransientError(f"the disk holding {where} is full; nothing was stored", retry_after=60) from exc
+        if self._disk_full:
+            self._disk_full = False
+            log.warning("there is room on the disk again (%s free); messages are stored again", free_space(self.attachments.root))
+        return result
 
     def _save_files(self, pairs: list[tuple[InboundRecord, Sequence[InboundAttachment]]]) -> None:
         for record, files in pairs:

@@ -9,24 +9,40 @@ chat, an open API, telephony call events) reach the core.
 
 It is meant to sit behind a TLS reverse proxy and binds 127.0.0.1 unless told otherwise. Every
 request passes the same gate before a connector sees it: a per-client rate limit (429), the
-route table (404, 405), and a body size limit (413); a handler that raises answers 500 and is
-logged, and the listener goes on serving. Connectors never see aiohttp: they get a
-`WebRequest` and answer a `WebResponse` (connectors/base.py).
+route table (404, 405), and a body size limit (413). Connectors never see aiohttp: they get a
+`WebRequest` (header, query and path text always valid Unicode: bytes that are not UTF-8 become
+U+FFFD) and answer a `WebResponse` (connectors/base.py).
+
+Bad input is the client's mistake and is answered 4xx, never 500 and never a 503 that would
+make the sender retry forever: a request aiohttp cannot parse (a header over 8 KB, a broken
+request line) gets its 400, a handler that recurses on a deeply nested body gets 400. A handler
+that raises otherwise answers 500 and is logged (a bug of ours), and the listener goes on
+serving. A 503 (a fault that passes) always carries `Retry-After`.
+
+Refusals are logged at most once per kind per minute with a count (connectors/log_digest.py),
+never with a traceback: a flood of bad requests costs the log a line a minute.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from connectors.base import WebHandler, WebRequest, WebResponse, WebRoute
+from connectors.json_body import repair_text
+from connectors.limits import TokenBuckets
+from connectors.log_digest import LogDigest
 from omniconsole.config import ListenerSettings
 from omniconsole.errors import OmniError
+from omniconsole.models import sanitize_text
 
 log = logging.getLogger(__name__)
 
@@ -52,37 +68,17 @@ class _Endpoint:
     owner: str
 
 
-class RateLimiter:
-    """A token bucket per client: `per_minute` requests, refilled smoothly, bursts up to the
-    whole minute's allowance."""
+@dataclass(frozen=True, slots=True)
+class ServedRoute:
+    """One method on one path, and the channel that serves it."""
 
-    # Forget clients whose buckets are full again once this many are tracked.
-    _PRUNE_AT = 10_000
+    path: str
+    method: str
+    owner: str
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
 
-    def wait_for(self, client: str) -> float:
-        """Take one request from the client's allowance: 0 if allowed, else the seconds until
-        the next request would be."""
-        now = self.clock()
-        tokens, at = self._buckets.get(client, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - at) * self.rate)
-        if tokens < 1.0:
-            self._buckets[client] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-        self._buckets[client] = (tokens - 1.0, now)
-        if len(self._buckets) > self._PRUNE_AT:
-            self._prune(now)
-        return 0.0
-
-    def _prune(self, now: float) -> None:
-        full = [c for c, (tokens, at) in self._buckets.items() if tokens + (now - at) * self.rate >= self.capacity]
-        for client in full:
-            del self._buckets[client]
+#: The listener's per-client rate limit (the one token bucket the web chat uses too).
+RateLimiter = TokenBuckets
 
 
 class Listener:
@@ -101,6 +97,8 @@ class Listener:
         self.held_budget = max(16 * self.max_body, 32 * 1024 * 1024)
         self._held = 0
         self.limiter = RateLimiter(settings.rate_per_minute, clock)
+        self._proxies = _networks(settings.trusted_proxies)
+        self.refusals = LogDigest(log)
         self._routes: dict[str, dict[str, _Endpoint]] = {}
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -131,6 +129,12 @@ class Listener:
         """Every path served, for the log and for `omniconsole doctor`."""
         return sorted(self._routes)
 
+    @property
+    def routes(self) -> list[ServedRoute]:
+        """Every (path, method) served and its channel, sorted."""
+        return [ServedRoute(path, method, endpoint.owner)
+                for path, methods in sorted(self._routes.items()) for method, endpoint in sorted(methods.items())]
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -141,7 +145,8 @@ class Listener:
         # turns its refusal into a 413 with a reason.
         app = web.Application(client_max_size=self.max_body)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout,
+                               logger=_ServerLog(log, self.refusals))
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port)
         try:
@@ -161,6 +166,7 @@ class Listener:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        self.refusals.flush()
 
     @property
     def running(self) -> bool:
@@ -179,42 +185,53 @@ class Listener:
     # -- serving ---------------------------------------------------------------------------
 
     def client_of(self, remote: str, forwarded_for: str) -> str:
-        """The client's address: the peer, or behind a trusted proxy the last address in
-        X-Forwarded-For that is not a proxy (the ones before it are the client's own claims)."""
-        trusted = self.settings.trusted_proxies
-        if remote not in trusted or not forwarded_for:
+        """The client's address: the peer, or behind a trusted proxy (`trusted_proxies`, none by
+        default) the last address in X-Forwarded-For that is not a proxy (the ones before it are
+        the client's own claims). From anyone else X-Forwarded-For is only a claim, ignored."""
+        if not forwarded_for or not self._trusted(remote):
             return remote
         hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
         for hop in reversed(hops):
-            if hop not in trusted:
-                return hop
-        return hops[0] if hops else remote
+            if not self._trusted(hop):
+                return hop[:64]
+        return hops[0][:64] if hops else remote
+
+    def _trusted(self, address: str) -> bool:
+        if not self._proxies:
+            return False
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(ip in network for network in self._proxies)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         client = self.client_of(request.remote or "", request.headers.get("X-Forwarded-For", ""))
         wait = self.limiter.wait_for(client)
         if wait:
-            log.debug("listener: %s is over the rate limit", client)
+            self._refused("429", logging.WARNING, client, "over the rate limit ([listener] rate_per_minute)")
             return _plain(429, "too many requests from this address; slow down", {"Retry-After": str(max(1, round(wait)))})
-        path = _normal_path(request.path)
+        path = _normal_path(_text(request.path))
         methods = self._routes.get(path)
         if methods is None:
+            self._refused("404", logging.INFO, client, f"nothing is served at {path}")
             return _plain(404, f"nothing is served at {path}; webhooks live under the paths the channels were given")
-        method = request.method.upper()
+        method = _text(request.method.upper())
         endpoint = methods.get(method)
         if endpoint is None:
             allowed = ", ".join(sorted(methods))
+            self._refused("405", logging.INFO, client, f"{method} {path}")
             return _plain(405, f"{path} does not take {method} requests; it takes {allowed}", {"Allow": allowed})
         if request.content_length is not None and request.content_length > self.max_body:
-            return self._too_large()
+            return self._too_large(client, path)
         if self._held + (request.content_length or 0) > self.held_budget:
-            return _plain(503, "too many large requests at once; try again shortly", {"Retry-After": "2"})
+            return self._busy(client)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return self._too_large()
+            return self._too_large(client, path)
         if self._held + len(body) > self.held_budget:
-            return _plain(503, "too many large requests at once; try again shortly", {"Retry-After": "2"})
+            return self._busy(client)
         # Bodies waiting for their handler are counted, so many clients each sending the
         # largest allowed body cannot exhaust the core's memory (the rate limit is per client).
         self._held += len(body)
@@ -229,24 +246,82 @@ class Listener:
         incoming = WebRequest(
             method=method,
             path=path,
-            query={key: request.query.getone(key) for key in request.query.keys()},
-            headers={name.lower(): value for name, value in request.headers.items()},
+            query={_text(key): _text(request.query.getone(key)) for key in request.query.keys()},
+            headers={_text(name.lower()): _text(value) for name, value in request.headers.items()},
             body=body,
             remote=client,
         )
         try:
             answer = await endpoint.handler(incoming)
+        except RecursionError:
+            # A body nested past the parser's depth (JSON a thousand levels deep): the client's.
+            self._refused(f"400 {path} nested", logging.WARNING, client, f"{method} {path}: nested too deeply to read")
+            return _plain(400, "the request is nested too deeply to read")
         except Exception:
             # One channel's bug must not take the listener (or other channels) down.
-            log.exception("listener: the %s handler of channel %r failed", method, endpoint.owner)
+            self.refusals.note(f"500 {endpoint.owner}", logging.ERROR, "listener: the %s handler of channel %r failed",
+                               method, endpoint.owner, exc_info=True)
             return _plain(500, "internal error; the details are in the core's log")
         if not isinstance(answer, WebResponse):
             log.error("listener: channel %r answered %s with %r, not a WebResponse", endpoint.owner, path, type(answer).__name__)
             return _plain(500, "internal error; the details are in the core's log")
-        return web.Response(status=answer.status, body=answer.body, headers={**answer.headers, "Content-Type": answer.content_type})
+        headers = {**answer.headers, "Content-Type": answer.content_type}
+        if answer.status == 503 and not any(name.lower() == "retry-after" for name in headers):
+            headers["Retry-After"] = "5"  # a passing fault: say when to come back
+        if 400 <= answer.status < 500 or answer.status == 503:
+            reason = answer.body[:200].decode("utf-8", "replace")
+            self._refused(f"{answer.status} {path}", logging.WARNING, client, f"{method} {path}: {reason}", answer.status)
+        return web.Response(status=answer.status, body=answer.body, headers=headers)
 
-    def _too_large(self) -> web.Response:
+    def _refused(self, kind: str, level: int, client: str, what: str, status: int | None = None) -> None:
+        """Log a refusal (its kind at most once a minute, with a count)."""
+        what = " ".join(sanitize_text(what).split())[:300]
+        self.refusals.note(kind, level, "listener: refused %s from %s: %s", status or kind.split()[0], client[:64], what)
+
+    def _too_large(self, client: str, path: str) -> web.Response:
+        self._refused("413", logging.WARNING, client, f"a body over {self.settings.max_body_kb} KB for {path}")
         return _plain(413, f"the request body is over the {self.settings.max_body_kb} KB limit ([listener] max_body_kb)")
+
+    def _busy(self, client: str) -> web.Response:
+        self._refused("503 held", logging.WARNING, client, "too many large bodies held at once")
+        return _plain(503, "too many large requests at once; try again shortly", {"Retry-After": "2"})
+
+
+class _ServerLog(logging.LoggerAdapter):
+    """aiohttp's own log, for what it answers before our gate: a request it cannot parse (a
+    header over 8 KB, a broken request line or chunk) is the client's mistake, counted in the
+    listener's digest without a traceback; anything else is logged as aiohttp logs it."""
+
+    def __init__(self, logger: logging.Logger, refusals: LogDigest):
+        super().__init__(logger, {})
+        self.refusals = refusals
+
+    def exception(self, msg: Any, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            problem = " ".join(sanitize_text(str(exc_info.message)).split())[:120]
+            self.refusals.note(f"400 unreadable {type(exc_info).__name__}", logging.WARNING,
+                               "listener: refused an unreadable request from %s: %s", *(args[:1] or ("?",)), problem)
+            return
+        if isinstance(exc_info, (ConnectionError, TimeoutError)):
+            self.logger.debug(msg, *args, exc_info=exc_info, **kwargs)
+            return
+        self.refusals.note(f"aiohttp {msg}", logging.ERROR, msg, *args, exc_info=exc_info)
+
+
+def _text(value: str) -> str:
+    """Header, query and path text as aiohttp gives it (bytes that are not UTF-8 kept as lone
+    surrogates) made valid Unicode: those bytes become U+FFFD, so no handler fails to encode it."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte: only replace it
+        return repair_text(value)
+
+
+def _networks(proxies: Sequence[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """`trusted_proxies` as networks (an address is a network of one); config.py checked them."""
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in proxies)
 
 
 def _normal_path(path: str) -> str:

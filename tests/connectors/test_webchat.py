@@ -308,7 +308,7 @@ async def test_rate_limits_per_visitor_and_per_address_answer_429(tmp_path: Path
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
-        (b"not json", 400, "not JSON"),
+        (b"not json", 400, "not valid JSON"),
         (b"[1, 2]", 400, "JSON object"),
         ({"text": "no id"}, 400, "id is missing"),
         ({"id": "../../etc/passwd", "text": "x"}, 400, "id must be"),
@@ -665,9 +665,47 @@ def test_a_write_that_fails_midway_leaves_no_half_line(tmp_path: Path) -> None:
             return original(fd, bytes(data[:10]))
         raise OSError(28, "No space left on device")
 
-    with mock.patch("connectors.webchat.os.write", half_then_fail), pytest.raises(OSError):
+    with mock.patch("connectors.webchat.visitors.os.write", half_then_fail), pytest.raises(OSError):
         log.write({"seq": 2, "key": "b", "from": "visitor", "text": "second, torn", "at": 2.0})
     log.write({"seq": 2, "key": "c", "from": "visitor", "text": "second", "at": 3.0})
     again = VisitorLog(log.path)
     again.load()
     assert [e["text"] for e in again.entries] == ["first", "second"]
+
+
+def test_the_visitor_logs_and_their_erasure_load_without_the_connector() -> None:
+    """The CLI's `erase` deletes a visitor's log through `connectors.webchat.visitors`: that must
+    not import the connector (its routes, the listener's types), and the registry's name for the
+    connector still works."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from connectors.webchat.visitors import forget_visitor; "
+        "import omniconsole.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith('connectors.webchat.connector')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+    from connectors import connector_class
+
+    assert connector_class("webchat") is WebChatConnector
+    assert WebChatConnector.__module__ == "connectors.webchat.connector"
+
+
+def test_the_web_chat_modules_import_no_store_core_or_window() -> None:
+    """`connectors.webchat` is a package now and loads its parts lazily: the import-hygiene
+    rule (a connector imports models only) is checked on each part here."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, sys\n"
+        "for name in ('connector', 'sessions', 'visitors', 'hours'):\n"
+        "    importlib.import_module('connectors.webchat.' + name)\n"
+        "bad = [m for m in sys.modules if m.startswith(('omniconsole.store', 'omniconsole.core', 'omniconsole.tui',"
+        " 'textual', 'aiosqlite', 'sqlite3'))]\n"
+        "print(bad)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

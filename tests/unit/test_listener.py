@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import socket
 from collections.abc import AsyncIterator, Sequence
 
@@ -46,9 +48,21 @@ class Echo:
     async def wrong(self, request: WebRequest) -> WebResponse:
         return "not a response"  # type: ignore[return-value]
 
+    async def refuse(self, request: WebRequest) -> WebResponse:
+        return WebResponse.text(400, f"the body is not JSON: {request.body[:20]!r}")
+
+    async def recurse(self, request: WebRequest) -> WebResponse:
+        json.loads(request.body)  # a handler that parses without a depth limit
+        return WebResponse.text(200, "parsed")
+
+    async def unavailable(self, request: WebRequest) -> WebResponse:
+        return WebResponse.text(503, "not stored; send again later")
+
     def routes(self) -> list[WebRoute]:
         return [WebRoute("POST", "", self.echo), WebRoute("GET", "/status", self.echo),
-                WebRoute("POST", "/crash", self.crash), WebRoute("POST", "/wrong", self.wrong)]
+                WebRoute("POST", "/crash", self.crash), WebRoute("POST", "/wrong", self.wrong),
+                WebRoute("POST", "/refuse", self.refuse), WebRoute("POST", "/recurse", self.recurse),
+                WebRoute("POST", "/unavailable", self.unavailable)]
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +91,10 @@ async def test_a_route_gets_the_request_in_our_own_terms() -> None:
     assert request.header("x-hub-signature-256") == request.header("X-HUB-SIGNATURE-256") == "sha256=ab"
     assert request.remote == "127.0.0.1"
     assert status.status_code == 201 and echo.seen[1].path == "/hooks/shop/status"
-    assert listener.paths == ["/hooks/shop", "/hooks/shop/crash", "/hooks/shop/status", "/hooks/shop/wrong"]
+    assert listener.paths == ["/hooks/shop", "/hooks/shop/crash", "/hooks/shop/recurse", "/hooks/shop/refuse",
+                              "/hooks/shop/status", "/hooks/shop/unavailable", "/hooks/shop/wrong"]
+    assert [(r.path, r.method, r.owner) for r in listener.routes][:2] == [("/hooks/shop", "POST", "shop"),
+                                                                          ("/hooks/shop/crash", "POST", "shop")]
 
 
 async def test_unknown_paths_and_methods_are_refused_with_a_reason() -> None:
@@ -111,10 +128,10 @@ async def test_a_body_over_the_limit_is_refused_before_the_handler() -> None:
 
 async def test_each_client_has_its_own_rate_limit() -> None:
     clock = Clock()
-    async with serving(rate_per_minute=3, clock=clock) as (_, echo, client):
+    async with serving(rate_per_minute=3, clock=clock, trusted_proxies=("127.0.0.1",)) as (_, echo, client):
         first = [(await client.post("/hooks/shop", content=b"x")).status_code for _ in range(3)]
         limited = await client.post("/hooks/shop", content=b"x")
-        # Behind the reverse proxy (127.0.0.1 is trusted), the client is who the proxy names.
+        # Behind the reverse proxy (127.0.0.1 is named), the client is who the proxy names.
         other = await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": "203.0.113.7"})
         spoofed = await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7"})
         clock.now += 20  # a third of a minute gives one request back
@@ -127,6 +144,28 @@ async def test_each_client_has_its_own_rate_limit() -> None:
     assert spoofed.status_code == 201  # the last untrusted hop is 203.0.113.7, not the claim before it
     assert [again.status_code, still.status_code, unknown_path.status_code] == [201, 429, 429]
     assert [r.remote for r in echo.seen[3:5]] == ["203.0.113.7", "203.0.113.7"]
+
+
+async def test_forwarded_addresses_are_a_claim_unless_the_config_names_the_proxy() -> None:
+    """By default nobody is a trusted proxy: a flood from one address that rotates its
+    X-Forwarded-For is still one client and is rate-limited. Behind a named proxy, the
+    clients it names keep their own limits, and one client's flood does not stop another."""
+    clock = Clock()
+    async with serving(rate_per_minute=5, clock=clock) as (_, echo, client):
+        flood = [(await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": f"203.0.113.{n}"})).status_code
+                 for n in range(20)]
+    assert flood.count(201) == 5 and flood[5:] == [429] * 15
+    assert {r.remote for r in echo.seen} == {"127.0.0.1"}
+
+    async with serving(rate_per_minute=5, clock=clock, trusted_proxies=("127.0.0.0/8",)) as (_, echo, client):
+        noisy = [(await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": "203.0.113.9"})).status_code
+                 for _ in range(8)]
+        quiet = await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": "198.51.100.4"})
+        # The client's own claim before the proxy's hop does not buy a fresh allowance.
+        claimed = await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": "192.0.2.1, 203.0.113.9"})
+    assert noisy == [201] * 5 + [429] * 3
+    assert quiet.status_code == 201 and claimed.status_code == 429
+    assert echo.seen[-1].remote == "198.51.100.4"
 
 
 def test_the_rate_limiter_refills_and_forgets_idle_clients() -> None:
@@ -152,6 +191,63 @@ async def test_a_crashing_handler_answers_500_and_the_listener_goes_on(caplog: p
     assert wrong.status_code == 500
     assert after.status_code == 201
     assert "a connector bug" in caplog.text  # the details are in the log, not the answer
+
+
+def our_log_bytes(caplog: pytest.LogCaptureFixture) -> int:
+    """What the core and aiohttp wrote to the log (httpx's own lines are the test's client)."""
+    records = [r for r in caplog.records if r.name.startswith(("omniconsole", "aiohttp", "connectors"))]
+    return sum(len(r.getMessage()) + len(r.exc_text or "") + (len(caplog.handler.format(r)) if r.exc_info else 0)
+               for r in records)
+
+
+async def test_a_flood_of_bad_requests_logs_a_line_per_kind_per_minute_and_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """1,000 requests with an oversized header once wrote 729 KB of tracebacks. Now each kind
+    of refusal (unreadable request, unknown path, wrong method, a channel's 400) writes its
+    first line, the rest are counted, and the count is written when the minute ends (or the
+    listener stops)."""
+    caplog.set_level(logging.DEBUG)
+    async with serving(rate_per_minute=100_000) as (listener, _, client):
+        for _ in range(1000):
+            answer = await client.post("/hooks/shop", content=b"{}", headers={"X-Big": "x" * 9000})
+            assert answer.status_code == 400
+        for _ in range(200):
+            assert (await client.post("/hooks/nothing/here", content=b"x")).status_code == 404
+            assert (await client.delete("/hooks/shop")).status_code == 405
+            assert (await client.post("/hooks/shop/refuse", content=b"\x00" * 30)).status_code == 400
+        during = our_log_bytes(caplog)
+        assert (await client.post("/hooks/shop", content=b"fine")).status_code == 201
+    assert during < 2000, caplog.text[:3000]
+    assert "Traceback" not in caplog.text
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith(("omniconsole", "aiohttp"))]
+    assert not any(r.exc_info for r in caplog.records if r.name.startswith(("omniconsole", "aiohttp")))
+    # At stop the counts are written: one line per kind with how many more there were.
+    assert any(line.startswith("999 more like this") for line in lines), lines
+    assert sum(line.startswith("199 more like this") for line in lines) == 3, lines
+    assert len(lines) <= 9, lines  # "listening", then the first line and the count of each kind
+    assert our_log_bytes(caplog) < 3000
+
+
+async def test_deep_nesting_is_400_and_a_503_always_says_when_to_come_back() -> None:
+    async with serving() as (_, _, client):
+        deep = await client.post("/hooks/shop/recurse", content=b"[" * 100_000 + b"]" * 100_000)
+        shallow = await client.post("/hooks/shop/recurse", content=b"[[1]]")
+        unavailable = await client.post("/hooks/shop/unavailable", content=b"x")
+    assert deep.status_code == 400 and "nested too deeply" in deep.text
+    assert shallow.status_code == 200
+    assert unavailable.status_code == 503 and unavailable.headers["retry-after"] == "5"
+
+
+async def test_header_bytes_that_are_not_utf8_reach_a_handler_as_text() -> None:
+    async with serving() as (_, echo, client):
+        answer = await client.post("/hooks/shop?q=%FF%FEx", content=b"x",
+                                   headers={"X-Hub-Signature-256": b"sha256=\xff\xfe", "X-Name": "Ольга".encode()})
+    assert answer.status_code == 201
+    [request] = echo.seen
+    assert request.header("x-hub-signature-256") == "sha256=\ufffd\ufffd"
+    assert request.header("x-name") == "Ольга"
+    assert all(value.encode("utf-8") for value in (*request.headers.values(), *request.query.values()))
 
 
 async def test_it_binds_only_the_configured_host() -> None:
@@ -304,7 +400,9 @@ def test_the_listener_table_is_read_and_checked(tmp_path) -> None:
     table = {"host": "0.0.0.0", "port": 9000, "max_body_kb": 64, "rate_per_minute": 30, "enabled": True, "trusted_proxies": ["10.0.0.1"]}
     read = parse_settings({"listener": table}, path).listener
     assert read == ListenerSettings("0.0.0.0", 9000, 64, 30, True, ("10.0.0.1",))
+    assert default.trusted_proxies == ()  # X-Forwarded-For is trusted from nobody unless named
     for bad, words in (({"port": 70000}, "port must be a whole number"), ({"prot": 1}, "unknown key 'prot'"),
+                       ({"trusted_proxies": ["nginx"]}, "'nginx' is not an IP address or network"),
                        ({"enabled": "yes"}, "enabled must be true or false")):
         with pytest.raises(UsageError, match=words):
             parse_settings({"listener": bad}, path)
@@ -332,3 +430,21 @@ async def test_bodies_held_at_once_are_bounded_for_all_clients_together() -> Non
         assert all(r.status_code == 200 for r in await asyncio.gather(*sends))
         assert listener._held == 0
         assert (await client.post("/hooks/slow", content=b"z")).status_code == 200
+
+
+async def test_the_digest_writes_one_line_a_window_while_a_flood_lasts(caplog: pytest.LogCaptureFixture) -> None:
+    from connectors.log_digest import LogDigest
+
+    caplog.set_level(logging.INFO)
+    digest = LogDigest(logging.getLogger("omniconsole.test.digest"), window=0.1)
+    for n in range(50):
+        digest.note("401", logging.WARNING, "refused %d", n)
+    await asyncio.sleep(0.15)  # the window ends: its count is written
+    for n in range(5):
+        digest.note("401", logging.WARNING, "refused again %d", n)
+    await asyncio.sleep(0.35)  # a counted window, then a quiet one: the kind is forgotten
+    digest.note("401", logging.WARNING, "refused late")
+    digest.flush()
+    lines = [r.getMessage() for r in caplog.records if r.name == "omniconsole.test.digest"]
+    assert lines == ["refused 0", "49 more like this in the last 1 s, the latest: refused 49",
+                     "5 more like this in the last 1 s, the latest: refused again 4", "refused late"]

@@ -28,28 +28,20 @@ wakes the visitor's long polls. The identity is `web` with the visitor id as add
 from __future__ import annotations
 
 import asyncio
-import base64
-import collections
-import hashlib
-import hmac
 import html
-import json
-import os
+import logging
 import re
-import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.base import (
     ChannelContext,
     Connector,
+    ConnectorError,
     DeliveryUpdate,
     InboundMessage,
     InboundSink,
@@ -61,6 +53,12 @@ from connectors.base import (
     WebResponse,
     WebRoute,
 )
+from connectors.json_body import JsonRefused, read_json
+from connectors.limits import TokenBuckets
+from connectors.log_digest import LogDigest
+from connectors.webchat.hours import OfficeHours
+from connectors.webchat.sessions import VISITOR_ID, SessionTokens
+from connectors.webchat.visitors import VisitorLog, VisitorLogs
 from omniconsole.models import DeliveryState, IdentityKind
 
 DEFAULT_TITLE = "Chat with us"
@@ -72,300 +70,15 @@ DELIVER_WAIT = 1.0
 # Long polls one visitor may hold open at once (tabs); more are refused (429).
 MAX_POLLS_PER_VISITOR = 6
 
-_VISITOR = re.compile(r"^[A-Za-z0-9_-]{22}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[^@\s<>\"',;]+\.[^@\s<>\"',;]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{6,24}$")
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_SPAN = re.compile(r"^([a-z]{3})(?:\s*-\s*([a-z]{3}))?\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 _STATIC = {
     "widget.js": "application/javascript; charset=utf-8",
     "demo.html": "text/html; charset=utf-8",
 }
 # The demo page loads only our own script and talks only to us.
 _DEMO_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self'"
-
-
-# -- office hours ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OfficeHours:
-    """When operators answer: weekly spans in one time zone (`Mon-Fri 09:00-18:00; Sat
-    10:00-14:00`). No spans means always open. A span that ends before it starts runs past
-    midnight (`Fri 22:00-02:00`)."""
-
-    spans: tuple[tuple[int, int, int], ...]  # (weekday, start minute, end minute) within a week
-    zone: ZoneInfo
-    text: str = ""
-
-    @classmethod
-    def parse(cls, text: str, timezone: str = "UTC") -> OfficeHours:
-        """Read the `hours` and `timezone` settings; ValueError in words when malformed."""
-        try:
-            zone = ZoneInfo(timezone or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone {timezone!r} is not a known time zone (write one such as \"Europe/Moscow\")") from None
-        spans: list[tuple[int, int, int]] = []
-        for part in filter(None, (p.strip() for p in re.split(r"[;,]", (text or "").lower()))):
-            match = _SPAN.match(part)
-            if not match or match[1] not in _DAYS or (match[2] and match[2] not in _DAYS):
-                raise ValueError(f"hours: cannot read {part!r}; write spans such as \"Mon-Fri 09:00-18:00; Sat 10:00-14:00\"")
-            first = _DAYS.index(match[1])
-            last = _DAYS.index(match[2]) if match[2] else first
-            start, end = int(match[3]) * 60 + int(match[4]), int(match[5]) * 60 + int(match[6])
-            if start > 24 * 60 or end > 24 * 60 or int(match[4]) > 59 or int(match[6]) > 59 or start == end:
-                raise ValueError(f"hours: {part!r} is not a time span within a day")
-            day = first
-            while True:
-                spans.append((day, start, end))
-                if day == last:
-                    break
-                day = (day + 1) % 7
-        return cls(tuple(spans), zone, text.strip())
-
-    def open_at(self, moment: datetime) -> bool:
-        """Whether operators answer at `moment` (an aware datetime)."""
-        if not self.spans:
-            return True
-        local = moment.astimezone(self.zone)
-        minute = local.hour * 60 + local.minute
-        today, yesterday = local.weekday(), (local.weekday() - 1) % 7
-        for day, start, end in self.spans:
-            if start < end and day == today and start <= minute < end:
-                return True
-            if start > end and ((day == today and minute >= start) or (day == yesterday and minute < end)):
-                return True
-        return False
-
-
-# -- sessions --------------------------------------------------------------------------------
-
-
-class SessionTokens:
-    """Visitor session tokens: `<visitor id>.<issued, unix s>.<HMAC-SHA256>`, bound to one
-    channel, so nothing needs storing and a restart keeps every visitor signed in."""
-
-    def __init__(self, secret: str, channel: str, max_age_days: float = 365.0, clock: Callable[[], float] = time.time):
-        self._key = secret.encode("utf-8")
-        self._channel = channel
-        self.max_age = max_age_days * 86400
-        self.clock = clock
-
-    def _signature(self, visitor: str, issued: int) -> str:
-        mac = hmac.new(self._key, f"webchat|{self._channel}|{visitor}|{issued}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
-
-    def issue(self, visitor: str | None = None) -> tuple[str, str]:
-        """A new visitor id (or the given one) and its token."""
-        visitor = visitor or secrets.token_urlsafe(16)
-        issued = int(self.clock())
-        return visitor, f"{visitor}.{issued}.{self._signature(visitor, issued)}"
-
-    def visitor(self, token: str) -> str | None:
-        """The visitor a token names, or None when it is forged, damaged or expired."""
-        visitor, _, rest = token.partition(".")
-        issued_text, _, signature = rest.partition(".")
-        if not _VISITOR.match(visitor) or not (issued_text.isascii() and issued_text.isdigit()) or len(issued_text) > 12:
-            return None
-        issued = int(issued_text)
-        if not hmac.compare_digest(signature.encode(), self._signature(visitor, issued).encode()):
-            return None
-        if self.clock() - issued > self.max_age or issued > self.clock() + 300:
-            return None
-        return visitor
-
-
-class RateBuckets:
-    """A token bucket per key (a visitor, a client address): `per_minute` requests, refilled
-    smoothly. The listener limits every address; these are the chat's own, tighter limits."""
-
-    _PRUNE_AT = 10_000
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
-        self.capacity = float(max(1, per_minute))
-        self.rate = self.capacity / 60.0
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def wait_for(self, key: str) -> float:
-        """Take one request from `key`'s allowance: 0 if allowed, else seconds to wait."""
-        now = self.clock()
-        tokens, at = self._buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - at) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-        self._buckets[key] = (tokens - 1.0, now)
-        if len(self._buckets) > self._PRUNE_AT:
-            self._buckets = {k: v for k, v in self._buckets.items() if v[0] + (now - v[1]) * self.rate < self.capacity}
-        return 0.0
-
-
-# -- what each visitor sees ------------------------------------------------------------------
-
-
-class VisitorLog:
-    """One visitor's side of the conversation: their messages and our replies, numbered from
-    1. Kept as JSON lines in one file, appended and fsynced entry by entry; a line torn by a
-    crash is cut off when the file is next opened."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.entries: list[dict[str, Any]] = []
-        self.keys: dict[str, int] = {}  # idempotency key -> seq
-        self.name = ""  # the name the visitor gave, carried on their later messages
-        self.lock = asyncio.Lock()
-        self.changed = asyncio.Event()
-        self.taken = 0  # the highest entry a poll has handed out
-        self.polls = 0  # long polls waiting now
-        self.unconfirmed: dict[int, str] = {}  # seq -> external id of replies sent but not yet seen
-
-    @property
-    def last(self) -> int:
-        return len(self.entries)
-
-    def load(self) -> None:
-        """Read the file (in a worker thread), repairing a torn last line."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return
-        end = raw.rfind(b"\n") + 1
-        if end < len(raw):
-            with open(self.path, "r+b") as f:
-                f.truncate(end)
-        for line in raw[:end].splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict) and entry.get("seq") == len(self.entries) + 1:
-                self._index(entry)
-
-    def _index(self, entry: dict[str, Any]) -> None:
-        self.entries.append(entry)
-        self.keys[entry["key"]] = entry["seq"]
-        if entry.get("name"):
-            self.name = entry["name"]
-
-    def write(self, entry: dict[str, Any]) -> None:
-        """Append one entry durably (in a worker thread)."""
-        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
-        new = not self.path.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            size = os.fstat(fd).st_size
-            try:
-                view = memoryview(line)
-                while view:  # a write may take less than all of it (a full disk, a signal)
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            except OSError:
-                # Never leave half a line: the next entry would be glued to it and lost.
-                os.ftruncate(fd, size)
-                raise
-        finally:
-            os.close(fd)
-        if new:  # the directory entry of a new file must be durable too
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-
-    async def append(self, key: str, who: str, text: str, **extra: Any) -> tuple[dict[str, Any], bool]:
-        """Add an entry unless one with `key` is there; (the entry, whether it is new).
-        The caller holds `lock`."""
-        if key in self.keys:
-            return self.entries[self.keys[key] - 1], False
-        entry = {"seq": self.last + 1, "key": key, "from": who, "text": text, "at": round(time.time(), 3), **extra}
-        await asyncio.to_thread(self.write, entry)
-        self._index(entry)
-        self.notify()
-        return entry, True
-
-    def notify(self) -> None:
-        """Wake every poll waiting on this visitor."""
-        self.changed.set()
-        self.changed = asyncio.Event()
-
-    def view(self, after: int) -> list[dict[str, Any]]:
-        """Entries after `after`, as the widget gets them."""
-        return [
-            {"seq": e["seq"], "from": e["from"], "text": e["text"], "at": e["at"], **({"id": e["id"]} if "id" in e else {})}
-            for e in self.entries[after:]
-        ]
-
-
-class VisitorLogs:
-    """The logs of one channel's visitors, the recently used ones kept in memory."""
-
-    KEEP = 2048
-
-    def __init__(self, root: Path):
-        self.root = root
-        self._open: collections.OrderedDict[str, VisitorLog] = collections.OrderedDict()
-        self._loading: dict[str, asyncio.Future[VisitorLog]] = {}
-
-    async def get(self, visitor: str) -> VisitorLog:
-        """The visitor's log, read from disk on first use."""
-        log = self._open.get(visitor)
-        if log is not None:
-            self._open.move_to_end(visitor)
-            return log
-        pending = self._loading.get(visitor)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[VisitorLog] = asyncio.get_running_loop().create_future()
-        self._loading[visitor] = future
-        try:
-            log = VisitorLog(self.root / visitor[:2] / f"{visitor}.jsonl")
-            await asyncio.to_thread(log.load)
-            future.set_result(log)
-            self._open[visitor] = log
-            self._forget_idle(keep=visitor)
-            return log
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: a waiter gets it too, nobody is told it went unseen
-            raise
-        finally:
-            del self._loading[visitor]
-
-    def cached(self, visitor: str) -> VisitorLog | None:
-        return self._open.get(visitor)
-
-    def all(self) -> Iterable[VisitorLog]:
-        return list(self._open.values())
-
-    def _forget_idle(self, keep: str) -> None:
-        """Drop the least recently used logs nobody is using now, down to KEEP. The log just
-        handed out (`keep`) always stays: two objects for one visitor's file would number two
-        entries alike. A dropped log's replies not yet seen stay "sent" rather than becoming
-        "delivered" (memory must not grow with every abandoned chat)."""
-        for visitor in list(self._open):
-            if len(self._open) <= self.KEEP:
-                break
-            log = self._open[visitor]
-            if visitor != keep and not log.polls and not log.lock.locked():
-                del self._open[visitor]
-
-
-def forget_visitor(data_dir: Path, visitor: str) -> int:
-    """Delete a visitor's conversation log in every web chat channel under `data_dir` (a
-    personal-data erasure); returns how many files went."""
-    if not _VISITOR.match(visitor):
-        return 0
-    removed = 0
-    for path in (data_dir / "webchat").glob(f"*/{visitor[:2]}/{visitor}.jsonl"):
-        path.unlink(missing_ok=True)
-        removed += 1
-    return removed
 
 
 # -- the connector ---------------------------------------------------------------------------
@@ -411,8 +124,8 @@ class WebChatConnector(Connector):
         self.offline_text = str(settings.get("offline_text") or DEFAULT_OFFLINE_TEXT)
         self.demo_page = bool(settings.get("demo_page", True))
         self.tokens = SessionTokens(secret, context.name, session_days)
-        self.message_limit = RateBuckets(messages_per_minute)
-        self.session_limit = RateBuckets(sessions_per_minute)
+        self.message_limit = TokenBuckets(messages_per_minute)
+        self.session_limit = TokenBuckets(sessions_per_minute)
         slug = re.sub(r"[^a-z0-9]+", "-", context.name.lower()).strip("-") or f"channel-{context.channel_id}"
         self.logs = VisitorLogs(context.data_dir / "webchat" / slug)
         self._sink: InboundSink | None = None
@@ -421,6 +134,7 @@ class WebChatConnector(Connector):
         self._typing_at = 0.0
         self._static: dict[str, bytes] = {}
         self._recording: set[asyncio.Task[None]] = set()
+        self.faults = LogDigest(self.log)  # failures to store or to write a log, once a minute per kind
 
     # -- the contract ----------------------------------------------------------------------
 
@@ -444,6 +158,7 @@ class WebChatConnector(Connector):
     async def close(self) -> None:
         """Answer the long polls still waiting, so the listener stops at once."""
         self._release_polls()
+        self.faults.flush()
 
     def _release_polls(self) -> None:
         self._closing.set()
@@ -454,7 +169,7 @@ class WebChatConnector(Connector):
         """Put an operator's reply in the visitor's log and wake their polls: delivered when a
         waiting poll took it at once, else sent (upgraded once the widget has it)."""
         visitor = message.address.strip()
-        if not _VISITOR.match(visitor):
+        if not VISITOR_ID.match(visitor):
             raise PermanentError(f"{message.address!r} is not a web chat visitor")
         if message.attachments:
             raise PermanentError("the web chat cannot send files yet; send a link, or reply by e-mail")
@@ -479,7 +194,7 @@ class WebChatConnector(Connector):
 
     async def operator_typing(self, addresses: set[str]) -> None:
         """The core says which visitors an operator is typing to now (about every second)."""
-        now = frozenset(a for a in addresses if _VISITOR.match(a))
+        now = frozenset(a for a in addresses if VISITOR_ID.match(a))
         changed = now ^ self._typing
         self._typing, self._typing_at = now, time.monotonic()
         for visitor in changed:
@@ -518,7 +233,7 @@ class WebChatConnector(Connector):
 
     def _file(self, name: str) -> bytes:
         if name not in self._static:
-            self._static[name] = resources.files("connectors").joinpath("webchat_static").joinpath(name).read_bytes()
+            self._static[name] = resources.files("connectors.webchat").joinpath("static").joinpath(name).read_bytes()
         return self._static[name]
 
     async def _widget(self, request: WebRequest) -> WebResponse:
@@ -583,7 +298,8 @@ class WebChatConnector(Connector):
                     try:
                         answer = await handler(request, visitor)
                     except OSError as exc:
-                        self.log.error("the web chat cannot read a visitor's log: %s", exc.strerror or exc)
+                        self.faults.note(f"log {exc.errno}", logging.ERROR, "the web chat cannot read a visitor's log: %s",
+                                         exc.strerror or exc)
                         answer = _error(503, "the chat cannot read its history right now; try again shortly", {"Retry-After": "5"})
             return WebResponse(answer.status, answer.body, answer.content_type,
                                {**answer.headers, **_cors(origin), "Cache-Control": "no-store"})
@@ -668,7 +384,8 @@ class WebChatConnector(Connector):
         except OSError as exc:
             # Stored or not, it is not in what the visitor sees yet: the widget posts again,
             # the core drops a duplicate, and the log line is written then.
-            self.log.error("cannot use the web chat log of visitor %s: %s", visitor, exc.strerror or exc)
+            self.faults.note(f"log {exc.errno}", logging.ERROR, "cannot use the web chat log of visitor %s: %s", visitor,
+                             exc.strerror or exc)
             return _error(503, "your message was not saved yet; it will be sent again shortly", {"Retry-After": "2"})
         except _NotStored:
             return _error(503, "your message was not saved yet; it will be sent again shortly", {"Retry-After": "2"})
@@ -706,8 +423,13 @@ class WebChatConnector(Connector):
         # again, the core drops the duplicate and the log line is written then.
         try:
             await sink.deliver([message], cursor=None)
+        except ConnectorError as exc:  # a fault that passes (a full disk): said without a traceback
+            self.faults.note(f"not stored: {type(exc).__name__}", logging.WARNING,
+                             "a web chat message was not stored; the widget sends it again: %s", exc.reason)
+            raise _NotStored() from exc
         except Exception as exc:
-            self.log.exception("a web chat message was not stored; the widget sends it again")
+            self.faults.note("not stored", logging.ERROR, "a web chat message was not stored; the widget sends it again",
+                             exc_info=True)
             raise _NotStored() from exc
 
     async def _poll(self, request: WebRequest, visitor: str) -> WebResponse:
@@ -810,11 +532,12 @@ def _refused_origin(request: WebRequest) -> WebResponse:
 
 
 def _json_fields(body: bytes, required: Sequence[str]) -> tuple[dict[str, Any], WebResponse | None]:
-    """The JSON object of a request with `required` text fields (`id` a client id)."""
+    """The JSON object of a request with `required` text fields (`id` a client id); lone
+    surrogates in its text are repaired (connectors.json_body)."""
     try:
-        fields = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return {}, _error(400, "the body is not JSON (or is nested too deeply)")
+        fields = read_json(body)
+    except JsonRefused as exc:
+        return {}, _error(400, str(exc))
     if not isinstance(fields, dict):
         return {}, _error(400, "the body must be a JSON object")
     for name in required:
