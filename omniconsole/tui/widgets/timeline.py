@@ -16,7 +16,6 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -179,11 +178,6 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
     Timeline { background: $surface; }
     """
 
-    class EntrySelected(Message):
-        def __init__(self, entry: TimelineEntry | None) -> None:
-            super().__init__()
-            self.entry = entry
-
     def __init__(self, *, clock=time.time, id: str | None = None) -> None:
         super().__init__(id=id)
         self.clock = clock
@@ -210,7 +204,6 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         self._layout()
         if focus_message is not None or not keep_position or at_bottom:
             self._scroll_to_cursor(bottom=focus_message is None)
-        self.post_message(self.EntrySelected(self.selected))
 
     def _layout(self) -> None:
         width = max(10, self.size.width - 1)
@@ -259,7 +252,6 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         self.cursor = max(0, min(index, len(self.entries) - 1))
         self._layout()
         self._scroll_to_cursor()
-        self.post_message(self.EntrySelected(self.selected))
 
     def action_cursor_down(self) -> None:
         self._move(self.cursor + 1)

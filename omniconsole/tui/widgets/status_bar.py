@@ -1,0 +1,83 @@
+"""The status bar: who is working, the health of every channel, whether a core runs, and the
+keys to start with (read from the live bindings, so a remapped key is shown as help shows it).
+It reads the store itself every 5 s; `reload()` after a channel's health changed."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import Static
+
+from omniconsole.errors import OmniError
+from omniconsole.store import Operator, Store
+from omniconsole.tui.keys import key_display
+from omniconsole.tui.messages import StoreUnavailable
+from omniconsole.tui.text import HEALTH, one_line, safe
+
+#: The hints at the end of the bar: (binding id on the screen, what it does).
+HINTS = [
+    ("app.help", "help"), ("app.search", "search"), ("conversation.reply", "reply"), ("conversation.note", "note"),
+    ("conversation.resolve", "resolve"), ("app.commands", "commands"),
+]
+
+
+class StatusBar(Static):
+    """One line at the bottom of the main screen."""
+
+    INTERVAL = 5.0
+
+    def __init__(self, store: Store, operator: Operator, *, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+        self.store = store
+        self.operator = operator
+        self._channels_text = Text("")
+        self._core_text = Text("")
+
+    def follow(self) -> None:
+        """Read the store again every few seconds (channel health, the core's lease)."""
+        self.set_interval(self.INTERVAL, self._reload_quietly)
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.reload()
+        except OmniError as exc:
+            self.post_message(StoreUnavailable(exc))
+
+    async def reload(self) -> None:
+        """Read channel health and the core's lease and draw them. Raises OmniError when the
+        store does not answer."""
+        channels = await self.store.channels()
+        text = Text(end="")
+        for channel in channels:
+            symbol, style = HEALTH.get(channel.health, HEALTH["unknown"])
+            text.append(f" {symbol} ", style=style)
+            text.append_text(safe(one_line(channel.name, 20)))
+            if channel.health in ("degraded", "down") and channel.health_detail:
+                text.append(": ")
+                text.append_text(safe(one_line(channel.health_detail, 40), style))
+        self._channels_text = text
+        holder = await self.store.lease_holder()
+        core = getattr(self.app, "core_state", None)
+        if core:
+            self._core_text = Text(core, style="grey62")
+        elif holder is None or holder.expires_at < time.time():
+            self._core_text = Text("no core is running: nothing is received or sent", style="bold red")
+        else:
+            self._core_text = Text(f"core: pid {holder.pid} on {holder.host}", style="grey62")
+        self.draw()
+
+    def hints(self) -> str:
+        """`? help  / search  r reply ...` with the keys in force on the screen."""
+        shown = [(key_display(self.screen, binding_id), words) for binding_id, words in HINTS]
+        return "  ".join(f"{key} {words}" for key, words in shown if key)
+
+    def draw(self) -> None:
+        text = Text(end="")
+        text.append(f" {self.operator.login} ", style="bold black on #6FA8DC")
+        text.append(f" {self.operator.role} ", style="grey62")
+        text.append_text(self._channels_text)
+        text.append("  ")
+        text.append_text(self._core_text)
+        text.append("   " + self.hints(), style="grey50")
+        self.update(text, layout=False)
