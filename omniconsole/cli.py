@@ -609,7 +609,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         return bench_mail.main(args)
     if args.bench_command == "tui":
-        from omniconsole.tui import bench as tui_bench
+        from omniconsole.bench import tui as tui_bench
 
         return tui_bench.main(args)
     from omniconsole import bench

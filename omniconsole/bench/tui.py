@@ -139,7 +139,7 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0) -> None:
 
             async def drawn(seen: list) -> None:
                 # The window's follow-up (reloading the inbox) ends, then the next repaint.
-                while screen._following:  # noqa: SLF001
+                while screen.follower.busy:
                     await asyncio.sleep(0.001)
                 self.call_after_refresh(lambda: [latencies.setdefault(e.id, time.time() - e.at) for e in seen])
 
@@ -152,7 +152,7 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0) -> None:
 
             store.events_since = spying
             writer = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "omniconsole.tui.bench", "writer", "0", db, str(count),
+                sys.executable, "-m", "omniconsole.bench.tui", "writer", "0", db, str(count),
                 stdout=asyncio.subprocess.DEVNULL,
             )
             await writer.wait()
@@ -174,7 +174,7 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0) -> None:
 def _child(kind: str, *extra: str) -> dict:
     started = time.time()
     out = subprocess.run(
-        [sys.executable, "-m", "omniconsole.tui.bench", kind, repr(started), *extra],
+        [sys.executable, "-m", "omniconsole.bench.tui", kind, repr(started), *extra],
         capture_output=True, text=True, timeout=600,
     )
     if out.returncode != 0:
