@@ -14,9 +14,10 @@ from omniconsole.config import Settings
 from omniconsole.errors import OmniError
 from omniconsole.store import Operator, Store
 from omniconsole.tui.screens.main import MainScreen
+from omniconsole.tui.workers import WorkerFailures
 
 
-class OmniApp(App):
+class OmniApp(WorkerFailures, App):
     """The window of one operator."""
 
     # Absolute, so subclasses elsewhere (benchmarks, tests) find it too.

@@ -26,13 +26,11 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.worker import Worker, WorkerState
 
 from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import Conversation, Operator, Store
 from omniconsole.tui.follower import Follower
-from omniconsole.tui.keys import live_bindings
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.text import one_line, safe
 from omniconsole.tui.widgets.composer import Composer
@@ -43,6 +41,7 @@ from omniconsole.tui.widgets.reply_box import ReplyBox
 from omniconsole.tui.widgets.status_bar import StatusBar
 from omniconsole.tui.widgets.timeline import Timeline
 from omniconsole.tui.widgets.view_tabs import VIEW_KEYS, ViewTabs
+from omniconsole.tui.workers import WorkerFailures
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def _action_commands():
     return ActionCommands
 
 
-class MainScreen(Screen):
+class MainScreen(WorkerFailures, Screen):
     """Inbox, conversation and customer side by side."""
 
     # Textual repaints the whole screen when focus moves (a repaint reactive). The panes
@@ -231,29 +230,6 @@ class MainScreen(Screen):
             self._trouble_shown = True
             self.app.notify(f"The database is not answering: {exc}", severity="error", markup=False, timeout=8)
             self.set_timer(30, lambda: setattr(self, "_trouble_shown", False))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Every worker of the screen and its panes (they run with `exit_on_error=False`) ends
-        here when it fails: the operator is told what failed and why, in words."""
-        if event.state != WorkerState.ERROR:
-            return
-        worker, error = event.worker, event.worker.error
-        what = self._worker_words(worker)
-        if isinstance(error, OmniError):
-            log.warning("window: %s failed: %s", what, error)
-            self.app.notify(f"{what}: {error}", title="Not done", severity="error", markup=False, timeout=8)
-        else:
-            log.error("window: %s failed", what, exc_info=error)
-            self.app.notify(f"{what} failed unexpectedly ({type(error).__name__}: {error}); the log has the details",
-                            title="Not done", severity="error", markup=False, timeout=12)
-
-    def _worker_words(self, worker: Worker) -> str:
-        """What a worker was doing, in the words of the binding that started it."""
-        action = worker.name.removeprefix("action_")
-        for binding in live_bindings(self):
-            if binding.action == action and binding.description:
-                return binding.description
-        return {"show_selected": "Opening the conversation", "templates": "Templates"}.get(worker.name, worker.name.replace("_", " "))
 
     def on_inbox_list_counts_changed(self, message: InboxList.CountsChanged) -> None:
         self.query_one(ViewTabs).show(message.counts, self.inbox.view)

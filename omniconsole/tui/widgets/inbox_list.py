@@ -27,13 +27,14 @@ from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size
 from omniconsole.models import InboxView
 from omniconsole.store import InboxCursor, InboxRow, Store
 from omniconsole.tui.text import PRIORITY, ago, badge, one_line
+from omniconsole.tui.workers import WorkerFailures
 
 PAGE = 100
 ROW_HEIGHT = 2
 MAX_PAGES = 40  # ~4,000 rows held; the rest is fetched again when scrolled back to
 
 
-class InboxList(CachedScrollbars, ScrollView, can_focus=True):
+class InboxList(WorkerFailures, CachedScrollbars, ScrollView, can_focus=True):
     """Conversations of one inbox view, most recent activity first."""
 
     BINDINGS = [
@@ -129,7 +130,8 @@ class InboxList(CachedScrollbars, ScrollView, can_focus=True):
         bottom = top + max(1, self.size.height // ROW_HEIGHT) + 1
         return {top // PAGE, min(bottom, max(0, self.count - 1)) // PAGE}
 
-    @work(group="inbox-fetch")
+    # A page the store did not give stays "…" until the next reload; the window stays open.
+    @work(group="inbox-fetch", exit_on_error=False)
     async def _fetch(self, page: int, generation: int) -> None:
         previous = self.pages.get(page - 1)
         if previous and len(previous) == PAGE:

@@ -31,6 +31,7 @@ from omniconsole.store import ActionError, Conversation, Operator, ReplyOption, 
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.text import badge, one_line, safe
 from omniconsole.tui.widgets.composer import Composer
+from omniconsole.tui.workers import WorkerFailures
 
 
 def window_words(window: ReplyWindow, now: float) -> str:
@@ -46,7 +47,7 @@ def window_words(window: ReplyWindow, now: float) -> str:
     return f"outside WhatsApp's 24-hour window: the customer {when}, so only an approved template can be sent"
 
 
-class ReplyBox(Vertical):
+class ReplyBox(WorkerFailures, Vertical):
     """The route line and the composer of the open conversation."""
 
     DEFAULT_CSS = "ReplyBox { height: auto; }"
@@ -250,7 +251,7 @@ class ReplyBox(Vertical):
         message.stop()
         self.offer_templates()
 
-    @work(group="dialog", exclusive=True, exit_on_error=False, name="templates")
+    @work(group="dialog", exclusive=True, exit_on_error=False)
     async def offer_templates(self) -> None:
         """Offer the route's approved templates (WhatsApp) and queue the one filled in."""
         conversation = self.conversation
