@@ -24,7 +24,8 @@ BADGES = {
     "external": ("API", "bold white on #5A6270"),
     "demo": ("DE", "bold white on grey35"),
 }
-HEALTH = {"up": ("●", "green"), "degraded": ("▲", "yellow"), "down": ("✖", "red"), "unknown": ("○", "grey50")}
+#: A channel's health as a symbol (its colour is the status bar's `status-bar--<health>`).
+HEALTH = {"up": "●", "degraded": "▲", "down": "✖", "unknown": "○"}
 STATE = {
     "queued": ("◷ queued", "grey62"),
     "sending": ("◷ sending", "grey62"),

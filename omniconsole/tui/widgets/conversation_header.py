@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
@@ -13,11 +14,19 @@ from omniconsole.store import Conversation, Presence, Store
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.text import PRIORITY, badge, one_line, safe
 
-STATUS_STYLE = {"open": "green", "pending": "yellow", "snoozed": "blue"}
-
-
 class ConversationHeader(Static):
-    """Two fixed lines whatever the width: a long subject is cut, never wrapped."""
+    """Two fixed lines whatever the width: a long subject is cut, never wrapped. Colours are the
+    stylesheet's `conversation-header--*` component classes (one per status among them)."""
+
+    COMPONENT_CLASSES = {
+        "conversation-header--dim", "conversation-header--name", "conversation-header--subject",
+        "conversation-header--open", "conversation-header--pending", "conversation-header--snoozed",
+        "conversation-header--closed", "conversation-header--assignee", "conversation-header--nobody",
+        "conversation-header--priority", "conversation-header--labels",
+    }
+
+    def pane_style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"conversation-header--{name}", partial=True)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
@@ -25,20 +34,22 @@ class ConversationHeader(Static):
     def show(self, conversation: Conversation, customer_name: str) -> None:
         c = conversation
         text = Text(end="", no_wrap=True, overflow="ellipsis")
-        text.append(f"#{c.id} ", style="grey62")
-        text.append_text(safe(one_line(customer_name, 40), "bold"))
+        style = self.pane_style
+        text.append(f"#{c.id} ", style=style("dim"))
+        text.append_text(safe(one_line(customer_name, 40), style("name")))
         text.append("  ")
-        text.append_text(safe(one_line(c.subject, 60), "italic"))
-        text.append(f"\n{c.status}", style=STATUS_STYLE.get(c.status, "grey50"))
+        text.append_text(safe(one_line(c.subject, 60), style("subject")))
+        status = c.status if c.status in ("open", "pending", "snoozed") else "closed"
+        text.append(f"\n{c.status}", style=style(status))
         if c.snoozed_until:
-            text.append(f" until {datetime.fromtimestamp(c.snoozed_until):%d %b %H:%M}", style="blue")
-        text.append("  assignee ", style="grey62")
-        text.append(c.assignee or "nobody", style="magenta" if c.assignee else "grey50")
+            text.append(f" until {datetime.fromtimestamp(c.snoozed_until):%d %b %H:%M}", style=style("snoozed"))
+        text.append("  assignee ", style=style("dim"))
+        text.append(c.assignee or "nobody", style=style("assignee" if c.assignee else "nobody"))
         if c.priority:
-            text.append(f"  {PRIORITY.get(c.priority, '')}", style="bold red")
+            text.append(f"  {PRIORITY.get(c.priority, '')}", style=style("priority"))
         if c.labels:
             text.append("  ")
-            text.append_text(safe(", ".join(c.labels), "magenta"))
+            text.append_text(safe(", ".join(c.labels), style("labels")))
         for kind in c.channel_kinds:
             text.append(" ")
             text.append_text(badge(kind))
@@ -46,7 +57,10 @@ class ConversationHeader(Static):
 
 
 class PresenceLine(Static):
-    """Other operators in the open conversation: viewing, or typing (a reply may cross theirs)."""
+    """Other operators in the open conversation: viewing, or typing (a reply may cross theirs).
+    Colours: `presence-line--typing`, `presence-line--viewing`."""
+
+    COMPONENT_CLASSES = {"presence-line--typing", "presence-line--viewing"}
 
     INTERVAL = 1.0
 
@@ -71,7 +85,9 @@ class PresenceLine(Static):
         text = Text(end="")
         for other in others:
             if other.typing:
-                text.append(f" ✎ {other.operator} is typing ", style="bold yellow")
+                text.append(f" ✎ {other.operator} is typing ",
+                            style=self.get_component_rich_style("presence-line--typing", partial=True))
             else:
-                text.append(f" 👁 {other.operator} is viewing ", style="cyan")
+                text.append(f" 👁 {other.operator} is viewing ",
+                            style=self.get_component_rich_style("presence-line--viewing", partial=True))
         self.update(text, layout=False)

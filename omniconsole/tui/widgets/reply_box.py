@@ -18,6 +18,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -51,6 +52,9 @@ class ReplyBox(WorkerFailures, Vertical):
     """The route line and the composer of the open conversation."""
 
     DEFAULT_CSS = "ReplyBox { height: auto; }"
+
+    # The info line's colours, in the stylesheet.
+    COMPONENT_CLASSES = {"reply-box--note-tag", "reply-box--dim", "reply-box--window", "reply-box--warning"}
 
     class ReplyQueued(Message):
         """A reply (or a template, `template` names it) is queued in `conversation_id`."""
@@ -148,18 +152,23 @@ class ReplyBox(WorkerFailures, Vertical):
             self.window_note = note
             self.draw()
 
+    def pane_style(self, name: str) -> Style:
+        """The stylesheet's `reply-box--<name>`."""
+        return self.get_component_rich_style(f"reply-box--{name}", partial=True)
+
     def draw(self) -> None:
         text = Text(end="")
         mode = self.composer.mode
+        dim = self.pane_style("dim")
         if mode == "note" and self.call_note_target is not None:
-            text.append(" note on the call ", style="bold black on #E0B050")
-            text.append("  kept on the call's entry · Enter saves · Esc cancels", style="grey62")
+            text.append(" note on the call ", style=self.pane_style("note-tag"))
+            text.append("  kept on the call's entry · Enter saves · Esc cancels", style=dim)
         elif mode == "note":
-            text.append(" private note ", style="bold black on #E0B050")
-            text.append("  seen by operators only · Enter saves · Esc cancels", style="grey62")
+            text.append(" private note ", style=self.pane_style("note-tag"))
+            text.append("  seen by operators only · Enter saves · Esc cancels", style=dim)
         elif self.routes:
             route = self.routes[self.route_index]
-            text.append(" reply via ", style="grey62")
+            text.append(" reply via ", style=dim)
             text.append_text(badge(route.kind))
             text.append(" ")
             text.append_text(safe(one_line(route.address, 40)))
@@ -167,14 +176,15 @@ class ReplyBox(WorkerFailures, Vertical):
             text.append_text(safe(one_line(route.channel_name, 30)))
             text.append(")")
             if self.window_note:
-                text.append("  outside the 24-hour window: template only", style="bold yellow")
-                text.append("  · Enter or ctrl+g picks one", style="grey62")
+                text.append("  outside the 24-hour window: template only", style=self.pane_style("window"))
+                text.append("  · Enter or ctrl+g picks one", style=dim)
             else:
                 if len(self.routes) > 1:
-                    text.append("  ctrl+t other channel", style="grey62")
-                text.append("  · Enter sends · ctrl+e $EDITOR", style="grey62")
+                    text.append("  ctrl+t other channel", style=dim)
+                text.append("  · Enter sends · ctrl+e $EDITOR", style=dim)
         elif self.conversation is not None:
-            text.append(" no channel to answer on: the customer never wrote on one we can send by", style="yellow")
+            text.append(" no channel to answer on: the customer never wrote on one we can send by",
+                        style=self.pane_style("warning"))
         self.query_one("#composer-info", Static).update(text, layout=False)
 
     # --- the composer's requests ----------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
@@ -23,7 +24,14 @@ HINTS = [
 
 
 class StatusBar(Static):
-    """One line at the bottom of the main screen."""
+    """One line at the bottom of the main screen. Its colours are component classes of the
+    stylesheet (`status-bar--operator`, `--dim`, `--alarm`, `--hints`, and `--up`, `--degraded`,
+    `--down`, `--unknown` for a channel's health)."""
+
+    COMPONENT_CLASSES = {
+        "status-bar--operator", "status-bar--dim", "status-bar--alarm", "status-bar--hints",
+        "status-bar--up", "status-bar--degraded", "status-bar--down", "status-bar--unknown",
+    }
 
     INTERVAL = 5.0
 
@@ -50,7 +58,8 @@ class StatusBar(Static):
         channels = await self.store.channels()
         text = Text(end="")
         for channel in channels:
-            symbol, style = HEALTH.get(channel.health, HEALTH["unknown"])
+            health = channel.health if channel.health in HEALTH else "unknown"
+            symbol, style = HEALTH[health], self.pane_style(health)
             text.append(f" {symbol} ", style=style)
             text.append_text(safe(one_line(channel.name, 20)))
             if channel.health in ("degraded", "down") and channel.health_detail:
@@ -60,12 +69,16 @@ class StatusBar(Static):
         holder = await self.store.lease_holder()
         core = getattr(self.app, "core_state", None)
         if core:
-            self._core_text = Text(core, style="grey62")
+            self._core_text = Text(core, style=self.pane_style("dim"))
         elif holder is None or holder.expires_at < time.time():
-            self._core_text = Text("no core is running: nothing is received or sent", style="bold red")
+            self._core_text = Text("no core is running: nothing is received or sent", style=self.pane_style("alarm"))
         else:
-            self._core_text = Text(f"core: pid {holder.pid} on {holder.host}", style="grey62")
+            self._core_text = Text(f"core: pid {holder.pid} on {holder.host}", style=self.pane_style("dim"))
         self.draw()
+
+    def pane_style(self, name: str) -> Style:
+        """The stylesheet's `status-bar--<name>`."""
+        return self.get_component_rich_style(f"status-bar--{name}", partial=True)
 
     def hints(self) -> str:
         """`? help  / search  r reply ...` with the keys in force on the screen."""
@@ -74,10 +87,10 @@ class StatusBar(Static):
 
     def draw(self) -> None:
         text = Text(end="")
-        text.append(f" {self.operator.login} ", style="bold black on #6FA8DC")
-        text.append(f" {self.operator.role} ", style="grey62")
+        text.append(f" {self.operator.login} ", style=self.pane_style("operator"))
+        text.append(f" {self.operator.role} ", style=self.pane_style("dim"))
         text.append_text(self._channels_text)
         text.append("  ")
         text.append_text(self._core_text)
-        text.append("   " + self.hints(), style="grey50")
+        text.append("   " + self.hints(), style=self.pane_style("hints"))
         self.update(text, layout=False)

@@ -20,7 +20,9 @@ VIEW_KEYS = [
 
 
 class ViewTabs(Static):
-    """One line: each view with its count, the current one reversed."""
+    """One line: each view with its count, the current one in `view-tabs--current`."""
+
+    COMPONENT_CLASSES = {"view-tabs--current"}
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
@@ -28,7 +30,7 @@ class ViewTabs(Static):
     def show(self, counts: dict[InboxView, int], current: InboxView) -> None:
         text = Text(end="")
         for _, view, label in VIEW_KEYS:
-            style = "bold reverse" if view == current else ""
+            style = self.get_component_rich_style("view-tabs--current", partial=True) if view == current else ""
             key = key_display(self.screen, f"view.{view.value}")
             text.append(f" {key} {label} {counts.get(view, 0)} ", style=style)
             text.append(" ")
