@@ -26,13 +26,14 @@ BADGES = {
 }
 #: A channel's health as a symbol (its colour is the status bar's `status-bar--<health>`).
 HEALTH = {"up": "●", "degraded": "▲", "down": "✖", "unknown": "○"}
+#: What we sent, by delivery state (coloured by the timeline's `timeline--state-<state>`).
 STATE = {
-    "queued": ("◷ queued", "grey62"),
-    "sending": ("◷ sending", "grey62"),
-    "sent": ("✓ sent", "green"),
-    "delivered": ("✓✓ delivered", "green"),
-    "read": ("✓✓ read", "bold green"),
-    "failed": ("✗ failed", "bold red"),
+    "queued": "◷ queued",
+    "sending": "◷ sending",
+    "sent": "✓ sent",
+    "delivered": "✓✓ delivered",
+    "read": "✓✓ read",
+    "failed": "✗ failed",
 }
 PRIORITY = {0: "", 1: "high", 2: "urgent"}
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 from rich.console import Console
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
@@ -47,15 +49,23 @@ def fold_at(entry: TimelineEntry) -> int | None:
 
 
 _CALL_OUTCOMES = {
-    "ringing": ("ringing…", "bold yellow"),
-    "talking": ("on the line", "bold green"),
-    "answered": ("answered", "green"),
-    "missed": ("missed: call back", "bold red"),
-    "no answer": ("no answer", "yellow"),
+    "ringing": "ringing…",
+    "talking": "on the line",
+    "answered": "answered",
+    "missed": "missed: call back",
+    "no answer": "no answer",
 }
 
+#: A style resolver: a component name (`customer`, `state-failed`...) to a style. The window's
+#: is the Timeline's `timeline--<name>` component classes; without one, text has no colours.
+StyleOf = Callable[[str], "Style | str"]
 
-def call_text(entry: TimelineEntry, when: str) -> Text:
+
+def no_style(name: str) -> str:
+    return ""
+
+
+def call_text(entry: TimelineEntry, when: str, style: StyleOf = no_style) -> Text:
     """A phone call: direction, number, outcome, duration, extension, recording, note. What
     the PBX sent (number, URL, note) is drawn as literal text."""
     try:
@@ -64,102 +74,102 @@ def call_text(entry: TimelineEntry, when: str) -> Text:
         call = {}
     inbound = call.get("direction") == "in"
     outcome = str(call.get("outcome") or "")
-    label, style = _CALL_OUTCOMES.get(outcome, (outcome or "call", "grey62"))
+    label = _CALL_OUTCOMES.get(outcome, outcome or "call")
     text = Text(end="")
     text.append("📞 ")
-    text.append("Incoming call" if inbound else "Outgoing call", style="bold")
+    text.append("Incoming call" if inbound else "Outgoing call", style=style("call-title"))
     number = call.get("from") if inbound else call.get("to")
     if number:
         text.append(" from " if inbound else " to ")
-        text.append_text(safe(str(number), "bold cyan"))
-    text.append(f"  {when}", style="grey50")
+        text.append_text(safe(str(number), style("customer")))
+    text.append(f"  {when}", style=style("time"))
     text.append("\n")
-    text.append(label, style=style)
+    text.append(label, style=style("call-" + outcome.replace(" ", "-") if outcome in _CALL_OUTCOMES else "dim"))
     duration = call.get("duration")
     if isinstance(duration, int) and duration > 0 and call.get("answered"):
         text.append(f"  ⏱ {duration // 60}:{duration % 60:02d}", style="")
     extensions = call.get("answered_by") or call.get("extensions") or []
     if extensions:
-        text.append("  ext ", style="grey62")
-        text.append_text(safe(", ".join(str(x) for x in extensions), "grey62"))
+        text.append("  ext ", style=style("dim"))
+        text.append_text(safe(", ".join(str(x) for x in extensions), style("dim")))
     if call.get("recording_url"):
         text.append("\n▶ recording ", style="")
-        text.append_text(safe(str(call["recording_url"]), "underline"))
+        text.append_text(safe(str(call["recording_url"]), style("link")))
     if call.get("note"):
         text.append("\n")
-        text.append_text(safe(str(call["note"]), "#E8D8A8"))
+        text.append_text(safe(str(call["note"]), style("note-body")))
     for note in call.get("operator_notes") or ():
         if isinstance(note, dict):
-            text.append("\n✎ ", style="#E8D8A8")
-            text.append_text(safe(str(note.get("by") or ""), "bold #E8D8A8"))
-            text.append(": ", style="#E8D8A8")
-            text.append_text(safe(str(note.get("text") or ""), "#E8D8A8"))
+            text.append("\n✎ ", style=style("note-body"))
+            text.append_text(safe(str(note.get("by") or ""), style("call-note-author")))
+            text.append(": ", style=style("note-body"))
+            text.append_text(safe(str(note.get("text") or ""), style("note-body")))
     return text
 
 
-def entry_text(entry: TimelineEntry, *, unfolded: bool = False, now: float | None = None) -> Text:
-    """One timeline entry as literal Text (no customer text is ever parsed as markup)."""
+def entry_text(entry: TimelineEntry, *, unfolded: bool = False, now: float | None = None, style: StyleOf = no_style) -> Text:
+    """One timeline entry as literal Text (no customer text is ever parsed as markup), coloured
+    by `style`."""
     when = clock_time(entry.created_at, now)
     if "call" in entry.flags:
-        return call_text(entry, when)
+        return call_text(entry, when, style)
     text = Text(end="")
     if entry.direction == "event":
-        text.append("· ", style="grey50")
-        text.append_text(safe(entry.author or "system", "grey50"))
+        text.append("· ", style=style("event"))
+        text.append_text(safe(entry.author or "system", style("event")))
         text.append(" ")
-        text.append_text(safe(entry.body, "grey50 italic"))
-        text.append(f"  {when}", style="grey42")
+        text.append_text(safe(entry.body, style("event-body")))
+        text.append(f"  {when}", style=style("event-time"))
         return text
     if entry.direction == "note":
-        text.append(" NOTE ", style="bold black on #E0B050")
+        text.append(" NOTE ", style=style("note-tag"))
         text.append(" ")
-        text.append_text(safe(entry.author, "bold #E0B050"))
-        text.append(f"  {when}\n", style="grey50")
-        text.append_text(safe(entry.body, "#E8D8A8"))
+        text.append_text(safe(entry.author, style("note-author")))
+        text.append(f"  {when}\n", style=style("time"))
+        text.append_text(safe(entry.body, style("note-body")))
         return text
     text.append_text(badge(entry.channel_kind))
     text.append(" ")
     if entry.direction == "out":
-        text.append("→ ", style="bold green")
-        text.append_text(safe(entry.author or "operator", "bold green"))
+        text.append("→ ", style=style("operator"))
+        text.append_text(safe(entry.author or "operator", style("operator")))
     else:
-        text.append_text(safe(entry.author or "customer", "bold cyan"))
-    text.append(f"  {when}", style="grey50")
+        text.append_text(safe(entry.author or "customer", style("customer")))
+    text.append(f"  {when}", style=style("time"))
     if entry.edited_at:
-        text.append("  (edited)", style="italic grey62")
+        text.append("  (edited)", style=style("edited"))
     if "auto_reply" in entry.flags:
-        text.append("  auto-reply", style="italic yellow")
+        text.append("  auto-reply", style=style("auto-reply"))
     if "bounce" in entry.flags:
-        text.append("  bounce", style="italic red")
+        text.append("  bounce", style=style("bounce"))
     if entry.direction == "out" and entry.state in STATE:
-        label, style = STATE[entry.state]
-        text.append(f"  {label}", style=style)
+        text.append(f"  {STATE[entry.state]}", style=style(f"state-{entry.state}"))
     if entry.subject:
         text.append("\n")
-        text.append_text(safe(entry.subject, "bold"))
+        text.append_text(safe(entry.subject, style("subject")))
     body = entry.body
     cut = None if unfolded else fold_at(entry)
     text.append("\n")
     if cut is not None:
         text.append_text(safe(body[:cut].rstrip(), ""))
-        text.append("\n… quoted text hidden (f shows the full original)", style="italic grey50")
+        text.append("\n… quoted text hidden (f shows the full original)", style=style("fold"))
     else:
-        text.append_text(safe(body or "(empty message)", "" if body else "italic grey50"))
+        text.append_text(safe(body or "(empty message)", "" if body else style("empty")))
     for attachment in entry.attachments:
         text.append("\n📎 ", style="")
-        text.append_text(safe(attachment.filename, "underline"))
-        text.append(f" ({_size(attachment.size)})", style="grey62")
+        text.append_text(safe(attachment.filename, style("link")))
+        text.append(f" ({_size(attachment.size)})", style=style("dim"))
         if attachment.note:
             text.append(" ")
-            text.append_text(safe(attachment.note, "italic yellow"))
+            text.append_text(safe(attachment.note, style("file-note")))
     if entry.direction == "out" and entry.error:
         text.append("\n")
         if entry.state == "failed":
-            text.append("✗ ", style="bold red")
-            text.append_text(safe(entry.error, "red"))
-            text.append("  (R retries)", style="grey62")
+            text.append("✗ ", style=style("failed"))
+            text.append_text(safe(entry.error, style("error")))
+            text.append("  (R retries)", style=style("dim"))
         else:
-            text.append_text(safe(entry.error, "yellow italic"))
+            text.append_text(safe(entry.error, style("warning")))
     return text
 
 
@@ -177,6 +187,18 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
     DEFAULT_CSS = """
     Timeline { background: $surface; }
     """
+
+    # Entry colours, in the stylesheet: `timeline--<name>` (names as entry_text asks for them).
+    COMPONENT_CLASSES = {f"timeline--{name}" for name in (
+        "event", "event-body", "event-time", "note-tag", "note-author", "note-body", "time", "operator", "customer",
+        "edited", "auto-reply", "bounce", "subject", "fold", "empty", "link", "dim", "file-note", "failed", "error",
+        "warning", "cursor", "call-title", "call-note-author", "call-ringing", "call-talking", "call-answered",
+        "call-missed", "call-no-answer", "state-queued", "state-sending", "state-sent", "state-delivered",
+        "state-read", "state-failed",
+    )}
+
+    def pane_style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"timeline--{name}", partial=True)
 
     def __init__(self, *, clock=time.time, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -214,9 +236,9 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         now = self.clock()
         for index, entry in enumerate(self.entries):
             starts.append(len(lines))
-            text = entry_text(entry, unfolded=entry.id in self.unfolded, now=now)
+            text = entry_text(entry, unfolded=entry.id in self.unfolded, now=now, style=self.pane_style)
             if index == self.cursor:
-                text.stylize("on grey19")
+                text.stylize(self.pane_style("cursor"))
             lines += wrap_to_strips(text, console, width)
             lines.append(Strip.blank(width))
         self._lines, self._starts = lines, starts
