@@ -12,11 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
-import shutil
-import subprocess
 import time
-from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -437,65 +433,15 @@ class MainScreen(WorkerFailures, Screen):
         await self._do(self.store.retry_failed(candidates[0].id, self.operator.login), "Queued again")
 
     def action_save_attachments(self) -> None:
-        entry = self.timeline.selected
-        if entry is None or not entry.attachments:
-            self.app.notify("The selected message has no attachments", severity="warning")
-            return
-        target = Path(os.environ.get("OMNICONSOLE_DOWNLOADS", Path.home() / "omniconsole-downloads"))
-        saved, missing = [], []
-        root = self.app.settings.attachments_dir
-        for attachment in entry.attachments:
-            if not attachment.path:
-                missing.append(attachment.filename)
-                continue
-            try:
-                target.mkdir(parents=True, exist_ok=True)
-                destination = target / attachment.filename
-                destination.write_bytes((root / attachment.path).read_bytes())
-                saved.append(str(destination))
-            except OSError as exc:
-                missing.append(f"{attachment.filename} ({exc.strerror})")
-        if saved:
-            self.app.notify("Saved " + ", ".join(saved), markup=False)
-        if missing:
-            self.app.notify("Not saved: " + ", ".join(missing), severity="warning", markup=False)
+        from omniconsole.tui.attachments import save_attachments
+
+        save_attachments(self.app, self.timeline.selected, self.app.settings.attachments_dir)
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_open_attachment(self) -> None:
-        """Text files open in a viewer here; other files open with the desktop's viewer where
-        there is one (a local session), else they are saved and the path is shown."""
-        entry = self.timeline.selected
-        files = [a for a in (entry.attachments if entry else ()) if a.path]
-        if not files:
-            self.app.notify("The selected message has no downloaded attachment", severity="warning")
-            return
-        attachment = files[0]
-        if len(files) > 1:
-            from omniconsole.tui.screens.dialogs import ChoiceDialog
+        from omniconsole.tui.attachments import open_attachment
 
-            choice = await self.app.push_screen_wait(
-                ChoiceDialog("Open which file?", [(str(a.id), safe(a.filename)) for a in files])
-            )
-            if choice is None:
-                return
-            attachment = next(a for a in files if str(a.id) == choice)
-        path = self.app.settings.attachments_dir / attachment.path
-        if attachment.mime_type.startswith("text/") or attachment.filename.lower().endswith((".txt", ".log", ".csv", ".json")):
-            from omniconsole.tui.screens.viewer import FileViewer
-
-            try:
-                data = path.read_bytes()[:2_000_000]
-            except OSError as exc:
-                self.app.notify(f"cannot read {attachment.filename}: {exc.strerror}", severity="error", markup=False)
-                return
-            self.app.push_screen(FileViewer(attachment.filename, data.decode("utf-8", errors="replace")))
-            return
-        opener = shutil.which("xdg-open")
-        if opener and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            self.app.notify(f"Opening {attachment.filename}", markup=False)
-        else:
-            self.action_save_attachments()
+        await open_attachment(self.app, self.timeline.selected, self.app.settings.attachments_dir)
 
     async def action_next_waiting(self) -> None:
         current = self.conversation.id if self.conversation else None
