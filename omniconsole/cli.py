@@ -146,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--visible", type=int, default=20, metavar="N",
                    help="messages another process stores per run, timed until this window shows them (default: 20;"
                         " they stay in the database, on a channel named 'bench visibility'; 0: skip)")
+    q.add_argument("--big-mail", type=int, default=0, metavar="MB",
+                   help="time the keys with an e-mail of MB megabytes in the open conversation (it stays in the database)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     return parser
 

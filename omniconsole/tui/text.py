@@ -44,8 +44,12 @@ def safe(text: str | None, style: str = "") -> Text:
 
 
 def one_line(text: str | None, width: int | None = None) -> str:
-    """Untrusted text folded to one line (for lists), optionally cut to `width` cells."""
-    line = " ".join(sanitize_text(text or "").split())
+    """Untrusted text folded to one line (for lists), optionally cut to `width` cells. Only the
+    start of a long text is read (a 20 MB body must not cost a list row 100 ms)."""
+    text = text or ""
+    if width is not None and len(text) > 8 * width + 256:
+        text = text[: 8 * width + 256]
+    line = " ".join(sanitize_text(text).split())
     if width is not None and len(line) > width:
         line = line[: max(0, width - 1)] + "…"
     return line

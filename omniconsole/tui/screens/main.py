@@ -337,6 +337,13 @@ class MainScreen(WorkerFailures, Screen):
         await self._reopen_after_writing(message.conversation_id)
         self.timeline.focus()
 
+    def on_timeline_whole_message_requested(self, message: Timeline.WholeMessageRequested) -> None:
+        from omniconsole.tui.screens.viewer import FileViewer
+
+        entry = message.entry
+        title = f"#{entry.id} " + one_line(entry.subject or entry.author or entry.direction, 60)
+        self.app.push_screen(FileViewer(title, entry.body))
+
     def on_reply_box_composing_cancelled(self) -> None:
         self.timeline.focus() if self.conversation else self.inbox.focus()
 

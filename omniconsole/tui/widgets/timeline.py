@@ -18,6 +18,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -47,6 +48,10 @@ def fold_at(entry: TimelineEntry) -> int | None:
         return None
     return value if isinstance(value, int) and 0 < value < len(entry.body) else None
 
+
+#: Characters of a message body drawn in the timeline: a 20 MB mail would take seconds to wrap
+#: at every redraw. The whole body stays in the store and opens with `v`.
+DISPLAY_LIMIT = 16_000
 
 _CALL_OUTCOMES = {
     "ringing": "ringing…",
@@ -149,12 +154,20 @@ def entry_text(entry: TimelineEntry, *, unfolded: bool = False, now: float | Non
         text.append_text(safe(entry.subject, style("subject")))
     body = entry.body
     cut = None if unfolded else fold_at(entry)
+    shown = body[:cut] if cut is not None else body
+    capped = len(shown) > DISPLAY_LIMIT
+    if capped:
+        shown = shown[:DISPLAY_LIMIT]
     text.append("\n")
     if cut is not None:
-        text.append_text(safe(body[:cut].rstrip(), ""))
-        text.append("\n… quoted text hidden (f shows the full original)", style=style("fold"))
+        text.append_text(safe(shown.rstrip(), ""))
+        if not capped:
+            text.append("\n… quoted text hidden (f shows the full original)", style=style("fold"))
     else:
-        text.append_text(safe(body or "(empty message)", "" if body else style("empty")))
+        text.append_text(safe(shown or "(empty message)", "" if shown else style("empty")))
+    if capped:
+        text.append(f"\n… {len(body) - DISPLAY_LIMIT:,} more characters not shown (v shows the whole message)",
+                    style=style("fold"))
     for attachment in entry.attachments:
         text.append("\n📎 ", style="")
         text.append_text(safe(attachment.filename, style("link")))
@@ -182,7 +195,15 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         Binding("g,home", "first", "First message", show=False, id="timeline.first"),
         Binding("G,end", "last", "Last message", show=False, id="timeline.last"),
         Binding("f", "toggle_fold", "Full original", id="timeline.fold"),
+        Binding("v", "view_whole", "Whole message", id="timeline.view"),
     ]
+
+    class WholeMessageRequested(Message):
+        """`v`: the operator wants to read the selected entry's whole body (not capped)."""
+
+        def __init__(self, entry: TimelineEntry) -> None:
+            super().__init__()
+            self.entry = entry
 
     DEFAULT_CSS = """
     Timeline { background: $surface; }
@@ -209,6 +230,9 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         self._lines: list[Strip] = []
         self._starts: list[int] = []  # first line of each entry
         self._width = 0
+        # Each entry wrapped once per look (entry, fold, width, day): moving the cursor draws
+        # only the two entries whose highlight changed from what is kept here.
+        self._wrapped: dict[tuple, list[Strip]] = {}
 
     @property
     def selected(self) -> TimelineEntry | None:
@@ -234,12 +258,25 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         lines: list[Strip] = []
         starts: list[int] = []
         now = self.clock()
+        day = time.localtime(now)[:3]  # clock_time says a time of today without its date
+        if len(self._wrapped) > 4000:
+            self._wrapped.clear()
         for index, entry in enumerate(self.entries):
             starts.append(len(lines))
-            text = entry_text(entry, unfolded=entry.id in self.unfolded, now=now, style=self.pane_style)
+            unfolded = entry.id in self.unfolded
             if index == self.cursor:
+                # The selected entry is drawn afresh with its highlight over its own styles
+                # (bodies are capped, so this stays a few milliseconds at most).
+                text = entry_text(entry, unfolded=unfolded, now=now, style=self.pane_style)
                 text.stylize(self.pane_style("cursor"))
-            lines += wrap_to_strips(text, console, width)
+                lines += wrap_to_strips(text, console, width)
+            else:
+                key = (entry, unfolded, width, day)
+                wrapped = self._wrapped.get(key)
+                if wrapped is None:
+                    text = entry_text(entry, unfolded=unfolded, now=now, style=self.pane_style)
+                    wrapped = self._wrapped[key] = wrap_to_strips(text, console, width)
+                lines += wrapped
             lines.append(Strip.blank(width))
         self._lines, self._starts = lines, starts
         set_virtual_size(self, Size(width, len(lines)))
@@ -286,6 +323,11 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
 
     def action_last(self) -> None:
         self._move(len(self.entries) - 1)
+
+    def action_view_whole(self) -> None:
+        entry = self.selected
+        if entry is not None:
+            self.post_message(self.WholeMessageRequested(entry))
 
     def action_toggle_fold(self) -> None:
         entry = self.selected
