@@ -18,11 +18,14 @@ def live_bindings(node: DOMNode) -> list[Binding]:
     return [binding for _, binding in bindings]
 
 
-def key_display(node: DOMNode, binding_id: str) -> str:
-    """How the key(s) bound to `binding_id` on `node` are shown (`r`, `^r`, `/`), joined by a
-    space when several; "" when nothing is bound to it."""
-    keys = [node.app.get_key_display(b) for b in live_bindings(node) if b.id == binding_id]
-    return " ".join(dict.fromkeys(keys))
+def key_displays(node: DOMNode) -> dict[str, str]:
+    """Binding id -> how its key(s) on `node` are shown (`r`, `^r`, `/`; several joined by a
+    space). Ids with nothing bound are absent."""
+    keys: dict[str, list[str]] = {}
+    for binding in live_bindings(node):
+        if binding.id:
+            keys.setdefault(binding.id, []).append(node.app.get_key_display(binding))
+    return {binding_id: " ".join(dict.fromkeys(shown)) for binding_id, shown in keys.items()}
 
 
 def help_rows(screen) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from omniconsole.errors import OmniError
 from omniconsole.store import Operator, Store
-from omniconsole.tui.keys import key_display
+from omniconsole.tui.keys import key_displays
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.text import HEALTH, one_line, safe
 
@@ -82,7 +82,8 @@ class StatusBar(Static):
 
     def hints(self) -> str:
         """`? help  / search  r reply ...` with the keys in force on the screen."""
-        shown = [(key_display(self.screen, binding_id), words) for binding_id, words in HINTS]
+        keys = key_displays(self.screen)
+        shown = [(keys.get(binding_id, ""), words) for binding_id, words in HINTS]
         return "  ".join(f"{key} {words}" for key, words in shown if key)
 
     def draw(self) -> None:

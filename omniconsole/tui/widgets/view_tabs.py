@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from omniconsole.models import InboxView
-from omniconsole.tui.keys import key_display
+from omniconsole.tui.keys import key_displays
 
 #: (default key, view, label); the key is the binding `view.<value>`'s default.
 VIEW_KEYS = [
@@ -29,9 +29,10 @@ class ViewTabs(Static):
 
     def show(self, counts: dict[InboxView, int], current: InboxView) -> None:
         text = Text(end="")
+        keys = key_displays(self.screen)
         for _, view, label in VIEW_KEYS:
             style = self.get_component_rich_style("view-tabs--current", partial=True) if view == current else ""
-            key = key_display(self.screen, f"view.{view.value}")
+            key = keys.get(f"view.{view.value}", "")
             text.append(f" {key} {label} {counts.get(view, 0)} ", style=style)
             text.append(" ")
         self.update(text, layout=False)
