@@ -230,8 +230,10 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         self._lines: list[Strip] = []
         self._starts: list[int] = []  # first line of each entry
         self._width = 0
-        # Each entry wrapped once per look (entry, fold, width, day): moving the cursor draws
-        # only the two entries whose highlight changed from what is kept here.
+        # The shown entries wrapped once per look (entry, fold, width, day): moving the cursor
+        # or a reload of the same conversation draws only the selected entry again. Only what
+        # is on show is kept (a growing cache of strips is more for the garbage collector to
+        # scan, and its pauses show up as slow keys).
         self._wrapped: dict[tuple, list[Strip]] = {}
 
     @property
@@ -259,8 +261,7 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         starts: list[int] = []
         now = self.clock()
         day = time.localtime(now)[:3]  # clock_time says a time of today without its date
-        if len(self._wrapped) > 4000:
-            self._wrapped.clear()
+        kept: dict[tuple, list[Strip]] = {}
         for index, entry in enumerate(self.entries):
             starts.append(len(lines))
             unfolded = entry.id in self.unfolded
@@ -275,9 +276,11 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
                 wrapped = self._wrapped.get(key)
                 if wrapped is None:
                     text = entry_text(entry, unfolded=unfolded, now=now, style=self.pane_style)
-                    wrapped = self._wrapped[key] = wrap_to_strips(text, console, width)
+                    wrapped = wrap_to_strips(text, console, width)
                 lines += wrapped
+                kept[key] = wrapped
             lines.append(Strip.blank(width))
+        self._wrapped = kept
         self._lines, self._starts = lines, starts
         set_virtual_size(self, Size(width, len(lines)))
         self.refresh()
