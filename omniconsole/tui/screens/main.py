@@ -33,6 +33,7 @@ from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.conversation_header import ConversationHeader, PresenceLine
 from omniconsole.tui.widgets.customer_pane import CustomerPane
 from omniconsole.tui.widgets.inbox_list import InboxList
+from omniconsole.tui.widgets.pane_colours import PaneColours
 from omniconsole.tui.widgets.reply_box import ReplyBox
 from omniconsole.tui.widgets.status_bar import StatusBar
 from omniconsole.tui.widgets.timeline import Timeline
@@ -115,6 +116,7 @@ class MainScreen(WorkerFailures, Screen):
             yield CustomerPane(clock=self.clock, id="customer")
         yield StatusBar(self.store, self.operator, id="status")
         yield Follower(self.store, self.operator.extension)
+        yield PaneColours()
 
     @property
     def inbox(self) -> InboxList:

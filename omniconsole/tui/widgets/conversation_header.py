@@ -9,24 +9,17 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.errors import OmniError
 from omniconsole.store import Conversation, Presence, Store
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.text import PRIORITY, badge, one_line, safe
 
-class ConversationHeader(Static):
+class ConversationHeader(PaneStyles, Static):
     """Two fixed lines whatever the width: a long subject is cut, never wrapped. Colours are the
     stylesheet's `conversation-header--*` component classes (one per status among them)."""
 
-    COMPONENT_CLASSES = {
-        "conversation-header--dim", "conversation-header--name", "conversation-header--subject",
-        "conversation-header--open", "conversation-header--pending", "conversation-header--snoozed",
-        "conversation-header--closed", "conversation-header--assignee", "conversation-header--nobody",
-        "conversation-header--priority", "conversation-header--labels",
-    }
-
-    def pane_style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"conversation-header--{name}", partial=True)
+    PANE = "conversation-header"
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
@@ -56,11 +49,11 @@ class ConversationHeader(Static):
         self.update(text, layout=False)
 
 
-class PresenceLine(Static):
+class PresenceLine(PaneStyles, Static):
     """Other operators in the open conversation: viewing, or typing (a reply may cross theirs).
     Colours: `presence-line--typing`, `presence-line--viewing`."""
 
-    COMPONENT_CLASSES = {"presence-line--typing", "presence-line--viewing"}
+    PANE = "presence-line"
 
     INTERVAL = 1.0
 
@@ -86,8 +79,8 @@ class PresenceLine(Static):
         for other in others:
             if other.typing:
                 text.append(f" ✎ {other.operator} is typing ",
-                            style=self.get_component_rich_style("presence-line--typing", partial=True))
+                            style=self.pane_style("typing"))
             else:
                 text.append(f" 👁 {other.operator} is viewing ",
-                            style=self.get_component_rich_style("presence-line--viewing", partial=True))
+                            style=self.pane_style("viewing"))
         self.update(text, layout=False)

@@ -12,6 +12,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
 
 from omniconsole.store import CustomerProfile
@@ -108,7 +109,7 @@ def profile_text(
     return text
 
 
-class CustomerPane(CachedScrollbars, ScrollView, can_focus=True):
+class CustomerPane(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
     """Scrollable customer card (Line API: a new card is wrapped once and drawn without a
     layout pass of the whole screen)."""
 
@@ -121,14 +122,7 @@ class CustomerPane(CachedScrollbars, ScrollView, can_focus=True):
     CustomerPane { background: $surface; }
     """
 
-    # The card's colours, in the stylesheet: `customer-pane--<name>`.
-    COMPONENT_CLASSES = {f"customer-pane--{name}" for name in (
-        "name", "faint", "dim", "italic", "heading", "suggestion-heading", "suggestion", "labels", "marker",
-        "open", "pending", "snoozed", "resolved",
-    )}
-
-    def pane_style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"customer-pane--{name}", partial=True)
+    PANE = "customer-pane"
 
     def __init__(self, *, clock=time.time, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -22,6 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size
 
 from omniconsole.models import InboxView
@@ -34,7 +35,7 @@ ROW_HEIGHT = 2
 MAX_PAGES = 40  # ~4,000 rows held; the rest is fetched again when scrolled back to
 
 
-class InboxList(WorkerFailures, CachedScrollbars, ScrollView, can_focus=True):
+class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_focus=True):
     """Conversations of one inbox view, most recent activity first."""
 
     BINDINGS = [
@@ -51,15 +52,7 @@ class InboxList(WorkerFailures, CachedScrollbars, ScrollView, can_focus=True):
     InboxList { background: $surface; }
     """
 
-    # Row colours, in the stylesheet: `inbox-list--<name>`.
-    COMPONENT_CLASSES = {
-        "inbox-list--unread", "inbox-list--unread-name", "inbox-list--priority", "inbox-list--waiting",
-        "inbox-list--dim", "inbox-list--assignee", "inbox-list--nobody", "inbox-list--cursor",
-        "inbox-list--cursor-focus", "inbox-list--loading",
-    }
-
-    def pane_style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"inbox-list--{name}", partial=True)
+    PANE = "inbox-list"
 
     class ConversationSelected(Message):
         """The operator moved to (or opened, with `open=True`) a conversation."""

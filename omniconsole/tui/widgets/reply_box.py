@@ -26,6 +26,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.core.reply_window import FREE, ReplyWindow, reply_window
 from omniconsole.errors import OmniError
 from omniconsole.store import ActionError, Conversation, Operator, ReplyOption, Store
@@ -48,13 +49,12 @@ def window_words(window: ReplyWindow, now: float) -> str:
     return f"outside WhatsApp's 24-hour window: the customer {when}, so only an approved template can be sent"
 
 
-class ReplyBox(WorkerFailures, Vertical):
+class ReplyBox(PaneStyles, WorkerFailures, Vertical):
     """The route line and the composer of the open conversation."""
 
     DEFAULT_CSS = "ReplyBox { height: auto; }"
 
-    # The info line's colours, in the stylesheet.
-    COMPONENT_CLASSES = {"reply-box--note-tag", "reply-box--dim", "reply-box--window", "reply-box--warning"}
+    PANE = "reply-box"
 
     class ReplyQueued(Message):
         """A reply (or a template, `template` names it) is queued in `conversation_id`."""
@@ -151,10 +151,6 @@ class ReplyBox(WorkerFailures, Vertical):
         if note != self.window_note:
             self.window_note = note
             self.draw()
-
-    def pane_style(self, name: str) -> Style:
-        """The stylesheet's `reply-box--<name>`."""
-        return self.get_component_rich_style(f"reply-box--{name}", partial=True)
 
     def draw(self) -> None:
         text = Text(end="")

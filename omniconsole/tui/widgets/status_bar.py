@@ -10,6 +10,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.errors import OmniError
 from omniconsole.store import Operator, Store
 from omniconsole.tui.keys import key_displays
@@ -23,15 +24,12 @@ HINTS = [
 ]
 
 
-class StatusBar(Static):
+class StatusBar(PaneStyles, Static):
     """One line at the bottom of the main screen. Its colours are component classes of the
     stylesheet (`status-bar--operator`, `--dim`, `--alarm`, `--hints`, and `--up`, `--degraded`,
     `--down`, `--unknown` for a channel's health)."""
 
-    COMPONENT_CLASSES = {
-        "status-bar--operator", "status-bar--dim", "status-bar--alarm", "status-bar--hints",
-        "status-bar--up", "status-bar--degraded", "status-bar--down", "status-bar--unknown",
-    }
+    PANE = "status-bar"
 
     INTERVAL = 5.0
 
@@ -75,10 +73,6 @@ class StatusBar(Static):
         else:
             self._core_text = Text(f"core: pid {holder.pid} on {holder.host}", style=self.pane_style("dim"))
         self.draw()
-
-    def pane_style(self, name: str) -> Style:
-        """The stylesheet's `status-bar--<name>`."""
-        return self.get_component_rich_style(f"status-bar--{name}", partial=True)
 
     def hints(self) -> str:
         """`? help  / search  r reply ...` with the keys in force on the screen."""

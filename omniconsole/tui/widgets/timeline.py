@@ -22,6 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
 
 from omniconsole.store import TimelineEntry
@@ -186,7 +187,7 @@ def entry_text(entry: TimelineEntry, *, unfolded: bool = False, now: float | Non
     return text
 
 
-class Timeline(CachedScrollbars, ScrollView, can_focus=True):
+class Timeline(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
     """The messages of the open conversation; the cursor selects one entry."""
 
     BINDINGS = [
@@ -209,17 +210,7 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
     Timeline { background: $surface; }
     """
 
-    # Entry colours, in the stylesheet: `timeline--<name>` (names as entry_text asks for them).
-    COMPONENT_CLASSES = {f"timeline--{name}" for name in (
-        "event", "event-body", "event-time", "note-tag", "note-author", "note-body", "time", "operator", "customer",
-        "edited", "auto-reply", "bounce", "subject", "fold", "empty", "link", "dim", "file-note", "failed", "error",
-        "warning", "cursor", "call-title", "call-note-author", "call-ringing", "call-talking", "call-answered",
-        "call-missed", "call-no-answer", "state-queued", "state-sending", "state-sent", "state-delivered",
-        "state-read", "state-failed",
-    )}
-
-    def pane_style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"timeline--{name}", partial=True)
+    PANE = "timeline"
 
     def __init__(self, *, clock=time.time, id: str | None = None) -> None:
         super().__init__(id=id)

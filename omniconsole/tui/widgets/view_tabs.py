@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.models import InboxView
 from omniconsole.tui.keys import key_displays
 
@@ -19,10 +20,10 @@ VIEW_KEYS = [
 ]
 
 
-class ViewTabs(Static):
+class ViewTabs(PaneStyles, Static):
     """One line: each view with its count, the current one in `view-tabs--current`."""
 
-    COMPONENT_CLASSES = {"view-tabs--current"}
+    PANE = "view-tabs"
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
@@ -31,7 +32,7 @@ class ViewTabs(Static):
         text = Text(end="")
         keys = key_displays(self.screen)
         for _, view, label in VIEW_KEYS:
-            style = self.get_component_rich_style("view-tabs--current", partial=True) if view == current else ""
+            style = self.pane_style("current") if view == current else ""
             key = keys.get(f"view.{view.value}", "")
             text.append(f" {key} {label} {counts.get(view, 0)} ", style=style)
             text.append(" ")
