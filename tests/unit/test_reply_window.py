@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from omniconsole.core.ingest import Ingestor
 from omniconsole.core.reply_window import WINDOW_SECONDS, reply_window, whatsapp_window
-from omniconsole.models import IdentityKind
+from omniconsole.models import IdentityKind, InboxView
 from tests.conftest import inbound
 
 NOW = 1_800_000_000.0
@@ -35,7 +35,7 @@ async def test_reply_window_of_routes_reads_the_last_inbound_message(store, tmp_
                                                          address="79991234567", at=NOW - 26 * 3600)], None)
     await ingestor.ingest(telegram, "telegram", [inbound("t1", "hi", address="555", at=NOW - 30 * 24 * 3600)], "1")
     routes = {}
-    for conversation in await store.inbox_page(__import__("omniconsole.models").models.InboxView.ALL):
+    for conversation in await store.inbox_page(InboxView.ALL):
         view = await store.conversation_view(conversation.conversation_id, "alice")
         routes.update({r.kind: r for r in view[3]})
     outside = await reply_window(store, routes["whatsapp"], NOW)
