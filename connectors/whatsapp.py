@@ -48,6 +48,7 @@ from connectors.base import (
     WebRoute,
 )
 from connectors.text import split_text as _split_text
+from omniconsole.message_templates import Template, parse_templates  # noqa: F401 (Template: re-exported)
 from omniconsole.models import DeliveryState, IdentityKind
 
 #: WhatsApp's limits: text body and media caption, in characters.
@@ -96,45 +97,6 @@ _MEDIA_TYPES = {
 }
 _MEDIA_LIMITS = {"image": 5 * 1024 * 1024, "video": 16 * 1024 * 1024, "audio": 16 * 1024 * 1024}
 _INBOUND_MEDIA = ("image", "video", "audio", "document", "sticker")
-
-
-@dataclass(frozen=True, slots=True)
-class Template:
-    """An approved message template as configured: `params` name its `{{1}}`, `{{2}}`...
-    in the operator's words; `text` is its body with `{1}`, `{2}` where they go."""
-
-    name: str
-    language: str
-    params: tuple[str, ...] = ()
-    text: str = ""
-
-    def render(self, values: Sequence[str]) -> str:
-        """The text the customer will read, for our timeline."""
-        text = self.text or f"[template {self.name}]"
-        for number, value in enumerate(values, start=1):
-            text = text.replace(f"{{{number}}}", value)
-        return text
-
-
-def parse_templates(raw: Any) -> list[Template]:
-    """The channel's `templates` setting; ValueError in words when it is malformed."""
-    if raw in (None, ""):
-        return []
-    if not isinstance(raw, list):
-        raise ValueError("templates must be a list of tables such as {name = \"order_update\", language = \"ru\"}")
-    templates = []
-    for number, item in enumerate(raw, start=1):
-        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item["name"]:
-            raise ValueError(f"template #{number} needs a name (the approved template's name)")
-        language = item.get("language", "en_US")
-        params = item.get("params", [])
-        text = item.get("text", "")
-        if not isinstance(language, str) or not isinstance(text, str):
-            raise ValueError(f"template {item['name']!r}: language and text must be text")
-        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-            raise ValueError(f"template {item['name']!r}: params must be a list of names such as [\"order number\"]")
-        templates.append(Template(item["name"], language, tuple(params), text))
-    return templates
 
 
 class WhatsAppConnector(Connector):

@@ -146,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--visible", type=int, default=20, metavar="N",
                    help="messages another process stores per run, timed until this window shows them (default: 20;"
                         " they stay in the database, on a channel named 'bench visibility'; 0: skip)")
+    q.add_argument("--big-mail", type=int, default=0, metavar="MB",
+                   help="time the keys with an e-mail of MB megabytes in the open conversation (it stays in the database)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     return parser
 
@@ -609,7 +611,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         return bench_mail.main(args)
     if args.bench_command == "tui":
-        from omniconsole.tui import bench as tui_bench
+        from omniconsole.bench import tui as tui_bench
 
         return tui_bench.main(args)
     from omniconsole import bench

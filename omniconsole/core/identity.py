@@ -89,3 +89,25 @@ def mentioned_identities(body: str, region: str = "RU") -> list[tuple[IdentityKi
             found.append((IdentityKind.PHONE, number))
     unique = list(dict.fromkeys(found))
     return unique[:_MAX_MENTIONS]
+
+
+def parse_typed_identity(text: str, region: str = "RU") -> tuple[IdentityKind, str] | None:
+    """An identity an operator typed on a customer's card: an e-mail address (normalised as
+    `normalize_email`) or a valid phone number (E.164, a number without a country code read in
+    `region`); None when it is neither. Stricter than ingest: a person typed it, so a number
+    `phonenumbers` does not call valid is refused rather than kept as digits."""
+    text = text.strip()
+    if not text:
+        return None
+    if "@" in text:
+        # The shape mentioned_identities finds in text: a dotted domain, no spaces or brackets.
+        if not _EMAIL_IN_TEXT.fullmatch(text):
+            return None
+        return IdentityKind.EMAIL, normalize_address(IdentityKind.EMAIL, text, region)
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return IdentityKind.PHONE, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

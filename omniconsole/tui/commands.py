@@ -1,4 +1,6 @@
-"""The command palette's provider: every action of the main screen, by its description."""
+"""The command palette's provider: every action in force on the screen the palette was opened
+from, by its description, run in the namespace that binds it. It reads the live bindings
+(`screen.active_bindings`, keymap applied) and knows nothing of the app or its screens."""
 
 from __future__ import annotations
 
@@ -6,21 +8,31 @@ from textual.command import Hit, Hits, Provider
 
 
 class ActionCommands(Provider):
-    """Offers each described binding of the main screen as a command."""
+    """Offers each described binding active on the calling screen as a command."""
+
+    def _commands(self):
+        """(description, key display, run) for each described binding, once per action."""
+        seen: dict[tuple[int, str], list] = {}
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or binding.action == "app.command_palette":
+                continue
+            key = (id(active.node), binding.action)
+            if key in seen:
+                seen[key][1].append(self.app.get_key_display(binding))
+            else:
+                seen[key] = [binding.description, [self.app.get_key_display(binding)], active.node, binding.action]
+        for description, keys, node, action in seen.values():
+            yield description, " ".join(dict.fromkeys(keys)), node, action
 
     async def search(self, query: str) -> Hits:
-        from omniconsole.tui.app import MainScreen
-
-        screen = self.app.main
         matcher = self.matcher(query)
-        for binding in MainScreen.BINDINGS:
-            if not binding.description:
-                continue
-            score = matcher.match(binding.description)
+        for description, keys, node, action in self._commands():
+            score = matcher.match(description)
             if score > 0:
                 yield Hit(
                     score,
-                    matcher.highlight(binding.description),
-                    lambda action=binding.action: screen.run_action(action),
-                    help=f"key: {self.app.get_key_display(binding)}",
+                    matcher.highlight(description),
+                    lambda action=action, node=node: self.app.run_action(action, node),
+                    help=f"key: {keys}",
                 )

@@ -24,14 +24,16 @@ BADGES = {
     "external": ("API", "bold white on #5A6270"),
     "demo": ("DE", "bold white on grey35"),
 }
-HEALTH = {"up": ("●", "green"), "degraded": ("▲", "yellow"), "down": ("✖", "red"), "unknown": ("○", "grey50")}
+#: A channel's health as a symbol (its colour is the status bar's `status-bar--<health>`).
+HEALTH = {"up": "●", "degraded": "▲", "down": "✖", "unknown": "○"}
+#: What we sent, by delivery state (coloured by the timeline's `timeline--state-<state>`).
 STATE = {
-    "queued": ("◷ queued", "grey62"),
-    "sending": ("◷ sending", "grey62"),
-    "sent": ("✓ sent", "green"),
-    "delivered": ("✓✓ delivered", "green"),
-    "read": ("✓✓ read", "bold green"),
-    "failed": ("✗ failed", "bold red"),
+    "queued": "◷ queued",
+    "sending": "◷ sending",
+    "sent": "✓ sent",
+    "delivered": "✓✓ delivered",
+    "read": "✓✓ read",
+    "failed": "✗ failed",
 }
 PRIORITY = {0: "", 1: "high", 2: "urgent"}
 
@@ -42,8 +44,12 @@ def safe(text: str | None, style: str = "") -> Text:
 
 
 def one_line(text: str | None, width: int | None = None) -> str:
-    """Untrusted text folded to one line (for lists), optionally cut to `width` cells."""
-    line = " ".join(sanitize_text(text or "").split())
+    """Untrusted text folded to one line (for lists), optionally cut to `width` cells. Only the
+    start of a long text is read (a 20 MB body must not cost a list row 100 ms)."""
+    text = text or ""
+    if width is not None and len(text) > 8 * width + 256:
+        text = text[: 8 * width + 256]
+    line = " ".join(sanitize_text(text).split())
     if width is not None and len(line) > width:
         line = line[: max(0, width - 1)] + "…"
     return line

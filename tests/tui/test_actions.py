@@ -7,7 +7,7 @@ import time
 
 from omniconsole.models import InboxView
 from omniconsole.store import Store
-from omniconsole.tui.app import MainScreen
+from omniconsole.tui.screens.main import MainScreen
 from omniconsole.tui.screens.search import SearchScreen
 from tests.tui.conftest import NOW
 
@@ -121,7 +121,7 @@ async def test_snooze_for_an_hour_and_to_a_date(make_app, shop):
     async with app.run_test(size=(160, 48)) as pilot:
         await open_conversation(pilot, app, ids["oliver"])
         await pilot.press("z")
-        await dialog(pilot, "ChoiceDialog")
+        await dialog(pilot, "SnoozeDialog")
         await pilot.press("enter")  # first option: 1 hour
         await settle(pilot)
         conversation = await app.store.conversation(ids["oliver"])
@@ -129,9 +129,9 @@ async def test_snooze_for_an_hour_and_to_a_date(make_app, shop):
         await pilot.press("u")
         await settle(pilot)
         await pilot.press("z")
-        await dialog(pilot, "ChoiceDialog")
-        await pilot.press("down", "down", "enter")
-        await dialog(pilot, "InputDialog")
+        await dialog(pilot, "SnoozeDialog")
+        await pilot.press("down", "down", "enter")  # a date…: typed in the same dialog
+        await settle(pilot, 0.1)
         await pilot.press(*"2031-05-01 10:30", "enter")
         await settle(pilot)
         conversation = await app.store.conversation(ids["oliver"])

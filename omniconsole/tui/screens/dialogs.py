@@ -125,3 +125,68 @@ class TextDialog(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class SnoozeDialog(ModalScreen[float | None]):
+    """Until when to snooze: an hour, tomorrow morning, or a typed date (local time). Returns
+    the moment in epoch seconds, None when cancelled. A typed date that cannot be used is
+    refused in words (`omniconsole.core.snooze`) and can be corrected."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="snooze.cancel")]
+
+    def __init__(self, now: float) -> None:
+        super().__init__()
+        self.now = now
+
+    def compose(self) -> ComposeResult:
+        from datetime import datetime
+
+        from omniconsole.core.snooze import tomorrow_morning
+
+        morning = datetime.fromtimestamp(tomorrow_morning(self.now))
+        with Vertical(classes="dialog"):
+            yield Label(Text("Snooze until", style="bold"), markup=False)
+            yield OptionList(
+                Option(Text("1 hour"), id="hour"),
+                Option(Text(f"tomorrow morning ({morning:%a %d %b %H:%M})"), id="tomorrow"),
+                Option(Text("a date…"), id="date"),
+                markup=False,
+            )
+            line = Input(placeholder="YYYY-MM-DD HH:MM", id="snooze-date")
+            line.cursor_blink = False
+            line.display = False
+            yield line
+            hint = Label(Text("local time; Enter snoozes, Esc cancels", style="grey62"), markup=False, id="snooze-hint")
+            hint.display = False
+            yield hint
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        from omniconsole.core.snooze import in_an_hour, tomorrow_morning
+
+        if event.option.id == "hour":
+            self.dismiss(in_an_hour(self.now))
+        elif event.option.id == "tomorrow":
+            self.dismiss(tomorrow_morning(self.now))
+        else:
+            self.query_one(OptionList).display = False
+            self.query_one("#snooze-hint").display = True
+            line = self.query_one(Input)
+            line.display = True
+            line.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        from omniconsole.core.snooze import SnoozeError, parse_until
+
+        if not event.value.strip():
+            self.dismiss(None)
+            return
+        try:
+            self.dismiss(parse_until(event.value, self.now))
+        except SnoozeError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

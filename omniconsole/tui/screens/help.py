@@ -10,15 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-
-def help_rows(screen) -> list[tuple[str, str]]:
-    """(keys, what they do) for every binding active on `screen` with a description."""
-    seen: dict[str, list[str]] = {}
-    for active in screen.active_bindings.values():
-        binding = active.binding
-        if binding.description:
-            seen.setdefault(binding.description, []).append(screen.app.get_key_display(binding))
-    return [(" ".join(dict.fromkeys(keys)), description) for description, keys in seen.items()]
+from omniconsole.tui.keys import help_rows
 
 
 def bindings_table(screen) -> Table:

@@ -18,6 +18,7 @@ from textual.widgets.option_list import Option
 from omniconsole.errors import OmniError
 from omniconsole.store import SearchResults, Store
 from omniconsole.tui.text import badge, clock_time, one_line, safe
+from omniconsole.tui.workers import WorkerFailures
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def result_options(results: SearchResults, width: int = 100) -> list[Option]:
     return options
 
 
-class SearchScreen(ModalScreen[SearchChoice | None]):
+class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
     """`/`: type to search; Down moves into the results, Enter opens one, Escape closes."""
 
     BINDINGS = [Binding("escape", "close", "Close", id="search.close")]

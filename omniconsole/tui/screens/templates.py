@@ -1,7 +1,7 @@
 """WhatsApp's 24-hour rule in the window: when a reply would go outside the customer-service
-window, say so and offer the channel's approved templates, asking for each parameter.
+window (decided by `omniconsole.core.reply_window`, put in words by the reply box), offer the
+channel's approved templates, asking for each parameter.
 
-    note = await window_note(store, route, now)          # "" while free text may go
     choice = await app.push_screen_wait(TemplateDialog(templates, note))
     await store.queue_reply(..., choice.rendered, meta=choice.meta)
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from rich.text import Text
@@ -22,10 +21,8 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from omniconsole.config import Settings
-from omniconsole.store import ReplyOption, Store
-
-#: WhatsApp's customer-service window: free-form messages only this long after the customer wrote.
-WINDOW_SECONDS = 24 * 3600
+from omniconsole.message_templates import Template, parse_templates
+from omniconsole.store import ReplyOption
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +40,9 @@ class TemplateChoice:
         return {"template": {"name": self.name, "language": self.language, "params": list(self.params)}}
 
 
-def channel_templates(settings: Settings, route: ReplyOption) -> list[Any]:
+def channel_templates(settings: Settings, route: ReplyOption) -> list[Template]:
     """The approved templates configured for the route's WhatsApp channel (empty elsewhere, or
     when the config's list is malformed: the channel itself reports that)."""
-    from connectors.whatsapp import parse_templates  # a pure parser; the window never calls a channel
-
     for channel in settings.channels:
         if channel.name == route.channel_name and channel.kind == "whatsapp":
             try:
@@ -57,33 +52,17 @@ def channel_templates(settings: Settings, route: ReplyOption) -> list[Any]:
     return []
 
 
-async def window_note(store: Store, route: ReplyOption | None, now: float) -> str:
-    """Why free text cannot go by this route (WhatsApp, more than 24 hours since the customer
-    last wrote on it), in words; "" when it can."""
-    if route is None or route.kind != "whatsapp":
-        return ""
-    last = await store.last_inbound_at(route.identity_id, route.channel_id)
-    if last is not None and now - last < WINDOW_SECONDS:
-        return ""
-    if last is None:
-        when = "has never written on WhatsApp"
-    else:
-        hours = (now - last) / 3600
-        when = f"last wrote {hours:.0f} hours ago" if hours < 48 else f"last wrote {hours / 24:.0f} days ago ({datetime.fromtimestamp(last):%d %b})"
-    return f"outside WhatsApp's 24-hour window: the customer {when}, so only an approved template can be sent"
-
-
 class TemplateDialog(ModalScreen[TemplateChoice | None]):
     """Pick an approved template, then fill in its parameters one line each; Enter on the last
     one queues it, Escape goes back (or cancels)."""
 
     BINDINGS = [Binding("escape", "back", "Back", id="templates.back")]
 
-    def __init__(self, templates: Sequence[Any], note: str = "") -> None:
+    def __init__(self, templates: Sequence[Template], note: str = "") -> None:
         super().__init__()
         self.templates = list(templates)
         self.note = note
-        self.chosen: Any | None = None
+        self.chosen: Template | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="templates"):
@@ -100,7 +79,7 @@ class TemplateDialog(ModalScreen[TemplateChoice | None]):
             yield Label(Text("Enter chooses · Escape goes back", style="grey62"), markup=False, id="templates-hint")
 
     @staticmethod
-    def _label(template: Any) -> Text:
+    def _label(template: Template) -> Text:
         label = Text(f"{template.name} ", style="bold", end="")
         label.append(f"({template.language})", style="grey62")
         if template.text:

@@ -1,4 +1,6 @@
-"""A read-only viewer for a text attachment (the text is untrusted: sanitised, never markup)."""
+"""A read-only viewer for a text attachment or a whole message body (the text is untrusted:
+sanitised, never markup). A long text is not wrapped (wrapping megabytes takes seconds):
+scroll sideways instead."""
 
 from __future__ import annotations
 
@@ -12,6 +14,10 @@ from textual.widgets import Label, TextArea
 from omniconsole.models import sanitize_text
 
 
+#: Texts longer than this (characters) are shown without soft wrapping.
+WRAP_LIMIT = 200_000
+
+
 class FileViewer(ModalScreen[None]):
     BINDINGS = [Binding("escape,q", "close", "Close", id="viewer.close")]
 
@@ -23,7 +29,7 @@ class FileViewer(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Label(Text(self.filename, style="bold"), markup=False)
-            yield TextArea(self.text, read_only=True, soft_wrap=True, id="viewer-text")
+            yield TextArea(self.text, read_only=True, soft_wrap=len(self.text) <= WRAP_LIMIT, id="viewer-text")
             yield Label(Text("Esc closes", style="grey62"), markup=False)
 
     def on_mount(self) -> None:

@@ -20,25 +20,27 @@ class Composer(TextArea):
     ]
 
     class Submitted(Message):
+        """Enter with something written: `text` is to be sent (or saved as a note)."""
+
         def __init__(self, composer: "Composer", text: str) -> None:
             super().__init__()
             self.composer = composer
             self.text = text
 
     class Cancelled(Message):
-        pass
+        """Escape: the operator leaves the composer."""
 
-    class Typing(Message):
-        pass
+    class Typed(Message):
+        """A printable key went into the composer (others see "typing")."""
 
-    class NextRoute(Message):
-        pass
+    class RouteChangeRequested(Message):
+        """ctrl+t: the reply should go by the customer's next identity."""
 
-    class ExternalEditor(Message):
-        pass
+    class EditorRequested(Message):
+        """ctrl+e: the operator wants to write in $EDITOR."""
 
-    class Templates(Message):
-        """The operator asks for the channel's message templates (WhatsApp's 24-hour rule)."""
+    class TemplatesRequested(Message):
+        """ctrl+g: the operator asks for the channel's message templates (WhatsApp's 24-hour rule)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         # No blinking: steadier over slow SSH links, and snapshot tests stay deterministic.
@@ -59,17 +61,17 @@ class Composer(TextArea):
             self.insert("\n")
             return
         if event.is_printable:
-            self.post_message(self.Typing())
+            self.post_message(self.Typed())
         await super()._on_key(event)
 
     def action_cancel(self) -> None:
         self.post_message(self.Cancelled())
 
     def action_next_route(self) -> None:
-        self.post_message(self.NextRoute())
+        self.post_message(self.RouteChangeRequested())
 
     def action_external_editor(self) -> None:
-        self.post_message(self.ExternalEditor())
+        self.post_message(self.EditorRequested())
 
     def action_templates(self) -> None:
-        self.post_message(self.Templates())
+        self.post_message(self.TemplatesRequested())

@@ -3,104 +3,113 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
 
 from omniconsole.store import CustomerProfile
 from omniconsole.tui.text import badge, clock_time, one_line, safe
 
-STATUS_STYLE = {"open": "green", "pending": "yellow", "snoozed": "blue", "resolved": "grey50"}
+def no_style(name: str) -> str:
+    return ""
 
 
-def profile_text(profile: CustomerProfile, current_conversation: int | None = None, now: float | None = None) -> Text:
-    """The customer's card as literal Text."""
+def profile_text(
+    profile: CustomerProfile, current_conversation: int | None = None, now: float | None = None,
+    style: Callable[[str], Style | str] = no_style,
+) -> Text:
+    """The customer's card as literal Text, coloured by `style` (a component name to a style:
+    the pane's `customer-pane--<name>` classes; without one, no colours)."""
     now = now if now is not None else time.time()
     text = Text(end="")
-    text.append_text(safe(profile.display_name or "(no name)", "bold"))
+    text.append_text(safe(profile.display_name or "(no name)", style("name")))
     if profile.name_source == "operator":
-        text.append("  ✎", style="grey50")
+        text.append("  ✎", style=style("faint"))
     text.append("\n")
     if profile.first_seen_at:
-        text.append(f"first seen {clock_time(profile.first_seen_at, now)}\n", style="grey62")
+        text.append(f"first seen {clock_time(profile.first_seen_at, now)}\n", style=style("dim"))
     if profile.origin:
-        text.append("came from ", style="grey62")
-        text.append_text(safe(profile.origin, "italic"))
+        text.append("came from ", style=style("dim"))
+        text.append_text(safe(profile.origin, style("italic")))
         text.append("\n")
-    text.append("\nIdentities\n", style="bold underline")
+    text.append("\nIdentities\n", style=style("heading"))
     for identity in profile.identities:
         text.append_text(badge(identity.kind))
         text.append(" ")
         text.append_text(safe(identity.address))
         if identity.display and identity.display != identity.address:
             text.append(" (")
-            text.append_text(safe(identity.display, "grey62"))
+            text.append_text(safe(identity.display, style("dim")))
             text.append(")")
         text.append("\n")
     if profile.suggestions:
         # Evidence, never a merge: the operator decides (m).
-        text.append("\nPossibly the same person  m: merge or dismiss\n", style="bold underline yellow")
+        text.append("\nPossibly the same person  m: merge or dismiss\n", style=style("suggestion-heading"))
         for suggestion in profile.suggestions:
-            text.append("? ", style="bold yellow")
-            text.append_text(safe(suggestion.other_name or "(no name)", "bold"))
-            text.append(f" #{suggestion.other_id}\n", style="grey62")
+            text.append("? ", style=style("suggestion"))
+            text.append_text(safe(suggestion.other_name or "(no name)", style("name")))
+            text.append(f" #{suggestion.other_id}\n", style=style("dim"))
             text.append("  ")
-            text.append_text(safe(suggestion.reason, "grey62"))
+            text.append_text(safe(suggestion.reason, style("dim")))
             text.append("\n")
     if profile.journey:
-        text.append("\nJourney\n", style="bold underline")
+        text.append("\nJourney\n", style=style("heading"))
         for n, kind in enumerate(profile.journey):
             if n:
-                text.append(" → ", style="grey62")
+                text.append(" → ", style=style("dim"))
             text.append_text(badge(kind))
         text.append("\n")
     if profile.labels:
-        text.append("\nLabels ", style="bold underline")
+        text.append("\nLabels ", style=style("heading"))
         text.append("\n")
-        text.append_text(safe(", ".join(profile.labels), "magenta"))
+        text.append_text(safe(", ".join(profile.labels), style("labels")))
         text.append("\n")
     if profile.attributes:
-        text.append("\nAttributes\n", style="bold underline")
+        text.append("\nAttributes\n", style=style("heading"))
         for key, value in profile.attributes.items():
-            text.append_text(safe(str(key), "grey62"))
+            text.append_text(safe(str(key), style("dim")))
             text.append(": ")
             text.append_text(safe(str(value)))
             text.append("\n")
     if profile.note:
-        text.append("\nNote\n", style="bold underline")
-        text.append_text(safe(profile.note, "italic"))
+        text.append("\nNote\n", style=style("heading"))
+        text.append_text(safe(profile.note, style("italic")))
         text.append("\n")
     merges = [m for m in profile.merges if m.undone_at is None]
     if merges:
-        text.append("\nMerged in  m: undo\n", style="bold underline")
+        text.append("\nMerged in  m: undo\n", style=style("heading"))
         for merge in merges:
             text.append_text(safe(merge.merged_name or "(no name)"))
-            text.append(f" #{merge.merged_id}, by ", style="grey62")
-            text.append_text(safe(merge.actor, "grey62"))
-            text.append(f" {clock_time(merge.at, now)}", style="grey62")
+            text.append(f" #{merge.merged_id}, by ", style=style("dim"))
+            text.append_text(safe(merge.actor, style("dim")))
+            text.append(f" {clock_time(merge.at, now)}", style=style("dim"))
             if merge.reason:
-                text.append(": ", style="grey62")
-                text.append_text(safe(merge.reason, "grey62"))
+                text.append(": ", style=style("dim"))
+                text.append_text(safe(merge.reason, style("dim")))
             text.append("\n")
-    text.append(f"\nConversations ({len(profile.conversations)})  h: open one\n", style="bold underline")
+    text.append(f"\nConversations ({len(profile.conversations)})  h: open one\n", style=style("heading"))
     for conversation in profile.conversations[:30]:
         marker = "▶ " if conversation.id == current_conversation else "  "
-        text.append(marker, style="bold")
-        text.append(f"#{conversation.id} ", style="grey62")
-        text.append(f"{conversation.status:<8} ", style=STATUS_STYLE.get(conversation.status, ""))
+        text.append(marker, style=style("marker"))
+        text.append(f"#{conversation.id} ", style=style("dim"))
+        status = conversation.status
+        text.append(f"{status:<8} ", style=style(status) if status in ("open", "pending", "snoozed", "resolved") else "")
         text.append(one_line(conversation.subject, 40))
         text.append("\n")
     if len(profile.conversations) > 30:
-        text.append(f"  … {len(profile.conversations) - 30} more\n", style="grey50")
+        text.append(f"  … {len(profile.conversations) - 30} more\n", style=style("faint"))
     return text
 
 
-class CustomerPane(CachedScrollbars, ScrollView, can_focus=True):
+class CustomerPane(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
     """Scrollable customer card (Line API: a new card is wrapped once and drawn without a
     layout pass of the whole screen)."""
 
@@ -113,6 +122,8 @@ class CustomerPane(CachedScrollbars, ScrollView, can_focus=True):
     CustomerPane { background: $surface; }
     """
 
+    PANE = "customer-pane"
+
     def __init__(self, *, clock=time.time, id: str | None = None) -> None:
         super().__init__(id=id)
         self.clock = clock
@@ -123,7 +134,7 @@ class CustomerPane(CachedScrollbars, ScrollView, can_focus=True):
 
     def show(self, profile: CustomerProfile | None, current_conversation: int | None = None) -> None:
         self.profile = profile
-        self._text = profile_text(profile, current_conversation, self.clock()) if profile else Text("")
+        self._text = profile_text(profile, current_conversation, self.clock(), self.pane_style) if profile else Text("")
         self._layout()
 
     def _layout(self) -> None:

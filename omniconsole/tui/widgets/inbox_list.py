@@ -22,18 +22,20 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size
 
 from omniconsole.models import InboxView
 from omniconsole.store import InboxCursor, InboxRow, Store
 from omniconsole.tui.text import PRIORITY, ago, badge, one_line
+from omniconsole.tui.workers import WorkerFailures
 
 PAGE = 100
 ROW_HEIGHT = 2
 MAX_PAGES = 40  # ~4,000 rows held; the rest is fetched again when scrolled back to
 
 
-class InboxList(CachedScrollbars, ScrollView, can_focus=True):
+class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_focus=True):
     """Conversations of one inbox view, most recent activity first."""
 
     BINDINGS = [
@@ -49,6 +51,8 @@ class InboxList(CachedScrollbars, ScrollView, can_focus=True):
     DEFAULT_CSS = """
     InboxList { background: $surface; }
     """
+
+    PANE = "inbox-list"
 
     class ConversationSelected(Message):
         """The operator moved to (or opened, with `open=True`) a conversation."""
@@ -129,7 +133,8 @@ class InboxList(CachedScrollbars, ScrollView, can_focus=True):
         bottom = top + max(1, self.size.height // ROW_HEIGHT) + 1
         return {top // PAGE, min(bottom, max(0, self.count - 1)) // PAGE}
 
-    @work(group="inbox-fetch")
+    # A page the store did not give stays "…" until the next reload; the window stays open.
+    @work(group="inbox-fetch", exit_on_error=False)
     async def _fetch(self, page: int, generation: int) -> None:
         previous = self.pages.get(page - 1)
         if previous and len(previous) == PAGE:
@@ -162,7 +167,7 @@ class InboxList(CachedScrollbars, ScrollView, can_focus=True):
             if page not in self._pending:
                 self._pending.add(page)
                 self._fetch(page, self._generation)
-            return Strip([Segment(" …".ljust(width), Style(dim=True))]) if line == 0 else Strip.blank(width)
+            return Strip([Segment(" …".ljust(width), self.pane_style("loading"))]) if line == 0 else Strip.blank(width)
         highlight = ("focus" if self.has_focus else "cursor") if index == self.cursor else ""
         # Drawn rows are kept (keyed by everything that changes their look; the minute for the
         # waiting time): a repaint after a focus change or a cursor move rebuilds nothing.
@@ -171,7 +176,7 @@ class InboxList(CachedScrollbars, ScrollView, can_focus=True):
         if strip is None:
             text = self._row_text(row, line, width)
             if highlight:
-                text.stylize("reverse" if highlight == "focus" else "on grey23")
+                text.stylize(self.pane_style("cursor-focus" if highlight == "focus" else "cursor"))
             strip = Strip(list(text.render(self.app.console))).crop_extend(0, width, None)
             if len(self._strips) > 2000:
                 self._strips.clear()
@@ -181,24 +186,25 @@ class InboxList(CachedScrollbars, ScrollView, can_focus=True):
     def _row_text(self, row: InboxRow, line: int, width: int) -> Text:
         if line == 0:
             text = Text(no_wrap=True, overflow="ellipsis", end="")
-            text.append("● " if row.unread else "  ", style="bold cyan")
+            style = self.pane_style
+            text.append("● " if row.unread else "  ", style=style("unread"))
             right = Text(end="")
             for kind in row.channel_kinds[-3:]:
                 right.append_text(badge(kind))
                 right.append(" ")
             if row.priority:
-                right.append(f"{PRIORITY.get(row.priority, '!')} ", style="bold red")
+                right.append(f"{PRIORITY.get(row.priority, '!')} ", style=style("priority"))
             if row.waiting_since is not None and row.status in ("open", "pending"):
-                right.append(f"⏳{ago(row.waiting_since, self.clock())} ", style="yellow")
+                right.append(f"⏳{ago(row.waiting_since, self.clock())} ", style=style("waiting"))
             else:
-                right.append(f"{ago(row.last_activity_at, self.clock())} ", style="grey62")
-            right.append(f"@{row.assignee}" if row.assignee else "—", style="magenta" if row.assignee else "grey50")
+                right.append(f"{ago(row.last_activity_at, self.clock())} ", style=style("dim"))
+            right.append(f"@{row.assignee}" if row.assignee else "—", style=style("assignee" if row.assignee else "nobody"))
             room = max(4, width - right.cell_len - 3)
-            text.append(one_line(row.customer_name, room).ljust(room), style="bold" if row.unread else "")
+            text.append(one_line(row.customer_name, room).ljust(room), style=style("unread-name") if row.unread else "")
             text.append(" ")
             text.append_text(right)
             return text
-        return Text("  " + one_line(row.preview, max(0, width - 3)), style="grey62", no_wrap=True, end="")
+        return Text("  " + one_line(row.preview, max(0, width - 3)), style=self.pane_style("dim"), no_wrap=True, end="")
 
     # --- moving ---------------------------------------------------------------------------
 

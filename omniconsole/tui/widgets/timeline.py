@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 from rich.console import Console
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
@@ -20,6 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
 
 from omniconsole.store import TimelineEntry
@@ -47,16 +50,28 @@ def fold_at(entry: TimelineEntry) -> int | None:
     return value if isinstance(value, int) and 0 < value < len(entry.body) else None
 
 
+#: Characters of a message body drawn in the timeline: a 20 MB mail would take seconds to wrap
+#: at every redraw. The whole body stays in the store and opens with `v`.
+DISPLAY_LIMIT = 16_000
+
 _CALL_OUTCOMES = {
-    "ringing": ("ringing…", "bold yellow"),
-    "talking": ("on the line", "bold green"),
-    "answered": ("answered", "green"),
-    "missed": ("missed: call back", "bold red"),
-    "no answer": ("no answer", "yellow"),
+    "ringing": "ringing…",
+    "talking": "on the line",
+    "answered": "answered",
+    "missed": "missed: call back",
+    "no answer": "no answer",
 }
 
+#: A style resolver: a component name (`customer`, `state-failed`...) to a style. The window's
+#: is the Timeline's `timeline--<name>` component classes; without one, text has no colours.
+StyleOf = Callable[[str], "Style | str"]
 
-def call_text(entry: TimelineEntry, when: str) -> Text:
+
+def no_style(name: str) -> str:
+    return ""
+
+
+def call_text(entry: TimelineEntry, when: str, style: StyleOf = no_style) -> Text:
     """A phone call: direction, number, outcome, duration, extension, recording, note. What
     the PBX sent (number, URL, note) is drawn as literal text."""
     try:
@@ -65,106 +80,114 @@ def call_text(entry: TimelineEntry, when: str) -> Text:
         call = {}
     inbound = call.get("direction") == "in"
     outcome = str(call.get("outcome") or "")
-    label, style = _CALL_OUTCOMES.get(outcome, (outcome or "call", "grey62"))
+    label = _CALL_OUTCOMES.get(outcome, outcome or "call")
     text = Text(end="")
     text.append("📞 ")
-    text.append("Incoming call" if inbound else "Outgoing call", style="bold")
+    text.append("Incoming call" if inbound else "Outgoing call", style=style("call-title"))
     number = call.get("from") if inbound else call.get("to")
     if number:
         text.append(" from " if inbound else " to ")
-        text.append_text(safe(str(number), "bold cyan"))
-    text.append(f"  {when}", style="grey50")
+        text.append_text(safe(str(number), style("customer")))
+    text.append(f"  {when}", style=style("time"))
     text.append("\n")
-    text.append(label, style=style)
+    text.append(label, style=style("call-" + outcome.replace(" ", "-") if outcome in _CALL_OUTCOMES else "dim"))
     duration = call.get("duration")
     if isinstance(duration, int) and duration > 0 and call.get("answered"):
         text.append(f"  ⏱ {duration // 60}:{duration % 60:02d}", style="")
     extensions = call.get("answered_by") or call.get("extensions") or []
     if extensions:
-        text.append("  ext ", style="grey62")
-        text.append_text(safe(", ".join(str(x) for x in extensions), "grey62"))
+        text.append("  ext ", style=style("dim"))
+        text.append_text(safe(", ".join(str(x) for x in extensions), style("dim")))
     if call.get("recording_url"):
         text.append("\n▶ recording ", style="")
-        text.append_text(safe(str(call["recording_url"]), "underline"))
+        text.append_text(safe(str(call["recording_url"]), style("link")))
     if call.get("note"):
         text.append("\n")
-        text.append_text(safe(str(call["note"]), "#E8D8A8"))
+        text.append_text(safe(str(call["note"]), style("note-body")))
     for note in call.get("operator_notes") or ():
         if isinstance(note, dict):
-            text.append("\n✎ ", style="#E8D8A8")
-            text.append_text(safe(str(note.get("by") or ""), "bold #E8D8A8"))
-            text.append(": ", style="#E8D8A8")
-            text.append_text(safe(str(note.get("text") or ""), "#E8D8A8"))
+            text.append("\n✎ ", style=style("note-body"))
+            text.append_text(safe(str(note.get("by") or ""), style("call-note-author")))
+            text.append(": ", style=style("note-body"))
+            text.append_text(safe(str(note.get("text") or ""), style("note-body")))
     return text
 
 
-def entry_text(entry: TimelineEntry, *, unfolded: bool = False, now: float | None = None) -> Text:
-    """One timeline entry as literal Text (no customer text is ever parsed as markup)."""
+def entry_text(entry: TimelineEntry, *, unfolded: bool = False, now: float | None = None, style: StyleOf = no_style) -> Text:
+    """One timeline entry as literal Text (no customer text is ever parsed as markup), coloured
+    by `style`."""
     when = clock_time(entry.created_at, now)
     if "call" in entry.flags:
-        return call_text(entry, when)
+        return call_text(entry, when, style)
     text = Text(end="")
     if entry.direction == "event":
-        text.append("· ", style="grey50")
-        text.append_text(safe(entry.author or "system", "grey50"))
+        text.append("· ", style=style("event"))
+        text.append_text(safe(entry.author or "system", style("event")))
         text.append(" ")
-        text.append_text(safe(entry.body, "grey50 italic"))
-        text.append(f"  {when}", style="grey42")
+        text.append_text(safe(entry.body, style("event-body")))
+        text.append(f"  {when}", style=style("event-time"))
         return text
     if entry.direction == "note":
-        text.append(" NOTE ", style="bold black on #E0B050")
+        text.append(" NOTE ", style=style("note-tag"))
         text.append(" ")
-        text.append_text(safe(entry.author, "bold #E0B050"))
-        text.append(f"  {when}\n", style="grey50")
-        text.append_text(safe(entry.body, "#E8D8A8"))
+        text.append_text(safe(entry.author, style("note-author")))
+        text.append(f"  {when}\n", style=style("time"))
+        text.append_text(safe(entry.body, style("note-body")))
         return text
     text.append_text(badge(entry.channel_kind))
     text.append(" ")
     if entry.direction == "out":
-        text.append("→ ", style="bold green")
-        text.append_text(safe(entry.author or "operator", "bold green"))
+        text.append("→ ", style=style("operator"))
+        text.append_text(safe(entry.author or "operator", style("operator")))
     else:
-        text.append_text(safe(entry.author or "customer", "bold cyan"))
-    text.append(f"  {when}", style="grey50")
+        text.append_text(safe(entry.author or "customer", style("customer")))
+    text.append(f"  {when}", style=style("time"))
     if entry.edited_at:
-        text.append("  (edited)", style="italic grey62")
+        text.append("  (edited)", style=style("edited"))
     if "auto_reply" in entry.flags:
-        text.append("  auto-reply", style="italic yellow")
+        text.append("  auto-reply", style=style("auto-reply"))
     if "bounce" in entry.flags:
-        text.append("  bounce", style="italic red")
+        text.append("  bounce", style=style("bounce"))
     if entry.direction == "out" and entry.state in STATE:
-        label, style = STATE[entry.state]
-        text.append(f"  {label}", style=style)
+        text.append(f"  {STATE[entry.state]}", style=style(f"state-{entry.state}"))
     if entry.subject:
         text.append("\n")
-        text.append_text(safe(entry.subject, "bold"))
+        text.append_text(safe(entry.subject, style("subject")))
     body = entry.body
     cut = None if unfolded else fold_at(entry)
+    shown = body[:cut] if cut is not None else body
+    capped = len(shown) > DISPLAY_LIMIT
+    if capped:
+        shown = shown[:DISPLAY_LIMIT]
     text.append("\n")
     if cut is not None:
-        text.append_text(safe(body[:cut].rstrip(), ""))
-        text.append("\n… quoted text hidden (f shows the full original)", style="italic grey50")
+        text.append_text(safe(shown.rstrip(), ""))
+        if not capped:
+            text.append("\n… quoted text hidden (f shows the full original)", style=style("fold"))
     else:
-        text.append_text(safe(body or "(empty message)", "" if body else "italic grey50"))
+        text.append_text(safe(shown or "(empty message)", "" if shown else style("empty")))
+    if capped:
+        text.append(f"\n… {len(body) - DISPLAY_LIMIT:,} more characters not shown (v shows the whole message)",
+                    style=style("fold"))
     for attachment in entry.attachments:
         text.append("\n📎 ", style="")
-        text.append_text(safe(attachment.filename, "underline"))
-        text.append(f" ({_size(attachment.size)})", style="grey62")
+        text.append_text(safe(attachment.filename, style("link")))
+        text.append(f" ({_size(attachment.size)})", style=style("dim"))
         if attachment.note:
             text.append(" ")
-            text.append_text(safe(attachment.note, "italic yellow"))
+            text.append_text(safe(attachment.note, style("file-note")))
     if entry.direction == "out" and entry.error:
         text.append("\n")
         if entry.state == "failed":
-            text.append("✗ ", style="bold red")
-            text.append_text(safe(entry.error, "red"))
-            text.append("  (R retries)", style="grey62")
+            text.append("✗ ", style=style("failed"))
+            text.append_text(safe(entry.error, style("error")))
+            text.append("  (R retries)", style=style("dim"))
         else:
-            text.append_text(safe(entry.error, "yellow italic"))
+            text.append_text(safe(entry.error, style("warning")))
     return text
 
 
-class Timeline(CachedScrollbars, ScrollView, can_focus=True):
+class Timeline(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
     """The messages of the open conversation; the cursor selects one entry."""
 
     BINDINGS = [
@@ -173,16 +196,21 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         Binding("g,home", "first", "First message", show=False, id="timeline.first"),
         Binding("G,end", "last", "Last message", show=False, id="timeline.last"),
         Binding("f", "toggle_fold", "Full original", id="timeline.fold"),
+        Binding("v", "view_whole", "Whole message", id="timeline.view"),
     ]
+
+    class WholeMessageRequested(Message):
+        """`v`: the operator wants to read the selected entry's whole body (not capped)."""
+
+        def __init__(self, entry: TimelineEntry) -> None:
+            super().__init__()
+            self.entry = entry
 
     DEFAULT_CSS = """
     Timeline { background: $surface; }
     """
 
-    class EntrySelected(Message):
-        def __init__(self, entry: TimelineEntry | None) -> None:
-            super().__init__()
-            self.entry = entry
+    PANE = "timeline"
 
     def __init__(self, *, clock=time.time, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -193,6 +221,11 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         self._lines: list[Strip] = []
         self._starts: list[int] = []  # first line of each entry
         self._width = 0
+        # The shown entries wrapped once per look (entry, fold, width, day): moving the cursor
+        # or a reload of the same conversation draws only the selected entry again. Only what
+        # is on show is kept (a growing cache of strips is more for the garbage collector to
+        # scan, and its pauses show up as slow keys).
+        self._wrapped: dict[tuple, list[Strip]] = {}
 
     @property
     def selected(self) -> TimelineEntry | None:
@@ -210,7 +243,6 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         self._layout()
         if focus_message is not None or not keep_position or at_bottom:
             self._scroll_to_cursor(bottom=focus_message is None)
-        self.post_message(self.EntrySelected(self.selected))
 
     def _layout(self) -> None:
         width = max(10, self.size.width - 1)
@@ -219,13 +251,27 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         lines: list[Strip] = []
         starts: list[int] = []
         now = self.clock()
+        day = time.localtime(now)[:3]  # clock_time says a time of today without its date
+        kept: dict[tuple, list[Strip]] = {}
         for index, entry in enumerate(self.entries):
             starts.append(len(lines))
-            text = entry_text(entry, unfolded=entry.id in self.unfolded, now=now)
+            unfolded = entry.id in self.unfolded
             if index == self.cursor:
-                text.stylize("on grey19")
-            lines += wrap_to_strips(text, console, width)
+                # The selected entry is drawn afresh with its highlight over its own styles
+                # (bodies are capped, so this stays a few milliseconds at most).
+                text = entry_text(entry, unfolded=unfolded, now=now, style=self.pane_style)
+                text.stylize(self.pane_style("cursor"))
+                lines += wrap_to_strips(text, console, width)
+            else:
+                key = (entry, unfolded, width, day)
+                wrapped = self._wrapped.get(key)
+                if wrapped is None:
+                    text = entry_text(entry, unfolded=unfolded, now=now, style=self.pane_style)
+                    wrapped = wrap_to_strips(text, console, width)
+                lines += wrapped
+                kept[key] = wrapped
             lines.append(Strip.blank(width))
+        self._wrapped = kept
         self._lines, self._starts = lines, starts
         set_virtual_size(self, Size(width, len(lines)))
         self.refresh()
@@ -259,7 +305,6 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
         self.cursor = max(0, min(index, len(self.entries) - 1))
         self._layout()
         self._scroll_to_cursor()
-        self.post_message(self.EntrySelected(self.selected))
 
     def action_cursor_down(self) -> None:
         self._move(self.cursor + 1)
@@ -272,6 +317,11 @@ class Timeline(CachedScrollbars, ScrollView, can_focus=True):
 
     def action_last(self) -> None:
         self._move(len(self.entries) - 1)
+
+    def action_view_whole(self) -> None:
+        entry = self.selected
+        if entry is not None:
+            self.post_message(self.WholeMessageRequested(entry))
 
     def action_toggle_fold(self) -> None:
         entry = self.selected

@@ -66,7 +66,33 @@ def _write_messages(db: str, count: int) -> None:
     conn.close()
 
 
-def _probe_window(started: float, db: str, keys: int, visible: int = 0) -> None:
+BIG_MAIL_ADDRESS = "bench-big-mail@example.com"
+
+
+def _write_big_mail(db: str, megabytes: int) -> None:
+    """A customer's e-mail thread of three messages whose middle one has a `megabytes` MB body
+    (log lines, as a pasted log or a forwarded archive is), stored as the core stores mail.
+    Kept in the database; a second run with the same size finds it there."""
+    from omniconsole.store import history
+    from omniconsole.store.actions import ensure_channel
+    from omniconsole.store.database import connect, write_transaction
+
+    line = "2026-11-30 09:00:00 INFO order 4711: payment gateway answered 200 in 153 ms, retry 0 of 3\n"
+    body = line * (megabytes * 1024 * 1024 // len(line))
+    conn = connect(db)
+    channel_id = write_transaction(conn, ensure_channel, "email", "bench big mail")
+    now = time.time()
+    records = [
+        history.InboundRecord(f"<bench-big-{megabytes}-{n}@example.com>", "email", BIG_MAIL_ADDRESS, text, now - 60 + n,
+                              sender_name="Big Mail", subject="Logs of order 4711", thread_key="<bench-big@example.com>")
+        for n, text in enumerate(("The log follows.", body, "Did you get it?"))
+    ]
+    for record in records:
+        write_transaction(conn, history.ingest_batch, channel_id, "email", [record], None)
+    conn.close()
+
+
+def _probe_window(started: float, db: str, keys: int, visible: int = 0, big_mail: int = 0) -> None:
     from omniconsole.config import Settings
     from omniconsole.store import Operator
     from omniconsole.tui.app import OmniApp
@@ -88,16 +114,39 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0) -> None:
             result["start_s"] = time.time() - started
             self.run_worker(self.press_keys())
 
+        async def open_big_mail(self) -> None:
+            """Open the big mail's conversation and put the inbox cursor on it."""
+            from omniconsole.models import InboxView
+
+            screen = self.main
+            found = await screen.store.search(BIG_MAIL_ADDRESS, limit=1)
+            conversation = found.customers and (await screen.store.customer_profile(found.customers[0].customer_id))
+            if not conversation or not conversation.conversations:
+                raise RuntimeError("the big mail is not in the database")
+            big = conversation.conversations[0].id
+            await screen.inbox.load(InboxView.ALL, keep=big)
+            await screen.open_conversation(big)
+
         async def press_keys(self) -> None:
             from textual import events
 
             samples = []
             screen = self.main
+            if big_mail:
+                await self.open_big_mail()
             for n in range(keys):
-                # Move down and up through the inbox; every tenth key opens the conversation
-                # (focus goes to its timeline) and the next one goes back to the inbox.
-                key = {8: "enter", 9: "escape"}.get(n % 10, "k" if n % 30 > 24 else "j")
+                if big_mail:
+                    # With the big mail's conversation open: previewing the next conversation and
+                    # back (the big one is read and drawn again), opening it, moving between its
+                    # messages (over the big one), and back to the inbox.
+                    key = ["j", "k", "enter", "k", "k", "j", "j", "escape", "j", "k"][n % 10]
+                else:
+                    # Move down and up through the inbox; every tenth key opens the conversation
+                    # (focus goes to its timeline) and the next one goes back to the inbox.
+                    key = {8: "enter", 9: "escape"}.get(n % 10, "k" if n % 30 > 24 else "j")
                 cursor = screen.inbox.cursor
+                entry = screen.timeline.cursor
+                in_timeline = self.focused is screen.timeline
                 began = time.perf_counter()
                 # The same path as a key from the terminal: driver -> app -> bindings.
                 event = events.Key(key, key if len(key) == 1 else None)
@@ -114,6 +163,9 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0) -> None:
                             break
                     elif key == "escape":
                         if self.focused is screen.inbox:
+                            break
+                    elif in_timeline:
+                        if screen.timeline.cursor != entry:
                             break
                     elif screen.inbox.cursor != cursor:
                         break
@@ -139,7 +191,7 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0) -> None:
 
             async def drawn(seen: list) -> None:
                 # The window's follow-up (reloading the inbox) ends, then the next repaint.
-                while screen._following:  # noqa: SLF001
+                while screen.follower.busy:
                     await asyncio.sleep(0.001)
                 self.call_after_refresh(lambda: [latencies.setdefault(e.id, time.time() - e.at) for e in seen])
 
@@ -152,7 +204,7 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0) -> None:
 
             store.events_since = spying
             writer = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "omniconsole.tui.bench", "writer", "0", db, str(count),
+                sys.executable, "-m", "omniconsole.bench.tui", "writer", "0", db, str(count),
                 stdout=asyncio.subprocess.DEVNULL,
             )
             await writer.wait()
@@ -172,9 +224,10 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0) -> None:
 
 
 def _child(kind: str, *extra: str) -> dict:
+    """Run one probe in a fresh interpreter; its figures as a dict."""
     started = time.time()
     out = subprocess.run(
-        [sys.executable, "-m", "omniconsole.tui.bench", kind, repr(started), *extra],
+        [sys.executable, "-m", "omniconsole.bench.tui", kind, repr(started), *extra],
         capture_output=True, text=True, timeout=600,
     )
     if out.returncode != 0:
@@ -208,7 +261,10 @@ def main(args: argparse.Namespace) -> int:
     runs = max(1, args.runs)
     _byte_compile()
     empty = [_child("empty") for _ in range(runs)]
-    window = [_child("window", str(db), str(args.keys), str(args.visible)) for _ in range(runs)]
+    big_mail = max(0, getattr(args, "big_mail", 0) or 0)
+    if big_mail:
+        _write_big_mail(str(db), big_mail)
+    window = [_child("window", str(db), str(args.keys), str(args.visible), str(big_mail)) for _ in range(runs)]
     result = {
         "conversations": window[0]["conversations"],
         "start_s": round(statistics.median(w["start_s"] for w in window), 3),
@@ -223,7 +279,10 @@ def main(args: argparse.Namespace) -> int:
         result["visible_p50_ms"] = round(statistics.median(w["visible_p50_ms"] for w in seen), 1)
         result["visible_p95_ms"] = round(max(w["visible_p95_ms"] for w in seen), 1)
     result["start_ratio"] = round(result["start_s"] / result["empty_app_start_s"], 2)
-    print(f"database: {db} ({result['conversations']:,} conversations in All)")
+    if big_mail:
+        result["big_mail_mb"] = big_mail
+    print(f"database: {db} ({result['conversations']:,} conversations in All)"
+          + (f"; keys timed with a {big_mail} MB mail in the open conversation" if big_mail else ""))
     print(f"start to interactive inbox: {result['start_s']:.3f} s   empty Textual app: {result['empty_app_start_s']:.3f} s"
           f"   ratio {result['start_ratio']}")
     print(f"keystroke to repaint:       p50 {result['key_p50_ms']:.1f} ms   p95 {result['key_p95_ms']:.1f} ms")
@@ -243,4 +302,5 @@ if __name__ == "__main__":
     elif kind == "writer":
         _write_messages(sys.argv[3], int(sys.argv[4]))
     else:
-        _probe_window(started, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0)
+        _probe_window(started, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0,
+                      int(sys.argv[6]) if len(sys.argv) > 6 else 0)

@@ -1,0 +1,41 @@
+"""When a snoozed conversation comes back: the choices an operator is offered and the date they
+type, read as local time. Pure functions of the clock (epoch seconds), so they are tested
+without a window.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+#: The hour (local time) "tomorrow morning" means.
+MORNING_HOUR = 9
+
+
+class SnoozeError(ValueError):
+    """A typed snooze time that cannot be used; the message says why in plain words."""
+
+
+def in_an_hour(now: float) -> float:
+    """One hour from `now` (epoch seconds)."""
+    return now + 3600
+
+
+def tomorrow_morning(now: float) -> float:
+    """09:00 local time on the day after `now` (epoch seconds in, epoch seconds out)."""
+    local = datetime.fromtimestamp(now) + timedelta(days=1)
+    return local.replace(hour=MORNING_HOUR, minute=0, second=0, microsecond=0).timestamp()
+
+
+def parse_until(typed: str, now: float) -> float:
+    """A typed `YYYY-MM-DD HH:MM` or `YYYY-MM-DD` (midnight), local time, as epoch seconds.
+
+    Raises SnoozeError when it is not such a date ("Write the date as YYYY-MM-DD HH:MM") or when
+    it is not after `now` ("That time has passed")."""
+    text = " ".join(typed.split())
+    try:
+        until = datetime.strptime(text, "%Y-%m-%d %H:%M" if " " in text else "%Y-%m-%d").timestamp()
+    except ValueError:
+        raise SnoozeError("Write the date as YYYY-MM-DD HH:MM") from None
+    if until <= now:
+        raise SnoozeError("That time has passed")
+    return until

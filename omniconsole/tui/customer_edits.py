@@ -1,0 +1,180 @@
+"""What an operator does to the customer behind a conversation: edit their card (name, note,
+attributes, labels, one more identity), and settle "possibly the same person" suggestions by
+merging or dismissing them, or undo a merge.
+
+The dialogs here ask and return an intent (what to change, and the words that confirm it); the
+screen applies it (`intent.apply(store, actor)`) the same way as every other action. Nothing
+here calls into the screen. Typed identities are read by `omniconsole.core.identity`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import App
+
+from omniconsole.errors import OmniError
+from omniconsole.store import CustomerProfile, Store
+from omniconsole.tui.text import one_line, safe
+
+
+@dataclass(frozen=True)
+class CustomerIntent:
+    """A change to customers the operator asked for: `run(store, actor)` makes it, `done` says
+    so afterwards."""
+
+    run: Callable[[Store, str], Awaitable[object]]
+    done: str
+
+
+def _update(customer_id: int, done: str, **changes) -> CustomerIntent:
+    return CustomerIntent(lambda store, me: store.update_customer(customer_id, me, **changes), done)
+
+
+async def ask_customer_edit(app: App, profile: CustomerProfile, region: str) -> CustomerIntent | None:
+    """Ask which part of the card to edit and its new value; None when cancelled or refused
+    (a refusal is told in words)."""
+    from omniconsole.tui.screens.dialogs import ChoiceDialog, InputDialog, TextDialog
+
+    options = [
+        ("name", Text("Name: ").append_text(safe(one_line(profile.display_name, 50)))),
+        ("note", Text("Note: ").append_text(safe(one_line(profile.note, 50) or "(none)"))),
+        ("attributes", Text(f"Attributes ({len(profile.attributes)})")),
+        ("labels", Text("Labels: ").append_text(safe(", ".join(profile.labels) or "(none)"))),
+        ("identity", Text("Add an e-mail or phone number")),
+    ]
+    choice = await app.push_screen_wait(ChoiceDialog("Edit the customer", options))
+    if choice == "name":
+        typed = await app.push_screen_wait(InputDialog("Name", value=profile.display_name))
+        if typed is not None and typed.strip():
+            return _update(profile.id, "Name saved", name=typed)
+    elif choice == "note":
+        typed = await app.push_screen_wait(TextDialog("Note about the customer", profile.note))
+        if typed is not None:
+            return _update(profile.id, "Note saved", note=typed.strip())
+    elif choice == "labels":
+        typed = await app.push_screen_wait(InputDialog("Customer labels (comma separated)", value=", ".join(profile.labels)))
+        if typed is not None:
+            return _update(profile.id, "Labels saved", labels=typed.split(","))
+    elif choice == "attributes":
+        return await ask_attribute(app, profile)
+    elif choice == "identity":
+        typed = await app.push_screen_wait(
+            InputDialog("Add an e-mail address or phone number", hint="phones without a country code are read in the configured region")
+        )
+        if typed and typed.strip():
+            # Imported here: phonenumbers costs ~20 ms, paid when an identity is added, not at start.
+            from omniconsole.core.identity import parse_typed_identity
+
+            identity = parse_typed_identity(typed.strip(), region)
+            if identity is None:
+                app.notify(f"Not an e-mail address or a valid phone number: {typed.strip()}", severity="error", markup=False)
+                return None
+            kind, address = str(identity[0]), identity[1]
+            return CustomerIntent(lambda store, me: store.add_identity(profile.id, kind, address, me), f"Added {kind} {address}")
+    return None
+
+
+async def ask_attribute(app: App, profile: CustomerProfile) -> CustomerIntent | None:
+    """Add, change or (with an empty value) remove one attribute of the card."""
+    from omniconsole.tui.screens.dialogs import ChoiceDialog, InputDialog
+
+    options = [(f"k:{key}", safe(f"{key}: {one_line(str(value), 50)}")) for key, value in profile.attributes.items()]
+    options.append(("new", Text("+ add an attribute")))
+    choice = await app.push_screen_wait(ChoiceDialog("Attributes", options))
+    if choice is None:
+        return None
+    key = choice[2:] if choice.startswith("k:") else ""
+    current = f"{key}: {profile.attributes[key]}" if key else ""
+    typed = await app.push_screen_wait(InputDialog("key: value", value=current, hint="an empty value removes the attribute"))
+    if typed is None:
+        return None
+    new_key, colon, value = typed.partition(":")
+    new_key, value = new_key.strip(), value.strip()
+    if not colon or not new_key:
+        app.notify("Write the attribute as key: value", severity="warning")
+        return None
+    attributes = dict(profile.attributes)
+    if key and key != new_key:
+        attributes.pop(key, None)
+    if value:
+        attributes[new_key] = value
+    else:
+        attributes.pop(new_key, None)
+    return _update(profile.id, "Attributes saved", attributes=attributes)
+
+
+async def ask_same_person(app: App, store: Store, profile: CustomerProfile) -> CustomerIntent | None:
+    """Settle "possibly the same person": merge into this customer, dismiss, undo a merge, or
+    pick any other customer to merge in."""
+    from omniconsole.tui.screens.dialogs import ChoiceDialog
+
+    options: list[tuple[str, Text]] = []
+    for s in profile.suggestions:
+        label = Text("Merge ")
+        label.append_text(safe(one_line(s.other_name, 30), "bold"))
+        label.append(f" (#{s.other_id}) into this customer: ")
+        label.append_text(safe(one_line(s.reason, 60), "grey62"))
+        options.append((f"merge:{s.other_id}:{s.id}", label))
+        label = safe(one_line(s.other_name, 30), "bold")
+        label.append(f" (#{s.other_id}) is someone else")
+        options.append((f"dismiss:{s.id}", label))
+    for m in profile.merges:
+        if m.undone_at is None:
+            label = Text("Undo the merge of ")
+            label.append_text(safe(one_line(m.merged_name, 30), "bold"))
+            label.append(f" (#{m.merged_id}) by ")
+            label.append_text(safe(m.actor))
+            label.append(datetime.fromtimestamp(m.at).strftime(", %d %b %H:%M"))
+            options.append((f"unmerge:{m.id}", label))
+    options.append(("search", Text("Merge another customer into this one…")))
+    choice = await app.push_screen_wait(ChoiceDialog("The same person?", options))
+    if choice is None:
+        return None
+    kind, _, rest = choice.partition(":")
+    if kind == "dismiss":
+        return CustomerIntent(lambda store, me: store.dismiss_suggestion(int(rest), me), "They stay two customers")
+    if kind == "unmerge":
+        return CustomerIntent(lambda store, me: store.unmerge(int(rest), me), "Merge undone")
+    if kind == "merge":
+        other, _, suggestion_id = rest.partition(":")
+        reason = next((s.reason for s in profile.suggestions if s.id == int(suggestion_id)), "")
+        return await ask_merge(app, store, profile, int(other), reason)
+    if kind == "search":
+        from omniconsole.tui.screens.search import SearchScreen
+
+        found = await app.push_screen_wait(SearchScreen(store))
+        if found is None:
+            return None
+        try:
+            other = await store.live_customer(found.customer_id)
+        except OmniError as exc:
+            app.notify(str(exc), severity="error", markup=False)
+            return None
+        if other == profile.id:
+            app.notify("That is this customer already", severity="warning")
+            return None
+        return await ask_merge(app, store, profile, other, "")
+    return None
+
+
+async def ask_merge(app: App, store: Store, profile: CustomerProfile, other_id: int, reason: str) -> CustomerIntent | None:
+    """Confirm merging customer `other_id` into `profile`, with the reason (editable)."""
+    from omniconsole.tui.screens.dialogs import InputDialog
+
+    other = await store.customer_profile(other_id)
+    if other is None:
+        return None
+    title = (
+        f"Merge «{one_line(other.display_name, 30)}» (#{other.id}: {len(other.identities)} identities,"
+        f" {len(other.conversations)} conversations) into «{one_line(profile.display_name, 30)}»? Why:"
+    )
+    typed = await app.push_screen_wait(InputDialog(title, value=reason, hint="Enter merges (it can be undone with m), Escape cancels"))
+    if typed is None:
+        return None
+    return CustomerIntent(
+        lambda store, me: store.merge_customers(profile.id, other.id, me, typed.strip()), "Merged; m can undo it"
+    )

@@ -1,0 +1,567 @@
+"""The operator's single window: inbox | timeline + reply box | customer, a view bar above and a
+status bar below.
+
+The screen composes the panes, routes their messages and applies what the operator asked
+for; each pane draws itself (and reads what it shows), the follower reports what others changed,
+dialogs return values or intents. Everything the window shows comes from the store; everything
+the operator does is a write to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import Reactive
+from textual.screen import Screen
+from textual.widget import Widget
+
+from omniconsole.errors import OmniError
+from omniconsole.models import ConversationStatus, InboxView
+from omniconsole.store import Conversation, Operator, Store
+from omniconsole.tui.follower import Follower
+from omniconsole.tui.messages import StoreUnavailable
+from omniconsole.tui.text import one_line, safe
+from omniconsole.tui.widgets.composer import Composer
+from omniconsole.tui.widgets.conversation_header import ConversationHeader, PresenceLine
+from omniconsole.tui.widgets.customer_pane import CustomerPane
+from omniconsole.tui.widgets.inbox_list import InboxList
+from omniconsole.tui.widgets.pane_colours import PaneColours
+from omniconsole.tui.widgets.reply_box import ReplyBox
+from omniconsole.tui.widgets.status_bar import StatusBar
+from omniconsole.tui.widgets.timeline import Timeline
+from omniconsole.tui.widgets.view_tabs import VIEW_KEYS, ViewTabs
+from omniconsole.tui.workers import WorkerFailures
+
+log = logging.getLogger(__name__)
+
+
+def _action_commands():
+    # Imported when the palette first opens: the command machinery is not needed to start.
+    from omniconsole.tui.commands import ActionCommands
+
+    return ActionCommands
+
+
+class MainScreen(WorkerFailures, Screen):
+    """Inbox, conversation and customer side by side."""
+
+    # Textual repaints the whole screen when focus moves (a repaint reactive). The panes
+    # restyle and repaint themselves on focus and blur, so that full repaint only cost every
+    # Enter and Esc ~30 ms of the 50 ms keystroke budget.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
+    COMMANDS = {_action_commands}
+
+    BINDINGS = [
+        *[Binding(key, f"show_view('{view.value}')", label, id=f"view.{view.value}") for key, view, label in VIEW_KEYS],
+        Binding("r", "reply", "Reply", id="conversation.reply"),
+        Binding("n", "note", "Note", id="conversation.note"),
+        Binding("e", "resolve", "Resolve", id="conversation.resolve"),
+        Binding("E", "resolve_next", "Resolve and next", id="conversation.resolve_next"),
+        Binding("u", "reopen", "Reopen", id="conversation.reopen"),
+        Binding("z", "snooze", "Snooze", id="conversation.snooze"),
+        Binding("a", "assign_me", "Assign to me", id="conversation.assign_me"),
+        Binding("A", "assign", "Assign to…", id="conversation.assign"),
+        Binding("U", "unassign", "Unassign", id="conversation.unassign"),
+        Binding("l", "labels", "Labels", id="conversation.labels"),
+        Binding("p", "priority", "Priority", id="conversation.priority"),
+        Binding("R", "retry", "Retry failed message", id="message.retry"),
+        Binding("s", "save_attachments", "Save attachments", id="message.save"),
+        Binding("o", "open_attachment", "Open attachment", id="message.open"),
+        Binding("w", "next_waiting", "Next waiting", id="inbox.next_waiting"),
+        Binding("h", "history", "Customer's conversations", id="customer.history"),
+        Binding("c", "edit_customer", "Edit customer", id="customer.edit"),
+        Binding("m", "same_person", "Merge / same person", id="customer.merge"),
+        Binding("slash", "search", "Search", id="app.search"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("colon", "app.command_palette", "Commands", id="app.commands"),
+        Binding("tab", "focus_next_pane", "Next pane", show=False, id="app.next_pane"),
+        Binding("shift+tab", "focus_previous_pane", "Previous pane", show=False, id="app.previous_pane"),
+        Binding("escape", "back", "Back to inbox", show=False, id="app.back"),
+        Binding("q", "app.quit", "Quit", id="app.quit"),
+    ]
+
+    PREVIEW_DELAY = 0.06
+
+    def __init__(self, store: Store, operator: Operator, clock) -> None:
+        super().__init__()
+        self.store = store
+        self.operator = operator
+        self.clock = clock
+        self.conversation: Conversation | None = None
+        self.inbox_ready = asyncio.Event()
+        self._preview_timer = None
+        self._trouble_shown = False
+        self.opened: int | None = None  # the conversation whose timeline finished loading
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield ViewTabs(id="views")
+        with Horizontal(id="main"):
+            yield InboxList(self.store, self.operator.login, clock=self.clock, id="inbox")
+            with Vertical(id="conversation"):
+                yield ConversationHeader(id="conversation-header")
+                yield Timeline(clock=self.clock, id="timeline")
+                yield PresenceLine(self.store, self.operator.login, id="presence")
+                yield ReplyBox(self.store, self.operator, clock=self.clock, id="reply-box")
+            yield CustomerPane(clock=self.clock, id="customer")
+        yield StatusBar(self.store, self.operator, id="status")
+        yield Follower(self.store, self.operator.extension)
+        yield PaneColours()
+
+    @property
+    def inbox(self) -> InboxList:
+        return self.query_one(InboxList)
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.query_one(Timeline)
+
+    @property
+    def reply_box(self) -> ReplyBox:
+        return self.query_one(ReplyBox)
+
+    @property
+    def composer(self) -> Composer:
+        return self.reply_box.composer
+
+    @property
+    def follower(self) -> Follower:
+        return self.query_one(Follower)
+
+    @property
+    def routes(self):
+        return self.reply_box.routes
+
+    @property
+    def route_index(self) -> int:
+        return self.reply_box.route_index
+
+    async def on_mount(self) -> None:
+        await self.follower.start_from_now()
+        self.inbox.focus()
+        await self.inbox.load(InboxView.ALL)
+        self.inbox_ready.set()
+        # What exists now (Textual, the stylesheet, caches) lives as long as the window: keep
+        # it out of the garbage collector's scans, whose pauses showed up as slow keystrokes.
+        gc.freeze()
+        status = self.query_one(StatusBar)
+        await status.reload()
+        self.reply_box.draw()
+        self.follower.follow()
+        self.query_one(PresenceLine).follow()
+        status.follow()
+        self.set_interval(30.0, self._tick)
+
+    def on_resize(self) -> None:
+        width = self.size.width
+        self.set_class(width < 110, "narrow")
+        self.set_class(width < 70, "tiny")
+
+    def _tick(self) -> None:
+        self.inbox.refresh()  # waiting times move on
+
+    # --- what others changed --------------------------------------------------------------
+
+    async def on_follower_store_changed(self, message: Follower.StoreChanged) -> None:
+        """Reload what the events touch: the inbox, the open conversation, the status bar."""
+        try:
+            events = message.events
+            # Reads change only the reader's unread marks, and this window marks its own rows
+            # itself (InboxList.mark_read): no reload for them.
+            if any(e.kind != "conversation.read" for e in events):
+                keep = self.inbox.selected.conversation_id if self.inbox.selected else None
+                await self.inbox.load(keep=keep)
+            current = self.conversation
+            if current and (
+                any(e.conversation_id == current.id and e.kind != "conversation.read" for e in events)
+                or current.customer_id in message.customers
+            ):
+                await self.open_conversation(current.id, keep_position=True, mark_read=False, announce=False)
+            if any(e.kind == "channel.health" for e in events):
+                await self.query_one(StatusBar).reload()
+        except OmniError as exc:
+            message.ok = False
+            self._store_trouble(exc)
+        finally:
+            message.handled.set()
+
+    async def on_follower_call_ringing(self, message: Follower.CallRinging) -> None:
+        """A call rings this operator's phone: show the caller's conversation and card. Not
+        while they are writing a reply: switching under it would send their words to the caller."""
+        from omniconsole.core.screen_pop import screen_pop
+
+        pop = screen_pop([message.event], self.operator.extension, time.time(), writing_in=self.reply_box.writing_in())
+        if pop is None:
+            return
+        caller = one_line(pop.caller, 60)
+        number = one_line(pop.number, 30)
+        words = f"Incoming call from {caller}" + (f" ({number})" if number and number != caller else "")
+        if not pop.switch:
+            self.app.notify(f"{words}: conversation #{pop.conversation_id} (not opened: you are writing a reply)",
+                            title="📞 Ringing", markup=False, timeout=15)
+            return
+        try:
+            await self.inbox.load(keep=pop.conversation_id)
+            await self.open_conversation(pop.conversation_id, mark_read=False)
+        except OmniError as exc:
+            self._store_trouble(exc)
+        self.app.notify(words, title="📞 Ringing", markup=False, timeout=10)
+
+    def on_store_unavailable(self, message: StoreUnavailable) -> None:
+        self._store_trouble(message.error)
+
+    def _store_trouble(self, exc: OmniError) -> None:
+        """The database did not answer (locked by a long import, disk full): say so once, keep
+        the window, try again on the next tick."""
+        log.warning("window: %s", exc)
+        if not self._trouble_shown:
+            self._trouble_shown = True
+            self.app.notify(f"The database is not answering: {exc}", severity="error", markup=False, timeout=8)
+            self.set_timer(30, lambda: setattr(self, "_trouble_shown", False))
+
+    def on_inbox_list_counts_changed(self, message: InboxList.CountsChanged) -> None:
+        self.query_one(ViewTabs).show(message.counts, self.inbox.view)
+
+    # --- the open conversation ------------------------------------------------------------
+
+    def on_inbox_list_conversation_selected(self, message: InboxList.ConversationSelected) -> None:
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+            self._preview_timer = None
+        if message.open or self.conversation is None:
+            self.show_selected(message.conversation_id, message.open)
+        else:
+            # Holding j down should move the highlight at key speed: the conversation under
+            # it loads once the cursor rests, not for every row passed over.
+            self._preview_timer = self.set_timer(
+                self.PREVIEW_DELAY, lambda cid=message.conversation_id: self.show_selected(cid, False)
+            )
+
+    @work(exclusive=True, group="open", exit_on_error=False)
+    async def show_selected(self, conversation_id: int, open: bool) -> None:
+        """Moving through the inbox previews each conversation (a newer move cancels a stale
+        load); Enter opens it: marked read, presence announced, timeline focused."""
+        if open and self.opened == conversation_id:
+            # Already on screen (previewed, and kept fresh by the events follower): opening it
+            # only marks it read, tells the others, and moves into the timeline.
+            self.timeline.focus()
+            self.inbox.mark_read(conversation_id)
+            await self.store.set_presence(self.operator.login, conversation_id)
+            await self.store.mark_read(self.operator.login, conversation_id)
+            return
+        if open:
+            self.timeline.focus()
+        await self.open_conversation(conversation_id, mark_read=open, announce=open)
+
+    async def open_conversation(
+        self,
+        conversation_id: int,
+        *,
+        focus_message: int | None = None,
+        keep_position: bool = False,
+        mark_read: bool = True,
+        announce: bool = True,
+    ) -> None:
+        view = await self.store.conversation_view(conversation_id, self.operator.login)
+        if view is None:
+            return
+        conversation, entries, profile, routes, others = view
+        changed = self.conversation is None or self.conversation.id != conversation_id
+        self.conversation = conversation
+        reply_box = self.reply_box
+        presence = self.query_one(PresenceLine)
+        # Everything is drawn in one batch: one repaint per key, not one per pane.
+        with self.app.batch_update():
+            self.timeline.show(entries, focus_message=focus_message, keep_position=keep_position and not changed)
+            self.query_one(CustomerPane).show(profile, conversation_id)
+            self.query_one(ConversationHeader).show(conversation, profile.display_name if profile else "")
+            reply_box.show(conversation, routes)
+            presence.conversation_id = conversation_id
+            presence.show(others)
+        await reply_box.check_window()
+        self.opened = conversation_id  # drawn; what follows only tells the others
+        if announce:
+            await self.store.set_presence(self.operator.login, conversation_id)
+        if mark_read:
+            self.inbox.mark_read(conversation_id)
+            await self.store.mark_read(self.operator.login, conversation_id)
+
+    # --- composing ------------------------------------------------------------------------
+
+    def _need_conversation(self) -> Conversation | None:
+        if self.conversation is None:
+            self.app.notify("Open a conversation first", severity="warning")
+        return self.conversation
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_reply(self) -> None:
+        conversation = self._need_conversation()
+        if conversation is None:
+            return
+        if conversation.assignee and conversation.assignee != self.operator.login:
+            from omniconsole.tui.screens.dialogs import ConfirmDialog
+
+            question = Text(f"This conversation is assigned to {conversation.assignee}. Reply anyway?")
+            if not await self.app.push_screen_wait(ConfirmDialog(question)):
+                return
+        self.reply_box.start_reply()
+
+    def action_note(self) -> None:
+        if self._need_conversation() is None:
+            return
+        # With a call selected in the timeline, the note is about that call and stays on it.
+        selected = self.timeline.selected if self.app.focused is self.timeline else None
+        self.reply_box.start_note(selected.id if selected is not None and "call" in selected.flags else None)
+
+    async def _reopen_after_writing(self, conversation_id: int) -> None:
+        try:
+            await self.open_conversation(conversation_id)
+        except OmniError as exc:
+            self._store_trouble(exc)
+
+    async def on_reply_box_reply_queued(self, message: ReplyBox.ReplyQueued) -> None:
+        await self._reopen_after_writing(message.conversation_id)
+        if message.template:
+            self.app.notify(f"Template {message.template} queued", timeout=2, markup=False)
+        self.timeline.focus()
+
+    async def on_reply_box_note_added(self, message: ReplyBox.NoteAdded) -> None:
+        await self._reopen_after_writing(message.conversation_id)
+        self.timeline.focus()
+
+    def on_timeline_whole_message_requested(self, message: Timeline.WholeMessageRequested) -> None:
+        from omniconsole.tui.screens.viewer import FileViewer
+
+        entry = message.entry
+        title = f"#{entry.id} " + one_line(entry.subject or entry.author or entry.direction, 60)
+        self.app.push_screen(FileViewer(title, entry.body))
+
+    def on_reply_box_composing_cancelled(self) -> None:
+        self.timeline.focus() if self.conversation else self.inbox.focus()
+
+    # --- actions on the conversation ------------------------------------------------------
+
+    async def _do(self, coro, done: str | None = None) -> bool:
+        try:
+            await coro
+        except OmniError as exc:
+            self.app.notify(str(exc), severity="error", markup=False)
+            return False
+        if done:
+            self.app.notify(done, timeout=2)
+        try:
+            if self.conversation:
+                await self.open_conversation(self.conversation.id, keep_position=True, mark_read=False)
+            await self.inbox.load(keep=self.conversation.id if self.conversation else None)
+        except OmniError as exc:
+            self._store_trouble(exc)
+        return True
+
+    async def action_resolve(self) -> None:
+        if (c := self._need_conversation()) is not None:
+            await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), "Resolved")
+
+    async def action_resolve_next(self) -> None:
+        if (c := self._need_conversation()) is None:
+            return
+        if await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), "Resolved"):
+            await self.action_next_waiting()
+
+    async def action_reopen(self) -> None:
+        if (c := self._need_conversation()) is not None:
+            await self._do(self.store.set_status(c.id, ConversationStatus.OPEN, self.operator.login), "Reopened")
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_snooze(self) -> None:
+        if (c := self._need_conversation()) is None:
+            return
+        from omniconsole.tui.screens.dialogs import SnoozeDialog
+
+        until = await self.app.push_screen_wait(SnoozeDialog(self.clock()))
+        if until is not None:
+            await self._do(
+                self.store.set_status(c.id, ConversationStatus.SNOOZED, self.operator.login, snoozed_until=until), "Snoozed"
+            )
+
+    async def action_assign_me(self) -> None:
+        if (c := self._need_conversation()) is not None:
+            await self._do(self.store.assign(c.id, self.operator.login, self.operator.login), "Assigned to you")
+
+    async def action_unassign(self) -> None:
+        if (c := self._need_conversation()) is not None:
+            await self._do(self.store.assign(c.id, None, self.operator.login), "Unassigned")
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_assign(self) -> None:
+        if (c := self._need_conversation()) is None:
+            return
+        from omniconsole.tui.screens.dialogs import ChoiceDialog
+
+        operators = await self.store.operators()
+        options = [(op.login, Text(f"{op.login}  {op.display_name}")) for op in operators]
+        options.append(("", Text("nobody (unassign)", style="italic")))
+        choice = await self.app.push_screen_wait(ChoiceDialog("Assign to", options))
+        if choice is None:
+            return
+        await self._do(self.store.assign(c.id, choice or None, self.operator.login), f"Assigned to {choice or 'nobody'}")
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_labels(self) -> None:
+        if (c := self._need_conversation()) is None:
+            return
+        from omniconsole.tui.screens.dialogs import InputDialog
+
+        typed = await self.app.push_screen_wait(InputDialog("Labels (comma separated)", value=", ".join(c.labels)))
+        if typed is not None:
+            await self._do(self.store.set_labels(c.id, [x.strip() for x in typed.split(",")], self.operator.login))
+
+    async def action_priority(self) -> None:
+        if (c := self._need_conversation()) is not None:
+            await self._do(self.store.set_priority(c.id, (c.priority + 1) % 3, self.operator.login))
+
+    async def action_retry(self) -> None:
+        if self._need_conversation() is None:
+            return
+        entry = self.timeline.selected
+        candidates = [entry] if entry and entry.state == "failed" else [
+            e for e in reversed(self.timeline.entries) if e.state == "failed"
+        ][:1]
+        if not candidates:
+            self.app.notify("No failed message here", severity="warning")
+            return
+        await self._do(self.store.retry_failed(candidates[0].id, self.operator.login), "Queued again")
+
+    def action_save_attachments(self) -> None:
+        from omniconsole.tui.attachments import save_attachments
+
+        save_attachments(self.app, self.timeline.selected, self.app.settings.attachments_dir)
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_open_attachment(self) -> None:
+        from omniconsole.tui.attachments import open_attachment
+
+        await open_attachment(self.app, self.timeline.selected, self.app.settings.attachments_dir)
+
+    async def action_next_waiting(self) -> None:
+        current = self.conversation.id if self.conversation else None
+        found = await self.store.next_waiting(self.operator.login, current)
+        if found is None:
+            self.app.notify("Nobody is waiting. Well done.")
+            return
+        if self.inbox.view not in (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED):
+            await self.inbox.load(InboxView.ALL)
+        await self.inbox.load(keep=found)
+        await self.open_conversation(found)
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_history(self) -> None:
+        if (c := self._need_conversation()) is None:
+            return
+        from omniconsole.tui.screens.dialogs import ChoiceDialog
+
+        profile = await self.store.customer_profile(c.customer_id)
+        if profile is None:
+            return
+        options = []
+        for conv in profile.conversations:
+            label = Text(f"#{conv.id} {conv.status:<9}", style="bold" if conv.id == c.id else "")
+            label.append_text(safe(one_line(conv.subject, 60)))
+            options.append((str(conv.id), label))
+        choice = await self.app.push_screen_wait(ChoiceDialog("The customer's conversations", options))
+        if choice:
+            await self.open_conversation(int(choice))
+            self.timeline.focus()
+
+    # --- the customer ---------------------------------------------------------------------
+
+    async def _profile(self):
+        conversation = self._need_conversation()
+        if conversation is None:
+            return None
+        try:
+            return await self.store.customer_profile(conversation.customer_id)
+        except OmniError as exc:
+            self._store_trouble(exc)
+            return None
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_edit_customer(self) -> None:
+        """Edit the customer's name, note, attributes, labels, or add an identity."""
+        from omniconsole.tui.customer_edits import ask_customer_edit
+
+        profile = await self._profile()
+        if profile is None:
+            return
+        intent = await ask_customer_edit(self.app, profile, self.app.settings.default_region)
+        if intent is not None:
+            await self._do(intent.run(self.store, self.operator.login), intent.done)
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_same_person(self) -> None:
+        """Settle "possibly the same person": merge, dismiss, undo a merge, or merge anyone."""
+        from omniconsole.tui.customer_edits import ask_same_person
+
+        profile = await self._profile()
+        if profile is None:
+            return
+        intent = await ask_same_person(self.app, self.store, profile)
+        if intent is not None:
+            await self._do(intent.run(self.store, self.operator.login), intent.done)
+
+    # --- moving around --------------------------------------------------------------------
+
+    async def action_show_view(self, view: str) -> None:
+        await self.inbox.load(InboxView(view))
+        self.inbox.focus()
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_search(self) -> None:
+        from omniconsole.tui.screens.search import SearchScreen
+
+        choice = await self.app.push_screen_wait(SearchScreen(self.store))
+        if choice is None:
+            return
+        conversation_id = choice.conversation_id
+        if conversation_id is None:
+            profile = await self.store.customer_profile(choice.customer_id)
+            if not profile or not profile.conversations:
+                self.app.notify("This customer has no conversations yet")
+                return
+            conversation_id = profile.conversations[0].id
+        await self.open_conversation(conversation_id, focus_message=choice.message_id)
+        self.timeline.focus()
+
+    def action_help(self) -> None:
+        from omniconsole.tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self))
+
+    def _panes(self):
+        panes = [self.inbox, self.timeline, self.composer]
+        customer = self.query_one(CustomerPane)
+        if customer.display and customer.styles.display != "none":
+            panes.append(customer)
+        return panes
+
+    def action_focus_next_pane(self) -> None:
+        panes = self._panes()
+        index = panes.index(self.focused) if self.focused in panes else -1
+        panes[(index + 1) % len(panes)].focus()
+
+    def action_focus_previous_pane(self) -> None:
+        panes = self._panes()
+        index = panes.index(self.focused) if self.focused in panes else 0
+        panes[(index - 1) % len(panes)].focus()
+
+    def action_back(self) -> None:
+        self.inbox.focus()
