@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from connectors.mail.mailbox import iter_maildir, iter_mbox
 from connectors.mail_parse import (
     decode_text,
     fold_position,
     html_to_text,
-    iter_maildir,
-    iter_mbox,
     message_key,
     parse_mail,
 )
@@ -261,8 +260,52 @@ def test_auto_reply_is_flagged():
     assert message.subject == "Ответ: Re: Your order"
 
 
-def test_precedence_bulk_is_flagged():
-    assert parsed("precedence_bulk.eml").flags == {"auto_reply"}
+def test_list_mail_is_not_automatic_but_says_it_came_through_a_list():
+    # A newsletter's only mark is Precedence: bulk, which a person's mail through a list also
+    # carries: nothing in it says a robot answered, so somebody reads it.
+    message = parsed("precedence_bulk.eml")
+    assert message.flags == frozenset()
+    assert message.meta["list"] == {"precedence": "bulk"}
+
+
+PERSON = (
+    "From: Ivan Petrov <ivan@example.ru>\r\nTo: support@shop.example\r\nSubject: Order 1042\r\n"
+    "Date: Wed, 11 Mar 2026 10:00:00 +0300\r\nMessage-ID: <person-1@example.ru>\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n{extra}\r\nWhere is my order?\r\n"
+)
+# What a robot reliably puts on its mail (RFC 3834): the other headers must not spoil it.
+ROBOT = "Auto-Submitted: auto-replied\r\n"
+
+
+@pytest.mark.parametrize(
+    ("header", "person_flags", "robot_flags"),
+    [
+        # Outlook/Exchange put this on people's mail (to a distribution list, from add-ins).
+        ("X-Auto-Response-Suppress: All", set(), {"auto_reply"}),
+        ("X-Auto-Response-Suppress: DR, RN, NRN, OOF, AutoReply", set(), {"auto_reply"}),
+        # List and bulk marks: every mail through a list or group has them.
+        ("Precedence: list", set(), {"auto_reply"}),
+        ("Precedence: bulk", set(), {"auto_reply"}),
+        ("Precedence: junk", set(), {"auto_reply"}),
+        ("List-Id: Shop help <help.shop.example>", set(), {"auto_reply"}),
+        ("List-Unsubscribe: <mailto:help+unsubscribe@shop.example>", set(), {"auto_reply"}),
+        ("Mailing-list: list help@shop.example; contact help+owners@shop.example", set(), {"auto_reply"}),
+        # RFC 3834's own "no" is a person.
+        ("Auto-Submitted: no", set(), {"auto_reply"}),
+        # Signals only robots set.
+        ("Auto-Submitted: auto-generated", {"auto_reply"}, {"auto_reply"}),
+        ("X-Autoreply: yes", {"auto_reply"}, {"auto_reply"}),
+        ("X-Autorespond: Out of office", {"auto_reply"}, {"auto_reply"}),
+        ("Precedence: auto_reply", {"auto_reply"}, {"auto_reply"}),
+        ("Return-Path: <>", {"auto_reply"}, {"auto_reply"}),
+        ("X-Failed-Recipients: nobody@example.org", {"bounce", "auto_reply"}, {"bounce", "auto_reply"}),
+    ],
+)
+def test_automation_signals_on_a_persons_mail_and_a_robots(header, person_flags, robot_flags):
+    person = PERSON.format(extra=header + "\r\n").encode()
+    robot = PERSON.format(extra=ROBOT + header + "\r\n").encode()
+    assert parse_mail(person).flags == person_flags
+    assert parse_mail(robot).flags == robot_flags
 
 
 def test_bounce_is_flagged_and_tied_to_the_mail_that_bounced():
@@ -366,8 +409,10 @@ def test_iter_maildir_is_stable_and_idempotent(tmp_path):
     first = list(iter_maildir(tmp_path))
     assert first == list(iter_maildir(tmp_path))
     assert len(first) == len(names) + 1
-    assert ("<koi8r-1@example.ru>", corpus("koi8r.eml")) in first
-    assert all(raw != b"half a mail" for _, raw in first)
+    assert ("<koi8r-1@example.ru>", corpus("koi8r.eml")) in [(entry.key, entry.raw) for entry in first]
+    assert all(entry.raw != b"half a mail" for entry in first)
+    # The file name's leading digits are the delivery time: the fallback date of a mail without one.
+    assert first[0].delivered_at == datetime.fromtimestamp(1700000001, UTC)
 
 
 def test_iter_mbox_splits_and_unquotes(tmp_path):
@@ -379,8 +424,9 @@ def test_iter_mbox_splits_and_unquotes(tmp_path):
         b"From: anna@example.ru\nSubject: two\n\nno id here\n"
     )
     messages = list(iter_mbox(mbox))
-    assert [key for key, _ in messages][0] == "<m1@x>"
-    assert messages[0][1].endswith(b"first line\nFrom the shop, with love\n")
-    assert messages[1][0].endswith("@omniconsole.invalid>")
-    assert parse_mail(messages[1][1]).body == "no id here"
+    assert [entry.key for entry in messages][0] == "<m1@x>"
+    assert messages[0].raw.endswith(b"first line\nFrom the shop, with love\n")
+    assert messages[1].key.endswith("@omniconsole.invalid>")
+    assert parse_mail(messages[1].raw).body == "no id here"
+    assert messages[1].delivered_at == datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
     assert messages == list(iter_mbox(mbox))
