@@ -100,8 +100,10 @@ def param(part: Message, name: str, header: str = "content-type") -> str:
     raw = raw_header(part, header)
     if raw is None or name.lower() not in raw.lower():
         return ""
+    # compat32 would turn the parser's surrogates (raw 8-bit bytes) into U+FFFD: hand it the
+    # bytes as Latin-1 letters instead, and take them back as bytes afterwards.
     probe = Message()
-    probe[header] = raw
+    probe[header] = raw.encode("utf-8", "surrogateescape").decode("latin-1")
     try:
         value = probe.get_param(name, header=header)
     except Exception:  # noqa: BLE001 - a parameter too broken to split
@@ -110,9 +112,9 @@ def param(part: Message, name: str, header: str = "content-type") -> str:
         return ""
     if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded text)
         charset, _, text = value
-        data = str(text).encode("latin-1", "surrogateescape") if text else b""
+        data = str(text).encode("latin-1", "replace") if text else b""
         return " ".join(decode_text(data, charset or None)[0].split())
-    return decode_header_text(str(value))
+    return decode_header_text(str(value).encode("latin-1", "replace").decode("ascii", "surrogateescape"))
 
 
 def filename(part: Message) -> str:
