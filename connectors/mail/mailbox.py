@@ -159,6 +159,15 @@ def iter_mbox(path: str | Path) -> Iterator[MailboxEntry]:
             )
         return MailboxEntry(message_key(raw), raw, delivered, problem)
 
+    def separate(next_line: int, date: datetime | None) -> MailboxEntry | None:
+        """A separator: the mail so far is complete; the next starts at `next_line`."""
+        nonlocal lines, first_line, delivered, separators, candidate_seen
+        candidate_seen = True
+        found = entry()
+        lines, first_line, delivered = [], next_line, date
+        separators += 1
+        return found
+
     candidate_seen = False
     previous_blank = True
     with open(path, "rb") as mbox:
@@ -167,24 +176,18 @@ def iter_mbox(path: str | Path) -> Iterator[MailboxEntry]:
                 held, held_number, held_date = candidate
                 candidate = None
                 if _HEADER_LINE.match(line):
-                    candidate_seen = True
-                    found = entry()
+                    found = separate(held_number + 1, held_date)
                     if found is not None:
                         yield found
-                    lines, first_line, delivered = [], held_number + 1, held_date
-                    separators += 1
                 else:
                     lines.append(held)
             if line.startswith(b"From "):
                 date = _separator_date(line)
                 if date is not False and previous_blank:
                     # The standard separator: after a blank line (or first in the file).
-                    candidate_seen = True
-                    found = entry()
+                    found = separate(number + 1, date)
                     if found is not None:
                         yield found
-                    lines, first_line, delivered = [], number + 1, date
-                    separators += 1
                     previous_blank = False
                     continue
                 if date is not False:
