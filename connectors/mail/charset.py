@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import functools
 import re
 
 _CHARSET_ALIASES = {
@@ -129,6 +130,7 @@ def _plain_header_text(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def decode_header_text(value: str) -> str:
     """A raw header or parameter value as a person reads it. Never raises.
 
@@ -137,7 +139,7 @@ def decode_header_text(value: str) -> str:
     of one charset are joined before decoding (a letter may be split between two words) and
     the whitespace between encoded words is dropped (RFC 2047 6.2). Raw 8-bit bytes outside
     encoded words (kept by the parser as surrogates) are guessed the same way. Whitespace and
-    folding collapse to single spaces."""
+    folding collapse to single spaces. Cached: a mailbox repeats its names and subjects."""
     if "=?" not in value:
         return " ".join(_plain_header_text(value).split())
     out: list[str] = []

@@ -45,6 +45,12 @@ PARSER = BytesParser(policy=POLICY)
 
 _BRACKETED_ADDRESS = re.compile(r"<([^<>\s@]{1,200}@[^<>\s@]{1,255})>")
 _BARE_ADDRESS = re.compile(r"[^\s<>(),;:\"]{1,200}@[^\s<>(),;:\"]{1,255}")
+# One mailbox written plainly: a name without specials or a quoted name without escapes,
+# then <addr>; or a bare addr. Anything else (groups, comments, lists) takes the full parser.
+_SIMPLE_ADDRESS = re.compile(
+    r'^(?:(?P<name>[^"<>(),;:\\@\[\]]*?) ?|"(?P<quoted>[^"\\]*)" ?)<(?P<bracketed>[^<>\s@(),;:"]{1,200}@[^<>\s@(),;:"]{1,255})>$'
+    r'|^(?P<bare>[^<>\s@(),;:"]{1,200}@[^<>\s@(),;:"]{1,255})$'
+)
 
 
 def raw_header(msg: Message, name: str) -> str | None:
@@ -68,26 +74,32 @@ def header_text(msg: Message, name: str) -> str:
     return decode_header_text(raw) if raw is not None else ""
 
 
-def addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+def addresses(msg: Message, name: str) -> tuple[tuple[str, str], ...]:
     """(display name, address) pairs of an address header, names decoded; never raises.
     A header too broken for the address parser still gives the addresses it visibly holds."""
     raw = raw_header(msg, name)
     if raw is None:
-        return []
+        return ()
     return parse_addresses(raw)
 
 
-def parse_addresses(raw: str) -> list[tuple[str, str]]:
-    """(display name, address) pairs of a raw address-list value (RFC 5322 3.4)."""
+@functools.lru_cache(maxsize=4096)
+def parse_addresses(raw: str) -> tuple[tuple[str, str], ...]:
+    """(display name, address) pairs of a raw address-list value (RFC 5322 3.4). Cached:
+    the same To and From values come again and again in a mailbox."""
     flat = " ".join(raw.split())
-    try:
-        pairs = [(n, a) for n, a in getaddresses([flat]) if "@" in a]
-    except Exception:  # noqa: BLE001 - fall back to what looks like an address
-        pairs = []
-    if not pairs:
-        found = _BRACKETED_ADDRESS.findall(flat) or _BARE_ADDRESS.findall(flat)
-        pairs = [("", a) for a in found]
-    return [(decode_header_text(n), decode_header_text(a).strip("<>")) for n, a in pairs]
+    simple = _SIMPLE_ADDRESS.match(flat)
+    if simple is not None:  # "Name <a@b>", "\"Name\" <a@b>", "a@b": most mail, without the full parser
+        pairs = [(simple["name"] or simple["quoted"] or "", simple["bracketed"] or simple["bare"])]
+    else:
+        try:
+            pairs = [(n, a) for n, a in getaddresses([flat]) if "@" in a]
+        except Exception:  # noqa: BLE001 - fall back to what looks like an address
+            pairs = []
+        if not pairs:
+            found = _BRACKETED_ADDRESS.findall(flat) or _BARE_ADDRESS.findall(flat)
+            pairs = [("", a) for a in found]
+    return tuple((decode_header_text(n).strip(), decode_header_text(a).strip("<>")) for n, a in pairs)
 
 
 def param(part: Message, name: str, header: str = "content-type") -> str:
