@@ -37,7 +37,7 @@ from connectors.base import InboundAttachment, InboundMessage
 from connectors.mail.automation import automation_flags, bounce_details, list_author, list_info
 from connectors.mail.charset import decode_text
 from connectors.mail.fold import fold_position
-from connectors.mail.headers import PARSER, addresses, filename, header_text, mail_date
+from connectors.mail.headers import PARSER, addresses, filename, header_text, mail_date, parse_addresses
 from connectors.mail.html import html_to_text
 from connectors.mail.keys import message_ids, message_key, normalize_message_id, synthetic_message_id
 from connectors.mail.tnef import is_tnef, unpack_tnef
@@ -50,6 +50,7 @@ __all__ = [
 
 # The first boundary line of a multipart body whose header names none (or another one): a
 # "--" line followed by a header line.
+_FROM_LINE = re.compile(rb"^from:[ \t]*([^\r\n]{1,998}(?:\r?\n[ \t][^\r\n]{0,998}){0,20})", re.IGNORECASE | re.MULTILINE)
 _BOUNDARY_LINE = re.compile(rb"^--([^\s]{1,200}?)[ \t]*\r?\n(?=[!-9;-~]{1,200}:)", re.MULTILINE)
 
 
@@ -232,10 +233,12 @@ def unreadable_mail(raw: bytes, external_id: str | None, reason: str, delivered_
     """A mail (or bytes of a mailbox) that cannot be read: "could not be read: REASON",
     flagged `unreadable`, the raw bytes kept whole as `original.eml`."""
     thread_key = message_key(raw) if raw else synthetic_message_id(raw)
+    name, address = _visible_sender(raw)
     return InboundMessage(
         external_id=external_id or thread_key,
         identity_kind=IdentityKind.EMAIL,
-        address="",
+        address=address,
+        sender_name=sanitize_text(name),
         body=f"could not be read: {reason}",
         sent_at=delivered_at or datetime.now(UTC),
         thread_key=thread_key,
@@ -243,6 +246,16 @@ def unreadable_mail(raw: bytes, external_id: str | None, reason: str, delivered_
         flags=frozenset({"unreadable"}),
         meta={"raw_size": len(raw)},
     )
+
+
+def _visible_sender(raw: bytes) -> tuple[str, str]:
+    """(name, address) of a From line an unreadable mail still shows, so it lands with its
+    sender rather than with a nameless "customer"; ("", "") when there is none."""
+    found = _FROM_LINE.search(raw[:65536])
+    if found is None:
+        return "", ""
+    pairs = parse_addresses(found.group(1).decode("ascii", "surrogateescape"))
+    return pairs[0] if pairs else ("", "")
 
 
 def parse_mail(raw: bytes, *, external_id: str | None = None, delivered_at: datetime | None = None) -> InboundMessage:

@@ -704,3 +704,13 @@ def test_mbox_separators_by_their_shape(tmp_path):
         datetime(2024, 11, 5, 7, 0, tzinfo=UTC), datetime(2024, 11, 5, 12, 0, tzinfo=UTC), datetime(2024, 11, 5, 13, 0, tzinfo=UTC)
     ]
     assert all(entry.problem == "" for entry in entries)
+
+
+def test_an_unreadable_mail_keeps_the_sender_it_shows():
+    from connectors.mail_parse import unreadable_mail
+
+    raw = b"Subject: x\r\nFrom: =?utf-8?B?0JjQstCw0L0=?=\r\n <ivan@example.ru>\r\n\r\n\x00\x01"
+    message = unreadable_mail(raw, "k-1", "the MIME structure is nested too deeply")
+    assert (message.sender_name, message.address, message.flags) == ("Иван", "ivan@example.ru", {"unreadable"})
+    assert message.attachments[0].data == raw
+    assert unreadable_mail(b"\x00\x01 junk", "k-2", "no mail headers found").address == ""
