@@ -254,7 +254,10 @@ def _visible_sender(raw: bytes) -> tuple[str, str]:
     found = _FROM_LINE.search(raw[:65536])
     if found is None:
         return "", ""
-    pairs = parse_addresses(found.group(1).decode("ascii", "surrogateescape"))
+    try:
+        pairs = parse_addresses(found.group(1).decode("ascii", "surrogateescape"))
+    except Exception:  # noqa: BLE001 - the mail is unreadable already; no sender then
+        return "", ""
     return pairs[0] if pairs else ("", "")
 
 

@@ -46,7 +46,7 @@ def _codec_name(label: str | None) -> str | None:
         label = _CHARSET_ALIASES.get(label[2:], label[2:])
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, UnicodeError, ValueError):  # unknown, or 8-bit junk in the label
         return None
 
 
