@@ -200,5 +200,7 @@ def mail_date(msg: Message, delivered_at: datetime | None = None, now: datetime 
     if trace is not None:
         return trace, source
     if delivered_at is not None:
-        return (delivered_at if delivered_at.tzinfo else delivered_at.replace(tzinfo=UTC)), "mailbox"
+        delivered_at = delivered_at if delivered_at.tzinfo else delivered_at.replace(tzinfo=UTC)
+        if delivered_at >= _EARLIEST:  # a server's file time of 0 is no date either
+            return delivered_at, "mailbox"
     return now, "arrival"
