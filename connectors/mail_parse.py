@@ -229,6 +229,23 @@ def _collect(msg: EmailMessage) -> tuple[str, list[InboundAttachment]]:
     return "\n\n".join(text.strip("\n") for text in texts if text.strip()), attachments
 
 
+def _wrapped_original(msg: EmailMessage, author: str) -> EmailMessage | None:
+    """The person's own mail when a list sent it wrapped (Mailman's DMARC mitigation
+    `from_is_list = wrap_message`: the list's mail carries the original as its one
+    message/rfc822 part), else None."""
+    if not msg.is_multipart():
+        return None
+    inner = [part for part in msg.iter_parts() if part.get_content_type() == "message/rfc822"]
+    if len(inner) != 1:
+        return None
+    try:
+        original = inner[0].get_payload(0)
+    except (IndexError, TypeError):
+        return None
+    found = addresses(original, "From")
+    return original if found and found[0][1].lower() == author.lower() else None
+
+
 def unreadable_mail(raw: bytes, external_id: str | None, reason: str, delivered_at: datetime | None = None) -> InboundMessage:
     """A mail (or bytes of a mailbox) that cannot be read: "could not be read: REASON",
     flagged `unreadable`, the raw bytes kept whole as `original.eml`."""
@@ -311,6 +328,11 @@ def _parse(raw: bytes, external_id: str | None, delivered_at: datetime | None) -
         if author is not None:
             meta["via"] = address
             sender_name, address = author
+            wrapped = _wrapped_original(msg, address)
+            if wrapped is not None:
+                # Mailman's "wrap message" (DMARC): the person's own mail is the attachment.
+                body, attachments = _collect(wrapped)
+                body = sanitize_text(body).strip("\n")
     fold_at = fold_position(body)
     if fold_at is not None:
         meta["fold_at"] = fold_at

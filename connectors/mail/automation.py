@@ -23,7 +23,8 @@ came through a list or a group, which people write every day. They are kept as `
 List and group rewrites: when a person's domain publishes a strict DMARC policy, Google
 Groups and Mailman send the mail from the list's own address (`'Ivan' via Shop Help
 <help@shop.example>`) and put the person in `X-Original-From` / `X-Original-Sender` (Google)
-or `Reply-To` / `Cc` (Mailman's `from_is_list = munge_from`). `list_author` finds the person
+or `Reply-To` / `Cc` (Mailman's `from_is_list = munge_from`; with `wrap_message` the person's
+own mail is also attached whole, and the parser reads that). `list_author` finds the person
 so that they, not the list, are the customer.
 """
 

@@ -714,3 +714,19 @@ def test_an_unreadable_mail_keeps_the_sender_it_shows():
     assert (message.sender_name, message.address, message.flags) == ("Иван", "ivan@example.ru", {"unreadable"})
     assert message.attachments[0].data == raw
     assert unreadable_mail(b"\x00\x01 junk", "k-2", "no mail headers found").address == ""
+
+
+def test_a_mail_a_list_wrapped_for_dmarc_is_the_persons_own_mail():
+    # Mailman's from_is_list = wrap_message: the list's mail, the person's own as message/rfc822.
+    original = (b"From: Vera Testova <vera@strict.example>\r\nTo: help@shop.example\r\nSubject: Broken cup\r\n"
+                b"Message-ID: <orig@strict.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOne cup arrived broken.\r\n")
+    raw = (
+        b"From: Vera Testova via Shop Help <help@shop.example>\r\nReply-To: Vera Testova <vera@strict.example>\r\n"
+        b"List-Id: <help.shop.example>\r\nList-Post: <mailto:help@shop.example>\r\nMessage-ID: <wrap@shop.example>\r\n"
+        b"Subject: Broken cup\r\nContent-Type: multipart/mixed; boundary=w\r\n\r\n"
+        b"--w\r\nContent-Type: message/rfc822\r\n\r\n" + original + b"\r\n--w--\r\n"
+    )
+    message = parse_mail(raw)
+    assert (message.sender_name, message.address, message.meta["via"]) == ("Vera Testova", "vera@strict.example", "help@shop.example")
+    assert message.body == "One cup arrived broken."
+    assert message.attachments == ()
