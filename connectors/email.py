@@ -15,6 +15,9 @@ start and every mail already stored is recognised by its Message-ID, so nothing 
 Sending builds the mail with a Message-ID fixed by our message id and the channel, so a retry
 after a crash is recognisably the same mail, threads it with In-Reply-To/References and
 "Re: subject", and optionally files a copy in the Sent folder (IMAP APPEND).
+
+The pieces live in `connectors/mail/`: the options and TLS rules in `settings.py`, the IMAP
+connection in `imap.py`; reading a mail is `connectors/mail_parse.py`.
 """
 
 from __future__ import annotations

@@ -74,7 +74,9 @@ def _filename(part: EmailMessage) -> str:
 def _part_bytes(part: EmailMessage) -> bytes:
     if part.get_content_type() in {"message/rfc822", "message/global"} or part.get_content_maintype() == "multipart":
         try:
-            return part.as_bytes() if part.get_content_maintype() == "multipart" else part.get_payload(0).as_bytes(policy=policy.SMTP)
+            if part.get_content_maintype() == "multipart":
+                return part.as_bytes()
+            return part.get_payload(0).as_bytes(policy=policy.SMTP)
         except Exception:  # noqa: BLE001
             return str(part.get_payload()).encode("utf-8", "surrogateescape")
     try:
@@ -198,7 +200,8 @@ def _collect(msg: EmailMessage) -> tuple[str, list[InboundAttachment]]:
         if content_type in {"text/plain", "text/html"} and not _is_attachment(part) and not name:
             # An alternative rendering of the body; a second inline text in a mixed
             # message (text around an inline image) continues the body instead.
-            if content_type == "text/plain" and parent_type == "multipart/mixed" and body_part is not None and body_part.get_content_type() == "text/plain":
+            plain_body = body_part is not None and body_part.get_content_type() == "text/plain"
+            if content_type == "text/plain" and parent_type == "multipart/mixed" and plain_body:
                 texts.append(_part_text(part))
             elif body_part is None:
                 texts.append(_part_text(part))

@@ -77,7 +77,9 @@ async def test_group_rewrites_unknown_8bit_and_bare_ids_over_imap(dovecot: Dovec
             await store.set_status(conversation, ConversationStatus.RESOLVED, "alice")
             dovecot.append((CASES / "05-bare-in-reply-to" / "2-reply.eml").read_bytes())
             await received(store, 5)
-            reply = await rows(store, "SELECT conversation_id FROM messages WHERE external_id = '<88121.1732255200@tracker.example.org>'")
+            reply = await rows(
+                store, "SELECT conversation_id FROM messages WHERE external_id = '<88121.1732255200@tracker.example.org>'"
+            )
             assert reply == [(conversation,)]
             assert (await store.conversation(conversation)).status == ConversationStatus.OPEN
     finally:

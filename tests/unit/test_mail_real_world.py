@@ -102,7 +102,9 @@ def test_mbox_import_reports_what_is_not_a_mail(tmp_path, capsys, monkeypatch):
     single.parent.mkdir()
     shutil.copyfile(CASES / "02-multipart-without-boundary" / "mail.eml", single)
     figures = run_import(tmp_path / "one", "mbox", single, capsys)
-    assert [u["reason"] for u in figures["unreadable"]] == ['the file has no "From " separator line (sender and date), so it is not an mbox']
+    assert [u["reason"] for u in figures["unreadable"]] == [
+        'the file has no "From " separator line (sender and date), so it is not an mbox'
+    ]
 
 
 def test_05_a_reply_with_bare_ids_joins_and_reopens_its_thread(tmp_path, capsys, monkeypatch):
