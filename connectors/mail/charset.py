@@ -130,7 +130,10 @@ def _plain_header_text(text: str) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=4096)
+#: Longer values are decoded without the cache, so hostile headers cannot fill memory.
+CACHED_VALUE_CHARS = 2000
+
+
 def decode_header_text(value: str) -> str:
     """A raw header or parameter value as a person reads it. Never raises.
 
@@ -140,6 +143,15 @@ def decode_header_text(value: str) -> str:
     the whitespace between encoded words is dropped (RFC 2047 6.2). Raw 8-bit bytes outside
     encoded words (kept by the parser as surrogates) are guessed the same way. Whitespace and
     folding collapse to single spaces. Cached: a mailbox repeats its names and subjects."""
+    return _decode_cached(value) if len(value) <= CACHED_VALUE_CHARS else _decode_header_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode_cached(value: str) -> str:
+    return _decode_header_text(value)
+
+
+def _decode_header_text(value: str) -> str:
     if "=?" not in value:
         return " ".join(_plain_header_text(value).split())
     out: list[str] = []

@@ -18,7 +18,7 @@ from email.policy import EmailPolicy
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from connectors.mail.charset import decode_header_text, decode_text
+from connectors.mail.charset import CACHED_VALUE_CHARS, decode_header_text, decode_text
 
 
 class _CachingPolicy(EmailPolicy):
@@ -83,10 +83,19 @@ def addresses(msg: Message, name: str) -> tuple[tuple[str, str], ...]:
     return parse_addresses(raw)
 
 
-@functools.lru_cache(maxsize=4096)
 def parse_addresses(raw: str) -> tuple[tuple[str, str], ...]:
     """(display name, address) pairs of a raw address-list value (RFC 5322 3.4). Cached:
-    the same To and From values come again and again in a mailbox."""
+    the same To and From values come again and again in a mailbox (short values only, so a
+    hostile header cannot fill memory)."""
+    return _addresses_cached(raw) if len(raw) <= CACHED_VALUE_CHARS else _parse_addresses(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _addresses_cached(raw: str) -> tuple[tuple[str, str], ...]:
+    return _parse_addresses(raw)
+
+
+def _parse_addresses(raw: str) -> tuple[tuple[str, str], ...]:
     flat = " ".join(raw.split())
     simple = _SIMPLE_ADDRESS.match(flat)
     if simple is not None:  # "Name <a@b>", "\"Name\" <a@b>", "a@b": most mail, without the full parser
