@@ -31,7 +31,7 @@ from email.header import Header
 from email.utils import format_datetime
 from pathlib import Path
 
-from connectors.mail_parse import iter_maildir
+from connectors.mail.mailbox import iter_maildir
 from omniconsole.config import Settings
 from omniconsole.core.mail_import import ImportSummary, count_maildir, import_mailbox
 from omniconsole.errors import UsageError

@@ -30,7 +30,6 @@ import itertools
 import multiprocessing
 import os
 import signal
-import sqlite3
 import sys
 import time
 from collections import deque
@@ -40,11 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connectors.base import InboundMessage
-from connectors.mail_parse import parse_mail
+from connectors.mail.mailbox import MailboxEntry, count_maildir, iter_maildir, iter_mbox
+from connectors.mail_parse import parse_mail, unreadable_mail
 from omniconsole.config import Settings
 from omniconsole.core.identity import normalize_email
 from omniconsole.core.ingest import Ingestor
 from omniconsole.store import Store
+from omniconsole.store.mail_import import known_external_ids
 
 #: Messages per transaction: big enough that the commit is cheap, small enough that a
 #: concurrent operator's write never waits long for the lock.
@@ -191,31 +192,21 @@ def _size(message: InboundMessage) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def parse_chunk(chunk: list[tuple[str, bytes]]) -> list[InboundMessage]:
-    """Parse raw mails (in a worker process); `parse_mail` never raises."""
-    return [parse_mail(raw, external_id=key) for key, raw in chunk]
+def parse_chunk(chunk: list[MailboxEntry]) -> list[InboundMessage]:
+    """Parse raw mails (in a worker process); `parse_mail` never raises. Bytes the mailbox
+    reader found not to be a mail are kept as "could not be read" with its reason."""
+    return [
+        unreadable_mail(entry.raw, entry.key, entry.problem, entry.delivered_at)
+        if entry.problem
+        else parse_mail(entry.raw, external_id=entry.key, delivered_at=entry.delivered_at)
+        for entry in chunk
+    ]
 
 
 def _parser_process() -> None:
     # Ctrl-C reaches the whole process group: the import stops and shuts the pool down, the
     # parsers need not print a traceback each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _known_external_ids(conn: sqlite3.Connection, channel_id: int, keys: list[str]) -> set[str]:
-    # Read-only look-up so that a re-run skips stored mail before paying for its parse; the
-    # store would count these as duplicates anyway, this only makes it cheap.
-    known: set[str] = set()
-    for start in range(0, len(keys), 500):
-        part = keys[start : start + 500]
-        marks = ", ".join("?" * len(part))
-        known.update(
-            row[0]
-            for row in conn.execute(
-                f"SELECT external_id FROM messages WHERE channel_id = ? AND external_id IN ({marks})", (channel_id, *part)
-            )
-        )
-    return known
 
 
 def _default_workers() -> int:
@@ -228,7 +219,7 @@ def _default_workers() -> int:
 async def import_mailbox(
     store: Store,
     settings: Settings,
-    source: Iterable[tuple[str, bytes]],
+    source: Iterable[MailboxEntry | tuple[str, bytes]],
     *,
     channel_name: str = "import",
     progress: Callable[[ImportProgress], None] | None = None,
@@ -238,8 +229,9 @@ async def import_mailbox(
     order: ThreadOrder | None = None,
     open_days: float | None = 14,
 ) -> ImportSummary:
-    """Store every mail of `source` ((external id, raw bytes), as `iter_maildir` and
-    `iter_mbox` yield them) in the e-mail channel `channel_name` (created when new).
+    """Store every mail of `source` (`MailboxEntry`s as `iter_maildir` and `iter_mbox` yield
+    them, or plain (external id, raw bytes) pairs) in the e-mail channel `channel_name`
+    (created when new).
 
     Mail already in that channel is counted as a duplicate and left alone, so a re-run
     imports nothing twice. Mail from `own_addresses` (our replies in a Sent folder) is not a
@@ -300,19 +292,19 @@ async def import_mailbox(
             ready.extend(order.offer(message))
 
     try:
-        chunks = _chunks(iter(source), PARSE_CHUNK)
+        chunks = _chunks((item if isinstance(item, MailboxEntry) else MailboxEntry(*item) for item in source), PARSE_CHUNK)
         for number, chunk in enumerate(chunks):
             summary.messages += len(chunk)
-            bytes_read += sum(len(raw) for _, raw in chunk)
-            known = await store.db.run(_known_external_ids, channel_id, [key for key, _ in chunk])
-            fresh: list[tuple[str, bytes]] = []
-            for key, raw in chunk:
-                if key in known or key in submitted:
+            bytes_read += sum(len(entry.raw) for entry in chunk)
+            known = await store.db.run(known_external_ids, channel_id, [entry.key for entry in chunk])
+            fresh: list[MailboxEntry] = []
+            for entry in chunk:
+                if entry.key in known or entry.key in submitted:
                     summary.duplicates += 1
-                    ready.extend(order.seen(key))
+                    ready.extend(order.seen(entry.key))
                 else:
-                    submitted.add(key)
-                    fresh.append((key, raw))
+                    submitted.add(entry.key)
+                    fresh.append(entry)
             # A mailbox of one chunk is parsed here: starting processes would cost more.
             if pool is None and workers > 0 and number == 1:
                 # "spawn", not "fork": this process already runs the database thread.
@@ -359,22 +351,9 @@ async def import_mailbox(
     return summary
 
 
-def _chunks(items: Iterator[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
+def _chunks(items: Iterator[MailboxEntry], size: int) -> Iterator[list[MailboxEntry]]:
     while chunk := list(itertools.islice(items, size)):
         yield chunk
-
-
-def count_maildir(path: str | Path) -> int:
-    """How many mails `iter_maildir` will yield (for a progress bar): file names only."""
-    root = Path(path)
-    folders = [root] + [p for p in root.iterdir() if p.is_dir() and p.name.startswith(".") and (p / "cur").is_dir()]
-    total = 0
-    for folder in folders:
-        for sub in ("cur", "new"):
-            directory = folder / sub
-            if directory.is_dir():
-                total += sum(1 for name in os.listdir(directory) if not name.startswith("."))
-    return total
 
 
 def own_addresses(settings: Settings) -> list[str]:
@@ -392,7 +371,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     summary (and with `--json` the figures as one JSON object on the last line)."""
     import json
 
-    from connectors.mail_parse import iter_maildir, iter_mbox
     from omniconsole.config import load_settings
     from omniconsole.errors import UsageError
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from connectors.base import InboundMessage
-from connectors.mail_parse import iter_maildir, iter_mbox, message_key
+from connectors.mail.mailbox import iter_maildir, iter_mbox
+from connectors.mail_parse import message_key
 from omniconsole.config import Settings
 from omniconsole.core.mail_import import ThreadOrder, cmd_import, import_mailbox
 from omniconsole.errors import UsageError
