@@ -47,6 +47,19 @@ from connectors.base import (
     WebResponse,
     WebRoute,
 )
+from connectors.payload import (
+    REACTION,
+    as_dict as _dict,
+    as_float as _float,
+    as_int as _int,
+    as_list as _list,
+    coordinate as _coordinate,
+    deliver_isolated,
+    describe,
+    epoch_time,
+    file_suffix as _suffix,
+    unreadable,
+)
 from connectors.text import split_text as _split_text
 from omniconsole.models import DeliveryState, IdentityKind
 
@@ -143,7 +156,8 @@ class WhatsAppConnector(Connector):
     Settings: `token` (a system user access token, from `token_env`/`token_file`),
     `app_secret` (signs webhooks), `verify_token` (the webhook handshake), `phone_number_id`,
     `graph_url` (default https://graph.facebook.com), `api_version` (default v21.0),
-    `max_file_mb` (default 25), `templates`, and the listener `path` the core mounts us at.
+    `max_file_mb` (default 25), `templates`, `groups` (default false: group messages are
+    skipped, as Telegram's are), and the listener `path` the core mounts us at.
     """
 
     kind = "whatsapp"
@@ -159,6 +173,7 @@ class WhatsAppConnector(Connector):
         self.graph_url = str(settings.get("graph_url") or DEFAULT_GRAPH_URL).rstrip("/")
         self.api_version = str(settings.get("api_version") or DEFAULT_API_VERSION).strip("/")
         self.max_file_bytes = 25 * 1024 * 1024
+        self.groups = bool(settings.get("groups", False))
         self._settings_problem = ""
         try:
             self.max_file_bytes = int(float(settings.get("max_file_mb", 25)) * 1024 * 1024)
@@ -269,13 +284,14 @@ class WhatsAppConnector(Connector):
             return WebResponse.text(503, "the channel is not running; deliver again later")
         try:
             payload = json.loads(request.body)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             self.log.warning("skipped a signed webhook whose body is not JSON (%d bytes)", len(request.body))
             return WebResponse.text(400, "the body is not JSON")
         try:
-            messages, updates = await self._read_payload(payload)
+            messages, updates, raws = await self._read_payload(payload)
             if messages:
-                await sink.deliver(messages, cursor=None)
+                # A message the core refuses as data is kept as unreadable; the rest are stored.
+                await deliver_isolated(sink, messages, None, raw_of=lambda m: raws.get(m.external_id), log=self.log)
             if updates:
                 await sink.delivery_updates(updates)
         except ConnectorError as exc:
@@ -296,13 +312,15 @@ class WhatsAppConnector(Connector):
         expected = hmac.new(self.app_secret.encode(), body, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected.encode(), given.strip().lower().encode())
 
-    async def _read_payload(self, payload: Any) -> tuple[list[InboundMessage], list[DeliveryUpdate]]:
-        """The messages and delivery updates in one webhook; what we do not know is skipped."""
+    async def _read_payload(self, payload: Any) -> tuple[list[InboundMessage], list[DeliveryUpdate], dict[str, Any]]:
+        """The messages and delivery updates in one webhook (and each message's raw item, by
+        external id); what we do not know is skipped, in the log."""
         messages: list[InboundMessage] = []
         updates: list[DeliveryUpdate] = []
+        raws: dict[str, Any] = {}
         if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
             self.log.info("skipped a webhook about %r", payload.get("object") if isinstance(payload, dict) else type(payload).__name__)
-            return messages, updates
+            return messages, updates, raws
         for entry in _list(payload.get("entry")):
             for change in _list(_dict(entry).get("changes")):
                 change = _dict(change)
@@ -321,45 +339,110 @@ class WhatsAppConnector(Connector):
                     continue
                 for error in _list(value.get("errors")):
                     self.log.warning("WhatsApp reported: %s", _error_words(_dict(error)))
-                names = {
-                    str(c.get("wa_id")): str(_dict(c.get("profile")).get("name") or "")
-                    for c in map(_dict, _list(value.get("contacts")))
-                }
+                contacts = _contacts(value)
                 for item in _list(value.get("messages")):
-                    message = await self._inbound(_dict(item), names)
+                    message = await self._inbound_or_unreadable(_dict(item), contacts)
                     if message is not None:
                         messages.append(message)
+                        raws[message.external_id] = item
                 for status in _list(value.get("statuses")):
                     update = _delivery_update(_dict(status))
                     if update is not None:
                         updates.append(update)
-        return messages, updates
+        return messages, updates, raws
 
-    async def _inbound(self, item: dict[str, Any], names: Mapping[str, str]) -> InboundMessage | None:
-        """One webhook message as an InboundMessage, or None when it is not one we can take."""
-        wamid, sender, kind = item.get("id"), item.get("from"), str(item.get("type") or "")
-        if not isinstance(wamid, str) or not wamid or not isinstance(sender, str) or not sender:
-            self.log.info("skipped a webhook message without an id or a sender")
+    async def _inbound_or_unreadable(self, item: dict[str, Any], contacts: Mapping[str, _Sender]) -> InboundMessage | None:
+        """`_inbound`, except that a message no reader expected is kept as unreadable (its raw
+        JSON and the reason) rather than failing the whole webhook."""
+        try:
+            return await self._inbound(item, contacts)
+        except ConnectorError:
+            raise  # a download that may pass: the webhook is answered 503 and comes again
+        except Exception as exc:
+            wamid = item.get("id")
+            if not isinstance(wamid, str) or not wamid:
+                self.log.warning("skipped an unreadable webhook message without an id: %s", describe(exc))
+                return None
+            sender = _sender_of(item, contacts)
+            self.log.warning("webhook message %s cannot be read (%s); kept as unreadable", wamid, describe(exc))
+            stand_in = InboundMessage(
+                external_id=wamid, identity_kind=sender.kind if sender else IdentityKind.WHATSAPP,
+                address=sender.address if sender else "unknown", body="", sent_at=_timestamp(item.get("timestamp")),
+                sender_name=sender.name if sender else "",
+            )
+            return unreadable(stand_in, item, f"omniconsole could not read it: {describe(exc)}")
+
+    async def _inbound(self, item: dict[str, Any], contacts: Mapping[str, _Sender]) -> InboundMessage | None:
+        """One webhook message as an InboundMessage, or None when it is not one we take."""
+        wamid, kind = item.get("id"), str(item.get("type") or "")
+        sender = _sender_of(item, contacts)
+        if not isinstance(wamid, str) or not wamid or sender is None:
+            self.log.warning("skipped a webhook message without an id or a sender: %.300r", item)
             return None
-        meta: dict[str, Any] = {"wa_id": sender, "kind": kind}
+        if kind in _NOT_WRITTEN:
+            # A welcome request (the customer opened the chat) or a notice WhatsApp wrote: nothing
+            # the customer said, so it opens no conversation; the log says what it was.
+            self.log.info("whatsapp: %s from %s: %s", kind, sender.address, _NOT_WRITTEN[kind])
+            return None
+        group = str(item.get("group_id") or "")
+        if group and not self.groups:
+            self.log.info("whatsapp: skipped a message in group %s (set groups = true to take group messages)", group)
+            return None
+        meta: dict[str, Any] = {"kind": kind}
+        if sender.wa_id:
+            meta["wa_id"] = sender.wa_id
+        if sender.user_id:
+            meta["user_id"] = sender.user_id
+        if sender.username:
+            meta["username"] = sender.username
+        if kind == "system":
+            return self._system_notice(item, wamid, sender, meta)
         content = await self._content(kind, item)
         meta.update(content.meta)
         context = _dict(item.get("context"))
         referral = _dict(item.get("referral"))
+        flags: frozenset[str] = frozenset()
+        reply_to = str(context["id"]) if context.get("id") else None
+        if kind == "reaction":
+            flags, reply_to = frozenset({REACTION}), str(meta.get("reacted_to") or "") or None
+        body, address, identity, name = content.body, sender.address, sender.kind, sender.name
+        extra = list(content.identities(sender.wa_id))
+        if sender.wa_id and sender.user_id:
+            # The phone and the business-scoped id are the same person: join them.
+            extra.append((IdentityKind.EXTERNAL, bsuid_address(sender.user_id)))
+        if group:
+            # The group is the customer of a group message, and replies go to the group.
+            meta["group_id"] = group
+            address, identity = group_address(group), IdentityKind.EXTERNAL
+            name = f"WhatsApp group {group[:12]}"
+            body = f"{sender.name or sender.address}: {body}" if body else body
+            extra = []
         return InboundMessage(
             external_id=wamid,
-            identity_kind=IdentityKind.WHATSAPP,
-            address=sender,
-            body=content.body,
+            identity_kind=identity,
+            address=address,
+            body=body,
             sent_at=_timestamp(item.get("timestamp")),
-            sender_name=names.get(sender, ""),
-            reply_to_external_id=str(context["id"]) if context.get("id") else None,
+            sender_name=name,
+            reply_to_external_id=reply_to,
             attachments=content.attachments,
-            extra_identities=content.identities(sender),
+            extra_identities=tuple(extra),
             # A click-to-WhatsApp ad says where the customer came from.
             origin=str(referral.get("source_url") or referral.get("headline") or "") or None,
+            flags=flags,
             meta=meta,
         )
+
+    def _system_notice(self, item: dict[str, Any], wamid: str, sender: _Sender, meta: dict[str, Any]) -> None:
+        """A system message (a number change, an identity change) is WhatsApp's words, not the
+        customer's: it opens no conversation. Said in the log with both numbers, so an operator
+        can join them (the store has no record kind for a notice yet)."""
+        system = _dict(item.get("system"))
+        new_wa_id = str(system.get("wa_id") or system.get("new_wa_id") or "")
+        words = str(system.get("body") or "") or "a system notice"
+        self.log.warning("whatsapp: %s (%s) %s%s; message %s not stored as a customer message", sender.address,
+                         sender.name or "no name", words, f" (new number {new_wa_id})" if new_wa_id else "", wamid)
+        return None
 
     async def _content(self, kind: str, item: dict[str, Any]) -> _Content:
         """What the customer sent, as readable text and files."""
@@ -393,6 +476,18 @@ class WhatsAppConnector(Connector):
                 lines.append("Contact: " + ", ".join(x for x in (name, shown) if x) if name or shown else "Contact")
                 phones += [(str(p.get("phone") or p.get("wa_id")), str(p.get("wa_id") or "")) for p in numbers if p.get("phone") or p.get("wa_id")]
             return _Content("\n".join(lines) or "Contact", meta={"contact_phones": [p for p, _ in phones]}, shared_phones=tuple(phones))
+        if kind == "interactive" and str(part.get("type") or "") == "nfm_reply":
+            return _flow_answers(_dict(part.get("nfm_reply")))
+        if kind == "order":
+            products = [_dict(p) for p in _list(part.get("product_items"))]
+            lines = [f"Order from catalog {part.get('catalog_id') or '?'}:"] + [
+                f"- {p.get('product_retailer_id') or '?'} × {p.get('quantity') or 1}"
+                + (f" at {p.get('item_price')} {p.get('currency') or ''}".rstrip() if p.get("item_price") is not None else "")
+                for p in products
+            ]
+            if part.get("text"):
+                lines.append(str(part["text"]))
+            return _Content("\n".join(lines), meta={"catalog_id": str(part.get("catalog_id") or "")})
         if kind == "interactive":
             reply_kind = str(part.get("type") or "")
             reply = _dict(part.get(reply_kind))
@@ -404,7 +499,7 @@ class WhatsAppConnector(Connector):
         if kind == "reaction":
             emoji = str(part.get("emoji") or "")
             body = f"Reacted {emoji}" if emoji else "Removed a reaction"
-            return _Content(body, meta={"reacted_to": str(part.get("message_id") or "")})
+            return _Content(body, meta={"reacted_to": str(part.get("message_id") or ""), "emoji": emoji})
         if kind == "system":
             return _Content(str(part.get("body") or "(a WhatsApp system message)"))
         errors = "; ".join(_error_words(_dict(e)) for e in _list(item.get("errors")))
@@ -459,10 +554,7 @@ class WhatsAppConnector(Connector):
         the first file takes the text as its caption when it fits."""
         if self._settings_problem:
             raise PermanentError(self._settings_problem)
-        to = str(message.meta.get("wa_id") or "") if message.meta else ""
-        to = to or "".join(ch for ch in message.address if ch.isdigit())
-        if not to:
-            raise PermanentError(f"{message.address!r} is not a WhatsApp number")
+        to = _recipient(message)
         template = message.meta.get("template") if message.meta else None
         steps = [_Step(template=template)] if template else _send_plan(message)
         if not steps:
@@ -477,9 +569,10 @@ class WhatsAppConnector(Connector):
         self._partial_sends.pop(message.id, None)
         return SendResult(external_id=sent[0])
 
-    async def _post(self, to: str, step: _Step, reply_to: str | None) -> str:
-        """One Cloud API message; returns its wamid."""
-        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+    async def _post(self, to: tuple[str, str, str], step: _Step, reply_to: str | None) -> str:
+        """One Cloud API message to `to` (recipient type, field, value); returns its wamid."""
+        recipient_type, field_name, value = to
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": recipient_type, field_name: value}
         if reply_to:
             body["context"] = {"message_id": reply_to}
         if step.template is not None:
@@ -577,7 +670,7 @@ class _Content:
     def identities(self, sender: str) -> tuple[tuple[IdentityKind, str], ...]:
         """A shared card's phones become the sender's identities only when the card is the
         sender's own (its wa_id is theirs): anyone else's card is a different person."""
-        return tuple((IdentityKind.PHONE, phone) for phone, wa_id in self.shared_phones if wa_id == sender)
+        return tuple((IdentityKind.PHONE, phone) for phone, wa_id in self.shared_phones if sender and wa_id == sender)
 
 
 @dataclass(frozen=True, slots=True)
@@ -632,43 +725,127 @@ def _error_words(error: Mapping[str, Any]) -> str:
     return f"{words} (code {code})" if code is not None else words
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+#: Message types that are not the customer's words, and what they are.
+_NOT_WRITTEN = {
+    "request_welcome": "a welcome request (they opened the chat for the first time)",
+    "ephemeral": "a disappearing message WhatsApp does not show to businesses",
+}
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+@dataclass(frozen=True, slots=True)
+class _Sender:
+    """Who sent a webhook message: their wa_id (phone) when WhatsApp gave it, their
+    business-scoped user id (BSUID) when it gave that, and the identity we file them under."""
+
+    wa_id: str
+    user_id: str
+    name: str = ""
+    username: str = ""
+
+    @property
+    def kind(self) -> IdentityKind:
+        return IdentityKind.WHATSAPP if self.wa_id else IdentityKind.EXTERNAL
+
+    @property
+    def address(self) -> str:
+        return self.wa_id or bsuid_address(self.user_id)
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+def bsuid_address(user_id: str) -> str:
+    """The identity address of a WhatsApp user known only by their business-scoped user id
+    (`from_user_id`, e.g. "DE.1502576394655843"): an external id, kept exactly as WhatsApp
+    wrote it (the phone normaliser would strip it to digits)."""
+    return f"whatsapp-user:{user_id}"
+
+
+def group_address(group_id: str) -> str:
+    """The identity address of a WhatsApp group (the group is the customer of its messages)."""
+    return f"whatsapp-group:{group_id}"
+
+
+def _contacts(value: Mapping[str, Any]) -> dict[str, _Sender]:
+    """The change's `contacts[]` by every id they carry (wa_id and user_id)."""
+    found: dict[str, _Sender] = {}
+    for contact in map(_dict, _list(value.get("contacts"))):
+        profile = _dict(contact.get("profile"))
+        sender = _Sender(
+            wa_id=_text_id(contact.get("wa_id")), user_id=_text_id(contact.get("user_id")),
+            name=str(profile.get("name") or ""), username=str(profile.get("username") or ""),
+        )
+        for key in (sender.wa_id, sender.user_id):
+            if key:
+                found[key] = sender
+    return found
+
+
+def _sender_of(item: Mapping[str, Any], contacts: Mapping[str, _Sender]) -> _Sender | None:
+    """The sender of a webhook message by `from` (wa_id) or `from_user_id` (BSUID), with the
+    name and the other id from `contacts[]`; None when the message names nobody."""
+    wa_id, user_id = _text_id(item.get("from")), _text_id(item.get("from_user_id"))
+    known = contacts.get(wa_id) or contacts.get(user_id)
+    if not wa_id and not user_id:
         return None
+    if known is not None:
+        return _Sender(wa_id or known.wa_id, user_id or known.user_id, known.name, known.username)
+    return _Sender(wa_id, user_id)
 
 
-def _float(value: Any) -> float | None:
+def _text_id(value: Any) -> str:
+    """An id WhatsApp sends as a string (a number is taken too); "" otherwise."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _recipient(message: OutboundMessage) -> tuple[str, str, str]:
+    """Where a reply goes: ("group", "to", group id) for a group, ("individual", "to", wa_id)
+    for a number, ("individual", "recipient", BSUID) for a user known only by that id."""
+    meta = message.meta or {}
+    if meta.get("group_id"):
+        return "group", "to", str(meta["group_id"])
+    if message.address.startswith("whatsapp-group:"):
+        return "group", "to", message.address.removeprefix("whatsapp-group:")
+    wa_id = str(meta.get("wa_id") or "")
+    if not wa_id and not message.address.startswith("whatsapp-user:"):
+        wa_id = "".join(ch for ch in message.address if ch.isdigit())
+    if wa_id:
+        return "individual", "to", wa_id
+    user_id = str(meta.get("user_id") or "") or message.address.removeprefix("whatsapp-user:")
+    if user_id and user_id != message.address:
+        return "individual", "recipient", user_id
+    raise PermanentError(f"{message.address!r} is not a WhatsApp number or user id")
+
+
+def _flow_answers(reply: Mapping[str, Any]) -> _Content:
+    """A WhatsApp Flow's answers (`interactive.nfm_reply.response_json`, a JSON object of the
+    form's fields) as "field: value" lines; the flow token is kept in meta, not shown."""
+    raw = reply.get("response_json")
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+        answers = json.loads(raw) if isinstance(raw, str) else raw
+    except (ValueError, RecursionError):
+        answers = None
+    if not isinstance(answers, dict):
+        text = str(raw or reply.get("body") or "")
+        return _Content(f"Form answers: {text}" if text else "Form sent (no answers given)", meta={"reply_kind": "nfm_reply"})
+    token = answers.get("flow_token")
+    lines = ["Form answers:"]
+    for key, value in answers.items():
+        if key == "flow_token":
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
+        lines.append(f"{str(key).replace('_', ' ')}: {shown}")
+    meta = {"reply_kind": "nfm_reply", "flow_name": str(reply.get("name") or "")}
+    if token is not None:
+        meta["flow_token"] = str(token)
+    return _Content("\n".join(lines) if len(lines) > 1 else "Form sent (no answers given)", meta=meta)
 
 
 def _timestamp(value: Any) -> datetime:
-    seconds = _float(value)
-    try:
-        return datetime.fromtimestamp(seconds, UTC) if seconds is not None else datetime.now(UTC)
-    except (OverflowError, OSError, ValueError):  # a date no clock can hold: keep the message, dated now
-        return datetime.now(UTC)
-
-
-def _coordinate(value: Any) -> str:
-    number = _float(value)
-    return f"{number:.6f}".rstrip("0").rstrip(".") if number is not None else "?"
-
-
-def _suffix(mime_type: str) -> str:
-    return {"audio/ogg": ".ogg", "image/jpeg": ".jpg", "image/webp": ".webp"}.get(mime_type) or mimetypes.guess_extension(mime_type) or ""
+    """A webhook's epoch-seconds `timestamp`; a missing one or a date no clock can hold keeps
+    the message, dated now."""
+    return epoch_time(value) or datetime.now(UTC)
 
 
 def _network(exc: httpx.HTTPError) -> str:

@@ -6,6 +6,8 @@ shipped: add the next one.
 
 from __future__ import annotations
 
+from omniconsole.store.reactions import MIGRATION as _REACTIONS
+
 MIGRATIONS: list[str] = [
     # 1: the first cut of DESIGN.md's data model.
     """
@@ -284,6 +286,9 @@ MIGRATIONS: list[str] = [
         UPDATE conversation_counts SET n = n - 1 WHERE bucket = old.bucket AND assignee = coalesce(old.assignee, '');
     END;
     """,
+    # Reactions (an emoji on a message) kept on the message they are on, never as a customer
+    # message: omniconsole/store/reactions.py.
+    _REACTIONS,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
