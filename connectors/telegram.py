@@ -13,7 +13,6 @@ External ids are `"<chat id>:<message id>"` because Telegram numbers messages pe
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from telegram import Bot, Contact, Message, ReplyParameters, Update, User
+from telegram import Bot, Contact, Message, MessageEntity, MessageOriginChannel, MessageOriginChat, MessageOriginHiddenUser, MessageOriginUser, ReactionTypeEmoji, ReplyParameters, Update, User
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -35,7 +34,7 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.request import HTTPXRequest
-from telegram.warnings import PTBDeprecationWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from connectors.base import (
     ChannelContext,
@@ -49,6 +48,7 @@ from connectors.base import (
     SendResult,
     TransientError,
 )
+from connectors.payload import REACTION, as_dict, as_int, deliver_isolated, describe, epoch_time, file_suffix, unreadable
 from connectors.text import split_text as _split_text, utf16_len
 from omniconsole.models import IdentityKind
 
@@ -62,13 +62,15 @@ TOO_LARGE = "not downloaded: too large"
 _DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 _DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 _PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
-_PRIVATE_UPDATES = ["message", "edited_message"]
+_PRIVATE_UPDATES = ["message", "edited_message", "message_reaction"]
 _GROUP_UPDATES = ["channel_post", "edited_channel_post"]
 # Attachments of one delivery are held in memory until the core stores them: a poll of 100
 # large files is handed over in several deliveries, each with the offset it covers.
 _DELIVERY_BYTES = 64 * 1024 * 1024
 _START = re.compile(r"^/start(?:@\w+)?(?:\s+(?P<payload>.*))?$", re.DOTALL)
 _DEEP_LINK_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Seconds the getUpdates answer may take beyond the long poll's own timeout.
+_READ_TIMEOUT = 10
 
 
 class TelegramConnector(Connector):
@@ -161,35 +163,92 @@ class TelegramConnector(Connector):
             # The first poll does not wait, so the channel shows as up as soon as getUpdates
             # is known to work (a webhook or a second poller would fail it).
             timeout = self.poll_timeout if announced else 0  # whole seconds, as the Bot API says
+            updates: Sequence[Update | dict[str, Any]]
             try:
                 updates = await bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed)
             except TelegramError as exc:
                 raise self._error(exc, "receiving updates") from exc
+            except Exception as exc:
+                # python-telegram-bot parses a whole poll or raises: take the same updates raw
+                # and parse each on its own, so one it cannot read does not stop the others.
+                self.log.warning("telegram: a poll could not be parsed (%s); reading its updates one by one", describe(exc))
+                updates = await self._raw_updates(bot, offset, allowed)
             if not announced:
                 sink.connected(f"bot @{bot.username}")
                 announced = True
             if updates:
                 offset = await self._deliver(updates, sink)
 
-    async def _deliver(self, updates: Sequence[Update], sink: InboundSink) -> int:
-        """Convert and deliver one poll's updates; returns the next offset.
+    async def _raw_updates(self, bot: Bot, offset: int | None, allowed: list[str]) -> list[dict[str, Any]]:
+        """getUpdates answered as JSON objects (no parsing), without waiting."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PTBUserWarning)  # "use Bot.get_updates": on purpose
+                raw = await bot.do_api_request(
+                    "getUpdates", api_kwargs={"offset": offset, "timeout": 0, "allowed_updates": allowed},
+                    read_timeout=_READ_TIMEOUT,
+                )
+        except TelegramError as exc:
+            raise self._error(exc, "receiving updates") from exc
+        if not isinstance(raw, list):
+            return []
+        return [item for item in raw if isinstance(item, dict) and as_int(item.get("update_id")) is not None]
+
+    async def _deliver(self, updates: Sequence[Update | dict[str, Any]], sink: InboundSink) -> int:
+        """Convert and deliver one poll's raw updates; returns the next offset.
 
         Every update, ignored ones included, is covered by a delivered cursor, so a poll of only
-        group posts still moves the offset on."""
+        group posts still moves the offset on. An update that cannot be parsed or read is kept
+        as unreadable (its raw JSON and the reason), never a stall of the channel."""
         batch: list[InboundMessage] = []
+        raws: dict[str, Any] = {}
         held_bytes = 0
-        for number, update in enumerate(updates, start=1):
-            message = await self._inbound(update)
+        bot = self._bot
+        for number, item in enumerate(updates, start=1):
+            raw = item if isinstance(item, dict) else None
+            try:
+                update = Update.de_json(raw, bot) if raw is not None else item
+                message = await self._inbound(update)
+            except ConnectorError:
+                raise  # a download that may pass: nothing is confirmed, the poll comes again
+            except Exception as exc:
+                raw = raw if raw is not None else item.to_dict()
+                message = self._unreadable(raw, exc)
             if message is not None:
                 batch.append(message)
+                raws[message.external_id] = raw if raw is not None else item
                 held_bytes += sum(len(a.data) for a in message.attachments if a.data is not None)
             if held_bytes >= _DELIVERY_BYTES or number == len(updates):
-                await sink.deliver(batch, cursor=str(update.update_id + 1))
+                await deliver_isolated(sink, batch, str(_update_id(item) + 1), raw_of=lambda m: _raw(raws.get(m.external_id)), log=self.log)
                 batch, held_bytes = [], 0
-        return updates[-1].update_id + 1
+        return _update_id(updates[-1]) + 1
+
+    def _unreadable(self, raw: dict[str, Any], exc: Exception) -> InboundMessage | None:
+        """An update nobody could read, kept as raw JSON under its sender (None when it names
+        no message and no sender: then only the log says so)."""
+        kind = next((key for key in raw if key != "update_id"), "update")
+        body = as_dict(raw.get(kind))
+        chat, sender = as_dict(body.get("chat")), as_dict(body.get("from") or body.get("user"))
+        chat_id, sender_id = as_int(chat.get("id")), as_int(sender.get("id"))
+        self.log.warning("telegram: update %s (%s) cannot be read: %s", raw.get("update_id"), kind, describe(exc))
+        if chat_id is None and sender_id is None:
+            return None
+        if chat.get("type") not in (None, "private") and not self.groups:
+            return None
+        message_id = as_int(body.get("message_id"))
+        external_id = f"{chat_id}:{message_id}" if chat_id is not None and message_id is not None else f"update:{raw.get('update_id')}"
+        stand_in = InboundMessage(
+            external_id=external_id, identity_kind=IdentityKind.TELEGRAM, address=str(sender_id if sender_id is not None else chat_id),
+            body="", sent_at=epoch_time(body.get("date")) or datetime.now(UTC),
+            sender_name=" ".join(str(sender.get(k) or "") for k in ("first_name", "last_name")).strip(),
+            meta={"chat_id": chat_id} if chat_id is not None else {},
+        )
+        return unreadable(stand_in, raw, f"omniconsole could not read this Telegram {kind.replace('_', ' ')}: {describe(exc)}")
 
     async def _inbound(self, update: Update) -> InboundMessage | None:
         """The InboundMessage for one update, or None for updates we do not take."""
+        if update.message_reaction is not None:
+            return self._reaction(update)
         message = update.message or update.edited_message
         if message is None and self.groups:
             message = update.channel_post or update.edited_channel_post
@@ -217,13 +276,19 @@ class TelegramConnector(Connector):
             address, name = str(speaker.id), speaker.title or speaker.username or str(speaker.id)
         meta.update(content.meta)
 
+        origin_words = forward_origin(message)
+        if origin_words:
+            meta["forwarded_from"] = origin_words
         reply_to = None
         if message.reply_to_message is not None:
             reply_to = f"{chat_id}:{message.reply_to_message.message_id}"
         flags: frozenset[str] = frozenset()
         origin = None
         body = content.body
-        start = _START.match(message.text or "") if content.kind == "text" and not edited else None
+        if origin_words:
+            # Someone else's words the customer passed on: shown as such, with where they came from.
+            body = f"Forwarded from {origin_words}:\n" + "\n".join("> " + line if line else ">" for line in body.split("\n"))
+        start = _START.match(message.text or "") if content.kind == "text" and not edited and not origin_words else None
         if start is not None:
             # A deep link carries at most 64 of [A-Za-z0-9_-]; anything else after /start was
             # typed by the customer and stays their message.
@@ -248,11 +313,41 @@ class TelegramConnector(Connector):
             meta=meta,
         )
 
+    def _reaction(self, update: Update) -> InboundMessage | None:
+        """A `message_reaction` update (https://core.telegram.org/bots/api#messagereactionupdated)
+        as a reaction record on the message it is on: the emoji now set ("" when taken off)."""
+        reaction = update.message_reaction
+        chat = reaction.chat
+        if chat.type != "private" and not self.groups:
+            return None
+        person = reaction.user
+        if person is not None:
+            address, name = str(person.id), display_name(person)
+        else:  # an anonymous admin or a channel reacting
+            speaker = reaction.actor_chat or chat
+            address, name = str(speaker.id), speaker.title or str(speaker.id)
+        emoji = " ".join(
+            r.emoji if isinstance(r, ReactionTypeEmoji) else "(custom emoji)" if r.type == "custom_emoji" else "(paid star)"
+            for r in reaction.new_reaction
+        )
+        target = f"{chat.id}:{reaction.message_id}"
+        return InboundMessage(
+            external_id=f"{target}:reaction:{address}:{update.update_id}",
+            identity_kind=IdentityKind.TELEGRAM,
+            address=address,
+            body=f"Reacted {emoji}" if emoji else "Removed a reaction",
+            sent_at=_utc(reaction.date),
+            sender_name=name,
+            reply_to_external_id=target,
+            flags=frozenset({REACTION}),
+            meta={"chat_id": chat.id, "emoji": emoji, "kind": "reaction"},
+        )
+
     async def _content(self, message: Message) -> _Content | None:
         """What the customer sent: readable body, files, and the kind of message."""
-        caption = message.caption or ""
+        caption = with_links(message.caption, message.parse_caption_entities()) if message.caption else ""
         if message.text is not None:
-            return _Content("text", message.text)
+            return _Content("text", with_links(message.text, message.parse_entities()))
         if message.photo:
             largest = message.photo[-1]
             name = f"photo_{largest.file_unique_id}.jpg"
@@ -503,7 +598,55 @@ def _coordinate(value: float) -> str:
 
 
 def _suffix(mime_type: str) -> str:
-    return mimetypes.guess_extension(mime_type) or ""
+    return file_suffix(mime_type)
+
+
+def _update_id(update: Update | dict[str, Any]) -> int:
+    return int(update["update_id"]) if isinstance(update, dict) else update.update_id
+
+
+def _raw(update: Any) -> Any:
+    """An update as JSON to keep with an unreadable message."""
+    return update.to_dict() if isinstance(update, Update) else update
+
+
+def forward_origin(message: Message) -> str:
+    """Who wrote a forwarded message, in words ("" when it is the customer's own): a user by
+    name, a hidden user by the name they show, a chat or channel by title (and signature)."""
+    origin = message.forward_origin
+    if origin is None:
+        return ""
+    if isinstance(origin, MessageOriginUser):
+        return display_name(origin.sender_user)
+    if isinstance(origin, MessageOriginHiddenUser):
+        return f"{origin.sender_user_name} (hidden account)"
+    if isinstance(origin, MessageOriginChannel):
+        title = origin.chat.title or origin.chat.username or str(origin.chat.id)
+        return f"channel {title}" + (f" ({origin.author_signature})" if origin.author_signature else "")
+    if isinstance(origin, MessageOriginChat):
+        title = origin.sender_chat.title or origin.sender_chat.username or str(origin.sender_chat.id)
+        return f"chat {title}" + (f" ({origin.author_signature})" if origin.author_signature else "")
+    return "someone"
+
+
+def with_links(text: str, entities: Mapping[MessageEntity, str]) -> str:
+    """`text` with what its entities hide written out: a `text_link`'s URL after its words
+    ("Track parcel (https://...)"), a `text_mention`'s user id. Other entity kinds (bold,
+    code, a plain URL, a mention) already show everything in the text itself."""
+    hidden = [
+        (entity, words) for entity, words in entities.items()
+        if (entity.type == MessageEntity.TEXT_LINK and entity.url and entity.url != words)
+        or (entity.type == MessageEntity.TEXT_MENTION and entity.user is not None)
+    ]
+    if not hidden:
+        return text
+    # Offsets are UTF-16 code units: rebuild from the encoded text, last entity first.
+    encoded = text.encode("utf-16-le")
+    for entity, words in sorted(hidden, key=lambda pair: pair[0].offset, reverse=True):
+        note = f" ({entity.url})" if entity.type == MessageEntity.TEXT_LINK else f" (Telegram user {entity.user.id})"
+        end = (entity.offset + entity.length) * 2
+        encoded = encoded[:end] + note.encode("utf-16-le") + encoded[end:]
+    return encoded.decode("utf-16-le", "surrogatepass")
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:

@@ -309,7 +309,7 @@ async def test_group_and_channel_posts_are_skipped_but_confirmed(api: FakeBotApi
         await eventually(lambda: len(sink.messages) == 1)
     assert sink.messages[0].external_id == f"1001:{private['message_id']}"
     # Channel posts are not even asked for while groups are off.
-    assert api.calls_of("getUpdates")[0].params["allowed_updates"] == '["message", "edited_message"]'
+    assert api.calls_of("getUpdates")[0].params["allowed_updates"] == '["message", "edited_message", "message_reaction"]'
 
 
 async def test_groups_enabled_takes_group_messages_and_channel_posts(api: FakeBotApi, tmp_path: Path) -> None:
