@@ -399,7 +399,26 @@ class TelegramConnector(Connector):
         if message.dice is not None:
             return _Content("dice", f"Dice {message.dice.emoji} {message.dice.value}")
         if message.poll is not None:
-            return _Content("poll", f"Poll: {message.poll.question}")
+            options = ", ".join(option.text for option in message.poll.options)
+            return _Content("poll", f"Poll: {message.poll.question}" + (f" ({options})" if options else ""))
+        if message.web_app_data is not None:  # a Web App's keyboard button sent data
+            data = message.web_app_data
+            return _Content("web_app_data", f"Web app ({data.button_text}) sent: {data.data}")
+        if message.users_shared is not None:  # the customer picked users with a request button
+            people = ", ".join(
+                " ".join(p for p in (u.first_name, u.last_name) if p) or (f"@{u.username}" if u.username else f"user {u.user_id}")
+                for u in message.users_shared.users
+            )
+            return _Content("users_shared", f"Shared users: {people}", meta={"user_ids": [u.user_id for u in message.users_shared.users]})
+        if message.chat_shared is not None:
+            shared = message.chat_shared
+            return _Content("chat_shared", f"Shared a chat: {shared.title or shared.username or shared.chat_id}", meta={"shared_chat_id": shared.chat_id})
+        if message.successful_payment is not None:
+            paid = message.successful_payment
+            return _Content(
+                "successful_payment",
+                f"Payment received: {paid.total_amount} {paid.currency} (in the currency's smallest units), invoice {paid.invoice_payload}",
+            )
         for kind in ("game", "story", "invoice", "paid_media", "giveaway", "checklist"):
             if getattr(message, kind, None) is not None:
                 return _Content(kind, f"({kind.replace('_', ' ')}: omniconsole cannot show this kind of message)")
