@@ -65,6 +65,7 @@ _DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 _PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 _PRIVATE_UPDATES = ["message", "edited_message", "message_reaction"]
 _GROUP_UPDATES = ["channel_post", "edited_channel_post"]
+_MESSAGE_UPDATES = {"message", "edited_message", "channel_post", "edited_channel_post"}
 # Attachments of one delivery are held in memory until the core stores them: a poll of 100
 # large files is handed over in several deliveries, each with the offset it covers.
 _DELIVERY_BYTES = 64 * 1024 * 1024
@@ -236,7 +237,9 @@ class TelegramConnector(Connector):
             return None
         if chat.get("type") not in (None, "private") and not self.groups:
             return None
-        message_id = as_int(body.get("message_id"))
+        message_id = as_int(body.get("message_id")) if kind in _MESSAGE_UPDATES else None
+        # A message keeps its own id (a redelivery is recognised); anything else (a reaction
+        # names another message's id) is known by its update.
         external_id = f"{chat_id}:{message_id}" if chat_id is not None and message_id is not None else f"update:{raw.get('update_id')}"
         stand_in = InboundMessage(
             external_id=external_id, identity_kind=IdentityKind.TELEGRAM, address=str(sender_id if sender_id is not None else chat_id),

@@ -69,6 +69,9 @@ _SKIPPED_EVENTS = {
     "message_typing_state",
     "message_read",
     "message_event",
+    # A reaction names its message by conversation message id (cmid), which our sends do not
+    # record: it cannot be put on the message, and a reaction never opens a conversation.
+    "message_reaction_event",
 }
 # A file whose download fails transiently this often is recorded with a note instead of
 # holding the whole channel back forever.
