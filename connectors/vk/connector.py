@@ -239,6 +239,7 @@ class VkConnector(Connector):
         else:
             self.log.info("vk: skipping an event of a kind omniconsole does not take: %.60r", kind)
             return None, False
+        message = reader.with_int_ids(message)
         if not reader.is_message(message):
             self.log.warning("vk: skipping a %s event without a readable message: %.200r", kind, payload)
             return None, False

@@ -47,6 +47,20 @@ def is_message(message: Any) -> bool:
     )
 
 
+def with_int_ids(message: Any) -> Any:
+    """`message` with its `id`, `from_id` and `peer_id` as numbers when they came as numeric
+    strings (a proxy or an old client library may stringify them): the same person, not a
+    message to drop."""
+    if not isinstance(message, dict) or not any(isinstance(message.get(key), str) for key in ("id", "from_id", "peer_id")):
+        return message
+    fixed = dict(message)
+    for key in ("id", "from_id", "peer_id"):
+        number = as_int(fixed.get(key))
+        if number is not None:
+            fixed[key] = number
+    return fixed
+
+
 def people(messages: Iterable[Mapping[str, Any]]) -> set[int]:
     """Every user id a message names: sender, quoted and forwarded authors, at any depth."""
     found: set[int] = set()

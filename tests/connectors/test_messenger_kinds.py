@@ -195,6 +195,12 @@ async def test_a_vk_place_in_the_old_string_shape(vk_api: FakeVkApi, tmp_path: P
     assert placed.body == "here\nLocation: 59.9, 30.3"
 
 
+async def test_vk_ids_sent_as_strings_are_the_same_person(vk_api: FakeVkApi, tmp_path: Path) -> None:  # noqa: F811
+    """An identity of an unexpected shape is never a silent drop: ids as numeric strings."""
+    message = await vk_receive_one(vk_api, tmp_path, "hi", from_id="1001", peer_id="1001")
+    assert (message.body, message.address, message.sender_name) == ("hi", "1001", "Иван Петров")
+
+
 # -- the payload readers and the isolated delivery ------------------------------------------
 
 

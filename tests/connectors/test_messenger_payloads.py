@@ -276,6 +276,27 @@ async def test_a_whatsapp_user_known_only_by_business_scoped_id_is_stored_and_jo
         assert [s.other_id for s in suggested] == [row.customer_id]
 
 
+async def test_a_phone_and_business_scoped_id_seen_together_make_later_id_only_messages_the_same_customer(
+    graph: FakeGraphApi, tmp_path: Path
+) -> None:
+    """When a webhook carries both the phone (`from`, `wa_id`) and the business-scoped id, the id
+    joins the phone's customer: a later message with only the id is the same person."""
+    case = fixture("07-whatsapp-username-bsuid-no-phone", "webhook.json")
+    both = json.loads(json.dumps(case["value"]))
+    both["contacts"][0]["wa_id"] = "4915112345678"
+    both["messages"][0].update(id="wamid.FIRST", **{"from": "4915112345678"}, text={"body": "Hi, it's Lina"})
+    settings = whatsapp(graph, tmp_path)
+    async with await Store.open(tmp_path / "core.db") as store, running_core(settings, store):
+        assert await post(settings, envelope(both)) == 200
+        await until(lambda: _with_count(store, 1))
+        assert await post(settings, envelope(case["value"])) == 200  # the id only
+        found = await until(lambda: _with_count(store, 2))
+        [row] = await store.inbox_page(InboxView.ALL)
+        profile = await store.customer_profile(row.customer_id)
+    assert list(found.values()) == [["Hi, it's Lina", "Hallo! Where is my order 8842? It was due yesterday."]]
+    assert sorted(i.address for i in profile.identities) == ["+4915112345678", "whatsapp-user:DE.1502576394655843"]
+
+
 async def test_a_whatsapp_flow_response_shows_the_answers(graph: FakeGraphApi, tmp_path: Path) -> None:
     """Payload 10: an `nfm_reply` gave an empty body; the form's answers are shown, the flow
     token is not."""
