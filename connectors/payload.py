@@ -137,6 +137,16 @@ def _repair_value(value: Any) -> Any:
     return value
 
 
+def _needs_repair(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(_needs_repair(str(key)) or _needs_repair(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_needs_repair(item) for item in value)
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def repaired(message: InboundMessage) -> InboundMessage:
     """`message` with every text field (body, names, ids, file names, meta) storable: lone
     surrogates become U+FFFD. The same object when nothing needed repair."""
@@ -154,10 +164,8 @@ def repaired(message: InboundMessage) -> InboundMessage:
         )
     if any(_SURROGATE.search(str(address)) for _, address in message.extra_identities):
         changes["extra_identities"] = tuple((kind, repair_text(str(address))) for kind, address in message.extra_identities)
-    if message.meta:
-        meta = _repair_value(message.meta)
-        if meta != dict(message.meta):
-            changes["meta"] = meta
+    if message.meta and _needs_repair(message.meta):
+        changes["meta"] = _repair_value(message.meta)
     if changes:
         changes["flags"] = message.flags | {"repaired"}
         return dataclasses.replace(message, **changes)
