@@ -10,7 +10,9 @@ and Telegram's `message_reaction` update (https://core.telegram.org/bots/api#mes
 One row per (channel, message reacted to, person): the person's current reaction; a later one
 replaces it, an older one arriving late changes nothing. A reaction to a message we do not know
 (sent before omniconsole, or deleted) is kept all the same, with `message_id` NULL: a record to
-read, never a waiting conversation. Times are epoch seconds.
+read, never a waiting conversation. Times are epoch seconds. The table is created by the
+migration "reactions" in schema.py, whose triggers keep a reaction with the identity that made
+it: a merge or unmerge moves it, erasing the person (their identities) erases it.
 """
 
 from __future__ import annotations
@@ -21,28 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from omniconsole.store import actions
-
-#: The migration that creates the table (appended to schema.MIGRATIONS).
-MIGRATION = """
-    CREATE TABLE reactions (
-        id                 INTEGER PRIMARY KEY,
-        channel_id         INTEGER NOT NULL REFERENCES channels(id),
-        -- The channel's id of the message reacted to; message_id is ours, NULL when unknown.
-        target_external_id TEXT NOT NULL,
-        message_id         INTEGER REFERENCES messages(id),
-        identity_kind      TEXT NOT NULL,
-        address            TEXT NOT NULL,
-        customer_id        INTEGER REFERENCES customers(id),
-        sender_name        TEXT NOT NULL DEFAULT '',
-        emoji              TEXT NOT NULL DEFAULT '',  -- '' once taken off
-        external_id        TEXT,                      -- the reaction's own id, where the channel gives one
-        reacted_at         REAL NOT NULL,
-        recorded_at        REAL NOT NULL,
-        UNIQUE (channel_id, target_external_id, identity_kind, address)
-    );
-    CREATE INDEX reactions_message ON reactions(message_id) WHERE message_id IS NOT NULL;
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class Reaction:
