@@ -8,6 +8,9 @@ which is what tells Telegram to drop the covered updates. A crash at any point r
 unconfirmed updates; the core stores `(channel, external_id)` once.
 
 External ids are `"<chat id>:<message id>"` because Telegram numbers messages per chat.
+
+(A little past 600 lines: the receive loop, one reader per message kind and sending belong
+together; forwards and entities are read in `connectors/telegram_content.py`.)
 """
 
 from __future__ import annotations
