@@ -86,7 +86,10 @@ class InboundMessage:
     edited_at: datetime | None = None
     # Where the customer came from (a /start payload, a web page), kept for journey analytics.
     origin: str | None = None
-    # Flags such as "auto_reply" that change how the core treats the message.
+    # Flags such as "auto_reply" that change how the core treats the message. "reaction": an
+    # emoji (meta "emoji", "" when taken off) on the message `reply_to_external_id` names, kept
+    # on that message and never a customer message; "unreadable": kept as raw bytes with a
+    # reason (connectors/payload.py).
     flags: frozenset[str] = frozenset()
     # Connector-specific data needed to answer (a chat id, a peer id); stored as JSON.
     meta: Mapping[str, Any] = field(default_factory=dict)

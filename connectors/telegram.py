@@ -8,12 +8,14 @@ which is what tells Telegram to drop the covered updates. A crash at any point r
 unconfirmed updates; the core stores `(channel, external_id)` once.
 
 External ids are `"<chat id>:<message id>"` because Telegram numbers messages per chat.
+
+(A little past 600 lines: the receive loop, one reader per message kind and sending belong
+together; forwards and entities are read in `connectors/telegram_content.py`.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -22,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from telegram import Bot, Contact, Message, ReplyParameters, Update, User
+from telegram import Bot, Contact, Message, ReactionTypeEmoji, ReplyParameters, Update, User
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -35,7 +37,7 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.request import HTTPXRequest
-from telegram.warnings import PTBDeprecationWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from connectors.base import (
     ChannelContext,
@@ -49,6 +51,8 @@ from connectors.base import (
     SendResult,
     TransientError,
 )
+from connectors.payload import REACTION, as_dict, as_int, deliver_isolated, describe, epoch_time, file_suffix, unreadable
+from connectors.telegram_content import display_name, forward_origin, with_links
 from connectors.text import split_text as _split_text, utf16_len
 from omniconsole.models import IdentityKind
 
@@ -62,13 +66,16 @@ TOO_LARGE = "not downloaded: too large"
 _DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 _DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 _PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
-_PRIVATE_UPDATES = ["message", "edited_message"]
+_PRIVATE_UPDATES = ["message", "edited_message", "message_reaction"]
 _GROUP_UPDATES = ["channel_post", "edited_channel_post"]
+_MESSAGE_UPDATES = {"message", "edited_message", "channel_post", "edited_channel_post"}
 # Attachments of one delivery are held in memory until the core stores them: a poll of 100
 # large files is handed over in several deliveries, each with the offset it covers.
 _DELIVERY_BYTES = 64 * 1024 * 1024
 _START = re.compile(r"^/start(?:@\w+)?(?:\s+(?P<payload>.*))?$", re.DOTALL)
 _DEEP_LINK_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Seconds the getUpdates answer may take beyond the long poll's own timeout.
+_READ_TIMEOUT = 10
 
 
 class TelegramConnector(Connector):
@@ -161,35 +168,94 @@ class TelegramConnector(Connector):
             # The first poll does not wait, so the channel shows as up as soon as getUpdates
             # is known to work (a webhook or a second poller would fail it).
             timeout = self.poll_timeout if announced else 0  # whole seconds, as the Bot API says
+            updates: Sequence[Update | dict[str, Any]]
             try:
                 updates = await bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed)
             except TelegramError as exc:
                 raise self._error(exc, "receiving updates") from exc
+            except Exception as exc:
+                # python-telegram-bot parses a whole poll or raises: take the same updates raw
+                # and parse each on its own, so one it cannot read does not stop the others.
+                self.log.warning("telegram: a poll could not be parsed (%s); reading its updates one by one", describe(exc))
+                updates = await self._raw_updates(bot, offset, allowed)
             if not announced:
                 sink.connected(f"bot @{bot.username}")
                 announced = True
             if updates:
                 offset = await self._deliver(updates, sink)
 
-    async def _deliver(self, updates: Sequence[Update], sink: InboundSink) -> int:
-        """Convert and deliver one poll's updates; returns the next offset.
+    async def _raw_updates(self, bot: Bot, offset: int | None, allowed: list[str]) -> list[dict[str, Any]]:
+        """getUpdates answered as JSON objects (no parsing), without waiting."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PTBUserWarning)  # "use Bot.get_updates": on purpose
+                raw = await bot.do_api_request(
+                    "getUpdates", api_kwargs={"offset": offset, "timeout": 0, "allowed_updates": allowed},
+                    read_timeout=_READ_TIMEOUT,
+                )
+        except TelegramError as exc:
+            raise self._error(exc, "receiving updates") from exc
+        if not isinstance(raw, list):
+            return []
+        return [item for item in raw if isinstance(item, dict) and as_int(item.get("update_id")) is not None]
+
+    async def _deliver(self, updates: Sequence[Update | dict[str, Any]], sink: InboundSink) -> int:
+        """Convert and deliver one poll's raw updates; returns the next offset.
 
         Every update, ignored ones included, is covered by a delivered cursor, so a poll of only
-        group posts still moves the offset on."""
+        group posts still moves the offset on. An update that cannot be parsed or read is kept
+        as unreadable (its raw JSON and the reason), never a stall of the channel."""
         batch: list[InboundMessage] = []
+        raws: dict[str, Any] = {}
         held_bytes = 0
-        for number, update in enumerate(updates, start=1):
-            message = await self._inbound(update)
+        bot = self._bot
+        for number, item in enumerate(updates, start=1):
+            raw = item if isinstance(item, dict) else None
+            try:
+                update = Update.de_json(raw, bot) if raw is not None else item
+                message = await self._inbound(update)
+            except ConnectorError:
+                raise  # a download that may pass: nothing is confirmed, the poll comes again
+            except Exception as exc:
+                raw = raw if raw is not None else item.to_dict()
+                message = self._unreadable(raw, exc)
             if message is not None:
                 batch.append(message)
+                raws[message.external_id] = raw if raw is not None else item
                 held_bytes += sum(len(a.data) for a in message.attachments if a.data is not None)
             if held_bytes >= _DELIVERY_BYTES or number == len(updates):
-                await sink.deliver(batch, cursor=str(update.update_id + 1))
+                await deliver_isolated(sink, batch, str(_update_id(item) + 1), raw_of=lambda m: _raw(raws.get(m.external_id)), log=self.log)
                 batch, held_bytes = [], 0
-        return updates[-1].update_id + 1
+        return _update_id(updates[-1]) + 1
+
+    def _unreadable(self, raw: dict[str, Any], exc: Exception) -> InboundMessage | None:
+        """An update nobody could read, kept as raw JSON under its sender (None when it names
+        no message and no sender: then only the log says so)."""
+        kind = next((key for key in raw if key != "update_id"), "update")
+        body = as_dict(raw.get(kind))
+        chat, sender = as_dict(body.get("chat")), as_dict(body.get("from") or body.get("user"))
+        chat_id, sender_id = as_int(chat.get("id")), as_int(sender.get("id"))
+        self.log.warning("telegram: update %s (%s) cannot be read: %s", raw.get("update_id"), kind, describe(exc))
+        if chat_id is None and sender_id is None:
+            return None
+        if chat.get("type") not in (None, "private") and not self.groups:
+            return None
+        message_id = as_int(body.get("message_id")) if kind in _MESSAGE_UPDATES else None
+        # A message keeps its own id (a redelivery is recognised); anything else (a reaction
+        # names another message's id) is known by its update.
+        external_id = f"{chat_id}:{message_id}" if chat_id is not None and message_id is not None else f"update:{raw.get('update_id')}"
+        stand_in = InboundMessage(
+            external_id=external_id, identity_kind=IdentityKind.TELEGRAM, address=str(sender_id if sender_id is not None else chat_id),
+            body="", sent_at=epoch_time(body.get("date")) or datetime.now(UTC),
+            sender_name=" ".join(str(sender.get(k) or "") for k in ("first_name", "last_name")).strip(),
+            meta={"chat_id": chat_id} if chat_id is not None else {},
+        )
+        return unreadable(stand_in, raw, f"omniconsole could not read this Telegram {kind.replace('_', ' ')}: {describe(exc)}")
 
     async def _inbound(self, update: Update) -> InboundMessage | None:
         """The InboundMessage for one update, or None for updates we do not take."""
+        if update.message_reaction is not None:
+            return self._reaction(update)
         message = update.message or update.edited_message
         if message is None and self.groups:
             message = update.channel_post or update.edited_channel_post
@@ -217,13 +283,19 @@ class TelegramConnector(Connector):
             address, name = str(speaker.id), speaker.title or speaker.username or str(speaker.id)
         meta.update(content.meta)
 
+        origin_words = forward_origin(message)
+        if origin_words:
+            meta["forwarded_from"] = origin_words
         reply_to = None
         if message.reply_to_message is not None:
             reply_to = f"{chat_id}:{message.reply_to_message.message_id}"
         flags: frozenset[str] = frozenset()
         origin = None
         body = content.body
-        start = _START.match(message.text or "") if content.kind == "text" and not edited else None
+        if origin_words:
+            # Someone else's words the customer passed on: shown as such, with where they came from.
+            body = f"Forwarded from {origin_words}:\n" + "\n".join("> " + line if line else ">" for line in body.split("\n"))
+        start = _START.match(message.text or "") if content.kind == "text" and not edited and not origin_words else None
         if start is not None:
             # A deep link carries at most 64 of [A-Za-z0-9_-]; anything else after /start was
             # typed by the customer and stays their message.
@@ -248,11 +320,41 @@ class TelegramConnector(Connector):
             meta=meta,
         )
 
+    def _reaction(self, update: Update) -> InboundMessage | None:
+        """A `message_reaction` update (https://core.telegram.org/bots/api#messagereactionupdated)
+        as a reaction record on the message it is on: the emoji now set ("" when taken off)."""
+        reaction = update.message_reaction
+        chat = reaction.chat
+        if chat.type != "private" and not self.groups:
+            return None
+        person = reaction.user
+        if person is not None:
+            address, name = str(person.id), display_name(person)
+        else:  # an anonymous admin or a channel reacting
+            speaker = reaction.actor_chat or chat
+            address, name = str(speaker.id), speaker.title or str(speaker.id)
+        emoji = " ".join(
+            r.emoji if isinstance(r, ReactionTypeEmoji) else "(custom emoji)" if r.type == "custom_emoji" else "(paid star)"
+            for r in reaction.new_reaction
+        )
+        target = f"{chat.id}:{reaction.message_id}"
+        return InboundMessage(
+            external_id=f"{target}:reaction:{address}:{update.update_id}",
+            identity_kind=IdentityKind.TELEGRAM,
+            address=address,
+            body=f"Reacted {emoji}" if emoji else "Removed a reaction",
+            sent_at=_utc(reaction.date),
+            sender_name=name,
+            reply_to_external_id=target,
+            flags=frozenset({REACTION}),
+            meta={"chat_id": chat.id, "emoji": emoji, "kind": "reaction"},
+        )
+
     async def _content(self, message: Message) -> _Content | None:
         """What the customer sent: readable body, files, and the kind of message."""
-        caption = message.caption or ""
+        caption = with_links(message.caption, message.parse_caption_entities()) if message.caption else ""
         if message.text is not None:
-            return _Content("text", message.text)
+            return _Content("text", with_links(message.text, message.parse_entities()))
         if message.photo:
             largest = message.photo[-1]
             name = f"photo_{largest.file_unique_id}.jpg"
@@ -303,7 +405,26 @@ class TelegramConnector(Connector):
         if message.dice is not None:
             return _Content("dice", f"Dice {message.dice.emoji} {message.dice.value}")
         if message.poll is not None:
-            return _Content("poll", f"Poll: {message.poll.question}")
+            options = ", ".join(option.text for option in message.poll.options)
+            return _Content("poll", f"Poll: {message.poll.question}" + (f" ({options})" if options else ""))
+        if message.web_app_data is not None:  # a Web App's keyboard button sent data
+            data = message.web_app_data
+            return _Content("web_app_data", f"Web app ({data.button_text}) sent: {data.data}")
+        if message.users_shared is not None:  # the customer picked users with a request button
+            people = ", ".join(
+                " ".join(p for p in (u.first_name, u.last_name) if p) or (f"@{u.username}" if u.username else f"user {u.user_id}")
+                for u in message.users_shared.users
+            )
+            return _Content("users_shared", f"Shared users: {people}", meta={"user_ids": [u.user_id for u in message.users_shared.users]})
+        if message.chat_shared is not None:
+            shared = message.chat_shared
+            return _Content("chat_shared", f"Shared a chat: {shared.title or shared.username or shared.chat_id}", meta={"shared_chat_id": shared.chat_id})
+        if message.successful_payment is not None:
+            paid = message.successful_payment
+            return _Content(
+                "successful_payment",
+                f"Payment received: {paid.total_amount} {paid.currency} (in the currency's smallest units), invoice {paid.invoice_payload}",
+            )
         for kind in ("game", "story", "invoice", "paid_media", "giveaway", "checklist"):
             if getattr(message, kind, None) is not None:
                 return _Content(kind, f"({kind.replace('_', ' ')}: omniconsole cannot show this kind of message)")
@@ -486,14 +607,6 @@ def _reply_parameters(external_id: str | None, chat_id: int | str) -> ReplyParam
 
 
 
-def display_name(person: User) -> str:
-    """"First Last (@username)", as much of it as Telegram gave."""
-    name = " ".join(part for part in (person.first_name, person.last_name) if part)
-    if person.username:
-        return f"{name} (@{person.username})" if name else f"@{person.username}"
-    return name or str(person.id)
-
-
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -503,7 +616,16 @@ def _coordinate(value: float) -> str:
 
 
 def _suffix(mime_type: str) -> str:
-    return mimetypes.guess_extension(mime_type) or ""
+    return file_suffix(mime_type)
+
+
+def _update_id(update: Update | dict[str, Any]) -> int:
+    return int(update["update_id"]) if isinstance(update, dict) else update.update_id
+
+
+def _raw(update: Any) -> Any:
+    """An update as JSON to keep with an unreadable message."""
+    return update.to_dict() if isinstance(update, Update) else update
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
-from omniconsole.store import actions, calls, customers, history, lease, outbox, queries, search
+from omniconsole.store import actions, calls, customers, history, lease, outbox, queries, reactions, search
 from omniconsole.store.actions import ActionError
 from omniconsole.store.database import Database, connect, write_transaction
 from omniconsole.store.history import AttachmentRecord, InboundRecord, IngestResult
@@ -317,3 +317,8 @@ class Store:
     async def checkpoint(self) -> None:
         """Fold the WAL back into the database without waiting for readers."""
         await self.db.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+
+    async def reactions(self, conversation_id: int) -> dict[int, list[reactions.Reaction]]:
+        """The customers' current reactions on a conversation's messages, by message id
+        (omniconsole/store/reactions.py)."""
+        return await self.db.run(reactions.reactions_in_conversation, conversation_id)

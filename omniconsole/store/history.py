@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from omniconsole.models import ConversationStatus, Direction, preview_line
-from omniconsole.store import calls, customers
+from omniconsole.store import calls, customers, reactions
 
 
 @dataclass(slots=True)
@@ -100,6 +100,10 @@ def ingest_batch(
         if "call" in record.flags:
             # A phone call is one timeline entry that later events update (omniconsole/store/calls.py).
             calls.ingest_call(conn, channel_id, channel_kind, record, result, now, actor=actor)
+            continue
+        if "reaction" in record.flags:
+            # An emoji on a message: kept on that message; opens, reopens and wakes nothing.
+            reactions.record_reaction(conn, channel_id, record, now, actor=actor)
             continue
         existing = execute(
             "SELECT id, body, subject, customer_id, conversation_id, edited_at FROM messages WHERE channel_id = ? AND external_id = ?",

@@ -284,6 +284,36 @@ MIGRATIONS: list[str] = [
         UPDATE conversation_counts SET n = n - 1 WHERE bucket = old.bucket AND assignee = coalesce(old.assignee, '');
     END;
     """,
+    # reactions: an emoji on a message, kept on the message it is on (one row per person and
+    # message: their current reaction), never as a customer message (store/reactions.py).
+    """
+    CREATE TABLE reactions (
+        id                 INTEGER PRIMARY KEY,
+        channel_id         INTEGER NOT NULL REFERENCES channels(id),
+        -- The channel's id of the message reacted to; message_id is ours, NULL when unknown.
+        target_external_id TEXT NOT NULL,
+        message_id         INTEGER REFERENCES messages(id),
+        identity_kind      TEXT NOT NULL,
+        address            TEXT NOT NULL,
+        customer_id        INTEGER REFERENCES customers(id),
+        sender_name        TEXT NOT NULL DEFAULT '',
+        emoji              TEXT NOT NULL DEFAULT '',  -- '' once taken off
+        external_id        TEXT,                      -- the reaction's own id, where the channel gives one
+        reacted_at         REAL NOT NULL,
+        recorded_at        REAL NOT NULL,
+        UNIQUE (channel_id, target_external_id, identity_kind, address)
+    );
+    CREATE INDEX reactions_message ON reactions(message_id) WHERE message_id IS NOT NULL;
+    CREATE INDEX reactions_identity ON reactions(identity_kind, address);
+    -- A reaction belongs to whoever holds the identity that made it: a merge or an unmerge
+    -- moves it along, and erasing the person (their identities go) erases their reactions.
+    CREATE TRIGGER reactions_identity_moved AFTER UPDATE OF customer_id ON identities BEGIN
+        UPDATE reactions SET customer_id = new.customer_id WHERE identity_kind = new.kind AND address = new.address;
+    END;
+    CREATE TRIGGER reactions_identity_deleted AFTER DELETE ON identities BEGIN
+        DELETE FROM reactions WHERE identity_kind = old.kind AND address = old.address;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

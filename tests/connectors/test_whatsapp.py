@@ -647,7 +647,7 @@ def test_a_timestamp_no_clock_can_hold_keeps_the_message():
     """One absurd date must not turn a whole webhook into a 503 that Meta retries for days."""
     from datetime import UTC, datetime, timedelta
 
-    from connectors.whatsapp import _timestamp
+    from connectors.whatsapp_inbound import timestamp as _timestamp
 
     for value in ("1e30", 10**20, "-1e30"):
         assert abs(_timestamp(value) - datetime.now(UTC)) < timedelta(seconds=5)

@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import sys
 import threading
 import time
@@ -206,9 +207,16 @@ class FakeGraphApi:
     def _send(self, body: dict[str, Any]) -> _Response:
         if body.get("messaging_product") != "whatsapp":
             return _Response(400, _graph_error(100, "The parameter messaging_product is required."))
-        to = str(body.get("to") or "")
-        if not to.lstrip("+").isdigit():
+        # A number goes in `to`; a user known only by their business-scoped id in `recipient`
+        # ("CC.digits"); a group by its id in `to` with recipient_type "group".
+        to = str(body.get("to") or body.get("recipient") or "")
+        if body.get("recipient_type") == "group":
+            if not to or "to" not in body:
+                return _Response(400, _graph_error(100, "Invalid parameter", "a group message needs the group id in to"))
+        elif "to" in body and not to.lstrip("+").isdigit():
             return _Response(400, _graph_error(100, "Invalid parameter", "to must be a phone number"))
+        elif "to" not in body and not re.fullmatch(r"[A-Z]{2}(\.ENT)?\.[A-Za-z0-9]{1,128}", to):
+            return _Response(400, _graph_error(100, "Invalid parameter", "recipient must be a business-scoped user id"))
         kind = body.get("type", "text")
         if kind == "text":
             text = str((body.get("text") or {}).get("body") or "")

@@ -587,7 +587,11 @@ def _hash(token: str) -> str:
 
 
 def _json(value: Any) -> _Response:
-    return _Response(200, json.dumps(value, ensure_ascii=False).encode())
+    try:
+        return _Response(200, json.dumps(value, ensure_ascii=False).encode())
+    except UnicodeEncodeError:
+        # Text holding a lone UTF-16 surrogate travels as a JSON escape ("\ud83d"), as VK sends it.
+        return _Response(200, json.dumps(value).encode())
 
 
 def _ok(result: Any) -> _Response:
