@@ -60,9 +60,14 @@ def test_dry_run_reports_every_row_and_writes_nothing(tmp_path):
     assert result.returncode == 1, result.stderr  # some rows need attention
     lines = result.stdout.splitlines()
     assert json.loads(lines[-1]) == {
-        "rows": 8, "new": 2, "matched": 2, "updated": 1, "conflicting": 1, "invalid": 3, "dry_run": True,
+        "rows": 8, "written": 3, "new": 2, "matched": 2, "updated": 1, "conflicting": 1, "invalid": 3, "dry_run": True,
         "seconds": json.loads(lines[-1])["seconds"],
     }
+    # The summary says what would be written (3 customers), not "imported 8 rows".
+    assert lines[-2] == (
+        "read 8 rows; would write 3: 2 new customers, 1 customer updated; 1 already up to date;"
+        " would not write: 1 conflicting, 3 invalid (dry run: nothing written)"
+    )
     text = result.stdout
     assert "line 2: new: Иван Петров (email ivan@example.com, phone +79991234567)" in text
     assert "line 4: matched: Иван Петров (дубль) is line 2 of this file; nothing new" in text
