@@ -27,7 +27,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from omniconsole.core.identity import normalize_address, valid_phone
@@ -36,7 +36,7 @@ from omniconsole.models import IdentityKind, sanitize_text
 from omniconsole.store import Store
 from omniconsole.store import contacts as contacts_store
 from omniconsole.store.contacts import CustomerState
-from omniconsole.store.customers import PHONE_KINDS
+from omniconsole.store.customers import PHONE_KINDS, name_key
 
 # Our fields and the column headers that mean them, compared as `_header_key`s (lower case,
 # ё as е, spaces, dashes, dots and underscores ignored). Besides hand-made spreadsheets, the
@@ -318,11 +318,72 @@ def process(
         if owner is not None:
             owners.setdefault(owner, []).append((kind, address))
     label = contact.name or _describe(contact.identities)
+    # A phone the row shares with a customer of another full name (an office line, a family's
+    # home phone) does not make the row that customer: it stays theirs, the row is judged by
+    # its other identities, and the two are suggested as one person for an operator to settle.
+    shared = {o: found for o, found in owners.items() if _another_person(contact, found, _state_of(conn, o, states))}
+    if shared:
+        owners = {o: found for o, found in owners.items() if o not in shared}
+        contact = replace(contact, identities=[i for i in contact.identities if not any(i in f for f in shared.values())])
+        others = "; ".join(
+            f"{_describe(found)} is also {_who(o)} «{_state_of(conn, o, states).name}»'s, another person: suggested, not merged"
+            for o, found in shared.items()
+        )
+        if not contact.identities:
+            return RowOutcome(
+                contact.line, "conflicting", f"{label}: {others}; nothing else to recognise {label} by, nothing written"
+            )
+    outcome = _classify(conn, contact, owners, label, seen, states, actor, apply)
+    if shared:
+        if apply and outcome.customer_id is not None and outcome.customer_id > 0:
+            for owner, found in shared.items():
+                if owner > 0:
+                    contacts_store.suggest_same_person(
+                        conn, [outcome.customer_id, owner],
+                        f"a CRM import gives {_describe(found)} to «{contact.name}» and to «{_state_of(conn, owner, states).name}»",
+                        actor,
+                    )
+        outcome.detail += f"; {others}"
+    return outcome
+
+
+def _who(customer_id: int) -> str:
+    return f"line {-customer_id} of this file" if customer_id < 0 else f"customer {customer_id}"
+
+
+def _state_of(conn: sqlite3.Connection, customer_id: int, states: dict[int, CustomerState]) -> CustomerState:
+    return states.get(customer_id) or contacts_store.customer_state(conn, customer_id)
+
+
+def _another_person(contact: Contact, found: list[tuple[str, str]], state: CustomerState) -> bool:
+    """Whether the customer `state` (holding `found` of the row's identities) is someone else
+    than the row names: they share only phone numbers (one person's e-mail is evidence, a
+    number is often an office's or a family's) and both have full names, neither of which
+    holds the other's words ("Иван Петров" is "Иван Петрович Петров" and "Иван Петров (дубль)";
+    "Мария Петрова" is someone else). A channel's nickname is no name to compare."""
+    if not all(kind in PHONE_KINDS for kind, _ in found) or state.name_source == "channel":
+        return False
+    theirs, ours = name_key(state.name), name_key(contact.name)
+    if theirs is None or ours is None:
+        return False
+    return not (set(theirs) <= set(ours) or set(ours) <= set(theirs))
+
+
+def _classify(
+    conn: sqlite3.Connection,
+    contact: Contact,
+    owners: dict[int, list[tuple[str, str]]],
+    label: str,
+    seen: dict[tuple[str, str], int],
+    states: dict[int, CustomerState],
+    actor: str,
+    apply: bool,
+) -> RowOutcome:
+    """A row as new, matched or conflicting, by the customers (`owners`) its identities belong to."""
     if len(owners) > 1:
         parts = []
         for owner, found in owners.items():
-            who = f"line {-owner} of this file" if owner < 0 else f"customer {owner}"
-            parts.append(f"{_describe(found)} belong{'s' if len(found) == 1 else ''} to {who}")
+            parts.append(f"{_describe(found)} belong{'s' if len(found) == 1 else ''} to {_who(owner)}")
         if apply:
             contacts_store.suggest_same_person(
                 conn, [o for o in owners if o > 0], f"one contact of a CRM import lists both ({label})", actor
@@ -345,7 +406,7 @@ def process(
         return RowOutcome(contact.line, "new", f"{label} ({_describe(contact.identities)})", customer_id, True)
     [(customer_id, known)] = owners.items()
     missing = [i for i in contact.identities if i not in known]
-    state = states.get(customer_id) or contacts_store.customer_state(conn, customer_id)
+    state = _state_of(conn, customer_id, states)
     merged = {**state.attributes, **contact.attributes}
     # The CRM's name replaces a channel's nickname, but never a name an operator or an earlier
     # import gave (so a file naming one person twice is still idempotent).
@@ -378,8 +439,7 @@ def process(
         )
     for kind, address in contact.identities:
         seen[_seen_key(kind, address)] = customer_id
-    who = f"line {-customer_id} of this file" if customer_id < 0 else f"customer {customer_id}"
-    detail = f"{label} is {who}" + (f"; {', '.join(changes)}" if changes else "; nothing new")
+    detail = f"{label} is {_who(customer_id)}" + (f"; {', '.join(changes)}" if changes else "; nothing new")
     return RowOutcome(contact.line, "matched", detail, customer_id, bool(changes))
 
 
