@@ -4,7 +4,9 @@ Each row names one person by any of e-mail, phone, Telegram id, VK id, WhatsApp 
 whose identities are all unknown makes a new customer; a row whose known identities all belong
 to one customer updates that customer (new identities, attributes from extra columns); a row
 whose identities belong to *different* customers is a conflict and changes nothing (it suggests
-the two may be one person, for an operator to decide). A malformed value makes the row invalid,
+the two may be one person, for an operator to decide). A phone number shared with a customer of
+another full name (an office line, a family's phone) never makes the row that customer: it
+stays theirs, with a suggestion, and the row stands on its other identities. A malformed value makes the row invalid,
 with the line number and the reason. Re-running the same file changes nothing.
 
 Files come from spreadsheets and from other systems' exports (Google Contacts, Outlook,
