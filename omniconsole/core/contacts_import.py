@@ -207,7 +207,8 @@ def column_mapping(header: list[str], overrides: Iterable[str] = ()) -> ColumnMa
     overridden = set(mapping.fields)
     taken = {i for cols in mapping.fields.values() for i in cols}
     keys = [_header_key(h) for h in header]
-    # "Имя" is the whole name in a hand-made sheet, the first name beside a "Фамилия" column.
+    # "Имя" is the whole name in a hand-made sheet, the first name beside a "Фамилия" column;
+    # "First Name" alone is the name there is.
     split_name = any(_matches(NAME_PARTS["last"], k) or _matches(NAME_PARTS["middle"], k) for k in keys)
     for i, key in enumerate(keys):
         if i in taken or not key:
@@ -216,7 +217,7 @@ def column_mapping(header: list[str], overrides: Iterable[str] = ()) -> ColumnMa
             mapping.describing.add(i)
             continue
         part = next((p for p, pattern in NAME_PARTS.items() if _matches(pattern, key)), None)
-        if part is not None and (split_name or part != "first") and "name" not in overridden:
+        if part is not None and "name" not in overridden and not (part == "first" and not split_name and _matches(FIELDS["name"], key)):
             mapping.name_parts.setdefault(part, []).append(i)
             continue
         for name, pattern in FIELDS.items():

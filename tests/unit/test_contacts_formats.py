@@ -147,3 +147,12 @@ async def test_multi_value_cells_of_a_dry_run_and_a_bad_value_among_good_ones(st
         ("new", "Ян Проба (email yan@example.org, phone +998901234567, phone +74951234567;ext=5)"),
     ]
     assert (await store.stats())["customers"] == 0
+
+
+async def test_a_first_name_alone_is_the_name_and_imya_alone_is_the_whole_name(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "first.csv"
+    path.write_text("First Name,E-mail Address\nRosa,rosa@example.org\n", encoding="utf-8")
+    await import_contacts(store, path, region="RU")
+    path.write_text("Имя;Почта\nЁжик Туманов;hedgehog@example.com\n", encoding="utf-8")
+    await import_contacts(store, path, region="RU")
+    assert sorted(await people(store)) == ["Rosa", "Ёжик Туманов"]
