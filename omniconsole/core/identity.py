@@ -3,8 +3,9 @@
 Phones become E.164 (`+79991234567`) with `phonenumbers`, whatever their source: a number is
 read as written in the configured region, then with a `+` in front (a caller id with the
 country code and no `+`), and only a number no reading makes valid is kept as digits; an
-extension stays part of the address (`+74951234567;ext=101`, RFC 3966). E-mail addresses are lower-cased with the domain in
-IDNA (punycode) form; Telegram and VK ids are their decimal digits; WhatsApp ids are phones.
+extension stays part of the address (`+74951234567;ext=101`, RFC 3966). E-mail addresses are
+lower-cased with the domain in IDNA (punycode) form; Telegram and VK ids are their decimal
+digits; WhatsApp ids are phones.
 """
 
 from __future__ import annotations
@@ -51,11 +52,6 @@ def format_phone(number: phonenumbers.PhoneNumber) -> str:
     (`+74951234567;ext=101`), so colleagues behind one office number stay separate people."""
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return f"{e164};ext={number.extension}" if number.extension else e164
-
-
-def phone_without_extension(address: str) -> str:
-    """The number part of a phone identity's address: `+74951234567;ext=101` -> `+74951234567`."""
-    return address.partition(";ext=")[0]
 
 
 def valid_phone(raw: str, region: str = "RU") -> str | None:
