@@ -21,8 +21,6 @@ from omniconsole.store import customers
 EXTENSION = ";ext="
 # Extensions of a number sort between "<number>;ext=" and "<number>;ext>" ('>' follows '=').
 _AFTER_EXTENSIONS = ";ext>"
-# The identity kinds whose address is a phone number (as omniconsole/store/customers.py says).
-_PHONE_KINDS = ("phone", "whatsapp")
 
 
 def split_extension(address: str) -> tuple[str, str]:
@@ -36,18 +34,19 @@ def sharing_the_number(conn: sqlite3.Connection, address: str) -> list[tuple[int
     and are not `address` itself: for a bare number, every extension of it; for an extension,
     the bare number. Ordered by address, one row per customer and address."""
     number, extension = split_extension(address)
+    kinds = ", ".join("?" * len(customers.PHONE_KINDS))
     if extension:
         rows = conn.execute(
-            "SELECT DISTINCT customer_id, address FROM identities WHERE kind IN (?, ?) AND address = ? ORDER BY address",
-            (*_PHONE_KINDS, number),
+            f"SELECT DISTINCT customer_id, address FROM identities WHERE kind IN ({kinds}) AND address = ? ORDER BY address",
+            (*customers.PHONE_KINDS, number),
         ).fetchall()
     else:
         # A range on the (kind, address) index rather than LIKE (whose index use depends on
         # the engine's collation settings).
         rows = conn.execute(
-            "SELECT DISTINCT customer_id, address FROM identities WHERE kind IN (?, ?) AND address >= ? AND address < ?"
+            f"SELECT DISTINCT customer_id, address FROM identities WHERE kind IN ({kinds}) AND address >= ? AND address < ?"
             " ORDER BY address",
-            (*_PHONE_KINDS, number + EXTENSION, number + _AFTER_EXTENSIONS),
+            (*customers.PHONE_KINDS, number + EXTENSION, number + _AFTER_EXTENSIONS),
         ).fetchall()
     return [(r[0], r[1]) for r in rows]
 
@@ -59,7 +58,7 @@ def suggest_for_shared_number(
     person with everyone who holds the same office number with another extension or without
     one. Returns how many suggestions are new (a pair is suggested once; see
     `customers.suggest`). Other kinds of identity are left alone (returns 0)."""
-    if kind not in _PHONE_KINDS or not address.startswith("+"):
+    if kind not in customers.PHONE_KINDS or not address.startswith("+"):
         return 0
     now = now or time.time()
     number, extension = split_extension(address)
