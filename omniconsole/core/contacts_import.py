@@ -217,7 +217,8 @@ def column_mapping(header: list[str], overrides: Iterable[str] = ()) -> ColumnMa
             mapping.describing.add(i)
             continue
         part = next((p for p, pattern in NAME_PARTS.items() if _matches(pattern, key)), None)
-        if part is not None and "name" not in overridden and not (part == "first" and not split_name and _matches(FIELDS["name"], key)):
+        whole_name = part == "first" and not split_name and _matches(FIELDS["name"], key)
+        if part is not None and "name" not in overridden and not whole_name:
             mapping.name_parts.setdefault(part, []).append(i)
             continue
         for name, pattern in FIELDS.items():
@@ -341,11 +342,9 @@ def process(
         if apply and outcome.customer_id is not None and outcome.customer_id > 0:
             for owner, found in shared.items():
                 if owner > 0:
-                    contacts_store.suggest_same_person(
-                        conn, [outcome.customer_id, owner],
-                        f"a CRM import gives {_describe(found)} to «{contact.name}» and to «{_state_of(conn, owner, states).name}»",
-                        actor,
-                    )
+                    theirs = _state_of(conn, owner, states).name
+                    reason = f"a CRM import gives {_describe(found)} to «{contact.name}» and to «{theirs}»"
+                    contacts_store.suggest_same_person(conn, [outcome.customer_id, owner], reason, actor)
         outcome.detail += f"; {others}"
     return outcome
 
