@@ -1,8 +1,11 @@
 """Normalising identities, so the same person is the same customer whichever channel they use.
 
-Phones become E.164 (`+79991234567`) with `phonenumbers`, reading numbers without a country
-code as numbers of the configured region; e-mail addresses are lower-cased with the domain in
-IDNA (punycode) form; Telegram and VK ids are their decimal digits; WhatsApp ids are phones.
+Phones become E.164 (`+79991234567`) with `phonenumbers`, whatever their source: a number is
+read as written in the configured region, then with a `+` in front (a caller id with the
+country code and no `+`), and only a number no reading makes valid is kept as digits; an
+extension stays part of the address (`+74951234567;ext=101`, RFC 3966). E-mail addresses are
+lower-cased with the domain in IDNA (punycode) form; Telegram and VK ids are their decimal
+digits; WhatsApp ids are phones.
 """
 
 from __future__ import annotations
@@ -17,14 +20,60 @@ from omniconsole.models import IdentityKind
 _DIGITS = re.compile(r"\D+")
 
 
+def parse_phone(raw: str, region: str = "RU") -> phonenumbers.PhoneNumber | None:
+    """The valid phone number `raw` means, or None when no reading of it is valid.
+
+    Numbers reach us written every way (a PBX's caller id `998901234567` with the country code
+    but no `+`, `8 (999) 123-45-67` in the trunk-prefix form, `00998...`): `raw` is read as
+    written in `region` first, then as an international number with a `+` put in front (and
+    with a leading international `00` taken for `+`). Validity is `phonenumbers`' (the number
+    plan of the country), not a count of digits. An extension written with the number
+    (`доб. 101`, `ext. 101`, `x101`, RFC 3966 `;ext=101`) is kept on the number."""
+    text = raw.strip()
+    if not text:
+        return None
+    tries = [text]
+    if text[0].isdigit():
+        tries.append("+" + text)
+        if text.startswith("00"):
+            tries.append("+" + text[2:])
+    for attempt in tries:
+        try:
+            number = phonenumbers.parse(attempt, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return number
+    return None
+
+
+def format_phone(number: phonenumbers.PhoneNumber) -> str:
+    """A phone identity's address: E.164, with an extension in RFC 3966's `;ext=` form
+    (`+74951234567;ext=101`), so colleagues behind one office number stay separate people."""
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return f"{e164};ext={number.extension}" if number.extension else e164
+
+
+def valid_phone(raw: str, region: str = "RU") -> str | None:
+    """The address of a valid phone number (see `parse_phone`), or None: for input a person
+    typed or a file holds, where an invalid number is a mistake to report, not an identity."""
+    number = parse_phone(raw, region)
+    return format_phone(number) if number is not None else None
+
+
 def normalize_phone(raw: str, region: str = "RU") -> str:
-    """E.164 form of a phone number; a number that does not parse keeps its digits (with a
-    leading + if it had one) so it is still one stable identity."""
+    """The address of a phone identity, from any source (call events, WhatsApp, a shared
+    contact, a CSV file, an operator): a valid reading (`parse_phone`) in E.164 with its
+    extension; else a number that is merely possible as written in `region`, in E.164;
+    else its digits (with a leading + if it had one), so it is still one stable identity."""
+    number = parse_phone(raw, region)
+    if number is not None:
+        return format_phone(number)
     text = raw.strip()
     try:
         number = phonenumbers.parse(text, region)
         if phonenumbers.is_possible_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return format_phone(number)
     except phonenumbers.NumberParseException:
         pass
     digits = _DIGITS.sub("", text)
@@ -85,8 +134,7 @@ def mentioned_identities(body: str, region: str = "RU") -> list[tuple[IdentityKi
     # Most messages have no digit at all and stop at the first, cheapest scan.
     if _ANY_DIGIT.search(body) and _PHONE_LIKE.search(body):
         for match in phonenumbers.PhoneNumberMatcher(body, region, leniency=phonenumbers.Leniency.VALID, max_tries=20):
-            number = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-            found.append((IdentityKind.PHONE, number))
+            found.append((IdentityKind.PHONE, format_phone(match.number)))
     unique = list(dict.fromkeys(found))
     return unique[:_MAX_MENTIONS]
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import omniconsole.store.history as history
 from omniconsole.errors import StoreError
+from omniconsole.store import phones
 from omniconsole.store.rows import MergeRecord, MergeSuggestion
 
 # Identity kinds whose address is a phone number in E.164: one number is one person whichever
@@ -456,6 +457,7 @@ def add_identity(
     )
     history.refresh_customer_index(conn, customer_id)
     _event(conn, "identity.added", actor, customer_id, {"kind": kind, "address": address}, now)
+    phones.suggest_for_shared_number(conn, customer_id, kind, address, now, actor)
     return True
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from omniconsole.models import ConversationStatus, Direction, preview_line
-from omniconsole.store import calls, customers, reactions
+from omniconsole.store import calls, customers, phones, reactions
 
 
 @dataclass(slots=True)
@@ -282,6 +282,7 @@ def _customer_for(conn: sqlite3.Connection, record: InboundRecord, now: float) -
     )
     if record.sender_name:
         customers.suggest_for_new_customer(conn, customer_id, record.sender_name, now)
+    phones.suggest_for_shared_number(conn, customer_id, record.identity_kind, record.address, now)
     return customer_id, identity_id
 
 
@@ -309,6 +310,7 @@ def _attach_identity(conn: sqlite3.Connection, customer_id: int, kind: str, addr
         "INSERT INTO events (at, kind, actor, customer_id, payload) VALUES (?, 'identity.added', ?, ?, ?)",
         (now, actor, customer_id, json.dumps({"kind": kind, "address": address})),
     )
+    phones.suggest_for_shared_number(conn, customer_id, kind, address, now, actor)
 
 
 def add_customer(

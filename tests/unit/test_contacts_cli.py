@@ -60,9 +60,14 @@ def test_dry_run_reports_every_row_and_writes_nothing(tmp_path):
     assert result.returncode == 1, result.stderr  # some rows need attention
     lines = result.stdout.splitlines()
     assert json.loads(lines[-1]) == {
-        "rows": 8, "new": 2, "matched": 2, "updated": 1, "conflicting": 1, "invalid": 3, "dry_run": True,
+        "rows": 8, "written": 3, "new": 2, "matched": 2, "updated": 1, "conflicting": 1, "invalid": 3, "dry_run": True,
         "seconds": json.loads(lines[-1])["seconds"],
     }
+    # The summary says what would be written (3 customers), not "imported 8 rows".
+    assert lines[-2] == (
+        "read 8 rows; would write 3: 2 new customers, 1 customer updated; 1 already up to date;"
+        " would not write: 1 conflicting, 3 invalid (dry run: nothing written)"
+    )
     text = result.stdout
     assert "line 2: new: Иван Петров (email ivan@example.com, phone +79991234567)" in text
     assert "line 4: matched: Иван Петров (дубль) is line 2 of this file; nothing new" in text
@@ -196,3 +201,40 @@ def test_erase_also_deletes_the_web_chat_log_of_the_person(tmp_path):
     result = omniconsole("erase", "customer", "1", "--db", str(db), "--yes", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert not logs[0].exists() and logs[1].exists()
+
+
+async def test_colleagues_sharing_an_office_number_without_extensions_are_not_merged(store, tmp_path):
+    """Real-world case 15's kind when the export gives no extensions: the number stays with the
+    first colleague, the second is a customer of their own by their e-mail, with a suggestion;
+    a row that has nothing but the shared number is a conflict. A re-run changes nothing."""
+    from omniconsole.core.contacts_import import import_contacts
+
+    path = tmp_path / "office.csv"
+    path.write_text(
+        "ФИО;Email;Телефон\n"
+        "Иван Пробный;ivan@firm.example;+7 (495) 123-45-67\n"
+        "Мария Тестова;maria@firm.example;+7 (495) 123-45-67\n"
+        "Ольга Телефонова;;8 495 123 45 67\n"
+        "Иван Петрович Пробный;;+74951234567\n",
+        encoding="utf-8",
+    )
+    dry = await import_contacts(store, path, region="RU", dry_run=True)
+    assert [(r.status, r.detail) for r in dry.rows] == [
+        ("new", "Иван Пробный (email ivan@firm.example, phone +74951234567)"),
+        ("new", "Мария Тестова (email maria@firm.example); phone +74951234567 is also line 2 of this file «Иван Пробный»'s,"
+                " another person: suggested, not merged"),
+        ("conflicting", "Ольга Телефонова: phone +74951234567 is also line 2 of this file «Иван Пробный»'s, another person:"
+                        " suggested, not merged; nothing else to recognise Ольга Телефонова by, nothing written"),
+        ("matched", "Иван Петрович Пробный is line 2 of this file; nothing new"),
+    ]
+    first = await import_contacts(store, path, region="RU")
+    assert [r.status for r in first.rows] == ["new", "new", "conflicting", "matched"]
+    ivan, maria = first.rows[0].customer_id, first.rows[1].customer_id
+    assert {(i.kind, i.address) for i in (await store.customer_profile(maria)).identities} == {("email", "maria@firm.example")}
+    [s] = (await store.customer_profile(maria)).suggestions
+    assert (s.other_id, s.reason) == (ivan, "a CRM import gives phone +74951234567 to «Мария Тестова» and to «Иван Пробный»")
+    assert (await store.customer_profile(ivan)).display_name == "Иван Пробный"
+    events = len(await store.events_since(0))
+    again = await import_contacts(store, path, region="RU")
+    assert [r.status for r in again.rows] == ["matched", "matched", "conflicting", "matched"]
+    assert again.as_dict()["written"] == 0 and len(await store.events_since(0)) == events

@@ -12,12 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import InboundAttachment
-from omniconsole.core.identity import mentioned_identities
+from omniconsole.core.identity import mentioned_identities, normalize_address
 from omniconsole.core.ingest import Ingestor
 from omniconsole.errors import StoreError
 from omniconsole.models import IdentityKind
 from omniconsole.store import Store
 from omniconsole.store import customers as customer_store
+from omniconsole.store import history
 from omniconsole.store.database import connect, write_transaction
 from tests.conftest import inbound
 
@@ -78,6 +79,65 @@ async def test_a_region_decides_numbers_without_country_code(store, tmp_path):
     kz = Ingestor(store, tmp_path, "KZ")
     await deliver(store, kz, "phone", inbound("k1", kind=P, address="8 (701) 123-45-67"))
     assert await customer_of(store, P, "+77011234567")
+
+
+@pytest.mark.parametrize(("source", "spelling", "address"), [
+    ("PBX caller id, country code without +", "998901234567", "+998901234567"),
+    ("PBX caller id, international prefix 00", "00998901234567", "+998901234567"),
+    ("Telegram shared contact (no +)", "998 90 123 45 67", "+998901234567"),
+    ("typed in the region's trunk form", "8 (999) 123-45-67", "+79991234567"),
+    ("the region's number with its country code", "79991234567", "+79991234567"),
+    ("web chat, written with +", "+998 (90) 123-45-67", "+998901234567"),
+    ("CRM export with a Russian extension", "+7 (495) 123-45-67 доб. 101", "+74951234567;ext=101"),
+    ("RFC 3966 with an extension", "tel:+7-495-123-45-67;ext=101", "+74951234567;ext=101"),
+    ("an English extension", "+7 495 123 45 67 ext. 7", "+74951234567;ext=7"),
+    ("valid in no reading: kept as digits", "12-34", "1234"),
+])
+def test_a_phone_is_read_in_the_region_then_with_a_plus_before_it_is_kept_as_digits(source, spelling, address):
+    assert normalize_address(P, spelling, "RU") == address, source
+
+
+async def test_one_number_from_every_source_is_one_customer(store, tmp_path):
+    """Real-world case 10's kind: the same number from a PBX, WhatsApp, the open API and a
+    Telegram shared contact, each spelt its own way, is one person."""
+    ingestor = Ingestor(store, tmp_path, "RU")
+    await deliver(store, ingestor, "telephony", inbound("p1", "", kind=P, address="998901234567", sender_name="Dilshod Testov"))
+    await deliver(store, ingestor, "whatsapp", inbound("w1", kind=W, address="998901234567", sender_name="Dilshod"))
+    await deliver(store, ingestor, "api", inbound("a1", kind=P, address="00 998 90 123-45-67"))
+    dilshod = await customer_of(store, P, "+998901234567")
+    assert await customer_of(store, W, "+998901234567") == dilshod
+    assert (await store.stats())["customers"] == 1
+    # A Telegram account sharing that number (Telegram sends it without +) is suggested, not a
+    # second owner of the number.
+    await deliver(store, ingestor, "telegram", inbound("t1", address="55", sender_name="D", extra_identities=((P, "998901234567"),)))
+    [s] = (await store.customer_profile(await customer_of(store, T, "55"))).suggestions
+    assert s.other_id == dilshod and s.reason == "gave the phone +998901234567, which belongs to Dilshod Testov"
+
+
+async def test_extensions_of_one_office_number_are_separate_people_and_the_bare_number_is_a_suggestion(store, tmp_path):
+    """Real-world case 15's kind, in every order: whoever comes first (the bare office number
+    or a colleague with an extension), the others are suggestions, never a silent match."""
+    ingestor = Ingestor(store, tmp_path, "RU")
+    # The office line calls first; then an operator types a colleague's number with extension.
+    await deliver(store, ingestor, "telephony", inbound("c1", "", kind=P, address="+7 495 123-45-67"))
+    office = await customer_of(store, P, "+74951234567")
+    ivan = await store.db.write(history.add_customer, "Иван Пробный", [])
+    await store.add_identity(ivan, "phone", normalize_address(P, "+7 495 123-45-67 доб. 101", "RU"), "alice")
+    [s] = (await store.customer_profile(ivan)).suggestions
+    assert s.other_id == office
+    assert s.reason == "one office number +74951234567: «+7 495 123-45-67» has it without an extension, «Иван Пробный» with extension 101"
+    # A second colleague, from a Telegram shared contact: suggested with the line, not with Ivan.
+    await deliver(store, ingestor, "telegram", inbound(
+        "t1", address="77", sender_name="Мария Тестова", extra_identities=((P, "+74951234567 ext. 102"),)))
+    maria = await customer_of(store, T, "77")
+    assert await customer_of(store, P, "+74951234567;ext=102") == maria
+    assert [s.other_id for s in (await store.customer_profile(maria)).suggestions] == [office]
+    assert sorted(s.other_id for s in (await store.customer_profile(office)).suggestions) == sorted([ivan, maria])
+    # A message naming a colleague's number with its extension is evidence about that colleague.
+    assert mentioned_identities("звоните +7 495 123-45-67 доб. 102", "RU") == [(IdentityKind.PHONE, "+74951234567;ext=102")]
+    # The same extension again is the same person.
+    await deliver(store, ingestor, "telephony", inbound("c2", "", kind=P, address="84951234567 доб. 101"))
+    assert (await store.stats())["customers"] == 3
 
 
 def test_mentions_find_emails_and_valid_phones_only():
