@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("customer_id", type=int, metavar="ID")
     q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
+    from omniconsole.answers.commands import add_parser as add_kb_parser
+
+    add_kb_parser(sub, _common)
+
     p = sub.add_parser("bench", help="measure performance (see README for the budgets)")
     bench = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     q = bench.add_parser("ingest", help="messages per second through the whole ingest path")
@@ -601,6 +605,12 @@ def cmd_erase(args: argparse.Namespace) -> int:
         print("note: another process was reading the database, so its write-ahead log still holds old pages;"
               " they are overwritten as work goes on (or run `omniconsole erase` again when the team is off)")
     return 0
+
+
+def cmd_kb(args: argparse.Namespace) -> int:
+    from omniconsole.answers.commands import run
+
+    return run(args, _settings(args), current_user())
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
