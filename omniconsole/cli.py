@@ -327,6 +327,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"built {count} messages in {time.perf_counter() - started:.1f} s")
             else:
                 await store.add_operator(me, me, OperatorRole.ADMIN, actor=me)
+            # The demo shop's answers library (shipped in the package), synced on every start.
+            from omniconsole.answers.library import DEMO_LIBRARY, import_folder
+
+            library = await import_folder(store, DEMO_LIBRARY, "demo")
+            if fresh or library.counts["new"] or library.counts["updated"]:
+                print(f"answers library: {len(library.lines)} articles from {DEMO_LIBRARY}")
             if not args.feed:
                 return "window"
             hub = Hub(settings, store)
