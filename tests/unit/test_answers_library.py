@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from omniconsole.answers.library import (
@@ -244,3 +245,21 @@ def test_package_data_covers_every_demo_article():
     shipped = {path for pattern in patterns for path in package.glob(pattern)}
     articles = set(DEMO_LIBRARY.rglob("*.md"))
     assert articles and articles <= shipped
+
+
+def test_bench_kb_prints_its_figures(tmp_path):
+    result = omniconsole("bench", "kb", "--articles", "120", "--queries", "30", "--rounds", "20", "--ingest-messages", "0", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["articles"] == 120 and figures["picker_p95_ms"] > 0 and figures["suggest_p95_ms"] > 0
+    assert figures["stemmers"][0]["stemmer"].startswith("PyStemmer") and figures["stemmers"][0]["found_first"] > 0
+
+
+def test_demo_loads_the_library(tmp_path):
+    result = omniconsole("demo", "--dir", str(tmp_path / "demo"), "--conversations", "20", "--seconds", "0.5", "--rate", "0")
+    assert result.returncode == 0, result.stderr
+    loaded = re.search(r"answers library: (\d+) articles", result.stdout)
+    assert loaded and int(loaded.group(1)) >= 30, result.stdout
+    listing = omniconsole("kb", "list", "--db", str(tmp_path / "demo" / "omniconsole.db"), "--json")
+    rows = [json.loads(line) for line in listing.stdout.splitlines()]
+    assert len(rows) >= 30 and {r["language"] for r in rows} == {"ru", "en"} and {r["source"] for r in rows} == {"file"}
