@@ -136,3 +136,18 @@ def test_a_long_answer_is_cut_by_the_channels_own_splitting():
     parts = split_text(text, 4096)
     assert len(parts) > 1 and all(len(p) <= 4096 for p in parts)
     assert "".join(parts).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
+
+
+@pytest.mark.parametrize("module", ["omniconsole.answers.engine", "omniconsole.answers.library", "omniconsole.answers.render",
+                                    "omniconsole.answers.commands", "omniconsole.store.answers"])
+def test_the_answers_package_imports_neither_the_window_nor_a_connector(module):
+    import subprocess
+    import sys
+
+    code = (
+        f"import importlib, sys; importlib.import_module({module!r}); "
+        "bad = [m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'omniconsole.tui', 'connectors'))]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
