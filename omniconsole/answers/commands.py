@@ -39,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction, common) -> None:
     q.add_argument("directory", metavar="DIR")
     q = kb.add_parser("list", help="articles with usage: times used, share edited, last used")
     common(q)
+    q.add_argument("--unused-first", action="store_true", help="least recently used first (never used on top): what is stale")
     q.add_argument("--json", action="store_true", help="one JSON object per article instead of the table")
 
 
@@ -90,6 +91,12 @@ async def _list(store, args: argparse.Namespace) -> int:
     if not records:
         print("the library is empty; `omniconsole kb import DIR` brings in a folder of articles")
         return 0
+    if args.unused_first:
+        def last_used(record):
+            f = figures.get((record.key, record.language))
+            return (f.last_used or 0.0) if f else 0.0
+
+        records = sorted(records, key=lambda r: (last_used(r), r.key, r.language))
     if not args.json:
         print(f"{'id':<28} {'lang':<4} {'kind':<7} {'used':>5} {'edited':>6} {'last used':<10} title")
     for record in records:

@@ -150,6 +150,11 @@ class Engine:
         if figures:
             self.set_usage(figures)
 
+    @classmethod
+    async def from_store(cls, store) -> "Engine":
+        """An engine over the store's published library, ranked with its usage figures."""
+        return cls(await store.kb_articles(), await store.kb_figures())
+
     def set_usage(self, figures: Mapping[tuple[str, str], ArticleFigures]) -> None:
         """Let how often operators used an article nudge its rank (at most about +25%)."""
         for doc, record in enumerate(self.records):

@@ -310,3 +310,30 @@ def test_picker_with_hostile_article_text(snap_compare):
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=(100, 24), run_before=run_before)
+
+
+async def test_a_new_article_from_the_window_never_overwrites_another(tmp_path):
+    store = await _library(tmp_path)
+    outputs = iter([
+        "---\nid: greeting\nlanguage: ru\ntitle: Привет всем\n---\nПривет\n",  # an id already taken
+        "---\nid: hello-all\nlanguage: ru\ntitle: Привет всем\nkind: answer\n---\nПривет\n",
+    ])
+
+    async def editor(text: str) -> str:
+        assert text.startswith("---\nid: new-answer\n")
+        return next(outputs)
+
+    try:
+        screen = LibraryScreen(store, "alice", "admin", editor=editor, now=lambda: NOW)
+        async with LibraryHost(screen).run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.3)
+            await pilot.press("n")
+            await pilot.pause(0.2)
+            assert any("is taken by another article" in str(n.message) for n in pilot.app._notifications)
+            await pilot.press("n")
+            await pilot.pause(0.3)
+            assert screen.query_one(DataTable).row_count == 45
+        titles = {(r.key, r.language): (r.title, r.source) for r in await store.kb_articles()}
+        assert titles[("greeting", "ru")][0] == "Приветствие" and titles[("hello-all", "ru")] == ("Привет всем", "window")
+    finally:
+        await store.close()

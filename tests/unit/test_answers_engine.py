@@ -151,3 +151,12 @@ def test_the_answers_package_imports_neither_the_window_nor_a_connector(module):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_was_edited():
+    from omniconsole.answers.usage import was_edited
+
+    answer = "Возврат оформлен, деньги придут за 3–5 рабочих дней.\nСрок зависит от банка."
+    assert not was_edited([answer], "Иван, добрый день!\n\n" + answer.replace("\n", " ") + "\nАнна")
+    assert was_edited([answer], answer.replace("3–5", "5–7"))
+    assert was_edited(["Hello!", answer], "Hello! and more")

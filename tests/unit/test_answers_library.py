@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -222,6 +223,18 @@ def test_kb_commands(tmp_path):
     out = tmp_path / "out"
     assert omniconsole("kb", "export", str(out), "--db", db).returncode == 0
     assert (out / "ok.en.md").read_text(encoding="utf-8").startswith("---\nid: ok\ntitle: OK answer\nkind: answer\n")
+    async def use_ok():
+        store = await Store.open(db)
+        try:
+            await store.kb_record_insertion("ok", "en", "anna", 1)
+        finally:
+            await store.close()
+
+    asyncio.run(use_ok())
+    write(folder, "zz.en.md", "---\ntitle: Never used\n---\nx\n")
+    omniconsole("kb", "import", str(folder), "--db", db)
+    stale = omniconsole("kb", "list", "--db", db, "--unused-first").stdout.splitlines()
+    assert stale[1].startswith("zz ") and stale[-1].startswith("ok ")
     missing = omniconsole("kb", "import", str(tmp_path / "nope"), "--db", db)
     assert missing.returncode == 2 and "is not a folder" in missing.stderr and "Traceback" not in missing.stderr
 
@@ -263,3 +276,21 @@ def test_demo_loads_the_library(tmp_path):
     listing = omniconsole("kb", "list", "--db", str(tmp_path / "demo" / "omniconsole.db"), "--json")
     rows = [json.loads(line) for line in listing.stdout.splitlines()]
     assert len(rows) >= 30 and {r["language"] for r in rows} == {"ru", "en"} and {r["source"] for r in rows} == {"file"}
+
+
+def test_only_admins_and_supervisors_import(tmp_path):
+    db = tmp_path / "o.db"
+
+    async def someone_else_is_admin():
+        from omniconsole.models import OperatorRole
+
+        store = await Store.open(db)
+        try:
+            await store.add_operator("boss", "Boss", OperatorRole.ADMIN)
+        finally:
+            await store.close()
+
+    asyncio.run(someone_else_is_admin())
+    write(tmp_path / "kb", "a.md", "---\ntitle: A\n---\n")
+    result = omniconsole("kb", "import", str(tmp_path / "kb"), "--db", str(db))
+    assert result.returncode == 2 and "only an admin or a supervisor may change the library" in result.stderr

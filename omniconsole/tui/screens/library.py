@@ -142,8 +142,12 @@ class LibraryScreen(Screen):
             await self._edit(record)
 
     async def action_new(self) -> None:
-        template = ArticleRecord(key="new-answer", title="New answer", kind="answer", body="Hello {customer.first_name|there}!")
-        await self._edit(template)
+        taken = {r.key for r in self.records}
+        key, number = "new-answer", 2
+        while key in taken:
+            key, number = f"new-answer-{number}", number + 1
+        template = ArticleRecord(key=key, title="New answer", kind="answer", body="Hello {customer.first_name|there}!")
+        await self._edit(template, creating=True)
 
     async def action_delete(self) -> None:
         record = self.selected()
@@ -156,13 +160,18 @@ class LibraryScreen(Screen):
         self.notify(f"deleted {sanitize_text(record.key)}", timeout=2, markup=False)
         self.load()
 
-    async def _edit(self, record: ArticleRecord) -> None:
+    async def _edit(self, record: ArticleRecord, *, creating: bool = False) -> None:
+        """Edit an article as its file; a changed `id` or `language` saves a new article (the
+        old one stays until deleted). A text that cannot be taken is kept in a file, named."""
         original = article_text(record)
         edited = await self.editor(original)
-        if edited.strip() == original.strip():
+        if edited.strip() == original.strip() and not creating:
             return
         try:
             changed, _ = parse_article(edited, Path(file_name(record)))
+            renamed = (changed.key, changed.language) != (record.key, record.language)
+            if (creating or renamed) and any((r.key, r.language) == (changed.key, changed.language) for r in self.records):
+                raise ArticleError(f"id {changed.key!r} ({changed.language or 'any language'}) is taken by another article")
         except ArticleError as exc:
             kept = self._keep(edited)
             self.notify(f"not saved: {exc}; your text is kept in {kept}", severity="error", timeout=10, markup=False)
