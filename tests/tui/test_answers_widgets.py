@@ -32,9 +32,10 @@ class ReplyHost(App):
 
     BINDINGS = [Binding("ctrl+space", "picker", "Answers"), *SUGGESTION_BINDINGS]
 
-    def __init__(self, engine: Engine, language: str | None = "ru"):
+    def __init__(self, engine: Engine, language: str | None = "ru", limit: int = 8):
         super().__init__()
         self.engine = engine
+        self.limit = limit
         self.language = language
         self.chosen: list = []
         self.shown: list = []
@@ -44,7 +45,7 @@ class ReplyHost(App):
         composer = TextArea(id="composer", soft_wrap=True)
         composer.cursor_blink = False
         yield composer
-        yield AnswerPicker(self.engine, id="picker")
+        yield AnswerPicker(self.engine, limit=self.limit, id="picker")
         yield SuggestionStrip(self.engine, id="strip")
 
     def on_mount(self) -> None:
@@ -303,13 +304,13 @@ HOSTILE_LIBRARY = [
 
 
 def test_picker_with_hostile_article_text(snap_compare):
-    app = ReplyHost(Engine(HOSTILE_LIBRARY))
+    app = ReplyHost(Engine(HOSTILE_LIBRARY), limit=len(HOSTILE_LIBRARY))
 
     async def run_before(pilot) -> None:
         await pilot.press("ctrl+space", *"возврат")
         await pilot.pause(0.2)
 
-    assert snap_compare(app, terminal_size=(100, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
 
 
 async def test_a_new_article_from_the_window_never_overwrites_another(tmp_path):

@@ -65,8 +65,8 @@ def insert_answer(area: "TextArea", filled: Filled, *, replace: int = 0) -> None
 
 
 def hit_label(hit: Hit, width: int = 100) -> Text:
-    """One line of the picker: shortcode, title, kind and language, a glimpse of the body;
-    article text is drawn as text, never as markup."""
+    """One row of the picker, at most `width` cells: shortcode, title, kind and language, a
+    glimpse of the body; article text is drawn as text, never as markup."""
     record = hit.record
     label = Text(no_wrap=True, overflow="ellipsis", end="")
     if record.shortcode:
@@ -82,6 +82,7 @@ def hit_label(hit: Hit, width: int = 100) -> Text:
     body = " ".join(sanitize_text(record.body).split())
     if body:
         label.append("  " + body[: max(0, width)], style="italic grey50")
+    label.truncate(max(10, width), overflow="ellipsis")  # one row per answer
     return label
 
 
@@ -89,10 +90,10 @@ class AnswerPicker(Vertical):
     """Search the library and pick an answer; see the module's docstring for the messages."""
 
     DEFAULT_CSS = """
-    AnswerPicker { height: auto; max-height: 16; border: round $accent; padding: 0 1; display: none; }
+    AnswerPicker { height: auto; max-height: 18; border: round $accent; padding: 0 1; display: none; }
     AnswerPicker.-open { display: block; }
     AnswerPicker #picker-query { border: none; height: 1; padding: 0; }
-    AnswerPicker OptionList { height: auto; max-height: 10; border: none; padding: 0; }
+    AnswerPicker OptionList { height: auto; max-height: 12; border: none; padding: 0; }
     AnswerPicker #picker-ask { height: 1; color: $text-muted; }
     AnswerPicker #picker-ask-input { border: none; height: 1; padding: 0; display: none; }
     """
@@ -118,9 +119,10 @@ class AnswerPicker(Vertical):
     class Closed(Message):
         """The picker closed without a choice."""
 
-    def __init__(self, engine: Engine, *, id: str | None = None) -> None:
+    def __init__(self, engine: Engine, *, limit: int = 8, id: str | None = None) -> None:
         super().__init__(id=id)
         self.engine = engine
+        self.limit = limit
         self.language: str | None = None
         self.channel: str | None = None
         self.values: Mapping[str, object] = {}
@@ -163,15 +165,15 @@ class AnswerPicker(Vertical):
         """Rank the library for `query` (the engine answers in well under a millisecond for a
         thousand articles, so this runs inline rather than in a worker)."""
         if query.strip():
-            self.hits = self.engine.search(query, language=self.language, channel=self.channel, limit=8)
+            self.hits = self.engine.search(query, language=self.language, channel=self.channel, limit=self.limit)
         else:
             self.hits = [
                 Hit(key, self.engine.variant(key, self.language), 0.0, variants)
-                for key, variants in sorted(self.engine.by_key.items())[:8]
+                for key, variants in sorted(self.engine.by_key.items())[: self.limit]
             ]
         options = self.query_one("#picker-hits", OptionList)
         options.clear_options()
-        width = max(20, (self.size.width or 80) - 40)
+        width = max(20, (self.size.width or 80) - 4)
         options.add_options([Option(hit_label(hit, width), id=hit.key) for hit in self.hits])
         if self.hits:
             options.highlighted = 0
@@ -198,7 +200,8 @@ class AnswerPicker(Vertical):
             return
         following = languages[(languages.index(hit.record.language) + 1) % len(languages)]
         self.hits[options.highlighted] = Hit(hit.key, hit.variants[following], hit.score, hit.variants)
-        options.replace_option_prompt_at_index(options.highlighted, hit_label(self.hits[options.highlighted]))
+        width = max(20, (self.size.width or 80) - 4)
+        options.replace_option_prompt_at_index(options.highlighted, hit_label(self.hits[options.highlighted], width))
 
     # --- choosing ------------------------------------------------------------------------------
 
