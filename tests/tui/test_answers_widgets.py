@@ -82,10 +82,8 @@ class ReplyHost(App):
         self.shown.append([h.key for h in event.hits])
 
     def on_suggestion_strip_chosen(self, event: SuggestionStrip.Chosen) -> None:
-        from omniconsole.answers.placeholders import fill
-
-        self.chosen.append(event.hit.key)
-        insert_answer(self.composer, fill(event.hit.record.body, VALUES))
+        self.typed_query = 0
+        self.query_one(AnswerPicker).take(event.hit.record, values=VALUES)
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +154,15 @@ async def test_suggestions_with_alt_1(engine):
         strip.suggest(["Здравствуйте!", "Курьер не приехал, хотя обещали доставку сегодня"])
         await pilot.pause()
         assert len(app.shown) == 1  # the same suggestions are not counted as shown twice
+        # A suggestion with {ask:} asks in the picker before it goes in.
+        strip.suggest(["Где мой заказ? Оплатил неделю назад"])
+        await pilot.pause()
+        assert strip.hits[0].key == "order-status"
+        await pilot.press("alt+1")
+        await pilot.pause()
+        assert app.query_one(AnswerPicker).is_open
+        await pilot.press(*"4711", "enter")
+        assert app.chosen == ["delivery-late", "order-status"] and "Заказ №4711 передан в доставку" in app.composer.text
 
 
 class ScriptHost(App):

@@ -157,6 +157,15 @@ class AnswerPicker(Vertical):
         self.search(query)
         field.focus()
 
+    def take(self, record: ArticleRecord, *, values: Mapping[str, object] | None = None) -> None:
+        """Insert `record` as if picked here (a suggestion taken with alt+N): its `{ask:}`
+        values are asked in the picker, then `Chosen` is posted as for a pick."""
+        self.values = values or {}
+        self._reset_ask()
+        if ask_labels(record.body):
+            self.add_class("-open")
+        self._choose(record)
+
     @property
     def is_open(self) -> bool:
         return self.has_class("-open")

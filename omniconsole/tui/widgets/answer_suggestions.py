@@ -4,8 +4,9 @@ messages, one line each, taken with alt+1..3.
 The strip never has focus (the composer owns typing), so its keys are the host's: add
 `SUGGESTION_BINDINGS` to the reply box (or its screen) and forward `action_suggestion(n)` to
 `strip.choose(n)`. The strip posts `SuggestionStrip.Shown` when it shows new suggestions (record
-them with `store.kb_record_shown`) and `SuggestionStrip.Chosen` when one is taken (fill it as
-the picker does and insert; record with `kb_record_insertion(..., suggested=True)`).
+them with `store.kb_record_shown`) and `SuggestionStrip.Chosen` when one is taken: hand it to
+`AnswerPicker.take(hit.record, values=...)`, which asks its `{ask:}` values and posts the same
+`AnswerPicker.Chosen` as a pick (record with `kb_record_insertion(..., suggested=True)`).
 """
 
 from __future__ import annotations
