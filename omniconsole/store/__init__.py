@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
-from omniconsole.store import actions, calls, customers, history, lease, outbox, queries, reactions, search
+from omniconsole.store import actions, answers, calls, customers, history, lease, outbox, queries, reactions, search
 from omniconsole.store.actions import ActionError
 from omniconsole.store.database import Database, connect, write_transaction
 from omniconsole.store.history import AttachmentRecord, InboundRecord, IngestResult
@@ -322,3 +322,47 @@ class Store:
         """The customers' current reactions on a conversation's messages, by message id
         (omniconsole/store/reactions.py)."""
         return await self.db.run(reactions.reactions_in_conversation, conversation_id)
+    # --- the answers library ------------------------------------------------------------
+
+    async def kb_articles(self, *, include_proposed: bool = False) -> list[answers.ArticleRecord]:
+        """Every article variant of the answers library (see store/answers.py)."""
+        return await self.db.run(answers.articles, include_proposed=include_proposed)
+
+    async def kb_sync(
+        self, records: list[answers.ArticleRecord], actor: str, *, prune: bool = False, dry_run: bool = False,
+        keep_paths: set[str] = frozenset(),
+    ) -> list[answers.SyncLine]:
+        """Sync articles read from a folder into the library (`kb import`); dry runs write nothing."""
+        if dry_run:
+            return await self.db.run(answers.sync_articles, records, actor, prune=prune, dry_run=True, keep_paths=keep_paths)
+        return await self.db.write(answers.sync_articles, records, actor, prune=prune, keep_paths=keep_paths)
+
+    async def kb_save(self, record: answers.ArticleRecord, actor: str) -> str:
+        """Write one article variant from the window: 'new', 'updated' or 'unchanged'."""
+        return await self.db.write(answers.save_article, record, actor)
+
+    async def kb_propose(self, record: answers.ArticleRecord, actor: str) -> str:
+        """Keep an agent's proposed article for an admin to publish; returns its key."""
+        return await self.db.write(answers.propose_article, record, actor)
+
+    async def kb_delete(self, key: str, language: str, actor: str) -> bool:
+        """Remove one article variant."""
+        return await self.db.write(answers.delete_article, key, language, actor)
+
+    async def kb_figures(self) -> dict[tuple[str, str], answers.ArticleFigures]:
+        """Usage per (article key, language): shown, used, edited share, last used."""
+        return await self.db.run(answers.article_figures)
+
+    async def kb_record_shown(self, shown: list[tuple[str, str]], operator: str, conversation_id: int | None) -> None:
+        """Record suggestions shown to an operator."""
+        await self.db.write(answers.record_shown, shown, operator, conversation_id)
+
+    async def kb_record_insertion(
+        self, key: str, language: str, operator: str, conversation_id: int | None, *, suggested: bool = False
+    ) -> int:
+        """Record an article inserted into a reply; returns the id for kb_record_sent."""
+        return await self.db.write(answers.record_insertion, key, language, operator, conversation_id, suggested=suggested)
+
+    async def kb_record_sent(self, insertion_ids: list[int], message_id: int | None, edited: bool) -> None:
+        """Record that the reply holding these insertions went out, edited or not."""
+        await self.db.write(answers.record_sent, insertion_ids, message_id, edited)

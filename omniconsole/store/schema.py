@@ -313,6 +313,51 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER reactions_identity_deleted AFTER DELETE ON identities BEGIN
         DELETE FROM reactions WHERE identity_kind = old.kind AND address = old.address;
     END;
+    # N: the answers library (canned answers, knowledge-base articles, operator scripts) and
+    # what operators did with it. One row per (article key, language variant); '' = no language.
+    # `source` is 'file' for articles synced by `kb import` (only those are pruned) and
+    # 'window' for articles written in the window. Lists and unknown front-matter keys are
+    # JSON text, read and written by Python only.
+    """
+    CREATE TABLE kb_articles (
+        id           INTEGER PRIMARY KEY,
+        article_key  TEXT NOT NULL,
+        language     TEXT NOT NULL DEFAULT '',
+        kind         TEXT NOT NULL DEFAULT 'article',
+        title        TEXT NOT NULL,
+        shortcode    TEXT,
+        tags         TEXT NOT NULL DEFAULT '[]',
+        questions    TEXT NOT NULL DEFAULT '[]',
+        channels     TEXT NOT NULL DEFAULT '[]',
+        internal     INTEGER NOT NULL DEFAULT 0,
+        attachments  TEXT NOT NULL DEFAULT '[]',
+        extra        TEXT NOT NULL DEFAULT '{}',
+        body         TEXT NOT NULL DEFAULT '',
+        source       TEXT NOT NULL DEFAULT 'window',
+        source_path  TEXT,
+        content_hash TEXT NOT NULL,
+        status       TEXT NOT NULL DEFAULT 'published',
+        created_at   REAL NOT NULL,
+        updated_at   REAL NOT NULL,
+        updated_by   TEXT NOT NULL DEFAULT '',
+        UNIQUE (article_key, language)
+    );
+
+    -- Assist acceptance (METRICS.md): each suggestion shown and each insertion, with whether
+    -- the text was edited before sending (NULL until the reply is sent).
+    CREATE TABLE kb_usage (
+        id              INTEGER PRIMARY KEY,
+        article_key     TEXT NOT NULL,
+        language        TEXT NOT NULL DEFAULT '',
+        action          TEXT NOT NULL,
+        operator        TEXT NOT NULL,
+        conversation_id INTEGER,
+        message_id      INTEGER,
+        edited          INTEGER,
+        at              REAL NOT NULL
+    );
+    CREATE INDEX kb_usage_article ON kb_usage(article_key, action);
+    CREATE INDEX kb_usage_conversation ON kb_usage(conversation_id);
     """,
 ]
 
