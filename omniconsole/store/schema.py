@@ -313,6 +313,7 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER reactions_identity_deleted AFTER DELETE ON identities BEGIN
         DELETE FROM reactions WHERE identity_kind = old.kind AND address = old.address;
     END;
+    """,
     # N: the answers library (canned answers, knowledge-base articles, operator scripts) and
     # what operators did with it. One row per (article key, language variant); '' = no language.
     # `source` is 'file' for articles synced by `kb import` (only those are pruned) and
