@@ -604,14 +604,6 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.bench_command == "mail":
-        from omniconsole import bench_mail
-
-        return bench_mail.main(args)
-    if args.bench_command == "tui":
-        from omniconsole.tui import bench as tui_bench
-
-        return tui_bench.main(args)
     from omniconsole import bench
 
     return bench.main(args)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
-from omniconsole.store import actions, calls, customers, history, lease, outbox, queries, search
+from omniconsole.store import actions, calls, customers, edits, history, lease, outbox, queries, retention, search
 from omniconsole.store.actions import ActionError
-from omniconsole.store.database import Database, connect, write_transaction
-from omniconsole.store.history import AttachmentRecord, InboundRecord, IngestResult
+from omniconsole.store.database import Database, connect, storage_figures, write_transaction
+from omniconsole.store.records import AttachmentRecord, InboundRecord, IngestResult
 from omniconsole.store.rows import (
     Channel,
     Conversation,
@@ -317,3 +317,38 @@ class Store:
     async def checkpoint(self) -> None:
         """Fold the WAL back into the database without waiting for readers."""
         await self.db.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+
+    # --- what the history forgets (`[retention]`, store/retention.py) ---------------------
+
+    async def prune_live_events(self, before: float, batch: int = 50_000) -> int:
+        """Delete live events older than `before` (epoch seconds), a batch per transaction;
+        returns how many. History and audit events stay."""
+        total = 0
+        while True:
+            n = await self.db.write(retention.prune_live, before, batch)
+            total += n
+            if n < batch:
+                return total
+
+    async def erase_texts_before(self, before: float, batch: int = 2000) -> int:
+        """Erase the text of messages written before `before` (epoch seconds), a batch per
+        transaction, keeping the rows (counts); returns how many. Records one audit event and
+        compacts the full-text index when anything was erased."""
+        total = 0
+        while True:
+            n = await self.db.write(retention.erase_texts_before, before, batch)
+            total += n
+            if n < batch:
+                break
+        if total:
+            await self.db.write(retention.record_erasure, before, total)
+            await self.db.write(search.compact_indexes)
+        return total
+
+    async def storage_figures(self) -> dict:
+        """{"bytes": pages in use x page size, "messages": rows, "events": rows by class}."""
+        return await self.db.run(storage_figures)
+
+    async def message_versions(self, message_id: int) -> list[dict]:
+        """The versions edits replaced, oldest first (see store/edits.py)."""
+        return await self.db.run(edits.versions, message_id)

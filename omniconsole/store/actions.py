@@ -13,28 +13,14 @@ import time
 
 from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus, Health, OperatorRole, preview_line
+from omniconsole.store import search
+from omniconsole.store.events import add_event
+
+__all__ = ["ActionError", "add_event"]  # add_event: its old home; the one writer is store/events.py
 
 
 class ActionError(OmniError):
     """An operator action that cannot be done as asked (no such conversation, no channel)."""
-
-
-def add_event(
-    conn: sqlite3.Connection,
-    kind: str,
-    *,
-    actor: str = "",
-    conversation_id: int | None = None,
-    customer_id: int | None = None,
-    message_id: int | None = None,
-    payload: dict | None = None,
-    at: float | None = None,
-) -> int:
-    """Append one entry to the events log (inside the caller's transaction)."""
-    return conn.execute(
-        "INSERT INTO events (at, kind, actor, conversation_id, customer_id, message_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (at or time.time(), kind, actor, conversation_id, customer_id, message_id, json.dumps(payload) if payload else None),
-    ).lastrowid
 
 
 def _customer_of(conn: sqlite3.Connection, conversation_id: int) -> int:
@@ -98,7 +84,7 @@ def queue_reply(
             "INSERT INTO attachments (message_id, filename, mime_type, size, path) VALUES (?, ?, ?, ?, ?)",
             (message_id, filename, mime, size, path),
         )
-    conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, body, customer_id))
+    search.index_message(conn, message_id, body, customer_id)
     _touch(conn, conversation_id, message_id, body, now, answered=True)
     add_event(conn, "message.queued", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id, at=now)
     return message_id
@@ -112,7 +98,7 @@ def add_note(conn: sqlite3.Connection, conversation_id: int, body: str, author: 
         "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'note', ?, ?, ?)",
         (conversation_id, customer_id, author, body, now),
     ).lastrowid
-    conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, body, customer_id))
+    search.index_message(conn, message_id, body, customer_id)
     conn.execute("UPDATE conversations SET message_count = message_count + 1 WHERE id = ?", (conversation_id,))
     add_event(conn, "note.added", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id, at=now)
     return message_id

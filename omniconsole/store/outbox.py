@@ -13,7 +13,7 @@ import sqlite3
 import time
 
 from omniconsole.models import DeliveryState
-from omniconsole.store.actions import add_event
+from omniconsole.store.events import add_event
 from omniconsole.store.rows import OutboxItem
 
 # Later states never step back (a late "delivered" webhook must not undo "read").

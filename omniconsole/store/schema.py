@@ -284,6 +284,41 @@ MIGRATIONS: list[str] = [
         UPDATE conversation_counts SET n = n - 1 WHERE bucket = old.bucket AND assignee = coalesce(old.assignee, '');
     END;
     """,
+    # 7 (issue #14 "The events log"): each event's retention class (`keep`: live events are
+    # pruned after `[retention] live_days`, history and audit are kept; see store/events.py);
+    # edits' previous versions in their own table instead of the events' payloads; the order of
+    # edits made within one second (`edit_seq`); files an edit replaced stay, marked.
+    """
+    ALTER TABLE events ADD COLUMN keep TEXT NOT NULL DEFAULT 'history';
+    UPDATE events SET keep = 'live' WHERE kind IN ('message.received', 'message.queued', 'message.sent',
+        'message.delivery', 'message.retrying', 'message.failed', 'message.edited', 'note.added',
+        'conversation.read', 'channel.health', 'call.ringing');
+    UPDATE events SET keep = 'audit' WHERE kind IN ('customer.exported', 'customer.erased', 'customer.merged',
+        'customer.merged_away', 'customer.unmerged', 'operator.added', 'operator.removed');
+    CREATE INDEX events_live ON events(at) WHERE keep = 'live';
+
+    ALTER TABLE messages ADD COLUMN edit_seq INTEGER;
+    -- One row per version an edit replaced: its text, and when it was written (edited_at, NULL
+    -- for the original) and replaced (replaced_at), epoch seconds.
+    CREATE TABLE message_versions (
+        id          INTEGER PRIMARY KEY,
+        message_id  INTEGER NOT NULL REFERENCES messages(id),
+        body        TEXT NOT NULL DEFAULT '',
+        edited_at   REAL,
+        edit_seq    INTEGER,
+        replaced_at REAL NOT NULL
+    );
+    CREATE INDEX message_versions_message ON message_versions(message_id);
+    INSERT INTO message_versions (message_id, body, replaced_at)
+        SELECT message_id, json_extract(payload, '$.previous'), at FROM events
+        WHERE kind = 'message.edited' AND message_id IS NOT NULL AND json_valid(payload)
+        AND json_type(payload, '$.previous') = 'text' ORDER BY id;
+    UPDATE events SET payload = NULL WHERE kind = 'message.edited';
+
+    ALTER TABLE attachments ADD COLUMN replaced_at REAL;
+    ALTER TABLE attachments ADD COLUMN version_id INTEGER REFERENCES message_versions(id);
+    CREATE INDEX attachments_version ON attachments(version_id) WHERE version_id IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
