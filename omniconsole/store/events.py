@@ -71,12 +71,36 @@ def add_event(
     ).fetchone()[0]
 
 
+def age_boundary(conn: sqlite3.Connection, before: float) -> int:
+    """The first event id whose `at` is `before` (epoch seconds) or later; one past the last
+    id when every event is older.
+
+    Events are appended in time order, so ids are bisected through the primary key instead of
+    keeping an index on `at` (which would cost every ingest). Where an import stamped events
+    out of order, the boundary is only approximate; `prune_live` checks `at` as well, so
+    nothing newer than `before` is ever deleted."""
+    low, high = conn.execute("SELECT min(id), max(id) FROM events").fetchone()
+    if low is None:
+        return 0
+    high += 1
+    while low < high:
+        middle = (low + high) // 2
+        row = conn.execute("SELECT id, at FROM events WHERE id >= ? ORDER BY id LIMIT 1", (middle,)).fetchone()
+        if row is None or row[1] >= before:
+            high = middle
+        else:
+            low = row[0] + 1
+    return low
+
+
 def prune_live(conn: sqlite3.Connection, before: float, limit: int = 50_000) -> int:
     """Delete up to `limit` live events older than `before` (epoch seconds); returns how many.
 
     History and audit events are never touched. Run it again while it returns `limit`: one
     short transaction each, so windows and ingest are not held up by a long delete."""
+    boundary = age_boundary(conn, before)
     return conn.execute(
-        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE keep = 'live' AND at < ? ORDER BY at LIMIT ?)",
-        (before, limit),
+        "DELETE FROM events WHERE id IN"
+        " (SELECT id FROM events WHERE id < ? AND keep = 'live' AND at < ? ORDER BY id LIMIT ?)",
+        (boundary, before, limit),
     ).rowcount

@@ -295,7 +295,8 @@ MIGRATIONS: list[str] = [
         'conversation.read', 'channel.health', 'call.ringing');
     UPDATE events SET keep = 'audit' WHERE kind IN ('customer.exported', 'customer.erased', 'customer.merged',
         'customer.merged_away', 'customer.unmerged', 'operator.added', 'operator.removed');
-    CREATE INDEX events_live ON events(at) WHERE keep = 'live';
+    -- No index for pruning (it would cost every ingest): events are appended in time order,
+    -- so store/events.py finds the age boundary by bisecting ids.
 
     ALTER TABLE messages ADD COLUMN edit_seq INTEGER;
     -- One row per version an edit replaced: its text, and when it was written (edited_at, NULL
@@ -311,7 +312,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX message_versions_message ON message_versions(message_id);
     INSERT INTO message_versions (message_id, body, replaced_at)
         SELECT message_id, json_extract(payload, '$.previous'), at FROM events
-        WHERE kind = 'message.edited' AND message_id IS NOT NULL AND json_valid(payload)
+        WHERE kind = 'message.edited' AND message_id IN (SELECT id FROM messages) AND json_valid(payload)
         AND json_type(payload, '$.previous') = 'text' ORDER BY id;
     UPDATE events SET payload = NULL WHERE kind = 'message.edited';
 
