@@ -2,6 +2,18 @@
 
 `Store` is what the core, the window and the CLI use. Each method is one hop to the database
 thread; writes are one BEGIN IMMEDIATE transaction that also appends to the events log.
+Times are float epoch seconds throughout; database failures raise `StoreError` with a sentence
+a person can act on, refused operator actions `ActionError`.
+
+The modules, from the floor up (a module imports only those below it):
+
+    records, rows, schema, database, events  plain data, the schema, connections, the events writer
+    search                                  the full-text indexes: queries and their upkeep
+    suggestions, identities, conversations  who wrote, which customer, which conversation
+    attachments, edits                      files of messages, edits and their earlier versions
+    actions, outbox, lease                  operators' actions, the outbox's states, the core's lease
+    calls, history                          call events; the ingest loop
+    customers, queries, retention           merges and personal data; reads for the window; forgetting
 """
 
 from __future__ import annotations
@@ -50,6 +62,7 @@ class Store:
         return cls(await Database.open(path, create=create))
 
     async def close(self) -> None:
+        """Close this process's connection (its thread stops; other processes are unaffected)."""
         await self.db.close()
 
     async def __aenter__(self) -> "Store":
@@ -123,9 +136,11 @@ class Store:
         return await self.db.run(queries.typing_addresses, kind, max_age)
 
     async def set_presence(self, operator: str, conversation_id: int | None, typing: bool = False) -> None:
+        """Where an operator is looking (None: nowhere) and whether they type; soft state, no event."""
         await self.db.write(actions.set_presence, operator, conversation_id, typing)
 
     async def mark_read(self, operator: str, conversation_id: int) -> None:
+        """The operator has seen the conversation up to its latest message (a live event)."""
         await self.db.write(actions.mark_read, operator, conversation_id)
 
     async def channels(self) -> list[Channel]:
@@ -183,6 +198,7 @@ class Store:
         await self.db.write(actions.set_status, conversation_id, status, actor, snoozed_until=snoozed_until)
 
     async def set_priority(self, conversation_id: int, priority: int, actor: str) -> None:
+        """0 normal, 1 high, 2 urgent; ActionError when the conversation does not exist."""
         await self.db.write(actions.set_priority, conversation_id, priority, actor)
 
     async def set_labels(self, conversation_id: int, labels: list[str], actor: str) -> None:
@@ -205,6 +221,7 @@ class Store:
         await self.db.write(actions.add_operator, login, display_name, role, actor, extension)
 
     async def remove_operator(self, login: str, actor: str = "") -> bool:
+        """Remove an operator (their conversations become unassigned); False if unknown."""
         return await self.db.write(actions.remove_operator, login, actor)
 
     # --- one customer across channels ---------------------------------------------------
@@ -271,31 +288,40 @@ class Store:
         return await self.db.write(actions.ensure_channel, kind, name)
 
     async def set_channel_health(self, channel_id: int, health: Health, detail: str = "") -> bool:
+        """Record a channel's health with its detail in words; True when it changed."""
         return await self.db.write(actions.set_channel_health, channel_id, health, detail)
 
     async def wake_snoozed(self) -> list[int]:
+        """Reopen snoozed conversations whose time has come; returns their ids."""
         return await self.db.write(actions.wake_snoozed)
 
     async def recover_sending(self) -> int:
+        """Requeue replies a crash left in `sending` (at start); returns how many."""
         return await self.db.write(outbox.recover_sending)
 
     async def claim_outbox(self, channel_ids: list[int], limit: int = 20) -> list[OutboxItem]:
+        """Mark up to `limit` due replies of these channels `sending` and return them."""
         return await self.db.write(outbox.claim_due, channel_ids, limit)
 
     async def next_outbox_due(self, channel_ids: list[int]) -> float | None:
+        """When (epoch seconds) the next queued reply of these channels falls due; None: none."""
         return await self.db.run(outbox.next_due, channel_ids)
 
     async def mark_sent(self, message_id: int, external_id: str, state: DeliveryState, thread_key: str | None) -> None:
+        """Record a send with the channel's id for the message (and apply early delivery words)."""
         await self.db.write(outbox.mark_sent, message_id, external_id, state, thread_key)
 
     async def mark_retry(self, message_id: int, reason: str, retry_at: float) -> None:
+        """A transient failure: queued again until `retry_at` (epoch seconds), reason shown."""
         await self.db.write(outbox.mark_retry, message_id, reason, retry_at)
 
     async def mark_failed(self, message_id: int, reason: str) -> None:
+        """A permanent failure with its reason in words; the operator may retry by hand."""
         await self.db.write(outbox.mark_failed, message_id, reason)
 
     async def apply_delivery_updates(self, channel_id: int, updates: list[tuple[str, DeliveryState, str]]) -> int:
-        """Apply (external id, state, error) updates; returns how many changed a message."""
+        """Apply (external id, state, error) updates; returns how many changed a message.
+        States only move forward and `failed` is final (store/outbox.py)."""
 
         def apply(conn) -> int:
             return sum(outbox.apply_delivery_update(conn, channel_id, *u) for u in updates)
@@ -303,15 +329,19 @@ class Store:
         return await self.db.write(apply)
 
     async def try_acquire_lease(self, me: str, pid: int, host: str, ttl: float) -> bool:
+        """Take the core's lease for `ttl` seconds if it is free, stale or ours; True if held."""
         return await self.db.write(lease.try_acquire, me, pid, host, ttl)
 
     async def renew_lease(self, me: str, ttl: float) -> bool:
+        """Extend our lease by `ttl` seconds; False when another core holds it now."""
         return await self.db.write(lease.renew, me, ttl)
 
     async def release_lease(self, me: str) -> None:
+        """Give up our lease (a stopping core), so another may take over at once."""
         await self.db.write(lease.release, me)
 
     async def lease_holder(self) -> lease.LeaseHolder | None:
+        """Who holds the core's lease (any age), or None."""
         return await self.db.run(lease.holder)
 
     async def checkpoint(self) -> None:

@@ -1,12 +1,14 @@
-"""One customer across channels: "possibly the same person" suggestions, merge and unmerge,
-an operator's edits of a customer, and personal-data requests (export, erase).
+"""One customer across channels: merge and unmerge, an operator's edits of a customer, and
+personal-data requests (export, erase).
 
 Open-source helpdesks merge contacts automatically on a shared e-mail and so merge strangers
 (a family's shared mailbox, a typo). Here nothing is merged on weak evidence: ingest only
-*suggests* ("possibly the same as X", with the reason in words) and an operator decides. A
-merge records exactly which rows it moved, so an unmerge puts back those rows and no others.
+*suggests* ("possibly the same as X", with the reason in words: suggestions.py, identities.py)
+and an operator decides. A merge records exactly which rows it moved, so an unmerge puts back
+those rows and no others.
 
-Every function runs inside the caller's write transaction.
+Every function runs inside the caller's write transaction; times are epoch seconds; a request
+about a customer that does not exist, was merged away or erased raises StoreError in words.
 """
 
 from __future__ import annotations

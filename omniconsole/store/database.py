@@ -219,6 +219,7 @@ class Database:
         return await self.run(write_transaction, fn, *args, **kwargs)
 
     async def close(self) -> None:
+        """Close the connection and stop its thread."""
         await self._aconn.close()
 
 
