@@ -75,10 +75,10 @@ def queue_reply(
         raise ActionError("that identity does not belong to this conversation's customer")
     message_id = conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
-        " created_at, state, next_attempt_at, meta) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?, ?)",
+        " created_at, state, next_attempt_at, meta) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?, ?) RETURNING id",
         (conversation_id, customer_id, channel_id, identity_id, author, body, now, now,
          json.dumps(meta, ensure_ascii=False) if meta else None),
-    ).lastrowid
+    ).fetchone()[0]
     for filename, mime, path, size in attachments:
         conn.execute(
             "INSERT INTO attachments (message_id, filename, mime_type, size, path) VALUES (?, ?, ?, ?, ?)",
@@ -95,9 +95,10 @@ def add_note(conn: sqlite3.Connection, conversation_id: int, body: str, author: 
     now = now or time.time()
     customer_id = _customer_of(conn, conversation_id)
     message_id = conn.execute(
-        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'note', ?, ?, ?)",
+        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at)"
+        " VALUES (?, ?, 'note', ?, ?, ?) RETURNING id",
         (conversation_id, customer_id, author, body, now),
-    ).lastrowid
+    ).fetchone()[0]
     search.index_message(conn, message_id, body, customer_id)
     conn.execute("UPDATE conversations SET message_count = message_count + 1 WHERE id = ?", (conversation_id,))
     add_event(conn, "note.added", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id, at=now)
@@ -226,7 +227,7 @@ def set_conversation_labels(conn: sqlite3.Connection, conversation_id: int, labe
     customer_id = _customer_of(conn, conversation_id)
     conn.execute("DELETE FROM conversation_labels WHERE conversation_id = ?", (conversation_id,))
     for name in sorted({label.strip() for label in labels if label.strip()}):
-        conn.execute("INSERT OR IGNORE INTO labels (name) VALUES (?)", (name,))
+        conn.execute("INSERT INTO labels (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,))
         conn.execute(
             "INSERT INTO conversation_labels (conversation_id, label_id) SELECT ?, id FROM labels WHERE name = ?",
             (conversation_id, name),
@@ -244,7 +245,9 @@ def ensure_channel(conn: sqlite3.Connection, kind: str, name: str) -> int:
         if row[1] != kind:
             raise ActionError(f"channel {name!r} was a {row[1]} channel before and cannot become {kind}; give it another name")
         return row[0]
-    return conn.execute("INSERT INTO channels (kind, name, created_at) VALUES (?, ?, ?)", (kind, name, time.time())).lastrowid
+    return conn.execute(
+        "INSERT INTO channels (kind, name, created_at) VALUES (?, ?, ?) RETURNING id", (kind, name, time.time())
+    ).fetchone()[0]
 
 
 def set_channel_health(conn: sqlite3.Connection, channel_id: int, health: Health, detail: str = "") -> bool:

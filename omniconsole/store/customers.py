@@ -164,9 +164,9 @@ def merge_customers(
         "note_before": note_before,
     }
     merge_id = conn.execute(
-        "INSERT INTO merges (survivor_id, merged_id, actor, reason, at, moved) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO merges (survivor_id, merged_id, actor, reason, at, moved) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (survivor_id, merged_id, actor, reason, now, json.dumps(moved, ensure_ascii=False)),
-    ).lastrowid
+    ).fetchone()[0]
     low, high = sorted((survivor_id, merged_id))
     conn.execute(
         "UPDATE merge_suggestions SET status = 'merged', decided_by = ?, decided_at = ? WHERE customer_id = ? AND other_id = ?",
