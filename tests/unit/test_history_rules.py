@@ -277,3 +277,13 @@ def test_pruning_finds_the_age_boundary_and_never_deletes_newer_events(tmp_path)
     assert [r[0] for r in conn.execute("SELECT kind FROM events")] == ["conversation.assigned"]
     conn.execute("COMMIT")
     conn.close()
+
+
+async def test_the_ingest_bench_reports_growth_before_and_after_pruning(store, ingest):
+    from omniconsole.bench.ingest import storage_growth
+
+    await ingest([inbound(f"m{n}", f"message number {n}", address=str(1000 + n % 7)) for n in range(200)])
+    figures = await storage_growth(store)
+    assert figures["events_per_100k"] > 100_000  # an arrival event per message, plus customers and conversations
+    assert 0 < figures["events_per_100k_pruned"] < figures["events_per_100k"] - 99_000
+    assert 0 < figures["bytes_per_100k_pruned"] < figures["bytes_per_100k"]
