@@ -19,7 +19,7 @@ import sqlite3
 from omniconsole.store import search
 from omniconsole.store.events import add_event, prune_live
 
-__all__ = ["erase_texts_before", "prune_live", "record_erasure"]
+__all__ = ["erase_texts_before", "prune_live", "record_erasure"]  # prune_live lives with the events writer
 
 _IN_CHUNK = 500  # ids per IN (...) list
 
@@ -40,14 +40,15 @@ def erase_texts_before(conn: sqlite3.Connection, before: float, limit: int = 200
         marks = ", ".join("?" * len(part))
         conn.execute(f"UPDATE messages SET body = '', subject = '' WHERE id IN ({marks})", part)
         conn.execute(f"DELETE FROM message_versions WHERE message_id IN ({marks})", part)
-    # A conversation untouched since then shows no old words in the inbox either.
-    conn.execute(
-        "UPDATE conversations SET preview = '', subject = '' WHERE last_activity_at < ? AND (preview != '' OR subject != '')",
-        (before,),
-    )
     return len(ids)
 
 
 def record_erasure(conn: sqlite3.Connection, before: float, messages: int, actor: str = "retention") -> None:
-    """The audit entry of one retention run that erased `messages` texts older than `before`."""
+    """Close one retention run that erased `messages` texts older than `before`: conversations
+    untouched since then show no old words in the inbox either (preview, subject), and the
+    run is recorded as an audit event."""
+    conn.execute(
+        "UPDATE conversations SET preview = '', subject = '' WHERE last_activity_at < ? AND (preview != '' OR subject != '')",
+        (before,),
+    )
     add_event(conn, "messages.expired", actor=actor, payload={"before": before, "messages": messages})

@@ -222,9 +222,12 @@ async def test_messages_days_erases_old_texts_and_their_search_entries_but_keeps
                 if e.external_id == "old-1"]
     await ingest([_edit("old-1", "ancient parcel complaint, edited", old + 5, seq=1)])
     await ingest([inbound("new-1", "fresh parcel question")])
+    await ingest([inbound("other-old", "ancient words of another customer", address="2002", at=old)])
     stats_before = await store.stats()
     erased = await store.erase_texts_before(time.time() - 365 * DAY, batch=1)
-    assert erased == 2
+    assert erased == 3
+    previews = {row.customer_id: row.preview for row in await store.inbox_page(InboxView.ALL)}
+    assert sorted(previews.values()) == ["", "fresh parcel question"]
     assert (await store.search("ancient")).messages == ()
     assert [h.body for h in (await store.search("parcel")).messages] == ["fresh parcel question"]
     assert await store.message_versions(old_id) == []
@@ -232,7 +235,7 @@ async def test_messages_days_erases_old_texts_and_their_search_entries_but_keeps
     entries = await store.timeline((await store.inbox_page(InboxView.ALL))[0].conversation_id)
     assert {e.external_id: e.body for e in entries if e.direction == "in"} == {"old-1": "", "old-2": "", "new-1": "fresh parcel question"}
     [audit] = [e for e in await store.events_since(0) if e.kind == "messages.expired"]
-    assert json.loads(audit.payload)["messages"] == 2 and events.retention_class(audit.kind) == "audit"
+    assert json.loads(audit.payload)["messages"] == 3 and events.retention_class(audit.kind) == "audit"
     assert await store.erase_texts_before(time.time() - 365 * DAY) == 0  # nothing left to do
 
 
