@@ -67,10 +67,9 @@ def conversation_for(
     else:
         subject = record.subject or preview_line(record.body, 80)
         conversation_id = conn.execute(
-            "INSERT INTO conversations (customer_id, status, subject, opened_at, last_activity_at) VALUES (?, ?, ?, ?, ?)"
-            " RETURNING id",
+            "INSERT INTO conversations (customer_id, status, subject, opened_at, last_activity_at) VALUES (?, ?, ?, ?, ?)",
             (customer_id, ConversationStatus.OPEN, subject, record.sent_at, record.sent_at),
-        ).fetchone()[0]
+        ).lastrowid  # the ingest hot path: see store/events.py on RETURNING
         add_event(conn, "conversation.opened", conversation_id=conversation_id, customer_id=customer_id, at=now)
     cache[customer_id] = conversation_id
     return conversation_id

@@ -91,14 +91,14 @@ def ingest_batch(
         message_id = execute(
             "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
             " subject, external_id, thread_key, reply_to_keys, reply_to_external_id, created_at, edited_at, edit_seq,"
-            " state, flags, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?) RETURNING id",
+            " state, flags, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)",
             (
                 conversation_id, customer_id, channel_id, identity_id, direction, record.sender_name, body,
                 record.subject, record.external_id, record.thread_key,
                 " ".join(record.reply_to_keys) or None, record.reply_to_external_id,
                 record.sent_at, record.edited_at, record.edit_seq, " ".join(sorted(record.flags)), record.meta,
             ),
-        ).fetchone()[0]
+        ).lastrowid  # the hot path: RETURNING id costs twice as much here (measured)
         search.index_message(conn, message_id, fts_text(record.subject, body), customer_id)
         if record.attachments:
             add_attachments(conn, message_id, record.attachments)
