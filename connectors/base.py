@@ -93,6 +93,9 @@ class InboundMessage:
     flags: frozenset[str] = frozenset()
     # Connector-specific data needed to answer (a chat id, a peer id); stored as JSON.
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # The order of edits made within one `edited_at` second: a number from the channel that
+    # only grows (Telegram's update_id); None when the channel has none.
+    edit_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -315,6 +315,8 @@ class TelegramConnector(Connector):
             attachments=content.attachments,
             extra_identities=content.identities(sender),
             edited_at=_utc(message.edit_date) if edited and message.edit_date else None,
+            # edit_date has one-second resolution; update_id orders edits within a second.
+            edit_seq=update.update_id if edited else None,
             origin=origin,
             flags=flags,
             meta=meta,

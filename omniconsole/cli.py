@@ -629,33 +629,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
     return run(args, _settings(args), current_user())
 
 
-def _bench_module(name: str):
-    """omniconsole/bench/NAME.py. While omniconsole/bench.py is still a module (the bench
-    package lands from another branch), the file is loaded by its path."""
-    import importlib
-    import importlib.util
-
-    try:
-        return importlib.import_module(f"omniconsole.bench.{name}")
-    except ModuleNotFoundError:
-        path = Path(__file__).with_name("bench") / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(f"omniconsole._bench_{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.bench_command == "mail":
-        from omniconsole import bench_mail
-
-        return bench_mail.main(args)
-    if args.bench_command == "kb":
-        return _bench_module("kb").main(args)
-    if args.bench_command == "tui":
-        from omniconsole.bench import tui as tui_bench
-
-        return tui_bench.main(args)
     from omniconsole import bench
 
     return bench.main(args)

@@ -61,6 +61,18 @@ class ListenerSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """The `[retention]` table: what the core forgets with time (store/retention.py).
+
+    `live_days`: events that only drove live updates are deleted after this many days (history
+    and audit events are kept). `messages_days`: when set, the text of messages older than this
+    many days is erased, as `erase` does (counts kept); None keeps every text."""
+
+    live_days: int = 30
+    messages_days: int | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the config file says, with paths made absolute."""
 
@@ -71,6 +83,7 @@ class Settings:
     keymap: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     listener: ListenerSettings = field(default_factory=ListenerSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @property
     def attachments_dir(self) -> Path:
@@ -154,7 +167,26 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         keymap={str(k): str(v) for k, v in keymap.items()},
         path=path.resolve(),
         listener=_listener_settings(_table(raw, "listener", path), path),
+        retention=_retention_settings(_table(raw, "retention", path), path),
     )
+
+
+def _retention_settings(table: dict[str, Any], path: Path) -> RetentionSettings:
+    """The `[retention]` table, checked: whole numbers of days, at least 1."""
+    where = f"{path}: [retention]"
+    known = {"live_days", "messages_days"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+    values: dict[str, int | None] = {}
+    for key in sorted(known):
+        if key not in table:
+            continue
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"{where}: {key} must be a whole number of days, at least 1")
+        values[key] = value
+    return RetentionSettings(**values)
 
 
 def _listener_settings(table: dict[str, Any], path: Path) -> ListenerSettings:

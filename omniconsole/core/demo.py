@@ -14,7 +14,8 @@ from omniconsole.config import ChannelSettings, Settings
 from omniconsole.core.identity import normalize_address
 from omniconsole.core.ingest import Ingestor
 from omniconsole.models import ConversationStatus, DeliveryState, OperatorRole
-from omniconsole.store import Store, actions, history, outbox
+from omniconsole.store import Store, actions, history, outbox, queries
+from omniconsole.store import identities as identities_store
 
 DEMO_OPERATORS = ("anna", "boris")
 
@@ -44,8 +45,8 @@ def demo_settings(directory: Path, *, rate: float = 0.5, seed: int = 7) -> Setti
 async def build_demo_history(store: Store, settings: Settings, *, conversations: int = 2000, days: int = 21, admin: str = "") -> int:
     """Fill an empty database with `days` of history ending now; returns the number of messages.
 
-    Everything goes through the same store functions as live traffic and operator actions,
-    in one transaction (a few seconds instead of minutes of single commits)."""
+    Everything goes through the same store functions as live traffic and operator actions
+    (no SQL here), in one transaction (a few seconds instead of minutes of single commits)."""
     channel_ids = {}
     for channel in settings.channels:
         channel_ids[channel.channel_kind] = await store.ensure_channel(channel.channel_kind, channel.name)
@@ -72,7 +73,7 @@ def _build(conn: sqlite3.Connection, ingestor: Ingestor, channel_ids: dict[str, 
         ]
         if len(identities) > 1 and customer.number % 8 == 3:
             identities = identities[:1]
-        history.add_customer(conn, customer.name, identities, now=now - days * 86400)
+        identities_store.add_customer(conn, customer.name, identities, now=now - days * 86400)
     # About 3.5 messages a conversation: spread the events evenly over the period.
     total_events = int(target * 3.6)
     step = days * 86400 / total_events
@@ -96,8 +97,7 @@ def _build(conn: sqlite3.Connection, ingestor: Ingestor, channel_ids: dict[str, 
             operator = rng.choice(operators)
             reply_at = moment + rng.uniform(60, 3 * 3600)
             if reply_at < now:
-                assignee = conn.execute("SELECT assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
-                if assignee is None:
+                if queries.conversation(conn, conversation_id).assignee is None:
                     actions.assign(conn, conversation_id, operator, operator, now=reply_at)
                 text = rng.choice(_REPLIES[event.customer.language])
                 message_id = actions.queue_reply(conn, conversation_id, text, operator, now=reply_at)

@@ -68,6 +68,7 @@ class HubTiming:
     send_max_attempts: int = 10
     send_timeout: float = 120.0
     housekeeping: float = 30.0  # wake snoozed conversations, checkpoint the WAL
+    retention: float = 3600.0  # how often `[retention]` is applied (the first time at start)
     listener_shutdown: float = 3.0  # how long a stop waits for webhooks in flight
     typing_poll: float = 1.0  # how often channels that show "operator is typing" are told
 
@@ -290,15 +291,32 @@ class Hub:
                 raise LeaseLost("another core took over this database; this one stops its channels")
 
     async def _housekeeping(self) -> None:
+        retention_due = 0.0
         while True:
             try:
                 woke = await self.store.wake_snoozed()
                 if woke:
                     log.info("woke %d snoozed conversations", len(woke))
+                if time.monotonic() >= retention_due:
+                    retention_due = time.monotonic() + self.timing.retention
+                    await self.apply_retention()
                 await self.store.checkpoint()
             except OmniError as exc:
                 log.warning("housekeeping: %s", exc)
             await asyncio.sleep(self.timing.housekeeping)
+
+    async def apply_retention(self, now: float | None = None) -> tuple[int, int]:
+        """Apply `[retention]`: prune live events older than `live_days` and, when
+        `messages_days` is set, erase older message texts. Returns (events pruned, texts erased)."""
+        now = now or time.time()
+        retention = self.settings.retention
+        pruned = await self.store.prune_live_events(now - retention.live_days * 86400)
+        erased = 0
+        if retention.messages_days is not None:
+            erased = await self.store.erase_texts_before(now - retention.messages_days * 86400)
+        if pruned or erased:
+            log.info("retention: %d live events pruned, %d message texts erased", pruned, erased)
+        return pruned, erased
 
     async def _typing_loop(self, connectors: list[Connector]) -> None:
         """Tell the channels that show "operator is typing" (the web chat) which of their

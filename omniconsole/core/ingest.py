@@ -176,6 +176,7 @@ class Ingestor:
                 for kind, addr in message.extra_identities
             ],
             edited_at=epoch(message.edited_at),
+            edit_seq=message.edit_seq,
             origin=sanitize_text(message.origin) if message.origin else None,
             flags=frozenset(message.flags),
             meta=json.dumps(dict(message.meta), ensure_ascii=False, default=str) if message.meta else None,

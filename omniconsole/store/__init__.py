@@ -2,6 +2,18 @@
 
 `Store` is what the core, the window and the CLI use. Each method is one hop to the database
 thread; writes are one BEGIN IMMEDIATE transaction that also appends to the events log.
+Times are float epoch seconds throughout; database failures raise `StoreError` with a sentence
+a person can act on, refused operator actions `ActionError`.
+
+The modules, from the floor up (a module imports only those below it):
+
+    records, rows, schema, database, events  plain data, the schema, connections, the events writer
+    search                                  the full-text indexes: queries and their upkeep
+    suggestions, identities, conversations  who wrote, which customer, which conversation
+    attachments, edits                      files of messages, edits and their earlier versions
+    actions, outbox, lease                  operators' actions, the outbox's states, the core's lease
+    calls, history                          call events; the ingest loop
+    customers, queries, retention           merges and personal data; reads for the window; forgetting
 """
 
 from __future__ import annotations
@@ -9,10 +21,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
-from omniconsole.store import actions, answers, calls, customers, history, lease, outbox, queries, reactions, search
+from omniconsole.store import (
+    actions, answers, calls, customers, edits, history, lease, outbox, queries, reactions, retention, search,
+)
 from omniconsole.store.actions import ActionError
-from omniconsole.store.database import Database, connect, write_transaction
-from omniconsole.store.history import AttachmentRecord, InboundRecord, IngestResult
+from omniconsole.store.database import Database, connect, storage_figures, write_transaction
+from omniconsole.store.records import AttachmentRecord, InboundRecord, IngestResult
 from omniconsole.store.rows import (
     Channel,
     Conversation,
@@ -50,6 +64,7 @@ class Store:
         return cls(await Database.open(path, create=create))
 
     async def close(self) -> None:
+        """Close this process's connection (its thread stops; other processes are unaffected)."""
         await self.db.close()
 
     async def __aenter__(self) -> "Store":
@@ -123,9 +138,11 @@ class Store:
         return await self.db.run(queries.typing_addresses, kind, max_age)
 
     async def set_presence(self, operator: str, conversation_id: int | None, typing: bool = False) -> None:
+        """Where an operator is looking (None: nowhere) and whether they type; soft state, no event."""
         await self.db.write(actions.set_presence, operator, conversation_id, typing)
 
     async def mark_read(self, operator: str, conversation_id: int) -> None:
+        """The operator has seen the conversation up to its latest message (a live event)."""
         await self.db.write(actions.mark_read, operator, conversation_id)
 
     async def channels(self) -> list[Channel]:
@@ -183,6 +200,7 @@ class Store:
         await self.db.write(actions.set_status, conversation_id, status, actor, snoozed_until=snoozed_until)
 
     async def set_priority(self, conversation_id: int, priority: int, actor: str) -> None:
+        """0 normal, 1 high, 2 urgent; ActionError when the conversation does not exist."""
         await self.db.write(actions.set_priority, conversation_id, priority, actor)
 
     async def set_labels(self, conversation_id: int, labels: list[str], actor: str) -> None:
@@ -205,6 +223,7 @@ class Store:
         await self.db.write(actions.add_operator, login, display_name, role, actor, extension)
 
     async def remove_operator(self, login: str, actor: str = "") -> bool:
+        """Remove an operator (their conversations become unassigned); False if unknown."""
         return await self.db.write(actions.remove_operator, login, actor)
 
     # --- one customer across channels ---------------------------------------------------
@@ -271,31 +290,40 @@ class Store:
         return await self.db.write(actions.ensure_channel, kind, name)
 
     async def set_channel_health(self, channel_id: int, health: Health, detail: str = "") -> bool:
+        """Record a channel's health with its detail in words; True when it changed."""
         return await self.db.write(actions.set_channel_health, channel_id, health, detail)
 
     async def wake_snoozed(self) -> list[int]:
+        """Reopen snoozed conversations whose time has come; returns their ids."""
         return await self.db.write(actions.wake_snoozed)
 
     async def recover_sending(self) -> int:
+        """Requeue replies a crash left in `sending` (at start); returns how many."""
         return await self.db.write(outbox.recover_sending)
 
     async def claim_outbox(self, channel_ids: list[int], limit: int = 20) -> list[OutboxItem]:
+        """Mark up to `limit` due replies of these channels `sending` and return them."""
         return await self.db.write(outbox.claim_due, channel_ids, limit)
 
     async def next_outbox_due(self, channel_ids: list[int]) -> float | None:
+        """When (epoch seconds) the next queued reply of these channels falls due; None: none."""
         return await self.db.run(outbox.next_due, channel_ids)
 
     async def mark_sent(self, message_id: int, external_id: str, state: DeliveryState, thread_key: str | None) -> None:
+        """Record a send with the channel's id for the message (and apply early delivery words)."""
         await self.db.write(outbox.mark_sent, message_id, external_id, state, thread_key)
 
     async def mark_retry(self, message_id: int, reason: str, retry_at: float) -> None:
+        """A transient failure: queued again until `retry_at` (epoch seconds), reason shown."""
         await self.db.write(outbox.mark_retry, message_id, reason, retry_at)
 
     async def mark_failed(self, message_id: int, reason: str) -> None:
+        """A permanent failure with its reason in words; the operator may retry by hand."""
         await self.db.write(outbox.mark_failed, message_id, reason)
 
     async def apply_delivery_updates(self, channel_id: int, updates: list[tuple[str, DeliveryState, str]]) -> int:
-        """Apply (external id, state, error) updates; returns how many changed a message."""
+        """Apply (external id, state, error) updates; returns how many changed a message.
+        States only move forward and `failed` is final (store/outbox.py)."""
 
         def apply(conn) -> int:
             return sum(outbox.apply_delivery_update(conn, channel_id, *u) for u in updates)
@@ -303,15 +331,19 @@ class Store:
         return await self.db.write(apply)
 
     async def try_acquire_lease(self, me: str, pid: int, host: str, ttl: float) -> bool:
+        """Take the core's lease for `ttl` seconds if it is free, stale or ours; True if held."""
         return await self.db.write(lease.try_acquire, me, pid, host, ttl)
 
     async def renew_lease(self, me: str, ttl: float) -> bool:
+        """Extend our lease by `ttl` seconds; False when another core holds it now."""
         return await self.db.write(lease.renew, me, ttl)
 
     async def release_lease(self, me: str) -> None:
+        """Give up our lease (a stopping core), so another may take over at once."""
         await self.db.write(lease.release, me)
 
     async def lease_holder(self) -> lease.LeaseHolder | None:
+        """Who holds the core's lease (any age), or None."""
         return await self.db.run(lease.holder)
 
     async def checkpoint(self) -> None:
@@ -322,6 +354,7 @@ class Store:
         """The customers' current reactions on a conversation's messages, by message id
         (omniconsole/store/reactions.py)."""
         return await self.db.run(reactions.reactions_in_conversation, conversation_id)
+
     # --- the answers library ------------------------------------------------------------
 
     async def kb_articles(self, *, include_proposed: bool = False) -> list[answers.ArticleRecord]:
@@ -366,3 +399,37 @@ class Store:
     async def kb_record_sent(self, insertion_ids: list[int], message_id: int | None, edited: bool) -> None:
         """Record that the reply holding these insertions went out, edited or not."""
         await self.db.write(answers.record_sent, insertion_ids, message_id, edited)
+    # --- what the history forgets (`[retention]`, store/retention.py) ---------------------
+
+    async def prune_live_events(self, before: float, batch: int = 50_000) -> int:
+        """Delete live events older than `before` (epoch seconds), a batch per transaction;
+        returns how many. History and audit events stay."""
+        total = 0
+        while True:
+            n = await self.db.write(retention.prune_live, before, batch)
+            total += n
+            if n < batch:
+                return total
+
+    async def erase_texts_before(self, before: float, batch: int = 2000) -> int:
+        """Erase the text of messages written before `before` (epoch seconds), a batch per
+        transaction, keeping the rows (counts); returns how many. Records one audit event and
+        compacts the full-text index when anything was erased."""
+        total = 0
+        while True:
+            n = await self.db.write(retention.erase_texts_before, before, batch)
+            total += n
+            if n < batch:
+                break
+        if total:
+            await self.db.write(retention.record_erasure, before, total)
+            await self.db.write(search.compact_indexes)
+        return total
+
+    async def storage_figures(self) -> dict:
+        """{"bytes": pages in use x page size, "messages": rows, "events": rows by class}."""
+        return await self.db.run(storage_figures)
+
+    async def message_versions(self, message_id: int) -> list[dict]:
+        """The versions edits replaced, oldest first (see store/edits.py)."""
+        return await self.db.run(edits.versions, message_id)

@@ -13,28 +13,14 @@ import time
 
 from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus, Health, OperatorRole, preview_line
+from omniconsole.store import search
+from omniconsole.store.events import add_event
+
+__all__ = ["ActionError", "add_event"]  # add_event: its old home; the one writer is store/events.py
 
 
 class ActionError(OmniError):
     """An operator action that cannot be done as asked (no such conversation, no channel)."""
-
-
-def add_event(
-    conn: sqlite3.Connection,
-    kind: str,
-    *,
-    actor: str = "",
-    conversation_id: int | None = None,
-    customer_id: int | None = None,
-    message_id: int | None = None,
-    payload: dict | None = None,
-    at: float | None = None,
-) -> int:
-    """Append one entry to the events log (inside the caller's transaction)."""
-    return conn.execute(
-        "INSERT INTO events (at, kind, actor, conversation_id, customer_id, message_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (at or time.time(), kind, actor, conversation_id, customer_id, message_id, json.dumps(payload) if payload else None),
-    ).lastrowid
 
 
 def _customer_of(conn: sqlite3.Connection, conversation_id: int) -> int:
@@ -89,16 +75,16 @@ def queue_reply(
         raise ActionError("that identity does not belong to this conversation's customer")
     message_id = conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
-        " created_at, state, next_attempt_at, meta) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?, ?)",
+        " created_at, state, next_attempt_at, meta) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?, ?) RETURNING id",
         (conversation_id, customer_id, channel_id, identity_id, author, body, now, now,
          json.dumps(meta, ensure_ascii=False) if meta else None),
-    ).lastrowid
+    ).fetchone()[0]
     for filename, mime, path, size in attachments:
         conn.execute(
             "INSERT INTO attachments (message_id, filename, mime_type, size, path) VALUES (?, ?, ?, ?, ?)",
             (message_id, filename, mime, size, path),
         )
-    conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, body, customer_id))
+    search.index_message(conn, message_id, body, customer_id)
     _touch(conn, conversation_id, message_id, body, now, answered=True)
     add_event(conn, "message.queued", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id, at=now)
     return message_id
@@ -109,10 +95,11 @@ def add_note(conn: sqlite3.Connection, conversation_id: int, body: str, author: 
     now = now or time.time()
     customer_id = _customer_of(conn, conversation_id)
     message_id = conn.execute(
-        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'note', ?, ?, ?)",
+        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at)"
+        " VALUES (?, ?, 'note', ?, ?, ?) RETURNING id",
         (conversation_id, customer_id, author, body, now),
-    ).lastrowid
-    conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, body, customer_id))
+    ).fetchone()[0]
+    search.index_message(conn, message_id, body, customer_id)
     conn.execute("UPDATE conversations SET message_count = message_count + 1 WHERE id = ?", (conversation_id,))
     add_event(conn, "note.added", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id, at=now)
     return message_id
@@ -240,7 +227,7 @@ def set_conversation_labels(conn: sqlite3.Connection, conversation_id: int, labe
     customer_id = _customer_of(conn, conversation_id)
     conn.execute("DELETE FROM conversation_labels WHERE conversation_id = ?", (conversation_id,))
     for name in sorted({label.strip() for label in labels if label.strip()}):
-        conn.execute("INSERT OR IGNORE INTO labels (name) VALUES (?)", (name,))
+        conn.execute("INSERT INTO labels (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,))
         conn.execute(
             "INSERT INTO conversation_labels (conversation_id, label_id) SELECT ?, id FROM labels WHERE name = ?",
             (conversation_id, name),
@@ -258,7 +245,9 @@ def ensure_channel(conn: sqlite3.Connection, kind: str, name: str) -> int:
         if row[1] != kind:
             raise ActionError(f"channel {name!r} was a {row[1]} channel before and cannot become {kind}; give it another name")
         return row[0]
-    return conn.execute("INSERT INTO channels (kind, name, created_at) VALUES (?, ?, ?)", (kind, name, time.time())).lastrowid
+    return conn.execute(
+        "INSERT INTO channels (kind, name, created_at) VALUES (?, ?, ?) RETURNING id", (kind, name, time.time())
+    ).fetchone()[0]
 
 
 def set_channel_health(conn: sqlite3.Connection, channel_id: int, health: Health, detail: str = "") -> bool:

@@ -30,10 +30,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from typing import Any
 
-import omniconsole.store.history as history
 from omniconsole.models import preview_line
+from omniconsole.store import actions, search
+from omniconsole.store.actions import ActionError
+from omniconsole.store.conversations import conversation_for
+from omniconsole.store.events import add_event
+from omniconsole.store.identities import customer_for
+from omniconsole.store.records import InboundRecord, IngestResult
 
 #: The call event kinds a telephony channel may deliver, in the order a call goes through them.
 CALL_EVENTS = ("ringing", "answered", "ended", "missed")
@@ -103,8 +109,8 @@ def ingest_call(
     conn: sqlite3.Connection,
     channel_id: int,
     channel_kind: str,
-    record: history.InboundRecord,
-    result: history.IngestResult,
+    record: InboundRecord,
+    result: IngestResult,
     now: float,
     *,
     actor: str = "",
@@ -126,19 +132,16 @@ def ingest_call(
         result.duplicates += 1  # a retried event: nothing new
         return
     body = call_summary(call)
-    conn.execute(
-        "INSERT INTO messages_fts (messages_fts, rowid, body, customer_id) VALUES ('delete', ?, ?, ?)",
-        (message_id, old_body, customer_id),
-    )
+    search.unindex_message(conn, message_id, old_body, customer_id)
     conn.execute(
         "UPDATE messages SET body = ?, meta = ? WHERE id = ?",
         (body, json.dumps({"call": call}, ensure_ascii=False), message_id),
     )
-    conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, body, customer_id))
+    search.index_message(conn, message_id, body, customer_id)
     _apply_to_conversation(conn, conversation_id, customer_id, message_id, old, call, body, record.sent_at, now)
-    conn.execute(
-        "INSERT INTO events (at, kind, actor, conversation_id, customer_id, message_id, payload) VALUES (?, 'call.updated', ?, ?, ?, ?, ?)",
-        (now, actor, conversation_id, customer_id, message_id, json.dumps({"outcome": call["outcome"]})),
+    add_event(
+        conn, "call.updated", actor=actor, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id,
+        payload={"outcome": call["outcome"]}, at=now,
     )
     result.edited += 1
     result.conversations.add(conversation_id)
@@ -148,27 +151,27 @@ def _new_call(
     conn: sqlite3.Connection,
     channel_id: int,
     channel_kind: str,
-    record: history.InboundRecord,
+    record: InboundRecord,
     event: dict[str, Any],
-    result: history.IngestResult,
+    result: IngestResult,
     now: float,
     actor: str,
 ) -> None:
     call = merge_call(None, event)
     body = call_summary(call)
-    customer_id, identity_id = history._customer_for(conn, record, now)
+    customer_id, identity_id = customer_for(conn, record, now)
     if not record.subject:
         # The subject of a conversation the call opens (a call has no words to take one from).
         inbound = call.get("direction") == "in"
         record.subject = f"Phone call {'from' if inbound else 'to'} {call.get('from') if inbound else call.get('to')}"
-    conversation_id = history._conversation_for(conn, record, customer_id, {}, now)
+    conversation_id = conversation_for(conn, record, customer_id, {}, now)
     message_id = conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
-        " external_id, created_at, state, flags, meta) VALUES (?, ?, ?, ?, 'event', '', ?, ?, ?, 'received', 'call', ?)",
+        " external_id, created_at, state, flags, meta) VALUES (?, ?, ?, ?, 'event', '', ?, ?, ?, 'received', 'call', ?) RETURNING id",
         (conversation_id, customer_id, channel_id, identity_id, body, record.external_id, record.sent_at,
          json.dumps({"call": call}, ensure_ascii=False)),
-    ).lastrowid
-    conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, body, customer_id))
+    ).fetchone()[0]
+    search.index_message(conn, message_id, body, customer_id)
     kinds = conn.execute("SELECT channel_kinds FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0].split()
     conn.execute(
         "UPDATE conversations SET last_message_id = ?, message_count = message_count + 1, channel_kinds = ?,"
@@ -176,9 +179,9 @@ def _new_call(
         (message_id, " ".join(kinds + ([channel_kind] if channel_kind not in kinds else [])), channel_id, conversation_id),
     )
     _apply_to_conversation(conn, conversation_id, customer_id, message_id, {}, call, body, record.sent_at, now)
-    conn.execute(
-        "INSERT INTO events (at, kind, actor, conversation_id, customer_id, message_id) VALUES (?, 'message.received', ?, ?, ?, ?)",
-        (now, actor, conversation_id, customer_id, message_id),
+    add_event(
+        conn, "message.received", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
+        message_id=message_id, at=now,
     )
     if call["direction"] == "in" and not call["final"] and not call["answered"]:
         # The screen pop: every window whose operator has one of these extensions opens the
@@ -186,9 +189,9 @@ def _new_call(
         name = conn.execute("SELECT display_name FROM customers WHERE id = ?", (customer_id,)).fetchone()[0]
         payload = {"extensions": call.get("extensions") or [], "number": call.get("from") or "", "name": name,
                    "call_id": call.get("id") or ""}
-        conn.execute(
-            "INSERT INTO events (at, kind, actor, conversation_id, customer_id, message_id, payload) VALUES (?, 'call.ringing', ?, ?, ?, ?, ?)",
-            (now, actor, conversation_id, customer_id, message_id, json.dumps(payload, ensure_ascii=False)),
+        add_event(
+            conn, "call.ringing", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
+            message_id=message_id, payload=payload, at=now,
         )
     result.stored.append(message_id)
     result.receipts.append((record.external_id, message_id, conversation_id, customer_id, False))
@@ -225,8 +228,6 @@ def _apply_to_conversation(
             taker = _operator_with_extension(conn, call["answered_by"])
             assignee = conn.execute("SELECT assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
             if taker is not None and assignee is None:
-                from omniconsole.store import actions
-
                 actions.assign(conn, conversation_id, taker, "telephony", now)
 
 
@@ -238,7 +239,7 @@ def _operator_with_extension(conn: sqlite3.Connection, extensions: list[str]) ->
     return None
 
 
-def _event_of(record: history.InboundRecord) -> dict[str, Any]:
+def _event_of(record: InboundRecord) -> dict[str, Any]:
     event = _json(record.meta).get("call")
     if not isinstance(event, dict) or event.get("event") not in CALL_EVENTS:
         raise ValueError(f"call record {record.external_id!r} carries no call event in its meta")
@@ -258,10 +259,6 @@ def _json(text: str | None) -> dict[str, Any]:
 def note_on_call(conn: sqlite3.Connection, message_id: int, text: str, author: str, now: float | None = None) -> None:
     """An operator's note about a call ("promised a refund"), kept on the call's entry. Later
     events from the PBX merge into the call and keep it."""
-    import time
-
-    from omniconsole.store.actions import ActionError
-
     now = now or time.time()
     row = conn.execute(
         "SELECT meta, flags, conversation_id, customer_id FROM messages WHERE id = ?", (message_id,)
@@ -274,7 +271,4 @@ def note_on_call(conn: sqlite3.Connection, message_id: int, text: str, author: s
     conn.execute(
         "UPDATE messages SET meta = ? WHERE id = ?", (json.dumps({**meta, "call": call}, ensure_ascii=False), message_id)
     )
-    conn.execute(
-        "INSERT INTO events (at, kind, actor, conversation_id, customer_id, message_id) VALUES (?, 'call.noted', ?, ?, ?, ?)",
-        (now, author, row[2], row[3], message_id),
-    )
+    add_event(conn, "call.noted", actor=author, conversation_id=row[2], customer_id=row[3], message_id=message_id, at=now)

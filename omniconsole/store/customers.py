@@ -1,40 +1,52 @@
-"""One customer across channels: "possibly the same person" suggestions, merge and unmerge,
-an operator's edits of a customer, and personal-data requests (export, erase).
+"""One customer across channels: merge and unmerge, an operator's edits of a customer, and
+personal-data requests (export, erase).
 
 Open-source helpdesks merge contacts automatically on a shared e-mail and so merge strangers
 (a family's shared mailbox, a typo). Here nothing is merged on weak evidence: ingest only
-*suggests* ("possibly the same as X", with the reason in words) and an operator decides. A
-merge records exactly which rows it moved, so an unmerge puts back those rows and no others.
+*suggests* ("possibly the same as X", with the reason in words: suggestions.py, identities.py)
+and an operator decides. A merge records exactly which rows it moved, so an unmerge puts back
+those rows and no others.
 
-Every function runs inside the caller's write transaction.
+Every function runs inside the caller's write transaction; times are epoch seconds; a request
+about a customer that does not exist, was merged away or erased raises StoreError in words.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 from typing import Any
 
-import omniconsole.store.history as history
 from omniconsole.errors import StoreError
-from omniconsole.store import phones
-from omniconsole.store.rows import MergeRecord, MergeSuggestion
+from omniconsole.store import edits, phones, search
+from omniconsole.store.events import add_event
+from omniconsole.store.identities import PHONE_KINDS, identity_owner, suggest_for_identity
+from omniconsole.store.rows import MergeRecord
+from omniconsole.store.suggestions import (
+    customer_name,
+    dismiss_suggestion,
+    name_key,
+    suggest,
+    suggest_for_new_customer,
+    suggestions,
+)
 
-# Identity kinds whose address is a phone number in E.164: one number is one person whichever
-# of these channels it arrives by.
-PHONE_KINDS = ("phone", "whatsapp")
-# A name shared by more people than this is no evidence that two customers are one.
-_MAX_NAME_MATCHES = 3
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Suggestions and identity lookups moved one floor down (suggestions.py, identities.py); their
+# old names here are kept for the modules and tests that import them from this one. `history`
+# too: core/contacts_import.py calls `customers.history.refresh_customer_index` (history no
+# longer imports this module, so there is no circle).
+from omniconsole.store import history  # noqa: E402,I001
+
+__all__ = [
+    "PHONE_KINDS", "compact_search_indexes", "customer_name", "dismiss_suggestion", "erase_customer", "export_customer",
+    "history", "identity_owner", "live_customer", "merge_customers", "merge_tree", "merges", "name_key", "suggest",
+    "suggest_for_identity", "suggest_for_new_customer", "suggestions", "unmerge", "update_customer", "add_identity",
+]
 
 
 def _event(conn: sqlite3.Connection, kind: str, actor: str, customer_id: int | None, payload: dict, now: float) -> None:
-    conn.execute(
-        "INSERT INTO events (at, kind, actor, customer_id, payload) VALUES (?, ?, ?, ?, ?)",
-        (now, kind, actor, customer_id, json.dumps(payload, ensure_ascii=False)),
-    )
+    add_event(conn, kind, actor=actor, customer_id=customer_id, payload=payload, at=now)
 
 
 def live_customer(conn: sqlite3.Connection, customer_id: int) -> int:
@@ -63,124 +75,6 @@ def merge_tree(conn: sqlite3.Connection, customer_id: int) -> list[int]:
     ]
 
 
-def identity_owner(conn: sqlite3.Connection, kind: str, address: str) -> int | None:
-    """The customer holding identity (kind, address); a phone number is looked up under every
-    phone-like kind (a WhatsApp id and a caller's number are the same number)."""
-    kinds = PHONE_KINDS if kind in PHONE_KINDS else (kind,)
-    marks = ", ".join("?" * len(kinds))
-    row = conn.execute(
-        f"SELECT customer_id FROM identities WHERE kind IN ({marks}) AND address = ? ORDER BY id LIMIT 1", (*kinds, address)
-    ).fetchone()
-    return row[0] if row else None
-
-
-def _name(conn: sqlite3.Connection, customer_id: int) -> str:
-    row = conn.execute("SELECT display_name FROM customers WHERE id = ?", (customer_id,)).fetchone()
-    return (row[0] if row else "") or f"customer {customer_id}"
-
-
-# --- suggestions ------------------------------------------------------------------------------
-
-
-def suggest(conn: sqlite3.Connection, customer_id: int, other_id: int, reason: str, *, actor: str = "", now: float | None = None) -> bool:
-    """Suggest that two customers are one person, with the reason in words.
-
-    A pair is suggested once: a dismissed pair stays dismissed. Returns True when new."""
-    if customer_id == other_id:
-        return False
-    now = now or time.time()
-    low, high = sorted((customer_id, other_id))
-    created = conn.execute(
-        "INSERT INTO merge_suggestions (customer_id, other_id, reason, created_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (customer_id, other_id) DO NOTHING",
-        (low, high, reason, now),
-    ).rowcount
-    if created:
-        # One event per side, so a window showing either customer refreshes their card.
-        for one, two in ((customer_id, other_id), (other_id, customer_id)):
-            _event(conn, "customer.suggested", actor, one, {"other_customer_id": two}, now)
-    return bool(created)
-
-
-def suggestions(conn: sqlite3.Connection, customer_id: int) -> list[MergeSuggestion]:
-    """Open suggestions about a customer whose other side is still a live customer."""
-    rows = conn.execute(
-        "SELECT s.id, CASE WHEN s.customer_id = ?1 THEN s.other_id ELSE s.customer_id END AS other, s.reason, s.created_at"
-        " FROM merge_suggestions s WHERE (s.customer_id = ?1 OR s.other_id = ?1) AND s.status = 'open' ORDER BY s.id",
-        (customer_id,),
-    ).fetchall()
-    found = []
-    for suggestion_id, other, reason, at in rows:
-        c = conn.execute("SELECT display_name, merged_into, erased_at FROM customers WHERE id = ?", (other,)).fetchone()
-        if c is None or c[1] is not None or c[2] is not None:
-            continue
-        found.append(MergeSuggestion(suggestion_id, customer_id, other, c[0], reason, at))
-    return found
-
-
-def dismiss_suggestion(conn: sqlite3.Connection, suggestion_id: int, actor: str, now: float | None = None) -> None:
-    """An operator says the two are different people; the pair is never suggested again."""
-    now = now or time.time()
-    row = conn.execute("SELECT customer_id, other_id, status FROM merge_suggestions WHERE id = ?", (suggestion_id,)).fetchone()
-    if row is None:
-        raise StoreError(f"there is no suggestion {suggestion_id}")
-    if row[2] != "open":
-        return
-    conn.execute(
-        "UPDATE merge_suggestions SET status = 'dismissed', decided_by = ?, decided_at = ? WHERE id = ?",
-        (actor, now, suggestion_id),
-    )
-    for one, two in ((row[0], row[1]), (row[1], row[0])):
-        _event(conn, "customer.suggestion_dismissed", actor, one, {"other_customer_id": two}, now)
-
-
-def name_key(name: str) -> tuple[str, ...] | None:
-    """A person's full name as a comparable key (case, ё/е and word order ignored), or None
-    when it is not a full name (one word, initials): a first name alone proves nothing."""
-    words = [w for w in _WORD.findall(name.lower().replace("ё", "е")) if len(w) >= 2 and not w.isdigit()]
-    if len(words) < 2:
-        return None
-    return tuple(sorted(words))
-
-
-def suggest_for_new_customer(conn: sqlite3.Connection, customer_id: int, name: str, now: float) -> int:
-    """Look for people a just-created customer may be: the same full name, shared by few.
-
-    Returns how many suggestions were made."""
-    key = name_key(name)
-    if key is None:
-        return 0
-    query = " AND ".join('name : "' + w.replace('"', '""') + '"' for w in key)
-    rows = conn.execute(
-        "SELECT rowid FROM customers_fts WHERE customers_fts MATCH ? AND rowid != ? LIMIT ?",
-        (query, customer_id, _MAX_NAME_MATCHES * 4),
-    ).fetchall()
-    same = []
-    for (other,) in rows:
-        c = conn.execute("SELECT display_name, merged_into, erased_at FROM customers WHERE id = ?", (other,)).fetchone()
-        if c is not None and c[1] is None and c[2] is None and name_key(c[0]) == key:
-            same.append(other)
-    if not same or len(same) > _MAX_NAME_MATCHES:
-        return 0
-    made = 0
-    for other in same:
-        made += suggest(conn, customer_id, other, f"the same full name «{name}»", now=now)
-    return made
-
-
-def suggest_for_identity(
-    conn: sqlite3.Connection, customer_id: int, kind: str, address: str, how: str, now: float, actor: str = ""
-) -> bool:
-    """`customer_id` revealed identity (kind, address) `how` ("wrote it in a message",
-    "shared it as a contact"); if it belongs to someone else, suggest they are one person."""
-    owner = identity_owner(conn, kind, address)
-    if owner is None or owner == customer_id:
-        return False
-    label = {"email": "e-mail", "phone": "phone", "whatsapp": "WhatsApp number"}.get(kind, kind)
-    reason = f"{how} the {label} {address}, which belongs to {_name(conn, owner)}"
-    return suggest(conn, customer_id, owner, reason, actor=actor, now=now)
-
-
 # --- merge and unmerge ------------------------------------------------------------------------
 
 
@@ -190,11 +84,9 @@ def _move_messages(conn: sqlite3.Connection, where: str, params: tuple, to_custo
     for message_id, subject, body, old in rows:
         if old == to_customer:
             continue
-        text = history.fts_text(subject, body)
-        conn.execute(
-            "INSERT INTO messages_fts (messages_fts, rowid, body, customer_id) VALUES ('delete', ?, ?, ?)", (message_id, text, old)
-        )
-        conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, text, to_customer))
+        text = search.fts_text(subject, body)
+        search.unindex_message(conn, message_id, text, old)
+        search.index_message(conn, message_id, text, to_customer)
     ids = [r[0] for r in rows if r[3] != to_customer]
     for chunk in range(0, len(ids), 500):
         part = ids[chunk : chunk + 500]
@@ -272,16 +164,16 @@ def merge_customers(
         "note_before": note_before,
     }
     merge_id = conn.execute(
-        "INSERT INTO merges (survivor_id, merged_id, actor, reason, at, moved) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO merges (survivor_id, merged_id, actor, reason, at, moved) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (survivor_id, merged_id, actor, reason, now, json.dumps(moved, ensure_ascii=False)),
-    ).lastrowid
+    ).fetchone()[0]
     low, high = sorted((survivor_id, merged_id))
     conn.execute(
         "UPDATE merge_suggestions SET status = 'merged', decided_by = ?, decided_at = ? WHERE customer_id = ? AND other_id = ?",
         (actor, now, low, high),
     )
-    conn.execute("DELETE FROM customers_fts WHERE rowid = ?", (merged_id,))
-    history.refresh_customer_index(conn, survivor_id)
+    search.unindex_customer(conn, merged_id)
+    search.refresh_customer_index(conn, survivor_id)
     payload = {
         "merge_id": merge_id, "merged_id": merged_id, "merged_name": merged[1], "reason": reason,
         "identities": len(identities), "conversations": len(conversations), "messages": len(messages),
@@ -356,8 +248,8 @@ def unmerge(conn: sqlite3.Connection, merge_id: int, actor: str, now: float | No
         "UPDATE merge_suggestions SET status = 'dismissed', decided_by = ?, decided_at = ? WHERE customer_id = ? AND other_id = ?",
         (actor, now, low, high),
     )
-    history.refresh_customer_index(conn, survivor_id)
-    history.refresh_customer_index(conn, merged_id)
+    search.refresh_customer_index(conn, survivor_id)
+    search.refresh_customer_index(conn, merged_id)
     _event(conn, "customer.unmerged", actor, survivor_id, {"merge_id": merge_id, "merged_id": merged_id}, now)
     _event(conn, "customer.unmerged", actor, merged_id, {"merge_id": merge_id, "survivor_id": survivor_id}, now)
 
@@ -404,7 +296,7 @@ def update_customer(
     changed = []
     if name is not None and name.strip() and name.strip() != row[0]:
         conn.execute("UPDATE customers SET display_name = ?, name_source = 'operator' WHERE id = ?", (name.strip(), customer_id))
-        history.refresh_customer_index(conn, customer_id)
+        search.refresh_customer_index(conn, customer_id)
         changed.append("name")
     if note is not None and note != row[1]:
         conn.execute("UPDATE customers SET note = ? WHERE id = ?", (note, customer_id))
@@ -448,14 +340,14 @@ def add_identity(
         raise StoreError(f"customer {customer_id} was merged into customer {row[0]}; add it there")
     owner = identity_owner(conn, kind, address)
     if owner is not None and owner != customer_id:
-        raise StoreError(f"{kind} {address} belongs to {_name(conn, owner)} (customer {owner})")
+        raise StoreError(f"{kind} {address} belongs to {customer_name(conn, owner)} (customer {owner})")
     if conn.execute("SELECT 1 FROM identities WHERE kind = ? AND address = ?", (kind, address)).fetchone():
         return False
     conn.execute(
         "INSERT INTO identities (customer_id, kind, address, display, created_at) VALUES (?, ?, ?, ?, ?)",
         (customer_id, kind, address, display, now),
     )
-    history.refresh_customer_index(conn, customer_id)
+    search.refresh_customer_index(conn, customer_id)
     _event(conn, "identity.added", actor, customer_id, {"kind": kind, "address": address}, now)
     phones.suggest_for_shared_number(conn, customer_id, kind, address, now, actor)
     return True
@@ -510,6 +402,7 @@ def export_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now:
             messages.append({
                 "id": m[0], "direction": m[1], "author": m[2], "subject": m[3], "body": m[4], "at": m[5],
                 "edited_at": m[6], "state": m[7], "channel": m[8], "channel_name": m[9], "attachments": files,
+                "earlier_versions": edits.versions(conn, m[0]),
             })
         conversations.append({
             "id": conv[0], "status": conv[1], "subject": conv[2], "assignee": conv[3], "opened_at": conv[4],
@@ -544,15 +437,16 @@ def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: 
         f"SELECT id, subject, body, customer_id FROM messages WHERE customer_id IN ({marks})", ids
     ).fetchall()
     for message_id, subject, body, owner in messages:
-        conn.execute(
-            "INSERT INTO messages_fts (messages_fts, rowid, body, customer_id) VALUES ('delete', ?, ?, ?)",
-            (message_id, history.fts_text(subject, body), owner),
-        )
+        search.unindex_message(conn, message_id, search.fts_text(subject, body), owner)
     files = conn.execute(
         f"SELECT a.id, a.path FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.customer_id IN ({marks})", ids
     ).fetchall()
     conn.execute(
         f"DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE customer_id IN ({marks}))", ids
+    )
+    # The versions edits replaced are their words too.
+    conn.execute(
+        f"DELETE FROM message_versions WHERE message_id IN (SELECT id FROM messages WHERE customer_id IN ({marks}))", ids
     )
     orphans = []
     for _, path in files:
@@ -598,7 +492,7 @@ def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: 
         (now, *ids),
     )
     for one in ids:
-        conn.execute("DELETE FROM customers_fts WHERE rowid = ?", (one,))
+        search.unindex_customer(conn, one)
     # The audit trail keeps what happened, not what was said: payloads about them go (they
     # hold addresses and old message bodies), the event kinds and times stay.
     conn.execute(f"UPDATE events SET payload = NULL WHERE customer_id IN ({marks})", ids)
@@ -626,6 +520,4 @@ def compact_search_indexes(conn: sqlite3.Connection) -> None:
     """Rewrite the full-text indexes without the deleted entries (FTS5 keeps a deleted row's
     words until its segments merge). About 2 s for a million messages: run after an erase,
     in its own transaction."""
-    conn.execute("PRAGMA secure_delete = ON")
-    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
-    conn.execute("INSERT INTO customers_fts (customers_fts) VALUES ('optimize')")
+    search.compact_indexes(conn)

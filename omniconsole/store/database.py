@@ -219,4 +219,16 @@ class Database:
         return await self.run(write_transaction, fn, *args, **kwargs)
 
     async def close(self) -> None:
+        """Close the connection and stop its thread."""
         await self._aconn.close()
+
+
+def storage_figures(conn: sqlite3.Connection) -> dict[str, Any]:
+    """How big the history is: {"bytes": bytes of database pages in use (free pages not
+    counted), "messages": rows, "events": {"live": rows, "history": rows, "audit": rows}}."""
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+    events = {"live": 0, "history": 0, "audit": 0}
+    for keep, n in conn.execute("SELECT keep, count(*) FROM events GROUP BY keep"):
+        events[keep] = n
+    return {"bytes": pages * page_size, "messages": conn.execute("SELECT count(*) FROM messages").fetchone()[0], "events": events}

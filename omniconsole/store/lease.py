@@ -16,6 +16,8 @@ CORE_LEASE = "core"
 
 @dataclass(frozen=True, slots=True)
 class LeaseHolder:
+    """Who holds a lease: the holder's id, pid and host; heartbeat and expiry in epoch seconds."""
+
     holder: str
     pid: int
     host: str

@@ -13,11 +13,29 @@ import sqlite3
 import time
 
 from omniconsole.models import DeliveryState
-from omniconsole.store.actions import add_event
+from omniconsole.store.events import add_event
 from omniconsole.store.rows import OutboxItem
 
-# Later states never step back (a late "delivered" webhook must not undo "read").
-_RANK = {DeliveryState.SENT: 1, DeliveryState.DELIVERED: 2, DeliveryState.READ: 3}
+# Delivery states only move forward: queued < sending < sent < delivered < read (a late
+# "delivered" webhook must not undo "read"; channels' status callbacks arrive out of order).
+# `failed` is final against every stage: it applies over any of them, and nothing a channel
+# says afterwards (a late "sent", "delivered" or "read" for the same message) turns it back or
+# erases its reason. WhatsApp may report `failed` and then nothing else, so a failure is what
+# the operator must see; only the operator's retry (`retry_failed`) moves the message on.
+_RANK = {
+    DeliveryState.QUEUED: 0, DeliveryState.SENDING: 1, DeliveryState.SENT: 2, DeliveryState.DELIVERED: 3,
+    DeliveryState.READ: 4,
+}
+
+
+def moves_forward(current: DeliveryState | None, new: DeliveryState, current_error: str = "") -> bool:
+    """Whether a channel's word `new` about a message in state `current` changes it (see
+    `_RANK`). A repeated failure changes only a failure that had no reason."""
+    if current is DeliveryState.FAILED:
+        return new is DeliveryState.FAILED and not current_error
+    if new is DeliveryState.FAILED:
+        return True
+    return _RANK.get(new, 0) > _RANK.get(current, -1)
 
 
 def recover_sending(conn: sqlite3.Connection, now: float | None = None) -> int:
@@ -185,23 +203,33 @@ _EARLY_KEEP = 86400.0  # seconds an early delivery word waits for its send's rec
 
 
 def apply_delivery_update(conn: sqlite3.Connection, channel_id: int, external_id: str, state: DeliveryState, error: str = "") -> bool:
-    """A later word from the channel (delivered, read, failed) about a message we sent."""
+    """A later word from the channel (sent, delivered, read, failed + reason in words) about a
+    message we sent, for every channel. Applied only when it moves the state forward (see
+    `_RANK`); a word about a send not recorded yet waits in `early_deliveries` for `mark_sent`.
+    Returns True when the message changed."""
     row = conn.execute(
-        "SELECT id, state, conversation_id, customer_id FROM messages WHERE channel_id = ? AND external_id = ? AND direction = 'out'",
+        "SELECT id, state, conversation_id, customer_id, error FROM messages"
+        " WHERE channel_id = ? AND external_id = ? AND direction = 'out'",
         (channel_id, external_id),
     ).fetchone()
     if row is None:
         # Perhaps the send is not recorded yet: keep the word for mark_sent.
         now = time.time()
         conn.execute(
-            "INSERT OR REPLACE INTO early_deliveries (channel_id, external_id, state, error, at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO early_deliveries (channel_id, external_id, state, error, at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (channel_id, external_id, state) DO UPDATE SET error = excluded.error, at = excluded.at",
             (channel_id, external_id, str(state), error, now),
         )
         conn.execute("DELETE FROM early_deliveries WHERE at < ?", (now - _EARLY_KEEP,))
         return False
     current = DeliveryState(row[1]) if row[1] in DeliveryState._value2member_map_ else None
-    if state is not DeliveryState.FAILED and _RANK.get(state, 0) <= _RANK.get(current, 0):
+    if not moves_forward(current, state, row[4]):
         return False
-    conn.execute("UPDATE messages SET state = ?, error = ? WHERE id = ?", (state, error, row[0]))
+    # The state and its check are one statement, so a concurrent writer cannot step it back.
+    changed = conn.execute(
+        "UPDATE messages SET state = ?, error = ? WHERE id = ? AND state = ?", (state, error, row[0], row[1])
+    ).rowcount
+    if not changed:
+        return False
     add_event(conn, "message.delivery", conversation_id=row[2], customer_id=row[3], message_id=row[0], payload={"state": state, "error": error})
     return True

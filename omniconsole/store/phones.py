@@ -15,7 +15,11 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from omniconsole.store import customers
+from omniconsole.store.suggestions import suggest
+
+# Identity kinds whose address is a phone number in E.164: one number is one person whichever
+# of these channels it arrives by.
+PHONE_KINDS = ("phone", "whatsapp")
 
 # The separator of RFC 3966's extension parameter, as identity addresses write it.
 EXTENSION = ";ext="
@@ -34,11 +38,11 @@ def sharing_the_number(conn: sqlite3.Connection, address: str) -> list[tuple[int
     and are not `address` itself: for a bare number, every extension of it; for an extension,
     the bare number. Ordered by address, one row per customer and address."""
     number, extension = split_extension(address)
-    kinds = ", ".join("?" * len(customers.PHONE_KINDS))
+    kinds = ", ".join("?" * len(PHONE_KINDS))
     if extension:
         rows = conn.execute(
             f"SELECT DISTINCT customer_id, address FROM identities WHERE kind IN ({kinds}) AND address = ? ORDER BY address",
-            (*customers.PHONE_KINDS, number),
+            (*PHONE_KINDS, number),
         ).fetchall()
     else:
         # A range on the (kind, address) index rather than LIKE (whose index use depends on
@@ -46,7 +50,7 @@ def sharing_the_number(conn: sqlite3.Connection, address: str) -> list[tuple[int
         rows = conn.execute(
             f"SELECT DISTINCT customer_id, address FROM identities WHERE kind IN ({kinds}) AND address >= ? AND address < ?"
             " ORDER BY address",
-            (*customers.PHONE_KINDS, number + EXTENSION, number + _AFTER_EXTENSIONS),
+            (*PHONE_KINDS, number + EXTENSION, number + _AFTER_EXTENSIONS),
         ).fetchall()
     return [(r[0], r[1]) for r in rows]
 
@@ -57,8 +61,8 @@ def suggest_for_shared_number(
     """`customer_id` has just been given phone identity (kind, address): suggest them as one
     person with everyone who holds the same office number with another extension or without
     one. Returns how many suggestions are new (a pair is suggested once; see
-    `customers.suggest`). Other kinds of identity are left alone (returns 0)."""
-    if kind not in customers.PHONE_KINDS or not address.startswith("+"):
+    `suggestions.suggest`). Other kinds of identity are left alone (returns 0)."""
+    if kind not in PHONE_KINDS or not address.startswith("+"):
         return 0
     now = now or time.time()
     number, extension = split_extension(address)
@@ -72,7 +76,7 @@ def suggest_for_shared_number(
             f"one office number {number}: «{_name(conn, bare_id)}» has it without an extension,"
             f" «{_name(conn, extended_id)}» with extension {shared}"
         )
-        made += customers.suggest(conn, customer_id, owner, reason, actor=actor, now=now)
+        made += suggest(conn, customer_id, owner, reason, actor=actor, now=now)
     return made
 
 

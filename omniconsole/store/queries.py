@@ -126,7 +126,7 @@ def timeline(conn: sqlite3.Connection, conversation_id: int, limit: int = 2000) 
     if rows:
         for a in conn.execute(
             "SELECT a.id, a.message_id, a.filename, a.mime_type, a.size, a.path, a.note FROM attachments a"
-            " JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = ? ORDER BY a.id",
+            " JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = ? AND a.replaced_at IS NULL ORDER BY a.id",
             (conversation_id,),
         ):
             files.setdefault(a[1], []).append(Attachment(*a))
@@ -330,3 +330,17 @@ def conversation_view(conn: sqlite3.Connection, conversation_id: int, operator: 
         reply_options(conn, conversation_id),
         presence(conn, conversation_id, operator),
     )
+
+
+def bench_sample(conn: sqlite3.Connection, rounds: int) -> tuple[int, int, list[InboxCursor]]:
+    """For `omniconsole bench query`: (highest customer id, highest conversation id, up to
+    `rounds` random keyset positions in the active inbox) of a benchmark database."""
+    max_customer = conn.execute("SELECT max(id) FROM customers").fetchone()[0] or 1
+    max_conversation = conn.execute("SELECT max(id) FROM conversations").fetchone()[0] or 1
+    positions = [
+        InboxCursor(r[0], r[1])
+        for r in conn.execute(
+            "SELECT last_activity_at, id FROM conversations WHERE bucket = 'active' ORDER BY random() LIMIT ?", (rounds,)
+        )
+    ]
+    return max_customer, max_conversation, positions

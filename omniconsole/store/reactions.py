@@ -22,7 +22,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from omniconsole.store import actions
+from omniconsole.store.events import add_event
 
 @dataclass(frozen=True, slots=True)
 class Reaction:
@@ -70,7 +70,7 @@ def record_reaction(conn: sqlite3.Connection, channel_id: int, record: Any, now:
          emoji, record.external_id, record.sent_at, now),
     ).rowcount
     if changed:
-        actions.add_event(
+        add_event(
             conn, "message.reacted", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
             message_id=message_id, payload={"emoji": emoji, "target": target, "known": message_id is not None}, at=now,
         )

@@ -35,6 +35,8 @@ class InboxCursor:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
+    """A file of a timeline entry: `size` in bytes, `path` relative to `<data_dir>/attachments` (None: not downloaded, `note` says why)."""
+
     id: int
     message_id: int
     filename: str
@@ -72,6 +74,8 @@ class TimelineEntry:
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
+    """One conversation: `status` open/pending/snoozed/resolved, times in epoch seconds, `channel_kinds` in order of first use."""
+
     id: int
     customer_id: int
     status: str
@@ -93,6 +97,8 @@ class Conversation:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
+    """One identity of a customer: `(kind, address)` normalised, `display` as the channel showed it."""
+
     id: int
     kind: str
     address: str
@@ -164,6 +170,8 @@ class MessageHit:
 
 @dataclass(frozen=True, slots=True)
 class CustomerHit:
+    """A customer found by search: name and their identity addresses (space separated)."""
+
     customer_id: int
     display_name: str
     identities: str
@@ -171,6 +179,8 @@ class CustomerHit:
 
 @dataclass(frozen=True, slots=True)
 class SearchResults:
+    """What a search found: messages newest first, and customers."""
+
     messages: tuple[MessageHit, ...] = ()
     customers: tuple[CustomerHit, ...] = ()
 
@@ -186,11 +196,13 @@ class Event:
     conversation_id: int | None
     customer_id: int | None
     message_id: int | None
-    payload: str | None
+    payload: str | None  # JSON text, or None
 
 
 @dataclass(frozen=True, slots=True)
 class Channel:
+    """A configured channel account and its health (up, down, unknown) with the detail in words."""
+
     id: int
     kind: str
     name: str
@@ -201,6 +213,8 @@ class Channel:
 
 @dataclass(frozen=True, slots=True)
 class Operator:
+    """An operator: Unix login, display name, role (admin, supervisor, agent)."""
+
     login: str
     display_name: str
     role: str

@@ -360,6 +360,42 @@ MIGRATIONS: list[str] = [
     CREATE INDEX kb_usage_article ON kb_usage(article_key, action);
     CREATE INDEX kb_usage_conversation ON kb_usage(conversation_id);
     """,
+    # 7 (issue #14 "The events log"): each event's retention class (`keep`: live events are
+    # pruned after `[retention] live_days`, history and audit are kept; see store/events.py);
+    # edits' previous versions in their own table instead of the events' payloads; the order of
+    # edits made within one second (`edit_seq`); files an edit replaced stay, marked.
+    """
+    ALTER TABLE events ADD COLUMN keep TEXT NOT NULL DEFAULT 'history';
+    UPDATE events SET keep = 'live' WHERE kind IN ('message.received', 'message.queued', 'message.sent',
+        'message.delivery', 'message.retrying', 'message.failed', 'message.edited', 'note.added',
+        'conversation.read', 'channel.health', 'call.ringing');
+    UPDATE events SET keep = 'audit' WHERE kind IN ('customer.exported', 'customer.erased', 'customer.merged',
+        'customer.merged_away', 'customer.unmerged', 'operator.added', 'operator.removed');
+    -- No index for pruning (it would cost every ingest): events are appended in time order,
+    -- so store/events.py finds the age boundary by bisecting ids.
+
+    ALTER TABLE messages ADD COLUMN edit_seq INTEGER;
+    -- One row per version an edit replaced: its text, and when it was written (edited_at, NULL
+    -- for the original) and replaced (replaced_at), epoch seconds.
+    CREATE TABLE message_versions (
+        id          INTEGER PRIMARY KEY,
+        message_id  INTEGER NOT NULL REFERENCES messages(id),
+        body        TEXT NOT NULL DEFAULT '',
+        edited_at   REAL,
+        edit_seq    INTEGER,
+        replaced_at REAL NOT NULL
+    );
+    CREATE INDEX message_versions_message ON message_versions(message_id);
+    INSERT INTO message_versions (message_id, body, replaced_at)
+        SELECT message_id, json_extract(payload, '$.previous'), at FROM events
+        WHERE kind = 'message.edited' AND message_id IN (SELECT id FROM messages) AND json_valid(payload)
+        AND json_type(payload, '$.previous') = 'text' ORDER BY id;
+    UPDATE events SET payload = NULL WHERE kind = 'message.edited';
+
+    ALTER TABLE attachments ADD COLUMN replaced_at REAL;
+    ALTER TABLE attachments ADD COLUMN version_id INTEGER REFERENCES message_versions(id);
+    CREATE INDEX attachments_version ON attachments(version_id) WHERE version_id IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

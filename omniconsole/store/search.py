@@ -91,3 +91,60 @@ def search_customers(conn: sqlite3.Connection, query: str, limit: int = 20) -> l
         (query, limit),
     ).fetchall()
     return [CustomerHit(*r) for r in rows]
+
+
+def customers_named(conn: sqlite3.Connection, words: tuple[str, ...], *, exclude: int, limit: int) -> list[int]:
+    """Ids of up to `limit` customers (other than `exclude`) whose indexed name holds every
+    word of `words` (whole words, each quoted: no FTS syntax gets through)."""
+    query = " AND ".join('name : "' + w.replace('"', '""') + '"' for w in words)
+    rows = conn.execute(
+        "SELECT rowid FROM customers_fts WHERE customers_fts MATCH ? AND rowid != ? LIMIT ?", (query, exclude, limit)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+# --- keeping the indexes (inside the caller's write transaction) --------------------------
+
+
+def fts_text(subject: str, body: str) -> str:
+    """What the full-text index holds for a message: its subject (e-mail) and body."""
+    return f"{subject}\n{body}" if subject else body
+
+
+def index_message(conn: sqlite3.Connection, message_id: int, text: str, customer_id: int) -> None:
+    """Add a message's `fts_text` to the message index under its customer."""
+    conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, text, customer_id))
+
+
+def unindex_message(conn: sqlite3.Connection, message_id: int, text: str, customer_id: int) -> None:
+    """Remove a message from the index. External-content FTS5 removes a row by being given
+    back exactly what was indexed (`text` and `customer_id` as they were)."""
+    conn.execute(
+        "INSERT INTO messages_fts (messages_fts, rowid, body, customer_id) VALUES ('delete', ?, ?, ?)",
+        (message_id, text, customer_id),
+    )
+
+
+def refresh_customer_index(conn: sqlite3.Connection, customer_id: int) -> None:
+    """Rewrite a customer's row in the customer search index from their name and identities."""
+    name = conn.execute("SELECT display_name FROM customers WHERE id = ?", (customer_id,)).fetchone()[0]
+    addresses = " ".join(r[0] for r in conn.execute("SELECT address FROM identities WHERE customer_id = ?", (customer_id,)))
+    conn.execute("DELETE FROM customers_fts WHERE rowid = ?", (customer_id,))
+    conn.execute("INSERT INTO customers_fts (rowid, name, identities) VALUES (?, ?, ?)", (customer_id, name, addresses))
+
+
+def index_new_customer(conn: sqlite3.Connection, customer_id: int, name: str, addresses: str = "") -> None:
+    """Index a customer created just now (cheaper than a refresh: nothing to delete)."""
+    conn.execute("INSERT INTO customers_fts (rowid, name, identities) VALUES (?, ?, ?)", (customer_id, name, addresses))
+
+
+def unindex_customer(conn: sqlite3.Connection, customer_id: int) -> None:
+    """Remove a customer from the customer index (merged away, erased)."""
+    conn.execute("DELETE FROM customers_fts WHERE rowid = ?", (customer_id,))
+
+
+def compact_indexes(conn: sqlite3.Connection) -> None:
+    """Rewrite both full-text indexes without deleted entries (FTS5 keeps a deleted row's
+    words until its segments merge). About 2 s per million messages: its own transaction."""
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+    conn.execute("INSERT INTO customers_fts (customers_fts) VALUES ('optimize')")

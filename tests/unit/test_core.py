@@ -295,3 +295,27 @@ def test_sanitize_removes_every_control_sequence(text):
 
 def test_sanitize_keeps_ordinary_text():
     assert sanitize_text("Привет,\r\nмир\tи emoji 👍 [b]x[/b]") == "Привет,\nмир\tи emoji 👍 [b]x[/b]"
+
+
+async def test_the_running_core_prunes_old_live_events_and_keeps_history(tmp_path, store):
+    from omniconsole.config import RetentionSettings
+    from omniconsole.store import events
+
+    old = time.time() - 40 * 86400
+    for kind in ("message.received", "conversation.read", "conversation.assigned", "customer.erased"):
+        await store.db.write(events.add_event, kind, at=old)
+    settings = Settings(database=store.path, data_dir=tmp_path / "data", retention=RetentionSettings(live_days=30))
+    hub = Hub(settings, store, timing=FAST, connector_factory=lambda channel, context: None)
+    task = asyncio.create_task(hub.run())
+    try:
+
+        async def pruned():
+            kinds = [e.kind for e in await store.events_since(0)]
+            return "message.received" not in kinds and kinds
+
+        kinds = await wait_until(pruned)
+    finally:
+        await stop(task)
+    assert [k for k in kinds if k in ("conversation.read", "conversation.assigned", "customer.erased")] == [
+        "conversation.assigned", "customer.erased"
+    ]

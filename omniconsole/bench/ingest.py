@@ -1,7 +1,7 @@
-"""`omniconsole bench`: the performance budgets of DESIGN.md, measured on this machine.
+"""`omniconsole bench ingest`: messages per second through the whole ingest path, and how
+much the database grows per 100,000 messages.
 
     omniconsole bench ingest --messages 1000000 --keep /tmp/bench.db
-    omniconsole bench query --db /tmp/bench.db
 
 Traffic is synthetic and deterministic (seeded): customers on five identity kinds, bodies drawn
 from a Zipf-distributed Russian and English vocabulary with a long tail of rare words, so a
@@ -15,7 +15,6 @@ import asyncio
 import json
 import random
 import sqlite3
-import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,9 +23,8 @@ from pathlib import Path
 
 from connectors.base import InboundMessage
 from omniconsole.core.ingest import Ingestor
-from omniconsole.models import IdentityKind, InboxView
-from omniconsole.store import InboxCursor, Store
-from omniconsole.store.database import connect
+from omniconsole.models import IdentityKind
+from omniconsole.store import Store
 
 COMMON_WORDS = (
     "заказ доставка возврат карта оплата курьер деньги спасибо пожалуйста здравствуйте когда где почему "
@@ -92,13 +90,6 @@ class SyntheticTraffic:
             yield batch, str(self.messages - 1)
 
 
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p50 = statistics.median(ordered)
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    return p50 * 1000, p95 * 1000
-
-
 async def ingest_benchmark(messages: int, batch: int, db_path: Path) -> dict:
     """Messages per second through the whole ingest path, and the bare-insert ceiling."""
     traffic = SyntheticTraffic(messages)
@@ -119,11 +110,34 @@ async def ingest_benchmark(messages: int, batch: int, db_path: Path) -> dict:
             if time.perf_counter() - report_at > 5:
                 report_at = time.perf_counter()
                 print(f"  ingested {done:,} messages, {done / elapsed:,.0f}/s so far", flush=True)
+        growth = await storage_growth(store)
     finally:
         await store.close()
     ceiling = bare_insert_ceiling(traffic, batch)
     rate = messages / elapsed
-    return {"messages": messages, "ingest_msgs_per_s": round(rate), "ceiling_rows_per_s": round(ceiling), "ratio": round(rate / ceiling, 3)}
+    return {
+        "messages": messages, "ingest_msgs_per_s": round(rate), "ceiling_rows_per_s": round(ceiling),
+        "ratio": round(rate / ceiling, 3), **growth,
+    }
+
+
+async def storage_growth(store: Store) -> dict:
+    """Database bytes and events rows per 100,000 messages as ingested, and again once the live
+    events are pruned (what `[retention] live_days` leaves behind)."""
+    before = await store.storage_figures()
+    await store.prune_live_events(time.time() + 1)
+    after = await store.storage_figures()
+
+    def per_100k(n: int, messages: int) -> int:
+        return round(n * 100_000 / max(1, messages))
+
+    n = before["messages"]
+    return {
+        "bytes_per_100k": per_100k(before["bytes"], n),
+        "events_per_100k": per_100k(sum(before["events"].values()), n),
+        "bytes_per_100k_pruned": per_100k(after["bytes"], n),
+        "events_per_100k_pruned": per_100k(sum(after["events"].values()), n),
+    }
 
 
 def bare_insert_ceiling(traffic: SyntheticTraffic, batch: int) -> float:
@@ -148,84 +162,24 @@ def bare_insert_ceiling(traffic: SyntheticTraffic, batch: int) -> float:
     return traffic.messages / elapsed
 
 
-async def query_benchmark(db_path: Path, rounds: int) -> dict:
-    """p50/p95 (ms) of an inbox page, a timeline, a customer profile and a search."""
-    conn = connect(db_path, create=False)
-    max_customer = conn.execute("SELECT max(id) FROM customers").fetchone()[0] or 1
-    max_conversation = conn.execute("SELECT max(id) FROM conversations").fetchone()[0] or 1
-    # Search words: the most common, mid-frequency and rare words of this database's traffic.
-    traffic_words = SyntheticTraffic(10)  # the same vocabulary the bench ingest used
-    vocabulary = traffic_words.vocabulary
-    # Positions in the inbox to page from: the top and deep keyset positions.
-    positions = conn.execute(
-        "SELECT last_activity_at, id FROM conversations WHERE bucket = 'active' ORDER BY random() LIMIT ?", (rounds,)
-    ).fetchall()
-    conn.close()
-    rng = random.Random(5)
-    store = await Store.open(db_path, create=False)
-    figures: dict[str, list[float]] = {"inbox": [], "timeline": [], "profile": [], "search": []}
-    try:
-        for i in range(rounds):
-            view = (InboxView.ALL, InboxView.UNASSIGNED, InboxView.RESOLVED)[i % 3]
-            after = None if i % 2 == 0 or not positions else InboxCursor(*positions[i % len(positions)])
-            started = time.perf_counter()
-            await store.inbox_page(view, "nobody", after, 100)
-            figures["inbox"].append(time.perf_counter() - started)
-
-            started = time.perf_counter()
-            await store.timeline(rng.randint(1, max_conversation))
-            figures["timeline"].append(time.perf_counter() - started)
-
-            started = time.perf_counter()
-            await store.customer_profile(rng.randint(1, max_customer))
-            figures["profile"].append(time.perf_counter() - started)
-
-            kind = i % 5
-            customer = None
-            if kind == 0:
-                text = rng.choice(vocabulary[:10])  # the most common words
-            elif kind == 1:
-                text = rng.choice(vocabulary[len(COMMON_WORDS):])  # rare
-            elif kind == 2:
-                text = rng.choice(vocabulary[:40])[:3]  # a prefix, as typed
-            elif kind == 3:
-                text = f"{rng.choice(vocabulary[:10])} {rng.choice(vocabulary[:60])}"  # two common words
-            else:
-                text, customer = rng.choice(vocabulary[:10]), rng.randint(1, max_customer)  # one customer
-            started = time.perf_counter()
-            await store.search(text, customer_id=customer)
-            figures["search"].append(time.perf_counter() - started)
-    finally:
-        await store.close()
-    result: dict = {"rounds": rounds}
-    for name, samples in figures.items():
-        p50, p95 = _percentiles(samples)
-        result[f"{name}_p50_ms"] = round(p50, 2)
-        result[f"{name}_p95_ms"] = round(p95, 2)
-    return result
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.bench_command == "ingest":
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(args.keep) if args.keep else Path(tmp) / "bench.db"
-            if args.keep:
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{path}{suffix}").unlink(missing_ok=True)
-            print(f"ingesting {args.messages:,} synthetic messages in batches of {args.batch} into {path} ...", flush=True)
-            result = asyncio.run(ingest_benchmark(args.messages, args.batch, path))
-        print(f"ingest (identity, threading, FTS): {result['ingest_msgs_per_s']:>10,} messages/s")
-        print(f"bare executemany, no indexes:      {result['ceiling_rows_per_s']:>10,} rows/s")
-        print(f"ratio:                             {result['ratio']:>10}")
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(args.db) if getattr(args, "db", None) else Path(tmp) / "bench.db"
-            if not getattr(args, "db", None):
-                print(f"building a database of {args.messages:,} messages first ...", flush=True)
-                asyncio.run(ingest_benchmark(args.messages, 1000, path))
-            result = asyncio.run(query_benchmark(path, args.rounds))
-        for name in ("inbox", "timeline", "profile", "search"):
-            print(f"{name:<9} p50 {result[f'{name}_p50_ms']:>8.2f} ms   p95 {result[f'{name}_p95_ms']:>8.2f} ms")
+    """Run the ingest benchmark and print the figures (`--json`: one JSON object last)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(args.keep) if args.keep else Path(tmp) / "bench.db"
+        if args.keep:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        print(f"ingesting {args.messages:,} synthetic messages in batches of {args.batch} into {path} ...", flush=True)
+        result = asyncio.run(ingest_benchmark(args.messages, args.batch, path))
+    print(f"ingest (identity, threading, FTS): {result['ingest_msgs_per_s']:>10,} messages/s")
+    print(f"bare executemany, no indexes:      {result['ceiling_rows_per_s']:>10,} rows/s")
+    print(f"ratio:                             {result['ratio']:>10}")
+    print(f"per 100,000 messages:              {result['bytes_per_100k'] / 1e6:>10,.1f} MB,"
+          f" {result['events_per_100k']:,} events rows")
+    print(f"  after pruning the live events:   {result['bytes_per_100k_pruned'] / 1e6:>10,.1f} MB,"
+          f" {result['events_per_100k_pruned']:,} events rows")
     if args.json:
         print(json.dumps(result))
     return 0

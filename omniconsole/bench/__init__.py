@@ -1,0 +1,32 @@
+"""`omniconsole bench`: the performance budgets of DESIGN.md, measured on this machine.
+
+One module per thing measured, each with a `main(args)` that prints its figures:
+
+    omniconsole bench ingest   ingest.py  messages/s through the whole ingest path; DB growth per 100k
+    omniconsole bench query    query.py   p50/p95 of inbox page, timeline, profile and search
+    omniconsole bench mail     mail.py    mailbox import speed next to `notmuch new`
+    omniconsole bench tui      tui.py     window start, keystroke-to-repaint, memory (the window's bench)
+    omniconsole bench kb       kb.py      answers picker and suggestion latency over 1,000 articles
+
+Modules are imported only when their benchmark runs (the window's bench pulls in Textual).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+#: `bench WHAT` -> the module (under omniconsole.bench unless dotted) whose main(args) runs it.
+BENCHMARKS = {
+    "ingest": "ingest",
+    "query": "query",
+    "mail": "mail",
+    "tui": "tui",
+    "kb": "kb",
+}
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the benchmark named by `args.bench_command`; returns the process exit code."""
+    module = importlib.import_module(f"omniconsole.bench.{BENCHMARKS[args.bench_command]}")
+    return module.main(args)

@@ -1,0 +1,96 @@
+"""`omniconsole bench query`: p50/p95 of what a window reads on a big database.
+
+    omniconsole bench query --db /tmp/bench.db      # a database kept by `bench ingest --keep`
+
+Searches mix the traffic's most common words, rare words, prefixes as typed, two common words
+and one-customer searches, as real use does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from omniconsole.bench.ingest import COMMON_WORDS, SyntheticTraffic, ingest_benchmark
+from omniconsole.models import InboxView
+from omniconsole.store import Store, queries
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """(p50, p95) in milliseconds of samples in seconds."""
+    ordered = sorted(samples)
+    p50 = statistics.median(ordered)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return p50 * 1000, p95 * 1000
+
+
+async def query_benchmark(db_path: Path, rounds: int) -> dict:
+    """p50/p95 (ms) of an inbox page, a timeline, a customer profile and a search."""
+    # Search words: the most common, mid-frequency and rare words of this database's traffic.
+    vocabulary = SyntheticTraffic(10).vocabulary  # the same vocabulary the bench ingest used
+    rng = random.Random(5)
+    figures: dict[str, list[float]] = {"inbox": [], "timeline": [], "profile": [], "search": []}
+    store = await Store.open(db_path, create=False)
+    try:
+        max_customer, max_conversation, positions = await store.db.run(queries.bench_sample, rounds)
+        for i in range(rounds):
+            view = (InboxView.ALL, InboxView.UNASSIGNED, InboxView.RESOLVED)[i % 3]
+            after = None if i % 2 == 0 or not positions else positions[i % len(positions)]
+            started = time.perf_counter()
+            await store.inbox_page(view, "nobody", after, 100)
+            figures["inbox"].append(time.perf_counter() - started)
+
+            started = time.perf_counter()
+            await store.timeline(rng.randint(1, max_conversation))
+            figures["timeline"].append(time.perf_counter() - started)
+
+            started = time.perf_counter()
+            await store.customer_profile(rng.randint(1, max_customer))
+            figures["profile"].append(time.perf_counter() - started)
+
+            kind = i % 5
+            customer = None
+            if kind == 0:
+                text = rng.choice(vocabulary[:10])  # the most common words
+            elif kind == 1:
+                text = rng.choice(vocabulary[len(COMMON_WORDS):])  # rare
+            elif kind == 2:
+                text = rng.choice(vocabulary[:40])[:3]  # a prefix, as typed
+            elif kind == 3:
+                text = f"{rng.choice(vocabulary[:10])} {rng.choice(vocabulary[:60])}"  # two common words
+            else:
+                text, customer = rng.choice(vocabulary[:10]), rng.randint(1, max_customer)  # one customer
+            started = time.perf_counter()
+            await store.search(text, customer_id=customer)
+            figures["search"].append(time.perf_counter() - started)
+    finally:
+        await store.close()
+    result: dict = {"rounds": rounds}
+    for name, samples in figures.items():
+        p50, p95 = percentiles(samples)
+        result[f"{name}_p50_ms"] = round(p50, 2)
+        result[f"{name}_p95_ms"] = round(p95, 2)
+    return result
+
+
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the query benchmark (building a database first without `--db`) and print p50/p95."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(args.db) if getattr(args, "db", None) else Path(tmp) / "bench.db"
+        if not getattr(args, "db", None):
+            print(f"building a database of {args.messages:,} messages first ...", flush=True)
+            asyncio.run(ingest_benchmark(args.messages, 1000, path))
+        result = asyncio.run(query_benchmark(path, args.rounds))
+    for name in ("inbox", "timeline", "profile", "search"):
+        print(f"{name:<9} p50 {result[f'{name}_p50_ms']:>8.2f} ms   p95 {result[f'{name}_p95_ms']:>8.2f} ms")
+    if args.json:
+        print(json.dumps(result))
+    return 0
