@@ -258,6 +258,15 @@ def reply_options(conn: sqlite3.Connection, conversation_id: int) -> list[ReplyO
             continue
         is_default = route is not None and route == (row[0], identity_id)
         options.append(ReplyOption(identity_id, kind, address, row[0], row[1], is_default))
+        if kind == "phone":
+            # A number known from a call (or one SMS channel) can also be texted on every
+            # other SMS channel: a call-back by SMS is the common case.
+            for channel_id, name in conn.execute(
+                "SELECT id, name FROM channels WHERE kind = 'sms' AND id != ? ORDER BY id", (row[0],)
+            ):
+                options.append(
+                    ReplyOption(identity_id, kind, address, channel_id, name, route is not None and route == (channel_id, identity_id))
+                )
     if options and not any(o.default for o in options):
         first = options[0]
         options[0] = ReplyOption(first.identity_id, first.kind, first.address, first.channel_id, first.channel_name, True)

@@ -404,3 +404,17 @@ def test_kept_view_counts_always_equal_counting_the_rows(tmp_path_factory, steps
                 counted = conn.execute(f"SELECT count(*) FROM conversations c WHERE {where}", params).fetchone()[0]
                 assert kept[view] == counted, (view, operator, steps)
     conn.close()
+
+
+async def test_a_number_known_from_a_call_can_be_answered_by_sms(store, tmp_path):
+    """A customer who only ever called has a phone identity on the telephony channel; every SMS
+    channel is offered as a way to answer them (a call-back by text), the call's channel stays."""
+    ingestor = Ingestor(store, tmp_path)
+    calls = await store.ensure_channel("telephony", "pbx")
+    sms = await store.ensure_channel("sms", "sms-aggregator")
+    await store.ensure_channel("telegram", "tg")
+    await ingestor.ingest(calls, "telephony", [inbound("c1", "missed call", kind=IdentityKind.PHONE, address="+79161234567")], None)
+    [row] = await store.inbox_page(InboxView.ALL)
+    options = await store.reply_options(row.conversation_id)
+    assert [(o.kind, o.channel_name) for o in options] == [("phone", "pbx"), ("phone", "sms-aggregator")]
+    assert [o.default for o in options] == [True, False] and options[1].channel_id == sms
