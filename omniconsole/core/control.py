@@ -35,7 +35,7 @@ from pathlib import Path
 
 from omniconsole.errors import OmniError, StoreError, UsageError
 from omniconsole.models import OperatorRole
-from omniconsole.store import Store, access
+from omniconsole.store import ActionError, Store, access
 from omniconsole.core import frames
 
 log = logging.getLogger("omniconsole.control")
@@ -71,6 +71,7 @@ class ControlServer:
         self.service_uid = os.geteuid()
         self._server: asyncio.AbstractServer | None = None
         self._subscribers: set[asyncio.StreamWriter] = set()
+        self._clients: set[asyncio.StreamWriter] = set()
         self._pusher: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._roles: dict[str, str] | None = None
@@ -111,7 +112,7 @@ class ControlServer:
             await asyncio.gather(self._pusher, return_exceptions=True)
         if self._server is not None:
             self._server.close()
-            for writer in list(self._subscribers):
+            for writer in list(self._clients):
                 writer.close()
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
@@ -148,6 +149,7 @@ class ControlServer:
         login = login_of(uid)
         lock = asyncio.Lock()
         tasks: set[asyncio.Task] = set()
+        self._clients.add(writer)
 
         async def send(message: dict) -> None:
             data = frames.pack(message)
@@ -188,6 +190,7 @@ class ControlServer:
             pass
         finally:
             self._subscribers.discard(writer)
+            self._clients.discard(writer)
             for task in tasks:
                 task.cancel()
             writer.close()
@@ -203,15 +206,15 @@ class ControlServer:
         access.check(method, role or "", login)
         signature = self._signatures.get(method)
         if signature is None:
-            raise access.RoleRefused(f"{method} is not an action of the store")
+            raise ActionError(f"{method} is not an action of the store")
         args = frames.decode(request.get("args") or [])
         kwargs = frames.decode(request.get("kwargs") or {})
         if not isinstance(args, list) or not isinstance(kwargs, dict):
-            raise access.RoleRefused("a request whose arguments are not a list and a map")
+            raise ActionError("a request whose arguments are not a list and a map")
         try:
             bound = signature.bind(None, *args, **kwargs)
         except TypeError as exc:
-            raise access.RoleRefused(f"{method}: {exc}") from None
+            raise ActionError(f"{method}: {exc}") from None
         for name in list(bound.arguments):
             if name in access.CORE_ONLY_PARAMETERS:
                 raise access.RoleRefused(f"{method}: {name} is decided by the core")
@@ -223,6 +226,11 @@ class ControlServer:
             bound.arguments["attachments_dir"] = self.attachments_dir
         bound.arguments.pop("self")
         result = await getattr(self.store, method)(**bound.arguments)
+        if method == "erase_customer" and self.attachments_dir is not None:
+            from connectors.webchat.visitors import forget_visitor
+
+            data_dir = self.attachments_dir.parent
+            result["files_deleted"] += sum(forget_visitor(data_dir, v) for v in result.pop("web_visitors", []))
         if access.needed_level(method) != access.READ:
             if method in ("add_operator", "remove_operator"):
                 self._roles = None
