@@ -125,3 +125,24 @@ def test_backup_is_a_consistent_copy(tmp_path):
     conn = sqlite3.connect(tmp_path / "copy.db")
     assert conn.execute("SELECT login FROM operators").fetchall() == [("ann",)]
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_the_audit_trail_cannot_be_deleted_or_rewritten_only_emptied_by_an_erasure(store):
+    import sqlite3
+
+    from omniconsole.store.database import connect
+
+    await store.add_operator("ann", "Ann", OperatorRole.ADMIN, actor="root")
+    conn = connect(store.path)
+    try:
+        for statement in ("DELETE FROM events WHERE kind = 'operator.added'",
+                          "UPDATE events SET actor = 'someone' WHERE kind = 'operator.added'",
+                          "UPDATE events SET keep = 'live' WHERE kind = 'operator.added'",
+                          "UPDATE events SET payload = '{}' WHERE kind = 'operator.added'"):
+            with pytest.raises(sqlite3.IntegrityError, match="audit"):
+                conn.execute(statement)
+        conn.execute("UPDATE events SET payload = NULL WHERE kind = 'operator.added'")  # what an erasure does
+    finally:
+        conn.close()
+    event = (await store.events_since(0))[-1]
+    assert (event.kind, event.actor, event.payload) == ("operator.added", "root", None)
