@@ -63,8 +63,14 @@ def login_of(uid: int) -> str:
 class ControlServer:
     """The core's socket server over one `Store`; `start()`, then `close()` when the core stops."""
 
-    def __init__(self, store: Store, path: Path, *, group: str | None = None, attachments_dir: Path | None = None) -> None:
+    def __init__(
+        self, store: Store, path: Path, *, group: str | None = None, attachments_dir: Path | None = None,
+        logins=None,
+    ) -> None:
+        """`logins(uid) -> login` is how a peer's uid becomes a login (default: the password
+        database); tests that run every window as one uid give each server its own."""
         self.store = store
+        self.logins = logins or login_of
         self.attachments_dir = attachments_dir
         self.path = Path(path)
         self.group = group
@@ -134,19 +140,20 @@ class ControlServer:
     # --- who is calling -----------------------------------------------------------------
 
     async def role_of(self, uid: int, login: str) -> str | None:
-        """The caller's role: root and the service user are admins, operators have theirs, anyone
-        else none (refused)."""
-        if uid in (0, self.service_uid):
-            return OperatorRole.ADMIN.value
+        """The caller's role: a registered operator's own; root and the service user (who own
+        the files anyway) are otherwise admins; anyone else has none (refused)."""
         if self._roles is None:
             self._roles = {op.login: str(op.role) for op in await self.store.operators()}
-        return self._roles.get(login)
+        role = self._roles.get(login)
+        if role is None and uid in (0, self.service_uid):
+            return OperatorRole.ADMIN.value
+        return role
 
     # --- one connection -----------------------------------------------------------------
 
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         _, uid, _ = peer_credentials(writer.get_extra_info("socket"))
-        login = login_of(uid)
+        login = self.logins(uid)
         lock = asyncio.Lock()
         tasks: set[asyncio.Task] = set()
         self._clients.add(writer)
