@@ -181,7 +181,7 @@ class ControlServer:
 
         try:
             while True:
-                request = await frames.read_frame(reader)
+                request = await frames.read_frame(reader, frames.MAX_REQUEST)
                 if request is None:
                     break
                 if request.get("call") == "subscribe":

@@ -23,6 +23,9 @@ from omniconsole.errors import OmniError
 
 #: The largest frame either side accepts (bytes): a customer's export with long histories fits.
 MAX_FRAME = 256 * 1024 * 1024
+#: The largest request the core accepts from an operator (bytes): a library sync of thousands
+#: of articles fits; a peer cannot make the core hold hundreds of megabytes per connection.
+MAX_REQUEST = 16 * 1024 * 1024
 _HEADER = struct.Struct(">I")
 
 #: Module aliases whose dataclasses and enums may travel.
@@ -131,8 +134,8 @@ def pack(message: dict) -> bytes:
     return _HEADER.pack(len(body)) + body
 
 
-async def read_frame(reader: asyncio.StreamReader) -> dict | None:
-    """The next frame's object, or None at a clean end of the stream."""
+async def read_frame(reader: asyncio.StreamReader, limit: int = MAX_FRAME) -> dict | None:
+    """The next frame's object (at most `limit` bytes), or None at a clean end of the stream."""
     try:
         header = await reader.readexactly(_HEADER.size)
     except asyncio.IncompleteReadError as exc:
@@ -140,8 +143,8 @@ async def read_frame(reader: asyncio.StreamReader) -> dict | None:
             return None
         raise FrameError("the connection ended inside a frame header") from None
     (length,) = _HEADER.unpack(header)
-    if length > MAX_FRAME:
-        raise FrameError(f"a frame of {length} bytes is above the limit of {MAX_FRAME}")
+    if length > limit:
+        raise FrameError(f"a frame of {length} bytes is above the limit of {limit}")
     try:
         body = await reader.readexactly(length)
     except asyncio.IncompleteReadError:

@@ -146,3 +146,21 @@ async def test_the_audit_trail_cannot_be_deleted_or_rewritten_only_emptied_by_an
         conn.close()
     event = (await store.events_since(0))[-1]
     assert (event.kind, event.actor, event.payload) == ("operator.added", "root", None)
+
+
+async def test_a_bad_frame_ends_only_that_connection(store, tmp_path):
+    import asyncio
+    import struct
+
+    async with ControlServer(store, tmp_path / "core.sock", group=None):
+        good = await RemoteStore.connect(tmp_path / "core.sock")
+        for junk in (struct.pack(">I", frames.MAX_REQUEST + 1), struct.pack(">I", 3) + b"[1]", struct.pack(">I", 2) + b"\xff\xfe"):
+            reader, writer = await asyncio.open_unix_connection(str(tmp_path / "core.sock"))
+            writer.write(junk)
+            await writer.drain()
+            assert await asyncio.wait_for(reader.read(), 2) == b""  # the core hung up on it
+            writer.close()
+        assert await good.operators() == []
+        with pytest.raises(access.RoleRefused, match="no declared role"):
+            await good.call("__init__")
+        await good.close()
