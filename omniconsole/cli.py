@@ -583,14 +583,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         from omniconsole.core import contacts_import
 
         settings = _settings(args)
-        _require_admin(settings.database, current_user(), "import contacts")
+        _require_admin(settings.database, current_user(), "import contacts", service_work=team_socket(settings) is not None)
         return contacts_import.cmd_import_contacts(args, settings, current_user())
     from omniconsole.core import mail_import
 
     return mail_import.cmd_import(args)
 
 
-def _require_admin(database: Path, me: str, what: str, socket_path: Path | None = None) -> None:
+def _require_admin(database: Path, me: str, what: str, socket_path: Path | None = None, *, service_work: bool = False) -> None:
     """Personal-data work is for admins (once any admin is registered). In a team setup the
     core checks it for each call instead (omniconsole/store/access.py)."""
     from omniconsole.models import OperatorRole
@@ -598,10 +598,10 @@ def _require_admin(database: Path, me: str, what: str, socket_path: Path | None 
 
     if socket_path is not None:
         return
-    # The owner of the database (the core's service user, root) could write it anyway: bulk
-    # work such as imports runs as that user in a team setup.
+    # In a team setup bulk work such as imports runs as the owner of the database (the core's
+    # service user), who could write it anyway.
     try:
-        if os.geteuid() in (0, Path(database).stat().st_uid):
+        if service_work and os.geteuid() == Path(database).stat().st_uid:
             return
     except OSError:
         pass
