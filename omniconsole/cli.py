@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import logging
 import os
 import signal
@@ -61,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="as_operator", metavar="LOGIN", default=argparse.SUPPRESS,
                    help="open the window as this operator (root only)")
 
+    p = sub.add_parser("backup", help="copy the database to FILE, consistent while the core runs (as the service user)")
+    _common(p)
+    p.add_argument("file", metavar="FILE", help="where to write the copy (mode 0600; replaced if it exists)")
+
     p = sub.add_parser("stats", help="counts by channel and status")
     _common(p)
 
@@ -74,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(q)
     q.add_argument("login")
     q.add_argument("--name", default="", help="display name")
-    q.add_argument("--admin", action="store_true", help="may manage operators")
+    q.add_argument("--admin", action="store_true", help="may do everything: operators and roles, exports, erasures, imports")
+    q.add_argument("--supervisor", action="store_true",
+                   help="every conversation, reports, the library and rules; no roles, exports, erasures or imports")
     q.add_argument("--extension", default=None, metavar="NUMBER",
                    help="the operator's phone extension: a call ringing there pops the caller's card in their window")
     q = op.add_parser("list", help="list operators")
@@ -160,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                         " they stay in the database, on a channel named 'bench visibility'; 0: skip)")
     q.add_argument("--big-mail", type=int, default=0, metavar="MB",
                    help="time the keys with an e-mail of MB megabytes in the open conversation (it stays in the database)")
+    q.add_argument("--socket", action="store_true",
+                   help="a team setup: the window reads and writes through a core over its Unix socket")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     return parser
 
@@ -213,18 +220,40 @@ def _run(coro):
 
 
 def current_user() -> str:
-    """The operator's login: the Unix user running the window."""
+    """The operator's login: the Unix user of this process's real uid, from the password
+    database. Never LOGNAME or USER: anyone can set those (issue #13)."""
+    import pwd
+
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
         return str(os.getuid())
+
+
+def team_socket(settings) -> Path | None:
+    """The core's socket when the config describes a team setup (`[team] socket`), else None."""
+    return settings.team.socket
+
+
+async def open_store(settings, *, create: bool = True):
+    """The store this command works on: in a team setup a client of the core's socket (which
+    decides who we are and what we may do), alone the database itself."""
+    if team_socket(settings) is not None:
+        from omniconsole.core.remote import RemoteStore
+
+        return await RemoteStore.connect(team_socket(settings))
+    from omniconsole.store import Store
+
+    return await Store.open(settings.database, create=create)
 
 
 # --- commands -------------------------------------------------------------------------------
 
 
-def resolve_operator(store_path: Path, requested: str | None):
+def resolve_operator(store_path: Path, requested: str | None, socket_path: Path | None = None):
     """The operator this window works as: the Unix user (root may name another with --as).
+    In a team setup the core says who we are, from the socket's peer credentials (`--as` is
+    refused there: the core acts for the uid that connects).
     An unknown user is refused in one line saying who can let them in."""
     from omniconsole.store import Store
 
@@ -232,9 +261,16 @@ def resolve_operator(store_path: Path, requested: str | None):
     if requested and requested != me:
         if os.geteuid() != 0:
             raise UsageError("only root may open the window as another operator (--as)")
+        if socket_path is not None:
+            raise UsageError("in a team setup the core knows operators by their Unix user; run the window as that user")
         me = requested
 
     async def lookup():
+        if socket_path is not None:
+            from omniconsole.core.remote import RemoteStore
+
+            async with await RemoteStore.connect(socket_path) as remote:
+                return await remote.operators()
         store = await Store.open(store_path)
         try:
             return await store.operators()
@@ -254,7 +290,10 @@ def open_window(settings, login: str | None, *, run_core: bool = True) -> int:
     """Open the operator's window on the configured database."""
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         raise UsageError("the window needs a terminal; use `omniconsole serve` for a headless core")
-    operator = resolve_operator(settings.database, login)
+    socket_path = team_socket(settings)
+    operator = resolve_operator(settings.database, login, socket_path)
+    # In a team setup systemd keeps the core running: the window never starts one of its own.
+    run_core = run_core and socket_path is None
     from omniconsole.tui.app import OmniApp
 
     # The window owns the terminal (Textual draws on stderr): logs go to a file instead.
@@ -296,16 +335,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not settings.channels:
         log.warning("no channels are configured; the core will only send what operators queue (see `omniconsole init`)")
+    if settings.team.socket is not None:
+        # A team server: the database and data directory are the service user's alone (the
+        # group reaches the core through its socket, never the files).
+        os.umask(0o077)
 
     async def serve():
         store = await Store.open(settings.database)
+        control = None
         try:
+            if settings.team.socket is not None:
+                from omniconsole.core.control import ControlServer
+
+                # Operators act through this socket; the database is the service user's alone.
+                control = ControlServer(store, settings.team.socket, group=settings.team.group,
+                                        attachments_dir=settings.attachments_dir)
+                await control.start()
             hub = Hub(settings, store)
             holder = await store.lease_holder()
             if holder is not None:
                 log.info("waiting for the core lease held by pid %s on %s", holder.pid, holder.host)
             await hub.run()
         finally:
+            if control is not None:
+                await control.close()
             await store.close()
 
     return _run(serve()) or 0
@@ -400,6 +453,19 @@ async def _describe(store, event) -> str | None:
     return None
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from omniconsole.store.database import backup
+
+    settings = _settings(args)
+    if not os.access(settings.database, os.R_OK) and settings.database.exists():
+        raise UsageError(f"cannot read {settings.database}; run the backup as the core's service user"
+                         " (`sudo -u omniconsole omniconsole backup FILE`)")
+    started = time.perf_counter()
+    size = backup(settings.database, Path(args.file))
+    print(f"backed up {settings.database} to {args.file}: {size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     from omniconsole.store import Store
 
@@ -477,7 +543,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     me = current_user()
 
     async def operator():
-        store = await Store.open(settings.database)
+        store = await open_store(settings)
         try:
             operators = await store.operators()
             if args.operator_command == "list":
@@ -488,11 +554,12 @@ def cmd_operator(args: argparse.Namespace) -> int:
                     print("no operators yet; `omniconsole operator add LOGIN --admin` registers the first admin")
                 return
             admins = {op.login for op in operators if op.role == OperatorRole.ADMIN}
-            # The first admin may be registered by whoever can write the database.
-            if admins and me not in admins:
+            # The first admin may be registered by whoever can write the database; in a team
+            # setup the core decides (root and its service user count as admins there).
+            if admins and me not in admins and team_socket(settings) is None:
                 raise UsageError(f"only an admin may manage operators, and {me} is not one")
             if args.operator_command == "add":
-                role = OperatorRole.ADMIN if args.admin else OperatorRole.AGENT
+                role = OperatorRole.ADMIN if args.admin else OperatorRole.SUPERVISOR if args.supervisor else OperatorRole.AGENT
                 extension = args.extension.strip() if args.extension is not None else None
                 if extension is not None and not extension:
                     raise UsageError("--extension needs a number such as 101")
@@ -516,17 +583,28 @@ def cmd_import(args: argparse.Namespace) -> int:
         from omniconsole.core import contacts_import
 
         settings = _settings(args)
-        _require_admin(settings.database, current_user(), "import contacts")
+        _require_admin(settings.database, current_user(), "import contacts", service_work=team_socket(settings) is not None)
         return contacts_import.cmd_import_contacts(args, settings, current_user())
     from omniconsole.core import mail_import
 
     return mail_import.cmd_import(args)
 
 
-def _require_admin(database: Path, me: str, what: str) -> None:
-    """Personal-data work is for admins (once any admin is registered)."""
+def _require_admin(database: Path, me: str, what: str, socket_path: Path | None = None, *, service_work: bool = False) -> None:
+    """Personal-data work is for admins (once any admin is registered). In a team setup the
+    core checks it for each call instead (omniconsole/store/access.py)."""
     from omniconsole.models import OperatorRole
     from omniconsole.store import Store
+
+    if socket_path is not None:
+        return
+    # In a team setup bulk work such as imports runs as the owner of the database (the core's
+    # service user), who could write it anyway.
+    try:
+        if service_work and os.geteuid() == Path(database).stat().st_uid:
+            return
+    except OSError:
+        pass
 
     async def admins():
         store = await Store.open(database)
@@ -547,10 +625,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     me = current_user()
-    _require_admin(settings.database, me, "export a customer's data")
+    _require_admin(settings.database, me, "export a customer's data", team_socket(settings))
 
     async def export():
-        store = await Store.open(settings.database, create=False)
+        store = await open_store(settings, create=False)
         try:
             return await store.export_customer(args.customer_id, me)
         finally:
@@ -576,17 +654,20 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     me = current_user()
-    _require_admin(settings.database, me, "erase a customer's data")
+    _require_admin(settings.database, me, "erase a customer's data", team_socket(settings))
 
     async def erase(confirmed: bool):
-        store = await Store.open(settings.database, create=False)
+        store = await open_store(settings, create=False)
         try:
             profile = await store.customer_profile(args.customer_id)
             if profile is None:
                 raise UsageError(f"there is no customer {args.customer_id}")
             if not confirmed:
                 return profile
-            result = await store.erase_customer(args.customer_id, me, attachments_dir=settings.attachments_dir)
+            if team_socket(settings) is not None:
+                result = await store.erase_customer(args.customer_id, me)  # the core deletes the files
+            else:
+                result = await store.erase_customer(args.customer_id, me, attachments_dir=settings.attachments_dir)
             from connectors.webchat.visitors import forget_visitor
 
             result["files_deleted"] += sum(forget_visitor(settings.data_dir, v) for v in result.pop("web_visitors", []))

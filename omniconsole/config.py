@@ -73,6 +73,18 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class TeamSettings:
+    """The `[team]` table: a team server's core and its socket (docs/team-setup.md).
+
+    `socket`: the core's Unix socket; when set, windows and CLI commands act through the core
+    (`omniconsole serve`) and never open the database themselves. `group`: the Unix group whose
+    members may connect (the socket is made `0660 root:<group>`-style by the core)."""
+
+    socket: Path | None = None
+    group: str = "omniconsole"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the config file says, with paths made absolute."""
 
@@ -84,6 +96,7 @@ class Settings:
     path: Path | None = None
     listener: ListenerSettings = field(default_factory=ListenerSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    team: TeamSettings = field(default_factory=TeamSettings)
 
     @property
     def attachments_dir(self) -> Path:
@@ -168,7 +181,24 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         path=path.resolve(),
         listener=_listener_settings(_table(raw, "listener", path), path),
         retention=_retention_settings(_table(raw, "retention", path), path),
+        team=_team_settings(_table(raw, "team", path), path, base),
     )
+
+
+def _team_settings(table: dict[str, Any], path: Path, base: Path) -> TeamSettings:
+    """The `[team]` table, checked: `socket` a path (relative to the config), `group` a name."""
+    where = f"{path}: [team]"
+    known = {"socket", "group"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+    socket = table.get("socket")
+    if socket is not None and (not isinstance(socket, str) or not socket):
+        raise UsageError(f"{where}: socket must be a path such as \"/run/omniconsole/core.sock\"")
+    group = table.get("group", "omniconsole")
+    if not isinstance(group, str) or not group:
+        raise UsageError(f"{where}: group must be a Unix group name such as \"omniconsole\"")
+    return TeamSettings(socket=_resolve(base, socket) if socket else None, group=group)
 
 
 def _retention_settings(table: dict[str, Any], path: Path) -> RetentionSettings:

@@ -72,7 +72,10 @@ class InboxView(StrEnum):
 
 
 class OperatorRole(StrEnum):
+    """What an operator may do (omniconsole/store/access.py holds the table per action)."""
+
     ADMIN = "admin"
+    SUPERVISOR = "supervisor"
     AGENT = "agent"
 
 

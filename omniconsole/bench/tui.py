@@ -92,13 +92,36 @@ def _write_big_mail(db: str, megabytes: int) -> None:
     conn.close()
 
 
-def _probe_window(started: float, db: str, keys: int, visible: int = 0, big_mail: int = 0) -> None:
-    from omniconsole.config import Settings
+def _serve_core(db: str, socket_path: str) -> None:
+    """The core of a team setup for `--socket`: the store behind its Unix socket (no channels),
+    until terminated."""
+    import signal
+
+    from omniconsole.core.control import ControlServer
+    from omniconsole.store import Store
+
+    async def serve() -> None:
+        store = await Store.open(db)
+        server = ControlServer(store, Path(socket_path))
+        await server.start()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        print("ready", flush=True)
+        await stop.wait()
+        await server.close()
+        await store.close()
+
+    asyncio.run(serve())
+
+
+def _probe_window(started: float, db: str, keys: int, visible: int = 0, big_mail: int = 0, socket_path: str = "") -> None:
+    from omniconsole.config import Settings, TeamSettings
     from omniconsole.store import Operator
     from omniconsole.tui.app import OmniApp
 
     path = Path(db)
-    settings = Settings(database=path, data_dir=path.parent)
+    settings = Settings(database=path, data_dir=path.parent,
+                        team=TeamSettings(socket=Path(socket_path) if socket_path else None))
     result: dict = {}
 
     class Probe(OmniApp):
@@ -264,7 +287,25 @@ def main(args: argparse.Namespace) -> int:
     big_mail = max(0, getattr(args, "big_mail", 0) or 0)
     if big_mail:
         _write_big_mail(str(db), big_mail)
-    window = [_child("window", str(db), str(args.keys), str(args.visible), str(big_mail)) for _ in range(runs)]
+    core = None
+    socket_path = ""
+    if getattr(args, "socket", False):
+        # A team setup: the window reads and writes through a core over its Unix socket.
+        import tempfile
+
+        socket_path = str(Path(tempfile.mkdtemp(prefix="omniconsole-bench-")) / "core.sock")
+        core = subprocess.Popen([sys.executable, "-m", "omniconsole.bench.tui", "core", "0", str(db), socket_path],
+                                stdout=subprocess.PIPE, text=True)
+        if core.stdout.readline().strip() != "ready":
+            core.kill()
+            raise UsageError("the benchmark's core did not start")
+    try:
+        window = [_child("window", str(db), str(args.keys), str(args.visible), str(big_mail), socket_path)
+                  for _ in range(runs)]
+    finally:
+        if core is not None:
+            core.terminate()
+            core.wait(10)
     result = {
         "conversations": window[0]["conversations"],
         "start_s": round(statistics.median(w["start_s"] for w in window), 3),
@@ -281,7 +322,10 @@ def main(args: argparse.Namespace) -> int:
     result["start_ratio"] = round(result["start_s"] / result["empty_app_start_s"], 2)
     if big_mail:
         result["big_mail_mb"] = big_mail
+    if socket_path:
+        result["through_socket"] = True
     print(f"database: {db} ({result['conversations']:,} conversations in All)"
+          + ("; the window talks to a core over its Unix socket" if socket_path else "")
           + (f"; keys timed with a {big_mail} MB mail in the open conversation" if big_mail else ""))
     print(f"start to interactive inbox: {result['start_s']:.3f} s   empty Textual app: {result['empty_app_start_s']:.3f} s"
           f"   ratio {result['start_ratio']}")
@@ -301,6 +345,8 @@ if __name__ == "__main__":
         _probe_empty(started)
     elif kind == "writer":
         _write_messages(sys.argv[3], int(sys.argv[4]))
+    elif kind == "core":
+        _serve_core(sys.argv[3], sys.argv[4])
     else:
         _probe_window(started, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0,
-                      int(sys.argv[6]) if len(sys.argv) > 6 else 0)
+                      int(sys.argv[6]) if len(sys.argv) > 6 else 0, sys.argv[7] if len(sys.argv) > 7 else "")

@@ -232,3 +232,37 @@ def storage_figures(conn: sqlite3.Connection) -> dict[str, Any]:
     for keep, n in conn.execute("SELECT keep, count(*) FROM events GROUP BY keep"):
         events[keep] = n
     return {"bytes": pages * page_size, "messages": conn.execute("SELECT count(*) FROM messages").fetchone()[0], "events": events}
+
+
+def backup(source: Path | str, target: Path | str) -> int:
+    """Copy the database at `source` to `target` with SQLite's online backup API
+    (https://www.sqlite.org/backup.html) in one step, so the copy is one consistent snapshot
+    even while the core writes; returns the copy's size in bytes. The copy is written to a
+    temporary name beside `target` (mode 0600) and renamed into place, so a failed backup never
+    leaves a half file under the target's name. Raises StoreError in words."""
+    source, target = Path(source), Path(target)
+    if not source.exists():
+        raise StoreError(f"there is no database at {source}")
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.close(fd)
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            dst = sqlite3.connect(partial)
+            try:
+                src.backup(dst, pages=-1)
+                # A backup that can be opened anywhere: no write-ahead log beside it.
+                dst.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        os.replace(partial, target)
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"cannot back up {source}: {describe_error(exc, source)}") from None
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"cannot write the backup {target}: {exc.strerror}") from None
+    return target.stat().st_size

@@ -396,6 +396,25 @@ MIGRATIONS: list[str] = [
     ALTER TABLE attachments ADD COLUMN version_id INTEGER REFERENCES message_versions(id);
     CREATE INDEX attachments_version ON attachments(version_id) WHERE version_id IS NOT NULL;
     """,
+    # (issue #13 "Roles that hold"): the audit part of the events log cannot be deleted or
+    # rewritten by any statement; an erasure may only empty an audit event's payload (the
+    # person's data), so that an erasure happened, by whom and when stays.
+    """
+    CREATE TRIGGER events_audit_kept BEFORE DELETE ON events WHEN OLD.keep = 'audit'
+    BEGIN
+        SELECT RAISE(ABORT, 'the audit trail cannot be deleted');
+    END;
+    CREATE TRIGGER events_audit_fixed BEFORE UPDATE OF id, at, kind, actor, conversation_id, customer_id, message_id, keep
+        ON events WHEN OLD.keep = 'audit'
+    BEGIN
+        SELECT RAISE(ABORT, 'the audit trail cannot be rewritten');
+    END;
+    CREATE TRIGGER events_audit_payload BEFORE UPDATE OF payload ON events
+        WHEN OLD.keep = 'audit' AND NEW.payload IS NOT NULL
+    BEGIN
+        SELECT RAISE(ABORT, 'an audit event''s payload may only be emptied (by an erasure)');
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -48,8 +48,15 @@ class OmniApp(WorkerFailures, App):
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
         if self.store is None:
-            self.store = await Store.open(self.settings.database)
-        if self.run_core and self.settings.channels:
+            if self.settings.team.socket is not None:
+                # A team setup: the core (systemd's) does every read and write for this window.
+                from omniconsole.core.remote import RemoteStore
+
+                self.store = RemoteStore(self.settings.team.socket)
+                self.run_core = False
+            else:
+                self.store = await Store.open(self.settings.database)
+        if self.run_core and self.settings.channels and self.settings.team.socket is None:
             self.start_core()
         self.main = MainScreen(self.store, self.operator, self.clock)
         await self.push_screen(self.main)

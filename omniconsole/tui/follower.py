@@ -60,7 +60,24 @@ class Follower(Widget):
         self.last_event = await self.store.last_event_id()
 
     def follow(self) -> None:
-        self.set_interval(self.INTERVAL, self.tick)
+        if getattr(self.store, "remote", False):
+            # A team setup: the core pushes when the events log grows (core/control.py).
+            self.run_worker(self._follow_pushes(), group="follower", exit_on_error=False)
+        else:
+            self.set_interval(self.INTERVAL, self.tick)
+
+    async def _follow_pushes(self) -> None:
+        while True:
+            try:
+                await self.store.subscribe()
+            except OmniError as exc:
+                self.post_message(StoreUnavailable(exc))
+                await asyncio.sleep(1.0)  # the core is down: try again, as systemd restarts it
+                continue
+            while self.store.connected:
+                await self.store.changed.wait()
+                self.store.changed.clear()
+                await self.tick()
 
     async def tick(self) -> None:
         if self.busy:

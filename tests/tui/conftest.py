@@ -80,6 +80,43 @@ def shop(tmp_path) -> tuple[Settings, dict[str, int]]:
     return settings, ids
 
 
+@pytest.fixture(params=["in-process", "socket"])
+async def make_window(request, shop, tmp_path):
+    """`make_app` twice over: the window on the database in-process, and the window of a team
+    setup whose every read and write goes to a core over its Unix socket. All windows of a test
+    run as one uid, so each operator gets a core socket of their own (over the same database)
+    that knows that uid as them."""
+    settings, _ = shop
+    if request.param == "in-process":
+        def make(login: str = "alice", role: str = "admin") -> OmniApp:
+            return OmniApp(settings, Operator(login, login.capitalize(), role), clock=lambda: NOW, run_core=False)
+
+        yield make
+        return
+    import dataclasses
+
+    from omniconsole.config import TeamSettings
+    from omniconsole.core.control import ControlServer
+
+    cores = []
+    sockets = {}
+    for login in ("alice", "bob"):
+        store = await Store.open(settings.database)
+        server = ControlServer(store, tmp_path / f"{login}.sock", logins=lambda uid, login=login: login)
+        await server.start()
+        cores.append((server, store))
+        sockets[login] = server.path
+
+    def make(login: str = "alice", role: str = "admin") -> OmniApp:
+        team = dataclasses.replace(settings, team=TeamSettings(socket=sockets[login]))
+        return OmniApp(team, Operator(login, login.capitalize(), role), clock=lambda: NOW, run_core=False)
+
+    yield make
+    for server, store in cores:
+        await server.close()
+        await store.close()
+
+
 @pytest.fixture
 def make_app(shop):
     settings, _ = shop

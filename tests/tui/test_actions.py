@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from omniconsole.models import InboxView
 from omniconsole.store import Store
 from omniconsole.tui.screens.main import MainScreen
@@ -43,6 +45,12 @@ async def open_conversation(pilot, app, conversation_id: int) -> MainScreen:
     await settle(pilot)
     assert screen.conversation.id == conversation_id
     return screen
+
+
+@pytest.fixture
+def make_app(make_window):
+    """Every action test runs with the core in-process and with a core over its socket."""
+    return make_window
 
 
 async def store_of(shop) -> Store:

@@ -53,7 +53,17 @@ class StatusBar(PaneStyles, Static):
     async def reload(self) -> None:
         """Read channel health and the core's lease and draw them. Raises OmniError when the
         store does not answer."""
-        channels = await self.store.channels()
+        remote = getattr(self.store, "remote", False)
+        try:
+            channels = await self.store.channels()
+        except OmniError:
+            if not remote:
+                raise
+            # A team setup whose core is down: say so here; actions are refused, drafts kept.
+            self._core_text = Text(f"team: core down ({self.store.down_reason}); actions wait, drafts are kept",
+                                   style=self.pane_style("alarm"))
+            self.draw()
+            return
         text = Text(end="")
         for channel in channels:
             health = channel.health if channel.health in HEALTH else "unknown"
@@ -66,7 +76,10 @@ class StatusBar(PaneStyles, Static):
         self._channels_text = text
         holder = await self.store.lease_holder()
         core = getattr(self.app, "core_state", None)
-        if core:
+        if remote:
+            where = f"pid {holder.pid} on {holder.host}" if holder is not None else "starting"
+            self._core_text = Text(f"team: core {where}", style=self.pane_style("dim"))
+        elif core:
             self._core_text = Text(core, style=self.pane_style("dim"))
         elif holder is None or holder.expires_at < time.time():
             self._core_text = Text("no core is running: nothing is received or sent", style=self.pane_style("alarm"))

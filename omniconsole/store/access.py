@@ -1,0 +1,89 @@
+"""Who may call which `Store` method: the one table the core checks every operator's call against.
+
+In a team setup operators never open the database; their windows and commands send `Store`
+calls to the core over its Unix socket (`omniconsole/core/control.py`), which looks the method
+up here, compares the role it needs with the caller's role, and fills every parameter named in
+`ACTOR_PARAMETERS` with the caller's login (taken from the socket's peer credentials, never
+from what the client sends). A method missing from `ROLES` is refused: each new action is
+authorised by the same rule, and `tests/unit/test_access.py` fails until it is declared.
+
+Levels, each including the ones before it:
+
+* ``read``: every conversation, customer, search and the events log (an operator's window reads
+  every customer anyway; the boundary that must hold is on writes, roles and the audit);
+* ``agent``: work conversations, customers and their merges, propose library articles;
+* ``supervisor``: also the answers library and rules (reports and the wallboard are reads);
+* ``admin``: also operators and their roles, exports, erasures and retention;
+* ``core``: never over the socket. Ingest, the outbox's states, channel health and the lease are
+  the core's own work (bulk imports run inside the core's process or as its service user).
+"""
+
+from __future__ import annotations
+
+from omniconsole.models import OperatorRole
+from omniconsole.store.actions import ActionError
+
+READ, AGENT, SUPERVISOR, ADMIN, CORE = "read", "agent", "supervisor", "admin", "core"
+
+#: The order of the levels: a caller whose role reaches a level may call its methods.
+LEVELS = {READ: 0, AGENT: 1, SUPERVISOR: 2, ADMIN: 3, CORE: 99}
+#: The level each operator role reaches.
+ROLE_LEVEL = {OperatorRole.AGENT.value: AGENT, OperatorRole.SUPERVISOR.value: SUPERVISOR, OperatorRole.ADMIN.value: ADMIN}
+
+#: Every public `Store` method and the level it needs (see the module docstring).
+ROLES: dict[str, str] = {
+    # reading
+    "inbox_page": READ, "inbox_counts": READ, "conversation": READ, "timeline": READ, "customer_profile": READ,
+    "search": READ, "events_since": READ, "last_event_id": READ, "conversation_view": READ, "next_waiting": READ,
+    "conversation_index": READ, "reply_options": READ, "presence": READ, "typing_addresses": READ,
+    "channels": READ, "operators": READ, "stats": READ, "cursor": READ, "last_inbound_at": READ,
+    "live_customer": READ, "lease_holder": READ, "reactions": READ, "kb_articles": READ, "kb_figures": READ,
+    "storage_figures": READ, "message_versions": READ, "next_outbox_due": READ,
+    # an agent's work
+    "set_presence": AGENT, "mark_read": AGENT, "queue_reply": AGENT, "add_note": AGENT, "assign": AGENT,
+    "set_status": AGENT, "set_priority": AGENT, "set_labels": AGENT, "note_on_call": AGENT, "retry_failed": AGENT,
+    "merge_customers": AGENT, "unmerge": AGENT, "dismiss_suggestion": AGENT, "update_customer": AGENT,
+    "add_identity": AGENT, "kb_propose": AGENT, "kb_record_shown": AGENT, "kb_record_insertion": AGENT,
+    "kb_record_sent": AGENT,
+    # the library and rules
+    "kb_sync": SUPERVISOR, "kb_save": SUPERVISOR, "kb_delete": SUPERVISOR,
+    # people's data and rights
+    "add_operator": ADMIN, "remove_operator": ADMIN, "export_customer": ADMIN, "erase_customer": ADMIN,
+    "prune_live_events": ADMIN, "erase_texts_before": ADMIN,
+    # the core's own work
+    "ingest": CORE, "ensure_channel": CORE, "set_channel_health": CORE, "wake_snoozed": CORE,
+    "recover_sending": CORE, "claim_outbox": CORE, "mark_sent": CORE, "mark_retry": CORE, "mark_failed": CORE,
+    "apply_delivery_updates": CORE, "try_acquire_lease": CORE, "renew_lease": CORE, "release_lease": CORE,
+    "checkpoint": CORE, "open": CORE, "close": CORE,
+}
+
+#: Parameters that name who acts: the core sets them to the caller's login, whatever was sent.
+ACTOR_PARAMETERS = frozenset({"actor", "author", "operator", "me"})
+#: Methods whose `operator` parameter only filters what is read (anyone's "Mine" view may be
+#: read); for them the sent value is kept.
+FILTER_OPERATOR = frozenset({"inbox_page", "inbox_counts", "conversation_view", "next_waiting",
+                             "conversation_index", "presence"})
+#: Parameters a caller over the socket may never give (paths on the core's machine).
+CORE_ONLY_PARAMETERS = frozenset({"attachments_dir"})
+
+
+class RoleRefused(ActionError):
+    """An operator asked for something their role does not allow (raised by the core)."""
+
+
+def needed_level(method: str) -> str:
+    """The level `method` needs; CORE (refused over the socket) for anything undeclared."""
+    return ROLES.get(method, CORE)
+
+
+def check(method: str, role: str, login: str) -> None:
+    """Raise RoleRefused, in words, unless an operator with `role` may call `method`."""
+    level = needed_level(method)
+    if level == CORE:
+        if method in ROLES:
+            raise RoleRefused(f"{method} is the core's own work; no operator may ask for it")
+        raise RoleRefused(f"{method} has no declared role (omniconsole/store/access.py), so nobody may call it")
+    have = ROLE_LEVEL.get(role)
+    if have is None or LEVELS[have] < LEVELS[level]:
+        what = {SUPERVISOR: "an admin or a supervisor", ADMIN: "an admin"}.get(level, f"an {level}")
+        raise RoleRefused(f"only {what} may do that ({method}), and {login} is {role or 'not an operator'}")
