@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_kb_parser(sub, _common)
 
+    from omniconsole.analytics.commands import add_parser as add_report_parser
+
+    add_report_parser(sub, _common)
+
     p = sub.add_parser("bench", help="measure performance (see README for the budgets)")
     bench = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     q = bench.add_parser("ingest", help="messages per second through the whole ingest path")
@@ -290,6 +294,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from omniconsole.analytics.surveys import SurveyService
     from omniconsole.core.hub import Hub
     from omniconsole.store import Store
 
@@ -300,7 +305,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     async def serve():
         store = await Store.open(settings.database)
         try:
-            hub = Hub(settings, store)
+            hub = Hub(settings, store, services=[SurveyService(store, settings)])
             holder = await store.lease_holder()
             if holder is not None:
                 log.info("waiting for the core lease held by pid %s on %s", holder.pid, holder.host)
@@ -313,6 +318,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from omniconsole.core.demo import build_demo_history, demo_settings
+    from omniconsole.analytics.surveys import SurveyService
     from omniconsole.core.hub import Hub
     from omniconsole.models import OperatorRole
     from omniconsole.store import Store
@@ -345,7 +351,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"answers library: {len(library.lines)} articles from {DEMO_LIBRARY}")
             if not args.feed:
                 return "window"
-            hub = Hub(settings, store)
+            hub = Hub(settings, store, services=[SurveyService(store, settings)])
             # Without the lease (another demo runs the core) this window only follows.
             core = asyncio.create_task(hub.run(wait=False))
             feed = asyncio.create_task(live_feed(store))
@@ -627,6 +633,12 @@ def cmd_kb(args: argparse.Namespace) -> int:
     from omniconsole.answers.commands import run
 
     return run(args, _settings(args), current_user())
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from omniconsole.analytics.commands import run
+
+    return run(args, _settings(args))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
