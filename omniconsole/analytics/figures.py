@@ -94,6 +94,7 @@ def conversation_facts(h: ConversationHistory, now: float) -> list[Fact]:
     paused_since: float | None = None
     waiting_on_customer = 0.0
     resolutions: list[float] = []
+    resolved_by = ""
 
     def end_pause(at: float) -> None:
         nonlocal paused_since, waiting_on_customer
@@ -129,9 +130,10 @@ def conversation_facts(h: ConversationHistory, now: float) -> list[Fact]:
                 human_replied = True
                 last_word = "us"
             continue
-        _, kind, _actor = h.status_events[index]
+        _, kind, actor = h.status_events[index]
         if kind == "conversation.resolved":
             if status != "resolved":
+                resolved_by = actor
                 end_pause(at)
                 resolutions.append(at)
                 status = "resolved"
@@ -151,7 +153,9 @@ def conversation_facts(h: ConversationHistory, now: float) -> list[Fact]:
             if first_customer is not None and not frt_done:
                 frt_start = at
     final_resolved = h.status == "resolved" and bool(resolutions)
-    resolver = owner if (human_replied or h.assignee) else ("bot" if bot_engaged else owner)
+    # Who a resolution is credited to: the assignee, else who resolved it (an operator or the
+    # bot), as surveys capture it when they are sent.
+    resolver = h.assignee or (resolved_by if resolved_by not in ("", "system") else ("bot" if bot_engaged and not human_replied else owner))
     issue_start = first_customer if first_customer is not None else h.opened_at
     if resolutions:
         fact(RESOLUTION, resolutions[0], max(0.0, resolutions[0] - issue_start), resolver)

@@ -322,10 +322,10 @@ def button_id(token: str, score: int) -> str:
     return f"sv:{token}:{score}"
 
 
-def take_survey_answer(conn: sqlite3.Connection, channel_id: int, record, now: float) -> int | None:
+def take_survey_answer(conn: sqlite3.Connection, channel_id: int, record, now: float) -> tuple[int, int, int] | None:
     """If an inbound record answers a survey (a pressed survey button, or a bare number typed
     within 7 days of an unanswered survey to this identity), keep it as the answer and return
-    the answer message's id; else None and nothing is written. Runs inside ingest's transaction,
+    (answer message id, conversation id, customer id); else None and nothing is written. Runs inside ingest's transaction,
     after the duplicate check, so a redelivered answer is a duplicate like any message."""
     survey = score = None
     comment = ""
@@ -342,7 +342,7 @@ def take_survey_answer(conn: sqlite3.Connection, channel_id: int, record, now: f
         typed = _TYPED_SCORE.match(record.body)
         if typed is not None:
             survey = pending_survey(conn, identity_kind=record.identity_kind, address=record.address,
-                                    since=now - TYPED_ANSWER_SECONDS)
+                                    since=min(now, record.sent_at) - TYPED_ANSWER_SECONDS)
             score, comment = int(typed.group(1)), (typed.group(2) or "").strip()
     if survey is None or score is None:
         return None
@@ -352,12 +352,12 @@ def take_survey_answer(conn: sqlite3.Connection, channel_id: int, record, now: f
     already = conn.execute("SELECT score FROM surveys WHERE id = ?", (survey.id,)).fetchone()
     if already is not None and already[0] is not None:
         # A second press of a button: kept in the timeline as a survey answer, changes nothing.
-        return _answer_message(conn, survey, channel_id, record, now)
+        return _answer_message(conn, survey, channel_id, record, now), survey.conversation_id, survey.customer_id
     message_id = _answer_message(conn, survey, channel_id, record, now)
     low_below = 3 if survey.kind == "csat" else 7
     record_survey_answer(conn, survey.id, score, comment=comment, answer_message_id=message_id,
                          low_score_below=low_below, now=now)
-    return message_id
+    return message_id, survey.conversation_id, survey.customer_id
 
 
 def _answer_message(conn: sqlite3.Connection, survey: "PendingSurvey", channel_id: int, record, now: float) -> int:

@@ -77,14 +77,16 @@ def ingest_batch(
                 result.duplicates += 1
             continue
 
-        if ("button" in record.flags or _MAY_BE_SCORE.match(record.body)) and analytics.take_survey_answer(
-            conn, channel_id, record, now
-        ) is not None:
+        answer = None
+        if "button" in record.flags or _MAY_BE_SCORE.match(record.body):
+            answer = analytics.take_survey_answer(conn, channel_id, record, now)
+        if answer is not None:
             # A survey's answer: kept with the survey's conversation; it opens, reopens and wakes
             # nothing and is no customer message (store/analytics.py).
-            result.conversations.add(conn.execute(
-                "SELECT conversation_id FROM messages WHERE channel_id = ? AND external_id = ?", (channel_id, record.external_id)
-            ).fetchone()[0])
+            message_id, conversation_id, customer_id = answer
+            result.stored.append(message_id)
+            result.receipts.append((record.external_id, message_id, conversation_id, customer_id, False))
+            result.conversations.add(conversation_id)
             continue
         key = (record.identity_kind, record.address)
         found = identities.get(key)
