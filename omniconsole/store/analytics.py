@@ -223,6 +223,7 @@ def record_survey(
         " state, next_attempt_at, flags, meta) VALUES (?, ?, ?, ?, 'out', 'survey', ?, ?, 'queued', ?, 'survey', ?) RETURNING id",
         (conversation_id, customer_id, channel_id, identity_id, body, now, now, json.dumps(meta, ensure_ascii=False)),
     ).fetchone()[0]
+    index_message(conn, message_id, body, customer_id)  # every message is in the index (erasure deletes it there)
     conn.execute("UPDATE surveys SET message_id = ? WHERE id = ?", (message_id, survey_id))
     conn.execute("UPDATE conversations SET message_count = message_count + 1 WHERE id = ?", (conversation_id,))
     add_event(conn, "survey.sent", actor="survey", conversation_id=conversation_id, customer_id=customer_id,
@@ -300,11 +301,13 @@ def record_survey_answer(
         note = f"Low {kind.upper()} score: {score} on {scale} (handled by {handled_by})"
         if comment:
             note += f": {comment}"
-        conn.execute(
+        note_id = conn.execute(
             "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at)"
-            " VALUES (?, ?, 'note', 'survey', ?, ?)",
+            " VALUES (?, ?, 'note', 'survey', ?, ?) RETURNING id",
             (conversation_id, customer_id, note, now),
-        )
+        ).fetchone()[0]
+        index_message(conn, note_id, note, customer_id)
+        conn.execute("UPDATE conversations SET message_count = message_count + 1 WHERE id = ?", (conversation_id,))
         add_event(conn, "survey.low_score", actor="survey", conversation_id=conversation_id, customer_id=customer_id,
                   payload={"kind": kind, "score": score}, at=now)
     return True
