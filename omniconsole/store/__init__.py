@@ -415,6 +415,10 @@ class Store:
 
         return await self.db.run(read)
 
+    async def wallboard_rows(self, day_start: float) -> analytics.WallboardRows:
+        """The wallboard's live numbers in one snapshot (store/analytics.py)."""
+        return await self.db.run(analytics.wallboard_rows, day_start)
+
     async def survey_target(self, conversation_id: int) -> analytics.SurveyTarget | None:
         """What decides whether a conversation gets a survey, or None if it does not exist."""
         return await self.db.run(analytics.survey_target, conversation_id)

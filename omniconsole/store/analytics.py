@@ -12,7 +12,6 @@ import re
 import secrets
 import sqlite3
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from omniconsole.store.events import add_event
@@ -388,18 +387,42 @@ def add_survey_comment(conn: sqlite3.Connection, survey_id: int, comment: str) -
 # --- the wallboard ---------------------------------------------------------------------
 
 
-def wallboard_rows(conn: sqlite3.Connection, day_start: float) -> dict:
-    """The live figures' raw rows in one snapshot: open conversations with their waiting state
-    (id, assignee, waiting_since), operators, and today's customer messages by channel kind."""
-    open_rows = conn.execute(
-        "SELECT id, assignee, waiting_since, status FROM conversations WHERE bucket = 'active'"
-    ).fetchall()
-    operators = [r[0] for r in conn.execute("SELECT login FROM operators ORDER BY login")]
-    by_channel = defaultdict(int)
-    for kind, n in conn.execute(
-        "SELECT ch.kind, count(*) FROM conversations c JOIN channels ch ON ch.id = c.last_channel_id"
-        " WHERE c.opened_at >= ? GROUP BY ch.kind",
-        (day_start,),
-    ):
-        by_channel[kind] += n
-    return {"open": open_rows, "operators": operators, "volume_by_channel": dict(by_channel)}
+@dataclass(slots=True)
+class WallboardRows:
+    """The live figures' raw numbers in one snapshot (epoch seconds): active (open or
+    pending) and snoozed counts, unassigned active, unattended (open, the customer's word
+    last), the oldest wait's start, active conversations per operator, and kinds of the
+    channel each conversation opened today began on."""
+
+    active: int
+    snoozed: int
+    unassigned: int
+    unattended: int
+    oldest_wait: float | None
+    per_operator: dict[str, int]
+    opened_today: list[str]
+
+
+def wallboard_rows(conn: sqlite3.Connection, day_start: float) -> WallboardRows:
+    """Read the wallboard's numbers: counts from the trigger-kept `conversation_counts`, the
+    waits through the `conversations_waiting` partial index, today's openings through
+    `conversations_opened`; none of it scans the history."""
+    active = snoozed = unassigned = 0
+    per_operator: dict[str, int] = {}
+    for bucket, assignee, n in conn.execute("SELECT bucket, assignee, n FROM conversation_counts WHERE n > 0"):
+        if bucket == "active":
+            active += n
+            if assignee:
+                per_operator[assignee] = n
+            else:
+                unassigned += n
+        elif bucket == "snoozed":
+            snoozed += n
+    unattended, oldest = conn.execute(
+        "SELECT count(*), min(waiting_since) FROM conversations WHERE status = 'open' AND waiting_since IS NOT NULL"
+    ).fetchone()
+    opened = [
+        (kinds.split() or ["none"])[0]
+        for (kinds,) in conn.execute("SELECT channel_kinds FROM conversations WHERE opened_at >= ?", (day_start,))
+    ]
+    return WallboardRows(active, snoozed, unassigned, unattended, oldest, per_operator, opened)

@@ -428,6 +428,8 @@ MIGRATIONS: list[str] = [
         'conversation.open', 'conversation.reopened', 'conversation.snoozed', 'conversation.woke',
         'conversation.pending', 'bot.handoff');
     CREATE INDEX conversations_opened ON conversations(opened_at);
+    -- The wallboard's unattended count and longest wait without reading every open conversation.
+    CREATE INDEX conversations_waiting ON conversations(waiting_since) WHERE status = 'open' AND waiting_since IS NOT NULL;
     CREATE INDEX conversations_resolved ON conversations(resolved_at) WHERE resolved_at IS NOT NULL;
     """,
 ]

@@ -333,3 +333,23 @@ def test_frt_and_nrt_equal_a_recount(tmp_path_factory, steps):
         assert sorted(x.value for x in facts if x.figure == f.NRT) == sorted(expected_nrt)
     finally:
         h.conn.close()
+
+
+async def test_wallboard_agrees_with_the_report(tmp_path):
+    from omniconsole.analytics.wallboard import wallboard
+    from omniconsole.store import Store
+
+    h = History(tmp_path / "board.db")
+    try:
+        c = build(h)
+    finally:
+        h.conn.close()
+    async with await Store.open(tmp_path / "board.db") as store:
+        board = await wallboard(store, T0 + 1300, UTC)
+    # Open: 2, 3, 4; none assigned (1 was alice's, resolved); 4 waits since +1200.
+    assert (board.open, board.unassigned, board.unattended, board.snoozed) == (3, 3, 1, 0)
+    assert board.longest_wait_s == 100
+    assert board.volume_by_channel == {"email": 2, "telegram": 5}
+    assert {line.login: line.active for line in board.operators} == {"alice": 0, "bob": 0}
+    assert board.with_bot is None  # until the bot lands
+    assert c[4]
