@@ -166,7 +166,10 @@ class SurveyService:
         return self.settings.listener.public_url
 
     def routes(self) -> list[WebRoute]:
-        """GET shows the rating with a button, POST saves it."""
+        """GET shows the rating with a button, POST saves it; none without `[listener]
+        public_url` (no mail carries links then, and the listener need not start for them)."""
+        if not self.public_url:
+            return []
         return [WebRoute("GET", "", self._page), WebRoute("POST", "", self._save)]
 
     async def run(self) -> None:
