@@ -20,14 +20,14 @@ from omniconsole.analytics import report as rp
 from omniconsole.analytics.commands import make_report
 from omniconsole.analytics.wallboard import wallboard
 from omniconsole.bench.query import percentiles
-from omniconsole.store import Store
+from omniconsole.store import Store, analytics
 
 
 async def report_benchmark(db_path: Path, rounds: int, all_time_rounds: int) -> dict:
     """p50/p95 (ms) of a 30-day report, an all-time report and a wallboard refresh."""
     store = await Store.open(db_path, create=False)
     try:
-        newest = await store.db.run(lambda conn: conn.execute("SELECT max(last_activity_at) FROM conversations").fetchone()[0])
+        newest = await store.db.run(analytics.newest_activity)
         if newest is None:
             raise SystemExit(f"{db_path} holds no conversations; build one with `omniconsole bench ingest --keep FILE`")
         now = newest + 1

@@ -112,6 +112,11 @@ def surveys_sent_between(conn: sqlite3.Connection, start: float | None, end: flo
     ).fetchall())
 
 
+def newest_activity(conn: sqlite3.Connection) -> float | None:
+    """The latest activity of any conversation (epoch seconds), None in an empty history."""
+    return conn.execute("SELECT max(last_activity_at) FROM conversations").fetchone()[0]
+
+
 def customer_names(conn: sqlite3.Connection, customer_ids: list[int]) -> dict[int, str]:
     """Display names of these customers (erased ones have none)."""
     names: dict[int, str] = {}
