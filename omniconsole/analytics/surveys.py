@@ -181,9 +181,7 @@ class SurveyService:
             for event in events:
                 last = event.id
                 if event.kind == "conversation.resolved" and event.conversation_id is not None:
-                    payload = event.payload if isinstance(event.payload, dict) else {}
-                    if "import" in str(payload.get("reason", "")):
-                        continue
+                    # (A resolution by an import is refused by `refusal`: imported history.)
                     try:
                         await after_resolution(self.store, self.settings.surveys, event.conversation_id,
                                                public_url=self.public_url)
