@@ -75,13 +75,21 @@ def report_histories(
         histories[cid] = ConversationHistory(cid, customer, status, assignee, opened, resolved)
     if not histories:
         return []
-    for cid, at, direction, author, flags, kind in conn.execute(
-        "SELECT m.conversation_id, m.created_at, m.direction, m.author, m.flags, ch.kind FROM conversations c"
-        " JOIN messages m ON m.conversation_id = c.id LEFT JOIN channels ch ON ch.id = m.channel_id"
+    flag_sets: dict[str, frozenset] = {"": frozenset()}  # a few distinct flag strings: one set each
+    channel_kinds = dict(conn.execute("SELECT id, kind FROM channels").fetchall())
+    current_id, current = None, None
+    for cid, at, direction, author, flags, channel_id in conn.execute(
+        "SELECT m.conversation_id, m.created_at, m.direction, m.author, m.flags, m.channel_id FROM conversations c"
+        " JOIN messages m ON m.conversation_id = c.id"
         f" WHERE {cond} AND m.direction IN ('in', 'out') ORDER BY m.conversation_id, m.created_at, m.id",
         params,
     ):
-        histories[cid].messages.append((at, direction, author, frozenset(flags.split()) if flags else frozenset(), kind))
+        if cid != current_id:
+            current_id, current = cid, histories[cid].messages
+        flag_set = flag_sets.get(flags)
+        if flag_set is None:
+            flag_set = flag_sets[flags] = frozenset(flags.split())
+        current.append((at, direction, author, flag_set, channel_kinds.get(channel_id)))
     for cid, at, kind, actor in conn.execute(
         "SELECT e.conversation_id, e.at, e.kind, e.actor FROM conversations c JOIN events e ON e.conversation_id = c.id"
         f" WHERE {cond} AND e.kind IN {_STATUS_IN} ORDER BY e.conversation_id, e.id",
