@@ -277,31 +277,22 @@ def pending_survey(
 
 
 def record_survey_answer(
-    conn: sqlite3.Connection, survey_id: int, score: int, *, comment: str = "", body: str | None = None,
-    channel_id: int | None = None, external_id: str | None = None, low_score_below: int | None = None,
+    conn: sqlite3.Connection, survey_id: int, score: int, *, comment: str = "", low_score_below: int | None = None,
     answer_message_id: int | None = None, now: float | None = None,
 ) -> bool:
     """Keep a survey's answer (the first one wins: a second click changes nothing; returns
-    whether this one was kept). With `body`, the customer's message is kept in the survey's
-    conversation flagged `survey_answer`: not a customer message, it reopens and wakes nothing
-    and starts no wait. A score below `low_score_below` leaves a note in the timeline."""
+    whether this one was kept). `answer_message_id`: the customer's message that carried it
+    (flagged `survey_answer`, see `take_survey_answer`), None for the e-mail page's click. A
+    score below `low_score_below` leaves a note in the timeline."""
     now = now or time.time()
     row = conn.execute(
-        "SELECT conversation_id, customer_id, identity_id, kind, handled_by FROM surveys WHERE id = ? AND score IS NULL",
+        "SELECT conversation_id, customer_id, kind, handled_by FROM surveys WHERE id = ? AND score IS NULL",
         (survey_id,),
     ).fetchone()
     if row is None:
         return False
-    conversation_id, customer_id, identity_id, kind, handled_by = row
+    conversation_id, customer_id, kind, handled_by = row
     answer_id = answer_message_id
-    if body is not None and answer_id is None:
-        answer_id = conn.execute(
-            "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body, external_id,"
-            " created_at, state, flags) VALUES (?, ?, ?, ?, 'in', '', ?, ?, ?, 'received', 'survey_answer') RETURNING id",
-            (conversation_id, customer_id, channel_id, identity_id, body, external_id, now),
-        ).fetchone()[0]
-        index_message(conn, answer_id, body, customer_id)
-        conn.execute("UPDATE conversations SET message_count = message_count + 1 WHERE id = ?", (conversation_id,))
     conn.execute(
         "UPDATE surveys SET score = ?, comment = ?, answered_at = ?, answer_message_id = ? WHERE id = ?",
         (score, comment, now, answer_id, survey_id),
@@ -390,11 +381,6 @@ def _answer_message(conn: sqlite3.Connection, survey: "PendingSurvey", channel_i
     add_event(conn, "message.received", conversation_id=survey.conversation_id, customer_id=survey.customer_id,
               message_id=message_id, at=now)
     return message_id
-
-
-def add_survey_comment(conn: sqlite3.Connection, survey_id: int, comment: str) -> None:
-    """Keep the comment that followed a rating (the latest one)."""
-    conn.execute("UPDATE surveys SET comment = ? WHERE id = ? AND score IS NOT NULL", (comment, survey_id))
 
 
 # --- the wallboard ---------------------------------------------------------------------
