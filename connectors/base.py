@@ -99,6 +99,16 @@ class InboundMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Button:
+    """A reply button under an outbound message (Telegram inline keyboard, VK keyboard,
+    WhatsApp interactive reply). A press arrives as an InboundMessage with "button" in `flags`
+    and the button's `id` in `meta["button"]`. Telegram allows 64 bytes of `id`."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """One message to a customer, taken from the outbox.
 
@@ -119,6 +129,8 @@ class OutboundMessage:
     # The `meta` of the customer's latest inbound message on this channel (chat id etc.).
     meta: Mapping[str, Any] = field(default_factory=dict)
     attempt: int = 1
+    # Reply buttons; a channel without buttons sends the body alone (it says how to answer).
+    buttons: tuple[Button, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

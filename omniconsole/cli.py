@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_kb_parser(sub, _common)
 
+    from omniconsole.analytics.commands import add_parser as add_report_parser
+
+    add_report_parser(sub, _common)
+
     p = sub.add_parser("bench", help="measure performance (see README for the budgets)")
     bench = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     q = bench.add_parser("ingest", help="messages per second through the whole ingest path")
@@ -137,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--batch", type=int, default=1000, help="messages per transaction (default: 1000)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     q.add_argument("--keep", metavar="FILE", help="keep the benchmark database at FILE (for bench query)")
+    q = bench.add_parser("report", help="30-day and all-time report and wallboard refresh times on a kept database")
+    _common(q)
+    q.add_argument("--rounds", type=int, default=20, help="30-day reports and wallboard refreshes to time (default: 20)")
+    q.add_argument("--all-time-rounds", type=int, default=3, help="all-time reports to time (default: 3)")
+    q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     q = bench.add_parser("query", help="p50/p95 of inbox page, timeline, profile and search")
     _common(q)
     q.add_argument("--messages", type=int, default=100_000, help="size of the database to build when --db is not given")
@@ -329,6 +338,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from omniconsole.analytics.surveys import SurveyService
     from omniconsole.core.hub import Hub
     from omniconsole.store import Store
 
@@ -351,7 +361,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 control = ControlServer(store, settings.team.socket, group=settings.team.group,
                                         attachments_dir=settings.attachments_dir)
                 await control.start()
-            hub = Hub(settings, store)
+            hub = Hub(settings, store, services=[SurveyService(store, settings)])
             holder = await store.lease_holder()
             if holder is not None:
                 log.info("waiting for the core lease held by pid %s on %s", holder.pid, holder.host)
@@ -366,6 +376,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from omniconsole.core.demo import build_demo_history, demo_settings
+    from omniconsole.analytics.surveys import SurveyService
     from omniconsole.core.hub import Hub
     from omniconsole.models import OperatorRole
     from omniconsole.store import Store
@@ -398,7 +409,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"answers library: {len(library.lines)} articles from {DEMO_LIBRARY}")
             if not args.feed:
                 return "window"
-            hub = Hub(settings, store)
+            hub = Hub(settings, store, services=[SurveyService(store, settings)])
             # Without the lease (another demo runs the core) this window only follows.
             core = asyncio.create_task(hub.run(wait=False))
             feed = asyncio.create_task(live_feed(store))
@@ -708,6 +719,12 @@ def cmd_kb(args: argparse.Namespace) -> int:
     from omniconsole.answers.commands import run
 
     return run(args, _settings(args), current_user())
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from omniconsole.analytics.commands import run
+
+    return run(args, _settings(args))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -58,6 +58,24 @@ class ListenerSettings:
     # client is the last address in X-Forwarded-For that is not a proxy (for the rate limit and
     # the logs). None by default: from anyone else X-Forwarded-For is a claim anyone can make.
     trusted_proxies: tuple[str, ...] = ()
+    # The address customers reach the listener at from outside (https://support.example.com),
+    # for links in mail (the survey page); None: no links are sent.
+    public_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SurveySettings:
+    """The `[surveys]` table (omniconsole/analytics/surveys.py). `csat`: ask after a resolution;
+    `csat_every_days`: not more often per customer; `nps`: ask "would you recommend us" with the
+    CSAT question's turn, at most once per customer per `nps_every_days`; `low_csat` (1-5) and
+    `low_nps` (0-10): a score below leaves a note in the timeline; `texts`: per language ("en",
+    "ru") overrides of the question texts (keys of surveys.DEFAULT_TEXTS)."""
+
+    csat: bool = True
+    csat_every_days: int = 7
+    nps: bool = False
+    nps_every_days: int = 90
+    texts: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,7 @@ class Settings:
     listener: ListenerSettings = field(default_factory=ListenerSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     team: TeamSettings = field(default_factory=TeamSettings)
+    surveys: SurveySettings = field(default_factory=SurveySettings)
 
     @property
     def attachments_dir(self) -> Path:
@@ -182,6 +201,7 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         listener=_listener_settings(_table(raw, "listener", path), path),
         retention=_retention_settings(_table(raw, "retention", path), path),
         team=_team_settings(_table(raw, "team", path), path, base),
+        surveys=_survey_settings(_table(raw, "surveys", path), path),
     )
 
 
@@ -199,6 +219,36 @@ def _team_settings(table: dict[str, Any], path: Path, base: Path) -> TeamSetting
     if not isinstance(group, str) or not group:
         raise UsageError(f"{where}: group must be a Unix group name such as \"omniconsole\"")
     return TeamSettings(socket=_resolve(base, socket) if socket else None, group=group)
+
+
+def _survey_settings(table: dict[str, Any], path: Path) -> SurveySettings:
+    """The `[surveys]` table, checked: every problem is one sentence naming the key."""
+    where = f"{path}: [surveys]"
+    known = {"csat", "csat_every_days", "nps", "nps_every_days", "texts"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+    values: dict[str, Any] = {}
+    for key in ("csat", "nps"):
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise UsageError(f"{where}: {key} must be true or false")
+            values[key] = table[key]
+    for key in ("csat_every_days", "nps_every_days"):
+        if key in table:
+            value = table[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UsageError(f"{where}: {key} must be a whole number of days (0 or more)")
+            values[key] = value
+    texts = table.get("texts", {})
+    if not isinstance(texts, dict) or not all(isinstance(v, dict) for v in texts.values()):
+        raise UsageError(f"{where}: texts must be tables per language, e.g. [surveys.texts.en]")
+    for language, entries in texts.items():
+        for key, value in entries.items():
+            if not isinstance(value, str):
+                raise UsageError(f"{where}: texts.{language}.{key} must be text")
+    values["texts"] = {str(k): dict(v) for k, v in texts.items()}
+    return SurveySettings(**values)
 
 
 def _retention_settings(table: dict[str, Any], path: Path) -> RetentionSettings:
@@ -222,7 +272,7 @@ def _retention_settings(table: dict[str, Any], path: Path) -> RetentionSettings:
 def _listener_settings(table: dict[str, Any], path: Path) -> ListenerSettings:
     """The `[listener]` table, checked: every problem is one sentence naming the key."""
     where = f"{path}: [listener]"
-    known = {"host", "port", "max_body_kb", "rate_per_minute", "enabled", "trusted_proxies"}
+    known = {"host", "port", "max_body_kb", "rate_per_minute", "enabled", "trusted_proxies", "public_url"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
@@ -249,7 +299,10 @@ def _listener_settings(table: dict[str, Any], path: Path) -> ListenerSettings:
             raise UsageError(
                 f"{where}: trusted_proxies: {proxy!r} is not an IP address or network (such as \"127.0.0.1\" or \"10.0.0.0/8\")"
             ) from None
-    return ListenerSettings(host=host, enabled=enabled, trusted_proxies=tuple(proxies), **numbers)
+    public_url = table.get("public_url")
+    if public_url is not None and (not isinstance(public_url, str) or not public_url.startswith(("http://", "https://"))):
+        raise UsageError(f"{where}: public_url must be an address starting with https:// (or http://)")
+    return ListenerSettings(host=host, enabled=enabled, trusted_proxies=tuple(proxies), public_url=public_url.rstrip("/") if public_url else None, **numbers)
 
 
 def _table(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

@@ -18,9 +18,11 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from connectors import connector_class
 from connectors.base import (
+    Button,
     ChannelContext,
     Connector,
     ConnectorError,
@@ -30,6 +32,7 @@ from connectors.base import (
     OutboundMessage,
     PermanentError,
     TransientError,
+    WebRoute,
 )
 from omniconsole.config import ChannelSettings, Settings
 from omniconsole.core.ingest import Ingestor
@@ -40,6 +43,25 @@ from omniconsole.store import OutboxItem, Store
 from omniconsole.store.outbox import json_object as _json_object
 
 log = logging.getLogger(__name__)
+
+
+class CoreService(Protocol):
+    """Work a capability package runs inside the core while it holds the lease (surveys):
+    `run()` until cancelled, and `routes()` served on the listener under `path`."""
+
+    path: str
+
+    def routes(self) -> list[WebRoute]: ...
+
+    async def run(self) -> None: ...
+
+
+def _buttons(meta: str | None) -> tuple[Button, ...]:
+    """Reply buttons a queued message carries in its meta (`buttons`: [{"id", "title"}])."""
+    raw = _json_object(meta).get("buttons") if meta else None
+    if not isinstance(raw, list):
+        return ()
+    return tuple(Button(str(b["id"]), str(b["title"])) for b in raw if isinstance(b, dict) and "id" in b and "title" in b)
 
 ConnectorFactory = Callable[[ChannelSettings, ChannelContext], Connector]
 
@@ -137,6 +159,7 @@ class Hub:
         *,
         timing: HubTiming | None = None,
         connector_factory: ConnectorFactory = default_connector_factory,
+        services: Sequence[CoreService] = (),
     ):
         self.settings = settings
         self.store = store
@@ -154,6 +177,9 @@ class Hub:
         self.listener: Listener | None = None
         self.listening = asyncio.Event()
         self._web_channels: dict[int, str] = {}  # channel id -> its path prefix
+        # What capability packages run in the core (surveys): each a task, its routes on the
+        # listener under its `path` (a package above the core, handed in by who builds the hub).
+        self.services = list(services)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -197,6 +223,13 @@ class Hub:
                 if not await self._mount_routes(channel_id, channel):
                     continue
                 tasks.append(asyncio.create_task(self._supervise(channel_id, channel), name=f"channel {channel.name}"))
+            for service in self.services:
+                routes = service.routes()
+                if routes and self.settings.listener.enabled is not False:
+                    if self.listener is None:
+                        self.listener = Listener(self.settings.listener, shutdown_timeout=self.timing.listener_shutdown)
+                    self.listener.mount(service.path, routes, owner=type(service).__name__)
+                tasks.append(asyncio.create_task(service.run(), name=type(service).__name__))
             if self.listener is not None or self.settings.listener.enabled:
                 tasks.append(asyncio.create_task(self._listen(), name="listener"))
             tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
@@ -431,6 +464,7 @@ class Hub:
             attachments=tuple(self.settings.attachments_dir / p for p in item.attachment_paths),
             meta=_json_object(item.meta),
             attempt=item.attempts,
+            buttons=_buttons(item.meta),
         )
         try:
             result = await asyncio.wait_for(connector.send(message), self.timing.send_timeout)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
 from omniconsole.store import (
-    actions, answers, calls, customers, edits, history, lease, outbox, queries, reactions, retention, search,
+    actions, analytics, answers, calls, customers, edits, history, lease, outbox, queries, reactions, retention, search,
 )
 from omniconsole.store.actions import ActionError
 from omniconsole.store.database import Database, connect, storage_figures, write_transaction
@@ -399,6 +399,48 @@ class Store:
     async def kb_record_sent(self, insertion_ids: list[int], message_id: int | None, edited: bool) -> None:
         """Record that the reply holding these insertions went out, edited or not."""
         await self.db.write(answers.record_sent, insertion_ids, message_id, edited)
+    # --- figures and surveys (store/analytics.py, omniconsole/analytics/) ------------------
+
+    async def report_histories(
+        self, start: float | None, end: float | None, conversation_ids: list[int] | None = None
+    ) -> tuple[list[analytics.ConversationHistory], dict[str, int], dict[int, str]]:
+        """In one snapshot: the conversations a figure of [start, end) may come from (epoch
+        seconds, None: unbounded), surveys sent in the period by kind, and customers' names."""
+
+        def read(conn):
+            histories = analytics.report_histories(conn, start, end, conversation_ids)
+            sent = analytics.surveys_sent_between(conn, start, end)
+            names = analytics.customer_names(conn, sorted({h.customer_id for h in histories}))
+            return histories, sent, names
+
+        return await self.db.run(read)
+
+    async def wallboard_rows(self, day_start: float) -> analytics.WallboardRows:
+        """The wallboard's live numbers in one snapshot (store/analytics.py)."""
+        return await self.db.run(analytics.wallboard_rows, day_start)
+
+    async def survey_target(self, conversation_id: int) -> analytics.SurveyTarget | None:
+        """What decides whether a conversation gets a survey, or None if it does not exist."""
+        return await self.db.run(analytics.survey_target, conversation_id)
+
+    async def record_survey(self, kind: str, target: analytics.SurveyTarget, language: str, body: str,
+                            meta: dict | None = None) -> tuple[int, str]:
+        """Queue a survey question (flagged `survey`) over the target's route; (id, token)."""
+        channel_id, _, identity_id, _ = target.route
+        return await self.db.write(
+            analytics.record_survey, kind, target.conversation_id, target.customer_id, channel_id, identity_id,
+            target.handled_by, language, body, meta,
+        )
+
+    async def pending_survey(self, **lookup) -> analytics.PendingSurvey | None:
+        """An unanswered survey by `token=`, or the newest to an identity (`identity_kind=`,
+        `address=`, sent after `since=`)."""
+        return await self.db.run(lambda conn: analytics.pending_survey(conn, **lookup))
+
+    async def record_survey_answer(self, survey_id: int, score: int, **details) -> bool:
+        """Keep a survey's first answer (store/analytics.py `record_survey_answer`)."""
+        return await self.db.write(lambda conn: analytics.record_survey_answer(conn, survey_id, score, **details))
+
     # --- what the history forgets (`[retention]`, store/retention.py) ---------------------
 
     async def prune_live_events(self, before: float, batch: int = 50_000) -> int:

@@ -8,11 +8,12 @@ and which conversation each message belongs to.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 
 from omniconsole.models import Direction, preview_line
-from omniconsole.store import calls, edits, reactions, search
+from omniconsole.store import analytics, calls, edits, reactions, search
 from omniconsole.store.attachments import add_attachments
 from omniconsole.store.conversations import conversation_for
 from omniconsole.store.events import add_event
@@ -26,6 +27,10 @@ __all__ = [
     "AttachmentRecord", "InboundRecord", "IngestResult", "add_customer", "fts_text", "ingest_batch", "load_cursor",
     "refresh_customer_index", "save_cursor",
 ]
+
+
+#: Cheap test on the hot path before a survey lookup: a body that starts with a number.
+_MAY_BE_SCORE = re.compile(r"\s*\d{1,2}(?!\d)")
 
 
 def ingest_batch(
@@ -72,6 +77,17 @@ def ingest_batch(
                 result.duplicates += 1
             continue
 
+        answer = None
+        if "button" in record.flags or _MAY_BE_SCORE.match(record.body):
+            answer = analytics.take_survey_answer(conn, channel_id, record, now)
+        if answer is not None:
+            # A survey's answer: kept with the survey's conversation; it opens, reopens and wakes
+            # nothing and is no customer message (store/analytics.py).
+            message_id, conversation_id, customer_id = answer
+            result.stored.append(message_id)
+            result.receipts.append((record.external_id, message_id, conversation_id, customer_id, False))
+            result.conversations.add(conversation_id)
+            continue
         key = (record.identity_kind, record.address)
         found = identities.get(key)
         if found is None:

@@ -415,6 +415,42 @@ MIGRATIONS: list[str] = [
         SELECT RAISE(ABORT, 'an audit event''s payload may only be emptied (by an erasure)');
     END;
     """,
+    # surveys (issue #20): each CSAT or NPS question sent, with who handled the conversation
+    # when it was sent (an operator's login or 'bot'), and its answer. `token` names the survey
+    # in the e-mail link page; the score is NULL until answered. Figures: store/analytics.py.
+    """
+    CREATE TABLE surveys (
+        id              INTEGER PRIMARY KEY,
+        kind            TEXT NOT NULL,             -- 'csat' (1-5) or 'nps' (0-10)
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+        customer_id     INTEGER NOT NULL REFERENCES customers(id),
+        channel_id      INTEGER REFERENCES channels(id),
+        identity_id     INTEGER REFERENCES identities(id),
+        message_id      INTEGER REFERENCES messages(id),
+        handled_by      TEXT NOT NULL DEFAULT '',
+        language        TEXT NOT NULL DEFAULT 'en',
+        token           TEXT NOT NULL UNIQUE,
+        sent_at         REAL NOT NULL,
+        score           INTEGER,
+        comment         TEXT NOT NULL DEFAULT '',
+        answered_at     REAL,
+        answer_message_id INTEGER REFERENCES messages(id)
+    );
+    CREATE INDEX surveys_customer ON surveys(customer_id, kind, sent_at);
+    -- CSAT at most once per conversation, as a constraint (two cores or a restart cannot double it).
+    CREATE UNIQUE INDEX surveys_csat_once ON surveys(conversation_id) WHERE kind = 'csat';
+    CREATE INDEX surveys_conversation ON surveys(conversation_id);
+    CREATE INDEX surveys_answered ON surveys(answered_at) WHERE answered_at IS NOT NULL;
+    -- Status changes of a conversation, for figures: a partial index, so ingest (which writes
+    -- none of these kinds on its hot path) pays nothing for it.
+    CREATE INDEX events_status ON events(conversation_id, id) WHERE kind IN ('conversation.resolved',
+        'conversation.open', 'conversation.reopened', 'conversation.snoozed', 'conversation.woke',
+        'conversation.pending', 'bot.handoff');
+    CREATE INDEX conversations_opened ON conversations(opened_at);
+    -- The wallboard's unattended count and longest wait without reading every open conversation.
+    CREATE INDEX conversations_waiting ON conversations(waiting_since) WHERE status = 'open' AND waiting_since IS NOT NULL;
+    CREATE INDEX conversations_resolved ON conversations(resolved_at) WHERE resolved_at IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

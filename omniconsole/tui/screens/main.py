@@ -81,6 +81,8 @@ class MainScreen(WorkerFailures, Screen):
         Binding("c", "edit_customer", "Edit customer", id="customer.edit"),
         Binding("m", "same_person", "Merge / same person", id="customer.merge"),
         Binding("slash", "search", "Search", id="app.search"),
+        Binding("S", "reports", "Reports", id="app.reports"),
+        Binding("W", "wallboard", "Wallboard", id="app.wallboard"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "app.command_palette", "Commands", id="app.commands"),
         Binding("tab", "focus_next_pane", "Next pane", show=False, id="app.next_pane"),
@@ -540,6 +542,20 @@ class MainScreen(WorkerFailures, Screen):
             conversation_id = profile.conversations[0].id
         await self.open_conversation(conversation_id, focus_message=choice.message_id)
         self.timeline.focus()
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_reports(self) -> None:
+        from omniconsole.tui.screens.reports import ReportsScreen
+
+        conversation_id = await self.app.push_screen_wait(ReportsScreen(self.store, self.clock))
+        if conversation_id is not None:
+            await self.open_conversation(conversation_id)
+            self.timeline.focus()
+
+    def action_wallboard(self) -> None:
+        from omniconsole.tui.screens.wallboard import WallboardScreen
+
+        self.app.push_screen(WallboardScreen(self.store, self.clock))
 
     def action_help(self) -> None:
         from omniconsole.tui.screens.help import HelpScreen

@@ -1,0 +1,72 @@
+"""`omniconsole report`: the figures of a period in total or grouped (table, CSV or the JSON
+contract of README "Reports"), and `report conversations`: one row per conversation."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+
+from omniconsole.analytics import report as rp
+from omniconsole.errors import UsageError
+
+
+def add_parser(sub: argparse._SubParsersAction, common) -> None:
+    """The `report` sub-command (`common` adds --config/--db/-v)."""
+    p = sub.add_parser("report", help="response, resolution and satisfaction figures of a period")
+    common(p)
+    p.add_argument("what", nargs="?", choices=("summary", "conversations"), default="summary",
+                   help="summary (default), or conversations: one row per conversation opened in the period")
+    p.add_argument("--from", dest="date_from", metavar="DATE", default=None,
+                   help="first day, inclusive (YYYY-MM-DD, local midnight; default: the beginning)")
+    p.add_argument("--to", dest="date_to", metavar="DATE", default=None,
+                   help="day after the last, exclusive (YYYY-MM-DD, local midnight; default: now)")
+    p.add_argument("--by", choices=rp.GROUPINGS, default=None, help="one row per channel, operator, queue, label, day or hour")
+    p.add_argument("--format", choices=rp.FORMATS, default="table", help="table (default), csv or json")
+
+
+def parse_day(text: str | None, option: str) -> date | None:
+    """A YYYY-MM-DD date, or a UsageError saying what was expected."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-01") from None
+
+
+async def make_report(store, period: rp.Period, *, by: str | None = None, now: float | None = None, tz=None) -> dict:
+    """The report object of a period (see report.build_report)."""
+    now = rp.now() if now is None else now
+    histories, sent, _ = await store.report_histories(period.start, period.end)
+    return rp.build_report(rp.facts_for(histories, now), period, now, by=by, tz=tz, surveys_sent=sent)
+
+
+async def conversations_report(store, period: rp.Period, *, now: float | None = None) -> list[dict]:
+    """One row per conversation opened in the period (report.conversation_rows)."""
+    now = rp.now() if now is None else now
+    histories, _, names = await store.report_histories(period.start, period.end)
+    return rp.conversation_rows(histories, rp.facts_for(histories, now), period, names)
+
+
+def run(args: argparse.Namespace, settings) -> int:
+    """Print the report; exit code 0."""
+    from omniconsole.store import Store
+
+    start, end = parse_day(args.date_from, "--from"), parse_day(args.date_to, "--to")
+    if start and end and end <= start:
+        raise UsageError(f"--to {end} must be after --from {start} (--to is exclusive)")
+    period = rp.period_of(start, end)
+
+    async def main() -> str:
+        store = await Store.open(settings.database, create=False)
+        try:
+            if args.what == "conversations":
+                return rp.render_conversations(await conversations_report(store, period), args.format)
+            return rp.render(await make_report(store, period, by=args.by), args.format)
+        finally:
+            await store.close()
+
+    import asyncio
+
+    print(asyncio.run(main()))
+    return 0

@@ -1,0 +1,315 @@
+"""Reports: the figures of a period, in total or grouped, as the JSON contract of issue #20
+(documented in README "Reports"), a table or CSV; and one row per conversation.
+
+A period is [start, end) in epoch seconds (`--from` inclusive, `--to` exclusive, dates at
+local midnight). Each fact counts in the period of its ending event (figures.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+
+from omniconsole.analytics import figures as f
+from omniconsole.analytics.figures import Fact, conversation_facts
+
+GROUPINGS = ("channel", "operator", "queue", "label", "day", "hour")
+FORMATS = ("table", "csv", "json")
+#: The key used for every conversation while queues do not exist (routing lands them).
+DEFAULT_QUEUE = "default"
+NO_LABEL = "(none)"
+
+#: The contract's fields in order (README "Reports"); `_business` twins follow each duration.
+DURATIONS = (
+    "frt_median_s", "frt_p90_s", "frt_mean_s", "nrt_median_s", "nrt_p90_s", "nrt_mean_s",
+    "resolution_median_s", "resolution_p90_s", "resolution_mean_s",
+    "full_resolution_median_s", "full_resolution_p90_s", "waiting_on_customer_median_s",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """[start, end) in epoch seconds; None: unbounded on that side."""
+
+    start: float | None
+    end: float | None
+
+    def holds(self, at: float) -> bool:
+        return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
+
+
+def local_midnight(day: date, tz: tzinfo | None = None) -> float:
+    """Epoch seconds of local midnight starting `day` in `tz` (None: the system's zone)."""
+    moment = datetime(day.year, day.month, day.day)
+    return (moment.replace(tzinfo=tz) if tz else moment.astimezone()).timestamp()
+
+
+def period_of(start: date | None, end: date | None, tz: tzinfo | None = None) -> Period:
+    """The period from `start` (inclusive) to `end` (exclusive) as local midnights."""
+    return Period(local_midnight(start, tz) if start else None, local_midnight(end, tz) if end else None)
+
+
+def last_days(days: int, now: float, tz: tzinfo | None = None) -> Period:
+    """Today and the `days - 1` days before it, to the end of today."""
+    today = datetime.fromtimestamp(now, tz).date() if tz else datetime.fromtimestamp(now).date()
+    return period_of(today - timedelta(days=days - 1), today + timedelta(days=1), tz)
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (the smallest value with at least `share` of values at or below it)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def summarise(facts: Iterable[Fact], period: Period, now: float) -> dict:
+    """The contract's object for these facts: counts, medians/p90/means of durations in
+    seconds (null when nothing to measure), CSAT share 0-1, NPS -100..100."""
+    durations: dict[str, list[float]] = defaultdict(list)
+    counts: dict[str, int] = defaultdict(int)
+    csat: list[float] = []
+    nps: list[float] = []
+    for fact in facts:
+        if fact.figure == f.UNATTENDED:
+            counts[f.UNATTENDED] += 1
+            continue
+        if not period.holds(fact.at):
+            continue
+        if fact.figure in (f.FRT, f.NRT, f.RESOLUTION, f.FULL_RESOLUTION, f.WAITING_ON_CUSTOMER):
+            durations[fact.figure].append(fact.value)
+        elif fact.figure == f.CSAT:
+            csat.append(fact.value)
+        elif fact.figure == f.NPS:
+            nps.append(fact.value)
+        else:
+            counts[fact.figure] += 1
+    out: dict = {
+        "conversations": counts[f.OPENED],
+        "resolved": counts[f.RESOLVED],
+    }
+    for figure in (f.FRT, f.NRT, f.RESOLUTION, f.FULL_RESOLUTION):
+        values = durations[figure]
+        for stat, fn in (("median", statistics.median), ("p90", lambda v: percentile(v, 0.9)), ("mean", statistics.fmean)):
+            if figure == f.FULL_RESOLUTION and stat == "mean":
+                continue
+            out[f"{figure}_{stat}_s"] = _round(fn(values)) if values else None
+            out[f"{figure}_{stat}_s_business"] = None
+    waiting = durations[f.WAITING_ON_CUSTOMER]
+    out["waiting_on_customer_median_s"] = _round(statistics.median(waiting)) if waiting else None
+    out["waiting_on_customer_median_s_business"] = None
+    out["frt_responses"] = len(durations[f.FRT])
+    out["nrt_responses"] = len(durations[f.NRT])
+    ongoing = period.end is None or period.end > now
+    out["unattended"] = counts[f.UNATTENDED] if ongoing else None
+    out["csat"] = _round(sum(1 for s in csat if s >= f.CSAT_GOOD) / len(csat)) if csat else None
+    out["csat_responses"] = len(csat)
+    out["nps"] = _round(100.0 * (sum(1 for s in nps if s >= f.NPS_PROMOTER) - sum(1 for s in nps if s <= f.NPS_DETRACTOR)) / len(nps)) if nps else None
+    out["nps_responses"] = len(nps)
+    out["bot_contained"] = counts[f.BOT_CONTAINED]
+    out["bot_handoffs"] = counts[f.BOT_HANDOFF]
+    return out
+
+
+def group_keys(fact: Fact, by: str, tz: tzinfo | None = None) -> list:
+    """The group(s) a fact counts under: a channel kind, an operator login (`bot`,
+    `unassigned`), the queue (`default` until queues exist), each label, a local date (ISO) or
+    a local hour 0-23."""
+    if by == "channel":
+        return [fact.channel]
+    if by == "operator":
+        return [fact.operator]
+    if by == "queue":
+        return [DEFAULT_QUEUE]
+    if by == "label":
+        return list(fact.labels) or [NO_LABEL]
+    moment = datetime.fromtimestamp(fact.at, tz) if tz else datetime.fromtimestamp(fact.at)
+    if by == "day":
+        return [moment.date().isoformat()]
+    if by == "hour":
+        return [moment.hour]
+    raise ValueError(f"cannot group by {by!r}; choose one of {', '.join(GROUPINGS)}")
+
+
+def build_report(
+    facts: list[Fact], period: Period, now: float, *, by: str | None = None, tz: tzinfo | None = None,
+    surveys_sent: dict[str, int] | None = None,
+) -> dict:
+    """The report object: the totals, `from`/`to` (epoch seconds or null), and with `by` a
+    `rows` list of the same objects each with its `key`, sorted by key."""
+    report = summarise(facts, period, now)
+    sent = surveys_sent or {}
+    report["csat_surveys_sent"] = sent.get("csat", 0)
+    report["csat_response_rate"] = _round(report["csat_responses"] / sent["csat"]) if sent.get("csat") else None
+    report["from"] = period.start
+    report["to"] = period.end
+    if by is not None:
+        groups: dict = defaultdict(list)
+        for fact in facts:
+            for key in group_keys(fact, by, tz):
+                groups[key].append(fact)
+        rows = []
+        for key in sorted(groups, key=lambda k: (str(type(k)), k)):
+            row = {"key": key, **summarise(groups[key], period, now)}
+            if row["conversations"] or any(v for k, v in row.items() if k not in ("key", "unattended")):
+                rows.append(row)
+            elif row["unattended"]:
+                rows.append(row)
+        report["rows"] = rows
+    return report
+
+
+def conversations_behind(facts: list[Fact], period: Period, figure: str, *, by: str | None = None, key=None,
+                         tz: tzinfo | None = None) -> list[int]:
+    """Ids of the conversations a figure (of one group) was computed from: what a click on a
+    figure in the window lists."""
+    ids = {
+        fact.conversation_id for fact in facts
+        if fact.figure == figure and (figure == f.UNATTENDED or period.holds(fact.at))
+        and (by is None or key in group_keys(fact, by, tz))
+    }
+    return sorted(ids)
+
+
+def facts_for(histories, now: float) -> list[Fact]:
+    """Every fact of these conversation histories as of `now`."""
+    out: list[Fact] = []
+    for h in histories:
+        out.extend(conversation_facts(h, now))
+    return out
+
+
+# --- output -----------------------------------------------------------------------------
+
+TABLE_FIELDS = (
+    ("conversations", "opened"), ("resolved", "resolved"), ("frt_median_s", "FRT median"), ("frt_p90_s", "FRT p90"),
+    ("nrt_median_s", "NRT median"), ("resolution_median_s", "resolution median"), ("resolution_p90_s", "resolution p90"),
+    ("unattended", "unattended"), ("csat", "CSAT"), ("csat_responses", "CSAT answers"), ("nps", "NPS"),
+    ("bot_contained", "bot contained"), ("bot_handoffs", "bot handoffs"),
+)
+
+
+def human_duration(seconds: float | None) -> str:
+    """12s, 4m 05s, 3h 20m, 2d 4h; '-' for nothing to measure."""
+    if seconds is None:
+        return "-"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def cell(field: str, value) -> str:
+    """One figure as a table shows it."""
+    if value is None:
+        return "-"
+    if field.endswith("_s"):
+        return human_duration(value)
+    if field == "csat":
+        return f"{value * 100:.0f}%"
+    if field == "nps":
+        return f"{value:+.0f}"
+    return str(value)
+
+
+def render(report: dict, fmt: str) -> str:
+    """The report as `table` (for people), `csv` (one line per group, or the totals) or
+    `json` (the contract: one object on the last line)."""
+    if fmt == "json":
+        return json.dumps(report, ensure_ascii=False, sort_keys=False)
+    rows = report.get("rows")
+    fields = [name for name, _ in TABLE_FIELDS]
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        keys = [k for k in report if k not in ("rows", "from", "to")]
+        writer.writerow(["key", *keys])
+        for row in rows if rows is not None else [{"key": "total", **report}]:
+            writer.writerow([row["key"], *["" if row.get(k) is None else row.get(k) for k in keys]])
+        return buffer.getvalue().rstrip("\n")
+    header = ["", *[title for _, title in TABLE_FIELDS]]
+    lines = [[str(row["key"]), *[cell(name, row.get(name)) for name in fields]] for row in rows or []]
+    lines.append(["total", *[cell(name, report.get(name)) for name in fields]])
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
+    out = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths)))]
+    for r in lines:
+        out.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    return "\n".join(out)
+
+
+CONVERSATION_COLUMNS = (
+    "id", "customer", "channels", "opened", "first_response", "resolved", "assignee", "frt_s", "nrt_mean_s",
+    "resolution_s", "full_resolution_s", "waiting_on_customer_s", "csat", "nps",
+)
+
+
+def conversation_rows(histories, facts: list[Fact], period: Period, customer_names: dict[int, str]) -> list[dict]:
+    """One row per conversation opened in the period: id, customer, channels used, opened,
+    first response and resolved (ISO UTC), assignee, and its figures (seconds)."""
+    by_conversation: dict[int, list[Fact]] = defaultdict(list)
+    for fact in facts:
+        by_conversation[fact.conversation_id].append(fact)
+
+    def iso(at: float | None) -> str:
+        return "" if at is None else datetime.utcfromtimestamp(at).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    rows = []
+    for h in histories:
+        if not period.holds(h.opened_at):
+            continue
+        own = by_conversation[h.id]
+        first = {x.figure: x for x in sorted(own, key=lambda x: x.at)}
+        nrts = [x.value for x in own if x.figure == f.NRT]
+        frt = next((x for x in own if x.figure == f.FRT), None)
+        channels = []
+        for m in h.messages:
+            if m[4] and m[4] not in channels:
+                channels.append(m[4])
+        rows.append({
+            "id": h.id,
+            "customer": customer_names.get(h.customer_id, str(h.customer_id)),
+            "channels": " ".join(channels),
+            "opened": iso(h.opened_at),
+            "first_response": iso(frt.at) if frt else "",
+            "resolved": iso(first[f.RESOLVED].at) if f.RESOLVED in first else "",
+            "assignee": h.assignee or "",
+            "frt_s": _round(frt.value) if frt else None,
+            "nrt_mean_s": _round(statistics.fmean(nrts)) if nrts else None,
+            "resolution_s": _round(first[f.RESOLUTION].value) if f.RESOLUTION in first else None,
+            "full_resolution_s": _round(first[f.FULL_RESOLUTION].value) if f.FULL_RESOLUTION in first else None,
+            "waiting_on_customer_s": _round(first[f.WAITING_ON_CUSTOMER].value) if f.WAITING_ON_CUSTOMER in first else None,
+            "csat": next((x.value for x in own if x.figure == f.CSAT), None),
+            "nps": next((x.value for x in own if x.figure == f.NPS), None),
+        })
+    return rows
+
+
+def render_conversations(rows: list[dict], fmt: str) -> str:
+    """Conversation rows as CSV (for spreadsheets), JSON lines, or a plain table."""
+    if fmt == "json":
+        return "\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n", delimiter="," if fmt == "csv" else "\t")
+    writer.writerow(CONVERSATION_COLUMNS)
+    for r in rows:
+        writer.writerow(["" if r[c] is None else r[c] for c in CONVERSATION_COLUMNS])
+    return buffer.getvalue().rstrip("\n")
+
+
+def now() -> float:
+    """The clock reports use (one place for tests to freeze)."""
+    return time.time()
