@@ -47,6 +47,8 @@ ROLES: dict[str, str] = {
     "kb_record_sent": AGENT,
     # the library and rules
     "kb_sync": SUPERVISOR, "kb_save": SUPERVISOR, "kb_delete": SUPERVISOR,
+    # reports and the wallboard (issue #20: a supervisor's; agents get the team's totals later)
+    "report_histories": SUPERVISOR, "wallboard_rows": SUPERVISOR,
     # people's data and rights
     "add_operator": ADMIN, "remove_operator": ADMIN, "export_customer": ADMIN, "erase_customer": ADMIN,
     "prune_live_events": ADMIN, "erase_texts_before": ADMIN,
@@ -55,6 +57,8 @@ ROLES: dict[str, str] = {
     "recover_sending": CORE, "claim_outbox": CORE, "mark_sent": CORE, "mark_retry": CORE, "mark_failed": CORE,
     "apply_delivery_updates": CORE, "try_acquire_lease": CORE, "renew_lease": CORE, "release_lease": CORE,
     "checkpoint": CORE, "open": CORE, "close": CORE,
+    # surveys are sent and their answers taken by the core's survey service
+    "pending_survey": CORE, "survey_target": CORE, "record_survey": CORE, "record_survey_answer": CORE,
 }
 
 #: Parameters that name who acts: the core sets them to the caller's login, whatever was sent.
