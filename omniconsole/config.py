@@ -84,6 +84,9 @@ class Settings:
     path: Path | None = None
     listener: ListenerSettings = field(default_factory=ListenerSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    # `[routing]`, `[[queues]]` and `[[calendars]]` (omniconsole/routing/settings.py); None: the
+    # defaults (one least-loaded queue for everyone, open around the clock).
+    routing: Any = None
 
     @property
     def attachments_dir(self) -> Path:
@@ -168,7 +171,18 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         path=path.resolve(),
         listener=_listener_settings(_table(raw, "listener", path), path),
         retention=_retention_settings(_table(raw, "retention", path), path),
+        routing=_routing_settings(raw, path, base),
     )
+
+
+def _routing_settings(raw: dict[str, Any], path: Path, base: Path) -> Any:
+    """`[routing]`, `[[queues]]` and `[[calendars]]`, checked now so a mistake stops the start."""
+    from omniconsole.routing.settings import RoutingSettingsError, parse_routing
+
+    try:
+        return parse_routing(_table(raw, "routing", path), raw.get("queues", []), raw.get("calendars", []), base)
+    except RoutingSettingsError as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
 def _retention_settings(table: dict[str, Any], path: Path) -> RetentionSettings:
