@@ -203,9 +203,9 @@ class Router:
             return []
         decisions: list[Decision] = []
         for conversation_id, needs, kind, _priority, _queued in db.waiting(conn, queue.name, limit=1000):
-            if not any(op.status == "online" and queue.takes_operator(op.login, op.teams) and self.has_room(op, "")
+            if not any(op.status == "online" and queue.takes_operator(op.login, op.teams) and self.load(op) < self.capacity(op) - 1e-9
                        for op in states.values()):
-                break
+                break  # nobody in the queue has any room left: the rest wait
             login, reason = self.choose(queue, needs, kind, states, (exclude or {}).get(conversation_id, frozenset()))
             if login is None:
                 continue

@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Events after which a queue may move: capacity freed, an operator came online or changed.
 SERVE_ON = {
-    "conversation.status", "conversation.assigned", "routing.returned", "operator.status", "operator.updated",
-    "operator.added", "conversation.priority",
+    "conversation.resolved", "conversation.snoozed", "conversation.pending", "conversation.open", "conversation.assigned",
+    "routing.returned", "operator.status", "operator.updated", "operator.added", "operator.removed", "conversation.priority",
 }
 
 
@@ -169,3 +169,42 @@ class WindowPresence:
             await self._set("away", f"no key pressed for {self.settings.away_after_minutes:g} min")
             return
         await self.store.db.write(lambda conn: db.window_heartbeat(conn, self.login, self.pid, self.host, now))
+
+
+def settings_of(settings) -> RoutingSettings:
+    """The routing settings of a `Settings` (the defaults when the config has none)."""
+    return getattr(settings, "routing", None) or RoutingSettings()
+
+
+def core_extensions(settings) -> list[CoreExtension]:
+    """What the core runs for the capability packages, in pipeline order (routing now)."""
+    return [extension(settings_of(settings))]
+
+
+async def team_lines(store: "Store", settings) -> list[tuple[str, str, str, str]]:
+    """Per operator: `(login, status, load "2/5", skills)` for the team view and the CLI."""
+    router = Router(settings_of(settings))
+    states = await store.db.run(db.operator_states, router.settings.load_statuses())
+    return [
+        (op.login, op.status, f"{router.load(op):g}/{router.capacity(op)}", ", ".join(op.skills))
+        for op in states.values()
+    ]
+
+
+async def set_operator(store: "Store", settings, login: str, *, actor: str, status: str | None = None,
+                       capacity: int | None = None, skills: list[str] | None = None, teams: list[str] | None = None) -> str:
+    """`omniconsole operator set`: change an operator's routing fields (a status through the
+    router, so going offline starts the grace period and coming online serves the queues).
+    Returns one line describing the operator now; ActionError in words for bad values."""
+    router = Router(settings_of(settings))
+    now = time.time()
+
+    def write(conn) -> db.OperatorState:
+        db.update_operator(conn, login, actor=actor, now=now, capacity=capacity, skills=skills, teams=teams)
+        if status is not None:
+            router.set_status(conn, login, status, now, actor, f"set by {actor}")
+        return db.operator_states(conn, router.settings.load_statuses())[login]
+
+    op = await store.db.write(write)
+    return (f"{login}: {op.status}, capacity {op.capacity or f'{router.settings.default_capacity} (default)'}, "
+            f"skills {', '.join(op.skills) or 'none'}, teams {', '.join(op.teams) or 'none'}")
