@@ -65,8 +65,10 @@ class Router:
         return op.capacity or self.settings.default_capacity
 
     def load(self, op: OperatorState) -> float:
-        """Capacity units the operator's counted conversations take."""
-        return sum(self.settings.weight(kind) * n for kind, n in op.assigned.items())
+        """Capacity units the operator's counted conversations take; one conversation takes at
+        most the whole capacity (a call weighted 5 fills a capacity of 3, no more)."""
+        capacity = self.capacity(op)
+        return sum(min(self.settings.weight(kind), capacity) * n for kind, n in op.assigned.items())
 
     def has_room(self, op: OperatorState, channel_kind: str) -> bool:
         """Whether one more conversation on `channel_kind` fits (one heavier than the whole
