@@ -158,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--ingest-messages", type=int, default=20_000, metavar="N",
                    help="messages for the stemming-at-ingest measurement (default: 20000; 0: skip)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+    q = bench.add_parser("routing", help="routing decision p50/p95: 10,000 arrivals among 50 operators")
+    _common(q)
+    q.add_argument("--arrivals", type=int, default=10_000, help="conversations arriving (default: 10000)")
+    q.add_argument("--operators", type=int, default=50, help="operators online (default: 50)")
+    q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     q = bench.add_parser("tui", help="window start, keystroke-to-repaint and memory on a big database")
     _common(q)
     q.add_argument("--keys", type=int, default=300, help="keystrokes to time (default: 300)")

@@ -7,6 +7,7 @@ One module per thing measured, each with a `main(args)` that prints its figures:
     omniconsole bench mail     mail.py    mailbox import speed next to `notmuch new`
     omniconsole bench tui      tui.py     window start, keystroke-to-repaint, memory (the window's bench)
     omniconsole bench kb       kb.py      answers picker and suggestion latency over 1,000 articles
+    omniconsole bench routing  routing.py routing decision p50/p95: 10,000 arrivals, 50 operators
 
 Modules are imported only when their benchmark runs (the window's bench pulls in Textual).
 """
@@ -23,6 +24,7 @@ BENCHMARKS = {
     "mail": "mail",
     "tui": "tui",
     "kb": "kb",
+    "routing": "routing",
 }
 
 

@@ -204,12 +204,20 @@ class Router:
         if queue.policy == "manual":
             return []
         decisions: list[Decision] = []
+        # A kind of conversation (skills, channel) that found nobody stays without anybody for
+        # the rest of this pass (assignments only take room): skip its later ones at once.
+        hopeless: set[tuple[tuple[str, ...], str]] = set()
         for conversation_id, needs, kind, _priority, _queued in db.waiting(conn, queue.name, limit=1000):
+            excluded = (exclude or {}).get(conversation_id, frozenset())
+            if (needs, kind) in hopeless and not excluded:
+                continue
             if not any(op.status == "online" and queue.takes_operator(op.login, op.teams) and self.load(op) < self.capacity(op) - 1e-9
                        for op in states.values()):
                 break  # nobody in the queue has any room left: the rest wait
-            login, reason = self.choose(queue, needs, kind, states, (exclude or {}).get(conversation_id, frozenset()))
+            login, reason = self.choose(queue, needs, kind, states, excluded)
             if login is None:
+                if not excluded:
+                    hopeless.add((needs, kind))
                 continue
             if db.assign_if_free(conn, conversation_id, login, reason, queue.name, now):
                 states[login].assigned[kind] = states[login].assigned.get(kind, 0) + 1

@@ -10,6 +10,7 @@ because SQLite admits one writer at a time. Times are epoch seconds. The decisio
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -64,7 +65,9 @@ class ConversationFacts:
     assigned_at: float | None
 
 
+@functools.lru_cache(maxsize=4096)
 def _list(text: str | None) -> tuple[str, ...]:
+    """A JSON list of words as a tuple (cached: operators' skills and teams repeat)."""
     try:
         value = json.loads(text or "[]")
     except ValueError:
@@ -87,10 +90,12 @@ def operator_states(conn: sqlite3.Connection, load_statuses: Iterable[str] = ("o
     }
     statuses = list(load_statuses)
     marks = ", ".join("?" for _ in statuses) or "NULL"
+    # Per operator through the (assignee, bucket) index: resolved history is never scanned.
     for login, kind, count in conn.execute(
-        "SELECT c.assignee, coalesce(ch.kind, ''), count(*) FROM conversations c"
+        "SELECT o.login, coalesce(ch.kind, ''), count(*) FROM operators o"
+        " JOIN conversations c ON c.assignee = o.login AND c.bucket = 'active'"
         " LEFT JOIN channels ch ON ch.id = c.last_channel_id"
-        f" WHERE c.assignee IS NOT NULL AND c.status IN ({marks}) GROUP BY c.assignee, ch.kind",
+        f" WHERE c.status IN ({marks}) GROUP BY o.login, ch.kind",
         statuses,
     ):
         if login in states:
