@@ -208,3 +208,15 @@ async def set_operator(store: "Store", settings, login: str, *, actor: str, stat
     op = await store.db.write(write)
     return (f"{login}: {op.status}, capacity {op.capacity or f'{router.settings.default_capacity} (default)'}, "
             f"skills {', '.join(op.skills) or 'none'}, teams {', '.join(op.teams) or 'none'}")
+
+
+async def queue_overview(store: "Store", settings, now: float | None = None) -> list[tuple[str, int, float]]:
+    """Per configured queue: `(name, conversations waiting, longest wait in seconds)` for the
+    window's queue view."""
+    now = time.time() if now is None else now
+    figures = await store.db.run(db.queue_figures)
+    rows = []
+    for queue in settings_of(settings).queues:
+        count, oldest = figures.get(queue.name, (0, None))
+        rows.append((queue.name, count, max(0.0, now - oldest) if oldest is not None else 0.0))
+    return rows

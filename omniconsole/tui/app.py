@@ -80,6 +80,8 @@ class OmniApp(WorkerFailures, App):
         if self.store is not None and self.main is not None:
             try:
                 await self.store.set_presence(self.operator.login, None)
+                if self.main.presence is not None:
+                    await self.main.presence.closed()  # routing: this window's operator goes offline
             except OmniError:
                 pass
         self.workers.cancel_group(self, "core")
