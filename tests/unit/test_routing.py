@@ -331,3 +331,68 @@ def test_operator_set_from_the_command_line(tmp_path: Path) -> None:
     assert bad.returncode != 0 and "status must be one of online, away, offline" in bad.stderr
     listed = run("operator", "list")
     assert "online" in listed.stdout and "0/4" in listed.stdout
+
+
+def test_a_failing_schedule_row_is_dropped_with_its_reason_and_holds_up_nothing(desk) -> None:
+    d = desk()
+    write_transaction(d.conn, timers.schedule, "test.broken", T0, T0, subject="a")
+    write_transaction(d.conn, timers.schedule, "test.fine", T0 + 1, T0, subject="b")
+    done: list[str] = []
+
+    def broken(conn, row, now):
+        raise ValueError("the rule it belonged to is gone")
+
+    def fine(conn, row, now):
+        done.append(row.subject)
+
+    import asyncio
+
+    async def fire() -> int:
+        store = await Store.open(d.path)
+        try:
+            return await Scheduler(store, {"test.broken": broken, "test.fine": fine}).fire_due(T0 + 5)
+        finally:
+            await store.close()
+
+    assert asyncio.run(fire()) == 2
+    assert done == ["b"] and timers.scheduled(d.conn) == []
+    payload = json.loads(d.conn.execute("SELECT payload FROM events WHERE kind = 'schedule.failed'").fetchone()[0])
+    assert payload["kind"] == "test.broken" and payload["reason"] == "ValueError: the rule it belonged to is gone"
+
+
+async def test_imports_never_enter_the_pipeline_while_the_core_routes(tmp_path: Path) -> None:
+    """The demo's backfill (an import) runs while a core with routing runs: nothing is queued
+    or assigned, though an operator is online with room."""
+    import asyncio
+    import dataclasses
+
+    from omniconsole.config import Settings
+    from omniconsole.core.demo import build_demo_history
+    from omniconsole.routing.service import core_extensions, set_operator
+    from omniconsole.core.hub import Hub
+    from tests.rig import FAST
+
+    settings = Settings(database=tmp_path / "i.db", data_dir=tmp_path / "data")
+    store = await Store.open(settings.database)
+    try:
+        await store.add_operator("anna", "anna", OperatorRole.AGENT)
+        await set_operator(store, settings, "anna", actor="admin", status="online", capacity=50)
+        core = Hub(settings, store, timing=FAST, extensions=core_extensions(settings))
+        task = asyncio.create_task(core.run())
+        try:
+            await asyncio.wait_for(core.holding_lease.wait(), 10)
+            from omniconsole.core.demo import demo_settings
+
+            backfill = dataclasses.replace(demo_settings(tmp_path / "data"), database=settings.database)
+            assert await build_demo_history(store, backfill, conversations=20, admin="admin") > 0
+            await asyncio.sleep(1.0)  # the routing follower has seen the import's events
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        counts = await store.db.run(lambda conn: conn.execute(
+            "SELECT count(*), count(queue) FROM conversations WHERE status = 'open' AND assignee IS NULL").fetchone())
+        assert counts[0] >= 1 and counts[1] == 0  # unassigned open history stays where the import left it
+        assert await store.db.run(lambda conn: conn.execute(
+            "SELECT count(*) FROM events WHERE actor = 'routing' OR kind LIKE 'routing.%'").fetchone()[0]) == 0
+    finally:
+        await store.close()
