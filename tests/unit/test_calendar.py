@@ -121,3 +121,22 @@ def test_settings_tables_files_and_errors(tmp_path: Path) -> None:
         calendars_from_settings([{"name": "x", "hour": "Mon 09:00-18:00"}])
     with pytest.raises(CalendarError, match="defined twice"):
         calendars_from_settings([{"name": "x"}, {"name": "x"}])
+
+
+def test_the_web_chat_is_offline_on_a_countrys_holiday(tmp_path: Path) -> None:
+    from connectors.base import ChannelContext
+    from connectors.webchat import WebChatConnector
+
+    moscow = ZoneInfo("Europe/Moscow")
+    now = [datetime(2026, 1, 5, 10, 0, tzinfo=moscow)]  # a Monday, but Russia's New Year holidays
+    settings = {"secret": "s" * 32, "allowed_origins": ["https://shop.example"], "hours": "Mon-Fri 09:00-18:00",
+                "timezone": "Europe/Moscow", "country": "RU", "workdays": ["2026-01-10 as Mon"]}
+    chat = WebChatConnector(ChannelContext(1, "chat", settings, tmp_path), clock=lambda: now[0])
+    assert not chat.online()
+    now[0] = datetime(2026, 1, 10, 10, 0, tzinfo=moscow)  # a Saturday made a working day
+    assert chat.online()
+    now[0] = datetime(2026, 1, 12, 10, 0, tzinfo=moscow)
+    assert chat.online()
+    import asyncio
+
+    assert asyncio.run(chat.check()).endswith("hours Mon-Fri 09:00-18:00 (Europe/Moscow, holidays of RU), open now")
