@@ -6,6 +6,11 @@ supervised task, and sends the outbox.
 
 Channel health is kept in the `channels` table (up / degraded / down + a reason in words), so
 every operator's window shows it without talking to the core.
+
+`Hub(settings, store, extensions=[...])` takes the capability packages' `CoreExtension`s
+(core/scheduler.py): their pipeline steps run after each batch a channel delivered (never for
+imports), the one scheduler fires their schedule rows, and their background tasks run while
+the lease is held.
 """
 
 from __future__ import annotations

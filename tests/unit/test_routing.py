@@ -396,3 +396,14 @@ async def test_imports_never_enter_the_pipeline_while_the_core_routes(tmp_path: 
             "SELECT count(*) FROM events WHERE actor = 'routing' OR kind LIKE 'routing.%'").fetchone()[0]) == 0
     finally:
         await store.close()
+
+
+def test_a_manual_assignment_stops_the_return_timer(desk) -> None:
+    d = desk(routing={"return_minutes": 10})
+    d.operator("anna", 5)
+    conversation, decision = d.arrive(at=T0)
+    assert decision.assignee == "anna"
+    write_transaction(d.conn, actions.assign, conversation, "anna", "boss", T0 + 60)  # the supervisor confirms it
+    row = write_transaction(d.conn, timers.take_due, T0 + 601, ["routing.return"])
+    assert write_transaction(d.conn, d.router.fire, row, T0 + 601) == []
+    assert d.assignee(conversation) == "anna"
