@@ -92,11 +92,9 @@ def routing_benchmark(folder: Path, arrivals: int, operators: int, seed: int = 7
             assigned += decision.assignee is not None
             waited += decision.assignee is None
         if n >= operators * 5:
-            row = conn.execute(
-                "SELECT id FROM conversations WHERE assignee IS NOT NULL AND status = 'open' ORDER BY assigned_at LIMIT 1"
-            ).fetchone()
-            if row is not None:
-                write_transaction(conn, actions.set_status, row[0], ConversationStatus.RESOLVED, "bench", now=now)
+            oldest = db.longest_assigned(conn)
+            if oldest is not None:
+                write_transaction(conn, actions.set_status, oldest, ConversationStatus.RESOLVED, "bench", now=now)
                 started = time.perf_counter()
                 write_transaction(conn, router.drain, now)
                 drain_times.append(time.perf_counter() - started)

@@ -124,7 +124,7 @@ class WindowPresence:
         now = self.clock()
 
         def write(conn) -> None:
-            if conn.execute("SELECT 1 FROM operators WHERE login = ?", (self.login,)).fetchone() is None:
+            if not db.is_operator(conn, self.login):
                 return  # not an operator (a solo laptop without `operator add`): nothing to show
             db.window_heartbeat(conn, self.login, self.pid, self.host, now)
             self.router.set_status(conn, self.login, status, now, self.login, reason)
@@ -140,7 +140,7 @@ class WindowPresence:
 
         def write(conn) -> None:
             db.window_closed(conn, self.login, self.pid)
-            if conn.execute("SELECT 1 FROM operators WHERE login = ?", (self.login,)).fetchone() is not None:
+            if db.is_operator(conn, self.login):
                 self.router.set_status(conn, self.login, "offline", now, self.login, "their window closed")
 
         await self.store.db.write(write)

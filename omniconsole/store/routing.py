@@ -147,6 +147,19 @@ def update_operator(
     return None
 
 
+def is_operator(conn: sqlite3.Connection, login: str) -> bool:
+    """Whether `login` is a registered operator."""
+    return conn.execute("SELECT 1 FROM operators WHERE login = ?", (login,)).fetchone() is not None
+
+
+def longest_assigned(conn: sqlite3.Connection) -> int | None:
+    """The open assigned conversation assigned longest ago (the routing bench resolves it)."""
+    row = conn.execute(
+        "SELECT id FROM conversations WHERE assignee IS NOT NULL AND status = 'open' ORDER BY assigned_at LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
 def window_heartbeat(conn: sqlite3.Connection, login: str, pid: int, host: str, now: float) -> None:
     """The operator's window says it is alive (`pid` on `host`); soft state, no event."""
     conn.execute(
