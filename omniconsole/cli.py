@@ -503,7 +503,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
                 for op in operators:
                     extension = f"ext {op.extension}" if op.extension else ""
                     _, status, load, _ = routing.get(op.login, (op.login, "", "", ""))
-                    print(f"{op.login:<16} {op.role:<6} {status:<8} {load:<7} {extension:<10} {op.display_name}".rstrip())
+                    print(f"{op.login:<16} {op.role:<6} {extension:<10} {status:<8} {load:<7} {op.display_name}".rstrip())
                 if not operators:
                     print("no operators yet; `omniconsole operator add LOGIN --admin` registers the first admin")
                 return
