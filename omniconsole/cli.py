@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     q = op.add_parser("remove", help="remove an operator (their conversations become unassigned)")
     _common(q)
     q.add_argument("login")
+    q = op.add_parser("set", help="set an operator's status, capacity, skills or teams (routing)")
+    _common(q)
+    q.add_argument("login")
+    q.add_argument("--status", choices=None, metavar="S", help="online, away or offline")
+    q.add_argument("--capacity", type=int, metavar="N", help="capacity units for automatic assignment (0: the [routing] default)")
+    q.add_argument("--skills", metavar="LIST", help="comma-separated skills, such as ru,en,vip (empty: none)")
+    q.add_argument("--teams", metavar="LIST", help="comma-separated teams, such as support,sales (empty: none)")
 
     p = sub.add_parser("import", help="bring an existing mailbox (Maildir or mbox) into the history")
     imports = p.add_subparsers(dest="import_command", metavar="FORMAT", required=True)
@@ -164,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--rounds", type=int, default=300, help="conversations to suggest for (default: 300)")
     q.add_argument("--ingest-messages", type=int, default=20_000, metavar="N",
                    help="messages for the stemming-at-ingest measurement (default: 20000; 0: skip)")
+    q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+    q = bench.add_parser("routing", help="routing decision p50/p95: 10,000 arrivals among 50 operators")
+    _common(q)
+    q.add_argument("--arrivals", type=int, default=10_000, help="conversations arriving (default: 10000)")
+    q.add_argument("--operators", type=int, default=50, help="operators online (default: 50)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     q = bench.add_parser("tui", help="window start, keystroke-to-repaint and memory on a big database")
     _common(q)
@@ -361,7 +373,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 control = ControlServer(store, settings.team.socket, group=settings.team.group,
                                         attachments_dir=settings.attachments_dir)
                 await control.start()
-            hub = Hub(settings, store, services=[SurveyService(store, settings)])
+            from omniconsole.routing.service import core_extensions
+
+            hub = Hub(settings, store, services=[SurveyService(store, settings)], extensions=core_extensions(settings))
             holder = await store.lease_holder()
             if holder is not None:
                 log.info("waiting for the core lease held by pid %s on %s", holder.pid, holder.host)
@@ -409,7 +423,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"answers library: {len(library.lines)} articles from {DEMO_LIBRARY}")
             if not args.feed:
                 return "window"
-            hub = Hub(settings, store, services=[SurveyService(store, settings)])
+            from omniconsole.routing.service import core_extensions
+
+            hub = Hub(settings, store, services=[SurveyService(store, settings)], extensions=core_extensions(settings))
             # Without the lease (another demo runs the core) this window only follows.
             core = asyncio.create_task(hub.run(wait=False))
             feed = asyncio.create_task(live_feed(store))
@@ -558,9 +574,13 @@ def cmd_operator(args: argparse.Namespace) -> int:
         try:
             operators = await store.operators()
             if args.operator_command == "list":
+                from omniconsole.routing.service import team_lines
+
+                routing = {line[0]: line for line in await team_lines(store, settings)}
                 for op in operators:
                     extension = f"ext {op.extension}" if op.extension else ""
-                    print(f"{op.login:<16} {op.role:<6} {extension:<10} {op.display_name}".rstrip())
+                    _, status, load, _ = routing.get(op.login, (op.login, "", "", ""))
+                    print(f"{op.login:<16} {op.role:<6} {extension:<10} {status:<8} {load:<7} {op.display_name}".rstrip())
                 if not operators:
                     print("no operators yet; `omniconsole operator add LOGIN --admin` registers the first admin")
                 return
@@ -579,6 +599,16 @@ def cmd_operator(args: argparse.Namespace) -> int:
                 except ActionError as exc:
                     raise UsageError(str(exc)) from None
                 print(f"{args.login} is now an operator ({role})" + (f", extension {extension}" if extension else ""))
+            elif args.operator_command == "set":
+                from omniconsole.routing.service import set_operator
+
+                split = lambda text: None if text is None else [p for p in text.split(",") if p.strip()]  # noqa: E731
+                try:
+                    line = await set_operator(store, settings, args.login, actor=me, status=args.status, capacity=args.capacity,
+                                              skills=split(args.skills), teams=split(args.teams))
+                except ActionError as exc:
+                    raise UsageError(str(exc)) from None
+                print(line)
             elif args.operator_command == "remove":
                 if not await store.remove_operator(args.login, actor=me):
                     raise UsageError(f"{args.login} is not an operator")

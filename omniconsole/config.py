@@ -116,6 +116,9 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     team: TeamSettings = field(default_factory=TeamSettings)
     surveys: SurveySettings = field(default_factory=SurveySettings)
+    # `[routing]`, `[[queues]]` and `[[calendars]]` (omniconsole/routing/settings.py); None: the
+    # defaults (one least-loaded queue for everyone, open around the clock).
+    routing: Any = None
 
     @property
     def attachments_dir(self) -> Path:
@@ -202,6 +205,7 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         retention=_retention_settings(_table(raw, "retention", path), path),
         team=_team_settings(_table(raw, "team", path), path, base),
         surveys=_survey_settings(_table(raw, "surveys", path), path),
+        routing=_routing_settings(raw, path, base),
     )
 
 
@@ -249,6 +253,16 @@ def _survey_settings(table: dict[str, Any], path: Path) -> SurveySettings:
                 raise UsageError(f"{where}: texts.{language}.{key} must be text")
     values["texts"] = {str(k): dict(v) for k, v in texts.items()}
     return SurveySettings(**values)
+
+
+def _routing_settings(raw: dict[str, Any], path: Path, base: Path) -> Any:
+    """`[routing]`, `[[queues]]` and `[[calendars]]`, checked now so a mistake stops the start."""
+    from omniconsole.routing.settings import RoutingSettingsError, parse_routing
+
+    try:
+        return parse_routing(_table(raw, "routing", path), raw.get("queues", []), raw.get("calendars", []), base)
+    except RoutingSettingsError as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
 def _retention_settings(table: dict[str, Any], path: Path) -> RetentionSettings:

@@ -3,7 +3,7 @@
     connector.py   WebChatConnector: the widget's routes on the core's listener, `send`
     sessions.py    signed visitor session tokens
     visitors.py    what each visitor sees (a JSON-lines log per visitor), and its erasure
-    hours.py       office hours, a pure value
+    hours.py       office hours: the shared business calendar (omniconsole/calendar.py)
     static/        widget.js and the demo page, shipped as package data
 
 `connectors.webchat:WebChatConnector` (the registry's name for it) and the other names below are

@@ -56,7 +56,7 @@ from connectors.base import (
 from connectors.json_body import JsonRefused, read_json
 from connectors.limits import TokenBuckets
 from connectors.log_digest import LogDigest
-from connectors.webchat.hours import OfficeHours
+from connectors.webchat.hours import office_hours
 from connectors.webchat.sessions import VISITOR_ID, SessionTokens
 from connectors.webchat.visitors import VisitorLog, VisitorLogs
 from omniconsole.models import DeliveryState, IdentityKind
@@ -89,8 +89,8 @@ class WebChatConnector(Connector):
 
     Settings: `secret` (signs session tokens; from `secret_env`/`secret_file`, at least 16
     characters), `allowed_origins` (the shop's sites, such as ["https://shop.example"]),
-    `hours` and `timezone` (office hours; outside them the widget offers to answer by
-    e-mail), `title`, `greeting`, `offline_text`, `poll_seconds` (long poll, default 25),
+    `hours` and `timezone` (office hours, a business calendar that also reads `country`,
+    `closed` and `workdays`; outside them the widget offers to answer by e-mail), `title`, `greeting`, `offline_text`, `poll_seconds` (long poll, default 25),
     `messages_per_minute` (per visitor, default 20), `sessions_per_minute` (per address,
     default 10), `max_chars` (default 4000), `session_days` (default 365), `demo_page`
     (default true) and the listener `path` (default /hooks/<name>).
@@ -110,7 +110,7 @@ class WebChatConnector(Connector):
                 "(secret_env or secret_file; for example the output of `openssl rand -hex 32`)"
             )
         try:
-            self.hours = OfficeHours.parse(str(settings.get("hours") or ""), str(settings.get("timezone") or "UTC"))
+            self.hours = office_hours(settings)
             self.allowed_origins = _origins(settings.get("allowed_origins", []))
             self.poll_seconds = _number(settings, "poll_seconds", 25.0, 0.05, 120.0)
             self.max_chars = int(_number(settings, "max_chars", 4000, 1, 100_000))
@@ -141,7 +141,7 @@ class WebChatConnector(Connector):
     async def check(self) -> str:
         """Say how the chat is set up and whether it is within office hours now."""
         origins = ", ".join(self.allowed_origins) or "only its own demo page (allowed_origins is empty)"
-        hours = f"hours {self.hours.text} ({self.hours.zone.key}), {'open' if self.online() else 'closed'} now" if self.hours.spans else "always open"
+        hours = f"hours {self.hours.describe()}, {'open' if self.online() else 'closed'} now" if self.hours.spans or self.hours.country else "always open"
         return f"web chat for {origins}; {hours}"
 
     async def run(self, sink: InboundSink) -> None:

@@ -6,6 +6,11 @@ supervised task, and sends the outbox.
 
 Channel health is kept in the `channels` table (up / degraded / down + a reason in words), so
 every operator's window shows it without talking to the core.
+
+`Hub(settings, store, extensions=[...])` takes the capability packages' `CoreExtension`s
+(core/scheduler.py): their pipeline steps run after each batch a channel delivered (never for
+imports), the one scheduler fires their schedule rows, and their background tasks run while
+the lease is held.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from connectors.base import (
 from omniconsole.config import ChannelSettings, Settings
 from omniconsole.core.ingest import Ingestor
 from omniconsole.core.listener import Listener, ListenerError, channel_prefix
+from omniconsole.core.scheduler import CoreExtension, Scheduler, run_pipeline
 from omniconsole.errors import OmniError
 from omniconsole.models import DeliveryState, Health, IdentityKind
 from omniconsole.store import OutboxItem, Store
@@ -113,6 +119,10 @@ class ChannelSink:
 
     async def deliver(self, messages: Sequence[InboundMessage], cursor: str | None) -> list[DeliveryReceipt]:
         result = await self._hub.ingestor.ingest(self.channel_id, self.kind, messages, cursor)
+        if result.stored and self._hub.extensions:
+            # The conversation pipeline (routing, ...) for what customers just wrote; imports
+            # and the demo's backfill store history without passing here.
+            await run_pipeline(self._hub.store, self._hub.extensions, result.conversations)
         if cursor is not None:
             self._cursor = cursor
         self.delivered += len(result.stored)
@@ -160,8 +170,13 @@ class Hub:
         timing: HubTiming | None = None,
         connector_factory: ConnectorFactory = default_connector_factory,
         services: Sequence[CoreService] = (),
+        extensions: Sequence[CoreExtension] = (),
     ):
         self.settings = settings
+        # Capability packages' pipeline steps, schedule handlers and background tasks
+        # (core/scheduler.py); the one scheduler fires every kind they handle.
+        self.extensions = list(extensions)
+        self.scheduler = Scheduler(store, {k: h for e in self.extensions for k, h in e.handlers.items()})
         self.store = store
         self.timing = timing or HubTiming()
         self.connector_factory = connector_factory
@@ -234,6 +249,10 @@ class Hub:
                 tasks.append(asyncio.create_task(self._listen(), name="listener"))
             tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
             tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+            tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+            for extension in self.extensions:
+                if extension.background is not None:
+                    tasks.append(asyncio.create_task(extension.background(self.store, self.scheduler), name=extension.name))
             typing_channels = [c for c in self.connectors.values() if type(c).operator_typing is not Connector.operator_typing]
             if typing_channels:
                 tasks.append(asyncio.create_task(self._typing_loop(typing_channels), name="typing"))

@@ -14,6 +14,8 @@ The modules, from the floor up (a module imports only those below it):
     actions, outbox, lease                  operators' actions, the outbox's states, the core's lease
     calls, history                          call events; the ingest loop
     customers, queries, retention           merges and personal data; reads for the window; forgetting
+    routing, schedule                       operators' status and queues (omniconsole/routing/ decides);
+                                            the one schedule the core's scheduler wakes for
 """
 
 from __future__ import annotations

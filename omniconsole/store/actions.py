@@ -129,7 +129,9 @@ def assign(conn: sqlite3.Connection, conversation_id: int, assignee: str | None,
     customer_id = _customer_of(conn, conversation_id)
     if assignee is not None and conn.execute("SELECT 1 FROM operators WHERE login = ?", (assignee,)).fetchone() is None:
         raise ActionError(f"{assignee} is not an operator")
-    conn.execute("UPDATE conversations SET assignee = ? WHERE id = ?", (assignee, conversation_id))
+    # assigned_at is routing's: a person's assignment clears it, so routing's return timer for
+    # the earlier automatic assignment finds nothing to take back (manual assignment wins).
+    conn.execute("UPDATE conversations SET assignee = ?, assigned_at = NULL WHERE id = ?", (assignee, conversation_id))
     text = f"assigned to {assignee}" if assignee else "unassigned"
     _timeline_event(conn, conversation_id, customer_id, actor, text, now)
     add_event(conn, "conversation.assigned", actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload={"assignee": assignee}, at=now)

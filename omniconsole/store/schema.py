@@ -451,6 +451,41 @@ MIGRATIONS: list[str] = [
     CREATE INDEX conversations_waiting ON conversations(waiting_since) WHERE status = 'open' AND waiting_since IS NOT NULL;
     CREATE INDEX conversations_resolved ON conversations(resolved_at) WHERE resolved_at IS NOT NULL;
     """,
+    # Routing (issue #18): operator status with the window that keeps it (pid, host, heartbeat,
+    # so a window that died is detected), skills and the moment of their last automatic
+    # assignment (round robin, "idle longest"); the queue that holds a conversation and since
+    # when it waits there; and the one schedule the core's scheduler wakes for (return timers,
+    # offline grace now; SLA, snooze and rule timers later). A schedule row is deleted in the
+    # transaction that acts on it, so a restart fires nothing twice.
+    """
+    ALTER TABLE operators ADD COLUMN status TEXT NOT NULL DEFAULT 'offline';
+    ALTER TABLE operators ADD COLUMN status_at REAL;
+    ALTER TABLE operators ADD COLUMN skills TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE operators ADD COLUMN last_assigned_at REAL;
+    ALTER TABLE operators ADD COLUMN window_pid INTEGER;
+    ALTER TABLE operators ADD COLUMN window_host TEXT;
+    ALTER TABLE operators ADD COLUMN heartbeat_at REAL;
+
+    ALTER TABLE conversations ADD COLUMN queue TEXT;
+    ALTER TABLE conversations ADD COLUMN queued_at REAL;
+    ALTER TABLE conversations ADD COLUMN assigned_at REAL;
+    -- The skills a queued conversation needs (JSON list), decided when it was queued.
+    ALTER TABLE conversations ADD COLUMN needs TEXT NOT NULL DEFAULT '[]';
+    CREATE INDEX conversations_queue ON conversations(queue, priority DESC, queued_at, id)
+        WHERE queue IS NOT NULL AND assignee IS NULL;
+
+    CREATE TABLE schedule (
+        id              INTEGER PRIMARY KEY,
+        kind            TEXT NOT NULL,
+        conversation_id INTEGER,
+        subject         TEXT NOT NULL DEFAULT '',
+        due_at          REAL NOT NULL,
+        payload         TEXT,
+        created_at      REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX schedule_one ON schedule(kind, coalesce(conversation_id, 0), subject);
+    CREATE INDEX schedule_due ON schedule(due_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -67,11 +67,13 @@ class OmniApp(WorkerFailures, App):
         and take over if the other one dies."""
         from omniconsole.analytics.surveys import SurveyService
         from omniconsole.core.hub import Hub, LeaseLost
+        from omniconsole.routing.service import core_extensions
 
         store = await Store.open(self.settings.database)
         try:
             while True:
-                hub = Hub(self.settings, store, services=[SurveyService(store, self.settings)])
+                hub = Hub(self.settings, store, services=[SurveyService(store, self.settings)],
+                          extensions=core_extensions(self.settings))
                 waiter = asyncio.create_task(hub.holding_lease.wait())
                 waiter.add_done_callback(lambda _: setattr(self, "core_state", "core: in this window"))
                 try:
@@ -87,6 +89,8 @@ class OmniApp(WorkerFailures, App):
         if self.store is not None and self.main is not None:
             try:
                 await self.store.set_presence(self.operator.login, None)
+                if self.main.presence is not None:
+                    await self.main.presence.closed()  # routing: this window's operator goes offline
             except OmniError:
                 pass
         self.workers.cancel_group(self, "core")

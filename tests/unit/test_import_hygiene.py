@@ -36,7 +36,7 @@ STORE = modules_under("omniconsole.store")
 CORE = modules_under("omniconsole.core")
 TUI = modules_under("omniconsole.tui")
 # Models-level modules every layer may import (connectors included).
-SHARED = ["omniconsole.models", "omniconsole.errors", "omniconsole.message_templates"]
+SHARED = ["omniconsole.models", "omniconsole.errors", "omniconsole.message_templates", "omniconsole.calendar"]
 
 
 def imported_by(module: str, forbidden: tuple[str, ...]) -> list[str]:

@@ -34,9 +34,14 @@ class ConfirmDialog(ModalScreen[bool]):
 
 
 class ChoiceDialog(ModalScreen[str | None]):
-    """Pick one option; each option is (value, label as literal Text)."""
+    """Pick one option; each option is (value, label as literal Text). j/k move as in the
+    inbox (every dialog list is one of these or builds on it)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="choice.cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="choice.cancel"),
+        Binding("j", "move(1)", "Down", show=False, id="choice.down"),
+        Binding("k", "move(-1)", "Up", show=False, id="choice.up"),
+    ]
 
     def __init__(self, title: str, options: list[tuple[str, Text | str]]) -> None:
         super().__init__()
@@ -56,6 +61,10 @@ class ChoiceDialog(ModalScreen[str | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+    def action_move(self, step: int) -> None:
+        options = self.query_one(OptionList)
+        options.action_cursor_down() if step > 0 else options.action_cursor_up()
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -35,6 +35,7 @@ from omniconsole.tui.widgets.customer_pane import CustomerPane
 from omniconsole.tui.widgets.inbox_list import InboxList
 from omniconsole.tui.widgets.pane_colours import PaneColours
 from omniconsole.tui.widgets.reply_box import ReplyBox
+from omniconsole.tui.routing_actions import RoutingActions
 from omniconsole.tui.widgets.status_bar import StatusBar
 from omniconsole.tui.widgets.timeline import Timeline
 from omniconsole.tui.widgets.view_tabs import VIEW_KEYS, ViewTabs
@@ -50,7 +51,7 @@ def _action_commands():
     return ActionCommands
 
 
-class MainScreen(WorkerFailures, Screen):
+class MainScreen(RoutingActions, WorkerFailures, Screen):
     """Inbox, conversation and customer side by side."""
 
     # Textual repaints the whole screen when focus moves (a repaint reactive). The panes
@@ -71,6 +72,8 @@ class MainScreen(WorkerFailures, Screen):
         Binding("a", "assign_me", "Assign to me", id="conversation.assign_me"),
         Binding("A", "assign", "Assign to…", id="conversation.assign"),
         Binding("U", "unassign", "Unassign", id="conversation.unassign"),
+        Binding("Q", "queues", "Queues and team", id="routing.queues"),
+        Binding("S", "toggle_away", "Away / back online", id="routing.away"),
         Binding("l", "labels", "Labels", id="conversation.labels"),
         Binding("p", "priority", "Priority", id="conversation.priority"),
         Binding("R", "retry", "Retry failed message", id="message.retry"),
@@ -103,6 +106,7 @@ class MainScreen(WorkerFailures, Screen):
         self._preview_timer = None
         self._trouble_shown = False
         self.opened: int | None = None  # the conversation whose timeline finished loading
+        self.presence = None  # routing's WindowPresence, from on_mount
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -149,6 +153,7 @@ class MainScreen(WorkerFailures, Screen):
         return self.reply_box.route_index
 
     async def on_mount(self) -> None:
+        self.presence = self.make_presence()
         await self.follower.start_from_now()
         self.inbox.focus()
         await self.inbox.load(InboxView.ALL)
@@ -163,6 +168,7 @@ class MainScreen(WorkerFailures, Screen):
         self.query_one(PresenceLine).follow()
         status.follow()
         self.set_interval(30.0, self._tick)
+        await self.start_presence(status)
 
     def on_resize(self) -> None:
         width = self.size.width
@@ -409,8 +415,12 @@ class MainScreen(WorkerFailures, Screen):
             return
         from omniconsole.tui.screens.dialogs import ChoiceDialog
 
+        from omniconsole.routing.service import team_lines
+        from omniconsole.tui.screens.queues import operator_line
+
+        team = {line[0]: line for line in await team_lines(self.store, self.app.settings)}
         operators = await self.store.operators()
-        options = [(op.login, Text(f"{op.login}  {op.display_name}")) for op in operators]
+        options = [(op.login, operator_line(*team.get(op.login, (op.login, "", "", "")))) for op in operators]
         options.append(("", Text("nobody (unassign)", style="italic")))
         choice = await self.app.push_screen_wait(ChoiceDialog("Assign to", options))
         if choice is None:

@@ -39,6 +39,7 @@ class StatusBar(PaneStyles, Static):
         self.operator = operator
         self._channels_text = Text("")
         self._core_text = Text("")
+        self._routing_text = Text("")
 
     def follow(self) -> None:
         """Read the store again every few seconds (channel health, the core's lease)."""
@@ -74,6 +75,10 @@ class StatusBar(PaneStyles, Static):
                 text.append(": ")
                 text.append_text(safe(one_line(channel.health_detail, 40), style))
         self._channels_text = text
+        from omniconsole.routing.service import team_lines
+
+        mine = [line for line in await team_lines(self.store, getattr(self.app, "settings", None)) if line[0] == self.operator.login]
+        self._routing_text = Text(f" {mine[0][1]} {mine[0][2]} ", style=self.pane_style("dim")) if mine else Text("")
         holder = await self.store.lease_holder()
         core = getattr(self.app, "core_state", None)
         if remote:
@@ -97,6 +102,7 @@ class StatusBar(PaneStyles, Static):
         text = Text(end="")
         text.append(f" {self.operator.login} ", style=self.pane_style("operator"))
         text.append(f" {self.operator.role} ", style=self.pane_style("dim"))
+        text.append_text(self._routing_text)  # my status and load: "online 2/5"
         text.append_text(self._channels_text)
         text.append("  ")
         text.append_text(self._core_text)

@@ -1,0 +1,222 @@
+"""Routing as the core runs it: a `CoreExtension` with the pipeline step (`Router.route`), the
+scheduler's handlers (return timer, offline grace) and a background follower of the events log
+that serves the queues when capacity frees or someone comes online (a resolution, a snooze, an
+unassignment, a status or capacity change — from any process), and marks offline the operators
+whose window died (no heartbeat for three periods, or its pid gone on this host).
+
+Also the window's side: `WindowPresence` keeps an operator online while their window runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from omniconsole.core.scheduler import CoreExtension, Scheduler
+from omniconsole.routing.engine import KINDS, Router
+from omniconsole.routing.settings import RoutingSettings
+from omniconsole.store import routing as db
+
+if TYPE_CHECKING:
+    from omniconsole.store import Store
+
+log = logging.getLogger(__name__)
+
+#: Events after which a queue may move: capacity freed, an operator came online or changed.
+SERVE_ON = {
+    "conversation.resolved", "conversation.snoozed", "conversation.pending", "conversation.open", "conversation.assigned",
+    "routing.returned", "operator.status", "operator.updated", "operator.added", "operator.removed", "conversation.priority",
+}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, under another user
+        return True
+    return True
+
+
+def dead_windows(states: dict[str, db.OperatorState], now: float, heartbeat: float, host: str) -> dict[str, str]:
+    """Operators shown as online or away whose window died, with the reason in words: no
+    heartbeat for three periods, or (on this host) its process is gone."""
+    dead: dict[str, str] = {}
+    for op in states.values():
+        if op.status == "offline" or op.window_pid is None or op.heartbeat_at is None:
+            continue
+        if op.window_host == host and not _alive(op.window_pid):
+            dead[op.login] = f"their window (pid {op.window_pid}) has gone"
+        elif now - op.heartbeat_at > 3 * heartbeat:
+            dead[op.login] = f"their window (pid {op.window_pid} on {op.window_host}) sent no heartbeat for {now - op.heartbeat_at:.0f} s"
+    return dead
+
+
+def _mark_dead(conn, router: Router, now: float, host: str) -> list[str]:
+    states = db.operator_states(conn, ())
+    dead = dead_windows(states, now, router.settings.heartbeat_seconds, host)
+    for login, reason in dead.items():
+        db.window_closed(conn, login, states[login].window_pid or 0)
+        router.set_status(conn, login, "offline", now, "routing", reason)
+    return sorted(dead)
+
+
+def extension(settings: RoutingSettings, *, tick: float = 0.25, clock: Callable[[], float] = time.time) -> CoreExtension:
+    """Routing's part of the core for `settings` (see the module docstring)."""
+    from omniconsole.answers.language import detect_messages
+
+    router = Router(settings, detect_messages)
+    host = socket.gethostname()
+
+    def step(conn, conversation_id: int, now: float) -> None:
+        router.route(conn, conversation_id, now)
+
+    async def follow(store: "Store", scheduler: Scheduler) -> None:
+        last = await store.last_event_id()
+        await store.db.write(lambda conn: router.drain(conn, clock()))
+        scheduler.poke()
+        next_check = 0.0
+        while True:
+            events = await store.events_since(last, limit=1000)
+            if events:
+                last = events[-1].id
+                if any(e.kind in SERVE_ON for e in events):
+                    await store.db.write(lambda conn: router.drain(conn, clock()))
+                    scheduler.poke()
+                continue
+            now = clock()
+            if now >= next_check:
+                next_check = now + settings.heartbeat_seconds
+                gone = await store.db.write(_mark_dead, router, now, host)
+                if gone:
+                    log.warning("operators marked offline, their window died: %s", ", ".join(gone))
+                    scheduler.poke()
+            await asyncio.sleep(tick)
+
+    return CoreExtension("routing", step=step, handlers={kind: router.fire for kind in KINDS}, background=follow)
+
+
+class WindowPresence:
+    """An operator's window keeps their status: online when it opens, a heartbeat with its pid
+    while it runs, away after `away_after_minutes` without a key pressed (back online at the
+    next key, unless they chose away themselves), offline when it closes. If the process dies
+    the core's follower notices the missing heartbeat (see `dead_windows`)."""
+
+    def __init__(self, store: "Store", login: str, settings: RoutingSettings, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.login = login
+        self.settings = settings
+        self.clock = clock
+        self.router = Router(settings)
+        self.pid = os.getpid()
+        self.host = socket.gethostname()
+        self.status = "offline"
+        self.chosen_away = False
+        self.last_key = clock()
+
+    async def _set(self, status: str, reason: str) -> None:
+        now = self.clock()
+
+        def write(conn) -> None:
+            if not db.is_operator(conn, self.login):
+                return  # not an operator (a solo laptop without `operator add`): nothing to show
+            db.window_heartbeat(conn, self.login, self.pid, self.host, now)
+            self.router.set_status(conn, self.login, status, now, self.login, reason)
+
+        await self.store.db.write(write)
+        self.status = status
+
+    async def opened(self) -> None:
+        await self._set("online", "their window opened")
+
+    async def closed(self) -> None:
+        now = self.clock()
+
+        def write(conn) -> None:
+            db.window_closed(conn, self.login, self.pid)
+            if db.is_operator(conn, self.login):
+                self.router.set_status(conn, self.login, "offline", now, self.login, "their window closed")
+
+        await self.store.db.write(write)
+        self.status = "offline"
+
+    async def toggle_away(self) -> str:
+        """The operator's key: away <-> online. Returns the new status."""
+        if self.status == "away":
+            self.chosen_away = False
+            await self._set("online", "back (their key)")
+        else:
+            self.chosen_away = True
+            await self._set("away", "away (their key)")
+        return self.status
+
+    async def key_pressed(self) -> None:
+        self.last_key = self.clock()
+        if self.status == "away" and not self.chosen_away:
+            await self._set("online", "back at the keyboard")
+
+    async def beat(self) -> None:
+        """One heartbeat: keep the window known alive, and go away when idle too long."""
+        now = self.clock()
+        idle = self.settings.away_after_minutes * 60
+        if self.status == "online" and idle > 0 and now - self.last_key >= idle:
+            await self._set("away", f"no key pressed for {self.settings.away_after_minutes:g} min")
+            return
+        await self.store.db.write(lambda conn: db.window_heartbeat(conn, self.login, self.pid, self.host, now))
+
+
+def settings_of(settings) -> RoutingSettings:
+    """The routing settings of a `Settings` (the defaults when the config has none)."""
+    return getattr(settings, "routing", None) or RoutingSettings()
+
+
+def core_extensions(settings) -> list[CoreExtension]:
+    """What the core runs for the capability packages, in pipeline order (routing now)."""
+    return [extension(settings_of(settings))]
+
+
+async def team_lines(store: "Store", settings) -> list[tuple[str, str, str, str]]:
+    """Per operator: `(login, status, load "2/5", skills)` for the team view and the CLI."""
+    router = Router(settings_of(settings))
+    states = await store.db.run(db.operator_states, router.settings.load_statuses())
+    return [
+        (op.login, op.status, f"{router.load(op):g}/{router.capacity(op)}", ", ".join(op.skills))
+        for op in states.values()
+    ]
+
+
+async def set_operator(store: "Store", settings, login: str, *, actor: str, status: str | None = None,
+                       capacity: int | None = None, skills: list[str] | None = None, teams: list[str] | None = None) -> str:
+    """`omniconsole operator set`: change an operator's routing fields (a status through the
+    router, so going offline starts the grace period and coming online serves the queues).
+    Returns one line describing the operator now; ActionError in words for bad values."""
+    router = Router(settings_of(settings))
+    now = time.time()
+
+    def write(conn) -> db.OperatorState:
+        db.update_operator(conn, login, actor=actor, now=now, capacity=capacity, skills=skills, teams=teams)
+        if status is not None:
+            router.set_status(conn, login, status, now, actor, f"set by {actor}")
+        return db.operator_states(conn, router.settings.load_statuses())[login]
+
+    op = await store.db.write(write)
+    return (f"{login}: {op.status}, capacity {op.capacity or f'{router.settings.default_capacity} (default)'}, "
+            f"skills {', '.join(op.skills) or 'none'}, teams {', '.join(op.teams) or 'none'}")
+
+
+async def queue_overview(store: "Store", settings, now: float | None = None) -> list[tuple[str, int, float]]:
+    """Per configured queue: `(name, conversations waiting, longest wait in seconds)` for the
+    window's queue view."""
+    now = time.time() if now is None else now
+    figures = await store.db.run(db.queue_figures)
+    rows = []
+    for queue in settings_of(settings).queues:
+        count, oldest = figures.get(queue.name, (0, None))
+        rows.append((queue.name, count, max(0.0, now - oldest) if oldest is not None else 0.0))
+    return rows
