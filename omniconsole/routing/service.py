@@ -184,6 +184,8 @@ def core_extensions(settings) -> list[CoreExtension]:
 async def team_lines(store: "Store", settings) -> list[tuple[str, str, str, str]]:
     """Per operator: `(login, status, load "2/5", skills)` for the team view and the CLI."""
     router = Router(settings_of(settings))
+    if not hasattr(store, "db"):
+        return []  # a team window (socket only): the team's status and load are not served yet
     states = await store.db.run(db.operator_states, router.settings.load_statuses())
     return [
         (op.login, op.status, f"{router.load(op):g}/{router.capacity(op)}", ", ".join(op.skills))
@@ -214,7 +216,7 @@ async def queue_overview(store: "Store", settings, now: float | None = None) -> 
     """Per configured queue: `(name, conversations waiting, longest wait in seconds)` for the
     window's queue view."""
     now = time.time() if now is None else now
-    figures = await store.db.run(db.queue_figures)
+    figures = await store.db.run(db.queue_figures) if hasattr(store, "db") else {}
     rows = []
     for queue in settings_of(settings).queues:
         count, oldest = figures.get(queue.name, (0, None))

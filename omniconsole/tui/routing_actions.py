@@ -17,11 +17,17 @@ class RoutingActions:
 
     presence: WindowPresence | None
 
-    def make_presence(self) -> WindowPresence:
+    def make_presence(self) -> WindowPresence | None:
+        if not hasattr(self.store, "db"):
+            # A team window reaches the core through its socket only; keeping the operator's
+            # status from there is not built yet (the core marks windows it cannot see offline).
+            return None
         return WindowPresence(self.store, self.operator.login, settings_of(getattr(self.app, "settings", None)), clock=time.time)
 
     async def start_presence(self, status_bar) -> None:
         """Online now, then a heartbeat every `[routing] heartbeat_seconds`."""
+        if self.presence is None:
+            return
         try:
             await self.presence.opened()
             await status_bar.reload()

@@ -12,7 +12,7 @@ from tests.tui.test_snapshots import _pause, _until
 
 async def _reports(pilot) -> None:
     await _pause(pilot)
-    await pilot.press("S")
+    await pilot.press("ctrl+r")
     await _until(pilot, lambda: isinstance(pilot.app.screen, ReportsScreen) and pilot.app.screen.report)
     await pilot.pause(0.2)
 

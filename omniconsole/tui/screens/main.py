@@ -84,7 +84,7 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         Binding("c", "edit_customer", "Edit customer", id="customer.edit"),
         Binding("m", "same_person", "Merge / same person", id="customer.merge"),
         Binding("slash", "search", "Search", id="app.search"),
-        Binding("S", "reports", "Reports", id="app.reports"),
+        Binding("ctrl+r", "reports", "Reports", id="app.reports"),
         Binding("W", "wallboard", "Wallboard", id="app.wallboard"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "app.command_palette", "Commands", id="app.commands"),
