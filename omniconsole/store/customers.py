@@ -80,9 +80,9 @@ def merge_tree(conn: sqlite3.Connection, customer_id: int) -> list[int]:
 
 def _move_messages(conn: sqlite3.Connection, where: str, params: tuple, to_customer: int) -> list[int]:
     """Give messages to another customer, keeping the full-text index's customer column true."""
-    rows = conn.execute(f"SELECT id, subject, body, customer_id FROM messages WHERE {where}", params).fetchall()
-    for message_id, subject, body, old in rows:
-        if old == to_customer:
+    rows = conn.execute(f"SELECT id, subject, body, customer_id, direction FROM messages WHERE {where}", params).fetchall()
+    for message_id, subject, body, old, direction in rows:
+        if old == to_customer or direction not in search.INDEXED_DIRECTIONS:
             continue
         text = search.fts_text(subject, body)
         search.unindex_message(conn, message_id, text, old)
@@ -434,9 +434,11 @@ def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: 
     ids = merge_tree(conn, customer_id)
     marks = ", ".join("?" * len(ids))
     messages = conn.execute(
-        f"SELECT id, subject, body, customer_id FROM messages WHERE customer_id IN ({marks})", ids
+        f"SELECT id, subject, body, customer_id, direction FROM messages WHERE customer_id IN ({marks})", ids
     ).fetchall()
-    for message_id, subject, body, owner in messages:
+    for message_id, subject, body, owner, direction in messages:
+        if direction not in search.INDEXED_DIRECTIONS:
+            continue  # timeline lines were never indexed: "deleting" them would corrupt the index
         search.unindex_message(conn, message_id, search.fts_text(subject, body), owner)
     files = conn.execute(
         f"SELECT a.id, a.path FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.customer_id IN ({marks})", ids

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from omniconsole.store.actions import ActionError
 from omniconsole.store.events import add_event
+from omniconsole.store.search import index_message
 
 #: An operator's status.
 STATUSES = ("online", "away", "offline")
@@ -319,6 +320,7 @@ def queue_notice(conn: sqlite3.Connection, conversation_id: int, body: str, now:
         " created_at, state, next_attempt_at) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?)",
         (conversation_id, route[0], route[1], route[2], ROUTER, body, now, now),
     ).lastrowid
+    index_message(conn, message_id, body, route[0])  # every message but timeline lines is indexed
     add_event(conn, "message.queued", actor=ROUTER, conversation_id=conversation_id, customer_id=route[0], message_id=message_id, at=now)
     return message_id
 

@@ -110,6 +110,12 @@ def fts_text(subject: str, body: str) -> str:
     return f"{subject}\n{body}" if subject else body
 
 
+#: Messages of these directions are in the message index; timeline lines (`event`: "alice
+#: assigned bob") are not. External-content FTS5 corrupts its index when asked to delete a row
+#: it never held, so every unindexing follows this rule.
+INDEXED_DIRECTIONS = ("in", "out", "note")
+
+
 def index_message(conn: sqlite3.Connection, message_id: int, text: str, customer_id: int) -> None:
     """Add a message's `fts_text` to the message index under its customer."""
     conn.execute("INSERT INTO messages_fts (rowid, body, customer_id) VALUES (?, ?, ?)", (message_id, text, customer_id))

@@ -15,7 +15,7 @@ from connectors.base import InboundAttachment
 from omniconsole.core.identity import mentioned_identities, normalize_address
 from omniconsole.core.ingest import Ingestor
 from omniconsole.errors import StoreError
-from omniconsole.models import IdentityKind
+from omniconsole.models import ConversationStatus, IdentityKind, OperatorRole
 from omniconsole.store import Store
 from omniconsole.store import customers as customer_store
 from omniconsole.store import history
@@ -471,3 +471,28 @@ async def test_erase_reaches_the_whole_merge_tree_and_leaves_no_trace(store, tmp
         assert secret not in dump, secret
         assert secret.encode() not in _raw_database_text(store.path), secret
     assert (await store.search("zzyzx")).messages == ()
+
+
+async def test_merging_then_erasing_customers_with_timeline_lines_keeps_the_search_index_whole(store, tmp_path):
+    """Timeline lines ("alice resolved") are not in the message index. Merging and erasing once
+    asked the index to delete them too, which corrupted it ("database disk image is
+    malformed"); both must now go through and leave a sound database and index."""
+    ingestor = Ingestor(store, tmp_path, "RU")
+    await deliver(store, ingestor, "telegram", inbound("t1", "where is my parcel", address="21", sender_name="Yana Pod"))
+    await deliver(store, ingestor, "email", inbound("e1", "parcel 77 again", kind=E, address="yana@example.com", sender_name="Y P"))
+    a, b = await customer_of(store, T, "21"), await customer_of(store, E, "yana@example.com")
+    first = (await store.customer_profile(a)).conversations[0].id
+    await store.add_operator("alice", "Alice", OperatorRole.ADMIN)
+    await store.assign(first, "alice", "alice")  # timeline lines in both conversations
+    await store.set_status(first, ConversationStatus.RESOLVED, "alice")
+    await store.add_note((await store.customer_profile(b)).conversations[0].id, "checked the parcel", "alice")
+    await store.merge_customers(b, a, "alice", "same parcel")
+
+    def integrity(conn):
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+    assert len((await store.search("parcel")).messages) == 3  # two messages and the note
+    await store.erase_customer(b, "alice")
+    assert await store.db.run(integrity) == "ok"
+    assert (await store.search("parcel")).messages == ()
+    assert (await store.search("checked")).messages == ()
