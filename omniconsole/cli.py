@@ -32,6 +32,9 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS, help="log more")
 
 
+CUSTOMER_HELP = "the customer's id (shown on their card as `customer 123`), an e-mail address or a phone number"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="omniconsole",
@@ -110,14 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     exports = p.add_subparsers(dest="export_command", metavar="WHAT", required=True)
     q = exports.add_parser("customer", help="one customer: identities, conversations, messages, attributes")
     _common(q)
-    q.add_argument("customer_id", type=int, metavar="ID")
+    q.add_argument("customer_id", metavar="CUSTOMER", help=CUSTOMER_HELP)
     q.add_argument("-o", "--output", metavar="FILE", help="write to FILE (mode 0600) instead of standard output")
 
     p = sub.add_parser("erase", help="delete a customer's personal data, keeping anonymous counts (admins only)")
     erases = p.add_subparsers(dest="erase_command", metavar="WHAT", required=True)
     q = erases.add_parser("customer", help="one customer (and the customers merged into them)")
     _common(q)
-    q.add_argument("customer_id", type=int, metavar="ID")
+    q.add_argument("customer_id", metavar="CUSTOMER", help=CUSTOMER_HELP)
     q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     from omniconsole.answers.commands import add_parser as add_kb_parser
@@ -131,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--messages", type=int, default=100_000)
     q.add_argument("--batch", type=int, default=1000, help="messages per transaction (default: 1000)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
-    q.add_argument("--keep", metavar="FILE", help="keep the benchmark database at FILE (for bench query)")
+    q.add_argument("--keep", metavar="FILE", help="keep the benchmark database at FILE (for bench query and bench tui; --db FILE"
+                   " means the same); an existing file is replaced only if it is a benchmark database")
     q = bench.add_parser("query", help="p50/p95 of inbox page, timeline, profile and search")
     _common(q)
     q.add_argument("--messages", type=int, default=100_000, help="size of the database to build when --db is not given")
@@ -540,6 +544,28 @@ def _require_admin(database: Path, me: str, what: str) -> None:
         raise UsageError(f"only an admin may {what}, and {me} is not one")
 
 
+async def find_customer(store, given: str, region: str) -> int:
+    """The customer `given` names: an id (`123`, `#123`), or an e-mail address or phone number
+    one of their identities holds (read as identities are stored, phones in `region`).
+    Raises UsageError in words when it names nobody."""
+    from omniconsole.core.identity import parse_typed_identity
+
+    text = str(given).strip()
+    if text.lstrip("#").isdigit() and len(text.lstrip("#")) < 9:  # ids are small; a long run of digits is a phone
+        customer_id = int(text.lstrip("#"))
+        if await store.customer_profile(customer_id) is None:
+            raise UsageError(f"there is no customer {customer_id}")
+        return await store.live_customer(customer_id)
+    identity = parse_typed_identity(text, region)
+    if identity is None:
+        raise UsageError(f"{text!r} is neither a customer id nor an e-mail address or valid phone number")
+    kind, address = identity
+    owner = await store.identity_owner(kind.value, address)
+    if owner is None:
+        raise UsageError(f"no customer has the {'e-mail address' if kind.value == 'email' else 'phone number'} {address}")
+    return owner
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import json
 
@@ -552,7 +578,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     async def export():
         store = await Store.open(settings.database, create=False)
         try:
-            return await store.export_customer(args.customer_id, me)
+            customer_id = await find_customer(store, args.customer_id, settings.default_region)
+            return await store.export_customer(customer_id, me)
         finally:
             await store.close()
 
@@ -581,12 +608,13 @@ def cmd_erase(args: argparse.Namespace) -> int:
     async def erase(confirmed: bool):
         store = await Store.open(settings.database, create=False)
         try:
-            profile = await store.customer_profile(args.customer_id)
+            customer_id = await find_customer(store, args.customer_id, settings.default_region)
+            profile = await store.customer_profile(customer_id)
             if profile is None:
-                raise UsageError(f"there is no customer {args.customer_id}")
+                raise UsageError(f"there is no customer {customer_id}")
             if not confirmed:
                 return profile
-            result = await store.erase_customer(args.customer_id, me, attachments_dir=settings.attachments_dir)
+            result = await store.erase_customer(customer_id, me, attachments_dir=settings.attachments_dir)
             from connectors.webchat.visitors import forget_visitor
 
             result["files_deleted"] += sum(forget_visitor(settings.data_dir, v) for v in result.pop("web_visitors", []))

@@ -99,10 +99,19 @@ class Store:
         return await self.db.run(queries.customer_profile, customer_id)
 
     async def search(
-        self, text: str, *, customer_id: int | None = None, limit: int = 50, before_id: int | None = None
+        self,
+        text: str,
+        *,
+        customer_id: int | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+        phone_digits: tuple[str, ...] = (),
     ) -> SearchResults:
-        """Messages (newest first) and customers matching whatever the user typed."""
-        return await self.db.run(search.search, text, customer_id=customer_id, limit=limit, before_id=before_id)
+        """Messages (latest stored first, a page of `limit`, `more` when there are others) and
+        customers matching whatever the user typed; `phone_digits` see `search.search`."""
+        return await self.db.run(
+            search.search, text, customer_id=customer_id, limit=limit, before_id=before_id, phone_digits=phone_digits
+        )
 
     async def events_since(self, event_id: int, limit: int = 1000) -> list[Event]:
         """Events after `event_id`, oldest first: how every window learns what changed."""
@@ -247,6 +256,11 @@ class Store:
     async def add_identity(self, customer_id: int, kind: str, address: str, actor: str) -> bool:
         """Give a customer one more normalised identity (StoreError if someone else has it)."""
         return await self.db.write(customers.add_identity, customer_id, kind, address, actor)
+
+    async def identity_owner(self, kind: str, address: str) -> int | None:
+        """The customer (following merges) holding a normalised identity (`kind`, `address`);
+        a phone is looked up under every phone-like kind. None when nobody has it."""
+        return await self.db.run(customers.customer_with_identity, kind, address)
 
     async def live_customer(self, customer_id: int) -> int:
         """Who a customer id names now (following merges)."""
@@ -433,3 +447,4 @@ class Store:
     async def message_versions(self, message_id: int) -> list[dict]:
         """The versions edits replaced, oldest first (see store/edits.py)."""
         return await self.db.run(edits.versions, message_id)
+

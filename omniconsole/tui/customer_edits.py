@@ -146,7 +146,8 @@ async def ask_same_person(app: App, store: Store, profile: CustomerProfile) -> C
     if kind == "search":
         from omniconsole.tui.screens.search import SearchScreen
 
-        found = await app.push_screen_wait(SearchScreen(store))
+        settings = getattr(app, "settings", None)
+        found = await app.push_screen_wait(SearchScreen(store, region=settings.default_region if settings else "RU"))
         if found is None:
             return None
         try:

@@ -528,7 +528,9 @@ class MainScreen(WorkerFailures, Screen):
     async def action_search(self) -> None:
         from omniconsole.tui.screens.search import SearchScreen
 
-        choice = await self.app.push_screen_wait(SearchScreen(self.store))
+        settings = getattr(self.app, "settings", None)
+        region = settings.default_region if settings is not None else "RU"
+        choice = await self.app.push_screen_wait(SearchScreen(self.store, region=region))
         if choice is None:
             return
         conversation_id = choice.conversation_id
