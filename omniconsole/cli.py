@@ -316,7 +316,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from omniconsole.core.demo import build_demo_history, demo_settings
+    from omniconsole.core.demo import DEMO_CONFIG_NAME, build_demo_history, demo_config_text, demo_settings
     from omniconsole.core.hub import Hub
     from omniconsole.models import OperatorRole
     from omniconsole.store import Store
@@ -329,6 +329,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{settings.database}{suffix}").unlink(missing_ok=True)
     me = current_user()
+    # Beside the database, so `stats`, `doctor`, `export` ... see the demo's database and
+    # channels: --config names it (a config of one's own is left alone).
+    demo_config = settings.database.parent / DEMO_CONFIG_NAME
+    try:
+        demo_config.parent.mkdir(parents=True, exist_ok=True)
+        demo_config.write_text(demo_config_text(settings), encoding="utf-8")
+        print(f"demo config: {demo_config} (other commands: `omniconsole --config {demo_config} stats`)")
+    except OSError as exc:
+        raise UsageError(f"cannot write the demo's config {demo_config}: {exc.strerror}") from None
 
     async def demo():
         fresh = not settings.database.exists()
@@ -450,6 +459,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"FAIL  database: {exc}")
         if not settings.channels:
             print("      no channels configured (see `omniconsole init`)")
+        if settings.keymap:
+            from omniconsole.tui.keys import known_binding_ids, unknown_keymap_ids
+
+            for line in unknown_keymap_ids(settings.keymap, known_binding_ids()):
+                print(f"warn  {line}")
         for number, channel in enumerate(settings.channels, start=1):
             context = ChannelContext(number, channel.name, channel.options, settings.data_dir, logging.getLogger("doctor"))
             try:

@@ -42,6 +42,33 @@ def demo_settings(directory: Path, *, rate: float = 0.5, seed: int = 7) -> Setti
     return Settings(database=directory / "omniconsole.db", data_dir=directory, channels=channels)
 
 
+#: The config the demo writes beside its database, so every command can be pointed at it.
+DEMO_CONFIG_NAME = "omniconsole.toml"
+
+
+def demo_config_text(settings: Settings) -> str:
+    """A config file (TOML) naming the demo's database, data folder and channels, with paths
+    relative to the folder it is written in (the demo's folder): `omniconsole --config
+    data/demo/omniconsole.toml stats` (or `doctor`, `export` ...) then sees what the demo runs."""
+    import json
+    import os
+
+    lines = [
+        "# Written by `omniconsole demo`: point any command at the demo with",
+        "#   omniconsole --config THIS_FILE COMMAND   or   export OMNICONSOLE_CONFIG=THIS_FILE",
+        "[store]",
+        f"database = {json.dumps(settings.database.name)}",
+        f"data_dir = {json.dumps(os.path.relpath(settings.data_dir, settings.database.parent))}",
+        "",
+        "[identity]",
+        f"default_region = {json.dumps(settings.default_region)}",
+    ]
+    for channel in settings.channels:
+        lines += ["", "[[channels]]", f"kind = {json.dumps(channel.kind)}", f"name = {json.dumps(channel.name)}"]
+        lines += [f"{key} = {json.dumps(value)}" for key, value in channel.options.items()]
+    return "\n".join(lines) + "\n"
+
+
 async def build_demo_history(store: Store, settings: Settings, *, conversations: int = 2000, days: int = 21, admin: str = "") -> int:
     """Fill an empty database with `days` of history ending now; returns the number of messages.
 
