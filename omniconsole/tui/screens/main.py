@@ -28,7 +28,7 @@ from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import Conversation, Operator, Store
 from omniconsole.tui.follower import Follower
 from omniconsole.tui.messages import StoreUnavailable
-from omniconsole.tui.text import one_line, safe
+from omniconsole.tui.text import clock_time, one_line, safe
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.conversation_header import ConversationHeader, PresenceLine
 from omniconsole.tui.widgets.customer_pane import CustomerPane
@@ -473,8 +473,11 @@ class MainScreen(WorkerFailures, Screen):
         if profile is None:
             return
         options = []
+        now = self.clock()
         for conv in profile.conversations:
+            # When it was opened and last moved: which one holds that old order is a matter of dates.
             label = Text(f"#{conv.id} {conv.status:<9}", style="bold" if conv.id == c.id else "")
+            label.append(f"{clock_time(conv.opened_at, now):>12} – {clock_time(conv.last_activity_at, now):<12} ", style="grey62")
             label.append_text(safe(one_line(conv.subject, 60)))
             options.append((str(conv.id), label))
         choice = await self.app.push_screen_wait(ChoiceDialog("The customer's conversations", options))
@@ -549,7 +552,12 @@ class MainScreen(WorkerFailures, Screen):
         self.app.push_screen(HelpScreen(self))
 
     def _panes(self):
-        panes = [self.inbox, self.timeline, self.composer]
+        # The composer is in the Tab cycle only while it holds a draft (or has focus): `r`
+        # and `n` enter it, so Tab from a freshly opened conversation never turns the next
+        # letter key into reply text.
+        panes = [self.inbox, self.timeline]
+        if self.focused is self.composer or self.composer.text.strip():
+            panes.append(self.composer)
         customer = self.query_one(CustomerPane)
         if customer.display and customer.styles.display != "none":
             panes.append(customer)

@@ -73,7 +73,7 @@ class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
         super().__init__()
         self.store = store
         self.initial = initial
-        self.region = region
+        self.phone_region = region
         self.results = SearchResults()
         self.text = ""
         self.shown_messages = 0
@@ -117,7 +117,7 @@ class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
         try:
             # A number is looked for as identities are stored (the configured region), whole
             # or in part.
-            results = await self.store.search(text, limit=PAGE, phone_digits=phone_search_digits(text, self.region))
+            results = await self.store.search(text, limit=PAGE, phone_digits=phone_search_digits(text, self.phone_region))
         except OmniError as exc:
             self.query_one("#search-summary", Label).update(Text(f"search failed: {exc}", style="red"))
             return
