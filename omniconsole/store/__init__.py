@@ -125,9 +125,12 @@ class Store:
         """(conversation, timeline, profile, reply options, presence) in one read, or None."""
         return await self.db.run(queries.conversation_view, conversation_id, operator)
 
-    async def next_waiting(self, operator: str, after_conversation: int | None = None) -> int | None:
-        """The conversation whose customer has waited longest (mine or unassigned first)."""
-        return await self.db.run(queries.next_waiting, operator, after_conversation)
+    async def next_waiting(
+        self, operator: str, after_conversation: int | None = None, view: InboxView | None = None
+    ) -> int | None:
+        """The conversation whose customer has waited longest (mine or unassigned first); with
+        `view`, only one that inbox view lists."""
+        return await self.db.run(queries.next_waiting, operator, after_conversation, view)
 
     async def conversation_index(self, view: InboxView, operator: str | None, conversation_id: int) -> int | None:
         """Where a conversation stands in an inbox view, or None if it is not in it."""

@@ -257,3 +257,41 @@ async def test_the_window_warns_of_an_unknown_keymap_id(shop):
         await app.main.inbox_ready.wait()
         await settle(pilot)
         assert any('"inbox.resolve"' in str(n.message) and "conversation.resolve" in str(n.message) for n in app._notifications)
+
+
+async def test_w_stays_in_the_view_says_when_it_switches_and_shows_the_row(make_app, shop):
+    ids = shop[1]
+    store = await store_of(shop)
+    try:
+        channel = await store.ensure_channel("telegram", "Telegram")
+        # Forty newer customers push Ivan (waiting longest) far below the first screen.
+        await Ingestor(store, shop[0].data_dir).ingest(channel, "telegram", [
+            InboundMessage(f"n{n}", IdentityKind.TELEGRAM, str(9000 + n), f"hello {n}", at(4 - n * 0.05)) for n in range(40)
+        ], "n")
+    finally:
+        await store.close()
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.main
+        await settle(pilot)
+        await pilot.press("2")  # Unassigned
+        await settle(pilot)
+        await pilot.press("w")
+        await settle(pilot, 0.5)
+        inbox = screen.inbox
+        assert screen.conversation.id == ids["ivan"] and inbox.selected.conversation_id == ids["ivan"]
+        row_y = inbox.cursor * 2
+        assert inbox.scroll_y <= row_y and row_y + 2 <= inbox.scroll_y + inbox.size.height, (row_y, inbox.scroll_y)
+        assert inbox.view.value == "unassigned"
+        # The next j moves on from the row in sight.
+        await pilot.press("escape", "k")
+        await settle(pilot)
+        assert inbox.selected.conversation_id != ids["ivan"] and inbox.cursor == row_y // 2 - 1
+        # Nobody waits in Mine: w switches to All and says so.
+        await pilot.press("1")
+        await settle(pilot)
+        await pilot.press("w")
+        await settle(pilot, 0.5)
+        assert inbox.view.value == "all"
+        assert any("Nobody waits in Mine: switched to All" in str(n.message) for n in app._notifications)
+        assert inbox.selected.conversation_id == screen.conversation.id

@@ -453,13 +453,22 @@ class MainScreen(WorkerFailures, Screen):
         await open_attachment(self.app, self.timeline.selected, self.app.settings.attachments_dir)
 
     async def action_next_waiting(self) -> None:
+        """Open the longest wait in the current view; when nobody waits there (or the view
+        holds no waiting customers: Snoozed, Resolved), switch to All and say so. The row is
+        always scrolled into sight, so the next j moves on from it."""
         current = self.conversation.id if self.conversation else None
-        found = await self.store.next_waiting(self.operator.login, current)
+        view = self.inbox.view
+        waiting_views = (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED)
+        found = await self.store.next_waiting(self.operator.login, current, view) if view in waiting_views else None
+        if found is None and view is not InboxView.ALL:
+            found = await self.store.next_waiting(self.operator.login, current, InboxView.ALL)
+            if found is not None:
+                # One load switches and selects: the switch must not preview another row.
+                await self.inbox.load(InboxView.ALL, keep=found)
+                self.app.notify(f"Nobody waits in {view.value.capitalize()}: switched to All", timeout=4, markup=False)
         if found is None:
             self.app.notify("Nobody is waiting. Well done.")
             return
-        if self.inbox.view not in (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED):
-            await self.inbox.load(InboxView.ALL)
         await self.inbox.load(keep=found)
         await self.open_conversation(found)
 
