@@ -13,7 +13,8 @@ where the committed history ends.
 Options: `simulate` (the identity kind this channel plays), `seed`, `rate` (events per second
 across all demo channels; 0 = as fast as possible), `limit` (stop after this many events),
 `batch` (events per delivery), `send_delay` (seconds), `failure_rate` (share of first send
-attempts that fail transiently), `answer_rate` (share of replies the customer answers),
+attempts that fail transiently), `answer_rate` (share of replies the customer answers; every
+reply is reported delivered, and read before an answer),
 `sent_log_file` (append one line per send: for tests).
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from connectors.base import (
     ChannelContext,
     Connector,
+    DeliveryUpdate,
     InboundMessage,
     InboundSink,
     OutboundMessage,
@@ -36,7 +38,7 @@ from connectors.base import (
     SendResult,
     TransientError,
 )
-from omniconsole.models import IdentityKind
+from omniconsole.models import DeliveryState, IdentityKind
 
 SIMULATED_KINDS = (IdentityKind.TELEGRAM, IdentityKind.EMAIL, IdentityKind.PHONE, IdentityKind.VK, IdentityKind.WHATSAPP)
 
@@ -261,11 +263,29 @@ class DemoConnector(Connector):
             with self.sent_log.open("a", encoding="utf-8") as f:
                 f.write(f"{message.id}\n")
         customer = self.world.customer_by_address(self.simulate, message.address)
-        if customer is not None and self._sink is not None and random.Random(-message.id).random() < self.answer_rate:
-            task = asyncio.create_task(self._answer(customer, message))
-            self._answers.add(task)
-            task.add_done_callback(self._answers.discard)
+        answers = customer is not None and random.Random(-message.id).random() < self.answer_rate
+        if self._sink is not None:
+            # Every reply is reported delivered (and read, when the customer answers), as a
+            # real channel reports an operator's reply: nothing stays "sent" for ever.
+            self._start(self._report(message.id, read=answers))
+            if answers:
+                self._start(self._answer(customer, message))
         return SendResult(external_id=f"demo-out-{message.id}")
+
+    def _start(self, work) -> None:
+        task = asyncio.create_task(work)
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
+
+    async def _report(self, message_id: int, *, read: bool) -> None:
+        """The simulated channel's receipts: delivered within a second or two, then read."""
+        assert self._sink is not None
+        external_id = f"demo-out-{message_id}"
+        await asyncio.sleep(self.send_delay + random.Random(message_id * 7).random() * 1.5)
+        await self._sink.delivery_updates([DeliveryUpdate(external_id, DeliveryState.DELIVERED)])
+        if read:
+            await asyncio.sleep(1.0)
+            await self._sink.delivery_updates([DeliveryUpdate(external_id, DeliveryState.READ)])
 
     async def _answer(self, customer: DemoCustomer, message: OutboundMessage) -> None:
         """The simulated customer answers a reply a few seconds later."""

@@ -244,3 +244,36 @@ def test_config_template_speaks_of_the_present():
     text = template()
     assert "later the website chat" not in text
     assert "inbox.resolve" not in text and '# "conversation.resolve" = "x"' in text
+
+
+# --- the demo ------------------------------------------------------------------------------
+
+
+async def test_the_demo_reports_delivery_of_an_operators_reply_and_offers_templates(store, tmp_path):
+    import asyncio
+
+    from omniconsole.config import ChannelSettings, Settings
+    from omniconsole.core.demo import demo_settings
+    from omniconsole.core.hub import Hub
+    from omniconsole.message_templates import parse_templates
+    from omniconsole.models import InboxView
+    from tests.unit.test_core import FAST, stop, wait_until
+
+    whatsapp = next(c for c in demo_settings(tmp_path).channels if c.options["simulate"] == "whatsapp")
+    assert [t.name for t in parse_templates(whatsapp.options["templates"])] == ["order_update", "follow_up"]
+
+    options = {"simulate": "telegram", "seed": 7, "rate": 0, "limit": 40, "send_delay": 0.05, "failure_rate": 0}
+    settings = Settings(database=store.path, data_dir=tmp_path / "data",
+                        channels=[ChannelSettings(kind="demo", name="Telegram (demo)", options=options)])
+    task = asyncio.create_task(Hub(settings, store, timing=FAST).run())
+    try:
+        rows = await wait_until(lambda: store.inbox_page(InboxView.ALL), timeout=20)
+        reply = await store.queue_reply(rows[0].conversation_id, "Проверяем, ответим в течение часа", "anna")
+
+        async def state():
+            [entry] = [e for e in await store.timeline(rows[0].conversation_id) if e.id == reply]
+            return entry.state in ("delivered", "read") and entry.state
+
+        assert await wait_until(state, timeout=20)
+    finally:
+        await stop(task)

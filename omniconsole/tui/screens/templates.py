@@ -45,7 +45,9 @@ def channel_templates(settings: Settings, route: ReplyOption) -> list[Template]:
     """The approved templates configured for the route's WhatsApp channel (empty elsewhere, or
     when the config's list is malformed: the channel itself reports that)."""
     for channel in settings.channels:
-        if channel.name == route.channel_name and channel.kind == "whatsapp":
+        # The demo's WhatsApp channel carries templates too, so ctrl+g can be tried there.
+        whatsapp = channel.kind == "whatsapp" or (channel.kind == "demo" and channel.options.get("simulate") == "whatsapp")
+        if channel.name == route.channel_name and whatsapp:
             try:
                 return parse_templates(channel.options.get("templates"))
             except ValueError:
