@@ -23,6 +23,15 @@ class ActionError(OmniError):
     """An operator action that cannot be done as asked (no such conversation, no channel)."""
 
 
+class OpenElsewhere(ActionError):
+    """Reopening refused: the customer's work continues in open conversation
+    `conversation_id` (one open conversation per customer)."""
+
+    def __init__(self, conversation_id: int) -> None:
+        super().__init__(f"this customer already has an open conversation (#{conversation_id}); continue there")
+        self.conversation_id = conversation_id
+
+
 def _customer_of(conn: sqlite3.Connection, conversation_id: int) -> int:
     row = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
     if row is None:
@@ -156,7 +165,7 @@ def set_status(
             (customer_id, conversation_id),
         ).fetchone()
         if other is not None:
-            raise ActionError(f"this customer already has an open conversation (#{other[0]}); continue there")
+            raise OpenElsewhere(other[0])
     conn.execute(
         "UPDATE conversations SET status = ?, snoozed_until = ?,"
         " resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE NULL END,"

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from connectors.base import InboundMessage
 from omniconsole.core.ingest import Ingestor
-from omniconsole.models import IdentityKind
+from omniconsole.models import ConversationStatus, IdentityKind
 from omniconsole.store import Operator
 from omniconsole.tui.app import OmniApp
 from omniconsole.tui.commands import ActionCommands
@@ -295,3 +295,35 @@ async def test_w_stays_in_the_view_says_when_it_switches_and_shows_the_row(make_
         assert inbox.view.value == "all"
         assert any("Nobody waits in Mine: switched to All" in str(n.message) for n in app._notifications)
         assert inbox.selected.conversation_id == screen.conversation.id
+
+
+async def test_u_refused_for_another_open_conversation_goes_there_in_one_key(make_app, shop):
+    ids = shop[1]
+    store = await store_of(shop)
+    try:
+        await store.set_status(ids["oliver"], ConversationStatus.RESOLVED, "alice")
+        channel = await store.ensure_channel("telegram", "Telegram")
+        await Ingestor(store, shop[0].data_dir).ingest(channel, "telegram", [
+            InboundMessage("o2", IdentityKind.TELEGRAM, "4004", "И ещё вопрос про примерку", at(1), sender_name="Oliver Hall")
+        ], "o2")
+        newer = max(c.id for c in (await store.customer_profile(
+            (await store.conversation(ids["oliver"])).customer_id)).conversations)
+    finally:
+        await store.close()
+    assert newer != ids["oliver"]
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.main
+        await settle(pilot)
+        await pilot.press("5")  # Resolved
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.conversation.id == ids["oliver"]
+        await pilot.press("u")
+        await dialog(pilot, "ConfirmDialog")
+        assert f"#{newer}" in app.screen.question.plain
+        await pilot.press("enter")
+        await settle(pilot, 0.5)
+        assert screen.conversation.id == newer and screen.inbox.selected.conversation_id == newer
+        assert (await app.store.conversation(ids["oliver"])).status == "resolved"

@@ -50,6 +50,10 @@ def _action_commands():
     return ActionCommands
 
 
+#: The views that list open work (where someone can be waiting).
+_WAITING_VIEWS = (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED)
+
+
 class MainScreen(WorkerFailures, Screen):
     """Inbox, conversation and customer side by side."""
 
@@ -351,10 +355,14 @@ class MainScreen(WorkerFailures, Screen):
 
     # --- actions on the conversation ------------------------------------------------------
 
-    async def _do(self, coro, done: str | None = None) -> bool:
+    async def _do(self, coro, done: str | None = None, *, refused: type[OmniError] | None = None) -> bool:
+        """Run a store action and redraw; an OmniError is said in words (False). A `refused`
+        error is raised to the caller instead, which offers a way on."""
         try:
             await coro
         except OmniError as exc:
+            if refused is not None and isinstance(exc, refused):
+                raise
             self.app.notify(str(exc), severity="error", markup=False)
             return False
         if done:
@@ -377,9 +385,26 @@ class MainScreen(WorkerFailures, Screen):
         if await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), "Resolved"):
             await self.action_next_waiting()
 
+    @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_reopen(self) -> None:
-        if (c := self._need_conversation()) is not None:
-            await self._do(self.store.set_status(c.id, ConversationStatus.OPEN, self.operator.login), "Reopened")
+        """Reopen; when the customer's work already goes on in another open conversation,
+        one key (y or Enter) goes there instead."""
+        from omniconsole.store.actions import OpenElsewhere
+
+        if (c := self._need_conversation()) is None:
+            return
+        try:
+            await self._do(self.store.set_status(c.id, ConversationStatus.OPEN, self.operator.login), "Reopened",
+                           refused=OpenElsewhere)
+        except OpenElsewhere as exc:
+            from omniconsole.tui.screens.dialogs import ConfirmDialog
+
+            question = Text(f"This customer already has an open conversation, #{exc.conversation_id}. Go there?")
+            if await self.app.push_screen_wait(ConfirmDialog(question)):
+                await self.inbox.load(InboxView.ALL if self.inbox.view not in _WAITING_VIEWS else None,
+                                      keep=exc.conversation_id)
+                await self.open_conversation(exc.conversation_id)
+                self.timeline.focus()
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_snooze(self) -> None:
@@ -458,8 +483,7 @@ class MainScreen(WorkerFailures, Screen):
         always scrolled into sight, so the next j moves on from it."""
         current = self.conversation.id if self.conversation else None
         view = self.inbox.view
-        waiting_views = (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED)
-        found = await self.store.next_waiting(self.operator.login, current, view) if view in waiting_views else None
+        found = await self.store.next_waiting(self.operator.login, current, view) if view in _WAITING_VIEWS else None
         if found is None and view is not InboxView.ALL:
             found = await self.store.next_waiting(self.operator.login, current, InboxView.ALL)
             if found is not None:
