@@ -327,3 +327,27 @@ async def test_u_refused_for_another_open_conversation_goes_there_in_one_key(mak
         await settle(pilot, 0.5)
         assert screen.conversation.id == newer and screen.inbox.selected.conversation_id == newer
         assert (await app.store.conversation(ids["oliver"])).status == "resolved"
+
+
+async def test_e_on_a_waiting_customer_can_be_undone_for_a_few_seconds(make_app, shop):
+    ids = shop[1]
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_conversation(pilot, app, ids["oliver"])
+        await pilot.press("E")
+        await settle(pilot, 0.5)
+        assert (await app.store.conversation(ids["oliver"])).status == "resolved"
+        assert screen.conversation.id != ids["oliver"]
+        assert any("while the customer waits for a reply: ^z undoes it" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+z")
+        await settle(pilot, 0.5)
+        assert (await app.store.conversation(ids["oliver"])).status == "open"
+        assert screen.conversation.id == ids["oliver"]
+        # Only for a few seconds, and only once.
+        screen.UNDO_SECONDS = 0.0
+        await pilot.press("E")
+        await settle(pilot, 0.5)
+        await pilot.press("ctrl+z")
+        await settle(pilot)
+        assert (await app.store.conversation(ids["oliver"])).status == "resolved"
+        assert any(str(n.message) == "Nothing to undo" for n in app._notifications)

@@ -70,6 +70,7 @@ class MainScreen(WorkerFailures, Screen):
         Binding("n", "note", "Note", id="conversation.note"),
         Binding("e", "resolve", "Resolve", id="conversation.resolve"),
         Binding("E", "resolve_next", "Resolve and next", id="conversation.resolve_next"),
+        Binding("ctrl+z", "undo_resolve", "Undo resolve (after E)", id="conversation.undo_resolve"),
         Binding("u", "reopen", "Reopen", id="conversation.reopen"),
         Binding("z", "snooze", "Snooze", id="conversation.snooze"),
         Binding("a", "assign_me", "Assign to me", id="conversation.assign_me"),
@@ -94,6 +95,8 @@ class MainScreen(WorkerFailures, Screen):
     ]
 
     PREVIEW_DELAY = 0.06
+    #: How long E's resolve of a waiting customer can be undone (ctrl+z), in seconds.
+    UNDO_SECONDS = 8.0
 
     def __init__(self, store: Store, operator: Operator, clock) -> None:
         super().__init__()
@@ -105,6 +108,7 @@ class MainScreen(WorkerFailures, Screen):
         self._preview_timer = None
         self._trouble_shown = False
         self.opened: int | None = None  # the conversation whose timeline finished loading
+        self._undo_resolve: tuple[int, float] | None = None  # (conversation, monotonic deadline)
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -380,10 +384,35 @@ class MainScreen(WorkerFailures, Screen):
             await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), "Resolved")
 
     async def action_resolve_next(self) -> None:
+        """Resolve and open the next waiting conversation. Resolving one whose customer still
+        waits for a reply (easily a slip of E for e) can be undone for UNDO_SECONDS."""
         if (c := self._need_conversation()) is None:
             return
-        if await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), "Resolved"):
+        waiting = c.waiting_since is not None
+        if await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login),
+                          None if waiting else "Resolved"):
+            if waiting:
+                from omniconsole.tui.keys import key_displays
+
+                self._undo_resolve = (c.id, time.monotonic() + self.UNDO_SECONDS)
+                key = key_displays(self).get("conversation.undo_resolve", "")
+                self.app.notify(
+                    f"Resolved #{c.id} while the customer waits for a reply"
+                    + (f": {key} undoes it ({self.UNDO_SECONDS:.0f} s)" if key else ""),
+                    timeout=self.UNDO_SECONDS, markup=False,
+                )
             await self.action_next_waiting()
+
+    async def action_undo_resolve(self) -> None:
+        """Reopen the conversation E just resolved, within UNDO_SECONDS, and go back to it."""
+        undo, self._undo_resolve = self._undo_resolve, None
+        if undo is None or time.monotonic() > undo[1]:
+            self.app.notify("Nothing to undo", timeout=2)
+            return
+        conversation_id = undo[0]
+        if await self._do(self.store.set_status(conversation_id, ConversationStatus.OPEN, self.operator.login), "Reopened"):
+            await self.inbox.load(keep=conversation_id)
+            await self.open_conversation(conversation_id)
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_reopen(self) -> None:
