@@ -215,6 +215,11 @@ class Store:
         """0 normal, 1 high, 2 urgent; ActionError when the conversation does not exist."""
         await self.db.write(actions.set_priority, conversation_id, priority, actor)
 
+    async def set_subject(self, conversation_id: int, subject: str, actor: str) -> str:
+        """Rename a conversation (one line, at most 200 characters); returns the subject
+        stored. ActionError when it does not exist or the subject is empty."""
+        return await self.db.write(actions.set_subject, conversation_id, subject, actor)
+
     async def set_labels(self, conversation_id: int, labels: list[str], actor: str) -> None:
         """Replace a conversation's labels."""
         await self.db.write(actions.set_conversation_labels, conversation_id, labels, actor)

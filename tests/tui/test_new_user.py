@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from connectors.base import InboundMessage
 from omniconsole.core.ingest import Ingestor
-from omniconsole.models import ConversationStatus, IdentityKind
+from omniconsole.models import ConversationStatus, IdentityKind, InboxView
 from omniconsole.store import Operator
 from omniconsole.tui.app import OmniApp
 from omniconsole.tui.commands import ActionCommands
@@ -351,3 +351,24 @@ async def test_e_on_a_waiting_customer_can_be_undone_for_a_few_seconds(make_app,
         await settle(pilot)
         assert (await app.store.conversation(ids["oliver"])).status == "resolved"
         assert any(str(n.message) == "Nothing to undo" for n in app._notifications)
+
+
+async def test_t_renames_the_subject_and_the_preview_stays_the_customers_latest_words(make_app, shop):
+    ids = shop[1]
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_conversation(pilot, app, ids["oliver"])
+        await pilot.press("t")
+        await dialog(pilot, "InputDialog")
+        app.screen.query_one("Input").value = ""
+        await pilot.press(*"Примерка и возврат", "enter")
+        await settle(pilot, 0.5)
+        assert (await app.store.conversation(ids["oliver"])).subject == "Примерка и возврат"
+        assert "Примерка и возврат" in str(screen.query_one("#conversation-header").render())
+        assert any(e.direction == "event" and "renamed the subject to «Примерка и возврат»" in e.body
+                   for e in await app.store.timeline(ids["oliver"]))
+        # Our reply moves the row up, but its preview stays what the customer asked.
+        await pilot.press("r", *"Да, конечно", "enter")
+        await settle(pilot, 0.5)
+        row = next(r for r in await app.store.inbox_page(InboxView.ALL, "alice") if r.conversation_id == ids["oliver"])
+        assert row.preview == "Can I book a fitting?" and row.subject == "Примерка и возврат"

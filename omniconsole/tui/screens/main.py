@@ -78,6 +78,7 @@ class MainScreen(WorkerFailures, Screen):
         Binding("U", "unassign", "Unassign", id="conversation.unassign"),
         Binding("l", "labels", "Labels", id="conversation.labels"),
         Binding("p", "priority", "Priority", id="conversation.priority"),
+        Binding("t", "rename", "Rename subject", id="conversation.rename"),
         Binding("R", "retry", "Retry failed message", id="message.retry"),
         Binding("s", "save_attachments", "Save attachments", id="message.save"),
         Binding("o", "open_attachment", "Open attachment", id="message.open"),
@@ -482,6 +483,18 @@ class MainScreen(WorkerFailures, Screen):
     async def action_priority(self) -> None:
         if (c := self._need_conversation()) is not None:
             await self._do(self.store.set_priority(c.id, (c.priority + 1) % 3, self.operator.login))
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_rename(self) -> None:
+        """Give the conversation the subject it is about now."""
+        if (c := self._need_conversation()) is None:
+            return
+        from omniconsole.tui.screens.dialogs import InputDialog
+
+        typed = await self.app.push_screen_wait(InputDialog(
+            "Subject of this conversation", value=c.subject, hint="Enter renames it for everyone, Escape cancels"))
+        if typed is not None and typed.strip():
+            await self._do(self.store.set_subject(c.id, typed, self.operator.login), "Renamed")
 
     async def action_retry(self) -> None:
         if self._need_conversation() is None:
