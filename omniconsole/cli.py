@@ -350,6 +350,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"built {count} messages in {time.perf_counter() - started:.1f} s")
             else:
                 await store.add_operator(me, me, OperatorRole.ADMIN, actor=me)
+            # The demo phone channel rings this extension: the window pops the caller's card.
+            from connectors.demo import DEMO_EXTENSION
+
+            if not any(op.extension == DEMO_EXTENSION and op.login != me for op in await store.operators()):
+                await store.add_operator(me, me, OperatorRole.ADMIN, actor=me, extension=DEMO_EXTENSION)
             # The demo shop's answers library (shipped in the package), synced on every start.
             from omniconsole.answers.library import DEMO_LIBRARY, import_folder
 

@@ -277,3 +277,39 @@ async def test_the_demo_reports_delivery_of_an_operators_reply_and_offers_templa
         assert await wait_until(state, timeout=20)
     finally:
         await stop(task)
+
+
+async def test_the_demo_phone_channel_carries_calls_that_ring_the_operator(store, tmp_path):
+    import asyncio
+
+    from connectors.demo import DEMO_EXTENSION
+    from omniconsole.config import ChannelSettings, Settings
+    from omniconsole.core.hub import Hub
+    from tests.unit.test_core import FAST, stop, wait_until
+
+    options = {"simulate": "phone", "seed": 7, "rate": 0, "limit": 60}
+    settings = Settings(database=store.path, data_dir=tmp_path / "data",
+                        channels=[ChannelSettings(kind="demo", name="Phone (demo)", options=options)])
+    task = asyncio.create_task(Hub(settings, store, timing=FAST).run())
+
+    async def calls():
+        rows = await store.db.run(lambda c: c.execute(
+            "SELECT meta FROM messages WHERE external_id LIKE 'call:demo-%' AND flags = 'call'").fetchall())
+        return [json.loads(r[0])["call"] for r in rows]
+
+    async def every_call_over():
+        found = await calls()
+        return found if found and all(call.get("final") for call in found) else None
+
+    try:
+        found = await wait_until(every_call_over, timeout=40)
+    finally:
+        await stop(task)
+    assert not await store.db.run(lambda c: c.execute(
+        "SELECT 1 FROM messages WHERE direction = 'in' AND channel_id IS NOT NULL").fetchall())  # calls, not text
+    answered = [call for call in found if call.get("answered")]
+    missed = [call for call in found if not call.get("answered")]
+    assert answered and missed, found
+    assert all(40 <= call["duration"] <= 420 and call["note"] for call in answered)
+    rang = await store.db.run(lambda c: c.execute("SELECT payload FROM events WHERE kind = 'call.ringing'").fetchall())
+    assert len(rang) == len(found) and all(DEMO_EXTENSION in r[0] for r in rang)
