@@ -5,6 +5,10 @@ The screen composes the panes, routes their messages and applies what the operat
 for; each pane draws itself (and reads what it shows), the follower reports what others changed,
 dialogs return values or intents. Everything the window shows comes from the store; everything
 the operator does is a write to the store.
+
+Past 600 lines for a reason: it is the one place the panes' messages meet, and each operator
+action is a short handler here (a store call, a dialog, a redraw); splitting them over mixins
+would spread one screen's routing over several files without making any piece simpler.
 """
 
 from __future__ import annotations
