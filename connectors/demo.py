@@ -15,10 +15,11 @@ across all demo channels; 0 = as fast as possible), `limit` (stop after this man
 `batch` (events per delivery), `send_delay` (seconds), `failure_rate` (share of first send
 attempts that fail transiently), `answer_rate` (share of replies the customer answers; every
 reply is reported delivered, and read before an answer),
-`sent_log_file` (append one line per send: for tests). The phone channel (`simulate =
-"phone"`) carries calls, as a PBX reports them (connectors/telephony.py): each of its events
-rings `extension` (default "101", the demo operator's: a screen pop), then is answered and
-ended with a duration, or missed; `calls = false` makes it carry text instead.
+`sent_log_file` (append one line per send: for tests). With `calls = true` (what `omniconsole
+demo` configures) the phone channel (`simulate = "phone"`) carries calls, as a PBX reports them
+(connectors/telephony.py): each of its events rings `extension` (default "101", the demo
+operator's: a screen pop), then is answered and ended with a duration, or missed; without it
+the phone channel carries text.
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ class DemoConnector(Connector):
         self.answer_rate = float(options.get("answer_rate", 0.5))
         log_file = options.get("sent_log_file")
         self.sent_log = Path(log_file) if log_file else None
-        self.calls = self.simulate is IdentityKind.PHONE and bool(options.get("calls", True))
+        self.calls = self.simulate is IdentityKind.PHONE and bool(options.get("calls", False))
         self.extension = str(options.get("extension", DEMO_EXTENSION))
         self._sink: InboundSink | None = None
         self._answers: set[asyncio.Task] = set()

@@ -47,7 +47,8 @@ def demo_settings(directory: Path, *, rate: float = 0.5, seed: int = 7) -> Setti
     channels = [
         ChannelSettings(kind="demo", name=f"{names[k.value]} (demo)",
                         options={"simulate": k.value, "seed": seed, "rate": rate, **extra,
-                                 **({"templates": DEMO_TEMPLATES} if k.value == "whatsapp" else {})})
+                                 **({"templates": DEMO_TEMPLATES} if k.value == "whatsapp" else {}),
+                                 **({"calls": True} if k.value == "phone" else {})})
         for k in SIMULATED_KINDS
     ]
     return Settings(database=directory / "omniconsole.db", data_dir=directory, channels=channels)

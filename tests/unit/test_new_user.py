@@ -287,7 +287,11 @@ async def test_the_demo_phone_channel_carries_calls_that_ring_the_operator(store
     from omniconsole.core.hub import Hub
     from tests.unit.test_core import FAST, stop, wait_until
 
-    options = {"simulate": "phone", "seed": 7, "rate": 0, "limit": 60}
+    from omniconsole.core.demo import demo_settings
+
+    phone = next(c for c in demo_settings(tmp_path).channels if c.options["simulate"] == "phone")
+    assert phone.options["calls"] is True  # what `omniconsole demo` runs
+    options = {"simulate": "phone", "seed": 7, "rate": 0, "limit": 60, "calls": True}
     settings = Settings(database=store.path, data_dir=tmp_path / "data",
                         channels=[ChannelSettings(kind="demo", name="Phone (demo)", options=options)])
     task = asyncio.create_task(Hub(settings, store, timing=FAST).run())
