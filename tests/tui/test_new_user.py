@@ -55,7 +55,7 @@ async def test_the_focused_pane_shows_and_tab_never_lands_in_an_empty_composer(m
     async with app.run_test(size=(160, 48)) as pilot:
         screen = app.main
         await settle(pilot)
-        edges = lambda: (screen.inbox.styles.border_right[1], screen.timeline.styles.border_left[1],  # noqa: E731
+        edges = lambda: (screen.inbox.has_focus, screen.timeline.styles.border_left[1],  # noqa: E731
                          screen.query_one("#customer").styles.border_left[1])
         inbox_focused = edges()
         # Opened from search: the timeline has focus, Tab goes on to the customer card, never
@@ -73,10 +73,10 @@ async def test_the_focused_pane_shows_and_tab_never_lands_in_an_empty_composer(m
         assert app.focused is screen.inbox
         await pilot.press("tab", "g")
         assert app.focused is screen.timeline and screen.composer.text == ""
-        # Each pane's edge is bright only while it has focus.
+        # Each pane's edge is bright only while it has focus (the inbox shows it by its cursor).
         assert len({inbox_focused, timeline_focused, customer_focused}) == 3
-        assert inbox_focused[0] != timeline_focused[0] and timeline_focused[1] != inbox_focused[1]
-        assert customer_focused[2] != inbox_focused[2]
+        assert inbox_focused[0] and not timeline_focused[0] and timeline_focused[1] != inbox_focused[1]
+        assert customer_focused[2] != inbox_focused[2] and customer_focused[1] == inbox_focused[1]
         # With a draft, Tab does visit the composer (and leaves it).
         await pilot.press("r")
         await dialog(pilot, "ConfirmDialog")  # Emma's conversation is Bob's
