@@ -13,8 +13,13 @@ where the committed history ends.
 Options: `simulate` (the identity kind this channel plays), `seed`, `rate` (events per second
 across all demo channels; 0 = as fast as possible), `limit` (stop after this many events),
 `batch` (events per delivery), `send_delay` (seconds), `failure_rate` (share of first send
-attempts that fail transiently), `answer_rate` (share of replies the customer answers),
-`sent_log_file` (append one line per send: for tests).
+attempts that fail transiently), `answer_rate` (share of replies the customer answers; every
+reply is reported delivered, and read before an answer),
+`sent_log_file` (append one line per send: for tests). With `calls = true` (what `omniconsole
+demo` configures) the phone channel (`simulate = "phone"`) carries calls, as a PBX reports them
+(connectors/telephony.py): each of its events rings `extension` (default "101", the demo
+operator's: a screen pop), then is answered and ended with a duration, or missed; without it
+the phone channel carries text.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from connectors.base import (
     ChannelContext,
     Connector,
+    DeliveryUpdate,
     InboundMessage,
     InboundSink,
     OutboundMessage,
@@ -36,7 +42,10 @@ from connectors.base import (
     SendResult,
     TransientError,
 )
-from omniconsole.models import IdentityKind
+from omniconsole.models import DeliveryState, IdentityKind
+
+#: The extension the demo phone channel rings (the demo registers its operator there).
+DEMO_EXTENSION = "101"
 
 SIMULATED_KINDS = (IdentityKind.TELEGRAM, IdentityKind.EMAIL, IdentityKind.PHONE, IdentityKind.VK, IdentityKind.WHATSAPP)
 
@@ -229,6 +238,8 @@ class DemoConnector(Connector):
         self.answer_rate = float(options.get("answer_rate", 0.5))
         log_file = options.get("sent_log_file")
         self.sent_log = Path(log_file) if log_file else None
+        self.calls = self.simulate is IdentityKind.PHONE and bool(options.get("calls", False))
+        self.extension = str(options.get("extension", DEMO_EXTENSION))
         self._sink: InboundSink | None = None
         self._answers: set[asyncio.Task] = set()
 
@@ -242,7 +253,11 @@ class DemoConnector(Connector):
             if self.limit is not None and event.seq >= int(self.limit):
                 break
             if event.kind is self.simulate:
-                batch.append(inbound_for(event, datetime.now(timezone.utc)))
+                if self.calls:
+                    batch.append(self._call(event, "ringing"))
+                    self._start(self._call_goes_on(event))
+                else:
+                    batch.append(inbound_for(event, datetime.now(timezone.utc)))
             if len(batch) >= self.batch or pause:
                 await sink.deliver(batch, str(event.seq))
                 batch = []
@@ -261,11 +276,54 @@ class DemoConnector(Connector):
             with self.sent_log.open("a", encoding="utf-8") as f:
                 f.write(f"{message.id}\n")
         customer = self.world.customer_by_address(self.simulate, message.address)
-        if customer is not None and self._sink is not None and random.Random(-message.id).random() < self.answer_rate:
-            task = asyncio.create_task(self._answer(customer, message))
-            self._answers.add(task)
-            task.add_done_callback(self._answers.discard)
+        answers = customer is not None and random.Random(-message.id).random() < self.answer_rate
+        if self._sink is not None:
+            # Every reply is reported delivered (and read, when the customer answers), as a
+            # real channel reports an operator's reply: nothing stays "sent" for ever.
+            self._start(self._report(message.id, read=answers))
+            if answers:
+                self._start(self._answer(customer, message))
         return SendResult(external_id=f"demo-out-{message.id}")
+
+    def _call(self, event: DemoEvent, what: str, duration: int | None = None) -> InboundMessage:
+        """One call event of `event`'s customer, as the PBX would post it."""
+        from connectors.telephony import call_event
+
+        payload = {"event": what, "call_id": f"demo-{event.seq}", "direction": "in", "from": event.address,
+                   "extension": self.extension, "name": event.customer.name,
+                   "at": datetime.now(timezone.utc).isoformat()}
+        if duration is not None:
+            payload["duration"] = duration
+            payload["note"] = event.text  # what the operator wrote down during the call
+        return call_event(payload)
+
+    async def _call_goes_on(self, event: DemoEvent) -> None:
+        """A few seconds of ringing, then answered and (a little later) ended with a talk
+        time of a minute or a few, or missed (about one call in three)."""
+        rng = random.Random(event.seq * 13)
+        await asyncio.sleep(3 + rng.random() * 5)
+        assert self._sink is not None
+        if rng.random() < 0.3:
+            await self._sink.deliver([self._call(event, "missed")], None)
+            return
+        await self._sink.deliver([self._call(event, "answered")], None)
+        await asyncio.sleep(4 + rng.random() * 8)
+        await self._sink.deliver([self._call(event, "ended", duration=rng.randint(40, 420))], None)
+
+    def _start(self, work) -> None:
+        task = asyncio.create_task(work)
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
+
+    async def _report(self, message_id: int, *, read: bool) -> None:
+        """The simulated channel's receipts: delivered within a second or two, then read."""
+        assert self._sink is not None
+        external_id = f"demo-out-{message_id}"
+        await asyncio.sleep(self.send_delay + random.Random(message_id * 7).random() * 1.5)
+        await self._sink.delivery_updates([DeliveryUpdate(external_id, DeliveryState.DELIVERED)])
+        if read:
+            await asyncio.sleep(1.0)
+            await self._sink.delivery_updates([DeliveryUpdate(external_id, DeliveryState.READ)])
 
     async def _answer(self, customer: DemoCustomer, message: OutboundMessage) -> None:
         """The simulated customer answers a reply a few seconds later."""

@@ -2,6 +2,9 @@
 
 Every failure a person can cause or fix (a bad config, an unreadable database, a missing
 permission) ends in one line saying what to do, never a traceback.
+
+Past 600 lines: the argument parser of every sub-command and their small glue functions; the
+work itself lives in core/, store/ and bench/.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     parser.add_argument("--config", metavar="FILE", default=default, help="config file (default: $OMNICONSOLE_CONFIG or ./omniconsole.toml)")
     parser.add_argument("--db", metavar="FILE", default=default, help="database file (overrides the config)")
     parser.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS, help="log more")
+
+
+CUSTOMER_HELP = "the customer's id (shown on their card as `customer 123`), an e-mail address or a phone number"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,14 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     exports = p.add_subparsers(dest="export_command", metavar="WHAT", required=True)
     q = exports.add_parser("customer", help="one customer: identities, conversations, messages, attributes")
     _common(q)
-    q.add_argument("customer_id", type=int, metavar="ID")
+    q.add_argument("customer_id", metavar="CUSTOMER", help=CUSTOMER_HELP)
     q.add_argument("-o", "--output", metavar="FILE", help="write to FILE (mode 0600) instead of standard output")
 
     p = sub.add_parser("erase", help="delete a customer's personal data, keeping anonymous counts (admins only)")
     erases = p.add_subparsers(dest="erase_command", metavar="WHAT", required=True)
     q = erases.add_parser("customer", help="one customer (and the customers merged into them)")
     _common(q)
-    q.add_argument("customer_id", type=int, metavar="ID")
+    q.add_argument("customer_id", metavar="CUSTOMER", help=CUSTOMER_HELP)
     q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     from omniconsole.answers.commands import add_parser as add_kb_parser
@@ -147,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--messages", type=int, default=100_000)
     q.add_argument("--batch", type=int, default=1000, help="messages per transaction (default: 1000)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
-    q.add_argument("--keep", metavar="FILE", help="keep the benchmark database at FILE (for bench query)")
+    q.add_argument("--keep", metavar="FILE", help="keep the benchmark database at FILE (for bench query and bench tui; --db FILE"
+                   " means the same); an existing file is replaced only if it is a benchmark database")
     q = bench.add_parser("report", help="30-day and all-time report and wallboard refresh times on a kept database")
     _common(q)
     q.add_argument("--rounds", type=int, default=20, help="30-day reports and wallboard refreshes to time (default: 20)")
@@ -389,8 +396,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from omniconsole.core.demo import build_demo_history, demo_settings
     from omniconsole.analytics.surveys import SurveyService
+    from omniconsole.core.demo import DEMO_CONFIG_NAME, build_demo_history, demo_config_text, demo_settings
     from omniconsole.core.hub import Hub
     from omniconsole.models import OperatorRole
     from omniconsole.store import Store
@@ -403,6 +410,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{settings.database}{suffix}").unlink(missing_ok=True)
     me = current_user()
+    # Beside the database, so `stats`, `doctor`, `export` ... see the demo's database and
+    # channels: --config names it (a config of one's own is left alone).
+    demo_config = settings.database.parent / DEMO_CONFIG_NAME
+    try:
+        demo_config.parent.mkdir(parents=True, exist_ok=True)
+        demo_config.write_text(demo_config_text(settings), encoding="utf-8")
+        print(f"demo config: {demo_config} (other commands: `omniconsole --config {demo_config} stats`)")
+    except OSError as exc:
+        raise UsageError(f"cannot write the demo's config {demo_config}: {exc.strerror}") from None
 
     async def demo():
         fresh = not settings.database.exists()
@@ -415,6 +431,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"built {count} messages in {time.perf_counter() - started:.1f} s")
             else:
                 await store.add_operator(me, me, OperatorRole.ADMIN, actor=me)
+            # The demo phone channel rings this extension: the window pops the caller's card.
+            from connectors.demo import DEMO_EXTENSION
+
+            if not any(op.extension == DEMO_EXTENSION and op.login != me for op in await store.operators()):
+                await store.add_operator(me, me, OperatorRole.ADMIN, actor=me, extension=DEMO_EXTENSION)
             # The demo shop's answers library (shipped in the package), synced on every start.
             from omniconsole.answers.library import DEMO_LIBRARY, import_folder
 
@@ -539,6 +560,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"FAIL  database: {exc}")
         if not settings.channels:
             print("      no channels configured (see `omniconsole init`)")
+        if settings.keymap:
+            from omniconsole.tui.keys import known_binding_ids, unknown_keymap_ids
+
+            for line in unknown_keymap_ids(settings.keymap, known_binding_ids()):
+                print(f"warn  {line}")
         for number, channel in enumerate(settings.channels, start=1):
             context = ChannelContext(number, channel.name, channel.options, settings.data_dir, logging.getLogger("doctor"))
             try:
@@ -659,6 +685,28 @@ def _require_admin(database: Path, me: str, what: str, socket_path: Path | None 
         raise UsageError(f"only an admin may {what}, and {me} is not one")
 
 
+async def find_customer(store, given: str, region: str) -> int:
+    """The customer `given` names: an id (`123`, `#123`), or an e-mail address or phone number
+    one of their identities holds (read as identities are stored, phones in `region`).
+    Raises UsageError in words when it names nobody."""
+    from omniconsole.core.identity import parse_typed_identity
+
+    text = str(given).strip()
+    if text.lstrip("#").isdigit() and len(text.lstrip("#")) < 9:  # ids are small; a long run of digits is a phone
+        customer_id = int(text.lstrip("#"))
+        if await store.customer_profile(customer_id) is None:
+            raise UsageError(f"there is no customer {customer_id}")
+        return await store.live_customer(customer_id)
+    identity = parse_typed_identity(text, region)
+    if identity is None:
+        raise UsageError(f"{text!r} is neither a customer id nor an e-mail address or valid phone number")
+    kind, address = identity
+    owner = await store.identity_owner(kind.value, address)
+    if owner is None:
+        raise UsageError(f"no customer has the {'e-mail address' if kind.value == 'email' else 'phone number'} {address}")
+    return owner
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import json
 
@@ -671,7 +719,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     async def export():
         store = await open_store(settings, create=False)
         try:
-            return await store.export_customer(args.customer_id, me)
+            customer_id = await find_customer(store, args.customer_id, settings.default_region)
+            return await store.export_customer(customer_id, me)
         finally:
             await store.close()
 
@@ -700,15 +749,16 @@ def cmd_erase(args: argparse.Namespace) -> int:
     async def erase(confirmed: bool):
         store = await open_store(settings, create=False)
         try:
-            profile = await store.customer_profile(args.customer_id)
+            customer_id = await find_customer(store, args.customer_id, settings.default_region)
+            profile = await store.customer_profile(customer_id)
             if profile is None:
-                raise UsageError(f"there is no customer {args.customer_id}")
+                raise UsageError(f"there is no customer {customer_id}")
             if not confirmed:
                 return profile
             if team_socket(settings) is not None:
-                result = await store.erase_customer(args.customer_id, me)  # the core deletes the files
+                result = await store.erase_customer(customer_id, me)  # the core deletes the files
             else:
-                result = await store.erase_customer(args.customer_id, me, attachments_dir=settings.attachments_dir)
+                result = await store.erase_customer(customer_id, me, attachments_dir=settings.attachments_dir)
             from connectors.webchat.visitors import forget_visitor
 
             result["files_deleted"] += sum(forget_visitor(settings.data_dir, v) for v in result.pop("web_visitors", []))

@@ -23,8 +23,10 @@ from pathlib import Path
 
 from connectors.base import InboundMessage
 from omniconsole.core.ingest import Ingestor
+from omniconsole.errors import UsageError
 from omniconsole.models import IdentityKind
 from omniconsole.store import Store
+from omniconsole.store.database import channel_names_of
 
 COMMON_WORDS = (
     "заказ доставка возврат карта оплата курьер деньги спасибо пожалуйста здравствуйте когда где почему "
@@ -96,7 +98,7 @@ async def ingest_benchmark(messages: int, batch: int, db_path: Path) -> dict:
     store = await Store.open(db_path)
     elapsed = 0.0
     try:
-        channels = {kind: await store.ensure_channel(kind.value, f"bench {kind.value}") for kind in KINDS}
+        channels = {kind: await store.ensure_channel(kind.value, f"{BENCH_CHANNEL_PREFIX}{kind.value}") for kind in KINDS}
         ingestor = Ingestor(store, db_path.parent / "bench-data")
         done = 0
         report_at = time.perf_counter()
@@ -164,11 +166,36 @@ def bare_insert_ceiling(traffic: SyntheticTraffic, batch: int) -> float:
 
 
 
+#: Every channel of a database this benchmark builds is named so (`bench tui` adds its own).
+BENCH_CHANNEL_PREFIX = "bench "
+
+
+def kept_database(args: argparse.Namespace) -> Path | None:
+    """Where to keep the benchmark database: `--keep FILE`, or `--db FILE` (the same thing;
+    both given must agree). A file already there is replaced only when it is empty or a
+    database this benchmark built; anything else is refused (UsageError), never overwritten."""
+    keep, db = getattr(args, "keep", None), getattr(args, "db", None)
+    if keep and db and Path(keep).resolve() != Path(db).resolve():
+        raise UsageError(f"--keep {keep} and --db {db} name two files; give one (both mean where the database is kept)")
+    target = keep or db
+    if not target:
+        return None
+    path = Path(target)
+    if path.exists() and path.stat().st_size > 0:
+        names = channel_names_of(path)
+        if names is None or any(not name.startswith(BENCH_CHANNEL_PREFIX) for name in names):
+            raise UsageError(
+                f"{path} exists and is not a benchmark database; refusing to overwrite it (remove it yourself, or pick another file)"
+            )
+    return path
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the ingest benchmark and print the figures (`--json`: one JSON object last)."""
+    keep = kept_database(args)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(args.keep) if args.keep else Path(tmp) / "bench.db"
-        if args.keep:
+        path = keep or Path(tmp) / "bench.db"
+        if keep:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         print(f"ingesting {args.messages:,} synthetic messages in batches of {args.batch} into {path} ...", flush=True)

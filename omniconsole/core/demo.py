@@ -27,6 +27,16 @@ _REPLIES = {
 }
 
 
+#: Two approved templates for the demo's WhatsApp channel (ctrl+g in the composer), as a
+#: real WhatsApp channel's `templates` would name them.
+DEMO_TEMPLATES = [
+    {"name": "order_update", "language": "ru", "params": ["номер заказа", "статус"],
+     "text": "Здравствуйте! Заказ {1}: {2}. Ответьте на это сообщение, если остались вопросы."},
+    {"name": "follow_up", "language": "en_US", "params": ["customer's name"],
+     "text": "Hello {1}, we are following up on your request. Reply to this message to continue the conversation."},
+]
+
+
 def demo_settings(directory: Path, *, rate: float = 0.5, seed: int = 7) -> Settings:
     """Settings for the demo: a database under `directory` and one demo channel per
     simulated channel kind."""
@@ -36,10 +46,50 @@ def demo_settings(directory: Path, *, rate: float = 0.5, seed: int = 7) -> Setti
     extra = {"limit": 0} if rate <= 0 else {}
     channels = [
         ChannelSettings(kind="demo", name=f"{names[k.value]} (demo)",
-                        options={"simulate": k.value, "seed": seed, "rate": rate, **extra})
+                        options={"simulate": k.value, "seed": seed, "rate": rate, **extra,
+                                 **({"templates": DEMO_TEMPLATES} if k.value == "whatsapp" else {}),
+                                 **({"calls": True} if k.value == "phone" else {})})
         for k in SIMULATED_KINDS
     ]
     return Settings(database=directory / "omniconsole.db", data_dir=directory, channels=channels)
+
+
+#: The config the demo writes beside its database, so every command can be pointed at it.
+DEMO_CONFIG_NAME = "omniconsole.toml"
+
+
+def demo_config_text(settings: Settings) -> str:
+    """A config file (TOML) naming the demo's database, data folder and channels, with paths
+    relative to the folder it is written in (the demo's folder): `omniconsole --config
+    data/demo/omniconsole.toml stats` (or `doctor`, `export` ...) then sees what the demo runs."""
+    import json
+    import os
+
+    lines = [
+        "# Written by `omniconsole demo`: point any command at the demo with",
+        "#   omniconsole --config THIS_FILE COMMAND   or   export OMNICONSOLE_CONFIG=THIS_FILE",
+        "[store]",
+        f"database = {json.dumps(settings.database.name)}",
+        f"data_dir = {json.dumps(os.path.relpath(settings.data_dir, settings.database.parent))}",
+        "",
+        "[identity]",
+        f"default_region = {json.dumps(settings.default_region)}",
+    ]
+    for channel in settings.channels:
+        lines += ["", "[[channels]]", f"kind = {json.dumps(channel.kind)}", f"name = {json.dumps(channel.name)}"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in channel.options.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    """A TOML value for the demo's own options: text, numbers, lists and inline tables."""
+    import json
+
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key} = {_toml_value(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False)  # a JSON string or number is a TOML one
 
 
 async def build_demo_history(store: Store, settings: Settings, *, conversations: int = 2000, days: int = 21, admin: str = "") -> int:

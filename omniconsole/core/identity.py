@@ -159,3 +159,34 @@ def parse_typed_identity(text: str, region: str = "RU") -> tuple[IdentityKind, s
     if not phonenumbers.is_valid_number(number):
         return None
     return IdentityKind.PHONE, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_PHONE_TYPED = re.compile(r"\+?[\d\s().\-]+")
+#: Fewer digits than this match too many numbers to be a search for one.
+MIN_PHONE_DIGITS = 4
+
+
+def phone_search_digits(text: str, region: str = "RU") -> tuple[str, ...]:
+    """Digit runs to look for inside stored phone addresses (E.164, `+` dropped) when `text`
+    is a phone number as people dictate it, whole or in part; () when `text` is not one.
+
+    A whole number is read as identities are (`valid_phone` in `region`): `8 (916) 642-38-68`,
+    `89166423868` and `9166423868` all give `79166423868`. A part (`916 642`, `6423868`)
+    is matched by its digits; one typed with the region's trunk prefix (`8 916 642` in Russia)
+    also without it, since stored numbers carry the country code instead."""
+    text = text.strip()
+    if not _PHONE_TYPED.fullmatch(text):
+        return ()
+    digits = _DIGITS.sub("", text)
+    if len(digits) < MIN_PHONE_DIGITS:
+        return ()
+    found: list[str] = []
+    whole = valid_phone(text, region)
+    if whole:
+        found.append(_DIGITS.sub("", whole.split(";", 1)[0]))
+    found.append(digits)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
+    trunk = metadata.national_prefix if metadata is not None else None
+    if trunk and not text.startswith("+") and digits.startswith(trunk) and len(digits) - len(trunk) >= MIN_PHONE_DIGITS:
+        found.append(digits[len(trunk):])
+    return tuple(dict.fromkeys(found))

@@ -79,6 +79,9 @@ class ImportSummary:
     conversations: int = 0
     #: Of those, the ones resolved because their last mail is older than `open_days`.
     resolved: int = 0
+    #: Senders who answered mail of many different senders, with how many: most likely our own
+    #: address (a support mailbox's replies), stored as a customer for want of `--own-address`.
+    answering: list[tuple[str, int]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -92,8 +95,36 @@ class ImportSummary:
             "messages": self.messages, "imported": self.imported, "duplicates": self.duplicates, "own": self.own,
             "unreadable": [{"id": key, "reason": reason} for key, reason in self.unreadable],
             "reordered": self.reordered, "conversations": self.conversations, "resolved": self.resolved,
+            "answering": [{"address": address, "senders": count} for address, count in self.answering],
             "seconds": round(self.seconds, 3), "msgs_per_s": round(self.rate),
         }
+
+
+class AnsweringSenders:
+    """Who answers whom, from the threading headers: a sender whose mails reply to mail of
+    many different senders is a mailbox answering customers (our own, when `--own-address`
+    was not given), not a customer."""
+
+    #: Different senders answered before a sender is named in the summary.
+    THRESHOLD = 3
+
+    def __init__(self) -> None:
+        self._sender_of: dict[str, str] = {}
+        self._answered: dict[str, set[str]] = {}
+
+    def see(self, message: InboundMessage) -> None:
+        sender = message.address
+        if message.thread_key:
+            self._sender_of[message.thread_key] = sender
+        for key in message.reply_to_keys:
+            parent = self._sender_of.get(key)
+            if parent is not None and parent != sender:
+                self._answered.setdefault(sender, set()).add(parent)
+
+    def found(self) -> list[tuple[str, int]]:
+        """(address, different senders answered) for senders at or above THRESHOLD, most first."""
+        counts = [(sender, len(others)) for sender, others in self._answered.items() if len(others) >= self.THRESHOLD]
+        return sorted(counts, key=lambda item: (-item[1], item[0]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +287,7 @@ async def import_mailbox(
     ready: list[InboundMessage] = []
     storing: asyncio.Task[None] | None = None
     bytes_read = 0
+    answering = AnsweringSenders()
 
     def report() -> None:
         if progress is not None:
@@ -286,9 +318,11 @@ async def import_mailbox(
                 summary.unreadable.append((message.external_id, message.body.removeprefix(_UNREADABLE_PREFIX)))
             elif own and normalize_email(message.address) in own:
                 summary.own += 1
+                answering.see(message)
                 # Replies to our own mail may go: their parent will never be stored.
                 ready.extend(order.seen(message.thread_key or message.external_id))
                 continue
+            answering.see(message)
             ready.extend(order.offer(message))
 
     try:
@@ -345,6 +379,7 @@ async def import_mailbox(
             f"imported mail older than {open_days:g} days",
         )
     summary.reordered = order.reordered
+    summary.answering = [(address, count) for address, count in answering.found() if normalize_email(address) not in own]
     summary.conversations = len(conversations)
     summary.seconds = time.perf_counter() - started
     report()
@@ -431,6 +466,12 @@ def print_summary(summary: ImportSummary, channel_name: str, out=None) -> None:
         print(f"skipped as our own mail (from a configured mailbox address): {summary.own:,}", file=out)
     if summary.reordered:
         print(f"replies stored after the mail they answer (found later in the mailbox): {summary.reordered:,}", file=out)
+    for address, count in summary.answering:
+        print(
+            f"{_printable(address)} answered mail from {count:,} different senders: if it is your own address, its"
+            f" mails were stored as a customer's; import with --own-address {_printable(address)} to skip them",
+            file=out,
+        )
     print(f"unreadable (stored as \"could not be read\"): {len(summary.unreadable):,}", file=out)
     for key, reason in summary.unreadable[:50]:
         # Ids and reasons come from the mail itself: keep them on one printable line.

@@ -101,10 +101,19 @@ class Store:
         return await self.db.run(queries.customer_profile, customer_id)
 
     async def search(
-        self, text: str, *, customer_id: int | None = None, limit: int = 50, before_id: int | None = None
+        self,
+        text: str,
+        *,
+        customer_id: int | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+        phone_digits: tuple[str, ...] = (),
     ) -> SearchResults:
-        """Messages (newest first) and customers matching whatever the user typed."""
-        return await self.db.run(search.search, text, customer_id=customer_id, limit=limit, before_id=before_id)
+        """Messages (latest stored first, a page of `limit`, `more` when there are others) and
+        customers matching whatever the user typed; `phone_digits` see `search.search`."""
+        return await self.db.run(
+            search.search, text, customer_id=customer_id, limit=limit, before_id=before_id, phone_digits=phone_digits
+        )
 
     async def events_since(self, event_id: int, limit: int = 1000) -> list[Event]:
         """Events after `event_id`, oldest first: how every window learns what changed."""
@@ -118,9 +127,12 @@ class Store:
         """(conversation, timeline, profile, reply options, presence) in one read, or None."""
         return await self.db.run(queries.conversation_view, conversation_id, operator)
 
-    async def next_waiting(self, operator: str, after_conversation: int | None = None) -> int | None:
-        """The conversation whose customer has waited longest (mine or unassigned first)."""
-        return await self.db.run(queries.next_waiting, operator, after_conversation)
+    async def next_waiting(
+        self, operator: str, after_conversation: int | None = None, view: InboxView | None = None
+    ) -> int | None:
+        """The conversation whose customer has waited longest (mine or unassigned first); with
+        `view`, only one that inbox view lists."""
+        return await self.db.run(queries.next_waiting, operator, after_conversation, view)
 
     async def conversation_index(self, view: InboxView, operator: str | None, conversation_id: int) -> int | None:
         """Where a conversation stands in an inbox view, or None if it is not in it."""
@@ -205,6 +217,11 @@ class Store:
         """0 normal, 1 high, 2 urgent; ActionError when the conversation does not exist."""
         await self.db.write(actions.set_priority, conversation_id, priority, actor)
 
+    async def set_subject(self, conversation_id: int, subject: str, actor: str) -> str:
+        """Rename a conversation (one line, at most 200 characters); returns the subject
+        stored. ActionError when it does not exist or the subject is empty."""
+        return await self.db.write(actions.set_subject, conversation_id, subject, actor)
+
     async def set_labels(self, conversation_id: int, labels: list[str], actor: str) -> None:
         """Replace a conversation's labels."""
         await self.db.write(actions.set_conversation_labels, conversation_id, labels, actor)
@@ -249,6 +266,11 @@ class Store:
     async def add_identity(self, customer_id: int, kind: str, address: str, actor: str) -> bool:
         """Give a customer one more normalised identity (StoreError if someone else has it)."""
         return await self.db.write(customers.add_identity, customer_id, kind, address, actor)
+
+    async def identity_owner(self, kind: str, address: str) -> int | None:
+        """The customer (following merges) holding a normalised identity (`kind`, `address`);
+        a phone is looked up under every phone-like kind. None when nobody has it."""
+        return await self.db.run(customers.customer_with_identity, kind, address)
 
     async def live_customer(self, customer_id: int) -> int:
         """Who a customer id names now (following merges)."""
@@ -477,3 +499,4 @@ class Store:
     async def message_versions(self, message_id: int) -> list[dict]:
         """The versions edits replaced, oldest first (see store/edits.py)."""
         return await self.db.run(edits.versions, message_id)
+

@@ -23,6 +23,15 @@ class ActionError(OmniError):
     """An operator action that cannot be done as asked (no such conversation, no channel)."""
 
 
+class OpenElsewhere(ActionError):
+    """Reopening refused: the customer's work continues in open conversation
+    `conversation_id` (one open conversation per customer)."""
+
+    def __init__(self, conversation_id: int) -> None:
+        super().__init__(f"this customer already has an open conversation (#{conversation_id}); continue there")
+        self.conversation_id = conversation_id
+
+
 def _customer_of(conn: sqlite3.Connection, conversation_id: int) -> int:
     row = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
     if row is None:
@@ -106,9 +115,11 @@ def add_note(conn: sqlite3.Connection, conversation_id: int, body: str, author: 
 
 
 def _touch(conn: sqlite3.Connection, conversation_id: int, message_id: int, body: str, now: float, *, answered: bool) -> None:
+    # The inbox row's preview stays the customer's latest message: what they asked is what
+    # the row is about, not our answer to it.
     conn.execute(
         "UPDATE conversations SET last_activity_at = max(last_activity_at, :now), last_message_id = :mid,"
-        " preview = :preview, message_count = message_count + 1,"
+        " preview = CASE WHEN :answered THEN preview ELSE :preview END, message_count = message_count + 1,"
         " first_response_at = CASE WHEN :answered THEN coalesce(first_response_at, :now) ELSE first_response_at END,"
         " waiting_since = CASE WHEN :answered THEN NULL ELSE waiting_since END WHERE id = :id",
         {"now": now, "mid": message_id, "preview": preview_line(body), "answered": answered, "id": conversation_id},
@@ -158,7 +169,7 @@ def set_status(
             (customer_id, conversation_id),
         ).fetchone()
         if other is not None:
-            raise ActionError(f"this customer already has an open conversation (#{other[0]}); continue there")
+            raise OpenElsewhere(other[0])
     conn.execute(
         "UPDATE conversations SET status = ?, snoozed_until = ?,"
         " resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE NULL END,"
@@ -222,6 +233,29 @@ def set_priority(conn: sqlite3.Connection, conversation_id: int, priority: int, 
     customer_id = _customer_of(conn, conversation_id)
     conn.execute("UPDATE conversations SET priority = ? WHERE id = ?", (priority, conversation_id))
     add_event(conn, "conversation.priority", actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload={"priority": priority})
+
+
+#: Longest subject an operator may give, in characters.
+SUBJECT_MAX = 200
+
+
+def set_subject(conn: sqlite3.Connection, conversation_id: int, subject: str, actor: str, now: float | None = None) -> str:
+    """Rename a conversation (it collects every topic the customer raises while open, so its
+    first subject goes stale): one line, at most SUBJECT_MAX characters; returns what was
+    stored. ActionError when the conversation does not exist or the subject is empty."""
+    now = now or time.time()
+    customer_id = _customer_of(conn, conversation_id)
+    subject = " ".join(subject.split())[:SUBJECT_MAX]
+    if not subject:
+        raise ActionError("a subject cannot be empty")
+    old = conn.execute("SELECT subject FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
+    if old == subject:
+        return subject
+    conn.execute("UPDATE conversations SET subject = ? WHERE id = ?", (subject, conversation_id))
+    _timeline_event(conn, conversation_id, customer_id, actor, f"{actor} renamed the subject to «{subject}»", now)
+    add_event(conn, "conversation.subject", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
+              payload={"subject": subject, "was": old}, at=now)
+    return subject
 
 
 def set_conversation_labels(conn: sqlite3.Connection, conversation_id: int, labels: list[str], actor: str) -> None:

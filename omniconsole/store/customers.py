@@ -63,6 +63,13 @@ def live_customer(conn: sqlite3.Connection, customer_id: int) -> int:
     raise StoreError(f"customer {customer_id} is merged in a loop; the database is damaged")
 
 
+def customer_with_identity(conn: sqlite3.Connection, kind: str, address: str) -> int | None:
+    """The customer (following merges) who holds identity (`kind`, `address`, normalised),
+    or None; a phone is looked up under every phone-like kind."""
+    owner = identity_owner(conn, kind, address)
+    return live_customer(conn, owner) if owner is not None else None
+
+
 def merge_tree(conn: sqlite3.Connection, customer_id: int) -> list[int]:
     """A customer and every customer merged into them, however deep (A into B into C)."""
     return [

@@ -66,6 +66,22 @@ def connect(path: Path | str, *, create: bool = True, migrate: bool = True) -> s
     return conn
 
 
+def channel_names_of(path: Path | str) -> list[str] | None:
+    """The channel names of the omniconsole database at `path`, read without writing or
+    migrating anything (a read-only open); None when `path` is not an omniconsole database
+    (another SQLite file, or no database at all)."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return [r[0] for r in conn.execute("SELECT name FROM channels ORDER BY id")]
+    except sqlite3.Error:  # not SQLite ("file is not a database"), or no channels table
+        return None
+    finally:
+        conn.close()
+
+
 def _configure(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -83,7 +99,7 @@ def _configure(conn: sqlite3.Connection) -> None:
 def migrate_schema(conn: sqlite3.Connection, path: Path | str = "") -> int:
     """Apply the migrations the database lacks, each in its own transaction; refuse a database
     written by a newer omniconsole. Returns the version reached."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    version = start = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"database {path} has schema version {version}, newer than this omniconsole understands "
@@ -103,7 +119,12 @@ def migrate_schema(conn: sqlite3.Connection, path: Path | str = "") -> int:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        log.info("database %s migrated to schema version %d", path, version)
+    # One line for the whole climb (a new database climbs every step), none when up to date.
+    if version != start:
+        if start == 0:
+            log.info("database %s created (schema version %d)", path, version)
+        else:
+            log.info("database %s migrated from schema version %d to %d", path, start, version)
     return version
 
 

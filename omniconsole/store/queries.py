@@ -300,12 +300,18 @@ def typing_addresses(conn: sqlite3.Connection, kind: str, max_age: float = 6.0) 
     }
 
 
-def next_waiting(conn: sqlite3.Connection, operator: str, after_conversation: int | None = None) -> int | None:
-    """The active conversation whose customer has waited longest, mine or unassigned first."""
+def next_waiting(
+    conn: sqlite3.Connection, operator: str, after_conversation: int | None = None, view: InboxView | None = None
+) -> int | None:
+    """The active conversation whose customer has waited longest, mine or unassigned first;
+    with `view` (Mine, Unassigned or All) only one that view lists."""
+    where, params = "c.bucket = 'active'", []
+    if view in (InboxView.MINE, InboxView.UNASSIGNED, InboxView.ALL):
+        where, params = _view_filter(view, operator)
     row = conn.execute(
-        "SELECT id FROM conversations WHERE bucket = 'active' AND waiting_since IS NOT NULL AND id != ?"
-        " ORDER BY (assignee IS NULL OR assignee = ?) DESC, waiting_since LIMIT 1",
-        (after_conversation or 0, operator),
+        f"SELECT c.id FROM conversations c WHERE {where} AND c.waiting_since IS NOT NULL AND c.id != ?"
+        " ORDER BY (c.assignee IS NULL OR c.assignee = ?) DESC, c.waiting_since LIMIT 1",
+        (*params, after_conversation or 0, operator),
     ).fetchone()
     return row[0] if row else None
 

@@ -179,10 +179,12 @@ class CustomerHit:
 
 @dataclass(frozen=True, slots=True)
 class SearchResults:
-    """What a search found: messages newest first, and customers."""
+    """What a search found: messages latest stored first (one page), and customers; `more`
+    when messages beyond this page match."""
 
     messages: tuple[MessageHit, ...] = ()
     customers: tuple[CustomerHit, ...] = ()
+    more: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Whatever a person types becomes a query of quoted tokens, so FTS5 syntax in the input
 (`AND`, `"`, `*`, `:`, parentheses) is searched for as text and never raises a syntax error.
-Results come newest first by walking the index in rowid order: no ranking pass over every
+Messages come latest stored first by walking the index in rowid order: no ranking pass over every
 match, so a very common word costs the same as a rare one.
 """
 
@@ -19,8 +19,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # of at least this many characters is matched as a prefix (as the user is still typing it).
 # Three-character prefixes have their own index (see the schema); longer ones are selective.
 MIN_PREFIX = 3
-_PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
-_PHONE_NOISE = re.compile(r"[+().-]")
+_PHONE_TYPED = re.compile(r"\+?[\d\s().\-]+")
+_NOT_DIGIT = re.compile(r"\D+")
 
 
 def fts_query(text: str, *, prefix_last: bool = True) -> str | None:
@@ -36,26 +36,53 @@ def fts_query(text: str, *, prefix_last: bool = True) -> str | None:
 
 
 def search(
-    conn: sqlite3.Connection, text: str, *, customer_id: int | None = None, limit: int = 50, before_id: int | None = None
+    conn: sqlite3.Connection,
+    text: str,
+    *,
+    customer_id: int | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+    phone_digits: tuple[str, ...] = (),
 ) -> SearchResults:
-    """Messages (newest first) and customers matching `text`; `customer_id` limits messages to
-    one customer, `before_id` continues after the last message of a previous page."""
+    """Messages (latest stored first, `limit` a page) and customers matching `text`;
+    `customer_id` limits messages to one customer, `before_id` continues after the last
+    message of a previous page; `more` says whether another page exists. `phone_digits`
+    (digits only, from `core.identity.phone_search_digits`) finds customers whose phone or
+    WhatsApp number contains one of them."""
     query = fts_query(text)
-    if query is None:
+    if not phone_digits:
+        # A caller that knows no region still finds a number typed with its country code.
+        digits = _NOT_DIGIT.sub("", text)
+        if _PHONE_TYPED.fullmatch(text.strip()) and len(digits) >= 5:
+            phone_digits = (digits,)
+    if query is None and not phone_digits:
         return SearchResults()
     customers: list[CustomerHit] = []
     if customer_id is None and before_id is None:
-        customers = search_customers(conn, query)
-        # A phone number is typed with spaces, dashes and brackets but indexed as one run of
-        # digits: look it up as such too.
-        digits = "".join(_PHONE_NOISE.sub("", text).split())
-        if _PHONE_LIKE.fullmatch(text.strip()) and len(digits) >= 5:
-            seen = {c.customer_id for c in customers}
-            customers += [c for c in search_customers(conn, f'"{digits}"*') if c.customer_id not in seen]
-    return SearchResults(
-        messages=tuple(search_messages(conn, query, customer_id=customer_id, limit=limit, before_id=before_id)),
-        customers=tuple(customers),
-    )
+        customers = search_customers(conn, query) if query else []
+        seen = {c.customer_id for c in customers}
+        customers += [c for c in customers_with_phone(conn, phone_digits) if c.customer_id not in seen]
+    messages: list[MessageHit] = []
+    if query:
+        messages = search_messages(conn, query, customer_id=customer_id, limit=limit + 1, before_id=before_id)
+    return SearchResults(messages=tuple(messages[:limit]), customers=tuple(customers), more=len(messages) > limit)
+
+
+def customers_with_phone(conn: sqlite3.Connection, phone_digits: tuple[str, ...], limit: int = 20) -> list[CustomerHit]:
+    """Customers (newest first) whose phone or WhatsApp address contains one of the digit
+    runs `phone_digits` (each all digits: anything else is ignored, so nothing reaches LIKE
+    but digits). A scan of the phone identities; E.164 leaves no index for a middle part."""
+    runs = [d for d in phone_digits if d.isdigit() and d.isascii()]
+    if not runs:
+        return []
+    likes = " OR ".join("i.address LIKE ?" for _ in runs)
+    rows = conn.execute(
+        "SELECT c.id, c.display_name, f.identities FROM customers c JOIN customers_fts f ON f.rowid = c.id"
+        " WHERE c.merged_into IS NULL AND c.id IN (SELECT i.customer_id FROM identities i"
+        " WHERE i.kind IN ('phone', 'whatsapp') AND (" + likes + ")) ORDER BY c.id DESC LIMIT ?",
+        [*(f"%{d}%" for d in runs), limit],
+    ).fetchall()
+    return [CustomerHit(*r) for r in rows]
 
 
 def search_messages(

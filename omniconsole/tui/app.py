@@ -4,6 +4,7 @@ other core holds the lease, and shows the main screen (`tui/screens/main.py`).""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from omniconsole.errors import OmniError
 from omniconsole.store import Operator, Store
 from omniconsole.tui.screens.main import MainScreen
 from omniconsole.tui.workers import WorkerFailures
+
+log = logging.getLogger(__name__)
 
 
 class OmniApp(WorkerFailures, App):
@@ -47,6 +50,7 @@ class OmniApp(WorkerFailures, App):
     async def on_mount(self) -> None:
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
+            self.check_keymap()
         if self.store is None:
             if self.settings.team.socket is not None:
                 # A team setup: the core (systemd's) does every read and write for this window.
@@ -84,6 +88,17 @@ class OmniApp(WorkerFailures, App):
                 self.core_state = None
         finally:
             await store.close()
+
+    def check_keymap(self) -> list[str]:
+        """Say, in one line each, which `[keymap]` ids name no binding (Textual ignores them
+        silently) and the nearest real id; the lines also go to the log."""
+        from omniconsole.tui.keys import known_binding_ids, unknown_keymap_ids
+
+        lines = unknown_keymap_ids(self.settings.keymap, known_binding_ids())
+        for line in lines:
+            log.warning("config: %s", line)
+            self.notify(line, severity="warning", markup=False, timeout=15)
+        return lines
 
     async def on_unmount(self) -> None:
         if self.store is not None and self.main is not None:

@@ -4,7 +4,7 @@ from, by its description, run in the namespace that binds it. It reads the live 
 
 from __future__ import annotations
 
-from textual.command import Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
 class ActionCommands(Provider):
@@ -36,3 +36,13 @@ class ActionCommands(Provider):
                     lambda action=action, node=node: self.app.run_action(action, node),
                     help=f"key: {keys}",
                 )
+
+    async def discover(self) -> Hits:
+        """The palette opened with nothing typed lists the window's own actions (with their
+        keys) first, not only Textual's."""
+        for description, keys, node, action in self._commands():
+            yield DiscoveryHit(
+                description,
+                lambda action=action, node=node: self.app.run_action(action, node),
+                help=f"key: {keys}",
+            )

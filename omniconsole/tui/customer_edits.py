@@ -18,7 +18,7 @@ from textual.app import App
 
 from omniconsole.errors import OmniError
 from omniconsole.store import CustomerProfile, Store
-from omniconsole.tui.text import one_line, safe
+from omniconsole.tui.text import clock_time, one_line, safe
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,8 @@ async def ask_same_person(app: App, store: Store, profile: CustomerProfile) -> C
     if kind == "search":
         from omniconsole.tui.screens.search import SearchScreen
 
-        found = await app.push_screen_wait(SearchScreen(store))
+        settings = getattr(app, "settings", None)
+        found = await app.push_screen_wait(SearchScreen(store, region=settings.default_region if settings else "RU"))
         if found is None:
             return None
         try:
@@ -168,9 +169,20 @@ async def ask_merge(app: App, store: Store, profile: CustomerProfile, other_id: 
     other = await store.customer_profile(other_id)
     if other is None:
         return None
+    # What the operator judges by: who the other customer is reachable as, and what they last wrote.
+    identities = ", ".join(f"{i.kind} {one_line(i.address, 40)}" for i in other.identities[:6])
+    if len(other.identities) > 6:
+        identities += f" and {len(other.identities) - 6} more"
+    last = ""
+    for conversation in other.conversations[:3]:
+        written = [e for e in await store.timeline(conversation.id, limit=200) if e.direction == "in"]
+        if written:
+            last = f"\nLast message ({clock_time(written[-1].created_at)}): «{one_line(written[-1].body, 120)}»"
+            break
     title = (
         f"Merge «{one_line(other.display_name, 30)}» (#{other.id}: {len(other.identities)} identities,"
-        f" {len(other.conversations)} conversations) into «{one_line(profile.display_name, 30)}»? Why:"
+        f" {len(other.conversations)} conversations) into «{one_line(profile.display_name, 30)}»?"
+        f"\nIdentities: {identities or 'none'}{last}\nWhy:"
     )
     typed = await app.push_screen_wait(InputDialog(title, value=reason, hint="Enter merges (it can be undone with m), Escape cancels"))
     if typed is None:

@@ -37,3 +37,48 @@ def help_rows(screen) -> list[tuple[str, str]]:
         if binding.description:
             seen.setdefault(binding.description, []).append(screen.app.get_key_display(binding))
     return [(" ".join(dict.fromkeys(keys)), description) for description, keys in seen.items()]
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id a `[keymap]` entry can name: those of the window's screens, panes and
+    dialogs and of the Textual widgets they use. Imports every module of `omniconsole.tui`
+    (dialogs load lazily otherwise), so call it only when the config has a keymap."""
+    import importlib
+    import pkgutil
+
+    import omniconsole.tui as package
+
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(module.name)
+    ids: set[str] = set()
+    pending: list[type] = [DOMNode]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        for binding in cls.__dict__.get("BINDINGS", ()):
+            if isinstance(binding, Binding) and binding.id:
+                ids.add(binding.id)
+    return ids
+
+
+def unknown_keymap_ids(keymap: dict[str, str], known: set[str]) -> list[str]:
+    """One line per `[keymap]` id that no binding carries, naming the nearest real id (Textual
+    ignores such an entry silently), e.g. `[keymap] "inbox.resolve" is not a binding id; did you
+    mean "conversation.resolve"?`."""
+    import difflib
+
+    lines = []
+    # Compare the part after the dot too: "inbox.resolve" is nearest "conversation.resolve".
+    tails = {name.rsplit(".", 1)[-1]: name for name in sorted(known, reverse=True)}
+    for binding_id in keymap:
+        if binding_id in known:
+            continue
+        tail_of_id = binding_id.rsplit(".", 1)[-1]
+        nearest = [tails[tail_of_id]] if tail_of_id in tails else []
+        nearest = nearest or difflib.get_close_matches(binding_id, sorted(known), n=1, cutoff=0.5)
+        if not nearest:
+            tail = difflib.get_close_matches(tail_of_id, list(tails), n=1, cutoff=0.6)
+            nearest = [tails[tail[0]]] if tail else []
+        hint = f'; did you mean "{nearest[0]}"?' if nearest else "; `?` in the window lists the keys"
+        lines.append(f'[keymap] "{binding_id}" is not a binding id and is ignored{hint}')
+    return lines

@@ -78,3 +78,8 @@ def clock_time(moment: float, now: float | None = None) -> str:
     if local[:3] == today[:3]:
         return time.strftime("%H:%M", local)
     return time.strftime("%d %b %H:%M", local)
+
+
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """`1 customer`, `2 customers`, `0 messages` (English plurals: `plural` when not word+s)."""
+    return f"{n:,} {word if n == 1 else (plural or word + 's')}"

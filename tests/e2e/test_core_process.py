@@ -126,7 +126,8 @@ def test_sigkill_in_a_burst_loses_and_doubles_nothing(tmp_path):
     sent_ids = {int(x) for x in (tmp_path / "sent.log").read_text().split()}
     queued_ids = {r for (r,) in sqlite3.connect(db).execute("SELECT id FROM messages WHERE direction = 'out'")}
     assert len(queued_ids) == REPLIES and queued_ids <= sent_ids  # every reply sent at least once
-    assert count(db, "SELECT count(*) FROM messages WHERE direction = 'out' AND state != 'sent'") == 0
+    # Sent, or further on: the demo channel reports its replies delivered (and read) afterwards.
+    assert count(db, "SELECT count(*) FROM messages WHERE direction = 'out' AND state NOT IN ('sent', 'delivered', 'read')") == 0
     assert core.returncode == 0, log.read_text()[-2000:]
     assert "Traceback" not in log.read_text()
 

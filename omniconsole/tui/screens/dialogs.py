@@ -11,6 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from omniconsole.tui.widgets.dialog_list import DialogList
+
 
 class ConfirmDialog(ModalScreen[bool]):
     """A yes/no question: y or Enter confirms, n or Escape declines."""
@@ -51,7 +53,7 @@ class ChoiceDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(Text(self.title_text, style="bold"), markup=False)
-            yield OptionList(
+            yield DialogList(
                 *[Option(label if isinstance(label, Text) else Text(label), id=value) for value, label in self.options],
                 markup=False,
             )
@@ -155,7 +157,7 @@ class SnoozeDialog(ModalScreen[float | None]):
         morning = datetime.fromtimestamp(tomorrow_morning(self.now))
         with Vertical(classes="dialog"):
             yield Label(Text("Snooze until", style="bold"), markup=False)
-            yield OptionList(
+            yield DialogList(
                 Option(Text("1 hour"), id="hour"),
                 Option(Text(f"tomorrow morning ({morning:%a %d %b %H:%M})"), id="tomorrow"),
                 Option(Text("a date…"), id="date"),

@@ -5,6 +5,10 @@ The screen composes the panes, routes their messages and applies what the operat
 for; each pane draws itself (and reads what it shows), the follower reports what others changed,
 dialogs return values or intents. Everything the window shows comes from the store; everything
 the operator does is a write to the store.
+
+Past 600 lines for a reason: it is the one place the panes' messages meet, and each operator
+action is a short handler here (a store call, a dialog, a redraw); splitting them over mixins
+would spread one screen's routing over several files without making any piece simpler.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import Conversation, Operator, Store
 from omniconsole.tui.follower import Follower
 from omniconsole.tui.messages import StoreUnavailable
-from omniconsole.tui.text import one_line, safe
+from omniconsole.tui.text import clock_time, one_line, safe
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.conversation_header import ConversationHeader, PresenceLine
 from omniconsole.tui.widgets.customer_pane import CustomerPane
@@ -51,6 +55,10 @@ def _action_commands():
     return ActionCommands
 
 
+#: The views that list open work (where someone can be waiting).
+_WAITING_VIEWS = (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED)
+
+
 class MainScreen(RoutingActions, WorkerFailures, Screen):
     """Inbox, conversation and customer side by side."""
 
@@ -67,6 +75,7 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         Binding("n", "note", "Note", id="conversation.note"),
         Binding("e", "resolve", "Resolve", id="conversation.resolve"),
         Binding("E", "resolve_next", "Resolve and next", id="conversation.resolve_next"),
+        Binding("ctrl+z", "undo_resolve", "Undo resolve (after E)", id="conversation.undo_resolve"),
         Binding("u", "reopen", "Reopen", id="conversation.reopen"),
         Binding("z", "snooze", "Snooze", id="conversation.snooze"),
         Binding("a", "assign_me", "Assign to me", id="conversation.assign_me"),
@@ -76,6 +85,7 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         Binding("S", "toggle_away", "Away / back online", id="routing.away"),
         Binding("l", "labels", "Labels", id="conversation.labels"),
         Binding("p", "priority", "Priority", id="conversation.priority"),
+        Binding("t", "rename", "Rename subject", id="conversation.rename"),
         Binding("R", "retry", "Retry failed message", id="message.retry"),
         Binding("s", "save_attachments", "Save attachments", id="message.save"),
         Binding("o", "open_attachment", "Open attachment", id="message.open"),
@@ -95,6 +105,8 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
     ]
 
     PREVIEW_DELAY = 0.06
+    #: How long E's resolve of a waiting customer can be undone (ctrl+z), in seconds.
+    UNDO_SECONDS = 8.0
 
     def __init__(self, store: Store, operator: Operator, clock) -> None:
         super().__init__()
@@ -107,6 +119,7 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         self._trouble_shown = False
         self.opened: int | None = None  # the conversation whose timeline finished loading
         self.presence = None  # routing's WindowPresence, from on_mount
+        self._undo_resolve: tuple[int, float] | None = None  # (conversation, monotonic deadline)
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -359,10 +372,14 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
 
     # --- actions on the conversation ------------------------------------------------------
 
-    async def _do(self, coro, done: str | None = None) -> bool:
+    async def _do(self, coro, done: str | None = None, *, refused: type[OmniError] | None = None) -> bool:
+        """Run a store action and redraw; an OmniError is said in words (False). A `refused`
+        error is raised to the caller instead, which offers a way on."""
         try:
             await coro
         except OmniError as exc:
+            if refused is not None and isinstance(exc, refused):
+                raise
             self.app.notify(str(exc), severity="error", markup=False)
             return False
         if done:
@@ -380,14 +397,56 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
             await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), "Resolved")
 
     async def action_resolve_next(self) -> None:
+        """Resolve and open the next waiting conversation. Resolving one whose customer still
+        waits for a reply (easily a slip of E for e) can be undone for UNDO_SECONDS."""
         if (c := self._need_conversation()) is None:
             return
-        if await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), "Resolved"):
+        waiting = c.waiting_since is not None
+        if await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login),
+                          None if waiting else "Resolved"):
+            if waiting:
+                from omniconsole.tui.keys import key_displays
+
+                self._undo_resolve = (c.id, time.monotonic() + self.UNDO_SECONDS)
+                key = key_displays(self).get("conversation.undo_resolve", "")
+                self.app.notify(
+                    f"Resolved #{c.id} while the customer waits for a reply"
+                    + (f": {key} undoes it ({self.UNDO_SECONDS:.0f} s)" if key else ""),
+                    timeout=self.UNDO_SECONDS, markup=False,
+                )
             await self.action_next_waiting()
 
+    async def action_undo_resolve(self) -> None:
+        """Reopen the conversation E just resolved, within UNDO_SECONDS, and go back to it."""
+        undo, self._undo_resolve = self._undo_resolve, None
+        if undo is None or time.monotonic() > undo[1]:
+            self.app.notify("Nothing to undo", timeout=2)
+            return
+        conversation_id = undo[0]
+        if await self._do(self.store.set_status(conversation_id, ConversationStatus.OPEN, self.operator.login), "Reopened"):
+            await self.inbox.load(keep=conversation_id)
+            await self.open_conversation(conversation_id)
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_reopen(self) -> None:
-        if (c := self._need_conversation()) is not None:
-            await self._do(self.store.set_status(c.id, ConversationStatus.OPEN, self.operator.login), "Reopened")
+        """Reopen; when the customer's work already goes on in another open conversation,
+        one key (y or Enter) goes there instead."""
+        from omniconsole.store.actions import OpenElsewhere
+
+        if (c := self._need_conversation()) is None:
+            return
+        try:
+            await self._do(self.store.set_status(c.id, ConversationStatus.OPEN, self.operator.login), "Reopened",
+                           refused=OpenElsewhere)
+        except OpenElsewhere as exc:
+            from omniconsole.tui.screens.dialogs import ConfirmDialog
+
+            question = Text(f"This customer already has an open conversation, #{exc.conversation_id}. Go there?")
+            if await self.app.push_screen_wait(ConfirmDialog(question)):
+                await self.inbox.load(InboxView.ALL if self.inbox.view not in _WAITING_VIEWS else None,
+                                      keep=exc.conversation_id)
+                await self.open_conversation(exc.conversation_id)
+                self.timeline.focus()
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_snooze(self) -> None:
@@ -441,6 +500,18 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         if (c := self._need_conversation()) is not None:
             await self._do(self.store.set_priority(c.id, (c.priority + 1) % 3, self.operator.login))
 
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_rename(self) -> None:
+        """Give the conversation the subject it is about now."""
+        if (c := self._need_conversation()) is None:
+            return
+        from omniconsole.tui.screens.dialogs import InputDialog
+
+        typed = await self.app.push_screen_wait(InputDialog(
+            "Subject of this conversation", value=c.subject, hint="Enter renames it for everyone, Escape cancels"))
+        if typed is not None and typed.strip():
+            await self._do(self.store.set_subject(c.id, typed, self.operator.login), "Renamed")
+
     async def action_retry(self) -> None:
         if self._need_conversation() is None:
             return
@@ -465,13 +536,21 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         await open_attachment(self.app, self.timeline.selected, self.app.settings.attachments_dir)
 
     async def action_next_waiting(self) -> None:
+        """Open the longest wait in the current view; when nobody waits there (or the view
+        holds no waiting customers: Snoozed, Resolved), switch to All and say so. The row is
+        always scrolled into sight, so the next j moves on from it."""
         current = self.conversation.id if self.conversation else None
-        found = await self.store.next_waiting(self.operator.login, current)
+        view = self.inbox.view
+        found = await self.store.next_waiting(self.operator.login, current, view) if view in _WAITING_VIEWS else None
+        if found is None and view is not InboxView.ALL:
+            found = await self.store.next_waiting(self.operator.login, current, InboxView.ALL)
+            if found is not None:
+                # One load switches and selects: the switch must not preview another row.
+                await self.inbox.load(InboxView.ALL, keep=found)
+                self.app.notify(f"Nobody waits in {view.value.capitalize()}: switched to All", timeout=4, markup=False)
         if found is None:
             self.app.notify("Nobody is waiting. Well done.")
             return
-        if self.inbox.view not in (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED):
-            await self.inbox.load(InboxView.ALL)
         await self.inbox.load(keep=found)
         await self.open_conversation(found)
 
@@ -485,8 +564,11 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         if profile is None:
             return
         options = []
+        now = self.clock()
         for conv in profile.conversations:
+            # When it was opened and last moved: which one holds that old order is a matter of dates.
             label = Text(f"#{conv.id} {conv.status:<9}", style="bold" if conv.id == c.id else "")
+            label.append(f"{clock_time(conv.opened_at, now):>12} – {clock_time(conv.last_activity_at, now):<12} ", style="grey62")
             label.append_text(safe(one_line(conv.subject, 60)))
             options.append((str(conv.id), label))
         choice = await self.app.push_screen_wait(ChoiceDialog("The customer's conversations", options))
@@ -540,7 +622,9 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
     async def action_search(self) -> None:
         from omniconsole.tui.screens.search import SearchScreen
 
-        choice = await self.app.push_screen_wait(SearchScreen(self.store))
+        settings = getattr(self.app, "settings", None)
+        region = settings.default_region if settings is not None else "RU"
+        choice = await self.app.push_screen_wait(SearchScreen(self.store, region=region))
         if choice is None:
             return
         conversation_id = choice.conversation_id
@@ -573,7 +657,12 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         self.app.push_screen(HelpScreen(self))
 
     def _panes(self):
-        panes = [self.inbox, self.timeline, self.composer]
+        # The composer is in the Tab cycle only while it holds a draft (or has focus): `r`
+        # and `n` enter it, so Tab from a freshly opened conversation never turns the next
+        # letter key into reply text.
+        panes = [self.inbox, self.timeline]
+        if self.focused is self.composer or self.composer.text.strip():
+            panes.append(self.composer)
         customer = self.query_one(CustomerPane)
         if customer.display and customer.styles.display != "none":
             panes.append(customer)

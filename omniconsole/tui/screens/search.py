@@ -17,8 +17,9 @@ from textual.widgets.option_list import Option
 
 from omniconsole.errors import OmniError
 from omniconsole.store import SearchResults, Store
-from omniconsole.tui.text import badge, clock_time, one_line, safe
+from omniconsole.tui.text import badge, clock_time, counted, one_line, safe
 from omniconsole.tui.workers import WorkerFailures
+from omniconsole.tui.widgets.dialog_list import DialogList
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,14 @@ class SearchChoice:
     customer_id: int
 
 
-def result_options(results: SearchResults, width: int = 100) -> list[Option]:
+#: The option at the end of a page when more messages match.
+MORE = "more"
+PAGE = 100
+
+
+def result_options(results: SearchResults, width: int = 100, *, customers: bool = True) -> list[Option]:
     options: list[Option] = []
-    for customer in results.customers:
+    for customer in results.customers if customers else ():
         label = Text(end="")
         label.append("customer  ", style="bold magenta")
         label.append_text(safe(one_line(customer.display_name, 40), "bold"))
@@ -47,7 +53,15 @@ def result_options(results: SearchResults, width: int = 100) -> list[Option]:
         label.append("  ")
         label.append_text(safe(one_line(hit.body, width)))
         options.append(Option(label, id=f"m:{hit.message_id}:{hit.conversation_id}:{hit.customer_id}"))
+    if results.more:
+        options.append(Option(Text(f"more results… (Enter shows the next {PAGE})", style="bold"), id=MORE))
     return options
+
+
+def summary_line(customers: int, messages: int, more: bool) -> str:
+    """`1 customer, 100 messages and more (latest stored first)`."""
+    found = f"{counted(customers, 'customer')}, {counted(messages, 'message')}{' and more' if more else ''}"
+    return f"{found} (latest stored first)" if messages else found
 
 
 class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
@@ -55,18 +69,21 @@ class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
 
     BINDINGS = [Binding("escape", "close", "Close", id="search.close")]
 
-    def __init__(self, store: Store, initial: str = "") -> None:
+    def __init__(self, store: Store, initial: str = "", region: str = "RU") -> None:
         super().__init__()
         self.store = store
         self.initial = initial
+        self.phone_region = region
         self.results = SearchResults()
+        self.text = ""
+        self.shown_messages = 0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="search-box", classes="dialog wide"):
             yield Label(Text("Search messages and customers", style="bold"), markup=False)
             yield Input(value=self.initial, placeholder="words, a name, an e-mail or a phone number", id="search-input")
             yield Label(Text("", style="grey62"), id="search-summary", markup=False)
-            yield OptionList(id="search-results", markup=False)
+            yield DialogList(id="search-results", markup=False)
 
     def on_mount(self) -> None:
         search = self.query_one(Input)
@@ -94,20 +111,52 @@ class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
 
     @work(exclusive=True, group="search", exit_on_error=False)
     async def run_search(self, text: str) -> None:
+        from omniconsole.core.identity import phone_search_digits
+
         await asyncio.sleep(0.12)  # typing on: this search is cancelled by the next one
         try:
-            results = await self.store.search(text, limit=100)
+            # A number is looked for as identities are stored (the configured region), whole
+            # or in part.
+            results = await self.store.search(text, limit=PAGE, phone_digits=phone_search_digits(text, self.phone_region))
         except OmniError as exc:
             self.query_one("#search-summary", Label).update(Text(f"search failed: {exc}", style="red"))
             return
-        self.results = results
+        self.results, self.text = results, text
+        self.shown_messages = len(results.messages)
         option_list = self.query_one(OptionList)
         option_list.clear_options()
         option_list.add_options(result_options(results))
-        summary = f"{len(results.customers)} customers, {len(results.messages)} messages (newest first)" if text.strip() else ""
+        self._summarise(text)
+
+    def _summarise(self, text: str) -> None:
+        summary = summary_line(len(self.results.customers), self.shown_messages, self.results.more) if text.strip() else ""
         self.query_one("#search-summary", Label).update(Text(summary, style="grey62"))
 
+    @work(exclusive=True, group="search", exit_on_error=False)
+    async def next_page(self) -> None:
+        """Replace the `more results…` option with the next page of messages."""
+        last = next((o for o in reversed(self.query_one(OptionList).options) if (o.id or "").startswith("m:")), None)
+        if last is None:
+            return
+        before = int((last.id or "").split(":")[1])
+        try:
+            page = await self.store.search(self.text, limit=PAGE, before_id=before)
+        except OmniError as exc:
+            self.query_one("#search-summary", Label).update(Text(f"search failed: {exc}", style="red"))
+            return
+        option_list = self.query_one(OptionList)
+        more_at = option_list.get_option_index(MORE)
+        option_list.remove_option(MORE)
+        option_list.add_options(result_options(page, customers=False))
+        self.results = SearchResults(self.results.messages + page.messages, self.results.customers, page.more)
+        self.shown_messages += len(page.messages)
+        option_list.highlighted = more_at  # the first of the new page
+        self._summarise(self.text)
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id == MORE:
+            self.next_page()
+            return
         kind, *ids = (event.option.id or "").split(":")
         if kind == "c":
             self.dismiss(SearchChoice(None, None, int(ids[0])))

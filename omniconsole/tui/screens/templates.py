@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 from omniconsole.config import Settings
 from omniconsole.message_templates import Template, parse_templates
 from omniconsole.store import ReplyOption
+from omniconsole.tui.widgets.dialog_list import DialogList
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,9 @@ def channel_templates(settings: Settings, route: ReplyOption) -> list[Template]:
     """The approved templates configured for the route's WhatsApp channel (empty elsewhere, or
     when the config's list is malformed: the channel itself reports that)."""
     for channel in settings.channels:
-        if channel.name == route.channel_name and channel.kind == "whatsapp":
+        # The demo's WhatsApp channel carries templates too, so ctrl+g can be tried there.
+        whatsapp = channel.kind == "whatsapp" or (channel.kind == "demo" and channel.options.get("simulate") == "whatsapp")
+        if channel.name == route.channel_name and whatsapp:
             try:
                 return parse_templates(channel.options.get("templates"))
             except ValueError:
@@ -73,7 +76,7 @@ class TemplateDialog(ModalScreen[TemplateChoice | None]):
                                  "[[channels]] table (see the README). Escape closes.", style="bold"), markup=False)
                 return
             yield Label(Text("Approved templates", style="bold"), markup=False, id="templates-title")
-            yield OptionList(*[Option(self._label(t), id=str(n)) for n, t in enumerate(self.templates)], markup=False)
+            yield DialogList(*[Option(self._label(t), id=str(n)) for n, t in enumerate(self.templates)], markup=False)
             with Vertical(id="template-form"):
                 pass
             yield Label(Text("Enter chooses · Escape goes back", style="grey62"), markup=False, id="templates-hint")

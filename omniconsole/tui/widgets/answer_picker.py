@@ -31,6 +31,7 @@ from omniconsole.answers.engine import Engine, Hit
 from omniconsole.answers.placeholders import Filled, ask_labels, fill
 from omniconsole.models import sanitize_text
 from omniconsole.store.answers import ArticleRecord
+from omniconsole.tui.widgets.dialog_list import DialogList
 
 if TYPE_CHECKING:
     from textual.widgets import TextArea
@@ -135,7 +136,7 @@ class AnswerPicker(Vertical):
         query = Input(placeholder="search answers: words, /shortcode", id="picker-query")
         query.cursor_blink = False
         yield query
-        yield OptionList(id="picker-hits", markup=False)
+        yield DialogList(id="picker-hits", markup=False)
         yield Label("", id="picker-ask", markup=False)
         ask = Input(id="picker-ask-input")
         ask.cursor_blink = False

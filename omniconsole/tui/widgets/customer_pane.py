@@ -34,6 +34,8 @@ def profile_text(
     if profile.name_source == "operator":
         text.append("  ✎", style=style("faint"))
     text.append("\n")
+    # The id `omniconsole export customer` and `erase customer` take (an address works too).
+    text.append(f"customer {profile.id}\n", style=style("dim"))
     if profile.first_seen_at:
         text.append(f"first seen {clock_time(profile.first_seen_at, now)}\n", style=style("dim"))
     if profile.origin:

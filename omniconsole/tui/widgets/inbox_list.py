@@ -95,18 +95,21 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
         if switched:
             self.view = view
             self.cursor = 0
-            keep = None
         self._generation += 1
         generation = self._generation
         counts = await self.store.inbox_counts(self.operator)
         if generation != self._generation:
             return
         self.count = counts[self.view]
+        kept = False
         if keep is not None:
             index = await self.store.conversation_index(self.view, self.operator, keep)
             if index is not None:
-                self.cursor = index
+                self.cursor, kept = index, True
         self.cursor = max(0, min(self.cursor, self.count - 1))
+        if kept:
+            # The kept row is in sight (and its page fetched below), wherever it moved.
+            self._scroll_to_cursor()
         wanted = {p for p in self._visible_pages()} | {self.cursor // PAGE}
         fresh: dict[int, list[InboxRow]] = {}
         for page in sorted(wanted):
@@ -213,20 +216,30 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
             return
         previous = self.cursor
         self.cursor = max(0, min(index, self.count - 1))
-        top, height = int(self.scroll_y), self.size.height
         y = self.cursor * ROW_HEIGHT
-        if y < top:
-            self.scroll_to(y=y, animate=False)
-            self.refresh()
-        elif y + ROW_HEIGHT > top + height:
-            self.scroll_to(y=y + ROW_HEIGHT - height, animate=False)
-            self.refresh()
-        else:
+        if not self._scroll_to_cursor():
             # Only the two rows whose highlight changed are drawn again (a keystroke's budget
             # is 50 ms; a whole-pane repaint costs ~20 ms of it).
             self.refresh_lines(previous * ROW_HEIGHT, ROW_HEIGHT)
             self.refresh_lines(y, ROW_HEIGHT)
         self._announce()
+
+    def _scroll_to_cursor(self) -> bool:
+        """Scroll so the cursor's row is in sight; False when it already was."""
+        top, height = int(self.scroll_y), self.size.height
+        y = self.cursor * ROW_HEIGHT
+        if y < top:
+            target = y
+        elif y + ROW_HEIGHT > top + height:
+            target = y + ROW_HEIGHT - height
+        else:
+            return False
+        # The scrollable height may not know the new count yet: let it hold the row.
+        if self.virtual_size.height < y + ROW_HEIGHT:
+            set_virtual_size(self, Size(self.size.width, self.count * ROW_HEIGHT))
+        self.scroll_to(y=target, animate=False)
+        self.refresh()
+        return True
 
     def mark_read(self, conversation_id: int) -> None:
         """Drop the unread mark of a row the operator just opened, without a reload."""

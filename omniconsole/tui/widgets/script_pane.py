@@ -18,6 +18,7 @@ from textual.widgets.option_list import Option
 from omniconsole.answers.scripts import Step, parse_script
 from omniconsole.models import sanitize_text
 from omniconsole.store.answers import ArticleRecord
+from omniconsole.tui.widgets.dialog_list import DialogList
 
 
 class ScriptPane(Vertical):
@@ -54,7 +55,7 @@ class ScriptPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label(Text(sanitize_text(self.record.title)), id="script-title", markup=False)
-        yield OptionList(*[Option(self._label(step), id=str(step.number)) for step in self.steps], markup=False)
+        yield DialogList(*[Option(self._label(step), id=str(step.number)) for step in self.steps], markup=False)
 
     def on_mount(self) -> None:
         self._refresh(focus_reached=True)

@@ -32,12 +32,14 @@ class StatusBar(PaneStyles, Static):
     PANE = "status-bar"
 
     INTERVAL = 5.0
+    #: Cells of the core's line kept when the bar is short of room.
+    CORE_LEAST = 20
 
     def __init__(self, store: Store, operator: Operator, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
         self.store = store
         self.operator = operator
-        self._channels_text = Text("")
+        self._channels: list = []
         self._core_text = Text("")
         self._routing_text = Text("")
 
@@ -56,7 +58,7 @@ class StatusBar(PaneStyles, Static):
         store does not answer."""
         remote = getattr(self.store, "remote", False)
         try:
-            channels = await self.store.channels()
+            self._channels = await self.store.channels()
         except OmniError:
             if not remote:
                 raise
@@ -65,16 +67,6 @@ class StatusBar(PaneStyles, Static):
                                    style=self.pane_style("alarm"))
             self.draw()
             return
-        text = Text(end="")
-        for channel in channels:
-            health = channel.health if channel.health in HEALTH else "unknown"
-            symbol, style = HEALTH[health], self.pane_style(health)
-            text.append(f" {symbol} ", style=style)
-            text.append_text(safe(one_line(channel.name, 20)))
-            if channel.health in ("degraded", "down") and channel.health_detail:
-                text.append(": ")
-                text.append_text(safe(one_line(channel.health_detail, 40), style))
-        self._channels_text = text
         from omniconsole.routing.service import team_lines
 
         mine = [line for line in await team_lines(self.store, getattr(self.app, "settings", None)) if line[0] == self.operator.login]
@@ -98,13 +90,53 @@ class StatusBar(PaneStyles, Static):
         shown = [(keys.get(binding_id, ""), words) for binding_id, words in HINTS]
         return "  ".join(f"{key} {words}" for key, words in shown if key)
 
-    def draw(self) -> None:
+    def channels_text(self, name_width: int, detail_width: int) -> Text:
+        """Each channel's health symbol and name (cut to `name_width` cells; 0: the symbol
+        alone) with the reason of a degraded or down one (cut to `detail_width`; 0: none)."""
         text = Text(end="")
-        text.append(f" {self.operator.login} ", style=self.pane_style("operator"))
-        text.append(f" {self.operator.role} ", style=self.pane_style("dim"))
-        text.append_text(self._routing_text)  # my status and load: "online 2/5"
-        text.append_text(self._channels_text)
+        for channel in self._channels:
+            health = channel.health if channel.health in HEALTH else "unknown"
+            symbol, style = HEALTH[health], self.pane_style(health)
+            text.append(f" {symbol}", style=style)
+            if name_width:
+                text.append(" ")
+                text.append_text(safe(one_line(channel.name, name_width)))
+            if detail_width and channel.health in ("degraded", "down") and channel.health_detail:
+                text.append(": ")
+                text.append_text(safe(one_line(channel.health_detail, detail_width), style))
+        return text
+
+    def draw(self) -> None:
+        """One line that fits the width: the operator and the key hints are kept whole; the
+        channels' names and problems are shortened first, then the core's line."""
+        start = Text(end="")
+        start.append(f" {self.operator.login} ", style=self.pane_style("operator"))
+        start.append(f" {self.operator.role} ", style=self.pane_style("dim"))
+        start.append_text(self._routing_text)  # my status and load: "online 2/5"
+        hints = Text("   " + self.hints(), style=self.pane_style("hints"), end="")
+        width = self.size.width or 160
+        room = width - start.cell_len - hints.cell_len
+        core = self._core_text
+        # The core's line may be cut to its start ("no core is running…") before names go.
+        core_least = min(core.cell_len, self.CORE_LEAST)
+        channels = Text("")
+        for name_width, detail_width in ((20, 40), (20, 0), (12, 0), (8, 0), (4, 0), (0, 0)):
+            channels = self.channels_text(name_width, detail_width)
+            if channels.cell_len + 2 + core.cell_len <= room:
+                break
+            if detail_width == 0 and channels.cell_len + 2 + core_least <= room:
+                break
+        text = Text(end="", no_wrap=True, overflow="ellipsis")
+        text.append_text(start)
+        text.append_text(channels)
         text.append("  ")
-        text.append_text(self._core_text)
-        text.append("   " + self.hints(), style=self.pane_style("hints"))
+        spare = room - channels.cell_len - 2
+        if core.cell_len > spare:
+            core = core.copy()
+            core.truncate(max(spare, 0), overflow="ellipsis")
+        text.append_text(core)
+        text.append_text(hints)
         self.update(text, layout=False)
+
+    def on_resize(self) -> None:
+        self.draw()
