@@ -38,13 +38,13 @@ ROLES: dict[str, str] = {
     "conversation_index": READ, "reply_options": READ, "presence": READ, "typing_addresses": READ,
     "channels": READ, "operators": READ, "stats": READ, "cursor": READ, "last_inbound_at": READ,
     "live_customer": READ, "lease_holder": READ, "reactions": READ, "kb_articles": READ, "kb_figures": READ,
-    "storage_figures": READ, "message_versions": READ, "next_outbox_due": READ,
+    "storage_figures": READ, "message_versions": READ, "next_outbox_due": READ, "identity_owner": READ,
     # an agent's work
     "set_presence": AGENT, "mark_read": AGENT, "queue_reply": AGENT, "add_note": AGENT, "assign": AGENT,
     "set_status": AGENT, "set_priority": AGENT, "set_labels": AGENT, "note_on_call": AGENT, "retry_failed": AGENT,
     "merge_customers": AGENT, "unmerge": AGENT, "dismiss_suggestion": AGENT, "update_customer": AGENT,
     "add_identity": AGENT, "kb_propose": AGENT, "kb_record_shown": AGENT, "kb_record_insertion": AGENT,
-    "kb_record_sent": AGENT,
+    "kb_record_sent": AGENT, "set_subject": AGENT,
     # the library and rules
     "kb_sync": SUPERVISOR, "kb_save": SUPERVISOR, "kb_delete": SUPERVISOR,
     # reports and the wallboard (issue #20: a supervisor's; agents get the team's totals later)
