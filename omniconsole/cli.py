@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     from omniconsole.answers.commands import add_parser as add_kb_parser
 
     add_kb_parser(sub, _common)
+    from omniconsole.answers.bot_commands import add_parser as add_bot_parser
+
+    add_bot_parser(sub, _common)
 
     p = sub.add_parser("bench", help="measure performance (see README for the budgets)")
     bench = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
@@ -625,6 +628,12 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
 def cmd_kb(args: argparse.Namespace) -> int:
     from omniconsole.answers.commands import run
+
+    return run(args, _settings(args), current_user())
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    from omniconsole.answers.bot_commands import run
 
     return run(args, _settings(args), current_user())
 
