@@ -109,7 +109,8 @@ PERSONAL_DATA = _any(
 )
 ACCOUNT_SPECIFIC = _any(
     r"\d{4,}", r"[\w.+-]+@[\w-]+\.\w+", r"\bотмен\w*", r"\bcancel\w*", r"\bбаланс\w*", r"\bбонус\w*", r"\bскидк\w*",
-    r"\bdiscount\w*", r"\binvoice\w*", r"\bмо(ем|ём) профиле\b", r"\bmy profile\b", r"\bon my account\b",
+    r"\bdiscount\w*", r"\binvoice\w*",
+    r"\b(change|update|измени\w*|помен\w*)\b.*\b(phone|телефон\w*|e-?mail|почт\w*)",
 )
 _SMALL_TALK = {
     "hello", "hi", "hey", "hi there", "hello there", "good morning", "good afternoon", "good evening", "thanks", "thank you",
@@ -148,11 +149,30 @@ please hi hello thanks thank im i'm it's
 """.split())
 
 
+# Words customers use for what the shop's library words otherwise (a shop's vocabulary, not a
+# library's: "shipping" for delivery, "привоз" for доставка). Each adds the library's word to
+# the query; the customer's own word stays.
+SYNONYMS = {
+    "shipping": "delivery", "ship": "delivery", "shipped": "delivery", "shipment": "delivery", "deliver": "delivery",
+    "package": "order parcel", "parcel": "order parcel", "purchase": "order", "fee": "price", "cost": "price",
+    "charge": "price", "postpone": "reschedule", "move": "reschedule", "fix": "change", "correct": "change",
+    "update": "change", "sign": "log", "signin": "log", "login": "log", "visa": "card", "mastercard": "card",
+    "declined": "declined card", "rejected": "declined", "twice": "twice charged", "boots": "item", "shoes": "item",
+    "jacket": "item", "dress": "item", "coat": "item", "try": "fitting",
+    "привоз": "доставка", "привезти": "доставка", "привезут": "доставка", "посылка": "заказ", "покупка": "заказ",
+    "покупку": "заказ", "поправьте": "изменить", "исправить": "изменить", "поменять": "изменить", "сдать": "вернуть",
+    "примерить": "примерка", "дважды": "дважды списали", "отклоняет": "отклонена", "опаздывает": "задерживается",
+}
+
+
 def content_words(text: str) -> str:
-    """The text without function words (STOPWORDS), for the bot's retrieval query; the text
-    itself when nothing would be left."""
+    """The bot's retrieval query for a text: its words without function words (STOPWORDS),
+    with the library's word added for a customer's synonym (SYNONYMS); the text itself when
+    nothing would be left."""
     kept = [w for w in words(text) if w not in STOPWORDS]
-    return " ".join(kept) if kept else text
+    if not kept:
+        return text
+    return " ".join(kept + [extra for w in kept if w in SYNONYMS for extra in SYNONYMS[w].split()])
 
 
 _full_lock = threading.Lock()
@@ -224,12 +244,15 @@ class BotBrain:
     def coverage(self, text: str, key: str) -> float:
         """The share of the question's content words (typos one edit away included) that the
         article `key` holds: an out-of-scope question shares a word or two by chance."""
-        query = [w for w in words(content_words(text))]
+        query = [w for w in words(text) if w not in STOPWORDS] or words(text)
         if not query:
             return 0.0
         held = self.article_stems.get(key, set())
-        matched = sum(1 for w in query if any(s in held for s, _ in self.engine._expand(w, prefix=False)))  # noqa: SLF001
-        return matched / len(query)
+        def holds(word: str) -> bool:
+            forms = [word, *SYNONYMS.get(word, "").split()]
+            return any(s in held for form in forms for s, _ in self.engine._expand(form, prefix=False))  # noqa: SLF001
+
+        return sum(1 for w in query if holds(w)) / len(query)
 
     def candidates(self, text: str, *, language: str | None, channel: str | None, limit: int = 3) -> list[Hit]:
         """The articles the bot may send for `text`, best first (internal and conversational
