@@ -291,6 +291,9 @@ class Connector(abc.ABC):
     kind: ClassVar[str]
     #: The identity kind of this channel's customers.
     identity_kind: ClassVar[IdentityKind]
+    #: Whether `send` draws `OutboundMessage.buttons` (and reports presses as "button"
+    #: messages); when False the core sends them as a numbered list in the text instead.
+    draws_buttons: ClassVar[bool] = False
 
     def __init__(self, context: ChannelContext):
         self.context = context

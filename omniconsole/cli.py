@@ -293,6 +293,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from omniconsole.answers.bot_turn import conversation_pipeline
     from omniconsole.core.hub import Hub
     from omniconsole.store import Store
 
@@ -303,7 +304,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     async def serve():
         store = await Store.open(settings.database)
         try:
-            hub = Hub(settings, store)
+            hub = Hub(settings, store, pipeline=conversation_pipeline(settings, store))
             holder = await store.lease_holder()
             if holder is not None:
                 log.info("waiting for the core lease held by pid %s on %s", holder.pid, holder.host)
@@ -316,6 +317,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from omniconsole.core.demo import build_demo_history, demo_settings
+    from omniconsole.answers.bot_turn import conversation_pipeline
     from omniconsole.core.hub import Hub
     from omniconsole.models import OperatorRole
     from omniconsole.store import Store
@@ -348,7 +350,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"answers library: {len(library.lines)} articles from {DEMO_LIBRARY}")
             if not args.feed:
                 return "window"
-            hub = Hub(settings, store)
+            hub = Hub(settings, store, pipeline=conversation_pipeline(settings, store))
             # Without the lease (another demo runs the core) this window only follows.
             core = asyncio.create_task(hub.run(wait=False))
             feed = asyncio.create_task(live_feed(store))

@@ -18,9 +18,11 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from connectors import connector_class
 from connectors.base import (
+    Button,
     ChannelContext,
     Connector,
     ConnectorError,
@@ -30,6 +32,7 @@ from connectors.base import (
     OutboundMessage,
     PermanentError,
     TransientError,
+    numbered_buttons,
 )
 from omniconsole.config import ChannelSettings, Settings
 from omniconsole.core.ingest import Ingestor
@@ -42,6 +45,31 @@ from omniconsole.store.outbox import json_object as _json_object
 log = logging.getLogger(__name__)
 
 ConnectorFactory = Callable[[ChannelSettings, ChannelContext], Connector]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerMessage:
+    """One customer message just stored, as the conversation pipeline gets it: the channel's
+    message and our ids for it (message, conversation, customer)."""
+
+    message: InboundMessage
+    message_id: int
+    conversation_id: int
+    customer_id: int
+
+
+class PipelineStep(Protocol):
+    """A step of the conversation pipeline (DESIGN.md: bot -> rules -> routing -> SLA), run
+    after ingest commits a batch, for its new customer messages in order. A step's failure is
+    logged and never loses or holds up the messages (they are stored already)."""
+
+    name: str
+
+    async def on_customer_messages(self, channel: ChannelSettings, messages: Sequence[CustomerMessage]) -> None: ...
+
+
+# Messages that are not a customer's words to answer: kept, but no step sees them.
+_NOT_CUSTOMER_MESSAGES = frozenset({"auto_reply", "reaction", "bounce"})
 
 
 def default_connector_factory(channel: ChannelSettings, context: ChannelContext) -> Connector:
@@ -98,8 +126,10 @@ class ChannelSink:
             self.connected()
         if result.stored or result.edited:
             log.debug("%s: stored %d, duplicates %d, edited %d", self.name, len(result.stored), result.duplicates, result.edited)
+        receipts = [DeliveryReceipt(*receipt) for receipt in result.receipts]
+        await self._hub.run_pipeline(self.name, messages, receipts)
         # Our ids for what was stored, for a channel that answers its sender with them.
-        return [DeliveryReceipt(*receipt) for receipt in result.receipts]
+        return receipts
 
     async def delivery_updates(self, updates: Sequence[DeliveryUpdate]) -> None:
         await self._hub.store.apply_delivery_updates(
@@ -137,6 +167,7 @@ class Hub:
         *,
         timing: HubTiming | None = None,
         connector_factory: ConnectorFactory = default_connector_factory,
+        pipeline: Sequence[PipelineStep] = (),
     ):
         self.settings = settings
         self.store = store
@@ -154,6 +185,9 @@ class Hub:
         self.listener: Listener | None = None
         self.listening = asyncio.Event()
         self._web_channels: dict[int, str] = {}  # channel id -> its path prefix
+        # The conversation pipeline's steps, in order (the bot first); built by whoever builds
+        # the hub (the core imports no capability package).
+        self.pipeline: list[PipelineStep] = list(pipeline)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -387,6 +421,32 @@ class Hub:
             await asyncio.sleep(wait)
             backoff = min(backoff * 2, self.timing.restart_max)
 
+    # --- the conversation pipeline -------------------------------------------------------
+
+    async def run_pipeline(self, channel_name: str, messages: Sequence[InboundMessage], receipts: Sequence[DeliveryReceipt]) -> None:
+        """Give the batch's newly stored customer messages (not redeliveries, edits, reactions
+        or auto-replies) to each pipeline step in order. Runs after the batch is durable, so a
+        step that fails loses nothing: it is logged and the next step still runs."""
+        if not self.pipeline:
+            return
+        by_id = {m.external_id: m for m in messages}
+        fresh = [
+            CustomerMessage(by_id[r.external_id], r.message_id, r.conversation_id, r.customer_id)
+            for r in receipts
+            if not r.duplicate and r.external_id in by_id and by_id[r.external_id].edited_at is None
+            and not (by_id[r.external_id].flags & _NOT_CUSTOMER_MESSAGES)
+        ]
+        channel = next((c for c in self.settings.channels if c.name == channel_name), None)
+        if not fresh or channel is None:
+            return
+        for step in self.pipeline:
+            try:
+                await step.on_customer_messages(channel, fresh)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pipeline step %s failed on channel %s; the messages are stored", getattr(step, "name", step), channel_name)
+
     # --- outbox -------------------------------------------------------------------------
 
     async def _outbox_loop(self) -> None:
@@ -417,20 +477,26 @@ class Hub:
     async def send(self, item: OutboxItem) -> None:
         """Send one claimed outbound message and record how it went."""
         connector = self.connectors[item.channel_id]
+        meta = _json_object(item.meta)
+        buttons = _buttons(meta.pop("buttons", None))
+        body = item.body
+        if buttons and not connector.draws_buttons:
+            body, buttons = numbered_buttons(body, buttons), ()
         message = OutboundMessage(
             id=item.message_id,
             conversation_id=item.conversation_id,
             identity_kind=IdentityKind(item.identity_kind),
             address=item.address,
-            body=item.body,
+            body=body,
             subject=item.subject,
             author=item.author,
             thread_key=item.thread_key,
             reply_to_keys=item.reply_to_keys,
             reply_to_external_id=item.reply_to_external_id,
             attachments=tuple(self.settings.attachments_dir / p for p in item.attachment_paths),
-            meta=_json_object(item.meta),
+            meta=meta,
             attempt=item.attempts,
+            buttons=buttons,
         )
         try:
             result = await asyncio.wait_for(connector.send(message), self.timing.send_timeout)
@@ -461,3 +527,18 @@ class Hub:
         await self.store.mark_retry(item.message_id, f"{reason}; retrying", time.time() + delay)
 
 
+
+
+def _buttons(value) -> tuple[Button, ...]:
+    """The buttons a queued message carries in its meta (`[[id, title], ...]`); malformed
+    entries are left out (the message still goes, as text)."""
+    if not isinstance(value, list):
+        return ()
+    buttons = []
+    for entry in value:
+        try:
+            button_id, title = entry
+            buttons.append(Button(str(button_id), str(title)))
+        except (TypeError, ValueError):
+            log.warning("a queued message carried a malformed button %r; left out", entry)
+    return tuple(buttons)

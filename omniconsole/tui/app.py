@@ -58,12 +58,13 @@ class OmniApp(WorkerFailures, App):
     async def start_core(self) -> None:
         """Run the core in this window while no other core holds the lease; wait otherwise
         and take over if the other one dies."""
+        from omniconsole.answers.bot_turn import conversation_pipeline
         from omniconsole.core.hub import Hub, LeaseLost
 
         store = await Store.open(self.settings.database)
         try:
             while True:
-                hub = Hub(self.settings, store)
+                hub = Hub(self.settings, store, pipeline=conversation_pipeline(self.settings, store))
                 waiter = asyncio.create_task(hub.holding_lease.wait())
                 waiter.add_done_callback(lambda _: setattr(self, "core_state", "core: in this window"))
                 try:
