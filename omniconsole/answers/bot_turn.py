@@ -228,8 +228,10 @@ class BotStep:
         brain = await self.brain(cfg.thresholds)
         if pressed and pressed.startswith(ARTICLE):
             key = pressed[len(ARTICLE):]
-            if key in brain.engine.by_key and key not in row.answered:
-                hit = brain.engine.variant(key, language)
+            record = brain.engine.variant(key, language) if key in brain.engine.by_key else None
+            # The id comes back from the customer's side: only a sendable article is sent.
+            if record is not None and not record.internal and record.kind != "script" and key not in row.answered:
+                hit = record
                 return await self._answer(cfg, row, channel_kind, language, hit, key, text, customer_name, now)
             return await self._handoff(cfg, row, language, "the customer chose an answer the bot cannot send", "low_confidence", text, now)
         if "unreadable" in message.flags or (message.attachments and not text.strip()) or (
