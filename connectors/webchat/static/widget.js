@@ -22,7 +22,7 @@
     ".typing{padding:0 10px;min-height:18px}.offline{padding:8px 10px;background:#fff6d5;display:none}.off .offline{display:block}" +
     "form{display:flex;gap:6px;margin-top:6px}.row{margin:0;padding:8px;border-top:1px solid #ddd}" +
     "input,textarea{flex:1;border:1px solid #bbb;border-radius:6px;padding:6px}textarea{resize:none;height:38px}button.send{border:0;border-radius:6px}" +
-    ".choices{margin:2px 0 8px}.choice{margin:3px 4px 0 0;border:1px solid #6b4fbb;border-radius:14px;padding:4px 10px;background:#fff;color:#6b4fbb;cursor:pointer}.choice:disabled{opacity:.5;cursor:default}";
+    ".choice{margin:0 4px 4px 0;border:1px solid #6b4fbb;border-radius:14px;padding:4px 10px;background:#fff;color:#6b4fbb}.choice:disabled{opacity:.5}";
 
   function el(tag, cls, text, parent) {
     var node = document.createElement(tag);
@@ -130,21 +130,14 @@
     }
     if (entry.buttons && entry.buttons.length) choices(entry.buttons);
   }
-  function choices(buttons) {
-    // Buttons under our message ("Did this help?", answers to choose): a press sends the
-    // title as the visitor's words and the id for the bot; the row is spent once pressed.
-    var box = el("div", "choices");
+  function choices(buttons) {  // a press sends the title as words and the id; spent once pressed
+    var box = el("div");
     list.insertBefore(box, list.querySelector(".pending"));
     buttons.forEach(function (b) {
-      var node = el("button", "choice", String(b.title || ""), box);
-      node.type = "button";
-      node.setAttribute("data-button", String(b.id || ""));
-      node.addEventListener("click", function () {
-        Array.prototype.forEach.call(box.querySelectorAll("button"), function (x) { x.disabled = true; });
-        send(String(b.title || ""), String(b.id || ""));
-      });
+      var n = el("button", "choice", String(b.title), box);
+      n.setAttribute("data-button", b.id);
+      n.onclick = function () { box.querySelectorAll("button").forEach(function (x) { x.disabled = true; }); send(String(b.title), String(b.id)); };
     });
-    scroll();
   }
 
   function poll() {
