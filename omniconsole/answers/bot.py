@@ -18,7 +18,7 @@ Order of the checks (the first that fires decides; wrong answers are worse than 
    not internal, not a greeting/closing phrase) with a confidence from its score and its margin
    over the second candidate, where
    margin = (first - second) / first, times the share of the question's content words the
-   article covers: `confidence = (1 - exp(-score / score_scale)) * sqrt(margin) * coverage`.
+   article covers: `confidence = (1 - exp(-score / score_scale)) * margin^0.35 * coverage^0.75`.
    An internal article or a script on top means the question needs a person: handoff. At or
    over `min_confidence` (and `min_score`): answer; under: handoff for low confidence.
 
@@ -45,7 +45,7 @@ class Thresholds:
     """When the bot may answer. `min_confidence` 0..1 (see the module docstring), `min_score`
     the BM25 score the best article needs at least, `score_scale` how fast the score saturates."""
 
-    min_confidence: float = 0.30
+    min_confidence: float = 0.38
     min_score: float = 6.0
     score_scale: float = 8.0
 
@@ -263,14 +263,14 @@ class BotBrain:
 
     def confidence(self, hits: list[Hit], text: str) -> float:
         """0..1 from the best score, its margin over the second and the share of the
-        question's words it covers: saturation(score) * sqrt(margin) * coverage."""
+        question's words it covers: saturation(score) * margin^0.35 * coverage^0.75."""
         if not hits:
             return 0.0
         first = hits[0].score
         second = hits[1].score if len(hits) > 1 else 0.0
         margin = (first - second) / first if first > 0 else 0.0
         saturation = 1 - math.exp(-first / self.thresholds.score_scale)
-        return saturation * math.sqrt(margin) * self.coverage(text, hits[0].key)
+        return saturation * margin ** 0.35 * self.coverage(text, hits[0].key) ** 0.75
 
     def decide(self, text: str, *, channel: str | None = None) -> Decision:
         """The decision for one customer message (see the module docstring for the order)."""

@@ -68,8 +68,9 @@ async def bot_core(bot_api: FakeBotApi, tmp_path: Path, **options: Any) -> Async
         yield hub, store
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await store.close()
+        # Bounded: a core that does not stop is a failure to see, not a hung run.
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 20)
+        await asyncio.wait_for(store.close(), 20)
 
 
 async def _up(store: Store, task: asyncio.Task[None]) -> bool:
