@@ -14,6 +14,7 @@ The modules, from the floor up (a module imports only those below it):
     actions, outbox, lease                  operators' actions, the outbox's states, the core's lease
     calls, history                          call events; the ingest loop
     customers, queries, retention           merges and personal data; reads for the window; forgetting
+    answers, bot                            the answers library and its usage; the bot's handoff state
 """
 
 from __future__ import annotations

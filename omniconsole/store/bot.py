@@ -266,37 +266,49 @@ class BotStore:
         self.db = store.db
 
     async def begin(self, conversation_id: int, customer_id: int, now: float | None = None) -> BotConversation:
+        """See `begin`: the state, created in `bot` on the first customer message."""
         return await self.db.write(begin, conversation_id, customer_id, now)
 
     async def load(self, conversation_id: int) -> BotConversation | None:
+        """See `load`: None when the bot never took part."""
         return await self.db.run(load, conversation_id)
 
     async def save(self, conversation_id: int, **changes) -> None:
+        """See `save`; ValueError for an unknown field."""
         await self.db.write(save, conversation_id, **changes)
 
     async def queue_message(self, conversation_id: int, body: str, author: str, **kwargs) -> int:
+        """See `queue_message`: the bot's message in the outbox; its id."""
         return await self.db.write(queue_message, conversation_id, body, author, **kwargs)
 
     async def handoff(self, conversation_id: int, reason: str, category: str, summary: str, author: str) -> None:
+        """See `handoff`: state `human` and the note for the operator."""
         await self.db.write(handoff, conversation_id, reason, category, summary, author)
 
     async def confirm(self, conversation_id: int, author: str) -> None:
+        """See `confirm`: bot-resolved (confirmed)."""
         await self.db.write(confirm, conversation_id, author)
 
     async def take_over(self, conversation_id: int, operator: str) -> bool:
+        """See `take_over`: False when the bot was not answering there."""
         return await self.db.write(take_over, conversation_id, operator)
 
     async def withdraw_returning(self, customer_id: int, conversation_id: int, now: float | None = None) -> int:
+        """See `withdraw_returning`: how many resolutions changed."""
         return await self.db.write(withdraw_returning, customer_id, conversation_id, now)
 
     async def conversation_facts(self, conversation_id: int) -> tuple[str | None, str, float | None, str]:
+        """See `conversation_facts`."""
         return await self.db.run(conversation_facts, conversation_id)
 
     async def live(self, limit: int = 500) -> list[tuple[BotConversation, str, str]]:
+        """See `live`: the Bot view's rows."""
         return await self.db.run(live, limit)
 
     async def calibration_pairs(self, limit: int = 20_000) -> list[tuple[str, str]]:
+        """See `calibration_pairs`."""
         return await self.db.run(calibration_pairs, limit)
 
     async def figures(self, since: float = 0.0) -> dict:
+        """See `figures` (METRICS.md "Bot")."""
         return await self.db.run(figures, since)
