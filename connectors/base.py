@@ -98,14 +98,21 @@ class InboundMessage:
     edit_seq: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Button:
-    """A reply button under an outbound message (Telegram inline keyboard, VK keyboard,
-    WhatsApp interactive reply). A press arrives as an InboundMessage with "button" in `flags`
-    and the button's `id` in `meta["button"]`. Telegram allows 64 bytes of `id`."""
+    """A button offered under an outbound message (the bot's answers, "Did this help?", a
+    survey). A press comes back as an `InboundMessage` whose `flags` hold "button", whose
+    `meta["button"]` is the `id` and whose body is the `title`. A channel without buttons shows
+    them as a numbered list in the text; the customer's number maps back the same way."""
 
-    id: str
-    title: str
+    id: str  # opaque payload returned when pressed, <= 64 bytes (Telegram callback_data's limit)
+    title: str  # <= 20 characters (WhatsApp reply buttons' limit)
+
+    def __post_init__(self) -> None:
+        if not self.id or len(self.id.encode("utf-8")) > 64:
+            raise ValueError(f"a button id must be 1 to 64 bytes, not {len(self.id.encode('utf-8'))}: {self.id[:80]!r}")
+        if not self.title.strip() or len(self.title) > 20:
+            raise ValueError(f"a button title must be 1 to 20 characters: {self.title[:40]!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +136,27 @@ class OutboundMessage:
     # The `meta` of the customer's latest inbound message on this channel (chat id etc.).
     meta: Mapping[str, Any] = field(default_factory=dict)
     attempt: int = 1
-    # Reply buttons; a channel without buttons sends the body alone (it says how to answer).
+    # Buttons to show under the message (see `Button`); a connector that cannot draw them
+    # sends `numbered_buttons(body, buttons)` instead.
     buttons: tuple[Button, ...] = ()
+
+
+def numbered_buttons(body: str, buttons: Sequence[Button]) -> str:
+    """The text of a message whose buttons the channel cannot draw: the body, then one
+    numbered line per button ("1 — Yes"). `button_for_number` maps the customer's reply back."""
+    if not buttons:
+        return body
+    lines = [f"{number} — {button.title}" for number, button in enumerate(buttons, start=1)]
+    return (body.rstrip() + "\n\n" if body.strip() else "") + "\n".join(lines)
+
+
+def button_for_number(text: str, buttons: Sequence[Button]) -> Button | None:
+    """The button a customer picked by answering a numbered list with its number ("2", " 2. "),
+    or None when the text is not one of the numbers."""
+    stripped = text.strip().rstrip(".)").strip()
+    if stripped.isdigit() and 1 <= int(stripped) <= len(buttons):
+        return buttons[int(stripped) - 1]
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +291,9 @@ class Connector(abc.ABC):
     kind: ClassVar[str]
     #: The identity kind of this channel's customers.
     identity_kind: ClassVar[IdentityKind]
+    #: Whether `send` draws `OutboundMessage.buttons` (and reports presses as "button"
+    #: messages); when False the core sends them as a numbered list in the text instead.
+    draws_buttons: ClassVar[bool] = False
 
     def __init__(self, context: ChannelContext):
         self.context = context

@@ -11,6 +11,9 @@ External ids are `"<chat id>:<message id>"` because Telegram numbers messages pe
 
 (A little past 600 lines: the receive loop, one reader per message kind and sending belong
 together; forwards and entities are read in `connectors/telegram_content.py`.)
+
+(Past 600 lines since it draws buttons and takes their presses, issue #17; the content
+readers already live in telegram_content.py, the sending plan could follow.)
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from telegram import Bot, Contact, Message, ReactionTypeEmoji, ReplyParameters, Update, User
+from telegram import Bot, Contact, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReactionTypeEmoji, ReplyParameters, Update, User
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -66,7 +69,7 @@ TOO_LARGE = "not downloaded: too large"
 _DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 _DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 _PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
-_PRIVATE_UPDATES = ["message", "edited_message", "message_reaction"]
+_PRIVATE_UPDATES = ["message", "edited_message", "message_reaction", "callback_query"]
 _GROUP_UPDATES = ["channel_post", "edited_channel_post"]
 _MESSAGE_UPDATES = {"message", "edited_message", "channel_post", "edited_channel_post"}
 # Attachments of one delivery are held in memory until the core stores them: a poll of 100
@@ -88,6 +91,7 @@ class TelegramConnector(Connector):
 
     kind = "telegram"
     identity_kind = IdentityKind.TELEGRAM
+    draws_buttons = True  # an inline keyboard; a press is a callback_query
 
     def __init__(self, context: ChannelContext):
         super().__init__(context)
@@ -225,6 +229,7 @@ class TelegramConnector(Connector):
                 held_bytes += sum(len(a.data) for a in message.attachments if a.data is not None)
             if held_bytes >= _DELIVERY_BYTES or number == len(updates):
                 await deliver_isolated(sink, batch, str(_update_id(item) + 1), raw_of=lambda m: _raw(raws.get(m.external_id)), log=self.log)
+                await self._answer_presses(bot, batch)
                 batch, held_bytes = [], 0
         return _update_id(updates[-1]) + 1
 
@@ -252,10 +257,54 @@ class TelegramConnector(Connector):
         )
         return unreadable(stand_in, raw, f"omniconsole could not read this Telegram {kind.replace('_', ' ')}: {describe(exc)}")
 
+    async def _answer_presses(self, bot: Bot, batch: Sequence[InboundMessage]) -> None:
+        """Tell Telegram each button press of a stored batch was received, so the customer's
+        app stops its spinner (answerCallbackQuery; it may fail once the query is 15 minutes
+        old, which loses nothing: the press is stored)."""
+        for message in batch:
+            query_id = message.meta.get("callback_query_id") if "button" in message.flags else None
+            if not query_id:
+                continue
+            try:
+                await bot.answer_callback_query(str(query_id))
+            except TelegramError as exc:
+                self.log.info("telegram: a button press could not be acknowledged: %s", exc.message.replace(self.token, "<token>"))
+
+    def _button_press(self, update: Update) -> InboundMessage | None:
+        """A `callback_query` (https://core.telegram.org/bots/api#callbackquery): the customer
+        pressed an inline button under our message. It becomes a "button" message whose meta
+        names the button's id and whose body is the button's title."""
+        query = update.callback_query
+        message = query.message
+        if query.data is None or message is None:
+            return None  # a game's button, or a message too old to know: nothing to act on
+        chat = message.chat
+        if chat.type != "private" and not self.groups:
+            return None
+        title = query.data
+        markup = getattr(message, "reply_markup", None)
+        for row in (markup.inline_keyboard if markup else ()):
+            for button in row:
+                if button.callback_data == query.data:
+                    title = button.text
+        return InboundMessage(
+            external_id=f"callback:{query.id}",
+            identity_kind=IdentityKind.TELEGRAM,
+            address=str(query.from_user.id),
+            body=title,
+            sent_at=datetime.now(UTC),
+            sender_name=display_name(query.from_user),
+            reply_to_external_id=f"{chat.id}:{message.message_id}",
+            flags=frozenset({"button"}),
+            meta={"chat_id": chat.id, "button": query.data, "callback_query_id": query.id, "kind": "button"},
+        )
+
     async def _inbound(self, update: Update) -> InboundMessage | None:
         """The InboundMessage for one update, or None for updates we do not take."""
         if update.message_reaction is not None:
             return self._reaction(update)
+        if update.callback_query is not None:
+            return self._button_press(update)
         message = update.message or update.edited_message
         if message is None and self.groups:
             message = update.channel_post or update.edited_channel_post
@@ -469,11 +518,15 @@ class TelegramConnector(Connector):
             raise PermanentError("nothing to send: the message has no text and no files")
         sent = self._partial_sends.setdefault(message.id, [])
         reply = _reply_parameters(message.reply_to_external_id, chat_id)
+        keyboard = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(b.title, callback_data=b.id)] for b in message.buttons]
+        ) if message.buttons else None
         try:
-            for step in steps[len(sent) :]:
-                # Only the first message of the answer quotes the customer's message.
+            for number, step in enumerate(steps[len(sent) :], start=len(sent) + 1):
+                # Only the first message of the answer quotes the customer's message; the
+                # buttons go under the last.
                 replying = reply if not sent else None
-                posted = await self._post(bot, chat_id, step, replying)
+                posted = await self._post(bot, chat_id, step, replying, keyboard if number == len(steps) else None)
                 sent.append(posted.message_id)
         except TelegramError as exc:
             error = self._error(exc, "sending")
@@ -485,17 +538,21 @@ class TelegramConnector(Connector):
             self.log.debug("telegram message %s went out as %s", message.id, sent)
         return SendResult(external_id=f"{chat_id}:{sent[0]}")
 
-    async def _post(self, bot: Bot, chat_id: int | str, step: _SendStep, reply: ReplyParameters | None) -> Message:
+    async def _post(
+        self, bot: Bot, chat_id: int | str, step: _SendStep, reply: ReplyParameters | None, keyboard: InlineKeyboardMarkup | None = None,
+    ) -> Message:
         if step.path is None:
-            return await bot.send_message(chat_id, step.text, reply_parameters=reply)
+            return await bot.send_message(chat_id, step.text, reply_parameters=reply, reply_markup=keyboard)
         try:
             data = await asyncio.to_thread(step.path.read_bytes)
         except OSError as exc:
             raise PermanentError(f"cannot read the attachment {step.path.name}: {exc.strerror or exc}") from exc
         caption = step.text or None
         if step.path.suffix.lower() in _PHOTO_SUFFIXES and len(data) <= PHOTO_UPLOAD_LIMIT:
-            return await bot.send_photo(chat_id, data, caption=caption, filename=step.path.name, reply_parameters=reply)
-        return await bot.send_document(chat_id, data, caption=caption, filename=step.path.name, reply_parameters=reply)
+            return await bot.send_photo(chat_id, data, caption=caption, filename=step.path.name, reply_parameters=reply,
+                                        reply_markup=keyboard)
+        return await bot.send_document(chat_id, data, caption=caption, filename=step.path.name, reply_parameters=reply,
+                                       reply_markup=keyboard)
 
     # -- errors ----------------------------------------------------------------------------
 

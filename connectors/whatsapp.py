@@ -135,6 +135,7 @@ class WhatsAppConnector(Connector):
 
     kind = "whatsapp"
     identity_kind = IdentityKind.WHATSAPP
+    draws_buttons = True  # interactive reply buttons (up to 3) or a list (up to 10)
 
     def __init__(self, context: ChannelContext):
         super().__init__(context)
@@ -381,6 +382,9 @@ class WhatsAppConnector(Connector):
         reply_to = str(context["id"]) if context.get("id") else None
         if kind == "reaction":
             flags, reply_to = frozenset({REACTION}), str(meta.get("reacted_to") or "") or None
+        elif kind == "interactive" and meta.get("reply_kind") in ("button_reply", "list_reply") and meta.get("reply_id"):
+            flags = frozenset({"button"})  # one of our interactive buttons or list rows
+            meta["button"] = meta["reply_id"]
         body, address, identity, name = content.body, sender.address, sender.kind, sender.name
         extra = list(content.identities(sender.wa_id))
         if sender.wa_id and sender.user_id:
@@ -471,6 +475,8 @@ class WhatsAppConnector(Connector):
         to = _recipient(message)
         template = message.meta.get("template") if message.meta else None
         steps = [_Step(template=template)] if template else _send_plan(message)
+        if message.buttons and not template:
+            steps = _with_buttons(steps, message.buttons)
         if not steps:
             raise PermanentError("nothing to send: the message has no text and no files")
         sent = self._partial_sends.setdefault(message.id, [])
@@ -491,6 +497,8 @@ class WhatsAppConnector(Connector):
             body["context"] = {"message_id": reply_to}
         if step.template is not None:
             body.update(type="template", template=_template_object(step.template))
+        elif step.buttons:
+            body.update(type="interactive", interactive=_interactive(step.text, step.buttons))
         elif step.path is None:
             body.update(type="text", text={"preview_url": False, "body": step.text})
         else:
@@ -579,6 +587,31 @@ class _Step:
     text: str = ""
     path: Path | None = None
     template: Mapping[str, Any] | None = None
+    buttons: tuple = ()  # Buttons: the step is an interactive message
+
+
+# Interactive messages (https://developers.facebook.com/docs/whatsapp/cloud-api/messages/interactive-reply-buttons-messages,
+# .../interactive-list-messages): body text up to 1,024 characters; up to 3 reply buttons
+# (title up to 20) or a list of up to 10 rows (title up to 24, id up to 200).
+INTERACTIVE_BODY_LIMIT = 1024
+
+
+def _with_buttons(steps: list[_Step], buttons) -> list[_Step]:
+    """The plan with the buttons on its last text step (split so that it fits an interactive
+    body), or on a short step of their own after files."""
+    if steps and steps[-1].path is None and steps[-1].text:
+        head = split_text(steps[-1].text, INTERACTIVE_BODY_LIMIT)
+        return steps[:-1] + [_Step(part) for part in head[:-1]] + [_Step(head[-1], buttons=tuple(buttons[:10]))]
+    return steps + [_Step("…", buttons=tuple(buttons[:10]))]
+
+
+def _interactive(text: str, buttons) -> dict[str, Any]:
+    """Reply buttons for up to 3, else a list."""
+    if len(buttons) <= 3:
+        return {"type": "button", "body": {"text": text},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in buttons]}}
+    rows = [{"id": b.id, "title": b.title[:24]} for b in buttons]
+    return {"type": "list", "body": {"text": text}, "action": {"button": "Choose", "sections": [{"title": "Answers", "rows": rows}]}}
 
 
 def _send_plan(message: OutboundMessage) -> list[_Step]:

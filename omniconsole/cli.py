@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     from omniconsole.answers.commands import add_parser as add_kb_parser
 
     add_kb_parser(sub, _common)
+    from omniconsole.answers.bot_commands import add_parser as add_bot_parser
+
+    add_bot_parser(sub, _common)
 
     from omniconsole.analytics.commands import add_parser as add_report_parser
 
@@ -357,7 +360,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from omniconsole.analytics.surveys import SurveyService
+    from omniconsole.capabilities import hub_parts
     from omniconsole.core.hub import Hub
     from omniconsole.store import Store
 
@@ -380,9 +383,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 control = ControlServer(store, settings.team.socket, group=settings.team.group,
                                         attachments_dir=settings.attachments_dir)
                 await control.start()
-            from omniconsole.routing.service import core_extensions
-
-            hub = Hub(settings, store, services=[SurveyService(store, settings)], extensions=core_extensions(settings))
+            hub = Hub(settings, store, **hub_parts(settings, store))
             holder = await store.lease_holder()
             if holder is not None:
                 log.info("waiting for the core lease held by pid %s on %s", holder.pid, holder.host)
@@ -396,7 +397,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from omniconsole.analytics.surveys import SurveyService
+    from omniconsole.capabilities import hub_parts
     from omniconsole.core.demo import DEMO_CONFIG_NAME, build_demo_history, demo_config_text, demo_settings
     from omniconsole.core.hub import Hub
     from omniconsole.models import OperatorRole
@@ -444,9 +445,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"answers library: {len(library.lines)} articles from {DEMO_LIBRARY}")
             if not args.feed:
                 return "window"
-            from omniconsole.routing.service import core_extensions
-
-            hub = Hub(settings, store, services=[SurveyService(store, settings)], extensions=core_extensions(settings))
+            hub = Hub(settings, store, **hub_parts(settings, store))
             # Without the lease (another demo runs the core) this window only follows.
             core = asyncio.create_task(hub.run(wait=False))
             feed = asyncio.create_task(live_feed(store))
@@ -805,6 +804,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from omniconsole.analytics.commands import run
 
     return run(args, _settings(args))
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    from omniconsole.answers.bot_commands import run
+
+    return run(args, _settings(args), current_user())
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

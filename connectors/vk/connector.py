@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import zip_longest
@@ -90,6 +91,7 @@ class VkConnector(Connector):
 
     kind = "vk"
     identity_kind = IdentityKind.VK
+    draws_buttons = True  # an inline keyboard of text buttons; a press is a message with our payload
 
     def __init__(self, context: ChannelContext):
         super().__init__(context)
@@ -285,7 +287,12 @@ class VkConnector(Connector):
             edited_at = reader.message_time(message.get("update_time")) or datetime.now(UTC)
         flags: frozenset[str] = frozenset()
         body = "\n".join(content.lines)
-        if not edited and reader.start_button(message) and not content.attachments and len(content.lines) <= 1:
+        pressed = None if edited else button_pressed(message)
+        if pressed is not None:
+            # A button of our keyboard: its id, with the label as the customer's words.
+            flags = frozenset({"button"})
+            meta["button"] = pressed
+        elif not edited and reader.start_button(message) and not content.attachments and len(content.lines) <= 1:
             # The «Начать» button a customer presses before writing: as Telegram's /start, an
             # origin and no question; nobody waits for an answer to it.
             flags, body = frozenset({"start"}), ""
@@ -425,6 +432,8 @@ class VkConnector(Connector):
                     params["attachment"] = ",".join(attachments)
                 if number == 0 and message.reply_to_external_id and message.reply_to_external_id.isdigit():
                     params["reply_to"] = message.reply_to_external_id
+                if message.buttons and number == max(len(parts), len(groups)) - 1:
+                    params["keyboard"] = keyboard(message.buttons)
                 answer = await self.api.call("messages.send", params, "sending")
                 sent_id = as_int(answer.get("message_id") if isinstance(answer, dict) else answer)
                 if sent_id is None:
@@ -494,6 +503,26 @@ class VkConnector(Connector):
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def keyboard(buttons) -> str:
+    """Our buttons as a VK inline keyboard (one text button a row; the button id in its
+    payload), https://dev.vk.com/en/api/bots/development/keyboard."""
+    rows = [[{"action": {"type": "text", "label": b.title, "payload": json.dumps({"b": b.id}, ensure_ascii=False)}}]
+            for b in buttons[:6]]
+    return json.dumps({"inline": True, "buttons": rows}, ensure_ascii=False)
+
+
+def button_pressed(message: dict[str, Any]) -> str | None:
+    """The id of our button a message answers (its payload `{"b": id}`), or None."""
+    raw = message.get("payload")
+    try:
+        payload = json.loads(raw) if isinstance(raw, str) else raw
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(payload, dict) and isinstance(payload.get("b"), str) and payload["b"]:
+        return payload["b"]
+    return None
 
 
 def random_id(message_id: int, part: int = 0) -> int:

@@ -6,7 +6,8 @@ opens a chat box. The routes, all under the channel's prefix:
     GET  /widget.js      the widget (plain JavaScript, no build step)
     GET  /demo           a demo page with the script tag (unless `demo_page = false`)
     POST /session        a new visitor: their id and a signed session token
-    POST /messages       the visitor sends text with a client message id
+    POST /messages       the visitor sends text with a client message id (and `button`, the id
+                         of a button they pressed under one of our messages)
     GET  /poll?after=N   long poll: the visitor's conversation after entry N (or wait)
     POST /contact        the visitor leaves an e-mail or phone (becomes their identity)
     GET  /status         online or offline (office hours), whether an operator is typing
@@ -98,6 +99,7 @@ class WebChatConnector(Connector):
 
     kind = "webchat"
     identity_kind = IdentityKind.WEB
+    draws_buttons = True  # the widget draws them under the message; a press posts its id
 
     def __init__(self, context: ChannelContext, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         super().__init__(context)
@@ -179,7 +181,8 @@ class WebChatConnector(Connector):
         try:
             log = await self.logs.get(visitor)
             async with log.lock:
-                entry, _ = await log.append(f"out:{message.id}", "operator", message.body)
+                buttons = [{"id": b.id, "title": b.title} for b in message.buttons]
+                entry, _ = await log.append(f"out:{message.id}", "operator", message.body, **({"buttons": buttons} if buttons else {}))
         except OSError as exc:
             raise TransientError(f"cannot write the visitor's chat log: {exc.strerror or exc}") from exc
         seq = entry["seq"]
@@ -336,7 +339,10 @@ class WebChatConnector(Connector):
         if len(text) > self.max_chars:
             return _error(413, f"the message is over {self.max_chars} characters; split it in parts")
         page = fields.get("page") if isinstance(fields.get("page"), str) else ""
-        return await self._take(visitor, client_id, text, "", page=page)
+        button = fields.get("button")
+        if button is not None and (not isinstance(button, str) or not 1 <= len(button.encode("utf-8")) <= 64):
+            return _error(400, "button must be the id of a button, 1 to 64 bytes")
+        return await self._take(visitor, client_id, text, "", page=page, button=button)
 
     async def _contact(self, request: WebRequest, visitor: str) -> WebResponse:
         """An e-mail or phone the visitor left: delivered as an identity of theirs on an
@@ -366,7 +372,7 @@ class WebChatConnector(Connector):
 
     async def _take(
         self, visitor: str, client_id: str, text: str, name: str, *, page: str = "",
-        identities: tuple[tuple[IdentityKind, str], ...] = (),
+        identities: tuple[tuple[IdentityKind, str], ...] = (), button: str | None = None,
     ) -> WebResponse:
         wait = self.message_limit.wait_for(visitor)
         if wait:
@@ -379,7 +385,7 @@ class WebChatConnector(Connector):
             log = await self.logs.get(visitor)
             async with log.lock:
                 if key not in log.keys:
-                    await self._deliver(sink, log, visitor, client_id, text, name, page, identities)
+                    await self._deliver(sink, log, visitor, client_id, text, name, page, identities, button)
                 entry, _ = await log.append(key, "visitor", text, id=client_id, **({"name": name} if name else {}))
         except OSError as exc:
             # Stored or not, it is not in what the visitor sees yet: the widget posts again,
@@ -393,11 +399,14 @@ class WebChatConnector(Connector):
 
     async def _deliver(
         self, sink: InboundSink, log: VisitorLog, visitor: str, client_id: str, text: str, name: str, page: str,
-        identities: tuple[tuple[IdentityKind, str], ...],
+        identities: tuple[tuple[IdentityKind, str], ...], button: str | None = None,
     ) -> None:
         """Hand one visitor message to the core; returns once it is durable in the store
-        (raises _NotStored when it is not)."""
+        (raises _NotStored when it is not). `button`: the id of the button the visitor pressed
+        (the text is its title)."""
         meta: dict[str, Any] = {"visitor": visitor}
+        if button:
+            meta["button"] = button
         if not self.online():
             meta["offline"] = True
         try:
@@ -416,7 +425,7 @@ class WebChatConnector(Connector):
             origin=page or None,
             # Anyone can type any address into a chat box: the core marks what it adds as
             # unverified, for the operator to see before trusting it.
-            flags=frozenset({"unverified_identities"}) if identities else frozenset(),
+            flags=frozenset({"unverified_identities"}) if identities else (frozenset({"button"}) if button else frozenset()),
             meta=meta,
         )
         # Durable in the store first: a crash before the log line means the widget posts

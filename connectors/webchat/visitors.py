@@ -106,7 +106,8 @@ class VisitorLog:
     def view(self, after: int) -> list[dict[str, Any]]:
         """Entries after `after`, as the widget gets them."""
         return [
-            {"seq": e["seq"], "from": e["from"], "text": e["text"], "at": e["at"], **({"id": e["id"]} if "id" in e else {})}
+            {"seq": e["seq"], "from": e["from"], "text": e["text"], "at": e["at"], **({"id": e["id"]} if "id" in e else {}),
+             **({"buttons": e["buttons"]} if e.get("buttons") else {})}
             for e in self.entries[after:]
         ]
 

@@ -44,9 +44,12 @@ def demo_settings(directory: Path, *, rate: float = 0.5, seed: int = 7) -> Setti
     # rate 0 here means a quiet shop (no new customer messages), not the connector's "as fast
     # as possible".
     extra = {"limit": 0} if rate <= 0 else {}
+    # The bot answers on the demo Telegram and offers answers on the demo WhatsApp (issue #17),
+    # so a newcomer sees it answer, offer and hand off.
+    bots = {"telegram": {"bot": "answer", "bot_name": "Shop bot"}, "whatsapp": {"bot": "suggest", "bot_name": "Shop bot"}}
     channels = [
         ChannelSettings(kind="demo", name=f"{names[k.value]} (demo)",
-                        options={"simulate": k.value, "seed": seed, "rate": rate, **extra,
+                        options={"simulate": k.value, "seed": seed, "rate": rate, **extra, **bots.get(k.value, {}),
                                  **({"templates": DEMO_TEMPLATES} if k.value == "whatsapp" else {}),
                                  **({"calls": True} if k.value == "phone" else {})})
         for k in SIMULATED_KINDS

@@ -38,6 +38,7 @@ from connectors.base import (
     PermanentError,
     TransientError,
     WebRoute,
+    numbered_buttons,
 )
 from omniconsole.config import ChannelSettings, Settings
 from omniconsole.core.ingest import Ingestor
@@ -62,14 +63,32 @@ class CoreService(Protocol):
     async def run(self) -> None: ...
 
 
-def _buttons(meta: str | None) -> tuple[Button, ...]:
-    """Reply buttons a queued message carries in its meta (`buttons`: [{"id", "title"}])."""
-    raw = _json_object(meta).get("buttons") if meta else None
-    if not isinstance(raw, list):
-        return ()
-    return tuple(Button(str(b["id"]), str(b["title"])) for b in raw if isinstance(b, dict) and "id" in b and "title" in b)
-
 ConnectorFactory = Callable[[ChannelSettings, ChannelContext], Connector]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerMessage:
+    """One customer message just stored, as the conversation pipeline gets it: the channel's
+    message and our ids for it (message, conversation, customer)."""
+
+    message: InboundMessage
+    message_id: int
+    conversation_id: int
+    customer_id: int
+
+
+class PipelineStep(Protocol):
+    """A step of the conversation pipeline (DESIGN.md: bot -> rules -> routing -> SLA), run
+    after ingest commits a batch, for its new customer messages in order. A step's failure is
+    logged and never loses or holds up the messages (they are stored already)."""
+
+    name: str
+
+    async def on_customer_messages(self, channel: ChannelSettings, messages: Sequence[CustomerMessage]) -> None: ...
+
+
+# Messages that are not a customer's words to answer: kept, but no step sees them.
+_NOT_CUSTOMER_MESSAGES = frozenset({"auto_reply", "reaction", "bounce"})
 
 
 def default_connector_factory(channel: ChannelSettings, context: ChannelContext) -> Connector:
@@ -119,10 +138,6 @@ class ChannelSink:
 
     async def deliver(self, messages: Sequence[InboundMessage], cursor: str | None) -> list[DeliveryReceipt]:
         result = await self._hub.ingestor.ingest(self.channel_id, self.kind, messages, cursor)
-        if result.stored and self._hub.extensions:
-            # The conversation pipeline (routing, ...) for what customers just wrote; imports
-            # and the demo's backfill store history without passing here.
-            await run_pipeline(self._hub.store, self._hub.extensions, result.conversations)
         if cursor is not None:
             self._cursor = cursor
         self.delivered += len(result.stored)
@@ -130,8 +145,14 @@ class ChannelSink:
             self.connected()
         if result.stored or result.edited:
             log.debug("%s: stored %d, duplicates %d, edited %d", self.name, len(result.stored), result.duplicates, result.edited)
+        receipts = [DeliveryReceipt(*receipt) for receipt in result.receipts]
+        # The conversation pipeline, in DESIGN's order: the bot's steps, then the capability
+        # extensions' (routing). Imports and the demo's backfill store history without passing here.
+        await self._hub.run_pipeline(self.name, messages, receipts)
+        if result.stored and self._hub.extensions:
+            await run_pipeline(self._hub.store, self._hub.extensions, result.conversations)
         # Our ids for what was stored, for a channel that answers its sender with them.
-        return [DeliveryReceipt(*receipt) for receipt in result.receipts]
+        return receipts
 
     async def delivery_updates(self, updates: Sequence[DeliveryUpdate]) -> None:
         await self._hub.store.apply_delivery_updates(
@@ -171,6 +192,7 @@ class Hub:
         connector_factory: ConnectorFactory = default_connector_factory,
         services: Sequence[CoreService] = (),
         extensions: Sequence[CoreExtension] = (),
+        pipeline: Sequence[PipelineStep] = (),
     ):
         self.settings = settings
         # Capability packages' pipeline steps, schedule handlers and background tasks
@@ -195,6 +217,9 @@ class Hub:
         # What capability packages run in the core (surveys): each a task, its routes on the
         # listener under its `path` (a package above the core, handed in by who builds the hub).
         self.services = list(services)
+        # The conversation pipeline's steps, in order (the bot first); built by whoever builds
+        # the hub (the core imports no capability package).
+        self.pipeline: list[PipelineStep] = list(pipeline)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -439,6 +464,32 @@ class Hub:
             await asyncio.sleep(wait)
             backoff = min(backoff * 2, self.timing.restart_max)
 
+    # --- the conversation pipeline -------------------------------------------------------
+
+    async def run_pipeline(self, channel_name: str, messages: Sequence[InboundMessage], receipts: Sequence[DeliveryReceipt]) -> None:
+        """Give the batch's newly stored customer messages (not redeliveries, edits, reactions
+        or auto-replies) to each pipeline step in order. Runs after the batch is durable, so a
+        step that fails loses nothing: it is logged and the next step still runs."""
+        if not self.pipeline:
+            return
+        by_id = {m.external_id: m for m in messages}
+        fresh = [
+            CustomerMessage(by_id[r.external_id], r.message_id, r.conversation_id, r.customer_id)
+            for r in receipts
+            if not r.duplicate and r.external_id in by_id and by_id[r.external_id].edited_at is None
+            and not (by_id[r.external_id].flags & _NOT_CUSTOMER_MESSAGES)
+        ]
+        channel = next((c for c in self.settings.channels if c.name == channel_name), None)
+        if not fresh or channel is None:
+            return
+        for step in self.pipeline:
+            try:
+                await step.on_customer_messages(channel, fresh)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pipeline step %s failed on channel %s; the messages are stored", getattr(step, "name", step), channel_name)
+
     # --- outbox -------------------------------------------------------------------------
 
     async def _outbox_loop(self) -> None:
@@ -469,21 +520,26 @@ class Hub:
     async def send(self, item: OutboxItem) -> None:
         """Send one claimed outbound message and record how it went."""
         connector = self.connectors[item.channel_id]
+        meta = _json_object(item.meta)
+        buttons = _buttons(meta.pop("buttons", None))
+        body = item.body
+        if buttons and not connector.draws_buttons:
+            body, buttons = numbered_buttons(body, buttons), ()
         message = OutboundMessage(
             id=item.message_id,
             conversation_id=item.conversation_id,
             identity_kind=IdentityKind(item.identity_kind),
             address=item.address,
-            body=item.body,
+            body=body,
             subject=item.subject,
             author=item.author,
             thread_key=item.thread_key,
             reply_to_keys=item.reply_to_keys,
             reply_to_external_id=item.reply_to_external_id,
             attachments=tuple(self.settings.attachments_dir / p for p in item.attachment_paths),
-            meta=_json_object(item.meta),
+            meta=meta,
             attempt=item.attempts,
-            buttons=_buttons(item.meta),
+            buttons=buttons,
         )
         try:
             result = await asyncio.wait_for(connector.send(message), self.timing.send_timeout)
@@ -514,3 +570,19 @@ class Hub:
         await self.store.mark_retry(item.message_id, f"{reason}; retrying", time.time() + delay)
 
 
+
+
+def _buttons(value) -> tuple[Button, ...]:
+    """The buttons a queued message carries in its meta (`[[id, title], ...]`, or
+    `[{"id", "title"}, ...]` as surveys write them); malformed entries are left out (the
+    message still goes, as text)."""
+    if not isinstance(value, list):
+        return ()
+    buttons = []
+    for entry in value:
+        try:
+            button_id, title = (entry["id"], entry["title"]) if isinstance(entry, dict) else entry
+            buttons.append(Button(str(button_id), str(title)))
+        except (TypeError, ValueError):
+            log.warning("a queued message carried a malformed button %r; left out", entry)
+    return tuple(buttons)

@@ -16,6 +16,7 @@ The modules, from the floor up (a module imports only those below it):
     customers, queries, retention           merges and personal data; reads for the window; forgetting
     routing, schedule                       operators' status and queues (omniconsole/routing/ decides);
                                             the one schedule the core's scheduler wakes for
+    answers, bot                            the answers library and its usage; the bot's handoff state
 """
 
 from __future__ import annotations

@@ -486,6 +486,34 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX schedule_one ON schedule(kind, coalesce(conversation_id, 0), subject);
     CREATE INDEX schedule_due ON schedule(due_at);
     """,
+    # issue #17 "A bot that answers typical requests": one row per conversation the bot took
+    # part in. `state` is bot (the bot answers) | human (handed off: the bot is silent until the
+    # conversation is resolved) | done (resolved). `answered` holds the article keys sent, space
+    # separated; `offered` the buttons last offered as JSON text (a numbered reply maps back);
+    # `outcome` confirmed | assumed | withdrawn, `repeat_contact` 1 when a customer came back
+    # within 7 days of a confirmed resolution (METRICS.md "Bot"). Times are epoch seconds.
+    """
+    CREATE TABLE bot_conversations (
+        conversation_id  INTEGER PRIMARY KEY REFERENCES conversations(id),
+        customer_id      INTEGER NOT NULL,
+        state            TEXT NOT NULL DEFAULT 'bot',
+        language         TEXT NOT NULL DEFAULT '',
+        topic            TEXT NOT NULL DEFAULT '',
+        unconfirmed      INTEGER NOT NULL DEFAULT 0,
+        answered         TEXT NOT NULL DEFAULT '',
+        last_question    TEXT NOT NULL DEFAULT '',
+        awaiting         TEXT NOT NULL DEFAULT '',
+        offered          TEXT NOT NULL DEFAULT '',
+        handoff_reason   TEXT NOT NULL DEFAULT '',
+        outcome          TEXT NOT NULL DEFAULT '',
+        repeat_contact   INTEGER NOT NULL DEFAULT 0,
+        started_at       REAL NOT NULL,
+        updated_at       REAL NOT NULL,
+        resolved_at      REAL
+    );
+    CREATE INDEX bot_conversations_customer ON bot_conversations(customer_id, resolved_at);
+    CREATE INDEX bot_conversations_state ON bot_conversations(state, updated_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

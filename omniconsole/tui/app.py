@@ -69,15 +69,13 @@ class OmniApp(WorkerFailures, App):
     async def start_core(self) -> None:
         """Run the core in this window while no other core holds the lease; wait otherwise
         and take over if the other one dies."""
-        from omniconsole.analytics.surveys import SurveyService
+        from omniconsole.capabilities import hub_parts
         from omniconsole.core.hub import Hub, LeaseLost
-        from omniconsole.routing.service import core_extensions
 
         store = await Store.open(self.settings.database)
         try:
             while True:
-                hub = Hub(self.settings, store, services=[SurveyService(store, self.settings)],
-                          extensions=core_extensions(self.settings))
+                hub = Hub(self.settings, store, **hub_parts(self.settings, store))
                 waiter = asyncio.create_task(hub.holding_lease.wait())
                 waiter.add_done_callback(lambda _: setattr(self, "core_state", "core: in this window"))
                 try:

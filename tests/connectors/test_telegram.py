@@ -308,8 +308,10 @@ async def test_group_and_channel_posts_are_skipped_but_confirmed(api: FakeBotApi
         private = api.push_message(IVAN, text="just me")
         await eventually(lambda: len(sink.messages) == 1)
     assert sink.messages[0].external_id == f"1001:{private['message_id']}"
-    # Channel posts are not even asked for while groups are off.
-    assert api.calls_of("getUpdates")[0].params["allowed_updates"] == '["message", "edited_message", "message_reaction"]'
+    # Channel posts are not even asked for while groups are off (button presses are).
+    assert api.calls_of("getUpdates")[0].params["allowed_updates"] == (
+        '["message", "edited_message", "message_reaction", "callback_query"]'
+    )
 
 
 async def test_groups_enabled_takes_group_messages_and_channel_posts(api: FakeBotApi, tmp_path: Path) -> None:

@@ -211,7 +211,8 @@ async def test_the_widget_and_the_demo_page_are_served(tmp_path: Path) -> None:
     assert widget.status_code == 200 and widget.headers["content-type"].startswith("application/javascript")
     assert widget.headers["x-content-type-options"] == "nosniff"
     source = widget.text
-    assert len(widget.content) < 10 * 1024, "the widget should stay small"
+    # 11 KB since the widget draws buttons (issue #17: the bot's "Did this help?" and answers to choose).
+    assert len(widget.content) < 11 * 1024, "the widget should stay small"
     # Customer and operator text reach the page as text, never as HTML.
     assert "innerHTML" not in source and "outerHTML" not in source and "insertAdjacentHTML" not in source
     assert "textContent" in source and "localStorage" in source

@@ -307,3 +307,54 @@ async def _stored_has(store: Store, body: str) -> bool:
 async def _has_email(identities: Callable[[], Awaitable[list[tuple[str, str]]]]) -> list[tuple[str, str]] | None:
     found = await identities()
     return found if ("email", "visitor@example.com") in [tuple(r) for r in found] else None
+
+
+async def test_the_bot_answers_with_buttons_and_a_press_resolves_in_a_real_browser(tmp_path: Path) -> None:
+    """The widget draws the bot's "Did this help?" buttons under its answer; pressing one
+    sends its title as the visitor's words and its id to the bot, which resolves the issue."""
+    from omniconsole.answers.bot_turn import conversation_pipeline
+    from omniconsole.answers.library import DEMO_LIBRARY, import_folder
+    from omniconsole.store.bot import BotStore
+
+    port = free_port()
+    store = await Store.open(tmp_path / "core.db")
+    await import_folder(store, DEMO_LIBRARY, "test")
+    settings = Settings(
+        database=tmp_path / "core.db", data_dir=tmp_path / "data", listener=ListenerSettings(port=port),
+        channels=[ChannelSettings("webchat", "webchat", {"secret": "e2e-secret-for-the-browser-test", "poll_seconds": 10,
+                                                          "bot": "answer", "bot_name": "Shop bot"})],
+    )
+    try:
+        async with rig.running_core(settings, store, until_up=None, listen_timeout=10,
+                                    pipeline=conversation_pipeline(settings, store)), browser(tmp_path) as tools:
+            page = await open_page(tools, f"http://127.0.0.1:{port}/hooks/webchat/demo")
+            await until(page.chat, "the widget appears on the demo page")
+            await page.evaluate("document.getElementById('omniconsole-chat').shadowRoot.querySelector('.btn').click()")
+            await page.type_into(".input", "how much does delivery cost and how long does delivery take?")
+            read_buttons = ("Array.from(document.getElementById('omniconsole-chat').shadowRoot.querySelectorAll('.choice'))"
+                            ".map(b => [b.textContent, b.getAttribute('data-button'), b.disabled])")
+
+            async def buttons() -> list[list[Any]]:
+                return await page.evaluate(read_buttons)
+
+            shown = await until(buttons, "the bot's answer comes with its buttons")
+            assert shown == [["Yes, thanks", "bot:yes", False], ["No", "bot:no", False]]
+            chat = await page.chat()
+            assert "Did this help?" in chat["messages"][-1][1] and chat["injected"] == 0
+            await page.evaluate("document.getElementById('omniconsole-chat').shadowRoot.querySelector('.choice').click()")
+
+            async def confirmed():
+                rows = await store.inbox_page(InboxView.RESOLVED)
+                state = await BotStore(store).load(rows[0].conversation_id) if rows else None
+                return state if state is not None and state.outcome == "confirmed" else None
+
+            await until(confirmed, "the press resolves the conversation as bot-resolved (confirmed)")
+            assert all(disabled for _, _, disabled in await buttons())
+            assert await until(lambda: _shows_part(page, "Glad it helped"), "the bot's thanks appears")
+    finally:
+        await store.close()
+
+
+async def _shows_part(page: Page, text: str) -> dict[str, Any] | None:
+    chat = await page.chat()
+    return chat if chat and any(text in t for _, t in chat["messages"]) else None

@@ -232,6 +232,10 @@ class FakeGraphApi:
                 return _Response(400, _graph_error(131053, "Media upload error", "unknown media id"))
             if kind == "audio" and "caption" in media:
                 return _Response(400, _graph_error(100, "Invalid parameter", "audio messages take no caption"))
+        elif kind == "interactive":
+            problem = _interactive_problem(body.get("interactive") or {})
+            if problem:
+                return _Response(400, _graph_error(131009, "Parameter value is not valid", problem))
         elif kind == "template":
             template = body.get("template") or {}
             if not template.get("name") or not (template.get("language") or {}).get("code"):
@@ -244,6 +248,34 @@ class FakeGraphApi:
             "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
             "messages": [{"id": wamid, "message_status": "accepted"}],
         })
+
+
+def _interactive_problem(interactive: dict[str, Any]) -> str:
+    """What the Cloud API refuses in an interactive message, or '' (reply buttons: 1-3, ids up
+    to 256, titles up to 20, unique; lists: up to 10 rows, titles up to 24, ids up to 200;
+    body text up to 1,024 characters)."""
+    text = str((interactive.get("body") or {}).get("text") or "")
+    if not text.strip() or len(text) > 1024:
+        return "body.text is required and at most 1024 characters"
+    action = interactive.get("action") or {}
+    if interactive.get("type") == "button":
+        buttons = [b.get("reply") or {} for b in action.get("buttons") or []]
+        if not 1 <= len(buttons) <= 3:
+            return "reply buttons: 1 to 3"
+        titles = [str(b.get("title") or "") for b in buttons]
+        if any(not t or len(t) > 20 for t in titles) or len(set(titles)) != len(titles):
+            return "button titles must be unique, 1 to 20 characters"
+        if any(not b.get("id") or len(str(b["id"])) > 256 for b in buttons):
+            return "button ids must be 1 to 256 characters"
+        return ""
+    if interactive.get("type") == "list":
+        rows = [r for section in action.get("sections") or [] for r in section.get("rows") or []]
+        if not 1 <= len(rows) <= 10 or not action.get("button"):
+            return "a list needs a button label and 1 to 10 rows"
+        if any(not r.get("title") or len(str(r["title"])) > 24 or not r.get("id") or len(str(r["id"])) > 200 for r in rows):
+            return "list rows: title up to 24 characters, id up to 200"
+        return ""
+    return f"unknown interactive type {interactive.get('type')!r}"
 
 
 class Meta:

@@ -106,6 +106,10 @@ class FakeBotApi:
         self._file_numbers = itertools.count(1)
         self._chat_messages: dict[int, set[int]] = {}
         self._next_message_id: dict[int, int] = {}
+        self._sent_log: list[dict[str, Any]] = []  # Message objects the bot sent
+        self._callback_seq = 0
+        self._open_callbacks: set[str] = set()  # callback queries not answered yet
+        self.answered_callbacks: list[str] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -185,6 +189,24 @@ class FakeBotApi:
         message = self.message(sender, chat, **content)
         self.push_update("message", message)
         return message
+
+    def push_callback(self, sender: dict[str, Any], sent: dict[str, Any], data: str) -> str:
+        """Queue a `callback_query` update: `sender` pressed the inline button with
+        `callback_data` `data` under `sent` (a Message the bot sent, as returned in
+        `sent_messages`); returns the query's id (https://core.telegram.org/bots/api#callbackquery)."""
+        with self._lock:
+            self._callback_seq += 1
+            query_id = f"{sender['id']}{self._callback_seq:06d}"
+            self._open_callbacks.add(query_id)
+        self.push_update("callback_query", {
+            "id": query_id, "from": sender, "message": sent, "chat_instance": f"ci{sender['id']}", "data": data,
+        })
+        return query_id
+
+    def sent_messages(self, chat_id: int) -> list[dict[str, Any]]:
+        """The Message objects the bot sent in `chat_id`, oldest first."""
+        with self._lock:
+            return [m for m in self._sent_log if m["chat"]["id"] == chat_id]
 
     def push_edit(self, original: dict[str, Any], **changes: Any) -> dict[str, Any]:
         """Queue an `edited_message` update: `original` with `changes` and an `edit_date`."""
@@ -317,7 +339,37 @@ class FakeBotApi:
             raise _ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message text is empty")
         if utf16_len(text) > 4096:
             raise _ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message is too long")
-        return _ok(self._sent(chat_id, params, {"text": text}))
+        content: dict[str, Any] = {"text": text}
+        markup = params.get("reply_markup")
+        if markup:
+            content["reply_markup"] = self._inline_keyboard(markup)
+        return _ok(self._sent(chat_id, params, content))
+
+    @staticmethod
+    def _inline_keyboard(raw: Any) -> dict[str, Any]:
+        """Check an InlineKeyboardMarkup as Telegram does: rows of buttons, each with text and
+        callback_data of 1-64 bytes (https://core.telegram.org/bots/api#inlinekeyboardbutton)."""
+        markup = json.loads(raw) if isinstance(raw, str) else raw
+        rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+        if not isinstance(rows, list):
+            raise _ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: can't parse reply keyboard markup JSON object")
+        for row in rows:
+            for button in row:
+                data = button.get("callback_data")
+                if not button.get("text"):
+                    raise _ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: text buttons are unallowed in the inline keyboard")
+                if data is not None and not 1 <= len(str(data).encode("utf-8")) <= 64:
+                    raise _ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: BUTTON_DATA_INVALID")
+        return markup
+
+    def _answer_callback_query(self, params: dict[str, Any], files: dict[str, Any]) -> _Response:
+        query_id = str(params.get("callback_query_id") or "")
+        with self._lock:
+            if query_id not in self._open_callbacks:
+                raise _ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+            self._open_callbacks.discard(query_id)
+            self.answered_callbacks.append(query_id)
+        return _ok(True)
 
     def _send_photo(self, params: dict[str, Any], files: dict[str, Any]) -> _Response:
         chat_id = self._chat_id(params)
@@ -396,6 +448,8 @@ class FakeBotApi:
         message = {"message_id": message_id, "from": BOT_USER, "chat": chat, "date": int(time.time()), **content}
         if reply_to is not None:
             message["reply_to_message"] = {"message_id": reply_to, "chat": chat, "date": int(time.time())}
+        with self._lock:
+            self._sent_log.append(message)
         return message
 
     def _reply_target(self, chat_id: int, params: dict[str, Any]) -> int | None:
@@ -425,6 +479,7 @@ _METHODS = {
     "sendphoto": FakeBotApi._send_photo,
     "senddocument": FakeBotApi._send_document,
     "getfile": FakeBotApi._get_file,
+    "answercallbackquery": FakeBotApi._answer_callback_query,
 }
 
 

@@ -413,6 +413,8 @@ class FakeVkApi:
                 raise _VkError(100, f"One of the parameters specified was missing or invalid: attachment {attachment} is invalid")
             resolved.append(stored)
         fields: dict[str, Any] = {"attachments": resolved, "random_id": random_id}
+        if params.get("keyboard"):
+            fields["keyboard"] = self._keyboard(params["keyboard"])
         if params.get("reply_to"):
             replied = self.messages.get(int(params["reply_to"]))
             if replied is None or replied["peer_id"] != peer:
@@ -422,6 +424,33 @@ class FakeVkApi:
         self._random_ids[(peer, random_id)] = (message["id"], now)
         self._event("message_reply", dict(message))
         return message["id"]
+
+    @staticmethod
+    def _keyboard(raw: Any) -> dict[str, Any]:
+        """Check a bot keyboard as VK does (https://dev.vk.com/en/api/bots/development/keyboard):
+        an inline keyboard holds at most 6 rows and 10 buttons, a text button's label is at
+        most 40 characters and its payload a JSON string of at most 255 characters."""
+        try:
+            keyboard = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            raise _VkError(911) from None
+        rows = keyboard.get("buttons") if isinstance(keyboard, dict) else None
+        if not isinstance(rows, list):
+            raise _VkError(911)
+        if keyboard.get("inline") and (len(rows) > 6 or sum(len(r) for r in rows) > 10):
+            raise _VkError(913)
+        for row in rows:
+            for button in row:
+                action = button.get("action") or {}
+                if action.get("type") == "text":
+                    if not action.get("label") or len(action["label"]) > 40:
+                        raise _VkError(912)
+                    payload = action.get("payload")
+                    if payload is not None:
+                        json.loads(payload)
+                        if len(payload) > 255:
+                            raise _VkError(912)
+        return keyboard
 
     def _messages_get_conversations(self, params: dict[str, Any]) -> Any:
         offset, count = int(params.get("offset") or 0), min(int(params.get("count") or 20), 200)

@@ -21,7 +21,8 @@
     ".visitor{margin-left:auto;background:#e3dcf7}.operator{background:#fff;border:1px solid #ddd}.pending{opacity:.6}.failed{border:1px solid #c00}" +
     ".typing{padding:0 10px;min-height:18px}.offline{padding:8px 10px;background:#fff6d5;display:none}.off .offline{display:block}" +
     "form{display:flex;gap:6px;margin-top:6px}.row{margin:0;padding:8px;border-top:1px solid #ddd}" +
-    "input,textarea{flex:1;border:1px solid #bbb;border-radius:6px;padding:6px}textarea{resize:none;height:38px}button.send{border:0;border-radius:6px}";
+    "input,textarea{flex:1;border:1px solid #bbb;border-radius:6px;padding:6px}textarea{resize:none;height:38px}button.send{border:0;border-radius:6px}" +
+    ".choice{margin:0 4px 4px 0;border:1px solid #6b4fbb;border-radius:14px;padding:4px 10px;background:#fff;color:#6b4fbb}.choice:disabled{opacity:.5}";
 
   function el(tag, cls, text, parent) {
     var node = document.createElement(tag);
@@ -127,6 +128,16 @@
     } else {
       bubble(entry.from === "visitor" ? "visitor" : "operator", entry.text);
     }
+    if (entry.buttons && entry.buttons.length) choices(entry.buttons);
+  }
+  function choices(buttons) {  // a press sends the title as words and the id; spent once pressed
+    var box = el("div");
+    list.insertBefore(box, list.querySelector(".pending"));
+    buttons.forEach(function (b) {
+      var n = el("button", "choice", String(b.title), box);
+      n.setAttribute("data-button", b.id);
+      n.onclick = function () { box.querySelectorAll("button").forEach(function (x) { x.disabled = true; }); send(String(b.title), String(b.id)); };
+    });
   }
 
   function poll() {
@@ -182,8 +193,9 @@
     });
   }
 
-  function send(text) {
+  function send(text, button) {
     var item = { id: newId(), text: text, page: location.href };
+    if (button) item.button = button;
     saved.outbox.push(item);
     save();
     pending[item.id] = bubble("visitor", text, "pending");

@@ -96,6 +96,7 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         Binding("slash", "search", "Search", id="app.search"),
         Binding("ctrl+r", "reports", "Reports", id="app.reports"),
         Binding("W", "wallboard", "Wallboard", id="app.wallboard"),
+        Binding("b", "bot_view", "Bot conversations", id="app.bot_view"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "app.command_palette", "Commands", id="app.commands"),
         Binding("tab", "focus_next_pane", "Next pane", show=False, id="app.next_pane"),
@@ -617,6 +618,12 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
     async def action_show_view(self, view: str) -> None:
         await self.inbox.load(InboxView(view))
         self.inbox.focus()
+
+    def action_bot_view(self) -> None:
+        """The "Bot" view: conversations the bot is answering, take-over by one key."""
+        from omniconsole.tui.screens.bot import BotScreen
+
+        self.app.push_screen(BotScreen(self.store, self.operator.login))
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_search(self) -> None:
