@@ -33,8 +33,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import mimetypes
 import re
@@ -45,6 +43,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from connectors import signing
 from connectors.base import (
     ChannelContext,
     Connector,
@@ -82,8 +81,9 @@ _RETRY_STATUSES = {408, 425, 429}
 
 
 def sign(secret: str, body: bytes) -> str:
-    """The `X-Omniconsole-Signature` value for a callback body: `sha256=<hex HMAC-SHA256>`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    """The `X-Omniconsole-Signature` value for a callback body: `sha256=<hex HMAC-SHA256>` (the
+    body-only header kept during the transition to connectors/signing.py's scheme)."""
+    return signing.legacy_signature(secret, body)
 
 
 def outbound_external_id(message_id: int) -> str:
@@ -315,6 +315,7 @@ class ApiConnector(Connector):
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(self.callback_secret, body),
+            **signing.signed_headers(self.callback_secret, body),
             "Idempotency-Key": str(message.id),
             "User-Agent": "omniconsole",
         }

@@ -300,7 +300,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     async def serve():
         store = await Store.open(settings.database)
         try:
-            hub = Hub(settings, store)
+            from omniconsole.integrations.webhooks import core_services
+
+            hub = Hub(settings, store, services=core_services(settings, store))
             holder = await store.lease_holder()
             if holder is not None:
                 log.info("waiting for the core lease held by pid %s on %s", holder.pid, holder.host)
@@ -345,7 +347,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"answers library: {len(library.lines)} articles from {DEMO_LIBRARY}")
             if not args.feed:
                 return "window"
-            hub = Hub(settings, store)
+            from omniconsole.integrations.webhooks import core_services
+
+            hub = Hub(settings, store, services=core_services(settings, store))
             # Without the lease (another demo runs the core) this window only follows.
             core = asyncio.create_task(hub.run(wait=False))
             feed = asyncio.create_task(live_feed(store))

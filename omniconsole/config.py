@@ -72,6 +72,32 @@ class RetentionSettings:
     messages_days: int | None = None
 
 
+#: Event names a `[[webhooks]]` subscription may list (docs/openapi.yaml "webhooks").
+WEBHOOK_EVENTS = (
+    "conversation.created", "conversation.assigned", "conversation.resolved", "conversation.reopened",
+    "message.received", "message.sent", "message.delivery",
+    "customer.created", "customer.updated", "customer.merged", "customer.unmerged", "customer.erased",
+    "channel.down", "channel.up", "survey.answered",
+)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """One `[[webhooks]]` table: an endpoint that receives events as signed JSON POSTs.
+
+    `events`: names from WEBHOOK_EVENTS ("*" for all); `secret` (from `secret_env` or a 0600
+    `secret_file`) keys the signature; `timeout` seconds per request; failed deliveries are
+    retried after `retry_base` * 2^(n-1) seconds, capped at `retry_max`."""
+
+    name: str
+    url: str
+    events: tuple[str, ...]
+    secret: str
+    timeout: float = 10.0
+    retry_base: float = 1.0
+    retry_max: float = 300.0
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the config file says, with paths made absolute."""
@@ -84,6 +110,7 @@ class Settings:
     path: Path | None = None
     listener: ListenerSettings = field(default_factory=ListenerSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    webhooks: list[WebhookSettings] = field(default_factory=list)
 
     @property
     def attachments_dir(self) -> Path:
@@ -168,7 +195,51 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         path=path.resolve(),
         listener=_listener_settings(_table(raw, "listener", path), path),
         retention=_retention_settings(_table(raw, "retention", path), path),
+        webhooks=_webhook_settings(raw.get("webhooks", []), path, base),
     )
+
+
+def _webhook_settings(tables: Any, path: Path, base: Path) -> list[WebhookSettings]:
+    """The `[[webhooks]]` tables, checked: each problem one sentence naming the endpoint and key."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(tables, list):
+        raise UsageError(f"{path}: webhooks must be written as [[webhooks]] tables")
+    known = {"name", "url", "events", "secret", "secret_env", "secret_file", "timeout", "retry_base", "retry_max"}
+    result: list[WebhookSettings] = []
+    for number, table in enumerate(tables, start=1):
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: webhook #{number} must be a [[webhooks]] table")
+        name = table.get("name") or f"webhook{number}"
+        where = f"{path}: webhook {name!r}"
+        if not isinstance(name, str) or any(w.name == name for w in result):
+            raise UsageError(f"{where}: name must be text, unique among [[webhooks]]")
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+        url = table.get("url")
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            raise UsageError(f"{where}: url must be an http(s) URL such as \"https://crm.example.com/hooks/omni\"")
+        events = table.get("events", ["*"])
+        if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+            raise UsageError(f"{where}: events must be a list of event names, or [\"*\"] for all")
+        if "*" in events:
+            events = list(WEBHOOK_EVENTS)
+        wrong = [e for e in events if e not in WEBHOOK_EVENTS]
+        if wrong:
+            raise UsageError(f"{where}: unknown event {wrong[0]!r}; the events are {', '.join(WEBHOOK_EVENTS)}")
+        secrets = _resolve_secrets({k: v for k, v in table.items() if k.startswith("secret")}, where, base)
+        secret = secrets.get("secret")
+        if not isinstance(secret, str) or not secret:
+            raise UsageError(f"{where}: a secret is needed to sign the requests; set secret_env or secret_file")
+        numbers = {}
+        for key, default in (("timeout", 10.0), ("retry_base", 1.0), ("retry_max", 300.0)):
+            value = table.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise UsageError(f"{where}: {key} must be a positive number of seconds")
+            numbers[key] = float(value)
+        result.append(WebhookSettings(name=name, url=url, events=tuple(dict.fromkeys(events)), secret=secret, **numbers))
+    return result
 
 
 def _retention_settings(table: dict[str, Any], path: Path) -> RetentionSettings:

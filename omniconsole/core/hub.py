@@ -16,7 +16,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from connectors import connector_class
@@ -126,6 +126,12 @@ class ChannelSink:
             attributes[key] = value
         await store.update_customer(customer_id, f"channel {self.name}", attributes=attributes)
 
+    async def set_do_not_contact(self, customer_id: int, reason: str | None) -> None:
+        """Mark (a reason in words) or clear (None) "do not contact" on a customer for the
+        channel (an SMS opt-out word), recorded with the channel as the actor."""
+        await self._hub.store.set_do_not_contact(customer_id, f"{reason} ({self.name})" if reason else None,
+                                                 f"channel {self.name}")
+
 
 class Hub:
     """Runs the connectors and the outbox of one database while holding its lease."""
@@ -137,8 +143,13 @@ class Hub:
         *,
         timing: HubTiming | None = None,
         connector_factory: ConnectorFactory = default_connector_factory,
+        services: Sequence[Callable[[], Awaitable[None]]] = (),
     ):
+        """`services`: long-running jobs of the capability packages that must run once per
+        database (the integrations' webhook deliveries); each runs while the lease is held
+        and is restarted if it fails."""
         self.settings = settings
+        self.services = tuple(services)
         self.store = store
         self.timing = timing or HubTiming()
         self.connector_factory = connector_factory
@@ -201,6 +212,8 @@ class Hub:
                 tasks.append(asyncio.create_task(self._listen(), name="listener"))
             tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
             tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+            for number, service in enumerate(self.services, start=1):
+                tasks.append(asyncio.create_task(self._run_service(service), name=f"service {number}"))
             typing_channels = [c for c in self.connectors.values() if type(c).operator_typing is not Connector.operator_typing]
             if typing_channels:
                 tasks.append(asyncio.create_task(self._typing_loop(typing_channels), name="typing"))
@@ -283,6 +296,17 @@ class Hub:
         finally:
             self.listening.clear()
             await asyncio.shield(listener.stop())
+
+    async def _run_service(self, service: Callable[[], Awaitable[None]]) -> None:
+        """Run one capability service until cancelled; a crash is logged and it starts again."""
+        while True:
+            try:
+                await service()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("a core service failed; restarting it in %.0f s", self.timing.restart_initial)
+            await asyncio.sleep(self.timing.restart_initial)
 
     async def _heartbeat(self) -> None:
         while True:

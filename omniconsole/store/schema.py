@@ -396,6 +396,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE attachments ADD COLUMN version_id INTEGER REFERENCES message_versions(id);
     CREATE INDEX attachments_version ON attachments(version_id) WHERE version_id IS NOT NULL;
     """,
+    # 8 (issue #22 "CRM integration"): "do not contact" on the customer (why, in words, and when,
+    # epoch seconds; NULL: the company may write first), and each `[[webhooks]]` endpoint's
+    # position in the events log with its delivery state (store/webhooks.py).
+    """
+    ALTER TABLE customers ADD COLUMN do_not_contact TEXT;
+    ALTER TABLE customers ADD COLUMN do_not_contact_at REAL;
+    CREATE TABLE webhook_cursors (
+        endpoint        TEXT PRIMARY KEY,
+        last_event_id   INTEGER NOT NULL,
+        delivered       INTEGER NOT NULL DEFAULT 0,
+        failures        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT NOT NULL DEFAULT '',
+        last_success_at REAL,
+        next_attempt_at REAL,
+        updated_at      REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

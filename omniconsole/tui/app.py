@@ -59,11 +59,12 @@ class OmniApp(WorkerFailures, App):
         """Run the core in this window while no other core holds the lease; wait otherwise
         and take over if the other one dies."""
         from omniconsole.core.hub import Hub, LeaseLost
+        from omniconsole.integrations.webhooks import core_services
 
         store = await Store.open(self.settings.database)
         try:
             while True:
-                hub = Hub(self.settings, store)
+                hub = Hub(self.settings, store, services=core_services(self.settings, store))
                 waiter = asyncio.create_task(hub.holding_lease.wait())
                 waiter.add_done_callback(lambda _: setattr(self, "core_state", "core: in this window"))
                 try:
