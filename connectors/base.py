@@ -253,6 +253,10 @@ class Connector(abc.ABC):
     kind: ClassVar[str]
     #: The identity kind of this channel's customers.
     identity_kind: ClassVar[IdentityKind]
+    #: Empty when the channel can write to anyone by their address; else why it can only write
+    #: to someone who wrote to it first, in words (a Telegram bot cannot start a chat). The
+    #: core refuses a company-started message to such a customer with this reason.
+    needs_customer_first: ClassVar[str] = ""
 
     def __init__(self, context: ChannelContext):
         self.context = context

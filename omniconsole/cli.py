@@ -121,8 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     from omniconsole.answers.commands import add_parser as add_kb_parser
+    from omniconsole.integrations.commands import add_parsers as add_send_parsers
 
     add_kb_parser(sub, _common)
+    add_send_parsers(sub, _common)
 
     p = sub.add_parser("bench", help="measure performance (see README for the budgets)")
     bench = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
@@ -182,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "help":
             return cmd_window(args)
-        handler = globals()[f"cmd_{command}"]
+        handler = globals()[f"cmd_{command.replace('-', '_')}"]
         return handler(args) or 0
     except OmniError as exc:
         print(f"omniconsole: error: {exc}", file=sys.stderr)
@@ -573,6 +575,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from omniconsole.integrations.commands import run_send
+
+    return run_send(args, _settings(args), current_user())
+
+
+def cmd_send_status(args: argparse.Namespace) -> int:
+    from omniconsole.integrations.commands import run_status
+
+    return run_status(args, _settings(args))
 
 
 def cmd_erase(args: argparse.Namespace) -> int:

@@ -90,6 +90,7 @@ class VkConnector(Connector):
 
     kind = "vk"
     identity_kind = IdentityKind.VK
+    needs_customer_first = "a VK community can only write to someone who has written to it or allowed its messages (VK API)"
 
     def __init__(self, context: ChannelContext):
         super().__init__(context)

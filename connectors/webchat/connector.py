@@ -98,6 +98,7 @@ class WebChatConnector(Connector):
 
     kind = "webchat"
     identity_kind = IdentityKind.WEB
+    needs_customer_first = "the web chat can only write to a visitor who opened a chat on the site"
 
     def __init__(self, context: ChannelContext, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         super().__init__(context)

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
 from omniconsole.store import (
-    actions, answers, calls, customers, edits, history, integrations, lease, outbox, queries, reactions, retention, search,
+    actions, answers, calls, customers, edits, history, integrations, lease, outbound, outbox, queries, reactions, retention,
+    search,
 )
 from omniconsole.store.actions import ActionError
 from omniconsole.store.database import Database, connect, storage_figures, write_transaction
@@ -466,3 +467,27 @@ class Store:
         def read(conn):
             return [(s, integrations.webhook_backlog(conn, s.last_event_id)) for s in integrations.webhook_states(conn)]
         return await self.db.run(read)
+
+    # --- conversations the company starts (issue #22) -------------------------------------
+
+    async def queue_first_message(
+        self, kind: str, address: str, channel_id: int, body: str, author: str, *, subject: str = "",
+        meta: dict | None = None, idempotency_key: str | None = None,
+    ) -> outbound.StartedMessage:
+        """Queue a message the company starts to a normalised identity (creating the customer
+        if new); the earlier message for a known idempotency key. ActionError when the
+        customer is marked "do not contact"."""
+        return await self.db.write(
+            outbound.queue_first_message, kind, address, channel_id, body, author, subject=subject, meta=meta,
+            idempotency_key=idempotency_key,
+        )
+
+    async def started_message(self, *, message_id: int | None = None, idempotency_key: str | None = None):
+        """An outbound message's state by its id or its idempotency key; None when unknown."""
+        if idempotency_key:
+            return await self.db.run(outbound.by_idempotency_key, idempotency_key)
+        return await self.db.run(outbound.message_state, message_id)
+
+    async def last_inbound_from(self, kind: str, address: str, channel_id: int) -> float | None:
+        """When identity (kind, address) last wrote on this channel (epoch seconds), or None."""
+        return await self.db.run(outbound.last_inbound, kind, address, channel_id)

@@ -412,6 +412,15 @@ MIGRATIONS: list[str] = [
         next_attempt_at REAL,
         updated_at      REAL NOT NULL
     );
+    -- Conversations the company started ('company'; NULL: the customer did): figures measure
+    -- them from the customer's first reply (METRICS.md). A script's idempotency key names the
+    -- message it queued, so a retried request queues nothing twice.
+    ALTER TABLE conversations ADD COLUMN started_by TEXT;
+    CREATE TABLE outbound_requests (
+        idempotency_key  TEXT PRIMARY KEY,
+        message_id       INTEGER NOT NULL REFERENCES messages(id),
+        created_at       REAL NOT NULL
+    );
     """,
 ]
 
