@@ -99,6 +99,27 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class CrmSettings:
+    """The `[crm]` table: where the customer card looks the customer up (integrations/crm.py).
+
+    `urls` maps an identity kind (`crm`, `email`, `phone`) to a URL template with `{value}`
+    (the address, URL-encoded); tried in that order. `fields` maps a label to a JMESPath
+    expression over the answer's JSON (https://jmespath.org); `id_field` finds the record's id
+    and `record_url` (with `{id}`) is the link to open it. `token` (from `token_env` or a 0600
+    `token_file`) is sent as `Authorization: Bearer`. `timeout` seconds per lookup, `cache_ttl`
+    seconds a result is kept, `max_kb` the largest answer read."""
+
+    urls: dict[str, str]
+    fields: dict[str, str]
+    id_field: str = "id"
+    record_url: str = ""
+    token: str = ""
+    timeout: float = 3.0
+    cache_ttl: float = 300.0
+    max_kb: int = 1024
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the config file says, with paths made absolute."""
 
@@ -111,6 +132,7 @@ class Settings:
     listener: ListenerSettings = field(default_factory=ListenerSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     webhooks: list[WebhookSettings] = field(default_factory=list)
+    crm: CrmSettings | None = None
 
     @property
     def attachments_dir(self) -> Path:
@@ -196,6 +218,58 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         listener=_listener_settings(_table(raw, "listener", path), path),
         retention=_retention_settings(_table(raw, "retention", path), path),
         webhooks=_webhook_settings(raw.get("webhooks", []), path, base),
+        crm=_crm_settings(_table(raw, "crm", path), path, base),
+    )
+
+
+def _crm_settings(table: dict[str, Any], path: Path, base: Path) -> CrmSettings | None:
+    """The `[crm]` table, checked; None when there is none."""
+    from urllib.parse import urlsplit
+
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    if not table:
+        return None
+    where = f"{path}: [crm]"
+    kinds = ("crm", "email", "phone")
+    known = {f"url_{k}" for k in kinds} | {"fields", "id_field", "record_url", "token", "token_env", "token_file",
+                                          "timeout", "cache_ttl", "max_kb"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+    urls = {}
+    for kind in kinds:
+        url = table.get(f"url_{kind}")
+        if url is None:
+            continue
+        if not isinstance(url, str) or "{value}" not in url or urlsplit(url).scheme not in ("http", "https"):
+            raise UsageError(f"{where}: url_{kind} must be an http(s) URL with {{value}} where the {kind} goes")
+        urls[kind] = url
+    if not urls:
+        raise UsageError(f"{where}: give at least one of url_crm, url_email, url_phone")
+    fields = table.get("fields", {})
+    if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+        raise UsageError(f"{where}: fields must be a table of label = \"JMESPath expression\"")
+    for label, expression in [*fields.items(), ("id_field", table.get("id_field", "id"))]:
+        try:
+            jmespath.compile(expression)
+        except (JMESPathError, TypeError) as exc:
+            raise UsageError(f"{where}: {label}: {expression!r} is not a JMESPath expression: {exc}") from None
+    record_url = table.get("record_url", "")
+    if not isinstance(record_url, str) or (record_url and "{id}" not in record_url):
+        raise UsageError(f"{where}: record_url must be a URL with {{id}} where the record's id goes")
+    secrets = _resolve_secrets({k: v for k, v in table.items() if k.startswith("token")}, where, base)
+    numbers = {}
+    for key, default in (("timeout", 3.0), ("cache_ttl", 300.0), ("max_kb", 1024)):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise UsageError(f"{where}: {key} must be a positive number")
+        numbers[key] = value
+    return CrmSettings(
+        urls=urls, fields=dict(fields), id_field=str(table.get("id_field", "id")), record_url=record_url,
+        token=str(secrets.get("token", "")), timeout=float(numbers["timeout"]), cache_ttl=float(numbers["cache_ttl"]),
+        max_kb=int(numbers["max_kb"]),
     )
 
 
