@@ -416,6 +416,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         try:
             figures = await store.stats()
             channels = await store.channels()
+            hooks = await store.webhook_states()
         finally:
             await store.close()
         print(f"database: {settings.database}")
@@ -429,6 +430,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
         for ch in channels:
             detail = f": {sanitize_text(ch.health_detail)}" if ch.health_detail else ""
             print(f"  {ch.name:<24} {ch.kind:<10} {ch.health}{detail}")
+        from omniconsole.integrations.webhooks import describe_states
+
+        for line in describe_states(settings, hooks):
+            print(line)
 
     return _run(stats()) or 0
 
@@ -450,6 +455,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         except OmniError as exc:
             failures += 1
             print(f"FAIL  database: {exc}")
+        if settings.webhooks:
+            from omniconsole.integrations.webhooks import doctor_lines
+
+            for ok, line in await doctor_lines(settings):
+                failures += 0 if ok else 1
+                print(("ok    " if ok else "FAIL  ") + line)
         if not settings.channels:
             print("      no channels configured (see `omniconsole init`)")
         for number, channel in enumerate(settings.channels, start=1):

@@ -219,3 +219,43 @@ def core_services(settings, store: Store) -> list[Callable[[], Awaitable[None]]]
     """What the core runs for the integrations while it holds the lease: one delivery task per
     `[[webhooks]]` endpoint."""
     return [WebhookEndpoint(store, webhook).run for webhook in settings.webhooks]
+
+
+def _state_words(state, backlog: int) -> str:
+    if state is None:
+        return "not started yet (the core starts it)"
+    words = f"{state.delivered} delivered, {backlog} waiting"
+    if state.failures:
+        words += f", failing ({state.failures} attempts in a row): {state.last_error}"
+    return words
+
+
+def describe_states(settings, hooks) -> list[str]:
+    """`omniconsole stats` lines for the configured endpoints and their states."""
+    if not settings.webhooks and not hooks:
+        return []
+    known = {state.endpoint: (state, backlog) for state, backlog in hooks}
+    lines = ["webhooks:"]
+    for webhook in settings.webhooks:
+        state, backlog = known.get(webhook.name, (None, 0))
+        lines.append(f"  {webhook.name:<24} {_origin(webhook.url):<32} {_state_words(state, backlog)}")
+    return lines
+
+
+async def doctor_lines(settings) -> list[tuple[bool, str]]:
+    """`omniconsole doctor` verdicts, one per endpoint: failing deliveries are a FAIL. Nothing
+    is posted (a probe would be an event the CRM has to ignore)."""
+    try:
+        store = await Store.open(settings.database, create=False)
+        try:
+            hooks = {state.endpoint: (state, backlog) for state, backlog in await store.webhook_states()}
+        finally:
+            await store.close()
+    except OmniError as exc:
+        return [(False, f"webhooks: {exc}")]
+    result = []
+    for webhook in settings.webhooks:
+        state, backlog = hooks.get(webhook.name, (None, 0))
+        ok = state is None or not state.failures
+        result.append((ok, f"webhook {webhook.name} ({_origin(webhook.url)}): {_state_words(state, backlog)}"))
+    return result

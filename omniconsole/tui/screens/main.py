@@ -289,12 +289,22 @@ class MainScreen(WorkerFailures, Screen):
             presence.conversation_id = conversation_id
             presence.show(others)
         await reply_box.check_window()
+        self._crm_card().request(self, self.query_one(CustomerPane), profile)
         self.opened = conversation_id  # drawn; what follows only tells the others
         if announce:
             await self.store.set_presence(self.operator.login, conversation_id)
         if mark_read:
             self.inbox.mark_read(conversation_id)
             await self.store.mark_read(self.operator.login, conversation_id)
+
+    def _crm_card(self):
+        """The window's CRM lookups (`[crm]`), made on first use."""
+        card = getattr(self, "_crm", None)
+        if card is None:
+            from omniconsole.tui.crm_card import CrmCard
+
+            card = self._crm = CrmCard(getattr(self.app, "settings", None))
+        return card
 
     # --- composing ------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""The status bar: who is working, the health of every channel, whether a core runs, and the
-keys to start with (read from the live bindings, so a remapped key is shown as help shows it).
-It reads the store itself every 5 s; `reload()` after a channel's health changed."""
+"""The status bar: who is working, the health of every channel (and of a failing webhook
+endpoint), whether a core runs, and the keys to start with (read from the live bindings, so a
+remapped key is shown as help shows it). It reads the store itself every 5 s; `reload()` after
+a channel's health changed."""
 
 from __future__ import annotations
 
@@ -63,6 +64,13 @@ class StatusBar(PaneStyles, Static):
             if channel.health in ("degraded", "down") and channel.health_detail:
                 text.append(": ")
                 text.append_text(safe(one_line(channel.health_detail, 40), style))
+        # A webhook endpoint shows only while its deliveries fail (integrations/webhooks.py).
+        for hook, backlog in await self.store.webhook_states():
+            if hook.failures:
+                text.append(" ⚠ webhook ", style=self.pane_style("degraded"))
+                text.append_text(safe(one_line(hook.endpoint, 20)))
+                text.append(f": {backlog} waiting, ", style=self.pane_style("degraded"))
+                text.append_text(safe(one_line(hook.last_error, 40), self.pane_style("degraded")))
         self._channels_text = text
         holder = await self.store.lease_holder()
         core = getattr(self.app, "core_state", None)
