@@ -126,11 +126,34 @@ class ChannelSink:
             attributes[key] = value
         await store.update_customer(customer_id, f"channel {self.name}", attributes=attributes)
 
+    async def start_conversation(self, **request) -> dict:
+        """Start a conversation for the open API channel (`POST /outbound`): the fields of
+        `core.outbound.OutboundRequest`; returns our ids and the state, or {"error": words}."""
+        from omniconsole.core.outbound import OutboundRequest, SendRefused, start_conversation
+
+        try:
+            started = await start_conversation(self._hub.store, self._hub.settings,
+                                               OutboundRequest(**request, author=f"api {self.name}"))
+        except SendRefused as exc:
+            return {"error": str(exc)}
+        return _started_fields(started)
+
+    async def outbound_state(self, *, message_id: int | None = None, idempotency_key: str | None = None) -> dict | None:
+        """The delivery state of a company-started message, by our id or its idempotency key."""
+        started = await self._hub.store.started_message(message_id=message_id, idempotency_key=idempotency_key)
+        return None if started is None else _started_fields(started)
+
     async def set_do_not_contact(self, customer_id: int, reason: str | None) -> None:
         """Mark (a reason in words) or clear (None) "do not contact" on a customer for the
         channel (an SMS opt-out word), recorded with the channel as the actor."""
         await self._hub.store.set_do_not_contact(customer_id, f"{reason} ({self.name})" if reason else None,
                                                  f"channel {self.name}")
+
+
+def _started_fields(started) -> dict:
+    return {"message_id": started.message_id, "conversation_id": started.conversation_id,
+            "customer_id": started.customer_id, "state": started.state, "error": started.error or None,
+            "duplicate": started.duplicate}
 
 
 class Hub:

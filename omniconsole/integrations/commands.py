@@ -57,7 +57,7 @@ def _line(started, as_json: bool) -> str:
 
 def run_send(args: argparse.Namespace, settings, me: str) -> int:
     """`omniconsole send`: check, queue, optionally wait; 0 when queued or sent, 1 when it failed."""
-    from omniconsole.integrations.outbound import OutboundRequest, start_conversation
+    from omniconsole.core.outbound import OutboundRequest, start_conversation
     from omniconsole.store import Store
 
     request = OutboundRequest(

@@ -19,7 +19,7 @@ from omniconsole.cli import main
 from omniconsole.config import ChannelSettings, ListenerSettings, Settings
 from omniconsole.core.contact import may_contact_first
 from omniconsole.core.ingest import Ingestor
-from omniconsole.integrations.outbound import OutboundRequest, SendRefused, start_conversation
+from omniconsole.core.outbound import OutboundRequest, SendRefused, start_conversation
 from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import Store
 from tests.conftest import inbound
@@ -210,3 +210,58 @@ def test_send_and_send_status_from_the_command_line(tmp_path: Path, capsys: pyte
     assert main(["send", *base, "--to", "fax:123", "--text", "Hi"]) == 2
     assert "KIND:ADDRESS" in capsys.readouterr().err
     assert main(["send-status", *base, "999"]) == 2
+
+
+async def test_the_open_api_starts_a_conversation_and_reports_its_delivery_state(tmp_path: Path) -> None:
+    import httpx
+
+    port = free_port()
+    with running_smtp() as smtp:
+        mail = {"address": "support@shop.example", "imap_host": "127.0.0.1", "imap_port": free_port(),
+                "imap_security": "plain", "imap_user": "u", "imap_password": "p", "smtp_host": smtp.host,
+                "smtp_port": smtp.port, "smtp_security": "plain", "smtp_user": smtp.user, "smtp_password": smtp.password}
+        settings = Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data",
+                            channels=[ChannelSettings("api", "CRM", {"token": "tok", "callback_url": "http://127.0.0.1:9/",
+                                                                     "callback_secret": "s"}),
+                                      ChannelSettings("email", "mail", mail)],
+                            listener=ListenerSettings(port=port))
+        store = await Store.open(settings.database)
+        client = httpx.AsyncClient(timeout=10, headers={"Authorization": "Bearer tok"})
+        base = f"http://127.0.0.1:{port}/hooks/crm"
+        try:
+            async with running_core(settings, store, until_up="any"):
+                for _ in range(250):
+                    if any(c.name == "CRM" and c.health == "up" for c in await store.channels()):
+                        break
+                    await asyncio.sleep(0.02)
+                order = {"to": "email:ivan@example.com", "subject": "Order 4711", "text": "Your order has shipped.",
+                         "idempotency_key": "order-4711-shipped"}
+                first = await client.post(f"{base}/outbound", json=order)
+                assert first.status_code == 202, first.text
+                ids = first.json()
+                assert ids["state"] == "queued" and ids["duplicate"] is False
+                again = await client.post(f"{base}/outbound", json=order)
+                assert again.json()["message_id"] == ids["message_id"] and again.json()["duplicate"] is True
+                for _ in range(500):
+                    state = (await client.get(f"{base}/outbound", params={"idempotency_key": "order-4711-shipped"})).json()
+                    if state["state"] == "sent":
+                        break
+                    await asyncio.sleep(0.02)
+                assert state["state"] == "sent" and smtp.received[0].message["Subject"] == "Order 4711"
+                assert (await client.get(f"{base}/outbound", params={"message_id": "99999"})).status_code == 404
+                refused = await client.post(f"{base}/outbound", json={"to": "email:ivan@example.com", "text": "hi"})
+                assert refused.status_code == 422 and "needs a subject" in refused.json()["error"]
+                await store.set_do_not_contact(ids["customer_id"], "asked by mail", "alice")
+                barred = await client.post(f"{base}/outbound", json={**order, "idempotency_key": "sale", "text": "Sale!"})
+                assert barred.status_code == 422 and "do not contact" in barred.json()["error"]
+                assert (await client.post(f"{base}/outbound", json=order, headers={"Authorization": "Bearer no"})).status_code == 403
+                # The CRM's own id travels with a message as an identity of kind `crm`.
+                posted = await client.post(f"{base}/messages", json={
+                    "idempotency_key": "m1", "customer": {"email": "ivan@example.com", "crm_id": "C-17"}, "text": "Thanks!"})
+                assert posted.status_code == 202, posted.text
+                assert posted.json()["conversation_id"] == ids["conversation_id"]
+                profile = await store.customer_profile(ids["customer_id"])
+                assert ("crm", "C-17") in {(i.kind, i.address) for i in profile.identities}
+        finally:
+            await client.aclose()
+            await store.close()
