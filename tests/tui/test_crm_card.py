@@ -106,3 +106,59 @@ async def test_a_failing_webhook_endpoint_shows_in_the_status_bar(make_app, shop
         await bar.reload()
         await settle(pilot)
         assert "⚠ webhook crm: 0 waiting, event 9: http://127.0.0.1:9 answered" in bar._channels_text.plain
+
+
+def app_with_mail(shop) -> OmniApp:
+    from omniconsole.config import ChannelSettings
+
+    settings, _ = shop
+    settings = dataclasses.replace(settings, channels=[*settings.channels,
+                                                       ChannelSettings("email", "Support mail", {"address": "s@shop.example"})])
+    return OmniApp(settings, Operator("alice", "Alice", "admin"), clock=lambda: NOW, run_core=False)
+
+
+async def test_the_operator_starts_a_conversation_with_someone_new_and_with_the_customer_on_screen(shop):
+    ids = shop[1]
+    app = app_with_mail(shop)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_conversation(pilot, app, ids["ivan"])
+        # Ivan, on screen: his e-mail (of his two identities), a subject, the text.
+        await pilot.press("N")
+        await dialog(pilot, "ChoiceDialog")
+        await pilot.press("enter")  # this customer
+        await dialog(pilot, "ChoiceDialog")
+        await pilot.press("down", "enter")  # his e-mail
+        await dialog(pilot, "InputDialog")
+        await pilot.press(*"Order 4711", "enter")
+        await dialog(pilot, "TextDialog")
+        await pilot.press(*"It has shipped", "ctrl+s")
+        await settle(pilot, 0.5)
+        timeline = await app.store.timeline(ids["ivan"])
+        sent = [e for e in timeline if e.direction == "out" and e.body == "It has shipped"]
+        assert len(sent) == 1 and sent[0].state == "queued"
+        # Someone new by e-mail: a new customer, a conversation waiting on them, opened.
+        await pilot.press("N")
+        await dialog(pilot, "ChoiceDialog")
+        await pilot.press("down", "down", "enter")  # someone new
+        await dialog(pilot, "InputDialog")
+        await pilot.press(*"Nina@Example.com", "enter")
+        await dialog(pilot, "InputDialog")
+        await pilot.press(*"Welcome", "enter")
+        await dialog(pilot, "TextDialog")
+        await pilot.press(*"Hello Nina", "ctrl+s")
+        await settle(pilot, 0.5)
+        opened = app.main.conversation
+        assert opened.status == "pending" and opened.subject == "Welcome"
+        profile = await app.store.customer_profile(opened.customer_id)
+        assert [(i.kind, i.address) for i in profile.identities] == [("email", "nina@example.com")]
+        # Marked "do not contact": refused in words, nothing queued.
+        await app.store.set_do_not_contact(opened.customer_id, "asked", "alice")
+        await pilot.press("N")
+        await dialog(pilot, "ChoiceDialog")
+        await pilot.press("enter")
+        await dialog(pilot, "InputDialog")
+        await pilot.press(*"Again", "enter")
+        await dialog(pilot, "TextDialog")
+        await pilot.press(*"Sale!", "ctrl+s")
+        await settle(pilot, 0.5)
+        assert len([e for e in await app.store.timeline(opened.id) if e.direction == "out"]) == 1

@@ -80,6 +80,7 @@ class MainScreen(WorkerFailures, Screen):
         Binding("h", "history", "Customer's conversations", id="customer.history"),
         Binding("c", "edit_customer", "Edit customer", id="customer.edit"),
         Binding("m", "same_person", "Merge / same person", id="customer.merge"),
+        Binding("N", "start_conversation", "Start a conversation", id="conversation.start"),
         Binding("slash", "search", "Search", id="app.search"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "app.command_palette", "Commands", id="app.commands"),
@@ -515,6 +516,27 @@ class MainScreen(WorkerFailures, Screen):
         intent = await ask_customer_edit(self.app, profile, self.app.settings.default_region)
         if intent is not None:
             await self._do(intent.run(self.store, self.operator.login), intent.done)
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_start_conversation(self) -> None:
+        """Write to a customer first (omniconsole/tui/start_conversation.py), then open it."""
+        from omniconsole.core.outbound import SendRefused, start_conversation
+        from omniconsole.tui.start_conversation import ask_outbound
+
+        current = await self.store.customer_profile(self.conversation.customer_id) if self.conversation else None
+        request = await ask_outbound(self.app, self.store, self.app.settings, current, self.operator.login)
+        if request is None:
+            return
+        try:
+            started = await start_conversation(self.store, self.app.settings, request)
+        except SendRefused as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        except OmniError as exc:
+            self._store_trouble(exc)
+            return
+        self.notify("Queued" if not started.duplicate else "Sent before", markup=False)
+        await self.open_conversation(started.conversation_id)
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_same_person(self) -> None:
