@@ -265,3 +265,31 @@ async def test_the_open_api_starts_a_conversation_and_reports_its_delivery_state
         finally:
             await client.aclose()
             await store.close()
+
+
+def test_a_csv_import_carries_the_crm_id_and_do_not_contact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = tmp_path / "crm.csv"
+    rows.write_text("Name,Email,CRM ID,Do not contact\nAnna,anna@example.com,C-1,yes\nBoris,boris@example.com,C-2,no\n"
+                    ",,C-3,\n", encoding="utf-8")
+    db = tmp_path / "core.db"
+    assert main(["import", "contacts", str(rows), "--db", str(db), "--json"]) == 0, capsys.readouterr()
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["new"] == 3
+
+    async def check() -> None:
+        store = await Store.open(db)
+        try:
+            found = {}
+            for hit in (await store.search("example.com")).customers:
+                found[hit.display_name] = await store.customer_profile(hit.customer_id)
+            anna, boris = found["Anna"], found["Boris"]
+            assert ("crm", "C-1") in {(i.kind, i.address) for i in anna.identities}
+            assert anna.do_not_contact == "import: Do not contact = yes" and boris.do_not_contact is None
+            assert not (await may_contact_first(store, anna.id)).allowed
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+    # A second run changes nothing (the flag is set once).
+    assert main(["import", "contacts", str(rows), "--db", str(db), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (summary["new"], summary["updated"]) == (0, 0)
