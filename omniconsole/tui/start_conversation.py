@@ -5,8 +5,8 @@ approved templates instead of free text. The checks and the queueing are the cor
 (omniconsole/core/outbound.py), the same as `omniconsole send` and the open API's
 `POST /outbound`; a refusal is told in words and nothing is queued.
 
-`ask_outbound` asks and returns an `OutboundRequest` (or None when cancelled); the screen sends
-it. Nothing here calls into the screen.
+`ask_outbound` asks and returns an `OutboundRequest` (or None when cancelled);
+`start_from_window` asks and sends for the main screen.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rich.text import Text
 from textual.app import App
 
 from omniconsole.config import Settings
-from omniconsole.core.outbound import SendRefused, parse_recipient, pick_channel, OutboundRequest
+from omniconsole.core.outbound import OutboundRequest, SendRefused, parse_recipient, pick_channel
 from omniconsole.core.reply_window import whatsapp_window
 from omniconsole.errors import OmniError
 from omniconsole.message_templates import parse_templates
@@ -119,3 +119,25 @@ async def ask_outbound(app: App, store: Store, settings: Settings, current: Cust
     if not body or not body.strip():
         return None
     return OutboundRequest(to, text=body.strip(), subject=subject.strip(), channel=channel.name, author=author)
+
+
+async def start_from_window(screen) -> int | None:
+    """Ask (`ask_outbound`) and send for the main screen's operator; the conversation's id, or
+    None when cancelled or refused (said in a toast)."""
+    from omniconsole.core.outbound import start_conversation
+
+    store = screen.store
+    try:
+        current = await store.customer_profile(screen.conversation.customer_id) if screen.conversation else None
+        request = await ask_outbound(screen.app, store, screen.app.settings, current, screen.operator.login)
+        if request is None:
+            return None
+        started = await start_conversation(store, screen.app.settings, request)
+    except SendRefused as exc:
+        screen.notify(str(exc), severity="error", markup=False)
+        return None
+    except OmniError as exc:
+        screen._store_trouble(exc)
+        return None
+    screen.notify("Queued" if not started.duplicate else "Sent before with this key", markup=False)
+    return started.conversation_id

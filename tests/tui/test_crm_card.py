@@ -162,3 +162,20 @@ async def test_the_operator_starts_a_conversation_with_someone_new_and_with_the_
         await pilot.press(*"Sale!", "ctrl+s")
         await settle(pilot, 0.5)
         assert len([e for e in await app.store.timeline(opened.id) if e.direction == "out"]) == 1
+
+
+async def test_a_channel_going_down_and_back_up_is_announced_in_the_window(make_app, shop):
+    from omniconsole.models import Health
+
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        channel_id = next(c.id for c in await app.store.channels() if c.name == "Telegram")
+
+        def toasts() -> list[str]:
+            return [str(n.message) for n in app._notifications]
+
+        await app.store.set_channel_health(channel_id, Health.DOWN, "the token was revoked [bold]")
+        await until(pilot, lambda: any("Channel Telegram is down: the token was revoked [bold]" in t for t in toasts()))
+        await app.store.set_channel_health(channel_id, Health.UP, "polling")
+        await until(pilot, lambda: any("Channel Telegram is back up" in t for t in toasts()))

@@ -190,6 +190,7 @@ class MainScreen(WorkerFailures, Screen):
                 await self.open_conversation(current.id, keep_position=True, mark_read=False, announce=False)
             if any(e.kind == "channel.health" for e in events):
                 await self.query_one(StatusBar).reload()
+                await self._channel_alerts().announce(self, self.store, events)
         except OmniError as exc:
             message.ok = False
             self._store_trouble(exc)
@@ -297,6 +298,15 @@ class MainScreen(WorkerFailures, Screen):
         if mark_read:
             self.inbox.mark_read(conversation_id)
             await self.store.mark_read(self.operator.login, conversation_id)
+
+    def _channel_alerts(self):
+        """This window's memory of channels it saw go down (tui/channel_alerts.py)."""
+        alerts = getattr(self, "_alerts", None)
+        if alerts is None:
+            from omniconsole.tui.channel_alerts import ChannelAlerts
+
+            alerts = self._alerts = ChannelAlerts()
+        return alerts
 
     def _crm_card(self):
         """The window's CRM lookups (`[crm]`), made on first use."""
@@ -520,23 +530,11 @@ class MainScreen(WorkerFailures, Screen):
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_start_conversation(self) -> None:
         """Write to a customer first (omniconsole/tui/start_conversation.py), then open it."""
-        from omniconsole.core.outbound import SendRefused, start_conversation
-        from omniconsole.tui.start_conversation import ask_outbound
+        from omniconsole.tui.start_conversation import start_from_window
 
-        current = await self.store.customer_profile(self.conversation.customer_id) if self.conversation else None
-        request = await ask_outbound(self.app, self.store, self.app.settings, current, self.operator.login)
-        if request is None:
-            return
-        try:
-            started = await start_conversation(self.store, self.app.settings, request)
-        except SendRefused as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return
-        except OmniError as exc:
-            self._store_trouble(exc)
-            return
-        self.notify("Queued" if not started.duplicate else "Sent before", markup=False)
-        await self.open_conversation(started.conversation_id)
+        conversation_id = await start_from_window(self)
+        if conversation_id is not None:
+            await self.open_conversation(conversation_id)
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_same_person(self) -> None:
