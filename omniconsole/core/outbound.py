@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from connectors import connector_class
 from omniconsole.config import ChannelSettings, Settings
 from omniconsole.core.identity import normalize_address
 from omniconsole.core.reply_window import whatsapp_window
@@ -70,8 +69,15 @@ def parse_recipient(to: str, region: str) -> tuple[IdentityKind, str]:
     return kind, normalised
 
 
+def _connector_class(kind: str):
+    # Imported when used: the window imports this module and must not load the connectors.
+    from connectors import connector_class
+
+    return connector_class(kind)
+
+
 def _reaches(channel: ChannelSettings, kind: IdentityKind) -> bool:
-    cls = connector_class(channel.kind)
+    cls = _connector_class(channel.kind)
     own = getattr(cls, "identity_kind", None)
     if channel.kind == "demo":
         return channel.channel_kind == kind.value
@@ -114,7 +120,7 @@ async def start_conversation(store: Store, settings: Settings, request: Outbound
     channel = pick_channel(settings, kind, request.channel)
     channel_id = await store.ensure_channel(channel.channel_kind, channel.name)
     last_in = await store.last_inbound_from(kind.value, address, channel_id)
-    reason = getattr(connector_class(channel.kind), "needs_customer_first", "")
+    reason = getattr(_connector_class(channel.kind), "needs_customer_first", "")
     if reason and last_in is None:
         raise SendRefused(f"cannot write first to {request.to} by {channel.name!r}: {reason}")
     meta = None
