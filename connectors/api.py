@@ -26,6 +26,11 @@ Outbound: a reply is POSTed as JSON to `callback_url`, signed with `callback_sec
 408, 425, 429, 5xx and network faults are retried by the core's outbox with backoff; any other
 4xx fails the message with the callback's reason. Later delivery states may be posted to
 `<prefix>/status`.
+
+Conversations the company starts: `POST <prefix>/outbound` queues a message to a customer who
+did not write first (on any configured channel that can reach them), `GET <prefix>/outbound`
+reads its delivery state; the core does the checking (omniconsole/core/outbound.py) through the
+sink's `start_conversation` and `outbound_state`.
 """
 
 from __future__ import annotations
@@ -33,8 +38,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import mimetypes
 import re
@@ -45,6 +48,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from connectors import signing
 from connectors.base import (
     ChannelContext,
     Connector,
@@ -82,8 +86,9 @@ _RETRY_STATUSES = {408, 425, 429}
 
 
 def sign(secret: str, body: bytes) -> str:
-    """The `X-Omniconsole-Signature` value for a callback body: `sha256=<hex HMAC-SHA256>`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    """The `X-Omniconsole-Signature` value for a callback body: `sha256=<hex HMAC-SHA256>` (the
+    body-only header kept during the transition to connectors/signing.py's scheme)."""
+    return signing.legacy_signature(secret, body)
 
 
 def outbound_external_id(message_id: int) -> str:
@@ -135,8 +140,11 @@ class ApiConnector(Connector):
     # -- lifecycle -------------------------------------------------------------------------
 
     def web_routes(self) -> Sequence[WebRoute]:
-        """`POST /messages` takes a customer's message; `POST /status` a later delivery state."""
-        return (WebRoute("POST", "/messages", self._messages), WebRoute("POST", "/status", self._status))
+        """`POST /messages` takes a customer's message; `POST /status` a later delivery state;
+        `POST /outbound` starts a conversation (a message the company sends first) and
+        `GET /outbound` reads its delivery state."""
+        return (WebRoute("POST", "/messages", self._messages), WebRoute("POST", "/status", self._status),
+                WebRoute("POST", "/outbound", self._outbound), WebRoute("GET", "/outbound", self._outbound_state))
 
     async def check(self) -> str:
         """Say what is configured (the callback is not called: a probe would be a message)."""
@@ -210,6 +218,11 @@ class ApiConnector(Connector):
             identities.append((IdentityKind.EXTERNAL, f"{self.integration}:{external}"))
         if not identities:
             raise Invalid("customer needs at least one of email, phone, external_id")
+        # The company CRM's own id (identity kind `crm`, issue #22): goes with the others, so
+        # the card's CRM lookup and the webhooks carry it.
+        crm_id = text_field(customer, "crm_id", "customer.", limit=KEY_LIMIT, identifier=True)
+        if crm_id:
+            identities.append((IdentityKind.CRM, crm_id))
         if self.primary != "auto":
             wanted = IdentityKind(self.primary)
             first = [i for i in identities if i[0] is wanted]
@@ -234,7 +247,7 @@ class ApiConnector(Connector):
         kind, address = identities[0]
         meta: dict[str, Any] = {"idempotency_key": key,
                                 "customer": {k: v for k, v in (("name", name), ("email", email), ("phone", phone),
-                                                                ("external_id", external)) if v}}
+                                                                ("external_id", external), ("crm_id", crm_id)) if v}}
         if context:
             meta["context"] = context
         return InboundMessage(
@@ -272,6 +285,63 @@ class ApiConnector(Connector):
             "the integration reports it failed" if state == "failed" else "")
         await sink.delivery_updates([DeliveryUpdate(outbound_external_id(message_id), _STATES[state], error)])
         return WebResponse.json(202, {"status": "recorded"})
+
+    # -- conversations the company starts (issue #22) -------------------------------------
+
+    async def _outbound(self, request: WebRequest) -> WebResponse:
+        """`{"to": "email:ann@example.com", "text": "...", "subject": "...", "idempotency_key": "k"}`
+        (or `"template": NAME, "params": [...]`, `"answer": ID`, `"channel": NAME`): queued by
+        the core, answered 202 with our ids and the state; 422 with the reason in words when it
+        cannot go (a Telegram bot cannot write first, a customer marked "do not contact"...)."""
+        refused = refuse_without_token(request, self.token)
+        if refused is not None:
+            return refused
+        start = getattr(self._sink, "start_conversation", None)
+        if start is None:
+            return WebResponse(503, b"the channel is not running; send again later\n", headers={"Retry-After": "5"})
+        payload, bad = read_json_object(request)
+        if bad is not None:
+            return bad
+        try:
+            fields = {
+                "to": text_field(payload, "to", "", limit=300),
+                "channel": text_field(payload, "channel", "", limit=100) or None,
+                "subject": text_field(payload, "subject", "", limit=300),
+                "idempotency_key": (text_field(payload, "idempotency_key", "", limit=KEY_LIMIT, identifier=True)
+                                    or request.header("Idempotency-Key").strip()[:KEY_LIMIT] or None),
+            }
+            for name in ("text", "template", "answer"):
+                value = payload.get(name)
+                if value is not None and not isinstance(value, str):
+                    raise Invalid(f"{name} must be a string")
+                if isinstance(value, str) and len(value) > TEXT_LIMIT:
+                    raise Invalid(f"{name} is longer than {TEXT_LIMIT} characters")
+                fields[name] = value
+            params = payload.get("params", [])
+            if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+                raise Invalid("params must be a list of strings (the template's parameters, in order)")
+            fields["params"] = tuple(params)
+        except Invalid as exc:
+            return WebResponse.json(422, {"error": str(exc)})
+        if not fields["to"]:
+            return WebResponse.json(422, {"error": "to is required: KIND:ADDRESS, such as email:ann@example.com"})
+        answer = await start(**fields)
+        return WebResponse.json(202 if "message_id" in answer else 422, answer)
+
+    async def _outbound_state(self, request: WebRequest) -> WebResponse:
+        """`GET /outbound?message_id=N` or `?idempotency_key=K`: the message's delivery state."""
+        refused = refuse_without_token(request, self.token)
+        if refused is not None:
+            return refused
+        state = getattr(self._sink, "outbound_state", None)
+        if state is None:
+            return WebResponse(503, b"the channel is not running; send again later\n", headers={"Retry-After": "5"})
+        number = request.query.get("message_id", "")
+        key = request.query.get("idempotency_key", "")[:KEY_LIMIT]
+        if (not number.isdigit()) == (not key):
+            return WebResponse.json(422, {"error": "give message_id (our id) or idempotency_key"})
+        answer = await state(message_id=int(number) if number.isdigit() else None, idempotency_key=key or None)
+        return WebResponse.json(404 if answer is None else 200, answer or {"error": "no such outbound message"})
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -315,6 +385,7 @@ class ApiConnector(Connector):
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(self.callback_secret, body),
+            **signing.signed_headers(self.callback_secret, body),
             "Idempotency-Key": str(message.id),
             "User-Agent": "omniconsole",
         }

@@ -294,6 +294,10 @@ class Connector(abc.ABC):
     #: Whether `send` draws `OutboundMessage.buttons` (and reports presses as "button"
     #: messages); when False the core sends them as a numbered list in the text instead.
     draws_buttons: ClassVar[bool] = False
+    #: Empty when the channel can write to anyone by their address; else why it can only write
+    #: to someone who wrote to it first, in words (a Telegram bot cannot start a chat). The
+    #: core refuses a company-started message to such a customer with this reason.
+    needs_customer_first: ClassVar[str] = ""
 
     def __init__(self, context: ChannelContext):
         self.context = context

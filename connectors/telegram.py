@@ -92,6 +92,7 @@ class TelegramConnector(Connector):
     kind = "telegram"
     identity_kind = IdentityKind.TELEGRAM
     draws_buttons = True  # an inline keyboard; a press is a callback_query
+    needs_customer_first = "a Telegram bot can only write to someone who has started a chat with it (Telegram Bot API)"
 
     def __init__(self, context: ChannelContext):
         super().__init__(context)

@@ -4,7 +4,8 @@ one (`omniconsole serve`, `omniconsole demo`, the window's embedded core).
 The core imports no capability package (DESIGN.md's arrows point from them to it); whoever
 builds a `Hub` hands it these: the conversation pipeline's steps in order (the bot's turn),
 the extensions with their pipeline steps, schedule handlers and background tasks (routing),
-and the services that run beside them with routes on the listener (surveys).
+the services that run beside them with routes on the listener (surveys), and the jobs
+that must run once per database (webhook deliveries).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ def hub_parts(settings, store) -> dict[str, Any]:
     """Keyword arguments for `Hub(settings, store, **hub_parts(settings, store))`."""
     from omniconsole.analytics.surveys import SurveyService
     from omniconsole.answers.bot_turn import conversation_pipeline
+    from omniconsole.integrations.webhooks import core_services
     from omniconsole.routing.service import core_extensions
 
     return {
         "pipeline": conversation_pipeline(settings, store),
         "extensions": core_extensions(settings),
         "services": [SurveyService(store, settings)],
+        "jobs": core_services(settings, store),
     }

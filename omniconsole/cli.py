@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     from omniconsole.answers.commands import add_parser as add_kb_parser
+    from omniconsole.integrations.commands import add_parsers as add_send_parsers
 
     add_kb_parser(sub, _common)
     from omniconsole.answers.bot_commands import add_parser as add_bot_parser
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     from omniconsole.analytics.commands import add_parser as add_report_parser
 
     add_report_parser(sub, _common)
+    add_send_parsers(sub, _common)
 
     p = sub.add_parser("bench", help="measure performance (see README for the budgets)")
     bench = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "help":
             return cmd_window(args)
-        handler = globals()[f"cmd_{command}"]
+        handler = globals()[f"cmd_{command.replace('-', '_')}"]
         return handler(args) or 0
     except OmniError as exc:
         print(f"omniconsole: error: {exc}", file=sys.stderr)
@@ -523,6 +525,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         try:
             figures = await store.stats()
             channels = await store.channels()
+            hooks = await store.webhook_states()
         finally:
             await store.close()
         print(f"database: {settings.database}")
@@ -536,6 +539,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
         for ch in channels:
             detail = f": {sanitize_text(ch.health_detail)}" if ch.health_detail else ""
             print(f"  {ch.name:<24} {ch.kind:<10} {ch.health}{detail}")
+        from omniconsole.integrations.webhooks import describe_states
+
+        for line in describe_states(settings, hooks):
+            print(line)
 
     return _run(stats()) or 0
 
@@ -557,6 +564,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         except OmniError as exc:
             failures += 1
             print(f"FAIL  database: {exc}")
+        if settings.webhooks:
+            from omniconsole.integrations.webhooks import doctor_lines
+
+            for ok, line in await doctor_lines(settings):
+                failures += 0 if ok else 1
+                print(("ok    " if ok else "FAIL  ") + line)
         if not settings.channels:
             print("      no channels configured (see `omniconsole init`)")
         if settings.keymap:
@@ -736,6 +749,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from omniconsole.integrations.commands import run_send
+
+    return run_send(args, _settings(args), current_user())
+
+
+def cmd_send_status(args: argparse.Namespace) -> int:
+    from omniconsole.integrations.commands import run_status
+
+    return run_status(args, _settings(args))
 
 
 def cmd_erase(args: argparse.Namespace) -> int:

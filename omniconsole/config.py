@@ -90,6 +90,53 @@ class RetentionSettings:
     messages_days: int | None = None
 
 
+#: Event names a `[[webhooks]]` subscription may list (docs/openapi.yaml "webhooks").
+WEBHOOK_EVENTS = (
+    "conversation.created", "conversation.assigned", "conversation.resolved", "conversation.reopened",
+    "message.received", "message.sent", "message.delivery",
+    "customer.created", "customer.updated", "customer.merged", "customer.unmerged", "customer.erased",
+    "channel.down", "channel.up", "survey.answered",
+)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """One `[[webhooks]]` table: an endpoint that receives events as signed JSON POSTs.
+
+    `events`: names from WEBHOOK_EVENTS ("*" for all); `secret` (from `secret_env` or a 0600
+    `secret_file`) keys the signature; `timeout` seconds per request; failed deliveries are
+    retried after `retry_base` * 2^(n-1) seconds, capped at `retry_max`."""
+
+    name: str
+    url: str
+    events: tuple[str, ...]
+    secret: str
+    timeout: float = 10.0
+    retry_base: float = 1.0
+    retry_max: float = 300.0
+
+
+@dataclass(frozen=True)
+class CrmSettings:
+    """The `[crm]` table: where the customer card looks the customer up (integrations/crm.py).
+
+    `urls` maps an identity kind (`crm`, `email`, `phone`) to a URL template with `{value}`
+    (the address, URL-encoded); tried in that order. `fields` maps a label to a JMESPath
+    expression over the answer's JSON (https://jmespath.org); `id_field` finds the record's id
+    and `record_url` (with `{id}`) is the link to open it. `token` (from `token_env` or a 0600
+    `token_file`) is sent as `Authorization: Bearer`. `timeout` seconds per lookup, `cache_ttl`
+    seconds a result is kept, `max_kb` the largest answer read."""
+
+    urls: dict[str, str]
+    fields: dict[str, str]
+    id_field: str = "id"
+    record_url: str = ""
+    token: str = ""
+    timeout: float = 3.0
+    cache_ttl: float = 300.0
+    max_kb: int = 1024
+
+
 @dataclass(frozen=True)
 class TeamSettings:
     """The `[team]` table: a team server's core and its socket (docs/team-setup.md).
@@ -119,6 +166,8 @@ class Settings:
     # `[routing]`, `[[queues]]` and `[[calendars]]` (omniconsole/routing/settings.py); None: the
     # defaults (one least-loaded queue for everyone, open around the clock).
     routing: Any = None
+    webhooks: list[WebhookSettings] = field(default_factory=list)
+    crm: CrmSettings | None = None
 
     @property
     def attachments_dir(self) -> Path:
@@ -206,6 +255,8 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         team=_team_settings(_table(raw, "team", path), path, base),
         surveys=_survey_settings(_table(raw, "surveys", path), path),
         routing=_routing_settings(raw, path, base),
+        webhooks=_webhook_settings(raw.get("webhooks", []), path, base),
+        crm=_crm_settings(_table(raw, "crm", path), path, base),
     )
 
 
@@ -263,6 +314,100 @@ def _routing_settings(raw: dict[str, Any], path: Path, base: Path) -> Any:
         return parse_routing(_table(raw, "routing", path), raw.get("queues", []), raw.get("calendars", []), base)
     except RoutingSettingsError as exc:
         raise UsageError(f"{path}: {exc}") from None
+
+
+def _crm_settings(table: dict[str, Any], path: Path, base: Path) -> CrmSettings | None:
+    """The `[crm]` table, checked; None when there is none."""
+    from urllib.parse import urlsplit
+
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    if not table:
+        return None
+    where = f"{path}: [crm]"
+    kinds = ("crm", "email", "phone")
+    known = {f"url_{k}" for k in kinds} | {"fields", "id_field", "record_url", "token", "token_env", "token_file",
+                                          "timeout", "cache_ttl", "max_kb"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+    urls = {}
+    for kind in kinds:
+        url = table.get(f"url_{kind}")
+        if url is None:
+            continue
+        if not isinstance(url, str) or "{value}" not in url or urlsplit(url).scheme not in ("http", "https"):
+            raise UsageError(f"{where}: url_{kind} must be an http(s) URL with {{value}} where the {kind} goes")
+        urls[kind] = url
+    if not urls:
+        raise UsageError(f"{where}: give at least one of url_crm, url_email, url_phone")
+    fields = table.get("fields", {})
+    if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+        raise UsageError(f"{where}: fields must be a table of label = \"JMESPath expression\"")
+    for label, expression in [*fields.items(), ("id_field", table.get("id_field", "id"))]:
+        try:
+            jmespath.compile(expression)
+        except (JMESPathError, TypeError) as exc:
+            raise UsageError(f"{where}: {label}: {expression!r} is not a JMESPath expression: {exc}") from None
+    record_url = table.get("record_url", "")
+    if not isinstance(record_url, str) or (record_url and "{id}" not in record_url):
+        raise UsageError(f"{where}: record_url must be a URL with {{id}} where the record's id goes")
+    secrets = _resolve_secrets({k: v for k, v in table.items() if k.startswith("token")}, where, base)
+    numbers = {}
+    for key, default in (("timeout", 3.0), ("cache_ttl", 300.0), ("max_kb", 1024)):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise UsageError(f"{where}: {key} must be a positive number")
+        numbers[key] = value
+    return CrmSettings(
+        urls=urls, fields=dict(fields), id_field=str(table.get("id_field", "id")), record_url=record_url,
+        token=str(secrets.get("token", "")), timeout=float(numbers["timeout"]), cache_ttl=float(numbers["cache_ttl"]),
+        max_kb=int(numbers["max_kb"]),
+    )
+
+
+def _webhook_settings(tables: Any, path: Path, base: Path) -> list[WebhookSettings]:
+    """The `[[webhooks]]` tables, checked: each problem one sentence naming the endpoint and key."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(tables, list):
+        raise UsageError(f"{path}: webhooks must be written as [[webhooks]] tables")
+    known = {"name", "url", "events", "secret", "secret_env", "secret_file", "timeout", "retry_base", "retry_max"}
+    result: list[WebhookSettings] = []
+    for number, table in enumerate(tables, start=1):
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: webhook #{number} must be a [[webhooks]] table")
+        name = table.get("name") or f"webhook{number}"
+        where = f"{path}: webhook {name!r}"
+        if not isinstance(name, str) or any(w.name == name for w in result):
+            raise UsageError(f"{where}: name must be text, unique among [[webhooks]]")
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+        url = table.get("url")
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            raise UsageError(f"{where}: url must be an http(s) URL such as \"https://crm.example.com/hooks/omni\"")
+        events = table.get("events", ["*"])
+        if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+            raise UsageError(f"{where}: events must be a list of event names, or [\"*\"] for all")
+        if "*" in events:
+            events = list(WEBHOOK_EVENTS)
+        wrong = [e for e in events if e not in WEBHOOK_EVENTS]
+        if wrong:
+            raise UsageError(f"{where}: unknown event {wrong[0]!r}; the events are {', '.join(WEBHOOK_EVENTS)}")
+        secrets = _resolve_secrets({k: v for k, v in table.items() if k.startswith("secret")}, where, base)
+        secret = secrets.get("secret")
+        if not isinstance(secret, str) or not secret:
+            raise UsageError(f"{where}: a secret is needed to sign the requests; set secret_env or secret_file")
+        numbers = {}
+        for key, default in (("timeout", 10.0), ("retry_base", 1.0), ("retry_max", 300.0)):
+            value = table.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise UsageError(f"{where}: {key} must be a positive number of seconds")
+            numbers[key] = float(value)
+        result.append(WebhookSettings(name=name, url=url, events=tuple(dict.fromkeys(events)), secret=secret, **numbers))
+    return result
 
 
 def _retention_settings(table: dict[str, Any], path: Path) -> RetentionSettings:

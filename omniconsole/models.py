@@ -20,6 +20,9 @@ class IdentityKind(StrEnum):
     WEB = "web"
     # A customer's id in another system, `<integration>:<their id>` (the open API's CRM id).
     EXTERNAL = "external"
+    # The customer's id in the `[crm]` the company uses (issue #22): carried by the CSV import,
+    # the API channel and webhooks; the card's CRM lookup goes by it first. Never messaged.
+    CRM = "crm"
 
 
 class Direction(StrEnum):

@@ -13,8 +13,9 @@ The customer's identity is their phone number (kind `phone`, E.164 by the core):
 as their calls and WhatsApp. Per channel: `sender` (an alphanumeric id of up to 11 characters or
 a number; TON/NPI follow), `daily_limit` (messages a day, server's local date; 0 = none),
 `opt_out_words` (default СТОП, STOP; `opt_in_words` СТАРТ, START undo them): a customer who
-texts one is refused every later send on this channel with the reason, and the customer's card
-shows it as an attribute when the core offers `set_customer_attribute` on its sink.
+texts one is refused every later send on this channel with the reason, and the customer is marked
+"do not contact" when the core offers `set_do_not_contact` on its sink (else the card shows it as
+an attribute through `set_customer_attribute`).
 
 Inbound SMS carry no stable id: a message's key is its source, text and the SMSC's timestamp
 (schedule_delivery_time, when the SMSC fills it), remembered for `redelivery_window` seconds in
@@ -271,7 +272,15 @@ class SmsConnector(Connector):
             await self._mark_customer(receipts[0].customer_id, opt_change)
 
     async def _mark_customer(self, customer_id: int, value: str) -> None:
-        """Show the opt-out on the customer's card (an attribute), where the core lets us."""
+        """Mark the customer "do not contact" (empty `value`: allowed again) where the core
+        offers it, else show the opt-out as an attribute on their card."""
+        flag = getattr(self._sink, "set_do_not_contact", None)
+        if flag is not None:
+            try:
+                await flag(customer_id, value or None)
+            except Exception:
+                self.log.exception("could not record the SMS opt-out on customer %d's card", customer_id)
+            return
         mark = getattr(self._sink, "set_customer_attribute", None)
         if mark is None:
             self.log.info("the core offers no customer attributes to channels; the opt-out is kept by the channel only")

@@ -92,6 +92,7 @@ class VkConnector(Connector):
     kind = "vk"
     identity_kind = IdentityKind.VK
     draws_buttons = True  # an inline keyboard of text buttons; a press is a message with our payload
+    needs_customer_first = "a VK community can only write to someone who has written to it or allowed its messages (VK API)"
 
     def __init__(self, context: ChannelContext):
         super().__init__(context)

@@ -100,6 +100,7 @@ class WebChatConnector(Connector):
     kind = "webchat"
     identity_kind = IdentityKind.WEB
     draws_buttons = True  # the widget draws them under the message; a press posts its id
+    needs_customer_first = "the web chat can only write to a visitor who opened a chat on the site"
 
     def __init__(self, context: ChannelContext, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         super().__init__(context)

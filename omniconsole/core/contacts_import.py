@@ -37,6 +37,7 @@ from omniconsole.errors import UsageError
 from omniconsole.models import IdentityKind, sanitize_text
 from omniconsole.store import Store
 from omniconsole.store import contacts as contacts_store
+from omniconsole.store import integrations as integrations_store
 from omniconsole.store.contacts import CustomerState
 from omniconsole.store.customers import PHONE_KINDS, name_key
 
@@ -64,14 +65,19 @@ FIELDS: dict[str, str] = {
     "whatsapp": r"whatsapp|wa|ватсап|вотсап",
     "note": r"notes?|comments?|заметка|комментарий|примечание\d*",
     "labels": r"labels|tags|categories|groupmembership|метки|теги|категории",
+    # The company CRM's own id (identity kind `crm`, issue #22), and "do not contact".
+    "crm": r"crm|crmid|idcrm|idвcrm|crmидентификатор",
+    "do_not_contact": r"donotcontact|dnc|optout|optedout|unsubscribed|нетревожить|неконтактировать|отказотрассылки|отписан",
 }
+# A "do not contact" cell that says yes; any other non-empty value (no, 0, false) leaves it.
+_YES = {"yes", "y", "true", "1", "x", "+", "да", "д", "истина"}
 # The parts of a name, when a file splits it (Google, Outlook, Bitrix24, amoCRM all do).
 NAME_PARTS: dict[str, str] = {
     "first": r"firstname|givenname|first|имя",
     "middle": r"middlename|additionalname|отчество",
     "last": r"lastname|familyname|surname|фамилия",
 }
-IDENTITY_FIELDS = ("email", "phone", "telegram", "vk", "whatsapp")
+IDENTITY_FIELDS = ("email", "phone", "telegram", "vk", "whatsapp", "crm")
 # Columns that only describe another column's value (Google's "E-mail 1 - Type: * Home ::: Work",
 # Outlook's "E-mail Display Name"): neither fields nor attributes of the customer.
 _DESCRIBING = re.compile(r"(?:e?mail|phone)\d*(?:type|label|displayname)")
@@ -133,6 +139,8 @@ class Contact:
     attributes: dict[str, str]
     note: str
     labels: list[str]
+    # Why the customer must not be contacted first ("import: Do not contact = yes"), or "".
+    do_not_contact: str = ""
 
 
 @dataclass
@@ -272,10 +280,17 @@ def parse_contact(line: int, values: list[str], header: list[str], mapping: Colu
             identities.append(("vk", match.group(1)))
         else:
             problems.append(f"VK needs the numeric user id or vk.com/idNNN, not {vk.strip()!r}")
+    for crm_id in (t.strip() for v in value("crm") for t in _LABEL_SEPARATORS.split(v) if t.strip()):
+        identities.append(("crm", sanitize_text(crm_id)[:200]))
+    do_not_contact = ""
+    for column in mapping.fields.get("do_not_contact", []):
+        said = cell(column)
+        if said and said.strip().casefold() in _YES:
+            do_not_contact = f"import: {header[column] if column < len(header) else 'do not contact'} = {said.strip()}"
     if problems:
         return RowOutcome(line, "invalid", "; ".join(problems))
     if not identities:
-        return RowOutcome(line, "invalid", "no e-mail, phone, Telegram, VK or WhatsApp to recognise the customer by")
+        return RowOutcome(line, "invalid", "no e-mail, phone, Telegram, VK, WhatsApp or CRM id to recognise the customer by")
     used = mapping.used()
     attributes = {
         header[i]: sanitize_text(v).strip()
@@ -290,7 +305,8 @@ def parse_contact(line: int, values: list[str], header: list[str], mapping: Colu
     labels = [
         x.strip() for v in value("labels") for x in _LABEL_SEPARATORS.split(v) if x.strip() and not x.strip().startswith("* ")
     ]
-    return Contact(line, name, list(dict.fromkeys(identities)), attributes, "\n".join(value("note")), list(dict.fromkeys(labels)))
+    return Contact(line, name, list(dict.fromkeys(identities)), attributes, "\n".join(value("note")), list(dict.fromkeys(labels)),
+                   do_not_contact)
 
 
 def _seen_key(kind: str, address: str) -> tuple[str, str]:
@@ -403,6 +419,8 @@ def _classify(
             states[customer_id] = CustomerState(
                 name, "import" if contact.name else "channel", dict(contact.attributes), set(contact.labels), contact.note
             )
+        if apply and contact.do_not_contact:
+            integrations_store.set_do_not_contact(conn, customer_id, contact.do_not_contact, actor)
         for kind, address in contact.identities:
             seen[_seen_key(kind, address)] = customer_id
         return RowOutcome(contact.line, "new", f"{label} ({_describe(contact.identities)})", customer_id, True)
@@ -425,6 +443,8 @@ def _classify(
     if rename:
         changes.append(f"name «{state.name}» → «{contact.name}»")
     new_note = (state.note + "\n" + contact.note).strip() if "note" in changes else state.note
+    if apply and contact.do_not_contact and integrations_store.set_do_not_contact(conn, customer_id, contact.do_not_contact, actor):
+        changes.append("do not contact")
     if apply and changes:
         contacts_store.update_imported_customer(
             conn, customer_id, actor, identities=missing,

@@ -21,7 +21,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -179,6 +179,35 @@ class ChannelSink:
             attributes[key] = value
         await store.update_customer(customer_id, f"channel {self.name}", attributes=attributes)
 
+    async def start_conversation(self, **request) -> dict:
+        """Start a conversation for the open API channel (`POST /outbound`): the fields of
+        `core.outbound.OutboundRequest`; returns our ids and the state, or {"error": words}."""
+        from omniconsole.core.outbound import OutboundRequest, SendRefused, start_conversation
+
+        try:
+            started = await start_conversation(self._hub.store, self._hub.settings,
+                                               OutboundRequest(**request, author=f"api {self.name}"))
+        except SendRefused as exc:
+            return {"error": str(exc)}
+        return _started_fields(started)
+
+    async def outbound_state(self, *, message_id: int | None = None, idempotency_key: str | None = None) -> dict | None:
+        """The delivery state of a company-started message, by our id or its idempotency key."""
+        started = await self._hub.store.started_message(message_id=message_id, idempotency_key=idempotency_key)
+        return None if started is None else _started_fields(started)
+
+    async def set_do_not_contact(self, customer_id: int, reason: str | None) -> None:
+        """Mark (a reason in words) or clear (None) "do not contact" on a customer for the
+        channel (an SMS opt-out word), recorded with the channel as the actor."""
+        await self._hub.store.set_do_not_contact(customer_id, f"{reason} ({self.name})" if reason else None,
+                                                 f"channel {self.name}")
+
+
+def _started_fields(started) -> dict:
+    return {"message_id": started.message_id, "conversation_id": started.conversation_id,
+            "customer_id": started.customer_id, "state": started.state, "error": started.error or None,
+            "duplicate": started.duplicate}
+
 
 class Hub:
     """Runs the connectors and the outbox of one database while holding its lease."""
@@ -193,12 +222,19 @@ class Hub:
         services: Sequence[CoreService] = (),
         extensions: Sequence[CoreExtension] = (),
         pipeline: Sequence[PipelineStep] = (),
+        jobs: Sequence[Callable[[], Awaitable[None]]] = (),
     ):
+        """`pipeline`: the conversation pipeline's steps (the bot's turn); `extensions`: steps,
+        schedule handlers and background tasks (routing); `services`: work with routes on the
+        listener (surveys); `jobs`: long-running work that must run once per database (the
+        integrations' webhook deliveries), restarted if it fails. All run while the lease is held;
+        `omniconsole.capabilities.hub_parts` builds them."""
         self.settings = settings
         # Capability packages' pipeline steps, schedule handlers and background tasks
         # (core/scheduler.py); the one scheduler fires every kind they handle.
         self.extensions = list(extensions)
         self.scheduler = Scheduler(store, {k: h for e in self.extensions for k, h in e.handlers.items()})
+        self.jobs = tuple(jobs)
         self.store = store
         self.timing = timing or HubTiming()
         self.connector_factory = connector_factory
@@ -278,6 +314,8 @@ class Hub:
             for extension in self.extensions:
                 if extension.background is not None:
                     tasks.append(asyncio.create_task(extension.background(self.store, self.scheduler), name=extension.name))
+            for number, service in enumerate(self.jobs, start=1):
+                tasks.append(asyncio.create_task(self._run_service(service), name=f"job {number}"))
             typing_channels = [c for c in self.connectors.values() if type(c).operator_typing is not Connector.operator_typing]
             if typing_channels:
                 tasks.append(asyncio.create_task(self._typing_loop(typing_channels), name="typing"))
@@ -360,6 +398,17 @@ class Hub:
         finally:
             self.listening.clear()
             await asyncio.shield(listener.stop())
+
+    async def _run_service(self, service: Callable[[], Awaitable[None]]) -> None:
+        """Run one capability job until cancelled; a crash is logged and it starts again."""
+        while True:
+            try:
+                await service()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("a core service failed; restarting it in %.0f s", self.timing.restart_initial)
+            await asyncio.sleep(self.timing.restart_initial)
 
     async def _heartbeat(self) -> None:
         while True:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
 from omniconsole.store import (
-    actions, analytics, answers, calls, customers, edits, history, lease, outbox, queries, reactions, retention, search,
+    actions, analytics, answers, calls, customers, edits, history, integrations, lease, outbound, outbox, queries, reactions,
+    retention, search,
 )
 from omniconsole.store.actions import ActionError
 from omniconsole.store.database import Database, connect, storage_figures, write_transaction
@@ -501,3 +502,59 @@ class Store:
         """The versions edits replaced, oldest first (see store/edits.py)."""
         return await self.db.run(edits.versions, message_id)
 
+    # --- integrations (issue #22): do not contact, webhook cursors ------------------------
+
+    async def set_do_not_contact(self, customer_id: int, reason: str | None, actor: str) -> bool:
+        """Bar (reason in words) or allow again (None) contacting a customer first; True when
+        it changed. StoreError when there is no such customer."""
+        return await self.db.write(integrations.set_do_not_contact, customer_id, reason, actor)
+
+    async def do_not_contact(self, customer_id: int) -> tuple[str, float] | None:
+        """(reason, since epoch seconds) when the customer must not be contacted first, else None."""
+        return await self.db.run(integrations.do_not_contact, customer_id)
+
+    async def start_webhook(self, endpoint: str) -> integrations.WebhookState:
+        """The endpoint's cursor row, created at the newest event on its first start."""
+        return await self.db.write(integrations.start_webhook, endpoint)
+
+    async def webhook_sources(self, after: int, kinds: tuple[str, ...], limit: int = 200):
+        """(events of `kinds` after `after` with their context, last event id looked at)."""
+        return await self.db.run(integrations.webhook_sources, after, kinds, limit)
+
+    async def webhook_delivered(self, endpoint: str, last_event_id: int, count: int) -> None:
+        """Move an endpoint's cursor after its events were accepted."""
+        await self.db.write(integrations.webhook_delivered, endpoint, last_event_id, count)
+
+    async def webhook_failed(self, endpoint: str, error: str, next_attempt_at: float) -> None:
+        """Record a failed delivery attempt (the cursor stays)."""
+        await self.db.write(integrations.webhook_failed, endpoint, error, next_attempt_at)
+
+    async def webhook_states(self) -> list[tuple[integrations.WebhookState, int]]:
+        """Every endpoint's state with its backlog (events it has yet to see)."""
+        def read(conn):
+            return [(s, integrations.webhook_backlog(conn, s.last_event_id)) for s in integrations.webhook_states(conn)]
+        return await self.db.run(read)
+
+    # --- conversations the company starts (issue #22) -------------------------------------
+
+    async def queue_first_message(
+        self, kind: str, address: str, channel_id: int, body: str, author: str, *, subject: str = "",
+        meta: dict | None = None, idempotency_key: str | None = None,
+    ) -> outbound.StartedMessage:
+        """Queue a message the company starts to a normalised identity (creating the customer
+        if new); the earlier message for a known idempotency key. ActionError when the
+        customer is marked "do not contact"."""
+        return await self.db.write(
+            outbound.queue_first_message, kind, address, channel_id, body, author, subject=subject, meta=meta,
+            idempotency_key=idempotency_key,
+        )
+
+    async def started_message(self, *, message_id: int | None = None, idempotency_key: str | None = None):
+        """An outbound message's state by its id or its idempotency key; None when unknown."""
+        if idempotency_key:
+            return await self.db.run(outbound.by_idempotency_key, idempotency_key)
+        return await self.db.run(outbound.message_state, message_id)
+
+    async def last_inbound_from(self, kind: str, address: str, channel_id: int) -> float | None:
+        """When identity (kind, address) last wrote on this channel (epoch seconds), or None."""
+        return await self.db.run(outbound.last_inbound, kind, address, channel_id)

@@ -370,7 +370,8 @@ def export_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now:
     now = now or time.time()
     customer_id = live_customer(conn, customer_id)
     c = conn.execute(
-        "SELECT id, display_name, name_source, note, attributes, origin, created_at, erased_at FROM customers WHERE id = ?",
+        "SELECT id, display_name, name_source, note, attributes, origin, created_at, erased_at, do_not_contact,"
+        " do_not_contact_at FROM customers WHERE id = ?",
         (customer_id,),
     ).fetchone()
     tree = merge_tree(conn, customer_id)
@@ -420,6 +421,7 @@ def export_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now:
         "customer": {
             "id": c[0], "name": c[1], "name_source": c[2], "note": c[3], "attributes": _attributes(c[4]),
             "origin": c[5], "first_contact_at": c[6], "erased_at": c[7], "merged_from": shells, "labels": labels,
+            "do_not_contact": c[8], "do_not_contact_at": c[9],
         },
         "identities": identities,
         "conversations": conversations,

@@ -180,6 +180,7 @@ def customer_profile(conn: sqlite3.Connection, customer_id: int) -> CustomerProf
     return CustomerProfile(
         c[0], c[1], c[2], c[3], attributes, c[5], c[6], identities, conversations, labels, tuple(journey), first_seen,
         tuple(customers.suggestions(conn, customer_id)), tuple(customers.merges(conn, customer_id)),
+        *conn.execute("SELECT do_not_contact, do_not_contact_at FROM customers WHERE id = ?", (customer_id,)).fetchone(),
     )
 
 

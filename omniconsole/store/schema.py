@@ -514,6 +514,32 @@ MIGRATIONS: list[str] = [
     CREATE INDEX bot_conversations_customer ON bot_conversations(customer_id, resolved_at);
     CREATE INDEX bot_conversations_state ON bot_conversations(state, updated_at);
     """,
+    # 8 (issue #22 "CRM integration"): "do not contact" on the customer (why, in words, and when,
+    # epoch seconds; NULL: the company may write first), and each `[[webhooks]]` endpoint's
+    # position in the events log with its delivery state (store/webhooks.py).
+    """
+    ALTER TABLE customers ADD COLUMN do_not_contact TEXT;
+    ALTER TABLE customers ADD COLUMN do_not_contact_at REAL;
+    CREATE TABLE webhook_cursors (
+        endpoint        TEXT PRIMARY KEY,
+        last_event_id   INTEGER NOT NULL,
+        delivered       INTEGER NOT NULL DEFAULT 0,
+        failures        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT NOT NULL DEFAULT '',
+        last_success_at REAL,
+        next_attempt_at REAL,
+        updated_at      REAL NOT NULL
+    );
+    -- Conversations the company started ('company'; NULL: the customer did): figures measure
+    -- them from the customer's first reply (METRICS.md). A script's idempotency key names the
+    -- message it queued, so a retried request queues nothing twice.
+    ALTER TABLE conversations ADD COLUMN started_by TEXT;
+    CREATE TABLE outbound_requests (
+        idempotency_key  TEXT PRIMARY KEY,
+        message_id       INTEGER NOT NULL REFERENCES messages(id),
+        created_at       REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -34,6 +34,24 @@ def _update(customer_id: int, done: str, **changes) -> CustomerIntent:
     return CustomerIntent(lambda store, me: store.update_customer(customer_id, me, **changes), done)
 
 
+async def ask_do_not_contact(app: App, profile: CustomerProfile) -> CustomerIntent | None:
+    """Mark the customer "do not contact" with a reason, or allow contacting them again. It
+    bars only what the company starts (omniconsole/core/contact.py); replies still go."""
+    from omniconsole.tui.screens.dialogs import ConfirmDialog, InputDialog
+
+    if profile.do_not_contact:
+        question = Text("Allow writing to this customer first again? They asked: ").append_text(safe(profile.do_not_contact))
+        if await app.push_screen_wait(ConfirmDialog(question)):
+            return CustomerIntent(lambda store, me: store.set_do_not_contact(profile.id, None, me), "May be contacted again")
+        return None
+    typed = await app.push_screen_wait(InputDialog(
+        "Do not contact: why", hint="no outbound-first message, survey, rule message or bulk send; replies still go"))
+    if typed is not None and typed.strip():
+        reason = typed.strip()
+        return CustomerIntent(lambda store, me: store.set_do_not_contact(profile.id, f"{me}: {reason}", me), "Marked do not contact")
+    return None
+
+
 async def ask_customer_edit(app: App, profile: CustomerProfile, region: str) -> CustomerIntent | None:
     """Ask which part of the card to edit and its new value; None when cancelled or refused
     (a refusal is told in words)."""
@@ -45,6 +63,7 @@ async def ask_customer_edit(app: App, profile: CustomerProfile, region: str) -> 
         ("attributes", Text(f"Attributes ({len(profile.attributes)})")),
         ("labels", Text("Labels: ").append_text(safe(", ".join(profile.labels) or "(none)"))),
         ("identity", Text("Add an e-mail or phone number")),
+        ("contact", Text("Do not contact: ").append_text(safe(one_line(profile.do_not_contact or "no", 50)))),
     ]
     choice = await app.push_screen_wait(ChoiceDialog("Edit the customer", options))
     if choice == "name":
@@ -61,6 +80,8 @@ async def ask_customer_edit(app: App, profile: CustomerProfile, region: str) -> 
             return _update(profile.id, "Labels saved", labels=typed.split(","))
     elif choice == "attributes":
         return await ask_attribute(app, profile)
+    elif choice == "contact":
+        return await ask_do_not_contact(app, profile)
     elif choice == "identity":
         typed = await app.push_screen_wait(
             InputDialog("Add an e-mail address or phone number", hint="phones without a country code are read in the configured region")

@@ -263,14 +263,14 @@ async def test_stop_marks_the_customer_and_later_sends_are_refused_until_start(t
         await smsc.deliver(IVAN, "стоп!")
         [row] = await store.inbox_page(InboxView.ALL)
         profile = await store.customer_profile(row.customer_id)
-        assert profile.attributes["SMS opt-out (sms)"].startswith("texted СТОП on ")
+        assert profile.do_not_contact.startswith("texted СТОП on ") and profile.do_not_contact.endswith("(sms)")
         refused = await state_of(store, await reply(store, "a discount for you"), "failed")
         assert "asked for no more SMS from this channel" in refused.error
         assert smsc.submitted == []
         await smsc.deliver(IVAN, "START")
         await eventually(lambda: True)
         profile = await store.customer_profile(row.customer_id)
-        assert "SMS opt-out (sms)" not in profile.attributes
+        assert profile.do_not_contact is None
         await state_of(store, await reply(store, "welcome back"), "delivered")
 
 

@@ -146,6 +146,6 @@ async def test_stop_by_webhook_refuses_later_sends_and_shows_on_the_card(tmp_pat
         answer = await client.post(f"{hooks}/inbound", json={"from": IVAN, "text": "STOP"}, headers=bearer())
         assert answer.status_code == 200
         [row] = await store.inbox_page(InboxView.ALL)
-        assert "SMS opt-out (sms)" in (await store.customer_profile(row.customer_id)).attributes
+        assert "texted STOP" in (await store.customer_profile(row.customer_id)).do_not_contact
         refused = await state_of(store, await reply(store, "sale!"), "failed")
         assert "asked for no more SMS" in refused.error and gateway.requests == []

@@ -93,6 +93,7 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         Binding("h", "history", "Customer's conversations", id="customer.history"),
         Binding("c", "edit_customer", "Edit customer", id="customer.edit"),
         Binding("m", "same_person", "Merge / same person", id="customer.merge"),
+        Binding("N", "start_conversation", "Start a conversation", id="conversation.start"),
         Binding("slash", "search", "Search", id="app.search"),
         Binding("ctrl+r", "reports", "Reports", id="app.reports"),
         Binding("W", "wallboard", "Wallboard", id="app.wallboard"),
@@ -211,6 +212,7 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
                 await self.open_conversation(current.id, keep_position=True, mark_read=False, announce=False)
             if any(e.kind == "channel.health" for e in events):
                 await self.query_one(StatusBar).reload()
+                await self._channel_alerts().announce(self, self.store, events)
         except OmniError as exc:
             message.ok = False
             self._store_trouble(exc)
@@ -311,12 +313,31 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
             presence.conversation_id = conversation_id
             presence.show(others)
         await reply_box.check_window()
+        self._crm_card().request(self, self.query_one(CustomerPane), profile)
         self.opened = conversation_id  # drawn; what follows only tells the others
         if announce:
             await self.store.set_presence(self.operator.login, conversation_id)
         if mark_read:
             self.inbox.mark_read(conversation_id)
             await self.store.mark_read(self.operator.login, conversation_id)
+
+    def _channel_alerts(self):
+        """This window's memory of channels it saw go down (tui/channel_alerts.py)."""
+        alerts = getattr(self, "_alerts", None)
+        if alerts is None:
+            from omniconsole.tui.channel_alerts import ChannelAlerts
+
+            alerts = self._alerts = ChannelAlerts()
+        return alerts
+
+    def _crm_card(self):
+        """The window's CRM lookups (`[crm]`), made on first use."""
+        card = getattr(self, "_crm", None)
+        if card is None:
+            from omniconsole.tui.crm_card import CrmCard
+
+            card = self._crm = CrmCard(getattr(self.app, "settings", None))
+        return card
 
     # --- composing ------------------------------------------------------------------------
 
@@ -600,6 +621,15 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         intent = await ask_customer_edit(self.app, profile, self.app.settings.default_region)
         if intent is not None:
             await self._do(intent.run(self.store, self.operator.login), intent.done)
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_start_conversation(self) -> None:
+        """Write to a customer first (omniconsole/tui/start_conversation.py), then open it."""
+        from omniconsole.tui.start_conversation import start_from_window
+
+        conversation_id = await start_from_window(self)
+        if conversation_id is not None:
+            await self.open_conversation(conversation_id)
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_same_person(self) -> None:

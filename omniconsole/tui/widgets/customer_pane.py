@@ -16,6 +16,7 @@ from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
 
 from omniconsole.store import CustomerProfile
+from omniconsole.tui.crm_card import CrmCardState, crm_text
 from omniconsole.tui.text import badge, clock_time, one_line, safe
 
 def no_style(name: str) -> str:
@@ -24,7 +25,7 @@ def no_style(name: str) -> str:
 
 def profile_text(
     profile: CustomerProfile, current_conversation: int | None = None, now: float | None = None,
-    style: Callable[[str], Style | str] = no_style,
+    style: Callable[[str], Style | str] = no_style, crm: "CrmCardState | None" = None,
 ) -> Text:
     """The customer's card as literal Text, coloured by `style` (a component name to a style:
     the pane's `customer-pane--<name>` classes; without one, no colours)."""
@@ -38,6 +39,10 @@ def profile_text(
     text.append(f"customer {profile.id}\n", style=style("dim"))
     if profile.first_seen_at:
         text.append(f"first seen {clock_time(profile.first_seen_at, now)}\n", style=style("dim"))
+    if profile.do_not_contact:
+        text.append("⛔ do not contact: ", style=style("suggestion"))
+        text.append_text(safe(one_line(profile.do_not_contact, 80), style("suggestion")))
+        text.append("\n")
     if profile.origin:
         text.append("came from ", style=style("dim"))
         text.append_text(safe(profile.origin, style("italic")))
@@ -97,6 +102,8 @@ def profile_text(
                 text.append(": ", style=style("dim"))
                 text.append_text(safe(merge.reason, style("dim")))
             text.append("\n")
+    if crm is not None:
+        crm_text(text, crm, style)
     text.append(f"\nConversations ({len(profile.conversations)})  h: open one\n", style=style("heading"))
     for conversation in profile.conversations[:30]:
         marker = "▶ " if conversation.id == current_conversation else "  "
@@ -130,14 +137,27 @@ class CustomerPane(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
         super().__init__(id=id)
         self.clock = clock
         self.profile: CustomerProfile | None = None
+        self.crm: CrmCardState | None = None  # the CRM's record of the customer shown, when `[crm]` is set
+        self._current: int | None = None
         self._text = Text("")
         self._lines: list[Strip] = []
         self._width = 0
 
     def show(self, profile: CustomerProfile | None, current_conversation: int | None = None) -> None:
+        if self.crm is not None and (profile is None or self.crm.customer_id != profile.id):
+            self.crm = None
         self.profile = profile
-        self._text = profile_text(profile, current_conversation, self.clock(), self.pane_style) if profile else Text("")
+        self._current = current_conversation
+        self._text = profile_text(profile, current_conversation, self.clock(), self.pane_style, self.crm) if profile else Text("")
         self._layout()
+
+    def show_crm(self, state: CrmCardState) -> None:
+        """Draw the CRM's record (or "looking up", "unavailable") on the card of the customer
+        it is for; ignored when another customer's card is shown by now."""
+        if self.profile is None or self.profile.id != state.customer_id:
+            return
+        self.crm = state
+        self.show(self.profile, self._current)
 
     def _layout(self) -> None:
         width = max(10, self.size.width - 1)

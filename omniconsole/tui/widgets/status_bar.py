@@ -1,6 +1,7 @@
-"""The status bar: who is working, the health of every channel, whether a core runs, and the
-keys to start with (read from the live bindings, so a remapped key is shown as help shows it).
-It reads the store itself every 5 s; `reload()` after a channel's health changed."""
+"""The status bar: who is working, the health of every channel (and of a failing webhook
+endpoint), whether a core runs, and the keys to start with (read from the live bindings, so a
+remapped key is shown as help shows it). It reads the store itself every 5 s; `reload()` after
+a channel's health changed."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class StatusBar(PaneStyles, Static):
         self._channels: list = []
         self._core_text = Text("")
         self._routing_text = Text("")
+        self._webhooks_text = Text("")
 
     def follow(self) -> None:
         """Read the store again every few seconds (channel health, the core's lease)."""
@@ -71,6 +73,15 @@ class StatusBar(PaneStyles, Static):
 
         mine = [line for line in await team_lines(self.store, getattr(self.app, "settings", None)) if line[0] == self.operator.login]
         self._routing_text = Text(f" {mine[0][1]} {mine[0][2]} ", style=self.pane_style("dim")) if mine else Text("")
+        # A webhook endpoint shows only while its deliveries fail (integrations/webhooks.py).
+        webhooks = Text(end="")
+        for hook, backlog in await self.store.webhook_states():
+            if hook.failures:
+                webhooks.append(" ⚠ webhook ", style=self.pane_style("degraded"))
+                webhooks.append_text(safe(one_line(hook.endpoint, 20)))
+                webhooks.append(f": {backlog} waiting, ", style=self.pane_style("degraded"))
+                webhooks.append_text(safe(one_line(hook.last_error, 40), self.pane_style("degraded")))
+        self._webhooks_text = webhooks
         holder = await self.store.lease_holder()
         core = getattr(self.app, "core_state", None)
         if remote:
@@ -122,6 +133,7 @@ class StatusBar(PaneStyles, Static):
         channels = Text("")
         for name_width, detail_width in ((20, 40), (20, 0), (12, 0), (8, 0), (4, 0), (0, 0)):
             channels = self.channels_text(name_width, detail_width)
+            channels.append_text(self._webhooks_text)
             if channels.cell_len + 2 + core.cell_len <= room:
                 break
             if detail_width == 0 and channels.cell_len + 2 + core_least <= room:

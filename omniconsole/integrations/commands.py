@@ -1,0 +1,103 @@
+"""`omniconsole send` (a conversation the company starts, for scripts) and `omniconsole
+send-status` (its delivery state), wired into cli.py.
+
+    omniconsole send --to email:ann@example.com --subject "Order 1042" --text "It has shipped" \\
+        --idempotency-key order-1042-shipped
+    omniconsole send-status 1234            # or: --idempotency-key order-1042-shipped
+
+Both print one line; `--json` prints one JSON object instead (message_id, conversation_id,
+customer_id, state, error, duplicate). A refusal exits 2 with its reason in words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+from omniconsole.errors import UsageError
+
+
+def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+    """The `send` and `send-status` sub-commands."""
+    p = sub.add_parser("send", help="start a conversation: send a customer a message they did not ask for")
+    common(p)
+    p.add_argument("--to", required=True, metavar="KIND:ADDRESS",
+                   help="the customer's identity: email:ann@example.com, whatsapp:+79991234567, phone:..., telegram:ID")
+    p.add_argument("--channel", metavar="NAME", help="the configured channel to send by (default: the first for the kind)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--text", help="the message")
+    what.add_argument("--answer", metavar="ID", help="an article of the Answers library (`omniconsole answers list`)")
+    what.add_argument("--template", metavar="NAME", help="an approved WhatsApp template configured on the channel")
+    p.add_argument("--param", action="append", default=[], metavar="VALUE", help="a template parameter, in order; repeatable")
+    p.add_argument("--subject", default="", help="the subject (e-mail needs one)")
+    p.add_argument("--idempotency-key", metavar="KEY", help="the same key again sends nothing twice and reports the first message")
+    p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                   help="wait up to this long for the core to send it, then print its state (default: do not wait)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = sub.add_parser("send-status", help="the delivery state of a message sent with `send`")
+    common(p)
+    p.add_argument("message_id", nargs="?", type=int, metavar="ID")
+    p.add_argument("--idempotency-key", metavar="KEY")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _line(started, as_json: bool) -> str:
+    fields = {"message_id": started.message_id, "conversation_id": started.conversation_id,
+              "customer_id": started.customer_id, "state": started.state, "error": started.error,
+              "duplicate": started.duplicate}
+    if as_json:
+        return json.dumps(fields, ensure_ascii=False)
+    error = f" ({started.error})" if started.error else ""
+    again = " (sent before with this idempotency key)" if started.duplicate else ""
+    return (f"message {started.message_id} in conversation {started.conversation_id}"
+            f" to customer {started.customer_id}: {started.state}{error}{again}")
+
+
+def run_send(args: argparse.Namespace, settings, me: str) -> int:
+    """`omniconsole send`: check, queue, optionally wait; 0 when queued or sent, 1 when it failed."""
+    from omniconsole.core.outbound import OutboundRequest, start_conversation
+    from omniconsole.store import Store
+
+    request = OutboundRequest(
+        to=args.to, text=args.text, answer=args.answer, template=args.template, params=tuple(args.param),
+        channel=args.channel, subject=args.subject, idempotency_key=args.idempotency_key, author=me,
+    )
+
+    async def send():
+        store = await Store.open(settings.database)
+        try:
+            started = await start_conversation(store, settings, request)
+            deadline = time.monotonic() + max(0.0, args.wait)
+            while started.state in ("queued", "sending") and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                started = await store.started_message(message_id=started.message_id) or started
+            return started
+        finally:
+            await store.close()
+
+    started = asyncio.run(send())
+    print(_line(started, args.json))
+    return 1 if started.state == "failed" else 0
+
+
+def run_status(args: argparse.Namespace, settings) -> int:
+    """`omniconsole send-status`: 0 when found (whatever its state), 2 when unknown."""
+    from omniconsole.store import Store
+
+    if (args.message_id is None) == (args.idempotency_key is None):
+        raise UsageError("give a message id or --idempotency-key KEY")
+
+    async def status():
+        store = await Store.open(settings.database, create=False)
+        try:
+            return await store.started_message(message_id=args.message_id, idempotency_key=args.idempotency_key)
+        finally:
+            await store.close()
+
+    started = asyncio.run(status())
+    if started is None:
+        raise UsageError(f"there is no outbound message {args.message_id or args.idempotency_key!r}")
+    print(_line(started, args.json))
+    return 0
