@@ -39,12 +39,14 @@ ROLES: dict[str, str] = {
     "channels": READ, "operators": READ, "stats": READ, "cursor": READ, "last_inbound_at": READ,
     "live_customer": READ, "lease_holder": READ, "reactions": READ, "kb_articles": READ, "kb_figures": READ,
     "storage_figures": READ, "message_versions": READ, "next_outbox_due": READ, "identity_owner": READ,
+    "do_not_contact": READ, "last_inbound_from": READ, "started_message": READ, "webhook_states": READ,
     # an agent's work
     "set_presence": AGENT, "mark_read": AGENT, "queue_reply": AGENT, "add_note": AGENT, "assign": AGENT,
     "set_status": AGENT, "set_priority": AGENT, "set_labels": AGENT, "note_on_call": AGENT, "retry_failed": AGENT,
     "merge_customers": AGENT, "unmerge": AGENT, "dismiss_suggestion": AGENT, "update_customer": AGENT,
     "add_identity": AGENT, "kb_propose": AGENT, "kb_record_shown": AGENT, "kb_record_insertion": AGENT,
     "kb_record_sent": AGENT, "set_subject": AGENT,
+    "set_do_not_contact": AGENT, "queue_first_message": AGENT,
     # the library and rules
     "kb_sync": SUPERVISOR, "kb_save": SUPERVISOR, "kb_delete": SUPERVISOR,
     # reports and the wallboard (issue #20: a supervisor's; agents get the team's totals later)
@@ -57,6 +59,8 @@ ROLES: dict[str, str] = {
     "recover_sending": CORE, "claim_outbox": CORE, "mark_sent": CORE, "mark_retry": CORE, "mark_failed": CORE,
     "apply_delivery_updates": CORE, "try_acquire_lease": CORE, "renew_lease": CORE, "release_lease": CORE,
     "checkpoint": CORE, "open": CORE, "close": CORE,
+    # webhook deliveries are the core's jobs
+    "start_webhook": CORE, "webhook_sources": CORE, "webhook_delivered": CORE, "webhook_failed": CORE,
     # surveys are sent and their answers taken by the core's survey service
     "pending_survey": CORE, "survey_target": CORE, "record_survey": CORE, "record_survey_answer": CORE,
 }
