@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
+from textual.widgets import OptionList
 
 from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus, InboxView
@@ -29,6 +30,7 @@ from omniconsole.store import Conversation, Operator, Store
 from omniconsole.tui.follower import Follower
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.text import one_line, safe
+from omniconsole.tui.widgets.answer_suggestions import SUGGESTION_BINDINGS
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.conversation_header import ConversationHeader, PresenceLine
 from omniconsole.tui.widgets.customer_pane import CustomerPane
@@ -80,6 +82,9 @@ class MainScreen(WorkerFailures, Screen):
         Binding("h", "history", "Customer's conversations", id="customer.history"),
         Binding("c", "edit_customer", "Edit customer", id="customer.edit"),
         Binding("m", "same_person", "Merge / same person", id="customer.merge"),
+        Binding("K", "library", "Answers library", id="answers.library"),
+        Binding("S", "save_answer", "Save the reply sent as an answer", id="answers.save"),
+        *SUGGESTION_BINDINGS,
         Binding("slash", "search", "Search", id="app.search"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "app.command_palette", "Commands", id="app.commands"),
@@ -157,6 +162,7 @@ class MainScreen(WorkerFailures, Screen):
         status = self.query_one(StatusBar)
         await status.reload()
         self.reply_box.draw()
+        self.reply_box.load_engine()
         self.follower.follow()
         self.query_one(PresenceLine).follow()
         status.follow()
@@ -189,6 +195,8 @@ class MainScreen(WorkerFailures, Screen):
                 await self.open_conversation(current.id, keep_position=True, mark_read=False, announce=False)
             if any(e.kind == "channel.health" for e in events):
                 await self.query_one(StatusBar).reload()
+            if any(e.kind.startswith("kb.") for e in events):
+                self.reply_box.load_engine()  # the answers library changed
         except OmniError as exc:
             message.ok = False
             self._store_trouble(exc)
@@ -286,6 +294,7 @@ class MainScreen(WorkerFailures, Screen):
             self.query_one(CustomerPane).show(profile, conversation_id)
             self.query_one(ConversationHeader).show(conversation, profile.display_name if profile else "")
             reply_box.show(conversation, routes)
+            reply_box.show_customer(profile, [e.body for e in entries if e.direction == "in" and e.body])
             presence.conversation_id = conversation_id
             presence.show(others)
         await reply_box.check_window()
@@ -305,16 +314,21 @@ class MainScreen(WorkerFailures, Screen):
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_reply(self) -> None:
+        if await self._may_reply():
+            self.reply_box.start_reply()
+
+    async def _may_reply(self) -> bool:
+        """Whether the operator may start a reply here: in someone else's conversation, asked first."""
         conversation = self._need_conversation()
         if conversation is None:
-            return
+            return False
         if conversation.assignee and conversation.assignee != self.operator.login:
             from omniconsole.tui.screens.dialogs import ConfirmDialog
 
             question = Text(f"This conversation is assigned to {conversation.assignee}. Reply anyway?")
             if not await self.app.push_screen_wait(ConfirmDialog(question)):
-                return
-        self.reply_box.start_reply()
+                return False
+        return True
 
     def action_note(self) -> None:
         if self._need_conversation() is None:
@@ -345,6 +359,58 @@ class MainScreen(WorkerFailures, Screen):
         entry = message.entry
         title = f"#{entry.id} " + one_line(entry.subject or entry.author or entry.direction, 60)
         self.app.push_screen(FileViewer(title, entry.body))
+
+    async def on_reply_box_script_requested(self, message: ReplyBox.ScriptRequested) -> None:
+        """An operator script opens in a side pane beside the conversation (one at a time)."""
+        from omniconsole.tui.widgets.script_pane import ScriptPane
+
+        for old in self.query(ScriptPane):
+            await old.remove()
+        pane = ScriptPane(message.record, id="script")
+        await self.query_one("#main").mount(pane, before=self.query_one(CustomerPane))
+        pane.query_one(OptionList).focus()
+
+    def on_script_pane_insert_step(self, message) -> None:
+        self.reply_box.insert_text(message.step.text)
+
+    async def on_script_pane_closed(self, message) -> None:
+        from omniconsole.tui.widgets.script_pane import ScriptPane
+
+        await self.query(ScriptPane).remove()
+        self.composer.focus()
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_suggestion(self, index: int) -> None:
+        """alt+1..3: take a suggestion into the reply (from the timeline too, as `r` would)."""
+        if self.conversation is None or index >= len(self.reply_box.suggestions.hits):
+            return
+        if self.app.focused is not self.composer:
+            if not await self._may_reply():
+                return
+            self.reply_box.start_reply()
+        self.reply_box.action_suggestion(index)
+
+    def action_library(self) -> None:
+        from omniconsole.tui.screens.library import LibraryScreen
+
+        self.app.push_screen(LibraryScreen(self.store, self.operator.login, str(self.operator.role)))
+
+    @work(group="dialog", exclusive=True, exit_on_error=False)
+    async def action_save_answer(self) -> None:
+        """Save the last reply this window sent as a new answer (this key, then Enter)."""
+        from omniconsole.answers.language import detect
+        from omniconsole.tui.screens.library import SaveAnswerDialog
+
+        sent = self.reply_box.last_sent
+        if sent is None:
+            self.app.notify("Send a reply first: the reply you send can then be saved as an answer", severity="warning")
+            return
+        body = sent[1]
+        key = await self.app.push_screen_wait(
+            SaveAnswerDialog(self.store, self.operator.login, str(self.operator.role), body, language=detect(body) or "")
+        )
+        if key:
+            self.app.notify(f"Saved as the answer {key}", timeout=3, markup=False)
 
     def on_reply_box_composing_cancelled(self) -> None:
         self.timeline.focus() if self.conversation else self.inbox.focus()
@@ -548,6 +614,7 @@ class MainScreen(WorkerFailures, Screen):
 
     def _panes(self):
         panes = [self.inbox, self.timeline, self.composer]
+        panes.extend(self.query("#script OptionList"))
         customer = self.query_one(CustomerPane)
         if customer.display and customer.styles.display != "none":
             panes.append(customer)
