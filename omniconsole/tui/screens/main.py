@@ -284,13 +284,15 @@ class MainScreen(WorkerFailures, Screen):
         if view is None:
             return
         conversation, entries, profile, routes, others = view
+        reactions = await self.store.reactions(conversation_id)
         changed = self.conversation is None or self.conversation.id != conversation_id
         self.conversation = conversation
         reply_box = self.reply_box
         presence = self.query_one(PresenceLine)
         # Everything is drawn in one batch: one repaint per key, not one per pane.
         with self.app.batch_update():
-            self.timeline.show(entries, focus_message=focus_message, keep_position=keep_position and not changed)
+            self.timeline.show(entries, focus_message=focus_message, keep_position=keep_position and not changed,
+                               reactions=reactions)
             self.query_one(CustomerPane).show(profile, conversation_id)
             self.query_one(ConversationHeader).show(conversation, profile.display_name if profile else "")
             reply_box.show(conversation, routes)
