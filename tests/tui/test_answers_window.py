@@ -195,3 +195,18 @@ async def test_library_screen_from_a_key(make_app, library_shop):
         assert isinstance(app.screen, LibraryScreen)
         await pilot.press("escape")
         assert not isinstance(app.screen, LibraryScreen)
+
+
+def test_snapshot_suggestions_and_the_picker_in_the_window(snap_compare, make_app, library_shop):
+    """The reply box with the suggestion strip for Ivan's order question and the picker open
+    under the composer after `/` (the rest of the window as in the other snapshots)."""
+    ids = library_shop[1]
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        screen = await open_conversation(pilot, app, ids["ivan"])
+        await engine_ready(pilot, screen, ids["ivan"])
+        await pilot.press("r", *"Иван, /", *"зак")
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=run_before)

@@ -400,7 +400,7 @@ class MainScreen(WorkerFailures, Screen):
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_save_answer(self) -> None:
         """Save the last reply this window sent as a new answer (this key, then Enter)."""
-        from omniconsole.answers.language import detect
+        from omniconsole.answers.language import detect_by_script
         from omniconsole.tui.screens.library import SaveAnswerDialog
 
         sent = self.reply_box.last_sent
@@ -409,7 +409,7 @@ class MainScreen(WorkerFailures, Screen):
             return
         body = sent[1]
         key = await self.app.push_screen_wait(
-            SaveAnswerDialog(self.store, self.operator.login, str(self.operator.role), body, language=detect(body) or "")
+            SaveAnswerDialog(self.store, self.operator.login, str(self.operator.role), body, language=detect_by_script([body]) or "")
         )
         if key:
             self.app.notify(f"Saved as the answer {key}", timeout=3, markup=False)

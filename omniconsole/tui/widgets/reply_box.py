@@ -35,6 +35,7 @@ from textual.message import Message
 from textual.widgets import Static, TextArea
 
 from omniconsole.answers.engine import Engine
+from omniconsole.answers.language import detect_by_script
 from omniconsole.answers.placeholders import Filled, fill, first_name
 from omniconsole.answers.render import render
 from omniconsole.answers.usage import was_edited
@@ -124,6 +125,7 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         self.engine = Engine([])
         self.values: dict[str, object] = {}
         self.customer_texts: list[str] = []
+        self.customer_language: str | None = None  # detected from their latest messages; None: cannot tell
         self.insertions: list[tuple[int, str]] = []
         self._replace = 0  # characters of the typed `/query` an insertion replaces
         self._suggested_for: tuple | None = None
@@ -174,6 +176,7 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         if changed:
             self.route_index = next((i for i, r in enumerate(self.routes) if r.default), 0)
             self.insertions = []
+            self.customer_language = None
             self.picker.close()
         else:
             self.route_index = min(self.route_index, max(0, len(self.routes) - 1))
@@ -263,21 +266,15 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
 
     @work(exclusive=True, group="answers-engine", exit_on_error=False)
     async def load_engine(self) -> None:
-        """Build the library's engine off the UI thread (and warm the language model there);
-        called at start and again whenever a `kb.*` event says the library changed."""
-        from omniconsole.answers.language import warm_up
-
+        """Build the library's engine off the UI thread; called at start and again whenever a
+        `kb.*` event says the library changed."""
         try:
             records, figures = await self.store.kb_articles(), await self.store.kb_figures()
         except OmniError as exc:
             self.post_message(StoreUnavailable(exc))
             return
 
-        def build() -> Engine:
-            warm_up()
-            return Engine(records, figures)
-
-        engine = await asyncio.to_thread(build)
+        engine = await asyncio.to_thread(Engine, records, figures)
         self.engine = self.picker.engine = self.suggestions.engine = engine
         self._suggested_for = None
         self.suggest()
@@ -291,13 +288,17 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         if key == self._suggested_for:
             return
         self._suggested_for = key
-        hits = await asyncio.to_thread(engine.suggest, texts, channel=route.kind if route else None) if texts else []
-        if self.conversation is conversation:
-            self.suggestions.show(hits)
 
-    def _picker_language(self) -> str | None:
-        hits = self.suggestions.hits
-        return hits[0].record.language if hits else None
+        def work() -> tuple[str | None, list]:
+            # The language by alphabet, not py3langid's model: the model is ~90 MB resident,
+            # most of the window's memory budget. "" keeps the engine from loading it.
+            language = detect_by_script(texts)
+            return language, engine.suggest(texts, language=language or "", channel=route.kind if route else None) if texts else []
+
+        language, hits = await asyncio.to_thread(work)
+        if self.conversation is conversation:
+            self.customer_language = language
+            self.suggestions.show(hits)
 
     def open_picker(self, query: str = "", replace: int = 0) -> None:
         """Open the picker with `query`; the insertion replaces `replace` characters before the
@@ -306,7 +307,7 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
             return
         self._replace = replace
         route = self.route
-        self.picker.open(query, language=self._picker_language(), channel=route.kind if route else None, values=self.values)
+        self.picker.open(query, language=self.customer_language, channel=route.kind if route else None, values=self.values)
 
     def action_open_picker(self) -> None:
         self._slash_dismissed = None
