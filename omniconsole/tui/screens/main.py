@@ -22,15 +22,14 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import OptionList
 
 from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import Conversation, Operator, Store
 from omniconsole.tui.follower import Follower
+from omniconsole.tui.screens.main_answers import ANSWERS_BINDINGS, AnswersActions
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.text import one_line, safe
-from omniconsole.tui.widgets.answer_suggestions import SUGGESTION_BINDINGS
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.conversation_header import ConversationHeader, PresenceLine
 from omniconsole.tui.widgets.customer_pane import CustomerPane
@@ -52,7 +51,7 @@ def _action_commands():
     return ActionCommands
 
 
-class MainScreen(WorkerFailures, Screen):
+class MainScreen(AnswersActions, WorkerFailures, Screen):
     """Inbox, conversation and customer side by side."""
 
     # Textual repaints the whole screen when focus moves (a repaint reactive). The panes
@@ -82,9 +81,7 @@ class MainScreen(WorkerFailures, Screen):
         Binding("h", "history", "Customer's conversations", id="customer.history"),
         Binding("c", "edit_customer", "Edit customer", id="customer.edit"),
         Binding("m", "same_person", "Merge / same person", id="customer.merge"),
-        Binding("K", "library", "Answers library", id="answers.library"),
-        Binding("S", "save_answer", "Save the reply sent as an answer", id="answers.save"),
-        *SUGGESTION_BINDINGS,
+        *ANSWERS_BINDINGS,
         Binding("slash", "search", "Search", id="app.search"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "app.command_palette", "Commands", id="app.commands"),
@@ -362,58 +359,6 @@ class MainScreen(WorkerFailures, Screen):
         title = f"#{entry.id} " + one_line(entry.subject or entry.author or entry.direction, 60)
         self.app.push_screen(FileViewer(title, entry.body))
 
-    async def on_reply_box_script_requested(self, message: ReplyBox.ScriptRequested) -> None:
-        """An operator script opens in a side pane beside the conversation (one at a time)."""
-        from omniconsole.tui.widgets.script_pane import ScriptPane
-
-        for old in self.query(ScriptPane):
-            await old.remove()
-        pane = ScriptPane(message.record, id="script")
-        await self.query_one("#main").mount(pane, before=self.query_one(CustomerPane))
-        pane.query_one(OptionList).focus()
-
-    def on_script_pane_insert_step(self, message) -> None:
-        self.reply_box.insert_text(message.step.text)
-
-    async def on_script_pane_closed(self, message) -> None:
-        from omniconsole.tui.widgets.script_pane import ScriptPane
-
-        await self.query(ScriptPane).remove()
-        self.composer.focus()
-
-    @work(group="dialog", exclusive=True, exit_on_error=False)
-    async def action_suggestion(self, index: int) -> None:
-        """alt+1..3: take a suggestion into the reply (from the timeline too, as `r` would)."""
-        if self.conversation is None or index >= len(self.reply_box.suggestions.hits):
-            return
-        if self.app.focused is not self.composer:
-            if not await self._may_reply():
-                return
-            self.reply_box.start_reply()
-        self.reply_box.action_suggestion(index)
-
-    def action_library(self) -> None:
-        from omniconsole.tui.screens.library import LibraryScreen
-
-        self.app.push_screen(LibraryScreen(self.store, self.operator.login, str(self.operator.role)))
-
-    @work(group="dialog", exclusive=True, exit_on_error=False)
-    async def action_save_answer(self) -> None:
-        """Save the last reply this window sent as a new answer (this key, then Enter)."""
-        from omniconsole.answers.language import detect_by_script
-        from omniconsole.tui.screens.library import SaveAnswerDialog
-
-        sent = self.reply_box.last_sent
-        if sent is None:
-            self.app.notify("Send a reply first: the reply you send can then be saved as an answer", severity="warning")
-            return
-        body = sent[1]
-        key = await self.app.push_screen_wait(
-            SaveAnswerDialog(self.store, self.operator.login, str(self.operator.role), body, language=detect_by_script([body]) or "")
-        )
-        if key:
-            self.app.notify(f"Saved as the answer {key}", timeout=3, markup=False)
-
     def on_reply_box_composing_cancelled(self) -> None:
         self.timeline.focus() if self.conversation else self.inbox.focus()
 
@@ -616,7 +561,7 @@ class MainScreen(WorkerFailures, Screen):
 
     def _panes(self):
         panes = [self.inbox, self.timeline, self.composer]
-        panes.extend(self.query("#script OptionList"))
+        panes.extend(self.script_panes())
         customer = self.query_one(CustomerPane)
         if customer.display and customer.styles.display != "none":
             panes.append(customer)
