@@ -9,6 +9,10 @@ unconfirmed updates; the core stores `(channel, external_id)` once.
 
 External ids are `"<chat id>:<message id>"` because Telegram numbers messages per chat.
 
+An answer from the library carries Telegram's HTML formatting in `meta["formatted"]`
+(`parse_mode` "HTML"); it is sent instead of the plain body, cut by `connectors.text.split_html`
+so no tag breaks, and sent as plain text when Telegram refuses its entities.
+
 (A little past 600 lines: the receive loop, one reader per message kind and sending belong
 together; forwards and entities are read in `connectors/telegram_content.py`.)
 """
