@@ -388,8 +388,6 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         event.stop()
         if self.conversation is None:
             return
-        if self.composer.mode != "note":
-            self.composer.mode = "reply"
         self._replace = -1  # a suggestion: replaces nothing, recorded as suggested
         self.picker.take(event.hit.record, values=self.values)
         if not self.picker.is_open:
