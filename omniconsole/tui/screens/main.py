@@ -159,7 +159,8 @@ class MainScreen(AnswersActions, WorkerFailures, Screen):
         status = self.query_one(StatusBar)
         await status.reload()
         self.reply_box.draw()
-        self.reply_box.load_engine()
+        # The answers engine is built once the inbox is up, not while it first draws.
+        self.set_timer(1.0, self.reply_box.load_engine)
         self.follower.follow()
         self.query_one(PresenceLine).follow()
         status.follow()

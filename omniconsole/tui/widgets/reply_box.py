@@ -37,7 +37,6 @@ from textual.widgets import Static, TextArea
 from omniconsole.answers.engine import Engine
 from omniconsole.answers.language import detect_by_script
 from omniconsole.answers.placeholders import Filled, fill, first_name
-from omniconsole.answers.render import render
 from omniconsole.answers.usage import was_edited
 from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.core.reply_window import FREE, ReplyWindow, reply_window
@@ -177,7 +176,8 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
             self.route_index = next((i for i, r in enumerate(self.routes) if r.default), 0)
             self.insertions = []
             self.customer_language = None
-            self.picker.close()
+            if self.picker.is_open:  # closing a closed one still redraws its parts
+                self.picker.close()
         else:
             self.route_index = min(self.route_index, max(0, len(self.routes) - 1))
         self.draw()
@@ -298,7 +298,8 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         language, hits = await asyncio.to_thread(work)
         if self.conversation is conversation:
             self.customer_language = language
-            self.suggestions.show(hits)
+            if hits or self.suggestions.hits:  # nothing to nothing: no redraw
+                self.suggestions.show(hits)
 
     def open_picker(self, query: str = "", replace: int = 0) -> None:
         """Open the picker with `query`; the insertion replaces `replace` characters before the
@@ -428,6 +429,10 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
                 # own rendering. Typed replies go as written (a "2*3*4" stays as it is).
                 text, meta = body, None
                 if self.insertions:
+                    # Imported here: markdown-it costs ~60 ms at start, and most windows send
+                    # their first answer long after.
+                    from omniconsole.answers.render import render
+
                     rendered = render(body, route.kind)
                     text, meta = rendered.text, (rendered.meta or None)
                 message_id = await self.store.queue_reply(
