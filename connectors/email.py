@@ -229,6 +229,12 @@ class EmailConnector(Connector):
             chain = keys if len(keys) <= 20 else [keys[0], *keys[-19:]]
             mail["References"] = " ".join(chain)
         mail.set_content(message.body or "", cte="quoted-printable" if not (message.body or "").isascii() else "7bit")
+        html_part = (message.meta or {}).get("html")
+        if isinstance(html_part, str) and html_part.strip():
+            # An answer from the library rendered as HTML (omniconsole/answers/render.py): sent as
+            # multipart/alternative, the plain body first (RFC 2046 5.1.4: the richest last).
+            document = f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n{html_part}</body></html>\n'
+            mail.add_alternative(document, subtype="html", cte="quoted-printable" if not document.isascii() else "7bit")
         for path in message.attachments:
             path = Path(path)
             try:

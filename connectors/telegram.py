@@ -9,6 +9,10 @@ unconfirmed updates; the core stores `(channel, external_id)` once.
 
 External ids are `"<chat id>:<message id>"` because Telegram numbers messages per chat.
 
+An answer from the library carries Telegram's HTML formatting in `meta["formatted"]`
+(`parse_mode` "HTML"); it is sent instead of the plain body, cut by `connectors.text.split_html`
+so no tag breaks, and sent as plain text when Telegram refuses its entities.
+
 (A little past 600 lines: the receive loop, one reader per message kind and sending belong
 together; forwards and entities are read in `connectors/telegram_content.py`.)
 
@@ -56,7 +60,7 @@ from connectors.base import (
 )
 from connectors.payload import REACTION, as_dict, as_int, deliver_isolated, describe, epoch_time, file_suffix, unreadable
 from connectors.telegram_content import display_name, forward_origin, with_links
-from connectors.text import split_text as _split_text, utf16_len
+from connectors.text import html_to_text, split_html, split_text as _split_text, utf16_len
 from omniconsole.models import IdentityKind
 
 #: Telegram's limits, counted in UTF-16 code units as the Bot API counts them.
@@ -120,6 +124,8 @@ class TelegramConnector(Connector):
         # Message ids already posted for an outbound message whose send failed part-way, so a
         # retry in this process continues where it stopped instead of repeating earlier parts.
         self._partial_sends: dict[int, list[int]] = {}
+        # Messages whose HTML formatting Telegram refused: they go (and are retried) as plain text.
+        self._plain_fallback: set[int] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -514,7 +520,7 @@ class TelegramConnector(Connector):
         """Send text (split at 4,096), then files; photos as photos, the rest as documents."""
         bot = await self._ready_bot()
         chat_id = _chat_id(message)
-        steps = _send_plan(message)
+        steps = _send_plan(message, formatted=message.id not in self._plain_fallback)
         if not steps:
             raise PermanentError("nothing to send: the message has no text and no files")
         sent = self._partial_sends.setdefault(message.id, [])
@@ -523,18 +529,34 @@ class TelegramConnector(Connector):
             [[InlineKeyboardButton(b.title, callback_data=b.id)] for b in message.buttons]
         ) if message.buttons else None
         try:
-            for number, step in enumerate(steps[len(sent) :], start=len(sent) + 1):
+            while len(sent) < len(steps):
+                step = steps[len(sent)]
                 # Only the first message of the answer quotes the customer's message; the
                 # buttons go under the last.
                 replying = reply if not sent else None
-                posted = await self._post(bot, chat_id, step, replying, keyboard if number == len(steps) else None)
+                markup = keyboard if len(sent) + 1 == len(steps) else None
+                try:
+                    posted = await self._post(bot, chat_id, step, replying, markup)
+                except BadRequest as exc:
+                    if not (step.html and "parse entities" in exc.message.lower()):
+                        raise
+                    # Telegram refused the formatting: the answer still goes, as plain text
+                    # (from the start when nothing went yet, else this part without its tags).
+                    self.log.warning("telegram message %s: formatting refused (%s); sending plain text", message.id, exc.message)
+                    if not sent:
+                        self._plain_fallback.add(message.id)
+                        steps = _send_plan(message, formatted=False)
+                        continue
+                    posted = await self._post(bot, chat_id, _SendStep(html_to_text(step.text), step.path), replying, markup)
                 sent.append(posted.message_id)
         except TelegramError as exc:
             error = self._error(exc, "sending")
             if isinstance(error, PermanentError):
                 self._partial_sends.pop(message.id, None)
+                self._plain_fallback.discard(message.id)
             raise error from exc
         self._partial_sends.pop(message.id, None)
+        self._plain_fallback.discard(message.id)
         if len(sent) > 1:
             self.log.debug("telegram message %s went out as %s", message.id, sent)
         return SendResult(external_id=f"{chat_id}:{sent[0]}")
@@ -542,8 +564,9 @@ class TelegramConnector(Connector):
     async def _post(
         self, bot: Bot, chat_id: int | str, step: _SendStep, reply: ReplyParameters | None, keyboard: InlineKeyboardMarkup | None = None,
     ) -> Message:
+        mode = {"parse_mode": "HTML"} if step.html else {}
         if step.path is None:
-            return await bot.send_message(chat_id, step.text, reply_parameters=reply, reply_markup=keyboard)
+            return await bot.send_message(chat_id, step.text, reply_parameters=reply, reply_markup=keyboard, **mode)
         try:
             data = await asyncio.to_thread(step.path.read_bytes)
         except OSError as exc:
@@ -551,9 +574,9 @@ class TelegramConnector(Connector):
         caption = step.text or None
         if step.path.suffix.lower() in _PHOTO_SUFFIXES and len(data) <= PHOTO_UPLOAD_LIMIT:
             return await bot.send_photo(chat_id, data, caption=caption, filename=step.path.name, reply_parameters=reply,
-                                        reply_markup=keyboard)
+                                        reply_markup=keyboard, **mode)
         return await bot.send_document(chat_id, data, caption=caption, filename=step.path.name, reply_parameters=reply,
-                                       reply_markup=keyboard)
+                                       reply_markup=keyboard, **mode)
 
     # -- errors ----------------------------------------------------------------------------
 
@@ -630,13 +653,23 @@ class _SendStep:
 
     text: str
     path: Path | None = None
+    html: bool = False  # `text` is in Telegram's HTML formatting (parse_mode=HTML)
 
 
-def _send_plan(message: OutboundMessage) -> list[_SendStep]:
+def _send_plan(message: OutboundMessage, *, formatted: bool = True) -> list[_SendStep]:
     """The Telegram messages an outbound message becomes, in order: the text (as the first
-    file's caption when it fits), then the files."""
-    body = message.body or ""
+    file's caption when it fits), then the files. With `formatted` and an answer rendered in
+    Telegram's HTML (meta "formatted" with "parse_mode": "HTML", omniconsole/answers/render.py),
+    that text goes instead of the plain body, cut where no tag is broken."""
     files = list(message.attachments)
+    meta = message.meta or {}
+    markup = meta.get("formatted")
+    if formatted and meta.get("parse_mode") == "HTML" and isinstance(markup, str) and html_to_text(markup).strip():
+        shown = html_to_text(markup)
+        if files and utf16_len(shown) <= CAPTION_LIMIT:
+            return [_SendStep(markup, files[0], True)] + [_SendStep("", path) for path in files[1:]]
+        return [_SendStep(part, html=True) for part in split_html(markup, TEXT_LIMIT)] + [_SendStep("", path) for path in files]
+    body = message.body or ""
     if files and body.strip() and utf16_len(body) <= CAPTION_LIMIT:
         return [_SendStep(body, files[0])] + [_SendStep("", path) for path in files[1:]]
     return [_SendStep(part) for part in split_text(body)] + [_SendStep("", path) for path in files]

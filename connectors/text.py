@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import unicodedata
 
 
@@ -61,4 +63,82 @@ def _continues_symbol(text: str, index: int) -> bool:
         or before == "\u200d"
         or 0x1F3FB <= ord(char) <= 0x1F3FF
         or 0xE0020 <= ord(char) <= 0xE007F
+    )
+
+
+_MARKUP_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>|&(?:#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);|[^<&]+|[<&]")
+
+
+def split_html(markup: str, limit: int) -> list[str]:
+    """Cut HTML-formatted text (Telegram's `parse_mode=HTML`) into parts whose *shown* text fits
+    `limit` UTF-16 code units, as Telegram counts after parsing entities. The cuts fall where
+    `split_text` would cut the shown text; no tag or entity is cut, and a part that starts or
+    ends inside an element gets it reopened or closed (`<b>…</b>` then `<b>…</b>`), so every
+    part is well-formed on its own."""
+    # The markup as a sequence of tags and shown characters, each character with its source
+    # (an entity such as &lt; counts as the one character it shows).
+    items: list[tuple[str, str, str]] = []  # ("tag", raw, name) / ("end", raw, name) / ("char", shown, raw)
+    for match in _MARKUP_TOKEN.finditer(markup):
+        raw = match.group(0)
+        if match.group(2):
+            items.append(("end" if match.group(1) else "tag", raw, match.group(2).lower()))
+        elif raw.startswith("&") and raw.endswith(";"):
+            items.append(("char", html.unescape(raw), raw))
+        else:
+            items.extend(("char", char, html.escape(char, quote=False)) for char in raw)
+    shown = "".join(item[1] for item in items if item[0] == "char")
+    ranges: list[tuple[int, int]] = []
+    cursor = 0
+    for part in split_text(shown, limit):
+        start = shown.find(part, cursor)
+        ranges.append((start, start + len(part)))
+        cursor = start + len(part)
+    parts: list[str] = []
+    stack: list[tuple[str, str]] = []  # open elements: (name, opening tag)
+    index = -1  # shown characters passed
+    position = 0
+    for start, end in ranges:
+        out: list[str] = []
+        # Elements opened before the part's first character (and not yet closed) are reopened.
+        while position < len(items) and not (items[position][0] == "char" and index + 1 >= start):
+            kind, raw, name = items[position]
+            if kind == "char":
+                index += 1
+            elif kind == "tag":
+                stack.append((name, raw))
+            elif stack and stack[-1][0] == name:
+                stack.pop()
+            position += 1
+        out.extend(opening for _, opening in stack)
+        while position < len(items):
+            kind, raw, name = items[position]
+            if kind == "char":
+                if index + 1 >= end:
+                    break
+                index += 1
+                out.append(name)
+            elif kind == "tag":
+                stack.append((name, raw))
+                out.append(raw)
+            else:
+                if stack and stack[-1][0] == name:
+                    stack.pop()
+                out.append(raw)
+            position += 1
+        # Elements still open at the part's end are closed here and reopened in the next.
+        while position < len(items) and items[position][0] == "end" and stack and stack[-1][0] == items[position][2]:
+            out.append(items[position][1])
+            stack.pop()
+            position += 1
+        out.extend(f"</{name}>" for name, _ in reversed(stack))
+        parts.append("".join(out))
+    return parts
+
+
+def html_to_text(markup: str) -> str:
+    """The text HTML-formatted markup shows: tags dropped, entities resolved."""
+    return "".join(
+        html.unescape(raw) if not match.group(2) else ""
+        for match in _MARKUP_TOKEN.finditer(markup)
+        for raw in [match.group(0)]
     )

@@ -52,3 +52,17 @@ def detect_messages(texts: list[str]) -> str | None:
         if (language := detect(text)) is not None:
             return language
     return detect(" ".join(texts)) if texts else None
+
+
+def detect_by_script(texts: list[str]) -> str | None:
+    """'ru' or 'en' from the alphabet of a customer's latest messages (newest last): the newest
+    message with at least three letters that are mostly Cyrillic (ru) or mostly Latin (en); None
+    when none tells. No model: the operator's window uses it because the model costs about 90 MB
+    resident, most of the window's 100 MB budget (README "Benchmarks"); it cannot tell
+    transliterated Russian from English, which the window's picker shows one key away (ctrl+l)."""
+    for text in reversed(texts):
+        cyrillic = sum("\u0400" <= ch <= "\u04ff" for ch in text)
+        latin = sum(ch.isascii() and ch.isalpha() for ch in text)
+        if cyrillic + latin >= 3:
+            return "ru" if cyrillic >= latin else "en"
+    return None

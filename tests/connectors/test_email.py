@@ -298,6 +298,33 @@ async def test_send_threads_the_reply_and_fixes_the_message_id(dovecot: DovecotS
     assert smtp_server.received[1].message["Message-ID"] == message["Message-ID"]
 
 
+async def test_an_answer_rendered_as_html_goes_as_an_alternative_part(dovecot: DovecotServer, smtp_server: SmtpServer, tmp_path: Path):
+    from omniconsole.answers.render import render
+
+    attachment = tmp_path / "label.pdf"
+    attachment.write_bytes(b"%PDF-1.4 label")
+    rendered = render("**Заказ 1042** в пути: [трек](https://track.example/1042) <script>x</script>", "email")
+    connector = make_connector(dovecot, tmp_path, smtp_server)
+    await connector.send(outbound(body=rendered.text, meta={"chat_id": None, **rendered.meta}, attachments=(attachment,)))
+    message = smtp_server.received[0].message
+    plain = message.get_body(("plain",)).get_content()
+    html_part = message.get_body(("html",))
+    assert html_part is not None, "no text/html part"
+    html_text = html_part.get_content()
+    assert "Заказ 1042 в пути: трек (https://track.example/1042)" in plain
+    assert "<strong>Заказ 1042</strong>" in html_text and '<a href="https://track.example/1042">трек</a>' in html_text
+    assert "<script>" not in html_text and "&lt;script&gt;" in html_text  # the article's raw HTML is text
+    # Plain first, HTML second inside one multipart/alternative; the file still goes along.
+    alternative = next(part for part in message.walk() if part.get_content_type() == "multipart/alternative")
+    assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
+    (file,) = list(message.iter_attachments())
+    assert file.get_filename() == "label.pdf"
+
+    # Without an HTML rendering the mail stays a single text part.
+    await connector.send(outbound())
+    assert smtp_server.received[1].message.get_content_type() == "text/plain"
+
+
 async def test_our_reply_is_read_back_as_part_of_the_thread(dovecot: DovecotServer, smtp_server: SmtpServer, tmp_path: Path):
     """The customer's mail program answers our reply; the answer carries our Message-ID."""
     connector = make_connector(dovecot, tmp_path, smtp_server)

@@ -34,7 +34,8 @@ from connectors.base import (
 from connectors.telegram import TOO_LARGE, TelegramConnector, split_text, utf16_len
 from omniconsole.models import IdentityKind
 from tests.waiting import eventually as wait_until
-from tests.peers.telegram_api import BAD_GATEWAY_HTML, FakeBotApi, group_chat, user
+from connectors.text import html_to_text
+from tests.peers.telegram_api import BAD_GATEWAY_HTML, FakeBotApi, group_chat, parse_html, user
 
 # PTB warns about its own `RetryAfter.retry_after` type change when it builds the exception.
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -383,6 +384,51 @@ async def test_long_text_is_split_in_order_at_line_breaks(api: FakeBotApi, tmp_p
     assert "\n".join(sent) == body  # nothing lost, nothing reordered, cut only at line breaks
     assert all("parse_mode" not in call.params for call in api.calls_of("sendMessage"))
     assert result.external_id == "1001:1"
+
+
+async def test_an_answer_goes_in_telegrams_html_formatting_split_where_no_tag_is_cut(api: FakeBotApi, tmp_path: Path) -> None:
+    from omniconsole.answers.render import render
+
+    paragraph = "**Заказ 1042** уже в пути, [трек](https://track.example/1042?a=1&b=2) и <не тег> & " + "подробности " * 40
+    rendered = render("\n\n".join([paragraph] * 12), "telegram")  # ~7,000 characters shown
+    connector = make_connector(api, tmp_path)
+    try:
+        await connector.send(outbound(rendered.text, meta=rendered.meta))
+        await connector.send(outbound("short **plain**", id=2))
+    finally:
+        await connector.close()
+
+    calls = api.calls_of("sendMessage")
+    formatted = [call.params for call in calls if call.params.get("parse_mode") == "HTML"]
+    assert len(formatted) == 2, "the long answer is two HTML messages"
+    for params in formatted:
+        shown = parse_html(params["text"])  # the peer's parser: each part is well-formed on its own
+        assert utf16_len(shown) <= 4096
+        assert params["text"].count("<b>") == params["text"].count("</b>")
+    assert '<a href="https://track.example/1042?a=1&amp;b=2">трек</a>' in formatted[0]["text"]
+    assert "&lt;не тег&gt; &amp;" in formatted[0]["text"]
+    shown_whole = " ".join(parse_html(params["text"]) for params in formatted).split()
+    assert shown_whole == html_to_text(rendered.meta["formatted"]).split()  # nothing lost or doubled
+    # A reply without the rendered formatting goes as it was written, no parse_mode.
+    assert calls[-1].params["text"] == "short **plain**" and "parse_mode" not in calls[-1].params
+
+
+async def test_formatting_telegram_refuses_falls_back_to_plain_text(api: FakeBotApi, tmp_path: Path) -> None:
+    connector = make_connector(api, tmp_path)
+    try:
+        # Telegram refuses an unsupported tag: the whole answer goes as its plain body instead.
+        await connector.send(outbound("Order 1042 (https://track.example)", meta={"parse_mode": "HTML", "formatted": "<h1>Order</h1> 1042"}))
+        # The second part refused after the first went: that part goes without its tags.
+        long = "<b>" + "word " * 1000 + "</b>"
+        api.fail_next("sendMessage", 400, "Bad Request: can't parse entities: Unsupported start tag \"b\" at byte offset 0", after=1)
+        await connector.send(outbound(html_to_text(long), id=2, meta={"parse_mode": "HTML", "formatted": long}))
+    finally:
+        await connector.close()
+    sent = [call.params for call in api.calls_of("sendMessage")]
+    assert sent[0]["parse_mode"] == "HTML" and "parse_mode" not in sent[1]
+    assert sent[1]["text"] == "Order 1042 (https://track.example)"
+    assert [p.get("parse_mode") for p in sent[2:]] == ["HTML", "HTML", None]
+    assert sent[4]["text"] == html_to_text(sent[3]["text"]) and "<b>" not in sent[4]["text"]
 
 
 def test_split_never_breaks_a_symbol() -> None:

@@ -14,7 +14,11 @@ It is the only Telegram we have in tests, so it follows the public documentation
 * `getFile` answers 400 "file is too big" over 20 MB, files download from
   `/file/bot<token>/<file_path>`;
 * `sendMessage` refuses empty text and more than 4,096 UTF-16 code units, captions over 1,024,
-  and replies to a message the chat does not have unless `allow_sending_without_reply`.
+  and replies to a message the chat does not have unless `allow_sending_without_reply`;
+* `parse_mode=HTML` ("Formatting options"): only Telegram's tags (b, strong, i, em, u, ins, s,
+  strike, del, code, pre, a href, blockquote, tg-spoiler, span class="tg-spoiler"), properly
+  nested; only &lt; &gt; &amp; &quot; and numeric entities; anything else is 400 "can't parse
+  entities" as Telegram says it; the limits count the text after parsing.
 
 A test pushes updates (`push_message`, `push_edit`, ...), injects failures for the next call of
 a method (`fail_next`) and inspects what the client sent (`calls`).
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import sys
 import threading
 import time
@@ -335,6 +340,8 @@ class FakeBotApi:
     def _send_message(self, params: dict[str, Any], files: dict[str, Any]) -> _Response:
         chat_id = self._chat_id(params)
         text = params.get("text") or ""
+        if params.get("parse_mode") == "HTML":
+            text = parse_html(text)
         if not text.strip():
             raise _ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message text is empty")
         if utf16_len(text) > 4096:
@@ -430,12 +437,18 @@ class FakeBotApi:
 
     @staticmethod
     def _check_caption(params: dict[str, Any]) -> None:
-        if utf16_len(params.get("caption") or "") > 1024:
+        caption = params.get("caption") or ""
+        if params.get("parse_mode") == "HTML":
+            caption = parse_html(caption)
+        if utf16_len(caption) > 1024:
             raise _ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message caption is too long")
 
     @staticmethod
     def _caption(params: dict[str, Any]) -> dict[str, Any]:
-        return {"caption": params["caption"]} if params.get("caption") else {}
+        if not params.get("caption"):
+            return {}
+        caption = params["caption"]
+        return {"caption": parse_html(caption) if params.get("parse_mode") == "HTML" else caption}
 
     def _sent(self, chat_id: int, params: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
         """Record a message the bot sent in `chat_id` and return it as a Message object."""
@@ -470,6 +483,54 @@ class FakeBotApi:
         if allow_missing:
             return None
         raise _ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message to be replied not found")
+
+
+_HTML_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
+                        "blockquote", "tg-spoiler", "span", "tg-emoji"})
+_HTML_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^<>]*)>|&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);|([<>&])")
+_HTML_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+def parse_html(text: str) -> str:
+    """The text of a `parse_mode=HTML` message as Telegram parses it (entities dropped), or
+    400 "can't parse entities" in Telegram's words for what Telegram refuses."""
+    out: list[str] = []
+    stack: list[str] = []
+    position = 0
+
+    def refuse(reason: str, at: int) -> _ApiError:
+        offset = len(text[:at].encode("utf-8"))
+        return _ApiError(HTTPStatus.BAD_REQUEST, f"Bad Request: can't parse entities: {reason} at byte offset {offset}")
+
+    for match in _HTML_TOKEN.finditer(text):
+        out.append(text[position : match.start()])
+        position = match.end()
+        closing, name, attributes, entity, bare = match.groups()
+        if bare is not None:
+            raise refuse(f'Unexpected character "{bare}"' if bare != "<" else "Unsupported start tag", match.start())
+        if entity is not None:
+            if entity.startswith("#"):
+                out.append(chr(int(entity[2:], 16) if entity[1] in "xX" else int(entity[1:])))
+            elif entity in _HTML_NAMED:
+                out.append(_HTML_NAMED[entity])
+            else:
+                raise refuse(f'Unsupported HTML entity "&{entity};"', match.start())
+            continue
+        name = name.lower()
+        if name not in _HTML_TAGS:
+            raise refuse(f'Unsupported {"end" if closing else "start"} tag "{name}"', match.start())
+        if closing:
+            if not stack or stack[-1] != name:
+                raise refuse(f'Unmatched end tag "{name}"', match.start())
+            stack.pop()
+        else:
+            if name == "a" and "href=" not in attributes:
+                raise refuse('Can\'t find "href" attribute of the "a" tag', match.start())
+            stack.append(name)
+    if stack:
+        raise refuse(f'Can\'t find end tag corresponding to start tag "{stack[-1]}"', len(text))
+    out.append(text[position:])
+    return "".join(out)
 
 
 _METHODS = {

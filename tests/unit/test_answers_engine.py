@@ -160,3 +160,13 @@ def test_was_edited():
     assert not was_edited([answer], "Иван, добрый день!\n\n" + answer.replace("\n", " ") + "\nАнна")
     assert was_edited([answer], answer.replace("3–5", "5–7"))
     assert was_edited(["Hello!", answer], "Hello! and more")
+
+
+def test_the_windows_language_by_alphabet():
+    from omniconsole.answers.language import detect_by_script
+
+    assert detect_by_script(["Где мой заказ?"]) == "ru"
+    assert detect_by_script(["Где мой заказ?", "My card was charged twice"]) == "en"  # the newest that tells
+    assert detect_by_script(["Заказ 4711 не пришёл", "👍", "ok"]) == "ru"  # too few letters: the one before
+    assert detect_by_script(["Заказ order №4711 ещё не пришёл"]) == "ru"
+    assert detect_by_script(["👍", "12345"]) is None and detect_by_script([]) is None

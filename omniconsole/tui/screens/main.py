@@ -31,6 +31,7 @@ from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import Conversation, Operator, Store
 from omniconsole.tui.follower import Follower
+from omniconsole.tui.screens.main_answers import ANSWERS_BINDINGS, AnswersActions
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.text import clock_time, one_line, safe
 from omniconsole.tui.widgets.composer import Composer
@@ -59,7 +60,7 @@ def _action_commands():
 _WAITING_VIEWS = (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED)
 
 
-class MainScreen(RoutingActions, WorkerFailures, Screen):
+class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
     """Inbox, conversation and customer side by side."""
 
     # Textual repaints the whole screen when focus moves (a repaint reactive). The panes
@@ -94,6 +95,7 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         Binding("c", "edit_customer", "Edit customer", id="customer.edit"),
         Binding("m", "same_person", "Merge / same person", id="customer.merge"),
         Binding("N", "start_conversation", "Start a conversation", id="conversation.start"),
+        *ANSWERS_BINDINGS,
         Binding("slash", "search", "Search", id="app.search"),
         Binding("ctrl+r", "reports", "Reports", id="app.reports"),
         Binding("W", "wallboard", "Wallboard", id="app.wallboard"),
@@ -179,6 +181,8 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         status = self.query_one(StatusBar)
         await status.reload()
         self.reply_box.draw()
+        # The answers engine is built once the inbox is up, not while it first draws.
+        self.set_timer(1.0, self.reply_box.load_engine)
         self.follower.follow()
         self.query_one(PresenceLine).follow()
         status.follow()
@@ -213,6 +217,8 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
             if any(e.kind == "channel.health" for e in events):
                 await self.query_one(StatusBar).reload()
                 await self._channel_alerts().announce(self, self.store, events)
+            if any(e.kind.startswith("kb.") for e in events):
+                self.reply_box.load_engine()  # the answers library changed
         except OmniError as exc:
             message.ok = False
             self._store_trouble(exc)
@@ -300,16 +306,19 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         if view is None:
             return
         conversation, entries, profile, routes, others = view
+        reactions = await self.store.reactions(conversation_id)
         changed = self.conversation is None or self.conversation.id != conversation_id
         self.conversation = conversation
         reply_box = self.reply_box
         presence = self.query_one(PresenceLine)
         # Everything is drawn in one batch: one repaint per key, not one per pane.
         with self.app.batch_update():
-            self.timeline.show(entries, focus_message=focus_message, keep_position=keep_position and not changed)
+            self.timeline.show(entries, focus_message=focus_message, keep_position=keep_position and not changed,
+                               reactions=reactions)
             self.query_one(CustomerPane).show(profile, conversation_id)
             self.query_one(ConversationHeader).show(conversation, profile.display_name if profile else "")
             reply_box.show(conversation, routes)
+            reply_box.show_customer(profile, [e.body for e in entries if e.direction == "in" and e.body])
             presence.conversation_id = conversation_id
             presence.show(others)
         await reply_box.check_window()
@@ -348,16 +357,21 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_reply(self) -> None:
+        if await self._may_reply():
+            self.reply_box.start_reply()
+
+    async def _may_reply(self) -> bool:
+        """Whether the operator may start a reply here: in someone else's conversation, asked first."""
         conversation = self._need_conversation()
         if conversation is None:
-            return
+            return False
         if conversation.assignee and conversation.assignee != self.operator.login:
             from omniconsole.tui.screens.dialogs import ConfirmDialog
 
             question = Text(f"This conversation is assigned to {conversation.assignee}. Reply anyway?")
             if not await self.app.push_screen_wait(ConfirmDialog(question)):
-                return
-        self.reply_box.start_reply()
+                return False
+        return True
 
     def action_note(self) -> None:
         if self._need_conversation() is None:
@@ -700,6 +714,7 @@ class MainScreen(RoutingActions, WorkerFailures, Screen):
         panes = [self.inbox, self.timeline]
         if self.focused is self.composer or self.composer.text.strip():
             panes.append(self.composer)
+        panes.extend(self.script_panes())
         customer = self.query_one(CustomerPane)
         if customer.display and customer.styles.display != "none":
             panes.append(customer)

@@ -3,8 +3,15 @@ pick with ctrl+t), WhatsApp's 24-hour window, the composer, and the reply flow i
 
 It writes what the operator sends (a queued reply, a note, a note on a call, a template) to the
 store and reports back with messages named for what happened: `ReplyQueued`, `NoteAdded`,
-`ComposingCancelled`. The screen reopens the conversation and moves focus; the box never calls
-into the screen.
+`ComposingCancelled`, `ScriptRequested`. The screen reopens the conversation and moves focus; the
+box never calls into the screen.
+
+Answers from the library (issue #16) live here too: `/` at the start of a word or ctrl+space
+opens the picker (omniconsole/tui/widgets/answer_picker.py) over the composer; the suggestion
+strip shows the engine's top 3 for the customer's latest messages (alt+1..3 take one); each
+insertion, suggestion shown and reply sent is recorded for assist acceptance; a reply holding an
+answer is rendered for its channel (omniconsole/answers/render.py) when queued. The engine is
+built in a thread and rebuilt when the screen says the library changed (`load_engine`).
 """
 
 from __future__ import annotations
@@ -22,18 +29,30 @@ from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Static
+from textual.widgets import Static, TextArea
 
+from omniconsole.answers.engine import Engine
+from omniconsole.answers.language import detect_by_script
+from omniconsole.answers.placeholders import Filled, fill, first_name
+from omniconsole.answers.usage import was_edited
 from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.core.reply_window import FREE, ReplyWindow, reply_window
 from omniconsole.errors import OmniError
-from omniconsole.store import ActionError, Conversation, Operator, ReplyOption, Store
+from omniconsole.store import ActionError, Conversation, CustomerProfile, Operator, ReplyOption, Store
+from omniconsole.store.answers import ArticleRecord
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.text import badge, one_line, safe
+from omniconsole.tui.widgets.answer_picker import AnswerPicker, insert_answer, slash_query
+from omniconsole.tui.widgets.answer_suggestions import SuggestionStrip
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.workers import WorkerFailures
+
+#: How long a conversation must stay on screen before suggestions are computed for it (s):
+#: moving through the inbox at key speed computes none.
+SUGGEST_DELAY = 0.2
 
 
 def window_words(window: ReplyWindow, now: float) -> str:
@@ -56,6 +75,9 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
 
     PANE = "reply-box"
 
+    # alt+1..3 (SUGGESTION_BINDINGS) are the screen's: a suggestion is taken from the timeline too.
+    BINDINGS = [Binding("ctrl+space", "open_picker", "Answers", id="answers.picker")]
+
     class ReplyQueued(Message):
         """A reply (or a template, `template` names it) is queued in `conversation_id`."""
 
@@ -74,6 +96,13 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
     class ComposingCancelled(Message):
         """The operator left the composer with Escape."""
 
+    class ScriptRequested(Message):
+        """An operator script was picked: the screen shows it in a side pane."""
+
+        def __init__(self, record: ArticleRecord) -> None:
+            super().__init__()
+            self.record = record
+
     def __init__(self, store: Store, operator: Operator, *, clock=time.time, id: str | None = None) -> None:
         super().__init__(id=id)
         self.store = store
@@ -89,14 +118,40 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         self.call_note_target: int | None = None
         self.submitting = False
         self._typing_sent = 0.0
+        # Answers: the engine (empty until built off the UI thread), the placeholder values of
+        # the open conversation, the customer's latest messages, and the insertions in the
+        # reply being written: (id from kb_record_insertion, the text inserted).
+        self.engine = Engine([])
+        self.values: dict[str, object] = {}
+        self.customer_texts: list[str] = []
+        self.customer_language: str | None = None  # detected from their latest messages; None: cannot tell
+        self.insertions: list[tuple[int, str]] = []
+        self._replace = 0  # characters of the typed `/query` an insertion replaces
+        self._suggested_for: tuple | None = None
+        self._suggest_timer = None
+        self._slash_dismissed: tuple[int, int] | None = None
+        # The last reply sent from this box (conversation id, Markdown written), for "save as answer".
+        self.last_sent: tuple[int, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="composer-info", markup=False)
+        strip = SuggestionStrip(self.engine, id="suggestions")
+        strip.display = False  # until there is something to suggest
+        yield strip
         yield Composer(id="composer")
+        yield AnswerPicker(self.engine, id="answer-picker")
 
     @property
     def composer(self) -> Composer:
         return self.query_one(Composer)
+
+    @property
+    def picker(self) -> AnswerPicker:
+        return self.query_one(AnswerPicker)
+
+    @property
+    def suggestions(self) -> SuggestionStrip:
+        return self.query_one(SuggestionStrip)
 
     @property
     def route(self) -> ReplyOption | None:
@@ -119,6 +174,10 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         self.routes = routes
         if changed:
             self.route_index = next((i for i, r in enumerate(self.routes) if r.default), 0)
+            self.insertions = []
+            self.customer_language = None
+            if self.picker.is_open:  # closing a closed one still redraws its parts
+                self.picker.close()
         else:
             self.route_index = min(self.route_index, max(0, len(self.routes) - 1))
         self.draw()
@@ -183,6 +242,158 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
                         style=self.pane_style("warning"))
         self.query_one("#composer-info", Static).update(text, layout=False)
 
+    # --- answers ---------------------------------------------------------------------------
+
+    def show_customer(self, profile: CustomerProfile | None, customer_texts: list[str]) -> None:
+        """The open conversation's customer: the placeholder values an answer is filled with,
+        and their latest messages (oldest first), for which suggestions are computed once the
+        conversation stays on screen for `SUGGEST_DELAY`."""
+        conversation = self.conversation
+        name = profile.display_name if profile else ""
+        values: dict[str, object] = {
+            "customer.name": name,
+            "customer.first_name": first_name(name),
+            "operator.name": self.operator.display_name or self.operator.login,
+            "conversation.id": conversation.id if conversation else "",
+        }
+        for key, value in ((profile.attributes if profile else None) or {}).items():
+            values[f"customer.attr.{key}"] = value
+        self.values = values
+        self.customer_texts = customer_texts[-3:]
+        if self._suggest_timer is not None:
+            self._suggest_timer.stop()
+        self._suggest_timer = self.set_timer(SUGGEST_DELAY, self.suggest)
+
+    @work(exclusive=True, group="answers-engine", exit_on_error=False)
+    async def load_engine(self) -> None:
+        """Build the library's engine off the UI thread; called at start and again whenever a
+        `kb.*` event says the library changed."""
+        try:
+            records, figures = await self.store.kb_articles(), await self.store.kb_figures()
+        except OmniError as exc:
+            self.post_message(StoreUnavailable(exc))
+            return
+
+        engine = await asyncio.to_thread(Engine, records, figures)
+        self.engine = self.picker.engine = self.suggestions.engine = engine
+        self._suggested_for = None
+        self.suggest()
+
+    @work(exclusive=True, group="answers-suggest", exit_on_error=False)
+    async def suggest(self) -> None:
+        """The engine's top 3 for the customer's latest messages, computed in a thread."""
+        conversation, texts, engine = self.conversation, list(self.customer_texts), self.engine
+        route = self.route
+        key = (conversation.id if conversation else None, tuple(texts), route.kind if route else None, id(engine))
+        if key == self._suggested_for:
+            return
+        self._suggested_for = key
+
+        def work() -> tuple[str | None, list]:
+            # The language by alphabet, not py3langid's model: the model is ~90 MB resident,
+            # most of the window's memory budget. "" keeps the engine from loading it.
+            language = detect_by_script(texts)
+            return language, engine.suggest(texts, language=language or "", channel=route.kind if route else None) if texts else []
+
+        language, hits = await asyncio.to_thread(work)
+        if self.conversation is conversation:
+            self.customer_language = language
+            if hits or self.suggestions.hits:  # nothing to nothing: no redraw
+                self.suggestions.show(hits)
+
+    def open_picker(self, query: str = "", replace: int = 0) -> None:
+        """Open the picker with `query`; the insertion replaces `replace` characters before the
+        composer's cursor (the typed `/query`)."""
+        if self.conversation is None:
+            return
+        self._replace = replace
+        route = self.route
+        self.picker.open(query, language=self.customer_language, channel=route.kind if route else None, values=self.values)
+
+    def action_open_picker(self) -> None:
+        self._slash_dismissed = None
+        self.open_picker()
+
+    def action_suggestion(self, index: int) -> None:
+        self.suggestions.choose(index)
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if event.text_area is not self.composer or self.picker.is_open:
+            return
+        row, column = self.composer.cursor_location
+        before = self.composer.document.get_line(row)[:column]
+        query = slash_query(before)
+        if query is None:
+            self._slash_dismissed = None
+            return
+        where = (row, column - len(query) - 1)
+        if where != self._slash_dismissed:
+            self.open_picker(query, replace=len(query) + 1)
+
+    async def on_answer_picker_chosen(self, event: AnswerPicker.Chosen) -> None:
+        event.stop()
+        await self._take(event.record, event.filled)
+
+    async def _take(self, record: ArticleRecord, filled: Filled) -> None:
+        composer = self.composer
+        # _replace < 0 marks a suggestion taken with alt+N (it replaces nothing).
+        suggested = self._replace < 0
+        replace, self._replace = max(0, self._replace), 0
+        self._slash_dismissed = None
+        if record.kind == "script":
+            # A script is followed step by step in the side pane, not pasted whole.
+            if replace:
+                row, column = composer.cursor_location
+                composer.replace("", (row, max(0, column - replace)), (row, column))
+            self.post_message(self.ScriptRequested(record))
+            composer.focus()
+            return
+        insert_answer(composer, filled, replace=replace)
+        composer.focus()
+        conversation = self.conversation
+        try:
+            insertion = await self.store.kb_record_insertion(
+                record.key, record.language, self.operator.login, conversation.id if conversation else None, suggested=suggested
+            )
+        except OmniError as exc:
+            self.post_message(StoreUnavailable(exc))
+            return
+        self.insertions.append((insertion, filled.text))
+
+    def insert_text(self, text: str) -> None:
+        """Insert `text` at the composer's cursor (a script's step) as an answer of the reply."""
+        filled = fill(text, self.values)
+        insert_answer(self.composer, filled)
+        self.insertions.append((0, filled.text))
+        self.composer.focus()
+
+    def on_answer_picker_closed(self, event: AnswerPicker.Closed) -> None:
+        event.stop()
+        if self._replace > 0:
+            row, column = self.composer.cursor_location
+            self._slash_dismissed = (row, column - self._replace)
+        self._replace = 0
+        self.composer.focus()
+
+    async def on_suggestion_strip_shown(self, event: SuggestionStrip.Shown) -> None:
+        event.stop()
+        conversation = self.conversation
+        try:
+            await self.store.kb_record_shown(
+                [(hit.key, hit.record.language) for hit in event.hits], self.operator.login, conversation.id if conversation else None
+            )
+        except OmniError as exc:
+            self.post_message(StoreUnavailable(exc))
+
+    def on_suggestion_strip_chosen(self, event: SuggestionStrip.Chosen) -> None:
+        event.stop()
+        if self.conversation is None:
+            return
+        self._replace = -1  # a suggestion: replaces nothing, recorded as suggested
+        self.picker.take(event.hit.record, values=self.values)
+        if not self.picker.is_open:
+            self.composer.focus()
+
     # --- the composer's requests ----------------------------------------------------------
 
     async def on_composer_submitted(self, message: Composer.Submitted) -> None:
@@ -199,6 +410,7 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         composer = self.composer
         composer.clear()
         mode = composer.mode
+        message_id: int | None = None
         try:
             if mode == "note" and self.call_note_target is not None:
                 await self.store.note_on_call(self.call_note_target, body, self.operator.login)
@@ -213,15 +425,34 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
                     composer.text = body  # kept: the operator may want it once the customer writes
                     self.offer_templates()
                     return
-                await self.store.queue_reply(
-                    conversation.id, body, self.operator.login, identity_id=route.identity_id, channel_id=route.channel_id
+                # A reply holding answers from the library is Markdown: each channel gets its
+                # own rendering. Typed replies go as written (a "2*3*4" stays as it is).
+                text, meta = body, None
+                if self.insertions:
+                    # Imported here: markdown-it costs ~60 ms at start, and most windows send
+                    # their first answer long after.
+                    from omniconsole.answers.render import render
+
+                    rendered = render(body, route.kind)
+                    text, meta = rendered.text, (rendered.meta or None)
+                message_id = await self.store.queue_reply(
+                    conversation.id, text, self.operator.login, identity_id=route.identity_id, channel_id=route.channel_id,
+                    meta=meta,
                 )
+                self.last_sent = (conversation.id, body)
         except OmniError as exc:
             composer.text = body
             self.app.notify(str(exc), severity="error", markup=False)
             return
         finally:
             self.submitting = False
+        insertions, self.insertions = [(i, t) for i, t in self.insertions if i], []
+        if mode != "note" and insertions:
+            # After the reply is queued, apart from it: a failure here must not offer to send it again.
+            try:
+                await self.store.kb_record_sent([i for i, _ in insertions], message_id, was_edited([t for _, t in insertions], body))
+            except OmniError as exc:
+                self.post_message(StoreUnavailable(exc))
         composer.mode = "reply"
         self.call_note_target = None
         try:

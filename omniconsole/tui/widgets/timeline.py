@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 from rich.console import Console
 from rich.style import Style
@@ -113,9 +113,25 @@ def call_text(entry: TimelineEntry, when: str, style: StyleOf = no_style) -> Tex
     return text
 
 
-def entry_text(entry: TimelineEntry, *, unfolded: bool = False, now: float | None = None, style: StyleOf = no_style) -> Text:
+def reactions_text(reactions: tuple[tuple[str, str], ...], style: StyleOf = no_style) -> Text:
+    """The reactions on a message, "👍 by Иван  ❤ by Emma": (emoji, who) pairs, both drawn as
+    literal text (they come from the customer's channel)."""
+    text = Text(end="")
+    for index, (emoji, who) in enumerate(reactions):
+        if index:
+            text.append("  ")
+        text.append_text(safe(emoji, ""))
+        text.append(" by ", style=style("dim"))
+        text.append_text(safe(who or "the customer", style("customer")))
+    return text
+
+
+def entry_text(
+    entry: TimelineEntry, *, unfolded: bool = False, now: float | None = None, style: StyleOf = no_style,
+    reactions: tuple[tuple[str, str], ...] = (),
+) -> Text:
     """One timeline entry as literal Text (no customer text is ever parsed as markup), coloured
-    by `style`."""
+    by `style`; `reactions` (emoji, who) are drawn under the message they are on (issue #14)."""
     when = clock_time(entry.created_at, now)
     if "call" in entry.flags:
         return call_text(entry, when, style)
@@ -176,6 +192,9 @@ def entry_text(entry: TimelineEntry, *, unfolded: bool = False, now: float | Non
         if attachment.note:
             text.append(" ")
             text.append_text(safe(attachment.note, style("file-note")))
+    if reactions:
+        text.append("\n")
+        text.append_text(reactions_text(reactions, style))
     if entry.direction == "out" and entry.error:
         text.append("\n")
         if entry.state == "failed":
@@ -216,6 +235,8 @@ class Timeline(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
         super().__init__(id=id)
         self.clock = clock
         self.entries: list[TimelineEntry] = []
+        # The customers' reactions by message id: (emoji, who), oldest first.
+        self.reactions: dict[int, tuple[tuple[str, str], ...]] = {}
         self.cursor = -1
         self.unfolded: set[int] = set()
         self._lines: list[Strip] = []
@@ -231,12 +252,19 @@ class Timeline(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
     def selected(self) -> TimelineEntry | None:
         return self.entries[self.cursor] if 0 <= self.cursor < len(self.entries) else None
 
-    def show(self, entries: list[TimelineEntry], *, focus_message: int | None = None, keep_position: bool = False) -> None:
+    def show(
+        self, entries: list[TimelineEntry], *, focus_message: int | None = None, keep_position: bool = False,
+        reactions: Mapping[int, Iterable] | None = None,
+    ) -> None:
         """Show a conversation's entries; the cursor goes to `focus_message`, stays on the same
-        entry when `keep_position`, else to the newest."""
+        entry when `keep_position`, else to the newest. `reactions` are `Store.reactions()`:
+        message id -> reactions (with `emoji` and `sender_name`)."""
         previous = self.selected.id if (keep_position and self.selected) else None
         at_bottom = self.scroll_y >= self.max_scroll_y - 1
         self.entries = entries
+        self.reactions = {
+            message_id: tuple((r.emoji, r.sender_name) for r in found) for message_id, found in (reactions or {}).items()
+        }
         target = focus_message if focus_message is not None else previous
         ids = [e.id for e in entries]
         self.cursor = ids.index(target) if target in ids else len(entries) - 1
@@ -256,17 +284,18 @@ class Timeline(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
         for index, entry in enumerate(self.entries):
             starts.append(len(lines))
             unfolded = entry.id in self.unfolded
+            reactions = self.reactions.get(entry.id, ())
             if index == self.cursor:
                 # The selected entry is drawn afresh with its highlight over its own styles
                 # (bodies are capped, so this stays a few milliseconds at most).
-                text = entry_text(entry, unfolded=unfolded, now=now, style=self.pane_style)
+                text = entry_text(entry, unfolded=unfolded, now=now, style=self.pane_style, reactions=reactions)
                 text.stylize(self.pane_style("cursor"))
                 lines += wrap_to_strips(text, console, width)
             else:
-                key = (entry, unfolded, width, day)
+                key = (entry, unfolded, width, day, reactions)
                 wrapped = self._wrapped.get(key)
                 if wrapped is None:
-                    text = entry_text(entry, unfolded=unfolded, now=now, style=self.pane_style)
+                    text = entry_text(entry, unfolded=unfolded, now=now, style=self.pane_style, reactions=reactions)
                     wrapped = wrap_to_strips(text, console, width)
                 lines += wrapped
                 kept[key] = wrapped
