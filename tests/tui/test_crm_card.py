@@ -105,7 +105,7 @@ async def test_a_failing_webhook_endpoint_shows_in_the_status_bar(make_app, shop
         bar = app.main.query_one(StatusBar)
         await bar.reload()
         await settle(pilot)
-        assert "⚠ webhook crm: 0 waiting, event 9: http://127.0.0.1:9 answered" in bar._channels_text.plain
+        assert "⚠ webhook crm: 0 waiting, event 9: http://127.0.0.1:9 answered" in bar._webhooks_text.plain
 
 
 def app_with_mail(shop) -> OmniApp:
