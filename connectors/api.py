@@ -79,8 +79,12 @@ OUTBOUND_PREFIX = "out:"
 SIGNATURE_HEADER = "X-Omniconsole-Signature"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[\d\s().\-]{5,30}$")
-_STATES = {"sent": DeliveryState.SENT, "delivered": DeliveryState.DELIVERED, "read": DeliveryState.READ,
-           "failed": DeliveryState.FAILED}
+_STATES = {
+    "sent": DeliveryState.SENT,
+    "delivered": DeliveryState.DELIVERED,
+    "read": DeliveryState.READ,
+    "failed": DeliveryState.FAILED,
+}
 # Answers that mean "not now" rather than "never".
 _RETRY_STATUSES = {408, 425, 429}
 
@@ -143,8 +147,12 @@ class ApiConnector(Connector):
         """`POST /messages` takes a customer's message; `POST /status` a later delivery state;
         `POST /outbound` starts a conversation (a message the company sends first) and
         `GET /outbound` reads its delivery state."""
-        return (WebRoute("POST", "/messages", self._messages), WebRoute("POST", "/status", self._status),
-                WebRoute("POST", "/outbound", self._outbound), WebRoute("GET", "/outbound", self._outbound_state))
+        return (
+            WebRoute("POST", "/messages", self._messages),
+            WebRoute("POST", "/status", self._status),
+            WebRoute("POST", "/outbound", self._outbound),
+            WebRoute("GET", "/outbound", self._outbound_state),
+        )
 
     async def check(self) -> str:
         """Say what is configured (the callback is not called: a probe would be a message)."""
@@ -180,11 +188,15 @@ class ApiConnector(Connector):
         if isinstance(taken, WebResponse):
             return taken
         message, receipts = taken
-        answer: dict[str, Any] = {"status": "accepted", "idempotency_key": message.external_id[len(INBOUND_PREFIX):]}
+        answer: dict[str, Any] = {"status": "accepted", "idempotency_key": message.external_id[len(INBOUND_PREFIX) :]}
         for receipt in receipts:
             if receipt.external_id == message.external_id:
-                answer.update(message_id=receipt.message_id, conversation_id=receipt.conversation_id,
-                              customer_id=receipt.customer_id, duplicate=receipt.duplicate)
+                answer.update(
+                    message_id=receipt.message_id,
+                    conversation_id=receipt.conversation_id,
+                    customer_id=receipt.customer_id,
+                    duplicate=receipt.duplicate,
+                )
         return WebResponse.json(202, answer)
 
     def _inbound(self, payload: dict[str, Any], header_key: str) -> InboundMessage:
@@ -228,7 +240,9 @@ class ApiConnector(Connector):
             first = [i for i in identities if i[0] is wanted]
             if not first:
                 field_name = "external_id" if wanted is IdentityKind.EXTERNAL else str(wanted)
-                raise Invalid(f"this channel names customers by {self.primary} (identity_kind); customer.{field_name} is required")
+                raise Invalid(
+                    f"this channel names customers by {self.primary} (identity_kind); customer.{field_name} is required"
+                )
             identities = first + [i for i in identities if i[0] is not wanted]
         text = payload.get("text", "")
         if text is None:
@@ -245,9 +259,14 @@ class ApiConnector(Connector):
         if context is not None and (not isinstance(context, dict) or len(json.dumps(context)) > 4096):
             raise Invalid("context must be a JSON object of at most 4 KB (it comes back with our replies)")
         kind, address = identities[0]
-        meta: dict[str, Any] = {"idempotency_key": key,
-                                "customer": {k: v for k, v in (("name", name), ("email", email), ("phone", phone),
-                                                                ("external_id", external), ("crm_id", crm_id)) if v}}
+        meta: dict[str, Any] = {
+            "idempotency_key": key,
+            "customer": {
+                k: v
+                for k, v in (("name", name), ("email", email), ("phone", phone), ("external_id", external), ("crm_id", crm_id))
+                if v
+            },
+        }
         if context:
             meta["context"] = context
         return InboundMessage(
@@ -281,8 +300,11 @@ class ApiConnector(Connector):
         if state not in _STATES or state == "sent":
             return WebResponse.json(422, {"error": "state must be one of delivered, read, failed"})
         reason = payload.get("reason") if isinstance(payload.get("reason"), str) else ""
-        error = f"the integration reports: {_clean(reason)}" if state == "failed" and reason else (
-            "the integration reports it failed" if state == "failed" else "")
+        error = (
+            f"the integration reports: {_clean(reason)}"
+            if state == "failed" and reason
+            else ("the integration reports it failed" if state == "failed" else "")
+        )
         await sink.delivery_updates([DeliveryUpdate(outbound_external_id(message_id), _STATES[state], error)])
         return WebResponse.json(202, {"status": "recorded"})
 
@@ -307,8 +329,11 @@ class ApiConnector(Connector):
                 "to": text_field(payload, "to", "", limit=300),
                 "channel": text_field(payload, "channel", "", limit=100) or None,
                 "subject": text_field(payload, "subject", "", limit=300),
-                "idempotency_key": (text_field(payload, "idempotency_key", "", limit=KEY_LIMIT, identifier=True)
-                                    or request.header("Idempotency-Key").strip()[:KEY_LIMIT] or None),
+                "idempotency_key": (
+                    text_field(payload, "idempotency_key", "", limit=KEY_LIMIT, identifier=True)
+                    or request.header("Idempotency-Key").strip()[:KEY_LIMIT]
+                    or None
+                ),
             }
             for name in ("text", "template", "answer"):
                 value = payload.get(name)
@@ -348,8 +373,7 @@ class ApiConnector(Connector):
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             # No redirects: a signed body must reach the URL configured, not wherever it points.
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.callback_timeout, connect=10.0),
-                                             follow_redirects=False)
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.callback_timeout, connect=10.0), follow_redirects=False)
         return self._client
 
     async def send(self, message: OutboundMessage) -> SendResult:
@@ -363,8 +387,14 @@ class ApiConnector(Connector):
                 data = await asyncio.to_thread(path.read_bytes)
             except OSError as exc:
                 raise PermanentError(f"cannot read the attachment {path.name}: {exc.strerror or exc}") from exc
-            files.append({"filename": path.name, "mime_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-                          "size": len(data), "content_base64": base64.b64encode(data).decode("ascii")})
+            files.append(
+                {
+                    "filename": path.name,
+                    "mime_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                    "size": len(data),
+                    "content_base64": base64.b64encode(data).decode("ascii"),
+                }
+            )
         customer = dict(meta.get("customer") or {})
         customer["identity"] = {"kind": str(message.identity_kind), "address": message.address}
         document: dict[str, Any] = {

@@ -13,8 +13,8 @@ person changes something" (bad token, blocked by the customer): the reason is sh
 from __future__ import annotations
 
 import abc
-import logging
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime

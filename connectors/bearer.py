@@ -86,13 +86,18 @@ async def take_one(
     except ConnectorError as exc:
         # A fault that passes (a full disk): not acknowledged, so the sender retries.
         retry = getattr(exc, "retry_after", None) or 5
-        faults.note(f"not stored: {type(exc).__name__}", logging.WARNING, "%s was not stored, the sender is told to "
-                    "send it again in %d s: %s", what, retry, exc.reason)
+        faults.note(
+            f"not stored: {type(exc).__name__}",
+            logging.WARNING,
+            "%s was not stored, the sender is told to send it again in %d s: %s",
+            what,
+            retry,
+            exc.reason,
+        )
         return WebResponse(503, b"not stored; send again later\n", headers={"Retry-After": str(round(retry))})
     except Exception:
         # Not stored (the database is busy or broken): not acknowledged, so the sender retries.
-        faults.note("not stored", logging.ERROR, "%s was not stored; the sender is told to send it again", what,
-                    exc_info=True)
+        faults.note("not stored", logging.ERROR, "%s was not stored; the sender is told to send it again", what, exc_info=True)
         return WebResponse(503, b"not stored; send again later\n", headers={"Retry-After": "5"})
     return message, receipts or ()
 

@@ -28,7 +28,7 @@ import asyncio
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from connectors.base import (
@@ -49,61 +49,203 @@ DEMO_EXTENSION = "101"
 
 SIMULATED_KINDS = (IdentityKind.TELEGRAM, IdentityKind.EMAIL, IdentityKind.PHONE, IdentityKind.VK, IdentityKind.WHATSAPP)
 
-_RU_FIRST = ["Иван", "Мария", "Алексей", "Ольга", "Дмитрий", "Екатерина", "Сергей", "Анна", "Павел", "Наталья",
-             "Михаил", "Татьяна", "Андрей", "Юлия", "Никита", "Светлана", "Артём", "Ксения", "Егор", "Вера"]
+_RU_FIRST = [
+    "Иван",
+    "Мария",
+    "Алексей",
+    "Ольга",
+    "Дмитрий",
+    "Екатерина",
+    "Сергей",
+    "Анна",
+    "Павел",
+    "Наталья",
+    "Михаил",
+    "Татьяна",
+    "Андрей",
+    "Юлия",
+    "Никита",
+    "Светлана",
+    "Артём",
+    "Ксения",
+    "Егор",
+    "Вера",
+]
 _RU_FEMALE = {"Мария", "Ольга", "Екатерина", "Анна", "Наталья", "Татьяна", "Юлия", "Светлана", "Ксения", "Вера"}
-_RU_LAST = ["Петров", "Смирнов", "Кузнецов", "Иванов", "Соколов", "Попов", "Лебедев", "Козлов", "Новиков",
-            "Морозов", "Волков", "Павлов", "Зайцев", "Семёнов", "Голубев", "Виноградов"]
+_RU_LAST = [
+    "Петров",
+    "Смирнов",
+    "Кузнецов",
+    "Иванов",
+    "Соколов",
+    "Попов",
+    "Лебедев",
+    "Козлов",
+    "Новиков",
+    "Морозов",
+    "Волков",
+    "Павлов",
+    "Зайцев",
+    "Семёнов",
+    "Голубев",
+    "Виноградов",
+]
 _EN_FIRST = ["John", "Emma", "Oliver", "Sophia", "James", "Mia", "Lucas", "Amelia", "Henry", "Grace", "Leo", "Chloe"]
 _EN_LAST = ["Smith", "Brown", "Taylor", "Wilson", "Clark", "Walker", "Hall", "Young", "King", "Wright"]
-_TRANSLIT = str.maketrans({
-    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z", "и": "i", "й": "y",
-    "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f",
-    "х": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
-})
+_TRANSLIT = str.maketrans(
+    {
+        "а": "a",
+        "б": "b",
+        "в": "v",
+        "г": "g",
+        "д": "d",
+        "е": "e",
+        "ё": "e",
+        "ж": "zh",
+        "з": "z",
+        "и": "i",
+        "й": "y",
+        "к": "k",
+        "л": "l",
+        "м": "m",
+        "н": "n",
+        "о": "o",
+        "п": "p",
+        "р": "r",
+        "с": "s",
+        "т": "t",
+        "у": "u",
+        "ф": "f",
+        "х": "h",
+        "ц": "ts",
+        "ч": "ch",
+        "ш": "sh",
+        "щ": "sch",
+        "ъ": "",
+        "ы": "y",
+        "ь": "",
+        "э": "e",
+        "ю": "yu",
+        "я": "ya",
+    }
+)
 
 # Dialogues: (topic, subject, customer lines). {n} is an order number, {d} a day, {c} four card digits.
 _DIALOGUES = {
     "ru": [
-        ("orders", "Где мой заказ", ["Здравствуйте! Где мой заказ №{n}? Оплатил неделю назад.",
-                                     "Трек-номер не работает, на сайте пишет «не найден».",
-                                     "Можно ли поменять адрес доставки на Ленинградский проспект, 12?",
-                                     "Спасибо, жду."]),
-        ("delivery", "Доставка задерживается", ["Курьер не приехал, хотя обещали доставку сегодня до 18:00.",
-                                                "Заказ {n}. Могу получить завтра {d}-го после обеда?",
-                                                "Хорошо, тогда пусть позвонит за час."]),
-        ("refunds", "Возврат средств", ["Хочу вернуть товар из заказа {n}, не подошёл размер.",
-                                        "Деньги вернутся на ту же карту?", "Сколько дней ждать возврат?",
-                                        "Отправил посылку обратно, вот номер отправления."]),
-        ("account", "Не могу войти в аккаунт", ["Не могу войти в личный кабинет, пишет «неверный пароль».",
-                                                "Письмо для восстановления пароля не приходит.",
-                                                "Проверил спам — там тоже нет.", "Получилось, спасибо!"]),
-        ("cards", "Списали деньги дважды", ["С моей карты *{c} списали деньги дважды за один заказ!",
-                                            "Прикладываю выписку из банка.", "Когда вернут лишнее списание?"]),
-        ("appointments", "Запись на примерку", ["Можно записаться на примерку в субботу {d}-го?",
-                                                "Лучше в 14:00, если есть время.", "Отлично, до встречи!"]),
+        (
+            "orders",
+            "Где мой заказ",
+            [
+                "Здравствуйте! Где мой заказ №{n}? Оплатил неделю назад.",
+                "Трек-номер не работает, на сайте пишет «не найден».",
+                "Можно ли поменять адрес доставки на Ленинградский проспект, 12?",
+                "Спасибо, жду.",
+            ],
+        ),
+        (
+            "delivery",
+            "Доставка задерживается",
+            [
+                "Курьер не приехал, хотя обещали доставку сегодня до 18:00.",
+                "Заказ {n}. Могу получить завтра {d}-го после обеда?",
+                "Хорошо, тогда пусть позвонит за час.",
+            ],
+        ),
+        (
+            "refunds",
+            "Возврат средств",
+            [
+                "Хочу вернуть товар из заказа {n}, не подошёл размер.",
+                "Деньги вернутся на ту же карту?",
+                "Сколько дней ждать возврат?",
+                "Отправил посылку обратно, вот номер отправления.",
+            ],
+        ),
+        (
+            "account",
+            "Не могу войти в аккаунт",
+            [
+                "Не могу войти в личный кабинет, пишет «неверный пароль».",
+                "Письмо для восстановления пароля не приходит.",
+                "Проверил спам — там тоже нет.",
+                "Получилось, спасибо!",
+            ],
+        ),
+        (
+            "cards",
+            "Списали деньги дважды",
+            [
+                "С моей карты *{c} списали деньги дважды за один заказ!",
+                "Прикладываю выписку из банка.",
+                "Когда вернут лишнее списание?",
+            ],
+        ),
+        (
+            "appointments",
+            "Запись на примерку",
+            ["Можно записаться на примерку в субботу {d}-го?", "Лучше в 14:00, если есть время.", "Отлично, до встречи!"],
+        ),
     ],
     "en": [
-        ("orders", "Where is my order", ["Hi, where is my order #{n}? I paid a week ago.",
-                                         "The tracking number says 'not found'.",
-                                         "Could you change the delivery address to 221B Baker Street?",
-                                         "Thanks, I'll wait."]),
-        ("delivery", "Late delivery", ["The courier never came although delivery was promised today by 6 pm.",
-                                       "Order {n}. Can I get it tomorrow, the {d}th, in the afternoon?",
-                                       "Fine, please ask them to call an hour before."]),
-        ("refunds", "Refund request", ["I'd like to return the jacket from order {n}, wrong size.",
-                                       "Will the money go back to the same card?", "How long does a refund take?"]),
-        ("account", "Cannot log in", ["I can't log into my account, it says the password is wrong.",
-                                      "The password reset e-mail never arrives.", "Checked spam, nothing there.",
-                                      "It worked, thank you!"]),
-        ("cards", "Charged twice", ["My card ending {c} was charged twice for one order!",
-                                    "I attached the bank statement.", "When will the extra charge be refunded?"]),
-        ("appointments", "Fitting appointment", ["Can I book a fitting on Saturday the {d}th?",
-                                                 "2 pm would be best if it's free.", "Great, see you then!"]),
+        (
+            "orders",
+            "Where is my order",
+            [
+                "Hi, where is my order #{n}? I paid a week ago.",
+                "The tracking number says 'not found'.",
+                "Could you change the delivery address to 221B Baker Street?",
+                "Thanks, I'll wait.",
+            ],
+        ),
+        (
+            "delivery",
+            "Late delivery",
+            [
+                "The courier never came although delivery was promised today by 6 pm.",
+                "Order {n}. Can I get it tomorrow, the {d}th, in the afternoon?",
+                "Fine, please ask them to call an hour before.",
+            ],
+        ),
+        (
+            "refunds",
+            "Refund request",
+            [
+                "I'd like to return the jacket from order {n}, wrong size.",
+                "Will the money go back to the same card?",
+                "How long does a refund take?",
+            ],
+        ),
+        (
+            "account",
+            "Cannot log in",
+            [
+                "I can't log into my account, it says the password is wrong.",
+                "The password reset e-mail never arrives.",
+                "Checked spam, nothing there.",
+                "It worked, thank you!",
+            ],
+        ),
+        (
+            "cards",
+            "Charged twice",
+            [
+                "My card ending {c} was charged twice for one order!",
+                "I attached the bank statement.",
+                "When will the extra charge be refunded?",
+            ],
+        ),
+        (
+            "appointments",
+            "Fitting appointment",
+            ["Can I book a fitting on Saturday the {d}th?", "2 pm would be best if it's free.", "Great, see you then!"],
+        ),
     ],
 }
-_THANKS = {"ru": ["Спасибо!", "Понял, спасибо за ответ.", "Хорошо, буду ждать."],
-           "en": ["Thank you!", "Got it, thanks.", "OK, I'll wait."]}
+_THANKS = {
+    "ru": ["Спасибо!", "Понял, спасибо за ответ.", "Хорошо, буду ждать."],
+    "en": ["Thank you!", "Got it, thanks.", "OK, I'll wait."],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +324,7 @@ class DemoWorld:
             text = lines[line].format(n=rng.randrange(10000, 99999), d=rng.randrange(4, 21), c=rng.randrange(1000, 9999))
             kind, address = customer.identities[ident]
             last = line + 1 >= len(lines)
-            progress[customer.number] = (
-                (rng.randrange(len(dialogues)), 0, ident) if last else (dialogue, line + 1, ident)
-            )
+            progress[customer.number] = (rng.randrange(len(dialogues)), 0, ident) if last else (dialogue, line + 1, ident)
             if seq >= start:
                 yield DemoEvent(seq, customer, kind, address, text, subject, topic, last)
             seq += 1
@@ -257,7 +397,7 @@ class DemoConnector(Connector):
                     batch.append(self._call(event, "ringing"))
                     self._start(self._call_goes_on(event))
                 else:
-                    batch.append(inbound_for(event, datetime.now(timezone.utc)))
+                    batch.append(inbound_for(event, datetime.now(UTC)))
             if len(batch) >= self.batch or pause:
                 await sink.deliver(batch, str(event.seq))
                 batch = []
@@ -289,9 +429,15 @@ class DemoConnector(Connector):
         """One call event of `event`'s customer, as the PBX would post it."""
         from connectors.telephony import call_event
 
-        payload = {"event": what, "call_id": f"demo-{event.seq}", "direction": "in", "from": event.address,
-                   "extension": self.extension, "name": event.customer.name,
-                   "at": datetime.now(timezone.utc).isoformat()}
+        payload = {
+            "event": what,
+            "call_id": f"demo-{event.seq}",
+            "direction": "in",
+            "from": event.address,
+            "extension": self.extension,
+            "name": event.customer.name,
+            "at": datetime.now(UTC).isoformat(),
+        }
         if duration is not None:
             payload["duration"] = duration
             payload["note"] = event.text  # what the operator wrote down during the call
@@ -334,7 +480,7 @@ class DemoConnector(Connector):
             identity_kind=self.simulate,
             address=message.address,
             body=self.world.thanks(customer.language, message.id),
-            sent_at=datetime.now(timezone.utc),
+            sent_at=datetime.now(UTC),
             sender_name=customer.name,
         )
         await self._sink.deliver([reply], None)  # outside the event stream: no cursor
@@ -346,4 +492,4 @@ class DemoConnector(Connector):
 
 def history_start(days: int) -> datetime:
     """When the demo's built history begins."""
-    return datetime.now(timezone.utc) - timedelta(days=days)
+    return datetime.now(UTC) - timedelta(days=days)

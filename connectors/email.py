@@ -57,7 +57,7 @@ __all__ = ["EmailConnector", "MailboxSettings", "imap_utf7", "outbound_message_i
 
 
 def reply_subject(subject: str) -> str:
-    """"Re: subject", without piling up prefixes when the subject already has one."""
+    """ "Re: subject", without piling up prefixes when the subject already has one."""
     subject = " ".join((subject or "").split())
     if re.match(r"(?i)^(re|aw|sv|ответ)\s*:", subject):
         return subject
@@ -72,7 +72,6 @@ def outbound_message_id(message_id: int, channel_id: int, address: str) -> str:
     except UnicodeError:
         domain = "omniconsole.invalid"
     return f"<omniconsole.{message_id}.{channel_id}@{domain}>"
-
 
 
 def _cursor_from(raw: str | None) -> dict[str, dict[str, int]]:
@@ -90,8 +89,6 @@ def _cursor_from(raw: str | None) -> dict[str, dict[str, int]]:
         if isinstance(state, dict) and isinstance(state.get("uidvalidity"), int) and isinstance(state.get("uid"), int):
             cursor[str(folder)] = {"uidvalidity": state["uidvalidity"], "uid": state["uid"]}
     return cursor
-
-
 
 
 class EmailConnector(Connector):
@@ -143,7 +140,9 @@ class EmailConnector(Connector):
             await session.open()
             idle = "IDLE" in session.capabilities()
             plural = "folder" if len(s.folders) == 1 else "folders"
-            sink.connected(f"{s.imap_host}, {len(s.folders)} {plural}" + ("" if idle else f", polling every {s.poll_interval:g} s"))
+            sink.connected(
+                f"{s.imap_host}, {len(s.folders)} {plural}" + ("" if idle else f", polling every {s.poll_interval:g} s")
+            )
             while True:
                 for folder in s.folders:
                     await self._sync_folder(session, folder, sink)
@@ -175,7 +174,10 @@ class EmailConnector(Connector):
             else:
                 self.log.info(
                     "%s: folder %s has a new UIDVALIDITY (%s, was %s); reading it again, stored mail is matched by Message-ID",
-                    self.context.name, folder, uidvalidity, state["uidvalidity"],
+                    self.context.name,
+                    folder,
+                    uidvalidity,
+                    state["uidvalidity"],
                 )
         uids = await session.uids_after(last_uid)
         if not uids:
@@ -264,7 +266,9 @@ class EmailConnector(Connector):
                 raise TransientError(f"the mail server {where} put off the recipient for now: {words}") from None
             raise PermanentError(f"the mail server {where} refused the recipient: {words}") from None
         except aiosmtplib.SMTPAuthenticationError as exc:
-            raise PermanentError(f"the mail server {where} refused the login for {s.smtp_user}: {exc.code} {exc.message}") from None
+            raise PermanentError(
+                f"the mail server {where} refused the login for {s.smtp_user}: {exc.code} {exc.message}"
+            ) from None
         except aiosmtplib.SMTPResponseException as exc:
             if 400 <= exc.code < 500:
                 raise TransientError(f"the mail server {where} said try later: {exc.code} {exc.message}") from None
@@ -305,7 +309,9 @@ class EmailConnector(Connector):
             raise
         except Exception as exc:  # noqa: BLE001
             reason = imap_error(exc, session.where, session.settings.imap_host).reason
-            self.log.warning("%s: sent %s but could not file it in %s: %s", self.context.name, message_id, self.settings.sent_folder, reason)
+            self.log.warning(
+                "%s: sent %s but could not file it in %s: %s", self.context.name, message_id, self.settings.sent_folder, reason
+            )
         finally:
             await session.close()
 

@@ -44,8 +44,15 @@ from connectors.mail.tnef import is_tnef, unpack_tnef
 from omniconsole.models import IdentityKind, sanitize_text
 
 __all__ = [
-    "decode_text", "fold_position", "html_to_text", "message_ids", "message_key", "normalize_message_id",
-    "parse_mail", "synthetic_message_id", "unreadable_mail",
+    "decode_text",
+    "fold_position",
+    "html_to_text",
+    "message_ids",
+    "message_key",
+    "normalize_message_id",
+    "parse_mail",
+    "synthetic_message_id",
+    "unreadable_mail",
 ]
 
 # The first boundary line of a multipart body whose header names none (or another one): a
@@ -128,7 +135,6 @@ def _is_attachment(part: EmailMessage) -> bool:
     except Exception:  # noqa: BLE001
         disposition = None
     return disposition == "attachment"
-
 
 
 def _is_broken_multipart(part: EmailMessage) -> bool:

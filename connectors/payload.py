@@ -102,7 +102,7 @@ def coordinate(value: Any) -> str:
 
 
 def place(latitude: Any, longitude: Any) -> str:
-    """"59.93428, 30.335099" for a pair of coordinates."""
+    """ "59.93428, 30.335099" for a pair of coordinates."""
     return f"{coordinate(latitude)}, {coordinate(longitude)}"
 
 
@@ -245,7 +245,9 @@ async def deliver_isolated(
                 raise
             raw = raw_of(message) if raw_of is not None else _fields(message)
             if log is not None:
-                log.warning("message %s cannot be stored (%s); kept as unreadable", repair_text(message.external_id), describe(exc))
+                log.warning(
+                    "message %s cannot be stored (%s); kept as unreadable", repair_text(message.external_id), describe(exc)
+                )
             await sink.deliver([unreadable(message, raw, f"it could not be stored: {describe(exc)}")], None)
     if cursor is not None:
         await sink.deliver([], cursor)

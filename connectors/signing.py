@@ -47,12 +47,13 @@ def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[s
     return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: signature(secret, timestamp, body)}
 
 
-def verify(secret: str, headers: dict[str, str] | object, body: bytes, now: float | None = None,
-           tolerance: float = TOLERANCE) -> str | None:
+def verify(
+    secret: str, headers: dict[str, str] | object, body: bytes, now: float | None = None, tolerance: float = TOLERANCE
+) -> str | None:
     """Check a signed request as a receiver would; None when good, else why not, in words.
 
     `headers` is any mapping with `.get` (case-insensitive ones included)."""
-    get = getattr(headers, "get")
+    get = headers.get
     stamp = get(TIMESTAMP_HEADER) or ""
     given = get(SIGNATURE_HEADER) or ""
     if not stamp.isdigit():

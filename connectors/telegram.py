@@ -31,7 +31,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from telegram import Bot, Contact, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReactionTypeEmoji, ReplyParameters, Update, User
+from telegram import (
+    Bot,
+    Contact,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReactionTypeEmoji,
+    ReplyParameters,
+    Update,
+    User,
+)
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -60,7 +70,8 @@ from connectors.base import (
 )
 from connectors.payload import REACTION, as_dict, as_int, deliver_isolated, describe, epoch_time, file_suffix, unreadable
 from connectors.telegram_content import display_name, forward_origin, with_links
-from connectors.text import html_to_text, split_html, split_text as _split_text, utf16_len
+from connectors.text import html_to_text, split_html, utf16_len
+from connectors.text import split_text as _split_text
 from omniconsole.models import IdentityKind
 
 #: Telegram's limits, counted in UTF-16 code units as the Bot API counts them.
@@ -201,7 +212,8 @@ class TelegramConnector(Connector):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PTBUserWarning)  # "use Bot.get_updates": on purpose
                 raw = await bot.do_api_request(
-                    "getUpdates", api_kwargs={"offset": offset, "timeout": 0, "allowed_updates": allowed},
+                    "getUpdates",
+                    api_kwargs={"offset": offset, "timeout": 0, "allowed_updates": allowed},
                     read_timeout=_READ_TIMEOUT,
                 )
         except TelegramError as exc:
@@ -235,7 +247,9 @@ class TelegramConnector(Connector):
                 raws[message.external_id] = raw if raw is not None else item
                 held_bytes += sum(len(a.data) for a in message.attachments if a.data is not None)
             if held_bytes >= _DELIVERY_BYTES or number == len(updates):
-                await deliver_isolated(sink, batch, str(_update_id(item) + 1), raw_of=lambda m: _raw(raws.get(m.external_id)), log=self.log)
+                await deliver_isolated(
+                    sink, batch, str(_update_id(item) + 1), raw_of=lambda m: _raw(raws.get(m.external_id)), log=self.log
+                )
                 await self._answer_presses(bot, batch)
                 batch, held_bytes = [], 0
         return _update_id(updates[-1]) + 1
@@ -255,10 +269,15 @@ class TelegramConnector(Connector):
         message_id = as_int(body.get("message_id")) if kind in _MESSAGE_UPDATES else None
         # A message keeps its own id (a redelivery is recognised); anything else (a reaction
         # names another message's id) is known by its update.
-        external_id = f"{chat_id}:{message_id}" if chat_id is not None and message_id is not None else f"update:{raw.get('update_id')}"
+        external_id = (
+            f"{chat_id}:{message_id}" if chat_id is not None and message_id is not None else f"update:{raw.get('update_id')}"
+        )
         stand_in = InboundMessage(
-            external_id=external_id, identity_kind=IdentityKind.TELEGRAM, address=str(sender_id if sender_id is not None else chat_id),
-            body="", sent_at=epoch_time(body.get("date")) or datetime.now(UTC),
+            external_id=external_id,
+            identity_kind=IdentityKind.TELEGRAM,
+            address=str(sender_id if sender_id is not None else chat_id),
+            body="",
+            sent_at=epoch_time(body.get("date")) or datetime.now(UTC),
             sender_name=" ".join(str(sender.get(k) or "") for k in ("first_name", "last_name")).strip(),
             meta={"chat_id": chat_id} if chat_id is not None else {},
         )
@@ -275,7 +294,9 @@ class TelegramConnector(Connector):
             try:
                 await bot.answer_callback_query(str(query_id))
             except TelegramError as exc:
-                self.log.info("telegram: a button press could not be acknowledged: %s", exc.message.replace(self.token, "<token>"))
+                self.log.info(
+                    "telegram: a button press could not be acknowledged: %s", exc.message.replace(self.token, "<token>")
+                )
 
     def _button_press(self, update: Update) -> InboundMessage | None:
         """A `callback_query` (https://core.telegram.org/bots/api#callbackquery): the customer
@@ -290,7 +311,7 @@ class TelegramConnector(Connector):
             return None
         title = query.data
         markup = getattr(message, "reply_markup", None)
-        for row in (markup.inline_keyboard if markup else ()):
+        for row in markup.inline_keyboard if markup else ():
             for button in row:
                 if button.callback_data == query.data:
                     title = button.text
@@ -422,7 +443,9 @@ class TelegramConnector(Connector):
             suffix, mime = (
                 (".tgs", "application/x-tgsticker")
                 if sticker.is_animated
-                else (".webm", "video/webm") if sticker.is_video else (".webp", "image/webp")
+                else (".webm", "video/webm")
+                if sticker.is_video
+                else (".webp", "image/webp")
             )
             attachment = await self._download(sticker, f"sticker_{sticker.file_unique_id}{suffix}", mime)
             body = f"Sticker {sticker.emoji}" if sticker.emoji else "Sticker"
@@ -473,10 +496,16 @@ class TelegramConnector(Connector):
                 " ".join(p for p in (u.first_name, u.last_name) if p) or (f"@{u.username}" if u.username else f"user {u.user_id}")
                 for u in message.users_shared.users
             )
-            return _Content("users_shared", f"Shared users: {people}", meta={"user_ids": [u.user_id for u in message.users_shared.users]})
+            return _Content(
+                "users_shared", f"Shared users: {people}", meta={"user_ids": [u.user_id for u in message.users_shared.users]}
+            )
         if message.chat_shared is not None:
             shared = message.chat_shared
-            return _Content("chat_shared", f"Shared a chat: {shared.title or shared.username or shared.chat_id}", meta={"shared_chat_id": shared.chat_id})
+            return _Content(
+                "chat_shared",
+                f"Shared a chat: {shared.title or shared.username or shared.chat_id}",
+                meta={"shared_chat_id": shared.chat_id},
+            )
         if message.successful_payment is not None:
             paid = message.successful_payment
             return _Content(
@@ -525,9 +554,11 @@ class TelegramConnector(Connector):
             raise PermanentError("nothing to send: the message has no text and no files")
         sent = self._partial_sends.setdefault(message.id, [])
         reply = _reply_parameters(message.reply_to_external_id, chat_id)
-        keyboard = InlineKeyboardMarkup(
-            [[InlineKeyboardButton(b.title, callback_data=b.id)] for b in message.buttons]
-        ) if message.buttons else None
+        keyboard = (
+            InlineKeyboardMarkup([[InlineKeyboardButton(b.title, callback_data=b.id)] for b in message.buttons])
+            if message.buttons
+            else None
+        )
         try:
             while len(sent) < len(steps):
                 step = steps[len(sent)]
@@ -562,7 +593,12 @@ class TelegramConnector(Connector):
         return SendResult(external_id=f"{chat_id}:{sent[0]}")
 
     async def _post(
-        self, bot: Bot, chat_id: int | str, step: _SendStep, reply: ReplyParameters | None, keyboard: InlineKeyboardMarkup | None = None,
+        self,
+        bot: Bot,
+        chat_id: int | str,
+        step: _SendStep,
+        reply: ReplyParameters | None,
+        keyboard: InlineKeyboardMarkup | None = None,
     ) -> Message:
         mode = {"parse_mode": "HTML"} if step.html else {}
         if step.path is None:
@@ -573,10 +609,12 @@ class TelegramConnector(Connector):
             raise PermanentError(f"cannot read the attachment {step.path.name}: {exc.strerror or exc}") from exc
         caption = step.text or None
         if step.path.suffix.lower() in _PHOTO_SUFFIXES and len(data) <= PHOTO_UPLOAD_LIMIT:
-            return await bot.send_photo(chat_id, data, caption=caption, filename=step.path.name, reply_parameters=reply,
-                                        reply_markup=keyboard, **mode)
-        return await bot.send_document(chat_id, data, caption=caption, filename=step.path.name, reply_parameters=reply,
-                                       reply_markup=keyboard, **mode)
+            return await bot.send_photo(
+                chat_id, data, caption=caption, filename=step.path.name, reply_parameters=reply, reply_markup=keyboard, **mode
+            )
+        return await bot.send_document(
+            chat_id, data, caption=caption, filename=step.path.name, reply_parameters=reply, reply_markup=keyboard, **mode
+        )
 
     # -- errors ----------------------------------------------------------------------------
 
@@ -694,10 +732,6 @@ def _reply_parameters(external_id: str | None, chat_id: int | str) -> ReplyParam
         return None
     other_chat = int(reply_chat) if reply_chat.lstrip("-").isdigit() and int(reply_chat) != chat_id else None
     return ReplyParameters(message_id=int(message_id), chat_id=other_chat, allow_sending_without_reply=True)
-
-
-
-
 
 
 def _utc(moment: datetime) -> datetime:

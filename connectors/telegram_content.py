@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from telegram import Message, MessageEntity, MessageOriginChannel, MessageOriginChat, MessageOriginHiddenUser, MessageOriginUser, User
+from telegram import (
+    Message,
+    MessageEntity,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    User,
+)
 
 
 def display_name(person: User) -> str:
-    """"First Last (@username)", as much of it as Telegram gave."""
+    """ "First Last (@username)", as much of it as Telegram gave."""
     name = " ".join(part for part in (person.first_name, person.last_name) if part)
     if person.username:
         return f"{name} (@{person.username})" if name else f"@{person.username}"
@@ -43,7 +51,8 @@ def with_links(text: str, entities: Mapping[MessageEntity, str]) -> str:
     ("Track parcel (https://...)"), a `text_mention`'s user id. Other entity kinds (bold,
     code, a plain URL, a mention) already show everything in the text itself."""
     hidden = [
-        (entity, words) for entity, words in entities.items()
+        (entity, words)
+        for entity, words in entities.items()
         if (entity.type == MessageEntity.TEXT_LINK and entity.url and entity.url != words)
         or (entity.type == MessageEntity.TEXT_MENTION and entity.user is not None)
     ]
@@ -51,7 +60,7 @@ def with_links(text: str, entities: Mapping[MessageEntity, str]) -> str:
         return text
     # Offsets are UTF-16 code units: rebuild from the encoded text, last entity first.
     encoded = text.encode("utf-16-le")
-    for entity, words in sorted(hidden, key=lambda pair: pair[0].offset, reverse=True):
+    for entity, _words in sorted(hidden, key=lambda pair: pair[0].offset, reverse=True):
         note = f" ({entity.url})" if entity.type == MessageEntity.TEXT_LINK else f" (Telegram user {entity.user.id})"
         end = (entity.offset + entity.length) * 2
         encoded = encoded[:end] + note.encode("utf-16-le") + encoded[end:]

@@ -100,8 +100,12 @@ class TelephonyConnector(Connector):
         message, receipts = taken
         answer: dict[str, Any] = {"status": "accepted", "call_id": message.meta["call"]["id"]}
         for receipt in receipts:
-            answer.update(message_id=receipt.message_id, conversation_id=receipt.conversation_id,
-                          customer_id=receipt.customer_id, duplicate=receipt.duplicate)
+            answer.update(
+                message_id=receipt.message_id,
+                conversation_id=receipt.conversation_id,
+                customer_id=receipt.customer_id,
+                duplicate=receipt.duplicate,
+            )
         return WebResponse.json(202, answer)
 
 
@@ -122,7 +126,9 @@ def call_event(payload: dict[str, Any]) -> InboundMessage:
     number = caller if direction == "in" else callee
     side = "from" if direction == "in" else "to"
     if not number:
-        raise Invalid(f"{side} is required: the customer's number ({side} of an {'inbound' if direction == 'in' else 'outbound'} call)")
+        raise Invalid(
+            f"{side} is required: the customer's number ({side} of an {'inbound' if direction == 'in' else 'outbound'} call)"
+        )
     if number.lower() in _WITHHELD or sum(ch.isdigit() for ch in number) < 3:
         raise Invalid(f"{side} {number!r} is not a phone number (a withheld number names no customer)")
     for side_name, value in (("from", caller), ("to", callee)):
@@ -131,8 +137,12 @@ def call_event(payload: dict[str, Any]) -> InboundMessage:
     extensions = _extensions(payload.get("extension"))
     duration = payload.get("duration")
     if duration is not None:
-        if (isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration)
-                or not 0 <= duration <= 7 * 86400):
+        if (
+            isinstance(duration, bool)
+            or not isinstance(duration, (int, float))
+            or not math.isfinite(duration)
+            or not 0 <= duration <= 7 * 86400
+        ):
             raise Invalid("duration must be the talk time in whole seconds")
         duration = int(round(duration))
     recording = text_field(payload, "recording_url", "", limit=2000)
@@ -145,9 +155,18 @@ def call_event(payload: dict[str, Any]) -> InboundMessage:
     name = sanitize_text(text_field(payload, "name", "", limit=200))
     recording = sanitize_text(recording)
     at = moment_field(payload, "at")
-    call = {"event": event, "id": call_id, "direction": direction, "from": caller, "to": callee,
-            "extensions": extensions, "duration": duration, "recording_url": recording, "note": note,
-            "at": at.timestamp()}
+    call = {
+        "event": event,
+        "id": call_id,
+        "direction": direction,
+        "from": caller,
+        "to": callee,
+        "extensions": extensions,
+        "duration": duration,
+        "recording_url": recording,
+        "note": note,
+        "at": at.timestamp(),
+    }
     return InboundMessage(
         external_id=CALL_PREFIX + call_id,
         identity_kind=IdentityKind.PHONE,
@@ -170,6 +189,6 @@ def _extensions(raw: Any) -> list[str]:
     found = []
     for value in values:
         if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip() or len(str(value)) > 32:
-            raise Invalid("extension must be an extension number such as \"101\", or a list of them")
+            raise Invalid('extension must be an extension number such as "101", or a list of them')
         found.append(str(value).strip())
     return found

@@ -138,7 +138,5 @@ def split_html(markup: str, limit: int) -> list[str]:
 def html_to_text(markup: str) -> str:
     """The text HTML-formatted markup shows: tags dropped, entities resolved."""
     return "".join(
-        html.unescape(raw) if not match.group(2) else ""
-        for match in _MARKUP_TOKEN.finditer(markup)
-        for raw in [match.group(0)]
+        html.unescape(raw) if not match.group(2) else "" for match in _MARKUP_TOKEN.finditer(markup) for raw in [match.group(0)]
     )

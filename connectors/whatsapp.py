@@ -29,7 +29,7 @@ import hmac
 import json
 import mimetypes
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,16 +53,23 @@ from connectors.base import (
 )
 from connectors.payload import (
     REACTION,
-    as_dict as _dict,
-    as_float as _float,
-    as_int as _int,
-    as_list as _list,
     deliver_isolated,
     describe,
     unreadable,
 )
+from connectors.payload import (
+    as_dict as _dict,
+)
+from connectors.payload import (
+    as_float as _float,
+)
+from connectors.payload import (
+    as_int as _int,
+)
+from connectors.payload import (
+    as_list as _list,
+)
 from connectors.text import split_text as _split_text
-from omniconsole.message_templates import Template, parse_templates  # noqa: F401 (Template: re-exported)
 from connectors.whatsapp_inbound import (
     NOT_WRITTEN,
     Sender,
@@ -74,6 +81,7 @@ from connectors.whatsapp_inbound import (
     sender_of,
     timestamp,
 )
+from omniconsole.message_templates import Template, parse_templates  # noqa: F401 (Template: re-exported)
 from omniconsole.models import DeliveryState, IdentityKind
 
 #: WhatsApp's limits: text body and media caption, in characters.
@@ -163,7 +171,10 @@ class WhatsAppConnector(Connector):
             for value, hint in (
                 (self.token, "token (token_env: an access token of a system user with whatsapp_business_messaging)"),
                 (self.app_secret, "app_secret (app_secret_env: the Meta app's secret, which signs webhooks)"),
-                (self.verify_token, "verify_token (verify_token_env: any secret phrase, also typed into Meta's webhook settings)"),
+                (
+                    self.verify_token,
+                    "verify_token (verify_token_env: any secret phrase, also typed into Meta's webhook settings)",
+                ),
                 (self.phone_number_id, "phone_number_id (from WhatsApp > API Setup in the Meta app)"),
             )
             if not value
@@ -196,8 +207,12 @@ class WhatsAppConnector(Connector):
         """Read the phone number's profile: "WhatsApp +1 555... (Name)" when the token works."""
         if self._settings_problem:
             raise PermanentError(self._settings_problem)
-        data = await self._graph("GET", self._url(self.phone_number_id), "checking the phone number",
-                                 params={"fields": "display_phone_number,verified_name"})
+        data = await self._graph(
+            "GET",
+            self._url(self.phone_number_id),
+            "checking the phone number",
+            params={"fields": "display_phone_number,verified_name"},
+        )
         number = str(data.get("display_phone_number") or self.phone_number_id)
         name = data.get("verified_name")
         return f"WhatsApp {number} ({name})" if name else f"WhatsApp {number}"
@@ -296,7 +311,9 @@ class WhatsAppConnector(Connector):
         updates: list[DeliveryUpdate] = []
         raws: dict[str, Any] = {}
         if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
-            self.log.info("skipped a webhook about %r", payload.get("object") if isinstance(payload, dict) else type(payload).__name__)
+            self.log.info(
+                "skipped a webhook about %r", payload.get("object") if isinstance(payload, dict) else type(payload).__name__
+            )
             return messages, updates, raws
         for entry in _list(payload.get("entry")):
             for change in _list(_dict(entry).get("changes")):
@@ -311,7 +328,9 @@ class WhatsAppConnector(Connector):
                     # mistake that otherwise loses that number's messages without a trace.
                     self.log.warning(
                         "skipped a webhook for phone number id %s; this channel serves %s only: give that number"
-                        " its own channel (its own callback URL) in Meta's settings", number, self.phone_number_id,
+                        " its own channel (its own callback URL) in Meta's settings",
+                        number,
+                        self.phone_number_id,
                     )
                     continue
                 for error in _list(value.get("errors")):
@@ -343,8 +362,11 @@ class WhatsAppConnector(Connector):
             sender = sender_of(item, senders)
             self.log.warning("webhook message %s cannot be read (%s); kept as unreadable", wamid, describe(exc))
             stand_in = InboundMessage(
-                external_id=wamid, identity_kind=sender.kind if sender else IdentityKind.WHATSAPP,
-                address=sender.address if sender else "unknown", body="", sent_at=timestamp(item.get("timestamp")),
+                external_id=wamid,
+                identity_kind=sender.kind if sender else IdentityKind.WHATSAPP,
+                address=sender.address if sender else "unknown",
+                body="",
+                sent_at=timestamp(item.get("timestamp")),
                 sender_name=sender.name if sender else "",
             )
             return unreadable(stand_in, item, f"omniconsole could not read it: {describe(exc)}")
@@ -420,8 +442,14 @@ class WhatsAppConnector(Connector):
         system = _dict(item.get("system"))
         new_wa_id = str(system.get("wa_id") or system.get("new_wa_id") or "")
         words = str(system.get("body") or "") or "a system notice"
-        self.log.warning("whatsapp: %s (%s) %s%s; message %s not stored as a customer message", sender.address,
-                         sender.name or "no name", words, f" (new number {new_wa_id})" if new_wa_id else "", wamid)
+        self.log.warning(
+            "whatsapp: %s (%s) %s%s; message %s not stored as a customer message",
+            sender.address,
+            sender.name or "no name",
+            words,
+            f" (new number {new_wa_id})" if new_wa_id else "",
+            wamid,
+        )
         return None
 
     async def _download(self, media_id: str, filename: str, mime_type: str) -> InboundAttachment:
@@ -431,8 +459,9 @@ class WhatsAppConnector(Connector):
         if not media_id:
             return InboundAttachment(filename, mime_type, None, None, "not downloaded: WhatsApp gave no media id")
         try:
-            info = await self._graph("GET", self._url(media_id), f"looking up {filename}",
-                                     params={"phone_number_id": self.phone_number_id})
+            info = await self._graph(
+                "GET", self._url(media_id), f"looking up {filename}", params={"phone_number_id": self.phone_number_id}
+            )
         except PermanentError as exc:
             if self._stopped.is_set():
                 raise  # the token broke: take nothing, Meta delivers the webhook again
@@ -459,7 +488,9 @@ class WhatsAppConnector(Connector):
                 raise
             return InboundAttachment(filename, mime_type, None, declared, f"not downloaded: {exc.reason}")
         except httpx.HTTPError as exc:
-            raise TransientError(f"the WhatsApp media server is unavailable while downloading {filename}: {_network(exc)}") from exc
+            raise TransientError(
+                f"the WhatsApp media server is unavailable while downloading {filename}: {_network(exc)}"
+            ) from exc
         expected = str(info.get("sha256") or "")
         if expected and hashlib.sha256(data).hexdigest() != expected.lower():
             raise TransientError(f"{filename} arrived damaged (its SHA-256 does not match)")
@@ -481,7 +512,7 @@ class WhatsAppConnector(Connector):
             raise PermanentError("nothing to send: the message has no text and no files")
         sent = self._partial_sends.setdefault(message.id, [])
         try:
-            for step in steps[len(sent):]:
+            for step in steps[len(sent) :]:
                 sent.append(await self._post(to, step, None if sent else message.reply_to_external_id))
         except PermanentError:
             self._partial_sends.pop(message.id, None)
@@ -528,8 +559,11 @@ class WhatsAppConnector(Connector):
         if len(data) > 100 * 1024 * 1024:
             raise PermanentError(f"{path.name} is over WhatsApp's 100 MB limit for files")
         result = await self._graph(
-            "POST", self._url(self.phone_number_id, "media"), f"uploading {path.name}",
-            data={"messaging_product": "whatsapp", "type": mime}, files={"file": (path.name, data, mime)},
+            "POST",
+            self._url(self.phone_number_id, "media"),
+            f"uploading {path.name}",
+            data={"messaging_product": "whatsapp", "type": mime},
+            files={"file": (path.name, data, mime)},
         )
         media_id = result.get("id")
         if not isinstance(media_id, str) or not media_id:
@@ -608,16 +642,28 @@ def _with_buttons(steps: list[_Step], buttons) -> list[_Step]:
 def _interactive(text: str, buttons) -> dict[str, Any]:
     """Reply buttons for up to 3, else a list."""
     if len(buttons) <= 3:
-        return {"type": "button", "body": {"text": text},
-                "action": {"buttons": [{"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in buttons]}}
+        return {
+            "type": "button",
+            "body": {"text": text},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in buttons]},
+        }
     rows = [{"id": b.id, "title": b.title[:24]} for b in buttons]
-    return {"type": "list", "body": {"text": text}, "action": {"button": "Choose", "sections": [{"title": "Answers", "rows": rows}]}}
+    return {
+        "type": "list",
+        "body": {"text": text},
+        "action": {"button": "Choose", "sections": [{"title": "Answers", "rows": rows}]},
+    }
 
 
 def _send_plan(message: OutboundMessage) -> list[_Step]:
     body = message.body or ""
     files = list(message.attachments)
-    if files and body.strip() and len(body) <= CAPTION_LIMIT and _MEDIA_TYPES.get(mimetypes.guess_type(files[0].name)[0] or "") != "audio":
+    if (
+        files
+        and body.strip()
+        and len(body) <= CAPTION_LIMIT
+        and _MEDIA_TYPES.get(mimetypes.guess_type(files[0].name)[0] or "") != "audio"
+    ):
         return [_Step(body, files[0])] + [_Step("", path) for path in files[1:]]
     return [_Step(part) for part in split_text(body)] + [_Step("", path) for path in files]
 
@@ -625,11 +671,13 @@ def _send_plan(message: OutboundMessage) -> list[_Step]:
 def _template_object(template: Mapping[str, Any]) -> dict[str, Any]:
     """The Cloud API's `template` object from what the composer stored."""
     params = [str(p) for p in _list(template.get("params"))]
-    result: dict[str, Any] = {"name": str(template.get("name") or ""), "language": {"code": str(template.get("language") or "en_US")}}
+    result: dict[str, Any] = {
+        "name": str(template.get("name") or ""),
+        "language": {"code": str(template.get("language") or "en_US")},
+    }
     if params:
         result["components"] = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}]
     return result
-
 
 
 def _delivery_update(status: dict[str, Any]) -> DeliveryUpdate | None:

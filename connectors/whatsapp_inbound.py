@@ -19,7 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import InboundAttachment
-from connectors.payload import as_dict as _dict, as_list as _list, coordinate as _coordinate, epoch_time, file_suffix as _suffix
+from connectors.payload import as_dict as _dict
+from connectors.payload import as_list as _list
+from connectors.payload import coordinate as _coordinate
+from connectors.payload import epoch_time
+from connectors.payload import file_suffix as _suffix
 from omniconsole.models import IdentityKind
 
 #: Message types that carry a file to fetch.
@@ -88,8 +92,10 @@ def contacts(value: Mapping[str, Any]) -> dict[str, Sender]:
     for contact in map(_dict, _list(value.get("contacts"))):
         profile = _dict(contact.get("profile"))
         sender = Sender(
-            wa_id=text_id(contact.get("wa_id")), user_id=text_id(contact.get("user_id")),
-            name=str(profile.get("name") or ""), username=str(profile.get("username") or ""),
+            wa_id=text_id(contact.get("wa_id")),
+            user_id=text_id(contact.get("user_id")),
+            name=str(profile.get("name") or ""),
+            username=str(profile.get("username") or ""),
         )
         for key in (sender.wa_id, sender.user_id):
             if key:
@@ -134,7 +140,13 @@ def flow_answers(reply: Mapping[str, Any]) -> Content:
     for key, value in answers.items():
         if key == "flow_token":
             continue
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
+        shown = (
+            ", ".join(map(str, value))
+            if isinstance(value, list)
+            else json.dumps(value, ensure_ascii=False)
+            if isinstance(value, dict)
+            else str(value)
+        )
         lines.append(f"{str(key).replace('_', ' ')}: {shown}")
     meta = {"reply_kind": "nfm_reply", "flow_name": str(reply.get("name") or "")}
     if token is not None:
@@ -190,8 +202,14 @@ async def read_content(kind: str, item: Mapping[str, Any], download: Downloader,
             numbers = [_dict(p) for p in _list(card.get("phones"))]
             shown = ", ".join(str(p.get("phone") or p.get("wa_id") or "") for p in numbers if p.get("phone") or p.get("wa_id"))
             lines.append("Contact: " + ", ".join(x for x in (name, shown) if x) if name or shown else "Contact")
-            phones += [(str(p.get("phone") or p.get("wa_id")), str(p.get("wa_id") or "")) for p in numbers if p.get("phone") or p.get("wa_id")]
-        return Content("\n".join(lines) or "Contact", meta={"contact_phones": [p for p, _ in phones]}, shared_phones=tuple(phones))
+            phones += [
+                (str(p.get("phone") or p.get("wa_id")), str(p.get("wa_id") or ""))
+                for p in numbers
+                if p.get("phone") or p.get("wa_id")
+            ]
+        return Content(
+            "\n".join(lines) or "Contact", meta={"contact_phones": [p for p, _ in phones]}, shared_phones=tuple(phones)
+        )
     if kind == "interactive" and str(part.get("type") or "") == "nfm_reply":
         return flow_answers(_dict(part.get("nfm_reply")))
     if kind == "order":

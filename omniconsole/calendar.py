@@ -30,7 +30,8 @@ import bisect
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -53,7 +54,7 @@ def parse_spans(text: str) -> tuple[tuple[int, int, int], ...]:
     for part in filter(None, (p.strip() for p in re.split(r"[;,]", (text or "").lower()))):
         match = _SPAN.match(part)
         if not match or match[1] not in DAYS or (match[2] and match[2] not in DAYS):
-            raise CalendarError(f"hours: cannot read {part!r}; write spans such as \"Mon-Fri 09:00-18:00; Sat 10:00-14:00\"")
+            raise CalendarError(f'hours: cannot read {part!r}; write spans such as "Mon-Fri 09:00-18:00; Sat 10:00-14:00"')
         first = DAYS.index(match[1])
         last = DAYS.index(match[2]) if match[2] else first
         start, end = int(match[3]) * 60 + int(match[4]), int(match[5]) * 60 + int(match[6])
@@ -75,7 +76,7 @@ def zone_of(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        raise CalendarError(f"timezone {name!r} is not a known time zone (write one such as \"Europe/Moscow\")") from None
+        raise CalendarError(f'timezone {name!r} is not a known time zone (write one such as "Europe/Moscow")') from None
 
 
 def _date(value: Any, where: str) -> date:
@@ -94,7 +95,7 @@ def _workday(value: Any, where: str) -> tuple[date, int]:
         return (value if not isinstance(value, datetime) else value.date()), 0
     match = _WORKDAY.match(str(value).strip().lower())
     if not match or (match[2] and match[2] not in DAYS):
-        raise CalendarError(f"{where}: cannot read {value!r}; write \"2026-11-07\" or \"2026-11-07 as Fri\"")
+        raise CalendarError(f'{where}: cannot read {value!r}; write "2026-11-07" or "2026-11-07 as Fri"')
     return _date(match[1], where), DAYS.index(match[2]) if match[2] else 0
 
 
@@ -152,7 +153,9 @@ class Calendar:
 
                 holidays.country_holidays(country.upper(), subdiv=subdivision or None, years=[2000])
             except Exception as exc:  # NotImplementedError for unknown codes, ValueError for subdivisions
-                raise CalendarError(f"calendar {name}: country {country!r} has no official holidays known to the holidays package ({exc})") from None
+                raise CalendarError(
+                    f"calendar {name}: country {country!r} has no official holidays known to the holidays package ({exc})"
+                ) from None
         return cls(name, zone, spans, closed_dates, moved, country.upper(), subdivision, hours.strip())
 
     @classmethod
@@ -201,8 +204,8 @@ class Calendar:
         return wall.timestamp()
 
     def _ensure(self, lo: float, hi: float) -> None:
-        first = datetime.fromtimestamp(lo, timezone.utc).year - 1
-        last = datetime.fromtimestamp(hi, timezone.utc).year + 1
+        first = datetime.fromtimestamp(lo, UTC).year - 1
+        last = datetime.fromtimestamp(hi, UTC).year + 1
         wanted = set(range(first, last + 1))
         if wanted <= self._years:
             return

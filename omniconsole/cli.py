@@ -29,7 +29,9 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     # Sub-commands take the same options; SUPPRESS keeps a sub-command's unset option from
     # overwriting one given before it (`omniconsole --db X stats`).
     default = None if top else argparse.SUPPRESS
-    parser.add_argument("--config", metavar="FILE", default=default, help="config file (default: $OMNICONSOLE_CONFIG or ./omniconsole.toml)")
+    parser.add_argument(
+        "--config", metavar="FILE", default=default, help="config file (default: $OMNICONSOLE_CONFIG or ./omniconsole.toml)"
+    )
     parser.add_argument("--db", metavar="FILE", default=default, help="database file (overrides the config)")
     parser.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS, help="log more")
 
@@ -45,8 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    parser.add_argument("--as", dest="as_operator", metavar="LOGIN", default=None,
-                        help="open the window as this operator (root only: for support and tests)")
+    parser.add_argument(
+        "--as",
+        dest="as_operator",
+        metavar="LOGIN",
+        default=None,
+        help="open the window as this operator (root only: for support and tests)",
+    )
 
     p = sub.add_parser("init", help="write a commented config template")
     p.add_argument("path", nargs="?", default=config_module.DEFAULT_CONFIG_NAME, help="where to write it")
@@ -63,8 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="throw away an existing demo database first")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--feed", action="store_true", help="print a live feed instead of opening the window")
-    p.add_argument("--as", dest="as_operator", metavar="LOGIN", default=argparse.SUPPRESS,
-                   help="open the window as this operator (root only)")
+    p.add_argument(
+        "--as",
+        dest="as_operator",
+        metavar="LOGIN",
+        default=argparse.SUPPRESS,
+        help="open the window as this operator (root only)",
+    )
 
     p = sub.add_parser("backup", help="copy the database to FILE, consistent while the core runs (as the service user)")
     _common(p)
@@ -84,10 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("login")
     q.add_argument("--name", default="", help="display name")
     q.add_argument("--admin", action="store_true", help="may do everything: operators and roles, exports, erasures, imports")
-    q.add_argument("--supervisor", action="store_true",
-                   help="every conversation, reports, the library and rules; no roles, exports, erasures or imports")
-    q.add_argument("--extension", default=None, metavar="NUMBER",
-                   help="the operator's phone extension: a call ringing there pops the caller's card in their window")
+    q.add_argument(
+        "--supervisor",
+        action="store_true",
+        help="every conversation, reports, the library and rules; no roles, exports, erasures or imports",
+    )
+    q.add_argument(
+        "--extension",
+        default=None,
+        metavar="NUMBER",
+        help="the operator's phone extension: a call ringing there pops the caller's card in their window",
+    )
     q = op.add_parser("list", help="list operators")
     _common(q)
     q = op.add_parser("remove", help="remove an operator (their conversations become unassigned)")
@@ -107,20 +126,39 @@ def build_parser() -> argparse.ArgumentParser:
         q = imports.add_parser(name, help=f"import {what}")
         _common(q)
         q.add_argument("path", metavar="PATH", help=what)
-        q.add_argument("--channel", default="import", metavar="NAME",
-                       help="e-mail channel to import into (default: import); give the live mailbox's name to share its duplicate check")
-        q.add_argument("--own-address", action="append", metavar="ADDRESS",
-                       help="our own address: mail from it is skipped (configured mailbox addresses are known already); repeatable")
+        q.add_argument(
+            "--channel",
+            default="import",
+            metavar="NAME",
+            help="e-mail channel to import into (default: import); give the live mailbox's name to share its duplicate check",
+        )
+        q.add_argument(
+            "--own-address",
+            action="append",
+            metavar="ADDRESS",
+            help="our own address: mail from it is skipped (configured mailbox addresses are known already); repeatable",
+        )
         q.add_argument("--workers", type=int, default=None, metavar="N", help="parser processes (default: one per core; 0: none)")
-        q.add_argument("--open-days", type=float, default=14, metavar="DAYS",
-                       help="conversations whose last mail is older than this arrive resolved (default: 14; 0: all stay open)")
+        q.add_argument(
+            "--open-days",
+            type=float,
+            default=14,
+            metavar="DAYS",
+            help="conversations whose last mail is older than this arrive resolved (default: 14; 0: all stay open)",
+        )
         q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     q = imports.add_parser("contacts", help="import customers from a CRM export (CSV)")
     _common(q)
-    q.add_argument("path", metavar="FILE.csv", help="CSV with a header row; comma, semicolon or tab separated; UTF-8 or Windows-1251")
-    q.add_argument("--map", action="append", metavar="FIELD=COLUMN",
-                   help="which column holds a field (name, email, phone, telegram, vk, whatsapp, note, labels);"
-                        " known headers are found without it; other columns become attributes; repeatable")
+    q.add_argument(
+        "path", metavar="FILE.csv", help="CSV with a header row; comma, semicolon or tab separated; UTF-8 or Windows-1251"
+    )
+    q.add_argument(
+        "--map",
+        action="append",
+        metavar="FIELD=COLUMN",
+        help="which column holds a field (name, email, phone, telegram, vk, whatsapp, note, labels);"
+        " known headers are found without it; other columns become attributes; repeatable",
+    )
     q.add_argument("--dry-run", action="store_true", help="only say what each row would do (new, matched, conflicting, invalid)")
     q.add_argument("--json", action="store_true", help="print the counts as one JSON object on the last line")
 
@@ -158,8 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--messages", type=int, default=100_000)
     q.add_argument("--batch", type=int, default=1000, help="messages per transaction (default: 1000)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
-    q.add_argument("--keep", metavar="FILE", help="keep the benchmark database at FILE (for bench query and bench tui; --db FILE"
-                   " means the same); an existing file is replaced only if it is a benchmark database")
+    q.add_argument(
+        "--keep",
+        metavar="FILE",
+        help="keep the benchmark database at FILE (for bench query and bench tui; --db FILE"
+        " means the same); an existing file is replaced only if it is a benchmark database",
+    )
     q = bench.add_parser("report", help="30-day and all-time report and wallboard refresh times on a kept database")
     _common(q)
     q.add_argument("--rounds", type=int, default=20, help="30-day reports and wallboard refreshes to time (default: 20)")
@@ -181,8 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--articles", type=int, default=1000, help="library size (default: 1000)")
     q.add_argument("--queries", type=int, default=500, help="picker queries to time (default: 500)")
     q.add_argument("--rounds", type=int, default=300, help="conversations to suggest for (default: 300)")
-    q.add_argument("--ingest-messages", type=int, default=20_000, metavar="N",
-                   help="messages for the stemming-at-ingest measurement (default: 20000; 0: skip)")
+    q.add_argument(
+        "--ingest-messages",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="messages for the stemming-at-ingest measurement (default: 20000; 0: skip)",
+    )
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     q = bench.add_parser("routing", help="routing decision p50/p95: 10,000 arrivals among 50 operators")
     _common(q)
@@ -193,13 +240,24 @@ def build_parser() -> argparse.ArgumentParser:
     _common(q)
     q.add_argument("--keys", type=int, default=300, help="keystrokes to time (default: 300)")
     q.add_argument("--runs", type=int, default=3, help="fresh processes per figure (default: 3)")
-    q.add_argument("--visible", type=int, default=20, metavar="N",
-                   help="messages another process stores per run, timed until this window shows them (default: 20;"
-                        " they stay in the database, on a channel named 'bench visibility'; 0: skip)")
-    q.add_argument("--big-mail", type=int, default=0, metavar="MB",
-                   help="time the keys with an e-mail of MB megabytes in the open conversation (it stays in the database)")
-    q.add_argument("--socket", action="store_true",
-                   help="a team setup: the window reads and writes through a core over its Unix socket")
+    q.add_argument(
+        "--visible",
+        type=int,
+        default=20,
+        metavar="N",
+        help="messages another process stores per run, timed until this window shows them (default: 20;"
+        " they stay in the database, on a channel named 'bench visibility'; 0: skip)",
+    )
+    q.add_argument(
+        "--big-mail",
+        type=int,
+        default=0,
+        metavar="MB",
+        help="time the keys with an e-mail of MB megabytes in the open conversation (it stays in the database)",
+    )
+    q.add_argument(
+        "--socket", action="store_true", help="a team setup: the window reads and writes through a core over its Unix socket"
+    )
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     return parser
 
@@ -348,7 +406,6 @@ def cmd_window(args: argparse.Namespace) -> int:
     return open_window(_settings(args), args.as_operator)
 
 
-
 def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
@@ -382,8 +439,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 from omniconsole.core.control import ControlServer
 
                 # Operators act through this socket; the database is the service user's alone.
-                control = ControlServer(store, settings.team.socket, group=settings.team.group,
-                                        attachments_dir=settings.attachments_dir)
+                control = ControlServer(
+                    store, settings.team.socket, group=settings.team.group, attachments_dir=settings.attachments_dir
+                )
                 await control.start()
             hub = Hub(settings, store, **hub_parts(settings, store))
             holder = await store.lease_holder()
@@ -453,7 +511,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             feed = asyncio.create_task(live_feed(store))
             try:
                 await asyncio.wait_for(asyncio.shield(feed), args.seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             finally:
                 feed.cancel()
@@ -507,8 +565,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if not os.access(settings.database, os.R_OK) and settings.database.exists():
-        raise UsageError(f"cannot read {settings.database}; run the backup as the core's service user"
-                         " (`sudo -u omniconsole omniconsole backup FILE`)")
+        raise UsageError(
+            f"cannot read {settings.database}; run the backup as the core's service user"
+            " (`sudo -u omniconsole omniconsole backup FILE`)"
+        )
     started = time.perf_counter()
     size = backup(settings.database, Path(args.file))
     print(f"backed up {settings.database} to {args.file}: {size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s")
@@ -589,7 +649,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             except ConnectorError as exc:
                 failures += 1
                 print(f"FAIL  {channel.name} ({channel.kind}): {exc.reason}")
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 failures += 1
                 print(f"FAIL  {channel.name} ({channel.kind}): no answer within 30 s")
             except Exception as exc:  # a doctor reports every channel, whatever breaks one
@@ -602,7 +662,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_operator(args: argparse.Namespace) -> int:
     from omniconsole.models import OperatorRole
-    from omniconsole.store import ActionError, Store
+    from omniconsole.store import ActionError
 
     settings = _settings(args)
     me = current_user()
@@ -642,8 +702,16 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
                 split = lambda text: None if text is None else [p for p in text.split(",") if p.strip()]  # noqa: E731
                 try:
-                    line = await set_operator(store, settings, args.login, actor=me, status=args.status, capacity=args.capacity,
-                                              skills=split(args.skills), teams=split(args.teams))
+                    line = await set_operator(
+                        store,
+                        settings,
+                        args.login,
+                        actor=me,
+                        status=args.status,
+                        capacity=args.capacity,
+                        skills=split(args.skills),
+                        teams=split(args.teams),
+                    )
                 except ActionError as exc:
                     raise UsageError(str(exc)) from None
                 print(line)
@@ -722,8 +790,6 @@ async def find_customer(store, given: str, region: str) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     import json
 
-    from omniconsole.store import Store
-
     settings = _settings(args)
     me = current_user()
     _require_admin(settings.database, me, "export a customer's data", team_socket(settings))
@@ -764,7 +830,6 @@ def cmd_send_status(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    from omniconsole.store import Store
 
     settings = _settings(args)
     me = current_user()
@@ -814,8 +879,10 @@ def cmd_erase(args: argparse.Namespace) -> int:
         f"{sum(result['identities'].values())} identities and {result['files_deleted']} files deleted; counts kept for statistics"
     )
     if not result.get("log_truncated", True):
-        print("note: another process was reading the database, so its write-ahead log still holds old pages;"
-              " they are overwritten as work goes on (or run `omniconsole erase` again when the team is off)")
+        print(
+            "note: another process was reading the database, so its write-ahead log still holds old pages;"
+            " they are overwritten as work goes on (or run `omniconsole erase` again when the team is off)"
+        )
     return 0
 
 

@@ -92,10 +92,21 @@ class RetentionSettings:
 
 #: Event names a `[[webhooks]]` subscription may list (docs/openapi.yaml "webhooks").
 WEBHOOK_EVENTS = (
-    "conversation.created", "conversation.assigned", "conversation.resolved", "conversation.reopened",
-    "message.received", "message.sent", "message.delivery",
-    "customer.created", "customer.updated", "customer.merged", "customer.unmerged", "customer.erased",
-    "channel.down", "channel.up", "survey.answered",
+    "conversation.created",
+    "conversation.assigned",
+    "conversation.resolved",
+    "conversation.reopened",
+    "message.received",
+    "message.sent",
+    "message.delivery",
+    "customer.created",
+    "customer.updated",
+    "customer.merged",
+    "customer.unmerged",
+    "customer.erased",
+    "channel.down",
+    "channel.up",
+    "survey.answered",
 )
 
 
@@ -219,7 +230,7 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
     database = db_override.resolve() if db_override else _resolve(base, store.get("database", str(data_dir / "omniconsole.db")))
     region = identity.get("default_region", "RU")
     if not isinstance(region, str) or len(region) != 2:
-        raise UsageError(f"{path}: [identity] default_region must be a two-letter country code such as \"RU\"")
+        raise UsageError(f'{path}: [identity] default_region must be a two-letter country code such as "RU"')
     channels_raw = raw.get("channels", [])
     if not isinstance(channels_raw, list):
         raise UsageError(f"{path}: channels must be written as [[channels]] tables")
@@ -241,7 +252,9 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         if name in names:
             raise UsageError(f"{where}: another channel is already named {name!r}; names must be unique")
         names.add(name)
-        options = _resolve_secrets({k: v for k, v in table.items() if k not in {"kind", "name", "enabled"}}, f"{path}: channel {name!r}", base)
+        options = _resolve_secrets(
+            {k: v for k, v in table.items() if k not in {"kind", "name", "enabled"}}, f"{path}: channel {name!r}", base
+        )
         channels.append(ChannelSettings(kind=kind, name=name, options=options, enabled=bool(table.get("enabled", True))))
     return Settings(
         database=database,
@@ -269,10 +282,10 @@ def _team_settings(table: dict[str, Any], path: Path, base: Path) -> TeamSetting
         raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
     socket = table.get("socket")
     if socket is not None and (not isinstance(socket, str) or not socket):
-        raise UsageError(f"{where}: socket must be a path such as \"/run/omniconsole/core.sock\"")
+        raise UsageError(f'{where}: socket must be a path such as "/run/omniconsole/core.sock"')
     group = table.get("group", "omniconsole")
     if not isinstance(group, str) or not group:
-        raise UsageError(f"{where}: group must be a Unix group name such as \"omniconsole\"")
+        raise UsageError(f'{where}: group must be a Unix group name such as "omniconsole"')
     return TeamSettings(socket=_resolve(base, socket) if socket else None, group=group)
 
 
@@ -327,8 +340,17 @@ def _crm_settings(table: dict[str, Any], path: Path, base: Path) -> CrmSettings 
         return None
     where = f"{path}: [crm]"
     kinds = ("crm", "email", "phone")
-    known = {f"url_{k}" for k in kinds} | {"fields", "id_field", "record_url", "token", "token_env", "token_file",
-                                          "timeout", "cache_ttl", "max_kb"}
+    known = {f"url_{k}" for k in kinds} | {
+        "fields",
+        "id_field",
+        "record_url",
+        "token",
+        "token_env",
+        "token_file",
+        "timeout",
+        "cache_ttl",
+        "max_kb",
+    }
     unknown = sorted(set(table) - known)
     if unknown:
         raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
@@ -344,7 +366,7 @@ def _crm_settings(table: dict[str, Any], path: Path, base: Path) -> CrmSettings 
         raise UsageError(f"{where}: give at least one of url_crm, url_email, url_phone")
     fields = table.get("fields", {})
     if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
-        raise UsageError(f"{where}: fields must be a table of label = \"JMESPath expression\"")
+        raise UsageError(f'{where}: fields must be a table of label = "JMESPath expression"')
     for label, expression in [*fields.items(), ("id_field", table.get("id_field", "id"))]:
         try:
             jmespath.compile(expression)
@@ -361,8 +383,13 @@ def _crm_settings(table: dict[str, Any], path: Path, base: Path) -> CrmSettings 
             raise UsageError(f"{where}: {key} must be a positive number")
         numbers[key] = value
     return CrmSettings(
-        urls=urls, fields=dict(fields), id_field=str(table.get("id_field", "id")), record_url=record_url,
-        token=str(secrets.get("token", "")), timeout=float(numbers["timeout"]), cache_ttl=float(numbers["cache_ttl"]),
+        urls=urls,
+        fields=dict(fields),
+        id_field=str(table.get("id_field", "id")),
+        record_url=record_url,
+        token=str(secrets.get("token", "")),
+        timeout=float(numbers["timeout"]),
+        cache_ttl=float(numbers["cache_ttl"]),
         max_kb=int(numbers["max_kb"]),
     )
 
@@ -387,10 +414,10 @@ def _webhook_settings(tables: Any, path: Path, base: Path) -> list[WebhookSettin
             raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
         url = table.get("url")
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-            raise UsageError(f"{where}: url must be an http(s) URL such as \"https://crm.example.com/hooks/omni\"")
+            raise UsageError(f'{where}: url must be an http(s) URL such as "https://crm.example.com/hooks/omni"')
         events = table.get("events", ["*"])
         if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
-            raise UsageError(f"{where}: events must be a list of event names, or [\"*\"] for all")
+            raise UsageError(f'{where}: events must be a list of event names, or ["*"] for all')
         if "*" in events:
             events = list(WEBHOOK_EVENTS)
         wrong = [e for e in events if e not in WEBHOOK_EVENTS]
@@ -438,7 +465,7 @@ def _listener_settings(table: dict[str, Any], path: Path) -> ListenerSettings:
     defaults = ListenerSettings()
     host = table.get("host", defaults.host)
     if not isinstance(host, str) or not host:
-        raise UsageError(f"{where}: host must be an address such as \"127.0.0.1\"")
+        raise UsageError(f'{where}: host must be an address such as "127.0.0.1"')
     numbers = {}
     for key, low, high in (("port", 0, 65535), ("max_body_kb", 1, 1024 * 1024), ("rate_per_minute", 1, 10**7)):
         value = table.get(key, getattr(defaults, key))
@@ -456,12 +483,18 @@ def _listener_settings(table: dict[str, Any], path: Path) -> ListenerSettings:
             ipaddress.ip_network(proxy.strip(), strict=False)
         except ValueError:
             raise UsageError(
-                f"{where}: trusted_proxies: {proxy!r} is not an IP address or network (such as \"127.0.0.1\" or \"10.0.0.0/8\")"
+                f'{where}: trusted_proxies: {proxy!r} is not an IP address or network (such as "127.0.0.1" or "10.0.0.0/8")'
             ) from None
     public_url = table.get("public_url")
     if public_url is not None and (not isinstance(public_url, str) or not public_url.startswith(("http://", "https://"))):
         raise UsageError(f"{where}: public_url must be an address starting with https:// (or http://)")
-    return ListenerSettings(host=host, enabled=enabled, trusted_proxies=tuple(proxies), public_url=public_url.rstrip("/") if public_url else None, **numbers)
+    return ListenerSettings(
+        host=host,
+        enabled=enabled,
+        trusted_proxies=tuple(proxies),
+        public_url=public_url.rstrip("/") if public_url else None,
+        **numbers,
+    )
 
 
 def _table(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def parse_templates(raw: Any) -> list[Template]:
     if raw in (None, ""):
         return []
     if not isinstance(raw, list):
-        raise ValueError("templates must be a list of tables such as {name = \"order_update\", language = \"ru\"}")
+        raise ValueError('templates must be a list of tables such as {name = "order_update", language = "ru"}')
     templates = []
     for number, item in enumerate(raw, start=1):
         if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item["name"]:
@@ -49,6 +49,6 @@ def parse_templates(raw: Any) -> list[Template]:
         if not isinstance(language, str) or not isinstance(text, str):
             raise ValueError(f"template {item['name']!r}: language and text must be text")
         if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-            raise ValueError(f"template {item['name']!r}: params must be a list of names such as [\"order number\"]")
+            raise ValueError(f'template {item["name"]!r}: params must be a list of names such as ["order number"]')
         templates.append(Template(item["name"], language, tuple(params), text))
     return templates

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -54,7 +54,7 @@ def inbound(
     **fields,
 ) -> InboundMessage:
     """An inbound message as a connector would deliver it."""
-    moment = datetime.fromtimestamp(at, timezone.utc) if at is not None else datetime.now(timezone.utc)
+    moment = datetime.fromtimestamp(at, UTC) if at is not None else datetime.now(UTC)
     return InboundMessage(external_id=external_id, identity_kind=kind, address=address, body=body, sent_at=moment, **fields)
 
 

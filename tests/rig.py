@@ -13,9 +13,20 @@ from omniconsole.config import Settings
 from omniconsole.core.hub import Hub, HubTiming
 from omniconsole.store import Store
 
-FAST = HubTiming(lease_ttl=1.5, lease_poll=0.05, outbox_poll=0.02, restart_initial=0.05, restart_max=0.2,
-                 down_retry=0.3, send_retry_base=0.05, send_retry_max=0.2, send_max_attempts=4, housekeeping=0.5,
-                 listener_shutdown=0.3, typing_poll=0.05)
+FAST = HubTiming(
+    lease_ttl=1.5,
+    lease_poll=0.05,
+    outbox_poll=0.02,
+    restart_initial=0.05,
+    restart_max=0.2,
+    down_retry=0.3,
+    send_retry_base=0.05,
+    send_retry_max=0.2,
+    send_max_attempts=4,
+    housekeeping=0.5,
+    listener_shutdown=0.3,
+    typing_poll=0.05,
+)
 
 
 def free_port() -> int:

@@ -104,7 +104,6 @@ def decode_text(data: bytes, declared: str | None = None) -> tuple[str, str]:
     return data.decode("cp1252", "replace"), "cp1252"
 
 
-
 # RFC 2047 encoded words; the charset may carry an RFC 2231 language ("utf-8*ru").
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,75})\?([QqBb])\?([^?\s]*)\?=")
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")

@@ -139,7 +139,9 @@ class ImapSession:
         assert self.client is not None
         response = await self.client.select(_mailbox_argument(folder))
         if response.result != "OK":
-            raise PermanentError(f"the mail server has no folder {folder!r} for {self.settings.imap_user}: {_response_text(response)}")
+            raise PermanentError(
+                f"the mail server has no folder {folder!r} for {self.settings.imap_user}: {_response_text(response)}"
+            )
         self.selected = folder
         for line in response.lines:
             if isinstance(line, bytes | bytearray):
@@ -232,7 +234,11 @@ class ImapSession:
         if client._idle_waiter is not None:
             client._idle_waiter.cancel()
         try:
-            if self.lost is None and client.get_state() in {aioimaplib.AUTH, aioimaplib.SELECTED} and not client.has_pending_idle():
+            if (
+                self.lost is None
+                and client.get_state() in {aioimaplib.AUTH, aioimaplib.SELECTED}
+                and not client.has_pending_idle()
+            ):
                 await asyncio.wait_for(client.logout(), 2)
         except Exception:  # noqa: BLE001 - the connection is going away anyway
             pass
@@ -267,7 +273,6 @@ def _expect_ok(response: Any, what: str) -> None:
         raise TransientError(f"the mail server answered {what} with {response.result}: {_response_text(response)}")
 
 
-
 def imap_error(exc: BaseException, where: str, host: str) -> ConnectorError:
     """A library or network failure as a ConnectorError an operator can read."""
     if isinstance(exc, ConnectorError):
@@ -282,5 +287,3 @@ def imap_error(exc: BaseException, where: str, host: str) -> ConnectorError:
     if isinstance(exc, OSError):
         return TransientError(f"cannot reach {where}: {exc.strerror or exc}")
     return TransientError(f"lost the connection to {where}: {type(exc).__name__}: {exc}")
-
-

@@ -94,12 +94,18 @@ _ZONE = rb"(?P<zone>[A-Z]{1,5}|[+-]\d{4})"
 # before or after the year as some writers put it), or an RFC 5322 date.
 _SEPARATOR = (
     re.compile(
-        rb"^From \S* +(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),? +)?" + _MONTH
-        + rb" +(?P<day>\d{1,2}) +(?P<time>\d{1,2}:\d\d(?::\d\d)?) +(?:" + _ZONE + rb" +)?(?P<year>\d{4})\b"
+        rb"^From \S* +(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),? +)?"
+        + _MONTH
+        + rb" +(?P<day>\d{1,2}) +(?P<time>\d{1,2}:\d\d(?::\d\d)?) +(?:"
+        + _ZONE
+        + rb" +)?(?P<year>\d{4})\b"
     ),
     re.compile(
-        rb"^From \S* +(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),? +)?(?P<day>\d{1,2}) +" + _MONTH
-        + rb" +(?P<year>\d{4}) +(?P<time>\d{1,2}:\d\d(?::\d\d)?)(?: +" + _ZONE + rb")?"
+        rb"^From \S* +(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),? +)?(?P<day>\d{1,2}) +"
+        + _MONTH
+        + rb" +(?P<year>\d{4}) +(?P<time>\d{1,2}:\d\d(?::\d\d)?)(?: +"
+        + _ZONE
+        + rb")?"
     ),
 )
 # A header field line (RFC 5322 2.2: printable ASCII but ":" and space, then ":").

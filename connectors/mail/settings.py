@@ -70,7 +70,9 @@ class MailboxSettings:
 
         address = text("address")
         if "@" not in address:
-            raise PermanentError(f"e-mail option address must be the mailbox's address, such as support@example.com (got {address!r})")
+            raise PermanentError(
+                f"e-mail option address must be the mailbox's address, such as support@example.com (got {address!r})"
+            )
         imap_host = text("imap_host")
         if not imap_host:
             raise PermanentError("e-mail option imap_host is missing")
@@ -123,7 +125,6 @@ def refuse_plain(protocol: str, host: str, security: str) -> None:
         )
 
 
-
 # OpenSSL's verify codes for "the certificate is fine but names another host".
 _NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 # ... and for "nobody we trust signed it", which tls_ca_path is there to answer.
@@ -157,7 +158,6 @@ def tls_error(exc: BaseException | None, where: str, host: str, protocol: str) -
     return None
 
 
-
 def smtp_setup_error(exc: BaseException, where: str, host: str) -> PermanentError | None:
     """The SMTP failures that are the configuration's, not the network's: a certificate we do
     not trust, TLS on the wrong port, or STARTTLS asked of a server that does not offer it
@@ -168,4 +168,3 @@ def smtp_setup_error(exc: BaseException, where: str, host: str) -> PermanentErro
     if type(exc) is aiosmtplib.SMTPException and "STARTTLS extension not supported" in str(exc):
         return PermanentError(f'the mail server {where} does not offer STARTTLS; use smtp_security = "tls" (port 465)')
     return None
-

@@ -62,7 +62,7 @@ def _words(value: Any, default: Sequence[str], key: str) -> frozenset[str]:
     if value is None:
         value = list(default)
     if not isinstance(value, list) or not all(isinstance(w, str) for w in value):
-        raise ValueError(f"{key} must be a list of words such as [\"СТОП\", \"STOP\"]")
+        raise ValueError(f'{key} must be a list of words such as ["СТОП", "STOP"]')
     return frozenset(w.strip(_PUNCTUATION).casefold() for w in value if w.strip(_PUNCTUATION))
 
 
@@ -105,8 +105,12 @@ class SmsConnector(Connector):
             if len(system_id) > 15 or len(password) > 8:
                 raise ValueError("SMPP 3.4 allows a system_id of up to 15 characters and a password of up to 8")
             self.smpp = SmppConfig(
-                host=host, port=int(_number(settings, "port", 2775, 1)), system_id=system_id, password=password,
-                system_type=str(settings.get("system_type") or ""), window=int(_number(settings, "window", 10, 1)),
+                host=host,
+                port=int(_number(settings, "port", 2775, 1)),
+                system_id=system_id,
+                password=password,
+                system_type=str(settings.get("system_type") or ""),
+                window=int(_number(settings, "window", 10, 1)),
                 enquire_link=_number(settings, "enquire_link", 30, 0.05),
                 response_timeout=_number(settings, "response_timeout", 10, 0.05),
                 throttle_pause=_number(settings, "throttle_pause", 1, 0.01),
@@ -213,8 +217,17 @@ class SmsConnector(Connector):
             segment = Segment(int.from_bytes(tlvs[_TLV_SAR_REF], "big"), tlvs[_TLV_SAR_TOTAL][0], tlvs[_TLV_SAR_SEQ][0])
         await self.take_text(source, text, incoming.smsc_time, segment=segment, to=incoming.destination)
 
-    async def take_text(self, source: str, text: str, smsc_time: str = "", *, segment: Segment | None = None, to: str = "",
-                        external_id: str | None = None, sent_at: datetime | None = None) -> None:
+    async def take_text(
+        self,
+        source: str,
+        text: str,
+        smsc_time: str = "",
+        *,
+        segment: Segment | None = None,
+        to: str = "",
+        external_id: str | None = None,
+        sent_at: datetime | None = None,
+    ) -> None:
         """Store one inbound SMS or part (the SMPP and HTTP ways in share this). `smsc_time`
         is the sender's timestamp as given (part of the redelivery key), `sent_at` the same
         time read, when the caller could read it."""
@@ -240,8 +253,16 @@ class SmsConnector(Connector):
                 smsc_time = pending.get("smsc_time") or smsc_time
             await self._store(source, text, smsc_time, to, now, external_id, sent_at)
 
-    async def _store(self, source: str, text: str, smsc_time: str, to: str, now: float, external_id: str | None,
-                     sent_at: datetime | None = None) -> None:
+    async def _store(
+        self,
+        source: str,
+        text: str,
+        smsc_time: str,
+        to: str,
+        now: float,
+        external_id: str | None,
+        sent_at: datetime | None = None,
+    ) -> None:
         key = message_key(self.normalized(source), text, smsc_time)
         known = self.state.recent.get(key)
         if known is not None and now - known[1] > self.redelivery_window:
@@ -264,7 +285,11 @@ class SmsConnector(Connector):
             del self.state.opt_out[number]
             opt_change = ""
         message = InboundMessage(
-            external_id=external_id, identity_kind=IdentityKind.PHONE, address=source, body=text, sent_at=sent_at,
+            external_id=external_id,
+            identity_kind=IdentityKind.PHONE,
+            address=source,
+            body=text,
+            sent_at=sent_at,
             meta={"to": to} if to else {},
         )
         receipts = await self._save([message])
@@ -299,7 +324,9 @@ class SmsConnector(Connector):
                 for group in [g for g, p in self.state.parts.items() if now - float(p.get("t", now)) > self.parts_timeout]:
                     pending = self.state.parts.pop(group)
                     source, to, _, total = group.split("|")
-                    text = "".join(pending["n"].get(str(n), f"[part {n} of {total} did not arrive]") for n in range(1, int(total) + 1))
+                    text = "".join(
+                        pending["n"].get(str(n), f"[part {n} of {total} did not arrive]") for n in range(1, int(total) + 1)
+                    )
                     try:
                         await self._store(source, text, pending.get("smsc_time", ""), to, now, None)
                     except Exception as exc:

@@ -48,10 +48,18 @@ _FROM = ("from", "sender", "msisdn", "phone", "source")
 _TEXT = ("text", "message", "body", "sms")
 _ID = ("id", "message_id", "sms_id")
 _STATUS = {
-    "delivered": DeliveryState.DELIVERED, "delivrd": DeliveryState.DELIVERED, "sent": DeliveryState.SENT,
-    "accepted": DeliveryState.SENT, "enroute": DeliveryState.SENT, "queued": DeliveryState.SENT,
-    "failed": DeliveryState.FAILED, "undelivered": DeliveryState.FAILED, "undeliv": DeliveryState.FAILED,
-    "expired": DeliveryState.FAILED, "rejected": DeliveryState.FAILED, "rejectd": DeliveryState.FAILED,
+    "delivered": DeliveryState.DELIVERED,
+    "delivrd": DeliveryState.DELIVERED,
+    "sent": DeliveryState.SENT,
+    "accepted": DeliveryState.SENT,
+    "enroute": DeliveryState.SENT,
+    "queued": DeliveryState.SENT,
+    "failed": DeliveryState.FAILED,
+    "undelivered": DeliveryState.FAILED,
+    "undeliv": DeliveryState.FAILED,
+    "expired": DeliveryState.FAILED,
+    "rejected": DeliveryState.FAILED,
+    "rejectd": DeliveryState.FAILED,
 }
 TEXT_LIMIT = 10_000
 
@@ -96,8 +104,13 @@ class HttpGateway:
 
     async def send(self, message: OutboundMessage, number: str) -> str:
         """One request to the gateway; its id for the message."""
-        values = {"to": number, "to_digits": number.lstrip("+"), "from": self.channel.sender, "text": message.body,
-                  "id": str(message.id)}
+        values = {
+            "to": number,
+            "to_digits": number.lstrip("+"),
+            "from": self.channel.sender,
+            "text": message.body,
+            "id": str(message.id),
+        }
         url = self._fill(self.send_url, values, lambda v: quote(v, safe=""))
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         content = None
@@ -110,7 +123,9 @@ class HttpGateway:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout)
         try:
-            response = await self._client.request(self.method, url, content=content.encode() if content else None, headers=headers)
+            response = await self._client.request(
+                self.method, url, content=content.encode() if content else None, headers=headers
+            )
         except httpx.HTTPError as exc:
             raise TransientError(f"the SMS gateway is unreachable: {exc or type(exc).__name__}") from exc
         said = response.text.strip()[:200]
@@ -118,8 +133,10 @@ class HttpGateway:
             said = said.replace(self.token, "<token>")
         if response.status_code in _RETRY or response.status_code >= 500:
             retry = response.headers.get("Retry-After")
-            raise TransientError(f"the SMS gateway answered {response.status_code}: {said}",
-                                 retry_after=float(retry) if retry and retry.isdigit() else None)
+            raise TransientError(
+                f"the SMS gateway answered {response.status_code}: {said}",
+                retry_after=float(retry) if retry and retry.isdigit() else None,
+            )
         if response.status_code >= 300:
             raise PermanentError(f"the SMS gateway refused the message ({response.status_code}): {said}")
         try:
@@ -155,7 +172,9 @@ class HttpGateway:
                 return WebResponse.text(400, f"the body is not valid JSON: {exc}\n")
             if not isinstance(data, dict):
                 return WebResponse.text(400, "the body must be a JSON object\n")
-            return {str(k).lower(): str(v) for k, v in data.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+            return {
+                str(k).lower(): str(v) for k, v in data.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)
+            }
         return {k.lower(): v for k, v in parse_qsl(text, keep_blank_values=True)}
 
     async def _inbound(self, request: WebRequest) -> WebResponse:
@@ -180,8 +199,9 @@ class HttpGateway:
         except Invalid as exc:
             return WebResponse.json(422, {"error": str(exc)})
         try:
-            await self.channel.take_text(source, text, fields.get("at", ""), sent_at=sent_at,
-                                         external_id=f"gw:{gateway_id}" if gateway_id else None)
+            await self.channel.take_text(
+                source, text, fields.get("at", ""), sent_at=sent_at, external_id=f"gw:{gateway_id}" if gateway_id else None
+            )
         except Exception:
             self.channel.log.exception("an inbound SMS was not stored; the gateway is told to send it again")
             return WebResponse(503, b"not stored; send again later\n", headers={"Retry-After": "5"})
@@ -203,7 +223,9 @@ class HttpGateway:
             return WebResponse.json(422, {"error": "a delivery report needs `id` and a `status` such as delivered or failed"})
         error = ""
         if state is DeliveryState.FAILED:
-            error = f"the SMS gateway reported {fields.get('status')}" + (f": {fields['error'][:200]}" if fields.get("error") else "")
+            error = f"the SMS gateway reported {fields.get('status')}" + (
+                f": {fields['error'][:200]}" if fields.get("error") else ""
+            )
         try:
             await sink.delivery_updates([DeliveryUpdate(message_id, state, error)])
         except Exception:

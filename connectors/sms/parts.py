@@ -75,9 +75,7 @@ def encode_parts(text: str, reference: int) -> list[Part]:
     if len(chunks) > 255:
         raise ValueError(f"the text needs {len(chunks)} SMS parts; at most 255 can be joined into one message")
     ref = reference % 256
-    return [
-        Part(bytes([5, 0, 3, ref, len(chunks), seq]) + chunk, coding, UDHI) for seq, chunk in enumerate(chunks, start=1)
-    ]
+    return [Part(bytes([5, 0, 3, ref, len(chunks), seq]) + chunk, coding, UDHI) for seq, chunk in enumerate(chunks, start=1)]
 
 
 def decode_text(data: bytes, data_coding: int) -> str:
@@ -140,12 +138,16 @@ def is_receipt(esm_class: int) -> bool:
 _RECEIPT_FIELD = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err|text)\s*:\s*", re.IGNORECASE)
 #: `stat` words (Appendix B) and the message_state TLV (5.2.28) in our delivery states.
 _STAT_STATES = {
-    "DELIVRD": DeliveryState.DELIVERED, "ACCEPTD": DeliveryState.SENT, "ENROUTE": DeliveryState.SENT,
-    "EXPIRED": DeliveryState.FAILED, "DELETED": DeliveryState.FAILED, "UNDELIV": DeliveryState.FAILED,
-    "REJECTD": DeliveryState.FAILED, "UNKNOWN": DeliveryState.FAILED,
+    "DELIVRD": DeliveryState.DELIVERED,
+    "ACCEPTD": DeliveryState.SENT,
+    "ENROUTE": DeliveryState.SENT,
+    "EXPIRED": DeliveryState.FAILED,
+    "DELETED": DeliveryState.FAILED,
+    "UNDELIV": DeliveryState.FAILED,
+    "REJECTD": DeliveryState.FAILED,
+    "UNKNOWN": DeliveryState.FAILED,
 }
-_MESSAGE_STATES = {1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD", 7: "UNKNOWN",
-                   8: "REJECTD"}
+_MESSAGE_STATES = {1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD", 7: "UNKNOWN", 8: "REJECTD"}
 _STAT_WORDS = {
     "EXPIRED": "the SMS expired before the phone could take it (switched off or out of coverage too long)",
     "DELETED": "the SMS centre deleted the SMS",
@@ -170,7 +172,11 @@ class Receipt:
     def reason(self) -> str:
         """Why a failed SMS failed, in words."""
         words = _STAT_WORDS.get(self.stat.upper(), f"the SMS centre reported {self.stat or 'a failure'}")
-        return f"{words} (stat {self.stat}, err {self.error})" if self.error and self.error.strip("0") else f"{words} (stat {self.stat})"
+        return (
+            f"{words} (stat {self.stat}, err {self.error})"
+            if self.error and self.error.strip("0")
+            else f"{words} (stat {self.stat})"
+        )
 
 
 def parse_receipt(text: str, receipted_message_id: str = "", message_state: int | None = None) -> Receipt | None:

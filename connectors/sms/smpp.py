@@ -217,21 +217,25 @@ class SmppSession:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(self.config.host, self.config.port), self.config.response_timeout
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise TransientError(f"cannot connect to the SMS centre at {where}: {exc or type(exc).__name__}") from exc
         bind = BindTransceiver(
-            sequence_num=next(self._sequence), system_id=self.config.system_id, password=self.config.password,
+            sequence_num=next(self._sequence),
+            system_id=self.config.system_id,
+            password=self.config.password,
             system_type=self.config.system_type,
         )
         self._write(bind.pdu())
         try:
             command, status, sequence, body = await asyncio.wait_for(self._read_pdu(), self.config.response_timeout)
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
             await self.close()
             raise TransientError(f"the SMS centre at {where} did not answer the bind") from exc
         if command == GENERIC_NACK or command != BIND_TRANSCEIVER_RESP:
             await self.close()
-            raise PermanentError(f"the SMS centre at {where} does not take bind_transceiver (answered command 0x{command:08X}, status 0x{status:08X})")
+            raise PermanentError(
+                f"the SMS centre at {where} does not take bind_transceiver (answered command 0x{command:08X}, status 0x{status:08X})"
+            )
         if status:
             await self.close()
             error = status_error(status, "binding")
@@ -319,8 +323,12 @@ class SmppSession:
             if wait > 0:
                 await asyncio.sleep(wait)
             message = SubmitSm(
-                short_message="-", source=source, destination=destination, esm_class=part.esm_class,
-                registered_delivery=1 if registered else 0, encoding="ucs2" if part.data_coding == 8 else None,
+                short_message="-",
+                source=source,
+                destination=destination,
+                esm_class=part.esm_class,
+                registered_delivery=1 if registered else 0,
+                encoding="ucs2" if part.data_coding == 8 else None,
             )
             message.set_encoded_message(part.data)
             async with self._window:
@@ -346,7 +354,7 @@ class SmppSession:
         self._write(message.pdu())
         try:
             return await asyncio.wait_for(future, self.config.response_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TransientError(f"the SMS centre did not answer within {self.config.response_timeout:.0f} s") from None
         finally:
             self._waiting.pop(message.sequence_num, None)

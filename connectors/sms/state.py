@@ -46,7 +46,11 @@ class SmsState:
             data = {}
         if not isinstance(data, dict):
             data = {}
-        recent = {str(k): (str(v[0]), float(v[1])) for k, v in dict(data.get("recent") or {}).items() if isinstance(v, list) and len(v) == 2}
+        recent = {
+            str(k): (str(v[0]), float(v[1]))
+            for k, v in dict(data.get("recent") or {}).items()
+            if isinstance(v, list) and len(v) == 2
+        }
         return cls(
             recent=recent,
             parts={str(k): v for k, v in dict(data.get("parts") or {}).items() if isinstance(v, dict)},
@@ -61,9 +65,17 @@ class SmsState:
         now = time.time() if now is None else now
         self.recent = {k: v for k, v in self.recent.items() if now - v[1] <= window}
         return json.dumps(
-            {"v": 1, "recent": {k: list(v) for k, v in self.recent.items()}, "parts": self.parts, "opt_out": self.opt_out,
-             "day": self.day, "sent": self.sent, "receipts": self.receipts},
-            ensure_ascii=False, separators=(",", ":"),
+            {
+                "v": 1,
+                "recent": {k: list(v) for k, v in self.recent.items()},
+                "parts": self.parts,
+                "opt_out": self.opt_out,
+                "day": self.day,
+                "sent": self.sent,
+                "receipts": self.receipts,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
         )
 
     def sent_today(self, today: str) -> int:

@@ -22,6 +22,15 @@ from connectors.vk.connector import (
 )
 
 __all__ = [
-    "ATTACHMENTS_PER_MESSAGE", "CHAT_PEER_BASE", "DEFAULT_API_URL", "DEFAULT_API_VERSION", "TEXT_LIMIT", "TOO_LARGE",
-    "VkConnector", "_RECOVERY_CHUNK", "_time", "random_id", "split_text",
+    "ATTACHMENTS_PER_MESSAGE",
+    "CHAT_PEER_BASE",
+    "DEFAULT_API_URL",
+    "DEFAULT_API_VERSION",
+    "TEXT_LIMIT",
+    "TOO_LARGE",
+    "VkConnector",
+    "_RECOVERY_CHUNK",
+    "_time",
+    "random_id",
+    "split_text",
 ]

@@ -50,7 +50,16 @@ from connectors.vk.api import DEFAULT_API_URL, DEFAULT_API_VERSION, VkApi
 from connectors.vk.recovery import CHAT_PEER_BASE, RECOVERY_CHUNK, Position, history_since, newest_message_id
 from omniconsole.models import IdentityKind, sanitize_text
 
-__all__ = ["CHAT_PEER_BASE", "DEFAULT_API_URL", "DEFAULT_API_VERSION", "TEXT_LIMIT", "TOO_LARGE", "VkConnector", "random_id", "split_text"]
+__all__ = [
+    "CHAT_PEER_BASE",
+    "DEFAULT_API_URL",
+    "DEFAULT_API_VERSION",
+    "TEXT_LIMIT",
+    "TOO_LARGE",
+    "VkConnector",
+    "random_id",
+    "split_text",
+]
 
 #: VK refuses messages longer than this (we count UTF-16 code units, never more than VK counts).
 TEXT_LIMIT = 4096
@@ -262,7 +271,10 @@ class VkConnector(Connector):
             except Exception as exc:  # a shape no reader expected: kept unread, never a stall
                 self.log.warning("vk: message %s cannot be read (%s); kept as unreadable", message.get("id"), describe(exc))
                 stand_in = InboundMessage(
-                    external_id=str(message["id"]), identity_kind=IdentityKind.VK, address=str(message["from_id"]), body="",
+                    external_id=str(message["id"]),
+                    identity_kind=IdentityKind.VK,
+                    address=str(message["from_id"]),
+                    body="",
                     sent_at=reader.message_time(message.get("date")) or datetime.now(UTC),
                     sender_name=self._names.get(message["from_id"], ""),
                 )
@@ -325,7 +337,9 @@ class VkConnector(Connector):
                 if answer.status_code >= 500:
                     return self._download_failed(url, filename, mime_type, declared, f"HTTP {answer.status_code}")
                 if answer.status_code != 200:
-                    return InboundAttachment(filename, mime_type, None, declared, f"not downloaded: VK answered HTTP {answer.status_code}")
+                    return InboundAttachment(
+                        filename, mime_type, None, declared, f"not downloaded: VK answered HTTP {answer.status_code}"
+                    )
                 length = as_int(answer.headers.get("Content-Length"))
                 if length is not None and length > self.max_file_bytes:
                     return InboundAttachment(filename, mime_type, None, length, TOO_LARGE)
@@ -347,7 +361,9 @@ class VkConnector(Connector):
         if failures < _DOWNLOAD_ATTEMPTS:
             raise TransientError(f"downloading {filename} from VK failed: {why}")
         self._download_failures.pop(url, None)
-        return InboundAttachment(filename, mime_type, None, declared, f"not downloaded: VK's file server failed {failures} times ({why})")
+        return InboundAttachment(
+            filename, mime_type, None, declared, f"not downloaded: VK's file server failed {failures} times ({why})"
+        )
 
     async def _learn_names(self, people: Iterable[int]) -> None:
         """Ask users.get once for every sender not yet known (names are cached)."""
@@ -382,7 +398,9 @@ class VkConnector(Connector):
     async def _recover(self, sink: InboundSink, position: Position, new_ts: str) -> Position:
         """Read the inbound messages newer than `position.last_id` from the history, deliver
         them with the new ts, and say plainly what could not be read."""
-        self.log.warning("vk: VK lost the events after ts %s; reading newer messages than %s from the history", position.ts, position.last_id)
+        self.log.warning(
+            "vk: VK lost the events after ts %s; reading newer messages than %s from the history", position.ts, position.last_id
+        )
         try:
             messages, missing = await history_since(self.api, position.last_id)
         except TransientError:
@@ -391,7 +409,9 @@ class VkConnector(Connector):
             if self.api.fatal is not None:
                 raise  # the token itself was refused: keep the gap for after it is replaced
             messages, missing = [], f"VK refused to show the message history: {exc.reason}"
-        messages = [message for message in messages if reader.is_message(message) and message["from_id"] == message["peer_id"] > 0]
+        messages = [
+            message for message in messages if reader.is_message(message) and message["from_id"] == message["peer_id"] > 0
+        ]
         messages.sort(key=lambda message: message["id"])
         # Delivered in chunks, each with its files: a long gap must not hold every file in
         # memory at once. Until the last chunk the cursor keeps the old ts, so a crash midway
@@ -406,7 +426,9 @@ class VkConnector(Connector):
         after = Position(new_ts, last_id)
         self._recovered = {message["id"] for message in messages}
         if missing:
-            reason = f"VK lost its event history for a while; {missing}. Check the community's messages in VK for anything unanswered"
+            reason = (
+                f"VK lost its event history for a while; {missing}. Check the community's messages in VK for anything unanswered"
+            )
             self.log.warning("vk: %s", reason)
             sink.connected(f"community «{self.community_name}» (club{self.group_id}); {reason}")
         elif messages:
@@ -509,8 +531,10 @@ class VkConnector(Connector):
 def keyboard(buttons) -> str:
     """Our buttons as a VK inline keyboard (one text button a row; the button id in its
     payload), https://dev.vk.com/en/api/bots/development/keyboard."""
-    rows = [[{"action": {"type": "text", "label": b.title, "payload": json.dumps({"b": b.id}, ensure_ascii=False)}}]
-            for b in buttons[:6]]
+    rows = [
+        [{"action": {"type": "text", "label": b.title, "payload": json.dumps({"b": b.id}, ensure_ascii=False)}}]
+        for b in buttons[:6]
+    ]
     return json.dumps({"inline": True, "buttons": rows}, ensure_ascii=False)
 
 
@@ -564,4 +588,3 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
 # For tests and callers of the former single module.
 _time = reader.message_time
 _RECOVERY_CHUNK = RECOVERY_CHUNK
-

@@ -264,7 +264,9 @@ class ContentReader:
             return "", file, kind
         if kind == "audio_message":
             link, suffix, mime = (
-                (item.get("link_ogg"), ".ogg", "audio/ogg") if item.get("link_ogg") else (item.get("link_mp3"), ".mp3", "audio/mpeg")
+                (item.get("link_ogg"), ".ogg", "audio/ogg")
+                if item.get("link_ogg")
+                else (item.get("link_mp3"), ".mp3", "audio/mpeg")
             )
             name = f"voice{item.get('owner_id', '')}_{item.get('id', '')}{suffix}"
             file = await self.download(link, name, mime, None) if download else None

@@ -118,5 +118,7 @@ async def history_since(api: VkApi, last_id: int) -> tuple[list[dict[str, Any]],
                 done = True
                 break
         if not done:
-            missing.append(f"id{peer} wrote more than {RECOVERY_PAGE * RECOVERY_HISTORY_PAGES} messages, older ones were not read")
+            missing.append(
+                f"id{peer} wrote more than {RECOVERY_PAGE * RECOVERY_HISTORY_PAGES} messages, older ones were not read"
+            )
     return messages, "; ".join(missing)

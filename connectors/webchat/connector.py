@@ -144,7 +144,11 @@ class WebChatConnector(Connector):
     async def check(self) -> str:
         """Say how the chat is set up and whether it is within office hours now."""
         origins = ", ".join(self.allowed_origins) or "only its own demo page (allowed_origins is empty)"
-        hours = f"hours {self.hours.describe()}, {'open' if self.online() else 'closed'} now" if self.hours.spans or self.hours.country else "always open"
+        hours = (
+            f"hours {self.hours.describe()}, {'open' if self.online() else 'closed'} now"
+            if self.hours.spans or self.hours.country
+            else "always open"
+        )
         return f"web chat for {origins}; {hours}"
 
     async def run(self, sink: InboundSink) -> None:
@@ -183,7 +187,9 @@ class WebChatConnector(Connector):
             log = await self.logs.get(visitor)
             async with log.lock:
                 buttons = [{"id": b.id, "title": b.title} for b in message.buttons]
-                entry, _ = await log.append(f"out:{message.id}", "operator", message.body, **({"buttons": buttons} if buttons else {}))
+                entry, _ = await log.append(
+                    f"out:{message.id}", "operator", message.body, **({"buttons": buttons} if buttons else {})
+                )
         except OSError as exc:
             raise TransientError(f"cannot write the visitor's chat log: {exc.strerror or exc}") from exc
         seq = entry["seq"]
@@ -241,15 +247,23 @@ class WebChatConnector(Connector):
         return self._static[name]
 
     async def _widget(self, request: WebRequest) -> WebResponse:
-        return WebResponse(200, self._file("widget.js"), _STATIC["widget.js"],
-                           {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"})
+        return WebResponse(
+            200,
+            self._file("widget.js"),
+            _STATIC["widget.js"],
+            {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
+        )
 
     async def _demo(self, request: WebRequest) -> WebResponse:
         # The script tag names the widget by its full path, whatever the channel's prefix.
         widget = html.escape(request.path.rsplit("/", 1)[0] + "/widget.js", quote=True)
         page = self._file("demo.html").replace(b"{{widget}}", widget.encode("utf-8"))
-        return WebResponse(200, page, _STATIC["demo.html"],
-                           {"Content-Security-Policy": _DEMO_CSP, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+        return WebResponse(
+            200,
+            page,
+            _STATIC["demo.html"],
+            {"Content-Security-Policy": _DEMO_CSP, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+        )
 
     # -- the gate: origin, token, size -----------------------------------------------------
 
@@ -273,12 +287,16 @@ class WebChatConnector(Connector):
         origin = self._allowed_origin(request)
         if origin is None:
             return _refused_origin(request)
-        return WebResponse(204, b"", headers={
-            **_cors(origin),
-            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Authorization, Content-Type",
-            "Access-Control-Max-Age": "600",
-        })
+        return WebResponse(
+            204,
+            b"",
+            headers={
+                **_cors(origin),
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                "Access-Control-Max-Age": "600",
+            },
+        )
 
     def _guarded(self, handler: Callable[[WebRequest, str], Any], *, needs_token: bool) -> Callable[[WebRequest], Any]:
         """Wrap an API handler: refuse other sites (403), oversized bodies (413), missing or
@@ -296,17 +314,25 @@ class WebChatConnector(Connector):
                 scheme, _, token = request.header("authorization").partition(" ")
                 visitor = self.tokens.visitor(token.strip()) if scheme.lower() == "bearer" else None
                 if visitor is None:
-                    why = "the session token is missing" if not token else "the session token is not valid (forged, damaged or expired)"
+                    why = (
+                        "the session token is missing"
+                        if not token
+                        else "the session token is not valid (forged, damaged or expired)"
+                    )
                     answer = _error(401, f"{why}; start a new session with POST {request.path.rsplit('/', 1)[0]}/session")
                 else:
                     try:
                         answer = await handler(request, visitor)
                     except OSError as exc:
-                        self.faults.note(f"log {exc.errno}", logging.ERROR, "the web chat cannot read a visitor's log: %s",
-                                         exc.strerror or exc)
-                        answer = _error(503, "the chat cannot read its history right now; try again shortly", {"Retry-After": "5"})
-            return WebResponse(answer.status, answer.body, answer.content_type,
-                               {**answer.headers, **_cors(origin), "Cache-Control": "no-store"})
+                        self.faults.note(
+                            f"log {exc.errno}", logging.ERROR, "the web chat cannot read a visitor's log: %s", exc.strerror or exc
+                        )
+                        answer = _error(
+                            503, "the chat cannot read its history right now; try again shortly", {"Retry-After": "5"}
+                        )
+            return WebResponse(
+                answer.status, answer.body, answer.content_type, {**answer.headers, **_cors(origin), "Cache-Control": "no-store"}
+            )
 
         return gate
 
@@ -325,8 +351,11 @@ class WebChatConnector(Connector):
 
     def _state(self, visitor: str) -> dict[str, Any]:
         return {
-            "online": self.online(), "typing": self.typing(visitor), "title": self.title,
-            "greeting": self.greeting, "offline_text": self.offline_text,
+            "online": self.online(),
+            "typing": self.typing(visitor),
+            "title": self.title,
+            "greeting": self.greeting,
+            "offline_text": self.offline_text,
         }
 
     async def _message(self, request: WebRequest, visitor: str) -> WebResponse:
@@ -372,8 +401,15 @@ class WebChatConnector(Connector):
         return await self._take(visitor, fields["id"], text, name, identities=tuple(identities))
 
     async def _take(
-        self, visitor: str, client_id: str, text: str, name: str, *, page: str = "",
-        identities: tuple[tuple[IdentityKind, str], ...] = (), button: str | None = None,
+        self,
+        visitor: str,
+        client_id: str,
+        text: str,
+        name: str,
+        *,
+        page: str = "",
+        identities: tuple[tuple[IdentityKind, str], ...] = (),
+        button: str | None = None,
     ) -> WebResponse:
         wait = self.message_limit.wait_for(visitor)
         if wait:
@@ -391,16 +427,25 @@ class WebChatConnector(Connector):
         except OSError as exc:
             # Stored or not, it is not in what the visitor sees yet: the widget posts again,
             # the core drops a duplicate, and the log line is written then.
-            self.faults.note(f"log {exc.errno}", logging.ERROR, "cannot use the web chat log of visitor %s: %s", visitor,
-                             exc.strerror or exc)
+            self.faults.note(
+                f"log {exc.errno}", logging.ERROR, "cannot use the web chat log of visitor %s: %s", visitor, exc.strerror or exc
+            )
             return _error(503, "your message was not saved yet; it will be sent again shortly", {"Retry-After": "2"})
         except _NotStored:
             return _error(503, "your message was not saved yet; it will be sent again shortly", {"Retry-After": "2"})
         return WebResponse.json(200, {"seq": entry["seq"], "id": client_id, "online": self.online()})
 
     async def _deliver(
-        self, sink: InboundSink, log: VisitorLog, visitor: str, client_id: str, text: str, name: str, page: str,
-        identities: tuple[tuple[IdentityKind, str], ...], button: str | None = None,
+        self,
+        sink: InboundSink,
+        log: VisitorLog,
+        visitor: str,
+        client_id: str,
+        text: str,
+        name: str,
+        page: str,
+        identities: tuple[tuple[IdentityKind, str], ...],
+        button: str | None = None,
     ) -> None:
         """Hand one visitor message to the core; returns once it is durable in the store
         (raises _NotStored when it is not). `button`: the id of the button the visitor pressed
@@ -434,12 +479,17 @@ class WebChatConnector(Connector):
         try:
             await sink.deliver([message], cursor=None)
         except ConnectorError as exc:  # a fault that passes (a full disk): said without a traceback
-            self.faults.note(f"not stored: {type(exc).__name__}", logging.WARNING,
-                             "a web chat message was not stored; the widget sends it again: %s", exc.reason)
+            self.faults.note(
+                f"not stored: {type(exc).__name__}",
+                logging.WARNING,
+                "a web chat message was not stored; the widget sends it again: %s",
+                exc.reason,
+            )
             raise _NotStored() from exc
         except Exception as exc:
-            self.faults.note("not stored", logging.ERROR, "a web chat message was not stored; the widget sends it again",
-                             exc_info=True)
+            self.faults.note(
+                "not stored", logging.ERROR, "a web chat message was not stored; the widget sends it again", exc_info=True
+            )
             raise _NotStored() from exc
 
     async def _poll(self, request: WebRequest, visitor: str) -> WebResponse:
@@ -461,8 +511,11 @@ class WebChatConnector(Connector):
 
         def news() -> bool:
             return (
-                reset or log.last > after or self._closing.is_set()
-                or shown_typing != str(int(self.typing(visitor))) or shown_online != str(int(self.online()))
+                reset
+                or log.last > after
+                or self._closing.is_set()
+                or shown_typing != str(int(self.typing(visitor)))
+                or shown_online != str(int(self.online()))
             )
 
         if not news():
@@ -479,10 +532,16 @@ class WebChatConnector(Connector):
         if entries:
             log.taken = max(log.taken, entries[-1]["seq"])
             log.notify()  # a `send` waiting for this pickup
-        return WebResponse.json(200, {
-            "messages": entries, "last": log.last, "reset": reset,
-            "typing": self.typing(visitor), "online": self.online(),
-        })
+        return WebResponse.json(
+            200,
+            {
+                "messages": entries,
+                "last": log.last,
+                "reset": reset,
+                "typing": self.typing(visitor),
+                "online": self.online(),
+            },
+        )
 
     def _confirm(self, log: VisitorLog, seen: int) -> None:
         """A poll from entry `seen` on says the widget has every reply up to it: they are
@@ -564,12 +623,12 @@ def _origins(raw: Any) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list) or not all(isinstance(o, str) for o in raw):
-        raise ValueError("allowed_origins must be a list of sites such as [\"https://shop.example\"]")
+        raise ValueError('allowed_origins must be a list of sites such as ["https://shop.example"]')
     origins = []
     for origin in raw:
         parts = urlsplit(origin.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
-            raise ValueError(f"allowed_origins: {origin!r} is not an origin (scheme and host, such as \"https://shop.example\")")
+            raise ValueError(f'allowed_origins: {origin!r} is not an origin (scheme and host, such as "https://shop.example")')
         origins.append(f"{parts.scheme}://{parts.netloc}".lower())
     return tuple(origins)
 
@@ -579,5 +638,3 @@ def _number(settings: Mapping[str, Any], key: str, default: float, low: float, h
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise ValueError(f"{key} must be a number from {low:g} to {high:g}")
     return float(value)
-
-

@@ -72,7 +72,7 @@ class VisitorLog:
             try:
                 view = memoryview(line)
                 while view:  # a write may take less than all of it (a full disk, a signal)
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             except OSError:
                 # Never leave half a line: the next entry would be glued to it and lost.
@@ -106,8 +106,14 @@ class VisitorLog:
     def view(self, after: int) -> list[dict[str, Any]]:
         """Entries after `after`, as the widget gets them."""
         return [
-            {"seq": e["seq"], "from": e["from"], "text": e["text"], "at": e["at"], **({"id": e["id"]} if "id" in e else {}),
-             **({"buttons": e["buttons"]} if e.get("buttons") else {})}
+            {
+                "seq": e["seq"],
+                "from": e["from"],
+                "text": e["text"],
+                "at": e["at"],
+                **({"id": e["id"]} if "id" in e else {}),
+                **({"buttons": e["buttons"]} if e.get("buttons") else {}),
+            }
             for e in self.entries[after:]
         ]
 
@@ -179,4 +185,3 @@ def forget_visitor(data_dir: Path, visitor: str) -> int:
         path.unlink(missing_ok=True)
         removed += 1
     return removed
-

@@ -14,12 +14,27 @@ def add_parser(sub: argparse._SubParsersAction, common) -> None:
     """The `report` sub-command (`common` adds --config/--db/-v)."""
     p = sub.add_parser("report", help="response, resolution and satisfaction figures of a period")
     common(p)
-    p.add_argument("what", nargs="?", choices=("summary", "conversations"), default="summary",
-                   help="summary (default), or conversations: one row per conversation opened in the period")
-    p.add_argument("--from", dest="date_from", metavar="DATE", default=None,
-                   help="first day, inclusive (YYYY-MM-DD, local midnight; default: the beginning)")
-    p.add_argument("--to", dest="date_to", metavar="DATE", default=None,
-                   help="day after the last, exclusive (YYYY-MM-DD, local midnight; default: now)")
+    p.add_argument(
+        "what",
+        nargs="?",
+        choices=("summary", "conversations"),
+        default="summary",
+        help="summary (default), or conversations: one row per conversation opened in the period",
+    )
+    p.add_argument(
+        "--from",
+        dest="date_from",
+        metavar="DATE",
+        default=None,
+        help="first day, inclusive (YYYY-MM-DD, local midnight; default: the beginning)",
+    )
+    p.add_argument(
+        "--to",
+        dest="date_to",
+        metavar="DATE",
+        default=None,
+        help="day after the last, exclusive (YYYY-MM-DD, local midnight; default: now)",
+    )
     p.add_argument("--by", choices=rp.GROUPINGS, default=None, help="one row per channel, operator, queue, label, day or hour")
     p.add_argument("--format", choices=rp.FORMATS, default="table", help="table (default), csv or json")
 

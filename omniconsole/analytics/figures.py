@@ -155,7 +155,9 @@ def conversation_facts(h: ConversationHistory, now: float) -> list[Fact]:
     final_resolved = h.status == "resolved" and bool(resolutions)
     # Who a resolution is credited to: the assignee, else who resolved it (an operator or the
     # bot), as surveys capture it when they are sent.
-    resolver = h.assignee or (resolved_by if resolved_by not in ("", "system") else ("bot" if bot_engaged and not human_replied else owner))
+    resolver = h.assignee or (
+        resolved_by if resolved_by not in ("", "system") else ("bot" if bot_engaged and not human_replied else owner)
+    )
     issue_start = first_customer if first_customer is not None else h.opened_at
     if resolutions:
         fact(RESOLUTION, resolutions[0], max(0.0, resolutions[0] - issue_start), resolver)

@@ -29,9 +29,18 @@ NO_LABEL = "(none)"
 
 #: The contract's fields in order (README "Reports"); `_business` twins follow each duration.
 DURATIONS = (
-    "frt_median_s", "frt_p90_s", "frt_mean_s", "nrt_median_s", "nrt_p90_s", "nrt_mean_s",
-    "resolution_median_s", "resolution_p90_s", "resolution_mean_s",
-    "full_resolution_median_s", "full_resolution_p90_s", "waiting_on_customer_median_s",
+    "frt_median_s",
+    "frt_p90_s",
+    "frt_mean_s",
+    "nrt_median_s",
+    "nrt_p90_s",
+    "nrt_mean_s",
+    "resolution_median_s",
+    "resolution_p90_s",
+    "resolution_mean_s",
+    "full_resolution_median_s",
+    "full_resolution_p90_s",
+    "waiting_on_customer_median_s",
 )
 
 
@@ -114,7 +123,11 @@ def summarise(facts: Iterable[Fact], period: Period, now: float) -> dict:
     out["unattended"] = counts[f.UNATTENDED] if ongoing else None
     out["csat"] = _round(sum(1 for s in csat if s >= f.CSAT_GOOD) / len(csat)) if csat else None
     out["csat_responses"] = len(csat)
-    out["nps"] = _round(100.0 * (sum(1 for s in nps if s >= f.NPS_PROMOTER) - sum(1 for s in nps if s <= f.NPS_DETRACTOR)) / len(nps)) if nps else None
+    out["nps"] = (
+        _round(100.0 * (sum(1 for s in nps if s >= f.NPS_PROMOTER) - sum(1 for s in nps if s <= f.NPS_DETRACTOR)) / len(nps))
+        if nps
+        else None
+    )
     out["nps_responses"] = len(nps)
     out["bot_contained"] = counts[f.BOT_CONTAINED]
     out["bot_handoffs"] = counts[f.BOT_HANDOFF]
@@ -142,7 +155,12 @@ def group_keys(fact: Fact, by: str, tz: tzinfo | None = None) -> list:
 
 
 def build_report(
-    facts: list[Fact], period: Period, now: float, *, by: str | None = None, tz: tzinfo | None = None,
+    facts: list[Fact],
+    period: Period,
+    now: float,
+    *,
+    by: str | None = None,
+    tz: tzinfo | None = None,
     surveys_sent: dict[str, int] | None = None,
 ) -> dict:
     """The report object: the totals, `from`/`to` (epoch seconds or null), and with `by` a
@@ -169,13 +187,16 @@ def build_report(
     return report
 
 
-def conversations_behind(facts: list[Fact], period: Period, figure: str, *, by: str | None = None, key=None,
-                         tz: tzinfo | None = None) -> list[int]:
+def conversations_behind(
+    facts: list[Fact], period: Period, figure: str, *, by: str | None = None, key=None, tz: tzinfo | None = None
+) -> list[int]:
     """Ids of the conversations a figure (of one group) was computed from: what a click on a
     figure in the window lists."""
     ids = {
-        fact.conversation_id for fact in facts
-        if fact.figure == figure and (figure == f.UNATTENDED or period.holds(fact.at))
+        fact.conversation_id
+        for fact in facts
+        if fact.figure == figure
+        and (figure == f.UNATTENDED or period.holds(fact.at))
         and (by is None or key in group_keys(fact, by, tz))
     }
     return sorted(ids)
@@ -192,10 +213,19 @@ def facts_for(histories, now: float) -> list[Fact]:
 # --- output -----------------------------------------------------------------------------
 
 TABLE_FIELDS = (
-    ("conversations", "opened"), ("resolved", "resolved"), ("frt_median_s", "FRT median"), ("frt_p90_s", "FRT p90"),
-    ("nrt_median_s", "NRT median"), ("resolution_median_s", "resolution median"), ("resolution_p90_s", "resolution p90"),
-    ("unattended", "unattended"), ("csat", "CSAT"), ("csat_responses", "CSAT answers"), ("nps", "NPS"),
-    ("bot_contained", "bot contained"), ("bot_handoffs", "bot handoffs"),
+    ("conversations", "opened"),
+    ("resolved", "resolved"),
+    ("frt_median_s", "FRT median"),
+    ("frt_p90_s", "FRT p90"),
+    ("nrt_median_s", "NRT median"),
+    ("resolution_median_s", "resolution median"),
+    ("resolution_p90_s", "resolution p90"),
+    ("unattended", "unattended"),
+    ("csat", "CSAT"),
+    ("csat_responses", "CSAT answers"),
+    ("nps", "NPS"),
+    ("bot_contained", "bot contained"),
+    ("bot_handoffs", "bot handoffs"),
 )
 
 
@@ -252,8 +282,20 @@ def render(report: dict, fmt: str) -> str:
 
 
 CONVERSATION_COLUMNS = (
-    "id", "customer", "channels", "opened", "first_response", "resolved", "assignee", "frt_s", "nrt_mean_s",
-    "resolution_s", "full_resolution_s", "waiting_on_customer_s", "csat", "nps",
+    "id",
+    "customer",
+    "channels",
+    "opened",
+    "first_response",
+    "resolved",
+    "assignee",
+    "frt_s",
+    "nrt_mean_s",
+    "resolution_s",
+    "full_resolution_s",
+    "waiting_on_customer_s",
+    "csat",
+    "nps",
 )
 
 
@@ -279,22 +321,24 @@ def conversation_rows(histories, facts: list[Fact], period: Period, customer_nam
         for m in h.messages:
             if m[4] and m[4] not in channels:
                 channels.append(m[4])
-        rows.append({
-            "id": h.id,
-            "customer": customer_names.get(h.customer_id, str(h.customer_id)),
-            "channels": " ".join(channels),
-            "opened": iso(h.opened_at),
-            "first_response": iso(frt.at) if frt else "",
-            "resolved": iso(first[f.RESOLVED].at) if f.RESOLVED in first else "",
-            "assignee": h.assignee or "",
-            "frt_s": _round(frt.value) if frt else None,
-            "nrt_mean_s": _round(statistics.fmean(nrts)) if nrts else None,
-            "resolution_s": _round(first[f.RESOLUTION].value) if f.RESOLUTION in first else None,
-            "full_resolution_s": _round(first[f.FULL_RESOLUTION].value) if f.FULL_RESOLUTION in first else None,
-            "waiting_on_customer_s": _round(first[f.WAITING_ON_CUSTOMER].value) if f.WAITING_ON_CUSTOMER in first else None,
-            "csat": next((x.value for x in own if x.figure == f.CSAT), None),
-            "nps": next((x.value for x in own if x.figure == f.NPS), None),
-        })
+        rows.append(
+            {
+                "id": h.id,
+                "customer": customer_names.get(h.customer_id, str(h.customer_id)),
+                "channels": " ".join(channels),
+                "opened": iso(h.opened_at),
+                "first_response": iso(frt.at) if frt else "",
+                "resolved": iso(first[f.RESOLVED].at) if f.RESOLVED in first else "",
+                "assignee": h.assignee or "",
+                "frt_s": _round(frt.value) if frt else None,
+                "nrt_mean_s": _round(statistics.fmean(nrts)) if nrts else None,
+                "resolution_s": _round(first[f.RESOLUTION].value) if f.RESOLUTION in first else None,
+                "full_resolution_s": _round(first[f.FULL_RESOLUTION].value) if f.FULL_RESOLUTION in first else None,
+                "waiting_on_customer_s": _round(first[f.WAITING_ON_CUSTOMER].value) if f.WAITING_ON_CUSTOMER in first else None,
+                "csat": next((x.value for x in own if x.figure == f.CSAT), None),
+                "nps": next((x.value for x in own if x.figure == f.NPS), None),
+            }
+        )
     return rows
 
 

@@ -129,8 +129,9 @@ def language_of(target: SurveyTarget) -> str:
     return detect(target.sample_text) or "en"
 
 
-async def after_resolution(store, settings, conversation_id: int, *, public_url: str | None = None,
-                           now: float | None = None) -> tuple[str, int] | None:
+async def after_resolution(
+    store, settings, conversation_id: int, *, public_url: str | None = None, now: float | None = None
+) -> tuple[str, int] | None:
     """Ask the survey a resolution calls for, if any: returns (kind, survey id), or None (the
     reason is logged at debug level)."""
     now = time.time() if now is None else now
@@ -183,8 +184,9 @@ class SurveyService:
                 if event.kind == "conversation.resolved" and event.conversation_id is not None:
                     # (A resolution by an import is refused by `refusal`: imported history.)
                     try:
-                        await after_resolution(self.store, self.settings.surveys, event.conversation_id,
-                                               public_url=self.public_url)
+                        await after_resolution(
+                            self.store, self.settings.surveys, event.conversation_id, public_url=self.public_url
+                        )
                     except Exception:
                         log.exception("survey for conversation %d failed", event.conversation_id)
             if not events:

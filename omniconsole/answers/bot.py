@@ -80,52 +80,221 @@ def _any(*patterns: str) -> re.Pattern[str]:
 # Matched on folded text (lower case, ё as е). Russian words are given as stems with \w* so
 # every case ending matches (оператора, живого, менеджеру).
 WANTS_PERSON = _any(
-    r"\bоператор\w*", r"\bчеловек\w*", r"\bживо(й|го|му|м)\b", r"\bживым\b", r"\bменеджер\w*", r"\bпозови\w*",
-    r"\bпозвать\b", r"\bсоедини\w*", r"\bспециалист\w*", r"\bсотрудник\w*",
-    r"\bhuman\b", r"\bagent\b", r"\bperson\b", r"\brepresentative\b", r"\boperator\b", r"\breal people\b",
-    r"\bsomeone real\b", r"\bspecialist\b", r"\bmanager\b", r"\bsupervisor\b",
+    r"\bоператор\w*",
+    r"\bчеловек\w*",
+    r"\bживо(й|го|му|м)\b",
+    r"\bживым\b",
+    r"\bменеджер\w*",
+    r"\bпозови\w*",
+    r"\bпозвать\b",
+    r"\bсоедини\w*",
+    r"\bспециалист\w*",
+    r"\bсотрудник\w*",
+    r"\bhuman\b",
+    r"\bagent\b",
+    r"\bperson\b",
+    r"\brepresentative\b",
+    r"\boperator\b",
+    r"\breal people\b",
+    r"\bsomeone real\b",
+    r"\bspecialist\b",
+    r"\bmanager\b",
+    r"\bsupervisor\b",
 )
 ANGER = _any(
-    r"\bбезобраз\w*", r"\bобнагле\w*", r"\bотврат\w*", r"\bкошмар\w*", r"\bужасн\w*", r"\bдостали\b", r"\bворы\b",
-    r"\bворюг\w*", r"\bразвод\w*", r"\bхамств\w*", r"\bидиот\w*", r"\bпозор\w*",
-    r"\boutrageous\b", r"\bfurious\b", r"\bworst\b", r"\bthieves\b", r"\bscam\w*", r"\bdisgust\w*", r"\bterrible\b",
-    r"\bridiculous\b", r"\bidiot\w*", r"\bwtf\b", r"\bangry\b", r"\bunacceptable\b", r"\bpathetic\b",
+    r"\bбезобраз\w*",
+    r"\bобнагле\w*",
+    r"\bотврат\w*",
+    r"\bкошмар\w*",
+    r"\bужасн\w*",
+    r"\bдостали\b",
+    r"\bворы\b",
+    r"\bворюг\w*",
+    r"\bразвод\w*",
+    r"\bхамств\w*",
+    r"\bидиот\w*",
+    r"\bпозор\w*",
+    r"\boutrageous\b",
+    r"\bfurious\b",
+    r"\bworst\b",
+    r"\bthieves\b",
+    r"\bscam\w*",
+    r"\bdisgust\w*",
+    r"\bterrible\b",
+    r"\bridiculous\b",
+    r"\bidiot\w*",
+    r"\bwtf\b",
+    r"\bangry\b",
+    r"\bunacceptable\b",
+    r"\bpathetic\b",
 )
 COMPLAINT = _any(r"\bжалоб\w*", r"\bжаловат\w*", r"\bпретензи\w*", r"\bcomplain\w*", r"\bcomplaint\w*")
 LEGAL = _any(
-    r"\bсуд\w*", r"\bюрист\w*", r"\bадвокат\w*", r"\bроспотребнадзор\w*", r"\bпрокуратур\w*", r"\bполици\w*",
-    r"\bзащите прав потребител\w*", r"\bмошенни\w*", r"\bиск\b",
-    r"\bsue\b", r"\blawyer\w*", r"\bcourt\b", r"\blegal\b", r"\bpolice\b", r"\bfraud\w*", r"\blawsuit\b", r"\battorney\b",
+    r"\bсуд\w*",
+    r"\bюрист\w*",
+    r"\bадвокат\w*",
+    r"\bроспотребнадзор\w*",
+    r"\bпрокуратур\w*",
+    r"\bполици\w*",
+    r"\bзащите прав потребител\w*",
+    r"\bмошенни\w*",
+    r"\bиск\b",
+    r"\bsue\b",
+    r"\blawyer\w*",
+    r"\bcourt\b",
+    r"\blegal\b",
+    r"\bpolice\b",
+    r"\bfraud\w*",
+    r"\blawsuit\b",
+    r"\battorney\b",
 )
-REFUND_WORDS = _any(r"\bвозврат\w*", r"\bверн\w*", r"\bденьг\w*", r"\bсписан\w*", r"\brefund\w*", r"\bmoney back\b", r"\bcharge\w*")
+REFUND_WORDS = _any(
+    r"\bвозврат\w*", r"\bверн\w*", r"\bденьг\w*", r"\bсписан\w*", r"\brefund\w*", r"\bmoney back\b", r"\bcharge\w*"
+)
 DISPUTE_WORDS = _any(
-    r"\bотказал\w*", r"\bотказ\b", r"\bоспари\w*", r"\bоспорит\w*", r"\bне согласен\b", r"\bне согласна\b", r"\bтребую\b",
-    r"\bнемедленно\b", r"\bdispute\w*", r"\brefused\b", r"\bdenied\b", r"\brejected\b", r"\bnever refunded\b", r"\bchargeback\w*",
+    r"\bотказал\w*",
+    r"\bотказ\b",
+    r"\bоспари\w*",
+    r"\bоспорит\w*",
+    r"\bне согласен\b",
+    r"\bне согласна\b",
+    r"\bтребую\b",
+    r"\bнемедленно\b",
+    r"\bdispute\w*",
+    r"\brefused\b",
+    r"\bdenied\b",
+    r"\brejected\b",
+    r"\bnever refunded\b",
+    r"\bchargeback\w*",
     r"\bdemand\b",
 )
 PERSONAL_DATA = _any(
-    r"\bперсональн\w* данн\w*", r"\b152-?фз\b", r"\bмои данные\b", r"\bудалите мой аккаунт\b",
-    r"\bpersonal data\b", r"\bgdpr\b", r"\bmy data\b", r"\berase my\b", r"\bdelete my (account|data)\b",
+    r"\bперсональн\w* данн\w*",
+    r"\b152-?фз\b",
+    r"\bмои данные\b",
+    r"\bудалите мой аккаунт\b",
+    r"\bpersonal data\b",
+    r"\bgdpr\b",
+    r"\bmy data\b",
+    r"\berase my\b",
+    r"\bdelete my (account|data)\b",
 )
 ACCOUNT_SPECIFIC = _any(
-    r"\d{4,}", r"[\w.+-]+@[\w-]+\.\w+", r"\bотмен\w*", r"\bcancel\w*", r"\bбаланс\w*", r"\bбонус\w*", r"\bскидк\w*",
-    r"\bdiscount\w*", r"\binvoice\w*",
+    r"\d{4,}",
+    r"[\w.+-]+@[\w-]+\.\w+",
+    r"\bотмен\w*",
+    r"\bcancel\w*",
+    r"\bбаланс\w*",
+    r"\bбонус\w*",
+    r"\bскидк\w*",
+    r"\bdiscount\w*",
+    r"\binvoice\w*",
     r"\b(change|update|измени\w*|помен\w*)\b.*\b(phone|телефон\w*|e-?mail|почт\w*)",
 )
 _SMALL_TALK = {
-    "hello", "hi", "hey", "hi there", "hello there", "good morning", "good afternoon", "good evening", "thanks", "thank you",
-    "thank you so much", "thanks a lot", "many thanks", "thx", "ty", "ok", "okay", "k", "got it", "cool", "great", "fine",
-    "bye", "good bye", "goodbye", "see you", "yes", "no", "understood", "alright", "all right", "nice",
-    "здравствуйте", "здрасте", "привет", "добрый день", "добрый вечер", "доброе утро", "доброй ночи", "спасибо",
-    "спасибо большое", "большое спасибо", "благодарю", "спс", "ок", "окей", "хорошо", "понятно", "ясно", "ага", "ага ясно",
-    "понял", "поняла", "отлично", "до свидания", "пока", "всего доброго", "да", "нет", "ладно",
-    "privet", "zdravstvuyte", "spasibo", "poka",
+    "hello",
+    "hi",
+    "hey",
+    "hi there",
+    "hello there",
+    "good morning",
+    "good afternoon",
+    "good evening",
+    "thanks",
+    "thank you",
+    "thank you so much",
+    "thanks a lot",
+    "many thanks",
+    "thx",
+    "ty",
+    "ok",
+    "okay",
+    "k",
+    "got it",
+    "cool",
+    "great",
+    "fine",
+    "bye",
+    "good bye",
+    "goodbye",
+    "see you",
+    "yes",
+    "no",
+    "understood",
+    "alright",
+    "all right",
+    "nice",
+    "здравствуйте",
+    "здрасте",
+    "привет",
+    "добрый день",
+    "добрый вечер",
+    "доброе утро",
+    "доброй ночи",
+    "спасибо",
+    "спасибо большое",
+    "большое спасибо",
+    "благодарю",
+    "спс",
+    "ок",
+    "окей",
+    "хорошо",
+    "понятно",
+    "ясно",
+    "ага",
+    "ага ясно",
+    "понял",
+    "поняла",
+    "отлично",
+    "до свидания",
+    "пока",
+    "всего доброго",
+    "да",
+    "нет",
+    "ладно",
+    "privet",
+    "zdravstvuyte",
+    "spasibo",
+    "poka",
 }
 _LATIN_TO_CYRILLIC = [
-    ("shch", "щ"), ("sch", "щ"), ("zh", "ж"), ("kh", "х"), ("ch", "ч"), ("sh", "ш"), ("ts", "ц"), ("yu", "ю"), ("ya", "я"),
-    ("yo", "е"), ("ye", "е"), ("a", "а"), ("b", "б"), ("v", "в"), ("g", "г"), ("d", "д"), ("e", "е"), ("z", "з"), ("i", "и"),
-    ("y", "ы"), ("k", "к"), ("l", "л"), ("m", "м"), ("n", "н"), ("o", "о"), ("p", "п"), ("r", "р"), ("s", "с"), ("t", "т"),
-    ("u", "у"), ("f", "ф"), ("h", "х"), ("c", "ц"), ("w", "в"), ("x", "кс"), ("j", "й"), ("q", "к"),
+    ("shch", "щ"),
+    ("sch", "щ"),
+    ("zh", "ж"),
+    ("kh", "х"),
+    ("ch", "ч"),
+    ("sh", "ш"),
+    ("ts", "ц"),
+    ("yu", "ю"),
+    ("ya", "я"),
+    ("yo", "е"),
+    ("ye", "е"),
+    ("a", "а"),
+    ("b", "б"),
+    ("v", "в"),
+    ("g", "г"),
+    ("d", "д"),
+    ("e", "е"),
+    ("z", "з"),
+    ("i", "и"),
+    ("y", "ы"),
+    ("k", "к"),
+    ("l", "л"),
+    ("m", "м"),
+    ("n", "н"),
+    ("o", "о"),
+    ("p", "п"),
+    ("r", "р"),
+    ("s", "с"),
+    ("t", "т"),
+    ("u", "у"),
+    ("f", "ф"),
+    ("h", "х"),
+    ("c", "ц"),
+    ("w", "в"),
+    ("x", "кс"),
+    ("j", "й"),
+    ("q", "к"),
 ]
 _TRANSLIT = re.compile("|".join(latin for latin, _ in _LATIN_TO_CYRILLIC))
 _TRANSLIT_MAP = dict(_LATIN_TO_CYRILLIC)
@@ -139,29 +308,66 @@ def transliterate(text: str) -> str:
 
 # Function words a customer's question is full of and an article's body too ("the", "my",
 # "как", "у"): left out of the bot's query so they do not make unrelated articles look close.
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a an the i me my we our you your he she it its they them their is are was were be been am do does did
 to of in on at by for with from into so too very just or and but if this that these those
 please hi hello thanks thank im i'm it's
 и в во с со а то же за бы по ее мне от меня еще о из ему ли или ни быть был него до вас уж вам ведь там
 себя ей они тут для мы тебя их себе под ж тот эти нас этой эту
 пожалуйста подскажите скажите здравствуйте привет спасибо добрый день
-""".split())
+""".split()
+)
 
 
 # Words customers use for what the shop's library words otherwise (a shop's vocabulary, not a
 # library's: "shipping" for delivery, "привоз" for доставка). Each adds the library's word to
 # the query; the customer's own word stays.
 SYNONYMS = {
-    "shipping": "delivery", "ship": "delivery", "shipped": "delivery", "shipment": "delivery", "deliver": "delivery",
-    "package": "order parcel", "parcel": "order parcel", "purchase": "order", "fee": "price", "cost": "price",
-    "charge": "price", "postpone": "reschedule", "move": "reschedule", "fix": "change", "correct": "change",
-    "update": "change", "sign": "log", "signin": "log", "login": "log", "visa": "card", "mastercard": "card",
-    "declined": "declined card", "rejected": "declined", "twice": "twice charged", "boots": "item", "shoes": "item",
-    "jacket": "item", "dress": "item", "coat": "item", "try": "fitting",
-    "привоз": "доставка", "привезти": "доставка", "привезут": "доставка", "посылка": "заказ", "покупка": "заказ",
-    "покупку": "заказ", "поправьте": "изменить", "исправить": "изменить", "поменять": "изменить", "сдать": "вернуть",
-    "примерить": "примерка", "дважды": "дважды списали", "отклоняет": "отклонена", "опаздывает": "задерживается",
+    "shipping": "delivery",
+    "ship": "delivery",
+    "shipped": "delivery",
+    "shipment": "delivery",
+    "deliver": "delivery",
+    "package": "order parcel",
+    "parcel": "order parcel",
+    "purchase": "order",
+    "fee": "price",
+    "cost": "price",
+    "charge": "price",
+    "postpone": "reschedule",
+    "move": "reschedule",
+    "fix": "change",
+    "correct": "change",
+    "update": "change",
+    "sign": "log",
+    "signin": "log",
+    "login": "log",
+    "visa": "card",
+    "mastercard": "card",
+    "declined": "declined card",
+    "rejected": "declined",
+    "twice": "twice charged",
+    "boots": "item",
+    "shoes": "item",
+    "jacket": "item",
+    "dress": "item",
+    "coat": "item",
+    "try": "fitting",
+    "привоз": "доставка",
+    "привезти": "доставка",
+    "привезут": "доставка",
+    "посылка": "заказ",
+    "покупка": "заказ",
+    "покупку": "заказ",
+    "поправьте": "изменить",
+    "исправить": "изменить",
+    "поменять": "изменить",
+    "сдать": "вернуть",
+    "примерить": "примерка",
+    "дважды": "дважды списали",
+    "отклоняет": "отклонена",
+    "опаздывает": "задерживается",
 }
 
 
@@ -248,6 +454,7 @@ class BotBrain:
         if not query:
             return 0.0
         held = self.article_stems.get(key, set())
+
         def holds(word: str) -> bool:
             forms = [word, *SYNONYMS.get(word, "").split()]
             return any(s in held for form in forms for s, _ in self.engine._expand(form, prefix=False))  # noqa: SLF001
@@ -257,8 +464,9 @@ class BotBrain:
     def candidates(self, text: str, *, language: str | None, channel: str | None, limit: int = 3) -> list[Hit]:
         """The articles the bot may send for `text`, best first (internal and conversational
         ones left out)."""
-        hits = self.engine.suggest([content_words(text)], language=language, channel=channel, limit=limit + 6, include_internal=True,
-                                   min_score=0.0)
+        hits = self.engine.suggest(
+            [content_words(text)], language=language, channel=channel, limit=limit + 6, include_internal=True, min_score=0.0
+        )
         return [h for h in hits if not (set(h.record.tags) & NOT_ANSWERS)][:limit]
 
     def confidence(self, hits: list[Hit], text: str) -> float:
@@ -270,7 +478,7 @@ class BotBrain:
         second = hits[1].score if len(hits) > 1 else 0.0
         margin = (first - second) / first if first > 0 else 0.0
         saturation = 1 - math.exp(-first / self.thresholds.score_scale)
-        return saturation * margin ** 0.35 * self.coverage(text, hits[0].key) ** 0.75
+        return saturation * margin**0.35 * self.coverage(text, hits[0].key) ** 0.75
 
     def decide(self, text: str, *, channel: str | None = None) -> Decision:
         """The decision for one customer message (see the module docstring for the order)."""
@@ -296,13 +504,27 @@ class BotBrain:
         if foreign is not None and confidence < self.thresholds.min_confidence * 1.5:
             return Decision("handoff", f"written in {foreign}", "language", None, candidates=tuple(hits))
         if hits and (hits[0].record.internal or hits[0].record.kind == "script"):
-            return Decision("handoff", f"the best article ({hits[0].key}) is for operators only", "internal", language, None,
-                            confidence, tuple(hits))
+            return Decision(
+                "handoff",
+                f"the best article ({hits[0].key}) is for operators only",
+                "internal",
+                language,
+                None,
+                confidence,
+                tuple(hits),
+            )
         if hits and hits[0].score >= self.thresholds.min_score and confidence >= self.thresholds.min_confidence:
             hit = hits[0]
             if language and language in hit.variants:
                 hit = Hit(hit.key, hit.variants[language], hit.score, hit.variants)
-            return Decision("answer", f"article {hit.key} (confidence {confidence:.2f})", "", language or hit.record.language or None,
-                            hit, confidence, tuple(hits))
+            return Decision(
+                "answer",
+                f"article {hit.key} (confidence {confidence:.2f})",
+                "",
+                language or hit.record.language or None,
+                hit,
+                confidence,
+                tuple(hits),
+            )
         best = f"best {hits[0].key} at {confidence:.2f}" if hits else "nothing in the library matched"
         return Decision("handoff", f"low confidence ({best})", "low_confidence", language, None, confidence, tuple(hits))

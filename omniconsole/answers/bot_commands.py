@@ -50,7 +50,9 @@ def add_parser(sub: argparse._SubParsersAction, common) -> None:
 def _threshold_options(q: argparse.ArgumentParser) -> None:
     default = Thresholds()
     q.add_argument("--min-confidence", type=float, default=default.min_confidence, help="0..1 (default %(default)s)")
-    q.add_argument("--min-score", type=float, default=default.min_score, help="best article's score at least (default %(default)s)")
+    q.add_argument(
+        "--min-score", type=float, default=default.min_score, help="best article's score at least (default %(default)s)"
+    )
 
 
 @dataclass
@@ -84,7 +86,11 @@ def read_eval_file(path: Path) -> list[EvalLine]:
             item = json.loads(line)
         except ValueError as exc:
             raise UsageError(f"{path}:{number}: not JSON ({exc.msg})") from None
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not (item.get("expect") is None or isinstance(item.get("expect"), str)):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("text"), str)
+            or not (item.get("expect") is None or isinstance(item.get("expect"), str))
+        ):
             raise UsageError(f'{path}:{number}: expected {{"text": "...", "expect": "<article id>" | null}}')
         lines.append(EvalLine(number, item["text"], item["expect"]))
     if not lines:
@@ -110,7 +116,11 @@ def evaluate(brain: BotBrain, lines: list[EvalLine]) -> dict:
     times = sorted(x.ms for x in lines)
     p95 = times[max(0, math.ceil(0.95 * len(times)) - 1)]
     return {
-        "n": n, "answerable": answerable, "answered": answered, "correct": correct, "wrong": answered - correct,
+        "n": n,
+        "answerable": answerable,
+        "answered": answered,
+        "correct": correct,
+        "wrong": answered - correct,
         "handed_off": sum(1 for x in lines if x.action == "handoff"),
         "precision": round(correct / answered, 4) if answered else None,
         "containment": round(correct / answerable, 4) if answerable else None,
@@ -142,7 +152,9 @@ def run(args: argparse.Namespace, settings, me: str) -> int:
                         except ArticleError as exc:
                             raise UsageError(str(exc)) from None
                         if report.refused:
-                            print(f"note: {report.refused} file(s) of {args.kb} were refused (see `omniconsole kb import --dry-run`)")
+                            print(
+                                f"note: {report.refused} file(s) of {args.kb} were refused (see `omniconsole kb import --dry-run`)"
+                            )
                         engine = await engine_of(store)
                     finally:
                         await store.close()
@@ -185,7 +197,11 @@ def _print_mistakes(lines: list[EvalLine]) -> None:
     print(f"{'line':>4}  {'expected':<20} {'bot':<20} text / reason")
     for x in mistakes:
         got = x.answered or x.action
-        print(sanitize_text(f"{x.number:>4}  {x.expect or '(must not answer)':<20} {got:<20} {preview_line(x.text, 60)}  [{x.reason}]"))
+        print(
+            sanitize_text(
+                f"{x.number:>4}  {x.expect or '(must not answer)':<20} {got:<20} {preview_line(x.text, 60)}  [{x.reason}]"
+            )
+        )
 
 
 def _calibrate(engine: Engine, pairs: list[tuple[str, str]], as_json: bool) -> int:
@@ -210,7 +226,11 @@ def _calibrate(engine: Engine, pairs: list[tuple[str, str]], as_json: bool) -> i
         precision = correct / len(answered) if answered else None
         coverage = correct / len(scored)
         if as_json:
-            print(json.dumps({"threshold": threshold, "answered": len(answered), "precision": precision, "coverage": round(coverage, 4)}))
+            print(
+                json.dumps(
+                    {"threshold": threshold, "answered": len(answered), "precision": precision, "coverage": round(coverage, 4)}
+                )
+            )
         else:
             shown = f"{precision:.3f}" if precision is not None else "-"
             print(f"{threshold:>9.2f} {len(answered):>8} {shown:>9} {coverage:>8.3f}")

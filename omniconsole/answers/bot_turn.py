@@ -27,11 +27,11 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from connectors.base import Button, button_for_number
 from connectors.webchat.hours import OfficeHours
-from omniconsole.answers.bot import BotBrain, Decision, Thresholds, content_words, small_talk
+from omniconsole.answers.bot import BotBrain, Decision, Thresholds, content_words
 from omniconsole.answers.engine import Engine, stem, words
 from omniconsole.answers.language import detect
 from omniconsole.answers.placeholders import fill, first_name
@@ -49,16 +49,22 @@ YES, NO, PERSON, ARTICLE = "bot:yes", "bot:no", "bot:person", "bot:a:"
 
 TEXTS = {
     "en": {
-        "helped": "Did this help?", "yes": "Yes, thanks", "no": "No",
-        "person": "Talk to a person", "choose": "Perhaps one of these answers helps:",
+        "helped": "Did this help?",
+        "yes": "Yes, thanks",
+        "no": "No",
+        "person": "Talk to a person",
+        "choose": "Perhaps one of these answers helps:",
         "glad": "Glad it helped! Write any time.",
         "handoff": "I am passing your question to a person; an operator will answer here shortly.",
         "handoff_closed": "I am passing your question to a person. We are closed now: an operator will answer here after we open, {when}.",
         "handoff_closed_unknown": "I am passing your question to a person; an operator will answer here when we open.",
     },
     "ru": {
-        "helped": "Это помогло?", "yes": "Да, спасибо", "no": "Нет",
-        "person": "Оператор", "choose": "Возможно, поможет один из этих ответов:",
+        "helped": "Это помогло?",
+        "yes": "Да, спасибо",
+        "no": "Нет",
+        "person": "Оператор",
+        "choose": "Возможно, поможет один из этих ответов:",
         "glad": "Рад, что помог! Пишите, если что.",
         "handoff": "Передаю ваш вопрос оператору, он ответит здесь в ближайшее время.",
         "handoff_closed": "Передаю ваш вопрос оператору. Сейчас мы не работаем: оператор ответит здесь, когда мы откроемся, {when}.",
@@ -97,7 +103,13 @@ class BotChannel:
         except (TypeError, ValueError):
             raise ValueError("bot_min_confidence and bot_min_score must be numbers") from None
         name = str(options.get("bot_name", "Bot")).strip() or "Bot"
-        return cls(mode, when, name[:40], thresholds, OfficeHours.parse(str(options.get("hours", "")), str(options.get("timezone", "UTC"))))
+        return cls(
+            mode,
+            when,
+            name[:40],
+            thresholds,
+            OfficeHours.parse(str(options.get("hours", "")), str(options.get("timezone", "UTC"))),
+        )
 
 
 def next_opening(hours: OfficeHours, now: datetime) -> datetime | None:
@@ -122,7 +134,7 @@ def next_opening(hours: OfficeHours, now: datetime) -> datetime | None:
 
 
 def when_words(moment: datetime, language: str, now: datetime) -> str:
-    """"today at 09:00", "Mon 09:00" in the customer's language."""
+    """ "today at 09:00", "Mon 09:00" in the customer's language."""
     local_now = now.astimezone(moment.tzinfo)
     if moment.date() == local_now.date():
         return f"{'сегодня в' if language == 'ru' else 'today at'} {moment:%H:%M}"
@@ -191,7 +203,7 @@ class BotStep:
             await self.rows.withdraw_returning(item.customer_id, item.conversation_id, now)
             if cfg.mode == "off":
                 continue
-            if cfg.when == "outside_hours" and cfg.hours.open_at(datetime.fromtimestamp(now, timezone.utc)):
+            if cfg.when == "outside_hours" and cfg.hours.open_at(datetime.fromtimestamp(now, UTC)):
                 continue
             try:
                 await self.turn(cfg, channel.channel_kind, item, now)
@@ -218,7 +230,9 @@ class BotStep:
             chosen = button_for_number(text, [Button(i, t) for i, t in row.offered])
             pressed = chosen.id if chosen else None
         if pressed == YES and row.awaiting == "feedback":
-            await self.rows.queue_message(conversation_id, self._signed(TEXTS[language]["glad"], cfg), cfg.name, kind="resolved_notice")
+            await self.rows.queue_message(
+                conversation_id, self._signed(TEXTS[language]["glad"], cfg), cfg.name, kind="resolved_notice"
+            )
             await self.rows.confirm(conversation_id, cfg.name)
             return "confirmed"
         if pressed == NO:
@@ -227,37 +241,63 @@ class BotStep:
             return await self._handoff(cfg, row, language, "the customer asked for a person", "person", text, now)
         brain = await self.brain(cfg.thresholds)
         if pressed and pressed.startswith(ARTICLE):
-            key = pressed[len(ARTICLE):]
+            key = pressed[len(ARTICLE) :]
             record = brain.engine.variant(key, language) if key in brain.engine.by_key else None
             # The id comes back from the customer's side: only a sendable article is sent.
             if record is not None and not record.internal and record.kind != "script" and key not in row.answered:
                 hit = record
                 return await self._answer(cfg, row, channel_kind, language, hit, key, text, customer_name, now)
-            return await self._handoff(cfg, row, language, "the customer chose an answer the bot cannot send", "low_confidence", text, now)
-        if "unreadable" in message.flags or (message.attachments and not text.strip()) or (
-            message.meta.get("kind") in ("voice", "audio", "video_note") and not text.strip()
+            return await self._handoff(
+                cfg, row, language, "the customer chose an answer the bot cannot send", "low_confidence", text, now
+            )
+        if (
+            "unreadable" in message.flags
+            or (message.attachments and not text.strip())
+            or (message.meta.get("kind") in ("voice", "audio", "video_note") and not text.strip())
         ):
-            return await self._handoff(cfg, row, language, "the customer sent something the bot cannot read (a file, a voice or video message)",
-                                       "unreadable", text, now)
+            return await self._handoff(
+                cfg,
+                row,
+                language,
+                "the customer sent something the bot cannot read (a file, a voice or video message)",
+                "unreadable",
+                text,
+                now,
+            )
         decision = brain.decide(text, channel=channel_kind)
         if decision.language:
             language = decision.language
         if decision.action == "silent":
             return "silent"
-        if decision.action == "handoff" and not (cfg.mode == "suggest" and decision.category == "low_confidence" and decision.candidates):
+        if decision.action == "handoff" and not (
+            cfg.mode == "suggest" and decision.category == "low_confidence" and decision.candidates
+        ):
             return await self._handoff(cfg, row, language, decision.reason, decision.category, text, now, decision)
         best = decision.hit or decision.candidates[0]
         if row.last_question and same_question(text, row.last_question):
-            return await self._handoff(cfg, row, language, "the customer repeated or rephrased the question", "repeated", text, now, decision)
+            return await self._handoff(
+                cfg, row, language, "the customer repeated or rephrased the question", "repeated", text, now, decision
+            )
         if best.key in row.answered:
-            return await self._handoff(cfg, row, language, f"the bot would send {best.key} a second time", "repeated", text, now, decision)
+            return await self._handoff(
+                cfg, row, language, f"the bot would send {best.key} a second time", "repeated", text, now, decision
+            )
         if row.unconfirmed >= MAX_UNCONFIRMED:
-            return await self._handoff(cfg, row, language, f"{MAX_UNCONFIRMED} answers without the customer confirming one",
-                                       "unconfirmed", text, now, decision)
+            return await self._handoff(
+                cfg,
+                row,
+                language,
+                f"{MAX_UNCONFIRMED} answers without the customer confirming one",
+                "unconfirmed",
+                text,
+                now,
+                decision,
+            )
         if cfg.mode == "suggest":
             return await self._offer(cfg, row, language, decision, text, now)
-        return await self._answer(cfg, row, channel_kind, language, decision.hit, decision.hit.key, text, customer_name, now,
-                                  decision)
+        return await self._answer(
+            cfg, row, channel_kind, language, decision.hit, decision.hit.key, text, customer_name, now, decision
+        )
 
     # --- what the bot sends -------------------------------------------------------------
 
@@ -265,23 +305,50 @@ class BotStep:
     def _signed(text: str, cfg: BotChannel) -> str:
         return f"{text}\n\n— {cfg.name}"
 
-    async def _answer(self, cfg, row: BotConversation, channel_kind, language, hit, key, question, customer_name, now,
-                      decision: Decision | None = None) -> str:
+    async def _answer(
+        self,
+        cfg,
+        row: BotConversation,
+        channel_kind,
+        language,
+        hit,
+        key,
+        question,
+        customer_name,
+        now,
+        decision: Decision | None = None,
+    ) -> str:
         record = getattr(hit, "record", hit)
-        values = {"customer.name": customer_name, "customer.first_name": first_name(customer_name),
-                  "conversation.id": row.conversation_id}
+        values = {
+            "customer.name": customer_name,
+            "customer.first_name": first_name(customer_name),
+            "conversation.id": row.conversation_id,
+        }
         body = render(fill(record.body, values).text, channel_kind).text.strip()
         words_ = TEXTS[language if language in TEXTS else "ru"]
         buttons = [(YES, words_["yes"]), (NO, words_["no"])]
         text = f"{body}\n\n— {cfg.name}\n\n{words_['helped']}"
-        payload = {"article": key, "language": record.language, "confidence": round(decision.confidence, 3) if decision else None,
-                   "topic": record.tags[0] if record.tags else ""}
-        await self.rows.queue_message(row.conversation_id, text, cfg.name, meta={"buttons": [list(b) for b in buttons]},
-                                      kind="answered", payload=payload)
+        payload = {
+            "article": key,
+            "language": record.language,
+            "confidence": round(decision.confidence, 3) if decision else None,
+            "topic": record.tags[0] if record.tags else "",
+        }
+        await self.rows.queue_message(
+            row.conversation_id, text, cfg.name, meta={"buttons": [list(b) for b in buttons]}, kind="answered", payload=payload
+        )
         await self.rows.save(
-            row.conversation_id, unconfirmed=row.unconfirmed + 1, answered=[*row.answered, key], last_question=question,
-            awaiting="feedback", offered=buttons, outcome="assumed", resolved_at=now, language=language,
-            topic=record.tags[0] if record.tags else row.topic, now=now,
+            row.conversation_id,
+            unconfirmed=row.unconfirmed + 1,
+            answered=[*row.answered, key],
+            last_question=question,
+            awaiting="feedback",
+            offered=buttons,
+            outcome="assumed",
+            resolved_at=now,
+            language=language,
+            topic=record.tags[0] if record.tags else row.topic,
+            now=now,
         )
         return "answered"
 
@@ -294,18 +361,34 @@ class BotStep:
             title = hit.variants.get(language, hit.record).title
             buttons.append((f"{ARTICLE}{hit.key}"[:64], title if len(title) <= 20 else title[:19] + "…"))
         if not buttons:
-            return await self._handoff(cfg, row, language, decision.reason or "nothing to offer", "low_confidence", question, now, decision)
+            return await self._handoff(
+                cfg, row, language, decision.reason or "nothing to offer", "low_confidence", question, now, decision
+            )
         buttons.append((PERSON, words_["person"]))
-        await self.rows.queue_message(row.conversation_id, self._signed(words_["choose"], cfg), cfg.name,
-                                      meta={"buttons": [list(b) for b in buttons]}, kind="offered",
-                                      payload={"articles": [b[0][len(ARTICLE):] for b in buttons[:-1]]})
-        await self.rows.save(row.conversation_id, awaiting="choice", offered=buttons, last_question=question, language=language,
-                             topic=decision.topic or row.topic, now=now)
+        await self.rows.queue_message(
+            row.conversation_id,
+            self._signed(words_["choose"], cfg),
+            cfg.name,
+            meta={"buttons": [list(b) for b in buttons]},
+            kind="offered",
+            payload={"articles": [b[0][len(ARTICLE) :] for b in buttons[:-1]]},
+        )
+        await self.rows.save(
+            row.conversation_id,
+            awaiting="choice",
+            offered=buttons,
+            last_question=question,
+            language=language,
+            topic=decision.topic or row.topic,
+            now=now,
+        )
         return "offered"
 
-    async def _handoff(self, cfg, row: BotConversation, language, reason, category, question, now, decision: Decision | None = None) -> str:
+    async def _handoff(
+        self, cfg, row: BotConversation, language, reason, category, question, now, decision: Decision | None = None
+    ) -> str:
         words_ = TEXTS[language if language in TEXTS else "ru"]
-        moment = datetime.fromtimestamp(now, timezone.utc)
+        moment = datetime.fromtimestamp(now, UTC)
         opening = next_opening(cfg.hours, moment)
         if opening is None:
             notice = words_["handoff_closed_unknown"]
@@ -313,15 +396,18 @@ class BotStep:
             notice = words_["handoff"]
         else:
             notice = words_["handoff_closed"].format(when=when_words(opening, language if language in TEXTS else "ru", moment))
-        await self.rows.queue_message(row.conversation_id, self._signed(notice, cfg), cfg.name, kind="handoff_notice",
-                                      payload={"reason": reason})
+        await self.rows.queue_message(
+            row.conversation_id, self._signed(notice, cfg), cfg.name, kind="handoff_notice", payload={"reason": reason}
+        )
         topic = (decision.topic if decision else "") or row.topic or "not detected"
-        summary = "\n".join([
-            f"{cfg.name} handed this conversation to a person: {reason}.",
-            f"Language: {language or 'not detected'}; topic: {topic}.",
-            f"Answers sent: {', '.join(row.answered) if row.answered else 'none'}.",
-            f"The customer's last words: «{' '.join(question.split())[:300]}»" if question.strip() else "",
-        ]).strip()
+        summary = "\n".join(
+            [
+                f"{cfg.name} handed this conversation to a person: {reason}.",
+                f"Language: {language or 'not detected'}; topic: {topic}.",
+                f"Answers sent: {', '.join(row.answered) if row.answered else 'none'}.",
+                f"The customer's last words: «{' '.join(question.split())[:300]}»" if question.strip() else "",
+            ]
+        ).strip()
         await self.rows.handoff(row.conversation_id, reason, category, summary, cfg.name)
         return "handoff"
 

@@ -77,8 +77,10 @@ async def _import(store, args: argparse.Namespace, me: str) -> int:
         print(sanitize_text(line))
     c = report.counts
     prefix = "would be: " if args.dry_run else ""
-    print(f"{prefix}{c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged, {c['removed']} removed,"
-          f" {c['refused']} refused, {c['warnings']} warnings")
+    print(
+        f"{prefix}{c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged, {c['removed']} removed,"
+        f" {c['refused']} refused, {c['warnings']} warnings"
+    )
     if args.json:
         print(json.dumps({**c, "dry_run": args.dry_run}))
     return 1 if report.refused else 0
@@ -92,6 +94,7 @@ async def _list(store, args: argparse.Namespace) -> int:
         print("the library is empty; `omniconsole kb import DIR` brings in a folder of articles")
         return 0
     if args.unused_first:
+
         def last_used(record):
             f = figures.get((record.key, record.language))
             return (f.last_used or 0.0) if f else 0.0
@@ -105,11 +108,28 @@ async def _list(store, args: argparse.Namespace) -> int:
         share = f.share_edited if f else None
         last = f.last_used if f else None
         if args.json:
-            print(json.dumps({"id": record.key, "language": record.language, "kind": record.kind, "title": record.title,
-                              "source": record.source, "used": used, "share_edited": share, "last_used": last,
-                              "shown": f.shown if f else 0}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "id": record.key,
+                        "language": record.language,
+                        "kind": record.kind,
+                        "title": record.title,
+                        "source": record.source,
+                        "used": used,
+                        "share_edited": share,
+                        "last_used": last,
+                        "shown": f.shown if f else 0,
+                    },
+                    ensure_ascii=False,
+                )
+            )
             continue
         edited = f"{share:.0%}" if share is not None else "-"
         when = f"{(now - last) / 86400:.0f}d ago" if last else "never"
-        print(sanitize_text(f"{record.key:<28} {record.language or '*':<4} {record.kind:<7} {used:>5} {edited:>6} {when:<10} {record.title}"))
+        print(
+            sanitize_text(
+                f"{record.key:<28} {record.language or '*':<4} {record.kind:<7} {used:>5} {edited:>6} {when:<10} {record.title}"
+            )
+        )
     return 0

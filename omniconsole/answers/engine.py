@@ -75,7 +75,9 @@ def _one_edit(a: str, b: str) -> bool:
         return False
     if la == lb:
         diff = [i for i in range(la) if a[i] != b[i]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        )
     if la > lb:
         a, b = b, a
     i = 0
@@ -101,8 +103,11 @@ class Engine:
     event says the library changed; queries never touch the database."""
 
     def __init__(
-        self, records: Iterable[ArticleRecord], figures: Mapping[tuple[str, str], ArticleFigures] | None = None,
-        *, stemmer: Callable[[str], str] = stem,
+        self,
+        records: Iterable[ArticleRecord],
+        figures: Mapping[tuple[str, str], ArticleFigures] | None = None,
+        *,
+        stemmer: Callable[[str], str] = stem,
     ):
         # `stemmer` is for measuring alternatives (bench kb compares pymorphy3); keep the default.
         self.stem = stemmer
@@ -151,7 +156,7 @@ class Engine:
             self.set_usage(figures)
 
     @classmethod
-    async def from_store(cls, store) -> "Engine":
+    async def from_store(cls, store) -> Engine:
         """An engine over the store's published library, ranked with its usage figures."""
         return cls(await store.kb_articles(), await store.kb_figures())
 
@@ -205,8 +210,15 @@ class Engine:
         return scores
 
     def _hits(
-        self, scores: Mapping[int, float], *, language: str | None, channel: str | None, include_internal: bool,
-        kinds: Iterable[str] | None, limit: int, min_score: float = 0.0,
+        self,
+        scores: Mapping[int, float],
+        *,
+        language: str | None,
+        channel: str | None,
+        include_internal: bool,
+        kinds: Iterable[str] | None,
+        limit: int,
+        min_score: float = 0.0,
     ) -> list[Hit]:
         best: dict[str, float] = {}
         for doc, score in scores.items():
@@ -224,9 +236,7 @@ class Engine:
                 best[record.key] = score
         ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
         return [
-            Hit(key, self.variant(key, language), score, self.by_key[key])
-            for key, score in ranked[:limit]
-            if score >= min_score
+            Hit(key, self.variant(key, language), score, self.by_key[key]) for key, score in ranked[:limit] if score >= min_score
         ]
 
     def variant(self, key: str, language: str | None) -> ArticleRecord:
@@ -242,8 +252,14 @@ class Engine:
     # --- what callers ask -----------------------------------------------------------------
 
     def search(
-        self, text: str, *, language: str | None = None, channel: str | None = None, limit: int = 10,
-        include_internal: bool = True, kinds: Iterable[str] | None = None,
+        self,
+        text: str,
+        *,
+        language: str | None = None,
+        channel: str | None = None,
+        limit: int = 10,
+        include_internal: bool = True,
+        kinds: Iterable[str] | None = None,
     ) -> list[Hit]:
         """The picker: articles for what the operator typed, best first. `/code` or a bare word
         equal to a shortcode puts that article first; the last word also matches as a prefix
@@ -256,16 +272,25 @@ class Engine:
         query = {word: 1.0 for word in query_words}
         scores = self._score(query, prefix_word=query_words[-1])
         first = self.by_shortcode.get(fold(text.lstrip("/")))
-        hits = self._hits(scores, language=language, channel=channel, include_internal=include_internal, kinds=kinds,
-                          limit=limit + 1)
+        hits = self._hits(
+            scores, language=language, channel=channel, include_internal=include_internal, kinds=kinds, limit=limit + 1
+        )
         if first is not None:
             top = max((h.score for h in hits), default=1.0)
-            hits = [Hit(first, self.variant(first, language), top + 1.0, self.by_key[first])] + [h for h in hits if h.key != first]
+            hits = [Hit(first, self.variant(first, language), top + 1.0, self.by_key[first])] + [
+                h for h in hits if h.key != first
+            ]
         return hits[:limit]
 
     def suggest(
-        self, messages: list[str], *, language: str | None = None, channel: str | None = None, limit: int = 3,
-        include_internal: bool = True, min_score: float = 1.0,
+        self,
+        messages: list[str],
+        *,
+        language: str | None = None,
+        channel: str | None = None,
+        limit: int = 3,
+        include_internal: bool = True,
+        min_score: float = 1.0,
     ) -> list[Hit]:
         """Agent assist (and the bot's retrieval): the top articles for a customer's latest
         messages (oldest first; the newest counts most), each in the customer's language
@@ -282,5 +307,12 @@ class Engine:
         if not query:
             return []
         scores = self._score(query)
-        return self._hits(scores, language=language, channel=channel, include_internal=include_internal, kinds=None,
-                          limit=limit, min_score=min_score)
+        return self._hits(
+            scores,
+            language=language,
+            channel=channel,
+            include_internal=include_internal,
+            kinds=None,
+            limit=limit,
+            min_score=min_score,
+        )

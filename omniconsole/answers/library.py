@@ -134,10 +134,20 @@ def parse_article(text: str, path: Path, relative: str | None = None) -> tuple[A
     if not isinstance(internal, bool):
         raise ArticleError("'internal' must be true or false")
     record = ArticleRecord(
-        key=key, title=str(title).strip(), body=body, language=language or "", kind=kind, shortcode=shortcode,
-        tags=_strings(meta, "tags"), questions=_strings(meta, "questions"), channels=_strings(meta, "channels"),
-        internal=internal, attachments=_strings(meta, "attachments"),
-        extra={k: v for k, v in meta.items() if k not in _KNOWN_KEYS}, source="file", source_path=relative or path.name,
+        key=key,
+        title=str(title).strip(),
+        body=body,
+        language=language or "",
+        kind=kind,
+        shortcode=shortcode,
+        tags=_strings(meta, "tags"),
+        questions=_strings(meta, "questions"),
+        channels=_strings(meta, "channels"),
+        internal=internal,
+        attachments=_strings(meta, "attachments"),
+        extra={k: v for k, v in meta.items() if k not in _KNOWN_KEYS},
+        source="file",
+        source_path=relative or path.name,
     )
     warnings = [f"unknown placeholder {p} left as written" for p in unknown_placeholders(body)]
     if kind == "script":

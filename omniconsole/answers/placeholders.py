@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}\n]{1,200})\}")
-_KNOWN = re.compile(r"(customer\.name|customer\.first_name|operator\.name|conversation\.id|customer\.attr\.[^|{}]+)(?:\|(.*))?$", re.S)
+_KNOWN = re.compile(
+    r"(customer\.name|customer\.first_name|operator\.name|conversation\.id|customer\.attr\.[^|{}]+)(?:\|(.*))?$", re.S
+)
 _ASK = re.compile(r"ask:\s*(.+)$", re.S)
 
 

@@ -18,7 +18,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.base import InboundMessage
@@ -81,7 +81,7 @@ class SyntheticTraffic:
                     identity_kind=kind,
                     address=address,
                     body=" ".join(words),
-                    sent_at=datetime.fromtimestamp(self.start + seq, timezone.utc),
+                    sent_at=datetime.fromtimestamp(self.start + seq, UTC),
                     sender_name=f"Customer {customer}",
                 )
             )
@@ -118,8 +118,11 @@ async def ingest_benchmark(messages: int, batch: int, db_path: Path) -> dict:
     ceiling = bare_insert_ceiling(traffic, batch)
     rate = messages / elapsed
     return {
-        "messages": messages, "ingest_msgs_per_s": round(rate), "ceiling_rows_per_s": round(ceiling),
-        "ratio": round(rate / ceiling, 3), **growth,
+        "messages": messages,
+        "ingest_msgs_per_s": round(rate),
+        "ceiling_rows_per_s": round(ceiling),
+        "ratio": round(rate / ceiling, 3),
+        **growth,
     }
 
 
@@ -164,8 +167,6 @@ def bare_insert_ceiling(traffic: SyntheticTraffic, batch: int) -> float:
     return traffic.messages / elapsed
 
 
-
-
 #: Every channel of a database this benchmark builds is named so (`bench tui` adds its own).
 BENCH_CHANNEL_PREFIX = "bench "
 
@@ -203,10 +204,14 @@ def main(args: argparse.Namespace) -> int:
     print(f"ingest (identity, threading, FTS): {result['ingest_msgs_per_s']:>10,} messages/s")
     print(f"bare executemany, no indexes:      {result['ceiling_rows_per_s']:>10,} rows/s")
     print(f"ratio:                             {result['ratio']:>10}")
-    print(f"per 100,000 messages:              {result['bytes_per_100k'] / 1e6:>10,.1f} MB,"
-          f" {result['events_per_100k']:,} events rows")
-    print(f"  after pruning the live events:   {result['bytes_per_100k_pruned'] / 1e6:>10,.1f} MB,"
-          f" {result['events_per_100k_pruned']:,} events rows")
+    print(
+        f"per 100,000 messages:              {result['bytes_per_100k'] / 1e6:>10,.1f} MB,"
+        f" {result['events_per_100k']:,} events rows"
+    )
+    print(
+        f"  after pruning the live events:   {result['bytes_per_100k_pruned'] / 1e6:>10,.1f} MB,"
+        f" {result['events_per_100k_pruned']:,} events rows"
+    )
     if args.json:
         print(json.dumps(result))
     return 0

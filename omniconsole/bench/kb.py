@@ -54,13 +54,20 @@ def generate_library(count: int, seed: int = 3) -> list[ArticleRecord]:
         pool = vocabulary[language]
 
         def phrase(low: int, high: int) -> str:
-            return " ".join(rng.choice(pool) for _ in range(rng.randint(low, high)))
+            return " ".join(rng.choice(pool) for _ in range(rng.randint(low, high)))  # noqa: B023
 
-        records.append(ArticleRecord(
-            key=f"generated-{number}", title=phrase(2, 6), body=phrase(40, 160), language=language,
-            kind=rng.choice(("answer", "answer", "article")), shortcode=f"g{number}" if number % 4 == 0 else None,
-            tags=tuple(phrase(1, 1) for _ in range(rng.randint(0, 3))), questions=tuple(phrase(3, 9) for _ in range(rng.randint(0, 4))),
-        ))
+        records.append(
+            ArticleRecord(
+                key=f"generated-{number}",
+                title=phrase(2, 6),
+                body=phrase(40, 160),
+                language=language,
+                kind=rng.choice(("answer", "answer", "article")),
+                shortcode=f"g{number}" if number % 4 == 0 else None,
+                tags=tuple(phrase(1, 1) for _ in range(rng.randint(0, 3))),
+                questions=tuple(phrase(3, 9) for _ in range(rng.randint(0, 4))),
+            )
+        )
     return records[:count]
 
 
@@ -110,16 +117,26 @@ def stemmer_table() -> list[dict]:
         from snowballstemmer.russian_stemmer import RussianStemmer
 
         ru, en = RussianStemmer(), EnglishStemmer()
-        candidates.append(("snowballstemmer (Snowball, pure Python)",
-                           lru_cache(maxsize=200_000)(lambda w: ru.stemWord(w) if engine_module._CYRILLIC.search(w) else en.stemWord(w))))
+        candidates.append(
+            (
+                "snowballstemmer (Snowball, pure Python)",
+                lru_cache(maxsize=200_000)(lambda w: ru.stemWord(w) if engine_module._CYRILLIC.search(w) else en.stemWord(w)),
+            )
+        )
     except ImportError:
         pass
     try:
         import pymorphy3
 
         morph = pymorphy3.MorphAnalyzer()
-        candidates.append(("pymorphy3 lemmas (Russian) + Snowball (English)",
-                           lru_cache(maxsize=200_000)(lambda w: morph.parse(w)[0].normal_form if engine_module._CYRILLIC.search(w) else stem(w))))
+        candidates.append(
+            (
+                "pymorphy3 lemmas (Russian) + Snowball (English)",
+                lru_cache(maxsize=200_000)(
+                    lambda w: morph.parse(w)[0].normal_form if engine_module._CYRILLIC.search(w) else stem(w)
+                ),
+            )
+        )
     except ImportError:
         pass
     rows = []
@@ -131,7 +148,9 @@ def stemmer_table() -> list[dict]:
         for word in sample:
             uncached(word)
         per_word = (time.perf_counter() - started) / len(sample) * 1e6
-        rows.append({"stemmer": name, "found_first": first, "queries": len(QUERY_TABLE), "us_per_word_uncached": round(per_word, 2)})
+        rows.append(
+            {"stemmer": name, "found_first": first, "queries": len(QUERY_TABLE), "us_per_word_uncached": round(per_word, 2)}
+        )
     return rows
 
 
@@ -154,7 +173,9 @@ def ingest_cost(messages: int) -> dict:
         figures = asyncio.run(ingest_benchmark(messages, 1000, Path(tmp) / "ingest.db"))
     rate = figures["ingest_msgs_per_s"]
     return {
-        "ingest_messages": messages, "stem_us_per_message": round(per_message * 1e6, 2), "ingest_msgs_per_s": rate,
+        "ingest_messages": messages,
+        "stem_us_per_message": round(per_message * 1e6, 2),
+        "ingest_msgs_per_s": rate,
         "ingest_with_stemming_msgs_per_s": round(1 / (1 / rate + per_message)),
         "stemming_share_of_ingest": round(per_message * rate, 3),
     }
@@ -177,9 +198,12 @@ def run(articles: int, queries: int, rounds: int, ingest_messages: int) -> dict:
         engine.suggest(messages, channel="telegram")
         suggest.append(time.perf_counter() - started)
     figures = {
-        "articles": len(records), "build_ms": round(build * 1000, 1),
-        "picker_p50_ms": round(statistics.median(picker) * 1000, 3), "picker_p95_ms": round(_p(picker, 0.95), 3),
-        "suggest_p50_ms": round(statistics.median(suggest) * 1000, 3), "suggest_p95_ms": round(_p(suggest, 0.95), 3),
+        "articles": len(records),
+        "build_ms": round(build * 1000, 1),
+        "picker_p50_ms": round(statistics.median(picker) * 1000, 3),
+        "picker_p95_ms": round(_p(picker, 0.95), 3),
+        "suggest_p50_ms": round(statistics.median(suggest) * 1000, 3),
+        "suggest_p95_ms": round(_p(suggest, 0.95), 3),
         "stemmers": stemmer_table(),
     }
     if ingest_messages:
@@ -190,15 +214,21 @@ def run(articles: int, queries: int, rounds: int, ingest_messages: int) -> dict:
 def main(args: argparse.Namespace) -> int:
     figures = run(args.articles, args.queries, args.rounds, args.ingest_messages)
     print(f"library: {figures['articles']} articles, index built in {figures['build_ms']} ms")
-    print(f"picker query:            p50 {figures['picker_p50_ms']:.2f} ms  p95 {figures['picker_p95_ms']:.2f} ms  (budget p95 <= 10 ms)")
-    print(f"suggestions (3 for a conversation): p50 {figures['suggest_p50_ms']:.2f} ms  p95 {figures['suggest_p95_ms']:.2f} ms  (budget p95 <= 20 ms)")
+    print(
+        f"picker query:            p50 {figures['picker_p50_ms']:.2f} ms  p95 {figures['picker_p95_ms']:.2f} ms  (budget p95 <= 10 ms)"
+    )
+    print(
+        f"suggestions (3 for a conversation): p50 {figures['suggest_p50_ms']:.2f} ms  p95 {figures['suggest_p95_ms']:.2f} ms  (budget p95 <= 20 ms)"
+    )
     print("stemmers on the query table (found first / queries, µs per word without cache):")
     for row in figures["stemmers"]:
         print(f"  {row['stemmer']:<48} {row['found_first']}/{row['queries']}  {row['us_per_word_uncached']} µs")
     if "stem_us_per_message" in figures:
-        print(f"message search with the same stemming: +{figures['stem_us_per_message']} µs per message;"
-              f" ingest {figures['ingest_msgs_per_s']:,}/s -> {figures['ingest_with_stemming_msgs_per_s']:,}/s"
-              f" on {figures['ingest_messages']:,} messages (floor: 10,000/s at 1M)")
+        print(
+            f"message search with the same stemming: +{figures['stem_us_per_message']} µs per message;"
+            f" ingest {figures['ingest_msgs_per_s']:,}/s -> {figures['ingest_with_stemming_msgs_per_s']:,}/s"
+            f" on {figures['ingest_messages']:,} messages (floor: 10,000/s at 1M)"
+        )
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     return 0

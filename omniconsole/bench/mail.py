@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.utils import format_datetime
 from pathlib import Path
@@ -49,14 +49,50 @@ _EN_WORDS = (
     "week store item package box broken arrived return exchange discount receipt warranty repair pickup point "
     "could please hello thanks when why can need very already still again yesterday tracking invoice"
 ).split()
-_RU_NAMES = ("Анна Смирнова", "Иван Петров", "Ольга Кузнецова", "Дмитрий Соколов", "Елена Попова", "Сергей Лебедев",
-             "Мария Козлова", "Алексей Новиков", "Татьяна Морозова", "Никита Волков")
-_EN_NAMES = ("Alice Brown", "John Smith", "Emma Wilson", "Oliver Jones", "Sophie Taylor", "James Davies",
-             "Grace Evans", "Harry Thomas", "Chloe Roberts", "Jack Walker")
-_RU_SUBJECTS = ("Где мой заказ", "Возврат товара", "Не пришла посылка", "Вопрос по оплате", "Обмен размера",
-                "Сломан чайник", "Скидка на товар", "Счёт для юрлица")
-_EN_SUBJECTS = ("Where is my order", "Refund request", "Parcel not delivered", "Payment question", "Exchange a size",
-                "Broken kettle", "Discount code", "Invoice for my company")
+_RU_NAMES = (
+    "Анна Смирнова",
+    "Иван Петров",
+    "Ольга Кузнецова",
+    "Дмитрий Соколов",
+    "Елена Попова",
+    "Сергей Лебедев",
+    "Мария Козлова",
+    "Алексей Новиков",
+    "Татьяна Морозова",
+    "Никита Волков",
+)
+_EN_NAMES = (
+    "Alice Brown",
+    "John Smith",
+    "Emma Wilson",
+    "Oliver Jones",
+    "Sophie Taylor",
+    "James Davies",
+    "Grace Evans",
+    "Harry Thomas",
+    "Chloe Roberts",
+    "Jack Walker",
+)
+_RU_SUBJECTS = (
+    "Где мой заказ",
+    "Возврат товара",
+    "Не пришла посылка",
+    "Вопрос по оплате",
+    "Обмен размера",
+    "Сломан чайник",
+    "Скидка на товар",
+    "Счёт для юрлица",
+)
+_EN_SUBJECTS = (
+    "Where is my order",
+    "Refund request",
+    "Parcel not delivered",
+    "Payment question",
+    "Exchange a size",
+    "Broken kettle",
+    "Discount code",
+    "Invoice for my company",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +128,26 @@ def _text_part(text: str, charset: str, encoding: str, subtype: str = "plain") -
         body = quopri.encodestring(data)
     else:
         body = data
-    return (
-        f"Content-Type: text/{subtype}; charset=\"{charset}\"\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n"
-    ).encode() + body
+    return (f'Content-Type: text/{subtype}; charset="{charset}"\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n').encode() + body
 
 
 def _html(text: str) -> str:
     paragraphs = "".join(f"<p>{p}</p>" for p in text.split("\n\n"))
-    return f"<html><body><div style=\"font-family:Arial\">{paragraphs}</div></body></html>"
+    return f'<html><body><div style="font-family:Arial">{paragraphs}</div></body></html>'
 
 
-def synthetic_mail(rng: random.Random, customer: _Customer, *, seq: int, subject: str, sent: datetime,
-                   message_id: str, references: list[str], quoted: str, auto_reply: bool = False) -> tuple[bytes, str]:
+def synthetic_mail(
+    rng: random.Random,
+    customer: _Customer,
+    *,
+    seq: int,
+    subject: str,
+    sent: datetime,
+    message_id: str,
+    references: list[str],
+    quoted: str,
+    auto_reply: bool = False,
+) -> tuple[bytes, str]:
     """One customer's mail as raw bytes, and its text (for the next reply to quote)."""
     if customer.russian:
         charset = rng.choices(("utf-8", "koi8-r", "windows-1251"), (6, 2, 2))[0]
@@ -143,8 +187,11 @@ def synthetic_mail(rng: random.Random, customer: _Customer, *, seq: int, subject
     if not auto_reply and rng.random() < 0.4:
         html = _text_part(_html(text), charset, encoding, "html")
         content = (
-            f"Content-Type: multipart/alternative; boundary=\"{boundary}a\"\r\n\r\n--{boundary}a\r\n".encode()
-            + plain + f"\r\n--{boundary}a\r\n".encode() + html + f"\r\n--{boundary}a--\r\n".encode()
+            f'Content-Type: multipart/alternative; boundary="{boundary}a"\r\n\r\n--{boundary}a\r\n'.encode()
+            + plain
+            + f"\r\n--{boundary}a\r\n".encode()
+            + html
+            + f"\r\n--{boundary}a--\r\n".encode()
         )
     else:
         content = plain
@@ -153,10 +200,12 @@ def synthetic_mail(rng: random.Random, customer: _Customer, *, seq: int, subject
         name = ("Счёт " if customer.russian else "invoice ") + f"{seq}.{kind[1]}"
         attachment = base64.encodebytes(rng.randbytes(rng.randint(10_000, 60_000)))
         content = (
-            f"Content-Type: multipart/mixed; boundary=\"{boundary}m\"\r\n\r\n--{boundary}m\r\n".encode() + content
+            f'Content-Type: multipart/mixed; boundary="{boundary}m"\r\n\r\n--{boundary}m\r\n'.encode()
+            + content
             + f"\r\n--{boundary}m\r\nContent-Type: {kind[0]}\r\nContent-Transfer-Encoding: base64\r\n"
-              f"Content-Disposition: attachment; filename*=utf-8''{_rfc2231(name)}\r\n\r\n".encode()
-            + attachment + f"\r\n--{boundary}m--\r\n".encode()
+            f"Content-Disposition: attachment; filename*=utf-8''{_rfc2231(name)}\r\n\r\n".encode()
+            + attachment
+            + f"\r\n--{boundary}m--\r\n".encode()
         )
     return "\r\n".join(headers).encode() + b"\r\n" + content, text
 
@@ -178,7 +227,7 @@ def build_corpus(root: Path, messages: int, seed: int = 1) -> Path:
         customers.append(_Customer(name, f"customer{number}@{domain}", russian))
     # A thread: the customer's first mail, then replies to our answers (which are not in the
     # inbox: they went out by SMTP), each quoting the history. Threads interleave in time.
-    start = datetime(2023, 1, 9, 9, 0, tzinfo=timezone.utc)
+    start = datetime(2023, 1, 9, 9, 0, tzinfo=UTC)
     mails: list[tuple[datetime, str, bytes]] = []  # (delivered, folder, raw)
     seq = 0
     clock = start
@@ -194,8 +243,17 @@ def build_corpus(root: Path, messages: int, seed: int = 1) -> Path:
             message_id = f"<{seq}.{rng.getrandbits(32):08x}@{customer.address.split('@')[1].encode('idna').decode()}>"
             auto = turn > 0 and rng.random() < 0.03
             reply_subject = subject if turn == 0 else ("Re: " + subject)
-            raw, text = synthetic_mail(rng, customer, seq=seq, subject=reply_subject, sent=sent, message_id=message_id,
-                                       references=references, quoted=quoted, auto_reply=auto)
+            raw, text = synthetic_mail(
+                rng,
+                customer,
+                seq=seq,
+                subject=reply_subject,
+                sent=sent,
+                message_id=message_id,
+                references=references,
+                quoted=quoted,
+                auto_reply=auto,
+            )
             folder = ".Archive" if archived and turn == 0 else ""
             mails.append((sent, folder, raw))
             references = [*references, message_id, f"<omniconsole.{seq}.1@shop.example>"]
@@ -236,8 +294,9 @@ def notmuch_new(maildir: Path, workdir: Path) -> tuple[float, int] | None:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise UsageError(f"notmuch new failed: {done.stderr.strip() or done.stdout.strip()}")
-    count = subprocess.run([binary, f"--config={config}", "count", "--output=files", "*"], env=env,
-                           capture_output=True, text=True, check=True).stdout.strip()
+    count = subprocess.run(
+        [binary, f"--config={config}", "count", "--output=files", "*"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     return seconds, int(count or 0)
 
 
@@ -284,15 +343,20 @@ def main(args: argparse.Namespace) -> int:
         "notmuch_msgs_per_s": None,
         "ratio": None,
     }
-    print(f"omniconsole import: {summary.messages:>8,} mails in {summary.seconds:7.1f} s  {summary.rate:>8,.0f} mails/s"
-          f"  ({summary.imported:,} stored, {summary.conversations:,} conversations, {len(summary.unreadable)} unreadable)")
+    print(
+        f"omniconsole import: {summary.messages:>8,} mails in {summary.seconds:7.1f} s  {summary.rate:>8,.0f} mails/s"
+        f"  ({summary.imported:,} stored, {summary.conversations:,} conversations, {len(summary.unreadable)} unreadable)"
+    )
     if notmuch is None:
         print("notmuch is not installed here: no comparison (apt-get install notmuch)")
     else:
         seconds, indexed = notmuch
         rate = indexed / seconds if seconds > 0 else 0.0
-        result.update(notmuch_seconds=round(seconds, 2), notmuch_msgs_per_s=round(rate),
-                      ratio=round(summary.rate / rate, 2) if rate else None)
+        result.update(
+            notmuch_seconds=round(seconds, 2),
+            notmuch_msgs_per_s=round(rate),
+            ratio=round(summary.rate / rate, 2) if rate else None,
+        )
         print(f"notmuch new:        {indexed:>8,} mails in {seconds:7.1f} s  {rate:>8,.0f} mails/s")
         print(f"ratio (import / notmuch): {result['ratio']}")
     if args.json:

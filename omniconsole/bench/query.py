@@ -59,7 +59,7 @@ async def query_benchmark(db_path: Path, rounds: int) -> dict:
             if kind == 0:
                 text = rng.choice(vocabulary[:10])  # the most common words
             elif kind == 1:
-                text = rng.choice(vocabulary[len(COMMON_WORDS):])  # rare
+                text = rng.choice(vocabulary[len(COMMON_WORDS) :])  # rare
             elif kind == 2:
                 text = rng.choice(vocabulary[:40])[:3]  # a prefix, as typed
             elif kind == 3:
@@ -77,8 +77,6 @@ async def query_benchmark(db_path: Path, rounds: int) -> dict:
         result[f"{name}_p50_ms"] = round(p50, 2)
         result[f"{name}_p95_ms"] = round(p95, 2)
     return result
-
-
 
 
 def main(args: argparse.Namespace) -> int:

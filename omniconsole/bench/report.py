@@ -60,7 +60,9 @@ def main(args: argparse.Namespace) -> int:
         raise SystemExit("bench report needs --db FILE: a database kept by `omniconsole bench ingest --keep FILE`")
     figures = asyncio.run(report_benchmark(db, args.rounds, args.all_time_rounds))
     print(f"30-day report  p50 {figures['report_30d_p50_ms']:.1f} ms  p95 {figures['report_30d_p95_ms']:.1f} ms  (budget 200 ms)")
-    print(f"all-time report p50 {figures['report_all_p50_ms']:.1f} ms  p95 {figures['report_all_p95_ms']:.1f} ms  (budget 1000 ms)")
+    print(
+        f"all-time report p50 {figures['report_all_p50_ms']:.1f} ms  p95 {figures['report_all_p95_ms']:.1f} ms  (budget 1000 ms)"
+    )
     print(f"wallboard      p50 {figures['wallboard_p50_ms']:.1f} ms  p95 {figures['wallboard_p95_ms']:.1f} ms  (budget 30 ms)")
     if args.json:
         print(json.dumps(figures))

@@ -21,6 +21,7 @@ import os
 import random
 import tempfile
 import time
+from datetime import UTC
 from pathlib import Path
 
 from omniconsole.answers.language import detect_messages, warm_up
@@ -34,18 +35,25 @@ from omniconsole.store import routing as db
 from omniconsole.store.database import connect, write_transaction
 
 TEXTS = {
-    "ru": ["Здравствуйте, где мой заказ? Жду уже неделю", "Хочу вернуть товар, он не подошёл по размеру",
-           "Подскажите, пожалуйста, сроки доставки в Казань"],
-    "en": ["Hello, where is my order? I have been waiting a week", "I would like to return an item, it does not fit",
-           "Could you tell me the delivery time to Berlin please"],
+    "ru": [
+        "Здравствуйте, где мой заказ? Жду уже неделю",
+        "Хочу вернуть товар, он не подошёл по размеру",
+        "Подскажите, пожалуйста, сроки доставки в Казань",
+    ],
+    "en": [
+        "Hello, where is my order? I have been waiting a week",
+        "I would like to return an item, it does not fit",
+        "Could you tell me the delivery time to Berlin please",
+    ],
 }
 KINDS = (("telegram", IdentityKind.TELEGRAM), ("email", IdentityKind.EMAIL), ("phone", IdentityKind.PHONE))
 
 
 def routing_benchmark(folder: Path, arrivals: int, operators: int, seed: int = 7) -> dict:
     """Figures (ms, counts) of `arrivals` routed among `operators` (see the module docstring)."""
+    from datetime import datetime
+
     from connectors.base import InboundMessage
-    from datetime import datetime, timezone
 
     rng = random.Random(seed)
     warm_up()
@@ -63,8 +71,15 @@ def routing_benchmark(folder: Path, arrivals: int, operators: int, seed: int = 7
         login = f"op{n:02d}"
         langs = (["ru"], ["en"], ["ru", "en"])[n % 3]
         write_transaction(conn, actions.add_operator, login, login, OperatorRole.AGENT)
-        write_transaction(conn, db.update_operator, login, actor="bench", now=0.0, capacity=rng.randint(3, 8),
-                          skills=langs + (["vip"] if n % 5 == 0 else []))
+        write_transaction(
+            conn,
+            db.update_operator,
+            login,
+            actor="bench",
+            now=0.0,
+            capacity=rng.randint(3, 8),
+            skills=langs + (["vip"] if n % 5 == 0 else []),
+        )
         write_transaction(conn, router.set_status, login, "online", 0.0, "bench")
     route_times: list[float] = []
     route_cpu: list[float] = []  # CPU time of this thread: the decision's own cost on a busy machine
@@ -78,8 +93,13 @@ def routing_benchmark(folder: Path, arrivals: int, operators: int, seed: int = 7
         who = rng.randrange(customers)
         address = f"c{who}@example.com" if kind == "email" else f"+7999{who:07d}" if kind == "phone" else str(100_000 + who)
         language = rng.choice(("ru", "en"))
-        message = InboundMessage(external_id=f"b{n}", identity_kind=identity, address=address, body=rng.choice(TEXTS[language]),
-                                 sent_at=datetime.fromtimestamp(now, timezone.utc))
+        message = InboundMessage(
+            external_id=f"b{n}",
+            identity_kind=identity,
+            address=address,
+            body=rng.choice(TEXTS[language]),
+            sent_at=datetime.fromtimestamp(now, UTC),
+        )
         result = write_transaction(conn, history.ingest_batch, channels[kind], kind, [ingestor.prepare(message)], None)
         conversation_id = result.receipts[0][2]
         if rng.random() < 0.1:
@@ -123,13 +143,19 @@ def main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="omniconsole-bench-routing-") as folder:
         figures = routing_benchmark(Path(folder), args.arrivals, args.operators)
     print(f"routing: {figures['arrivals']} arrivals, {figures['operators']} operators")
-    print(f"  decision at arrival (Router.route)   p50 {figures['route_p50_ms']:.2f} ms   p95 {figures['route_p95_ms']:.2f} ms"
-          f"   (budget p95 <= 5 ms)")
-    print(f"  the same, CPU time of the thread      p50 {figures['route_cpu_p50_ms']:.2f} ms   p95 {figures['route_cpu_p95_ms']:.2f} ms"
-          f"   (load average {figures['load_average']} on {os.cpu_count()} cores)")
+    print(
+        f"  decision at arrival (Router.route)   p50 {figures['route_p50_ms']:.2f} ms   p95 {figures['route_p95_ms']:.2f} ms"
+        f"   (budget p95 <= 5 ms)"
+    )
+    print(
+        f"  the same, CPU time of the thread      p50 {figures['route_cpu_p50_ms']:.2f} ms   p95 {figures['route_cpu_p95_ms']:.2f} ms"
+        f"   (load average {figures['load_average']} on {os.cpu_count()} cores)"
+    )
     print(f"  serving the queues after a resolution p50 {figures['drain_p50_ms']:.2f} ms   p95 {figures['drain_p95_ms']:.2f} ms")
-    print(f"  assigned at arrival {figures['assigned_at_arrival']}, waited {figures['waited_at_arrival']};"
-          f" waiting at the end: {figures['waiting_at_end']}")
+    print(
+        f"  assigned at arrival {figures['assigned_at_arrival']}, waited {figures['waited_at_arrival']};"
+        f" waiting at the end: {figures['waiting_at_end']}"
+    )
     if getattr(args, "json", False):
         print(json.dumps(figures))
     return 0 if figures["route_p95_ms"] <= 5.0 else 1

@@ -58,7 +58,11 @@ def _write_messages(db: str, count: int) -> None:
     run = uuid.uuid4().hex[:8]
     for n in range(count):
         record = history.InboundRecord(
-            f"bench-{run}-{n}", "telegram", str(9_000_000 + random.randrange(1000)), f"bench message {n}", time.time(),
+            f"bench-{run}-{n}",
+            "telegram",
+            str(9_000_000 + random.randrange(1000)),
+            f"bench message {n}",
+            time.time(),
             sender_name="Bench Visitor",
         )
         write_transaction(conn, history.ingest_batch, channel_id, "telegram", [record], None)
@@ -83,8 +87,16 @@ def _write_big_mail(db: str, megabytes: int) -> None:
     channel_id = write_transaction(conn, ensure_channel, "email", "bench big mail")
     now = time.time()
     records = [
-        history.InboundRecord(f"<bench-big-{megabytes}-{n}@example.com>", "email", BIG_MAIL_ADDRESS, text, now - 60 + n,
-                              sender_name="Big Mail", subject="Logs of order 4711", thread_key="<bench-big@example.com>")
+        history.InboundRecord(
+            f"<bench-big-{megabytes}-{n}@example.com>",
+            "email",
+            BIG_MAIL_ADDRESS,
+            text,
+            now - 60 + n,
+            sender_name="Big Mail",
+            subject="Logs of order 4711",
+            thread_key="<bench-big@example.com>",
+        )
         for n, text in enumerate(("The log follows.", body, "Did you get it?"))
     ]
     for record in records:
@@ -120,8 +132,7 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0, big_mail
     from omniconsole.tui.app import OmniApp
 
     path = Path(db)
-    settings = Settings(database=path, data_dir=path.parent,
-                        team=TeamSettings(socket=Path(socket_path) if socket_path else None))
+    settings = Settings(database=path, data_dir=path.parent, team=TeamSettings(socket=Path(socket_path) if socket_path else None))
     result: dict = {}
 
     class Probe(OmniApp):
@@ -193,7 +204,7 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0, big_mail
                     elif screen.inbox.cursor != cursor:
                         break
                 done = asyncio.get_running_loop().create_future()
-                self.call_after_refresh(lambda: done.done() or done.set_result(None))
+                self.call_after_refresh(lambda: done.done() or done.set_result(None))  # noqa: B023
                 await done
                 samples.append(time.perf_counter() - began)
             ordered = sorted(samples)
@@ -227,7 +238,13 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0, big_mail
 
             store.events_since = spying
             writer = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "omniconsole.bench.tui", "writer", "0", db, str(count),
+                sys.executable,
+                "-m",
+                "omniconsole.bench.tui",
+                "writer",
+                "0",
+                db,
+                str(count),
                 stdout=asyncio.subprocess.DEVNULL,
             )
             await writer.wait()
@@ -251,7 +268,9 @@ def _child(kind: str, *extra: str) -> dict:
     started = time.time()
     out = subprocess.run(
         [sys.executable, "-m", "omniconsole.bench.tui", kind, repr(started), *extra],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "the probe failed")
@@ -294,14 +313,14 @@ def main(args: argparse.Namespace) -> int:
         import tempfile
 
         socket_path = str(Path(tempfile.mkdtemp(prefix="omniconsole-bench-")) / "core.sock")
-        core = subprocess.Popen([sys.executable, "-m", "omniconsole.bench.tui", "core", "0", str(db), socket_path],
-                                stdout=subprocess.PIPE, text=True)
+        core = subprocess.Popen(
+            [sys.executable, "-m", "omniconsole.bench.tui", "core", "0", str(db), socket_path], stdout=subprocess.PIPE, text=True
+        )
         if core.stdout.readline().strip() != "ready":
             core.kill()
             raise UsageError("the benchmark's core did not start")
     try:
-        window = [_child("window", str(db), str(args.keys), str(args.visible), str(big_mail), socket_path)
-                  for _ in range(runs)]
+        window = [_child("window", str(db), str(args.keys), str(args.visible), str(big_mail), socket_path) for _ in range(runs)]
     finally:
         if core is not None:
             core.terminate()
@@ -324,16 +343,22 @@ def main(args: argparse.Namespace) -> int:
         result["big_mail_mb"] = big_mail
     if socket_path:
         result["through_socket"] = True
-    print(f"database: {db} ({result['conversations']:,} conversations in All)"
-          + ("; the window talks to a core over its Unix socket" if socket_path else "")
-          + (f"; keys timed with a {big_mail} MB mail in the open conversation" if big_mail else ""))
-    print(f"start to interactive inbox: {result['start_s']:.3f} s   empty Textual app: {result['empty_app_start_s']:.3f} s"
-          f"   ratio {result['start_ratio']}")
+    print(
+        f"database: {db} ({result['conversations']:,} conversations in All)"
+        + ("; the window talks to a core over its Unix socket" if socket_path else "")
+        + (f"; keys timed with a {big_mail} MB mail in the open conversation" if big_mail else "")
+    )
+    print(
+        f"start to interactive inbox: {result['start_s']:.3f} s   empty Textual app: {result['empty_app_start_s']:.3f} s"
+        f"   ratio {result['start_ratio']}"
+    )
     print(f"keystroke to repaint:       p50 {result['key_p50_ms']:.1f} ms   p95 {result['key_p95_ms']:.1f} ms")
     print(f"memory (peak RSS):          {result['rss_mb']:.1f} MB   empty app {result['empty_app_rss_mb']:.1f} MB")
     if "visible_p95_ms" in result:
-        print(f"another process's message visible: p50 {result['visible_p50_ms']:.0f} ms   p95 {result['visible_p95_ms']:.0f} ms"
-              f"   ({args.visible} messages a run, from commit to repaint)")
+        print(
+            f"another process's message visible: p50 {result['visible_p50_ms']:.0f} ms   p95 {result['visible_p95_ms']:.0f} ms"
+            f"   ({args.visible} messages a run, from commit to repaint)"
+        )
     if args.json:
         print(json.dumps(result))
     return 0
@@ -348,5 +373,11 @@ if __name__ == "__main__":
     elif kind == "core":
         _serve_core(sys.argv[3], sys.argv[4])
     else:
-        _probe_window(started, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0,
-                      int(sys.argv[6]) if len(sys.argv) > 6 else 0, sys.argv[7] if len(sys.argv) > 7 else "")
+        _probe_window(
+            started,
+            sys.argv[3],
+            int(sys.argv[4]),
+            int(sys.argv[5]) if len(sys.argv) > 5 else 0,
+            int(sys.argv[6]) if len(sys.argv) > 6 else 0,
+            sys.argv[7] if len(sys.argv) > 7 else "",
+        )

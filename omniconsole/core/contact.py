@@ -31,4 +31,4 @@ async def may_contact_first(store: Store, customer_id: int) -> ContactDecision:
         return ContactDecision(True)
     reason, since = barred
     day = datetime.fromtimestamp(since).strftime("%Y-%m-%d") if since else "an unknown date"
-    return ContactDecision(False, f"customer {customer_id} is marked \"do not contact\" since {day} ({reason})")
+    return ContactDecision(False, f'customer {customer_id} is marked "do not contact" since {day} ({reason})')

@@ -122,10 +122,15 @@ class ContactsReport:
         run would write), then each outcome."""
         updated = sum(1 for r in self.rows if r.status == "matched" and r.changed)
         return {
-            "rows": len(self.rows), "written": self.count("new") + updated, "new": self.count("new"),
-            "matched": self.count("matched"), "updated": updated,
-            "conflicting": self.count("conflicting"), "invalid": self.count("invalid"),
-            "dry_run": self.dry_run, "seconds": round(self.seconds, 3),
+            "rows": len(self.rows),
+            "written": self.count("new") + updated,
+            "new": self.count("new"),
+            "matched": self.count("matched"),
+            "updated": updated,
+            "conflicting": self.count("conflicting"),
+            "invalid": self.count("invalid"),
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 3),
         }
 
 
@@ -243,6 +248,7 @@ def column_mapping(header: list[str], overrides: Iterable[str] = ()) -> ColumnMa
 
 def parse_contact(line: int, values: list[str], header: list[str], mapping: ColumnMap, region: str) -> Contact | RowOutcome:
     """A row as a Contact, or an `invalid` outcome saying what is wrong with it."""
+
     def cell(i: int) -> str:
         return sanitize_text(values[i]).strip() if i < len(values) else ""
 
@@ -298,15 +304,24 @@ def parse_contact(line: int, values: list[str], header: list[str], mapping: Colu
         if i not in used and i < len(header) and header[i] and sanitize_text(v).strip()
     }
     names = value("name")
-    name = names[0] if names else " ".join(
-        text for part in ("first", "middle", "last") for text in cells(mapping.name_parts.get(part, []))
+    name = (
+        names[0]
+        if names
+        else " ".join(text for part in ("first", "middle", "last") for text in cells(mapping.name_parts.get(part, [])))
     )
     # Google's system groups ("* myContacts", "* starred") are its own bookkeeping, not labels.
     labels = [
         x.strip() for v in value("labels") for x in _LABEL_SEPARATORS.split(v) if x.strip() and not x.strip().startswith("* ")
     ]
-    return Contact(line, name, list(dict.fromkeys(identities)), attributes, "\n".join(value("note")), list(dict.fromkeys(labels)),
-                   do_not_contact)
+    return Contact(
+        line,
+        name,
+        list(dict.fromkeys(identities)),
+        attributes,
+        "\n".join(value("note")),
+        list(dict.fromkeys(labels)),
+        do_not_contact,
+    )
 
 
 def _seen_key(kind: str, address: str) -> tuple[str, str]:
@@ -411,8 +426,14 @@ def _classify(
         name = contact.name or contact.identities[0][1]
         if apply:
             customer_id = contacts_store.create_imported_customer(
-                conn, name, contact.identities, actor, named=bool(contact.name), note=contact.note,
-                attributes=contact.attributes, labels=contact.labels,
+                conn,
+                name,
+                contact.identities,
+                actor,
+                named=bool(contact.name),
+                note=contact.note,
+                attributes=contact.attributes,
+                labels=contact.labels,
             )
         else:
             customer_id = -contact.line
@@ -443,11 +464,18 @@ def _classify(
     if rename:
         changes.append(f"name «{state.name}» → «{contact.name}»")
     new_note = (state.note + "\n" + contact.note).strip() if "note" in changes else state.note
-    if apply and contact.do_not_contact and integrations_store.set_do_not_contact(conn, customer_id, contact.do_not_contact, actor):
+    if (
+        apply
+        and contact.do_not_contact
+        and integrations_store.set_do_not_contact(conn, customer_id, contact.do_not_contact, actor)
+    ):
         changes.append("do not contact")
     if apply and changes:
         contacts_store.update_imported_customer(
-            conn, customer_id, actor, identities=missing,
+            conn,
+            customer_id,
+            actor,
+            identities=missing,
             attributes=merged if merged != state.attributes else None,
             labels=sorted(state.labels | set(contact.labels)) if "labels" in changes else None,
             note=new_note if "note" in changes else None,
@@ -456,8 +484,11 @@ def _classify(
     elif changes:
         # A dry run remembers what this row would have done, for the rows after it.
         states[customer_id] = CustomerState(
-            contact.name if rename else state.name, "import" if rename else state.name_source, merged,
-            state.labels | set(contact.labels), new_note,
+            contact.name if rename else state.name,
+            "import" if rename else state.name_source,
+            merged,
+            state.labels | set(contact.labels),
+            new_note,
         )
     for kind, address in contact.identities:
         seen[_seen_key(kind, address)] = customer_id
@@ -487,10 +518,7 @@ async def import_contacts(
         parsed = [parse_contact(line, values, header, mapping, region) for line, values in batch]
 
         def work(conn: sqlite3.Connection) -> list[RowOutcome]:
-            return [
-                p if isinstance(p, RowOutcome) else process(conn, p, seen, states, actor, apply=not dry_run)
-                for p in parsed
-            ]
+            return [p if isinstance(p, RowOutcome) else process(conn, p, seen, states, actor, apply=not dry_run) for p in parsed]  # noqa: B023
 
         # One transaction per batch: a crash keeps the batches before it, and a re-run
         # finds those rows matched (the import is idempotent).
@@ -518,7 +546,11 @@ def print_report(report: ContactsReport, out=None, *, every_row: bool) -> None:
         f"read {c['rows']:,} rows; {'would write' if dry else 'wrote'} {c['written']:,}:"
         f" {c['new']:,} new {_plural(c['new'], 'customer')}, {c['updated']:,} {_plural(c['updated'], 'customer')} updated;"
         f" {unchanged:,} already up to date"
-        + (f"; {'would not write' if dry else 'not written'}: {c['conflicting']:,} conflicting, {c['invalid']:,} invalid" if refused else "")
+        + (
+            f"; {'would not write' if dry else 'not written'}: {c['conflicting']:,} conflicting, {c['invalid']:,} invalid"
+            if refused
+            else ""
+        )
         + (" (dry run: nothing written)" if dry else ""),
         file=out,
     )
@@ -536,11 +568,18 @@ def cmd_import_contacts(args: argparse.Namespace, settings, actor: str) -> int:
     async def run() -> ContactsReport:
         store = await Store.open(settings.database)
         try:
-            with Progress(TextColumn("contacts"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True), transient=True) as bar:
+            with Progress(
+                TextColumn("contacts"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True), transient=True
+            ) as bar:
                 task = bar.add_task("contacts", total=None)
                 return await import_contacts(
-                    store, Path(args.path).expanduser(), region=settings.default_region, overrides=args.map or (),
-                    dry_run=args.dry_run, actor=actor, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    store,
+                    Path(args.path).expanduser(),
+                    region=settings.default_region,
+                    overrides=args.map or (),
+                    dry_run=args.dry_run,
+                    actor=actor,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
         finally:
             await store.close()

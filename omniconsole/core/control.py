@@ -33,10 +33,10 @@ import socket
 import struct
 from pathlib import Path
 
+from omniconsole.core import frames
 from omniconsole.errors import OmniError, StoreError, UsageError
 from omniconsole.models import OperatorRole
 from omniconsole.store import ActionError, Store, access
-from omniconsole.core import frames
 
 log = logging.getLogger("omniconsole.control")
 
@@ -64,7 +64,12 @@ class ControlServer:
     """The core's socket server over one `Store`; `start()`, then `close()` when the core stops."""
 
     def __init__(
-        self, store: Store, path: Path, *, group: str | None = None, attachments_dir: Path | None = None,
+        self,
+        store: Store,
+        path: Path,
+        *,
+        group: str | None = None,
+        attachments_dir: Path | None = None,
         logins=None,
     ) -> None:
         """`logins(uid) -> login` is how a peer's uid becomes a login (default: the password
@@ -81,9 +86,7 @@ class ControlServer:
         self._pusher: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._roles: dict[str, str] | None = None
-        self._signatures = {
-            name: inspect.signature(getattr(Store, name)) for name in access.ROLES if hasattr(Store, name)
-        }
+        self._signatures = {name: inspect.signature(getattr(Store, name)) for name in access.ROLES if hasattr(Store, name)}
 
     async def start(self) -> None:
         """Listen on the socket (replacing a stale one) with mode 0660 and the team's group.
@@ -93,7 +96,9 @@ class ControlServer:
             try:
                 gid = grp.getgrnam(self.group).gr_gid
             except KeyError:
-                raise UsageError(f"the group {self.group!r} of [team] does not exist; create it with `groupadd {self.group}`") from None
+                raise UsageError(
+                    f"the group {self.group!r} of [team] does not exist; create it with `groupadd {self.group}`"
+                ) from None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() or self.path.is_symlink():
             if await _answers(self.path):
@@ -122,7 +127,7 @@ class ControlServer:
                 writer.close()
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._server = None
         try:
@@ -130,7 +135,7 @@ class ControlServer:
         except FileNotFoundError:
             pass
 
-    async def __aenter__(self) -> "ControlServer":
+    async def __aenter__(self) -> ControlServer:
         await self.start()
         return self
 
@@ -173,7 +178,10 @@ class ControlServer:
                 reply = {"id": request_id, "error": {"type": type(exc).__name__, "message": str(exc)}}
             except Exception as exc:  # one failing call never ends the core or the connection
                 log.exception("core socket: %s by %s failed", request.get("call"), login)
-                reply = {"id": request_id, "error": {"type": "StoreError", "message": f"the core failed: {type(exc).__name__}: {exc}"}}
+                reply = {
+                    "id": request_id,
+                    "error": {"type": "StoreError", "message": f"the core failed: {type(exc).__name__}: {exc}"},
+                }
             try:
                 await send(reply)
             except (ConnectionError, frames.FrameError) as exc:
@@ -257,7 +265,7 @@ class ControlServer:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), PUSH_INTERVAL)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             try:
@@ -283,7 +291,7 @@ async def _answers(path: Path) -> bool:
     """True when a process listens on the Unix socket at `path`."""
     try:
         _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     writer.close()
     return True

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.demo import SIMULATED_KINDS, DemoWorld, inbound_for
@@ -20,20 +20,36 @@ from omniconsole.store import identities as identities_store
 DEMO_OPERATORS = ("anna", "boris")
 
 _REPLIES = {
-    "ru": ["Здравствуйте! Уже проверяем, ответим в течение часа.", "Спасибо, что написали. Всё поправили.",
-           "Передали в службу доставки, курьер свяжется с вами.", "Возврат оформлен, деньги придут за 3–5 дней."],
-    "en": ["Hello! We're checking right now and will answer within the hour.", "Thanks for writing, it's fixed now.",
-           "We've passed it to the courier service; they will call you.", "Your refund is on its way, 3-5 days."],
+    "ru": [
+        "Здравствуйте! Уже проверяем, ответим в течение часа.",
+        "Спасибо, что написали. Всё поправили.",
+        "Передали в службу доставки, курьер свяжется с вами.",
+        "Возврат оформлен, деньги придут за 3–5 дней.",
+    ],
+    "en": [
+        "Hello! We're checking right now and will answer within the hour.",
+        "Thanks for writing, it's fixed now.",
+        "We've passed it to the courier service; they will call you.",
+        "Your refund is on its way, 3-5 days.",
+    ],
 }
 
 
 #: Two approved templates for the demo's WhatsApp channel (ctrl+g in the composer), as a
 #: real WhatsApp channel's `templates` would name them.
 DEMO_TEMPLATES = [
-    {"name": "order_update", "language": "ru", "params": ["номер заказа", "статус"],
-     "text": "Здравствуйте! Заказ {1}: {2}. Ответьте на это сообщение, если остались вопросы."},
-    {"name": "follow_up", "language": "en_US", "params": ["customer's name"],
-     "text": "Hello {1}, we are following up on your request. Reply to this message to continue the conversation."},
+    {
+        "name": "order_update",
+        "language": "ru",
+        "params": ["номер заказа", "статус"],
+        "text": "Здравствуйте! Заказ {1}: {2}. Ответьте на это сообщение, если остались вопросы.",
+    },
+    {
+        "name": "follow_up",
+        "language": "en_US",
+        "params": ["customer's name"],
+        "text": "Hello {1}, we are following up on your request. Reply to this message to continue the conversation.",
+    },
 ]
 
 
@@ -48,10 +64,19 @@ def demo_settings(directory: Path, *, rate: float = 0.5, seed: int = 7) -> Setti
     # so a newcomer sees it answer, offer and hand off.
     bots = {"telegram": {"bot": "answer", "bot_name": "Shop bot"}, "whatsapp": {"bot": "suggest", "bot_name": "Shop bot"}}
     channels = [
-        ChannelSettings(kind="demo", name=f"{names[k.value]} (demo)",
-                        options={"simulate": k.value, "seed": seed, "rate": rate, **extra, **bots.get(k.value, {}),
-                                 **({"templates": DEMO_TEMPLATES} if k.value == "whatsapp" else {}),
-                                 **({"calls": True} if k.value == "phone" else {})})
+        ChannelSettings(
+            kind="demo",
+            name=f"{names[k.value]} (demo)",
+            options={
+                "simulate": k.value,
+                "seed": seed,
+                "rate": rate,
+                **extra,
+                **bots.get(k.value, {}),
+                **({"templates": DEMO_TEMPLATES} if k.value == "whatsapp" else {}),
+                **({"calls": True} if k.value == "phone" else {}),
+            },
+        )
         for k in SIMULATED_KINDS
     ]
     return Settings(database=directory / "omniconsole.db", data_dir=directory, channels=channels)
@@ -95,7 +120,9 @@ def _toml_value(value) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string or number is a TOML one
 
 
-async def build_demo_history(store: Store, settings: Settings, *, conversations: int = 2000, days: int = 21, admin: str = "") -> int:
+async def build_demo_history(
+    store: Store, settings: Settings, *, conversations: int = 2000, days: int = 21, admin: str = ""
+) -> int:
     """Fill an empty database with `days` of history ending now; returns the number of messages.
 
     Everything goes through the same store functions as live traffic and operator actions
@@ -108,8 +135,15 @@ async def build_demo_history(store: Store, settings: Settings, *, conversations:
     return await store.db.write(_build, ingestor, channel_ids, DemoWorld(seed), conversations, days, admin)
 
 
-def _build(conn: sqlite3.Connection, ingestor: Ingestor, channel_ids: dict[str, int], world: DemoWorld,
-           target: int, days: int, admin: str) -> int:
+def _build(
+    conn: sqlite3.Connection,
+    ingestor: Ingestor,
+    channel_ids: dict[str, int],
+    world: DemoWorld,
+    target: int,
+    days: int,
+    admin: str,
+) -> int:
     rng = random.Random(world.seed)
     operators = [*DEMO_OPERATORS, *([admin] if admin else [])]
     for login in operators:
@@ -162,6 +196,5 @@ def _build(conn: sqlite3.Connection, ingestor: Ingestor, channel_ids: dict[str, 
     return messages
 
 
-
 def _utc(moment: float) -> datetime:
-    return datetime.fromtimestamp(moment, timezone.utc)
+    return datetime.fromtimestamp(moment, UTC)

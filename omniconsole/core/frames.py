@@ -71,8 +71,10 @@ def encode(value):
     if isinstance(value, str):
         return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"$dc": _name(type(value)),
-                "f": {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}}
+        return {
+            "$dc": _name(type(value)),
+            "f": {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init},
+        }
     if isinstance(value, dict):
         return {"$map": [[encode(k), encode(v)] for k, v in value.items()]}
     if isinstance(value, list):

@@ -123,7 +123,7 @@ class HubTiming:
 class ChannelSink:
     """The `InboundSink` the core gives one channel's connector."""
 
-    def __init__(self, hub: "Hub", channel_id: int, kind: str, name: str, cursor: str | None):
+    def __init__(self, hub: Hub, channel_id: int, kind: str, name: str, cursor: str | None):
         self._hub = hub
         self.channel_id = channel_id
         self.kind = kind
@@ -185,8 +185,9 @@ class ChannelSink:
         from omniconsole.core.outbound import OutboundRequest, SendRefused, start_conversation
 
         try:
-            started = await start_conversation(self._hub.store, self._hub.settings,
-                                               OutboundRequest(**request, author=f"api {self.name}"))
+            started = await start_conversation(
+                self._hub.store, self._hub.settings, OutboundRequest(**request, author=f"api {self.name}")
+            )
         except SendRefused as exc:
             return {"error": str(exc)}
         return _started_fields(started)
@@ -199,14 +200,20 @@ class ChannelSink:
     async def set_do_not_contact(self, customer_id: int, reason: str | None) -> None:
         """Mark (a reason in words) or clear (None) "do not contact" on a customer for the
         channel (an SMS opt-out word), recorded with the channel as the actor."""
-        await self._hub.store.set_do_not_contact(customer_id, f"{reason} ({self.name})" if reason else None,
-                                                 f"channel {self.name}")
+        await self._hub.store.set_do_not_contact(
+            customer_id, f"{reason} ({self.name})" if reason else None, f"channel {self.name}"
+        )
 
 
 def _started_fields(started) -> dict:
-    return {"message_id": started.message_id, "conversation_id": started.conversation_id,
-            "customer_id": started.customer_id, "state": started.state, "error": started.error or None,
-            "duplicate": started.duplicate}
+    return {
+        "message_id": started.message_id,
+        "conversation_id": started.conversation_id,
+        "customer_id": started.customer_id,
+        "state": started.state,
+        "error": started.error or None,
+        "duplicate": started.duplicate,
+    }
 
 
 class Hub:
@@ -389,7 +396,9 @@ class Hub:
                 except ListenerError as exc:
                     log.error("%s", exc)
                     for channel_id in self._web_channels:
-                        await self._health_quietly(channel_id, Health.DOWN, f"{exc}; trying again in {self.timing.down_retry:.0f} s")
+                        await self._health_quietly(
+                            channel_id, Health.DOWN, f"{exc}; trying again in {self.timing.down_retry:.0f} s"
+                        )
                     await asyncio.sleep(self.timing.down_retry)
             for channel_id, prefix in self._web_channels.items():
                 log.info("channel %s receives webhooks at %s%s", self.channel_names[channel_id], listener.url, prefix)
@@ -515,7 +524,9 @@ class Hub:
 
     # --- the conversation pipeline -------------------------------------------------------
 
-    async def run_pipeline(self, channel_name: str, messages: Sequence[InboundMessage], receipts: Sequence[DeliveryReceipt]) -> None:
+    async def run_pipeline(
+        self, channel_name: str, messages: Sequence[InboundMessage], receipts: Sequence[DeliveryReceipt]
+    ) -> None:
         """Give the batch's newly stored customer messages (not redeliveries, edits, reactions
         or auto-replies) to each pipeline step in order. Runs after the batch is durable, so a
         step that fails loses nothing: it is logged and the next step still runs."""
@@ -525,7 +536,9 @@ class Hub:
         fresh = [
             CustomerMessage(by_id[r.external_id], r.message_id, r.conversation_id, r.customer_id)
             for r in receipts
-            if not r.duplicate and r.external_id in by_id and by_id[r.external_id].edited_at is None
+            if not r.duplicate
+            and r.external_id in by_id
+            and by_id[r.external_id].edited_at is None
             and not (by_id[r.external_id].flags & _NOT_CUSTOMER_MESSAGES)
         ]
         channel = next((c for c in self.settings.channels if c.name == channel_name), None)
@@ -537,7 +550,9 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("pipeline step %s failed on channel %s; the messages are stored", getattr(step, "name", step), channel_name)
+                log.exception(
+                    "pipeline step %s failed on channel %s; the messages are stored", getattr(step, "name", step), channel_name
+                )
 
     # --- outbox -------------------------------------------------------------------------
 
@@ -600,7 +615,7 @@ class Hub:
         except TransientError as exc:
             await self._retry_later(item, exc.reason, exc.retry_after)
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._retry_later(item, f"the channel did not answer within {self.timing.send_timeout:.0f} s", None)
             return
         except Exception as exc:
@@ -613,12 +628,12 @@ class Hub:
         if item.attempts >= self.timing.send_max_attempts:
             await self.store.mark_failed(item.message_id, f"{reason} (gave up after {item.attempts} attempts)")
             return
-        delay = retry_after if retry_after is not None else min(
-            self.timing.send_retry_base * 2 ** (item.attempts - 1), self.timing.send_retry_max
+        delay = (
+            retry_after
+            if retry_after is not None
+            else min(self.timing.send_retry_base * 2 ** (item.attempts - 1), self.timing.send_retry_max)
         )
         await self.store.mark_retry(item.message_id, f"{reason}; retrying", time.time() + delay)
-
-
 
 
 def _buttons(value) -> tuple[Button, ...]:

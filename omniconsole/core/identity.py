@@ -188,5 +188,5 @@ def phone_search_digits(text: str, region: str = "RU") -> tuple[str, ...]:
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
     trunk = metadata.national_prefix if metadata is not None else None
     if trunk and not text.startswith("+") and digits.startswith(trunk) and len(digits) - len(trunk) >= MIN_PHONE_DIGITS:
-        found.append(digits[len(trunk):])
+        found.append(digits[len(trunk) :])
     return tuple(dict.fromkeys(found))

@@ -19,7 +19,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.base import InboundAttachment, InboundMessage, TransientError
@@ -37,7 +37,7 @@ def epoch(moment: datetime | None) -> float | None:
     if moment is None:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
@@ -84,7 +84,9 @@ class AttachmentStore:
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-        return AttachmentRecord(filename, mime, len(data), digest, str(path.relative_to(self.root)), sanitize_text(attachment.note))
+        return AttachmentRecord(
+            filename, mime, len(data), digest, str(path.relative_to(self.root)), sanitize_text(attachment.note)
+        )
 
     def remove_leftovers(self) -> int:
         """Delete the `.part` files in `.incoming/` whose writer is gone (a crash, a kill during
@@ -207,9 +209,13 @@ class Ingestor:
             if not self._disk_full:
                 self._disk_full = True
                 size = sum(len(f.data) for m in messages for f in m.attachments if f.data is not None)
-                log.error("the disk holding %s is full (%s free%s): nothing is stored, channels that are pushed to "
-                          "answer 503 with Retry-After, until space is freed", where, free_space(where),
-                          f", {size / 1024:.1f} KB of files to store" if size else "")
+                log.error(
+                    "the disk holding %s is full (%s free%s): nothing is stored, channels that are pushed to "
+                    "answer 503 with Retry-After, until space is freed",
+                    where,
+                    free_space(where),
+                    f", {size / 1024:.1f} KB of files to store" if size else "",
+                )
             raise TransientError(f"the disk holding {where} is full; nothing was stored", retry_after=60) from exc
         if self._disk_full:
             self._disk_full = False

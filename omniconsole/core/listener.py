@@ -84,9 +84,7 @@ RateLimiter = TokenBuckets
 class Listener:
     """One HTTP server for every channel's routes, each channel under its own prefix."""
 
-    def __init__(
-        self, settings: ListenerSettings, *, clock: Callable[[], float] = time.monotonic, shutdown_timeout: float = 3.0
-    ):
+    def __init__(self, settings: ListenerSettings, *, clock: Callable[[], float] = time.monotonic, shutdown_timeout: float = 3.0):
         self.settings = settings
         # How long a stop waits for requests in flight. A webhook cut short was never
         # answered 200, so its sender delivers it again: short is safe, and a stop must not
@@ -132,8 +130,11 @@ class Listener:
     @property
     def routes(self) -> list[ServedRoute]:
         """Every (path, method) served and its channel, sorted."""
-        return [ServedRoute(path, method, endpoint.owner)
-                for path, methods in sorted(self._routes.items()) for method, endpoint in sorted(methods.items())]
+        return [
+            ServedRoute(path, method, endpoint.owner)
+            for path, methods in sorted(self._routes.items())
+            for method, endpoint in sorted(methods.items())
+        ]
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -145,8 +146,13 @@ class Listener:
         # turns its refusal into a 413 with a reason.
         app = web.Application(client_max_size=self.max_body)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout,
-                               logger=_ServerLog(log, self.refusals))
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=self.shutdown_timeout,
+            logger=_ServerLog(log, self.refusals),
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port)
         try:
@@ -259,8 +265,14 @@ class Listener:
             return _plain(400, "the request is nested too deeply to read")
         except Exception:
             # One channel's bug must not take the listener (or other channels) down.
-            self.refusals.note(f"500 {endpoint.owner}", logging.ERROR, "listener: the %s handler of channel %r failed",
-                               method, endpoint.owner, exc_info=True)
+            self.refusals.note(
+                f"500 {endpoint.owner}",
+                logging.ERROR,
+                "listener: the %s handler of channel %r failed",
+                method,
+                endpoint.owner,
+                exc_info=True,
+            )
             return _plain(500, "internal error; the details are in the core's log")
         if not isinstance(answer, WebResponse):
             log.error("listener: channel %r answered %s with %r, not a WebResponse", endpoint.owner, path, type(answer).__name__)
@@ -299,8 +311,13 @@ class _ServerLog(logging.LoggerAdapter):
     def exception(self, msg: Any, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
         if isinstance(exc_info, HttpProcessingError):
             problem = " ".join(sanitize_text(str(exc_info.message)).split())[:120]
-            self.refusals.note(f"400 unreadable {type(exc_info).__name__}", logging.WARNING,
-                               "listener: refused an unreadable request from %s: %s", *(args[:1] or ("?",)), problem)
+            self.refusals.note(
+                f"400 unreadable {type(exc_info).__name__}",
+                logging.WARNING,
+                "listener: refused an unreadable request from %s: %s",
+                *(args[:1] or ("?",)),
+                problem,
+            )
             return
         if isinstance(exc_info, (ConnectionError, TimeoutError)):
             self.logger.debug(msg, *args, exc_info=exc_info, **kwargs)

@@ -92,11 +92,17 @@ class ImportSummary:
     def as_dict(self) -> dict:
         """The figures as plain JSON-ready data."""
         return {
-            "messages": self.messages, "imported": self.imported, "duplicates": self.duplicates, "own": self.own,
+            "messages": self.messages,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "own": self.own,
             "unreadable": [{"id": key, "reason": reason} for key, reason in self.unreadable],
-            "reordered": self.reordered, "conversations": self.conversations, "resolved": self.resolved,
+            "reordered": self.reordered,
+            "conversations": self.conversations,
+            "resolved": self.resolved,
             "answering": [{"address": address, "senders": count} for address, count in self.answering],
-            "seconds": round(self.seconds, 3), "msgs_per_s": round(self.rate),
+            "seconds": round(self.seconds, 3),
+            "msgs_per_s": round(self.rate),
         }
 
 
@@ -375,7 +381,10 @@ async def import_mailbox(
         from omniconsole.store.actions import resolve_stale
 
         summary.resolved = await store.db.write(
-            resolve_stale, sorted(conversations), time.time() - open_days * 86400, "import",
+            resolve_stale,
+            sorted(conversations),
+            time.time() - open_days * 86400,
+            "import",
             f"imported mail older than {open_days:g} days",
         )
     summary.reordered = order.reordered
@@ -434,8 +443,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         try:
             with _ProgressBar(args.import_command == "maildir", unit_total) as bar:
                 return await import_mailbox(
-                    store, settings, source, channel_name=args.channel, progress=bar.update,
-                    own_addresses=addresses, workers=args.workers,
+                    store,
+                    settings,
+                    source,
+                    channel_name=args.channel,
+                    progress=bar.update,
+                    own_addresses=addresses,
+                    workers=args.workers,
                     open_days=args.open_days if args.open_days > 0 else None,
                 )
         finally:
@@ -472,7 +486,7 @@ def print_summary(summary: ImportSummary, channel_name: str, out=None) -> None:
             f" mails were stored as a customer's; import with --own-address {_printable(address)} to skip them",
             file=out,
         )
-    print(f"unreadable (stored as \"could not be read\"): {len(summary.unreadable):,}", file=out)
+    print(f'unreadable (stored as "could not be read"): {len(summary.unreadable):,}', file=out)
     for key, reason in summary.unreadable[:50]:
         # Ids and reasons come from the mail itself: keep them on one printable line.
         print(f"  {_printable(key)}: {_printable(reason)}", file=out)
@@ -495,12 +509,17 @@ class _ProgressBar:
         from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.by_messages = by_messages
-        columns = [TextColumn("importing"), BarColumn(), MofNCompleteColumn() if by_messages else DownloadColumn(),
-                   TextColumn("{task.fields[detail]}"), TimeRemainingColumn()]
+        columns = [
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn() if by_messages else DownloadColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeRemainingColumn(),
+        ]
         self.progress = Progress(*columns, console=Console(stderr=True), transient=True)
         self.task = self.progress.add_task("import", total=total, detail="")
 
-    def __enter__(self) -> "_ProgressBar":
+    def __enter__(self) -> _ProgressBar:
         self.progress.start()
         return self
 

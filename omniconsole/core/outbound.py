@@ -102,8 +102,9 @@ def pick_channel(settings: Settings, kind: IdentityKind, name: str | None) -> Ch
     raise SendRefused(f"no enabled channel in the config can send to a {kind.value} address")
 
 
-async def start_conversation(store: Store, settings: Settings, request: OutboundRequest,
-                             now: float | None = None) -> StartedMessage:
+async def start_conversation(
+    store: Store, settings: Settings, request: OutboundRequest, now: float | None = None
+) -> StartedMessage:
     """Check and queue one company-started message; SendRefused in words when it cannot go.
 
     An idempotency key seen before returns the earlier message (`duplicate`) and queues
@@ -137,8 +138,10 @@ async def start_conversation(store: Store, settings: Settings, request: Outbound
             known = ", ".join(templates) or "none configured"
             raise SendRefused(f"channel {channel.name!r} has no template {request.template!r} (templates: {known})")
         if len(request.params) != len(template.params):
-            raise SendRefused(f"template {template.name!r} takes {len(template.params)} parameters"
-                              f" ({', '.join(template.params) or 'none'}); {len(request.params)} given")
+            raise SendRefused(
+                f"template {template.name!r} takes {len(template.params)} parameters"
+                f" ({', '.join(template.params) or 'none'}); {len(request.params)} given"
+            )
         body = template.render(request.params)
         meta = {"template": {"name": template.name, "language": template.language, "params": list(request.params)}}
     if not body.strip():
@@ -153,7 +156,13 @@ async def start_conversation(store: Store, settings: Settings, request: Outbound
         )
     try:
         return await store.queue_first_message(
-            kind.value, address, channel_id, body, request.author, subject=request.subject.strip(), meta=meta,
+            kind.value,
+            address,
+            channel_id,
+            body,
+            request.author,
+            subject=request.subject.strip(),
+            meta=meta,
             idempotency_key=request.idempotency_key,
         )
     except ActionError as exc:

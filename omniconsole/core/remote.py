@@ -17,10 +17,10 @@ import asyncio
 import itertools
 from pathlib import Path
 
+from omniconsole.core import frames
 from omniconsole.errors import OmniError, StoreError, UsageError
 from omniconsole.store import access
 from omniconsole.store.actions import ActionError
-from omniconsole.core import frames
 
 #: Seconds a call waits for the core's answer before it is called failed (an erase of a big
 #: customer, an export, a backup of many gigabytes are the slow ones).
@@ -32,8 +32,11 @@ class CoreUnavailable(StoreError):
 
 
 _ERRORS: dict[str, type[OmniError]] = {
-    "ActionError": ActionError, "RoleRefused": access.RoleRefused, "StoreError": StoreError,
-    "UsageError": UsageError, "FrameError": frames.FrameError,
+    "ActionError": ActionError,
+    "RoleRefused": access.RoleRefused,
+    "StoreError": StoreError,
+    "UsageError": UsageError,
+    "FrameError": frames.FrameError,
 }
 
 
@@ -57,7 +60,7 @@ class RemoteStore:
         self.down_reason: str | None = "not connected yet"
 
     @classmethod
-    async def connect(cls, socket_path: Path | str) -> "RemoteStore":
+    async def connect(cls, socket_path: Path | str) -> RemoteStore:
         """A connected client; CoreUnavailable when the core does not answer."""
         store = cls(socket_path)
         await store._ensure_connected()
@@ -80,8 +83,10 @@ class RemoteStore:
             except PermissionError:
                 self.down_reason = f"not allowed to connect to the core's socket {self.socket_path} (are you in its group?)"
                 raise CoreUnavailable(self.down_reason) from None
-            except (OSError, asyncio.TimeoutError) as exc:
-                self.down_reason = f"the core is not running (no answer on {self.socket_path}: {getattr(exc, 'strerror', None) or exc})"
+            except (TimeoutError, OSError) as exc:
+                self.down_reason = (
+                    f"the core is not running (no answer on {self.socket_path}: {getattr(exc, 'strerror', None) or exc})"
+                )
                 raise CoreUnavailable(self.down_reason) from None
             self.down_reason = None
             self._receiver = asyncio.create_task(self._receive(self._reader))
@@ -123,14 +128,15 @@ class RemoteStore:
         future = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            data = frames.pack({"id": request_id, "call": method, "args": frames.encode(list(args)),
-                                "kwargs": frames.encode(dict(kwargs))})
+            data = frames.pack(
+                {"id": request_id, "call": method, "args": frames.encode(list(args)), "kwargs": frames.encode(dict(kwargs))}
+            )
             self._writer.write(data)
             await self._writer.drain()
             message = await asyncio.wait_for(future, CALL_TIMEOUT)
         except (ConnectionError, AttributeError) as exc:
             raise CoreUnavailable(f"the connection to the core broke: {exc}") from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise CoreUnavailable(f"the core did not answer {method} within {CALL_TIMEOUT:.0f} s") from None
         finally:
             self._pending.pop(request_id, None)
@@ -173,7 +179,7 @@ class RemoteStore:
             self._writer.close()
             self._writer = None
 
-    async def __aenter__(self) -> "RemoteStore":
+    async def __aenter__(self) -> RemoteStore:
         return self
 
     async def __aexit__(self, *exc) -> None:

@@ -45,14 +45,15 @@ class CoreExtension:
     name: str
     step: Step | None = None
     handlers: Mapping[str, Handler] = field(default_factory=dict)
-    background: Callable[["Store", "Scheduler"], Awaitable[None]] | None = None
+    background: Callable[[Store, Scheduler], Awaitable[None]] | None = None
 
 
 class Scheduler:
     """Fires due schedule rows of the kinds in `handlers` (see the module docstring)."""
 
-    def __init__(self, store: "Store", handlers: Mapping[str, Handler], *, max_sleep: float = 30.0,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self, store: Store, handlers: Mapping[str, Handler], *, max_sleep: float = 30.0, clock: Callable[[], float] = time.time
+    ):
         self.store = store
         self.handlers = dict(handlers)
         self.max_sleep = max_sleep
@@ -117,12 +118,19 @@ class _Failed(Exception):
 
 def _record_failure(conn: sqlite3.Connection, row: ScheduledRow, reason: str, now: float) -> None:
     timers.drop(conn, row.id)
-    add_event(conn, "schedule.failed", actor="scheduler", conversation_id=row.conversation_id,
-              payload={"kind": row.kind, "subject": row.subject, "due_at": row.due_at, "reason": reason}, at=now)
+    add_event(
+        conn,
+        "schedule.failed",
+        actor="scheduler",
+        conversation_id=row.conversation_id,
+        payload={"kind": row.kind, "subject": row.subject, "due_at": row.due_at, "reason": reason},
+        at=now,
+    )
 
 
-async def run_pipeline(store: "Store", extensions: Iterable[CoreExtension], conversation_ids: Iterable[int],
-                       clock: Callable[[], float] = time.time) -> None:
+async def run_pipeline(
+    store: Store, extensions: Iterable[CoreExtension], conversation_ids: Iterable[int], clock: Callable[[], float] = time.time
+) -> None:
     """Run each extension's step, in order, for each conversation a customer just wrote to;
     one conversation's failure is logged and does not hold up the others."""
     steps = [(e.name, e.step) for e in extensions if e.step is not None]

@@ -51,9 +51,7 @@ def rings_here(event: Event, extension: str | None, now: float, max_age: float =
     return extension in extensions and event.at > now - max_age
 
 
-def screen_pop(
-    events: Iterable[Event], extension: str | None, now: float, *, writing_in: int | None = None
-) -> ScreenPop | None:
+def screen_pop(events: Iterable[Event], extension: str | None, now: float, *, writing_in: int | None = None) -> ScreenPop | None:
     """The pop for the newest ring among `events` at `extension`, or None.
 
     `writing_in` is the conversation the operator is writing a reply in (or sending one from),

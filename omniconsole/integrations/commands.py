@@ -23,8 +23,12 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
     """The `send` and `send-status` sub-commands."""
     p = sub.add_parser("send", help="start a conversation: send a customer a message they did not ask for")
     common(p)
-    p.add_argument("--to", required=True, metavar="KIND:ADDRESS",
-                   help="the customer's identity: email:ann@example.com, whatsapp:+79991234567, phone:..., telegram:ID")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="KIND:ADDRESS",
+        help="the customer's identity: email:ann@example.com, whatsapp:+79991234567, phone:..., telegram:ID",
+    )
     p.add_argument("--channel", metavar="NAME", help="the configured channel to send by (default: the first for the kind)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--text", help="the message")
@@ -32,9 +36,16 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
     what.add_argument("--template", metavar="NAME", help="an approved WhatsApp template configured on the channel")
     p.add_argument("--param", action="append", default=[], metavar="VALUE", help="a template parameter, in order; repeatable")
     p.add_argument("--subject", default="", help="the subject (e-mail needs one)")
-    p.add_argument("--idempotency-key", metavar="KEY", help="the same key again sends nothing twice and reports the first message")
-    p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
-                   help="wait up to this long for the core to send it, then print its state (default: do not wait)")
+    p.add_argument(
+        "--idempotency-key", metavar="KEY", help="the same key again sends nothing twice and reports the first message"
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait up to this long for the core to send it, then print its state (default: do not wait)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p = sub.add_parser("send-status", help="the delivery state of a message sent with `send`")
     common(p)
@@ -44,15 +55,22 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
 
 
 def _line(started, as_json: bool) -> str:
-    fields = {"message_id": started.message_id, "conversation_id": started.conversation_id,
-              "customer_id": started.customer_id, "state": started.state, "error": started.error,
-              "duplicate": started.duplicate}
+    fields = {
+        "message_id": started.message_id,
+        "conversation_id": started.conversation_id,
+        "customer_id": started.customer_id,
+        "state": started.state,
+        "error": started.error,
+        "duplicate": started.duplicate,
+    }
     if as_json:
         return json.dumps(fields, ensure_ascii=False)
     error = f" ({started.error})" if started.error else ""
     again = " (sent before with this idempotency key)" if started.duplicate else ""
-    return (f"message {started.message_id} in conversation {started.conversation_id}"
-            f" to customer {started.customer_id}: {started.state}{error}{again}")
+    return (
+        f"message {started.message_id} in conversation {started.conversation_id}"
+        f" to customer {started.customer_id}: {started.state}{error}{again}"
+    )
 
 
 def run_send(args: argparse.Namespace, settings, me: str) -> int:
@@ -61,8 +79,15 @@ def run_send(args: argparse.Namespace, settings, me: str) -> int:
     from omniconsole.store import Store
 
     request = OutboundRequest(
-        to=args.to, text=args.text, answer=args.answer, template=args.template, params=tuple(args.param),
-        channel=args.channel, subject=args.subject, idempotency_key=args.idempotency_key, author=me,
+        to=args.to,
+        text=args.text,
+        answer=args.answer,
+        template=args.template,
+        params=tuple(args.param),
+        channel=args.channel,
+        subject=args.subject,
+        idempotency_key=args.idempotency_key,
+        author=me,
     )
 
     async def send():

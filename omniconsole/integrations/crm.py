@@ -121,7 +121,7 @@ class CrmLookup:
         where = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
         try:
             return await asyncio.wait_for(self._get(url, where), self.settings.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return CrmRecord(UNAVAILABLE, reason=f"the CRM at {where} did not answer within {self.settings.timeout:g} s")
 
     async def _get(self, url: str, where: str) -> CrmRecord:
@@ -141,7 +141,9 @@ class CrmLookup:
                 async for chunk in response.aiter_bytes():
                     body += chunk
                     if len(body) > limit:
-                        return CrmRecord(UNAVAILABLE, reason=f"the CRM's answer is larger than {self.settings.max_kb} KB; not read")
+                        return CrmRecord(
+                            UNAVAILABLE, reason=f"the CRM's answer is larger than {self.settings.max_kb} KB; not read"
+                        )
         except httpx.HTTPError as exc:
             return CrmRecord(UNAVAILABLE, reason=f"the CRM at {where} is unreachable: {type(exc).__name__}")
         try:

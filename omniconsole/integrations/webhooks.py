@@ -102,7 +102,9 @@ def payload(source: WebhookSource, event: str) -> dict:
             body["customer"] = {"id": source.customer_id, "erased": True}
         else:
             body["customer"] = {
-                "id": source.customer_id, "erased": False, "name": source.customer_name,
+                "id": source.customer_id,
+                "erased": False,
+                "name": source.customer_name,
                 "identities": [{"kind": k, "address": a} for k, a in source.identities],
             }
     if source.conversation is not None:
@@ -126,8 +128,15 @@ def payload(source: WebhookSource, event: str) -> dict:
 class WebhookEndpoint:
     """Delivers the events log to one `[[webhooks]]` endpoint, forever (run it as a task)."""
 
-    def __init__(self, store: Store, settings: WebhookSettings, *, poll: float = 0.25,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+    def __init__(
+        self,
+        store: Store,
+        settings: WebhookSettings,
+        *,
+        poll: float = 0.25,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
         self.store = store
         self.settings = settings
         self.poll = poll

@@ -120,7 +120,11 @@ class Router:
         return sorted(wanted)
 
     def choose(
-        self, queue: QueueSettings, needs: Iterable[str], channel_kind: str, states: dict[str, OperatorState],
+        self,
+        queue: QueueSettings,
+        needs: Iterable[str],
+        channel_kind: str,
+        states: dict[str, OperatorState],
         exclude: frozenset[str] = frozenset(),
     ) -> tuple[str | None, str]:
         """The operator the queue's policy picks for one conversation, and why in words; None
@@ -196,7 +200,11 @@ class Router:
         return decisions
 
     def _serve(
-        self, conn: sqlite3.Connection, queue: QueueSettings, states: dict[str, OperatorState], now: float,
+        self,
+        conn: sqlite3.Connection,
+        queue: QueueSettings,
+        states: dict[str, OperatorState],
+        now: float,
         exclude: dict[int, frozenset[str]] | None = None,
     ) -> list[Decision]:
         """Assign `queue`'s waiting conversations in their turn (priority, then waiting time);
@@ -211,8 +219,10 @@ class Router:
             excluded = (exclude or {}).get(conversation_id, frozenset())
             if (needs, kind) in hopeless and not excluded:
                 continue
-            if not any(op.status == "online" and queue.takes_operator(op.login, op.teams) and self.load(op) < self.capacity(op) - 1e-9
-                       for op in states.values()):
+            if not any(
+                op.status == "online" and queue.takes_operator(op.login, op.teams) and self.load(op) < self.capacity(op) - 1e-9
+                for op in states.values()
+            ):
                 break  # nobody in the queue has any room left: the rest wait
             login, reason = self.choose(queue, needs, kind, states, excluded)
             if login is None:
@@ -226,7 +236,9 @@ class Router:
                 decisions.append(Decision(conversation_id, queue.name, login, reason))
         return decisions
 
-    def _sticky(self, conn: sqlite3.Connection, facts: ConversationFacts, states: dict[str, OperatorState], now: float) -> tuple[str, str] | None:
+    def _sticky(
+        self, conn: sqlite3.Connection, facts: ConversationFacts, states: dict[str, OperatorState], now: float
+    ) -> tuple[str, str] | None:
         if self.settings.sticky_minutes <= 0:
             return None
         handler = db.last_handler(conn, facts.customer_id, facts.id, now - self.settings.sticky_minutes * 60)
@@ -240,7 +252,9 @@ class Router:
         when = f"{ago / 3600:.0f} h" if ago >= 3600 else f"{max(1, round(ago / 60))} min"
         return login, f"returning customer: back to {login}, who handled them {when} ago ({self._figure(op, bare=True)})"
 
-    def _start_return_timer(self, conn: sqlite3.Connection, conversation_id: int, login: str, queue: QueueSettings, now: float) -> None:
+    def _start_return_timer(
+        self, conn: sqlite3.Connection, conversation_id: int, login: str, queue: QueueSettings, now: float
+    ) -> None:
         if self.settings.return_minutes <= 0:
             return
         due = self.settings.calendar(queue).add_business(now, self.settings.return_minutes * 60)
@@ -271,7 +285,9 @@ class Router:
 
     # ---- operators -----------------------------------------------------------------------------
 
-    def set_status(self, conn: sqlite3.Connection, login: str, status: str, now: float, actor: str, reason: str = "") -> list[Decision]:
+    def set_status(
+        self, conn: sqlite3.Connection, login: str, status: str, now: float, actor: str, reason: str = ""
+    ) -> list[Decision]:
         """Set an operator's status. Going offline starts the grace period after which their
         unanswered conversations return to the queue; coming online ends it and serves the
         queues. Returns the assignments this made."""

@@ -29,8 +29,17 @@ log = logging.getLogger(__name__)
 
 #: Events after which a queue may move: capacity freed, an operator came online or changed.
 SERVE_ON = {
-    "conversation.resolved", "conversation.snoozed", "conversation.pending", "conversation.open", "conversation.assigned",
-    "routing.returned", "operator.status", "operator.updated", "operator.added", "operator.removed", "conversation.priority",
+    "conversation.resolved",
+    "conversation.snoozed",
+    "conversation.pending",
+    "conversation.open",
+    "conversation.assigned",
+    "routing.returned",
+    "operator.status",
+    "operator.updated",
+    "operator.added",
+    "operator.removed",
+    "conversation.priority",
 }
 
 
@@ -54,7 +63,9 @@ def dead_windows(states: dict[str, db.OperatorState], now: float, heartbeat: flo
         if op.window_host == host and not _alive(op.window_pid):
             dead[op.login] = f"their window (pid {op.window_pid}) has gone"
         elif now - op.heartbeat_at > 3 * heartbeat:
-            dead[op.login] = f"their window (pid {op.window_pid} on {op.window_host}) sent no heartbeat for {now - op.heartbeat_at:.0f} s"
+            dead[op.login] = (
+                f"their window (pid {op.window_pid} on {op.window_host}) sent no heartbeat for {now - op.heartbeat_at:.0f} s"
+            )
     return dead
 
 
@@ -77,7 +88,7 @@ def extension(settings: RoutingSettings, *, tick: float = 0.25, clock: Callable[
     def step(conn, conversation_id: int, now: float) -> None:
         router.route(conn, conversation_id, now)
 
-    async def follow(store: "Store", scheduler: Scheduler) -> None:
+    async def follow(store: Store, scheduler: Scheduler) -> None:
         last = await store.last_event_id()
         await store.db.write(lambda conn: router.drain(conn, clock()))
         scheduler.poke()
@@ -108,7 +119,7 @@ class WindowPresence:
     next key, unless they chose away themselves), offline when it closes. If the process dies
     the core's follower notices the missing heartbeat (see `dead_windows`)."""
 
-    def __init__(self, store: "Store", login: str, settings: RoutingSettings, clock: Callable[[], float] = time.time):
+    def __init__(self, store: Store, login: str, settings: RoutingSettings, clock: Callable[[], float] = time.time):
         self.store = store
         self.login = login
         self.settings = settings
@@ -181,20 +192,26 @@ def core_extensions(settings) -> list[CoreExtension]:
     return [extension(settings_of(settings))]
 
 
-async def team_lines(store: "Store", settings) -> list[tuple[str, str, str, str]]:
+async def team_lines(store: Store, settings) -> list[tuple[str, str, str, str]]:
     """Per operator: `(login, status, load "2/5", skills)` for the team view and the CLI."""
     router = Router(settings_of(settings))
     if not hasattr(store, "db"):
         return []  # a team window (socket only): the team's status and load are not served yet
     states = await store.db.run(db.operator_states, router.settings.load_statuses())
-    return [
-        (op.login, op.status, f"{router.load(op):g}/{router.capacity(op)}", ", ".join(op.skills))
-        for op in states.values()
-    ]
+    return [(op.login, op.status, f"{router.load(op):g}/{router.capacity(op)}", ", ".join(op.skills)) for op in states.values()]
 
 
-async def set_operator(store: "Store", settings, login: str, *, actor: str, status: str | None = None,
-                       capacity: int | None = None, skills: list[str] | None = None, teams: list[str] | None = None) -> str:
+async def set_operator(
+    store: Store,
+    settings,
+    login: str,
+    *,
+    actor: str,
+    status: str | None = None,
+    capacity: int | None = None,
+    skills: list[str] | None = None,
+    teams: list[str] | None = None,
+) -> str:
     """`omniconsole operator set`: change an operator's routing fields (a status through the
     router, so going offline starts the grace period and coming online serves the queues).
     Returns one line describing the operator now; ActionError in words for bad values."""
@@ -208,11 +225,13 @@ async def set_operator(store: "Store", settings, login: str, *, actor: str, stat
         return db.operator_states(conn, router.settings.load_statuses())[login]
 
     op = await store.db.write(write)
-    return (f"{login}: {op.status}, capacity {op.capacity or f'{router.settings.default_capacity} (default)'}, "
-            f"skills {', '.join(op.skills) or 'none'}, teams {', '.join(op.teams) or 'none'}")
+    return (
+        f"{login}: {op.status}, capacity {op.capacity or f'{router.settings.default_capacity} (default)'}, "
+        f"skills {', '.join(op.skills) or 'none'}, teams {', '.join(op.teams) or 'none'}"
+    )
 
 
-async def queue_overview(store: "Store", settings, now: float | None = None) -> list[tuple[str, int, float]]:
+async def queue_overview(store: Store, settings, now: float | None = None) -> list[tuple[str, int, float]]:
     """Per configured queue: `(name, conversations waiting, longest wait in seconds)` for the
     window's queue view."""
     now = time.time() if now is None else now

@@ -112,7 +112,7 @@ def _strings(table: Mapping[str, Any], key: str, where: str, lower: bool = False
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise RoutingSettingsError(f"{where}: {key} must be a list of text such as [\"a\", \"b\"]")
+        raise RoutingSettingsError(f'{where}: {key} must be a list of text such as ["a", "b"]')
     return tuple(v.strip().lower() if lower else v.strip() for v in value if v.strip())
 
 
@@ -124,9 +124,18 @@ def _number(table: Mapping[str, Any], key: str, default: float, where: str, low:
 
 
 _ROUTING_KEYS = {
-    "default_capacity", "weights", "pending_counts", "skills", "sticky_minutes", "return_minutes",
-    "offline_grace_minutes", "return_on_offline", "away_after_minutes", "heartbeat_seconds",
-    "position_text", "position_channels",
+    "default_capacity",
+    "weights",
+    "pending_counts",
+    "skills",
+    "sticky_minutes",
+    "return_minutes",
+    "offline_grace_minutes",
+    "return_on_offline",
+    "away_after_minutes",
+    "heartbeat_seconds",
+    "position_text",
+    "position_channels",
 }
 _QUEUE_KEYS = {"name", "policy", "channels", "labels", "languages", "attributes", "operators", "teams", "calendar", "skills"}
 
@@ -146,7 +155,7 @@ def parse_routing(routing: Mapping[str, Any], queues: Any, calendars: Any, base:
     raw_weights = routing.get("weights", {})
     if not isinstance(raw_weights, Mapping):
         raise RoutingSettingsError(f"{where}: weights must be a table such as {{ phone = 5, email = 0.5 }}")
-    for kind, value in raw_weights.items():
+    for kind in raw_weights:
         weights[str(kind)] = _number(raw_weights, kind, 1.0, f"{where} weights")
     if not isinstance(queues or [], list):
         raise RoutingSettingsError("queues must be written as [[queues]] tables")
@@ -167,15 +176,23 @@ def parse_routing(routing: Mapping[str, Any], queues: Any, calendars: Any, base:
             raise RoutingSettingsError(f"{qwhere}: calendar {calendar!r} is not defined in [[calendars]]")
         attributes = table.get("attributes", {})
         if not isinstance(attributes, Mapping):
-            raise RoutingSettingsError(f"{qwhere}: attributes must be a table such as {{ tier = \"gold\" }}")
+            raise RoutingSettingsError(f'{qwhere}: attributes must be a table such as {{ tier = "gold" }}')
         if any(q.name == table["name"] for q in parsed):
             raise RoutingSettingsError(f"{qwhere} is defined twice")
-        parsed.append(QueueSettings(
-            name=table["name"].strip(), policy=policy, channels=_strings(table, "channels", qwhere),
-            labels=_strings(table, "labels", qwhere), languages=_strings(table, "languages", qwhere, lower=True),
-            attributes={str(k): str(v) for k, v in attributes.items()}, operators=_strings(table, "operators", qwhere),
-            teams=_strings(table, "teams", qwhere), calendar=calendar, skills=_strings(table, "skills", qwhere, lower=True),
-        ))
+        parsed.append(
+            QueueSettings(
+                name=table["name"].strip(),
+                policy=policy,
+                channels=_strings(table, "channels", qwhere),
+                labels=_strings(table, "labels", qwhere),
+                languages=_strings(table, "languages", qwhere, lower=True),
+                attributes={str(k): str(v) for k, v in attributes.items()},
+                operators=_strings(table, "operators", qwhere),
+                teams=_strings(table, "teams", qwhere),
+                calendar=calendar,
+                skills=_strings(table, "skills", qwhere, lower=True),
+            )
+        )
     defaults = [q for q in parsed if q.name == "default"]
     parsed = [q for q in parsed if q.name != "default"] + (defaults or [QueueSettings("default")])
     text = routing.get("position_text", "")
@@ -199,6 +216,7 @@ def parse_routing(routing: Mapping[str, Any], queues: Any, calendars: Any, base:
         away_after_minutes=_number(routing, "away_after_minutes", 10, where),
         heartbeat_seconds=_number(routing, "heartbeat_seconds", 15, where, low=0.05),
         position_text=text,
-        position_channels=frozenset(_strings(routing, "position_channels", where)) if "position_channels" in routing
+        position_channels=frozenset(_strings(routing, "position_channels", where))
+        if "position_channels" in routing
         else RoutingSettings.position_channels,
     )

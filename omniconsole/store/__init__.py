@@ -25,8 +25,21 @@ from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
 from omniconsole.store import (
-    actions, analytics, answers, calls, customers, edits, history, integrations, lease, outbound, outbox, queries, reactions,
-    retention, search,
+    actions,
+    analytics,
+    answers,
+    calls,
+    customers,
+    edits,
+    history,
+    integrations,
+    lease,
+    outbound,
+    outbox,
+    queries,
+    reactions,
+    retention,
+    search,
 )
 from omniconsole.store.actions import ActionError
 from omniconsole.store.database import Database, connect, storage_figures, write_transaction
@@ -37,9 +50,9 @@ from omniconsole.store.rows import (
     CustomerProfile,
     Event,
     InboxCursor,
+    InboxRow,
     MergeRecord,
     MergeSuggestion,
-    InboxRow,
     Operator,
     OutboxItem,
     Presence,
@@ -49,9 +62,25 @@ from omniconsole.store.rows import (
 )
 
 __all__ = [
-    "ActionError", "AttachmentRecord", "Channel", "Conversation", "CustomerProfile", "Event", "InboundRecord",
-    "InboxCursor", "InboxRow", "IngestResult", "MergeRecord", "MergeSuggestion", "Operator", "OutboxItem", "SearchResults", "Store", "TimelineEntry",
-    "connect", "write_transaction",
+    "ActionError",
+    "AttachmentRecord",
+    "Channel",
+    "Conversation",
+    "CustomerProfile",
+    "Event",
+    "InboundRecord",
+    "InboxCursor",
+    "InboxRow",
+    "IngestResult",
+    "MergeRecord",
+    "MergeSuggestion",
+    "Operator",
+    "OutboxItem",
+    "SearchResults",
+    "Store",
+    "TimelineEntry",
+    "connect",
+    "write_transaction",
 ]
 
 
@@ -63,7 +92,7 @@ class Store:
         self.path = db.path
 
     @classmethod
-    async def open(cls, path: Path | str, *, create: bool = True) -> "Store":
+    async def open(cls, path: Path | str, *, create: bool = True) -> Store:
         """Open the database, creating and migrating it as needed."""
         return cls(await Database.open(path, create=create))
 
@@ -71,7 +100,7 @@ class Store:
         """Close this process's connection (its thread stops; other processes are unaffected)."""
         await self.db.close()
 
-    async def __aenter__(self) -> "Store":
+    async def __aenter__(self) -> Store:
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -80,7 +109,11 @@ class Store:
     # --- reading ------------------------------------------------------------------------
 
     async def inbox_page(
-        self, view: InboxView, operator: str | None = None, after: InboxCursor | None = None, limit: int = 100,
+        self,
+        view: InboxView,
+        operator: str | None = None,
+        after: InboxCursor | None = None,
+        limit: int = 100,
         offset: int = 0,
     ) -> list[InboxRow]:
         """One keyset-paginated page of an inbox view, most recent activity first."""
@@ -179,16 +212,20 @@ class Store:
 
     # --- what arrives -------------------------------------------------------------------
 
-    async def ingest(
-        self, channel_id: int, channel_kind: str, records: list[InboundRecord], cursor: str | None
-    ) -> IngestResult:
+    async def ingest(self, channel_id: int, channel_kind: str, records: list[InboundRecord], cursor: str | None) -> IngestResult:
         """Store a batch of inbound messages and the cursor covering them, atomically."""
         return await self.db.write(history.ingest_batch, channel_id, channel_kind, records, cursor)
 
     # --- what operators do --------------------------------------------------------------
 
     async def queue_reply(
-        self, conversation_id: int, body: str, author: str, *, identity_id: int | None = None, channel_id: int | None = None,
+        self,
+        conversation_id: int,
+        body: str,
+        author: str,
+        *,
+        identity_id: int | None = None,
+        channel_id: int | None = None,
         meta: dict | None = None,
     ) -> int:
         """Queue a reply for the outbox; returns the message id. `meta` travels to the channel
@@ -237,7 +274,11 @@ class Store:
         return await self.db.write(outbox.retry_failed, message_id, actor)
 
     async def add_operator(
-        self, login: str, display_name: str = "", role: OperatorRole = OperatorRole.AGENT, actor: str = "",
+        self,
+        login: str,
+        display_name: str = "",
+        role: OperatorRole = OperatorRole.AGENT,
+        actor: str = "",
         extension: str | None = None,
     ) -> None:
         """Register or update an operator (with their phone extension, for screen pops)."""
@@ -388,7 +429,12 @@ class Store:
         return await self.db.run(answers.articles, include_proposed=include_proposed)
 
     async def kb_sync(
-        self, records: list[answers.ArticleRecord], actor: str, *, prune: bool = False, dry_run: bool = False,
+        self,
+        records: list[answers.ArticleRecord],
+        actor: str,
+        *,
+        prune: bool = False,
+        dry_run: bool = False,
         keep_paths: set[str] = frozenset(),
     ) -> list[answers.SyncLine]:
         """Sync articles read from a folder into the library (`kb import`); dry runs write nothing."""
@@ -425,6 +471,7 @@ class Store:
     async def kb_record_sent(self, insertion_ids: list[int], message_id: int | None, edited: bool) -> None:
         """Record that the reply holding these insertions went out, edited or not."""
         await self.db.write(answers.record_sent, insertion_ids, message_id, edited)
+
     # --- figures and surveys (store/analytics.py, omniconsole/analytics/) ------------------
 
     async def report_histories(
@@ -449,13 +496,22 @@ class Store:
         """What decides whether a conversation gets a survey, or None if it does not exist."""
         return await self.db.run(analytics.survey_target, conversation_id)
 
-    async def record_survey(self, kind: str, target: analytics.SurveyTarget, language: str, body: str,
-                            meta: dict | None = None) -> tuple[int, str]:
+    async def record_survey(
+        self, kind: str, target: analytics.SurveyTarget, language: str, body: str, meta: dict | None = None
+    ) -> tuple[int, str]:
         """Queue a survey question (flagged `survey`) over the target's route; (id, token)."""
         channel_id, _, identity_id, _ = target.route
         return await self.db.write(
-            analytics.record_survey, kind, target.conversation_id, target.customer_id, channel_id, identity_id,
-            target.handled_by, language, body, meta,
+            analytics.record_survey,
+            kind,
+            target.conversation_id,
+            target.customer_id,
+            channel_id,
+            identity_id,
+            target.handled_by,
+            language,
+            body,
+            meta,
         )
 
     async def pending_survey(self, **lookup) -> analytics.PendingSurvey | None:
@@ -531,21 +587,38 @@ class Store:
 
     async def webhook_states(self) -> list[tuple[integrations.WebhookState, int]]:
         """Every endpoint's state with its backlog (events it has yet to see)."""
+
         def read(conn):
             return [(s, integrations.webhook_backlog(conn, s.last_event_id)) for s in integrations.webhook_states(conn)]
+
         return await self.db.run(read)
 
     # --- conversations the company starts (issue #22) -------------------------------------
 
     async def queue_first_message(
-        self, kind: str, address: str, channel_id: int, body: str, author: str, *, subject: str = "",
-        meta: dict | None = None, idempotency_key: str | None = None,
+        self,
+        kind: str,
+        address: str,
+        channel_id: int,
+        body: str,
+        author: str,
+        *,
+        subject: str = "",
+        meta: dict | None = None,
+        idempotency_key: str | None = None,
     ) -> outbound.StartedMessage:
         """Queue a message the company starts to a normalised identity (creating the customer
         if new); the earlier message for a known idempotency key. ActionError when the
         customer is marked "do not contact"."""
         return await self.db.write(
-            outbound.queue_first_message, kind, address, channel_id, body, author, subject=subject, meta=meta,
+            outbound.queue_first_message,
+            kind,
+            address,
+            channel_id,
+            body,
+            author,
+            subject=subject,
+            meta=meta,
             idempotency_key=idempotency_key,
         )
 

@@ -44,10 +44,16 @@ def reply_route(conn: sqlite3.Connection, conversation_id: int) -> tuple[int, in
     in this conversation if it has one, else anywhere in their history."""
     customer_id = _customer_of(conn, conversation_id)
     for sql, arg in (
-        ("SELECT channel_id, identity_id FROM messages WHERE conversation_id = ? AND direction = 'in' ORDER BY id DESC LIMIT 1", conversation_id),
+        (
+            "SELECT channel_id, identity_id FROM messages WHERE conversation_id = ? AND direction = 'in' ORDER BY id DESC LIMIT 1",
+            conversation_id,
+        ),
         # No index on messages.customer_id (it would cost every ingest): go by their conversations.
-        ("SELECT m.channel_id, m.identity_id FROM conversations c JOIN messages m ON m.conversation_id = c.id"
-         " WHERE c.customer_id = ? AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1", customer_id),
+        (
+            "SELECT m.channel_id, m.identity_id FROM conversations c JOIN messages m ON m.conversation_id = c.id"
+            " WHERE c.customer_id = ? AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1",
+            customer_id,
+        ),
     ):
         row = conn.execute(sql, (arg,)).fetchone()
         if row is not None and row[0] is not None and row[1] is not None:
@@ -85,8 +91,17 @@ def queue_reply(
     message_id = conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
         " created_at, state, next_attempt_at, meta) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?, ?) RETURNING id",
-        (conversation_id, customer_id, channel_id, identity_id, author, body, now, now,
-         json.dumps(meta, ensure_ascii=False) if meta else None),
+        (
+            conversation_id,
+            customer_id,
+            channel_id,
+            identity_id,
+            author,
+            body,
+            now,
+            now,
+            json.dumps(meta, ensure_ascii=False) if meta else None,
+        ),
     ).fetchone()[0]
     for filename, mime, path, size in attachments:
         conn.execute(
@@ -95,7 +110,15 @@ def queue_reply(
         )
     search.index_message(conn, message_id, body, customer_id)
     _touch(conn, conversation_id, message_id, body, now, answered=True)
-    add_event(conn, "message.queued", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id, at=now)
+    add_event(
+        conn,
+        "message.queued",
+        actor=author,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        message_id=message_id,
+        at=now,
+    )
     return message_id
 
 
@@ -110,7 +133,9 @@ def add_note(conn: sqlite3.Connection, conversation_id: int, body: str, author: 
     ).fetchone()[0]
     search.index_message(conn, message_id, body, customer_id)
     conn.execute("UPDATE conversations SET message_count = message_count + 1 WHERE id = ?", (conversation_id,))
-    add_event(conn, "note.added", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id, at=now)
+    add_event(
+        conn, "note.added", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id, at=now
+    )
     return message_id
 
 
@@ -145,7 +170,15 @@ def assign(conn: sqlite3.Connection, conversation_id: int, assignee: str | None,
     conn.execute("UPDATE conversations SET assignee = ?, assigned_at = NULL WHERE id = ?", (assignee, conversation_id))
     text = f"assigned to {assignee}" if assignee else "unassigned"
     _timeline_event(conn, conversation_id, customer_id, actor, text, now)
-    add_event(conn, "conversation.assigned", actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload={"assignee": assignee}, at=now)
+    add_event(
+        conn,
+        "conversation.assigned",
+        actor=actor,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        payload={"assignee": assignee},
+        at=now,
+    )
 
 
 def set_status(
@@ -185,8 +218,13 @@ def set_status(
     }[status]
     _timeline_event(conn, conversation_id, customer_id, actor, words, now)
     add_event(
-        conn, f"conversation.{status.value}", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
-        payload={"snoozed_until": snoozed_until} if snoozed_until else None, at=now,
+        conn,
+        f"conversation.{status.value}",
+        actor=actor,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        payload={"snoozed_until": snoozed_until} if snoozed_until else None,
+        at=now,
     )
 
 
@@ -212,8 +250,15 @@ def resolve_stale(
                 "UPDATE conversations SET status = 'resolved', resolved_at = last_activity_at, waiting_since = NULL WHERE id = ?",
                 (conversation_id,),
             )
-            add_event(conn, "conversation.resolved", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
-                      payload={"reason": reason}, at=now)
+            add_event(
+                conn,
+                "conversation.resolved",
+                actor=actor,
+                conversation_id=conversation_id,
+                customer_id=customer_id,
+                payload={"reason": reason},
+                at=now,
+            )
         resolved += len(rows)
     return resolved
 
@@ -232,7 +277,14 @@ def set_priority(conn: sqlite3.Connection, conversation_id: int, priority: int, 
     """0 normal, 1 high, 2 urgent."""
     customer_id = _customer_of(conn, conversation_id)
     conn.execute("UPDATE conversations SET priority = ? WHERE id = ?", (priority, conversation_id))
-    add_event(conn, "conversation.priority", actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload={"priority": priority})
+    add_event(
+        conn,
+        "conversation.priority",
+        actor=actor,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        payload={"priority": priority},
+    )
 
 
 #: Longest subject an operator may give, in characters.
@@ -253,8 +305,15 @@ def set_subject(conn: sqlite3.Connection, conversation_id: int, subject: str, ac
         return subject
     conn.execute("UPDATE conversations SET subject = ? WHERE id = ?", (subject, conversation_id))
     _timeline_event(conn, conversation_id, customer_id, actor, f"{actor} renamed the subject to «{subject}»", now)
-    add_event(conn, "conversation.subject", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
-              payload={"subject": subject, "was": old}, at=now)
+    add_event(
+        conn,
+        "conversation.subject",
+        actor=actor,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        payload={"subject": subject, "was": old},
+        at=now,
+    )
     return subject
 
 
@@ -268,7 +327,14 @@ def set_conversation_labels(conn: sqlite3.Connection, conversation_id: int, labe
             "INSERT INTO conversation_labels (conversation_id, label_id) SELECT ?, id FROM labels WHERE name = ?",
             (conversation_id, name),
         )
-    add_event(conn, "conversation.labels", actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload={"labels": labels})
+    add_event(
+        conn,
+        "conversation.labels",
+        actor=actor,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        payload={"labels": labels},
+    )
 
 
 # --- channels ----------------------------------------------------------------------------
@@ -302,7 +368,11 @@ def set_channel_health(conn: sqlite3.Connection, channel_id: int, health: Health
 
 
 def add_operator(
-    conn: sqlite3.Connection, login: str, display_name: str = "", role: OperatorRole = OperatorRole.AGENT, actor: str = "",
+    conn: sqlite3.Connection,
+    login: str,
+    display_name: str = "",
+    role: OperatorRole = OperatorRole.AGENT,
+    actor: str = "",
     extension: str | None = None,
 ) -> None:
     """Register (or update) an operator: a Unix login allowed to open the window. `extension`
@@ -328,7 +398,6 @@ def remove_operator(conn: sqlite3.Connection, login: str, actor: str = "") -> bo
         conn.execute("UPDATE conversations SET assignee = NULL WHERE assignee = ?", (login,))
         add_event(conn, "operator.removed", actor=actor, payload={"login": login})
     return bool(gone)
-
 
 
 # --- what each operator has seen -------------------------------------------------------

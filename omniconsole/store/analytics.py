@@ -19,8 +19,13 @@ from omniconsole.store.search import index_message
 
 #: Event kinds that change a conversation's status (kept under the `events_status` index).
 STATUS_KINDS = (
-    "conversation.resolved", "conversation.open", "conversation.reopened", "conversation.snoozed",
-    "conversation.woke", "conversation.pending", "bot.handoff",
+    "conversation.resolved",
+    "conversation.open",
+    "conversation.reopened",
+    "conversation.snoozed",
+    "conversation.woke",
+    "conversation.pending",
+    "bot.handoff",
 )
 # The same list as the partial index's condition, written identically so SQLite uses it.
 _STATUS_IN = (
@@ -115,9 +120,9 @@ def surveys_sent_between(conn: sqlite3.Connection, start: float | None, end: flo
     """How many surveys of each kind were sent in [start, end) (for response rates)."""
     lo = float("-inf") if start is None else start
     hi = float("inf") if end is None else end
-    return dict(conn.execute(
-        "SELECT kind, count(*) FROM surveys WHERE sent_at >= ? AND sent_at < ? GROUP BY kind", (lo, hi)
-    ).fetchall())
+    return dict(
+        conn.execute("SELECT kind, count(*) FROM surveys WHERE sent_at >= ? AND sent_at < ? GROUP BY kind", (lo, hi)).fetchall()
+    )
 
 
 def newest_activity(conn: sqlite3.Connection) -> float | None:
@@ -186,32 +191,61 @@ def survey_target(conn: sqlite3.Connection, conversation_id: int) -> SurveyTarge
         "SELECT actor FROM events WHERE conversation_id = ? AND kind = 'conversation.resolved' ORDER BY id DESC LIMIT 1",
         (conversation_id,),
     ).fetchone()
-    imported = conn.execute(
-        "SELECT 1 FROM events WHERE conversation_id = ? AND kind = 'conversation.resolved' AND payload LIKE '%import%'",
-        (conversation_id,),
-    ).fetchone() is not None
-    texts = [r[0] for r in conn.execute(
-        "SELECT body FROM messages WHERE conversation_id = ? AND direction = 'in' ORDER BY id DESC LIMIT 5", (conversation_id,)
-    )]
+    imported = (
+        conn.execute(
+            "SELECT 1 FROM events WHERE conversation_id = ? AND kind = 'conversation.resolved' AND payload LIKE '%import%'",
+            (conversation_id,),
+        ).fetchone()
+        is not None
+    )
+    texts = [
+        r[0]
+        for r in conn.execute(
+            "SELECT body FROM messages WHERE conversation_id = ? AND direction = 'in' ORDER BY id DESC LIMIT 5",
+            (conversation_id,),
+        )
+    ]
     # The customer and everyone merged into them: one person, one survey rhythm.
-    last = dict(conn.execute(
-        "WITH RECURSIVE family(id) AS (SELECT ? UNION SELECT cu.id FROM customers cu JOIN family f ON cu.merged_into = f.id)"
-        " SELECT s.kind, max(s.sent_at) FROM surveys s WHERE s.customer_id IN (SELECT id FROM family) GROUP BY s.kind",
-        (customer_id,),
-    ).fetchall())
-    csat_here = conn.execute(
-        "SELECT 1 FROM surveys WHERE conversation_id = ? AND kind = 'csat'", (conversation_id,)
-    ).fetchone() is not None
+    last = dict(
+        conn.execute(
+            "WITH RECURSIVE family(id) AS (SELECT ? UNION SELECT cu.id FROM customers cu JOIN family f ON cu.merged_into = f.id)"
+            " SELECT s.kind, max(s.sent_at) FROM surveys s WHERE s.customer_id IN (SELECT id FROM family) GROUP BY s.kind",
+            (customer_id,),
+        ).fetchall()
+    )
+    csat_here = (
+        conn.execute("SELECT 1 FROM surveys WHERE conversation_id = ? AND kind = 'csat'", (conversation_id,)).fetchone()
+        is not None
+    )
     handled_by = assignee or (resolver[0] if resolver and resolver[0] else "") or "unassigned"
     return SurveyTarget(
-        conversation_id, customer_id, status, attrs if isinstance(attrs, dict) else {}, erased_at is not None, imported,
-        tuple(route) if route else None, handled_by, "\n".join(texts), last.get("csat"), last.get("nps"), csat_here,
+        conversation_id,
+        customer_id,
+        status,
+        attrs if isinstance(attrs, dict) else {},
+        erased_at is not None,
+        imported,
+        tuple(route) if route else None,
+        handled_by,
+        "\n".join(texts),
+        last.get("csat"),
+        last.get("nps"),
+        csat_here,
     )
 
 
 def record_survey(
-    conn: sqlite3.Connection, kind: str, conversation_id: int, customer_id: int, channel_id: int, identity_id: int,
-    handled_by: str, language: str, body: str, meta: dict | None, now: float | None = None,
+    conn: sqlite3.Connection,
+    kind: str,
+    conversation_id: int,
+    customer_id: int,
+    channel_id: int,
+    identity_id: int,
+    handled_by: str,
+    language: str,
+    body: str,
+    meta: dict | None,
+    now: float | None = None,
 ) -> tuple[int, str] | None:
     """Queue a survey question for the outbox and remember the survey; returns (survey id,
     token), or None when this conversation had its CSAT survey already. `{token}` in the body
@@ -238,8 +272,16 @@ def record_survey(
     index_message(conn, message_id, body, customer_id)  # every message is in the index (erasure deletes it there)
     conn.execute("UPDATE surveys SET message_id = ? WHERE id = ?", (message_id, survey_id))
     conn.execute("UPDATE conversations SET message_count = message_count + 1 WHERE id = ?", (conversation_id,))
-    add_event(conn, "survey.sent", actor="survey", conversation_id=conversation_id, customer_id=customer_id,
-              message_id=message_id, payload={"kind": kind, "survey_id": survey_id}, at=now)
+    add_event(
+        conn,
+        "survey.sent",
+        actor="survey",
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        message_id=message_id,
+        payload={"kind": kind, "survey_id": survey_id},
+        at=now,
+    )
     return survey_id, token
 
 
@@ -257,7 +299,11 @@ class PendingSurvey:
 
 
 def pending_survey(
-    conn: sqlite3.Connection, *, token: str | None = None, identity_kind: str | None = None, address: str | None = None,
+    conn: sqlite3.Connection,
+    *,
+    token: str | None = None,
+    identity_kind: str | None = None,
+    address: str | None = None,
     since: float = 0.0,
 ) -> PendingSurvey | None:
     """The unanswered survey named by `token`, or the newest unanswered one sent after `since`
@@ -277,8 +323,14 @@ def pending_survey(
 
 
 def record_survey_answer(
-    conn: sqlite3.Connection, survey_id: int, score: int, *, comment: str = "", low_score_below: int | None = None,
-    answer_message_id: int | None = None, now: float | None = None,
+    conn: sqlite3.Connection,
+    survey_id: int,
+    score: int,
+    *,
+    comment: str = "",
+    low_score_below: int | None = None,
+    answer_message_id: int | None = None,
+    now: float | None = None,
 ) -> bool:
     """Keep a survey's answer (the first one wins: a second click changes nothing; returns
     whether this one was kept). `answer_message_id`: the customer's message that carried it
@@ -297,8 +349,16 @@ def record_survey_answer(
         "UPDATE surveys SET score = ?, comment = ?, answered_at = ?, answer_message_id = ? WHERE id = ?",
         (score, comment, now, answer_id, survey_id),
     )
-    add_event(conn, "survey.answered", actor="customer", conversation_id=conversation_id, customer_id=customer_id,
-              message_id=answer_id, payload={"kind": kind, "score": score, "survey_id": survey_id}, at=now)
+    add_event(
+        conn,
+        "survey.answered",
+        actor="customer",
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        message_id=answer_id,
+        payload={"kind": kind, "score": score, "survey_id": survey_id},
+        at=now,
+    )
     if low_score_below is not None and score < low_score_below:
         scale = "1-5" if kind == "csat" else "0-10"
         note = f"Low {kind.upper()} score: {score} on {scale} (handled by {handled_by})"
@@ -311,8 +371,15 @@ def record_survey_answer(
         ).fetchone()[0]
         index_message(conn, note_id, note, customer_id)
         conn.execute("UPDATE conversations SET message_count = message_count + 1 WHERE id = ?", (conversation_id,))
-        add_event(conn, "survey.low_score", actor="survey", conversation_id=conversation_id, customer_id=customer_id,
-                  payload={"kind": kind, "score": score}, at=now)
+        add_event(
+            conn,
+            "survey.low_score",
+            actor="survey",
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            payload={"kind": kind, "score": score},
+            at=now,
+        )
     return True
 
 
@@ -347,8 +414,12 @@ def take_survey_answer(conn: sqlite3.Connection, channel_id: int, record, now: f
     elif len(record.body) <= 500:
         typed = _TYPED_SCORE.match(record.body)
         if typed is not None:
-            survey = pending_survey(conn, identity_kind=record.identity_kind, address=record.address,
-                                    since=min(now, record.sent_at) - TYPED_ANSWER_SECONDS)
+            survey = pending_survey(
+                conn,
+                identity_kind=record.identity_kind,
+                address=record.address,
+                since=min(now, record.sent_at) - TYPED_ANSWER_SECONDS,
+            )
             score, comment = int(typed.group(1)), (typed.group(2) or "").strip()
     if survey is None or score is None:
         return None
@@ -361,25 +432,42 @@ def take_survey_answer(conn: sqlite3.Connection, channel_id: int, record, now: f
         return _answer_message(conn, survey, channel_id, record, now), survey.conversation_id, survey.customer_id
     message_id = _answer_message(conn, survey, channel_id, record, now)
     low_below = 3 if survey.kind == "csat" else 7
-    record_survey_answer(conn, survey.id, score, comment=comment, answer_message_id=message_id,
-                         low_score_below=low_below, now=now)
+    record_survey_answer(
+        conn, survey.id, score, comment=comment, answer_message_id=message_id, low_score_below=low_below, now=now
+    )
     return message_id, survey.conversation_id, survey.customer_id
 
 
-def _answer_message(conn: sqlite3.Connection, survey: "PendingSurvey", channel_id: int, record, now: float) -> int:
+def _answer_message(conn: sqlite3.Connection, survey: PendingSurvey, channel_id: int, record, now: float) -> int:
     identity = conn.execute(
         "SELECT id FROM identities WHERE kind = ? AND address = ?", (record.identity_kind, record.address)
     ).fetchone()
     message_id = conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body, external_id,"
         " created_at, state, flags, meta) VALUES (?, ?, ?, ?, 'in', ?, ?, ?, ?, 'received', ?, ?) RETURNING id",
-        (survey.conversation_id, survey.customer_id, channel_id, identity[0] if identity else None, record.sender_name,
-         record.body, record.external_id, record.sent_at, " ".join(sorted({*record.flags, "survey_answer"})), record.meta),
+        (
+            survey.conversation_id,
+            survey.customer_id,
+            channel_id,
+            identity[0] if identity else None,
+            record.sender_name,
+            record.body,
+            record.external_id,
+            record.sent_at,
+            " ".join(sorted({*record.flags, "survey_answer"})),
+            record.meta,
+        ),
     ).fetchone()[0]
     index_message(conn, message_id, record.body, survey.customer_id)
     conn.execute("UPDATE conversations SET message_count = message_count + 1 WHERE id = ?", (survey.conversation_id,))
-    add_event(conn, "message.received", conversation_id=survey.conversation_id, customer_id=survey.customer_id,
-              message_id=message_id, at=now)
+    add_event(
+        conn,
+        "message.received",
+        conversation_id=survey.conversation_id,
+        customer_id=survey.customer_id,
+        message_id=message_id,
+        at=now,
+    )
     return message_id
 
 

@@ -54,9 +54,23 @@ class ArticleRecord:
         """A digest of what the article says (not where it came from): equal hashes mean an
         import has nothing to change."""
         canonical = json.dumps(
-            [self.key, self.title, self.body, self.language, self.kind, self.shortcode, list(self.tags),
-             list(self.questions), list(self.channels), self.internal, list(self.attachments), self.extra],
-            ensure_ascii=False, sort_keys=True, default=str,
+            [
+                self.key,
+                self.title,
+                self.body,
+                self.language,
+                self.kind,
+                self.shortcode,
+                list(self.tags),
+                list(self.questions),
+                list(self.channels),
+                self.internal,
+                list(self.attachments),
+                self.extra,
+            ],
+            ensure_ascii=False,
+            sort_keys=True,
+            default=str,
         )
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -89,27 +103,55 @@ class ArticleFigures:
         return self.edited / self.sent if self.sent else None
 
 
-_COLUMNS = ("article_key, language, kind, title, shortcode, tags, questions, channels, internal, attachments, extra,"
-            " body, source, source_path, content_hash, status, created_at, updated_at, updated_by")
+_COLUMNS = (
+    "article_key, language, kind, title, shortcode, tags, questions, channels, internal, attachments, extra,"
+    " body, source, source_path, content_hash, status, created_at, updated_at, updated_by"
+)
 
 
 def _row_values(record: ArticleRecord, now: float, actor: str) -> tuple:
     return (
-        record.key, record.language, record.kind, record.title, record.shortcode, json.dumps(list(record.tags), ensure_ascii=False),
-        json.dumps(list(record.questions), ensure_ascii=False), json.dumps(list(record.channels), ensure_ascii=False),
-        int(record.internal), json.dumps(list(record.attachments), ensure_ascii=False),
-        json.dumps(record.extra, ensure_ascii=False, default=str), record.body, record.source, record.source_path,
-        record.content_hash, record.status, now, now, actor,
+        record.key,
+        record.language,
+        record.kind,
+        record.title,
+        record.shortcode,
+        json.dumps(list(record.tags), ensure_ascii=False),
+        json.dumps(list(record.questions), ensure_ascii=False),
+        json.dumps(list(record.channels), ensure_ascii=False),
+        int(record.internal),
+        json.dumps(list(record.attachments), ensure_ascii=False),
+        json.dumps(record.extra, ensure_ascii=False, default=str),
+        record.body,
+        record.source,
+        record.source_path,
+        record.content_hash,
+        record.status,
+        now,
+        now,
+        actor,
     )
 
 
 def _record(row: sqlite3.Row) -> ArticleRecord:
     return ArticleRecord(
-        key=row["article_key"], title=row["title"], body=row["body"], language=row["language"], kind=row["kind"],
-        shortcode=row["shortcode"], tags=tuple(json.loads(row["tags"])), questions=tuple(json.loads(row["questions"])),
-        channels=tuple(json.loads(row["channels"])), internal=bool(row["internal"]),
-        attachments=tuple(json.loads(row["attachments"])), extra=json.loads(row["extra"]), source=row["source"],
-        source_path=row["source_path"], status=row["status"], updated_at=row["updated_at"], updated_by=row["updated_by"],
+        key=row["article_key"],
+        title=row["title"],
+        body=row["body"],
+        language=row["language"],
+        kind=row["kind"],
+        shortcode=row["shortcode"],
+        tags=tuple(json.loads(row["tags"])),
+        questions=tuple(json.loads(row["questions"])),
+        channels=tuple(json.loads(row["channels"])),
+        internal=bool(row["internal"]),
+        attachments=tuple(json.loads(row["attachments"])),
+        extra=json.loads(row["extra"]),
+        source=row["source"],
+        source_path=row["source_path"],
+        status=row["status"],
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
     )
 
 
@@ -148,8 +190,14 @@ def _event(conn: sqlite3.Connection, kind: str, record_key: str, language: str, 
 
 
 def sync_articles(
-    conn: sqlite3.Connection, records: list[ArticleRecord], actor: str, *, prune: bool = False, dry_run: bool = False,
-    keep_paths: frozenset[str] | set[str] = frozenset(), now: float | None = None,
+    conn: sqlite3.Connection,
+    records: list[ArticleRecord],
+    actor: str,
+    *,
+    prune: bool = False,
+    dry_run: bool = False,
+    keep_paths: frozenset[str] | set[str] = frozenset(),
+    now: float | None = None,
 ) -> list[SyncLine]:
     """Bring the library in line with the articles read from a folder (`records`, all with
     source 'file'): new ones are added, changed ones updated, equal ones left alone; with
@@ -172,14 +220,18 @@ def sync_articles(
             action = "new"
             if not dry_run:
                 _insert(conn, record, actor, now)
-                _event(conn, "kb.article_created", record.key, record.language, actor, now, source="file", path=record.source_path)
+                _event(
+                    conn, "kb.article_created", record.key, record.language, actor, now, source="file", path=record.source_path
+                )
         elif old[0] == record.content_hash and old[1] == "file" and old[2] == record.source_path:
             action = "unchanged"
         else:
             action = "updated"
             if not dry_run:
                 _update(conn, record, actor, now)
-                _event(conn, "kb.article_updated", record.key, record.language, actor, now, source="file", path=record.source_path)
+                _event(
+                    conn, "kb.article_updated", record.key, record.language, actor, now, source="file", path=record.source_path
+                )
         lines.append(SyncLine(record.key, record.language, action, record.source_path))
     if prune:
         for (key, language), (_, source, path) in sorted(existing.items()):
@@ -245,8 +297,12 @@ def delete_article(conn: sqlite3.Connection, key: str, language: str, actor: str
 
 
 def record_shown(
-    conn: sqlite3.Connection, shown: list[tuple[str, str]], operator: str, conversation_id: int | None,
-    *, now: float | None = None,
+    conn: sqlite3.Connection,
+    shown: list[tuple[str, str]],
+    operator: str,
+    conversation_id: int | None,
+    *,
+    now: float | None = None,
 ) -> None:
     """Record that these (article key, language) suggestions were shown to an operator for a
     conversation (the denominator of assist acceptance)."""
@@ -259,8 +315,14 @@ def record_shown(
 
 
 def record_insertion(
-    conn: sqlite3.Connection, key: str, language: str, operator: str, conversation_id: int | None, *,
-    suggested: bool = False, now: float | None = None,
+    conn: sqlite3.Connection,
+    key: str,
+    language: str,
+    operator: str,
+    conversation_id: int | None,
+    *,
+    suggested: bool = False,
+    now: float | None = None,
 ) -> int:
     """Record that an operator inserted an article into a reply (`suggested`: from the
     suggestions strip, else from the picker); returns the insertion's id for record_sent."""

@@ -25,8 +25,22 @@ from omniconsole.store.events import add_event
 REOPEN_WINDOW = 7 * 86400.0
 
 _COLUMNS = (
-    "conversation_id", "customer_id", "state", "language", "topic", "unconfirmed", "answered", "last_question", "awaiting",
-    "offered", "handoff_reason", "outcome", "repeat_contact", "started_at", "updated_at", "resolved_at",
+    "conversation_id",
+    "customer_id",
+    "state",
+    "language",
+    "topic",
+    "unconfirmed",
+    "answered",
+    "last_question",
+    "awaiting",
+    "offered",
+    "handoff_reason",
+    "outcome",
+    "repeat_contact",
+    "started_at",
+    "updated_at",
+    "resolved_at",
 )
 
 
@@ -63,7 +77,9 @@ def _row(values: sqlite3.Row | tuple) -> BotConversation:
 
 def load(conn: sqlite3.Connection, conversation_id: int) -> BotConversation | None:
     """The bot state of a conversation, or None when the bot never took part in it."""
-    row = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM bot_conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM bot_conversations WHERE conversation_id = ?", (conversation_id,)
+    ).fetchone()
     return _row(tuple(row)) if row is not None else None
 
 
@@ -95,7 +111,9 @@ def save(conn: sqlite3.Connection, conversation_id: int, *, now: float | None = 
     if "answered" in changes:
         changes["answered"] = " ".join(changes["answered"])
     if "offered" in changes:
-        changes["offered"] = json.dumps([list(pair) for pair in changes["offered"]], ensure_ascii=False) if changes["offered"] else ""
+        changes["offered"] = (
+            json.dumps([list(pair) for pair in changes["offered"]], ensure_ascii=False) if changes["offered"] else ""
+        )
     changes["updated_at"] = now or time.time()
     names = sorted(changes)
     conn.execute(
@@ -105,8 +123,15 @@ def save(conn: sqlite3.Connection, conversation_id: int, *, now: float | None = 
 
 
 def queue_message(
-    conn: sqlite3.Connection, conversation_id: int, body: str, author: str, *, meta: dict | None = None,
-    kind: str = "answered", payload: dict | None = None, now: float | None = None,
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    body: str,
+    author: str,
+    *,
+    meta: dict | None = None,
+    kind: str = "answered",
+    payload: dict | None = None,
+    now: float | None = None,
 ) -> int:
     """Queue one bot message for the outbox (by the customer's latest channel) and record the
     `bot.<kind>` event; returns the message id. Unlike an operator's reply it is not a human
@@ -121,8 +146,17 @@ def queue_message(
     message_id = conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
         " created_at, state, next_attempt_at, meta) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?, ?) RETURNING id",
-        (conversation_id, customer_id, channel_id, identity_id, author, body, now, now,
-         json.dumps(meta, ensure_ascii=False) if meta else None),
+        (
+            conversation_id,
+            customer_id,
+            channel_id,
+            identity_id,
+            author,
+            body,
+            now,
+            now,
+            json.dumps(meta, ensure_ascii=False) if meta else None,
+        ),
     ).fetchone()[0]
     search.index_message(conn, message_id, body, customer_id)
     conn.execute(
@@ -130,14 +164,35 @@ def queue_message(
         " last_message_id = ?, preview = ?, message_count = message_count + 1 WHERE id = ?",
         (now, now, message_id, preview_line(body), conversation_id),
     )
-    add_event(conn, "message.queued", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id, at=now)
-    add_event(conn, f"bot.{kind}", actor=author, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id,
-              payload=payload, at=now)
+    add_event(
+        conn,
+        "message.queued",
+        actor=author,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        message_id=message_id,
+        at=now,
+    )
+    add_event(
+        conn,
+        f"bot.{kind}",
+        actor=author,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        message_id=message_id,
+        payload=payload,
+        at=now,
+    )
     return message_id
 
 
 def handoff(
-    conn: sqlite3.Connection, conversation_id: int, reason: str, category: str, summary: str, author: str,
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    reason: str,
+    category: str,
+    summary: str,
+    author: str,
     now: float | None = None,
 ) -> None:
     """Hand the conversation to a person: state `human`, an assumed resolution cancelled, and
@@ -145,26 +200,52 @@ def handoff(
     now = now or time.time()
     state = load(conn, conversation_id)
     customer_id = actions._customer_of(conn, conversation_id)  # noqa: SLF001
-    save(conn, conversation_id, state="human", handoff_reason=reason, awaiting="", offered=[],
-         outcome="" if state is None or state.outcome == "assumed" else state.outcome, now=now)
+    save(
+        conn,
+        conversation_id,
+        state="human",
+        handoff_reason=reason,
+        awaiting="",
+        offered=[],
+        outcome="" if state is None or state.outcome == "assumed" else state.outcome,
+        now=now,
+    )
     conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'note', ?, ?, ?)",
         (conversation_id, customer_id, author, summary, now),
     )
     # The customer waits for a person from the handoff on (METRICS.md, first response time).
-    conn.execute("UPDATE conversations SET waiting_since = ?, message_count = message_count + 1 WHERE id = ?", (now, conversation_id))
-    add_event(conn, "bot.handoff", actor=author, conversation_id=conversation_id, customer_id=customer_id,
-              payload={"reason": reason, "category": category}, at=now)
+    conn.execute(
+        "UPDATE conversations SET waiting_since = ?, message_count = message_count + 1 WHERE id = ?", (now, conversation_id)
+    )
+    add_event(
+        conn,
+        "bot.handoff",
+        actor=author,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        payload={"reason": reason, "category": category},
+        at=now,
+    )
 
 
 def confirm(conn: sqlite3.Connection, conversation_id: int, author: str, now: float | None = None) -> None:
     """The customer said the bot's answer helped: bot-resolved (confirmed), conversation resolved."""
     now = now or time.time()
-    save(conn, conversation_id, state="done", outcome="confirmed", awaiting="", offered=[], unconfirmed=0, resolved_at=now, now=now)
+    save(
+        conn, conversation_id, state="done", outcome="confirmed", awaiting="", offered=[], unconfirmed=0, resolved_at=now, now=now
+    )
     actions.set_status(conn, conversation_id, ConversationStatus.RESOLVED, author, now=now)
     customer_id = actions._customer_of(conn, conversation_id)  # noqa: SLF001
-    add_event(conn, "bot.resolved", actor=author, conversation_id=conversation_id, customer_id=customer_id,
-              payload={"outcome": "confirmed"}, at=now)
+    add_event(
+        conn,
+        "bot.resolved",
+        actor=author,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        payload={"outcome": "confirmed"},
+        at=now,
+    )
 
 
 def take_over(conn: sqlite3.Connection, conversation_id: int, operator: str, now: float | None = None) -> bool:
@@ -175,12 +256,27 @@ def take_over(conn: sqlite3.Connection, conversation_id: int, operator: str, now
     state = load(conn, conversation_id)
     if state is None or state.state != "bot":
         return False
-    save(conn, conversation_id, state="human", handoff_reason=f"taken over by {operator}", awaiting="", offered=[],
-         outcome="" if state.outcome == "assumed" else state.outcome, now=now)
+    save(
+        conn,
+        conversation_id,
+        state="human",
+        handoff_reason=f"taken over by {operator}",
+        awaiting="",
+        offered=[],
+        outcome="" if state.outcome == "assumed" else state.outcome,
+        now=now,
+    )
     if conn.execute("SELECT 1 FROM operators WHERE login = ?", (operator,)).fetchone() is not None:
         actions.assign(conn, conversation_id, operator, operator, now=now)
-    add_event(conn, "bot.taken_over", actor=operator, conversation_id=conversation_id, customer_id=state.customer_id,
-              payload={"reason": "taken over by an operator"}, at=now)
+    add_event(
+        conn,
+        "bot.taken_over",
+        actor=operator,
+        conversation_id=conversation_id,
+        customer_id=state.customer_id,
+        payload={"reason": "taken over by an operator"},
+        at=now,
+    )
     return True
 
 
@@ -199,8 +295,15 @@ def withdraw_returning(conn: sqlite3.Connection, customer_id: int, conversation_
             save(conn, other, outcome="withdrawn", now=now)
         else:
             save(conn, other, repeat_contact=1, now=now)
-        add_event(conn, "bot.withdrawn" if outcome == "assumed" else "bot.repeat_contact", actor="bot", conversation_id=other,
-                  customer_id=customer_id, payload={"came_back_in": conversation_id}, at=now)
+        add_event(
+            conn,
+            "bot.withdrawn" if outcome == "assumed" else "bot.repeat_contact",
+            actor="bot",
+            conversation_id=other,
+            customer_id=customer_id,
+            payload={"came_back_in": conversation_id},
+            at=now,
+        )
     return len(rows)
 
 
@@ -245,17 +348,25 @@ def figures(conn: sqlite3.Connection, since: float = 0.0) -> dict:
     """The bot's figures since `since` (METRICS.md "Bot"): engaged, contained, confirmed,
     assumed, withdrawn, repeat contacts, and handoffs by reason category."""
     engaged = conn.execute("SELECT count(*) FROM bot_conversations WHERE started_at >= ?", (since,)).fetchone()[0]
-    outcomes = dict(conn.execute(
-        "SELECT outcome, count(*) FROM bot_conversations WHERE started_at >= ? GROUP BY outcome", (since,)
-    ).fetchall())
-    repeats = conn.execute("SELECT count(*) FROM bot_conversations WHERE started_at >= ? AND repeat_contact = 1", (since,)).fetchone()[0]
+    outcomes = dict(
+        conn.execute(
+            "SELECT outcome, count(*) FROM bot_conversations WHERE started_at >= ? GROUP BY outcome", (since,)
+        ).fetchall()
+    )
+    repeats = conn.execute(
+        "SELECT count(*) FROM bot_conversations WHERE started_at >= ? AND repeat_contact = 1", (since,)
+    ).fetchone()[0]
     handoffs: dict[str, int] = {}
     for (payload,) in conn.execute("SELECT payload FROM events WHERE kind = 'bot.handoff' AND at >= ?", (since,)):
         category = json.loads(payload).get("category", "") if payload else ""
         handoffs[category] = handoffs.get(category, 0) + 1
     return {
-        "engaged": engaged, "confirmed": outcomes.get("confirmed", 0), "assumed": outcomes.get("assumed", 0),
-        "withdrawn": outcomes.get("withdrawn", 0), "repeat_contacts": repeats, "handoffs": handoffs,
+        "engaged": engaged,
+        "confirmed": outcomes.get("confirmed", 0),
+        "assumed": outcomes.get("assumed", 0),
+        "withdrawn": outcomes.get("withdrawn", 0),
+        "repeat_contacts": repeats,
+        "handoffs": handoffs,
     }
 
 

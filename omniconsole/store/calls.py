@@ -140,8 +140,14 @@ def ingest_call(
     search.index_message(conn, message_id, body, customer_id)
     _apply_to_conversation(conn, conversation_id, customer_id, message_id, old, call, body, record.sent_at, now)
     add_event(
-        conn, "call.updated", actor=actor, conversation_id=conversation_id, customer_id=customer_id, message_id=message_id,
-        payload={"outcome": call["outcome"]}, at=now,
+        conn,
+        "call.updated",
+        actor=actor,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        message_id=message_id,
+        payload={"outcome": call["outcome"]},
+        at=now,
     )
     result.edited += 1
     result.conversations.add(conversation_id)
@@ -168,8 +174,16 @@ def _new_call(
     message_id = conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
         " external_id, created_at, state, flags, meta) VALUES (?, ?, ?, ?, 'event', '', ?, ?, ?, 'received', 'call', ?) RETURNING id",
-        (conversation_id, customer_id, channel_id, identity_id, body, record.external_id, record.sent_at,
-         json.dumps({"call": call}, ensure_ascii=False)),
+        (
+            conversation_id,
+            customer_id,
+            channel_id,
+            identity_id,
+            body,
+            record.external_id,
+            record.sent_at,
+            json.dumps({"call": call}, ensure_ascii=False),
+        ),
     ).fetchone()[0]
     search.index_message(conn, message_id, body, customer_id)
     kinds = conn.execute("SELECT channel_kinds FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0].split()
@@ -180,18 +194,33 @@ def _new_call(
     )
     _apply_to_conversation(conn, conversation_id, customer_id, message_id, {}, call, body, record.sent_at, now)
     add_event(
-        conn, "message.received", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
-        message_id=message_id, at=now,
+        conn,
+        "message.received",
+        actor=actor,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        message_id=message_id,
+        at=now,
     )
     if call["direction"] == "in" and not call["final"] and not call["answered"]:
         # The screen pop: every window whose operator has one of these extensions opens the
         # conversation. Carried by the events log like everything else (the store is the bus).
         name = conn.execute("SELECT display_name FROM customers WHERE id = ?", (customer_id,)).fetchone()[0]
-        payload = {"extensions": call.get("extensions") or [], "number": call.get("from") or "", "name": name,
-                   "call_id": call.get("id") or ""}
+        payload = {
+            "extensions": call.get("extensions") or [],
+            "number": call.get("from") or "",
+            "name": name,
+            "call_id": call.get("id") or "",
+        }
         add_event(
-            conn, "call.ringing", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
-            message_id=message_id, payload=payload, at=now,
+            conn,
+            "call.ringing",
+            actor=actor,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            message_id=message_id,
+            payload=payload,
+            at=now,
         )
     result.stored.append(message_id)
     result.receipts.append((record.external_id, message_id, conversation_id, customer_id, False))
@@ -199,8 +228,15 @@ def _new_call(
 
 
 def _apply_to_conversation(
-    conn: sqlite3.Connection, conversation_id: int, customer_id: int, message_id: int,
-    old: dict[str, Any], call: dict[str, Any], body: str, at: float, now: float,
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    customer_id: int,
+    message_id: int,
+    old: dict[str, Any],
+    call: dict[str, Any],
+    body: str,
+    at: float,
+    now: float,
 ) -> None:
     """What the call's new state means for its conversation (see the module docstring)."""
     conn.execute(
@@ -260,9 +296,7 @@ def note_on_call(conn: sqlite3.Connection, message_id: int, text: str, author: s
     """An operator's note about a call ("promised a refund"), kept on the call's entry. Later
     events from the PBX merge into the call and keep it."""
     now = now or time.time()
-    row = conn.execute(
-        "SELECT meta, flags, conversation_id, customer_id FROM messages WHERE id = ?", (message_id,)
-    ).fetchone()
+    row = conn.execute("SELECT meta, flags, conversation_id, customer_id FROM messages WHERE id = ?", (message_id,)).fetchone()
     if row is None or row[1] != "call":
         raise ActionError("that timeline entry is not a phone call")
     meta = _json(row[0])

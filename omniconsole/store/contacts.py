@@ -35,7 +35,9 @@ def owner_of(conn: sqlite3.Connection, kind: str, address: str) -> int | None:
 
 def customer_state(conn: sqlite3.Connection, customer_id: int) -> CustomerState:
     """A customer's `CustomerState`; attributes that are not a JSON object read as none."""
-    row = conn.execute("SELECT display_name, name_source, attributes, note FROM customers WHERE id = ?", (customer_id,)).fetchone()
+    row = conn.execute(
+        "SELECT display_name, name_source, attributes, note FROM customers WHERE id = ?", (customer_id,)
+    ).fetchone()
     try:
         attributes = json.loads(row[2]) if row[2] else {}
     except ValueError:

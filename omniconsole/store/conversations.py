@@ -14,9 +14,7 @@ from omniconsole.store.events import add_event
 from omniconsole.store.records import NOT_WAITING, InboundRecord
 
 
-def conversation_for(
-    conn: sqlite3.Connection, record: InboundRecord, customer_id: int, cache: dict[int, int], now: float
-) -> int:
+def conversation_for(conn: sqlite3.Connection, record: InboundRecord, customer_id: int, cache: dict[int, int], now: float) -> int:
     """The id of the conversation `record` belongs to, opening one if needed.
 
     `cache` maps customer id -> open conversation id for the current batch (filled here), so
@@ -51,8 +49,12 @@ def conversation_for(
             ).rowcount
             if reopened:
                 add_event(
-                    conn, "conversation.reopened", conversation_id=conversation_id, customer_id=customer_id,
-                    payload={"reason": "reply in an e-mail thread"}, at=now,
+                    conn,
+                    "conversation.reopened",
+                    conversation_id=conversation_id,
+                    customer_id=customer_id,
+                    payload={"reason": "reply in an e-mail thread"},
+                    at=now,
                 )
             return conversation_id
     conversation_id = cache.get(customer_id)

@@ -19,7 +19,17 @@ import time
 from typing import Any
 
 from omniconsole.errors import StoreError
-from omniconsole.store import edits, phones, search
+
+# Suggestions and identity lookups moved one floor down (suggestions.py, identities.py); their
+# old names here are kept for the modules and tests that import them from this one. `history`
+# too: core/contacts_import.py calls `customers.history.refresh_customer_index` (history no
+# longer imports this module, so there is no circle).
+from omniconsole.store import (
+    edits,
+    history,  # noqa: E402,I001
+    phones,
+    search,
+)
 from omniconsole.store.events import add_event
 from omniconsole.store.identities import PHONE_KINDS, identity_owner, suggest_for_identity
 from omniconsole.store.rows import MergeRecord
@@ -32,16 +42,27 @@ from omniconsole.store.suggestions import (
     suggestions,
 )
 
-# Suggestions and identity lookups moved one floor down (suggestions.py, identities.py); their
-# old names here are kept for the modules and tests that import them from this one. `history`
-# too: core/contacts_import.py calls `customers.history.refresh_customer_index` (history no
-# longer imports this module, so there is no circle).
-from omniconsole.store import history  # noqa: E402,I001
-
 __all__ = [
-    "PHONE_KINDS", "compact_search_indexes", "customer_name", "dismiss_suggestion", "erase_customer", "export_customer",
-    "history", "identity_owner", "live_customer", "merge_customers", "merge_tree", "merges", "name_key", "suggest",
-    "suggest_for_identity", "suggest_for_new_customer", "suggestions", "unmerge", "update_customer", "add_identity",
+    "PHONE_KINDS",
+    "compact_search_indexes",
+    "customer_name",
+    "dismiss_suggestion",
+    "erase_customer",
+    "export_customer",
+    "history",
+    "identity_owner",
+    "live_customer",
+    "merge_customers",
+    "merge_tree",
+    "merges",
+    "name_key",
+    "suggest",
+    "suggest_for_identity",
+    "suggest_for_new_customer",
+    "suggestions",
+    "unmerge",
+    "update_customer",
+    "add_identity",
 ]
 
 
@@ -182,8 +203,13 @@ def merge_customers(
     search.unindex_customer(conn, merged_id)
     search.refresh_customer_index(conn, survivor_id)
     payload = {
-        "merge_id": merge_id, "merged_id": merged_id, "merged_name": merged[1], "reason": reason,
-        "identities": len(identities), "conversations": len(conversations), "messages": len(messages),
+        "merge_id": merge_id,
+        "merged_id": merged_id,
+        "merged_name": merged[1],
+        "reason": reason,
+        "identities": len(identities),
+        "conversations": len(conversations),
+        "messages": len(messages),
     }
     _event(conn, "customer.merged", actor, survivor_id, payload, now)
     _event(conn, "customer.merged_away", actor, merged_id, {"merge_id": merge_id, "survivor_id": survivor_id}, now)
@@ -196,9 +222,7 @@ def unmerge(conn: sqlite3.Connection, merge_id: int, actor: str, now: float | No
 
     Identities and conversations the survivor gained after the merge stay with the survivor."""
     now = now or time.time()
-    row = conn.execute(
-        "SELECT survivor_id, merged_id, moved, undone_at FROM merges WHERE id = ?", (merge_id,)
-    ).fetchone()
+    row = conn.execute("SELECT survivor_id, merged_id, moved, undone_at FROM merges WHERE id = ?", (merge_id,)).fetchone()
     if row is None:
         raise StoreError(f"there is no merge {merge_id}")
     survivor_id, merged_id, moved_text, undone_at = row
@@ -208,9 +232,7 @@ def unmerge(conn: sqlite3.Connection, merge_id: int, actor: str, now: float | No
     if erased is not None:
         raise StoreError(f"customer {survivor_id} was erased; there is nothing to give back")
     if survivor_into is not None:
-        raise StoreError(
-            f"customer {survivor_id} was itself merged into customer {survivor_into} since; undo that merge first"
-        )
+        raise StoreError(f"customer {survivor_id} was itself merged into customer {survivor_into} since; undo that merge first")
     moved = json.loads(moved_text)
     for table in ("identities", "conversations"):
         ids = moved[table]
@@ -242,7 +264,9 @@ def unmerge(conn: sqlite3.Connection, merge_id: int, actor: str, now: float | No
         for key, value in moved["attributes"].items():
             if attributes.get(key) == value:
                 del attributes[key]
-        conn.execute("UPDATE customers SET attributes = ? WHERE id = ?", (json.dumps(attributes, ensure_ascii=False), survivor_id))
+        conn.execute(
+            "UPDATE customers SET attributes = ? WHERE id = ?", (json.dumps(attributes, ensure_ascii=False), survivor_id)
+        )
     if moved["note_before"] is not None:
         merged_note = conn.execute("SELECT note FROM customers WHERE id = ?", (merged_id,)).fetchone()[0]
         if survivor[0] == (moved["note_before"] + "\n" + merged_note).strip():
@@ -318,7 +342,8 @@ def update_customer(
         current = sorted(
             r[0]
             for r in conn.execute(
-                "SELECT l.name FROM customer_labels cl JOIN labels l ON l.id = cl.label_id WHERE cl.customer_id = ?", (customer_id,)
+                "SELECT l.name FROM customer_labels cl JOIN labels l ON l.id = cl.label_id WHERE cl.customer_id = ?",
+                (customer_id,),
             )
         )
         if wanted != current:
@@ -326,7 +351,8 @@ def update_customer(
             for label in wanted:
                 conn.execute("INSERT INTO labels (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (label,))
                 conn.execute(
-                    "INSERT INTO customer_labels (customer_id, label_id) SELECT ?, id FROM labels WHERE name = ?", (customer_id, label)
+                    "INSERT INTO customer_labels (customer_id, label_id) SELECT ?, id FROM labels WHERE name = ?",
+                    (customer_id, label),
                 )
             changed.append("labels")
     if changed:
@@ -386,7 +412,9 @@ def export_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now:
     ]
     identities = [
         {"kind": r[0], "address": r[1], "display": r[2], "added_at": r[3]}
-        for r in conn.execute("SELECT kind, address, display, created_at FROM identities WHERE customer_id = ? ORDER BY id", (customer_id,))
+        for r in conn.execute(
+            "SELECT kind, address, display, created_at FROM identities WHERE customer_id = ? ORDER BY id", (customer_id,)
+        )
     ]
     conversations = []
     # Their messages (and our replies and notes about them), by conversation; a third
@@ -405,23 +433,52 @@ def export_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now:
         ).fetchall():
             files = [
                 {"filename": a[0], "mime_type": a[1], "size": a[2], "sha256": a[3], "path": a[4]}
-                for a in conn.execute("SELECT filename, mime_type, size, sha256, path FROM attachments WHERE message_id = ?", (m[0],))
+                for a in conn.execute(
+                    "SELECT filename, mime_type, size, sha256, path FROM attachments WHERE message_id = ?", (m[0],)
+                )
             ]
-            messages.append({
-                "id": m[0], "direction": m[1], "author": m[2], "subject": m[3], "body": m[4], "at": m[5],
-                "edited_at": m[6], "state": m[7], "channel": m[8], "channel_name": m[9], "attachments": files,
-                "earlier_versions": edits.versions(conn, m[0]),
-            })
-        conversations.append({
-            "id": conv[0], "status": conv[1], "subject": conv[2], "assignee": conv[3], "opened_at": conv[4],
-            "resolved_at": conv[5], "messages": messages,
-        })
+            messages.append(
+                {
+                    "id": m[0],
+                    "direction": m[1],
+                    "author": m[2],
+                    "subject": m[3],
+                    "body": m[4],
+                    "at": m[5],
+                    "edited_at": m[6],
+                    "state": m[7],
+                    "channel": m[8],
+                    "channel_name": m[9],
+                    "attachments": files,
+                    "earlier_versions": edits.versions(conn, m[0]),
+                }
+            )
+        conversations.append(
+            {
+                "id": conv[0],
+                "status": conv[1],
+                "subject": conv[2],
+                "assignee": conv[3],
+                "opened_at": conv[4],
+                "resolved_at": conv[5],
+                "messages": messages,
+            }
+        )
     _event(conn, "customer.exported", actor, customer_id, {}, now)
     return {
         "customer": {
-            "id": c[0], "name": c[1], "name_source": c[2], "note": c[3], "attributes": _attributes(c[4]),
-            "origin": c[5], "first_contact_at": c[6], "erased_at": c[7], "merged_from": shells, "labels": labels,
-            "do_not_contact": c[8], "do_not_contact_at": c[9],
+            "id": c[0],
+            "name": c[1],
+            "name_source": c[2],
+            "note": c[3],
+            "attributes": _attributes(c[4]),
+            "origin": c[5],
+            "first_contact_at": c[6],
+            "erased_at": c[7],
+            "merged_from": shells,
+            "labels": labels,
+            "do_not_contact": c[8],
+            "do_not_contact_at": c[9],
         },
         "identities": identities,
         "conversations": conversations,
@@ -452,9 +509,7 @@ def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: 
     files = conn.execute(
         f"SELECT a.id, a.path FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.customer_id IN ({marks})", ids
     ).fetchall()
-    conn.execute(
-        f"DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE customer_id IN ({marks}))", ids
-    )
+    conn.execute(f"DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE customer_id IN ({marks}))", ids)
     # The versions edits replaced are their words too.
     conn.execute(
         f"DELETE FROM message_versions WHERE message_id IN (SELECT id FROM messages WHERE customer_id IN ({marks}))", ids
@@ -487,16 +542,18 @@ def erase_customer(conn: sqlite3.Connection, customer_id: int, actor: str, now: 
         moved["attributes"] = {}
         moved["note_before"] = None
         conn.execute("UPDATE merges SET reason = '', moved = ? WHERE id = ?", (json.dumps(moved), merge_id))
-    identities = conn.execute(f"SELECT kind, COUNT(*) FROM identities WHERE customer_id IN ({marks}) GROUP BY kind", ids).fetchall()
+    identities = conn.execute(
+        f"SELECT kind, COUNT(*) FROM identities WHERE customer_id IN ({marks}) GROUP BY kind", ids
+    ).fetchall()
     # Channels that keep their own copy of a conversation (the web chat's visitor logs) are
     # told by the caller, after the commit, which of their people to forget.
-    web_visitors = [r[0] for r in conn.execute(f"SELECT address FROM identities WHERE customer_id IN ({marks}) AND kind = 'web'", ids)]
+    web_visitors = [
+        r[0] for r in conn.execute(f"SELECT address FROM identities WHERE customer_id IN ({marks}) AND kind = 'web'", ids)
+    ]
     conn.execute(f"UPDATE messages SET identity_id = NULL WHERE customer_id IN ({marks})", ids)
     conn.execute(f"DELETE FROM identities WHERE customer_id IN ({marks})", ids)
     conn.execute(f"DELETE FROM customer_labels WHERE customer_id IN ({marks})", ids)
-    conn.execute(
-        f"DELETE FROM merge_suggestions WHERE customer_id IN ({marks}) OR other_id IN ({marks})", (*ids, *ids)
-    )
+    conn.execute(f"DELETE FROM merge_suggestions WHERE customer_id IN ({marks}) OR other_id IN ({marks})", (*ids, *ids))
     conn.execute(
         f"UPDATE customers SET display_name = '', note = '', attributes = '{{}}', origin = NULL, erased_at = ?"
         f" WHERE id IN ({marks})",

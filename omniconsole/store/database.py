@@ -212,7 +212,7 @@ class Database:
         self._aconn = aconn
 
     @classmethod
-    async def open(cls, path: Path | str, *, create: bool = True) -> "Database":
+    async def open(cls, path: Path | str, *, create: bool = True) -> Database:
         """Open (creating and migrating if needed) the database at `path`."""
         path = Path(path)
         # aiosqlite runs the connector on its worker thread: our own factory, so every

@@ -46,7 +46,9 @@ def apply_edit(conn: sqlite3.Connection, existing: sqlite3.Row | tuple, record: 
     if not body_changed and not files_changed:
         # Newer but the same content: remember its place in the order, so an older straggler
         # cannot apply after it.
-        conn.execute("UPDATE messages SET edited_at = ?, edit_seq = ? WHERE id = ?", (record.edited_at, record.edit_seq, message_id))
+        conn.execute(
+            "UPDATE messages SET edited_at = ?, edit_seq = ? WHERE id = ?", (record.edited_at, record.edit_seq, message_id)
+        )
         return False
     version_id = conn.execute(
         "INSERT INTO message_versions (message_id, body, edited_at, edit_seq, replaced_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -62,8 +64,13 @@ def apply_edit(conn: sqlite3.Connection, existing: sqlite3.Row | tuple, record: 
         (record.body, record.edited_at, record.edit_seq, message_id),
     )
     add_event(
-        conn, "message.edited", conversation_id=conversation_id, customer_id=customer_id, message_id=message_id,
-        payload={"version_id": version_id, "text": body_changed, "files": files_changed}, at=now,
+        conn,
+        "message.edited",
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        message_id=message_id,
+        payload={"version_id": version_id, "text": body_changed, "files": files_changed},
+        at=now,
     )
     return True
 

@@ -25,15 +25,34 @@ import sqlite3
 import time
 
 #: Event kinds that only drive live updates; pruned after `[retention] live_days`.
-LIVE_KINDS = frozenset({
-    "message.received", "message.queued", "message.sent", "message.delivery", "message.retrying",
-    "message.failed", "message.edited", "note.added", "conversation.read", "channel.health", "call.ringing",
-})
+LIVE_KINDS = frozenset(
+    {
+        "message.received",
+        "message.queued",
+        "message.sent",
+        "message.delivery",
+        "message.retrying",
+        "message.failed",
+        "message.edited",
+        "note.added",
+        "conversation.read",
+        "channel.health",
+        "call.ringing",
+    }
+)
 #: Event kinds of the audit trail: personal-data requests, merges, operators and their roles.
-AUDIT_KINDS = frozenset({
-    "customer.exported", "customer.erased", "customer.merged", "customer.merged_away", "customer.unmerged",
-    "operator.added", "operator.removed", "messages.expired",
-})
+AUDIT_KINDS = frozenset(
+    {
+        "customer.exported",
+        "customer.erased",
+        "customer.merged",
+        "customer.merged_away",
+        "customer.unmerged",
+        "operator.added",
+        "operator.removed",
+        "messages.expired",
+    }
+)
 LIVE, HISTORY, AUDIT = "live", "history", "audit"
 
 
@@ -67,8 +86,14 @@ def add_event(
         "INSERT INTO events (at, kind, actor, conversation_id, customer_id, message_id, payload, keep)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            at or time.time(), kind, actor, conversation_id, customer_id, message_id,
-            json.dumps(payload, ensure_ascii=False) if payload else None, retention_class(kind),
+            at or time.time(),
+            kind,
+            actor,
+            conversation_id,
+            customer_id,
+            message_id,
+            json.dumps(payload, ensure_ascii=False) if payload else None,
+            retention_class(kind),
         ),
     ).lastrowid
 
@@ -102,7 +127,6 @@ def prune_live(conn: sqlite3.Connection, before: float, limit: int = 50_000) -> 
     short transaction each, so windows and ingest are not held up by a long delete."""
     boundary = age_boundary(conn, before)
     return conn.execute(
-        "DELETE FROM events WHERE id IN"
-        " (SELECT id FROM events WHERE id < ? AND keep = 'live' AND at < ? ORDER BY id LIMIT ?)",
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id < ? AND keep = 'live' AND at < ? ORDER BY id LIMIT ?)",
         (boundary, before, limit),
     ).rowcount

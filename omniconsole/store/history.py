@@ -24,8 +24,15 @@ from omniconsole.store.search import fts_text, refresh_customer_index
 # Names other modules and tests import from here (moved one floor down, see records.py,
 # identities.py and search.py).
 __all__ = [
-    "AttachmentRecord", "InboundRecord", "IngestResult", "add_customer", "fts_text", "ingest_batch", "load_cursor",
-    "refresh_customer_index", "save_cursor",
+    "AttachmentRecord",
+    "InboundRecord",
+    "IngestResult",
+    "add_customer",
+    "fts_text",
+    "ingest_batch",
+    "load_cursor",
+    "refresh_customer_index",
+    "save_cursor",
 ]
 
 
@@ -113,10 +120,23 @@ def ingest_batch(
             " subject, external_id, thread_key, reply_to_keys, reply_to_external_id, created_at, edited_at, edit_seq,"
             " state, flags, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)",
             (
-                conversation_id, customer_id, channel_id, identity_id, direction, record.sender_name, body,
-                record.subject, record.external_id, record.thread_key,
-                " ".join(record.reply_to_keys) or None, record.reply_to_external_id,
-                record.sent_at, record.edited_at, record.edit_seq, " ".join(sorted(record.flags)), record.meta,
+                conversation_id,
+                customer_id,
+                channel_id,
+                identity_id,
+                direction,
+                record.sender_name,
+                body,
+                record.subject,
+                record.external_id,
+                record.thread_key,
+                " ".join(record.reply_to_keys) or None,
+                record.reply_to_external_id,
+                record.sent_at,
+                record.edited_at,
+                record.edit_seq,
+                " ".join(sorted(record.flags)),
+                record.meta,
             ),
         ).lastrowid  # the hot path: RETURNING id costs twice as much here (measured)
         search.index_message(conn, message_id, fts_text(record.subject, body), customer_id)
@@ -129,8 +149,13 @@ def ingest_batch(
             touches[conversation_id] = touched = _Touch()
         touched.add(record.sent_at, message_id, preview, waiting, channel_kind, channel_id)
         add_event(
-            conn, "message.received", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
-            message_id=message_id, at=now,
+            conn,
+            "message.received",
+            actor=actor,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            message_id=message_id,
+            at=now,
         )
         result.stored.append(message_id)
         result.receipts.append((record.external_id, message_id, conversation_id, customer_id, False))
@@ -180,9 +205,15 @@ class _Touch:
             " snoozed_until = CASE WHEN :waiting THEN NULL ELSE snoozed_until END"
             " WHERE id = :id",
             {
-                "at": self.last_at, "preview": self.preview, "mid": self.last_id, "waiting": waiting,
-                "waiting_at": self.waiting_at, "count": self.count, "kinds": " ".join(kinds),
-                "channel": self.channel_id, "id": conversation_id,
+                "at": self.last_at,
+                "preview": self.preview,
+                "mid": self.last_id,
+                "waiting": waiting,
+                "waiting_at": self.waiting_at,
+                "count": self.count,
+                "kinds": " ".join(kinds),
+                "channel": self.channel_id,
+                "id": conversation_id,
             },
         )
 
@@ -200,5 +231,3 @@ def load_cursor(conn: sqlite3.Connection, channel_id: int) -> str | None:
     """The last cursor committed for a channel, or None."""
     row = conn.execute("SELECT value FROM connector_state WHERE channel_id = ? AND key = 'cursor'", (channel_id,)).fetchone()
     return row[0] if row else None
-
-

@@ -16,13 +16,14 @@ import sqlite3
 import time
 
 from omniconsole.store import phones, search
-from omniconsole.store.phones import PHONE_KINDS
 from omniconsole.store.events import add_event
+from omniconsole.store.phones import PHONE_KINDS
 from omniconsole.store.records import InboundRecord
 from omniconsole.store.suggestions import customer_name, suggest, suggest_for_new_customer
 
 # The inserts here run for every new customer of an ingest batch: `lastrowid`, because
 # `RETURNING id` made the hot path measurably slower (store/events.py says how much).
+
 
 def identity_owner(conn: sqlite3.Connection, kind: str, address: str) -> int | None:
     """The customer holding identity (kind, address), or None; a phone number is looked up
@@ -103,8 +104,12 @@ def attach_identity(
     if row is not None:
         if row[0] != customer_id:
             add_event(
-                conn, "identity.conflict", actor=actor, customer_id=customer_id,
-                payload={"kind": kind, "address": address, "other_customer_id": row[0]}, at=now,
+                conn,
+                "identity.conflict",
+                actor=actor,
+                customer_id=customer_id,
+                payload={"kind": kind, "address": address, "other_customer_id": row[0]},
+                at=now,
             )
             suggest_for_identity(conn, customer_id, kind, address, "gave", now, actor)
         return
@@ -121,9 +126,7 @@ def add_customer(
     given as (kind, address, display); an identity that already exists stays where it is.
     Returns the new customer's id."""
     now = now or time.time()
-    customer_id = conn.execute(
-        "INSERT INTO customers (display_name, created_at) VALUES (?, ?)", (name, now)
-    ).lastrowid
+    customer_id = conn.execute("INSERT INTO customers (display_name, created_at) VALUES (?, ?)", (name, now)).lastrowid
     search.index_new_customer(conn, customer_id, name)
     add_event(conn, "customer.created", actor=actor, customer_id=customer_id, at=now)
     for kind, address, display in identities:

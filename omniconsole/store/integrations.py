@@ -78,8 +78,14 @@ def set_do_not_contact(
         "UPDATE customers SET do_not_contact = ?, do_not_contact_at = ? WHERE id = ?",
         (reason, now if reason else None, customer_id),
     )
-    add_event(conn, "customer.updated", actor=actor, customer_id=customer_id,
-              payload={"fields": ["do_not_contact"], "do_not_contact": reason is not None}, at=now)
+    add_event(
+        conn,
+        "customer.updated",
+        actor=actor,
+        customer_id=customer_id,
+        payload={"fields": ["do_not_contact"], "do_not_contact": reason is not None},
+        at=now,
+    )
     return True
 
 
@@ -123,9 +129,7 @@ def start_webhook(conn: sqlite3.Connection, endpoint: str, now: float | None = N
         return state
     now = now or time.time()
     last = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-    conn.execute(
-        "INSERT INTO webhook_cursors (endpoint, last_event_id, updated_at) VALUES (?, ?, ?)", (endpoint, last, now)
-    )
+    conn.execute("INSERT INTO webhook_cursors (endpoint, last_event_id, updated_at) VALUES (?, ?, ?)", (endpoint, last, now))
     return webhook_state(conn, endpoint)
 
 
@@ -156,7 +160,9 @@ def webhook_backlog(conn: sqlite3.Connection, last_event_id: int) -> int:
     return conn.execute("SELECT count(*) FROM events WHERE id > ?", (last_event_id,)).fetchone()[0]
 
 
-def webhook_sources(conn: sqlite3.Connection, after: int, kinds: tuple[str, ...], limit: int = 200) -> tuple[list[WebhookSource], int]:
+def webhook_sources(
+    conn: sqlite3.Connection, after: int, kinds: tuple[str, ...], limit: int = 200
+) -> tuple[list[WebhookSource], int]:
     """Events after `after` whose kind is in `kinds`, oldest first, with their customer,
     conversation and message; and the last event id looked at (so events of other kinds are
     passed over once, not read again)."""
@@ -181,7 +187,8 @@ def webhook_sources(conn: sqlite3.Connection, after: int, kinds: tuple[str, ...]
                 erased = c[1] is not None
                 name = c[0] or ""
                 identities = tuple(
-                    (k, a) for k, a in conn.execute(
+                    (k, a)
+                    for k, a in conn.execute(
                         "SELECT kind, address FROM identities WHERE customer_id = ? ORDER BY id", (customer_id,)
                     )
                 )
@@ -194,8 +201,16 @@ def webhook_sources(conn: sqlite3.Connection, after: int, kinds: tuple[str, ...]
             ).fetchone()
             if m is not None:
                 message = {
-                    "id": message_id, "direction": m[0], "author": m[1], "subject": m[2] or "", "body": m[3] or "",
-                    "state": m[4], "error": m[5] or "", "created_at": m[6], "channel": m[7], "channel_name": m[8],
+                    "id": message_id,
+                    "direction": m[0],
+                    "author": m[1],
+                    "subject": m[2] or "",
+                    "body": m[3] or "",
+                    "state": m[4],
+                    "error": m[5] or "",
+                    "created_at": m[6],
+                    "channel": m[7],
+                    "channel_name": m[8],
                 }
         conversation = None
         if conversation_id is not None:
@@ -204,16 +219,36 @@ def webhook_sources(conn: sqlite3.Connection, after: int, kinds: tuple[str, ...]
                 (conversation_id,),
             ).fetchone()
             if v is not None:
-                conversation = {"id": conversation_id, "status": v[0], "assignee": v[1], "subject": v[2] or "",
-                                "opened_at": v[3], "resolved_at": v[4]}
+                conversation = {
+                    "id": conversation_id,
+                    "status": v[0],
+                    "assignee": v[1],
+                    "subject": v[2] or "",
+                    "opened_at": v[3],
+                    "resolved_at": v[4],
+                }
         data = json.loads(payload) if payload else {}
         channel = None
         if kind == "channel.health" and isinstance(data.get("channel_id"), int):
             h = conn.execute("SELECT kind, name FROM channels WHERE id = ?", (data["channel_id"],)).fetchone()
             if h is not None:
                 channel = {"id": data["channel_id"], "kind": h[0], "name": h[1]}
-        sources.append(WebhookSource(
-            event_id, at, kind, actor or "", conversation_id, customer_id, message_id,
-            data, erased, name, identities, message, conversation, channel,
-        ))
+        sources.append(
+            WebhookSource(
+                event_id,
+                at,
+                kind,
+                actor or "",
+                conversation_id,
+                customer_id,
+                message_id,
+                data,
+                erased,
+                name,
+                identities,
+                message,
+                conversation,
+                channel,
+            )
+        )
     return sources, rows[-1][0]

@@ -20,8 +20,8 @@ from omniconsole.store import search
 from omniconsole.store.actions import ActionError
 from omniconsole.store.events import add_event
 from omniconsole.store.identities import add_customer, identity_owner
-from omniconsole.store.phones import PHONE_KINDS
 from omniconsole.store.integrations import do_not_contact
+from omniconsole.store.phones import PHONE_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +63,14 @@ def inbound_seen(conn: sqlite3.Connection, kind: str, address: str, channel_id: 
     """Whether the identity (kind, address) ever wrote to us on this channel."""
     kinds = PHONE_KINDS if kind in PHONE_KINDS else (kind,)
     marks = ", ".join("?" * len(kinds))
-    return conn.execute(
-        "SELECT 1 FROM messages WHERE channel_id = ? AND direction = 'in' AND identity_id IN"
-        f" (SELECT id FROM identities WHERE kind IN ({marks}) AND address = ?) LIMIT 1",
-        (channel_id, *kinds, address),
-    ).fetchone() is not None
+    return (
+        conn.execute(
+            "SELECT 1 FROM messages WHERE channel_id = ? AND direction = 'in' AND identity_id IN"
+            f" (SELECT id FROM identities WHERE kind IN ({marks}) AND address = ?) LIMIT 1",
+            (channel_id, *kinds, address),
+        ).fetchone()
+        is not None
+    )
 
 
 def last_inbound(conn: sqlite3.Connection, kind: str, address: str, channel_id: int) -> float | None:
@@ -111,7 +114,7 @@ def queue_first_message(
         customer_id = add_customer(conn, "", [(kind, address, "")], actor=author, now=now)
     barred = do_not_contact(conn, customer_id)
     if barred is not None:
-        raise ActionError(f"the customer is marked \"do not contact\" ({barred[0]}); only replies to their own messages may go")
+        raise ActionError(f'the customer is marked "do not contact" ({barred[0]}); only replies to their own messages may go')
     kinds = PHONE_KINDS if kind in PHONE_KINDS else (kind,)
     marks = ", ".join("?" * len(kinds))
     identity_id = conn.execute(
@@ -131,13 +134,30 @@ def queue_first_message(
             " VALUES (?, 'pending', ?, ?, ?, 'company')",
             (customer_id, subject or preview_line(body, 80), now, now),
         ).lastrowid
-        add_event(conn, "conversation.opened", actor=author, conversation_id=conversation_id, customer_id=customer_id,
-                  payload={"started_by": "company"}, at=now)
+        add_event(
+            conn,
+            "conversation.opened",
+            actor=author,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            payload={"started_by": "company"},
+            at=now,
+        )
     message_id = conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, subject, body,"
         " created_at, state, next_attempt_at, meta) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, ?, 'queued', ?, ?)",
-        (conversation_id, customer_id, channel_id, identity_id, author, subject, body, now, now,
-         json.dumps(meta, ensure_ascii=False) if meta else None),
+        (
+            conversation_id,
+            customer_id,
+            channel_id,
+            identity_id,
+            author,
+            subject,
+            body,
+            now,
+            now,
+            json.dumps(meta, ensure_ascii=False) if meta else None,
+        ),
     ).lastrowid
     search.index_message(conn, message_id, body, customer_id)
     # Not a reply: the first-response clock is left alone (it starts with the customer's answer).
@@ -147,8 +167,18 @@ def queue_first_message(
         (now, message_id, preview_line(body), conversation_id),
     )
     if idempotency_key:
-        conn.execute("INSERT INTO outbound_requests (idempotency_key, message_id, created_at) VALUES (?, ?, ?)",
-                     (idempotency_key, message_id, now))
-    add_event(conn, "message.queued", actor=author, conversation_id=conversation_id, customer_id=customer_id,
-              message_id=message_id, payload={"started_by": "company"}, at=now)
+        conn.execute(
+            "INSERT INTO outbound_requests (idempotency_key, message_id, created_at) VALUES (?, ?, ?)",
+            (idempotency_key, message_id, now),
+        )
+    add_event(
+        conn,
+        "message.queued",
+        actor=author,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        message_id=message_id,
+        payload={"started_by": "company"},
+        at=now,
+    )
     return StartedMessage(message_id, conversation_id, customer_id, channel_id, "queued", "", False, new_customer)

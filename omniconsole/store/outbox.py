@@ -23,7 +23,10 @@ from omniconsole.store.rows import OutboxItem
 # erases its reason. WhatsApp may report `failed` and then nothing else, so a failure is what
 # the operator must see; only the operator's retry (`retry_failed`) moves the message on.
 _RANK = {
-    DeliveryState.QUEUED: 0, DeliveryState.SENDING: 1, DeliveryState.SENT: 2, DeliveryState.DELIVERED: 3,
+    DeliveryState.QUEUED: 0,
+    DeliveryState.SENDING: 1,
+    DeliveryState.SENT: 2,
+    DeliveryState.DELIVERED: 3,
     DeliveryState.READ: 4,
 }
 
@@ -70,18 +73,21 @@ def claim_due(conn: sqlite3.Connection, channel_ids: list[int], limit: int = 20,
         conn.execute("UPDATE messages SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (message_id,))
         # What to answer: the customer's latest message on this channel from this identity
         # (its chat id, its e-mail thread), preferring this conversation.
-        last_in = conn.execute(
-            "SELECT meta, thread_key, reply_to_keys, subject, external_id FROM messages"
-            " WHERE conversation_id = ? AND identity_id = ? AND channel_id = ? AND direction = 'in'"
-            " ORDER BY id DESC LIMIT 1",
-            (conversation_id, identity_id, channel_id),
-        ).fetchone() or conn.execute(
-            "SELECT m.meta, m.thread_key, m.reply_to_keys, m.subject, m.external_id FROM conversations c"
-            " JOIN messages m ON m.conversation_id = c.id"
-            " WHERE c.customer_id = (SELECT customer_id FROM identities WHERE id = ?) AND m.identity_id = ?"
-            " AND m.channel_id = ? AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1",
-            (identity_id, identity_id, channel_id),
-        ).fetchone()
+        last_in = (
+            conn.execute(
+                "SELECT meta, thread_key, reply_to_keys, subject, external_id FROM messages"
+                " WHERE conversation_id = ? AND identity_id = ? AND channel_id = ? AND direction = 'in'"
+                " ORDER BY id DESC LIMIT 1",
+                (conversation_id, identity_id, channel_id),
+            ).fetchone()
+            or conn.execute(
+                "SELECT m.meta, m.thread_key, m.reply_to_keys, m.subject, m.external_id FROM conversations c"
+                " JOIN messages m ON m.conversation_id = c.id"
+                " WHERE c.customer_id = (SELECT customer_id FROM identities WHERE id = ?) AND m.identity_id = ?"
+                " AND m.channel_id = ? AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1",
+                (identity_id, identity_id, channel_id),
+            ).fetchone()
+        )
         meta = thread_key = subject = None
         reply_to_keys: tuple[str, ...] = ()
         if last_in is not None:
@@ -94,12 +100,27 @@ def claim_due(conn: sqlite3.Connection, channel_ids: list[int], limit: int = 20,
         if not subject:
             subject = conn.execute("SELECT subject FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
         paths = tuple(
-            p[0] for p in conn.execute("SELECT path FROM attachments WHERE message_id = ? AND path IS NOT NULL ORDER BY id", (message_id,))
+            p[0]
+            for p in conn.execute(
+                "SELECT path FROM attachments WHERE message_id = ? AND path IS NOT NULL ORDER BY id", (message_id,)
+            )
         )
         items.append(
             OutboxItem(
-                message_id, conversation_id, channel_id, kind, address, body, subject or "", author, attempts + 1,
-                thread_key, reply_to_keys, None, meta, paths,
+                message_id,
+                conversation_id,
+                channel_id,
+                kind,
+                address,
+                body,
+                subject or "",
+                author,
+                attempts + 1,
+                thread_key,
+                reply_to_keys,
+                None,
+                meta,
+                paths,
             )
         )
     return items
@@ -136,9 +157,7 @@ def next_due(conn: sqlite3.Connection, channel_ids: list[int]) -> float | None:
     ).fetchone()[0]
 
 
-def mark_sent(
-    conn: sqlite3.Connection, message_id: int, external_id: str, state: DeliveryState, thread_key: str | None
-) -> None:
+def mark_sent(conn: sqlite3.Connection, message_id: int, external_id: str, state: DeliveryState, thread_key: str | None) -> None:
     """Record a successful send with the channel's id for the message."""
     try:
         row = conn.execute(
@@ -155,7 +174,9 @@ def mark_sent(
             (state, thread_key, message_id),
         ).fetchone()
     if row:
-        add_event(conn, "message.sent", conversation_id=row[0], customer_id=row[1], message_id=message_id, payload={"state": state})
+        add_event(
+            conn, "message.sent", conversation_id=row[0], customer_id=row[1], message_id=message_id, payload={"state": state}
+        )
         channel_id = conn.execute("SELECT channel_id FROM messages WHERE id = ?", (message_id,)).fetchone()[0]
         early = conn.execute(
             "SELECT state, error FROM early_deliveries WHERE channel_id = ? AND external_id = ?", (channel_id, external_id)
@@ -174,7 +195,14 @@ def mark_retry(conn: sqlite3.Connection, message_id: int, reason: str, retry_at:
         (reason, retry_at, message_id),
     ).fetchone()
     if row:
-        add_event(conn, "message.retrying", conversation_id=row[0], customer_id=row[1], message_id=message_id, payload={"reason": reason, "retry_at": retry_at})
+        add_event(
+            conn,
+            "message.retrying",
+            conversation_id=row[0],
+            customer_id=row[1],
+            message_id=message_id,
+            payload={"reason": reason, "retry_at": retry_at},
+        )
 
 
 def mark_failed(conn: sqlite3.Connection, message_id: int, reason: str) -> None:
@@ -184,7 +212,9 @@ def mark_failed(conn: sqlite3.Connection, message_id: int, reason: str) -> None:
         (reason, message_id),
     ).fetchone()
     if row:
-        add_event(conn, "message.failed", conversation_id=row[0], customer_id=row[1], message_id=message_id, payload={"reason": reason})
+        add_event(
+            conn, "message.failed", conversation_id=row[0], customer_id=row[1], message_id=message_id, payload={"reason": reason}
+        )
 
 
 def retry_failed(conn: sqlite3.Connection, message_id: int, actor: str) -> bool:
@@ -202,7 +232,9 @@ def retry_failed(conn: sqlite3.Connection, message_id: int, actor: str) -> bool:
 _EARLY_KEEP = 86400.0  # seconds an early delivery word waits for its send's record
 
 
-def apply_delivery_update(conn: sqlite3.Connection, channel_id: int, external_id: str, state: DeliveryState, error: str = "") -> bool:
+def apply_delivery_update(
+    conn: sqlite3.Connection, channel_id: int, external_id: str, state: DeliveryState, error: str = ""
+) -> bool:
     """A later word from the channel (sent, delivered, read, failed + reason in words) about a
     message we sent, for every channel. Applied only when it moves the state forward (see
     `_RANK`); a word about a send not recorded yet waits in `early_deliveries` for `mark_sent`.
@@ -231,5 +263,12 @@ def apply_delivery_update(conn: sqlite3.Connection, channel_id: int, external_id
     ).rowcount
     if not changed:
         return False
-    add_event(conn, "message.delivery", conversation_id=row[2], customer_id=row[3], message_id=row[0], payload={"state": state, "error": error})
+    add_event(
+        conn,
+        "message.delivery",
+        conversation_id=row[2],
+        customer_id=row[3],
+        message_id=row[0],
+        payload={"state": state, "error": error},
+    )
     return True

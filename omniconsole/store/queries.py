@@ -145,7 +145,9 @@ def customer_profile(conn: sqlite3.Connection, customer_id: int) -> CustomerProf
         return customer_profile(conn, c[7])
     identities = tuple(
         Identity(*r)
-        for r in conn.execute("SELECT id, kind, address, display FROM identities WHERE customer_id = ? ORDER BY id", (customer_id,))
+        for r in conn.execute(
+            "SELECT id, kind, address, display FROM identities WHERE customer_id = ? ORDER BY id", (customer_id,)
+        )
     )
     conversations = tuple(
         _conversation(conn, r)
@@ -178,8 +180,20 @@ def customer_profile(conn: sqlite3.Connection, customer_id: int) -> CustomerProf
     except ValueError:
         attributes = {}
     return CustomerProfile(
-        c[0], c[1], c[2], c[3], attributes, c[5], c[6], identities, conversations, labels, tuple(journey), first_seen,
-        tuple(customers.suggestions(conn, customer_id)), tuple(customers.merges(conn, customer_id)),
+        c[0],
+        c[1],
+        c[2],
+        c[3],
+        attributes,
+        c[5],
+        c[6],
+        identities,
+        conversations,
+        labels,
+        tuple(journey),
+        first_seen,
+        tuple(customers.suggestions(conn, customer_id)),
+        tuple(customers.merges(conn, customer_id)),
         *conn.execute("SELECT do_not_contact, do_not_contact_at FROM customers WHERE id = ?", (customer_id,)).fetchone(),
     )
 
@@ -202,7 +216,9 @@ def last_event_id(conn: sqlite3.Connection) -> int:
 
 def channels(conn: sqlite3.Connection) -> list[Channel]:
     """Every configured channel with its health."""
-    return [Channel(*r) for r in conn.execute("SELECT id, kind, name, health, health_detail, health_at FROM channels ORDER BY id")]
+    return [
+        Channel(*r) for r in conn.execute("SELECT id, kind, name, health, health_detail, health_at FROM channels ORDER BY id")
+    ]
 
 
 def operators(conn: sqlite3.Connection) -> list[Operator]:
@@ -223,10 +239,7 @@ def stats(conn: sqlite3.Connection) -> dict:
         )
     ]
     by_status = {r[0]: r[1] for r in conn.execute("SELECT status, count(*) FROM conversations GROUP BY status")}
-    by_state = {
-        r[0]: r[1]
-        for r in conn.execute("SELECT state, count(*) FROM messages WHERE direction = 'out' GROUP BY state")
-    }
+    by_state = {r[0]: r[1] for r in conn.execute("SELECT state, count(*) FROM messages WHERE direction = 'out' GROUP BY state")}
     return {
         "customers": conn.execute("SELECT count(*) FROM customers WHERE merged_into IS NULL").fetchone()[0],
         "conversations": by_status,
@@ -249,12 +262,15 @@ def reply_options(conn: sqlite3.Connection, conversation_id: int) -> list[ReplyO
         "SELECT id, kind, address FROM identities WHERE customer_id = ? ORDER BY id", (customer_id[0],)
     ):
         # The channel this identity last wrote on, else any channel of that kind.
-        row = conn.execute(
-            "SELECT m.channel_id, ch.name FROM conversations c JOIN messages m ON m.conversation_id = c.id"
-            " JOIN channels ch ON ch.id = m.channel_id WHERE c.customer_id = ? AND m.identity_id = ? AND m.direction = 'in'"
-            " ORDER BY m.id DESC LIMIT 1",
-            (customer_id[0], identity_id),
-        ).fetchone() or conn.execute("SELECT id, name FROM channels WHERE kind = ? ORDER BY id LIMIT 1", (kind,)).fetchone()
+        row = (
+            conn.execute(
+                "SELECT m.channel_id, ch.name FROM conversations c JOIN messages m ON m.conversation_id = c.id"
+                " JOIN channels ch ON ch.id = m.channel_id WHERE c.customer_id = ? AND m.identity_id = ? AND m.direction = 'in'"
+                " ORDER BY m.id DESC LIMIT 1",
+                (customer_id[0], identity_id),
+            ).fetchone()
+            or conn.execute("SELECT id, name FROM channels WHERE kind = ? ORDER BY id LIMIT 1", (kind,)).fetchone()
+        )
         if row is None:
             continue
         is_default = route is not None and route == (row[0], identity_id)
@@ -266,7 +282,9 @@ def reply_options(conn: sqlite3.Connection, conversation_id: int) -> list[ReplyO
                 "SELECT id, name FROM channels WHERE kind = 'sms' AND id != ? ORDER BY id", (row[0],)
             ):
                 options.append(
-                    ReplyOption(identity_id, kind, address, channel_id, name, route is not None and route == (channel_id, identity_id))
+                    ReplyOption(
+                        identity_id, kind, address, channel_id, name, route is not None and route == (channel_id, identity_id)
+                    )
                 )
     if options and not any(o.default for o in options):
         first = options[0]

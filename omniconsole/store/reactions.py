@@ -24,6 +24,7 @@ from typing import Any
 
 from omniconsole.store.events import add_event
 
+
 @dataclass(frozen=True, slots=True)
 class Reaction:
     """One person's current reaction on one message (`emoji` "" when they took it off)."""
@@ -47,10 +48,14 @@ def record_reaction(conn: sqlite3.Connection, channel_id: int, record: Any, now:
     except ValueError:
         meta = {}
     emoji = str(meta.get("emoji") or "") if isinstance(meta, dict) else ""
-    found = conn.execute(
-        "SELECT id, conversation_id, customer_id FROM messages WHERE channel_id = ? AND external_id = ?",
-        (channel_id, target),
-    ).fetchone() if target else None
+    found = (
+        conn.execute(
+            "SELECT id, conversation_id, customer_id FROM messages WHERE channel_id = ? AND external_id = ?",
+            (channel_id, target),
+        ).fetchone()
+        if target
+        else None
+    )
     message_id, conversation_id, customer_id = found if found is not None else (None, None, None)
     if customer_id is None:
         owner = conn.execute(
@@ -66,13 +71,30 @@ def record_reaction(conn: sqlite3.Connection, channel_id: int, record: Any, now:
         " message_id = coalesce(reactions.message_id, excluded.message_id),"
         " customer_id = coalesce(reactions.customer_id, excluded.customer_id)"
         " WHERE excluded.reacted_at >= reactions.reacted_at AND excluded.emoji != reactions.emoji",
-        (channel_id, target, message_id, record.identity_kind, record.address, customer_id, record.sender_name,
-         emoji, record.external_id, record.sent_at, now),
+        (
+            channel_id,
+            target,
+            message_id,
+            record.identity_kind,
+            record.address,
+            customer_id,
+            record.sender_name,
+            emoji,
+            record.external_id,
+            record.sent_at,
+            now,
+        ),
     ).rowcount
     if changed:
         add_event(
-            conn, "message.reacted", actor=actor, conversation_id=conversation_id, customer_id=customer_id,
-            message_id=message_id, payload={"emoji": emoji, "target": target, "known": message_id is not None}, at=now,
+            conn,
+            "message.reacted",
+            actor=actor,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            message_id=message_id,
+            payload={"emoji": emoji, "target": target, "known": message_id is not None},
+            at=now,
         )
     return message_id
 

@@ -143,7 +143,13 @@ def update_operator(
         add_event(conn, "operator.updated", actor=actor, payload={"login": login, **{k: v for k, v in changes.items()}}, at=now)
     if status is not None and status != previous:
         conn.execute("UPDATE operators SET status = ?, status_at = ? WHERE login = ?", (status, now, login))
-        add_event(conn, "operator.status", actor=actor, payload={"login": login, "status": status, "was": previous, "reason": reason}, at=now)
+        add_event(
+            conn,
+            "operator.status",
+            actor=actor,
+            payload={"login": login, "status": status, "was": previous, "reason": reason},
+            at=now,
+        )
         return previous
     return None
 
@@ -170,9 +176,7 @@ def window_heartbeat(conn: sqlite3.Connection, login: str, pid: int, host: str, 
 
 def window_closed(conn: sqlite3.Connection, login: str, pid: int) -> None:
     """Forget the window `pid` of `login` (it closed); another window of theirs keeps its own."""
-    conn.execute(
-        "UPDATE operators SET window_pid = NULL, heartbeat_at = NULL WHERE login = ? AND window_pid = ?", (login, pid)
-    )
+    conn.execute("UPDATE operators SET window_pid = NULL, heartbeat_at = NULL WHERE login = ? AND window_pid = ?", (login, pid))
 
 
 # --- conversations --------------------------------------------------------------------------
@@ -190,7 +194,8 @@ def conversation_facts(conn: sqlite3.Connection, conversation_id: int, texts: in
     if row is None:
         return None
     labels = tuple(
-        r[0] for r in conn.execute(
+        r[0]
+        for r in conn.execute(
             "SELECT l.name FROM conversation_labels cl JOIN labels l ON l.id = cl.label_id WHERE cl.conversation_id = ?"
             " UNION SELECT l.name FROM customer_labels kl JOIN labels l ON l.id = kl.label_id WHERE kl.customer_id = ?",
             (conversation_id, row[1]),
@@ -201,14 +206,27 @@ def conversation_facts(conn: sqlite3.Connection, conversation_id: int, texts: in
     except (ValueError, AttributeError):
         attributes = {}
     bodies = [
-        r[0] for r in conn.execute(
+        r[0]
+        for r in conn.execute(
             "SELECT body FROM messages WHERE conversation_id = ? AND direction = 'in' ORDER BY id DESC LIMIT ?",
             (conversation_id, texts),
         )
     ]
     return ConversationFacts(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], tuple(sorted(labels)), attributes,
-        list(reversed(bodies)), row[9], row[10], row[11],
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        tuple(sorted(labels)),
+        attributes,
+        list(reversed(bodies)),
+        row[9],
+        row[10],
+        row[11],
     )
 
 
@@ -220,7 +238,9 @@ def put_in_queue(conn: sqlite3.Connection, conversation_id: int, queue: str, nee
         "UPDATE conversations SET queue = ?, needs = ?, queued_at = coalesce(queued_at, ?) WHERE id = ?",
         (queue, json.dumps(sorted(needs)), now, conversation_id),
     )
-    add_event(conn, "routing.queued", actor=ROUTER, conversation_id=conversation_id, payload={"queue": queue, "reason": reason}, at=now)
+    add_event(
+        conn, "routing.queued", actor=ROUTER, conversation_id=conversation_id, payload={"queue": queue, "reason": reason}, at=now
+    )
 
 
 def waiting(conn: sqlite3.Connection, queue: str, limit: int = 1000) -> list[tuple[int, tuple[str, ...], str, int, float]]:
@@ -268,8 +288,13 @@ def assign_if_free(conn: sqlite3.Connection, conversation_id: int, login: str, r
         (conversation_id, customer_id, ROUTER, f"assigned to {login}: {reason}", now),
     )
     add_event(
-        conn, "conversation.assigned", actor=ROUTER, conversation_id=conversation_id, customer_id=customer_id,
-        payload={"assignee": login, "queue": queue, "reason": reason}, at=now,
+        conn,
+        "conversation.assigned",
+        actor=ROUTER,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        payload={"assignee": login, "queue": queue, "reason": reason},
+        at=now,
     )
     return True
 
@@ -289,8 +314,13 @@ def return_to_queue(conn: sqlite3.Connection, conversation_id: int, expected_ass
         (conversation_id, customer_id, ROUTER, f"back to the queue from {expected_assignee}: {reason}", now),
     )
     add_event(
-        conn, "routing.returned", actor=ROUTER, conversation_id=conversation_id, customer_id=customer_id,
-        payload={"from": expected_assignee, "reason": reason}, at=now,
+        conn,
+        "routing.returned",
+        actor=ROUTER,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        payload={"from": expected_assignee, "reason": reason},
+        at=now,
     )
     return True
 
@@ -298,10 +328,13 @@ def return_to_queue(conn: sqlite3.Connection, conversation_id: int, expected_ass
 def answered_since(conn: sqlite3.Connection, conversation_id: int, since: float) -> bool:
     """Whether a person wrote to the customer in this conversation at or after `since` (routing's
     own notices do not count)."""
-    return conn.execute(
-        "SELECT 1 FROM messages WHERE conversation_id = ? AND direction = 'out' AND created_at >= ? AND author != ? LIMIT 1",
-        (conversation_id, since, ROUTER),
-    ).fetchone() is not None
+    return (
+        conn.execute(
+            "SELECT 1 FROM messages WHERE conversation_id = ? AND direction = 'out' AND created_at >= ? AND author != ? LIMIT 1",
+            (conversation_id, since, ROUTER),
+        ).fetchone()
+        is not None
+    )
 
 
 def queue_notice(conn: sqlite3.Connection, conversation_id: int, body: str, now: float) -> int | None:
@@ -321,14 +354,17 @@ def queue_notice(conn: sqlite3.Connection, conversation_id: int, body: str, now:
         (conversation_id, route[0], route[1], route[2], ROUTER, body, now, now),
     ).lastrowid
     index_message(conn, message_id, body, route[0])  # every message but timeline lines is indexed
-    add_event(conn, "message.queued", actor=ROUTER, conversation_id=conversation_id, customer_id=route[0], message_id=message_id, at=now)
+    add_event(
+        conn, "message.queued", actor=ROUTER, conversation_id=conversation_id, customer_id=route[0], message_id=message_id, at=now
+    )
     return message_id
 
 
 def recent_waits(conn: sqlite3.Connection, queue: str, limit: int = 20) -> list[float]:
     """How long (seconds) the latest conversations assigned from `queue` had waited."""
     return [
-        r[0] for r in conn.execute(
+        r[0]
+        for r in conn.execute(
             "SELECT assigned_at - queued_at FROM conversations WHERE queue = ? AND assigned_at IS NOT NULL"
             " AND queued_at IS NOT NULL ORDER BY assigned_at DESC LIMIT ?",
             (queue, limit),
@@ -339,7 +375,8 @@ def recent_waits(conn: sqlite3.Connection, queue: str, limit: int = 20) -> list[
 def unanswered_of(conn: sqlite3.Connection, login: str) -> list[int]:
     """Open conversations assigned to `login` whose customer waits for an answer."""
     return [
-        r[0] for r in conn.execute(
+        r[0]
+        for r in conn.execute(
             "SELECT id FROM conversations WHERE assignee = ? AND status = 'open' AND waiting_since IS NOT NULL ORDER BY id",
             (login,),
         )

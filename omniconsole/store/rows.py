@@ -123,8 +123,8 @@ class CustomerProfile:
     journey: tuple[str, ...]
     first_seen_at: float | None
     # "Possibly the same person as ..." and the merges into this customer, newest first.
-    suggestions: tuple["MergeSuggestion", ...] = ()
-    merges: tuple["MergeRecord", ...] = ()
+    suggestions: tuple[MergeSuggestion, ...] = ()
+    merges: tuple[MergeRecord, ...] = ()
     # "Do not contact": why, in words, and since when (epoch seconds); None: may be written to first.
     do_not_contact: str | None = None
     do_not_contact_at: float | None = None

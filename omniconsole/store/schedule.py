@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+
 @dataclass(frozen=True, slots=True)
 class ScheduledRow:
     """One thing due later: its kind (`routing.return`, `routing.offline_grace`, ...), the
@@ -26,11 +27,21 @@ class ScheduledRow:
     payload: dict
 
 
-def schedule(conn: sqlite3.Connection, kind: str, due_at: float, now: float, *, conversation_id: int | None = None,
-             subject: str = "", payload: dict | None = None) -> None:
+def schedule(
+    conn: sqlite3.Connection,
+    kind: str,
+    due_at: float,
+    now: float,
+    *,
+    conversation_id: int | None = None,
+    subject: str = "",
+    payload: dict | None = None,
+) -> None:
     """Put (or move) the one row of `(kind, conversation, subject)` to `due_at`."""
-    conn.execute("DELETE FROM schedule WHERE kind = ? AND coalesce(conversation_id, 0) = ? AND subject = ?",
-                 (kind, conversation_id or 0, subject))
+    conn.execute(
+        "DELETE FROM schedule WHERE kind = ? AND coalesce(conversation_id, 0) = ? AND subject = ?",
+        (kind, conversation_id or 0, subject),
+    )
     conn.execute(
         "INSERT INTO schedule (kind, conversation_id, subject, due_at, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (kind, conversation_id, subject, due_at, json.dumps(payload or {}), now),
@@ -39,8 +50,10 @@ def schedule(conn: sqlite3.Connection, kind: str, due_at: float, now: float, *, 
 
 def unschedule(conn: sqlite3.Connection, kind: str, *, conversation_id: int | None = None, subject: str = "") -> int:
     """Drop the row of `(kind, conversation, subject)`; how many were dropped (0 or 1)."""
-    return conn.execute("DELETE FROM schedule WHERE kind = ? AND coalesce(conversation_id, 0) = ? AND subject = ?",
-                        (kind, conversation_id or 0, subject)).rowcount
+    return conn.execute(
+        "DELETE FROM schedule WHERE kind = ? AND coalesce(conversation_id, 0) = ? AND subject = ?",
+        (kind, conversation_id or 0, subject),
+    ).rowcount
 
 
 def _kinds(kinds: Iterable[str]) -> tuple[str, list[str]]:

@@ -129,6 +129,7 @@ def customers_named(conn: sqlite3.Connection, words: tuple[str, ...], *, exclude
     ).fetchall()
     return [r[0] for r in rows]
 
+
 # --- keeping the indexes (inside the caller's write transaction) --------------------------
 
 

@@ -1,4 +1,4 @@
-""""Possibly the same person" suggestions: made on evidence, decided by an operator.
+""" "Possibly the same person" suggestions: made on evidence, decided by an operator.
 
 A pair of customers is suggested once, with the reason in words; a dismissed pair stays
 dismissed. `suggest_for_new_customer` looks for the same full name shared by few people;
@@ -29,7 +29,9 @@ def customer_name(conn: sqlite3.Connection, customer_id: int) -> str:
     return (row[0] if row else "") or f"customer {customer_id}"
 
 
-def suggest(conn: sqlite3.Connection, customer_id: int, other_id: int, reason: str, *, actor: str = "", now: float | None = None) -> bool:
+def suggest(
+    conn: sqlite3.Connection, customer_id: int, other_id: int, reason: str, *, actor: str = "", now: float | None = None
+) -> bool:
     """Suggest that two customers are one person, with the reason in words.
 
     A pair is suggested once: a dismissed pair stays dismissed. Returns True when new."""

@@ -44,11 +44,14 @@ async def ask_do_not_contact(app: App, profile: CustomerProfile) -> CustomerInte
         if await app.push_screen_wait(ConfirmDialog(question)):
             return CustomerIntent(lambda store, me: store.set_do_not_contact(profile.id, None, me), "May be contacted again")
         return None
-    typed = await app.push_screen_wait(InputDialog(
-        "Do not contact: why", hint="no outbound-first message, survey, rule message or bulk send; replies still go"))
+    typed = await app.push_screen_wait(
+        InputDialog("Do not contact: why", hint="no outbound-first message, survey, rule message or bulk send; replies still go")
+    )
     if typed is not None and typed.strip():
         reason = typed.strip()
-        return CustomerIntent(lambda store, me: store.set_do_not_contact(profile.id, f"{me}: {reason}", me), "Marked do not contact")
+        return CustomerIntent(
+            lambda store, me: store.set_do_not_contact(profile.id, f"{me}: {reason}", me), "Marked do not contact"
+        )
     return None
 
 
@@ -84,7 +87,9 @@ async def ask_customer_edit(app: App, profile: CustomerProfile, region: str) -> 
         return await ask_do_not_contact(app, profile)
     elif choice == "identity":
         typed = await app.push_screen_wait(
-            InputDialog("Add an e-mail address or phone number", hint="phones without a country code are read in the configured region")
+            InputDialog(
+                "Add an e-mail address or phone number", hint="phones without a country code are read in the configured region"
+            )
         )
         if typed and typed.strip():
             # Imported here: phonenumbers costs ~20 ms, paid when an identity is added, not at start.
@@ -205,7 +210,9 @@ async def ask_merge(app: App, store: Store, profile: CustomerProfile, other_id: 
         f" {len(other.conversations)} conversations) into «{one_line(profile.display_name, 30)}»?"
         f"\nIdentities: {identities or 'none'}{last}\nWhy:"
     )
-    typed = await app.push_screen_wait(InputDialog(title, value=reason, hint="Enter merges (it can be undone with m), Escape cancels"))
+    typed = await app.push_screen_wait(
+        InputDialog(title, value=reason, hint="Enter merges (it can be undone with m), Escape cancels")
+    )
     if typed is None:
         return None
     return CustomerIntent(

@@ -40,7 +40,9 @@ async def _pick_customer(app: App, store: Store, current: CustomerProfile | None
     choice = await app.push_screen_wait(ChoiceDialog("Start a conversation with", options))
     profile = current if choice == "current" else None
     if choice == "new":
-        typed = await app.push_screen_wait(InputDialog("Phone or e-mail", hint="phones without a country code are read in the configured region"))
+        typed = await app.push_screen_wait(
+            InputDialog("Phone or e-mail", hint="phones without a country code are read in the configured region")
+        )
         if not typed or not typed.strip():
             return None
         identity = parse_typed_identity(typed.strip(), region)
@@ -56,11 +58,21 @@ async def _pick_customer(app: App, store: Store, current: CustomerProfile | None
         if not found:
             app.notify(Text("Nobody found for ").append_text(safe(typed.strip())), severity="warning")
             return None
-        picked = await app.push_screen_wait(ChoiceDialog("Customers found", [
-            (str(hit.customer_id), Text(f"#{hit.customer_id} ").append_text(safe(one_line(hit.display_name or "(no name)", 30)))
-             .append(" ").append_text(safe(one_line(hit.identities, 40), "dim")))
-            for hit in found
-        ]))
+        picked = await app.push_screen_wait(
+            ChoiceDialog(
+                "Customers found",
+                [
+                    (
+                        str(hit.customer_id),
+                        Text(f"#{hit.customer_id} ")
+                        .append_text(safe(one_line(hit.display_name or "(no name)", 30)))
+                        .append(" ")
+                        .append_text(safe(one_line(hit.identities, 40), "dim")),
+                    )
+                    for hit in found
+                ],
+            )
+        )
         if picked is None:
             return None
         profile = await store.customer_profile(int(picked))
@@ -72,17 +84,18 @@ async def _pick_customer(app: App, store: Store, current: CustomerProfile | None
         return None
     if len(identities) == 1:
         return str(identities[0].kind), identities[0].address
-    picked = await app.push_screen_wait(ChoiceDialog("Write to", [
-        (str(n), Text(f"{i.kind}  ").append_text(safe(i.address))) for n, i in enumerate(identities)
-    ]))
+    picked = await app.push_screen_wait(
+        ChoiceDialog("Write to", [(str(n), Text(f"{i.kind}  ").append_text(safe(i.address))) for n, i in enumerate(identities)])
+    )
     if picked is None:
         return None
     chosen = identities[int(picked)]
     return str(chosen.kind), chosen.address
 
 
-async def ask_outbound(app: App, store: Store, settings: Settings, current: CustomerProfile | None,
-                       author: str, now: float | None = None) -> OutboundRequest | None:
+async def ask_outbound(
+    app: App, store: Store, settings: Settings, current: CustomerProfile | None, author: str, now: float | None = None
+) -> OutboundRequest | None:
     """Ask whom to write to, by which channel and what; None when cancelled or impossible
     (said in words)."""
     from omniconsole.tui.screens.dialogs import InputDialog, TextDialog
@@ -110,8 +123,11 @@ async def ask_outbound(app: App, store: Store, settings: Settings, current: Cust
             templates = parse_templates(channel.options.get("templates"))
         except ValueError:
             templates = []
-        choice = await app.push_screen_wait(TemplateDialog(
-            templates, "More than 24 hours since this customer last wrote on WhatsApp: only an approved template may go."))
+        choice = await app.push_screen_wait(
+            TemplateDialog(
+                templates, "More than 24 hours since this customer last wrote on WhatsApp: only an approved template may go."
+            )
+        )
         if choice is None:
             return None
         return OutboundRequest(to, template=choice.name, params=choice.params, channel=channel.name, author=author)

@@ -52,8 +52,13 @@ def report_failure(node: DOMNode, worker: Worker) -> None:
         node.app.notify(f"{what}: {error}", title="Not done", severity="error", markup=False, timeout=8)
     else:
         log.error("window: %s failed", what, exc_info=error)
-        node.app.notify(f"{what} failed unexpectedly ({type(error).__name__}: {error}); the log has the details",
-                        title="Not done", severity="error", markup=False, timeout=12)
+        node.app.notify(
+            f"{what} failed unexpectedly ({type(error).__name__}: {error}); the log has the details",
+            title="Not done",
+            severity="error",
+            markup=False,
+            timeout=12,
+        )
 
 
 class WorkerFailures:

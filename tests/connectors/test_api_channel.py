@@ -145,8 +145,9 @@ class Rig:
     url: str
     client: httpx.AsyncClient
 
-    async def post(self, payload: Any = None, *, token: str | None = TOKEN, raw: bytes | None = None,
-                   path: str = "/messages", **headers: str) -> httpx.Response:
+    async def post(
+        self, payload: Any = None, *, token: str | None = TOKEN, raw: bytes | None = None, path: str = "/messages", **headers: str
+    ) -> httpx.Response:
         sent = dict(headers)
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
@@ -156,8 +157,9 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def wired(tmp_path: Path, *, start: bool = True, listener: ListenerSettings | None = None,
-                **options: Any) -> AsyncIterator[Rig]:
+async def wired(
+    tmp_path: Path, *, start: bool = True, listener: ListenerSettings | None = None, **options: Any
+) -> AsyncIterator[Rig]:
     connector = ApiConnector(ChannelContext(1, "crm", settings_for(**options), tmp_path))
     server = Listener(listener or ListenerSettings(port=0))
     server.mount("/hooks/crm", connector.web_routes(), owner="crm")
@@ -190,12 +192,21 @@ def message(key: str = "order-4711-1", **fields: Any) -> dict[str, Any]:
 
 async def test_a_message_is_answered_202_with_our_ids_only_after_it_is_stored(tmp_path: Path) -> None:
     async with wired(tmp_path) as rig:
-        attachment = {"filename": "receipt.pdf", "mime_type": "application/pdf",
-                      "content_base64": base64.b64encode(BINARY).decode()}
+        attachment = {
+            "filename": "receipt.pdf",
+            "mime_type": "application/pdf",
+            "content_base64": base64.b64encode(BINARY).decode(),
+        }
         answer = await rig.post(message(attachments=[attachment], context={"ticket": 88}))
         assert answer.status_code == 202, answer.text
-        assert answer.json() == {"status": "accepted", "idempotency_key": "order-4711-1", "message_id": 100,
-                                 "conversation_id": 7, "customer_id": 3, "duplicate": False}
+        assert answer.json() == {
+            "status": "accepted",
+            "idempotency_key": "order-4711-1",
+            "message_id": 100,
+            "conversation_id": 7,
+            "customer_id": 3,
+            "duplicate": False,
+        }
         [stored] = rig.sink.messages
         assert stored.external_id == "key:order-4711-1"
         assert (stored.identity_kind, stored.address) == (IdentityKind.EMAIL, "Ivan@Example.com")  # the core normalises
@@ -231,7 +242,9 @@ async def test_a_message_that_could_not_be_stored_gets_503_and_its_retry_is_stor
         ("external", {"email": "a@b.example", "external_id": "c-9"}, (IdentityKind.EXTERNAL, "crm:c-9")),
     ],
 )
-async def test_the_primary_identity_follows_identity_kind(tmp_path: Path, identity_kind: str, customer: dict, primary: tuple) -> None:
+async def test_the_primary_identity_follows_identity_kind(
+    tmp_path: Path, identity_kind: str, customer: dict, primary: tuple
+) -> None:
     async with wired(tmp_path, identity_kind=identity_kind) as rig:
         answer = await rig.post(message(customer=customer))
         assert answer.status_code == 202, answer.text
@@ -242,10 +255,18 @@ async def test_the_primary_identity_follows_identity_kind(tmp_path: Path, identi
 
 @pytest.mark.parametrize(
     ("authorization", "status"),
-    [(None, 401), ("Basic " + base64.b64encode(f"crm:{TOKEN}".encode()).decode(), 401), (TOKEN, 401),
-     ("Bearer wrong-token", 403), (f"Bearer {TOKEN}x", 403), (f"Bearer {TOKEN[:-1]}", 403)],
+    [
+        (None, 401),
+        ("Basic " + base64.b64encode(f"crm:{TOKEN}".encode()).decode(), 401),
+        (TOKEN, 401),
+        ("Bearer wrong-token", 403),
+        (f"Bearer {TOKEN}x", 403),
+        (f"Bearer {TOKEN[:-1]}", 403),
+    ],
 )
-async def test_requests_without_the_token_are_refused_and_store_nothing(tmp_path: Path, authorization: str | None, status: int) -> None:
+async def test_requests_without_the_token_are_refused_and_store_nothing(
+    tmp_path: Path, authorization: str | None, status: int
+) -> None:
     headers = {"Authorization": authorization} if authorization else {}
     async with wired(tmp_path) as rig:
         answer = await rig.post(message(), token=None, **headers)
@@ -328,10 +349,19 @@ async def test_status_reports_become_delivery_updates(tmp_path: Path) -> None:
 
 
 def outbound(**fields: Any) -> OutboundMessage:
-    defaults: dict[str, Any] = {"id": 41, "conversation_id": 5, "identity_kind": IdentityKind.EMAIL,
-                                "address": "ivan@example.com", "body": "Your order ships today", "author": "alice",
-                                "meta": {"idempotency_key": "order-4711-1", "customer": {"name": "Ivan", "external_id": "4711"},
-                                         "context": {"ticket": 88}}}
+    defaults: dict[str, Any] = {
+        "id": 41,
+        "conversation_id": 5,
+        "identity_kind": IdentityKind.EMAIL,
+        "address": "ivan@example.com",
+        "body": "Your order ships today",
+        "author": "alice",
+        "meta": {
+            "idempotency_key": "order-4711-1",
+            "customer": {"name": "Ivan", "external_id": "4711"},
+            "context": {"ticket": 88},
+        },
+    }
     return OutboundMessage(**{**defaults, **fields})
 
 
@@ -352,8 +382,11 @@ async def test_a_reply_is_posted_signed_with_its_idempotency_key(callback: Callb
     assert document["event"] == "message" and document["message_id"] == 41 and document["conversation_id"] == 5
     assert document["text"] == "Your order ships today" and document["author"] == "alice"
     assert document["in_reply_to"] == "order-4711-1" and document["context"] == {"ticket": 88}
-    assert document["customer"] == {"name": "Ivan", "external_id": "4711",
-                                    "identity": {"kind": "email", "address": "ivan@example.com"}}
+    assert document["customer"] == {
+        "name": "Ivan",
+        "external_id": "4711",
+        "identity": {"kind": "email", "address": "ivan@example.com"},
+    }
     [file] = document["attachments"]
     assert file["filename"] == "label.png" and file["mime_type"] == "image/png"
     assert base64.b64decode(file["content_base64"]) == BINARY
@@ -364,7 +397,12 @@ async def test_a_reply_is_posted_signed_with_its_idempotency_key(callback: Callb
     [
         (200, {"state": "delivered"}, "delivered", ""),
         (204, "", "sent", ""),
-        (200, {"state": "failed", "reason": "customer unsubscribed"}, PermanentError, "did not deliver the message: customer unsubscribed"),
+        (
+            200,
+            {"state": "failed", "reason": "customer unsubscribed"},
+            PermanentError,
+            "did not deliver the message: customer unsubscribed",
+        ),
         (422, {"reason": "unknown customer 4711"}, PermanentError, "refused the message (422): unknown customer 4711"),
         (404, "no such route", PermanentError, "refused the message (404): no such route"),
         (410, {"error": "\x1b]0;x\x07gone"}, PermanentError, "refused the message (410): gone"),
@@ -401,8 +439,11 @@ async def test_an_unreachable_callback_is_transient_and_a_missing_one_permanent(
             await connector.send(outbound())
     finally:
         await connector.close()
-    for options, words in ((settings_for(""), "no callback_url"), (settings_for("ftp://x/y"), "not an http"),
-                           ({"token": TOKEN, "callback_url": gone}, "missing callback_secret")):
+    for options, words in (
+        (settings_for(""), "no callback_url"),
+        (settings_for("ftp://x/y"), "not an http"),
+        ({"token": TOKEN, "callback_url": gone}, "missing callback_secret"),
+    ):
         with pytest.raises(PermanentError, match=words):
             await ApiConnector(ChannelContext(1, "crm", options, tmp_path)).send(outbound())
     with pytest.raises(PermanentError, match="missing token"):
@@ -414,15 +455,19 @@ async def test_an_unreachable_callback_is_transient_and_a_missing_one_permanent(
 # -- the core: a real Hub on a real Store --------------------------------------------------
 
 
-
-
 def core_settings(tmp_path: Path, port: int, callback_url: str) -> Settings:
-    return Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data", default_region="RU",
-                    channels=[ChannelSettings("api", "CRM", settings_for(callback_url))],
-                    listener=ListenerSettings(port=port))
+    return Settings(
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        default_region="RU",
+        channels=[ChannelSettings("api", "CRM", settings_for(callback_url))],
+        listener=ListenerSettings(port=port),
+    )
 
 
-async def test_the_core_stores_a_message_once_and_sends_the_reply_to_the_callback(callback: CallbackServer, tmp_path: Path) -> None:
+async def test_the_core_stores_a_message_once_and_sends_the_reply_to_the_callback(
+    callback: CallbackServer, tmp_path: Path
+) -> None:
     port = free_port()
     store = await Store.open(tmp_path / "core.db")
     # Ivan wrote on WhatsApp before: the CRM's message from his number is the same person.
@@ -431,9 +476,11 @@ async def test_the_core_stores_a_message_once_and_sends_the_reply_to_the_callbac
     url = f"http://127.0.0.1:{port}/hooks/crm/messages"
     try:
         async with running_core(core_settings(tmp_path, port, callback.url), store, until_up="all"):
-            payload = message(customer={"name": "Ivan", "phone": "8 (999) 123-45-67", "external_id": "4711"},
-                              text="Где заказ? \x1b]52;c;ZWNobw==\x07",
-                              attachments=[{"filename": "../../etc/passwd", "content_base64": base64.b64encode(BINARY).decode()}])
+            payload = message(
+                customer={"name": "Ivan", "phone": "8 (999) 123-45-67", "external_id": "4711"},
+                text="Где заказ? \x1b]52;c;ZWNobw==\x07",
+                attachments=[{"filename": "../../etc/passwd", "content_base64": base64.b64encode(BINARY).decode()}],
+            )
             first = await client.post(url, json=payload)
             assert first.status_code == 202, first.text
             ids = first.json()
@@ -441,7 +488,12 @@ async def test_the_core_stores_a_message_once_and_sends_the_reply_to_the_callbac
             assert again.json() == {**ids, "duplicate": True}
             assert ids["customer_id"] == ivan and ids["duplicate"] is False
             # A burst of the same request at once (a client that retries in parallel): one message.
-            burst = await asyncio.gather(*(client.post(url, json={**payload, "idempotency_key": "burst", "text": "once", "attachments": []}) for _ in range(12)))
+            burst = await asyncio.gather(
+                *(
+                    client.post(url, json={**payload, "idempotency_key": "burst", "text": "once", "attachments": []})
+                    for _ in range(12)
+                )
+            )
             assert {b.status_code for b in burst} == {202}
             assert len({b.json()["message_id"] for b in burst}) == 1 and sum(not b.json()["duplicate"] for b in burst) == 1
             entry, once = [e for e in await store.timeline(ids["conversation_id"]) if e.direction == "in"]
@@ -453,7 +505,10 @@ async def test_the_core_stores_a_message_once_and_sends_the_reply_to_the_callbac
             assert (tmp_path / "data" / "attachments" / stored.path).read_bytes() == BINARY
             profile = await store.customer_profile(ivan)
             assert {(i.kind, i.address) for i in profile.identities} == {
-                ("whatsapp", "+79991234567"), ("phone", "+79991234567"), ("external", "CRM:4711")}
+                ("whatsapp", "+79991234567"),
+                ("phone", "+79991234567"),
+                ("external", "CRM:4711"),
+            }
 
             # The reply: 503 twice (the outbox retries with backoff), then delivered.
             callback.answers += [(503, "busy"), (503, "busy"), (200, {"state": "delivered"})]
@@ -505,8 +560,12 @@ async def test_the_core_stores_a_message_once_and_sends_the_reply_to_the_callbac
 def test_the_openapi_description_lists_exactly_the_served_routes(tmp_path: Path) -> None:
     document = yaml.safe_load((repo_root() / "docs" / "openapi.yaml").read_text(encoding="utf-8"))
     assert str(document["openapi"]).startswith("3.")
-    described = {(path, method.upper()) for path, item in document["paths"].items() for method in item
-                 if method in ("get", "post", "put", "delete", "patch")}
+    described = {
+        (path, method.upper())
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "delete", "patch")
+    }
     served = set()
     for cls, prefix in ((ApiConnector, "/hooks/{api_channel}"), (TelephonyConnector, "/hooks/{telephony_channel}")):
         connector = cls(ChannelContext(1, "x", {"token": "t"}, tmp_path))

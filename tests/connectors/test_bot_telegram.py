@@ -24,7 +24,7 @@ from omniconsole.config import ChannelSettings, ListenerSettings, Settings
 from omniconsole.core.hub import Hub
 from omniconsole.store import Store
 from omniconsole.store.bot import BotStore
-from tests.peers.telegram_api import FakeBotApi, private_chat, user
+from tests.peers.telegram_api import FakeBotApi, user
 from tests.rig import FAST, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -53,11 +53,24 @@ def bot_api() -> FakeBotApi:
 @contextlib.asynccontextmanager
 async def bot_core(bot_api: FakeBotApi, tmp_path: Path, **options: Any) -> AsyncIterator[tuple[Hub, Store]]:
     settings = Settings(
-        database=tmp_path / "core.db", data_dir=tmp_path / "data", listener=ListenerSettings(port=free_port()),
-        channels=[ChannelSettings("telegram", "Telegram", {
-            "token": bot_api.token, "base_url": bot_api.base_url, "base_file_url": bot_api.base_file_url, "poll_timeout": 1,
-            "bot": "answer", "bot_name": "Бот магазина", **options,
-        })],
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        listener=ListenerSettings(port=free_port()),
+        channels=[
+            ChannelSettings(
+                "telegram",
+                "Telegram",
+                {
+                    "token": bot_api.token,
+                    "base_url": bot_api.base_url,
+                    "base_file_url": bot_api.base_file_url,
+                    "poll_timeout": 1,
+                    "bot": "answer",
+                    "bot_name": "Бот магазина",
+                    **options,
+                },
+            )
+        ],
     )
     store = await Store.open(settings.database)
     await import_folder(store, DEMO_LIBRARY, "test")
@@ -103,6 +116,7 @@ async def test_a_question_is_answered_with_buttons_and_yes_resolves_it(bot_api: 
         keyboard = answer["reply_markup"]["inline_keyboard"]
         assert [[b["callback_data"] for b in row] for row in keyboard] == [["bot:yes"], ["bot:no"]]
         conversation_id = await conversation_of(store)
+
         # The bot's answer went through the outbox: a row, sent, signed by the bot.
         async def sent():
             out = [e for e in await store.timeline(conversation_id) if e.direction == "out"]

@@ -49,14 +49,16 @@ def vk() -> FakeVkApi:
 
 async def test_vk_draws_an_inline_keyboard_and_a_press_comes_back_as_a_button(vk: FakeVkApi, tmp_path: Path) -> None:
     vk.push_message(1001, "сколько стоит доставка?")
-    message = OutboundMessage(id=7, conversation_id=1, identity_kind=IdentityKind.VK, address="1001", body="Доставка: 1–2 дня.",
-                              buttons=YES_NO)
+    message = OutboundMessage(
+        id=7, conversation_id=1, identity_kind=IdentityKind.VK, address="1001", body="Доставка: 1–2 дня.", buttons=YES_NO
+    )
     await vk_tests.send(vk, tmp_path, message)
     [posted] = vk.sent(1001)
     rows = posted["keyboard"]["buttons"]
     assert posted["keyboard"]["inline"] is True
     assert [(r[0]["action"]["label"], json.loads(r[0]["action"]["payload"])) for r in rows] == [
-        ("Да, спасибо", {"b": "bot:yes"}), ("Нет", {"b": "bot:no"}),
+        ("Да, спасибо", {"b": "bot:yes"}),
+        ("Нет", {"b": "bot:no"}),
     ]
     pressed = await vk_tests.receive_one(vk, tmp_path, "Нет", payload=json.dumps({"b": "bot:no"}))
     assert "button" in pressed.flags and pressed.meta["button"] == "bot:no" and pressed.body == "Нет"
@@ -87,9 +89,14 @@ async def test_whatsapp_sends_reply_buttons_up_to_three_and_a_list_beyond(graph:
     first, second = graph.calls_of("messages")
     assert first.params["type"] == "interactive"
     assert first.params["interactive"] == {
-        "type": "button", "body": {"text": "Это помогло?"},
-        "action": {"buttons": [{"type": "reply", "reply": {"id": "bot:yes", "title": "Да, спасибо"}},
-                               {"type": "reply", "reply": {"id": "bot:no", "title": "Нет"}}]},
+        "type": "button",
+        "body": {"text": "Это помогло?"},
+        "action": {
+            "buttons": [
+                {"type": "reply", "reply": {"id": "bot:yes", "title": "Да, спасибо"}},
+                {"type": "reply", "reply": {"id": "bot:no", "title": "Нет"}},
+            ]
+        },
     }
     assert second.params["interactive"]["type"] == "list"
     rows = second.params["interactive"]["action"]["sections"][0]["rows"]

@@ -18,7 +18,9 @@ from tests.peers.crm import crm_peer
 
 RECORD = {
     "data": {
-        "id": 4711, "name": "Anna Petrova", "manager": {"name": "Oleg"},
+        "id": 4711,
+        "name": "Anna Petrova",
+        "manager": {"name": "Oleg"},
         "deals": [{"title": "Sofa", "amount": 52000}, {"title": "Lamp", "amount": 3000}],
         "vip": True,
     }
@@ -75,14 +77,17 @@ async def test_the_crm_id_goes_first_and_a_miss_falls_through_to_the_phone(tmp_p
             await lookup.close()
 
 
-@pytest.mark.parametrize("answer, reason", [
-    ((200, b"{\"data\": {\"id\": 1,", 0), "not JSON"),
-    ((200, b"<html>502 Bad Gateway</html>", 0), "not JSON"),
-    ((200, json.dumps({"data": {"notes": "x" * 3_000_000}}).encode(), 0), "larger than 1024 KB"),
-    ((200, b"[" * 100_000 + b"]" * 100_000, 0), "not JSON"),
-    ((503, b"{}", 0), "HTTP 503"),
-    ((200, json.dumps(RECORD).encode(), 5.0), "did not answer within 0.5 s"),
-])
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        ((200, b'{"data": {"id": 1,', 0), "not JSON"),
+        ((200, b"<html>502 Bad Gateway</html>", 0), "not JSON"),
+        ((200, json.dumps({"data": {"notes": "x" * 3_000_000}}).encode(), 0), "larger than 1024 KB"),
+        ((200, b"[" * 100_000 + b"]" * 100_000, 0), "not JSON"),
+        ((503, b"{}", 0), "HTTP 503"),
+        ((200, json.dumps(RECORD).encode(), 5.0), "did not answer within 0.5 s"),
+    ],
+)
 async def test_a_broken_slow_or_huge_answer_is_unavailable_in_words(tmp_path: Path, answer, reason: str) -> None:
     async with crm_peer() as crm:
         crm.lookups["anna%40example.com"] = answer
@@ -107,7 +112,9 @@ async def test_a_dead_crm_is_unavailable(tmp_path: Path) -> None:
 
 
 async def test_hostile_values_are_sanitised_and_cut(tmp_path: Path) -> None:
-    hostile = {"data": {"id": "a/b", "manager": {"name": "\x1b]52;c;ZWNobw==\x07Oleg[/]\x1b[31m"}, "deals": [{"title": "y" * 1000}]}}
+    hostile = {
+        "data": {"id": "a/b", "manager": {"name": "\x1b]52;c;ZWNobw==\x07Oleg[/]\x1b[31m"}, "deals": [{"title": "y" * 1000}]}
+    }
     async with crm_peer() as crm:
         crm.lookups["anna%40example.com"] = (200, json.dumps(hostile).encode(), 0)
         crm.lookups["anna@example.com"] = (200, json.dumps(hostile).encode(), 0)
@@ -122,13 +129,16 @@ async def test_hostile_values_are_sanitised_and_cut(tmp_path: Path) -> None:
     assert record.url == "https://crm.example.com/contacts/a%2Fb"
 
 
-@pytest.mark.parametrize("table, problem", [
-    ({}, None),
-    ({"fields": {"x": "a"}}, "give at least one of url_crm, url_email, url_phone"),
-    ({"url_email": "https://crm/x"}, "must be an http(s) URL with {value}"),
-    ({"url_email": "https://crm/{value}", "fields": {"Deals": "data.deals[*"}}, "is not a JMESPath expression"),
-    ({"url_email": "https://crm/{value}", "record_url": "https://crm/contacts"}, "record_url must be a URL with {id}"),
-])
+@pytest.mark.parametrize(
+    "table, problem",
+    [
+        ({}, None),
+        ({"fields": {"x": "a"}}, "give at least one of url_crm, url_email, url_phone"),
+        ({"url_email": "https://crm/x"}, "must be an http(s) URL with {value}"),
+        ({"url_email": "https://crm/{value}", "fields": {"Deals": "data.deals[*"}}, "is not a JMESPath expression"),
+        ({"url_email": "https://crm/{value}", "record_url": "https://crm/contacts"}, "record_url must be a URL with {id}"),
+    ],
+)
 def test_a_bad_crm_table_is_refused_in_words(tmp_path: Path, table: dict, problem: str | None) -> None:
     if problem is None:
         assert parse_settings({"crm": table}, tmp_path / "omniconsole.toml").crm is None

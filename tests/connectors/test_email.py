@@ -28,9 +28,9 @@ from connectors.base import (
 )
 from connectors.email import EmailConnector, imap_utf7, reply_subject, uid_set
 from omniconsole.models import IdentityKind
-from tests.waiting import eventually
 from tests.peers.dovecot import DovecotServer, dovecot, dovecot_server  # noqa: F401 - fixtures
 from tests.peers.smtp import SmtpServer, smtp_server  # noqa: F401 - fixture
+from tests.waiting import eventually
 
 ADDRESS = "support@shop.example"
 
@@ -91,7 +91,9 @@ def make_connector(server: DovecotServer, tmp_path: Path, smtp: SmtpServer | Non
         "poll_interval": 0.3,
     }
     if smtp is not None:
-        settings.update(smtp_host=smtp.host, smtp_port=smtp.port, smtp_security="plain", smtp_user=smtp.user, smtp_password=smtp.password)
+        settings.update(
+            smtp_host=smtp.host, smtp_port=smtp.port, smtp_security="plain", smtp_user=smtp.user, smtp_password=smtp.password
+        )
     settings.update(options)
     return EmailConnector(ChannelContext(channel_id=3, name="support mailbox", settings=settings, data_dir=tmp_path))
 
@@ -116,7 +118,13 @@ def cursor_uid(sink: MailboxSink, folder: str = "INBOX") -> int:
 
 async def test_receives_mail_with_threading_keys(dovecot: DovecotServer, tmp_path: Path):
     dovecot.append(mail(1))
-    dovecot.append(mail(2, subject="Re: Order question", extra="In-Reply-To: <omniconsole.7.3@shop.example>\r\nReferences: <m1@example.org> <omniconsole.7.3@shop.example>\r\n"))
+    dovecot.append(
+        mail(
+            2,
+            subject="Re: Order question",
+            extra="In-Reply-To: <omniconsole.7.3@shop.example>\r\nReferences: <m1@example.org> <omniconsole.7.3@shop.example>\r\n",
+        )
+    )
     sink = MailboxSink()
     async with running(make_connector(dovecot, tmp_path), sink) as task:
         await eventually(lambda: task.done() or len(sink.stored) == 2)
@@ -225,7 +233,16 @@ async def test_bad_password_is_permanent(dovecot: DovecotServer, tmp_path: Path)
 async def test_plain_is_refused_for_a_remote_host(tmp_path: Path):
     connector = EmailConnector(
         ChannelContext(
-            3, "m", {"address": ADDRESS, "imap_host": "imap.example.com", "imap_security": "plain", "smtp_host": "smtp.example.com", "smtp_security": "plain"}, tmp_path
+            3,
+            "m",
+            {
+                "address": ADDRESS,
+                "imap_host": "imap.example.com",
+                "imap_security": "plain",
+                "smtp_host": "smtp.example.com",
+                "smtp_security": "plain",
+            },
+            tmp_path,
         )
     )
     with pytest.raises(PermanentError, match="unencrypted.*imap.example.com"):
@@ -239,7 +256,11 @@ async def test_plain_is_refused_for_a_remote_host(tmp_path: Path):
 async def test_unreachable_server_is_transient(tmp_path: Path):
     from tests.peers.dovecot import free_port
 
-    connector = EmailConnector(ChannelContext(3, "m", {"address": ADDRESS, "imap_host": "127.0.0.1", "imap_port": free_port(), "imap_security": "plain"}, tmp_path))
+    connector = EmailConnector(
+        ChannelContext(
+            3, "m", {"address": ADDRESS, "imap_host": "127.0.0.1", "imap_port": free_port(), "imap_security": "plain"}, tmp_path
+        )
+    )
     with pytest.raises(TransientError, match="refused the connection"):
         await connector.run(MailboxSink())
 
@@ -298,7 +319,9 @@ async def test_send_threads_the_reply_and_fixes_the_message_id(dovecot: DovecotS
     assert smtp_server.received[1].message["Message-ID"] == message["Message-ID"]
 
 
-async def test_an_answer_rendered_as_html_goes_as_an_alternative_part(dovecot: DovecotServer, smtp_server: SmtpServer, tmp_path: Path):
+async def test_an_answer_rendered_as_html_goes_as_an_alternative_part(
+    dovecot: DovecotServer, smtp_server: SmtpServer, tmp_path: Path
+):
     from omniconsole.answers.render import render
 
     attachment = tmp_path / "label.pdf"
@@ -330,7 +353,13 @@ async def test_our_reply_is_read_back_as_part_of_the_thread(dovecot: DovecotServ
     connector = make_connector(dovecot, tmp_path, smtp_server)
     sent = await connector.send(outbound())
     ours = smtp_server.received[0].message
-    dovecot.append(mail(11, subject="Re: Где мой заказ?", extra=f"In-Reply-To: {ours['Message-ID']}\r\nReferences: {ours['References']} {ours['Message-ID']}\r\n"))
+    dovecot.append(
+        mail(
+            11,
+            subject="Re: Где мой заказ?",
+            extra=f"In-Reply-To: {ours['Message-ID']}\r\nReferences: {ours['References']} {ours['Message-ID']}\r\n",
+        )
+    )
     sink = MailboxSink()
     async with running(connector, sink) as task:
         await eventually(lambda: task.done() or len(sink.stored) == 1)
@@ -379,7 +408,9 @@ async def test_copy_in_sent_folder_once(dovecot: DovecotServer, smtp_server: Smt
     assert b"Message-ID: <omniconsole.42.3@shop.example>" in copy
 
 
-async def test_a_missing_sent_folder_does_not_fail_the_send(dovecot: DovecotServer, smtp_server: SmtpServer, tmp_path: Path, caplog):
+async def test_a_missing_sent_folder_does_not_fail_the_send(
+    dovecot: DovecotServer, smtp_server: SmtpServer, tmp_path: Path, caplog
+):
     connector = make_connector(dovecot, tmp_path, smtp_server, sent_folder="No Such Folder")
     result = await connector.send(outbound())
     assert result.external_id == "<omniconsole.42.3@shop.example>"

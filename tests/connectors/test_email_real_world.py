@@ -22,12 +22,21 @@ CASES = Path(__file__).parents[1] / "fixtures" / "real_world"
 
 def settings_for(server: DovecotServer, tmp_path: Path) -> Settings:
     options: dict[str, Any] = {
-        "address": "support@shop.example", "imap_host": server.host, "imap_port": server.port, "imap_security": "plain",
-        "imap_user": server.user, "imap_password": server.password, "folders": ["INBOX"], "poll_interval": 0.3,
+        "address": "support@shop.example",
+        "imap_host": server.host,
+        "imap_port": server.port,
+        "imap_security": "plain",
+        "imap_user": server.user,
+        "imap_password": server.password,
+        "folders": ["INBOX"],
+        "poll_interval": 0.3,
     }
-    return Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data",
-                    channels=[ChannelSettings("email", "support mailbox", options)],
-                    listener=ListenerSettings(port=free_port(), enabled=True))
+    return Settings(
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        channels=[ChannelSettings("email", "support mailbox", options)],
+        listener=ListenerSettings(port=free_port(), enabled=True),
+    )
 
 
 async def rows(store: Store, sql: str, *params) -> list[tuple]:
@@ -44,19 +53,23 @@ async def received(store: Store, count: int, timeout: float = 20.0) -> None:
 
 async def test_group_rewrites_unknown_8bit_and_bare_ids_over_imap(dovecot: DovecotServer, tmp_path: Path):
     group = CASES / "14-google-group-from-rewrite"
-    dovecot.append_many([
-        (group / "1-ivan.eml").read_bytes(),
-        (group / "2-olga.eml").read_bytes(),
-        (CASES / "01-unknown-8bit-encoded-subject" / "mail.eml").read_bytes(),
-        (CASES / "05-bare-in-reply-to" / "1-question.eml").read_bytes(),
-    ])
+    dovecot.append_many(
+        [
+            (group / "1-ivan.eml").read_bytes(),
+            (group / "2-olga.eml").read_bytes(),
+            (CASES / "01-unknown-8bit-encoded-subject" / "mail.eml").read_bytes(),
+            (CASES / "05-bare-in-reply-to" / "1-question.eml").read_bytes(),
+        ]
+    )
     settings = settings_for(dovecot, tmp_path)
     store = await Store.open(settings.database)
     try:
         async with running_core(settings, store):
             await received(store, 4)
-            customers = await rows(store, "SELECT c.display_name, i.address FROM customers c"
-                                          " JOIN identities i ON i.customer_id = c.id ORDER BY i.address")
+            customers = await rows(
+                store,
+                "SELECT c.display_name, i.address FROM customers c JOIN identities i ON i.customer_id = c.id ORDER BY i.address",
+            )
             assert customers == [
                 ("Григорий Пробный", "grigory.probny@example.org"),
                 ("Ivan Testov", "ivan.testov@mailbox.example"),
@@ -66,8 +79,10 @@ async def test_group_rewrites_unknown_8bit_and_bare_ids_over_imap(dovecot: Dovec
             # Nobody took the group's mail for auto-replies: every conversation waits.
             waiting = await rows(store, "SELECT subject, waiting_since IS NOT NULL FROM conversations ORDER BY id")
             assert sorted(waiting) == [
-                ("Order 6101 never arrived", 1), ("Please cancel order 6150", 1),
-                ("Where is my refund? [Ticket 88120]", 1), ("Возврат за заказ 7731", 1),
+                ("Order 6101 never arrived", 1),
+                ("Please cancel order 6150", 1),
+                ("Where is my refund? [Ticket 88120]", 1),
+                ("Возврат за заказ 7731", 1),
             ]
 
             # The question is answered and resolved; two weeks later the reply with bare ids comes.
@@ -95,11 +110,18 @@ def _append_at(server: DovecotServer, raw: bytes, moment: datetime) -> None:
 async def test_mail_without_a_date_gets_the_date_it_carries_not_the_time_of_reading(dovecot: DovecotServer, tmp_path: Path):
     stored_at = datetime(2024, 11, 5, 9, 30, tzinfo=UTC)
     # No Date, a Received hop: the hop's date. No date at all: when the server stored it.
-    _append_at(dovecot, b"From: Vera <vera@example.net>\r\nMessage-ID: <nodate-1@example.net>\r\n"
-                        b"Received: from mx.example.net by mx.shop.example; Tue, 05 Nov 2024 08:41:07 +0000\r\n"
-                        b"Subject: one\r\n\r\nNo Date header here.\r\n", stored_at)
-    _append_at(dovecot, b"From: Lidia <lidia@example.net>\r\nMessage-ID: <nodate-2@example.net>\r\nSubject: two\r\n"
-                        b"\r\nNo dates at all.\r\n", stored_at)
+    _append_at(
+        dovecot,
+        b"From: Vera <vera@example.net>\r\nMessage-ID: <nodate-1@example.net>\r\n"
+        b"Received: from mx.example.net by mx.shop.example; Tue, 05 Nov 2024 08:41:07 +0000\r\n"
+        b"Subject: one\r\n\r\nNo Date header here.\r\n",
+        stored_at,
+    )
+    _append_at(
+        dovecot,
+        b"From: Lidia <lidia@example.net>\r\nMessage-ID: <nodate-2@example.net>\r\nSubject: two\r\n\r\nNo dates at all.\r\n",
+        stored_at,
+    )
     settings = settings_for(dovecot, tmp_path)
     store = await Store.open(settings.database)
     try:

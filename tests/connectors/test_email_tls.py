@@ -137,7 +137,9 @@ async def test_sends_over_tls_and_files_in_sent(dovecot_tls: DovecotServer, smtp
     assert b"Message-ID: <omniconsole.42.3@shop.example>" in copy
 
 
-async def test_smtp_untrusted_certificate_is_refused_in_words(dovecot_tls: DovecotServer, smtp_secure: tuple[str, SmtpServer], tmp_path: Path):
+async def test_smtp_untrusted_certificate_is_refused_in_words(
+    dovecot_tls: DovecotServer, smtp_secure: tuple[str, SmtpServer], tmp_path: Path
+):
     security, smtp = smtp_secure
     connector = make_connector(dovecot_tls, tmp_path, smtp, smtp_security=security)  # no tls_ca_path
     with pytest.raises(PermanentError, match=f"certificate of 127.0.0.1:{smtp.port} is not trusted") as refused:
@@ -170,7 +172,9 @@ async def test_smtp_tls_on_a_plain_port_is_explained(dovecot_tls: DovecotServer,
     assert smtp_server.received == []
 
 
-async def test_starttls_asked_of_a_server_without_it_is_permanent(dovecot_tls: DovecotServer, smtp_server: SmtpServer, tmp_path: Path):
+async def test_starttls_asked_of_a_server_without_it_is_permanent(
+    dovecot_tls: DovecotServer, smtp_server: SmtpServer, tmp_path: Path
+):
     """The password is not sent in the clear when STARTTLS is missing (a downgrade looks just
     like this), and the operator is told which setting to change."""
     connector = make_connector(dovecot_tls, tmp_path, smtp_server, smtp_security="starttls")
@@ -184,12 +188,16 @@ async def test_starttls_asked_of_a_server_without_it_is_permanent(dovecot_tls: D
 
 async def test_check_over_tls(dovecot_tls: DovecotServer, smtp_secure: tuple[str, SmtpServer], tmp_path: Path):
     security, smtp = smtp_secure
-    connector = make_connector(dovecot_tls, tmp_path, smtp, smtp_security=security, sent_folder="Sent", **imap_over(dovecot_tls, security))
+    connector = make_connector(
+        dovecot_tls, tmp_path, smtp, smtp_security=security, sent_folder="Sent", **imap_over(dovecot_tls, security)
+    )
     assert await connector.check() == "imap ok (1 folder, IDLE), smtp ok"
     assert smtp.handler.logins == [smtp.user]
 
 
-async def test_check_names_the_untrusted_certificate(dovecot_tls: DovecotServer, smtp_secure: tuple[str, SmtpServer], tmp_path: Path):
+async def test_check_names_the_untrusted_certificate(
+    dovecot_tls: DovecotServer, smtp_secure: tuple[str, SmtpServer], tmp_path: Path
+):
     security, smtp = smtp_secure
     imap = imap_over(dovecot_tls, security)
     del imap["tls_ca_path"]
@@ -248,8 +256,14 @@ async def test_starttls_drops_what_the_server_sent_in_the_clear_after_its_ok(tls
     server = await asyncio.start_server(session, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     settings = {
-        "address": "support@shop.example", "imap_host": "127.0.0.1", "imap_port": port, "imap_security": "starttls",
-        "imap_user": "support", "imap_password": "secret", "tls_ca_path": str(tls_certificate.cert), "folders": ["INBOX"],
+        "address": "support@shop.example",
+        "imap_host": "127.0.0.1",
+        "imap_port": port,
+        "imap_security": "starttls",
+        "imap_user": "support",
+        "imap_password": "secret",
+        "tls_ca_path": str(tls_certificate.cert),
+        "folders": ["INBOX"],
     }
     connector = EmailConnector(ChannelContext(channel_id=1, name="mitm", settings=settings, data_dir=tmp_path))
     try:

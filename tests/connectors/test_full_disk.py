@@ -33,8 +33,9 @@ def tiny_disk(path: Path, size_kb: int) -> Iterator[Path]:
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a small tmpfs needs root (and mount); a full disk cannot be simulated otherwise")
     path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0755", "tmpfs", str(path)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0755", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -44,9 +45,18 @@ def tiny_disk(path: Path, size_kb: int) -> Iterator[Path]:
 
 
 def message(key: str, size: int) -> dict:
-    return {"idempotency_key": key, "customer": {"email": "ivan@shop.example"}, "text": "the invoice",
-            "attachments": [{"filename": "invoice.pdf", "mime_type": "application/pdf",
-                             "content_base64": base64.b64encode(os.urandom(size)).decode()}]}
+    return {
+        "idempotency_key": key,
+        "customer": {"email": "ivan@shop.example"},
+        "text": "the invoice",
+        "attachments": [
+            {
+                "filename": "invoice.pdf",
+                "mime_type": "application/pdf",
+                "content_base64": base64.b64encode(os.urandom(size)).decode(),
+            }
+        ],
+    }
 
 
 def part_files(root: Path) -> list[Path]:
@@ -63,9 +73,12 @@ async def test_a_full_disk_is_503_with_retry_after_logged_once_and_leaves_no_par
         # What a core killed while writing left behind (pid 4194305 is past Linux's pid_max).
         (incoming / "4194305-0a1b2c3d.part").write_bytes(b"x" * 1024)
         port = free_port()
-        settings = Settings(database=tmp_path / "core.db", data_dir=data,
-                            channels=[ChannelSettings("api", "CRM", {"token": TOKEN})],
-                            listener=ListenerSettings(port=port))
+        settings = Settings(
+            database=tmp_path / "core.db",
+            data_dir=data,
+            channels=[ChannelSettings("api", "CRM", {"token": TOKEN})],
+            listener=ListenerSettings(port=port),
+        )
         store = await Store.open(settings.database)
         try:
             async with running_core(settings, store, until_up="all"):
@@ -98,9 +111,12 @@ async def test_a_database_on_a_full_disk_is_503_too_and_logged_once(tmp_path: Pa
     caplog.set_level(logging.INFO)
     with tiny_disk(tmp_path / "disk", 1024) as disk:
         port = free_port()
-        settings = Settings(database=disk / "core.db", data_dir=disk / "data",
-                            channels=[ChannelSettings("api", "CRM", {"token": TOKEN})],
-                            listener=ListenerSettings(port=port))
+        settings = Settings(
+            database=disk / "core.db",
+            data_dir=disk / "data",
+            channels=[ChannelSettings("api", "CRM", {"token": TOKEN})],
+            listener=ListenerSettings(port=port),
+        )
         store = await Store.open(settings.database)
         filler = disk / "filler"
         try:
@@ -113,8 +129,11 @@ async def test_a_database_on_a_full_disk_is_503_too_and_logged_once(tmp_path: Pa
                 async with httpx.AsyncClient(timeout=30) as client:
                     answers = {}
                     for n in range(8):  # distinct long texts, so the pages must grow (the WAL may hold a first one)
-                        body = {"idempotency_key": f"text-{n}", "customer": {"email": f"c{n}@shop.example"},
-                                "text": os.urandom(20_000).hex()}
+                        body = {
+                            "idempotency_key": f"text-{n}",
+                            "customer": {"email": f"c{n}@shop.example"},
+                            "text": os.urandom(20_000).hex(),
+                        }
                         answers[n] = (body, await client.post(url, json=body, headers=headers))
                     refused = [(body, a) for body, a in answers.values() if a.status_code != 202]
                     assert len(refused) >= 6 and all(a.status_code == 503 for _, a in refused), [a.text for _, a in refused]

@@ -57,7 +57,8 @@ def bot_api() -> FakeBotApi:
 def telegram_settings(api: FakeBotApi, tmp_path: Path) -> Settings:
     options = {"token": api.token, "base_url": api.base_url, "base_file_url": api.base_file_url, "poll_timeout": 1}
     return Settings(
-        database=tmp_path / "core.db", data_dir=tmp_path / "data",
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
         channels=[ChannelSettings("telegram", "Telegram", options)],
         listener=ListenerSettings(port=free_port(), enabled=True),
     )
@@ -102,8 +103,14 @@ async def test_an_edit_that_replaces_the_photo_stores_the_new_photo(bot_api: Fak
 
     def message(fields: dict[str, Any], date: int) -> dict[str, Any]:
         photo = [{**files[fields["photo"]], "width": 1280, "height": 960}]
-        built = {"message_id": fields["message_id"], "date": date, "chat": private_chat(customer), "from": customer,
-                 "caption": fields["caption"], "photo": photo}
+        built = {
+            "message_id": fields["message_id"],
+            "date": date,
+            "chat": private_chat(customer),
+            "from": customer,
+            "caption": fields["caption"],
+            "photo": photo,
+        }
         if "edit_date_offset" in fields:
             built["edit_date"] = date + fields["edit_date_offset"]
         return built
@@ -117,8 +124,12 @@ async def test_an_edit_that_replaces_the_photo_stores_the_new_photo(bot_api: Fak
 
             async def new_photo_stored():
                 entries = await inbound_entries(store)
-                return entries and entries[0].attachments and entries[0].attachments[0].filename.endswith(
-                    files["SECOND"]["file_unique_id"] + ".jpg") and entries[0]
+                return (
+                    entries
+                    and entries[0].attachments
+                    and entries[0].attachments[0].filename.endswith(files["SECOND"]["file_unique_id"] + ".jpg")
+                    and entries[0]
+                )
 
             entry = await until(new_photo_stored, what="the replacing photo")
         assert entry.body == "Photo of the damage, box 2 of 2"
@@ -141,11 +152,19 @@ def graph() -> FakeGraphApi:
 
 
 def whatsapp_settings(graph: FakeGraphApi, tmp_path: Path, port: int) -> Settings:
-    options = {"token": TOKEN, "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "phone_number_id": PHONE_NUMBER_ID,
-               "graph_url": graph.url, "api_version": "v21.0"}
+    options = {
+        "token": TOKEN,
+        "app_secret": APP_SECRET,
+        "verify_token": VERIFY_TOKEN,
+        "phone_number_id": PHONE_NUMBER_ID,
+        "graph_url": graph.url,
+        "api_version": "v21.0",
+    }
     return Settings(
-        database=tmp_path / "core.db", data_dir=tmp_path / "data",
-        channels=[ChannelSettings("whatsapp", "WhatsApp", options)], listener=ListenerSettings(port=port),
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        channels=[ChannelSettings("whatsapp", "WhatsApp", options)],
+        listener=ListenerSettings(port=port),
     )
 
 

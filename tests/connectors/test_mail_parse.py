@@ -102,7 +102,13 @@ def test_rfc2047_headers_and_reply_to():
 
 
 def test_raw_8bit_header_is_decoded_not_mangled():
-    raw = b"From: " + "Пётр".encode("cp1251") + b" <petr@example.ru>\r\nSubject: " + "Счёт".encode("cp1251") + b"\r\nMessage-ID: <h8@x>\r\n\r\nbody\r\n"
+    raw = (
+        b"From: "
+        + "Пётр".encode("cp1251")
+        + b" <petr@example.ru>\r\nSubject: "
+        + "Счёт".encode("cp1251")
+        + b"\r\nMessage-ID: <h8@x>\r\n\r\nbody\r\n"
+    )
     message = parse_mail(raw)
     assert message.subject == "Счёт"
     assert message.sender_name == "Пётр"
@@ -157,7 +163,9 @@ def test_html_only_becomes_readable_text_with_links():
 
 
 def test_html_blockquote_is_folded_like_plain_quotes():
-    text = html_to_text("<div>Yes, that works.</div><div>On Mon, Ivan wrote:</div><blockquote><p>Can you ship on Friday?</p></blockquote>")
+    text = html_to_text(
+        "<div>Yes, that works.</div><div>On Mon, Ivan wrote:</div><blockquote><p>Can you ship on Friday?</p></blockquote>"
+    )
     assert text.splitlines()[-1] == "> Can you ship on Friday?"
     assert text[: fold_position(text)].strip() == "Yes, that works."
 
@@ -165,7 +173,10 @@ def test_html_blockquote_is_folded_like_plain_quotes():
 def test_nested_multipart_prefers_plain_and_keeps_files():
     message = parsed("nested_multipart.eml")
     assert message.body == "The plain version. The photo of the broken box is below."
-    assert [(a.filename, a.mime_type) for a in message.attachments] == [("box.png", "image/png"), ("receipt.pdf", "application/pdf")]
+    assert [(a.filename, a.mime_type) for a in message.attachments] == [
+        ("box.png", "image/png"),
+        ("receipt.pdf", "application/pdf"),
+    ]
     assert message.attachments[0].data.startswith(b"\x89PNG")
     assert message.attachments[1].data.startswith(b"%PDF")
     assert message.attachments[1].size == len(message.attachments[1].data)
@@ -228,7 +239,7 @@ def test_outlook_style_russian_history_is_folded():
     ("body", "visible"),
     [
         ("Thanks!\n\n-- \nAnna, shop manager", "Thanks!"),
-        ("Спасибо!\n\n20.03.2026, 10:00, \"Поддержка\" <support@shop.example> пишет:\n> Ваш заказ готов", "Спасибо!"),
+        ('Спасибо!\n\n20.03.2026, 10:00, "Поддержка" <support@shop.example> пишет:\n> Ваш заказ готов', "Спасибо!"),
         ("Ok\n\nSent from my iPhone", "Ok"),
         ("Да\n\n-----Original Message-----\nFrom: x", "Да"),
     ],
@@ -470,7 +481,11 @@ def test_attachment_names_with_undeclared_or_unknown_8bit_bytes(disposition, exp
 
 
 def test_content_type_name_is_decoded_the_same_way():
-    part = b"Content-Type: application/pdf; name=\"=?unknown-8bit?B?" + base64.b64encode("Счёт.pdf".encode("koi8-r")) + b"?=\"\r\n\r\nxx"
+    part = (
+        b'Content-Type: application/pdf; name="=?unknown-8bit?B?'
+        + base64.b64encode("Счёт.pdf".encode("koi8-r"))
+        + b'?="\r\n\r\nxx'
+    )
     (attachment,) = parse_mail(_mixed(TEXT_PART, part)).attachments
     assert attachment.filename == "Счёт.pdf"
 
@@ -489,7 +504,12 @@ def test_content_type_name_is_decoded_the_same_way():
     ],
 )
 def test_sender_names_with_unknown_or_undeclared_charsets(header, expected):
-    raw = header.encode("koi8-r") + b"\r\nMessage-ID: <n@x>\r\nSubject: =?unknown-8bit?B?" + base64.b64encode("Возврат".encode("cp1251")) + b"?=\r\n\r\nhi\r\n"
+    raw = (
+        header.encode("koi8-r")
+        + b"\r\nMessage-ID: <n@x>\r\nSubject: =?unknown-8bit?B?"
+        + base64.b64encode("Возврат".encode("cp1251"))
+        + b"?=\r\n\r\nhi\r\n"
+    )
     message = parse_mail(raw)
     assert (message.sender_name, message.address) == expected
     assert message.subject == "Возврат"
@@ -509,8 +529,10 @@ def test_cc_names_and_the_reply_to_address_come_through():
 
 
 def test_multipart_without_boundary_holding_html_is_read_as_html():
-    raw = (b"From: a@example.com\r\nMessage-ID: <nb@x>\r\nContent-Type: multipart/alternative\r\n\r\n"
-           b"<html><body><p>The parcel <b>arrived</b> open.</p></body></html>\r\n")
+    raw = (
+        b"From: a@example.com\r\nMessage-ID: <nb@x>\r\nContent-Type: multipart/alternative\r\n\r\n"
+        b"<html><body><p>The parcel <b>arrived</b> open.</p></body></html>\r\n"
+    )
     message = parse_mail(raw)
     assert message.body == "The parcel arrived open."
     assert message.attachments == ()
@@ -521,7 +543,7 @@ def test_multipart_whose_boundary_is_missing_or_wrong_is_split_at_the_one_it_use
     raw = (
         b"From: a@example.com\r\nMessage-ID: <wb@x>\r\nContent-Type: " + content_type + b"\r\n\r\n"
         b"--used\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe receipt is attached.\r\n"
-        b"--used\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"receipt.pdf\"\r\n\r\n%PDF-1.4\r\n"
+        b'--used\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="receipt.pdf"\r\n\r\n%PDF-1.4\r\n'
         b"--used--\r\n"
     )
     message = parse_mail(raw)
@@ -531,8 +553,10 @@ def test_multipart_whose_boundary_is_missing_or_wrong_is_split_at_the_one_it_use
 
 def test_multipart_without_boundary_in_base64_windows_1251():
     text = "Посылка пришла вскрытой, не хватает одной чашки."
-    raw = (b"From: a@example.com\r\nMessage-ID: <nb64@x>\r\nContent-Type: multipart/alternative; charset=windows-1251\r\n"
-           b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(text.encode("cp1251")))
+    raw = (
+        b"From: a@example.com\r\nMessage-ID: <nb64@x>\r\nContent-Type: multipart/alternative; charset=windows-1251\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(text.encode("cp1251"))
+    )
     assert parse_mail(raw).body == text
 
 
@@ -557,8 +581,11 @@ def dated(headers: str) -> bytes:
         ("Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n" + RECEIVED, datetime(2024, 11, 5, 8, 41, 7, tzinfo=UTC), "received"),
         ("Date: Wed, 05 Nov 2025 08:40:00 +0000\r\n" + RECEIVED, datetime(2024, 11, 5, 8, 41, 7, tzinfo=UTC), "received"),
         # Other trace dates when there is no Received.
-        ("X-Received: by 2002:a05:6000:1 with SMTP id x; Tue, 05 Nov 2024 08:41:00 -0800\r\n",
-         datetime(2024, 11, 5, 16, 41, tzinfo=UTC), "x-received"),
+        (
+            "X-Received: by 2002:a05:6000:1 with SMTP id x; Tue, 05 Nov 2024 08:41:00 -0800\r\n",
+            datetime(2024, 11, 5, 16, 41, tzinfo=UTC),
+            "x-received",
+        ),
         ("Delivery-date: Tue, 05 Nov 2024 09:00:00 +0000\r\n", datetime(2024, 11, 5, 9, 0, tzinfo=UTC), "delivery-date"),
     ],
 )
@@ -598,14 +625,19 @@ def tnef(*objects: tuple[int, int, bytes]) -> bytes:
 
 def tnef_mail(data: bytes, *, text: bytes | None = None, content_type: bytes = b"application/ms-tnef") -> bytes:
     parts = [] if text is None else [b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + text]
-    parts.append(b"Content-Type: " + content_type + b"; name=\"winmail.dat\"\r\nContent-Transfer-Encoding: base64\r\n"
-                 b"Content-Disposition: attachment; filename=\"winmail.dat\"\r\n\r\n" + base64.encodebytes(data))
+    parts.append(
+        b"Content-Type: " + content_type + b'; name="winmail.dat"\r\nContent-Transfer-Encoding: base64\r\n'
+        b'Content-Disposition: attachment; filename="winmail.dat"\r\n\r\n' + base64.encodebytes(data)
+    )
     return _mixed(*parts)
 
 
 VERSION = (1, 0x00089006, b"\x00\x00\x01\x00")
-FILE = [(2, 0x00069002, b"\x01\x00\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00"),
-        (2, 0x00018010, b"order.csv\x00"), (2, 0x0006800F, b"sku;qty\nA-1;3\n")]
+FILE = [
+    (2, 0x00069002, b"\x01\x00\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00"),
+    (2, 0x00018010, b"order.csv\x00"),
+    (2, 0x0006800F, b"sku;qty\nA-1;3\n"),
+]
 
 
 def test_tnef_body_is_the_body_when_the_mail_has_none():
@@ -631,8 +663,10 @@ def test_a_winmail_dat_that_is_not_tnef_is_kept_as_it_came():
 @pytest.mark.parametrize(
     ("headers", "keys"),
     [
-        ("In-Reply-To: 1.2@tracker.example\r\nReferences: 0.1@tracker.example 1.2@tracker.example\r\n",
-         ("<1.2@tracker.example>", "<0.1@tracker.example>")),
+        (
+            "In-Reply-To: 1.2@tracker.example\r\nReferences: 0.1@tracker.example 1.2@tracker.example\r\n",
+            ("<1.2@tracker.example>", "<0.1@tracker.example>"),
+        ),
         ("References: 0.1@tracker.example,\r\n 1.2@tracker.example\r\n", ("<0.1@tracker.example>", "<1.2@tracker.example>")),
         ("In-Reply-To: <p@x> (Ivan's message of Mon)\r\n", ("<p@x>",)),
         # RFC 822's phrase form: the bracketed id, not the address in the words.
@@ -656,14 +690,21 @@ LIST = "List-Id: <help.shop.example>\r\nList-Post: <mailto:help@shop.example>\r\
     ("headers", "person"),
     [
         # Mailman, from_is_list = munge_from: the person in Reply-To.
-        ('From: "Vera Testova via Shop Help" <help@shop.example>\r\nReply-To: Vera Testova <vera@mail.example>\r\n',
-         ("Vera Testova", "vera@mail.example")),
+        (
+            'From: "Vera Testova via Shop Help" <help@shop.example>\r\nReply-To: Vera Testova <vera@mail.example>\r\n',
+            ("Vera Testova", "vera@mail.example"),
+        ),
         # ... with reply_goes_to_list: Reply-To is the list, the person in Cc.
-        ('From: Vera Testova via Shop Help <help@shop.example>\r\nReply-To: help@shop.example\r\n'
-         "Cc: Vera Testova <vera@mail.example>\r\n", ("Vera Testova", "vera@mail.example")),
+        (
+            "From: Vera Testova via Shop Help <help@shop.example>\r\nReply-To: help@shop.example\r\n"
+            "Cc: Vera Testova <vera@mail.example>\r\n",
+            ("Vera Testova", "vera@mail.example"),
+        ),
         # Google Groups, X-Original-From only.
-        ("From: \"'Ivan Testov' via Shop Help\" <help@shop.example>\r\nX-Original-From: Ivan Testov <ivan@mailbox.example>\r\n",
-         ("Ivan Testov", "ivan@mailbox.example")),
+        (
+            "From: \"'Ivan Testov' via Shop Help\" <help@shop.example>\r\nX-Original-From: Ivan Testov <ivan@mailbox.example>\r\n",
+            ("Ivan Testov", "ivan@mailbox.example"),
+        ),
         # A list that does not rewrite: From is the person already.
         ("From: Olga <olga@post.example>\r\nReply-To: help@shop.example\r\n", ("Olga", "olga@post.example")),
     ],
@@ -699,9 +740,14 @@ def test_mbox_separators_by_their_shape(tmp_path):
     )
     entries = list(iter_mbox(mbox))
     assert [entry.key for entry in entries] == ["<s1@x>", "<s2@x>", "<s3@x>"]
-    assert parse_mail(entries[0].raw).body == "From now on, please write to my new address.\nFrom what I remember the order was paid."
+    assert (
+        parse_mail(entries[0].raw).body
+        == "From now on, please write to my new address.\nFrom what I remember the order was paid."
+    )
     assert [entry.delivered_at for entry in entries] == [
-        datetime(2024, 11, 5, 7, 0, tzinfo=UTC), datetime(2024, 11, 5, 12, 0, tzinfo=UTC), datetime(2024, 11, 5, 13, 0, tzinfo=UTC)
+        datetime(2024, 11, 5, 7, 0, tzinfo=UTC),
+        datetime(2024, 11, 5, 12, 0, tzinfo=UTC),
+        datetime(2024, 11, 5, 13, 0, tzinfo=UTC),
     ]
     assert all(entry.problem == "" for entry in entries)
 
@@ -718,8 +764,10 @@ def test_an_unreadable_mail_keeps_the_sender_it_shows():
 
 def test_a_mail_a_list_wrapped_for_dmarc_is_the_persons_own_mail():
     # Mailman's from_is_list = wrap_message: the list's mail, the person's own as message/rfc822.
-    original = (b"From: Vera Testova <vera@strict.example>\r\nTo: help@shop.example\r\nSubject: Broken cup\r\n"
-                b"Message-ID: <orig@strict.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOne cup arrived broken.\r\n")
+    original = (
+        b"From: Vera Testova <vera@strict.example>\r\nTo: help@shop.example\r\nSubject: Broken cup\r\n"
+        b"Message-ID: <orig@strict.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOne cup arrived broken.\r\n"
+    )
     raw = (
         b"From: Vera Testova via Shop Help <help@shop.example>\r\nReply-To: Vera Testova <vera@strict.example>\r\n"
         b"List-Id: <help.shop.example>\r\nList-Post: <mailto:help@shop.example>\r\nMessage-ID: <wrap@shop.example>\r\n"
@@ -727,6 +775,10 @@ def test_a_mail_a_list_wrapped_for_dmarc_is_the_persons_own_mail():
         b"--w\r\nContent-Type: message/rfc822\r\n\r\n" + original + b"\r\n--w--\r\n"
     )
     message = parse_mail(raw)
-    assert (message.sender_name, message.address, message.meta["via"]) == ("Vera Testova", "vera@strict.example", "help@shop.example")
+    assert (message.sender_name, message.address, message.meta["via"]) == (
+        "Vera Testova",
+        "vera@strict.example",
+        "help@shop.example",
+    )
     assert message.body == "One cup arrived broken."
     assert message.attachments == ()

@@ -27,16 +27,18 @@ from connectors.payload import (
     as_int,
     deliver_isolated,
     epoch_time,
-    repaired,
     repair_text,
+    repaired,
 )
 from connectors.telegram import TelegramConnector
 from omniconsole.models import IdentityKind
 from tests.connectors.test_vk import api as vk_api  # noqa: F401 - the VK fake, as a fixture
 from tests.connectors.test_vk import receive_one as vk_receive_one
-from tests.connectors.test_whatsapp import graph  # noqa: F401 - the Graph API fake, as a fixture
+from tests.connectors.test_whatsapp import (
+    graph,  # noqa: F401 - the Graph API fake, as a fixture
+    wired,
+)
 from tests.connectors.test_whatsapp import receive as wa_receive
-from tests.connectors.test_whatsapp import wired
 from tests.peers.graph_api import FakeGraphApi
 from tests.peers.telegram_api import FakeBotApi, user
 from tests.peers.vk_api import FakeVkApi
@@ -70,23 +72,62 @@ class Sink:
 
 TELEGRAM_KINDS = [
     ({"dice": {"emoji": "🎲", "value": 4}}, "Dice 🎲 4"),
-    ({"poll": {"id": "1", "question": "Which colour?", "options": [{"persistent_id": "b", "text": "Blue", "voter_count": 0},
-                                                                {"persistent_id": "r", "text": "Red", "voter_count": 0}],
-               "total_voter_count": 0, "is_closed": False, "is_anonymous": True, "type": "regular", "allows_multiple_answers": False, "allows_revoting": False, "members_only": False}},
-     "Poll: Which colour? (Blue, Red)"),
+    (
+        {
+            "poll": {
+                "id": "1",
+                "question": "Which colour?",
+                "options": [
+                    {"persistent_id": "b", "text": "Blue", "voter_count": 0},
+                    {"persistent_id": "r", "text": "Red", "voter_count": 0},
+                ],
+                "total_voter_count": 0,
+                "is_closed": False,
+                "is_anonymous": True,
+                "type": "regular",
+                "allows_multiple_answers": False,
+                "allows_revoting": False,
+                "members_only": False,
+            }
+        },
+        "Poll: Which colour? (Blue, Red)",
+    ),
     ({"web_app_data": {"data": "size=42", "button_text": "Pick size"}}, "Web app (Pick size) sent: size=42"),
-    ({"users_shared": {"request_id": 1, "users": [{"user_id": 55, "first_name": "Anna"}, {"user_id": 56, "username": "bob"}]}},
-     "Shared users: Anna, @bob"),
+    (
+        {"users_shared": {"request_id": 1, "users": [{"user_id": 55, "first_name": "Anna"}, {"user_id": 56, "username": "bob"}]}},
+        "Shared users: Anna, @bob",
+    ),
     ({"chat_shared": {"request_id": 2, "chat_id": -100123, "title": "Shop fans"}}, "Shared a chat: Shop fans"),
-    ({"successful_payment": {"currency": "EUR", "total_amount": 1999, "invoice_payload": "order-7",
-                             "telegram_payment_charge_id": "t1", "provider_payment_charge_id": "p1"}},
-     "Payment received: 1999 EUR (in the currency's smallest units), invoice order-7"),
-    ({"game": {"title": "Kettle run", "description": "Run!", "photo": []}}, "(game: omniconsole cannot show this kind of message)"),
+    (
+        {
+            "successful_payment": {
+                "currency": "EUR",
+                "total_amount": 1999,
+                "invoice_payload": "order-7",
+                "telegram_payment_charge_id": "t1",
+                "provider_payment_charge_id": "p1",
+            }
+        },
+        "Payment received: 1999 EUR (in the currency's smallest units), invoice order-7",
+    ),
+    (
+        {"game": {"title": "Kettle run", "description": "Run!", "photo": []}},
+        "(game: omniconsole cannot show this kind of message)",
+    ),
     ({"text": "/start@omni_test_bot"}, ""),  # a start: an origin, not words
     ({"text": "hi <b>there</b>", "entities": [{"type": "bold", "offset": 0, "length": 2}]}, "hi <b>there</b>"),
-    ({"text": "see", "forward_origin": {"type": "chat", "date": 1, "sender_chat": {"id": -1002, "type": "supergroup", "title": "Fans"},
-                                        "author_signature": "Ann"}},
-     "Forwarded from chat Fans (Ann):\n> see"),
+    (
+        {
+            "text": "see",
+            "forward_origin": {
+                "type": "chat",
+                "date": 1,
+                "sender_chat": {"id": -1002, "type": "supergroup", "title": "Fans"},
+                "author_signature": "Ann",
+            },
+        },
+        "Forwarded from chat Fans (Ann):\n> see",
+    ),
 ]
 # Service messages: nothing the customer wrote; confirmed, never stored.
 TELEGRAM_SKIPPED = [
@@ -102,7 +143,12 @@ async def _telegram(tmp_path: Path, contents: list[dict[str, Any]]) -> tuple[Sin
         last = 0
         for content in contents:
             last = bot_api.push_update("message", bot_api.message(RITA, **content))
-        settings = {"token": bot_api.token, "base_url": bot_api.base_url, "base_file_url": bot_api.base_file_url, "poll_timeout": 1}
+        settings = {
+            "token": bot_api.token,
+            "base_url": bot_api.base_url,
+            "base_file_url": bot_api.base_file_url,
+            "poll_timeout": 1,
+        }
         connector = TelegramConnector(ChannelContext(channel_id=1, name="telegram", settings=settings, data_dir=tmp_path))
         sink = Sink()
         task = asyncio.create_task(connector.run(sink))
@@ -134,22 +180,41 @@ async def test_telegram_service_messages_are_skipped_but_confirmed(tmp_path: Pat
 
 WHATSAPP_KINDS = [
     ("interactive", {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes, deliver"}}, "Yes, deliver"),
-    ("interactive", {"type": "list_reply", "list_reply": {"id": "s2", "title": "Size M", "description": "fits 170-180"}},
-     "Size M\nfits 170-180"),
-    ("interactive", {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent", "response_json": "{\"flow_token\": \"t\"}"}},
-     "Form sent (no answers given)"),
+    (
+        "interactive",
+        {"type": "list_reply", "list_reply": {"id": "s2", "title": "Size M", "description": "fits 170-180"}},
+        "Size M\nfits 170-180",
+    ),
+    (
+        "interactive",
+        {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent", "response_json": '{"flow_token": "t"}'}},
+        "Form sent (no answers given)",
+    ),
     ("button", {"text": "Track", "payload": "track-7"}, "Track"),
-    ("order", {"catalog_id": "cat1", "product_items": [{"product_retailer_id": "kettle-17", "quantity": "2", "item_price": 19.9,
-                                                        "currency": "EUR"}], "text": "gift wrap"},
-     "Order from catalog cat1:\n- kettle-17 × 2 at 19.9 EUR\ngift wrap"),
-    ("location", {"latitude": 52.52, "longitude": 13.405, "name": "Pickup", "address": "Main st 1"},
-     "Location: Pickup, Main st 1 (52.52, 13.405)"),
+    (
+        "order",
+        {
+            "catalog_id": "cat1",
+            "product_items": [{"product_retailer_id": "kettle-17", "quantity": "2", "item_price": 19.9, "currency": "EUR"}],
+            "text": "gift wrap",
+        },
+        "Order from catalog cat1:\n- kettle-17 × 2 at 19.9 EUR\ngift wrap",
+    ),
+    (
+        "location",
+        {"latitude": 52.52, "longitude": 13.405, "name": "Pickup", "address": "Main st 1"},
+        "Location: Pickup, Main st 1 (52.52, 13.405)",
+    ),
     ("unsupported", {}, "(unsupported message: omniconsole cannot show this kind of message)"),
 ]
 
 
-@pytest.mark.parametrize(("kind", "content", "shown"), WHATSAPP_KINDS, ids=[f"{k}-{c.get('type', '')}" for k, c, _ in WHATSAPP_KINDS])
-async def test_each_whatsapp_kind_is_shown_in_words(graph: FakeGraphApi, tmp_path: Path, kind: str, content: dict[str, Any], shown: str) -> None:  # noqa: F811
+@pytest.mark.parametrize(
+    ("kind", "content", "shown"), WHATSAPP_KINDS, ids=[f"{k}-{c.get('type', '')}" for k, c, _ in WHATSAPP_KINDS]
+)
+async def test_each_whatsapp_kind_is_shown_in_words(
+    graph: FakeGraphApi, tmp_path: Path, kind: str, content: dict[str, Any], shown: str
+) -> None:  # noqa: F811
     async with wired(graph, tmp_path) as rig:
         [message] = await wa_receive(rig, rig.meta.message("79991234567", kind, **content))
     assert message.body == shown
@@ -159,8 +224,14 @@ async def test_whatsapp_welcome_requests_and_system_notices_open_nothing(graph: 
     async with wired(graph, tmp_path) as rig:
         items = [
             rig.meta.message("79991234567", "request_welcome"),
-            {**rig.meta.message("79991234567", "system"),
-             "system": {"body": "User A changed from 79991234567 to 79990000000", "wa_id": "79990000000", "type": "user_changed_number"}},
+            {
+                **rig.meta.message("79991234567", "system"),
+                "system": {
+                    "body": "User A changed from 79991234567 to 79990000000",
+                    "wa_id": "79990000000",
+                    "type": "user_changed_number",
+                },
+            },
         ]
         answer = await rig.post(rig.meta.payload(items))
         assert answer.status_code == 200
@@ -184,7 +255,9 @@ VK_KINDS = [
 
 
 @pytest.mark.parametrize(("attachment", "shown"), VK_KINDS, ids=[a["type"] for a, _ in VK_KINDS])
-async def test_each_vk_attachment_kind_is_shown_in_words(vk_api: FakeVkApi, tmp_path: Path, attachment: dict[str, Any], shown: str) -> None:  # noqa: F811
+async def test_each_vk_attachment_kind_is_shown_in_words(
+    vk_api: FakeVkApi, tmp_path: Path, attachment: dict[str, Any], shown: str
+) -> None:  # noqa: F811
     message = await vk_receive_one(vk_api, tmp_path, "", attachments=[attachment])
     assert message.body == shown
 
@@ -213,8 +286,15 @@ def test_readers_take_only_what_they_say() -> None:
 
 def test_repair_replaces_lone_surrogates_everywhere_and_keeps_the_rest() -> None:
     assert repair_text("ok 😀 \ud83d \udc00") == "ok 😀 \ufffd \ufffd"
-    message = InboundMessage("1", IdentityKind.TELEGRAM, "1", "a\ud83db", datetime.now(UTC), sender_name="N\udc00",
-                             meta={"k\ud83d": ["v\ud83d", {"x": float("nan")}]})
+    message = InboundMessage(
+        "1",
+        IdentityKind.TELEGRAM,
+        "1",
+        "a\ud83db",
+        datetime.now(UTC),
+        sender_name="N\udc00",
+        meta={"k\ud83d": ["v\ud83d", {"x": float("nan")}]},
+    )
     fixed = repaired(message)
     assert (fixed.body, fixed.sender_name) == ("a\ufffdb", "N\ufffd")
     assert fixed.meta == {"k\ufffd": ["v\ufffd", {"x": None}]} and "repaired" in fixed.flags
@@ -240,7 +320,9 @@ class RefusingSink(Sink):
 
 async def test_a_message_the_core_refuses_is_kept_unreadable_and_the_rest_and_cursor_commit() -> None:
     sink = RefusingSink()
-    batch = [InboundMessage(str(n), IdentityKind.VK, str(n), "poison" if n == 3 else f"fine {n}", datetime.now(UTC)) for n in range(6)]
+    batch = [
+        InboundMessage(str(n), IdentityKind.VK, str(n), "poison" if n == 3 else f"fine {n}", datetime.now(UTC)) for n in range(6)
+    ]
     await deliver_isolated(sink, batch, "cursor-6", raw_of=lambda m: {"id": m.external_id, "raw": True})
     assert [m.body for m in sink.messages if UNREADABLE not in m.flags] == [f"fine {n}" for n in (0, 1, 2, 4, 5)]
     [kept] = [m for m in sink.messages if UNREADABLE in m.flags]

@@ -60,8 +60,10 @@ async def bodies(store: Store) -> dict[int, list[str]]:
 
 def core(tmp_path: Path, kind: str, options: dict[str, Any]) -> Settings:
     return Settings(
-        database=tmp_path / "core.db", data_dir=tmp_path / "data",
-        channels=[ChannelSettings(kind, kind.capitalize(), options)], listener=ListenerSettings(port=free_port()),
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        channels=[ChannelSettings(kind, kind.capitalize(), options)],
+        listener=ListenerSettings(port=free_port()),
     )
 
 
@@ -95,8 +97,17 @@ def bot_api() -> FakeBotApi:
 
 
 def telegram(bot_api: FakeBotApi, tmp_path: Path, **options: Any) -> Settings:
-    return core(tmp_path, "telegram", {"token": bot_api.token, "base_url": bot_api.base_url,
-                                       "base_file_url": bot_api.base_file_url, "poll_timeout": 1, **options})
+    return core(
+        tmp_path,
+        "telegram",
+        {
+            "token": bot_api.token,
+            "base_url": bot_api.base_url,
+            "base_file_url": bot_api.base_file_url,
+            "poll_timeout": 1,
+            **options,
+        },
+    )
 
 
 def push_fixture_messages(bot_api: FakeBotApi, case: dict[str, Any]) -> None:
@@ -136,12 +147,16 @@ async def test_telegram_text_links_keep_their_urls(bot_api: FakeBotApi, tmp_path
     push_fixture_messages(bot_api, case)
     customer = case["customer"]
     # "😀 " is 3 UTF-16 code units: the link's offset counts them as Telegram does.
-    other = {"message_id": 53, "text": "😀 see here and ask Ivan, or https://example.org", "entities": [
-        {"type": "bold", "offset": 0, "length": 2},
-        {"type": "text_link", "offset": 7, "length": 4, "url": "https://example.org/here"},
-        {"type": "text_mention", "offset": 20, "length": 4, "user": {"id": 777, "is_bot": False, "first_name": "Ivan"}},
-        {"type": "url", "offset": 29, "length": 19},
-    ]}
+    other = {
+        "message_id": 53,
+        "text": "😀 see here and ask Ivan, or https://example.org",
+        "entities": [
+            {"type": "bold", "offset": 0, "length": 2},
+            {"type": "text_link", "offset": 7, "length": 4, "url": "https://example.org/here"},
+            {"type": "text_mention", "offset": 20, "length": 4, "user": {"id": 777, "is_bot": False, "first_name": "Ivan"}},
+            {"type": "url", "offset": 29, "length": 19},
+        ],
+    }
     bot_api.push_update("message", {**other, "from": customer, "chat": private_chat(customer), "date": int(time.time())})
     async with await Store.open(tmp_path / "core.db") as store, polling_core(telegram(bot_api, tmp_path), store):
         [texts] = (await until(lambda: _with_count(store, 3))).values()
@@ -162,8 +177,14 @@ async def test_telegram_reaction_to_our_reply_after_resolving_opens_nothing(bot_
         sent = await until(lambda: _sent(store, row.conversation_id, reply))
         await store.set_status(row.conversation_id, ConversationStatus.RESOLVED, "alice")
         chat_id, message_id = sent.external_id.split(":")
-        reaction = {"chat": private_chat(customer), "message_id": int(message_id), "user": customer, "date": int(time.time()),
-                    "old_reaction": [], "new_reaction": [{"type": "emoji", "emoji": "👍"}]}
+        reaction = {
+            "chat": private_chat(customer),
+            "message_id": int(message_id),
+            "user": customer,
+            "date": int(time.time()),
+            "old_reaction": [],
+            "new_reaction": [{"type": "emoji", "emoji": "👍"}],
+        }
         bot_api.push_update("message_reaction", reaction)
         stored = await until(lambda: store.reactions(row.conversation_id))
         assert [(r.emoji, r.message_id) for r in stored[reply]] == [("👍", reply)]
@@ -172,13 +193,18 @@ async def test_telegram_reaction_to_our_reply_after_resolving_opens_nothing(bot_
         assert await store.inbox_page(InboxView.ALL) == []
         # Unknown target: kept, still nothing opens.
         bot_api.push_update("message_reaction", {**reaction, "message_id": 999, "date": int(time.time()) + 1})
-        bot_api.push_update("message_reaction", {**reaction, "new_reaction": [], "old_reaction": reaction["new_reaction"],
-                                                 "date": int(time.time()) + 2})
+        bot_api.push_update(
+            "message_reaction",
+            {**reaction, "new_reaction": [], "old_reaction": reaction["new_reaction"], "date": int(time.time()) + 2},
+        )
         await until(lambda: _no_reactions(store, row.conversation_id))
         assert await store.inbox_page(InboxView.ALL) == []
         assert len(await store.inbox_page(InboxView.RESOLVED)) == 1
-        unmatched = await store.db.run(lambda conn: conn.execute(
-            "SELECT emoji, message_id FROM reactions WHERE target_external_id = ?", (f"{chat_id}:999",)).fetchall())
+        unmatched = await store.db.run(
+            lambda conn: conn.execute(
+                "SELECT emoji, message_id FROM reactions WHERE target_external_id = ?", (f"{chat_id}:999",)
+            ).fetchall()
+        )
         unmatched = [tuple(row) for row in unmatched]
         assert unmatched == [("👍", None)]
 
@@ -227,14 +253,27 @@ def graph() -> FakeGraphApi:
 
 
 def whatsapp(graph: FakeGraphApi, tmp_path: Path, **options: Any) -> Settings:
-    return core(tmp_path, "whatsapp", {"token": TOKEN, "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN,
-                                       "phone_number_id": PHONE_NUMBER_ID, "graph_url": graph.url, **options})
+    return core(
+        tmp_path,
+        "whatsapp",
+        {
+            "token": TOKEN,
+            "app_secret": APP_SECRET,
+            "verify_token": VERIFY_TOKEN,
+            "phone_number_id": PHONE_NUMBER_ID,
+            "graph_url": graph.url,
+            **options,
+        },
+    )
 
 
 def envelope(value: dict[str, Any]) -> dict[str, Any]:
     """A fixture's `value` in Meta's envelope, with our number's metadata."""
-    value = {"messaging_product": "whatsapp",
-             "metadata": {"display_phone_number": "15550100199", "phone_number_id": PHONE_NUMBER_ID}, **value}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550100199", "phone_number_id": PHONE_NUMBER_ID},
+        **value,
+    }
     return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"value": value, "field": "messages"}]}]}
 
 
@@ -246,7 +285,9 @@ async def post(settings: Settings, payload: dict[str, Any]) -> int:
         await meta.close()
 
 
-async def test_a_whatsapp_user_known_only_by_business_scoped_id_is_stored_and_joined_later(graph: FakeGraphApi, tmp_path: Path) -> None:
+async def test_a_whatsapp_user_known_only_by_business_scoped_id_is_stored_and_joined_later(
+    graph: FakeGraphApi, tmp_path: Path
+) -> None:
     """Payload 07: a username user (`from_user_id`, `contacts[].user_id`, no phone) used to be
     answered 200 and dropped. Stored under that id; a reply goes to it (`recipient`); when the
     same person later writes with their phone as well, the phone joins the same customer."""
@@ -308,7 +349,9 @@ async def test_a_whatsapp_flow_response_shows_the_answers(graph: FakeGraphApi, t
     assert texts == ["Form answers:\norder number: A-7731\nreason: Wrong size\npickup date: 2026-12-03"]
 
 
-async def test_whatsapp_group_messages_are_skipped_unless_configured_then_the_group_is_answered(graph: FakeGraphApi, tmp_path: Path) -> None:
+async def test_whatsapp_group_messages_are_skipped_unless_configured_then_the_group_is_answered(
+    graph: FakeGraphApi, tmp_path: Path
+) -> None:
     """Payload 12: a group message became a private waiting chat and the reply went privately to
     the member. Skipped by default (answered 200, nothing opens); with `groups = true` the group
     is the customer and the reply goes to the group."""
@@ -334,7 +377,9 @@ async def test_whatsapp_group_messages_are_skipped_unless_configured_then_the_gr
     assert (call.params["recipient_type"], call.params["to"]) == ("group", group)
 
 
-async def test_a_whatsapp_reaction_after_resolving_is_kept_on_our_reply_and_opens_nothing(graph: FakeGraphApi, tmp_path: Path) -> None:
+async def test_a_whatsapp_reaction_after_resolving_is_kept_on_our_reply_and_opens_nothing(
+    graph: FakeGraphApi, tmp_path: Path
+) -> None:
     """Issue #14: a 👍 to our reply after the conversation was resolved opened a new waiting
     conversation whose content was "Reacted 👍". Now it is recorded on the reply; nothing opens,
     nobody waits; a redelivered webhook changes nothing; a welcome request opens nothing."""
@@ -364,7 +409,9 @@ async def test_a_whatsapp_reaction_after_resolving_is_kept_on_our_reply_and_open
         await meta.close()
 
 
-async def test_a_whatsapp_webhook_with_a_poisoned_message_stores_the_good_one_and_answers_200(graph: FakeGraphApi, tmp_path: Path) -> None:
+async def test_a_whatsapp_webhook_with_a_poisoned_message_stores_the_good_one_and_answers_200(
+    graph: FakeGraphApi, tmp_path: Path
+) -> None:
     """A webhook with a good message and a poisoned one (a lone surrogate in the text and in
     the profile name) was answered 503 until Meta gave up, losing both. Now both are stored
     (the poisoned one repaired) and Meta gets 200; JSON nested past any sense gets 400."""
@@ -394,7 +441,9 @@ def vk_api() -> FakeVkApi:
 
 
 def vk(vk_api: FakeVkApi, tmp_path: Path) -> Settings:
-    return core(tmp_path, "vk", {"token": vk_api.token, "group_id": vk_api.group["id"], "api_url": vk_api.api_url, "poll_wait": 1})
+    return core(
+        tmp_path, "vk", {"token": vk_api.token, "group_id": vk_api.group["id"], "api_url": vk_api.api_url, "poll_wait": 1}
+    )
 
 
 async def vk_case(vk_api: FakeVkApi, tmp_path: Path, name: str) -> tuple[Store, list[Any]]:
@@ -434,8 +483,9 @@ async def test_the_vk_start_button_is_an_origin_and_nobody_waits(vk_api: FakeVkA
     it is what Telegram's /start is: an event on the timeline, and nobody waits."""
     store, entries = await vk_case(vk_api, tmp_path, "19-vk-start-button")
     try:
-        assert [(e.direction, e.body) for e in entries if e.direction in ("in", "event") and e.body == "started the chat"] \
-            == [("event", "started the chat")]
+        assert [(e.direction, e.body) for e in entries if e.direction in ("in", "event") and e.body == "started the chat"] == [
+            ("event", "started the chat")
+        ]
         [row] = await store.inbox_page(InboxView.ALL)
         assert (await store.conversation(row.conversation_id)).waiting_since is None
     finally:
@@ -462,7 +512,9 @@ async def test_a_poisoned_vk_message_never_holds_up_the_twenty_after_it(vk_api: 
     for number in range(21):
         vk_api.add_user(3000 + number, f"Customer {number}")
     async with await Store.open(tmp_path / "core.db") as store, polling_core(vk(vk_api, tmp_path), store):
-        vk_api.push_message(3000, "broken \ud83d emoji", attachments=[{"type": "wall", "wall": {"id": 1, "owner_id": 5, "text": "\udc00"}}])
+        vk_api.push_message(
+            3000, "broken \ud83d emoji", attachments=[{"type": "wall", "wall": {"id": 1, "owner_id": 5, "text": "\udc00"}}]
+        )
         for number in range(1, 21):
             vk_api.push_message(3000 + number, f"message {number}")
         found = await until(lambda: _with_count(store, 21))

@@ -23,12 +23,12 @@ from omniconsole.core.outbound import OutboundRequest, SendRefused, start_conver
 from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import Store
 from tests.conftest import inbound
+from tests.connectors.test_whatsapp import settings_for as whatsapp_options
 from tests.peers.graph_api import FakeGraphApi, Meta
 from tests.peers.smtp import running_smtp
 from tests.peers.telegram_api import FakeBotApi, user
 from tests.rig import free_port, running_core
 from tests.waiting import eventually as wait_until
-from tests.connectors.test_whatsapp import settings_for as whatsapp_options
 
 eventually = functools.partial(wait_until, timeout=15.0, poll=0.01)
 IVAN = "79991234567"
@@ -54,9 +54,12 @@ async def test_whatsapp_outside_24_hours_takes_a_template_and_the_answer_lands_i
     graph: FakeGraphApi, tmp_path: Path
 ) -> None:
     port = free_port()
-    settings = Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data",
-                        channels=[ChannelSettings("whatsapp", "WhatsApp", whatsapp_options(graph, templates=TEMPLATES))],
-                        listener=ListenerSettings(port=port))
+    settings = Settings(
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        channels=[ChannelSettings("whatsapp", "WhatsApp", whatsapp_options(graph, templates=TEMPLATES))],
+        listener=ListenerSettings(port=port),
+    )
     store = await Store.open(settings.database)
     meta = Meta(f"http://127.0.0.1:{port}/hooks/whatsapp")
     try:
@@ -66,7 +69,9 @@ async def test_whatsapp_outside_24_hours_takes_a_template_and_the_answer_lands_i
             with pytest.raises(SendRefused, match="takes 1 parameters"):
                 await start_conversation(store, settings, OutboundRequest(f"whatsapp:+{IVAN}", template="order_shipped"))
             started = await start_conversation(
-                store, settings, OutboundRequest(f"whatsapp:+{IVAN}", template="order_shipped", params=("4711",), author="shop"),
+                store,
+                settings,
+                OutboundRequest(f"whatsapp:+{IVAN}", template="order_shipped", params=("4711",), author="shop"),
             )
             assert started.new_customer and not started.duplicate
             await state_of(store, started.message_id, "sent")
@@ -81,7 +86,9 @@ async def test_whatsapp_outside_24_hours_takes_a_template_and_the_answer_lands_i
             assert row.conversation_id == started.conversation_id and row.customer_id == started.customer_id
             timeline = await store.timeline(started.conversation_id)
             assert {(e.direction, e.body) for e in timeline if e.direction in ("in", "out")} == {
-                ("out", "Заказ 4711 отправлен"), ("in", "Спасибо! А когда доставка?")}
+                ("out", "Заказ 4711 отправлен"),
+                ("in", "Спасибо! А когда доставка?"),
+            }
             conversation = await store.conversation(started.conversation_id)
             assert conversation.status == "open" and conversation.first_response_at is None
             # Inside the 24 hours now: free text goes.
@@ -95,20 +102,37 @@ async def test_whatsapp_outside_24_hours_takes_a_template_and_the_answer_lands_i
 
 async def test_e_mail_needs_a_subject_goes_by_smtp_and_the_reply_threads_back(tmp_path: Path) -> None:
     with running_smtp() as smtp:
-        options = {"address": "support@shop.example", "imap_host": "127.0.0.1", "imap_port": free_port(),
-                   "imap_security": "plain", "imap_user": "u", "imap_password": "p", "smtp_host": smtp.host,
-                   "smtp_port": smtp.port, "smtp_security": "plain", "smtp_user": smtp.user, "smtp_password": smtp.password}
-        settings = Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data",
-                            channels=[ChannelSettings("email", "mail", options)],
-                            listener=ListenerSettings(port=free_port(), enabled=True))
+        options = {
+            "address": "support@shop.example",
+            "imap_host": "127.0.0.1",
+            "imap_port": free_port(),
+            "imap_security": "plain",
+            "imap_user": "u",
+            "imap_password": "p",
+            "smtp_host": smtp.host,
+            "smtp_port": smtp.port,
+            "smtp_security": "plain",
+            "smtp_user": smtp.user,
+            "smtp_password": smtp.password,
+        }
+        settings = Settings(
+            database=tmp_path / "core.db",
+            data_dir=tmp_path / "data",
+            channels=[ChannelSettings("email", "mail", options)],
+            listener=ListenerSettings(port=free_port(), enabled=True),
+        )
         store = await Store.open(settings.database)
         try:
             async with running_core(settings, store, until_up=None):
                 with pytest.raises(SendRefused, match="needs a subject"):
                     await start_conversation(store, settings, OutboundRequest("email:Ann@Example.com", text="It shipped"))
                 started = await start_conversation(
-                    store, settings, OutboundRequest("email:Ann@Example.com", text="Your order 1042 has shipped.",
-                                                     subject="Order 1042", author="shop"))
+                    store,
+                    settings,
+                    OutboundRequest(
+                        "email:Ann@Example.com", text="Your order 1042 has shipped.", subject="Order 1042", author="shop"
+                    ),
+                )
                 await state_of(store, started.message_id, "sent")
                 [mail] = smtp.received
                 sent = mail.message
@@ -133,9 +157,12 @@ async def test_e_mail_needs_a_subject_goes_by_smtp_and_the_reply_threads_back(tm
 async def test_a_telegram_bot_cannot_write_first_but_can_to_someone_who_wrote(tmp_path: Path) -> None:
     with FakeBotApi() as api:
         options = {"token": api.token, "base_url": api.base_url, "base_file_url": api.base_file_url, "poll_timeout": 1}
-        settings = Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data",
-                            channels=[ChannelSettings("telegram", "bot", options)],
-                            listener=ListenerSettings(port=free_port(), enabled=True))
+        settings = Settings(
+            database=tmp_path / "core.db",
+            data_dir=tmp_path / "data",
+            channels=[ChannelSettings("telegram", "bot", options)],
+            listener=ListenerSettings(port=free_port(), enabled=True),
+        )
         store = await Store.open(settings.database)
         try:
             async with running_core(settings, store, until_up=None):
@@ -160,8 +187,11 @@ async def test_a_telegram_bot_cannot_write_first_but_can_to_someone_who_wrote(tm
 
 
 async def test_the_idempotency_key_queues_once_and_do_not_contact_refuses_but_replies_go(tmp_path: Path) -> None:
-    settings = Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data",
-                        channels=[ChannelSettings("email", "mail", {"address": "s@shop.example"})])
+    settings = Settings(
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        channels=[ChannelSettings("email", "mail", {"address": "s@shop.example"})],
+    )
     store = await Store.open(settings.database)
     try:
         request = OutboundRequest("email:ann@example.com", text="Shipped", subject="Order 7", idempotency_key="order-7")
@@ -178,7 +208,8 @@ async def test_the_idempotency_key_queues_once_and_do_not_contact_refuses_but_re
         # Her own message is still answered.
         channel_id = await store.ensure_channel("email", "mail")
         await Ingestor(store, settings.data_dir, "RU").ingest(
-            channel_id, "email", [inbound("m1", "where is it?", kind="email", address="ann@example.com")], None)
+            channel_id, "email", [inbound("m1", "where is it?", kind="email", address="ann@example.com")], None
+        )
         reply = await store.queue_reply(first.conversation_id, "On its way", "alice")
         assert reply > first.message_id
         profile = await store.customer_profile(first.customer_id)
@@ -193,15 +224,50 @@ async def test_the_idempotency_key_queues_once_and_do_not_contact_refuses_but_re
 
 def test_send_and_send_status_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "omniconsole.toml"
-    config.write_text('[store]\ndata_dir = "data"\n[[channels]]\nkind = "email"\nname = "mail"\naddress = "s@shop.example"\n'
-                      '[[channels]]\nkind = "telegram"\nname = "bot"\ntoken = "1:x"\n', encoding="utf-8")
+    config.write_text(
+        '[store]\ndata_dir = "data"\n[[channels]]\nkind = "email"\nname = "mail"\naddress = "s@shop.example"\n'
+        '[[channels]]\nkind = "telegram"\nname = "bot"\ntoken = "1:x"\n',
+        encoding="utf-8",
+    )
     base = ["--config", str(config)]
-    assert main(["send", *base, "--to", "email:ann@example.com", "--text", "Shipped", "--subject", "Order 9",
-                 "--idempotency-key", "k9", "--json"]) == 0
+    assert (
+        main(
+            [
+                "send",
+                *base,
+                "--to",
+                "email:ann@example.com",
+                "--text",
+                "Shipped",
+                "--subject",
+                "Order 9",
+                "--idempotency-key",
+                "k9",
+                "--json",
+            ]
+        )
+        == 0
+    )
     first = json.loads(capsys.readouterr().out)
     assert first["state"] == "queued" and first["duplicate"] is False
-    assert main(["send", *base, "--to", "email:ann@example.com", "--text", "Shipped", "--subject", "Order 9",
-                 "--idempotency-key", "k9", "--json"]) == 0
+    assert (
+        main(
+            [
+                "send",
+                *base,
+                "--to",
+                "email:ann@example.com",
+                "--text",
+                "Shipped",
+                "--subject",
+                "Order 9",
+                "--idempotency-key",
+                "k9",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["message_id"] == first["message_id"]
     assert main(["send-status", *base, "--idempotency-key", "k9"]) == 0
     assert capsys.readouterr().out.startswith(f"message {first['message_id']} in conversation")
@@ -217,14 +283,28 @@ async def test_the_open_api_starts_a_conversation_and_reports_its_delivery_state
 
     port = free_port()
     with running_smtp() as smtp:
-        mail = {"address": "support@shop.example", "imap_host": "127.0.0.1", "imap_port": free_port(),
-                "imap_security": "plain", "imap_user": "u", "imap_password": "p", "smtp_host": smtp.host,
-                "smtp_port": smtp.port, "smtp_security": "plain", "smtp_user": smtp.user, "smtp_password": smtp.password}
-        settings = Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data",
-                            channels=[ChannelSettings("api", "CRM", {"token": "tok", "callback_url": "http://127.0.0.1:9/",
-                                                                     "callback_secret": "s"}),
-                                      ChannelSettings("email", "mail", mail)],
-                            listener=ListenerSettings(port=port))
+        mail = {
+            "address": "support@shop.example",
+            "imap_host": "127.0.0.1",
+            "imap_port": free_port(),
+            "imap_security": "plain",
+            "imap_user": "u",
+            "imap_password": "p",
+            "smtp_host": smtp.host,
+            "smtp_port": smtp.port,
+            "smtp_security": "plain",
+            "smtp_user": smtp.user,
+            "smtp_password": smtp.password,
+        }
+        settings = Settings(
+            database=tmp_path / "core.db",
+            data_dir=tmp_path / "data",
+            channels=[
+                ChannelSettings("api", "CRM", {"token": "tok", "callback_url": "http://127.0.0.1:9/", "callback_secret": "s"}),
+                ChannelSettings("email", "mail", mail),
+            ],
+            listener=ListenerSettings(port=port),
+        )
         store = await Store.open(settings.database)
         client = httpx.AsyncClient(timeout=10, headers={"Authorization": "Bearer tok"})
         base = f"http://127.0.0.1:{port}/hooks/crm"
@@ -234,8 +314,12 @@ async def test_the_open_api_starts_a_conversation_and_reports_its_delivery_state
                     if any(c.name == "CRM" and c.health == "up" for c in await store.channels()):
                         break
                     await asyncio.sleep(0.02)
-                order = {"to": "email:ivan@example.com", "subject": "Order 4711", "text": "Your order has shipped.",
-                         "idempotency_key": "order-4711-shipped"}
+                order = {
+                    "to": "email:ivan@example.com",
+                    "subject": "Order 4711",
+                    "text": "Your order has shipped.",
+                    "idempotency_key": "order-4711-shipped",
+                }
                 first = await client.post(f"{base}/outbound", json=order)
                 assert first.status_code == 202, first.text
                 ids = first.json()
@@ -254,10 +338,18 @@ async def test_the_open_api_starts_a_conversation_and_reports_its_delivery_state
                 await store.set_do_not_contact(ids["customer_id"], "asked by mail", "alice")
                 barred = await client.post(f"{base}/outbound", json={**order, "idempotency_key": "sale", "text": "Sale!"})
                 assert barred.status_code == 422 and "do not contact" in barred.json()["error"]
-                assert (await client.post(f"{base}/outbound", json=order, headers={"Authorization": "Bearer no"})).status_code == 403
+                assert (
+                    await client.post(f"{base}/outbound", json=order, headers={"Authorization": "Bearer no"})
+                ).status_code == 403
                 # The CRM's own id travels with a message as an identity of kind `crm`.
-                posted = await client.post(f"{base}/messages", json={
-                    "idempotency_key": "m1", "customer": {"email": "ivan@example.com", "crm_id": "C-17"}, "text": "Thanks!"})
+                posted = await client.post(
+                    f"{base}/messages",
+                    json={
+                        "idempotency_key": "m1",
+                        "customer": {"email": "ivan@example.com", "crm_id": "C-17"},
+                        "text": "Thanks!",
+                    },
+                )
                 assert posted.status_code == 202, posted.text
                 assert posted.json()["conversation_id"] == ids["conversation_id"]
                 profile = await store.customer_profile(ids["customer_id"])
@@ -269,8 +361,10 @@ async def test_the_open_api_starts_a_conversation_and_reports_its_delivery_state
 
 def test_a_csv_import_carries_the_crm_id_and_do_not_contact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = tmp_path / "crm.csv"
-    rows.write_text("Name,Email,CRM ID,Do not contact\nAnna,anna@example.com,C-1,yes\nBoris,boris@example.com,C-2,no\n"
-                    ",,C-3,\n", encoding="utf-8")
+    rows.write_text(
+        "Name,Email,CRM ID,Do not contact\nAnna,anna@example.com,C-1,yes\nBoris,boris@example.com,C-2,no\n,,C-3,\n",
+        encoding="utf-8",
+    )
     db = tmp_path / "core.db"
     assert main(["import", "contacts", str(rows), "--db", str(db), "--json"]) == 0, capsys.readouterr()
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["new"] == 3

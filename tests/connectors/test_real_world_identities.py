@@ -53,9 +53,13 @@ async def core_with_phone_and_whatsapp(tmp_path: Path) -> AsyncIterator[tuple[St
         from tests.connectors.test_whatsapp import settings_for
 
         settings = Settings(
-            database=tmp_path / "core.db", data_dir=tmp_path / "data", default_region="RU",
-            channels=[ChannelSettings("telephony", "Phone", {"token": PBX_TOKEN}),
-                      ChannelSettings("whatsapp", "WhatsApp", settings_for(graph))],
+            database=tmp_path / "core.db",
+            data_dir=tmp_path / "data",
+            default_region="RU",
+            channels=[
+                ChannelSettings("telephony", "Phone", {"token": PBX_TOKEN}),
+                ChannelSettings("whatsapp", "WhatsApp", settings_for(graph)),
+            ],
             listener=ListenerSettings(port=port),
         )
         store = await Store.open(settings.database)
@@ -70,8 +74,11 @@ async def core_with_phone_and_whatsapp(tmp_path: Path) -> AsyncIterator[tuple[St
 
 def whatsapp_webhook(value: dict[str, Any], meta: Meta) -> dict[str, Any]:
     """A webhook `value` (contacts and messages, as the case gives them) in Meta's envelope."""
-    value = {"messaging_product": "whatsapp",
-             "metadata": {"display_phone_number": "15550100199", "phone_number_id": meta.phone_number_id}, **value}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550100199", "phone_number_id": meta.phone_number_id},
+        **value,
+    }
     return {"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [{"value": value, "field": "messages"}]}]}
 
 
@@ -121,7 +128,9 @@ async def _admin(db: Path) -> None:
 async def test_case_15_colleagues_behind_one_office_number_stay_two_and_the_bare_number_is_a_suggestion(tmp_path: Path) -> None:
     db = tmp_path / "core.db"
     await _admin(db)
-    summary = await asyncio.to_thread(_import_contacts, tmp_path, db, FIXTURES / "15-crm-phone-extensions-merge" / "crm-export.csv")
+    summary = await asyncio.to_thread(
+        _import_contacts, tmp_path, db, FIXTURES / "15-crm-phone-extensions-merge" / "crm-export.csv"
+    )
     assert (summary["new"], summary["written"], summary["matched"]) == (2, 2, 0)
 
     def people(conn):
@@ -137,22 +146,30 @@ async def test_case_15_colleagues_behind_one_office_number_stay_two_and_the_bare
         assert await identities_of(store, ivan) == {("email", "ivan.probny@firm.example"), ("phone", "+74951234567;ext=101")}
 
         # A call from the office's line: whose is it? Neither silently.
-        call = await pbx.post({"event": "missed", "call_id": "c15-1", "direction": "in", "from": "+7 (495) 123-45-67",
-                               "at": "2026-11-23T10:00:00Z"})
+        call = await pbx.post(
+            {"event": "missed", "call_id": "c15-1", "direction": "in", "from": "+7 (495) 123-45-67", "at": "2026-11-23T10:00:00Z"}
+        )
         office = call["customer_id"]
         assert office not in (ivan, maria)
         assert await identities_of(store, office) == {("phone", "+74951234567")}
         suggestions = (await store.customer_profile(office)).suggestions
         assert sorted((s.other_id, s.reason) for s in suggestions) == [
-            (ivan, "one office number +74951234567: «+7 (495) 123-45-67» has it without an extension, «Иван Пробный» with extension 101"),
-            (maria, "one office number +74951234567: «+7 (495) 123-45-67» has it without an extension, «Мария Тестова» with extension 102"),
+            (
+                ivan,
+                "one office number +74951234567: «+7 (495) 123-45-67» has it without an extension, «Иван Пробный» with extension 101",
+            ),
+            (
+                maria,
+                "one office number +74951234567: «+7 (495) 123-45-67» has it without an extension, «Мария Тестова» with extension 102",
+            ),
         ]
         # Each colleague's card shows it too; the two colleagues are not suggested to each other.
         assert [s.other_id for s in (await store.customer_profile(ivan)).suggestions] == [office]
         assert [s.other_id for s in (await store.customer_profile(maria)).suggestions] == [office]
         # A second call from the line is the same (bare-number) customer, and suggests nothing new.
-        again = await pbx.post({"event": "missed", "call_id": "c15-2", "direction": "in", "from": "74951234567",
-                                "at": "2026-11-23T11:00:00Z"})
+        again = await pbx.post(
+            {"event": "missed", "call_id": "c15-2", "direction": "in", "from": "74951234567", "at": "2026-11-23T11:00:00Z"}
+        )
         assert again["customer_id"] == office
         assert len((await store.customer_profile(office)).suggestions) == 2
         # Searching the number finds all three, however it is typed.

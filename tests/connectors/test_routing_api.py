@@ -31,19 +31,28 @@ async def until(check, timeout: float = 15.0) -> None:
 
 
 async def _assigned(store: Store) -> dict[int, str]:
-    rows = await store.db.run(lambda conn: conn.execute("SELECT id, assignee FROM conversations WHERE assignee IS NOT NULL").fetchall())
+    rows = await store.db.run(
+        lambda conn: conn.execute("SELECT id, assignee FROM conversations WHERE assignee IS NOT NULL").fetchall()
+    )
     return {r[0]: r[1] for r in rows}
 
 
 async def _open_of(store: Store, login: str) -> list[int]:
-    rows = await store.db.run(lambda conn: conn.execute(
-        "SELECT id FROM conversations WHERE assignee = ? AND status = 'open' ORDER BY id", (login,)).fetchall())
+    rows = await store.db.run(
+        lambda conn: conn.execute(
+            "SELECT id FROM conversations WHERE assignee = ? AND status = 'open' ORDER BY id", (login,)
+        ).fetchall()
+    )
     return [r[0] for r in rows]
 
 
-async def test_thirty_conversations_through_the_api_are_shared_by_capacity_and_all_assigned(callback: CallbackServer, tmp_path: Path) -> None:
+async def test_thirty_conversations_through_the_api_are_shared_by_capacity_and_all_assigned(
+    callback: CallbackServer, tmp_path: Path
+) -> None:
     port = free_port()
-    settings = dataclasses.replace(core_settings(tmp_path, port, callback.url), routing=parse_routing({"sticky_minutes": 0}, [], []))
+    settings = dataclasses.replace(
+        core_settings(tmp_path, port, callback.url), routing=parse_routing({"sticky_minutes": 0}, [], [])
+    )
     store = await Store.open(settings.database)
     for login, capacity in CAPACITIES.items():
         await store.add_operator(login, login, OperatorRole.AGENT, actor="admin")
@@ -54,8 +63,12 @@ async def test_thirty_conversations_through_the_api_are_shared_by_capacity_and_a
         async with running_core(settings, store, until_up="all", extensions=core_extensions(settings)):
             arrived: list[int] = []
             for n in range(30):
-                answer = await client.post(url, json=message(f"order-{n}", customer={"name": f"Customer {n}", "external_id": f"c{n}"},
-                                                             text=f"Where is order {n}?"))
+                answer = await client.post(
+                    url,
+                    json=message(
+                        f"order-{n}", customer={"name": f"Customer {n}", "external_id": f"c{n}"}, text=f"Where is order {n}?"
+                    ),
+                )
                 assert answer.status_code == 202, answer.text
                 arrived.append(answer.json()["conversation_id"])
             assert len(set(arrived)) == 30
@@ -76,8 +89,11 @@ async def test_thirty_conversations_through_the_api_are_shared_by_capacity_and_a
                 if not progress:
                     await until(lambda: _any_open_assigned(store))
             assert sorted(resolved) == sorted(arrived)
-        events = await store.db.run(lambda conn: conn.execute(
-            "SELECT conversation_id, payload FROM events WHERE kind = 'conversation.assigned' ORDER BY id").fetchall())
+        events = await store.db.run(
+            lambda conn: conn.execute(
+                "SELECT conversation_id, payload FROM events WHERE kind = 'conversation.assigned' ORDER BY id"
+            ).fetchall()
+        )
         order = [cid for cid, _ in events]
         assert sorted(order) == sorted(arrived) and len(order) == 30  # each exactly once
         assert order[10:] == arrived[10:]  # the waiting ones in the order they arrived
@@ -94,6 +110,7 @@ async def _count(store: Store, n: int) -> bool:
 
 
 async def _any_open_assigned(store: Store) -> bool:
-    rows = await store.db.run(lambda conn: conn.execute(
-        "SELECT count(*) FROM conversations WHERE assignee IS NOT NULL AND status = 'open'").fetchone())
+    rows = await store.db.run(
+        lambda conn: conn.execute("SELECT count(*) FROM conversations WHERE assignee IS NOT NULL AND status = 'open'").fetchone()
+    )
     return rows[0] > 0

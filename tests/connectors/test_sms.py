@@ -25,11 +25,25 @@ IVAN_E164 = "+79991234567"
 
 
 def sms_settings(tmp_path: Path, smsc: Smsc, **options: Any) -> Settings:
-    channel = {"host": "127.0.0.1", "port": smsc.port, "system_id": smsc.system_id, "password": smsc.password,
-               "sender": "Shop", "enquire_link": 30, "response_timeout": 2, "throttle_pause": 0.05, **options}
+    channel = {
+        "host": "127.0.0.1",
+        "port": smsc.port,
+        "system_id": smsc.system_id,
+        "password": smsc.password,
+        "sender": "Shop",
+        "enquire_link": 30,
+        "response_timeout": 2,
+        "throttle_pause": 0.05,
+        **options,
+    }
     # SMPP has no webhooks; the rig waits for a listener, so give the core one.
-    return Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data", default_region="RU",
-                    channels=[ChannelSettings("sms", "sms", channel)], listener=ListenerSettings(port=free_port(), enabled=True))
+    return Settings(
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        default_region="RU",
+        channels=[ChannelSettings("sms", "sms", channel)],
+        listener=ListenerSettings(port=free_port(), enabled=True),
+    )
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +91,9 @@ async def state_of(store: Store, message_id: int, *states: str, timeout: float =
         if found.state in states:
             return found
         await asyncio.sleep(0.02)
-    raise AssertionError(f"message {message_id} is {found.state if found else None} ({found.error if found else ''}), not {states}")
+    raise AssertionError(
+        f"message {message_id} is {found.state if found else None} ({found.error if found else ''}), not {states}"
+    )
 
 
 # -- bind, inbound, submit, receipts ------------------------------------------------------------
@@ -103,12 +119,22 @@ async def test_a_customer_sms_is_stored_as_their_phone_and_the_reply_goes_back_a
         assert part.registered_delivery == 1 and done.state == "delivered"
 
 
-@pytest.mark.parametrize("id_format, receipt_format, tlvs", [
-    ("hex", "decimal", False), ("decimal", "hex", False), ("hex", "hex", True), ("decimal", "decimal", False),
-])
-async def test_receipts_name_the_message_in_hex_or_decimal_and_both_match(tmp_path: Path, id_format: str, receipt_format: str, tlvs: bool) -> None:
-    async with running_smsc(id_format=id_format, receipt_id_format=receipt_format, receipt_tlvs=tlvs) as smsc, \
-            core_with(tmp_path, smsc) as store:
+@pytest.mark.parametrize(
+    "id_format, receipt_format, tlvs",
+    [
+        ("hex", "decimal", False),
+        ("decimal", "hex", False),
+        ("hex", "hex", True),
+        ("decimal", "decimal", False),
+    ],
+)
+async def test_receipts_name_the_message_in_hex_or_decimal_and_both_match(
+    tmp_path: Path, id_format: str, receipt_format: str, tlvs: bool
+) -> None:
+    async with (
+        running_smsc(id_format=id_format, receipt_id_format=receipt_format, receipt_tlvs=tlvs) as smsc,
+        core_with(tmp_path, smsc) as store,
+    ):
         await smsc.deliver(IVAN, "hi")
         await state_of(store, await reply(store, "hello"), "delivered")
 
@@ -233,7 +259,8 @@ async def test_doctor_binds_and_unbinds_and_names_a_wrong_login(tmp_path: Path) 
     async with running_smsc() as smsc:
         options = {"host": "127.0.0.1", "port": smsc.port, "system_id": smsc.system_id, "password": smsc.password}
         assert await SmsConnector(ChannelContext(1, "sms", options, tmp_path)).check() == (
-            f"SMPP omni@127.0.0.1:{smsc.port} (SMSC TestSMSC)")
+            f"SMPP omni@127.0.0.1:{smsc.port} (SMSC TestSMSC)"
+        )
         with pytest.raises(PermanentError, match="SMPP system id .login. is wrong"):
             await SmsConnector(ChannelContext(1, "sms", {**options, "system_id": "nobody"}, tmp_path)).check()
 
@@ -314,6 +341,7 @@ async def test_a_core_killed_between_storing_and_answering_stores_the_redelivery
     async with running_smsc() as smsc:
         store = await Store.open(tmp_path / "core.db")
         try:
+
             def hanging(channel, context):
                 return StoresThenHangs(context)
 
@@ -354,14 +382,15 @@ def test_the_readme_and_template_examples_make_working_channels(tmp_path: Path) 
     from connectors.base import ChannelContext
 
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### SMS (SMPP 3.4 or an HTTP gateway)"):]
+    section = readme[readme.index("### SMS (SMPP 3.4 or an HTTP gateway)") :]
     section = section[: section.index("\n### ", 5)]
     blocks = re.findall(r"```toml\n(.*?)```", section, re.S)
     assert len(blocks) == 2
     for block in blocks:
         [channel] = tomllib.loads(block)["channels"]
-        options = {k.removesuffix("_env"): "secret" if k.endswith("_env") else v for k, v in channel.items()
-                   if k not in ("kind", "name")}
+        options = {
+            k.removesuffix("_env"): "secret" if k.endswith("_env") else v for k, v in channel.items() if k not in ("kind", "name")
+        }
         connector = SmsConnector(ChannelContext(1, channel["name"], options, tmp_path))
         assert connector.transport == channel["transport"]
     with pytest.raises(ValueError, match="at most 11 characters"):

@@ -33,8 +33,15 @@ class Gateway:
         self.port = free_port()
 
     async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append({"method": request.method, "path": request.path, "query": dict(request.query),
-                              "headers": dict(request.headers), "body": await request.text()})
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": dict(request.headers),
+                "body": await request.text(),
+            }
+        )
         status, body = self.answers.pop(0) if self.answers else (200, {"result": {"id": f"gw-{len(self.requests)}"}})
         return web.json_response(body, status=status) if not isinstance(body, str) else web.Response(status=status, text=body)
 
@@ -55,13 +62,24 @@ class Gateway:
 async def running(tmp_path: Path, **options: Any) -> AsyncIterator[tuple[Store, Gateway, httpx.AsyncClient, str]]:
     gateway = Gateway()
     port = free_port()
-    channel = {"transport": "http", "sender": "Shop", "token": TOKEN, "webhook_token": HOOK_TOKEN,
-               "send_url": f"http://127.0.0.1:{gateway.port}/sms/send",
-               "send_body": '{"to": "{to}", "from": "{from}", "text": "{text}", "ref": "{id}"}',
-               "response_id": "result.id", **options}
+    channel = {
+        "transport": "http",
+        "sender": "Shop",
+        "token": TOKEN,
+        "webhook_token": HOOK_TOKEN,
+        "send_url": f"http://127.0.0.1:{gateway.port}/sms/send",
+        "send_body": '{"to": "{to}", "from": "{from}", "text": "{text}", "ref": "{id}"}',
+        "response_id": "result.id",
+        **options,
+    }
     channel["send_url"] = channel["send_url"].replace("{gateway}", f"127.0.0.1:{gateway.port}")
-    settings = Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data", default_region="RU",
-                        channels=[ChannelSettings("sms", "sms", channel)], listener=ListenerSettings(port=port))
+    settings = Settings(
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        default_region="RU",
+        channels=[ChannelSettings("sms", "sms", channel)],
+        listener=ListenerSettings(port=port),
+    )
     store = await Store.open(settings.database)
     try:
         async with gateway.running(), running_core(settings, store), httpx.AsyncClient(timeout=10) as client:
@@ -74,14 +92,20 @@ def bearer(token: str = HOOK_TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def test_a_customer_sms_comes_by_webhook_to_their_whatsapp_customer_and_the_reply_goes_by_the_send_template(tmp_path: Path) -> None:
+async def test_a_customer_sms_comes_by_webhook_to_their_whatsapp_customer_and_the_reply_goes_by_the_send_template(
+    tmp_path: Path,
+) -> None:
     async with running(tmp_path) as (store, gateway, client, hooks):
         ivan = await store.db.write(history.add_customer, "Иван", [("whatsapp", IVAN, "79991234567")])
-        answer = await client.post(f"{hooks}/inbound", json={"from": "8 999 123-45-67", "text": "Где мой заказ?", "id": "m1",
-                                                            "at": "1764497100"}, headers=bearer())
+        answer = await client.post(
+            f"{hooks}/inbound",
+            json={"from": "8 999 123-45-67", "text": "Где мой заказ?", "id": "m1", "at": "1764497100"},
+            headers=bearer(),
+        )
         assert answer.status_code == 200, answer.text
-        again = await client.post(f"{hooks}/inbound", json={"from": "8 999 123-45-67", "text": "Где мой заказ?", "id": "m1"},
-                                  headers=bearer())
+        again = await client.post(
+            f"{hooks}/inbound", json={"from": "8 999 123-45-67", "text": "Где мой заказ?", "id": "m1"}, headers=bearer()
+        )
         assert again.status_code == 200
         [message] = await inbound(store)
         assert message.body == "Где мой заказ?" and message.customer_id == ivan and message.created_at == 1764497100
@@ -90,13 +114,21 @@ async def test_a_customer_sms_comes_by_webhook_to_their_whatsapp_customer_and_th
         await state_of(store, sent, "sent")
         [request] = gateway.requests
         assert request["method"] == "POST" and request["headers"]["Authorization"] == f"Bearer {TOKEN}"
-        assert json.loads(request["body"]) == {"to": IVAN, "from": "Shop", "text": 'Сегодня, "до 18:00"\nспасибо', "ref": str(sent)}
+        assert json.loads(request["body"]) == {
+            "to": IVAN,
+            "from": "Shop",
+            "text": 'Сегодня, "до 18:00"\nспасибо',
+            "ref": str(sent),
+        }
         report = await client.post(f"{hooks}/status", json={"id": "gw-1", "status": "DELIVERED"}, headers=bearer())
         assert report.status_code == 200
         await state_of(store, sent, "delivered")
         failed = await reply(store, "second")
         await state_of(store, failed, "sent")
-        await client.post(f"{hooks}/status?token={HOOK_TOKEN}", data={"message_id": "gw-2", "status": "undelivered", "error": "absent subscriber"})
+        await client.post(
+            f"{hooks}/status?token={HOOK_TOKEN}",
+            data={"message_id": "gw-2", "status": "undelivered", "error": "absent subscriber"},
+        )
         done = await state_of(store, failed, "failed")
         assert "undelivered: absent subscriber" in done.error
 
@@ -116,14 +148,23 @@ async def test_webhooks_without_the_token_are_refused_and_store_nothing(tmp_path
 
 
 async def test_a_get_request_with_the_text_in_the_url(tmp_path: Path) -> None:
-    async with running(tmp_path, send_method="GET", send_body="", response_id="id",
-                       send_url="http://{gateway}/send?to={to_digits}&msg={text}&sender={from}") as (store, gateway, client, hooks):
+    async with running(
+        tmp_path,
+        send_method="GET",
+        send_body="",
+        response_id="id",
+        send_url="http://{gateway}/send?to={to_digits}&msg={text}&sender={from}",
+    ) as (store, gateway, client, hooks):
         await client.post(f"{hooks}/inbound", json={"from": IVAN, "text": "hi"}, headers=bearer())
         gateway.answers = [(200, {"id": 987})]
         sent = await reply(store, "Привет & до встречи #1?")
         await state_of(store, sent, "sent")
         [request] = gateway.requests
-        assert request["method"] == "GET" and request["query"] == {"to": "79991234567", "msg": "Привет & до встречи #1?", "sender": "Shop"}
+        assert request["method"] == "GET" and request["query"] == {
+            "to": "79991234567",
+            "msg": "Привет & до встречи #1?",
+            "sender": "Shop",
+        }
         report = await client.post(f"{hooks}/status", json={"id": 987, "status": "delivered"}, headers=bearer())
         assert report.status_code == 200
         await state_of(store, sent, "delivered")

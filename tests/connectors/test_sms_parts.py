@@ -11,15 +11,24 @@ from omniconsole.models import DeliveryState
 from tests.peers.smsc import decode
 
 
-@pytest.mark.parametrize("text, message_id, state", [
-    ("id:2A3B4C5D sub:001 dlvrd:001 submit date:2611301015 done date:2611301016 stat:DELIVRD err:000 text:Hello",
-     "2A3B4C5D", DeliveryState.DELIVERED),
-    # Seconds in the dates, upper-case field names, and the text field holding a colon.
-    ("ID:0000123456 SUB:001 DLVRD:000 SUBMIT DATE:261130101500 DONE DATE:261130101600 STAT:UNDELIV ERR:001 TEXT:id: stat:x",
-     "0000123456", DeliveryState.FAILED),
-    ("id:77 stat:EXPIRED err:0", "77", DeliveryState.FAILED),
-    ("id:abc stat:ACCEPTD", "abc", DeliveryState.SENT),
-])
+@pytest.mark.parametrize(
+    "text, message_id, state",
+    [
+        (
+            "id:2A3B4C5D sub:001 dlvrd:001 submit date:2611301015 done date:2611301016 stat:DELIVRD err:000 text:Hello",
+            "2A3B4C5D",
+            DeliveryState.DELIVERED,
+        ),
+        # Seconds in the dates, upper-case field names, and the text field holding a colon.
+        (
+            "ID:0000123456 SUB:001 DLVRD:000 SUBMIT DATE:261130101500 DONE DATE:261130101600 STAT:UNDELIV ERR:001 TEXT:id: stat:x",
+            "0000123456",
+            DeliveryState.FAILED,
+        ),
+        ("id:77 stat:EXPIRED err:0", "77", DeliveryState.FAILED),
+        ("id:abc stat:ACCEPTD", "abc", DeliveryState.SENT),
+    ],
+)
 def test_receipt_texts_as_smscs_write_them(text: str, message_id: str, state: DeliveryState) -> None:
     receipt = parse_receipt(text)
     assert receipt is not None and (receipt.message_id, receipt.state) == (message_id, state)
@@ -60,10 +69,19 @@ def test_a_16_bit_reference_and_message_class_codings() -> None:
     assert decode_text(b"\x1b\x65 5", 0) == "€ 5" and decode_text(b"\xff\xfe", 0) == "ÿþ"  # not GSM: kept as Latin-1
 
 
-@pytest.mark.parametrize("text, parts, coding", [
-    ("a" * 160, 1, 0), ("a" * 161, 2, 0), ("€" * 80, 1, 0), ("€" * 81, 2, 0),
-    ("я" * 70, 1, 8), ("я" * 71, 2, 8), ("😀" * 35, 1, 8), ("😀" * 36, 2, 8),
-])
+@pytest.mark.parametrize(
+    "text, parts, coding",
+    [
+        ("a" * 160, 1, 0),
+        ("a" * 161, 2, 0),
+        ("€" * 80, 1, 0),
+        ("€" * 81, 2, 0),
+        ("я" * 70, 1, 8),
+        ("я" * 71, 2, 8),
+        ("😀" * 35, 1, 8),
+        ("😀" * 36, 2, 8),
+    ],
+)
 def test_part_counts_at_the_limits(text: str, parts: int, coding: int) -> None:
     encoded = encode_parts(text, 1)
     assert len(encoded) == parts and {p.data_coding for p in encoded} == {coding}

@@ -59,8 +59,11 @@ async def _up(store: Store, task: asyncio.Task) -> bool:
 
 
 async def _survey(store: Store):
-    rows = await store.db.run(lambda conn: conn.execute(
-        "SELECT s.kind, s.score, s.handled_by, m.state, m.body FROM surveys s JOIN messages m ON m.id = s.message_id").fetchall())
+    rows = await store.db.run(
+        lambda conn: conn.execute(
+            "SELECT s.kind, s.score, s.handled_by, m.state, m.body FROM surveys s JOIN messages m ON m.id = s.message_id"
+        ).fetchall()
+    )
     return [tuple(r) for r in rows]
 
 
@@ -96,8 +99,9 @@ async def test_telegram_csat_after_resolution_answered_by_a_typed_number(bot_api
 
 
 async def _scored(store: Store):
-    rows = await store.db.run(lambda conn: conn.execute(
-        "SELECT kind, score, handled_by FROM surveys WHERE score IS NOT NULL").fetchall())
+    rows = await store.db.run(
+        lambda conn: conn.execute("SELECT kind, score, handled_by FROM surveys WHERE score IS NOT NULL").fetchall()
+    )
     return [tuple(r) for r in rows]
 
 
@@ -118,11 +122,21 @@ async def test_telegram_csat_buttons_and_a_press(bot_api: FakeBotApi, tmp_path: 
         assert [b["text"] for b in buttons] == ["1", "2", "3", "4", "5"]
         message = bot_api.calls_of("sendMessage")[-1]
         for data in (buttons[4]["callback_data"], buttons[0]["callback_data"]):
-            bot_api.push_update("callback_query", {
-                "id": f"cb{data[-1]}", "from": customer, "chat_instance": "1", "data": data,
-                "message": {"message_id": 1, "date": int(time.time()), "chat": {"id": customer["id"], "type": "private"},
-                            "text": message.params["text"]},
-            })
+            bot_api.push_update(
+                "callback_query",
+                {
+                    "id": f"cb{data[-1]}",
+                    "from": customer,
+                    "chat_instance": "1",
+                    "data": data,
+                    "message": {
+                        "message_id": 1,
+                        "date": int(time.time()),
+                        "chat": {"id": customer["id"], "type": "private"},
+                        "text": message.params["text"],
+                    },
+                },
+            )
         assert await until(lambda: _scored(store)) == [("csat", 5, "alice")]
 
 
@@ -137,14 +151,21 @@ async def test_the_email_rating_page_saves_only_a_post(tmp_path: Path) -> None:
     from omniconsole.store import InboundRecord
 
     port = free_port()
-    settings = Settings(database=tmp_path / "s.db", data_dir=tmp_path / "data",
-                        listener=ListenerSettings(port=port, public_url=f"http://127.0.0.1:{port}"))
+    settings = Settings(
+        database=tmp_path / "s.db",
+        data_dir=tmp_path / "data",
+        listener=ListenerSettings(port=port, public_url=f"http://127.0.0.1:{port}"),
+    )
     async with await Store.open(settings.database) as store:
         channel = await store.ensure_channel("email", "Support mail")
-        await store.ingest(channel, "email", [InboundRecord("m1", "email", "kate@example.com", "My invoice is wrong", time.time())], None)
+        await store.ingest(
+            channel, "email", [InboundRecord("m1", "email", "kate@example.com", "My invoice is wrong", time.time())], None
+        )
         [row] = await store.inbox_page(InboxView.ALL)
         await store.set_status(row.conversation_id, ConversationStatus.RESOLVED, "bob")
-        kind, _ = await surveys.after_resolution(store, settings.surveys, row.conversation_id, public_url=settings.listener.public_url)
+        kind, _ = await surveys.after_resolution(
+            store, settings.surveys, row.conversation_id, public_url=settings.listener.public_url
+        )
         assert kind == "csat"
         [(_, _, handled_by, state, body)] = await _survey(store)
         assert handled_by == "bob" and state == "queued"

@@ -8,8 +8,8 @@ atomically, and can fail a commit on request.
 from __future__ import annotations
 
 import asyncio
-import functools
 import contextlib
+import functools
 import os
 import random
 import sqlite3
@@ -32,10 +32,10 @@ from connectors.base import (
     TransientError,
 )
 from connectors.telegram import TOO_LARGE, TelegramConnector, split_text, utf16_len
-from omniconsole.models import IdentityKind
-from tests.waiting import eventually as wait_until
 from connectors.text import html_to_text
+from omniconsole.models import IdentityKind
 from tests.peers.telegram_api import BAD_GATEWAY_HTML, FakeBotApi, group_chat, parse_html, user
+from tests.waiting import eventually as wait_until
 
 # PTB warns about its own `RetryAfter.retry_after` type change when it builds the exception.
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -194,7 +194,12 @@ async def test_photo_keeps_the_largest_size_and_the_caption(api: FakeBotApi, tmp
         ("audio", {"duration": 200, "file_name": "song.mp3", "mime_type": "audio/mpeg"}, "song.mp3", "audio/mpeg"),
         ("video", {"duration": 5, "width": 640, "height": 480, "mime_type": "video/mp4"}, "video_{unique}.mp4", "video/mp4"),
         ("video_note", {"duration": 5, "length": 240}, "video_note_{unique}.mp4", "video/mp4"),
-        ("animation", {"duration": 2, "width": 320, "height": 240, "file_name": "cat.mp4", "mime_type": "video/mp4"}, "cat.mp4", "video/mp4"),
+        (
+            "animation",
+            {"duration": 2, "width": 320, "height": 240, "file_name": "cat.mp4", "mime_type": "video/mp4"},
+            "cat.mp4",
+            "video/mp4",
+        ),
     ],
 )
 async def test_media_files_are_downloaded(
@@ -235,7 +240,9 @@ async def test_location_venue_and_contact_read_as_text(api: FakeBotApi, tmp_path
         location={"latitude": 59.9386, "longitude": 30.3141},
         venue={"location": {"latitude": 59.9386, "longitude": 30.3141}, "title": "Hermitage", "address": "Palace Square, 2"},
     )
-    contact = api.message(IVAN, contact={"phone_number": "+7 999 123-45-67", "first_name": "Ivan", "last_name": "Petrov", "user_id": 1001})
+    contact = api.message(
+        IVAN, contact={"phone_number": "+7 999 123-45-67", "first_name": "Ivan", "last_name": "Petrov", "user_id": 1001}
+    )
     last = api.push_update("message", contact)
     received = (await receive(api, tmp_path, last)).by_id()
 
@@ -282,7 +289,9 @@ async def test_reply_links_to_the_earlier_message(api: FakeBotApi, tmp_path: Pat
 
 
 async def test_start_payload_is_where_the_customer_came_from(api: FakeBotApi, tmp_path: Path) -> None:
-    deep_link = api.push_message(IVAN, text="/start promo_spring-2025", entities=[{"type": "bot_command", "offset": 0, "length": 6}])
+    deep_link = api.push_message(
+        IVAN, text="/start promo_spring-2025", entities=[{"type": "bot_command", "offset": 0, "length": 6}]
+    )
     bare = api.push_message(OLGA, text="/start")
     typed = api.message(IVAN, text="/start hello, I need help")
     received = (await receive(api, tmp_path, api.push_update("message", typed))).by_id()
@@ -333,7 +342,9 @@ async def test_files_over_the_cap_are_recorded_not_downloaded(api: FakeBotApi, t
     big = bytes(3000)
     declared = api.push_message(IVAN, document={**api.add_file(big, "documents/big.zip"), "file_name": "big.zip"})
     # No file_size in the message: the connector learns it from getFile.
-    undeclared = api.push_message(IVAN, document={**api.add_file(big, "documents/big2.zip", declared_size=False), "file_name": "big2.zip"})
+    undeclared = api.push_message(
+        IVAN, document={**api.add_file(big, "documents/big2.zip", declared_size=False), "file_name": "big2.zip"}
+    )
     small = api.message(IVAN, document={**api.add_file(b"ok", "documents/small.txt"), "file_name": "small.txt"})
     received = (await receive(api, tmp_path, api.push_update("message", small), max_file_mb=0.002)).by_id()
 
@@ -417,10 +428,14 @@ async def test_formatting_telegram_refuses_falls_back_to_plain_text(api: FakeBot
     connector = make_connector(api, tmp_path)
     try:
         # Telegram refuses an unsupported tag: the whole answer goes as its plain body instead.
-        await connector.send(outbound("Order 1042 (https://track.example)", meta={"parse_mode": "HTML", "formatted": "<h1>Order</h1> 1042"}))
+        await connector.send(
+            outbound("Order 1042 (https://track.example)", meta={"parse_mode": "HTML", "formatted": "<h1>Order</h1> 1042"})
+        )
         # The second part refused after the first went: that part goes without its tags.
         long = "<b>" + "word " * 1000 + "</b>"
-        api.fail_next("sendMessage", 400, "Bad Request: can't parse entities: Unsupported start tag \"b\" at byte offset 0", after=1)
+        api.fail_next(
+            "sendMessage", 400, 'Bad Request: can\'t parse entities: Unsupported start tag "b" at byte offset 0', after=1
+        )
         await connector.send(outbound(html_to_text(long), id=2, meta={"parse_mode": "HTML", "formatted": long}))
     finally:
         await connector.close()
@@ -451,7 +466,7 @@ async def test_reply_quotes_the_customers_message_on_the_first_part_only(api: Fa
     finally:
         await connector.close()
     first, second = api.calls_of("sendMessage")
-    assert '"message_id": %d' % asked["message_id"] in first.params["reply_parameters"]
+    assert f'"message_id": {asked["message_id"]}' in first.params["reply_parameters"]
     assert "reply_parameters" not in second.params
 
 
@@ -511,11 +526,36 @@ async def test_a_missing_attachment_is_a_permanent_error(api: FakeBotApi, tmp_pa
 @pytest.mark.parametrize(
     ("failure", "error", "reason", "retry_after"),
     [
-        ({"status": 403, "description": "Forbidden: bot was blocked by the user"}, PermanentError, "the customer blocked the bot", None),
-        ({"status": 403, "description": "Forbidden: user is deactivated"}, PermanentError, "the customer's Telegram account was deleted", None),
-        ({"status": 400, "description": "Bad Request: chat not found"}, PermanentError, "Telegram refused the message: Chat not found", None),
-        ({"status": 429, "description": "Too Many Requests: retry after 7", "retry_after": 7}, TransientError, "retry in 7 s", 7.0),
-        ({"status": 502, "body": BAD_GATEWAY_HTML, "content_type": "text/html"}, TransientError, "is unavailable while sending: Bad Gateway (502)", None),
+        (
+            {"status": 403, "description": "Forbidden: bot was blocked by the user"},
+            PermanentError,
+            "the customer blocked the bot",
+            None,
+        ),
+        (
+            {"status": 403, "description": "Forbidden: user is deactivated"},
+            PermanentError,
+            "the customer's Telegram account was deleted",
+            None,
+        ),
+        (
+            {"status": 400, "description": "Bad Request: chat not found"},
+            PermanentError,
+            "Telegram refused the message: Chat not found",
+            None,
+        ),
+        (
+            {"status": 429, "description": "Too Many Requests: retry after 7", "retry_after": 7},
+            TransientError,
+            "retry in 7 s",
+            7.0,
+        ),
+        (
+            {"status": 502, "body": BAD_GATEWAY_HTML, "content_type": "text/html"},
+            TransientError,
+            "is unavailable while sending: Bad Gateway (502)",
+            None,
+        ),
         ({"status": 502, "body": b""}, TransientError, "is unavailable while sending: Bad Gateway (502)", None),
         ({"status": 500, "description": "Internal Server Error"}, TransientError, "Internal Server Error", None),
     ],
@@ -631,7 +671,11 @@ async def test_a_rate_limited_poll_is_transient_with_the_wait(api: FakeBotApi, t
 
 
 async def test_a_webhook_is_a_permanent_reason(api: FakeBotApi, tmp_path: Path) -> None:
-    api.fail_next("getUpdates", 409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+    api.fail_next(
+        "getUpdates",
+        409,
+        "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+    )
     connector = make_connector(api, tmp_path)
     try:
         with pytest.raises(PermanentError, match="webhook"):
@@ -676,7 +720,10 @@ async def test_restarts_in_the_middle_of_a_stream_store_every_update_once(api: F
             # every fourth run commit something (or fail the injected commit) so the stream
             # always makes progress.
             delivered = len(sink.deliveries)
-            await eventually(lambda: task.done() or len(sink.deliveries) > delivered or writer.done() and len(sink.messages) == total, timeout=20)
+            await eventually(
+                lambda: task.done() or len(sink.deliveries) > delivered or writer.done() and len(sink.messages) == total,  # noqa: B023
+                timeout=20,
+            )
         await asyncio.wait([task], timeout=rng.uniform(0.0, 0.08))
         if task.done():
             assert isinstance(task.exception(), CommitFailed)

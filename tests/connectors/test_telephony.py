@@ -28,7 +28,6 @@ TOKEN = "pbx-token-31337"
 IVAN = "+79991234567"
 
 
-
 class Pbx:
     """The PBX's side: posts call events to the channel's endpoint with its token."""
 
@@ -37,7 +36,9 @@ class Pbx:
         self.client = httpx.AsyncClient(timeout=10)
         self.token = token
 
-    async def post(self, payload: Any = None, *, raw: bytes | None = None, token: str | None = "", **headers: str) -> httpx.Response:
+    async def post(
+        self, payload: Any = None, *, raw: bytes | None = None, token: str | None = "", **headers: str
+    ) -> httpx.Response:
         token = self.token if token == "" else token
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -55,9 +56,13 @@ class Pbx:
 async def running(tmp_path: Path) -> AsyncIterator[tuple[Store, Pbx]]:
     """A real core with one telephony channel named "Phone", and the PBX pointed at it."""
     port = free_port()
-    settings = Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data", default_region="RU",
-                        channels=[ChannelSettings("telephony", "Phone", {"token": TOKEN})],
-                        listener=ListenerSettings(port=port))
+    settings = Settings(
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        default_region="RU",
+        channels=[ChannelSettings("telephony", "Phone", {"token": TOKEN})],
+        listener=ListenerSettings(port=port),
+    )
     store = await Store.open(settings.database)
     await store.add_operator("alice", "Alice", OperatorRole.AGENT, extension="101")
     await store.add_operator("bob", "Bob", OperatorRole.AGENT, extension="102")
@@ -89,8 +94,13 @@ async def events_of(store: Store, kind: str) -> list:
 async def test_an_answered_call_is_one_entry_for_the_whatsapp_customer_and_pops_at_the_extension(tmp_path: Path) -> None:
     async with running(tmp_path) as (store, pbx):
         ivan = await store.db.write(history.add_customer, "Иван", [("whatsapp", IVAN, "79991234567")])
-        ringing = await pbx.event("ringing", direction="in", **{"from": "8 (999) 123-45-67", "to": "+74951234567"},
-                                  extension="101", at="2026-11-23T16:05:00Z")
+        ringing = await pbx.event(
+            "ringing",
+            direction="in",
+            **{"from": "8 (999) 123-45-67", "to": "+74951234567"},
+            extension="101",
+            at="2026-11-23T16:05:00Z",
+        )
         assert ringing["customer_id"] == ivan and ringing["duplicate"] is False
         conversation = ringing["conversation_id"]
         [pop] = await events_of(store, "call.ringing")
@@ -127,8 +137,9 @@ async def test_an_answered_call_is_one_entry_for_the_whatsapp_customer_and_pops_
 
 async def test_a_missed_call_waits_in_unassigned_for_a_call_back(tmp_path: Path) -> None:
     async with running(tmp_path) as (store, pbx):
-        missed = await pbx.event("missed", call_id="m-1", extension=["101", "102"], name="Olga",
-                                 **{"from": "+44 7700 900123"}, at=1_790_000_000)
+        missed = await pbx.event(
+            "missed", call_id="m-1", extension=["101", "102"], name="Olga", **{"from": "+44 7700 900123"}, at=1_790_000_000
+        )
         [row] = await store.inbox_page(InboxView.UNASSIGNED)
         assert row.conversation_id == missed["conversation_id"] and row.customer_name == "Olga"
         assert row.subject == "Phone call from +44 7700 900123"
@@ -199,7 +210,11 @@ async def test_events_in_any_order_end_in_the_same_call() -> None:
         ({"event": "ended", "call_id": "1", "from": IVAN, "duration": -5}, 422, "duration must be"),
         ({"event": "ended", "call_id": "1", "from": IVAN, "duration": "long"}, 422, "duration must be"),
         ({"event": "ended", "call_id": "1", "from": IVAN, "recording_url": "javascript:alert(1)"}, 422, "recording_url must be"),
-        ({"event": "ended", "call_id": "1", "from": IVAN, "recording_url": "https://x/\x1b]0;x\x07"}, 422, "recording_url must be"),
+        (
+            {"event": "ended", "call_id": "1", "from": IVAN, "recording_url": "https://x/\x1b]0;x\x07"},
+            422,
+            "recording_url must be",
+        ),
         ({"event": "ringing", "call_id": "1", "from": IVAN, "extension": {"n": 1}}, 422, "extension must be"),
         ({"event": "ringing", "call_id": "1", "from": IVAN, "at": "when it rang"}, 422, "ISO 8601"),
         ([{"event": "ringing"}], 400, "JSON object"),
@@ -244,8 +259,13 @@ def test_operator_add_gives_an_extension_shown_in_the_list(tmp_path: Path) -> No
     db = str(tmp_path / "ops.db")
 
     def omniconsole(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "omniconsole.cli", *args, "--db", db],
-                              capture_output=True, text=True, timeout=60, env=subprocess_env())
+        return subprocess.run(
+            [sys.executable, "-m", "omniconsole.cli", *args, "--db", db],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=subprocess_env(),
+        )
 
     me = getpass.getuser()
     assert omniconsole("operator", "add", me, "--admin").returncode == 0
@@ -328,11 +348,19 @@ async def test_who_took_the_call_is_known_whatever_the_event_order(tmp_path: Pat
 
 async def test_call_fields_from_the_pbx_are_stored_without_control_sequences(tmp_path: Path) -> None:
     async with running(tmp_path) as (store, pbx):
-        taken = await pbx.event("missed", call_id="x-1", **{"from": "+44 7700 900556"}, name="Eve\x1b]52;c;cHduZWQ=\x07",
-                                note="call back \u202eplease", at=1_790_000_000)
+        taken = await pbx.event(
+            "missed",
+            call_id="x-1",
+            **{"from": "+44 7700 900556"},
+            name="Eve\x1b]52;c;cHduZWQ=\x07",
+            note="call back \u202eplease",
+            at=1_790_000_000,
+        )
         [call] = await calls_in(store, taken["conversation_id"])
         assert call["note"] == "call back please"
         profile = await store.customer_profile(taken["customer_id"])
-        assert profile.display_name.startswith("Eve") and "\x1b" not in profile.display_name and "\x07" not in profile.display_name
+        assert (
+            profile.display_name.startswith("Eve") and "\x1b" not in profile.display_name and "\x07" not in profile.display_name
+        )
         refused = await pbx.post({"event": "ringing", "call_id": "x-2", "from": "+44 7700\x1b[31m 900557"})
         assert refused.status_code == 422 and "phone number" in refused.text

@@ -240,7 +240,9 @@ async def test_files_over_the_cap_are_recorded_not_downloaded(api: FakeVkApi, tm
     big = bytes(5000)
     declared = api.doc(big, "big", "zip", owner_id=1001, doc_id=1)
     photo = api.photo(big, owner_id=1001, photo_id=2)  # photos declare no size: cut while streaming
-    received = await receive_one(api, tmp_path, attachments=[declared, photo, api.doc(b"ok", "small", "txt", 1001, 3)], options={"max_file_mb": 0.004})
+    received = await receive_one(
+        api, tmp_path, attachments=[declared, photo, api.doc(b"ok", "small", "txt", 1001, 3)], options={"max_file_mb": 0.004}
+    )
     big_doc, big_photo, small = received.attachments
     assert (big_doc.data, big_doc.size, big_doc.note) == (None, 5000, TOO_LARGE)
     assert (big_photo.data, big_photo.note) == (None, TOO_LARGE)
@@ -450,7 +452,10 @@ async def test_restarts_in_the_middle_of_a_stream_store_every_message_once(api: 
             # every fourth run commit something so the stream always makes progress.
             sink.fail_commits = 0
             delivered = len(sink.deliveries)
-            await eventually(lambda: task.done() or len(sink.deliveries) > delivered or writer.done() and len(sink.messages) == total, timeout=20)
+            await eventually(
+                lambda: task.done() or len(sink.deliveries) > delivered or writer.done() and len(sink.messages) == total,  # noqa: B023
+                timeout=20,
+            )
         await asyncio.wait([task], timeout=rng.uniform(0.0, 0.15))
         if task.done():
             assert isinstance(task.exception(), CommitFailed), task.exception()
@@ -559,12 +564,27 @@ async def test_a_retry_never_posts_twice(api: FakeVkApi, tmp_path: Path) -> None
         (lambda api: api.blacklisted.add(1001), PermanentError, "the customer has blocked the community", None),
         (lambda api: api.fail_next("messages.send", 6), TransientError, "too many requests per second while sending", 1.0),
         (lambda api: api.fail_next("messages.send", 902), PermanentError, "privacy settings do not allow", None),
-        (lambda api: api.fail_next("messages.send", 950, "Some new refusal"), PermanentError, "VK refused sending: error 950: Some new refusal", None),
-        (lambda api: api.fail_next_http("messages.send", 502, b"<html>Bad Gateway</html>"), TransientError, "unavailable while sending: HTTP 502", None),
+        (
+            lambda api: api.fail_next("messages.send", 950, "Some new refusal"),
+            PermanentError,
+            "VK refused sending: error 950: Some new refusal",
+            None,
+        ),
+        (
+            lambda api: api.fail_next_http("messages.send", 502, b"<html>Bad Gateway</html>"),
+            TransientError,
+            "unavailable while sending: HTTP 502",
+            None,
+        ),
     ],
 )
 async def test_send_errors_are_said_in_words(
-    api: FakeVkApi, tmp_path: Path, setup: Callable[[FakeVkApi], None], error: type[Exception], reason: str, retry_after: float | None
+    api: FakeVkApi,
+    tmp_path: Path,
+    setup: Callable[[FakeVkApi], None],
+    error: type[Exception],
+    reason: str,
+    retry_after: float | None,
 ) -> None:
     setup(api)
     connector = make_connector(api, tmp_path)
@@ -674,9 +694,21 @@ def test_split_never_breaks_a_symbol() -> None:
 
 async def test_the_core_stores_a_vk_message_and_sends_the_reply(api: FakeVkApi, tmp_path: Path) -> None:
     options = {"token": api.token, "group_id": GROUP["id"], "api_url": api.api_url, "poll_wait": 1}
-    settings = Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data", channels=[ChannelSettings("vk", "VK", options)])
-    timing = HubTiming(lease_ttl=1.5, lease_poll=0.05, outbox_poll=0.02, restart_initial=0.05, restart_max=0.2,
-                       down_retry=0.3, send_retry_base=0.05, send_retry_max=0.2, send_max_attempts=4, housekeeping=0.5)
+    settings = Settings(
+        database=tmp_path / "core.db", data_dir=tmp_path / "data", channels=[ChannelSettings("vk", "VK", options)]
+    )
+    timing = HubTiming(
+        lease_ttl=1.5,
+        lease_poll=0.05,
+        outbox_poll=0.02,
+        restart_initial=0.05,
+        restart_max=0.2,
+        down_retry=0.3,
+        send_retry_base=0.05,
+        send_retry_max=0.2,
+        send_max_attempts=4,
+        housekeeping=0.5,
+    )
     store = await Store.open(tmp_path / "core.db")
     hub = Hub(settings, store, timing=timing)
     task = asyncio.create_task(hub.run())

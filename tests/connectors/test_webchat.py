@@ -43,7 +43,6 @@ WEDNESDAY_NOON = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 SUNDAY = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
 
-
 def settings_for(**options: Any) -> dict[str, Any]:
     return {"secret": SECRET, "allowed_origins": [SHOP], "poll_seconds": 5, **options}
 
@@ -78,7 +77,9 @@ class Visitor:
 
     async def post(self, path: str, body: Any, **headers: str) -> httpx.Response:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return await self.http.post(self.url + path, content=raw, headers={**self.auth(), "Content-Type": "application/json", **headers})
+        return await self.http.post(
+            self.url + path, content=raw, headers={**self.auth(), "Content-Type": "application/json", **headers}
+        )
 
     async def say(self, text: str, client_id: str, **extra: Any) -> httpx.Response:
         return await self.post("/messages", {"id": client_id, "text": text, **extra})
@@ -119,7 +120,9 @@ class Wired:
 
 
 @contextlib.asynccontextmanager
-async def wired(tmp_path: Path, *, start: bool = True, listener: ListenerSettings | None = None, **options: Any) -> AsyncIterator[Wired]:
+async def wired(
+    tmp_path: Path, *, start: bool = True, listener: ListenerSettings | None = None, **options: Any
+) -> AsyncIterator[Wired]:
     connector = make_connector(tmp_path, **options)
     server = Listener(listener or ListenerSettings(port=0), shutdown_timeout=0.3)
     server.mount(PREFIX, connector.web_routes(), owner="webchat")
@@ -197,7 +200,7 @@ def test_session_tokens_are_bound_to_the_secret_the_channel_and_time() -> None:
     assert SessionTokens("another-secret-entirely!", "webchat", clock=clock).visitor(token) is None
     assert SessionTokens(SECRET, "second shop", clock=clock).visitor(token) is None
     other, _ = tokens.issue()
-    forged = other + token[len(visitor):]  # someone else's visitor id with this signature
+    forged = other + token[len(visitor) :]  # someone else's visitor id with this signature
     assert tokens.visitor(forged) is None
     assert tokens.visitor(token[:-2]) is None and tokens.visitor("") is None and tokens.visitor("a.b.c") is None
     now[0] += 31 * 86400
@@ -235,10 +238,18 @@ async def test_missing_or_wrong_tokens_are_refused_and_store_nothing(tmp_path: P
         visitor = rig.visitor()
         await visitor.start()
         good = visitor.token
-        for token, words in [("", "missing"), ("garbage", "not valid"), (good[:-1] + ("A" if good[-1] != "A" else "B"), "not valid")]:
+        for token, words in [
+            ("", "missing"),
+            ("garbage", "not valid"),
+            (good[:-1] + ("A" if good[-1] != "A" else "B"), "not valid"),
+        ]:
             visitor.token = token
-            for answer in (await visitor.say("hello", "m1"), await visitor.poll(), await visitor.post("/contact", {"id": "c1", "email": "a@b.example"}),
-                           await visitor.http.get(rig.url + "/status", headers=visitor.auth())):
+            for answer in (
+                await visitor.say("hello", "m1"),
+                await visitor.poll(),
+                await visitor.post("/contact", {"id": "c1", "email": "a@b.example"}),
+                await visitor.http.get(rig.url + "/status", headers=visitor.auth()),
+            ):
                 assert answer.status_code == 401, answer.text
                 assert words in answer.json()["error"] and "/session" in answer.json()["error"]
                 assert answer.headers["access-control-allow-origin"] == SHOP  # the widget can read why
@@ -255,7 +266,11 @@ async def test_other_sites_are_refused_and_preflights_answered_for_ours(tmp_path
         evil = rig.visitor(origin="https://evil.example")
         evil.token = ours.token  # even with a stolen token, the browser on another site gets nothing
         refused = await evil.say("hi", "e1")
-        assert refused.status_code == 403 and "evil.example" in refused.json()["error"] and "allowed_origins" in refused.json()["error"]
+        assert (
+            refused.status_code == 403
+            and "evil.example" in refused.json()["error"]
+            and "allowed_origins" in refused.json()["error"]
+        )
         assert "access-control-allow-origin" not in refused.headers
         assert (await evil.http.post(rig.url + "/session", headers=evil.headers)).status_code == 403
         assert (await evil.poll()).status_code == 403
@@ -369,7 +384,9 @@ async def test_a_retried_message_is_stored_once_and_acknowledged_only_once_store
     assert message.origin == "https://shop.example/orders?id=4711"
     assert message.meta == {"visitor": visitor.visitor}
     assert message.sender_name == f"Web visitor {visitor.visitor[:6]}"
-    assert [(e["seq"], e["from"], e["text"], e["id"]) for e in history_now["messages"]] == [(1, "visitor", "where is my order?", "k1")]
+    assert [(e["seq"], e["from"], e["text"], e["id"]) for e in history_now["messages"]] == [
+        (1, "visitor", "where is my order?", "k1")
+    ]
 
 
 async def test_a_log_that_cannot_be_written_is_not_acknowledged_and_the_retry_stores_once(tmp_path: Path) -> None:
@@ -388,8 +405,9 @@ async def test_a_log_that_cannot_be_written_is_not_acknowledged_and_the_retry_st
         assert [m.body for m in rig.sink.messages] == ["hello", "are you there?"]  # in the store already ...
         assert [e["text"] for e in (await visitor.poll()).json()["messages"]] == ["hello"]  # ... not acknowledged
         with pytest.raises(TransientError, match="cannot write the visitor's chat log"):
-            await rig.connector.send(OutboundMessage(id=4, conversation_id=1, identity_kind=IdentityKind.WEB,
-                                                     address=visitor.visitor, body="reply"))
+            await rig.connector.send(
+                OutboundMessage(id=4, conversation_id=1, identity_kind=IdentityKind.WEB, address=visitor.visitor, body="reply")
+            )
         folder.unlink()
         folder.with_name("aside").rename(folder)
         assert (await visitor.say("are you there?", "k2")).status_code == 200  # the widget's retry
@@ -416,8 +434,9 @@ async def test_hostile_text_goes_both_ways_as_data(tmp_path: Path) -> None:
         await visitor.start()
         for n, text in enumerate(texts):
             assert (await visitor.say(text, f"h{n}")).status_code == 200
-        await rig.connector.send(OutboundMessage(id=9, conversation_id=1, identity_kind=IdentityKind.WEB,
-                                                 address=visitor.visitor, body=texts[-1]))
+        await rig.connector.send(
+            OutboundMessage(id=9, conversation_id=1, identity_kind=IdentityKind.WEB, address=visitor.visitor, body=texts[-1])
+        )
         entries = (await visitor.poll()).json()["messages"]
     assert [e["text"] for e in entries] == texts + [texts[-1]]
     assert [m.body for m in rig.sink.messages] == texts  # as sent; the core sanitises at ingest
@@ -431,11 +450,15 @@ async def test_the_visitors_log_survives_a_restart_and_a_torn_last_line(tmp_path
         await visitor.start()
         token = visitor.token
         assert (await visitor.say("first", "a1")).status_code == 200
-        result = await rig.connector.send(OutboundMessage(id=7, conversation_id=1, identity_kind=IdentityKind.WEB,
-                                                          address=visitor.visitor, body="answer"))
+        result = await rig.connector.send(
+            OutboundMessage(id=7, conversation_id=1, identity_kind=IdentityKind.WEB, address=visitor.visitor, body="answer")
+        )
         assert result.external_id == "out-7"
-        again = await rig.connector.send(OutboundMessage(id=7, conversation_id=1, identity_kind=IdentityKind.WEB,
-                                                         address=visitor.visitor, body="answer", attempt=2))
+        again = await rig.connector.send(
+            OutboundMessage(
+                id=7, conversation_id=1, identity_kind=IdentityKind.WEB, address=visitor.visitor, body="answer", attempt=2
+            )
+        )
         assert again.external_id == "out-7"  # a retried send does not show the reply twice
     [log_file] = (tmp_path / "data" / "webchat" / "webchat").rglob("*.jsonl")
     with open(log_file, "ab") as f:
@@ -461,8 +484,9 @@ async def test_a_long_poll_waits_for_news_and_a_widget_that_knows_too_much_start
         assert quiet.status_code == 200 and quiet.json()["messages"] == [] and quiet.json()["last"] == 1
         waiting = asyncio.create_task(visitor.poll(after=1, typing=0, online=1))
         await eventually(lambda: rig.connector.logs.cached(visitor.visitor).polls == 1)
-        sent = await rig.connector.send(OutboundMessage(id=3, conversation_id=1, identity_kind=IdentityKind.WEB,
-                                                        address=visitor.visitor, body="we are here"))
+        sent = await rig.connector.send(
+            OutboundMessage(id=3, conversation_id=1, identity_kind=IdentityKind.WEB, address=visitor.visitor, body="we are here")
+        )
         answer = (await waiting).json()
         assert [e["text"] for e in answer["messages"]] == ["we are here"]
         assert sent.state == "delivered"  # a waiting poll took it at once
@@ -479,8 +503,9 @@ async def test_a_reply_nobody_was_waiting_for_is_sent_then_delivered_when_the_wi
         visitor = rig.visitor()
         await visitor.start()
         assert (await visitor.say("hello", "a1")).status_code == 200
-        sent = await rig.connector.send(OutboundMessage(id=5, conversation_id=1, identity_kind=IdentityKind.WEB,
-                                                        address=visitor.visitor, body="later"))
+        sent = await rig.connector.send(
+            OutboundMessage(id=5, conversation_id=1, identity_kind=IdentityKind.WEB, address=visitor.visitor, body="later")
+        )
         assert sent.state == "sent"
         picked = (await visitor.poll(after=1)).json()  # the widget comes back and takes it ...
         assert [e["text"] for e in picked["messages"]] == ["later"]
@@ -514,12 +539,10 @@ async def test_offline_hours_are_shown_and_messages_still_taken(tmp_path: Path) 
 # -- the core: a real Hub on a real Store ---------------------------------------------------
 
 
-
-
-
 def core_settings(tmp_path: Path, port: int, **options: Any) -> Settings:
     return Settings(
-        database=tmp_path / "core.db", data_dir=tmp_path / "data",
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
         channels=[ChannelSettings("webchat", "webchat", settings_for(**options))],
         listener=ListenerSettings(port=port),
     )
@@ -574,24 +597,36 @@ async def test_a_contact_becomes_an_identity_or_a_suggestion_when_it_is_someone_
         async with running_core(core_settings(tmp_path, port), store):
             await first.start()
             assert (await first.say("hi", "m1")).status_code == 200
-            answer = await first.post("/contact", {"id": "c1", "email": "Ivan@Example.COM", "phone": "+7 999 123-45-67", "name": "Ivan"})
+            answer = await first.post(
+                "/contact", {"id": "c1", "email": "Ivan@Example.COM", "phone": "+7 999 123-45-67", "name": "Ivan"}
+            )
             assert answer.status_code == 200
             [row] = await store.inbox_page(InboxView.ALL)
             profile = await store.customer_profile(row.customer_id)
             assert sorted((i.kind, i.address) for i in profile.identities) == [
-                ("email", "ivan@example.com"), ("phone", "+79991234567"), ("web", first.visitor)]
+                ("email", "ivan@example.com"),
+                ("phone", "+79991234567"),
+                ("web", first.visitor),
+            ]
             # Anyone can type any address: the card says these came unverified.
             assert {i.kind: i.display for i in profile.identities}["email"] == "unverified: typed into a chat"
             assert profile.display_name == "Ivan"
             # Olga's e-mail, given by a web visitor: not attached, suggested as the same person.
             await second.start()
             assert (await second.post("/contact", {"id": "c2", "email": "olga@example.com"})).status_code == 200
-            web_customer = await store.db.run(lambda c: c.execute(
-                "SELECT customer_id FROM identities WHERE kind = 'web' AND address = ?", (second.visitor,)).fetchone()[0])
-            owner = await store.db.run(lambda c: c.execute(
-                "SELECT customer_id FROM identities WHERE kind = 'email' AND address = 'olga@example.com'").fetchone()[0])
-            suggestions = await store.db.run(lambda c: c.execute(
-                "SELECT customer_id, other_id FROM merge_suggestions").fetchall())
+            web_customer = await store.db.run(
+                lambda c: c.execute(
+                    "SELECT customer_id FROM identities WHERE kind = 'web' AND address = ?", (second.visitor,)
+                ).fetchone()[0]
+            )
+            owner = await store.db.run(
+                lambda c: c.execute(
+                    "SELECT customer_id FROM identities WHERE kind = 'email' AND address = 'olga@example.com'"
+                ).fetchone()[0]
+            )
+            suggestions = await store.db.run(
+                lambda c: c.execute("SELECT customer_id, other_id FROM merge_suggestions").fetchall()
+            )
             assert owner == olga and web_customer != olga
             assert [tuple(sorted(s)) for s in suggestions] == [tuple(sorted((olga, web_customer)))]
             history_seen = (await second.poll()).json()["messages"]
@@ -639,8 +674,11 @@ async def test_odd_input_gets_a_4xx_never_a_500(tmp_path: Path) -> None:
         assert taken.status_code == 200, taken.text
         good = visitor.token
         odd_token = good.split(".")[0] + ".\u00b2." + good.split(".")[2]
-        answer = await visitor.http.get(rig.url + "/poll", params={"after": "0"},
-                                        headers={**visitor.headers, "Authorization": b"Bearer " + odd_token.encode()})
+        answer = await visitor.http.get(
+            rig.url + "/poll",
+            params={"after": "0"},
+            headers={**visitor.headers, "Authorization": b"Bearer " + odd_token.encode()},
+        )
         assert answer.status_code == 401, answer.text
         nested = await visitor.post("/messages", b"[" * 100_000 + b"]" * 100_000)
         assert nested.status_code in (400, 413), nested.text

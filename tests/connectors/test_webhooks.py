@@ -34,8 +34,10 @@ SECRET = "hook-secret-4e1d"
 
 
 def hook(url: str, name: str = "crm", events: tuple[str, ...] = ("*",), **more) -> WebhookSettings:
-    settings = parse_settings({"webhooks": [{"name": name, "url": url, "events": list(events), "secret": SECRET, **more}]},
-                              Path("/tmp/omniconsole.toml"))
+    settings = parse_settings(
+        {"webhooks": [{"name": name, "url": url, "events": list(events), "secret": SECRET, **more}]},
+        Path("/tmp/omniconsole.toml"),
+    )
     return settings.webhooks[0]
 
 
@@ -76,7 +78,9 @@ async def test_events_arrive_signed_in_order_per_conversation(store: Store) -> N
     ids = [b["id"] for b in bodies]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     for who in ("Ann", "Bob"):
-        texts = [b["message"]["body"] for b in bodies if b["event"] == "message.received" and b["message"]["body"].startswith(who)]
+        texts = [
+            b["message"]["body"] for b in bodies if b["event"] == "message.received" and b["message"]["body"].startswith(who)
+        ]
         assert texts == [f"{who} {n}" for n in range(5)]
     received = next(b for b in bodies if b["event"] == "message.received")
     assert received["customer"]["identities"] == [{"kind": "telegram", "address": "1001"}]
@@ -146,7 +150,8 @@ async def test_a_dead_endpoint_never_slows_ingest_or_the_other_endpoints(tmp_pat
     async with crm_peer() as dead, crm_peer() as alive:
         dead.hang = True
         settings = Settings(
-            database=store.path, data_dir=tmp_path,
+            database=store.path,
+            data_dir=tmp_path,
             webhooks=[hook(f"{dead.url}/hooks", name="dead", timeout=30), hook(f"{alive.url}/hooks", name="alive")],
         )
         hub = Hub(settings, store, timing=FAST, services=core_services(settings, store))
@@ -205,12 +210,25 @@ async def test_channel_health_changes_are_events(store: Store) -> None:
 
 async def test_the_api_callback_carries_both_signatures(tmp_path: Path) -> None:
     async with crm_peer() as crm:
-        context = ChannelContext(1, "shop", {"callback_url": f"{crm.url}/hooks", "callback_secret": SECRET, "token": "t"},
-                                 tmp_path, logging.getLogger("test"))
+        context = ChannelContext(
+            1,
+            "shop",
+            {"callback_url": f"{crm.url}/hooks", "callback_secret": SECRET, "token": "t"},
+            tmp_path,
+            logging.getLogger("test"),
+        )
         connector = ApiConnector(context)
         try:
-            await connector.send(OutboundMessage(id=7, conversation_id=1, identity_kind=IdentityKind.EMAIL,
-                                                 address="ann@example.com", body="shipped", author="alice"))
+            await connector.send(
+                OutboundMessage(
+                    id=7,
+                    conversation_id=1,
+                    identity_kind=IdentityKind.EMAIL,
+                    address="ann@example.com",
+                    body="shipped",
+                    author="alice",
+                )
+            )
         finally:
             await connector.close()
     request = crm.received[0]
@@ -218,13 +236,16 @@ async def test_the_api_callback_carries_both_signatures(tmp_path: Path) -> None:
     assert request.headers[signing.LEGACY_SIGNATURE_HEADER] == signing.legacy_signature(SECRET, request.body)
 
 
-@pytest.mark.parametrize("table, problem", [
-    ({"url": "ftp://x", "secret": "s"}, "url must be an http(s) URL"),
-    ({"url": "http://127.0.0.1/h", "secret": "s", "events": ["message.exploded"]}, "unknown event 'message.exploded'"),
-    ({"url": "http://127.0.0.1/h"}, "a secret is needed"),
-    ({"url": "http://127.0.0.1/h", "secret": "s", "timeout": 0}, "timeout must be a positive number"),
-    ({"url": "http://127.0.0.1/h", "secret": "s", "colour": "red"}, "unknown key 'colour'"),
-])
+@pytest.mark.parametrize(
+    "table, problem",
+    [
+        ({"url": "ftp://x", "secret": "s"}, "url must be an http(s) URL"),
+        ({"url": "http://127.0.0.1/h", "secret": "s", "events": ["message.exploded"]}, "unknown event 'message.exploded'"),
+        ({"url": "http://127.0.0.1/h"}, "a secret is needed"),
+        ({"url": "http://127.0.0.1/h", "secret": "s", "timeout": 0}, "timeout must be a positive number"),
+        ({"url": "http://127.0.0.1/h", "secret": "s", "colour": "red"}, "unknown key 'colour'"),
+    ],
+)
 def test_a_bad_webhook_table_is_refused_in_words(table: dict, problem: str) -> None:
     with pytest.raises(UsageError, match=re.escape(problem)):
         parse_settings({"webhooks": [table]}, Path("/tmp/omniconsole.toml"))
@@ -232,7 +253,9 @@ def test_a_bad_webhook_table_is_refused_in_words(table: dict, problem: str) -> N
 
 def test_the_secret_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOK_SECRET", "from-env")
-    settings = parse_settings({"webhooks": [{"url": "http://127.0.0.1/h", "secret_env": "HOOK_SECRET",
-                                             "events": ["message.received"]}]}, Path("/tmp/omniconsole.toml"))
+    settings = parse_settings(
+        {"webhooks": [{"url": "http://127.0.0.1/h", "secret_env": "HOOK_SECRET", "events": ["message.received"]}]},
+        Path("/tmp/omniconsole.toml"),
+    )
     assert settings.webhooks[0].secret == "from-env" and settings.webhooks[0].events == ("message.received",)
     assert json.dumps(settings.webhooks[0].name) == '"webhook1"'

@@ -36,7 +36,6 @@ from omniconsole.models import DeliveryState, IdentityKind, InboxView
 from omniconsole.store import Store, history
 from tests.conftest import HOSTILE_TEXTS
 from tests.connectors import sinks
-from tests.rig import free_port, running_core
 from tests.peers.graph_api import (
     APP_SECRET,
     PHONE_NUMBER_ID,
@@ -46,6 +45,7 @@ from tests.peers.graph_api import (
     Meta,
     graph_error_object,
 )
+from tests.rig import free_port, running_core
 from tests.waiting import eventually as wait_until
 
 # Generous: only a failing test waits it out, and a loaded CI machine can be slow.
@@ -80,7 +80,9 @@ def settings_for(graph: FakeGraphApi, **options: Any) -> dict[str, Any]:
 
 
 def make_connector(graph: FakeGraphApi, tmp_path: Path, **options: Any) -> WhatsAppConnector:
-    return WhatsAppConnector(ChannelContext(channel_id=1, name="whatsapp", settings=settings_for(graph, **options), data_dir=tmp_path))
+    return WhatsAppConnector(
+        ChannelContext(channel_id=1, name="whatsapp", settings=settings_for(graph, **options), data_dir=tmp_path)
+    )
 
 
 @dataclass
@@ -168,8 +170,9 @@ async def test_unsigned_or_wrongly_signed_webhooks_are_refused_and_store_nothing
     graph: FakeGraphApi, tmp_path: Path, signature: str | None, status: int
 ) -> None:
     async with wired(graph, tmp_path) as rig:
-        payload = rig.meta.payload([rig.meta.message(IVAN, body="transfer all my money")],
-                                   statuses=[Meta.status("wamid.x", "read")])
+        payload = rig.meta.payload(
+            [rig.meta.message(IVAN, body="transfer all my money")], statuses=[Meta.status("wamid.x", "read")]
+        )
         body = json.dumps(payload).encode()
         raw = None
         if signature == "other-secret":
@@ -274,7 +277,9 @@ async def test_a_media_server_fault_is_not_acknowledged_and_the_redelivery_is_st
     media_id = graph.add_media(BINARY, "image/png")
     graph.fail_next("media_download", 502, body=b"<html>Bad Gateway</html>")
     async with wired(graph, tmp_path) as rig:
-        payload = rig.meta.payload([rig.meta.message(IVAN, body="first"), rig.meta.message(IVAN, "image", id=media_id, mime_type="image/png")])
+        payload = rig.meta.payload(
+            [rig.meta.message(IVAN, body="first"), rig.meta.message(IVAN, "image", id=media_id, mime_type="image/png")]
+        )
         assert (await rig.post(payload)).status_code == 503
         assert rig.sink.messages == []  # the text did not go in alone either: all or nothing
         assert (await rig.post(payload)).status_code == 200
@@ -288,14 +293,30 @@ async def test_location_contacts_and_replies_read_as_text(graph: FakeGraphApi, t
         items = [
             rig.meta.message(IVAN, "location", latitude=55.751244, longitude=37.618423),
             rig.meta.message(IVAN, "location", latitude=59.9386, longitude=30.3141, name="Hermitage", address="Palace Square, 2"),
-            rig.meta.message(IVAN, "contacts", contacts=[
-                {"name": {"formatted_name": "Ivan Petrov", "first_name": "Ivan"}, "phones": [{"phone": "+7 999 123-45-67", "wa_id": IVAN, "type": "CELL"}]},
-            ]),
-            rig.meta.message(IVAN, "contacts", contacts=[
-                {"name": {"formatted_name": "Olga"}, "phones": [{"phone": "+44 7700 900123", "wa_id": OLGA}]},
-            ]),
+            rig.meta.message(
+                IVAN,
+                "contacts",
+                contacts=[
+                    {
+                        "name": {"formatted_name": "Ivan Petrov", "first_name": "Ivan"},
+                        "phones": [{"phone": "+7 999 123-45-67", "wa_id": IVAN, "type": "CELL"}],
+                    },
+                ],
+            ),
+            rig.meta.message(
+                IVAN,
+                "contacts",
+                contacts=[
+                    {"name": {"formatted_name": "Olga"}, "phones": [{"phone": "+44 7700 900123", "wa_id": OLGA}]},
+                ],
+            ),
             rig.meta.message(IVAN, "interactive", type="button_reply", button_reply={"id": "yes-1", "title": "Yes, deliver"}),
-            rig.meta.message(IVAN, "interactive", type="list_reply", list_reply={"id": "slot-2", "title": "Tomorrow", "description": "10:00-14:00"}),
+            rig.meta.message(
+                IVAN,
+                "interactive",
+                type="list_reply",
+                list_reply={"id": "slot-2", "title": "Tomorrow", "description": "10:00-14:00"},
+            ),
             rig.meta.message(IVAN, "button", payload="STOP_PROMOS", text="Stop promotions"),
             rig.meta.message(IVAN, "reaction", message_id="wamid.ours", emoji="👍"),
             rig.meta.message(IVAN, "unsupported", errors=[{"code": 131051, "title": "Message type unknown"}]),
@@ -321,16 +342,34 @@ async def test_statuses_become_delivery_updates_with_reasons_in_words(graph: Fak
             Meta.status("wamid.A", "sent"),
             Meta.status("wamid.A", "delivered"),
             Meta.status("wamid.A", "read"),
-            Meta.status("wamid.B", "failed", errors=[graph_error_object(
-                131047, "Re-engagement message",
-                "Message failed to send because more than 24 hours have passed since the customer last replied to this number.")]),
-            Meta.status("wamid.C", "failed", errors=[graph_error_object(131049, "This message was not delivered to maintain healthy ecosystem engagement.")]),
+            Meta.status(
+                "wamid.B",
+                "failed",
+                errors=[
+                    graph_error_object(
+                        131047,
+                        "Re-engagement message",
+                        "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+                    )
+                ],
+            ),
+            Meta.status(
+                "wamid.C",
+                "failed",
+                errors=[graph_error_object(131049, "This message was not delivered to maintain healthy ecosystem engagement.")],
+            ),
             Meta.status("wamid.D", "deleted"),  # not a state we keep: skipped
         ]
         answer = await rig.post(rig.meta.payload(statuses=statuses))
     assert answer.status_code == 200
     states = [(u.external_id, u.state) for u in rig.sink.updates]
-    assert states == [("wamid.A", "sent"), ("wamid.A", "delivered"), ("wamid.A", "read"), ("wamid.B", "failed"), ("wamid.C", "failed")]
+    assert states == [
+        ("wamid.A", "sent"),
+        ("wamid.A", "delivered"),
+        ("wamid.A", "read"),
+        ("wamid.B", "failed"),
+        ("wamid.C", "failed"),
+    ]
     b, c = rig.sink.updates[3].error, rig.sink.updates[4].error
     assert b.startswith("more than 24 hours have passed since the customer last wrote") and "(code 131047)" in b
     assert c == "This message was not delivered to maintain healthy ecosystem engagement. (code 131049)"
@@ -340,11 +379,21 @@ async def test_odd_webhooks_are_skipped_and_nothing_breaks(graph: FakeGraphApi, 
     async with wired(graph, tmp_path) as rig:
         not_json = await rig.post(None, raw=b"{not json")
         other_object = await rig.post({"object": "page", "entry": [{"id": "1", "changes": []}]})
-        other_field = await rig.post({"object": "whatsapp_business_account",
-                                      "entry": [{"changes": [{"field": "account_update", "value": {"event": "x"}}]}]})
-        other_number = await rig.post(rig.meta.payload([rig.meta.message(OLGA, body="to the other number")], phone_number_id="999"))
-        broken = await rig.post({"object": "whatsapp_business_account",
-                                 "entry": [{"changes": [{"field": "messages", "value": {"messages": [{"type": "text"}, "x", None]}}]}, 7]})
+        other_field = await rig.post(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [{"changes": [{"field": "account_update", "value": {"event": "x"}}]}],
+            }
+        )
+        other_number = await rig.post(
+            rig.meta.payload([rig.meta.message(OLGA, body="to the other number")], phone_number_id="999")
+        )
+        broken = await rig.post(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [{"changes": [{"field": "messages", "value": {"messages": [{"type": "text"}, "x", None]}}]}, 7],
+            }
+        )
         after = await receive(rig, rig.meta.message(IVAN, body="still here"))
     assert not_json.status_code == 400
     assert [a.status_code for a in (other_object, other_field, other_number, broken)] == [200] * 4
@@ -372,8 +421,12 @@ async def test_text_goes_to_the_wa_id_and_returns_the_wamid(graph: FakeGraphApi,
         await connector.close()
     first, second = graph.calls_of("messages")
     assert first.params == {
-        "messaging_product": "whatsapp", "recipient_type": "individual", "to": IVAN, "type": "text",
-        "text": {"preview_url": False, "body": "Ваш заказ в пути"}, "context": {"message_id": "wamid.q"},
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": IVAN,
+        "type": "text",
+        "text": {"preview_url": False, "body": "Ваш заказ в пути"},
+        "context": {"message_id": "wamid.q"},
     }
     assert second.params["to"] == OLGA
     assert result.external_id.startswith("wamid.") and result.external_id != plain.external_id
@@ -409,7 +462,11 @@ async def test_files_are_uploaded_then_sent_by_media_id(graph: FakeGraphApi, tmp
     finally:
         await connector.close()
     uploads = graph.calls_of("media_upload")
-    assert [u.files["file"][:2] for u in uploads] == [("receipt.png", "image/png"), ("contract.pdf", "application/pdf"), ("note.ogg", "audio/ogg")]
+    assert [u.files["file"][:2] for u in uploads] == [
+        ("receipt.png", "image/png"),
+        ("contract.pdf", "application/pdf"),
+        ("note.ogg", "audio/ogg"),
+    ]
     assert uploads[0].files["file"][2] == BINARY and uploads[1].files["file"][2] == BINARY[::-1]
     assert all(u.params["messaging_product"] == "whatsapp" for u in uploads)
     image, document, text, audio = graph.calls_of("messages")
@@ -430,7 +487,8 @@ async def test_a_template_goes_with_its_parameters(graph: FakeGraphApi, tmp_path
     [call] = graph.calls_of("messages")
     assert call.params["type"] == "template"
     assert call.params["template"] == {
-        "name": "order_update", "language": {"code": "ru"},
+        "name": "order_update",
+        "language": {"code": "ru"},
         "components": [{"type": "body", "parameters": [{"type": "text", "text": "4711"}, {"type": "text", "text": "пятница"}]}],
     }
     assert result.external_id.startswith("wamid.")
@@ -510,11 +568,10 @@ async def test_check_names_the_number_and_missing_settings_say_where(graph: Fake
 # -- the core: a real Hub on a real Store ---------------------------------------------------
 
 
-
-
 def core_settings(graph: FakeGraphApi, tmp_path: Path, port: int, **options: Any) -> Settings:
     return Settings(
-        database=tmp_path / "core.db", data_dir=tmp_path / "data",
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
         channels=[ChannelSettings("whatsapp", "WhatsApp", settings_for(graph, **options))],
         listener=ListenerSettings(port=port),
     )
@@ -529,7 +586,10 @@ async def test_the_core_stores_a_webhook_sends_the_reply_and_follows_its_statuse
     photo = graph.add_media(BINARY, "image/jpeg")
     try:
         async with running_core(core_settings(graph, tmp_path, port), store):
-            incoming = [meta.message(IVAN, body=HOSTILE_TEXTS[4] + "Где заказ?"), meta.message(IVAN, "image", id=photo, mime_type="image/jpeg")]
+            incoming = [
+                meta.message(IVAN, body=HOSTILE_TEXTS[4] + "Где заказ?"),
+                meta.message(IVAN, "image", id=photo, mime_type="image/jpeg"),
+            ]
             assert (await meta.post(meta.payload(incoming, names={IVAN: "Иван"}))).status_code == 200
             [row] = await store.inbox_page(InboxView.ALL)
             assert row.customer_id == ivan
@@ -582,7 +642,9 @@ async def test_a_template_queued_by_an_operator_goes_out_as_a_template(graph: Fa
             assert (await meta.post(meta.payload([meta.message(IVAN, body="hi", at=1_600_000_000)]))).status_code == 200
             [row] = await store.inbox_page(InboxView.ALL)
             template = {"name": "order_update", "language": "ru", "params": ["4711", "завтра"]}
-            await store.queue_reply(row.conversation_id, "Заказ 4711 будет доставлен завтра", "alice", meta={"template": template})
+            await store.queue_reply(
+                row.conversation_id, "Заказ 4711 будет доставлен завтра", "alice", meta={"template": template}
+            )
             await eventually(lambda: bool(graph.calls_of("messages")))
     finally:
         await meta.close()
@@ -630,9 +692,12 @@ async def test_restarts_in_the_middle_of_a_stream_store_every_message_once(graph
                 await asyncio.wait([sender], timeout=rng.uniform(0.02, 0.12))
             restarts += 1
         await sender
-        rows = await store.db.run(lambda c: c.execute(
-            "SELECT count(*), count(DISTINCT external_id) FROM messages WHERE direction = 'in'").fetchone())
-        bodies = await store.db.run(lambda c: [r[0] for r in c.execute("SELECT body FROM messages WHERE direction = 'in' ORDER BY id")])
+        rows = await store.db.run(
+            lambda c: c.execute("SELECT count(*), count(DISTINCT external_id) FROM messages WHERE direction = 'in'").fetchone()
+        )
+        bodies = await store.db.run(
+            lambda c: [r[0] for r in c.execute("SELECT body FROM messages WHERE direction = 'in' ORDER BY id")]
+        )
     finally:
         await meta.close()
         await store.close()

@@ -4,7 +4,6 @@ processes writing while it ingests."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
@@ -31,7 +30,8 @@ NAMES = {k.value: f"{k.value} (demo)" for k in SIMULATED_KINDS}
 def write_config(tmp_path: Path, *, limit: int = BURST, batch: int = 250, send_delay: float = 0.0) -> Path:
     tables = []
     for kind, name in NAMES.items():
-        tables.append(textwrap.dedent(f"""
+        tables.append(
+            textwrap.dedent(f"""
             [[channels]]
             kind = "demo"
             name = "{name}"
@@ -42,8 +42,9 @@ def write_config(tmp_path: Path, *, limit: int = BURST, batch: int = 250, send_d
             send_delay = {send_delay}
             failure_rate = 0.0
             answer_rate = 0.0
-            sent_log_file = "{tmp_path / 'sent.log'}"
-        """))
+            sent_log_file = "{tmp_path / "sent.log"}"
+        """)
+        )
     path = tmp_path / "omniconsole.toml"
     path.write_text(
         f'[store]\ndatabase = "{tmp_path / "core.db"}"\ndata_dir = "{tmp_path / "data"}"\n' + "".join(tables), encoding="utf-8"
@@ -54,7 +55,9 @@ def write_config(tmp_path: Path, *, limit: int = BURST, batch: int = 250, send_d
 def start_core(config: Path, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "omniconsole.cli", "serve", "--config", str(config)],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=subprocess_env(),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=subprocess_env(),
     )
 
 
@@ -104,7 +107,9 @@ def test_sigkill_in_a_burst_loses_and_doubles_nothing(tmp_path):
     core = start_core(config, log)
     inbound_sql = "SELECT count(*) FROM messages WHERE direction = 'in' AND external_id LIKE 'demo-%'"
     try:
-        wait_for(lambda: db.exists() and count(db, inbound_sql) >= 1500 and (tmp_path / "sent.log").exists(), 60, "the burst to start")
+        wait_for(
+            lambda: db.exists() and count(db, inbound_sql) >= 1500 and (tmp_path / "sent.log").exists(), 60, "the burst to start"
+        )
         core.send_signal(signal.SIGKILL)
         core.wait(10)
     finally:
@@ -114,15 +119,23 @@ def test_sigkill_in_a_burst_loses_and_doubles_nothing(tmp_path):
     assert at_kill < BURST, "the burst finished before the kill; the test proved nothing"
     core = start_core(config, log)
     try:
-        wait_for(lambda: count(db, inbound_sql) >= BURST
-                 and count(db, "SELECT count(*) FROM messages WHERE state IN ('queued', 'sending')") == 0, 120,
-                 "the restarted core to finish")
+        wait_for(
+            lambda: (
+                count(db, inbound_sql) >= BURST
+                and count(db, "SELECT count(*) FROM messages WHERE state IN ('queued', 'sending')") == 0
+            ),
+            120,
+            "the restarted core to finish",
+        )
         time.sleep(0.5)  # anything doubled would arrive now
     finally:
         core.send_signal(signal.SIGTERM)
         core.wait(20)
     assert count(db, inbound_sql) == BURST
-    assert count(db, "SELECT count(DISTINCT external_id) FROM messages WHERE direction = 'in' AND external_id LIKE 'demo-%'") == BURST
+    assert (
+        count(db, "SELECT count(DISTINCT external_id) FROM messages WHERE direction = 'in' AND external_id LIKE 'demo-%'")
+        == BURST
+    )
     sent_ids = {int(x) for x in (tmp_path / "sent.log").read_text().split()}
     queued_ids = {r for (r,) in sqlite3.connect(db).execute("SELECT id FROM messages WHERE direction = 'out'")}
     assert len(queued_ids) == REPLIES and queued_ids <= sent_ids  # every reply sent at least once
@@ -139,7 +152,11 @@ async def test_a_killed_core_is_replaced_within_ten_seconds(tmp_path):
     core = start_core(config, log)
     settings = load_settings(config)
     try:
-        wait_for(lambda: settings.database.exists() and count(settings.database, "SELECT count(*) FROM leases") == 1, 30, "the first core")
+        wait_for(
+            lambda: settings.database.exists() and count(settings.database, "SELECT count(*) FROM leases") == 1,
+            30,
+            "the first core",
+        )
         store = await Store.open(settings.database)
         hub = Hub(settings, store)  # default timing: the production figures
         waiting = asyncio.create_task(hub.run())
@@ -229,8 +246,12 @@ def test_four_operator_processes_write_while_the_core_ingests(tmp_path):
     try:
         wait_for(lambda: db.exists() and count(db, "SELECT count(*) FROM conversations") > 10, 60, "the core to ingest")
         writers = [
-            subprocess.Popen([sys.executable, "-c", WRITER, str(db), f"op{n}", str(actions)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env())
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(db), f"op{n}", str(actions)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=subprocess_env(),
+            )
             for n in range(4)
         ]
         outputs = [w.communicate(timeout=120) for w in writers]
@@ -238,7 +259,7 @@ def test_four_operator_processes_write_while_the_core_ingests(tmp_path):
     finally:
         core.send_signal(signal.SIGTERM)
         core.wait(20)
-    for writer, (out, err) in zip(writers, outputs):
+    for writer, (_out, err) in zip(writers, outputs):
         assert writer.returncode == 0, err.decode()[-2000:]
         assert b"locked" not in err
     assert b"locked" not in log.read_bytes()

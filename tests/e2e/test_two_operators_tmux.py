@@ -22,8 +22,13 @@ def test_two_operators_see_each_other(tmp_path):
     env = dict(os.environ, HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"), TERM="xterm-256color")
     env.pop("OMNICONSOLE_CONFIG", None)
     demo = tmp_path / "demo"
-    subprocess.run([BIN, "demo", "--dir", str(demo), "--conversations", "150", "--seconds", "0.5", "--feed"],
-                   check=True, env=env, capture_output=True, timeout=120)
+    subprocess.run(
+        [BIN, "demo", "--dir", str(demo), "--conversations", "150", "--seconds", "0.5", "--feed"],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     db = str(demo / "omniconsole.db")
     for login in ("alice", "bob"):
         subprocess.run([BIN, "operator", "add", login, "--db", db], check=True, env=env, capture_output=True)
@@ -65,8 +70,7 @@ def wait_for_text_on(server: str, session: str, *needles: str, timeout: float = 
     deadline = time.monotonic() + timeout
     text = ""
     while time.monotonic() < deadline:
-        text = subprocess.run(["tmux", "-L", server, "capture-pane", "-t", session, "-p"],
-                              capture_output=True, text=True).stdout
+        text = subprocess.run(["tmux", "-L", server, "capture-pane", "-t", session, "-p"], capture_output=True, text=True).stdout
         if all(n in text for n in needles):
             return text
         time.sleep(0.1)

@@ -90,8 +90,9 @@ class DevTools:
         number = next(self.ids)
         future = asyncio.get_running_loop().create_future()
         self.pending[number] = future
-        await self.ws.send_str(json.dumps({"id": number, "method": method, "params": params,
-                                           **({"sessionId": session} if session else {})}))
+        await self.ws.send_str(
+            json.dumps({"id": number, "method": method, "params": params, **({"sessionId": session} if session else {})})
+        )
         return await asyncio.wait_for(future, 15)
 
     async def close(self) -> None:
@@ -108,8 +109,9 @@ class Page:
         self.session = session
 
     async def evaluate(self, expression: str) -> Any:
-        result = await self.tools.call("Runtime.evaluate", self.session, expression=expression,
-                                       returnByValue=True, awaitPromise=True)
+        result = await self.tools.call(
+            "Runtime.evaluate", self.session, expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise AssertionError(f"the page threw: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -119,11 +121,21 @@ class Page:
 
     async def type_into(self, selector: str, text: str) -> None:
         """Focus a field in the widget and type as a person does (text, then Enter)."""
-        await self.evaluate(f"document.getElementById('omniconsole-chat').shadowRoot.querySelector({json.dumps(selector)}).focus()")
+        await self.evaluate(
+            f"document.getElementById('omniconsole-chat').shadowRoot.querySelector({json.dumps(selector)}).focus()"
+        )
         await self.tools.call("Input.insertText", self.session, text=text)
         for kind in ("keyDown", "keyUp"):
-            await self.tools.call("Input.dispatchKeyEvent", self.session, type=kind, key="Enter", code="Enter",
-                                  windowsVirtualKeyCode=13, nativeVirtualKeyCode=13, **({"text": "\r"} if kind == "keyDown" else {}))
+            await self.tools.call(
+                "Input.dispatchKeyEvent",
+                self.session,
+                type=kind,
+                key="Enter",
+                code="Enter",
+                windowsVirtualKeyCode=13,
+                nativeVirtualKeyCode=13,
+                **({"text": "\r"} if kind == "keyDown" else {}),
+            )
 
 
 @contextlib.asynccontextmanager
@@ -131,10 +143,21 @@ async def browser(tmp_path: Path) -> AsyncIterator[DevTools]:
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
     process = await asyncio.create_subprocess_exec(
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--remote-debugging-port=0",
+        "about:blank",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     session: aiohttp.ClientSession | None = None
     tools: DevTools | None = None
@@ -186,11 +209,11 @@ async def open_page(tools: DevTools, url: str) -> Page:
     return page
 
 
-
 @contextlib.asynccontextmanager
 async def running_core(tmp_path: Path, store: Store, port: int, **factory: Any) -> AsyncIterator[Hub]:
     settings = Settings(
-        database=tmp_path / "core.db", data_dir=tmp_path / "data",
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
         channels=[ChannelSettings("webchat", "webchat", {"secret": "e2e-secret-for-the-browser-test", "poll_seconds": 10})],
         listener=ListenerSettings(port=port),
     )
@@ -320,19 +343,30 @@ async def test_the_bot_answers_with_buttons_and_a_press_resolves_in_a_real_brows
     store = await Store.open(tmp_path / "core.db")
     await import_folder(store, DEMO_LIBRARY, "test")
     settings = Settings(
-        database=tmp_path / "core.db", data_dir=tmp_path / "data", listener=ListenerSettings(port=port),
-        channels=[ChannelSettings("webchat", "webchat", {"secret": "e2e-secret-for-the-browser-test", "poll_seconds": 10,
-                                                          "bot": "answer", "bot_name": "Shop bot"})],
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        listener=ListenerSettings(port=port),
+        channels=[
+            ChannelSettings(
+                "webchat",
+                "webchat",
+                {"secret": "e2e-secret-for-the-browser-test", "poll_seconds": 10, "bot": "answer", "bot_name": "Shop bot"},
+            )
+        ],
     )
     try:
-        async with rig.running_core(settings, store, until_up=None, listen_timeout=10,
-                                    pipeline=conversation_pipeline(settings, store)), browser(tmp_path) as tools:
+        async with (
+            rig.running_core(settings, store, until_up=None, listen_timeout=10, pipeline=conversation_pipeline(settings, store)),
+            browser(tmp_path) as tools,
+        ):
             page = await open_page(tools, f"http://127.0.0.1:{port}/hooks/webchat/demo")
             await until(page.chat, "the widget appears on the demo page")
             await page.evaluate("document.getElementById('omniconsole-chat').shadowRoot.querySelector('.btn').click()")
             await page.type_into(".input", "how much does delivery cost and how long does delivery take?")
-            read_buttons = ("Array.from(document.getElementById('omniconsole-chat').shadowRoot.querySelectorAll('.choice'))"
-                            ".map(b => [b.textContent, b.getAttribute('data-button'), b.disabled])")
+            read_buttons = (
+                "Array.from(document.getElementById('omniconsole-chat').shadowRoot.querySelectorAll('.choice'))"
+                ".map(b => [b.textContent, b.getAttribute('data-button'), b.disabled])"
+            )
 
             async def buttons() -> list[list[Any]]:
                 return await page.evaluate(read_buttons)

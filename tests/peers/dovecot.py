@@ -134,9 +134,22 @@ def make_certificate(directory: Path, name: str = "localhost") -> TlsCertificate
     cert, key = directory / "cert.pem", directory / "key.pem"
     done = subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", f"/CN={name}", "-addext", f"subjectAltName={alt_names}",
-            "-keyout", str(key), "-out", str(cert),
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName={alt_names}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
         ],
         capture_output=True,
         timeout=60,
@@ -192,9 +205,7 @@ class DovecotServer:
 
     def doveadm(self, *args: str, stdin: bytes | None = None) -> str:
         """Run `doveadm -c CONF ...` and return its output; raises with stderr on failure."""
-        done = subprocess.run(
-            ["doveadm", "-c", str(self.config), *args], input=stdin, capture_output=True, timeout=30
-        )
+        done = subprocess.run(["doveadm", "-c", str(self.config), *args], input=stdin, capture_output=True, timeout=30)
         if done.returncode != 0:
             raise RuntimeError(f"doveadm {' '.join(args)} failed: {done.stderr.decode(errors='replace')}")
         return done.stdout.decode(errors="replace")
@@ -290,7 +301,11 @@ def _quoted(folder: str) -> str:
     """A folder name as an IMAP quoted string, non-ASCII in modified UTF-7 (RFC 3501 5.1.3)."""
     folder = re.sub(
         r"[^\x20-\x7e]+|&",
-        lambda m: "&-" if m.group() == "&" else "&" + base64.b64encode(m.group().encode("utf-16-be")).decode().rstrip("=").replace("/", ",") + "-",
+        lambda m: (
+            "&-"
+            if m.group() == "&"
+            else "&" + base64.b64encode(m.group().encode("utf-16-be")).decode().rstrip("=").replace("/", ",") + "-"
+        ),
         folder,
     )
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'

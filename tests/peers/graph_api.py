@@ -119,8 +119,16 @@ class FakeGraphApi:
         with self._lock:
             return dict(self._media[media_id])
 
-    def fail_next(self, kind: str, status: int, code: int | None = None, message: str = "", details: str = "",
-                  body: bytes | None = None, drop: bool = False) -> None:
+    def fail_next(
+        self,
+        kind: str,
+        status: int,
+        code: int | None = None,
+        message: str = "",
+        details: str = "",
+        body: bytes | None = None,
+        drop: bool = False,
+    ) -> None:
         """Make the next call of `kind` fail as the Graph API fails: an error object with `code`,
         or a raw `body` (a proxy's page), or a dropped connection."""
         if body is None:
@@ -134,8 +142,15 @@ class FakeGraphApi:
 
     # -- the Graph API ---------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict[str, str], headers: Any, params: dict[str, Any],
-               files: dict[str, tuple[str, str, bytes]]) -> _Response:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: Any,
+        params: dict[str, Any],
+        files: dict[str, tuple[str, str, bytes]],
+    ) -> _Response:
         parts = [p for p in path.split("/") if p]
         if parts[:1] == ["download"] and len(parts) == 2:
             kind = "media_download"
@@ -154,7 +169,9 @@ class FakeGraphApi:
         if headers.get("Authorization") != f"Bearer {self.token}":
             if kind == "media_download":
                 return _Response(401, b"", "text/plain")
-            return _Response(401, _graph_error(190, "Invalid OAuth access token - Cannot parse access token", type_="OAuthException"))
+            return _Response(
+                401, _graph_error(190, "Invalid OAuth access token - Cannot parse access token", type_="OAuthException")
+            )
         with self._lock:
             self.calls.append(Call(kind, {**query, **params}, files))
             queue = self._failures.get(kind)
@@ -175,16 +192,22 @@ class FakeGraphApi:
         with self._lock:
             media = self._media.get(media_id)
         if media is None:
-            return _Response(400, _graph_error(
-                100, f"Unsupported get request. Object with ID '{media_id}' does not exist", type_="GraphMethodException"))
-        return _json({
-            "messaging_product": "whatsapp",
-            "url": f"{self.url}/download/{media_id}",
-            "mime_type": media["mime_type"],
-            "sha256": media["sha256"],
-            "file_size": media["file_size"],
-            "id": media_id,
-        })
+            return _Response(
+                400,
+                _graph_error(
+                    100, f"Unsupported get request. Object with ID '{media_id}' does not exist", type_="GraphMethodException"
+                ),
+            )
+        return _json(
+            {
+                "messaging_product": "whatsapp",
+                "url": f"{self.url}/download/{media_id}",
+                "mime_type": media["mime_type"],
+                "sha256": media["sha256"],
+                "file_size": media["file_size"],
+                "id": media_id,
+            }
+        )
 
     def _download(self, media_id: str) -> _Response:
         with self._lock:
@@ -243,11 +266,13 @@ class FakeGraphApi:
         else:
             return _Response(400, _graph_error(100, "Invalid parameter", f"unknown type {kind}"))
         wamid = "wamid.HBgL" + hashlib.sha1(f"{to}:{next(self._numbers)}".encode()).hexdigest()[:24].upper()
-        return _json({
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
-            "messages": [{"id": wamid, "message_status": "accepted"}],
-        })
+        return _json(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+                "messages": [{"id": wamid, "message_status": "accepted"}],
+            }
+        )
 
 
 def _interactive_problem(interactive: dict[str, Any]) -> str:
@@ -302,8 +327,9 @@ class Meta:
     def wamid(self) -> str:
         return f"wamid.HBgLMTU1NTAxMDAxOTkVAgASGBQz{next(self._ids):08d}"
 
-    def message(self, wa_id: str, kind: str = "text", *, at: int | None = None, context: str | None = None,
-                **content: Any) -> dict[str, Any]:
+    def message(
+        self, wa_id: str, kind: str = "text", *, at: int | None = None, context: str | None = None, **content: Any
+    ) -> dict[str, Any]:
         """A webhook `messages[]` item from `wa_id`; `content` is its type's object (or for
         `text`, `body=`); `contacts` for a contacts message is a list."""
         item: dict[str, Any] = {"from": wa_id, "id": self.wamid(), "timestamp": str(at or int(time.time())), "type": kind}
@@ -317,8 +343,13 @@ class Meta:
             item["context"] = {"from": "15550100199", "id": context}
         return item
 
-    def payload(self, messages: list[dict[str, Any]] = (), statuses: list[dict[str, Any]] = (),
-                names: dict[str, str] | None = None, phone_number_id: str | None = None) -> dict[str, Any]:
+    def payload(
+        self,
+        messages: list[dict[str, Any]] = (),
+        statuses: list[dict[str, Any]] = (),
+        names: dict[str, str] | None = None,
+        phone_number_id: str | None = None,
+    ) -> dict[str, Any]:
         """Meta's envelope around messages and statuses (one entry, one change)."""
         value: dict[str, Any] = {
             "messaging_product": "whatsapp",
@@ -330,8 +361,10 @@ class Meta:
             value["messages"] = list(messages)
         if statuses:
             value["statuses"] = list(statuses)
-        return {"object": "whatsapp_business_account",
-                "entry": [{"id": WABA_ID, "changes": [{"value": value, "field": "messages"}]}]}
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": WABA_ID, "changes": [{"value": value, "field": "messages"}]}],
+        }
 
     @staticmethod
     def status(wamid: str, state: str, wa_id: str = "79991234567", errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -189,7 +189,9 @@ class Smsc:
                     self.enquire_links += 1
                     self._send(writer, RESP | ENQUIRE_LINK, 0, sequence)
                 elif not bound:
-                    self._send(writer, RESP | command if command in (SUBMIT_SM, UNBIND) else GENERIC_NACK, ESME_RINVBNDSTS, sequence)
+                    self._send(
+                        writer, RESP | command if command in (SUBMIT_SM, UNBIND) else GENERIC_NACK, ESME_RINVBNDSTS, sequence
+                    )
                 elif command == SUBMIT_SM:
                     task = asyncio.create_task(self._submit(writer, sequence, body))
                     self._tasks.add(task)
@@ -262,8 +264,18 @@ class Smsc:
         body = deliver_body(part.destination, part.source, 0x04, 0, text.encode("ascii", errors="replace")) + tlvs
         return await self._deliver_pdu(body)
 
-    async def deliver(self, source: str, text: str, *, to: str = "4444", smsc_time: str = "", parts: int = 0,
-                      reference: int = 0x42, order: list[int] | None = None, wait: bool = True) -> list[int | None]:
+    async def deliver(
+        self,
+        source: str,
+        text: str,
+        *,
+        to: str = "4444",
+        smsc_time: str = "",
+        parts: int = 0,
+        reference: int = 0x42,
+        order: list[int] | None = None,
+        wait: bool = True,
+    ) -> list[int | None]:
         """A customer's SMS (in `parts` UDH parts when given); the deliver_sm_resp statuses."""
         coding = 0
         try:
@@ -278,7 +290,9 @@ class Smsc:
         results = []
         for number in order or range(1, len(chunks) + 1):
             udh = bytes([5, 0, 3, reference, len(chunks), number])
-            results.append(await self._deliver_pdu(deliver_body(source, to, 0x40, coding, udh + chunks[number - 1], smsc_time), wait))
+            results.append(
+                await self._deliver_pdu(deliver_body(source, to, 0x40, coding, udh + chunks[number - 1], smsc_time), wait)
+            )
         return results
 
     async def send_raw(self, command: int, body: bytes = b"") -> int:
@@ -313,8 +327,16 @@ class Smsc:
 def deliver_body(source: str, destination: str, esm_class: int, data_coding: int, data: bytes, smsc_time: str = "") -> bytes:
     ton = 1 if source.isdigit() and len(source) >= 11 else 0
     return (
-        cstr("") + bytes([ton, 1]) + cstr(source) + bytes([0, 1]) + cstr(destination)
-        + bytes([esm_class, 0, 0]) + cstr(smsc_time) + cstr("") + bytes([0, 0, data_coding, 0, len(data)]) + data
+        cstr("")
+        + bytes([ton, 1])
+        + cstr(source)
+        + bytes([0, 1])
+        + cstr(destination)
+        + bytes([esm_class, 0, 0])
+        + cstr(smsc_time)
+        + cstr("")
+        + bytes([0, 0, data_coding, 0, len(data)])
+        + data
     )
 
 

@@ -63,7 +63,9 @@ class RecordingHandler:
         if self.data_reply:
             return self.data_reply
         tls = server.transport is not None and server.transport.get_extra_info("ssl_object") is not None
-        self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content), tls))
+        self.received.append(
+            ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content), tls)
+        )
         return "250 Message accepted for delivery"
 
 
@@ -86,7 +88,11 @@ def running_smtp(**tls: object) -> Iterator[SmtpServer]:
     handler = RecordingHandler()
 
     def authenticator(server, session, envelope, mechanism, auth_data):
-        ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == SMTP_USER and auth_data.password.decode() == SMTP_PASSWORD
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == SMTP_USER
+            and auth_data.password.decode() == SMTP_PASSWORD
+        )
         if ok:
             handler.logins.append(auth_data.login.decode())
         # handled=False makes aiosmtpd answer "535"; its default leaves the client waiting.

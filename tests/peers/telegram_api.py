@@ -203,9 +203,16 @@ class FakeBotApi:
             self._callback_seq += 1
             query_id = f"{sender['id']}{self._callback_seq:06d}"
             self._open_callbacks.add(query_id)
-        self.push_update("callback_query", {
-            "id": query_id, "from": sender, "message": sent, "chat_instance": f"ci{sender['id']}", "data": data,
-        })
+        self.push_update(
+            "callback_query",
+            {
+                "id": query_id,
+                "from": sender,
+                "message": sent,
+                "chat_instance": f"ci{sender['id']}",
+                "data": data,
+            },
+        )
         return query_id
 
     def sent_messages(self, chat_id: int) -> list[dict[str, Any]]:
@@ -373,7 +380,9 @@ class FakeBotApi:
         query_id = str(params.get("callback_query_id") or "")
         with self._lock:
             if query_id not in self._open_callbacks:
-                raise _ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+                raise _ApiError(
+                    HTTPStatus.BAD_REQUEST, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+                )
             self._open_callbacks.discard(query_id)
             self.answered_callbacks.append(query_id)
         return _ok(True)
@@ -383,14 +392,27 @@ class FakeBotApi:
         name, data = self._upload("photo", params, files)
         self._check_caption(params)
         unique = f"AQADp{len(self.calls)}"
-        photo = [{"file_id": f"AgACAgIAAxkDp{len(self.calls)}", "file_unique_id": unique, "file_size": len(data), "width": 90, "height": 90}]
+        photo = [
+            {
+                "file_id": f"AgACAgIAAxkDp{len(self.calls)}",
+                "file_unique_id": unique,
+                "file_size": len(data),
+                "width": 90,
+                "height": 90,
+            }
+        ]
         return _ok(self._sent(chat_id, params, {"photo": photo, **self._caption(params)}))
 
     def _send_document(self, params: dict[str, Any], files: dict[str, Any]) -> _Response:
         chat_id = self._chat_id(params)
         name, data = self._upload("document", params, files)
         self._check_caption(params)
-        document = {"file_id": f"BQACAgIAAxkDd{len(self.calls)}", "file_unique_id": f"AgADd{len(self.calls)}", "file_name": name, "file_size": len(data)}
+        document = {
+            "file_id": f"BQACAgIAAxkDd{len(self.calls)}",
+            "file_unique_id": f"AgADd{len(self.calls)}",
+            "file_name": name,
+            "file_size": len(data),
+        }
         return _ok(self._sent(chat_id, params, {"document": document, **self._caption(params)}))
 
     def _get_file(self, params: dict[str, Any], files: dict[str, Any]) -> _Response:
@@ -485,8 +507,26 @@ class FakeBotApi:
         raise _ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message to be replied not found")
 
 
-_HTML_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
-                        "blockquote", "tg-spoiler", "span", "tg-emoji"})
+_HTML_TAGS = frozenset(
+    {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "code",
+        "pre",
+        "a",
+        "blockquote",
+        "tg-spoiler",
+        "span",
+        "tg-emoji",
+    }
+)
 _HTML_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^<>]*)>|&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);|([<>&])")
 _HTML_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 

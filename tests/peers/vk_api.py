@@ -176,7 +176,9 @@ class FakeVkApi:
             self._allowed.add(user_id)
             self._event("message_allow", {"user_id": user_id, "key": ""})
 
-    def push_message(self, user: dict[str, Any] | int, text: str = "", *, silently: bool = False, **fields: Any) -> dict[str, Any]:
+    def push_message(
+        self, user: dict[str, Any] | int, text: str = "", *, silently: bool = False, **fields: Any
+    ) -> dict[str, Any]:
         """A message from `user` to the community: stored in the history and, unless
         `silently` (its event was lost), sent as a `message_new` event. `fields` holds more
         message fields (attachments, reply_message, fwd_messages)."""
@@ -185,7 +187,13 @@ class FakeVkApi:
             message = self._store_message(user_id, user_id, text, fields)
             self._allowed.add(user_id)
             if not silently:
-                client_info = {"button_actions": ["text"], "keyboard": True, "inline_keyboard": True, "carousel": True, "lang_id": 0}
+                client_info = {
+                    "button_actions": ["text"],
+                    "keyboard": True,
+                    "inline_keyboard": True,
+                    "carousel": True,
+                    "lang_id": 0,
+                }
                 self._event("message_new", {"message": message, "client_info": client_info})
             return message
 
@@ -266,12 +274,31 @@ class FakeVkApi:
             {"type": "w", "width": 2560, "height": 1920, "url": self.add_file(f"photo{photo_id}_w.jpg", data)},
             {"type": "x", "width": 604, "height": 453, "url": self.add_file(f"photo{photo_id}_x.jpg", b"medium")},
         ]
-        photo = {"id": photo_id, "owner_id": owner_id, "album_id": -3, "date": int(time.time()), "access_key": "k1", "sizes": sizes, "text": ""}
+        photo = {
+            "id": photo_id,
+            "owner_id": owner_id,
+            "album_id": -3,
+            "date": int(time.time()),
+            "access_key": "k1",
+            "sizes": sizes,
+            "text": "",
+        }
         return {"type": "photo", "photo": photo}
 
-    def doc(self, data: bytes, title: str, ext: str, owner_id: int, doc_id: int, declared_size: int | None = None) -> dict[str, Any]:
+    def doc(
+        self, data: bytes, title: str, ext: str, owner_id: int, doc_id: int, declared_size: int | None = None
+    ) -> dict[str, Any]:
         url = self.add_file(f"doc{doc_id}.{ext}", data)
-        doc = {"id": doc_id, "owner_id": owner_id, "title": title, "size": declared_size if declared_size is not None else len(data), "ext": ext, "url": url, "date": int(time.time()), "type": 1}
+        doc = {
+            "id": doc_id,
+            "owner_id": owner_id,
+            "title": title,
+            "size": declared_size if declared_size is not None else len(data),
+            "ext": ext,
+            "url": url,
+            "date": int(time.time()),
+            "type": 1,
+        }
         return {"type": "doc", "doc": doc}
 
     def sticker(self, data: bytes, sticker_id: int) -> dict[str, Any]:
@@ -279,9 +306,14 @@ class FakeVkApi:
             {"url": self.add_file(f"sticker{sticker_id}_64.png", b"tiny"), "width": 64, "height": 64},
             {"url": self.add_file(f"sticker{sticker_id}_512.png", data), "width": 512, "height": 512},
         ]
-        return {"type": "sticker", "sticker": {"product_id": 1, "sticker_id": sticker_id, "images": images, "images_with_background": images}}
+        return {
+            "type": "sticker",
+            "sticker": {"product_id": 1, "sticker_id": sticker_id, "images": images, "images_with_background": images},
+        }
 
-    def audio_message(self, data: bytes, owner_id: int, audio_id: int, duration: int, transcript: str | None = None) -> dict[str, Any]:
+    def audio_message(
+        self, data: bytes, owner_id: int, audio_id: int, duration: int, transcript: str | None = None
+    ) -> dict[str, Any]:
         item = {
             "id": audio_id,
             "owner_id": owner_id,
@@ -298,7 +330,14 @@ class FakeVkApi:
 
     @staticmethod
     def wall(owner_id: int, post_id: int, text: str) -> dict[str, Any]:
-        post = {"id": post_id, "owner_id": owner_id, "from_id": owner_id, "date": int(time.time()), "text": text, "post_type": "post"}
+        post = {
+            "id": post_id,
+            "owner_id": owner_id,
+            "from_id": owner_id,
+            "date": int(time.time()),
+            "text": text,
+            "post_type": "post",
+        }
         return {"type": "wall", "wall": post}
 
     # -- what the test inspects ------------------------------------------------------------
@@ -481,7 +520,11 @@ class FakeVkApi:
         return {"upload_url": f"{self.origin}/upload/doc?peer={params['peer_id']}"}
 
     def _photos_get_messages_upload_server(self, params: dict[str, Any]) -> Any:
-        return {"upload_url": f"{self.origin}/upload/photo?peer={params.get('peer_id', 0)}", "album_id": -3, "group_id": self.group["id"]}
+        return {
+            "upload_url": f"{self.origin}/upload/photo?peer={params.get('peer_id', 0)}",
+            "album_id": -3,
+            "group_id": self.group["id"],
+        }
 
     def _docs_save(self, params: dict[str, Any]) -> Any:
         upload = self._uploads.pop(params.get("file") or "", None)
@@ -490,7 +533,14 @@ class FakeVkApi:
         name, data = upload
         doc_id = 600000 + next(self._upload_numbers)
         title = params.get("title") or name
-        doc = {"id": doc_id, "owner_id": -self.group["id"], "title": title, "size": len(data), "ext": name.rsplit(".", 1)[-1], "url": self.add_file(f"sent-doc{doc_id}", data)}
+        doc = {
+            "id": doc_id,
+            "owner_id": -self.group["id"],
+            "title": title,
+            "size": len(data),
+            "ext": name.rsplit(".", 1)[-1],
+            "url": self.add_file(f"sent-doc{doc_id}", data),
+        }
         self._docs[f"doc{doc['owner_id']}_{doc_id}"] = {"type": "doc", "doc": doc, "data": data, "name": name}
         return {"type": "doc", "doc": doc}
 
@@ -505,7 +555,14 @@ class FakeVkApi:
             raise _VkError(100, "One of the parameters specified was missing or invalid: hash is invalid")
         name, data = upload
         photo_id = 457239000 + next(self._upload_numbers)
-        photo = {"id": photo_id, "owner_id": -self.group["id"], "album_id": -3, "access_key": f"ak{photo_id}", "sizes": [], "text": ""}
+        photo = {
+            "id": photo_id,
+            "owner_id": -self.group["id"],
+            "album_id": -3,
+            "access_key": f"ak{photo_id}",
+            "sizes": [],
+            "text": "",
+        }
         attachment = {"type": "photo", "photo": photo, "data": data, "name": name}
         self._photos[f"photo{photo['owner_id']}_{photo_id}_{photo['access_key']}"] = attachment
         return [photo]
@@ -568,7 +625,13 @@ class FakeVkApi:
 
     def _event(self, event_type: str, payload: Any) -> None:
         self._event_number += 1
-        event = {"group_id": self.group["id"], "type": event_type, "event_id": f"{self._event_number:040x}", "v": "5.199", "object": payload}
+        event = {
+            "group_id": self.group["id"],
+            "type": event_type,
+            "event_id": f"{self._event_number:040x}",
+            "v": "5.199",
+            "object": payload,
+        }
         self._events.append((self._event_number, event))
         self._lock.notify_all()
 
@@ -628,7 +691,11 @@ def _ok(result: Any) -> _Response:
 
 
 def _error(exc: _VkError, method: str, params: dict[str, Any]) -> _Response:
-    request_params = [{"key": "method", "value": method}, {"key": "oauth", "value": "1"}, {"key": "v", "value": str(params.get("v", ""))}]
+    request_params = [
+        {"key": "method", "value": method},
+        {"key": "oauth", "value": "1"},
+        {"key": "v", "value": str(params.get("v", ""))},
+    ]
     return _json({"error": {"error_code": exc.code, "error_msg": exc.message, "request_params": request_params}})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,12 +24,13 @@ time.tzset()
 
 
 def at(minutes_ago: float) -> datetime:
-    return datetime.fromtimestamp(NOW - minutes_ago * 60, timezone.utc)
+    return datetime.fromtimestamp(NOW - minutes_ago * 60, UTC)
 
 
 def message(external_id: str, body: str, minutes_ago: float, kind=IdentityKind.TELEGRAM, address="1001", **fields):
-    return InboundMessage(external_id=external_id, identity_kind=kind, address=address, body=body,
-                          sent_at=at(minutes_ago), **fields)
+    return InboundMessage(
+        external_id=external_id, identity_kind=kind, address=address, body=body, sent_at=at(minutes_ago), **fields
+    )
 
 
 async def build_shop(path: Path) -> dict[str, int]:
@@ -41,32 +42,73 @@ async def build_shop(path: Path) -> dict[str, int]:
         em = await store.ensure_channel("email", "Support mail")
         await store.add_operator("alice", "Alice", OperatorRole.ADMIN)
         await store.add_operator("bob", "Bob")
-        ivan = await store.db.write(history.add_customer, "Иван Петров",
-                                    [("telegram", "1001", "@ivan"), ("email", "ivan@example.com", "ivan@example.com")])
-        await ingestor.ingest(tg, "telegram", [message("t1", "Здравствуйте! Где мой заказ №4711?", 180, sender_name="Иван Петров")], "1")
-        await ingestor.ingest(em, "email", [message(
-            "<m1@example.com>", "Пишу ещё и на почту: заказ так и не пришёл.\n\n> quoted history\n> more", 120,
-            kind=IdentityKind.EMAIL, address="ivan@example.com", subject="Заказ 4711", sender_name="Иван Петров",
-            thread_key="<m1@example.com>", meta={"fold_at": 44},
-            attachments=(InboundAttachment("чек.pdf", "application/pdf", b"%PDF-1.4 fake"),),
-        )], None)
-        await ingestor.ingest(tg, "telegram", [message("t2", "My card was charged twice", 30, address="2002",
-                                                       sender_name="Emma Wilson")], "2")
-        await ingestor.ingest(tg, "telegram", [message("t3", "\n".join(HOSTILE_TEXTS[:9]), 10, address="3003",
-                                                       sender_name="[@click=app.quit]Mallory[/] \x1b]0;x\x07")], "3")
-        await ingestor.ingest(tg, "telegram", [message("t4", "Can I book a fitting?", 5, address="4004",
-                                                       sender_name="Oliver Hall")], "4")
+        ivan = await store.db.write(
+            history.add_customer,
+            "Иван Петров",
+            [("telegram", "1001", "@ivan"), ("email", "ivan@example.com", "ivan@example.com")],
+        )
+        await ingestor.ingest(
+            tg, "telegram", [message("t1", "Здравствуйте! Где мой заказ №4711?", 180, sender_name="Иван Петров")], "1"
+        )
+        await ingestor.ingest(
+            em,
+            "email",
+            [
+                message(
+                    "<m1@example.com>",
+                    "Пишу ещё и на почту: заказ так и не пришёл.\n\n> quoted history\n> more",
+                    120,
+                    kind=IdentityKind.EMAIL,
+                    address="ivan@example.com",
+                    subject="Заказ 4711",
+                    sender_name="Иван Петров",
+                    thread_key="<m1@example.com>",
+                    meta={"fold_at": 44},
+                    attachments=(InboundAttachment("чек.pdf", "application/pdf", b"%PDF-1.4 fake"),),
+                )
+            ],
+            None,
+        )
+        await ingestor.ingest(
+            tg, "telegram", [message("t2", "My card was charged twice", 30, address="2002", sender_name="Emma Wilson")], "2"
+        )
+        await ingestor.ingest(
+            tg,
+            "telegram",
+            [
+                message(
+                    "t3", "\n".join(HOSTILE_TEXTS[:9]), 10, address="3003", sender_name="[@click=app.quit]Mallory[/] \x1b]0;x\x07"
+                )
+            ],
+            "3",
+        )
+        await ingestor.ingest(
+            tg, "telegram", [message("t4", "Can I book a fitting?", 5, address="4004", sender_name="Oliver Hall")], "4"
+        )
         rows = {r.customer_name: r.conversation_id for r in await store.inbox_page(InboxView.ALL)}
         emma = rows["Emma Wilson"]
         failed = await store.queue_reply(emma, "We have refunded the second charge.", "bob")
-        await store.db.write(lambda c: c.execute("UPDATE messages SET state = 'failed', error = 'the customer blocked the bot',"
-                                                 " attempts = 1, created_at = ? WHERE id = ?", (NOW - 25 * 60, failed)))
+        await store.db.write(
+            lambda c: c.execute(
+                "UPDATE messages SET state = 'failed', error = 'the customer blocked the bot',"
+                " attempts = 1, created_at = ? WHERE id = ?",
+                (NOW - 25 * 60, failed),
+            )
+        )
         note = await store.add_note(rows["Иван Петров"], "VIP customer, be quick", "alice")
         await store.db.write(lambda c: c.execute("UPDATE messages SET created_at = ? WHERE id = ?", (NOW - 100 * 60, note)))
         await store.assign(emma, "bob", "bob")
-        await store.db.write(lambda c: c.execute("UPDATE messages SET created_at = ? WHERE direction = 'event'", (NOW - 26 * 60,)))
-        return {"ivan": rows["Иван Петров"], "emma": emma, "mallory": rows[next(n for n in rows if "Mallory" in n)],
-                "oliver": rows["Oliver Hall"], "ivan_customer": ivan, "failed": failed}
+        await store.db.write(
+            lambda c: c.execute("UPDATE messages SET created_at = ? WHERE direction = 'event'", (NOW - 26 * 60,))
+        )
+        return {
+            "ivan": rows["Иван Петров"],
+            "emma": emma,
+            "mallory": rows[next(n for n in rows if "Mallory" in n)],
+            "oliver": rows["Oliver Hall"],
+            "ivan_customer": ivan,
+            "failed": failed,
+        }
     finally:
         await store.close()
 
@@ -75,8 +117,9 @@ async def build_shop(path: Path) -> dict[str, int]:
 def shop(tmp_path) -> tuple[Settings, dict[str, int]]:
     path = tmp_path / "shop.db"
     ids = asyncio.run(build_shop(path))
-    settings = Settings(database=path, data_dir=path.parent / "data",
-                        channels=[ChannelSettings("demo", "Telegram", {"simulate": "telegram"})])
+    settings = Settings(
+        database=path, data_dir=path.parent / "data", channels=[ChannelSettings("demo", "Telegram", {"simulate": "telegram"})]
+    )
     return settings, ids
 
 
@@ -88,6 +131,7 @@ async def make_window(request, shop, tmp_path):
     that knows that uid as them."""
     settings, _ = shop
     if request.param == "in-process":
+
         def make(login: str = "alice", role: str = "admin") -> OmniApp:
             return OmniApp(settings, Operator(login, login.capitalize(), role), clock=lambda: NOW, run_core=False)
 

@@ -273,8 +273,12 @@ async def test_help_is_built_from_live_bindings_and_keymap(shop):
     from omniconsole.store import Operator
     from omniconsole.tui.app import OmniApp
 
-    app = OmniApp(replace(settings, keymap={"conversation.resolve": "x"}), Operator("alice", "Alice", "admin"),
-                  clock=lambda: NOW, run_core=False)
+    app = OmniApp(
+        replace(settings, keymap={"conversation.resolve": "x"}),
+        Operator("alice", "Alice", "admin"),
+        clock=lambda: NOW,
+        run_core=False,
+    )
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("question_mark")
@@ -358,9 +362,17 @@ async def test_open_a_text_attachment_in_the_viewer(make_app, shop, tmp_path):
 
     store = await Store.open(settings.database)
     await Ingestor(store, settings.data_dir).ingest(
-        1, "telegram",
-        [message("t9", "log attached", 1, address="4004", attachments=(
-            InboundAttachment("app.log", "text/plain", "line one\n[@click=app.quit]\x1b[31mred".encode()),))],
+        1,
+        "telegram",
+        [
+            message(
+                "t9",
+                "log attached",
+                1,
+                address="4004",
+                attachments=(InboundAttachment("app.log", "text/plain", b"line one\n[@click=app.quit]\x1b[31mred"),),
+            )
+        ],
         None,
     )
     await store.close()
@@ -408,7 +420,7 @@ async def test_ctrl_e_composes_in_the_editor(make_app, shop, tmp_path, monkeypat
     reply (multi-line, Cyrillic)."""
     ids = shop[1]
     editor = tmp_path / "editor.sh"
-    editor.write_text('#!/bin/sh\nprintf \'\\nСтрока два из редактора\\n\' >> "$1"\n', encoding="utf-8")
+    editor.write_text("#!/bin/sh\nprintf '\\nСтрока два из редактора\\n' >> \"$1\"\n", encoding="utf-8")
     editor.chmod(0o755)
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.setenv("EDITOR", str(editor))

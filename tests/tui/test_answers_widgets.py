@@ -247,10 +247,12 @@ async def test_library_screen_shows_figures_and_an_admin_edits_in_the_editor(tmp
 
 async def test_an_agent_proposes_and_a_broken_edit_loses_nothing(tmp_path):
     store = await _library(tmp_path)
-    outputs = iter([
-        "---\ntitle: [broken\n---\nbody\n",
-        "---\nid: card-payment-failed\ntitle: Better title\nlanguage: en\nkind: answer\n---\nNew text\n",
-    ])
+    outputs = iter(
+        [
+            "---\ntitle: [broken\n---\nbody\n",
+            "---\nid: card-payment-failed\ntitle: Better title\nlanguage: en\nkind: answer\n---\nNew text\n",
+        ]
+    )
 
     async def editor(text: str) -> str:
         return next(outputs)
@@ -282,6 +284,7 @@ async def test_an_agent_proposes_and_a_broken_edit_loses_nothing(tmp_path):
 async def test_save_a_reply_as_an_answer_in_two_keys(tmp_path):
     store = await Store.open(tmp_path / "o.db")
     try:
+
         class Host(App):
             BINDINGS = [Binding("ctrl+s", "save", "Save as answer")]
             result = None
@@ -289,7 +292,10 @@ async def test_save_a_reply_as_an_answer_in_two_keys(tmp_path):
             def action_save(self) -> None:
                 def done(key):
                     Host.result = key
-                self.push_screen(SaveAnswerDialog(store, "alice", "admin", "Заказ передан курьеру, ждите звонка.", language="ru"), done)
+
+                self.push_screen(
+                    SaveAnswerDialog(store, "alice", "admin", "Заказ передан курьеру, ждите звонка.", language="ru"), done
+                )
 
         async with Host().run_test(size=(100, 30)) as pilot:
             await pilot.press("ctrl+s", "enter")
@@ -297,7 +303,8 @@ async def test_save_a_reply_as_an_answer_in_two_keys(tmp_path):
         assert Host.result == "заказ-передан-курьеру-ждите-звонка"
         saved = await store.kb_articles()
         assert [(r.key, r.title, r.body, r.language, r.kind) for r in saved] == [
-            (Host.result, "Заказ передан курьеру, ждите звонка.", "Заказ передан курьеру, ждите звонка.", "ru", "answer")]
+            (Host.result, "Заказ передан курьеру, ждите звонка.", "Заказ передан курьеру, ждите звонка.", "ru", "answer")
+        ]
     finally:
         await store.close()
 
@@ -305,8 +312,10 @@ async def test_save_a_reply_as_an_answer_in_two_keys(tmp_path):
 # --- snapshot: hostile article text in the picker ------------------------------------------------
 
 HOSTILE_LIBRARY = [
-    ArticleRecord(key=f"hostile-{n}", title=f"Возврат {text[:60]}", body=f"возврат {text}", language="ru", kind="answer",
-                  shortcode=f"h{n}") for n, text in enumerate(HOSTILE_TEXTS)
+    ArticleRecord(
+        key=f"hostile-{n}", title=f"Возврат {text[:60]}", body=f"возврат {text}", language="ru", kind="answer", shortcode=f"h{n}"
+    )
+    for n, text in enumerate(HOSTILE_TEXTS)
 ]
 
 
@@ -322,10 +331,12 @@ def test_picker_with_hostile_article_text(snap_compare):
 
 async def test_a_new_article_from_the_window_never_overwrites_another(tmp_path):
     store = await _library(tmp_path)
-    outputs = iter([
-        "---\nid: greeting\nlanguage: ru\ntitle: Привет всем\n---\nПривет\n",  # an id already taken
-        "---\nid: hello-all\nlanguage: ru\ntitle: Привет всем\nkind: answer\n---\nПривет\n",
-    ])
+    outputs = iter(
+        [
+            "---\nid: greeting\nlanguage: ru\ntitle: Привет всем\n---\nПривет\n",  # an id already taken
+            "---\nid: hello-all\nlanguage: ru\ntitle: Привет всем\nkind: answer\n---\nПривет\n",
+        ]
+    )
 
     async def editor(text: str) -> str:
         assert text.startswith("---\nid: new-answer\n")

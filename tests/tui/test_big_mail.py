@@ -20,12 +20,26 @@ async def big_mail(shop, megabytes: int = 3) -> tuple[int, str]:
     store = await Store.open(settings.database)
     try:
         channel = await store.ensure_channel("email", "Support mail")
-        await Ingestor(store, settings.data_dir).ingest(channel, "email", [message(
-            "<big@example.com>", body, 1, kind=IdentityKind.EMAIL, address="logs@example.com",
-            subject="Логи", sender_name="Big Logs", thread_key="<big@example.com>",
-        )], None)
-        conversation = await store.db.run(lambda c: c.execute(
-            "SELECT conversation_id FROM messages WHERE external_id = '<big@example.com>'").fetchone()[0])
+        await Ingestor(store, settings.data_dir).ingest(
+            channel,
+            "email",
+            [
+                message(
+                    "<big@example.com>",
+                    body,
+                    1,
+                    kind=IdentityKind.EMAIL,
+                    address="logs@example.com",
+                    subject="Логи",
+                    sender_name="Big Logs",
+                    thread_key="<big@example.com>",
+                )
+            ],
+            None,
+        )
+        conversation = await store.db.run(
+            lambda c: c.execute("SELECT conversation_id FROM messages WHERE external_id = '<big@example.com>'").fetchone()[0]
+        )
         [entry] = [e for e in await store.timeline(conversation) if e.direction == "in"]
         return conversation, entry.body
     finally:

@@ -66,10 +66,16 @@ async def test_the_crm_record_fills_the_card_and_a_slow_crm_never_blocks_the_win
     async with crm_peer() as crm:
         crm.lookups["ivan%40example.com"] = (200, json.dumps(record).encode(), 1.0)  # a slow CRM
         crm.lookups["ivan@example.com"] = (200, json.dumps(record).encode(), 1.0)
-        app = app_with(shop, tmp_path, {
-            "url_email": f"{crm.url}/lookup/email/{{value}}", "fields": {"Manager": "manager", "Deals": "deals[*].title"},
-            "record_url": "https://crm.example.com/c/{id}", "timeout": 3,
-        })
+        app = app_with(
+            shop,
+            tmp_path,
+            {
+                "url_email": f"{crm.url}/lookup/email/{{value}}",
+                "fields": {"Manager": "manager", "Deals": "deals[*].title"},
+                "record_url": "https://crm.example.com/c/{id}",
+                "timeout": 3,
+            },
+        )
         async with app.run_test(size=(160, 48)) as pilot:
             await open_conversation(pilot, app, ids["ivan"])
             assert "looking up…" in card(app)
@@ -112,8 +118,9 @@ def app_with_mail(shop) -> OmniApp:
     from omniconsole.config import ChannelSettings
 
     settings, _ = shop
-    settings = dataclasses.replace(settings, channels=[*settings.channels,
-                                                       ChannelSettings("email", "Support mail", {"address": "s@shop.example"})])
+    settings = dataclasses.replace(
+        settings, channels=[*settings.channels, ChannelSettings("email", "Support mail", {"address": "s@shop.example"})]
+    )
     return OmniApp(settings, Operator("alice", "Alice", "admin"), clock=lambda: NOW, run_core=False)
 
 

@@ -14,9 +14,21 @@ async def _stranger_naming_ivans_email(shop) -> int:
     store = await store_of(shop)
     try:
         channel = await store.ensure_channel("telegram", "Telegram")
-        await Ingestor(store, shop[0].data_dir).ingest(channel, "telegram", [InboundMessage(
-            "t9", IdentityKind.TELEGRAM, "5005", "это снова я, пишите на IVAN@example.com", at(2), sender_name="Ваня",
-        )], "9")
+        await Ingestor(store, shop[0].data_dir).ingest(
+            channel,
+            "telegram",
+            [
+                InboundMessage(
+                    "t9",
+                    IdentityKind.TELEGRAM,
+                    "5005",
+                    "это снова я, пишите на IVAN@example.com",
+                    at(2),
+                    sender_name="Ваня",
+                )
+            ],
+            "9",
+        )
         return await store.db.run(
             lambda c: c.execute("SELECT customer_id FROM identities WHERE kind = 'telegram' AND address = '5005'").fetchone()[0]
         )

@@ -34,8 +34,10 @@ async def _write(shop, fn) -> None:
 
 async def test_a_long_subject_is_cut_and_the_status_line_stays(make_app, shop):
     ids = shop[1]
-    await _write(shop, lambda c: c.execute("UPDATE conversations SET subject = ?, priority = 2 WHERE id = ?",
-                                           (LONG_SUBJECT * 2, ids["ivan"])))
+    await _write(
+        shop,
+        lambda c: c.execute("UPDATE conversations SET subject = ?, priority = 2 WHERE id = ?", (LONG_SUBJECT * 2, ids["ivan"])),
+    )
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
         screen = await open_conversation(pilot, app, ids["ivan"])
@@ -55,8 +57,11 @@ async def test_the_focused_pane_shows_and_tab_never_lands_in_an_empty_composer(m
     async with app.run_test(size=(160, 48)) as pilot:
         screen = app.main
         await settle(pilot)
-        edges = lambda: (screen.inbox.has_focus, screen.timeline.styles.border_left[1],  # noqa: E731
-                         screen.query_one("#customer").styles.border_left[1])
+        edges = lambda: (  # noqa: E731
+            screen.inbox.has_focus,
+            screen.timeline.styles.border_left[1],  # noqa: E731
+            screen.query_one("#customer").styles.border_left[1],
+        )
         inbox_focused = edges()
         # Opened from search: the timeline has focus, Tab goes on to the customer card, never
         # into the composer, so the next letter is a key, not reply text.
@@ -92,8 +97,13 @@ async def test_the_status_bar_shortens_channel_names_never_the_key_hints(shop):
     settings, _ = shop
     store = await store_of(shop)
     try:
-        for name in ("Support mailbox for the whole shop", "Telegram shop bot number two", "VK community of the shop",
-                     "WhatsApp business line Moscow", "Website chat on shop.example"):
+        for name in (
+            "Support mailbox for the whole shop",
+            "Telegram shop bot number two",
+            "VK community of the shop",
+            "WhatsApp business line Moscow",
+            "Website chat on shop.example",
+        ):
             await store.ensure_channel("telegram", name)
     finally:
         await store.close()
@@ -174,10 +184,15 @@ async def test_search_finds_dictated_phone_numbers_and_pages_on(make_app, shop):
     try:
         await store.add_identity(ids["ivan_customer"], "phone", "+79166423868", "alice")
         channel = await store.ensure_channel("telegram", "Telegram")
-        await Ingestor(store, shop[0].data_dir).ingest(channel, "telegram", [
-            InboundMessage(f"p{n}", IdentityKind.TELEGRAM, "4004", f"параметры посылки {n}", at(60 - n * 0.1))
-            for n in range(130)
-        ], "p")
+        await Ingestor(store, shop[0].data_dir).ingest(
+            channel,
+            "telegram",
+            [
+                InboundMessage(f"p{n}", IdentityKind.TELEGRAM, "4004", f"параметры посылки {n}", at(60 - n * 0.1))
+                for n in range(130)
+            ],
+            "p",
+        )
     finally:
         await store.close()
     app = make_app()
@@ -251,8 +266,9 @@ def test_unknown_keymap_ids_are_named_with_the_nearest_real_one():
 
 async def test_the_window_warns_of_an_unknown_keymap_id(shop):
     settings, _ = shop
-    app = OmniApp(replace(settings, keymap={"inbox.resolve": "E"}), Operator("alice", "Alice", "admin"),
-                  clock=lambda: NOW, run_core=False)
+    app = OmniApp(
+        replace(settings, keymap={"inbox.resolve": "E"}), Operator("alice", "Alice", "admin"), clock=lambda: NOW, run_core=False
+    )
     async with app.run_test(size=(160, 48)) as pilot:
         await app.main.inbox_ready.wait()
         await settle(pilot)
@@ -265,9 +281,12 @@ async def test_w_stays_in_the_view_says_when_it_switches_and_shows_the_row(make_
     try:
         channel = await store.ensure_channel("telegram", "Telegram")
         # Forty newer customers push Ivan (waiting longest) far below the first screen.
-        await Ingestor(store, shop[0].data_dir).ingest(channel, "telegram", [
-            InboundMessage(f"n{n}", IdentityKind.TELEGRAM, str(9000 + n), f"hello {n}", at(4 - n * 0.05)) for n in range(40)
-        ], "n")
+        await Ingestor(store, shop[0].data_dir).ingest(
+            channel,
+            "telegram",
+            [InboundMessage(f"n{n}", IdentityKind.TELEGRAM, str(9000 + n), f"hello {n}", at(4 - n * 0.05)) for n in range(40)],
+            "n",
+        )
     finally:
         await store.close()
     app = make_app()
@@ -303,11 +322,15 @@ async def test_u_refused_for_another_open_conversation_goes_there_in_one_key(mak
     try:
         await store.set_status(ids["oliver"], ConversationStatus.RESOLVED, "alice")
         channel = await store.ensure_channel("telegram", "Telegram")
-        await Ingestor(store, shop[0].data_dir).ingest(channel, "telegram", [
-            InboundMessage("o2", IdentityKind.TELEGRAM, "4004", "И ещё вопрос про примерку", at(1), sender_name="Oliver Hall")
-        ], "o2")
-        newer = max(c.id for c in (await store.customer_profile(
-            (await store.conversation(ids["oliver"])).customer_id)).conversations)
+        await Ingestor(store, shop[0].data_dir).ingest(
+            channel,
+            "telegram",
+            [InboundMessage("o2", IdentityKind.TELEGRAM, "4004", "И ещё вопрос про примерку", at(1), sender_name="Oliver Hall")],
+            "o2",
+        )
+        newer = max(
+            c.id for c in (await store.customer_profile((await store.conversation(ids["oliver"])).customer_id)).conversations
+        )
     finally:
         await store.close()
     assert newer != ids["oliver"]
@@ -365,8 +388,10 @@ async def test_t_renames_the_subject_and_the_preview_stays_the_customers_latest_
         await settle(pilot, 0.5)
         assert (await app.store.conversation(ids["oliver"])).subject == "Примерка и возврат"
         assert "Примерка и возврат" in str(screen.query_one("#conversation-header").render())
-        assert any(e.direction == "event" and "renamed the subject to «Примерка и возврат»" in e.body
-                   for e in await app.store.timeline(ids["oliver"]))
+        assert any(
+            e.direction == "event" and "renamed the subject to «Примерка и возврат»" in e.body
+            for e in await app.store.timeline(ids["oliver"])
+        )
         # Our reply moves the row up, but its preview stays what the customer asked.
         await pilot.press("r", *"Да, конечно", "enter")
         await settle(pilot, 0.5)

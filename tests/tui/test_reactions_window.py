@@ -21,8 +21,15 @@ async def react(shop, emoji: str, minutes_ago: float) -> None:
     store = await Store.open(settings.database)
     try:
         channel = await store.ensure_channel("telegram", "Telegram")
-        reaction = message(f"r-{emoji}-{minutes_ago}", f"Reacted {emoji}", minutes_ago, sender_name=HOSTILE_NAME,
-                           reply_to_external_id="t1", flags=frozenset({REACTION}), meta={"emoji": emoji})
+        reaction = message(
+            f"r-{emoji}-{minutes_ago}",
+            f"Reacted {emoji}",
+            minutes_ago,
+            sender_name=HOSTILE_NAME,
+            reply_to_external_id="t1",
+            flags=frozenset({REACTION}),
+            meta={"emoji": emoji},
+        )
         await Ingestor(store, settings.data_dir).ingest(channel, "telegram", [reaction], f"r{minutes_ago}")
     finally:
         await store.close()
@@ -43,7 +50,7 @@ async def test_a_reaction_is_drawn_with_the_message_it_is_on(make_app, shop):
         lines = text.splitlines()
         at = next(i for i, line in enumerate(lines) if "👍 by" in line)
         # Under the message reacted to (Ivan's Telegram question), not as a message of its own.
-        assert any("Где мой заказ №4711" in line for line in lines[max(0, at - 3):at])
+        assert any("Где мой заказ №4711" in line for line in lines[max(0, at - 3) : at])
         assert "[@click=app.quit]Ива[b]н[/]" in text  # the name as written, never markup
         assert "\x1b" not in text and "\x07" not in text
         assert not any(e.body.startswith("Reacted") for e in screen.timeline.entries)

@@ -67,8 +67,10 @@ async def test_assign_dialog_lists_status_and_load_and_j_k_move(make_app, shop):
 async def test_queue_view_shows_counts_and_the_longest_wait(make_app, shop):
     conn = sqlite3.connect(shop[0].database)
     # Waiting for a skill nobody has, so alice coming online (which serves the queues) leaves them.
-    conn.execute("UPDATE conversations SET queue = 'default', needs = '[\"vip\"]', queued_at = ? WHERE assignee IS NULL",
-                 (1_800_000_000.0 - 600,))
+    conn.execute(
+        "UPDATE conversations SET queue = 'default', needs = '[\"vip\"]', queued_at = ? WHERE assignee IS NULL",
+        (1_800_000_000.0 - 600,),
+    )
     waiting = conn.execute("SELECT count(*) FROM conversations WHERE assignee IS NULL AND status = 'open'").fetchone()[0]
     conn.commit()
     conn.close()

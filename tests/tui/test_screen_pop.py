@@ -5,7 +5,7 @@ rings, and in nobody else's."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from connectors.telephony import call_event
 from omniconsole.core.ingest import Ingestor
@@ -19,8 +19,9 @@ from tests.waiting import eventually
 IVAN_PHONE = "+79991234567"
 
 
-async def ring(shop, *, call_id: str = "c-1", extension: str | list[str] = "101", number: str = IVAN_PHONE,
-               event: str = "ringing", **fields) -> int:
+async def ring(
+    shop, *, call_id: str = "c-1", extension: str | list[str] = "101", number: str = IVAN_PHONE, event: str = "ringing", **fields
+) -> int:
     """What the core does with a PBX's event: ingest it on a telephony channel. Returns the
     call's conversation."""
     settings, ids = shop
@@ -28,8 +29,14 @@ async def ring(shop, *, call_id: str = "c-1", extension: str | list[str] = "101"
     try:
         channel = await store.ensure_channel("telephony", "Phone")
         ingestor = Ingestor(store, settings.data_dir)
-        payload = {"event": event, "call_id": call_id, "from": number, "extension": extension,
-                   "at": datetime.now(timezone.utc).isoformat(), **fields}
+        payload = {
+            "event": event,
+            "call_id": call_id,
+            "from": number,
+            "extension": extension,
+            "at": datetime.now(UTC).isoformat(),
+            **fields,
+        }
         result = await ingestor.ingest(channel, "telephony", [call_event(payload)], None)
         return result.receipts[0][2]
     finally:
@@ -119,17 +126,44 @@ async def test_a_missed_call_from_a_stranger_opens_an_unassigned_conversation_no
 
 def call_entry(call: dict, flags=("call",)) -> TimelineEntry:
     return TimelineEntry(
-        id=1, conversation_id=1, customer_id=1, direction="event", author="", body="summary", subject="",
-        channel_id=1, channel_kind="telephony", channel_name="Phone", created_at=NOW - 60, edited_at=None,
-        state="received", error="", attempts=0, external_id="call:1", reply_to_external_id=None, flags=flags,
+        id=1,
+        conversation_id=1,
+        customer_id=1,
+        direction="event",
+        author="",
+        body="summary",
+        subject="",
+        channel_id=1,
+        channel_kind="telephony",
+        channel_name="Phone",
+        created_at=NOW - 60,
+        edited_at=None,
+        state="received",
+        error="",
+        attempts=0,
+        external_id="call:1",
+        reply_to_external_id=None,
+        flags=flags,
         meta=json.dumps({"call": call}),
     )
 
 
 def test_a_call_is_drawn_with_direction_outcome_duration_recording_and_note() -> None:
-    answered = entry_text(call_entry({"direction": "in", "from": IVAN_PHONE, "outcome": "answered", "answered": True,
-                                      "duration": 125, "answered_by": ["101"], "recording_url": "https://pbx/rec/1.mp3",
-                                      "note": "wants a refund"}), now=NOW)
+    answered = entry_text(
+        call_entry(
+            {
+                "direction": "in",
+                "from": IVAN_PHONE,
+                "outcome": "answered",
+                "answered": True,
+                "duration": 125,
+                "answered_by": ["101"],
+                "recording_url": "https://pbx/rec/1.mp3",
+                "note": "wants a refund",
+            }
+        ),
+        now=NOW,
+    )
     assert answered.plain.splitlines() == [
         f"📞 Incoming call from {IVAN_PHONE}  07:59",
         "answered  ⏱ 2:05  ext 101",
@@ -145,8 +179,10 @@ def test_a_call_is_drawn_with_direction_outcome_duration_recording_and_note() ->
         text = entry_text(call_entry({"direction": "in", "from": hostile, "outcome": "ringing", "note": hostile}), now=NOW)
         assert "\x1b" not in text.plain and "\x07" not in text.plain
         assert all(not span.style or "click" not in str(span.style) for span in text.spans)
-    assert "[@click=app.quit]click me[/]" in entry_text(
-        call_entry({"direction": "in", "from": "1", "outcome": "ringing", "note": HOSTILE_TEXTS[3]}), now=NOW).plain
+    assert (
+        "[@click=app.quit]click me[/]"
+        in entry_text(call_entry({"direction": "in", "from": "1", "outcome": "ringing", "note": HOSTILE_TEXTS[3]}), now=NOW).plain
+    )
 
 
 async def test_a_note_written_on_a_selected_call_stays_on_the_call(shop) -> None:

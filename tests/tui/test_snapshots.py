@@ -68,7 +68,7 @@ def test_search_results(snap_compare, make_app):
     async def run_before(pilot) -> None:
         await _pause(pilot)
         await pilot.press("slash", *"заказ")
-        await _until(pilot, lambda: len(getattr(pilot.app.screen, "results").messages) == 2)
+        await _until(pilot, lambda: len(pilot.app.screen.results.messages) == 2)
         await pilot.pause(0.3)
 
     assert snap_compare(make_app(), terminal_size=(120, 40), run_before=run_before)
@@ -85,8 +85,7 @@ def test_customer_card_with_suggestion_and_merge(snap_compare, make_app, shop):
     from connectors.base import InboundMessage
     from omniconsole.core.ingest import Ingestor
     from omniconsole.models import IdentityKind
-    from omniconsole.store import Store
-    from omniconsole.store import customers
+    from omniconsole.store import Store, customers
     from tests.tui.conftest import at
 
     async def prepare() -> None:
@@ -98,8 +97,12 @@ def test_customer_card_with_suggestion_and_merge(snap_compare, make_app, shop):
                 ("s1", "6006", "[b]Vanya[/b] \x1b[31m", "my mail is ivan@example.com"),
                 ("s2", "7007", "Ваня П.", "я тот же Иван"),
             ):
-                await ingestor.ingest(channel, "telegram", [InboundMessage(
-                    external_id, IdentityKind.TELEGRAM, address, body, at(3), sender_name=name)], None)
+                await ingestor.ingest(
+                    channel,
+                    "telegram",
+                    [InboundMessage(external_id, IdentityKind.TELEGRAM, address, body, at(3), sender_name=name)],
+                    None,
+                )
             other = await store.db.run(
                 lambda c: c.execute("SELECT customer_id FROM identities WHERE address = '7007'").fetchone()[0]
             )

@@ -29,9 +29,21 @@ async def build(path: Path, minutes_ago: float) -> int:
         channel = await store.ensure_channel("whatsapp", "WhatsApp")
         await store.add_operator("alice", "Alice")
         ingestor = Ingestor(store, path.parent / "data")
-        await ingestor.ingest(channel, "whatsapp", [message(
-            "wamid.1", "Где мой заказ?", minutes_ago, kind=IdentityKind.WHATSAPP, address="79991234567", sender_name="Иван",
-        )], None)
+        await ingestor.ingest(
+            channel,
+            "whatsapp",
+            [
+                message(
+                    "wamid.1",
+                    "Где мой заказ?",
+                    minutes_ago,
+                    kind=IdentityKind.WHATSAPP,
+                    address="79991234567",
+                    sender_name="Иван",
+                )
+            ],
+            None,
+        )
         [row] = await store.inbox_page(InboxView.ALL)
         return row.conversation_id
     finally:
@@ -39,17 +51,21 @@ async def build(path: Path, minutes_ago: float) -> int:
 
 
 def make_app(path: Path) -> OmniApp:
-    settings = Settings(database=path, data_dir=path.parent / "data",
-                        channels=[ChannelSettings("whatsapp", "WhatsApp", {"templates": TEMPLATES})])
+    settings = Settings(
+        database=path, data_dir=path.parent / "data", channels=[ChannelSettings("whatsapp", "WhatsApp", {"templates": TEMPLATES})]
+    )
     return OmniApp(settings, Operator("alice", "Alice", "agent"), clock=lambda: NOW, run_core=False)
 
 
 async def outbound_rows(path: Path, conversation: int) -> list[tuple[str, str, dict]]:
     store = await Store.open(path)
     try:
-        rows = await store.db.run(lambda c: c.execute(
-            "SELECT body, state, meta FROM messages WHERE conversation_id = ? AND direction = 'out' ORDER BY id", (conversation,)
-        ).fetchall())
+        rows = await store.db.run(
+            lambda c: c.execute(
+                "SELECT body, state, meta FROM messages WHERE conversation_id = ? AND direction = 'out' ORDER BY id",
+                (conversation,),
+            ).fetchall()
+        )
     finally:
         await store.close()
     return [(body, state, json.loads(meta) if meta else {}) for body, state, meta in rows]
@@ -81,8 +97,13 @@ async def test_outside_the_window_the_composer_offers_templates_and_queues_one(t
         assert not isinstance(app.screen, TemplateDialog)
         assert screen.composer.text == "Завтра привезём"  # kept, not sent as free text
     rows = await outbound_rows(path, conversation)
-    assert rows == [("Заказ 4711 будет доставлен в пятницу", "queued",
-                     {"template": {"name": "order_update", "language": "ru", "params": ["4711", "в пятницу"]}})]
+    assert rows == [
+        (
+            "Заказ 4711 будет доставлен в пятницу",
+            "queued",
+            {"template": {"name": "order_update", "language": "ru", "params": ["4711", "в пятницу"]}},
+        )
+    ]
 
 
 async def test_inside_the_window_text_goes_and_a_template_is_still_at_hand(tmp_path: Path) -> None:

@@ -31,8 +31,14 @@ def test_levels_include_the_ones_below():
     access.check("inbox_page", "agent", "ann")
     access.check("kb_save", "supervisor", "sue")
     access.check("erase_customer", "admin", "root")
-    for method, role in (("kb_save", "agent"), ("export_customer", "supervisor"), ("add_operator", "supervisor"),
-                         ("ingest", "admin"), ("inbox_page", ""), ("not_declared", "admin")):
+    for method, role in (
+        ("kb_save", "agent"),
+        ("export_customer", "supervisor"),
+        ("add_operator", "supervisor"),
+        ("ingest", "admin"),
+        ("inbox_page", ""),
+        ("not_declared", "admin"),
+    ):
         with pytest.raises(access.RoleRefused):
             access.check(method, role, "x")
 
@@ -43,7 +49,11 @@ def test_rows_enums_and_keyed_maps_round_trip():
         {InboxView.ALL: 3, InboxView.MINE: 0},
         {("key", "en"): [1, 2.5, None]},
         InboxCursor(1.5, 7) if "InboxCursor" in dir() else None,
-        {1, 2}, (1, "a"), Path("/tmp/x"), b"\x00\xff", "[bold]\x1b]52;c;x\x07",
+        {1, 2},
+        (1, "a"),
+        Path("/tmp/x"),
+        b"\x00\xff",
+        "[bold]\x1b]52;c;x\x07",
     ]
     for value in values:
         assert frames.decode(frames.encode(value)) == value
@@ -135,10 +145,12 @@ async def test_the_audit_trail_cannot_be_deleted_or_rewritten_only_emptied_by_an
     await store.add_operator("ann", "Ann", OperatorRole.ADMIN, actor="root")
     conn = connect(store.path)
     try:
-        for statement in ("DELETE FROM events WHERE kind = 'operator.added'",
-                          "UPDATE events SET actor = 'someone' WHERE kind = 'operator.added'",
-                          "UPDATE events SET keep = 'live' WHERE kind = 'operator.added'",
-                          "UPDATE events SET payload = '{}' WHERE kind = 'operator.added'"):
+        for statement in (
+            "DELETE FROM events WHERE kind = 'operator.added'",
+            "UPDATE events SET actor = 'someone' WHERE kind = 'operator.added'",
+            "UPDATE events SET keep = 'live' WHERE kind = 'operator.added'",
+            "UPDATE events SET payload = '{}' WHERE kind = 'operator.added'",
+        ):
             with pytest.raises(sqlite3.IntegrityError, match="audit"):
                 conn.execute(statement)
         conn.execute("UPDATE events SET payload = NULL WHERE kind = 'operator.added'")  # what an erasure does
@@ -154,7 +166,11 @@ async def test_a_bad_frame_ends_only_that_connection(store, tmp_path):
 
     async with ControlServer(store, tmp_path / "core.sock", group=None):
         good = await RemoteStore.connect(tmp_path / "core.sock")
-        for junk in (struct.pack(">I", frames.MAX_REQUEST + 1), struct.pack(">I", 3) + b"[1]", struct.pack(">I", 2) + b"\xff\xfe"):
+        for junk in (
+            struct.pack(">I", frames.MAX_REQUEST + 1),
+            struct.pack(">I", 3) + b"[1]",
+            struct.pack(">I", 2) + b"\xff\xfe",
+        ):
             reader, writer = await asyncio.open_unix_connection(str(tmp_path / "core.sock"))
             writer.write(junk)
             await writer.drain()

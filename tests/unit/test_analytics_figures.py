@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date, timezone
+from datetime import UTC, date
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +26,7 @@ from omniconsole.store.records import InboundRecord
 from tests.conftest import repo_root, subprocess_env
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
-UTC = timezone.utc
+UTC = UTC
 
 
 class History:
@@ -47,8 +47,9 @@ class History:
     def customer_says(self, who: str, at: float, body: str = "hello", *, kind: str = "telegram", flags=frozenset()) -> int:
         self.n += 1
         address = who if kind != "email" else f"{who}@example.com"
-        record = InboundRecord(external_id=f"m{self.n}", identity_kind=kind, address=address, body=body, sent_at=at,
-                               flags=frozenset(flags))
+        record = InboundRecord(
+            external_id=f"m{self.n}", identity_kind=kind, address=address, body=body, sent_at=at, flags=frozenset(flags)
+        )
         result = write_transaction(self.conn, history.ingest_batch, self.channel(kind), kind, [record], None)
         return result.receipts[0][2]
 
@@ -63,13 +64,16 @@ class History:
             customer = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (cid,)).fetchone()[0]
             conn.execute(
                 "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at, state, flags)"
-                " VALUES (?, ?, 'out', 'bot', 'bot answer', ?, 'sent', 'bot')", (cid, customer, at))
+                " VALUES (?, ?, 'out', 'bot', 'bot answer', ?, 'sent', 'bot')",
+                (cid, customer, at),
+            )
+
         write_transaction(self.conn, write)
 
     def handoff(self, cid: int, at: float) -> None:
         write_transaction(self.conn, lambda conn: add_event(conn, "bot.handoff", actor="bot", conversation_id=cid, at=at))
 
-    def report(self, period=rp.Period(None, None), now: float = T0 + 10_000, by=None) -> dict:
+    def report(self, period=rp.Period(None, None), now: float = T0 + 10_000, by=None) -> dict:  # noqa: B008
         histories = analytics.report_histories(self.conn, period.start, period.end)
         sent = analytics.surveys_sent_between(self.conn, period.start, period.end)
         return rp.build_report(rp.facts_for(histories, now), period, now, by=by, tz=UTC, surveys_sent=sent)
@@ -136,13 +140,18 @@ def build(h: History) -> dict[str, int]:
 
 def _company_starts(h: History, address: str, at: float) -> int:
     """A conversation the company started: alice's message before any customer message."""
+
     def write(conn):
         customer, identity = conn.execute("SELECT customer_id, id FROM identities WHERE address = ?", (address,)).fetchone()
         cid = conn.execute(
             "INSERT INTO conversations (customer_id, status, opened_at, last_activity_at) VALUES (?, 'open', ?, ?) RETURNING id",
-            (customer, at, at)).fetchone()[0]
-        actions.queue_reply(conn, cid, "Your order is ready", "alice", identity_id=identity, channel_id=h.channel("email"), now=at)
+            (customer, at, at),
+        ).fetchone()[0]
+        actions.queue_reply(
+            conn, cid, "Your order is ready", "alice", identity_id=identity, channel_id=h.channel("email"), now=at
+        )
         return cid
+
     return write_transaction(h.conn, write)
 
 
@@ -210,8 +219,20 @@ def test_grouped_by_operator_channel_and_hour(h):
 def test_survey_answers_do_not_count_and_never_reopen(h):
     c = build(h)
     target = analytics.survey_target(h.conn, c[6])
-    made = write_transaction(h.conn, analytics.record_survey, "csat", c[6], target.customer_id, target.route[0],
-                             target.route[2], target.handled_by, "en", "Rate us", None, T0 + 50)
+    made = write_transaction(
+        h.conn,
+        analytics.record_survey,
+        "csat",
+        c[6],
+        target.customer_id,
+        target.route[0],
+        target.route[2],
+        target.handled_by,
+        "en",
+        "Rate us",
+        None,
+        T0 + 50,
+    )
     assert made is not None
     # The customer answers "2 slow" by typing: the survey's answer, not a customer message.
     h.customer_says("fay", T0 + 60, "2 slow")
@@ -228,8 +249,23 @@ def test_survey_answers_do_not_count_and_never_reopen(h):
     # Under the operator who handled it when it was sent.
     assert {row["key"]: row["csat_responses"] for row in h.report(by="operator")["rows"]}["alice"] == 1
     # A second survey for the same conversation is refused by the store.
-    assert write_transaction(h.conn, analytics.record_survey, "csat", c[6], target.customer_id, target.route[0],
-                             target.route[2], "x", "en", "Rate us", None, T0 + 70) is None
+    assert (
+        write_transaction(
+            h.conn,
+            analytics.record_survey,
+            "csat",
+            c[6],
+            target.customer_id,
+            target.route[0],
+            target.route[2],
+            "x",
+            "en",
+            "Rate us",
+            None,
+            T0 + 70,
+        )
+        is None
+    )
 
 
 def test_conversations_behind_a_figure(h):
@@ -244,22 +280,68 @@ def test_report_command_prints_the_json_contract_on_the_last_line(h, tmp_path):
     build(h)
     h.conn.close()
     out = subprocess.run(
-        [sys.executable, "-m", "omniconsole.cli", "--db", str(tmp_path / "figures.db"), "report", "--format", "json",
-         "--by", "channel", "--from", "2023-01-01", "--to", "2024-01-01"],
-        capture_output=True, text=True, cwd=repo_root(), env=subprocess_env(TZ="UTC"), timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "omniconsole.cli",
+            "--db",
+            str(tmp_path / "figures.db"),
+            "report",
+            "--format",
+            "json",
+            "--by",
+            "channel",
+            "--from",
+            "2023-01-01",
+            "--to",
+            "2024-01-01",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=repo_root(),
+        env=subprocess_env(TZ="UTC"),
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    for key in ("conversations", "resolved", "frt_median_s", "frt_p90_s", "nrt_median_s", "resolution_median_s",
-                "resolution_p90_s", "unattended", "csat", "csat_responses", "nps", "bot_contained", "bot_handoffs",
-                "frt_median_s_business", "rows"):
+    for key in (
+        "conversations",
+        "resolved",
+        "frt_median_s",
+        "frt_p90_s",
+        "nrt_median_s",
+        "resolution_median_s",
+        "resolution_p90_s",
+        "unattended",
+        "csat",
+        "csat_responses",
+        "nps",
+        "bot_contained",
+        "bot_handoffs",
+        "frt_median_s_business",
+        "rows",
+    ):
         assert key in report
     assert report["unattended"] is None  # the range ended in the past
     assert report["from"] == 1672531200.0
     assert {row["key"] for row in report["rows"]} == {"email", "telegram"}
     csv_out = subprocess.run(
-        [sys.executable, "-m", "omniconsole.cli", "--db", str(tmp_path / "figures.db"), "report", "conversations",
-         "--format", "csv"], capture_output=True, text=True, cwd=repo_root(), env=subprocess_env(TZ="UTC"), timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "omniconsole.cli",
+            "--db",
+            str(tmp_path / "figures.db"),
+            "report",
+            "conversations",
+            "--format",
+            "csv",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=repo_root(),
+        env=subprocess_env(TZ="UTC"),
+        timeout=120,
     )
     assert csv_out.returncode == 0, csv_out.stderr
     lines = csv_out.stdout.strip().splitlines()
@@ -267,7 +349,11 @@ def test_report_command_prints_the_json_contract_on_the_last_line(h, tmp_path):
     assert len(lines) == 1 + 7
     bad = subprocess.run(
         [sys.executable, "-m", "omniconsole.cli", "--db", str(tmp_path / "figures.db"), "report", "--from", "yesterday"],
-        capture_output=True, text=True, cwd=repo_root(), env=subprocess_env(TZ="UTC"), timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=repo_root(),
+        env=subprocess_env(TZ="UTC"),
+        timeout=120,
     )
     assert bad.returncode == 2 and "is not a date; write it as YYYY-MM-DD" in bad.stderr
 
@@ -281,8 +367,11 @@ def test_period_dates_are_local_midnights():
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.sampled_from(["in", "reply", "auto", "resolve", "reopen"]), st.integers(1, 500)),
-                min_size=1, max_size=25))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["in", "reply", "auto", "resolve", "reopen"]), st.integers(1, 500)), min_size=1, max_size=25
+    )
+)
 def test_frt_and_nrt_equal_a_recount(tmp_path_factory, steps):
     h = History(tmp_path_factory.mktemp("prop") / "p.db")
     try:

@@ -61,8 +61,14 @@ def test_usage_nudges_the_rank():
 
 
 # Every topic the demo customers write about (connectors/demo.py) has an answer in the library.
-_TOPIC_TAGS = {"orders": "orders", "delivery": "delivery", "refunds": "refunds", "account": "account", "cards": "cards",
-               "appointments": "appointments"}
+_TOPIC_TAGS = {
+    "orders": "orders",
+    "delivery": "delivery",
+    "refunds": "refunds",
+    "account": "account",
+    "cards": "cards",
+    "appointments": "appointments",
+}
 
 
 @pytest.mark.parametrize("language", ["ru", "en"])
@@ -80,7 +86,10 @@ def test_suggestions_cover_every_line_the_demo_customers_write(engine, language)
             if line == lines[0]:  # the opening line of a dialogue names its topic: that comes first
                 assert _TOPIC_TAGS[topic] in hits[0].record.tags, (text, [h.key for h in hits])
             tags = {t for h in hits for t in h.record.tags}
-            assert _TOPIC_TAGS[topic] in tags or {"closing", "thanks", "checking", "greeting"} & tags, (text, [h.key for h in hits])
+            assert _TOPIC_TAGS[topic] in tags or {"closing", "thanks", "checking", "greeting"} & tags, (
+                text,
+                [h.key for h in hits],
+            )
 
 
 def test_suggestions_weigh_the_newest_message_and_ignore_noise(engine):
@@ -138,8 +147,16 @@ def test_a_long_answer_is_cut_by_the_channels_own_splitting():
     assert "".join(parts).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
 
 
-@pytest.mark.parametrize("module", ["omniconsole.answers.engine", "omniconsole.answers.library", "omniconsole.answers.render",
-                                    "omniconsole.answers.commands", "omniconsole.store.answers"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "omniconsole.answers.engine",
+        "omniconsole.answers.library",
+        "omniconsole.answers.render",
+        "omniconsole.answers.commands",
+        "omniconsole.store.answers",
+    ],
+)
 def test_the_answers_package_imports_neither_the_window_nor_a_connector(module):
     import subprocess
     import sys

@@ -46,8 +46,17 @@ def test_defaults_from_the_file_name_and_kind(tmp_path):
     assert read.problems == []
     by_key = {r.key: r for r in read.records}
     late = by_key["late"]
-    assert (late.language, late.kind, late.tags, late.internal, late.source_path) == ("ru", "article", ("доставка",), False, "delivery/late.ru.md")
-    assert by_key["faq"].language == "" and by_key["faq"].extra == {"owner": "team-a", "reviewed": __import__("datetime").date(2026, 1, 1)}
+    assert (late.language, late.kind, late.tags, late.internal, late.source_path) == (
+        "ru",
+        "article",
+        ("доставка",),
+        False,
+        "delivery/late.ru.md",
+    )
+    assert by_key["faq"].language == "" and by_key["faq"].extra == {
+        "owner": "team-a",
+        "reviewed": __import__("datetime").date(2026, 1, 1),
+    }
     assert by_key["s"].internal is True  # scripts are internal by default
     assert by_key["ask"].internal is True and by_key["ask"].shortcode == "ord"  # {ask:} makes it internal
     assert by_key["open"].internal is False  # unless said otherwise
@@ -97,12 +106,14 @@ def test_malformed_files_are_refused_in_one_line_each_while_the_rest_imports(tmp
 
 
 def test_placeholders_fill_with_fallbacks_asks_cursor_and_literal_braces():
-    body = ("Hi {customer.first_name|there}, I'm {operator.name}. Order {ask:order number} ({ask:order number})"
-            " for {customer.attr.city|your city}; ticket #{conversation.id}. {cursor}{{literal}} {unknown.thing}")
+    body = (
+        "Hi {customer.first_name|there}, I'm {operator.name}. Order {ask:order number} ({ask:order number})"
+        " for {customer.attr.city|your city}; ticket #{conversation.id}. {cursor}{{literal}} {unknown.thing}"
+    )
     values = {"customer.first_name": "", "operator.name": "Anna", "conversation.id": 42, "customer.attr.city": "Омск"}
     filled = fill(body, values, {"order number": "4711"})
     assert filled.text == "Hi there, I'm Anna. Order 4711 (4711) for Омск; ticket #42. {literal} {unknown.thing}"
-    assert filled.text[filled.cursor:].startswith("{literal}")
+    assert filled.text[filled.cursor :].startswith("{literal}")
     assert ask_labels(body) == ["order number"]
     assert unknown_placeholders(body) == ["{unknown.thing}"]
     unanswered = fill("Order {ask:order number}", {})
@@ -114,8 +125,10 @@ def test_import_reports_unknown_placeholders_and_broken_script_branches(tmp_path
     write(tmp_path, "s.md", "---\ntitle: S\nkind: script\n---\n1. Ask → 3\n")
     read = read_folder(tmp_path)
     assert len(read.records) == 2
-    assert read.warnings == ["a.md: warning: unknown placeholder {customer.nmae} left as written",
-                             "s.md: warning: step 1 leads to step 3, which does not exist"]
+    assert read.warnings == [
+        "a.md: warning: unknown placeholder {customer.nmae} left as written",
+        "s.md: warning: step 1 leads to step 3, which does not exist",
+    ]
 
 
 def test_script_steps_and_branches():
@@ -174,14 +187,17 @@ async def test_demo_library_round_trips_through_the_store_and_files(tmp_path):
     other = await Store.open(tmp_path / "two.db")
     try:
         await import_folder(store, DEMO_LIBRARY, "alice")
-        await store.kb_save(ArticleRecord(key="from-window", title="Окно", body="Текст {{x}}", language="ru",
-                                          extra={"owner": "anna"}), "anna")
+        await store.kb_save(
+            ArticleRecord(key="from-window", title="Окно", body="Текст {{x}}", language="ru", extra={"owner": "anna"}), "anna"
+        )
         exported = write_folder(await store.kb_articles(), tmp_path / "out")
         assert "from-window.ru.md" in exported and "greeting.en.md" in exported
         report = await import_folder(other, tmp_path / "out", "alice")
         assert report.counts["refused"] == 0
+
         def digest(records):
             return sorted((r.key, r.language, r.content_hash) for r in records)
+
         assert digest(await other.kb_articles()) == digest(await store.kb_articles())
     finally:
         await store.close()
@@ -223,6 +239,7 @@ def test_kb_commands(tmp_path):
     out = tmp_path / "out"
     assert omniconsole("kb", "export", str(out), "--db", db).returncode == 0
     assert (out / "ok.en.md").read_text(encoding="utf-8").startswith("---\nid: ok\ntitle: OK answer\nkind: answer\n")
+
     async def use_ok():
         store = await Store.open(db)
         try:
@@ -261,7 +278,9 @@ def test_package_data_covers_every_demo_article():
 
 
 def test_bench_kb_prints_its_figures(tmp_path):
-    result = omniconsole("bench", "kb", "--articles", "120", "--queries", "30", "--rounds", "20", "--ingest-messages", "0", "--json")
+    result = omniconsole(
+        "bench", "kb", "--articles", "120", "--queries", "30", "--rounds", "20", "--ingest-messages", "0", "--json"
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["articles"] == 120 and figures["picker_p95_ms"] > 0 and figures["suggest_p95_ms"] > 0

@@ -35,17 +35,32 @@ def test_the_shipped_eval_set_meets_the_targets(capsys) -> None:
 
 def test_figures_count_as_the_issue_defines_them(tmp_path: Path, capsys) -> None:
     file = tmp_path / "small.jsonl"
-    file.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in [
-        {"text": "сколько стоит доставка и сколько дней она идёт?", "expect": "delivery-terms"},  # the ru variant: correct
-        {"text": "I can't log into my account, forgot my password", "expect": "reset-email-missing"},  # answered wrongly
-        {"text": "оператор", "expect": None},  # handed off
-        {"text": "hello", "expect": None},  # silent
-    ]) + "\n", encoding="utf-8")
+    file.write_text(
+        "\n".join(
+            json.dumps(x, ensure_ascii=False)
+            for x in [
+                {
+                    "text": "сколько стоит доставка и сколько дней она идёт?",
+                    "expect": "delivery-terms",
+                },  # the ru variant: correct
+                {"text": "I can't log into my account, forgot my password", "expect": "reset-email-missing"},  # answered wrongly
+                {"text": "оператор", "expect": None},  # handed off
+                {"text": "hello", "expect": None},  # silent
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     assert cli.main(["bot", "eval", str(file), "--kb", KB, "--json"]) == 0
     out = capsys.readouterr().out
     figures = last_json(out)
     assert {k: figures[k] for k in ("n", "answerable", "answered", "correct", "wrong", "handed_off")} == {
-        "n": 4, "answerable": 2, "answered": 2, "correct": 1, "wrong": 1, "handed_off": 1,
+        "n": 4,
+        "answerable": 2,
+        "answered": 2,
+        "correct": 1,
+        "wrong": 1,
+        "handed_off": 1,
     }
     assert figures["precision"] == 0.5 and figures["containment"] == 0.5 and figures["false_answer_rate"] == 0.0
     assert isinstance(figures["p95_ms"], float)
@@ -85,8 +100,11 @@ async def _history_with_insertions(tmp_path: Path, db: Path) -> None:
         await import_folder(store, DEMO_LIBRARY, "test")
         channel = await store.ensure_channel("telegram", "Telegram")
         ingestor = Ingestor(store, tmp_path / "data")
-        pairs = [("сколько стоит доставка и сколько дней она идёт?", "delivery-terms"), ("забыл пароль, не могу войти", "password-reset"),
-                 ("курьер не приехал", "delivery-late")]
+        pairs = [
+            ("сколько стоит доставка и сколько дней она идёт?", "delivery-terms"),
+            ("забыл пароль, не могу войти", "password-reset"),
+            ("курьер не приехал", "delivery-late"),
+        ]
         for n, (question, key) in enumerate(pairs):
             result = await ingestor.ingest(channel, "telegram", [inbound(f"q{n}", question, address=str(5000 + n))], None)
             conversation_id = next(iter(result.conversations))

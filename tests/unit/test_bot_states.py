@@ -55,7 +55,9 @@ async def rig(tmp_path: Path, store: Store) -> Rig:
 
 async def make_rig(tmp_path: Path, store: Store, options: dict) -> Rig:
     await import_folder(store, DEMO_LIBRARY, "test")
-    settings = Settings(database=store.path, data_dir=tmp_path / "data", channels=[ChannelSettings("telegram", "Telegram", options)])
+    settings = Settings(
+        database=store.path, data_dir=tmp_path / "data", channels=[ChannelSettings("telegram", "Telegram", options)]
+    )
     channel_id = await store.ensure_channel("telegram", "Telegram")
     step = BotStep(store)
     hub = Hub(settings, store, pipeline=[step])
@@ -71,18 +73,31 @@ async def handoff_category(store: Store, conversation_id: int) -> str:
     return ""
 
 
-@pytest.mark.parametrize(("text", "category"), [
-    ("оператор", "person"), ("Позовите человека", "person"), ("дайте живого человека", "person"),
-    ("соедините с менеджером", "person"), ("нужен специалист", "person"), ("I want a human", "person"),
-    ("agent please", "person"), ("can I talk to a person", "person"), ("representative", "person"), ("0", "person"),
-    ("Вы совсем обнаглели?! Безобразие", "sensitive"), ("WHERE IS MY MONEY YOU PEOPLE", "sensitive"),
-    ("хочу оставить жалобу на курьера", "sensitive"), ("I will take you to court", "sensitive"),
-    ("вы отказали в возврате денег, я не согласен", "sensitive"), ("удалите мои персональные данные", "sensitive"),
-    ("cancel order 123456 please", "account"),
-    ("¿Dónde está mi pedido? Lo pagué hace una semana", "language"),
-    ("what is the capital of France", "low_confidence"),
-    ("где мой заказ?", "internal"),  # order-status needs {ask:}: internal, never sent by the bot
-])
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("оператор", "person"),
+        ("Позовите человека", "person"),
+        ("дайте живого человека", "person"),
+        ("соедините с менеджером", "person"),
+        ("нужен специалист", "person"),
+        ("I want a human", "person"),
+        ("agent please", "person"),
+        ("can I talk to a person", "person"),
+        ("representative", "person"),
+        ("0", "person"),
+        ("Вы совсем обнаглели?! Безобразие", "sensitive"),
+        ("WHERE IS MY MONEY YOU PEOPLE", "sensitive"),
+        ("хочу оставить жалобу на курьера", "sensitive"),
+        ("I will take you to court", "sensitive"),
+        ("вы отказали в возврате денег, я не согласен", "sensitive"),
+        ("удалите мои персональные данные", "sensitive"),
+        ("cancel order 123456 please", "account"),
+        ("¿Dónde está mi pedido? Lo pagué hace una semana", "language"),
+        ("what is the capital of France", "low_confidence"),
+        ("где мой заказ?", "internal"),  # order-status needs {ask:}: internal, never sent by the bot
+    ],
+)
 async def test_each_trigger_hands_off_at_once_with_words(rig: Rig, text: str, category: str) -> None:
     conversation_id = await rig.say(text)
     state = await rig.state(conversation_id)
@@ -95,11 +110,14 @@ async def test_each_trigger_hands_off_at_once_with_words(rig: Rig, text: str, ca
     assert state.handoff_reason in note and "Answers sent: none" in note
 
 
-@pytest.mark.parametrize("fields", [
-    {"attachments": (InboundAttachment("voice.ogg", "audio/ogg", b"OggS"),), "meta": {"kind": "voice"}},
-    {"attachments": (InboundAttachment("scan.pdf", "application/pdf", b"%PDF-1.4"),)},
-    {"flags": frozenset({"unreadable"})},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"attachments": (InboundAttachment("voice.ogg", "audio/ogg", b"OggS"),), "meta": {"kind": "voice"}},
+        {"attachments": (InboundAttachment("scan.pdf", "application/pdf", b"%PDF-1.4"),)},
+        {"flags": frozenset({"unreadable"})},
+    ],
+)
 async def test_what_the_bot_cannot_read_hands_off(rig: Rig, fields: dict) -> None:
     conversation_id = await rig.say("", **fields)
     assert (await rig.state(conversation_id)).state == "human"
@@ -225,7 +243,7 @@ async def test_suggest_mode_offers_articles_and_a_person(tmp_path: Path, store: 
     # Choosing one by its number sends that article.
     await rig.say("1")
     state = await rig.state(conversation_id)
-    assert state.answered == [ids[0][len("bot:a:"):]]
+    assert state.answered == [ids[0][len("bot:a:") :]]
 
 
 async def test_the_bot_is_off_outside_its_mode_and_hours(tmp_path: Path, store: Store) -> None:

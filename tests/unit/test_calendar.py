@@ -129,8 +129,14 @@ def test_the_web_chat_is_offline_on_a_countrys_holiday(tmp_path: Path) -> None:
 
     moscow = ZoneInfo("Europe/Moscow")
     now = [datetime(2026, 1, 5, 10, 0, tzinfo=moscow)]  # a Monday, but Russia's New Year holidays
-    settings = {"secret": "s" * 32, "allowed_origins": ["https://shop.example"], "hours": "Mon-Fri 09:00-18:00",
-                "timezone": "Europe/Moscow", "country": "RU", "workdays": ["2026-01-10 as Mon"]}
+    settings = {
+        "secret": "s" * 32,
+        "allowed_origins": ["https://shop.example"],
+        "hours": "Mon-Fri 09:00-18:00",
+        "timezone": "Europe/Moscow",
+        "country": "RU",
+        "workdays": ["2026-01-10 as Mon"],
+    }
     chat = WebChatConnector(ChannelContext(1, "chat", settings, tmp_path), clock=lambda: now[0])
     assert not chat.online()
     now[0] = datetime(2026, 1, 10, 10, 0, tzinfo=moscow)  # a Saturday made a working day

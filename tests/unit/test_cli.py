@@ -14,7 +14,11 @@ from tests.conftest import subprocess_env
 def omniconsole(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "omniconsole.cli", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd, env=env or subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env=env or subprocess_env(),
     )
 
 
@@ -28,10 +32,21 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> N
 
 
 def test_help_everywhere():
-    for args in (["--help"], ["serve", "--help"], ["demo", "--help"], ["stats", "--help"], ["bench", "ingest", "--help"],
-                 ["operator", "add", "--help"], ["doctor", "--help"], ["import", "maildir", "--help"],
-                 ["bench", "mail", "--help"], ["bench", "tui", "--help"], ["import", "contacts", "--help"],
-                 ["export", "customer", "--help"], ["erase", "customer", "--help"]):
+    for args in (
+        ["--help"],
+        ["serve", "--help"],
+        ["demo", "--help"],
+        ["stats", "--help"],
+        ["bench", "ingest", "--help"],
+        ["operator", "add", "--help"],
+        ["doctor", "--help"],
+        ["import", "maildir", "--help"],
+        ["bench", "mail", "--help"],
+        ["bench", "tui", "--help"],
+        ["import", "contacts", "--help"],
+        ["export", "customer", "--help"],
+        ["erase", "customer", "--help"],
+    ):
         result = omniconsole(*args)
         assert result.returncode == 0 and "usage:" in result.stdout
 

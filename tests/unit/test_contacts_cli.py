@@ -17,7 +17,7 @@ from tests.unit.test_cli import assert_one_line_error, omniconsole
 MESSY = (
     "\ufeffФИО;Телефон;E-mail;Telegram;Город;Тариф\r\n"
     "Иван Петров;8 (999) 123-45-67;Ivan@Example.com;;Омск;gold\r\n"
-    "Ольга Смирнова;+7 912 000-11-22;;555;\"Москва; центр\";free\r\n"
+    'Ольга Смирнова;+7 912 000-11-22;;555;"Москва; центр";free\r\n'
     "Иван Петров (дубль);89991234567;;;Омск;gold\r\n"
     "Плохой Телефон;12-34;;;Тверь;free\r\n"
     "Без Контактов;;;;Тула;free\r\n"
@@ -42,7 +42,10 @@ def _prepare(tmp_path):
             await store.add_operator(getpass.getuser(), role=OperatorRole.ADMIN)
             channel = await store.ensure_channel("email", "mail")
             await Ingestor(store, tmp_path, "RU").ingest(
-                channel, "email", [inbound("m1", "hello, my secret is 42", kind="email", address="known@example.com", sender_name="Known")], None
+                channel,
+                "email",
+                [inbound("m1", "hello, my secret is 42", kind="email", address="known@example.com", sender_name="Known")],
+                None,
             )
         finally:
             await store.close()
@@ -60,7 +63,14 @@ def test_dry_run_reports_every_row_and_writes_nothing(tmp_path):
     assert result.returncode == 1, result.stderr  # some rows need attention
     lines = result.stdout.splitlines()
     assert json.loads(lines[-1]) == {
-        "rows": 8, "written": 3, "new": 2, "matched": 2, "updated": 1, "conflicting": 1, "invalid": 3, "dry_run": True,
+        "rows": 8,
+        "written": 3,
+        "new": 2,
+        "matched": 2,
+        "updated": 1,
+        "conflicting": 1,
+        "invalid": 3,
+        "dry_run": True,
         "seconds": json.loads(lines[-1])["seconds"],
     }
     # The summary says what would be written (3 customers), not "imported 8 rows".
@@ -76,7 +86,10 @@ def test_dry_run_reports_every_row_and_writes_nothing(tmp_path):
     assert "line 8: invalid: Telegram needs the numeric user id, not '@nick_tg'" in text
     assert "line 9: matched: Chatbot Person is customer 1; adds" not in text  # nothing but attributes
     assert "line 9: matched: Chatbot Person is customer 1; attributes" in text
-    assert "line 10: conflicting: Конфликт: email known@example.com belongs to customer 1; phone +79120001122 belongs to line 3 of this file" in text
+    assert (
+        "line 10: conflicting: Конфликт: email known@example.com belongs to customer 1; phone +79120001122 belongs to line 3 of this file"
+        in text
+    )
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM customers").fetchone()[0] == before
 
 
@@ -88,7 +101,9 @@ def test_import_then_rerun_changes_nothing(tmp_path):
     conn = sqlite3.connect(db)
     ivan = conn.execute("SELECT customer_id FROM identities WHERE address = '+79991234567'").fetchone()[0]
     assert conn.execute("SELECT customer_id FROM identities WHERE address = 'ivan@example.com'").fetchone()[0] == ivan
-    name, attributes, source = conn.execute("SELECT display_name, attributes, name_source FROM customers WHERE id = ?", (ivan,)).fetchone()
+    name, attributes, source = conn.execute(
+        "SELECT display_name, attributes, name_source FROM customers WHERE id = ?", (ivan,)
+    ).fetchone()
     assert (name, json.loads(attributes), source) == ("Иван Петров", {"Город": "Омск", "Тариф": "gold"}, "import")
     olga_attrs = conn.execute(
         "SELECT c.attributes FROM customers c JOIN identities i ON i.customer_id = c.id WHERE i.address = '555'"
@@ -99,14 +114,21 @@ def test_import_then_rerun_changes_nothing(tmp_path):
     assert json.loads(known) == {"Город": "Pskov", "Тариф": "gold"}
     # The conflicting row suggests the two may be one person.
     assert conn.execute("SELECT COUNT(*) FROM merge_suggestions WHERE status = 'open'").fetchone()[0] == 1
-    counts = conn.execute("SELECT (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM identities), (SELECT COUNT(*) FROM events)").fetchone()
+    counts = conn.execute(
+        "SELECT (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM identities), (SELECT COUNT(*) FROM events)"
+    ).fetchone()
     conn.close()
 
     second = omniconsole("import", "contacts", str(path), "--db", str(db), "--json")
     summary = json.loads(second.stdout.splitlines()[-1])
     assert (summary["new"], summary["updated"]) == (0, 0), second.stdout
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM identities), (SELECT COUNT(*) FROM events)").fetchone() == counts
+    assert (
+        conn.execute(
+            "SELECT (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM identities), (SELECT COUNT(*) FROM events)"
+        ).fetchone()
+        == counts
+    )
 
 
 def test_column_mapping_and_its_errors(tmp_path):
@@ -118,11 +140,26 @@ def test_column_mapping_and_its_errors(tmp_path):
         omniconsole("import", "contacts", str(path), "--db", str(db), "--map", "phone=Telephone"), "no column 'Telephone'"
     )
     result = omniconsole(
-        "import", "contacts", str(path), "--db", str(db), "--map", "phone=Contact number", "--map", "email=Mailbox", "--map", "name=Who"
+        "import",
+        "contacts",
+        str(path),
+        "--db",
+        str(db),
+        "--map",
+        "phone=Contact number",
+        "--map",
+        "email=Mailbox",
+        "--map",
+        "name=Who",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT c.display_name FROM customers c JOIN identities i ON i.customer_id = c.id WHERE i.address = '+442079460958'").fetchone()[0] == "Anna Lee"
+    assert (
+        conn.execute(
+            "SELECT c.display_name FROM customers c JOIN identities i ON i.customer_id = c.id WHERE i.address = '+442079460958'"
+        ).fetchone()[0]
+        == "Anna Lee"
+    )
     assert_one_line_error(omniconsole("import", "contacts", str(tmp_path / "missing.csv"), "--db", str(db)), "does not exist")
     cp1251 = tmp_path / "win.csv"
     cp1251.write_bytes("Имя;Почта\r\nЁжик Туманов;hedgehog@example.com\r\n".encode("cp1251"))
@@ -147,7 +184,9 @@ def test_export_and_erase_from_the_command_line(tmp_path):
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT body FROM messages").fetchall() == [("",)]
     assert conn.execute("SELECT COUNT(*) FROM identities").fetchone()[0] == 0
-    kinds = [k for (k,) in conn.execute("SELECT kind FROM events WHERE kind IN ('customer.exported', 'customer.erased') ORDER BY id")]
+    kinds = [
+        k for (k,) in conn.execute("SELECT kind FROM events WHERE kind IN ('customer.exported', 'customer.erased') ORDER BY id")
+    ]
     assert kinds == ["customer.exported", "customer.erased"]
 
 
@@ -221,10 +260,16 @@ async def test_colleagues_sharing_an_office_number_without_extensions_are_not_me
     dry = await import_contacts(store, path, region="RU", dry_run=True)
     assert [(r.status, r.detail) for r in dry.rows] == [
         ("new", "Иван Пробный (email ivan@firm.example, phone +74951234567)"),
-        ("new", "Мария Тестова (email maria@firm.example); phone +74951234567 is also line 2 of this file «Иван Пробный»'s,"
-                " another person: suggested, not merged"),
-        ("conflicting", "Ольга Телефонова: phone +74951234567 is also line 2 of this file «Иван Пробный»'s, another person:"
-                        " suggested, not merged; nothing else to recognise Ольга Телефонова by, nothing written"),
+        (
+            "new",
+            "Мария Тестова (email maria@firm.example); phone +74951234567 is also line 2 of this file «Иван Пробный»'s,"
+            " another person: suggested, not merged",
+        ),
+        (
+            "conflicting",
+            "Ольга Телефонова: phone +74951234567 is also line 2 of this file «Иван Пробный»'s, another person:"
+            " suggested, not merged; nothing else to recognise Ольга Телефонова by, nothing written",
+        ),
         ("matched", "Иван Петрович Пробный is line 2 of this file; nothing new"),
     ]
     first = await import_contacts(store, path, region="RU")

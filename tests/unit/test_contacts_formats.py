@@ -27,8 +27,12 @@ async def people(store: Store) -> dict[str, dict]:
             kinds: dict[str, list[str]] = {}
             for kind, address in conn.execute("SELECT kind, address FROM identities WHERE customer_id = ? ORDER BY id", (cid,)):
                 kinds.setdefault(kind, []).append(address)
-            labels = sorted(r[0] for r in conn.execute(
-                "SELECT l.name FROM customer_labels cl JOIN labels l ON l.id = cl.label_id WHERE cl.customer_id = ?", (cid,)))
+            labels = sorted(
+                r[0]
+                for r in conn.execute(
+                    "SELECT l.name FROM customer_labels cl JOIN labels l ON l.id = cl.label_id WHERE cl.customer_id = ?", (cid,)
+                )
+            )
             found[name] = {"identities": kinds, "attributes": json.loads(attributes or "{}"), "labels": labels}
         return found
 
@@ -44,8 +48,14 @@ def test_case_09_google_contacts_multi_value_cells_from_the_command_line(tmp_pat
             await store.add_operator(getpass.getuser(), role=OperatorRole.ADMIN)
 
     asyncio.run(admin())
-    result = omniconsole("import", "contacts", str(FIXTURES / "09-google-contacts-csv-multivalue" / "google-contacts.csv"),
-                         "--db", str(db), "--json")
+    result = omniconsole(
+        "import",
+        "contacts",
+        str(FIXTURES / "09-google-contacts-csv-multivalue" / "google-contacts.csv"),
+        "--db",
+        str(db),
+        "--json",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout.splitlines()[-1])
     assert (summary["rows"], summary["written"], summary["new"], summary["invalid"]) == (2, 2, 2, 0)
@@ -55,7 +65,8 @@ def test_case_09_google_contacts_multi_value_cells_from_the_command_line(tmp_pat
         async with await Store.open(db) as store:
             found = await people(store)
             assert found["Ольга Тестова"]["identities"] == {
-                "email": ["olga.t@example.org", "olga@work.example"], "phone": ["+79120001122", "+73432003040"],
+                "email": ["olga.t@example.org", "olga@work.example"],
+                "phone": ["+79120001122", "+73432003040"],
             }
             assert found["Марк Пробный"]["identities"] == {"email": ["mark.p@example.org"], "phone": ["+79120003344"]}
             # The name's parts and the Type columns describe other columns; Google's system
@@ -72,7 +83,9 @@ FORMATS = {
         "Phone 1 - Label,Phone 1 - Value,Notes\n"
         "Анна,,Образцова,,VIP ::: * myContacts,Work,anna@firm.example,,,Mobile ::: Work,+7 912 111-22-33 ::: +7 343 222-33-44,"
         "звонить после 12\n",
-        "Анна Образцова", {"email": ["anna@firm.example"], "phone": ["+79121112233", "+73432223344"]}, ["VIP"],
+        "Анна Образцова",
+        {"email": ["anna@firm.example"], "phone": ["+79121112233", "+73432223344"]},
+        ["VIP"],
     ),
     # Outlook's "Export to a file > Comma Separated Values".
     "outlook": (
@@ -91,14 +104,15 @@ FORMATS = {
         "17;;Пётр;Ильич;Образцов;+7 (495) 765-43-21 доб. 7;8 916 555-66-77;+7 495 765-43-20;;petr@firm.example;;;;"
         "@petr_o;постоянный клиент\n",
         "Пётр Ильич Образцов",
-        {"email": ["petr@firm.example"], "phone": ["+74957654321;ext=7", "+79165556677"]}, [],
+        {"email": ["petr@firm.example"], "phone": ["+74957654321;ext=7", "+79165556677"]},
+        [],
     ),
     # amoCRM > Контакты > Экспорт: "Полное имя", work/direct/mobile phones, work/personal e-mails.
     "amocrm": (
         "ID,Полное имя,Имя,Фамилия,Компания,Рабочий телефон,Рабочий прямой телефон,Мобильный телефон,Рабочий email,"
         "Личный email,Теги,Примечание 1\n"
         "3301,Сергей Пробов,Сергей,Пробов,ООО Ромашка,,+7 812 300-40-50,79217778899,sergey@romashka.example,"
-        "sergey@home.example,\"опт, СПб\",перезвонить\n",
+        'sergey@home.example,"опт, СПб",перезвонить\n',
         "Сергей Пробов",
         {"email": ["sergey@romashka.example", "sergey@home.example"], "phone": ["+78123004050", "+79217778899"]},
         ["СПб", "опт"],

@@ -15,8 +15,18 @@ from omniconsole.models import DeliveryState, IdentityKind, InboxView, sanitize_
 from omniconsole.store import Store
 from tests.conftest import HOSTILE_TEXTS, inbound
 
-FAST = HubTiming(lease_ttl=1.5, lease_poll=0.1, outbox_poll=0.02, restart_initial=0.05, restart_max=0.2,
-                 down_retry=0.3, send_retry_base=0.05, send_retry_max=0.2, send_max_attempts=4, housekeeping=0.2)
+FAST = HubTiming(
+    lease_ttl=1.5,
+    lease_poll=0.1,
+    outbox_poll=0.02,
+    restart_initial=0.05,
+    restart_max=0.2,
+    down_retry=0.3,
+    send_retry_base=0.05,
+    send_retry_max=0.2,
+    send_max_attempts=4,
+    housekeeping=0.2,
+)
 
 
 class ScriptedChannel(Connector):
@@ -53,8 +63,9 @@ class ScriptedChannel(Connector):
 
 
 async def run_hub(tmp_path, store, connector_kwargs):
-    settings = Settings(database=store.path, data_dir=tmp_path / "data",
-                        channels=[ChannelSettings(kind="scripted", name="chat", options={})])
+    settings = Settings(
+        database=store.path, data_dir=tmp_path / "data", channels=[ChannelSettings(kind="scripted", name="chat", options={})]
+    )
     made: list[ScriptedChannel] = []
 
     def factory(channel, context):
@@ -88,10 +99,14 @@ async def _conversation(store):
 
 
 async def test_outbox_transient_failure_then_success(tmp_path, store):
-    hub, task, made = await run_hub(tmp_path, store, {
-        "inbound_batches": [([inbound("1", "hi")], "1")],
-        "send_script": [TransientError("connection reset by peer"), "ok"],
-    })
+    hub, task, made = await run_hub(
+        tmp_path,
+        store,
+        {
+            "inbound_batches": [([inbound("1", "hi")], "1")],
+            "send_script": [TransientError("connection reset by peer"), "ok"],
+        },
+    )
     try:
         conversation = await wait_until(lambda: _conversation(store))
         message_id = await store.queue_reply(conversation, "hello back", "alice")
@@ -122,9 +137,14 @@ async def test_a_channel_that_hangs_does_not_hold_up_another_channels_replies(tm
                 await hang.wait()
             return await super().send(message)
 
-    settings = Settings(database=store.path, data_dir=tmp_path / "data", channels=[
-        ChannelSettings(kind="scripted", name="slow", options={}), ChannelSettings(kind="scripted", name="fast", options={}),
-    ])
+    settings = Settings(
+        database=store.path,
+        data_dir=tmp_path / "data",
+        channels=[
+            ChannelSettings(kind="scripted", name="slow", options={}),
+            ChannelSettings(kind="scripted", name="fast", options={}),
+        ],
+    )
     made: dict[str, Hanging] = {}
 
     def factory(channel, context):
@@ -135,6 +155,7 @@ async def test_a_channel_that_hangs_does_not_hold_up_another_channels_replies(tm
     hub = Hub(settings, store, timing=FAST, connector_factory=factory)
     task = asyncio.create_task(hub.run())
     try:
+
         async def both():
             rows = await store.inbox_page(InboxView.ALL)
             return rows if len(rows) == 2 else None
@@ -158,10 +179,14 @@ async def test_a_channel_that_hangs_does_not_hold_up_another_channels_replies(tm
 
 
 async def test_outbox_permanent_failure_keeps_reason_and_can_be_retried(tmp_path, store):
-    hub, task, made = await run_hub(tmp_path, store, {
-        "inbound_batches": [([inbound("1", "hi")], "1")],
-        "send_script": [PermanentError("the customer blocked the bot"), "ok"],
-    })
+    hub, task, made = await run_hub(
+        tmp_path,
+        store,
+        {
+            "inbound_batches": [([inbound("1", "hi")], "1")],
+            "send_script": [PermanentError("the customer blocked the bot"), "ok"],
+        },
+    )
     try:
         conversation = await wait_until(lambda: _conversation(store))
         message_id = await store.queue_reply(conversation, "hello", "alice")
@@ -179,10 +204,14 @@ async def test_outbox_permanent_failure_keeps_reason_and_can_be_retried(tmp_path
 
 
 async def test_outbox_gives_up_after_max_attempts(tmp_path, store):
-    hub, task, made = await run_hub(tmp_path, store, {
-        "inbound_batches": [([inbound("1", "hi")], "1")],
-        "send_script": [TransientError("server said 502")] * 10,
-    })
+    hub, task, made = await run_hub(
+        tmp_path,
+        store,
+        {
+            "inbound_batches": [([inbound("1", "hi")], "1")],
+            "send_script": [TransientError("server said 502")] * 10,
+        },
+    )
     try:
         conversation = await wait_until(lambda: _conversation(store))
         message_id = await store.queue_reply(conversation, "hello", "alice")
@@ -198,11 +227,16 @@ async def test_outbox_gives_up_after_max_attempts(tmp_path, store):
 
 
 async def test_channel_restarts_after_transient_failure_and_reports_health(tmp_path, store):
-    hub, task, made = await run_hub(tmp_path, store, {
-        "run_failures": [TransientError("network is unreachable")],
-        "inbound_batches": [([inbound("1", "hi")], "7")],
-    })
+    hub, task, made = await run_hub(
+        tmp_path,
+        store,
+        {
+            "run_failures": [TransientError("network is unreachable")],
+            "inbound_batches": [([inbound("1", "hi")], "7")],
+        },
+    )
     try:
+
         async def up():
             channels = await store.channels()  # empty until the hub has registered it
             return channels[0] if channels and channels[0].health == "up" else None
@@ -219,6 +253,7 @@ async def test_channel_restarts_after_transient_failure_and_reports_health(tmp_p
 async def test_permanent_channel_failure_shows_down_with_reason(tmp_path, store):
     hub, task, made = await run_hub(tmp_path, store, {"run_failures": [PermanentError("the bot token was rejected")] * 50})
     try:
+
         async def down():
             channels = await store.channels()
             return channels[0] if channels and channels[0].health == "down" else None
@@ -238,6 +273,7 @@ async def test_sending_rows_left_by_a_crash_are_requeued(tmp_path, store):
     assert [i.message_id for i in claimed] == [message_id]
     hub, task, made = await run_hub(tmp_path, store, {})
     try:
+
         async def sent():
             entry = [e for e in await store.timeline(conversation) if e.id == message_id][0]
             return entry.state == DeliveryState.SENT
@@ -317,5 +353,6 @@ async def test_the_running_core_prunes_old_live_events_and_keeps_history(tmp_pat
     finally:
         await stop(task)
     assert [k for k in kinds if k in ("conversation.read", "conversation.assigned", "customer.erased")] == [
-        "conversation.assigned", "customer.erased"
+        "conversation.assigned",
+        "customer.erased",
     ]

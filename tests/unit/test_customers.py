@@ -16,9 +16,8 @@ from omniconsole.core.identity import mentioned_identities, normalize_address
 from omniconsole.core.ingest import Ingestor
 from omniconsole.errors import StoreError
 from omniconsole.models import ConversationStatus, IdentityKind, OperatorRole
-from omniconsole.store import Store
+from omniconsole.store import Store, history
 from omniconsole.store import customers as customer_store
-from omniconsole.store import history
 from omniconsole.store.database import connect, write_transaction
 from tests.conftest import inbound
 
@@ -81,18 +80,21 @@ async def test_a_region_decides_numbers_without_country_code(store, tmp_path):
     assert await customer_of(store, P, "+77011234567")
 
 
-@pytest.mark.parametrize(("source", "spelling", "address"), [
-    ("PBX caller id, country code without +", "998901234567", "+998901234567"),
-    ("PBX caller id, international prefix 00", "00998901234567", "+998901234567"),
-    ("Telegram shared contact (no +)", "998 90 123 45 67", "+998901234567"),
-    ("typed in the region's trunk form", "8 (999) 123-45-67", "+79991234567"),
-    ("the region's number with its country code", "79991234567", "+79991234567"),
-    ("web chat, written with +", "+998 (90) 123-45-67", "+998901234567"),
-    ("CRM export with a Russian extension", "+7 (495) 123-45-67 доб. 101", "+74951234567;ext=101"),
-    ("RFC 3966 with an extension", "tel:+7-495-123-45-67;ext=101", "+74951234567;ext=101"),
-    ("an English extension", "+7 495 123 45 67 ext. 7", "+74951234567;ext=7"),
-    ("valid in no reading: kept as digits", "12-34", "1234"),
-])
+@pytest.mark.parametrize(
+    ("source", "spelling", "address"),
+    [
+        ("PBX caller id, country code without +", "998901234567", "+998901234567"),
+        ("PBX caller id, international prefix 00", "00998901234567", "+998901234567"),
+        ("Telegram shared contact (no +)", "998 90 123 45 67", "+998901234567"),
+        ("typed in the region's trunk form", "8 (999) 123-45-67", "+79991234567"),
+        ("the region's number with its country code", "79991234567", "+79991234567"),
+        ("web chat, written with +", "+998 (90) 123-45-67", "+998901234567"),
+        ("CRM export with a Russian extension", "+7 (495) 123-45-67 доб. 101", "+74951234567;ext=101"),
+        ("RFC 3966 with an extension", "tel:+7-495-123-45-67;ext=101", "+74951234567;ext=101"),
+        ("an English extension", "+7 495 123 45 67 ext. 7", "+74951234567;ext=7"),
+        ("valid in no reading: kept as digits", "12-34", "1234"),
+    ],
+)
 def test_a_phone_is_read_in_the_region_then_with_a_plus_before_it_is_kept_as_digits(source, spelling, address):
     assert normalize_address(P, spelling, "RU") == address, source
 
@@ -109,7 +111,9 @@ async def test_one_number_from_every_source_is_one_customer(store, tmp_path):
     assert (await store.stats())["customers"] == 1
     # A Telegram account sharing that number (Telegram sends it without +) is suggested, not a
     # second owner of the number.
-    await deliver(store, ingestor, "telegram", inbound("t1", address="55", sender_name="D", extra_identities=((P, "998901234567"),)))
+    await deliver(
+        store, ingestor, "telegram", inbound("t1", address="55", sender_name="D", extra_identities=((P, "998901234567"),))
+    )
     [s] = (await store.customer_profile(await customer_of(store, T, "55"))).suggestions
     assert s.other_id == dilshod and s.reason == "gave the phone +998901234567, which belongs to Dilshod Testov"
 
@@ -125,10 +129,17 @@ async def test_extensions_of_one_office_number_are_separate_people_and_the_bare_
     await store.add_identity(ivan, "phone", normalize_address(P, "+7 495 123-45-67 доб. 101", "RU"), "alice")
     [s] = (await store.customer_profile(ivan)).suggestions
     assert s.other_id == office
-    assert s.reason == "one office number +74951234567: «+7 495 123-45-67» has it without an extension, «Иван Пробный» with extension 101"
+    assert (
+        s.reason
+        == "one office number +74951234567: «+7 495 123-45-67» has it without an extension, «Иван Пробный» with extension 101"
+    )
     # A second colleague, from a Telegram shared contact: suggested with the line, not with Ivan.
-    await deliver(store, ingestor, "telegram", inbound(
-        "t1", address="77", sender_name="Мария Тестова", extra_identities=((P, "+74951234567 ext. 102"),)))
+    await deliver(
+        store,
+        ingestor,
+        "telegram",
+        inbound("t1", address="77", sender_name="Мария Тестова", extra_identities=((P, "+74951234567 ext. 102"),)),
+    )
     maria = await customer_of(store, T, "77")
     assert await customer_of(store, P, "+74951234567;ext=102") == maria
     assert [s.other_id for s in (await store.customer_profile(maria)).suggestions] == [office]
@@ -155,7 +166,9 @@ def test_mentions_find_emails_and_valid_phones_only():
 async def test_a_message_naming_another_customers_email_suggests_not_merges(store, tmp_path):
     ingestor = Ingestor(store, tmp_path, "RU")
     await deliver(store, ingestor, "email", inbound("m1", "hello", kind=E, address="olga@example.com", sender_name="Olga K"))
-    await deliver(store, ingestor, "telegram", inbound("t1", "I wrote from Olga@Example.com yesterday", address="42", sender_name="Оля"))
+    await deliver(
+        store, ingestor, "telegram", inbound("t1", "I wrote from Olga@Example.com yesterday", address="42", sender_name="Оля")
+    )
     olga, tg = await customer_of(store, E, "olga@example.com"), await customer_of(store, T, "42")
     assert olga != tg  # nothing merged
     [suggestion] = (await store.customer_profile(tg)).suggestions
@@ -174,7 +187,9 @@ async def test_a_shared_contact_with_someone_elses_phone_is_a_suggestion(store, 
     ingestor = Ingestor(store, tmp_path, "RU")
     await deliver(store, ingestor, "whatsapp", inbound("w1", "hi", kind=W, address="79991234567", sender_name="Ivan"))
     await deliver(
-        store, ingestor, "telegram",
+        store,
+        ingestor,
+        "telegram",
         inbound("t1", "[contact]", address="7", sender_name="Ivan P", extra_identities=((P, "8 999 123 45 67"),)),
     )
     wa, tg = await customer_of(store, W, "+79991234567"), await customer_of(store, T, "7")
@@ -227,7 +242,9 @@ def snapshot(path: Path) -> dict:
 async def test_merge_then_unmerge_restores_exactly(store, tmp_path):
     ingestor = Ingestor(store, tmp_path, "RU")
     await deliver(store, ingestor, "telegram", inbound("t1", "hello from telegram", address="1", sender_name="Ivan"))
-    await deliver(store, ingestor, "email", inbound("e1", "hello by mail", kind=E, address="ivan@example.com", sender_name="I. Petrov"))
+    await deliver(
+        store, ingestor, "email", inbound("e1", "hello by mail", kind=E, address="ivan@example.com", sender_name="I. Petrov")
+    )
     tg, mail = await customer_of(store, T, "1"), await customer_of(store, E, "ivan@example.com")
     await store.update_customer(tg, "alice", note="VIP", attributes={"plan": "gold"}, labels=["vip"])
     await store.update_customer(mail, "alice", note="prefers e-mail", attributes={"plan": "free", "city": "Омск"}, labels=["b2b"])
@@ -298,16 +315,17 @@ def test_no_sequence_of_merges_and_unmerges_loses_or_doubles_a_message(tmp_path_
     from omniconsole.store.history import InboundRecord, ingest_batch
 
     write_transaction(conn, lambda c: c.execute("INSERT INTO channels (kind, name, created_at) VALUES ('telegram', 'tg', 0)"))
-    records = [
-        InboundRecord(f"x{n}", "telegram", str(n % 6), f"hello {n}", float(n), sender_name=f"c{n % 6}") for n in range(30)
-    ]
+    records = [InboundRecord(f"x{n}", "telegram", str(n % 6), f"hello {n}", float(n), sender_name=f"c{n % 6}") for n in range(30)]
     write_transaction(conn, ingest_batch, 1, "telegram", records, None)
     # Some messages sit in someone else's conversation (a colleague answering in a customer's
     # e-mail thread): they belong to their sender whatever happens to the thread.
-    write_transaction(conn, lambda c: c.execute(
-        "UPDATE messages SET conversation_id = (SELECT id FROM conversations WHERE customer_id ="
-        " (SELECT customer_id FROM messages WHERE external_id = 'x0')) WHERE external_id IN ('x25', 'x26', 'x27')"
-    ))
+    write_transaction(
+        conn,
+        lambda c: c.execute(
+            "UPDATE messages SET conversation_id = (SELECT id FROM conversations WHERE customer_id ="
+            " (SELECT customer_id FROM messages WHERE external_id = 'x0')) WHERE external_id IN ('x25', 'x26', 'x27')"
+        ),
+    )
     start = sorted(tuple(r) for r in conn.execute("SELECT id, customer_id FROM messages"))
     ids = [r[0] for r in conn.execute("SELECT id FROM customers ORDER BY id")]
     done: list[int] = []
@@ -321,24 +339,34 @@ def test_no_sequence_of_merges_and_unmerges_loses_or_doubles_a_message(tmp_path_
                 done.remove(merge_id)
         except StoreError:
             pass
-        rows = [tuple(r) for r in conn.execute(
-            "SELECT m.id, m.customer_id, c.customer_id, m.external_id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-        )]
+        rows = [
+            tuple(r)
+            for r in conn.execute(
+                "SELECT m.id, m.customer_id, c.customer_id, m.external_id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            )
+        ]
         assert len(rows) == 30 and len({r[0] for r in rows}) == 30
         # Each message is with its sender: the customer their identity belongs to now.
         owners = {
-            r[0]: r[1] for r in conn.execute("SELECT m.id, i.customer_id FROM messages m JOIN identities i ON i.id = m.identity_id")
+            r[0]: r[1]
+            for r in conn.execute("SELECT m.id, i.customer_id FROM messages m JOIN identities i ON i.id = m.identity_id")
         }
         assert all(r[1] == owners[r[0]] for r in rows)
         # Nothing lives on a customer that was merged away.
-        assert conn.execute(
-            "SELECT COUNT(*) FROM identities i JOIN customers c ON c.id = i.customer_id WHERE c.merged_into IS NOT NULL"
-        ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT COUNT(*) FROM identities i JOIN customers c ON c.id = i.customer_id WHERE c.merged_into IS NOT NULL"
+            ).fetchone()[0]
+            == 0
+        )
         fts = [tuple(r) for r in conn.execute("SELECT rowid, customer_id FROM messages_fts WHERE messages_fts MATCH 'hello'")]
         assert sorted(fts) == sorted((r[0], r[1]) for r in rows)
-        assert conn.execute(
-            "SELECT COUNT(*) FROM messages m JOIN customers c ON c.id = m.customer_id WHERE c.merged_into IS NOT NULL"
-        ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT COUNT(*) FROM messages m JOIN customers c ON c.id = m.customer_id WHERE c.merged_into IS NOT NULL"
+            ).fetchone()[0]
+            == 0
+        )
     for merge_id in sorted(done, reverse=True):
         write_transaction(conn, customer_store.unmerge, merge_id, "t")
     assert sorted(tuple(r) for r in conn.execute("SELECT id, customer_id FROM messages")) == start
@@ -353,7 +381,12 @@ async def test_operator_edits_and_a_channel_never_renames_an_edited_name(store, 
     await deliver(store, ingestor, "telegram", inbound("t1", address="1", sender_name="ivan_the_great"))
     customer = await customer_of(store, T, "1")
     changed = await store.update_customer(
-        customer, "alice", name="Иван Петров", note="call after 18:00", attributes={"plan": "gold", " ": "x"}, labels=["vip", " vip "]
+        customer,
+        "alice",
+        name="Иван Петров",
+        note="call after 18:00",
+        attributes={"plan": "gold", " ": "x"},
+        labels=["vip", " vip "],
     )
     assert changed == ["name", "note", "attributes", "labels"]
     await deliver(store, ingestor, "telegram", inbound("t2", address="1", sender_name="new nick"))
@@ -369,11 +402,20 @@ async def test_operator_edits_and_a_channel_never_renames_an_edited_name(store, 
 async def test_export_has_everything_and_erase_keeps_only_counts(store, tmp_path):
     ingestor = Ingestor(store, tmp_path, "RU")
     await deliver(
-        store, ingestor, "telegram",
-        inbound("t1", "my secret address is Lenina 1", address="5", sender_name="Pavel",
-                attachments=(InboundAttachment("passport.txt", "text/plain", b"passport 1234 567890"),)),
+        store,
+        ingestor,
+        "telegram",
+        inbound(
+            "t1",
+            "my secret address is Lenina 1",
+            address="5",
+            sender_name="Pavel",
+            attachments=(InboundAttachment("passport.txt", "text/plain", b"passport 1234 567890"),),
+        ),
     )
-    await deliver(store, ingestor, "email", inbound("e1", "hello, Pavel here", kind=E, address="pavel@example.com", sender_name="Pavel S"))
+    await deliver(
+        store, ingestor, "email", inbound("e1", "hello, Pavel here", kind=E, address="pavel@example.com", sender_name="Pavel S")
+    )
     pavel, other = await customer_of(store, T, "5"), await customer_of(store, E, "pavel@example.com")
     await store.merge_customers(pavel, other, "alice", "same person")
     conversation = (await store.customer_profile(pavel)).conversations[0].id
@@ -395,15 +437,22 @@ async def test_export_has_everything_and_erase_keeps_only_counts(store, tmp_path
     assert not file_path.exists()
 
     conn = sqlite3.connect(store.path)
-    dump = "\n".join(str(row) for table in ("customers", "identities", "messages", "conversations", "attachments", "events", "merge_suggestions")
-                     for row in conn.execute(f"SELECT * FROM {table}"))
+    dump = "\n".join(
+        str(row)
+        for table in ("customers", "identities", "messages", "conversations", "attachments", "events", "merge_suggestions")
+        for row in conn.execute(f"SELECT * FROM {table}")
+    )
     for secret in ("Lenina", "Pavel", "pavel@example.com", "passport"):
         assert secret not in dump, secret
     # Counts for statistics survive: the message rows, their channels, directions and times.
-    assert conn.execute("SELECT direction, COUNT(*) FROM messages GROUP BY direction ORDER BY 1").fetchall() == [("in", 2), ("out", 1)]
+    assert conn.execute("SELECT direction, COUNT(*) FROM messages GROUP BY direction ORDER BY 1").fetchall() == [
+        ("in", 2),
+        ("out", 1),
+    ]
     assert conn.execute("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'secret'").fetchone()[0] == 0
     assert [k for (k,) in conn.execute("SELECT kind FROM events WHERE kind LIKE 'customer.e%' ORDER BY id")] == [
-        "customer.exported", "customer.erased"
+        "customer.exported",
+        "customer.erased",
     ]
     conn.close()
     assert not (await store.search("Pavel")).customers
@@ -419,11 +468,17 @@ async def test_unmerge_gives_messages_back_by_sender_not_by_thread(store, tmp_pa
     mail_in = lambda eid, body, address, **kw: inbound(eid, body, kind=E, address=address, thread_key=eid, **kw)  # noqa: E731
     await deliver(store, ingestor, "email", mail_in("<b1@x>", "bob asks", "bob@example.com", sender_name="Bob"))
     await deliver(store, ingestor, "email", mail_in("<a1@x>", "ann asks", "ann@example.com", sender_name="Ann"))
-    await deliver(store, ingestor, "email", mail_in("<c1@x>", "carol joins", "carol@example.com", sender_name="Carol",
-                                                    reply_to_keys=("<b1@x>",)))
+    await deliver(
+        store,
+        ingestor,
+        "email",
+        mail_in("<c1@x>", "carol joins", "carol@example.com", sender_name="Carol", reply_to_keys=("<b1@x>",)),
+    )
     bob, ann, carol = [await customer_of(store, E, f"{n}@example.com") for n in ("bob", "ann", "carol")]
     merge = await store.merge_customers(ann, bob, "alice")
-    await deliver(store, ingestor, "email", mail_in("<a2@x>", "ann in bob's thread", "ann@example.com", reply_to_keys=("<b1@x>",)))
+    await deliver(
+        store, ingestor, "email", mail_in("<a2@x>", "ann in bob's thread", "ann@example.com", reply_to_keys=("<b1@x>",))
+    )
     await deliver(store, ingestor, "email", mail_in("<b2@x>", "bob again", "bob@example.com", reply_to_keys=("<b1@x>",)))
     await store.unmerge(merge, "alice")
 
@@ -431,7 +486,11 @@ async def test_unmerge_gives_messages_back_by_sender_not_by_thread(store, tmp_pa
         return dict(conn.execute("SELECT body, customer_id FROM messages WHERE direction = 'in'").fetchall())
 
     assert await store.db.run(owners) == {
-        "bob asks": bob, "ann asks": ann, "carol joins": carol, "ann in bob's thread": ann, "bob again": bob,
+        "bob asks": bob,
+        "ann asks": ann,
+        "carol joins": carol,
+        "ann in bob's thread": ann,
+        "bob again": bob,
     }
 
 
@@ -443,27 +502,42 @@ def _raw_database_text(path: Path) -> bytes:
 
 async def test_erase_reaches_the_whole_merge_tree_and_leaves_no_trace(store, tmp_path):
     ingestor = Ingestor(store, tmp_path, "RU")
-    await deliver(store, ingestor, "telegram", inbound("t1", "zzyzx street 12, passport qx4510", address="11", sender_name="Zelda Quux"))
+    await deliver(
+        store, ingestor, "telegram", inbound("t1", "zzyzx street 12, passport qx4510", address="11", sender_name="Zelda Quux")
+    )
     await deliver(store, ingestor, "email", inbound("e1", "hello", kind=E, address="zelda@example.com", sender_name="Zelda Q"))
     await deliver(store, ingestor, "phone", inbound("p1", "call me", kind=P, address="+79995550011", sender_name="Zelda"))
-    a, b, c = await customer_of(store, T, "11"), await customer_of(store, E, "zelda@example.com"), await customer_of(store, P, "+79995550011")
+    a, b, c = (
+        await customer_of(store, T, "11"),
+        await customer_of(store, E, "zelda@example.com"),
+        await customer_of(store, P, "+79995550011"),
+    )
     await store.update_customer(a, "alice", note="zelda's secret note", attributes={"passport": "qx4510 123456"})
     await store.merge_customers(b, a, "alice", "zelda@example.com wrote the same")
     await store.merge_customers(c, b, "alice", "same Zelda")
     # Someone else shares Zelda's number: the conflict event is filed under them.
-    await deliver(store, ingestor, "telegram", inbound("t9", "[contact]", address="99", sender_name="Mallory",
-                                                       extra_identities=((P, "+79995550011"),)))
+    await deliver(
+        store,
+        ingestor,
+        "telegram",
+        inbound("t9", "[contact]", address="99", sender_name="Mallory", extra_identities=((P, "+79995550011"),)),
+    )
     conversation = (await store.customer_profile(c)).conversations[0].id
     queued = await store.queue_reply(conversation, "Zelda, your order", "alice")
 
     await store.erase_customer(c, "alice")
+
     def state(conn):
         return (
             conn.execute("SELECT state, error FROM messages WHERE id = ?", (queued,)).fetchone(),
             conn.execute("SELECT COUNT(*) FROM customers WHERE erased_at IS NOT NULL").fetchone()[0],
-            "\n".join(str(tuple(r)) for t in ("customers", "identities", "messages", "events", "merges", "merge_suggestions", "conversations")
-                      for r in conn.execute(f"SELECT * FROM {t}")),
+            "\n".join(
+                str(tuple(r))
+                for t in ("customers", "identities", "messages", "events", "merges", "merge_suggestions", "conversations")
+                for r in conn.execute(f"SELECT * FROM {t}")
+            ),
         )
+
     (outbox_state, erased, dump) = await store.db.run(state)
     assert tuple(outbox_state) == ("failed", "the customer was erased")  # the outbox does not spin on it
     assert erased == 3  # A, merged into B, merged into C
@@ -479,7 +553,9 @@ async def test_merging_then_erasing_customers_with_timeline_lines_keeps_the_sear
     malformed"); both must now go through and leave a sound database and index."""
     ingestor = Ingestor(store, tmp_path, "RU")
     await deliver(store, ingestor, "telegram", inbound("t1", "where is my parcel", address="21", sender_name="Yana Pod"))
-    await deliver(store, ingestor, "email", inbound("e1", "parcel 77 again", kind=E, address="yana@example.com", sender_name="Y P"))
+    await deliver(
+        store, ingestor, "email", inbound("e1", "parcel 77 again", kind=E, address="yana@example.com", sender_name="Y P")
+    )
     a, b = await customer_of(store, T, "21"), await customer_of(store, E, "yana@example.com")
     first = (await store.customer_profile(a)).conversations[0].id
     await store.add_operator("alice", "Alice", OperatorRole.ADMIN)

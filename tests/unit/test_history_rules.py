@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from omniconsole.core.ingest import Ingestor
 from omniconsole.errors import UsageError
 from omniconsole.models import DeliveryState, InboxView
 from omniconsole.store import Store, events, outbox
-from omniconsole.store.database import connect, migrate_schema
+from omniconsole.store.database import connect
 from omniconsole.store.schema import MIGRATIONS
 from tests.conftest import inbound
 
@@ -40,7 +40,7 @@ async def ingest(store: Store, tmp_path: Path):
 
 
 def _edit(external_id: str, body: str, edited_at: float, seq: int | None = None, **fields):
-    return inbound(external_id, body, edited_at=datetime.fromtimestamp(edited_at, timezone.utc), edit_seq=seq, **fields)
+    return inbound(external_id, body, edited_at=datetime.fromtimestamp(edited_at, UTC), edit_seq=seq, **fields)
 
 
 async def _entry(store: Store, message_id: int):
@@ -106,7 +106,9 @@ async def test_an_early_failure_is_kept_when_the_send_is_recorded(store, ingest)
     reply = await store.queue_reply(conversation_id, "hi", "alice")
     await store.claim_outbox([ingest.channel])
     # The status webhook overtakes the answer to the send, failure first, then a late "sent".
-    await store.apply_delivery_updates(ingest.channel, [("wamid.2", DeliveryState.FAILED, "blocked"), ("wamid.2", DeliveryState.SENT, "")])
+    await store.apply_delivery_updates(
+        ingest.channel, [("wamid.2", DeliveryState.FAILED, "blocked"), ("wamid.2", DeliveryState.SENT, "")]
+    )
     await store.mark_sent(reply, "wamid.2", DeliveryState.SENT, None)
     entry = await _entry(store, reply)
     assert (entry.state, entry.error) == ("failed", "blocked")
@@ -173,17 +175,26 @@ def test_migration_moves_old_edit_payloads_into_versions(tmp_path):
         conn.execute(f"PRAGMA user_version = {n}")
     conn.execute("INSERT INTO customers (id, created_at) VALUES (1, 1.0)")
     conn.execute("INSERT INTO conversations (id, customer_id, opened_at, last_activity_at) VALUES (1, 1, 1.0, 1.0)")
-    conn.execute("INSERT INTO messages (id, conversation_id, customer_id, direction, body, created_at) VALUES (42, 1, 1, 'in', 'new', 1.0)")
-    conn.execute("INSERT INTO events (at, kind, message_id, payload) VALUES (5.0, 'message.edited', 42, '{\"previous\": \"old words\"}')")
+    conn.execute(
+        "INSERT INTO messages (id, conversation_id, customer_id, direction, body, created_at) VALUES (42, 1, 1, 'in', 'new', 1.0)"
+    )
+    conn.execute(
+        "INSERT INTO events (at, kind, message_id, payload) VALUES (5.0, 'message.edited', 42, '{\"previous\": \"old words\"}')"
+    )
     # An edit event about a message that is not there (damaged history) is left out, not fatal.
     conn.execute("INSERT INTO events (at, kind, message_id, payload) VALUES (5.5, 'message.edited', 99, '{\"previous\": \"x\"}')")
     conn.execute("INSERT INTO events (at, kind, payload) VALUES (6.0, 'customer.exported', '{}')")
     conn.execute("INSERT INTO events (at, kind) VALUES (7.0, 'conversation.assigned')")
     conn.close()
     conn = connect(path)
-    assert [tuple(r) for r in conn.execute("SELECT message_id, body, replaced_at FROM message_versions")] == [(42, "old words", 5.0)]
+    assert [tuple(r) for r in conn.execute("SELECT message_id, body, replaced_at FROM message_versions")] == [
+        (42, "old words", 5.0)
+    ]
     assert [tuple(r) for r in conn.execute("SELECT kind, keep, payload FROM events ORDER BY id")] == [
-        ("message.edited", "live", None), ("message.edited", "live", None), ("customer.exported", "audit", "{}"), ("conversation.assigned", "history", None),
+        ("message.edited", "live", None),
+        ("message.edited", "live", None),
+        ("customer.exported", "audit", "{}"),
+        ("conversation.assigned", "history", None),
     ]
     conn.close()
 
@@ -218,8 +229,9 @@ async def test_pruning_removes_only_live_events_and_only_old_ones(store, ingest)
 async def test_messages_days_erases_old_texts_and_their_search_entries_but_keeps_counts(store, ingest):
     old = time.time() - 400 * DAY
     await ingest([inbound("old-1", "ancient parcel complaint", at=old), inbound("old-2", "ancient refund", at=old + 1)])
-    [old_id] = [e.id for e in await store.timeline((await store.inbox_page(InboxView.ALL))[0].conversation_id)
-                if e.external_id == "old-1"]
+    [old_id] = [
+        e.id for e in await store.timeline((await store.inbox_page(InboxView.ALL))[0].conversation_id) if e.external_id == "old-1"
+    ]
     await ingest([_edit("old-1", "ancient parcel complaint, edited", old + 5, seq=1)])
     await ingest([inbound("new-1", "fresh parcel question")])
     await ingest([inbound("other-old", "ancient words of another customer", address="2002", at=old)])
@@ -233,7 +245,11 @@ async def test_messages_days_erases_old_texts_and_their_search_entries_but_keeps
     assert await store.message_versions(old_id) == []
     assert await store.stats() == stats_before  # every count stays
     entries = await store.timeline((await store.inbox_page(InboxView.ALL))[0].conversation_id)
-    assert {e.external_id: e.body for e in entries if e.direction == "in"} == {"old-1": "", "old-2": "", "new-1": "fresh parcel question"}
+    assert {e.external_id: e.body for e in entries if e.direction == "in"} == {
+        "old-1": "",
+        "old-2": "",
+        "new-1": "fresh parcel question",
+    }
     [audit] = [e for e in await store.events_since(0) if e.kind == "messages.expired"]
     assert json.loads(audit.payload)["messages"] == 3 and events.retention_class(audit.kind) == "audit"
     assert await store.erase_texts_before(time.time() - 365 * DAY) == 0  # nothing left to do
@@ -242,7 +258,9 @@ async def test_messages_days_erases_old_texts_and_their_search_entries_but_keeps
 async def test_the_core_applies_the_retention_settings(store, ingest, tmp_path):
     old = time.time() - 100 * DAY
     await ingest([inbound("old", "very old text", at=old)])
-    settings = Settings(database=store.path, data_dir=tmp_path / "data", retention=RetentionSettings(live_days=1, messages_days=90))
+    settings = Settings(
+        database=store.path, data_dir=tmp_path / "data", retention=RetentionSettings(live_days=1, messages_days=90)
+    )
     hub = Hub(settings, store)
     pruned, erased = await hub.apply_retention(now=time.time() + 2 * DAY)
     assert pruned >= 1 and erased == 1

@@ -59,10 +59,15 @@ class Echo:
         return WebResponse.text(503, "not stored; send again later")
 
     def routes(self) -> list[WebRoute]:
-        return [WebRoute("POST", "", self.echo), WebRoute("GET", "/status", self.echo),
-                WebRoute("POST", "/crash", self.crash), WebRoute("POST", "/wrong", self.wrong),
-                WebRoute("POST", "/refuse", self.refuse), WebRoute("POST", "/recurse", self.recurse),
-                WebRoute("POST", "/unavailable", self.unavailable)]
+        return [
+            WebRoute("POST", "", self.echo),
+            WebRoute("GET", "/status", self.echo),
+            WebRoute("POST", "/crash", self.crash),
+            WebRoute("POST", "/wrong", self.wrong),
+            WebRoute("POST", "/refuse", self.refuse),
+            WebRoute("POST", "/recurse", self.recurse),
+            WebRoute("POST", "/unavailable", self.unavailable),
+        ]
 
 
 @contextlib.asynccontextmanager
@@ -91,10 +96,19 @@ async def test_a_route_gets_the_request_in_our_own_terms() -> None:
     assert request.header("x-hub-signature-256") == request.header("X-HUB-SIGNATURE-256") == "sha256=ab"
     assert request.remote == "127.0.0.1"
     assert status.status_code == 201 and echo.seen[1].path == "/hooks/shop/status"
-    assert listener.paths == ["/hooks/shop", "/hooks/shop/crash", "/hooks/shop/recurse", "/hooks/shop/refuse",
-                              "/hooks/shop/status", "/hooks/shop/unavailable", "/hooks/shop/wrong"]
-    assert [(r.path, r.method, r.owner) for r in listener.routes][:2] == [("/hooks/shop", "POST", "shop"),
-                                                                          ("/hooks/shop/crash", "POST", "shop")]
+    assert listener.paths == [
+        "/hooks/shop",
+        "/hooks/shop/crash",
+        "/hooks/shop/recurse",
+        "/hooks/shop/refuse",
+        "/hooks/shop/status",
+        "/hooks/shop/unavailable",
+        "/hooks/shop/wrong",
+    ]
+    assert [(r.path, r.method, r.owner) for r in listener.routes][:2] == [
+        ("/hooks/shop", "POST", "shop"),
+        ("/hooks/shop/crash", "POST", "shop"),
+    ]
 
 
 async def test_unknown_paths_and_methods_are_refused_with_a_reason() -> None:
@@ -152,14 +166,18 @@ async def test_forwarded_addresses_are_a_claim_unless_the_config_names_the_proxy
     clients it names keep their own limits, and one client's flood does not stop another."""
     clock = Clock()
     async with serving(rate_per_minute=5, clock=clock) as (_, echo, client):
-        flood = [(await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": f"203.0.113.{n}"})).status_code
-                 for n in range(20)]
+        flood = [
+            (await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": f"203.0.113.{n}"})).status_code
+            for n in range(20)
+        ]
     assert flood.count(201) == 5 and flood[5:] == [429] * 15
     assert {r.remote for r in echo.seen} == {"127.0.0.1"}
 
     async with serving(rate_per_minute=5, clock=clock, trusted_proxies=("127.0.0.0/8",)) as (_, echo, client):
-        noisy = [(await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": "203.0.113.9"})).status_code
-                 for _ in range(8)]
+        noisy = [
+            (await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": "203.0.113.9"})).status_code
+            for _ in range(8)
+        ]
         quiet = await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": "198.51.100.4"})
         # The client's own claim before the proxy's hop does not buy a fresh allowance.
         claimed = await client.post("/hooks/shop", content=b"x", headers={"X-Forwarded-For": "192.0.2.1, 203.0.113.9"})
@@ -196,8 +214,9 @@ async def test_a_crashing_handler_answers_500_and_the_listener_goes_on(caplog: p
 def our_log_bytes(caplog: pytest.LogCaptureFixture) -> int:
     """What the core and aiohttp wrote to the log (httpx's own lines are the test's client)."""
     records = [r for r in caplog.records if r.name.startswith(("omniconsole", "aiohttp", "connectors"))]
-    return sum(len(r.getMessage()) + len(r.exc_text or "") + (len(caplog.handler.format(r)) if r.exc_info else 0)
-               for r in records)
+    return sum(
+        len(r.getMessage()) + len(r.exc_text or "") + (len(caplog.handler.format(r)) if r.exc_info else 0) for r in records
+    )
 
 
 async def test_a_flood_of_bad_requests_logs_a_line_per_kind_per_minute_and_no_traceback(
@@ -241,8 +260,9 @@ async def test_deep_nesting_is_400_and_a_503_always_says_when_to_come_back() -> 
 
 async def test_header_bytes_that_are_not_utf8_reach_a_handler_as_text() -> None:
     async with serving() as (_, echo, client):
-        answer = await client.post("/hooks/shop?q=%FF%FEx", content=b"x",
-                                   headers={"X-Hub-Signature-256": b"sha256=\xff\xfe", "X-Name": "Ольга".encode()})
+        answer = await client.post(
+            "/hooks/shop?q=%FF%FEx", content=b"x", headers={"X-Hub-Signature-256": b"sha256=\xff\xfe", "X-Name": "Ольга".encode()}
+        )
     assert answer.status_code == 201
     [request] = echo.seen
     assert request.header("x-hub-signature-256") == "sha256=\ufffd\ufffd"
@@ -285,8 +305,16 @@ def test_two_channels_cannot_share_a_path() -> None:
 
 # -- the Hub runs it -----------------------------------------------------------------------
 
-FAST = HubTiming(lease_ttl=1.5, lease_poll=0.05, outbox_poll=0.02, restart_initial=0.05, restart_max=0.2,
-                 down_retry=0.2, housekeeping=0.5, listener_shutdown=0.3)
+FAST = HubTiming(
+    lease_ttl=1.5,
+    lease_poll=0.05,
+    outbox_poll=0.02,
+    restart_initial=0.05,
+    restart_max=0.2,
+    down_retry=0.2,
+    housekeeping=0.5,
+    listener_shutdown=0.3,
+)
 
 
 class HookChannel(Connector):
@@ -318,9 +346,12 @@ class HookChannel(Connector):
 
 
 def hub_settings(tmp_path, port: int, **listener) -> Settings:
-    return Settings(database=tmp_path / "core.db", data_dir=tmp_path / "data",
-                    channels=[ChannelSettings("hook", "Web hooks", {}), ChannelSettings("hook", "Other", {"path": "/api/other"})],
-                    listener=ListenerSettings(port=port, **listener))
+    return Settings(
+        database=tmp_path / "core.db",
+        data_dir=tmp_path / "data",
+        channels=[ChannelSettings("hook", "Web hooks", {}), ChannelSettings("hook", "Other", {"path": "/api/other"})],
+        listener=ListenerSettings(port=port, **listener),
+    )
 
 
 async def channel_health(store: Store, name: str, health: str) -> str:
@@ -397,13 +428,23 @@ def test_the_listener_table_is_read_and_checked(tmp_path) -> None:
     path = tmp_path / "omniconsole.toml"
     default = parse_settings({}, path).listener
     assert (default.host, default.port, default.enabled) == ("127.0.0.1", 8780, None)
-    table = {"host": "0.0.0.0", "port": 9000, "max_body_kb": 64, "rate_per_minute": 30, "enabled": True, "trusted_proxies": ["10.0.0.1"]}
+    table = {
+        "host": "0.0.0.0",
+        "port": 9000,
+        "max_body_kb": 64,
+        "rate_per_minute": 30,
+        "enabled": True,
+        "trusted_proxies": ["10.0.0.1"],
+    }
     read = parse_settings({"listener": table}, path).listener
     assert read == ListenerSettings("0.0.0.0", 9000, 64, 30, True, ("10.0.0.1",))
     assert default.trusted_proxies == ()  # X-Forwarded-For is trusted from nobody unless named
-    for bad, words in (({"port": 70000}, "port must be a whole number"), ({"prot": 1}, "unknown key 'prot'"),
-                       ({"trusted_proxies": ["nginx"]}, "'nginx' is not an IP address or network"),
-                       ({"enabled": "yes"}, "enabled must be true or false")):
+    for bad, words in (
+        ({"port": 70000}, "port must be a whole number"),
+        ({"prot": 1}, "unknown key 'prot'"),
+        ({"trusted_proxies": ["nginx"]}, "'nginx' is not an IP address or network"),
+        ({"enabled": "yes"}, "enabled must be true or false"),
+    ):
         with pytest.raises(UsageError, match=words):
             parse_settings({"listener": bad}, path)
 
@@ -446,5 +487,9 @@ async def test_the_digest_writes_one_line_a_window_while_a_flood_lasts(caplog: p
     digest.note("401", logging.WARNING, "refused late")
     digest.flush()
     lines = [r.getMessage() for r in caplog.records if r.name == "omniconsole.test.digest"]
-    assert lines == ["refused 0", "49 more like this in the last 1 s, the latest: refused 49",
-                     "5 more like this in the last 1 s, the latest: refused again 4", "refused late"]
+    assert lines == [
+        "refused 0",
+        "49 more like this in the last 1 s, the latest: refused 49",
+        "5 more like this in the last 1 s, the latest: refused again 4",
+        "refused late",
+    ]

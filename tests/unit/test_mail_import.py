@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -21,16 +21,22 @@ from omniconsole.models import ConversationStatus, IdentityKind
 from omniconsole.store import Store
 
 CORPUS = Path(__file__).parents[1] / "connectors" / "mail_corpus"
-START = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
+START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def mail(message_id: str, sender: str, body: str, *, hours: int = 0, subject: str = "Заказ 1042",
-         references: tuple[str, ...] = ()) -> bytes:
+def mail(
+    message_id: str, sender: str, body: str, *, hours: int = 0, subject: str = "Заказ 1042", references: tuple[str, ...] = ()
+) -> bytes:
     """A plain UTF-8 mail as a mail program writes it."""
     headers = [
-        f"From: {sender}", "To: support@shop.example", f"Subject: {subject}",
-        f"Date: {format_datetime(START + timedelta(hours=hours))}", f"Message-ID: {message_id}",
-        "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit",
+        f"From: {sender}",
+        "To: support@shop.example",
+        f"Subject: {subject}",
+        f"Date: {format_datetime(START + timedelta(hours=hours))}",
+        f"Message-ID: {message_id}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
     ]
     if references:
         headers += [f"In-Reply-To: {references[-1]}", "References: " + " ".join(references)]
@@ -41,13 +47,30 @@ def mail(message_id: str, sender: str, body: str, *, hours: int = 0, subject: st
 # the thread links it), the customer answers again.
 THREAD = [
     mail("<t1@customer.example>", "Anna <anna@customer.example>", "Где мой заказ?"),
-    mail("<t2@customer.example>", "Boris <boris@customer.example>", "Присоединяюсь к вопросу.", hours=2,
-         subject="Re: Заказ 1042", references=("<t1@customer.example>",)),
-    mail("<t3@customer.example>", "Anna <anna@customer.example>", "Нашла трек, спасибо.", hours=5,
-         subject="Re: Заказ 1042", references=("<t1@customer.example>", "<t2@customer.example>")),
+    mail(
+        "<t2@customer.example>",
+        "Boris <boris@customer.example>",
+        "Присоединяюсь к вопросу.",
+        hours=2,
+        subject="Re: Заказ 1042",
+        references=("<t1@customer.example>",),
+    ),
+    mail(
+        "<t3@customer.example>",
+        "Anna <anna@customer.example>",
+        "Нашла трек, спасибо.",
+        hours=5,
+        subject="Re: Заказ 1042",
+        references=("<t1@customer.example>", "<t2@customer.example>"),
+    ),
 ]
-OWN = mail("<ours-1@shop.example>", "Support <support@shop.example>", "We are looking into it.", hours=1,
-           references=("<t1@customer.example>",))
+OWN = mail(
+    "<ours-1@shop.example>",
+    "Support <support@shop.example>",
+    "We are looking into it.",
+    hours=1,
+    references=("<t1@customer.example>",),
+)
 
 
 def write_maildir(root: Path, mails: dict[str, list[bytes]]) -> Path:
@@ -95,8 +118,9 @@ async def test_maildir_import_threads_files_and_unreadable(store: Store, setting
     # must still land in its conversation.
     maildir = write_maildir(tmp_path / "Maildir", {"": [*corpus, THREAD[1], THREAD[2], OWN], ".Archive": [THREAD[0]]})
     seen = []
-    summary = await import_mailbox(store, settings, iter_maildir(maildir), progress=seen.append, workers=0,
-                                   own_addresses=["Support@Shop.example"])
+    summary = await import_mailbox(
+        store, settings, iter_maildir(maildir), progress=seen.append, workers=0, own_addresses=["Support@Shop.example"]
+    )
 
     assert summary.messages == len(corpus) + 4
     assert summary.own == 1
@@ -110,7 +134,11 @@ async def test_maildir_import_threads_files_and_unreadable(store: Store, setting
     assert len(conversations) == 1
     (conversation,) = conversations
     timeline = await store.timeline(conversation)
-    assert [e.body for e in timeline if e.direction == "in"][:3] == ["Где мой заказ?", "Присоединяюсь к вопросу.", "Нашла трек, спасибо."]
+    assert [e.body for e in timeline if e.direction == "in"][:3] == [
+        "Где мой заказ?",
+        "Присоединяюсь к вопросу.",
+        "Нашла трек, спасибо.",
+    ]
     # Our own reply is not a customer writing.
     assert await rows(store, "SELECT count(*) FROM identities WHERE address = 'support@shop.example'") == [(0,)]
 
@@ -121,8 +149,11 @@ async def test_maildir_import_threads_files_and_unreadable(store: Store, setting
     assert body[0] == "could not be read: no mail headers found"
 
     # Attachments land content-addressed in the data directory.
-    files = await rows(store, "SELECT a.filename, a.path, a.size FROM attachments a JOIN messages m ON m.id = a.message_id"
-                              " WHERE m.external_id = '<rfc2231-1@example.ru>'")
+    files = await rows(
+        store,
+        "SELECT a.filename, a.path, a.size FROM attachments a JOIN messages m ON m.id = a.message_id"
+        " WHERE m.external_id = '<rfc2231-1@example.ru>'",
+    )
     assert files and files[0][0].startswith("Счёт")
     path = settings.data_dir / "attachments" / files[0][1]
     assert path.is_file() and path.stat().st_size == files[0][2]
@@ -152,8 +183,14 @@ async def test_a_reply_reopens_its_resolved_conversation(store: Store, settings:
     conversation = await conversation_of(store, "<t1@customer.example>")
     await store.set_status(conversation, ConversationStatus.RESOLVED, "alice")
 
-    later = mail("<t4@customer.example>", "Anna <anna@customer.example>", "Трек не обновляется.", hours=30,
-                 subject="Re: Заказ 1042", references=("<t1@customer.example>", "<t3@customer.example>"))
+    later = mail(
+        "<t4@customer.example>",
+        "Anna <anna@customer.example>",
+        "Трек не обновляется.",
+        hours=30,
+        subject="Re: Заказ 1042",
+        references=("<t1@customer.example>", "<t3@customer.example>"),
+    )
     mbox = write_mbox(tmp_path / "later.mbox", [later])
     summary = await import_mailbox(store, settings, iter_mbox(mbox), workers=0, open_days=None)
     assert summary.imported == 1
@@ -187,8 +224,16 @@ async def test_parser_processes_give_the_same_history(settings: Settings, tmp_pa
         store = await Store.open(tmp_path / f"w{workers}.db")
         try:
             summary = await import_mailbox(store, settings, iter_maildir(maildir), workers=workers)
-            results.append((summary.messages, summary.imported, len(summary.unreadable), summary.conversations,
-                            summary.reordered, await store.stats()))
+            results.append(
+                (
+                    summary.messages,
+                    summary.imported,
+                    len(summary.unreadable),
+                    summary.conversations,
+                    summary.reordered,
+                    await store.stats(),
+                )
+            )
         finally:
             await store.close()
     assert results[0] == results[1]
@@ -196,8 +241,15 @@ async def test_parser_processes_give_the_same_history(settings: Settings, tmp_pa
 
 
 def message(external_id: str, *replies_to: str) -> InboundMessage:
-    return InboundMessage(external_id=external_id, identity_kind=IdentityKind.EMAIL, address="a@b.example", body="x",
-                          sent_at=START, thread_key=external_id, reply_to_keys=replies_to)
+    return InboundMessage(
+        external_id=external_id,
+        identity_kind=IdentityKind.EMAIL,
+        address="a@b.example",
+        body="x",
+        sent_at=START,
+        thread_key=external_id,
+        reply_to_keys=replies_to,
+    )
 
 
 def test_thread_order_puts_parents_first_and_bounds_what_it_holds():
@@ -221,8 +273,17 @@ def test_thread_order_releases_a_chain_at_once():
 
 
 def cli_args(tmp_path: Path, command: str, path: Path, **extra) -> argparse.Namespace:
-    values = {"config": None, "db": str(tmp_path / "cli.db"), "import_command": command, "path": str(path),
-              "channel": "import", "own_address": None, "workers": 0, "json": True, "open_days": 14}
+    values = {
+        "config": None,
+        "db": str(tmp_path / "cli.db"),
+        "import_command": command,
+        "path": str(path),
+        "channel": "import",
+        "own_address": None,
+        "workers": 0,
+        "json": True,
+        "open_days": 14,
+    }
     values.update(extra)
     return argparse.Namespace(**values)
 
@@ -234,7 +295,9 @@ def test_command_prints_a_summary_and_json(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out.splitlines()
     figures = json.loads(out[-1])
     assert figures["imported"] == figures["messages"] == len(corpus_mails()) + 3
-    assert figures["unreadable"] == [{"id": message_key((CORPUS / "not_mail.eml").read_bytes()), "reason": "no mail headers found"}]
+    assert figures["unreadable"] == [
+        {"id": message_key((CORPUS / "not_mail.eml").read_bytes()), "reason": "no mail headers found"}
+    ]
     assert any(line.startswith("unreadable") for line in out)
     assert cmd_import(cli_args(tmp_path, "maildir", maildir)) == 0
     figures = json.loads(capsys.readouterr().out.splitlines()[-1])
@@ -251,15 +314,15 @@ def test_command_refuses_what_is_not_a_mailbox(tmp_path: Path, monkeypatch):
 
 async def test_old_threads_arrive_resolved_recent_ones_open(store: Store, settings: Settings, tmp_path: Path):
     recent = mail("<new-1@customer.example>", "Vera <vera@customer.example>", "Ответьте, пожалуйста", subject="Возврат")
-    recent = recent.replace(
-        format_datetime(START).encode(), format_datetime(datetime.now(timezone.utc) - timedelta(hours=3)).encode()
-    )
+    recent = recent.replace(format_datetime(START).encode(), format_datetime(datetime.now(UTC) - timedelta(hours=3)).encode())
     maildir = write_maildir(tmp_path / "Maildir", {"": [*THREAD, recent]})
     summary = await import_mailbox(store, settings, iter_maildir(maildir), workers=0)
     assert (summary.conversations, summary.resolved) == (2, 1)
     old, new = await conversation_of(store, "<t1@customer.example>"), await conversation_of(store, "<new-1@customer.example>")
     assert [(await store.conversation(old)).status, (await store.conversation(new)).status] == ["resolved", "open"]
-    (resolved_at, last_activity), = await rows(store, "SELECT resolved_at, last_activity_at FROM conversations WHERE id = ?", old)
+    ((resolved_at, last_activity),) = await rows(
+        store, "SELECT resolved_at, last_activity_at FROM conversations WHERE id = ?", old
+    )
     assert resolved_at == last_activity  # resolved as of its last mail, not "now"
     kinds = await rows(store, "SELECT actor, payload FROM events WHERE kind = 'conversation.resolved'")
     assert kinds == [("import", '{"reason": "imported mail older than 14 days"}')]

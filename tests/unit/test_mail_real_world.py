@@ -31,8 +31,17 @@ def maildir_of(root: Path, *files: Path) -> Path:
 def run_import(tmp_path: Path, command: str, path: Path, capsys: pytest.CaptureFixture[str]) -> dict:
     """`omniconsole import COMMAND PATH --json --open-days 0` (old mail stays open, as in a
     recent mailbox); the figures it printed."""
-    args = argparse.Namespace(config=None, db=str(tmp_path / "omniconsole.db"), import_command=command, path=str(path),
-                              channel="import", own_address=None, workers=0, json=True, open_days=0)
+    args = argparse.Namespace(
+        config=None,
+        db=str(tmp_path / "omniconsole.db"),
+        import_command=command,
+        path=str(path),
+        channel="import",
+        own_address=None,
+        workers=0,
+        json=True,
+        open_days=0,
+    )
     assert cmd_import(args) == 0
     return json.loads(capsys.readouterr().out.splitlines()[-1])
 

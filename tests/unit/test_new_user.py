@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from omniconsole.core.identity import phone_search_digits
-from omniconsole.core.mail_import import import_mailbox, print_summary
 from omniconsole.core.ingest import Ingestor
+from omniconsole.core.mail_import import import_mailbox, print_summary
 from omniconsole.models import IdentityKind
 from omniconsole.store import Store
 from tests.conftest import inbound, repo_root
@@ -116,7 +116,9 @@ def test_export_and_erase_take_an_email_or_a_phone(tmp_path):
     for given in ("8 (916) 642-38-68", "89166423868", str(ivan), f"#{ivan}"):
         result = omniconsole("export", "customer", given, "--db", db)
         assert result.returncode == 0 and json.loads(result.stdout)["customer"]["id"] == ivan, (given, result.stderr)
-    assert_one_line_error(omniconsole("export", "customer", "nobody@example.com", "--db", db), "no customer has", "nobody@example.com")
+    assert_one_line_error(
+        omniconsole("export", "customer", "nobody@example.com", "--db", db), "no customer has", "nobody@example.com"
+    )
     assert_one_line_error(omniconsole("export", "customer", "hello there", "--db", db), "neither a customer id")
     assert_one_line_error(omniconsole("export", "customer", "999", "--db", db), "no customer 999")
     erased = omniconsole("erase", "customer", "emma@example.com", "--yes", "--db", db)
@@ -153,7 +155,9 @@ def test_bench_ingest_never_overwrites_a_database_that_is_not_a_bench_one(tmp_pa
         names = [r[0] for r in sqlite3.connect(kept).execute("SELECT name FROM channels")]
         assert names and all(name.startswith("bench ") for name in names)
         assert sqlite3.connect(kept).execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 500
-    assert_one_line_error(omniconsole("bench", "ingest", "--keep", str(kept), "--db", str(tmp_path / "other.db")), "name two files")
+    assert_one_line_error(
+        omniconsole("bench", "ingest", "--keep", str(kept), "--db", str(tmp_path / "other.db")), "name two files"
+    )
 
 
 def test_doctor_names_unknown_keymap_ids_and_the_nearest_real_one(tmp_path):
@@ -194,19 +198,39 @@ async def test_an_mbox_without_own_address_names_the_sender_who_answers_everyone
     raws = []
     for n, who in enumerate(("anna", "boris", "vera", "gleb")):
         raws.append(mail(f"<q{n}@customer.example>", f"{who} <{who}@customer.example>", "Где заказ?", hours=n))
-        raws.append(mail(f"<a{n}@shop.example>", "Support <support@shop.example>", "Уже везём.", hours=n + 1,
-                         references=(f"<q{n}@customer.example>",)))
+        raws.append(
+            mail(
+                f"<a{n}@shop.example>",
+                "Support <support@shop.example>",
+                "Уже везём.",
+                hours=n + 1,
+                references=(f"<q{n}@customer.example>",),
+            )
+        )
     # A customer answering us back is one conversation partner, not many.
-    raws.append(mail("<q9@customer.example>", "anna <anna@customer.example>", "Спасибо", hours=9,
-                     references=("<q0@customer.example>", "<a0@shop.example>")))
+    raws.append(
+        mail(
+            "<q9@customer.example>",
+            "anna <anna@customer.example>",
+            "Спасибо",
+            hours=9,
+            references=("<q0@customer.example>", "<a0@shop.example>"),
+        )
+    )
     summary = await import_mailbox(store, settings, iter_mbox_of(write_mbox(tmp_path / "box.mbox", raws)), workers=0)
     assert summary.answering == [("support@shop.example", 4)]
     print_summary(summary, "import")
     out = capsys.readouterr().out
     assert "support@shop.example answered mail from 4 different senders" in out and "--own-address support@shop.example" in out
     # Given as our own, nothing is said.
-    again = await import_mailbox(store, settings, iter_mbox_of(tmp_path / "box.mbox"), workers=0, channel_name="second",
-                                 own_addresses=["support@shop.example"])
+    again = await import_mailbox(
+        store,
+        settings,
+        iter_mbox_of(tmp_path / "box.mbox"),
+        workers=0,
+        channel_name="second",
+        own_addresses=["support@shop.example"],
+    )
     assert again.answering == [] and again.own == 4
 
 
@@ -227,7 +251,7 @@ def test_readme_and_docs_need_nothing_outside_the_repository():
     for link in ("docs/architecture.md",):
         assert link in (root / "README.md").read_text(encoding="utf-8") and (root / link).exists()
     readme = (root / "README.md").read_text(encoding="utf-8")
-    quick_start = readme[readme.index("## Quick start"):readme.index("## Commands")]
+    quick_start = readme[readme.index("## Quick start") : readme.index("## Commands")]
     assert "skips" in quick_start and ".ci/run" in quick_start and "Dovecot" in quick_start
 
 
@@ -263,8 +287,11 @@ async def test_the_demo_reports_delivery_of_an_operators_reply_and_offers_templa
     assert [t.name for t in parse_templates(whatsapp.options["templates"])] == ["order_update", "follow_up"]
 
     options = {"simulate": "telegram", "seed": 7, "rate": 0, "limit": 40, "send_delay": 0.05, "failure_rate": 0}
-    settings = Settings(database=store.path, data_dir=tmp_path / "data",
-                        channels=[ChannelSettings(kind="demo", name="Telegram (demo)", options=options)])
+    settings = Settings(
+        database=store.path,
+        data_dir=tmp_path / "data",
+        channels=[ChannelSettings(kind="demo", name="Telegram (demo)", options=options)],
+    )
     task = asyncio.create_task(Hub(settings, store, timing=FAST).run())
     try:
         rows = await wait_until(lambda: store.inbox_page(InboxView.ALL), timeout=20)
@@ -284,21 +311,24 @@ async def test_the_demo_phone_channel_carries_calls_that_ring_the_operator(store
 
     from connectors.demo import DEMO_EXTENSION
     from omniconsole.config import ChannelSettings, Settings
+    from omniconsole.core.demo import demo_settings
     from omniconsole.core.hub import Hub
     from tests.unit.test_core import FAST, stop, wait_until
-
-    from omniconsole.core.demo import demo_settings
 
     phone = next(c for c in demo_settings(tmp_path).channels if c.options["simulate"] == "phone")
     assert phone.options["calls"] is True  # what `omniconsole demo` runs
     options = {"simulate": "phone", "seed": 7, "rate": 0, "limit": 60, "calls": True}
-    settings = Settings(database=store.path, data_dir=tmp_path / "data",
-                        channels=[ChannelSettings(kind="demo", name="Phone (demo)", options=options)])
+    settings = Settings(
+        database=store.path,
+        data_dir=tmp_path / "data",
+        channels=[ChannelSettings(kind="demo", name="Phone (demo)", options=options)],
+    )
     task = asyncio.create_task(Hub(settings, store, timing=FAST).run())
 
     async def calls():
-        rows = await store.db.run(lambda c: c.execute(
-            "SELECT meta FROM messages WHERE external_id LIKE 'call:demo-%' AND flags = 'call'").fetchall())
+        rows = await store.db.run(
+            lambda c: c.execute("SELECT meta FROM messages WHERE external_id LIKE 'call:demo-%' AND flags = 'call'").fetchall()
+        )
         return [json.loads(r[0])["call"] for r in rows]
 
     async def every_call_over():
@@ -309,8 +339,9 @@ async def test_the_demo_phone_channel_carries_calls_that_ring_the_operator(store
         found = await wait_until(every_call_over, timeout=40)
     finally:
         await stop(task)
-    assert not await store.db.run(lambda c: c.execute(
-        "SELECT 1 FROM messages WHERE direction = 'in' AND channel_id IS NOT NULL").fetchall())  # calls, not text
+    assert not await store.db.run(
+        lambda c: c.execute("SELECT 1 FROM messages WHERE direction = 'in' AND channel_id IS NOT NULL").fetchall()
+    )  # calls, not text
     answered = [call for call in found if call.get("answered")]
     missed = [call for call in found if not call.get("answered")]
     assert answered and missed, found

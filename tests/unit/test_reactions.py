@@ -14,13 +14,23 @@ from tests.conftest import inbound
 
 
 def reaction(external_id: str, target: str, emoji: str, at: float, address: str = "1001"):
-    return inbound(external_id, f"Reacted {emoji}" if emoji else "Removed a reaction", address=address, at=at,
-                   reply_to_external_id=target, flags=frozenset({REACTION}), meta={"emoji": emoji})
+    return inbound(
+        external_id,
+        f"Reacted {emoji}" if emoji else "Removed a reaction",
+        address=address,
+        at=at,
+        reply_to_external_id=target,
+        flags=frozenset({REACTION}),
+        meta={"emoji": emoji},
+    )
 
 
 async def reactions_rows(store: Store) -> list[tuple]:
-    return await store.db.run(lambda conn: [tuple(r) for r in conn.execute(
-        "SELECT target_external_id, message_id, customer_id, emoji FROM reactions ORDER BY id")])
+    return await store.db.run(
+        lambda conn: [
+            tuple(r) for r in conn.execute("SELECT target_external_id, message_id, customer_id, emoji FROM reactions ORDER BY id")
+        ]
+    )
 
 
 async def test_latest_reaction_wins_replays_change_nothing_and_nothing_opens(store: Store, tmp_path: Path) -> None:

@@ -31,8 +31,12 @@ async def test_reply_window_of_routes_reads_the_last_inbound_message(store, tmp_
     ingestor = Ingestor(store, tmp_path / "data")
     whatsapp = await store.ensure_channel("whatsapp", "WhatsApp")
     telegram = await store.ensure_channel("telegram", "Telegram")
-    await ingestor.ingest(whatsapp, "whatsapp", [inbound("wamid.1", "Где мой заказ?", kind=IdentityKind.WHATSAPP,
-                                                         address="79991234567", at=NOW - 26 * 3600)], None)
+    await ingestor.ingest(
+        whatsapp,
+        "whatsapp",
+        [inbound("wamid.1", "Где мой заказ?", kind=IdentityKind.WHATSAPP, address="79991234567", at=NOW - 26 * 3600)],
+        None,
+    )
     await ingestor.ingest(telegram, "telegram", [inbound("t1", "hi", address="555", at=NOW - 30 * 24 * 3600)], "1")
     routes = {}
     for conversation in await store.inbox_page(InboxView.ALL):

@@ -18,7 +18,7 @@ from omniconsole.core.ingest import Ingestor
 from omniconsole.core.scheduler import Scheduler
 from omniconsole.models import OperatorRole
 from omniconsole.routing.engine import Router
-from omniconsole.routing.service import _mark_dead, extension
+from omniconsole.routing.service import _mark_dead
 from omniconsole.routing.settings import RoutingSettingsError, parse_routing
 from omniconsole.store import Store, actions, history
 from omniconsole.store import routing as db
@@ -38,25 +38,41 @@ class Desk:
         self.router = Router(parse_routing(routing or {}, queues or [], calendars or []), detect_messages)
         self.ingestor = Ingestor.__new__(Ingestor)  # prepare() needs only the region
         self.ingestor.default_region = "RU"
-        self.channels = {kind: write_transaction(self.conn, actions.ensure_channel, kind, kind) for kind in ("telegram", "email", "phone")}
+        self.channels = {
+            kind: write_transaction(self.conn, actions.ensure_channel, kind, kind) for kind in ("telegram", "email", "phone")
+        }
         self.n = 0
 
-    def operator(self, login: str, capacity: int, status: str = "online", skills: list[str] | None = None, teams: list[str] | None = None) -> None:
+    def operator(
+        self, login: str, capacity: int, status: str = "online", skills: list[str] | None = None, teams: list[str] | None = None
+    ) -> None:
         write_transaction(self.conn, actions.add_operator, login, login, OperatorRole.AGENT)
-        write_transaction(self.conn, db.update_operator, login, actor="test", now=T0, capacity=capacity, skills=skills or [], teams=teams or [])
+        write_transaction(
+            self.conn, db.update_operator, login, actor="test", now=T0, capacity=capacity, skills=skills or [], teams=teams or []
+        )
         if status != "offline":
             self.status(login, status, T0)
 
     def status(self, login: str, status: str, now: float):
         return write_transaction(self.conn, self.router.set_status, login, status, now, "test")
 
-    def arrive(self, body: str = "hello", *, address: str | None = None, kind: str = "telegram", at: float = T0, labels: tuple[str, ...] = ()):
+    def arrive(
+        self,
+        body: str = "hello",
+        *,
+        address: str | None = None,
+        kind: str = "telegram",
+        at: float = T0,
+        labels: tuple[str, ...] = (),
+    ):
         """A customer writes; the pipeline step routes the conversation. Returns (id, decision)."""
         self.n += 1
         from omniconsole.models import IdentityKind
 
         identity = {"telegram": IdentityKind.TELEGRAM, "email": IdentityKind.EMAIL, "phone": IdentityKind.PHONE}[kind]
-        address = address or (f"c{self.n}@example.com" if kind == "email" else f"+7999000{self.n:04d}" if kind == "phone" else str(5000 + self.n))
+        address = address or (
+            f"c{self.n}@example.com" if kind == "email" else f"+7999000{self.n:04d}" if kind == "phone" else str(5000 + self.n)
+        )
         record = self.ingestor.prepare(inbound(f"m{self.n}", body, kind=identity, address=address, at=at))
         result = write_transaction(self.conn, history.ingest_batch, self.channels[kind], kind, [record], None)
         conversation_id = result.receipts[0][2]
@@ -109,7 +125,11 @@ def test_least_loaded_fills_by_share_of_capacity_and_says_why(desk) -> None:
     # The reason is in the timeline and in the event.
     line = d.conn.execute("SELECT body FROM messages WHERE conversation_id = ? AND direction = 'event'", (first,)).fetchone()[0]
     assert line == "assigned to anna: least loaded in queue default: anna 0/2, boris 0/3"
-    payload = json.loads(d.conn.execute("SELECT payload FROM events WHERE kind = 'conversation.assigned' AND conversation_id = ?", (second,)).fetchone()[0])
+    payload = json.loads(
+        d.conn.execute(
+            "SELECT payload FROM events WHERE kind = 'conversation.assigned' AND conversation_id = ?", (second,)
+        ).fetchone()[0]
+    )
     assert payload["assignee"] == "boris" and payload["queue"] == "default" and payload["reason"].startswith("least loaded")
     # Capacity freed: the waiting conversation goes at once.
     [decision] = d.resolve(first, T0 + 20)
@@ -257,7 +277,10 @@ def test_offline_grace_returns_unanswered_conversations_only(desk) -> None:
     d.status("anna", "offline", T0 + 200)
     [row] = timers.scheduled(d.conn)
     assert row.due_at == T0 + 500
-    write_transaction(d.conn, lambda conn: [d.router.fire(conn, r, T0 + 500) for r in [timers.take_due(conn, T0 + 500, ["routing.offline_grace"])]])
+    write_transaction(
+        d.conn,
+        lambda conn: [d.router.fire(conn, r, T0 + 500) for r in [timers.take_due(conn, T0 + 500, ["routing.offline_grace"])]],
+    )
     assert d.assignee(answered) == "anna" and d.assignee(unanswered) == "boris"
 
 
@@ -277,7 +300,10 @@ def test_a_dead_window_is_detected_and_marks_the_operator_offline(desk) -> None:
     # boris's heartbeat is fresh (another host: only its age tells); anna's process is gone.
     assert write_transaction(d.conn, _mark_dead, d.router, T0 + 1, host) == ["anna"]
     assert write_transaction(d.conn, _mark_dead, d.router, T0 + 10, host) == ["boris"]
-    reasons = [json.loads(p)["reason"] for (p,) in d.conn.execute("SELECT payload FROM events WHERE kind = 'operator.status' ORDER BY id DESC LIMIT 2")]
+    reasons = [
+        json.loads(p)["reason"]
+        for (p,) in d.conn.execute("SELECT payload FROM events WHERE kind = 'operator.status' ORDER BY id DESC LIMIT 2")
+    ]
     assert reasons[1] == f"their window (pid {gone.pid}) has gone"
     assert reasons[0].startswith("their window (pid 1 on elsewhere) sent no heartbeat for 10 s")
 
@@ -304,7 +330,11 @@ def test_position_and_wait_are_told_on_chat_channels(desk) -> None:
     ).fetchone()
     assert (body, author, state) == ("You are number 1 in the queue (default), about 1 min.", "routing", "queued")
     # The notice is no first response: the customer still waits for a person.
-    assert tuple(d.conn.execute("SELECT first_response_at, waiting_since IS NOT NULL FROM conversations WHERE id = ?", (waiting,)).fetchone()) == (None, 1)
+    assert tuple(
+        d.conn.execute(
+            "SELECT first_response_at, waiting_since IS NOT NULL FROM conversations WHERE id = ?", (waiting,)
+        ).fetchone()
+    ) == (None, 1)
     _, mail = d.arrive(kind="email", at=T0 + 2)
     assert d.conn.execute("SELECT count(*) FROM messages WHERE direction = 'out' AND author = 'routing'").fetchone()[0] == 1
 
@@ -313,8 +343,12 @@ def test_operator_set_from_the_command_line(tmp_path: Path) -> None:
     db_path = tmp_path / "o.db"
     binary = Path(sys.executable).with_name("omniconsole")
     run = lambda *args: subprocess.run(  # noqa: E731
-        [str(binary), *args, "--db", str(db_path)], capture_output=True, text=True,
-        env=subprocess_env(), cwd=repo_root(), timeout=60,
+        [str(binary), *args, "--db", str(db_path)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=repo_root(),
+        timeout=60,
     )
     import getpass
 
@@ -326,7 +360,11 @@ def test_operator_set_from_the_command_line(tmp_path: Path) -> None:
     assert "anna: online, capacity 4, skills en, ru, vip, teams a, b" in done.stdout
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT status, capacity, skills, teams FROM operators WHERE login = 'anna'").fetchone() == (
-        "online", 4, '["en", "ru", "vip"]', '["a", "b"]')
+        "online",
+        4,
+        '["en", "ru", "vip"]',
+        '["a", "b"]',
+    )
     bad = run("operator", "set", "anna", "--status", "busy")
     assert bad.returncode != 0 and "status must be one of online, away, offline" in bad.stderr
     listed = run("operator", "list")
@@ -368,8 +406,8 @@ async def test_imports_never_enter_the_pipeline_while_the_core_routes(tmp_path: 
 
     from omniconsole.config import Settings
     from omniconsole.core.demo import build_demo_history
-    from omniconsole.routing.service import core_extensions, set_operator
     from omniconsole.core.hub import Hub
+    from omniconsole.routing.service import core_extensions, set_operator
     from tests.rig import FAST
 
     settings = Settings(database=tmp_path / "i.db", data_dir=tmp_path / "data")
@@ -389,11 +427,20 @@ async def test_imports_never_enter_the_pipeline_while_the_core_routes(tmp_path: 
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        counts = await store.db.run(lambda conn: conn.execute(
-            "SELECT count(*), count(queue) FROM conversations WHERE status = 'open' AND assignee IS NULL").fetchone())
+        counts = await store.db.run(
+            lambda conn: conn.execute(
+                "SELECT count(*), count(queue) FROM conversations WHERE status = 'open' AND assignee IS NULL"
+            ).fetchone()
+        )
         assert counts[0] >= 1 and counts[1] == 0  # unassigned open history stays where the import left it
-        assert await store.db.run(lambda conn: conn.execute(
-            "SELECT count(*) FROM events WHERE actor = 'routing' OR kind LIKE 'routing.%'").fetchone()[0]) == 0
+        assert (
+            await store.db.run(
+                lambda conn: conn.execute(
+                    "SELECT count(*) FROM events WHERE actor = 'routing' OR kind LIKE 'routing.%'"
+                ).fetchone()[0]
+            )
+            == 0
+        )
     finally:
         await store.close()
 

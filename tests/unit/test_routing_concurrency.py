@@ -77,8 +77,14 @@ def test_several_processes_never_assign_a_conversation_twice(tmp_path: Path) -> 
         write_transaction(conn, actions.add_operator, login, login, OperatorRole.AGENT)
         write_transaction(conn, db.update_operator, login, actor="t", now=T0, capacity=capacity, status="online")
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(path), str(seed)], cwd=repo_root(), env=subprocess_env(),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(path), str(seed)],
+            cwd=repo_root(),
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for seed in range(4)
     ]
     for worker in workers:
@@ -88,21 +94,23 @@ def test_several_processes_never_assign_a_conversation_twice(tmp_path: Path) -> 
         "SELECT conversation_id, count(*) FROM events WHERE kind = 'conversation.assigned' GROUP BY conversation_id"
     ).fetchall()
     assert per_conversation and all(count == 1 for _, count in per_conversation)
-    loads = dict(tuple(r) for r in conn.execute("SELECT assignee, count(*) FROM conversations WHERE assignee IS NOT NULL GROUP BY assignee"))
+    loads = dict(
+        tuple(r)
+        for r in conn.execute("SELECT assignee, count(*) FROM conversations WHERE assignee IS NOT NULL GROUP BY assignee")
+    )
     assert loads == capacities
     assert len(per_conversation) == sum(capacities.values())
 
 
-operators_st = st.lists(
-    st.tuples(st.integers(min_value=1, max_value=4), st.booleans()), min_size=1, max_size=4
-)
+operators_st = st.lists(st.tuples(st.integers(min_value=1, max_value=4), st.booleans()), min_size=1, max_size=4)
 steps_st = st.lists(
     st.one_of(
         st.tuples(st.just("arrive"), st.sampled_from(sorted(KINDS)), st.booleans(), st.integers(0, 2)),
         st.tuples(st.just("resolve"), st.integers(0, 50)),
         st.tuples(st.just("status"), st.integers(0, 3), st.sampled_from(["online", "away", "offline"])),
     ),
-    min_size=1, max_size=30,
+    min_size=1,
+    max_size=30,
 )
 
 
@@ -160,10 +168,12 @@ def _check(conn, router: Router, assigned_before: set[int]) -> None:
         assert login is None, f"conversation {conversation_id} waits but {login} could take it ({reason})"
     # 3. Order: nothing assigned in this step was behind a waiting conversation with the same needs and channel.
     new = [
-        (r[0], json.loads(r[1]), r[2], r[3], r[4]) for r in conn.execute(
+        (r[0], json.loads(r[1]), r[2], r[3], r[4])
+        for r in conn.execute(
             "SELECT c.id, c.needs, coalesce(ch.kind, ''), c.priority, c.queued_at FROM conversations c"
             " LEFT JOIN channels ch ON ch.id = c.last_channel_id WHERE c.assignee IS NOT NULL"
-        ) if r[0] not in assigned_before
+        )
+        if r[0] not in assigned_before
     ]
     for conversation_id, needs, kind, priority, queued_at in new:
         for w_id, w_needs, w_kind, w_priority, w_queued in waiting:

@@ -11,8 +11,15 @@ from omniconsole.store import Event
 NOW = 1_800_000_000.0
 
 
-def ring(event_id: int = 1, *, conversation: int | None = 7, extensions=("101",), at: float = NOW - 1,
-         kind: str = "call.ringing", **payload) -> Event:
+def ring(
+    event_id: int = 1,
+    *,
+    conversation: int | None = 7,
+    extensions=("101",),
+    at: float = NOW - 1,
+    kind: str = "call.ringing",
+    **payload,
+) -> Event:
     body = json.dumps({"extensions": list(extensions), **payload})
     return Event(event_id, at, kind, "core", conversation, 3, None, body)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import UTC
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,8 +39,21 @@ def test_migrations_from_empty(tmp_path):
     conn = connect(tmp_path / "new.db")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    for table in ("customers", "identities", "channels", "conversations", "messages", "attachments", "labels",
-                  "operators", "connector_state", "events", "messages_fts", "customers_fts", "leases"):
+    for table in (
+        "customers",
+        "identities",
+        "channels",
+        "conversations",
+        "messages",
+        "attachments",
+        "labels",
+        "operators",
+        "connector_state",
+        "events",
+        "messages_fts",
+        "customers_fts",
+        "leases",
+    ):
         assert table in tables
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -115,11 +129,17 @@ async def test_after_resolve_a_new_message_opens_a_new_conversation(store, inges
 
 
 async def test_email_reply_reopens_its_resolved_thread(store, ingest):
-    await ingest([inbound("<a@x>", "invoice wrong", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<a@x>")], channel="email")
+    await ingest(
+        [inbound("<a@x>", "invoice wrong", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<a@x>")], channel="email"
+    )
     conv = (await store.inbox_page(InboxView.ALL))[0].conversation_id
     await store.set_status(conv, ConversationStatus.RESOLVED, "alice")
     await ingest(
-        [inbound("<b@x>", "still wrong", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<b@x>", reply_to_keys=("<a@x>",))],
+        [
+            inbound(
+                "<b@x>", "still wrong", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<b@x>", reply_to_keys=("<a@x>",)
+            )
+        ],
         channel="email",
     )
     rows = await store.inbox_page(InboxView.ALL)
@@ -196,8 +216,14 @@ async def test_operator_actions_and_views(store, ingest):
     conv = await store.conversation(a)
     assert conv.waiting_since is None and conv.first_response_at is not None
     kinds = [e.kind for e in await store.events_since(0)]
-    for kind in ("conversation.assigned", "conversation.snoozed", "conversation.resolved", "conversation.labels",
-                 "note.added", "message.queued"):
+    for kind in (
+        "conversation.assigned",
+        "conversation.snoozed",
+        "conversation.resolved",
+        "conversation.labels",
+        "note.added",
+        "message.queued",
+    ):
         assert kind in kinds
 
 
@@ -241,7 +267,7 @@ async def test_search_newest_first_and_per_customer(store, ingest):
     assert [h.message_id for h in page2] == [h.message_id for h in hits[4:8]]
 
 
-@pytest.mark.parametrize("text", ['"', 'AND', 'foo OR', '(', 'a:b', '*', 'NEAR(x y', '^', 'x"y', '-', "'", *HOSTILE_TEXTS])
+@pytest.mark.parametrize("text", ['"', "AND", "foo OR", "(", "a:b", "*", "NEAR(x y", "^", 'x"y', "-", "'", *HOSTILE_TEXTS])
 async def test_search_never_raises_on_what_a_user_types(store, ingest, text):
     await ingest([inbound("1", "some text AND more")])
     await store.search(text)
@@ -285,8 +311,20 @@ async def test_auto_reply_to_a_resolved_thread_does_not_reopen_it(store, ingest)
     conv = (await store.inbox_page(InboxView.ALL))[0].conversation_id
     await store.set_status(conv, ConversationStatus.RESOLVED, "alice")
     assert (await store.conversation(conv)).waiting_since is None
-    await ingest([inbound("<b@x>", "I am on holiday", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<b@x>",
-                          reply_to_keys=("<a@x>",), flags=frozenset({"auto_reply"}))], channel="email")
+    await ingest(
+        [
+            inbound(
+                "<b@x>",
+                "I am on holiday",
+                kind=IdentityKind.EMAIL,
+                address="c@x.org",
+                thread_key="<b@x>",
+                reply_to_keys=("<a@x>",),
+                flags=frozenset({"auto_reply"}),
+            )
+        ],
+        channel="email",
+    )
     assert (await store.conversation(conv)).status == "resolved"
     assert len(await store.timeline(conv)) >= 2  # recorded all the same
 
@@ -295,20 +333,33 @@ async def test_reply_to_a_resolved_thread_joins_the_open_conversation_if_there_i
     await ingest([inbound("<a@x>", "first", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<a@x>")], channel="email")
     first = (await store.inbox_page(InboxView.ALL))[0].conversation_id
     await store.set_status(first, ConversationStatus.RESOLVED, "alice")
-    await ingest([inbound("<n@x>", "new question", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<n@x>")], channel="email")
+    await ingest(
+        [inbound("<n@x>", "new question", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<n@x>")], channel="email"
+    )
     second = (await store.inbox_page(InboxView.ALL))[0].conversation_id
-    await ingest([inbound("<r@x>", "about the old one", kind=IdentityKind.EMAIL, address="c@x.org", thread_key="<r@x>",
-                          reply_to_keys=("<a@x>",))], channel="email")
+    await ingest(
+        [
+            inbound(
+                "<r@x>",
+                "about the old one",
+                kind=IdentityKind.EMAIL,
+                address="c@x.org",
+                thread_key="<r@x>",
+                reply_to_keys=("<a@x>",),
+            )
+        ],
+        channel="email",
+    )
     assert (await store.conversation(first)).status == "resolved"
     assert [e.body for e in await store.timeline(second)][-1] == "about the old one"
 
 
 async def test_an_older_edit_never_overwrites_a_newer_one(store, ingest):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     await ingest([inbound("9", "v1")])
-    await ingest([inbound("9", "v3", edited_at=datetime(2030, 1, 3, tzinfo=timezone.utc))])
-    await ingest([inbound("9", "v2", edited_at=datetime(2030, 1, 2, tzinfo=timezone.utc))])
+    await ingest([inbound("9", "v3", edited_at=datetime(2030, 1, 3, tzinfo=UTC))])
+    await ingest([inbound("9", "v2", edited_at=datetime(2030, 1, 2, tzinfo=UTC))])
     conv = (await store.inbox_page(InboxView.ALL))[0].conversation_id
     assert [e.body for e in await store.timeline(conv)] == ["v3"]
 
@@ -356,7 +407,12 @@ async def test_a_delivery_word_that_overtakes_the_send_is_applied_when_the_send_
     [row] = await store.inbox_page(InboxView.ALL)
     first = await store.queue_reply(row.conversation_id, "one", "alice")
     second = await store.queue_reply(row.conversation_id, "two", "alice")
-    assert await store.apply_delivery_updates(channel, [("wamid.1", DeliveryState.READ, ""), ("wamid.1", DeliveryState.DELIVERED, "")]) == 0
+    assert (
+        await store.apply_delivery_updates(
+            channel, [("wamid.1", DeliveryState.READ, ""), ("wamid.1", DeliveryState.DELIVERED, "")]
+        )
+        == 0
+    )
     assert await store.apply_delivery_updates(channel, [("wamid.2", DeliveryState.FAILED, "131026: not on WhatsApp")]) == 0
     await store.mark_sent(first, "wamid.1", DeliveryState.SENT, None)
     await store.mark_sent(second, "wamid.2", DeliveryState.SENT, None)
@@ -366,8 +422,16 @@ async def test_a_delivery_word_that_overtakes_the_send_is_applied_when_the_send_
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(st.tuples(st.sampled_from(["new", "assign", "unassign", "resolve", "snooze", "reopen", "pending"]),
-                                st.integers(0, 9), st.sampled_from(["alice", "bob"])), max_size=40))
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["new", "assign", "unassign", "resolve", "snooze", "reopen", "pending"]),
+            st.integers(0, 9),
+            st.sampled_from(["alice", "bob"]),
+        ),
+        max_size=40,
+    )
+)
 def test_kept_view_counts_always_equal_counting_the_rows(tmp_path_factory, steps):
     """The counts the triggers keep (what every window shows in its tab bar) equal a fresh
     count of the rows after any sequence of new conversations, assignments and status changes."""
@@ -391,10 +455,20 @@ def test_kept_view_counts_always_equal_counting_the_rows(tmp_path_factory, steps
             elif action == "unassign":
                 write_transaction(conn, actions.assign, conversation, None, who)
             else:
-                status = {"resolve": ConversationStatus.RESOLVED, "snooze": ConversationStatus.SNOOZED,
-                          "reopen": ConversationStatus.OPEN, "pending": ConversationStatus.PENDING}[action]
-                write_transaction(conn, actions.set_status, conversation, status, who,
-                                  snoozed_until=time.time() + 3600 if action == "snooze" else None)
+                status = {
+                    "resolve": ConversationStatus.RESOLVED,
+                    "snooze": ConversationStatus.SNOOZED,
+                    "reopen": ConversationStatus.OPEN,
+                    "pending": ConversationStatus.PENDING,
+                }[action]
+                write_transaction(
+                    conn,
+                    actions.set_status,
+                    conversation,
+                    status,
+                    who,
+                    snoozed_until=time.time() + 3600 if action == "snooze" else None,
+                )
         except Exception as exc:  # a refused action (reopening beside an open one) changes nothing
             assert "ActionError" in type(exc).__name__ or "open conversation" in str(exc)
         for operator in ("alice", "bob", None):
@@ -413,7 +487,9 @@ async def test_a_number_known_from_a_call_can_be_answered_by_sms(store, tmp_path
     calls = await store.ensure_channel("telephony", "pbx")
     sms = await store.ensure_channel("sms", "sms-aggregator")
     await store.ensure_channel("telegram", "tg")
-    await ingestor.ingest(calls, "telephony", [inbound("c1", "missed call", kind=IdentityKind.PHONE, address="+79161234567")], None)
+    await ingestor.ingest(
+        calls, "telephony", [inbound("c1", "missed call", kind=IdentityKind.PHONE, address="+79161234567")], None
+    )
     [row] = await store.inbox_page(InboxView.ALL)
     options = await store.reply_options(row.conversation_id)
     assert [(o.kind, o.channel_name) for o in options] == [("phone", "pbx"), ("phone", "sms-aggregator")]

@@ -27,9 +27,7 @@ def test_only_the_events_writer_inserts_into_events():
 
 def test_only_search_writes_the_full_text_indexes():
     pattern = re.compile(r"(INSERT\s+INTO|DELETE\s+FROM|UPDATE)\s+(messages_fts|customers_fts)\b", re.IGNORECASE)
-    writers = sorted(
-        str(p.relative_to(ROOT)) for p in _python_files(PRODUCT) if pattern.search(p.read_text(encoding="utf-8"))
-    )
+    writers = sorted(str(p.relative_to(ROOT)) for p in _python_files(PRODUCT) if pattern.search(p.read_text(encoding="utf-8")))
     assert writers == ["omniconsole/store/search.py"]
 
 

@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,9 @@ from tests.conftest import subprocess_env
 
 
 def omniconsole(*args: str, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "omniconsole.cli", *args], capture_output=True, text=True,
-                          timeout=120, env=env or subprocess_env())
+    return subprocess.run(
+        [sys.executable, "-m", "omniconsole.cli", *args], capture_output=True, text=True, timeout=120, env=env or subprocess_env()
+    )
 
 
 def test_the_login_comes_from_the_uid_not_from_logname_or_user(monkeypatch):
@@ -73,7 +73,7 @@ def test_operator_commands_go_through_the_core_and_a_stopped_core_is_said(tmp_pa
     assert down.returncode == 2 and "core is not running" in down.stderr and "Traceback" not in down.stderr
 
     loop = asyncio.new_event_loop()
-    ready, stop = threading.Event(), None
+    ready = threading.Event()
     holder = {}
 
     async def core():

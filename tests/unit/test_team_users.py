@@ -10,22 +10,22 @@ already-loaded interpreter: the venv's under /root is not executable by other us
 from __future__ import annotations
 
 import asyncio
+import grp
 import os
 import pickle
 import pwd
-import grp
 import secrets
 import shutil
-import tempfile
 import sqlite3
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
 from omniconsole.core.control import ControlServer
-from omniconsole.core.remote import CoreUnavailable, RemoteStore
+from omniconsole.core.remote import RemoteStore
 from omniconsole.models import OperatorRole
 from omniconsole.store import Store, access
 
@@ -177,7 +177,9 @@ def test_an_agent_posing_as_an_admin_by_logname_is_still_the_agent(team):
         return current_user()
 
     assert team.as_user("agent", who, env) == team.users["agent"]
-    results = team.as_user("agent", team.remote(("whoami", (), {}), ("add_operator", (team.users["agent"], "", OperatorRole.ADMIN), {})), env)
+    results = team.as_user(
+        "agent", team.remote(("whoami", (), {}), ("add_operator", (team.users["agent"], "", OperatorRole.ADMIN), {})), env
+    )
     assert results[0][1]["login"] == team.users["agent"] and results[0][1]["role"] == "agent"
     assert results[1][0] == "RoleRefused" and "only an admin" in results[1][1]
     roles = {op.login: op.role for op in _in_core(team, team.store.operators())}
@@ -218,10 +220,14 @@ def test_a_non_member_can_neither_connect_nor_read_the_files(team):
 def test_an_admins_export_and_erase_are_recorded_with_the_admins_name(team):
     customer = _in_core(team, _customer(team.store, team.data, "5551"))
     admin = team.users["admin"]
-    results = team.as_user("admin", team.remote(
-        ("export_customer", (customer, "somebody"), {}),
-        ("erase_customer", (customer, "somebody"), {}),
-    ), {"LOGNAME": "root", "USER": "root"})
+    results = team.as_user(
+        "admin",
+        team.remote(
+            ("export_customer", (customer, "somebody"), {}),
+            ("erase_customer", (customer, "somebody"), {}),
+        ),
+        {"LOGNAME": "root", "USER": "root"},
+    )
     assert results[0][0] == "ok" and results[0][1]["customer"]["id"] == customer
     assert results[1][0] == "ok", results[1]
     events = _in_core(team, team.store.events_since(0, limit=10_000))
@@ -232,16 +238,46 @@ def test_an_admins_export_and_erase_are_recorded_with_the_admins_name(team):
 def _probe_args(method: str) -> tuple:
     """Arguments that pass binding for each write method (ids that do not exist: the role is
     checked before anything is read, and a refused call must never reach the store)."""
-    params = [p for name, p in __import__("inspect").signature(getattr(Store, method)).parameters.items()
-              if name != "self" and p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    params = [
+        p
+        for name, p in __import__("inspect").signature(getattr(Store, method)).parameters.items()
+        if name != "self" and p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     return tuple(_DUMMY.get(p.name, 999_999) for p in params)
 
 
-_DUMMY = {"body": "x", "author": "x", "actor": "x", "operator": "x", "text": "x", "reason": "x", "kind": "telegram",
-          "address": "x", "login": "nobody-here", "key": "x", "language": "en", "records": [], "shown": [],
-          "insertion_ids": [], "channel_ids": [], "updates": [], "labels": [], "status": "open", "assignee": None,
-          "me": "x", "host": "x", "name": "x", "detail": "", "channel_kind": "telegram", "cursor": None,
-          "external_id": "x", "state": "sent", "thread_key": None, "record": None, "conversation_id": None}
+_DUMMY = {
+    "body": "x",
+    "author": "x",
+    "actor": "x",
+    "operator": "x",
+    "text": "x",
+    "reason": "x",
+    "kind": "telegram",
+    "address": "x",
+    "login": "nobody-here",
+    "key": "x",
+    "language": "en",
+    "records": [],
+    "shown": [],
+    "insertion_ids": [],
+    "channel_ids": [],
+    "updates": [],
+    "labels": [],
+    "status": "open",
+    "assignee": None,
+    "me": "x",
+    "host": "x",
+    "name": "x",
+    "detail": "",
+    "channel_kind": "telegram",
+    "cursor": None,
+    "external_id": "x",
+    "state": "sent",
+    "thread_key": None,
+    "record": None,
+    "conversation_id": None,
+}
 
 
 def test_every_write_method_through_the_socket_is_allowed_or_refused_as_declared(team):
@@ -258,4 +294,8 @@ def test_every_write_method_through_the_socket_is_allowed_or_refused_as_declared
                 assert kind == "RoleRefused", f"{role} was allowed {method} ({level}): {kind} {message}"
     # The supervisor reached the library, the agent did not: nothing the agent sent was written.
     events = _in_core(team, team.store.events_since(0, limit=10_000))
-    assert not [e for e in events if e.actor == team.users["agent"] and e.kind.startswith(("operator.", "customer.erased", "customer.exported"))]
+    assert not [
+        e
+        for e in events
+        if e.actor == team.users["agent"] and e.kind.startswith(("operator.", "customer.erased", "customer.exported"))
+    ]

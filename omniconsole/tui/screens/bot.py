@@ -63,8 +63,12 @@ class BotScreen(Screen):
         self.shown = []
         for state, name, preview in live:
             table.add_row(
-                Text(str(state.conversation_id)), Text(sanitize_text(name) or "(no name)"), Text(state.topic or "-"),
-                Text(state.language or "-"), Text(", ".join(state.answered) or "-"), Text(preview_line(sanitize_text(preview), 60)),
+                Text(str(state.conversation_id)),
+                Text(sanitize_text(name) or "(no name)"),
+                Text(state.topic or "-"),
+                Text(state.language or "-"),
+                Text(", ".join(state.answered) or "-"),
+                Text(preview_line(sanitize_text(preview), 60)),
             )
             self.shown.append(state.conversation_id)
         if keep in self.shown:

@@ -35,7 +35,9 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(classes="dialog wide", id="help"):
             yield Static(Text("Keys (from the live bindings; remap them in [keymap] of the config)", style="bold"), markup=False)
             yield Static(bindings_table(self.for_screen), markup=False)
-            yield Static(Text("Typing goes to the composer while it has focus; Tab moves between panes.", style="grey62"), markup=False)
+            yield Static(
+                Text("Typing goes to the composer while it has focus; Tab moves between panes.", style="grey62"), markup=False
+            )
 
     def action_close(self) -> None:
         self.dismiss(None)

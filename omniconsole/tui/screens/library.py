@@ -65,7 +65,9 @@ class LibraryScreen(Screen):
     LibraryScreen #library-hint { color: $text-muted; padding: 0 1; }
     """
 
-    def __init__(self, store: Store, login: str, role: str, *, editor: Editor | None = None, now: Callable[[], float] = time.time):
+    def __init__(
+        self, store: Store, login: str, role: str, *, editor: Editor | None = None, now: Callable[[], float] = time.time
+    ):
         super().__init__()
         self.store = store
         self.login = login
@@ -77,8 +79,11 @@ class LibraryScreen(Screen):
         self.unused_first = False
 
     def compose(self) -> ComposeResult:
-        hint = ("e edits in $EDITOR · n new · d delete · u unused first" if may_edit(self.role)
-                else "e proposes a change (an admin or supervisor publishes it) · n proposes a new answer · u unused first")
+        hint = (
+            "e edits in $EDITOR · n new · d delete · u unused first"
+            if may_edit(self.role)
+            else "e proposes a change (an admin or supervisor publishes it) · n proposes a new answer · u unused first"
+        )
         yield Label(Text(hint), id="library-hint", markup=False)
         table = DataTable(cursor_type="row", zebra_stripes=True)
         table.add_columns("id", "lang", "kind", "used", "edited", "last used", "title")
@@ -120,8 +125,13 @@ class LibraryScreen(Screen):
             share = f.share_edited
             kind = record.kind + (" (proposed)" if record.status == "proposed" else "")
             table.add_row(
-                Text(sanitize_text(record.key)), Text(record.language or "*"), Text(kind), Text(str(f.used)),
-                Text(f"{share:.0%}" if share is not None else "-"), when, Text(sanitize_text(record.title)),
+                Text(sanitize_text(record.key)),
+                Text(record.language or "*"),
+                Text(kind),
+                Text(str(f.used)),
+                Text(f"{share:.0%}" if share is not None else "-"),
+                when,
+                Text(sanitize_text(record.title)),
                 key=f"{record.key}\x00{record.language}",
             )
 
@@ -263,8 +273,9 @@ class SaveAnswerDialog(ModalScreen[str | None]):
         base = key
         while (key, self.language) in taken:
             key, number = f"{base}-{number}", number + 1
-        record = ArticleRecord(key=key, title=title, body=self.reply.strip(), language=self.language, kind="answer",
-                               shortcode=shortcode)
+        record = ArticleRecord(
+            key=key, title=title, body=self.reply.strip(), language=self.language, kind="answer", shortcode=shortcode
+        )
         try:
             if may_edit(self.role):
                 await self.store.kb_save(record, self.login)

@@ -31,8 +31,9 @@ from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import Conversation, Operator, Store
 from omniconsole.tui.follower import Follower
-from omniconsole.tui.screens.main_answers import ANSWERS_BINDINGS, AnswersActions
 from omniconsole.tui.messages import StoreUnavailable
+from omniconsole.tui.routing_actions import RoutingActions
+from omniconsole.tui.screens.main_answers import ANSWERS_BINDINGS, AnswersActions
 from omniconsole.tui.text import clock_time, one_line, safe
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.conversation_header import ConversationHeader, PresenceLine
@@ -40,7 +41,6 @@ from omniconsole.tui.widgets.customer_pane import CustomerPane
 from omniconsole.tui.widgets.inbox_list import InboxList
 from omniconsole.tui.widgets.pane_colours import PaneColours
 from omniconsole.tui.widgets.reply_box import ReplyBox
-from omniconsole.tui.routing_actions import RoutingActions
 from omniconsole.tui.widgets.status_bar import StatusBar
 from omniconsole.tui.widgets.timeline import Timeline
 from omniconsole.tui.widgets.view_tabs import VIEW_KEYS, ViewTabs
@@ -237,8 +237,12 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
         number = one_line(pop.number, 30)
         words = f"Incoming call from {caller}" + (f" ({number})" if number and number != caller else "")
         if not pop.switch:
-            self.app.notify(f"{words}: conversation #{pop.conversation_id} (not opened: you are writing a reply)",
-                            title="📞 Ringing", markup=False, timeout=15)
+            self.app.notify(
+                f"{words}: conversation #{pop.conversation_id} (not opened: you are writing a reply)",
+                title="📞 Ringing",
+                markup=False,
+                timeout=15,
+            )
             return
         try:
             await self.inbox.load(keep=pop.conversation_id)
@@ -313,8 +317,9 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
         presence = self.query_one(PresenceLine)
         # Everything is drawn in one batch: one repaint per key, not one per pane.
         with self.app.batch_update():
-            self.timeline.show(entries, focus_message=focus_message, keep_position=keep_position and not changed,
-                               reactions=reactions)
+            self.timeline.show(
+                entries, focus_message=focus_message, keep_position=keep_position and not changed, reactions=reactions
+            )
             self.query_one(CustomerPane).show(profile, conversation_id)
             self.query_one(ConversationHeader).show(conversation, profile.display_name if profile else "")
             reply_box.show(conversation, routes)
@@ -438,8 +443,9 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
         if (c := self._need_conversation()) is None:
             return
         waiting = c.waiting_since is not None
-        if await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login),
-                          None if waiting else "Resolved"):
+        if await self._do(
+            self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), None if waiting else "Resolved"
+        ):
             if waiting:
                 from omniconsole.tui.keys import key_displays
 
@@ -448,7 +454,8 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
                 self.app.notify(
                     f"Resolved #{c.id} while the customer waits for a reply"
                     + (f": {key} undoes it ({self.UNDO_SECONDS:.0f} s)" if key else ""),
-                    timeout=self.UNDO_SECONDS, markup=False,
+                    timeout=self.UNDO_SECONDS,
+                    markup=False,
                 )
             await self.action_next_waiting()
 
@@ -472,15 +479,15 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
         if (c := self._need_conversation()) is None:
             return
         try:
-            await self._do(self.store.set_status(c.id, ConversationStatus.OPEN, self.operator.login), "Reopened",
-                           refused=OpenElsewhere)
+            await self._do(
+                self.store.set_status(c.id, ConversationStatus.OPEN, self.operator.login), "Reopened", refused=OpenElsewhere
+            )
         except OpenElsewhere as exc:
             from omniconsole.tui.screens.dialogs import ConfirmDialog
 
             question = Text(f"This customer already has an open conversation, #{exc.conversation_id}. Go there?")
             if await self.app.push_screen_wait(ConfirmDialog(question)):
-                await self.inbox.load(InboxView.ALL if self.inbox.view not in _WAITING_VIEWS else None,
-                                      keep=exc.conversation_id)
+                await self.inbox.load(InboxView.ALL if self.inbox.view not in _WAITING_VIEWS else None, keep=exc.conversation_id)
                 await self.open_conversation(exc.conversation_id)
                 self.timeline.focus()
 
@@ -508,9 +515,8 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
     async def action_assign(self) -> None:
         if (c := self._need_conversation()) is None:
             return
-        from omniconsole.tui.screens.dialogs import ChoiceDialog
-
         from omniconsole.routing.service import team_lines
+        from omniconsole.tui.screens.dialogs import ChoiceDialog
         from omniconsole.tui.screens.queues import operator_line
 
         team = {line[0]: line for line in await team_lines(self.store, self.app.settings)}
@@ -543,8 +549,9 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
             return
         from omniconsole.tui.screens.dialogs import InputDialog
 
-        typed = await self.app.push_screen_wait(InputDialog(
-            "Subject of this conversation", value=c.subject, hint="Enter renames it for everyone, Escape cancels"))
+        typed = await self.app.push_screen_wait(
+            InputDialog("Subject of this conversation", value=c.subject, hint="Enter renames it for everyone, Escape cancels")
+        )
         if typed is not None and typed.strip():
             await self._do(self.store.set_subject(c.id, typed, self.operator.login), "Renamed")
 
@@ -552,9 +559,11 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
         if self._need_conversation() is None:
             return
         entry = self.timeline.selected
-        candidates = [entry] if entry and entry.state == "failed" else [
-            e for e in reversed(self.timeline.entries) if e.state == "failed"
-        ][:1]
+        candidates = (
+            [entry]
+            if entry and entry.state == "failed"
+            else [e for e in reversed(self.timeline.entries) if e.state == "failed"][:1]
+        )
         if not candidates:
             self.app.notify("No failed message here", severity="warning")
             return

@@ -71,8 +71,9 @@ class AnswersActions:
             self.app.notify("Send a reply first: the reply you send can then be saved as an answer", severity="warning")
             return
         body = sent[1]
-        dialog = SaveAnswerDialog(self.store, self.operator.login, str(self.operator.role), body,
-                                  language=detect_by_script([body]) or "")
+        dialog = SaveAnswerDialog(
+            self.store, self.operator.login, str(self.operator.role), body, language=detect_by_script([body]) or ""
+        )
         key = await self.app.push_screen_wait(dialog)
         if key:
             self.app.notify(f"Saved as the answer {key}", timeout=3, markup=False)

@@ -28,10 +28,17 @@ from omniconsole.tui.screens.dialogs import ChoiceDialog, InputDialog
 
 #: Table columns: (report field, title, the figure behind it).
 COLUMNS = (
-    ("conversations", "opened", f.OPENED), ("resolved", "resolved", f.RESOLVED), ("frt_median_s", "FRT med", f.FRT),
-    ("frt_p90_s", "FRT p90", f.FRT), ("nrt_median_s", "NRT med", f.NRT), ("resolution_median_s", "resol. med", f.RESOLUTION),
-    ("unattended", "unattended", f.UNATTENDED), ("csat", "CSAT", f.CSAT), ("nps", "NPS", f.NPS),
-    ("bot_contained", "bot cont.", f.BOT_CONTAINED), ("bot_handoffs", "handoffs", f.BOT_HANDOFF),
+    ("conversations", "opened", f.OPENED),
+    ("resolved", "resolved", f.RESOLVED),
+    ("frt_median_s", "FRT med", f.FRT),
+    ("frt_p90_s", "FRT p90", f.FRT),
+    ("nrt_median_s", "NRT med", f.NRT),
+    ("resolution_median_s", "resol. med", f.RESOLUTION),
+    ("unattended", "unattended", f.UNATTENDED),
+    ("csat", "CSAT", f.CSAT),
+    ("nps", "NPS", f.NPS),
+    ("bot_contained", "bot cont.", f.BOT_CONTAINED),
+    ("bot_handoffs", "handoffs", f.BOT_HANDOFF),
 )
 GROUPS = (None, "channel", "operator", "queue", "label")
 SHADES = " ░▒▓█"
@@ -123,8 +130,9 @@ class ReportsScreen(Screen[int | None]):
 
     @work(group="dialog", exclusive=True)
     async def action_range(self) -> None:
-        typed = await self.app.push_screen_wait(InputDialog(
-            "Range: FROM TO (YYYY-MM-DD, TO exclusive)", placeholder="2026-03-01 2026-04-01"))
+        typed = await self.app.push_screen_wait(
+            InputDialog("Range: FROM TO (YYYY-MM-DD, TO exclusive)", placeholder="2026-03-01 2026-04-01")
+        )
         if not typed:
             return
         try:
@@ -173,10 +181,16 @@ class ReportsScreen(Screen[int | None]):
         for field, title, _ in COLUMNS:
             table.add_column(title, key=field)
         for row in self.report.get("rows", []):
-            table.add_row(Text(str(row["key"])), *[Text(rp.cell(fd, row.get(fd)), justify="right") for fd, _, _ in COLUMNS],
-                          key=f"row:{row['key']}")
-        table.add_row(Text("total", style="bold"), *[Text(rp.cell(fd, self.report.get(fd)), justify="right", style="bold")
-                                                     for fd, _, _ in COLUMNS], key="total")
+            table.add_row(
+                Text(str(row["key"])),
+                *[Text(rp.cell(fd, row.get(fd)), justify="right") for fd, _, _ in COLUMNS],
+                key=f"row:{row['key']}",
+            )
+        table.add_row(
+            Text("total", style="bold"),
+            *[Text(rp.cell(fd, self.report.get(fd)), justify="right", style="bold") for fd, _, _ in COLUMNS],
+            key="total",
+        )
         hours = [0.0] * 24
         for fact in self.facts:
             if fact.figure == f.OPENED and self.period.holds(fact.at):
@@ -185,17 +199,23 @@ class ReportsScreen(Screen[int | None]):
         self.query_one("#chart-hour", Sparkline).data = hours
         days = self._days(now)
         self.query_one("#chart-day", Sparkline).data = daily(self.facts, self.period, f.OPENED, days, self.tz, len) or [0]
-        self.query_one("#chart-frt", Sparkline).data = daily(self.facts, self.period, f.FRT, days, self.tz, statistics.median) or [0]
+        self.query_one("#chart-frt", Sparkline).data = daily(
+            self.facts, self.period, f.FRT, days, self.tz, statistics.median
+        ) or [0]
         self.query_one("#chart-csat", Sparkline).data = daily(
-            self.facts, self.period, f.CSAT, days, self.tz, lambda v: sum(1 for s in v if s >= f.CSAT_GOOD) / len(v)) or [0]
+            self.facts, self.period, f.CSAT, days, self.tz, lambda v: sum(1 for s in v if s >= f.CSAT_GOOD) / len(v)
+        ) or [0]
         self.query_one("#reports-heatmap", Static).update(heatmap(self.facts, self.period, self.tz))
 
     def _days(self, now: float) -> list[date]:
         def day_of(at: float) -> date:
             return (datetime.fromtimestamp(at, self.tz) if self.tz else datetime.fromtimestamp(at)).date()
 
-        first = day_of(self.period.start) if self.period.start is not None else (
-            day_of(min(x.at for x in self.facts)) if self.facts else day_of(now))
+        first = (
+            day_of(self.period.start)
+            if self.period.start is not None
+            else (day_of(min(x.at for x in self.facts)) if self.facts else day_of(now))
+        )
         last = day_of((self.period.end if self.period.end is not None else now) - 1)
         last = min(last, day_of(now))
         count = max(1, min(400, (last - first).days + 1))
@@ -219,8 +239,9 @@ class ReportsScreen(Screen[int | None]):
         key = None
         if row_key != "total":
             key = next(r["key"] for r in self.report["rows"] if f"row:{r['key']}" == row_key)
-        ids = rp.conversations_behind(self.facts, self.period, figure, by=self.group if key is not None else None,
-                                      key=key, tz=self.tz)
+        ids = rp.conversations_behind(
+            self.facts, self.period, figure, by=self.group if key is not None else None, key=key, tz=self.tz
+        )
         if not ids:
             self.app.notify("No conversations behind this figure", markup=False)
             return

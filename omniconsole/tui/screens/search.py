@@ -18,8 +18,8 @@ from textual.widgets.option_list import Option
 from omniconsole.errors import OmniError
 from omniconsole.store import SearchResults, Store
 from omniconsole.tui.text import badge, clock_time, counted, one_line, safe
-from omniconsole.tui.workers import WorkerFailures
 from omniconsole.tui.widgets.dialog_list import DialogList
+from omniconsole.tui.workers import WorkerFailures
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,14 @@ class TemplateDialog(ModalScreen[TemplateChoice | None]):
             if self.note:
                 yield Label(Text(self.note[0].upper() + self.note[1:], style="yellow"), markup=False)
             if not self.templates:
-                yield Label(Text("This channel has no templates configured: add them as `templates` to its "
-                                 "[[channels]] table (see the README). Escape closes.", style="bold"), markup=False)
+                yield Label(
+                    Text(
+                        "This channel has no templates configured: add them as `templates` to its "
+                        "[[channels]] table (see the README). Escape closes.",
+                        style="bold",
+                    ),
+                    markup=False,
+                )
                 return
             yield Label(Text("Approved templates", style="bold"), markup=False, id="templates-title")
             yield DialogList(*[Option(self._label(t), id=str(n)) for n, t in enumerate(self.templates)], markup=False)

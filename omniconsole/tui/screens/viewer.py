@@ -13,7 +13,6 @@ from textual.widgets import Label, TextArea
 
 from omniconsole.models import sanitize_text
 
-
 #: Texts longer than this (characters) are shown without soft wrapping.
 WRAP_LIMIT = 200_000
 

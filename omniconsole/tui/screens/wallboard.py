@@ -88,8 +88,12 @@ class WallboardScreen(Screen[None]):
         operators = self.query_one("#wallboard-operators", DataTable)
         operators.clear()
         for line in board.operators:
-            operators.add_row(Text(line.login), Text(line.status or "-"), Text(str(line.active), justify="right"),
-                              Text("-" if line.load is None else f"{line.load * 100:.0f}%", justify="right"))
+            operators.add_row(
+                Text(line.login),
+                Text(line.status or "-"),
+                Text(str(line.active), justify="right"),
+                Text("-" if line.load is None else f"{line.load * 100:.0f}%", justify="right"),
+            )
         channels = self.query_one("#wallboard-channels", DataTable)
         channels.clear()
         for kind, n in board.volume_by_channel.items():

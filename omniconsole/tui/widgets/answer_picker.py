@@ -49,7 +49,7 @@ def slash_query(before_cursor: str) -> str | None:
     return None
 
 
-def insert_answer(area: "TextArea", filled: Filled, *, replace: int = 0) -> None:
+def insert_answer(area: TextArea, filled: Filled, *, replace: int = 0) -> None:
     """Insert a filled answer at the composer's cursor, first removing the `replace`
     characters before it (the typed `/query`), and put the cursor where `{cursor}` stood (else
     after the answer)."""
@@ -110,7 +110,7 @@ class AnswerPicker(Vertical):
         """An answer was picked and filled: `record` (the variant), `filled` (text and cursor
         offset), `answers` (what the operator typed for each `{ask:}` label)."""
 
-        def __init__(self, picker: "AnswerPicker", record: ArticleRecord, filled: Filled, answers: dict[str, str]) -> None:
+        def __init__(self, picker: AnswerPicker, record: ArticleRecord, filled: Filled, answers: dict[str, str]) -> None:
             super().__init__()
             self.picker = picker
             self.record = record
@@ -144,8 +144,14 @@ class AnswerPicker(Vertical):
 
     # --- opening and searching ---------------------------------------------------------------
 
-    def open(self, query: str = "", *, language: str | None = None, channel: str | None = None,
-             values: Mapping[str, object] | None = None) -> None:
+    def open(
+        self,
+        query: str = "",
+        *,
+        language: str | None = None,
+        channel: str | None = None,
+        values: Mapping[str, object] | None = None,
+    ) -> None:
         """Show the picker with `query` typed, ranking for the conversation's language and
         channel; `values` fill the placeholders (customer.name, operator.name, ...)."""
         self.language, self.channel = language, channel

@@ -20,8 +20,7 @@ from omniconsole.answers.engine import Engine, Hit
 from omniconsole.models import sanitize_text
 
 SUGGESTION_BINDINGS = [
-    Binding(f"alt+{n}", f"suggestion({n - 1})", f"Suggestion {n}", show=False, id=f"suggestions.take{n}")
-    for n in (1, 2, 3)
+    Binding(f"alt+{n}", f"suggestion({n - 1})", f"Suggestion {n}", show=False, id=f"suggestions.take{n}") for n in (1, 2, 3)
 ]
 
 

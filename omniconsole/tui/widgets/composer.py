@@ -22,7 +22,7 @@ class Composer(TextArea):
     class Submitted(Message):
         """Enter with something written: `text` is to be sent (or saved as a note)."""
 
-        def __init__(self, composer: "Composer", text: str) -> None:
+        def __init__(self, composer: Composer, text: str) -> None:
             super().__init__()
             self.composer = composer
             self.text = text

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.errors import OmniError
 from omniconsole.store import Conversation, Presence, Store
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.text import PRIORITY, badge, one_line, safe
+from omniconsole.tui.widgets.pane_colours import PaneStyles
+
 
 class ConversationHeader(PaneStyles, Static):
     """Two fixed lines whatever the width: a long subject is cut, never wrapped. Colours are the
@@ -78,9 +78,7 @@ class PresenceLine(PaneStyles, Static):
         text = Text(end="")
         for other in others:
             if other.typing:
-                text.append(f" ✎ {other.operator} is typing ",
-                            style=self.pane_style("typing"))
+                text.append(f" ✎ {other.operator} is typing ", style=self.pane_style("typing"))
             else:
-                text.append(f" 👁 {other.operator} is viewing ",
-                            style=self.pane_style("viewing"))
+                text.append(f" 👁 {other.operator} is viewing ", style=self.pane_style("viewing"))
         self.update(text, layout=False)

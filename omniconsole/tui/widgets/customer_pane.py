@@ -12,20 +12,23 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.tui.widgets.pane_colours import PaneStyles
-from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
-
 from omniconsole.store import CustomerProfile
 from omniconsole.tui.crm_card import CrmCardState, crm_text
 from omniconsole.tui.text import badge, clock_time, one_line, safe
+from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
+from omniconsole.tui.widgets.pane_colours import PaneStyles
+
 
 def no_style(name: str) -> str:
     return ""
 
 
 def profile_text(
-    profile: CustomerProfile, current_conversation: int | None = None, now: float | None = None,
-    style: Callable[[str], Style | str] = no_style, crm: "CrmCardState | None" = None,
+    profile: CustomerProfile,
+    current_conversation: int | None = None,
+    now: float | None = None,
+    style: Callable[[str], Style | str] = no_style,
+    crm: CrmCardState | None = None,
 ) -> Text:
     """The customer's card as literal Text, coloured by `style` (a component name to a style:
     the pane's `customer-pane--<name>` classes; without one, no colours)."""

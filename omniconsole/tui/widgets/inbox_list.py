@@ -12,7 +12,6 @@ from collections import OrderedDict
 from dataclasses import replace
 
 from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual import events, work
 from textual.binding import Binding
@@ -22,12 +21,11 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.tui.widgets.pane_colours import PaneStyles
-from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size
-
 from omniconsole.models import InboxView
 from omniconsole.store import InboxCursor, InboxRow, Store
 from omniconsole.tui.text import PRIORITY, ago, badge, one_line
+from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.tui.workers import WorkerFailures
 
 PAGE = 100
@@ -287,7 +285,7 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
 
     # Focus changes only the cursor row's highlight: repaint that row, not the whole list
     # (Textual's own handlers repaint everything, a few ms of every Enter and Esc).
-    def focus(self, scroll_visible: bool = True) -> "InboxList":
+    def focus(self, scroll_visible: bool = True) -> InboxList:
         # As Widget.focus, without its repaint of the whole widget.
         def take_focus() -> None:
             try:

@@ -23,10 +23,20 @@ class CachedScrollBar(ScrollBar):
     def render_lines(self, crop: Region) -> list[Strip]:
         styles = self.styles
         key = (
-            crop, self.size, self.window_virtual_size, self.window_size, self.position, self.thickness,
-            self.mouse_over, self.grabbed is not None,
-            styles.scrollbar_color, styles.scrollbar_color_hover, styles.scrollbar_color_active,
-            styles.scrollbar_background, styles.scrollbar_background_hover, styles.scrollbar_background_active,
+            crop,
+            self.size,
+            self.window_virtual_size,
+            self.window_size,
+            self.position,
+            self.thickness,
+            self.mouse_over,
+            self.grabbed is not None,
+            styles.scrollbar_color,
+            styles.scrollbar_color_hover,
+            styles.scrollbar_color_active,
+            styles.scrollbar_background,
+            styles.scrollbar_background_hover,
+            styles.scrollbar_background_active,
         )
         if self._drawn is not None and self._drawn[0] == key:
             return self._drawn[1]

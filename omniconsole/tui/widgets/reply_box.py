@@ -25,7 +25,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -38,7 +37,6 @@ from omniconsole.answers.engine import Engine
 from omniconsole.answers.language import detect_by_script
 from omniconsole.answers.placeholders import Filled, fill, first_name
 from omniconsole.answers.usage import was_edited
-from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.core.reply_window import FREE, ReplyWindow, reply_window
 from omniconsole.errors import OmniError
 from omniconsole.store import ActionError, Conversation, CustomerProfile, Operator, ReplyOption, Store
@@ -48,6 +46,7 @@ from omniconsole.tui.text import badge, one_line, safe
 from omniconsole.tui.widgets.answer_picker import AnswerPicker, insert_answer, slash_query
 from omniconsole.tui.widgets.answer_suggestions import SuggestionStrip
 from omniconsole.tui.widgets.composer import Composer
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.tui.workers import WorkerFailures
 
 #: How long a conversation must stay on screen before suggestions are computed for it (s):
@@ -64,7 +63,11 @@ def window_words(window: ReplyWindow, now: float) -> str:
         when = "has never written on WhatsApp"
     else:
         hours = (now - last) / 3600
-        when = f"last wrote {hours:.0f} hours ago" if hours < 48 else f"last wrote {hours / 24:.0f} days ago ({datetime.fromtimestamp(last):%d %b})"
+        when = (
+            f"last wrote {hours:.0f} hours ago"
+            if hours < 48
+            else f"last wrote {hours / 24:.0f} days ago ({datetime.fromtimestamp(last):%d %b})"
+        )
     return f"outside WhatsApp's 24-hour window: the customer {when}, so only an approved template can be sent"
 
 
@@ -238,8 +241,9 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
                     text.append("  ctrl+t other channel", style=dim)
                 text.append("  · Enter sends · ctrl+e $EDITOR", style=dim)
         elif self.conversation is not None:
-            text.append(" no channel to answer on: the customer never wrote on one we can send by",
-                        style=self.pane_style("warning"))
+            text.append(
+                " no channel to answer on: the customer never wrote on one we can send by", style=self.pane_style("warning")
+            )
         self.query_one("#composer-info", Static).update(text, layout=False)
 
     # --- answers ---------------------------------------------------------------------------
@@ -293,7 +297,9 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
             # The language by alphabet, not py3langid's model: the model is ~90 MB resident,
             # most of the window's memory budget. "" keeps the engine from loading it.
             language = detect_by_script(texts)
-            return language, engine.suggest(texts, language=language or "", channel=route.kind if route else None) if texts else []
+            return language, engine.suggest(
+                texts, language=language or "", channel=route.kind if route else None
+            ) if texts else []
 
         language, hits = await asyncio.to_thread(work)
         if self.conversation is conversation:
@@ -380,7 +386,9 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         conversation = self.conversation
         try:
             await self.store.kb_record_shown(
-                [(hit.key, hit.record.language) for hit in event.hits], self.operator.login, conversation.id if conversation else None
+                [(hit.key, hit.record.language) for hit in event.hits],
+                self.operator.login,
+                conversation.id if conversation else None,
             )
         except OmniError as exc:
             self.post_message(StoreUnavailable(exc))
@@ -436,7 +444,11 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
                     rendered = render(body, route.kind)
                     text, meta = rendered.text, (rendered.meta or None)
                 message_id = await self.store.queue_reply(
-                    conversation.id, text, self.operator.login, identity_id=route.identity_id, channel_id=route.channel_id,
+                    conversation.id,
+                    text,
+                    self.operator.login,
+                    identity_id=route.identity_id,
+                    channel_id=route.channel_id,
                     meta=meta,
                 )
                 self.last_sent = (conversation.id, body)
@@ -450,7 +462,9 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         if mode != "note" and insertions:
             # After the reply is queued, apart from it: a failure here must not offer to send it again.
             try:
-                await self.store.kb_record_sent([i for i, _ in insertions], message_id, was_edited([t for _, t in insertions], body))
+                await self.store.kb_record_sent(
+                    [i for i, _ in insertions], message_id, was_edited([t for _, t in insertions], body)
+                )
             except OmniError as exc:
                 self.post_message(StoreUnavailable(exc))
         composer.mode = "reply"
@@ -509,8 +523,12 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
             return
         try:
             await self.store.queue_reply(
-                conversation.id, choice.rendered, self.operator.login,
-                identity_id=route.identity_id, channel_id=route.channel_id, meta=choice.meta,
+                conversation.id,
+                choice.rendered,
+                self.operator.login,
+                identity_id=route.identity_id,
+                channel_id=route.channel_id,
+                meta=choice.meta,
             )
         except OmniError as exc:
             self.app.notify(str(exc), severity="error", markup=False)

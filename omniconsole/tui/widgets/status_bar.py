@@ -7,21 +7,24 @@ from __future__ import annotations
 
 import time
 
-from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.errors import OmniError
 from omniconsole.store import Operator, Store
 from omniconsole.tui.keys import key_displays
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.text import HEALTH, one_line, safe
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 
 #: The hints at the end of the bar: (binding id on the screen, what it does).
 HINTS = [
-    ("app.help", "help"), ("app.search", "search"), ("conversation.reply", "reply"), ("conversation.note", "note"),
-    ("conversation.resolve", "resolve"), ("app.commands", "commands"),
+    ("app.help", "help"),
+    ("app.search", "search"),
+    ("conversation.reply", "reply"),
+    ("conversation.note", "note"),
+    ("conversation.resolve", "resolve"),
+    ("app.commands", "commands"),
 ]
 
 
@@ -65,13 +68,16 @@ class StatusBar(PaneStyles, Static):
             if not remote:
                 raise
             # A team setup whose core is down: say so here; actions are refused, drafts kept.
-            self._core_text = Text(f"team: core down ({self.store.down_reason}); actions wait, drafts are kept",
-                                   style=self.pane_style("alarm"))
+            self._core_text = Text(
+                f"team: core down ({self.store.down_reason}); actions wait, drafts are kept", style=self.pane_style("alarm")
+            )
             self.draw()
             return
         from omniconsole.routing.service import team_lines
 
-        mine = [line for line in await team_lines(self.store, getattr(self.app, "settings", None)) if line[0] == self.operator.login]
+        mine = [
+            line for line in await team_lines(self.store, getattr(self.app, "settings", None)) if line[0] == self.operator.login
+        ]
         self._routing_text = Text(f" {mine[0][1]} {mine[0][2]} ", style=self.pane_style("dim")) if mine else Text("")
         # A webhook endpoint shows only while its deliveries fail (integrations/webhooks.py).
         webhooks = Text(end="")

@@ -22,11 +22,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.tui.widgets.pane_colours import PaneStyles
-from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
-
 from omniconsole.store import TimelineEntry
 from omniconsole.tui.text import STATE, badge, clock_time, safe
+from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 
 
 def _size(n: int | None) -> str:
@@ -127,7 +126,11 @@ def reactions_text(reactions: tuple[tuple[str, str], ...], style: StyleOf = no_s
 
 
 def entry_text(
-    entry: TimelineEntry, *, unfolded: bool = False, now: float | None = None, style: StyleOf = no_style,
+    entry: TimelineEntry,
+    *,
+    unfolded: bool = False,
+    now: float | None = None,
+    style: StyleOf = no_style,
     reactions: tuple[tuple[str, str], ...] = (),
 ) -> Text:
     """One timeline entry as literal Text (no customer text is ever parsed as markup), coloured
@@ -183,8 +186,9 @@ def entry_text(
     else:
         text.append_text(safe(shown or "(empty message)", "" if shown else style("empty")))
     if capped:
-        text.append(f"\n… {len(body) - DISPLAY_LIMIT:,} more characters not shown (v shows the whole message)",
-                    style=style("fold"))
+        text.append(
+            f"\n… {len(body) - DISPLAY_LIMIT:,} more characters not shown (v shows the whole message)", style=style("fold")
+        )
     for attachment in entry.attachments:
         text.append("\n📎 ", style="")
         text.append_text(safe(attachment.filename, style("link")))
@@ -253,7 +257,11 @@ class Timeline(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
         return self.entries[self.cursor] if 0 <= self.cursor < len(self.entries) else None
 
     def show(
-        self, entries: list[TimelineEntry], *, focus_message: int | None = None, keep_position: bool = False,
+        self,
+        entries: list[TimelineEntry],
+        *,
+        focus_message: int | None = None,
+        keep_position: bool = False,
         reactions: Mapping[int, Iterable] | None = None,
     ) -> None:
         """Show a conversation's entries; the cursor goes to `focus_message`, stays on the same

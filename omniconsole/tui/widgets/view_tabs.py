@@ -6,9 +6,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.models import InboxView
 from omniconsole.tui.keys import key_displays
+from omniconsole.tui.widgets.pane_colours import PaneStyles
 
 #: (default key, view, label); the key is the binding `view.<value>`'s default.
 VIEW_KEYS = [
