@@ -109,7 +109,7 @@ async def test_a_database_on_a_full_disk_is_503_too_and_logged_once(tmp_path: Pa
     """Text alone needs the database to grow: SQLite's "database or disk is full" is the same
     condition, said once, answered 503 with Retry-After."""
     caplog.set_level(logging.INFO)
-    with tiny_disk(tmp_path / "disk", 1024) as disk:
+    with tiny_disk(tmp_path / "disk", 4096) as disk:
         port = free_port()
         settings = Settings(
             database=disk / "core.db",
@@ -128,7 +128,7 @@ async def test_a_database_on_a_full_disk_is_503_too_and_logged_once(tmp_path: Pa
                 headers = {"Authorization": f"Bearer {TOKEN}"}
                 async with httpx.AsyncClient(timeout=30) as client:
                     answers = {}
-                    for n in range(8):  # distinct long texts, so the pages must grow (the WAL may hold a first one)
+                    for n in range(16):  # distinct long texts, so the pages must grow (free pages and the WAL hold the first few)
                         body = {
                             "idempotency_key": f"text-{n}",
                             "customer": {"email": f"c{n}@shop.example"},

@@ -118,10 +118,15 @@ async def test_only_the_subscribed_events_are_sent(store: Store) -> None:
 
 async def test_a_failing_endpoint_is_retried_with_capped_backoff_and_the_same_event_id(store: Store) -> None:
     delays: list[float] = []
+    # The fake clock holds the third retry until the test has looked at the failing state (the
+    # retries otherwise run faster than a test can poll).
+    looked = asyncio.Event()
 
     async def sleep(seconds: float) -> None:
         if seconds >= 0.05:
             delays.append(seconds)
+            if len(delays) == 3:
+                await looked.wait()
         await asyncio.sleep(0.001)
 
     async with crm_peer() as crm:
@@ -129,9 +134,10 @@ async def test_a_failing_endpoint_is_retried_with_capped_backoff_and_the_same_ev
         settings = hook(f"{crm.url}/hooks", events=("message.received",), retry_base=0.05, retry_max=0.3)
         async with delivering(store, settings, sleep=sleep):
             await ingest(store, inbound("a1", "first", address="1001"))
-            await eventually(lambda: len(crm.received) == 3)
+            await eventually(lambda: len(crm.received) == 3 and len(delays) == 3)
             state = (await store.webhook_states())[0][0]
             assert state.failures >= 2 and "HTTP 503" in state.last_error and state.next_attempt_at is not None
+            looked.set()
             await ingest(store, inbound("a2", "second", address="1001"))
             await eventually(lambda: len(crm.received) == 7)
     # Five refusals, then the first event accepted, then the second: never out of order.
@@ -154,7 +160,7 @@ async def test_a_dead_endpoint_never_slows_ingest_or_the_other_endpoints(tmp_pat
             data_dir=tmp_path,
             webhooks=[hook(f"{dead.url}/hooks", name="dead", timeout=30), hook(f"{alive.url}/hooks", name="alive")],
         )
-        hub = Hub(settings, store, timing=FAST, services=core_services(settings, store))
+        hub = Hub(settings, store, timing=FAST, jobs=core_services(settings, store))
         core = asyncio.create_task(hub.run())
         try:
             await asyncio.wait_for(hub.holding_lease.wait(), 10)
