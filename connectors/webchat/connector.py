@@ -24,6 +24,9 @@ The connector knows no SQLite: what the visitor sees of the conversation (their 
 our replies) is a small append-only log per visitor under `<data_dir>/webchat/<channel>/`, so
 a page reload and a core restart both keep it. `send` appends an operator's reply there and
 wakes the visitor's long polls. The identity is `web` with the visitor id as address.
+
+Past 600 lines: the widget's routes (session, send, poll, typing, contacts, buttons) and their
+checks belong together; sessions, visitor logs and hours are already modules of their own.
 """
 
 from __future__ import annotations

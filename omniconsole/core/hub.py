@@ -11,6 +11,9 @@ every operator's window shows it without talking to the core.
 (core/scheduler.py): their pipeline steps run after each batch a channel delivered (never for
 imports), the one scheduler fires their schedule rows, and their background tasks run while
 the lease is held.
+
+Past 600 lines for now: channel supervision, the outbox, the pipeline and four kinds of capability
+hooks meet here; the hooks are to become one `CoreExtension` type, and the outbox its own module.
 """
 
 from __future__ import annotations
