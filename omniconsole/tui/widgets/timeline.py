@@ -320,8 +320,15 @@ class Timeline(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
         return Strip.blank(self.size.width)
 
     def on_resize(self) -> None:
+        # A pane below that appears or grows (the reply box's suggestion strip) shortens the
+        # timeline: the newest line stays in sight when it was in sight before.
+        height_before = getattr(self, "_height", self.size.height)
+        was_at_end = self._lines and self.scroll_y + height_before >= len(self._lines)
+        self._height = self.size.height
         if self.entries and self.size.width - 1 != self._width:
             self._layout()
+        if was_at_end and self.size.height < height_before:
+            self.scroll_to(y=max(0, len(self._lines) - self.size.height), animate=False)
 
     def _scroll_to_cursor(self, bottom: bool = False) -> None:
         if not self._starts or self.cursor < 0:
