@@ -22,13 +22,13 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-import httpx
-import jmespath
-from jmespath.exceptions import JMESPathError
-
 from omniconsole.config import CrmSettings
+
+if TYPE_CHECKING:
+    import httpx
 from omniconsole.models import sanitize_text
 
 FOUND, NOT_FOUND, UNAVAILABLE = "found", "not found", "unavailable"
@@ -67,6 +67,10 @@ class CrmLookup:
     """Looks customers up in one CRM, with a per-process cache; one per window."""
 
     def __init__(self, settings: CrmSettings, *, client: httpx.AsyncClient | None = None):
+        # Imported here, not at the top: the window imports this module at start, and httpx
+        # and jmespath are only needed once a CRM is configured (they cost ~30 ms of start).
+        import jmespath
+
         self.settings = settings
         self._client = client
         self._fields = {label: jmespath.compile(expr) for label, expr in settings.fields.items()}
@@ -125,6 +129,9 @@ class CrmLookup:
             return CrmRecord(UNAVAILABLE, reason=f"the CRM at {where} did not answer within {self.settings.timeout:g} s")
 
     async def _get(self, url: str, where: str) -> CrmRecord:
+        import httpx
+        from jmespath.exceptions import JMESPathError
+
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.settings.timeout), follow_redirects=False)
         headers = {"Accept": "application/json", "User-Agent": "omniconsole"}

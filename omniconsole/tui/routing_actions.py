@@ -5,11 +5,14 @@ the next key, offline when it closes), `S` toggles away, `Q` opens the queue vie
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from textual import work
 
 from omniconsole.errors import OmniError
-from omniconsole.routing.service import WindowPresence, settings_of
+
+if TYPE_CHECKING:
+    from omniconsole.routing.service import WindowPresence
 
 
 class RoutingActions:
@@ -22,6 +25,9 @@ class RoutingActions:
             # A team window reaches the core through its socket only; keeping the operator's
             # status from there is not built yet (the core marks windows it cannot see offline).
             return None
+        # Routing is imported once the inbox is up, not while the window starts.
+        from omniconsole.routing.service import WindowPresence, settings_of
+
         return WindowPresence(self.store, self.operator.login, settings_of(getattr(self.app, "settings", None)), clock=time.time)
 
     async def start_presence(self, status_bar) -> None:
