@@ -61,6 +61,36 @@ def reply_route(conn: sqlite3.Connection, conversation_id: int) -> tuple[int, in
     return None
 
 
+def insert_outbound(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    customer_id: int,
+    channel_id: int,
+    identity_id: int,
+    author: str,
+    body: str,
+    now: float,
+    meta: dict | None = None,
+) -> int:
+    """Insert one outbound message, queued for the outbox now (epoch seconds); returns its id.
+    The caller indexes it and touches the conversation as its kind of message needs."""
+    return conn.execute(
+        "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
+        " created_at, state, next_attempt_at, meta) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?, ?) RETURNING id",
+        (
+            conversation_id,
+            customer_id,
+            channel_id,
+            identity_id,
+            author,
+            body,
+            now,
+            now,
+            json.dumps(meta, ensure_ascii=False) if meta else None,
+        ),
+    ).fetchone()[0]
+
+
 def queue_reply(
     conn: sqlite3.Connection,
     conversation_id: int,
@@ -88,21 +118,7 @@ def queue_reply(
     owner = conn.execute("SELECT customer_id FROM identities WHERE id = ?", (identity_id,)).fetchone()
     if owner is None or owner[0] != customer_id:
         raise ActionError("that identity does not belong to this conversation's customer")
-    message_id = conn.execute(
-        "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
-        " created_at, state, next_attempt_at, meta) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?, ?) RETURNING id",
-        (
-            conversation_id,
-            customer_id,
-            channel_id,
-            identity_id,
-            author,
-            body,
-            now,
-            now,
-            json.dumps(meta, ensure_ascii=False) if meta else None,
-        ),
-    ).fetchone()[0]
+    message_id = insert_outbound(conn, conversation_id, customer_id, channel_id, identity_id, author, body, now, meta)
     for filename, mime, path, size in attachments:
         conn.execute(
             "INSERT INTO attachments (message_id, filename, mime_type, size, path) VALUES (?, ?, ?, ?, ?)",

@@ -143,21 +143,7 @@ def queue_message(
     if route is None:
         raise actions.ActionError("this customer has never written on a channel we can answer on")
     channel_id, identity_id = route
-    message_id = conn.execute(
-        "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
-        " created_at, state, next_attempt_at, meta) VALUES (?, ?, ?, ?, 'out', ?, ?, ?, 'queued', ?, ?) RETURNING id",
-        (
-            conversation_id,
-            customer_id,
-            channel_id,
-            identity_id,
-            author,
-            body,
-            now,
-            now,
-            json.dumps(meta, ensure_ascii=False) if meta else None,
-        ),
-    ).fetchone()[0]
+    message_id = actions.insert_outbound(conn, conversation_id, customer_id, channel_id, identity_id, author, body, now, meta)
     search.index_message(conn, message_id, body, customer_id)
     conn.execute(
         "UPDATE conversations SET last_activity_at = CASE WHEN last_activity_at > ? THEN last_activity_at ELSE ? END,"
