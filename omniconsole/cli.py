@@ -510,7 +510,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             core = asyncio.create_task(hub.run(wait=False))
             feed = asyncio.create_task(live_feed(store))
             try:
-                await asyncio.wait_for(asyncio.shield(feed), args.seconds)
+                async with asyncio.timeout(args.seconds):
+                    await asyncio.shield(feed)
             except TimeoutError:
                 pass
             finally:
@@ -642,7 +643,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             try:
                 connector = connector_class(channel.kind)(context)
                 try:
-                    detail = await asyncio.wait_for(connector.check(), 30)
+                    async with asyncio.timeout(30):
+                        detail = await connector.check()
                 finally:
                     await connector.close()
                 print(f"ok    {channel.name} ({channel.kind}): {detail}")

@@ -123,7 +123,8 @@ class ImapSession:
         if "STARTTLS" not in protocol.capabilities:
             raise PermanentError(f'the mail server {self.where} does not offer STARTTLS; use imap_security = "tls" (port 993)')
         command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
-        response = await asyncio.wait_for(protocol.execute(command), self.timeout)
+        async with asyncio.timeout(self.timeout):
+            response = await protocol.execute(command)
         if response.result != "OK":
             raise PermanentError(f"the mail server {self.where} refused STARTTLS: {_response_text(response)}")
         # Whatever came after the OK came in the clear, where anyone on the path could have put
@@ -132,7 +133,8 @@ class ImapSession:
         loop = asyncio.get_running_loop()
         context = self.ssl_context or ssl.create_default_context()
         protocol.transport = await loop.start_tls(protocol.transport, protocol, context, server_hostname=self.settings.imap_host)
-        await asyncio.wait_for(protocol.capability(), self.timeout)
+        async with asyncio.timeout(self.timeout):
+            await protocol.capability()
 
     async def select(self, folder: str) -> int:
         """SELECT `folder` and return its UIDVALIDITY."""
@@ -202,7 +204,8 @@ class ImapSession:
             if self.lost is None and self.client.has_pending_idle():
                 self.client.idle_done()
         try:
-            await asyncio.wait_for(idle, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await idle
         except TimeoutError:
             raise TransientError(f"the mail server {self.where} did not end IDLE") from None
         return woke
@@ -239,7 +242,8 @@ class ImapSession:
                 and client.get_state() in {aioimaplib.AUTH, aioimaplib.SELECTED}
                 and not client.has_pending_idle()
             ):
-                await asyncio.wait_for(client.logout(), 2)
+                async with asyncio.timeout(2):
+                    await client.logout()
         except Exception:  # noqa: BLE001 - the connection is going away anyway
             pass
         finally:

@@ -214,9 +214,8 @@ class SmppSession:
         when it cannot be reached, PermanentError when it refuses our credentials."""
         where = f"{self.config.host}:{self.config.port}"
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.config.host, self.config.port), self.config.response_timeout
-            )
+            async with asyncio.timeout(self.config.response_timeout):
+                self._reader, self._writer = await asyncio.open_connection(self.config.host, self.config.port)
         except (TimeoutError, OSError) as exc:
             raise TransientError(f"cannot connect to the SMS centre at {where}: {exc or type(exc).__name__}") from exc
         bind = BindTransceiver(
@@ -227,7 +226,8 @@ class SmppSession:
         )
         self._write(bind.pdu())
         try:
-            command, status, sequence, body = await asyncio.wait_for(self._read_pdu(), self.config.response_timeout)
+            async with asyncio.timeout(self.config.response_timeout):
+                command, status, sequence, body = await self._read_pdu()
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
             await self.close()
             raise TransientError(f"the SMS centre at {where} did not answer the bind") from exc
@@ -285,10 +285,12 @@ class SmppSession:
             if unbind:
                 with contextlib.suppress(Exception):
                     writer.write(Unbind(sequence_num=next(self._sequence)).pdu())
-                    await asyncio.wait_for(writer.drain(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await writer.drain()
             writer.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(TransientError("the connection to the SMS centre dropped before it answered"))
@@ -353,7 +355,8 @@ class SmppSession:
         self._waiting[message.sequence_num] = future
         self._write(message.pdu())
         try:
-            return await asyncio.wait_for(future, self.config.response_timeout)
+            async with asyncio.timeout(self.config.response_timeout):
+                return await future
         except TimeoutError:
             raise TransientError(f"the SMS centre did not answer within {self.config.response_timeout:.0f} s") from None
         finally:

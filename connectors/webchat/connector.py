@@ -576,7 +576,8 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
     if timeout <= 0:
         return
     try:
-        await asyncio.wait_for(event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await event.wait()
     except TimeoutError:
         pass
 

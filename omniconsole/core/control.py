@@ -126,7 +126,8 @@ class ControlServer:
             for writer in list(self._clients):
                 writer.close()
             try:
-                await asyncio.wait_for(self._server.wait_closed(), 2)
+                async with asyncio.timeout(2):
+                    await self._server.wait_closed()
             except TimeoutError:
                 pass
             self._server = None
@@ -264,7 +265,8 @@ class ControlServer:
             last = 0
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), PUSH_INTERVAL)
+                async with asyncio.timeout(PUSH_INTERVAL):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -290,7 +292,8 @@ class ControlServer:
 async def _answers(path: Path) -> bool:
     """True when a process listens on the Unix socket at `path`."""
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1)
+        async with asyncio.timeout(1):
+            _, writer = await asyncio.open_unix_connection(str(path))
     except (TimeoutError, OSError):
         return False
     writer.close()

@@ -609,7 +609,8 @@ class Hub:
             buttons=buttons,
         )
         try:
-            result = await asyncio.wait_for(connector.send(message), self.timing.send_timeout)
+            async with asyncio.timeout(self.timing.send_timeout):
+                result = await connector.send(message)
         except asyncio.CancelledError:
             raise  # left in `sending`; the next core start requeues it
         except PermanentError as exc:

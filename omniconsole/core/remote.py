@@ -77,9 +77,8 @@ class RemoteStore:
             if self.connected:
                 return
             try:
-                self._reader, self._writer = await asyncio.wait_for(
-                    asyncio.open_unix_connection(str(self.socket_path), limit=2**20), 5
-                )
+                async with asyncio.timeout(5):
+                    self._reader, self._writer = await asyncio.open_unix_connection(str(self.socket_path), limit=2**20)
             except PermissionError:
                 self.down_reason = f"not allowed to connect to the core's socket {self.socket_path} (are you in its group?)"
                 raise CoreUnavailable(self.down_reason) from None
@@ -133,7 +132,8 @@ class RemoteStore:
             )
             self._writer.write(data)
             await self._writer.drain()
-            message = await asyncio.wait_for(future, CALL_TIMEOUT)
+            async with asyncio.timeout(CALL_TIMEOUT):
+                message = await future
         except (ConnectionError, AttributeError) as exc:
             raise CoreUnavailable(f"the connection to the core broke: {exc}") from None
         except TimeoutError:

@@ -78,7 +78,8 @@ class Scheduler:
             delay = self.max_sleep if due is None else min(self.max_sleep, due - now)
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, delay))
+                async with asyncio.timeout(max(0.0, delay)):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

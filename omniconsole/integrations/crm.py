@@ -124,7 +124,8 @@ class CrmLookup:
     async def _one(self, url: str) -> CrmRecord:
         where = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
         try:
-            return await asyncio.wait_for(self._get(url, where), self.settings.timeout)
+            async with asyncio.timeout(self.settings.timeout):
+                return await self._get(url, where)
         except TimeoutError:
             return CrmRecord(UNAVAILABLE, reason=f"the CRM at {where} did not answer within {self.settings.timeout:g} s")
 

@@ -356,3 +356,70 @@ async def test_the_running_core_prunes_old_live_events_and_keeps_history(tmp_pat
         "conversation.assigned",
         "customer.erased",
     ]
+
+
+class CancelledWhileSending(ScriptedChannel):
+    """A send that completes in the same turn of the loop as the outbox is cancelled (the core
+    stopping just as a reply goes out): Python 3.11's `asyncio.wait_for` returned the result
+    and dropped the cancellation there, so the sender kept polling and the core never stopped."""
+
+    async def send(self, message):
+        for task in asyncio.all_tasks():
+            if "_channel_outbox" in getattr(task.get_coro(), "__qualname__", ""):
+                task.cancel()
+        return await super().send(message)
+
+
+async def test_a_sender_cancelled_as_its_send_completes_stops(tmp_path, store):
+    settings = Settings(
+        database=store.path, data_dir=tmp_path / "data", channels=[ChannelSettings(kind="scripted", name="chat", options={})]
+    )
+    hub = Hub(
+        settings,
+        store,
+        timing=FAST,
+        connector_factory=lambda channel, context: CancelledWhileSending(context, inbound_batches=[([inbound("1", "hi")], "1")]),
+    )
+    task = asyncio.create_task(hub.run())
+    try:
+        conversation = await wait_until(lambda: _conversation(store))
+        await store.queue_reply(conversation, "hello back", "alice")
+
+        async def sender_stopped():
+            return not [t for t in asyncio.all_tasks() if "_channel_outbox" in getattr(t.get_coro(), "__qualname__", "")]
+
+        await wait_until(sender_stopped, timeout=3)
+    finally:
+        task.cancel()
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 5)
+
+
+async def test_the_scheduler_stops_when_cancelled_as_it_is_woken(store):
+    """The same race in the scheduler's sleep: woken and cancelled in one turn of the loop."""
+    from omniconsole.core.scheduler import Scheduler
+
+    scheduler = Scheduler(store, {"test.kind": lambda conn, row, now: None}, max_sleep=5)
+    task = asyncio.create_task(scheduler.run())
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+        scheduler.poke()
+        task.cancel()
+        await asyncio.sleep(0)
+        if task.done():
+            break
+    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 2)
+    assert task.cancelled()
+
+
+def test_no_asyncio_wait_for_in_long_running_code():
+    """`asyncio.timeout()` instead: see CancelledWhileSending above."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = [
+        str(path.relative_to(root))
+        for folder in ("omniconsole", "connectors")
+        for path in (root / folder).rglob("*.py")
+        if "asyncio.wait_for(" in path.read_text()
+    ]
+    assert offenders == []
