@@ -17,8 +17,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/omniconsole demo
 
+# Two workers (pytest-xdist): each test stands up its own peers on free ports and temp dirs.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # What .ci/run checks before the tests: lint rules and formatting (pyproject.toml [tool.ruff]).
 lint: $(STAMP)

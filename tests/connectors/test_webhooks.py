@@ -140,6 +140,11 @@ async def test_a_failing_endpoint_is_retried_with_capped_backoff_and_the_same_ev
             looked.set()
             await ingest(store, inbound("a2", "second", address="1001"))
             await eventually(lambda: len(crm.received) == 7)
+            # The peer has answered the seventh request; its delivery is recorded just after.
+            for _ in range(250):
+                if (await store.webhook_states())[0][0].delivered == 2:
+                    break
+                await asyncio.sleep(0.02)
     # Five refusals, then the first event accepted, then the second: never out of order.
     ids = [r.json["id"] for r in crm.received]
     assert ids[:6] == [ids[0]] * 6 and ids[6] > ids[0]
