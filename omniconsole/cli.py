@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -385,6 +386,10 @@ def open_window(settings, login: str | None, *, run_core: bool = True) -> int:
     operator = resolve_operator(settings.database, login, socket_path)
     # In a team setup systemd keeps the core running: the window never starts one of its own.
     run_core = run_core and socket_path is None
+    # No garbage collection until the first inbox page is drawn (MainScreen.on_mount freezes
+    # what exists then and turns it back on): its passes over Textual's start-up objects cost
+    # ~50 ms of the window's start.
+    gc.disable()
     from omniconsole.tui.app import OmniApp
 
     # The window owns the terminal (Textual draws on stderr): logs go to a file instead.

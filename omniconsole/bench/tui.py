@@ -127,6 +127,9 @@ def _serve_core(db: str, socket_path: str) -> None:
 
 
 def _probe_window(started: float, db: str, keys: int, visible: int = 0, big_mail: int = 0, socket_path: str = "") -> None:
+    import gc
+
+    gc.disable()  # as `omniconsole window` starts (cli.open_window); the window turns it back on
     from omniconsole.config import Settings, TeamSettings
     from omniconsole.store import Operator
     from omniconsole.tui.app import OmniApp

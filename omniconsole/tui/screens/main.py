@@ -173,11 +173,15 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
         self.presence = self.make_presence()
         await self.follower.start_from_now()
         self.inbox.focus()
-        await self.inbox.load(InboxView.ALL)
+        try:
+            await self.inbox.load(InboxView.ALL)
+        finally:
+            # What exists now (Textual, the stylesheet, caches) lives as long as the window: keep
+            # it out of the garbage collector's scans, whose pauses showed up as slow keystrokes.
+            # (`omniconsole window` starts with the collector off; it runs from here on.)
+            gc.freeze()
+            gc.enable()
         self.inbox_ready.set()
-        # What exists now (Textual, the stylesheet, caches) lives as long as the window: keep
-        # it out of the garbage collector's scans, whose pauses showed up as slow keystrokes.
-        gc.freeze()
         status = self.query_one(StatusBar)
         await status.reload()
         self.reply_box.draw()
