@@ -8,12 +8,13 @@ import logging
 import time
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App
 
 from omniconsole.config import Settings
 from omniconsole.errors import OmniError
 from omniconsole.store import Operator, Store
+from omniconsole.tui.keys import latin_key
 from omniconsole.tui.screens.main import MainScreen
 from omniconsole.tui.workers import WorkerFailures
 
@@ -46,6 +47,12 @@ class OmniApp(WorkerFailures, App):
         self._own_store = store is None
         self.core_state: str | None = None
         self.main: MainScreen | None = None
+
+    async def on_event(self, event: events.Event) -> None:
+        # A Russian keyboard layout: the same keys do the same things (tui/keys.latin_key).
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            event = latin_key(event, self.focused) or event
+        await super().on_event(event)
 
     async def on_mount(self) -> None:
         if self.settings.keymap:

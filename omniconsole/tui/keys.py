@@ -4,8 +4,11 @@ applied), never from a hand-written list."""
 
 from __future__ import annotations
 
+from textual import events
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.keys import _character_to_key
+from textual.widgets import Input, TextArea
 
 
 def live_bindings(node: DOMNode) -> list[Binding]:
@@ -82,3 +85,22 @@ def unknown_keymap_ids(keymap: dict[str, str], known: set[str]) -> list[str]:
         hint = f'; did you mean "{nearest[0]}"?' if nearest else "; `?` in the window lists the keys"
         lines.append(f'[keymap] "{binding_id}" is not a binding id and is ignored{hint}')
     return lines
+
+
+#: The Russian ЙЦУКЕН layout by key position: the character a key sends there -> the one it sends
+#: on the US layout the bindings are written for (`о` is where `j` is). Letters both ways, and the
+#: `/` key, which sends `.` (and `,` shifted) there.
+_US = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`QWERTYUIOP{}ASDFGHJKL:\"ZXCVBNM<>~/?"
+_RU = "йцукенгшщзхъфывапролджэячсмитьбюёЙЦУКЕНГШЩЗХЪФЫВАПРОЛДЖЭЯЧСМИТЬБЮЁ.,"
+LAYOUT_RU = dict(zip(_RU, _US, strict=True))
+
+
+def latin_key(event: events.Key, focused: DOMNode | None) -> events.Key | None:
+    """The key an operator meant when a Russian keyboard layout sent `event`: `о` -> `j`, `Р` ->
+    `H`, `.` -> `/` (so no switching layouts to move or act). None when nothing changes: the key is
+    not a Cyrillic letter of the layout, or the focus is in a text field, where Cyrillic is text."""
+    character = event.character
+    if not character or character not in LAYOUT_RU or isinstance(focused, (Input, TextArea)):
+        return None
+    latin = LAYOUT_RU[character]
+    return events.Key(_character_to_key(latin), latin)
