@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     from omniconsole.analytics.commands import add_parser as add_report_parser
 
     add_report_parser(sub, _common)
+    from omniconsole.automation.commands import add_parser as add_rules_parser
+
+    add_rules_parser(sub, _common)
     add_send_parsers(sub, _common)
 
     p = sub.add_parser("bench", help="measure performance (see README for the budgets)")
@@ -817,6 +820,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from omniconsole.automation.commands import run
+
+    return run(args, _settings(args))
 
 
 def cmd_send(args: argparse.Namespace) -> int:
