@@ -261,10 +261,10 @@ class Engine:
         cid = planned.trigger.conversation_id
         kind, value = action.kind, action.value
         if kind == "notify":
-            add_event(conn, "rule.notify", actor=actor, conversation_id=cid, payload={"text": value, "operators": self._recipients(conn, action, cid)}, at=now)
+            db.notify_operators(conn, cid, value, self._recipients(conn, action, cid), actor, now)
             return None
         if kind == "webhook":
-            add_event(conn, "rule.webhook", actor=actor, conversation_id=cid, payload={"endpoint": value, "rule": actor[5:], "trigger": planned.trigger.on}, at=now)
+            db.call_webhook(conn, cid, value, actor, now, rule=actor[5:], trigger=planned.trigger.on)
             return None
         if cid is None:
             raise ActionError("there is no conversation to act on")
@@ -283,9 +283,7 @@ class Engine:
         elif kind == "assign":
             ops.assign(conn, cid, value, actor, now)
         elif kind == "assign_queue":
-            from omniconsole.store import routing
-
-            routing.put_in_queue(conn, cid, value, [], now, f"{actor[5:]} (a rule) moved it")
+            db.move_to_queue(conn, cid, value, actor, now)
         elif kind == "snooze":
             ops.set_status(conn, cid, ConversationStatus.SNOOZED, actor, snoozed_until=now + value, now=now)
         elif kind == "resolve":

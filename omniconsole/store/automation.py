@@ -16,6 +16,7 @@ import json
 import sqlite3
 from typing import Any
 
+from omniconsole.store.events import add_event
 from omniconsole.store.rows import Event
 
 #: Events the pipeline step reads for one conversation's newest batch (never imports: the
@@ -255,3 +256,50 @@ def open_conversations(conn: sqlite3.Connection, statuses: tuple[str, ...]) -> l
 def operator_logins(conn: sqlite3.Connection) -> list[str]:
     """Every operator's login."""
     return [r[0] for r in conn.execute("SELECT login FROM operators ORDER BY login")]
+
+
+# --- what rules and macros do besides operators' actions ------------------------------------
+
+#: Events a rule or a macro may append for others to act on: a webhook call (delivered by the
+#: `[[webhooks]]` endpoint named in the payload) and a notice for operators' windows.
+CALL_KINDS = ("rule.webhook", "rule.notify")
+
+
+def call_webhook(conn: sqlite3.Connection, conversation_id: int | None, endpoint: str, actor: str, now: float, **more: Any) -> int:
+    """Ask the `[[webhooks]]` endpoint `endpoint` to be called about a conversation: one
+    `rule.webhook` event that the endpoint's sender delivers, signed and retried
+    (omniconsole/integrations/webhooks.py). Returns the event id."""
+    return add_event(conn, "rule.webhook", actor=actor, conversation_id=conversation_id, payload={"endpoint": endpoint, **more}, at=now)
+
+
+def notify_operators(
+    conn: sqlite3.Connection, conversation_id: int | None, text: str, operators: list[str], actor: str, now: float
+) -> int:
+    """A notice for the windows of `operators` (logins) about a conversation: one
+    `rule.notify` event their windows show. Returns the event id."""
+    return add_event(
+        conn, "rule.notify", actor=actor, conversation_id=conversation_id, payload={"text": text, "operators": list(operators)}, at=now
+    )
+
+
+def move_to_queue(conn: sqlite3.Connection, conversation_id: int, queue: str, actor: str, now: float) -> None:
+    """Put a conversation in routing's queue `queue` (store/routing.py `put_in_queue`), saying
+    who moved it. ActionError when the conversation does not exist."""
+    from omniconsole.store.actions import ActionError
+    from omniconsole.store.routing import put_in_queue
+
+    if conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is None:
+        raise ActionError(f"conversation {conversation_id} does not exist")
+    put_in_queue(conn, conversation_id, queue, [], now, f"moved by {actor}")
+
+
+def record_macro(conn: sqlite3.Connection, conversation_id: int, name: str, did: list[str], actor: str, now: float) -> None:
+    """Keep that `actor` ran macro `name` on a conversation and what it did (a timeline line
+    and a `macro.ran` event)."""
+    from omniconsole.store.actions import _customer_of, _timeline_event
+
+    customer_id = _customer_of(conn, conversation_id)
+    _timeline_event(conn, conversation_id, customer_id, actor, f"{actor} ran macro {name}: {'; '.join(did)}", now)
+    add_event(
+        conn, "macro.ran", actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload={"macro": name, "did": did}, at=now
+    )
