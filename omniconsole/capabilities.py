@@ -17,8 +17,8 @@ from typing import Any
 def hub_parts(settings, store) -> dict[str, Any]:
     """Keyword arguments for `Hub(settings, store, **hub_parts(settings, store))`."""
     from omniconsole.analytics.surveys import SurveyService
-    from omniconsole.automation import core_extension as rules_extension
     from omniconsole.answers.bot_turn import conversation_pipeline
+    from omniconsole.automation import core_extension as rules_extension
     from omniconsole.integrations.webhooks import core_services
     from omniconsole.routing.service import core_extensions
 

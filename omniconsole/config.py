@@ -303,7 +303,9 @@ def _automation_settings(table: dict[str, Any], path: Path, base: Path, settings
         for action in rule.actions:
             if action.kind == "webhook" and action.value not in hooks:
                 what = "rule" if rule in book.rules else "macro"
-                raise UsageError(f"{rules_path}: {what} {rule.name!r}: webhook {action.value!r} is not a [[webhooks]] endpoint of {path}")
+                raise UsageError(
+                    f"{rules_path}: {what} {rule.name!r}: webhook {action.value!r} is not a [[webhooks]] endpoint of {path}"
+                )
     return AutomationSettings(rules_path, book)
 
 

@@ -84,6 +84,10 @@ def dry_run_lines(book, settings, days: float, now: float | None = None) -> list
         lines.append(f"rule {rule.name} ({rule.trigger}): {len(mine)} match{'es' if len(mine) != 1 else ''}")
         for p in mine:
             when = datetime.fromtimestamp(p.trigger.at).strftime("%Y-%m-%d %H:%M")
-            where = f"conversation #{p.trigger.conversation_id}" if p.trigger.conversation_id else f"channel {p.trigger.event.get('channel_id')}"
+            where = (
+                f"conversation #{p.trigger.conversation_id}"
+                if p.trigger.conversation_id
+                else f"channel {p.trigger.event.get('channel_id')}"
+            )
             lines.append(f"  {when} {where}: would {p.words()}")
     return lines

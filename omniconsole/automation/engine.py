@@ -227,7 +227,10 @@ class Engine:
                     "rule.skipped",
                     actor=f"rule:{rule.name}",
                     conversation_id=cid,
-                    payload={"rule": rule.name, "reason": f"the budget of {self.book.budget} rule actions per hour on this conversation is spent"},
+                    payload={
+                        "rule": rule.name,
+                        "reason": f"the budget of {self.book.budget} rule actions per hour on this conversation is spent",
+                    },
                     at=now,
                 )
                 return []
@@ -254,7 +257,9 @@ class Engine:
             payload={"rule": rule.name, "trigger": trigger.on, "actions": [a.describe() for a in rule.actions], "did": done},
             at=now,
         )
-        db.record_firing(conn, rule.name, cid, len(rule.actions), before + 1, db.last_event_id(conn), (*trigger.chain, rule.name), now)
+        db.record_firing(
+            conn, rule.name, cid, len(rule.actions), before + 1, db.last_event_id(conn), (*trigger.chain, rule.name), now
+        )
         return done
 
     def _do(self, conn: sqlite3.Connection, action: Action, actor: str, planned: Planned, now: float) -> str | None:
@@ -336,7 +341,9 @@ class Engine:
         listener = getattr(self.settings, "listener", None)
         body, meta = surveys.question(kind, target.route[1], language, settings, getattr(listener, "public_url", None))
         channel_id, _, identity_id, _ = target.route
-        analytics.record_survey(conn, kind, cid, target.customer_id, channel_id, identity_id, target.handled_by, language, body, meta, now)
+        analytics.record_survey(
+            conn, kind, cid, target.customer_id, channel_id, identity_id, target.handled_by, language, body, meta, now
+        )
         return f"send a {kind.upper()} survey"
 
     def run(self, conn: sqlite3.Connection, trigger: Trigger, now: float) -> list[Planned]:
@@ -431,7 +438,15 @@ class Engine:
 
     def _put(self, conn: sqlite3.Connection, timer: str, cid: int, since: float, now: float) -> None:
         for rule in self.book.timers(timer):
-            timers.schedule(conn, TIMER_KIND, self.due(rule, since), now, conversation_id=cid, subject=rule.name, payload={"timer": timer, "since": since})
+            timers.schedule(
+                conn,
+                TIMER_KIND,
+                self.due(rule, since),
+                now,
+                conversation_id=cid,
+                subject=rule.name,
+                payload={"timer": timer, "since": since},
+            )
 
     def _drop(self, conn: sqlite3.Connection, timer: str, cid: int) -> None:
         for rule in self.book.timers(timer):
@@ -543,6 +558,8 @@ def dry_run(engine: Engine, conn: sqlite3.Connection, since: float, now: float |
                 since_state = engine.timer_since(rule.timer, values)
                 if since_state is None or since_state < since or engine.due(rule, since_state) > now:
                     continue
-                trigger = Trigger(f"timer:{rule.timer}", cid, (), {"since": since_state}, (), None, engine.due(rule, since_state), rule.name)
+                trigger = Trigger(
+                    f"timer:{rule.timer}", cid, (), {"since": since_state}, (), None, engine.due(rule, since_state), rule.name
+                )
                 result.extend(engine.plan(conn, trigger, trigger.at))
     return result

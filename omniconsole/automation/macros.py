@@ -34,7 +34,11 @@ async def _answer_text(store: Any, key: str, channel_kind: str, customer_name: s
     if not variants:
         raise OmniError(f"the library has no answer {key!r}")
     record = next((a for a in variants if not a.language), variants[0])
-    values = {"customer.name": customer_name, "customer.first_name": first_name(customer_name), "conversation.id": conversation_id}
+    values = {
+        "customer.name": customer_name,
+        "customer.first_name": first_name(customer_name),
+        "conversation.id": conversation_id,
+    }
     return render(fill(record.body, values).text, channel_kind).text.strip()
 
 

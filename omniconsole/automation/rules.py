@@ -253,7 +253,9 @@ def _condition(raw: Any, where: str) -> Condition:
         raise RulesError(f'{where}: a condition is a table such as {{ field = "message.body", contains = "refund" }}')
     name = raw["field"]
     if name not in FIELDS and not name.startswith(("customer.attributes.", "event.")):
-        raise RulesError(f"{where}: unknown field {name!r}; fields are {', '.join(sorted(FIELDS))}, customer.attributes.KEY, event.KEY")
+        raise RulesError(
+            f"{where}: unknown field {name!r}; fields are {', '.join(sorted(FIELDS))}, customer.attributes.KEY, event.KEY"
+        )
     ops = [k for k in raw if k != "field"]
     if len(ops) != 1 or ops[0] not in OPERATORS:
         raise RulesError(f"{where}: condition on {name} needs exactly one of {', '.join(OPERATORS)}")
@@ -265,7 +267,7 @@ def _condition(raw: Any, where: str) -> Condition:
         except re.error as exc:
             raise RulesError(f"{where}: {value!r} is not a regular expression: {exc}") from None
     elif op == "in" and not isinstance(value, list):
-        raise RulesError(f"{where}: `in` takes a list, e.g. in = [\"telegram\", \"vk\"]")
+        raise RulesError(f'{where}: `in` takes a list, e.g. in = ["telegram", "vk"]')
     elif op in ("above", "below") and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise RulesError(f"{where}: `{op}` takes a number")
     if name == "conversation.priority" and op in ("is", "is_not") and isinstance(value, str):
@@ -280,7 +282,9 @@ def _action(raw: Any, where: str) -> Action:
         raise RulesError(f'{where}: an action is a table such as {{ add_labels = ["refund"] }}')
     keys = [k for k in raw if k != "operators"]
     if len(keys) != 1 or keys[0] not in ACTIONS:
-        raise RulesError(f"{where}: an action needs exactly one of {', '.join(ACTIONS)} (got {', '.join(map(str, keys)) or 'none'})")
+        raise RulesError(
+            f"{where}: an action needs exactly one of {', '.join(ACTIONS)} (got {', '.join(map(str, keys)) or 'none'})"
+        )
     kind, value = keys[0], raw[keys[0]]
     if "operators" in raw and kind != "notify":
         raise RulesError(f"{where}: `operators` goes only with notify")

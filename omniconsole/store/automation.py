@@ -215,7 +215,13 @@ def message_fields(conn: sqlite3.Connection, message_id: int) -> dict[str, Any]:
     ).fetchone()
     if row is None:
         return {}
-    return {"message.body": row[0], "message.subject": row[1], "channel.kind": row[2], "channel.name": row[3], "channel.health": row[4]}
+    return {
+        "message.body": row[0],
+        "message.subject": row[1],
+        "channel.kind": row[2],
+        "channel.name": row[3],
+        "channel.health": row[4],
+    }
 
 
 def recent_inbound_texts(conn: sqlite3.Connection, conversation_id: int, limit: int = 3) -> list[str]:
@@ -265,11 +271,15 @@ def operator_logins(conn: sqlite3.Connection) -> list[str]:
 CALL_KINDS = ("rule.webhook", "rule.notify")
 
 
-def call_webhook(conn: sqlite3.Connection, conversation_id: int | None, endpoint: str, actor: str, now: float, **more: Any) -> int:
+def call_webhook(
+    conn: sqlite3.Connection, conversation_id: int | None, endpoint: str, actor: str, now: float, **more: Any
+) -> int:
     """Ask the `[[webhooks]]` endpoint `endpoint` to be called about a conversation: one
     `rule.webhook` event that the endpoint's sender delivers, signed and retried
     (omniconsole/integrations/webhooks.py). Returns the event id."""
-    return add_event(conn, "rule.webhook", actor=actor, conversation_id=conversation_id, payload={"endpoint": endpoint, **more}, at=now)
+    return add_event(
+        conn, "rule.webhook", actor=actor, conversation_id=conversation_id, payload={"endpoint": endpoint, **more}, at=now
+    )
 
 
 def notify_operators(
@@ -278,7 +288,12 @@ def notify_operators(
     """A notice for the windows of `operators` (logins) about a conversation: one
     `rule.notify` event their windows show. Returns the event id."""
     return add_event(
-        conn, "rule.notify", actor=actor, conversation_id=conversation_id, payload={"text": text, "operators": list(operators)}, at=now
+        conn,
+        "rule.notify",
+        actor=actor,
+        conversation_id=conversation_id,
+        payload={"text": text, "operators": list(operators)},
+        at=now,
     )
 
 
@@ -301,5 +316,11 @@ def record_macro(conn: sqlite3.Connection, conversation_id: int, name: str, did:
     customer_id = _customer_of(conn, conversation_id)
     _timeline_event(conn, conversation_id, customer_id, actor, f"{actor} ran macro {name}: {'; '.join(did)}", now)
     add_event(
-        conn, "macro.ran", actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload={"macro": name, "did": did}, at=now
+        conn,
+        "macro.ran",
+        actor=actor,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        payload={"macro": name, "did": did},
+        at=now,
     )

@@ -47,7 +47,9 @@ async def _fired(store: Store) -> list[str]:
     return [json.loads(r[0])["rule"] for r in rows]
 
 
-async def test_rules_in_a_real_core_label_call_a_signed_webhook_and_fire_timers_once(callback: CallbackServer, tmp_path: Path) -> None:
+async def test_rules_in_a_real_core_label_call_a_signed_webhook_and_fire_timers_once(
+    callback: CallbackServer, tmp_path: Path
+) -> None:
     (tmp_path / "rules.toml").write_text(RULES, encoding="utf-8")
     port = free_port()
     async with crm_peer() as crm:
@@ -55,7 +57,9 @@ async def test_rules_in_a_real_core_label_call_a_signed_webhook_and_fire_timers_
             "store": {"database": str(tmp_path / "core.db"), "data_dir": str(tmp_path / "data")},
             "channels": [{"kind": "api", "name": "CRM", **settings_for(callback.url)}],
             "listener": {"port": port},
-            "webhooks": [{"name": "crm", "url": f"{crm.url}/hooks", "events": ["channel.down"], "secret": "s3cret", "retry_base": 0.05}],
+            "webhooks": [
+                {"name": "crm", "url": f"{crm.url}/hooks", "events": ["channel.down"], "secret": "s3cret", "retry_base": 0.05}
+            ],
             "automation": {"rules": "rules.toml"},
         }
         settings = parse_settings(raw, tmp_path / "omniconsole.toml")
@@ -74,7 +78,11 @@ async def test_rules_in_a_real_core_label_call_a_signed_webhook_and_fire_timers_
             assert len(called) == 1
             assert signing.verify("s3cret", called[0].headers, called[0].body) is None
             body = called[0].json
-            assert body["conversation"]["id"] == cid and body["data"] == {"endpoint": "crm", "rule": "urgent words", "trigger": "message.received"}
+            assert body["conversation"]["id"] == cid and body["data"] == {
+                "endpoint": "crm",
+                "rule": "urgent words",
+                "trigger": "message.received",
+            }
             view = await store.conversation(cid)
             assert "urgent" in view.labels
             assert await _fired(store) == ["urgent words", "waited"]

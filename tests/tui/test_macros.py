@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-
 import tomllib
+
 from textual.widgets import OptionList, Static
 
 from omniconsole.automation.rules import AutomationSettings, parse_rulebook
@@ -65,9 +65,15 @@ async def test_a_macro_with_its_preview_runs_and_stays(make_window, shop):
         assert screen.conversation.id == ids["oliver"]  # stayed
         assert row(shop, "SELECT priority FROM conversations WHERE id = ?", ids["oliver"]) == (2,)
         assert set(screen.conversation.labels) == {"escalated", "vip"}
-        assert row(shop, "SELECT author FROM messages WHERE conversation_id = ? AND direction = 'note' AND body = 'escalated by macro'", ids["oliver"]) == ("alice",)
+        assert row(
+            shop,
+            "SELECT author FROM messages WHERE conversation_id = ? AND direction = 'note' AND body = 'escalated by macro'",
+            ids["oliver"],
+        ) == ("alice",)
         line = row(shop, "SELECT body FROM messages WHERE conversation_id = ? AND body LIKE 'alice ran macro%'", ids["oliver"])
-        assert line == ("alice ran macro Escalate: add labels escalated, vip; set priority urgent; add a private note 'escalated by macro'",)
+        assert line == (
+            "alice ran macro Escalate: add labels escalated, vip; set priority urgent; add a private note 'escalated by macro'",
+        )
 
 
 async def test_run_and_go_next_and_a_macro_key(make_window, shop):
@@ -94,4 +100,8 @@ async def test_personal_macros_are_their_owners_only(make_app, shop):
         await pilot.press("M")
         await dialog(pilot, "MacroDialog")
         options = app.screen.query_one(OptionList)
-        assert [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)] == ["Escalate", "Close  [f6]", "Bob's own"]
+        assert [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)] == [
+            "Escalate",
+            "Close  [f6]",
+            "Bob's own",
+        ]

@@ -57,7 +57,9 @@ class Desk:
         return [f for f in out if rule is None or f[0] == rule]
 
     def events(self, kind: str) -> list[dict]:
-        return [json.loads(p or "{}") for (p,) in self.conn.execute("SELECT payload FROM events WHERE kind = ? ORDER BY id", (kind,))]
+        return [
+            json.loads(p or "{}") for (p,) in self.conn.execute("SELECT payload FROM events WHERE kind = ? ORDER BY id", (kind,))
+        ]
 
     def one(self, sql: str, *args):
         row = self.conn.execute(sql, args).fetchone()
@@ -113,7 +115,10 @@ def test_message_received_labels_priority_and_note_by_keywords(desk) -> None:
     # Every firing is one event and one timeline line in words.
     assert d.fired() == [("refund words", cid, ["add label refund", "set priority high", "add a private note 'check the order'"])]
     line = d.one("SELECT body, author FROM messages WHERE conversation_id = ? AND direction = 'event' ORDER BY id DESC", cid)
-    assert line == ("rule refund words did: add label refund; set priority high; add a private note 'check the order'", "rule:refund words")
+    assert line == (
+        "rule refund words did: add label refund; set priority high; add a private note 'check the order'",
+        "rule:refund words",
+    )
     other = d.write("hello there", address="2002")
     assert d.labels(other) == [] and len(d.fired()) == 1
     # The step runs again for the same conversation (an edit): the message triggers nothing twice.
@@ -138,12 +143,12 @@ actions = [ { add_labels = ["vip"] }, { assign_queue = "senior" } ]
     )
     plain = d.write("hi", address="3003")
     assert d.fired() == []
-    write_transaction(d.conn, lambda c: c.execute("UPDATE customers SET attributes = '{\"tier\": \"VIP\"}'"))
+    write_transaction(d.conn, lambda c: c.execute('UPDATE customers SET attributes = \'{"tier": "VIP"}\''))
     d.write("again", address="3003")  # the same open conversation: not opened now
     assert d.fired() == []
     vip = d.write("hello", address="4004")  # a new customer ...
     assert d.fired() == []  # ... without the attribute
-    write_transaction(d.conn, lambda c: c.execute("UPDATE customers SET attributes = '{\"tier\": \"vip\"}'"))
+    write_transaction(d.conn, lambda c: c.execute('UPDATE customers SET attributes = \'{"tier": "vip"}\''))
     write_transaction(d.conn, actions.set_status, plain, ConversationStatus.RESOLVED, "anna")
     third = d.write("new question", address="3003")  # opens a new conversation: vip now
     assert third not in (plain, vip)
@@ -187,8 +192,13 @@ actions = [ { priority = "urgent" } ]
     write_transaction(d.conn, actions.set_status, cid, ConversationStatus.OPEN, "anna")
     sla = {"policy": "gold", "target": "first_response", "share": 0.75, "due": time.time() + 60}
     write_transaction(d.conn, lambda c: add_event(c, "sla.warning", actor="sla", conversation_id=cid, payload=sla))
-    write_transaction(d.conn, lambda c: add_event(c, "sla.breach", actor="sla", conversation_id=cid, payload={**sla, "share": 1.0}))
-    write_transaction(d.conn, lambda c: add_event(c, "survey.answered", actor="customer", conversation_id=cid, payload={"kind": "csat", "score": 2}))
+    write_transaction(
+        d.conn, lambda c: add_event(c, "sla.breach", actor="sla", conversation_id=cid, payload={**sla, "share": 1.0})
+    )
+    write_transaction(
+        d.conn,
+        lambda c: add_event(c, "survey.answered", actor="customer", conversation_id=cid, payload={"kind": "csat", "score": 2}),
+    )
     d.follow()
     assert [f[0] for f in d.fired()] == [
         "on conversation.assigned",
@@ -269,7 +279,11 @@ actions = [ { reply = "no-such-answer" }, { add_labels = ["prices"] } ]
     # A refused action is said in words; the rule's other actions still happen.
     other = d.write("your prices?", address="5005")
     assert d.fired("missing answer") == [
-        ("missing answer", other, ["could not reply with answer 'no-such-answer': the library has no answer 'no-such-answer'", "add label prices"])
+        (
+            "missing answer",
+            other,
+            ["could not reply with answer 'no-such-answer': the library has no answer 'no-such-answer'", "add label prices"],
+        )
     ]
     assert d.labels(other) == ["prices"]
     # Reopening (by a rule on the reopened conversation's label) goes through the same store call.
@@ -338,12 +352,15 @@ actions = [ { note = "seen" }, { add_labels = ["seen"] } ]
 
 
 def test_imports_trigger_nothing(desk) -> None:
-    d = desk(KEYWORDS.replace('on = "message.received"', 'on = "message.received"') + """
+    d = desk(
+        KEYWORDS.replace('on = "message.received"', 'on = "message.received"')
+        + """
 [[rules]]
 name = "resolved"
 on = "conversation.resolved"
 actions = [ { note = "bye" } ]
-""")
+"""
+    )
     d.follow()
     # An import stores history without the pipeline step and resolves old threads as "import".
     cid = d.write("refund please", live=False)
@@ -456,13 +473,18 @@ actions = [ { resolve = true } ]
     d.write("my order is late")  # the customer answered: the timer is dropped ...
     assert timers.scheduled(d.conn) == []
     # ... and a row fired anyway (a stale copy) checks the state again and does nothing.
-    write_transaction(d.conn, lambda c: timers.schedule(c, row.kind, row.due_at, 0, conversation_id=cid, subject=row.subject, payload=row.payload))
+    write_transaction(
+        d.conn,
+        lambda c: timers.schedule(c, row.kind, row.due_at, 0, conversation_id=cid, subject=row.subject, payload=row.payload),
+    )
     assert _fire_due(d, row.due_at) == 1  # taken from the schedule ...
     assert d.fired() == [] and d.one("SELECT status FROM conversations WHERE id = ?", cid) == ("open",)
 
 
 def test_dry_run_matches_the_live_run_on_the_same_history(desk, tmp_path: Path) -> None:
-    rules = KEYWORDS + """
+    rules = (
+        KEYWORDS
+        + """
 [[rules]]
 name = "greeting"
 on = "conversation.opened"
@@ -474,6 +496,7 @@ name = "resolved"
 on = "conversation.resolved"
 actions = [ { add_labels = ["done"] } ]
 """
+    )
     d = desk(rules)
     d.follow()
     texts = ["hello, refund?", "where is my parcel", "money back now", "hello there", "REFUND!!", "ok"]
@@ -498,32 +521,33 @@ def test_validation_errors_name_the_rule_in_one_line(tmp_path: Path) -> None:
         return str(caught.value).replace(str(path), "F")
 
     assert problem('[[rules]]\nname = "x"\non = "message.sent"\nactions = [{ note = "a" }]') == (
-        "F: rule 'x': unknown event 'message.sent'; events are " + ", ".join(__import__("omniconsole.automation.rules", fromlist=["EVENTS"]).EVENTS)
+        "F: rule 'x': unknown event 'message.sent'; events are "
+        + ", ".join(__import__("omniconsole.automation.rules", fromlist=["EVENTS"]).EVENTS)
     )
     assert problem('[[rules]]\nname = "x"\ntimer = "resolved"\nafter = "soon"\nactions = [{ note = "a" }]') == (
-        "F: rule 'x': 'soon' is not a duration; write one such as \"30min\", \"2h\" or \"7d\""
+        'F: rule \'x\': \'soon\' is not a duration; write one such as "30min", "2h" or "7d"'
     )
-    assert problem('[[rules]]\nname = "x"\non = "message.received"\nconditions = [{ field = "message.body", matches = "(" }]\nactions = [{ note = "a" }]').startswith(
-        "F: rule 'x': '(' is not a regular expression"
-    )
+    assert problem(
+        '[[rules]]\nname = "x"\non = "message.received"\nconditions = [{ field = "message.body", matches = "(" }]\nactions = [{ note = "a" }]'
+    ).startswith("F: rule 'x': '(' is not a regular expression")
     assert problem('[[rules]]\nname = "x"\non = "message.received"\nactions = [{ shout = "a" }]').startswith(
         "F: rule 'x': an action needs exactly one of reply, note"
     )
     assert problem('[[rules]]\nname = "x"\non = "channel.down"\nactions = [{ resolve = true }]') == (
         "F: rule 'x': channel.down has no conversation, so only notify and webhook can follow it (not resolve)"
     )
-    assert problem('[[rules]]\nname = "x"\non = "message.received"\nconditions = [{ field = "message.colour", is = "red" }]\nactions = [{ note = "a" }]').startswith(
-        "F: rule 'x': unknown field 'message.colour'"
-    )
-    assert problem('[[rules]]\nname = "x"\ntimer = "waiting_for_us"\nafter = "1h"\nbusiness_time = true\ncalendar = "nope"\nactions = [{ note = "a" }]') == (
-        "F: rule 'x': calendar 'nope' is not defined in [[calendars]]"
-    )
+    assert problem(
+        '[[rules]]\nname = "x"\non = "message.received"\nconditions = [{ field = "message.colour", is = "red" }]\nactions = [{ note = "a" }]'
+    ).startswith("F: rule 'x': unknown field 'message.colour'")
+    assert problem(
+        '[[rules]]\nname = "x"\ntimer = "waiting_for_us"\nafter = "1h"\nbusiness_time = true\ncalendar = "nope"\nactions = [{ note = "a" }]'
+    ) == ("F: rule 'x': calendar 'nope' is not defined in [[calendars]]")
     assert problem('[[rules]]\nname = "x"\non = "message.received"\nactions = [{ priority = "huge" }]') == (
         "F: rule 'x': priority is one of normal, high, urgent (or 0, 1, 2)"
     )
-    assert problem('[[rules]]\nname = "x"\non = "message.received"\nactions = [{ note = "a" }]\n[[rules]]\nname = "x"\non = "message.received"\nactions = [{ note = "a" }]') == (
-        "F: rule 'x' is defined twice; names must be unique"
-    )
+    assert problem(
+        '[[rules]]\nname = "x"\non = "message.received"\nactions = [{ note = "a" }]\n[[rules]]\nname = "x"\non = "message.received"\nactions = [{ note = "a" }]'
+    ) == ("F: rule 'x' is defined twice; names must be unique")
     assert problem('[[macros]]\nname = "m"\nactions = []') == "F: macro 'm': actions must be a non-empty list of tables"
     assert problem("[[rules]\n").startswith("rules file F is not valid TOML")
 
@@ -531,7 +555,12 @@ def test_validation_errors_name_the_rule_in_one_line(tmp_path: Path) -> None:
 def test_the_shipped_example_rules_are_valid() -> None:
     book = load_rules(repo_root() / "data" / "rules.example.toml", {"default"})
     names = {r.name for r in book.rules}
-    assert {"out of office", "auto-resolve quiet conversations", "labels from keywords", "VIP customers to the senior queue"} <= names
+    assert {
+        "out of office",
+        "auto-resolve quiet conversations",
+        "labels from keywords",
+        "VIP customers to the senior queue",
+    } <= names
     assert book.macros
 
 
@@ -544,12 +573,18 @@ def test_rules_check_and_test_commands(tmp_path: Path) -> None:
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "omniconsole.cli", "--config", str(config), *args], capture_output=True, text=True, env=env, cwd=tmp_path
+            [sys.executable, "-m", "omniconsole.cli", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
         )
 
     done = cli("rules", "check")
     assert done.returncode == 0, done.stderr
-    assert "1 rules and 0 macros are fine" in done.stdout and "rule refund words: when a customer's message arrives" in done.stdout
+    assert (
+        "1 rules and 0 macros are fine" in done.stdout and "rule refund words: when a customer's message arrives" in done.stdout
+    )
     # History written with no rules running: the dry run says what would have happened.
     conn = connect(tmp_path / "o.db")
     try:
@@ -573,4 +608,6 @@ def test_rules_check_and_test_commands(tmp_path: Path) -> None:
     rules.write_text('[[rules]]\nname = "bad"\non = "message.received"\nactions = [{ priority = "huge" }]\n', encoding="utf-8")
     done = cli("rules", "check")
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [f"omniconsole: error: {rules}: rule 'bad': priority is one of normal, high, urgent (or 0, 1, 2)"]
+    assert done.stderr.strip().splitlines() == [
+        f"omniconsole: error: {rules}: rule 'bad': priority is one of normal, high, urgent (or 0, 1, 2)"
+    ]

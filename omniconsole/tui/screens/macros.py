@@ -106,7 +106,7 @@ class MacroActions:
             return
         macros = self.macros()
         if not macros:
-            self.app.notify('No macros: add [[macros]] to the rules file ([automation] rules in the config)', severity="warning")
+            self.app.notify("No macros: add [[macros]] to the rules file ([automation] rules in the config)", severity="warning")
             return
         choice = await self.app.push_screen_wait(MacroDialog(macros, c.id))
         if choice is not None:
@@ -149,4 +149,3 @@ class MacroActions:
                 where = f" (#{event.conversation_id})" if event.conversation_id else ""
                 rule = event.actor.removeprefix("rule:")
                 self.app.notify(Text(f"{rule}{where}: {payload.get('text', '')}"), timeout=8, markup=False)
-
