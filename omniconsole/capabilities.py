@@ -4,9 +4,8 @@ one (`omniconsole serve`, `omniconsole demo`, the window's embedded core).
 The core imports no capability package (DESIGN.md's arrows point from them to it); whoever
 builds a `Hub` hands it these: the conversation pipeline's steps in order (the bot's turn),
 the extensions with their pipeline steps, schedule handlers and background tasks (rules,
-routing),
-the services that run beside them with routes on the listener (surveys), and the jobs
-that must run once per database (webhook deliveries).
+then routing), the services that run beside them with routes on the listener (surveys), and
+the jobs that must run once per database (webhook deliveries).
 """
 
 from __future__ import annotations

@@ -611,3 +611,27 @@ def test_rules_check_and_test_commands(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         f"omniconsole: error: {rules}: rule 'bad': priority is one of normal, high, urgent (or 0, 1, 2)"
     ]
+
+
+def test_the_config_names_the_rules_file_and_its_mistakes_stop_the_start(tmp_path: Path) -> None:
+    from omniconsole.config import load_settings
+    from omniconsole.errors import UsageError
+
+    config = tmp_path / "omniconsole.toml"
+    config.write_text('[automation]\nrules = "rules.toml"\n', encoding="utf-8")
+    (tmp_path / "rules.toml").write_text(KEYWORDS, encoding="utf-8")
+    settings = load_settings(config)
+    assert settings.automation.rules_path == tmp_path / "rules.toml"
+    assert [r.name for r in settings.automation.book.rules] == ["refund words"]
+    (tmp_path / "rules.toml").write_text(
+        '[[rules]]\nname = "tell the crm"\non = "conversation.resolved"\nactions = [{ webhook = "crm" }]\n', encoding="utf-8"
+    )
+    with pytest.raises(UsageError) as caught:
+        load_settings(config)
+    assert (
+        str(caught.value)
+        == f"{tmp_path / 'rules.toml'}: rule 'tell the crm': webhook 'crm' is not a [[webhooks]] endpoint of {config}"
+    )
+    (tmp_path / "rules.toml").unlink()
+    with pytest.raises(UsageError, match="rules file .* does not exist"):
+        load_settings(config)
