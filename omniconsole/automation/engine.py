@@ -60,6 +60,9 @@ FOLLOWED = {
     "survey.answered": "survey.answered",
     "channel.health": None,  # down or up, by its payload
 }
+#: Seconds after which a delivered batch is no longer new to the step (see
+#: store/automation.py `newest_batch`): the step runs right after ingest commits.
+STEP_MAX_AGE = 600.0
 #: Actors whose events are history brought in, never a trigger.
 IMPORT_ACTORS = frozenset({"import"})
 
@@ -358,7 +361,7 @@ class Engine:
     def step(self, conn: sqlite3.Connection, conversation_id: int, now: float) -> list[Planned]:
         """The pipeline step: the conversation's newest delivered batch (opened, reopened, the
         customer's messages) triggers rules once; timers of the new state are put."""
-        batch = db.newest_batch(conn, conversation_id)
+        batch = db.newest_batch(conn, conversation_id, now - STEP_MAX_AGE)
         if not batch:
             return []
         db.set_mark(conn, conversation_id, batch[-1].id)

@@ -16,7 +16,7 @@ import json
 import sqlite3
 from typing import Any
 
-from omniconsole.store.events import add_event
+from omniconsole.store.events import add_event, age_boundary
 from omniconsole.store.rows import Event
 
 #: Events the pipeline step reads for one conversation's newest batch (never imports: the
@@ -60,34 +60,43 @@ def events_after(conn: sqlite3.Connection, after: int, limit: int = 500) -> list
 def events_between(conn: sqlite3.Connection, start: float, kinds: tuple[str, ...], limit: int = 1_000_000) -> list[Event]:
     """Events of `kinds` stamped at `start` or later, oldest first (the dry run's history)."""
     marks = ", ".join("?" for _ in kinds)
+    first = age_boundary(conn, start)  # a range of the primary key, not a scan of the log
     return [
         Event(*r)
         for r in conn.execute(
             "SELECT id, at, kind, actor, conversation_id, customer_id, message_id, payload FROM events"
-            f" WHERE kind IN ({marks}) AND at >= ? ORDER BY id LIMIT ?",
-            (*kinds, start, limit),
+            f" WHERE id >= ? AND kind IN ({marks}) AND at >= ? ORDER BY id LIMIT ?",
+            (first, *kinds, start, limit),
         )
     ]
 
 
-def newest_batch(conn: sqlite3.Connection, conversation_id: int) -> list[Event]:
+#: How far back (event ids) the step looks for one batch's events: a delivered batch is far
+#: smaller, and the bound keeps the look-up a short range of the primary key.
+BATCH_SPAN = 50_000
+
+
+def newest_batch(conn: sqlite3.Connection, conversation_id: int, since: float) -> list[Event]:
     """The events of `BATCH_KINDS` of the conversation's newest delivered batch that the step
     has not looked at yet, oldest first. A batch's events share one stamp (`ingest_batch`), so
-    the batch is the events stamped like the newest `message.received`."""
+    the batch is the events stamped like the newest `message.received`; one stamped before
+    `since` (epoch seconds) is not new (history an import stored, reached now because of an
+    edit or a reaction) and gives nothing."""
     seen = conn.execute("SELECT last_event_id FROM rule_marks WHERE conversation_id = ?", (conversation_id,)).fetchone()
     newest = conn.execute(
-        "SELECT at FROM events WHERE conversation_id = ? AND kind = 'message.received' ORDER BY id DESC LIMIT 1",
+        "SELECT id, at FROM events WHERE conversation_id = ? AND kind = 'message.received' ORDER BY id DESC LIMIT 1",
         (conversation_id,),
     ).fetchone()
-    if newest is None:
+    if newest is None or newest[1] < since:
         return []
     marks = ", ".join("?" for _ in BATCH_KINDS)
+    after = max(seen[0] if seen else 0, newest[0] - BATCH_SPAN)
     return [
         Event(*r)
         for r in conn.execute(
             "SELECT id, at, kind, actor, conversation_id, customer_id, message_id, payload FROM events"
-            f" WHERE conversation_id = ? AND kind IN ({marks}) AND at = ? AND id > ? ORDER BY id",
-            (conversation_id, *BATCH_KINDS, newest[0], seen[0] if seen else 0),
+            f" WHERE id > ? AND id <= ? AND conversation_id = ? AND kind IN ({marks}) AND at = ? ORDER BY id",
+            (after, newest[0], conversation_id, *BATCH_KINDS, newest[1]),
         )
     ]
 
@@ -242,7 +251,8 @@ def channel_fields(conn: sqlite3.Connection, channel_id: int) -> dict[str, Any]:
 def previous_health(conn: sqlite3.Connection, channel_id: int, before_event_id: int) -> str | None:
     """The health a channel had before event `before_event_id` (from the events log), or None."""
     for (payload,) in conn.execute(
-        "SELECT payload FROM events WHERE kind = 'channel.health' AND id < ? ORDER BY id DESC LIMIT 50", (before_event_id,)
+        "SELECT payload FROM events WHERE kind = 'channel.health' AND id < ? AND id > ? ORDER BY id DESC LIMIT 50",
+        (before_event_id, before_event_id - BATCH_SPAN),
     ):
         try:
             data = json.loads(payload or "{}")

@@ -105,3 +105,21 @@ async def test_personal_macros_are_their_owners_only(make_app, shop):
             "Close  [f6]",
             "Bob's own",
         ]
+
+
+async def test_a_rule_notice_is_shown_to_the_operators_it_names(make_app, shop):
+    from omniconsole.store import Store
+
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        store = await Store.open(shop[0].database)
+        try:
+            await store.notify_operators(shop[1]["emma"], "[b]SLA breached[/b] \x1b]0;x\x07", ["alice"], "rule:SLA alarm")
+            await store.notify_operators(shop[1]["emma"], "for bob only", ["bob"], "rule:other")
+        finally:
+            await store.close()
+        await settle(pilot, 0.6)
+        shown = [str(n.message) for n in app._notifications]
+        assert f"SLA alarm (#{shop[1]['emma']}): [b]SLA breached[/b] " in shown  # literal, the OSC sequence dropped
+        assert not any("for bob only" in m for m in shown)

@@ -635,3 +635,67 @@ def test_the_config_names_the_rules_file_and_its_mistakes_stop_the_start(tmp_pat
     (tmp_path / "rules.toml").unlink()
     with pytest.raises(UsageError, match="rules file .* does not exist"):
         load_settings(config)
+
+
+def test_history_an_import_stored_earlier_is_no_trigger_when_a_live_edit_reaches_it(desk) -> None:
+    d = desk(KEYWORDS)
+    cid = d.write("refund, imported long ago", live=False)
+    write_transaction(d.conn, lambda c: c.execute("UPDATE events SET at = at - 3600"))
+    write_transaction(d.conn, d.engine.step, cid, time.time())  # the step runs for an edit
+    assert d.fired() == []
+
+
+def test_a_customer_reply_to_a_resolved_mail_thread_triggers_reopened(desk) -> None:
+    d = desk(
+        """
+[[rules]]
+name = "back again"
+on = "conversation.reopened"
+actions = [ { add_labels = ["returned"] } ]
+"""
+    )
+    channel = write_transaction(d.conn, actions.ensure_channel, "email", "mail")
+    from omniconsole.models import IdentityKind
+
+    def mail(n: int, body: str, **fields) -> int:
+        record = d.ingestor.prepare(inbound(f"<m{n}@x>", body, kind=IdentityKind.EMAIL, address="ann@example.com", **fields))
+        result = write_transaction(d.conn, history.ingest_batch, channel, "email", [record], None)
+        write_transaction(d.conn, d.engine.step, result.receipts[0][2], time.time())
+        return result.receipts[0][2]
+
+    cid = mail(1, "my order", thread_key="<m1@x>")
+    write_transaction(d.conn, actions.set_status, cid, ConversationStatus.RESOLVED, "anna")
+    time.sleep(0.01)  # another batch, another stamp
+    assert mail(2, "it broke again", thread_key="<m2@x>", reply_to_keys=("<m1@x>",)) == cid
+    assert d.fired() == [("back again", cid, ["add label returned"])]
+
+
+def test_conditions_on_language_labels_and_office_hours(desk) -> None:
+    from omniconsole.answers.language import detect_messages
+
+    closed = Calendar.parse("Mon 00:00-00:01", "UTC")  # open one minute a week
+    d = desk(
+        """
+[[rules]]
+name = "russian after hours"
+on = "message.received"
+calendar = "tiny"
+conditions = [
+  { field = "message.language", is = "ru" },
+  { field = "office_hours", is = false },
+  { field = "conversation.labels", has = "billing" },
+]
+actions = [ { note = "ответим утром" } ]
+""",
+        calendars={"tiny": closed},
+    )
+    d.engine.detect = detect_messages
+    cid = d.write("Здравствуйте, у меня вопрос по оплате заказа")
+    assert d.fired() == []  # no billing label yet
+    write_transaction(d.conn, actions.set_conversation_labels, cid, ["billing"], "anna")
+    d.write("Hello, a question about my invoice please")
+    assert d.fired() == []  # English
+    d.write("Подскажите, пожалуйста, когда придёт возврат денег")
+    if closed.is_open(time.time()):
+        pytest.skip("the one open minute of the week")
+    assert d.fired() == [("russian after hours", cid, ["add a private note 'ответим утром'"])]

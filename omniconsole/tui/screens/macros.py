@@ -18,6 +18,7 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from omniconsole.automation.rules import Macro
+from omniconsole.tui.text import safe
 from omniconsole.tui.widgets.dialog_list import DialogList
 
 
@@ -41,7 +42,7 @@ class MacroDialog(ModalScreen[tuple[str, bool] | None]):
         with Vertical(classes="dialog"):
             yield Label(Text(f"Run a macro on conversation #{self.conversation_id}", style="bold"), markup=False)
             yield DialogList(
-                *[Option(Text(m.name + (f"  [{m.key}]" if m.key else "")), id=str(n)) for n, m in enumerate(self.macros)],
+                *[Option(safe(m.name + (f"  [{m.key}]" if m.key else "")), id=str(n)) for n, m in enumerate(self.macros)],
                 markup=False,
                 id="macro-list",
             )
@@ -64,7 +65,7 @@ class MacroDialog(ModalScreen[tuple[str, bool] | None]):
         macro = self.macros[index]
         lines = Text("It will:\n", style="bold")
         for line in macro.describe():
-            lines.append(f"  • {line}\n", style="")
+            lines.append_text(safe(f"  • {line}\n"))
         self.query_one("#macro-preview", Static).update(lines)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -132,7 +133,7 @@ class MacroActions:
             did.extend(await run_macro(self.store, macro, conversation.id, self.operator.login, customer_name=name_of))
 
         if await self._do(run()):
-            self.app.notify(Text(f"Macro {macro.name}: " + "; ".join(did)), timeout=4, markup=False)
+            self.app.notify(safe(f"Macro {macro.name}: " + "; ".join(did)), timeout=4, markup=False)
             if go_next:
                 await self.action_next_waiting()
 
@@ -148,4 +149,4 @@ class MacroActions:
             if self.operator.login in payload.get("operators", []):
                 where = f" (#{event.conversation_id})" if event.conversation_id else ""
                 rule = event.actor.removeprefix("rule:")
-                self.app.notify(Text(f"{rule}{where}: {payload.get('text', '')}"), timeout=8, markup=False)
+                self.app.notify(safe(f"{rule}{where}: {payload.get('text', '')}"), timeout=8, markup=False)
