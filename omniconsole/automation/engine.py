@@ -314,21 +314,14 @@ class Engine:
     def _answer(self, conn: sqlite3.Connection, cid: int, key: str) -> str:
         """The library answer `key` rendered for the conversation's channel, in the customer's
         language when the library has it."""
-        from omniconsole.answers.placeholders import fill, first_name
-        from omniconsole.answers.render import render
         from omniconsole.store import answers
 
         values = db.conversation_fields(conn, cid) or {}
-        language = self._language(conn, values, False)
         variants = [a for a in answers.articles(conn) if a.key == key]
-        if not variants:
-            raise ActionError(f"the library has no answer {key!r}")
-        record = next((a for a in variants if a.language == language), None) or next(
-            (a for a in variants if not a.language), variants[0]
+        language = self._language(conn, values, False) if len(variants) > 1 else ""
+        return answer_body(
+            key, variants, language, str(values.get("customer.name") or ""), cid, str(values.get("channel.kind") or "")
         )
-        name = str(values.get("customer.name") or "")
-        filled = fill(record.body, {"customer.name": name, "customer.first_name": first_name(name), "conversation.id": cid})
-        return render(filled.text, str(values.get("channel.kind") or "")).text.strip()
 
     def _survey(self, conn: sqlite3.Connection, cid: int, kind: str, now: float) -> str:
         from omniconsole.analytics import surveys
@@ -500,6 +493,26 @@ class Engine:
         if since is None or abs(since - float(row.payload.get("since", -1))) > 1e-6:
             return []
         return self.run(conn, Trigger(f"timer:{timer}", row.conversation_id, (), {"since": since}, (), None, now, rule.name), now)
+
+
+def answer_body(key: str, variants: list, language: str, customer_name: str, conversation_id: int, channel_kind: str) -> str:
+    """Library answer `key` (its `variants`, ArticleRecords) as a reply body: the variant in
+    `language`, else the one without a language, else the first; placeholders filled; rendered
+    for `channel_kind` (answers/render.py). ActionError when the library has no such answer."""
+    from omniconsole.answers.placeholders import fill, first_name
+    from omniconsole.answers.render import render
+
+    if not variants:
+        raise ActionError(f"the library has no answer {key!r}")
+    record = next((a for a in variants if language and a.language == language), None) or next(
+        (a for a in variants if not a.language), variants[0]
+    )
+    values = {
+        "customer.name": customer_name,
+        "customer.first_name": first_name(customer_name),
+        "conversation.id": conversation_id,
+    }
+    return render(fill(record.body, values).text, channel_kind).text.strip()
 
 
 def _payload(event: Event) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from omniconsole.automation.engine import answer_body
 from omniconsole.automation.rules import Action, Macro
 from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus
@@ -24,22 +25,6 @@ from omniconsole.models import ConversationStatus
 def preview(macro: Macro) -> list[str]:
     """What the macro will do, one line per action, in words."""
     return macro.describe()
-
-
-async def _answer_text(store: Any, key: str, channel_kind: str, customer_name: str, conversation_id: int) -> str:
-    from omniconsole.answers.placeholders import fill, first_name
-    from omniconsole.answers.render import render
-
-    variants = [a for a in await store.kb_articles() if a.key == key]
-    if not variants:
-        raise OmniError(f"the library has no answer {key!r}")
-    record = next((a for a in variants if not a.language), variants[0])
-    values = {
-        "customer.name": customer_name,
-        "customer.first_name": first_name(customer_name),
-        "conversation.id": conversation_id,
-    }
-    return render(fill(record.body, values).text, channel_kind).text.strip()
 
 
 async def run_macro(store: Any, macro: Macro, conversation_id: int, operator: str, *, customer_name: str = "") -> list[str]:
@@ -63,7 +48,8 @@ async def _do(store: Any, action: Action, conversation: Any, operator: str, cust
     cid, kind, value = conversation.id, action.kind, action.value
     if kind == "reply":
         channel_kind = conversation.channel_kinds[-1] if conversation.channel_kinds else ""
-        await store.queue_reply(cid, await _answer_text(store, value, channel_kind, customer_name, cid), operator)
+        variants = [a for a in await store.kb_articles() if a.key == value]
+        await store.queue_reply(cid, answer_body(value, variants, "", customer_name, cid, channel_kind), operator)
     elif kind == "note":
         await store.add_note(cid, value, operator)
     elif kind in ("add_labels", "remove_labels"):

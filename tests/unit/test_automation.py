@@ -699,3 +699,70 @@ actions = [ { note = "ответим утром" } ]
     if closed.is_open(time.time()):
         pytest.skip("the one open minute of the week")
     assert d.fired() == [("russian after hours", cid, ["add a private note 'ответим утром'"])]
+
+
+async def test_a_macro_runs_every_action_through_store_methods(store) -> None:
+    from omniconsole.automation.macros import run_macro
+    from omniconsole.store import Store
+
+    assert isinstance(store, Store)
+    book = parse_rulebook(
+        _toml(
+            """
+[[macros]]
+name = "Everything"
+actions = [
+  { reply = "hello" }, { note = "n" }, { add_labels = ["a", "b"] }, { remove_labels = ["b"] }, { priority = "high" },
+  { assign = "anna" }, { assign_queue = "senior" }, { webhook = "crm" }, { notify = "look", operators = ["anna"] },
+  { survey = "csat" }, { snooze = "1h" },
+]
+"""
+        )
+    )
+    channel = await store.ensure_channel("telegram", "tg")
+    await Ingestor(store, store.path.parent, "RU").ingest(channel, "telegram", [inbound("x1", "hi", address="1001")], None)
+    cid = (await store.db.run(lambda c: c.execute("SELECT id FROM conversations").fetchone()))[0]
+    await store.add_operator("anna", "Anna")
+    await store.kb_save(ArticleRecord(key="hello", title="Hello", body="Hi {customer.first_name|there}, **welcome**"), "admin")
+    did = await run_macro(store, book.macros[0], cid, "boris", customer_name="Ann Lee")
+    assert did == [
+        "reply with answer 'hello'",
+        "add a private note 'n'",
+        "add labels a, b",
+        "remove label b",
+        "set priority high",
+        "assign to anna",
+        "move to queue senior",
+        "call webhook crm",
+        "notify anna: 'look'",
+        "could not send a CSAT survey: surveys are sent by the core after a resolution, not from a macro",
+        "snooze for 1 h",
+    ]
+    conversation = await store.conversation(cid)
+    assert (conversation.labels, conversation.priority, conversation.assignee, conversation.status) == (
+        ("a",),
+        1,
+        "anna",
+        "snoozed",
+    )
+
+    def read(c):
+        return (
+            c.execute("SELECT body, author FROM messages WHERE direction = 'out'").fetchone(),
+            c.execute("SELECT queue FROM conversations").fetchone()[0],
+            [
+                (k, a, json.loads(p))
+                for k, a, p in c.execute(
+                    "SELECT kind, actor, payload FROM events WHERE kind IN ('rule.webhook', 'rule.notify') ORDER BY id"
+                )
+            ],
+            c.execute("SELECT body FROM messages WHERE body LIKE 'boris ran macro%'").fetchone()[0],
+        )
+
+    reply, queue, calls, line = await store.db.run(read)
+    assert tuple(reply) == ("Hi Ann, welcome", "boris") and queue == "senior"
+    assert calls == [
+        ("rule.webhook", "boris", {"endpoint": "crm", "macro": "Everything"}),
+        ("rule.notify", "boris", {"text": "look", "operators": ["anna"]}),
+    ]
+    assert line.startswith("boris ran macro Everything: reply with answer 'hello'; add a private note 'n'")
