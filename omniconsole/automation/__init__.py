@@ -9,10 +9,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from omniconsole.core.scheduler import CoreExtension, Scheduler
-
 if TYPE_CHECKING:
     from omniconsole.automation.engine import Engine
+    from omniconsole.core.scheduler import CoreExtension, Scheduler
     from omniconsole.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,6 +34,7 @@ def core_extension(settings, *, tick: float = 0.25, clock: Callable[[], float] =
     """The rules' part of the core: the pipeline step, the `rules.timer` handler and the
     follower of the events log (omniconsole/automation/engine.py); None without rules."""
     from omniconsole.automation.engine import TIMER_KIND
+    from omniconsole.core.scheduler import CoreExtension
 
     engine = engine_for(settings)
     if engine is None:

@@ -207,9 +207,12 @@ class Engine:
             return []
         planned: list[Planned] = []
         messages: list[int | None] = list(trigger.message_ids) or [None]
+        read: dict[int | None, dict[str, Any]] = {}  # the fields of each message, read once
         for rule in rules:
             for message_id in messages:
-                if self.matches(conn, rule, self.fields(conn, trigger, message_id), now):
+                if message_id not in read:
+                    read[message_id] = self.fields(conn, trigger, message_id)
+                if self.matches(conn, rule, read[message_id], now):
                     planned.append(Planned(rule, trigger, message_id))
                     break
         return planned

@@ -71,34 +71,40 @@ def events_between(conn: sqlite3.Connection, start: float, kinds: tuple[str, ...
     ]
 
 
-#: How far back (event ids) the step looks for one batch's events: a delivered batch is far
-#: smaller, and the bound keeps the look-up a short range of the primary key.
+#: How far back (event ids) the step looks for a conversation's newest message: the step runs
+#: right after the batch, so it is near the end; the bound keeps a stale case a short range.
 BATCH_SPAN = 50_000
 
 
 def newest_batch(conn: sqlite3.Connection, conversation_id: int, since: float) -> list[Event]:
     """The events of `BATCH_KINDS` of the conversation's newest delivered batch that the step
-    has not looked at yet, oldest first. A batch's events share one stamp (`ingest_batch`), so
-    the batch is the events stamped like the newest `message.received`; one stamped before
+    has not looked at yet, oldest first. A batch's events share one stamp (`ingest_batch`) and
+    are appended together in one transaction, so the batch is the run of events stamped like
+    the conversation's newest `message.received`, read backwards from it; one stamped before
     `since` (epoch seconds) is not new (history an import stored, reached now because of an
     edit or a reaction) and gives nothing."""
     seen = conn.execute("SELECT last_event_id FROM rule_marks WHERE conversation_id = ?", (conversation_id,)).fetchone()
     newest = conn.execute(
-        "SELECT id, at FROM events WHERE conversation_id = ? AND kind = 'message.received' ORDER BY id DESC LIMIT 1",
-        (conversation_id,),
+        "SELECT id, at FROM events WHERE id > (SELECT coalesce(max(id), 0) FROM events) - ? AND conversation_id = ?"
+        " AND kind = 'message.received' ORDER BY id DESC LIMIT 1",
+        (BATCH_SPAN, conversation_id),
     ).fetchone()
     if newest is None or newest[1] < since:
         return []
-    marks = ", ".join("?" for _ in BATCH_KINDS)
-    after = max(seen[0] if seen else 0, newest[0] - BATCH_SPAN)
-    return [
-        Event(*r)
-        for r in conn.execute(
-            "SELECT id, at, kind, actor, conversation_id, customer_id, message_id, payload FROM events"
-            f" WHERE id > ? AND id <= ? AND conversation_id = ? AND kind IN ({marks}) AND at = ? ORDER BY id",
-            (after, newest[0], conversation_id, *BATCH_KINDS, newest[1]),
-        )
-    ]
+    after = seen[0] if seen else 0
+    found: list[Event] = []
+    rows = conn.execute(
+        "SELECT id, at, kind, actor, conversation_id, customer_id, message_id, payload FROM events"
+        " WHERE id <= ? AND id > ? ORDER BY id DESC",
+        (newest[0], after),
+    )
+    for row in rows:
+        if row[1] != newest[1]:
+            break  # the batch before
+        if row[4] == conversation_id and row[2] in BATCH_KINDS:
+            found.append(Event(*row))
+    found.reverse()
+    return found
 
 
 def set_mark(conn: sqlite3.Connection, conversation_id: int, event_id: int) -> None:
