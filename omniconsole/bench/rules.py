@@ -107,7 +107,7 @@ def rules_benchmark(folder: Path, history_size: int, arrivals: int, seed: int = 
     from omniconsole.calendar import Calendar
     from omniconsole.core.ingest import Ingestor
     from omniconsole.models import ConversationStatus, IdentityKind, OperatorRole
-    from omniconsole.store import actions, history
+    from omniconsole.store import actions, automation, history
     from omniconsole.store.database import connect, write_transaction
 
     rng = random.Random(seed)
@@ -160,9 +160,8 @@ def rules_benchmark(folder: Path, history_size: int, arrivals: int, seed: int = 
             started = time.perf_counter()
             followed += write_transaction(conn, engine.follow, time.time())
             follow_times.append(time.perf_counter() - started)
-    fired = conn.execute("SELECT count(*) FROM events WHERE kind = 'rule.fired'").fetchone()[0]
-    events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
-    scheduled = conn.execute("SELECT count(*) FROM schedule").fetchone()[0]
+    counts = automation.figures(conn)
+    fired, events, scheduled = counts["fired"], counts["events"], counts["scheduled"]
     conn.close()
     step50, step95 = percentiles(step_times)
     follow50, follow95 = percentiles(follow_times or [0.0])

@@ -340,3 +340,12 @@ def record_macro(conn: sqlite3.Connection, conversation_id: int, name: str, did:
         payload={"macro": name, "did": did},
         at=now,
     )
+
+
+def figures(conn: sqlite3.Connection) -> dict[str, int]:
+    """Counts for `bench rules`: events in the log, rule firings, rows waiting in the schedule."""
+    return {
+        "events": conn.execute("SELECT count(*) FROM events").fetchone()[0],
+        "fired": conn.execute("SELECT count(*) FROM rule_firings").fetchone()[0],
+        "scheduled": conn.execute("SELECT count(*) FROM schedule").fetchone()[0],
+    }
