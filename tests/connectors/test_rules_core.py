@@ -103,3 +103,67 @@ async def _has(crm, event: str) -> bool:
 async def _priority(store: Store, cid: int, priority: int) -> bool:
     view = await store.conversation(cid)
     return view is not None and view.priority == priority
+
+
+async def test_a_mailbox_imported_while_the_core_runs_triggers_no_rule(callback: CallbackServer, tmp_path: Path) -> None:
+    from omniconsole.core.mail_import import import_mailbox
+    from tests.unit.test_mail_import import THREAD, mail
+
+    (tmp_path / "rules.toml").write_text(
+        RULES
+        + """
+[[rules]]
+name = "any opening"
+on = "conversation.opened"
+actions = [ { note = "hello" } ]
+
+[[rules]]
+name = "any resolution"
+on = "conversation.resolved"
+actions = [ { note = "bye" } ]
+
+[[rules]]
+name = "any reopening"
+on = "conversation.reopened"
+actions = [ { note = "again" } ]
+""",
+        encoding="utf-8",
+    )
+    port = free_port()
+    crm_context = crm_peer()
+    crm = await crm_context.__aenter__()
+    raw = {
+        "store": {"database": str(tmp_path / "core.db"), "data_dir": str(tmp_path / "data")},
+        "channels": [{"kind": "api", "name": "CRM", **settings_for(callback.url)}],
+        "listener": {"port": port},
+        "webhooks": [{"name": "crm", "url": f"{crm.url}/hooks", "events": ["channel.down"], "secret": "s3cret"}],
+        "automation": {"rules": "rules.toml"},
+    }
+    settings = parse_settings(raw, tmp_path / "omniconsole.toml")
+    store = await Store.open(settings.database)
+    client = httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {TOKEN}"})
+    try:
+        async with running_core(settings, store, until_up="all", **hub_parts(settings, store)):
+            # Old mail (resolved as history by the import) and a thread, some of it urgent.
+            mails = [
+                ("old1", mail("<o1@x>", "Ann <ann@example.com>", "URGENT: refund")),
+                *[(f"t{n}", m) for n, m in enumerate(THREAD)],
+            ]
+            summary = await import_mailbox(store, settings, mails, workers=0, open_days=1)
+            assert summary.imported == 4 and summary.resolved >= 1
+            await asyncio.sleep(1.0)  # the follower and the scheduler had their turn
+            assert await _fired(store) == []
+            answer = await client.post(f"http://127.0.0.1:{port}/hooks/crm/messages", json=message("live-1", text="urgent!"))
+            assert answer.status_code == 202, answer.text
+            await until(lambda: _count(store, 2))
+            assert sorted(await _fired(store)) == ["any opening", "urgent words"]
+            await until(lambda: _has(crm, "rule.called"))  # the live message's call only
+        assert [r.json["data"]["rule"] for r in crm.received if r.json["event"] == "rule.called"] == ["urgent words"]
+    finally:
+        await client.aclose()
+        await store.close()
+        await crm_context.__aexit__(None, None, None)
+
+
+async def _count(store: Store, n: int) -> bool:
+    return len(await _fired(store)) >= n
