@@ -527,20 +527,18 @@ def _payload(event: Event) -> dict:
 
 
 def batch_triggers(events: Iterable[Event]) -> list[Trigger]:
-    """The triggers of one conversation's delivered batch (opened or reopened first, then its
-    messages together): the step and the dry run read history the same way."""
-    triggers: list[Trigger] = []
-    messages: list[int] = []
-    cid, at = None, 0.0
-    for event in events:
-        cid, at = event.conversation_id, event.at
-        if event.kind == "message.received":
-            if event.message_id is not None:
-                messages.append(event.message_id)
-        elif event.kind in ("conversation.opened", "conversation.reopened"):
-            triggers.append(Trigger(event.kind, cid, (), {"actor": event.actor}, (), None, at))
+    """The triggers of one conversation's delivered batch: opened or reopened first, then its
+    messages together; the opening's conditions read the messages that opened it too. The
+    step and the dry run read history the same way."""
+    events = list(events)
+    messages = tuple(e.message_id for e in events if e.kind == "message.received" and e.message_id is not None)
+    triggers = [
+        Trigger(e.kind, e.conversation_id, messages, {"actor": e.actor}, (), None, e.at)
+        for e in events
+        if e.kind in ("conversation.opened", "conversation.reopened")
+    ]
     if messages:
-        triggers.append(Trigger("message.received", cid, tuple(messages), {}, (), None, at))
+        triggers.append(Trigger("message.received", events[-1].conversation_id, messages, {}, (), None, events[-1].at))
     return triggers
 
 
