@@ -53,7 +53,6 @@ FOLLOWED = {
     "conversation.resolved": "conversation.resolved",
     "conversation.open": "conversation.reopened",
     "conversation.assigned": "conversation.assigned",
-    "routing.assigned": "conversation.assigned",
     "conversation.labels": "label.added",
     "sla.warning": "sla.warning",
     "sla.breach": "sla.breach",
@@ -383,6 +382,8 @@ class Engine:
             else:
                 return None
             return Trigger(on, None, (), {**payload, "actor": event.actor}, db.chain_of(conn, event.id), channel_id, event.at)
+        if event.kind == "conversation.assigned" and not payload.get("assignee"):
+            return None  # unassigned
         if event.kind == "conversation.labels":
             added = payload.get("added")
             if not added:

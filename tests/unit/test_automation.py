@@ -186,6 +186,7 @@ actions = [ { priority = "urgent" } ]
     d.follow()  # the follower starts at the newest event: what came before is old news
     write_transaction(d.conn, actions.add_operator, "anna", "Anna", OperatorRole.AGENT)
     write_transaction(d.conn, actions.assign, cid, "anna", "boss")
+    write_transaction(d.conn, actions.assign, cid, None, "boss")  # unassigning assigns nobody
     write_transaction(d.conn, actions.set_conversation_labels, cid, ["billing"], "anna")
     write_transaction(d.conn, actions.set_conversation_labels, cid, [], "anna")  # removing adds nothing
     write_transaction(d.conn, actions.set_status, cid, ConversationStatus.RESOLVED, "anna")
