@@ -41,7 +41,12 @@ def core_extension(settings, *, tick: float = 0.25, clock: Callable[[], float] =
         return None
 
     async def follow(store: Store, scheduler: Scheduler) -> None:
+        newest = -1  # the events log's newest id at the last pass that found nothing
         while True:
+            latest = await store.last_event_id()
+            if latest == newest:  # nothing new: no write transaction (ingest keeps the lock)
+                await asyncio.sleep(tick)
+                continue
             try:
                 seen = await store.db.write(engine.follow, clock())
             except asyncio.CancelledError:
@@ -57,6 +62,7 @@ def core_extension(settings, *, tick: float = 0.25, clock: Callable[[], float] =
             if seen:
                 scheduler.poke()
             else:
+                newest = latest
                 await asyncio.sleep(tick)
 
     return CoreExtension("rules", step=engine.step, handlers={TIMER_KIND: engine.fire_timer}, background=follow)
