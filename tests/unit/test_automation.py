@@ -5,6 +5,7 @@ run does on the same history."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -770,3 +771,51 @@ actions = [
         ("rule.notify", "boris", {"text": "look", "operators": ["anna"]}),
     ]
     assert line.startswith("boris ran macro Everything: reply with answer 'hello'; add a private note 'n'")
+
+
+async def test_an_event_the_rules_cannot_handle_is_skipped_in_words_and_holds_up_nothing(
+    store, tmp_path: Path, monkeypatch
+) -> None:
+    import asyncio
+
+    from omniconsole.automation import core_extension
+    from omniconsole.automation.engine import Engine as RulesEngine
+    from omniconsole.automation.rules import AutomationSettings
+    from omniconsole.config import default_settings
+    from omniconsole.core.scheduler import Scheduler
+
+    book = parse_rulebook(_toml('[[rules]]\nname = "tag"\non = "conversation.assigned"\nactions = [{ note = "assigned" }]\n'))
+    settings = dataclasses.replace(default_settings(store.path), automation=AutomationSettings(None, book))
+    real = RulesEngine._do
+
+    def flaky(self, conn, action, actor, planned, now):
+        if planned.trigger.conversation_id == bad:
+            raise RuntimeError("disk on fire")
+        return real(self, conn, action, actor, planned, now)
+
+    monkeypatch.setattr(RulesEngine, "_do", flaky)
+    extension = core_extension(settings, tick=0.02)
+    channel = await store.ensure_channel("telegram", "tg")
+    ingestor = Ingestor(store, tmp_path, "RU")
+    await ingestor.ingest(channel, "telegram", [inbound("a", "hi", address="1"), inbound("b", "hi", address="2")], None)
+    bad, good = [r[0] for r in await store.db.run(lambda c: c.execute("SELECT id FROM conversations ORDER BY id").fetchall())]
+    await store.add_operator("anna", "Anna")
+    task = asyncio.create_task(extension.background(store, Scheduler(store, extension.handlers)))
+    try:
+        await asyncio.sleep(0.2)  # the follower starts at the newest event
+        await store.assign(bad, "anna", "boss")
+        await store.assign(good, "anna", "boss")
+        for _ in range(200):
+            kinds = await store.db.run(lambda c: [r[0] for r in c.execute("SELECT kind FROM events WHERE kind LIKE 'rule.%'")])
+            if "rule.fired" in kinds:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    rows = await store.db.run(
+        lambda c: c.execute("SELECT kind, conversation_id, payload FROM events WHERE kind LIKE 'rule.%' ORDER BY id").fetchall()
+    )
+    assert [(k, c) for k, c, _ in rows] == [("rule.failed", bad), ("rule.fired", good)]
+    failed = json.loads(rows[0][2])
+    assert failed["kind"] == "conversation.assigned" and failed["reason"] == "RuntimeError: disk on fire"
