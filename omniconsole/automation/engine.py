@@ -138,6 +138,7 @@ class Engine:
         self.calendars.setdefault("default", Calendar())
         self.settings = settings
         self.detect = detect
+        self._pruned_at = 0.0  # when the follower last forgot old firings (epoch seconds)
 
     # --- matching ------------------------------------------------------------------------
 
@@ -408,6 +409,9 @@ class Engine:
                 self.run(conn, trigger, now)
         if events:
             db.move_cursor(conn, FOLLOWER, events[-1].id, now)
+            if now - self._pruned_at > 3600:
+                self._pruned_at = now
+                db.prune_firings(conn, now - 86400, events[-1].id)
         return len(events)
 
     def skip_failed(self, conn: sqlite3.Connection, now: float, reason: str) -> int:

@@ -152,6 +152,13 @@ def record_firing(
     )
 
 
+def prune_firings(conn: sqlite3.Connection, before: float, followed: int) -> int:
+    """Forget firings older than `before` (epoch seconds) whose events the follower has passed
+    (`followed`, an event id): the budget looks one hour back, chains only at events not yet
+    followed. Returns how many were forgotten."""
+    return conn.execute("DELETE FROM rule_firings WHERE at < ? AND last_event_id <= ?", (before, followed)).rowcount
+
+
 def conversation_labels(conn: sqlite3.Connection, conversation_id: int) -> list[str]:
     """The conversation's labels, by name."""
     return [

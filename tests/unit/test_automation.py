@@ -819,3 +819,13 @@ async def test_an_event_the_rules_cannot_handle_is_skipped_in_words_and_holds_up
     assert [(k, c) for k, c, _ in rows] == [("rule.failed", bad), ("rule.fired", good)]
     failed = json.loads(rows[0][2])
     assert failed["kind"] == "conversation.assigned" and failed["reason"] == "RuntimeError: disk on fire"
+
+
+def test_firings_older_than_a_day_are_forgotten_once_followed(desk) -> None:
+    d = desk(KEYWORDS)
+    d.write("refund!")
+    d.follow()
+    assert d.one("SELECT count(*) FROM rule_firings") == (1,)
+    d.write("another refund", address="9")
+    d.follow(time.time() + 2 * 86400)  # a day later the first firing is history
+    assert d.one("SELECT count(*) FROM rule_firings") == (0,)
