@@ -829,3 +829,23 @@ def test_firings_older_than_a_day_are_forgotten_once_followed(desk) -> None:
     d.write("another refund", address="9")
     d.follow(time.time() + 2 * 86400)  # a day later the first firing is history
     assert d.one("SELECT count(*) FROM rule_firings") == (0,)
+
+
+def test_the_dry_run_lists_timers_that_would_have_fired(desk) -> None:
+    d = desk(
+        """
+[[rules]]
+name = "nudge"
+timer = "waiting_for_us"
+after = "30min"
+actions = [ { priority = "urgent" } ]
+"""
+    )
+    waiting = d.write("anyone?")
+    answered = d.write("hello", address="77")
+    write_transaction(d.conn, actions.queue_reply, answered, "hi!", "anna")
+    now = time.time()
+    assert dry_run(d.engine, d.conn, now - 3600, now + 60) == []  # not yet half an hour
+    (planned,) = dry_run(d.engine, d.conn, now - 3600, now + 1800)
+    assert (planned.rule.name, planned.trigger.conversation_id, planned.words()) == ("nudge", waiting, "set priority urgent")
+    assert d.fired() == []
