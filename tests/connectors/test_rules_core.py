@@ -35,6 +35,21 @@ actions = [ { priority = "urgent" } ]
 """
 
 
+def core_settings(tmp_path: Path, port: int, callback: CallbackServer, crm):
+    """A core with the open API channel, the CRM as the webhook endpoint `crm`, and the rules
+    file `rules.toml` beside its config."""
+    raw = {
+        "store": {"database": str(tmp_path / "core.db"), "data_dir": str(tmp_path / "data")},
+        "channels": [{"kind": "api", "name": "CRM", **settings_for(callback.url)}],
+        "listener": {"port": port},
+        "webhooks": [
+            {"name": "crm", "url": f"{crm.url}/hooks", "events": ["channel.down"], "secret": "s3cret", "retry_base": 0.05}
+        ],
+        "automation": {"rules": "rules.toml"},
+    }
+    return parse_settings(raw, tmp_path / "omniconsole.toml")
+
+
 async def until(check, timeout: float = 15.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await check():
@@ -53,16 +68,7 @@ async def test_rules_in_a_real_core_label_call_a_signed_webhook_and_fire_timers_
     (tmp_path / "rules.toml").write_text(RULES, encoding="utf-8")
     port = free_port()
     async with crm_peer() as crm:
-        raw = {
-            "store": {"database": str(tmp_path / "core.db"), "data_dir": str(tmp_path / "data")},
-            "channels": [{"kind": "api", "name": "CRM", **settings_for(callback.url)}],
-            "listener": {"port": port},
-            "webhooks": [
-                {"name": "crm", "url": f"{crm.url}/hooks", "events": ["channel.down"], "secret": "s3cret", "retry_base": 0.05}
-            ],
-            "automation": {"rules": "rules.toml"},
-        }
-        settings = parse_settings(raw, tmp_path / "omniconsole.toml")
+        settings = core_settings(tmp_path, port, callback, crm)
         store = await Store.open(settings.database)
         client = httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {TOKEN}"})
         try:
@@ -132,14 +138,7 @@ actions = [ { note = "again" } ]
     port = free_port()
     crm_context = crm_peer()
     crm = await crm_context.__aenter__()
-    raw = {
-        "store": {"database": str(tmp_path / "core.db"), "data_dir": str(tmp_path / "data")},
-        "channels": [{"kind": "api", "name": "CRM", **settings_for(callback.url)}],
-        "listener": {"port": port},
-        "webhooks": [{"name": "crm", "url": f"{crm.url}/hooks", "events": ["channel.down"], "secret": "s3cret"}],
-        "automation": {"rules": "rules.toml"},
-    }
-    settings = parse_settings(raw, tmp_path / "omniconsole.toml")
+    settings = core_settings(tmp_path, port, callback, crm)
     store = await Store.open(settings.database)
     client = httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {TOKEN}"})
     try:
