@@ -3,9 +3,9 @@ one (`omniconsole serve`, `omniconsole demo`, the window's embedded core).
 
 The core imports no capability package (DESIGN.md's arrows point from them to it); whoever
 builds a `Hub` hands it these: the conversation pipeline's steps in order (the bot's turn),
-the extensions with their pipeline steps, schedule handlers and background tasks (routing),
-the services that run beside them with routes on the listener (surveys), and the jobs
-that must run once per database (webhook deliveries).
+the extensions with their pipeline steps, schedule handlers and background tasks (rules,
+then routing), the services that run beside them with routes on the listener (surveys), and
+the jobs that must run once per database (webhook deliveries).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ def hub_parts(settings, store) -> dict[str, Any]:
     """Keyword arguments for `Hub(settings, store, **hub_parts(settings, store))`."""
     from omniconsole.analytics.surveys import SurveyService
     from omniconsole.answers.bot_turn import conversation_pipeline
+    from omniconsole.automation import core_extension as rules_extension
     from omniconsole.integrations.webhooks import core_services
     from omniconsole.routing.service import core_extensions
 
     return {
         "pipeline": conversation_pipeline(settings, store),
-        "extensions": core_extensions(settings),
+        # DESIGN's pipeline order: bot (above) -> rules -> routing.
+        "extensions": [e for e in (rules_extension(settings),) if e is not None] + core_extensions(settings),
         "services": [SurveyService(store, settings)],
         "jobs": core_services(settings, store),
     }

@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     from omniconsole.analytics.commands import add_parser as add_report_parser
 
     add_report_parser(sub, _common)
+    from omniconsole.automation.commands import add_parser as add_rules_parser
+
+    add_rules_parser(sub, _common)
     add_send_parsers(sub, _common)
 
     p = sub.add_parser("bench", help="measure performance (see README for the budgets)")
@@ -236,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(q)
     q.add_argument("--arrivals", type=int, default=10_000, help="conversations arriving (default: 10000)")
     q.add_argument("--operators", type=int, default=50, help="operators online (default: 50)")
+    q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+    q = bench.add_parser("rules", help="automation rules: pipeline step and follower p50/p95 on a big history")
+    _common(q)
+    q.add_argument("--history", type=int, default=200_000, help="messages stored first, as an import (default: 200000)")
+    q.add_argument("--arrivals", type=int, default=5_000, help="live messages through the rules' step (default: 5000)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     q = bench.add_parser("tui", help="window start, keystroke-to-repaint and memory on a big database")
     _common(q)
@@ -822,6 +830,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from omniconsole.automation.commands import run
+
+    return run(args, _settings(args))
 
 
 def cmd_send(args: argparse.Namespace) -> int:

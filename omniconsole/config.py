@@ -7,6 +7,7 @@ value lands under the key without the suffix (`token_env = "TG_TOKEN"` gives `to
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import stat
@@ -179,6 +180,9 @@ class Settings:
     routing: Any = None
     webhooks: list[WebhookSettings] = field(default_factory=list)
     crm: CrmSettings | None = None
+    # `[automation]`: the rules file and its rules and macros (omniconsole/automation/rules.py);
+    # None: no rules.
+    automation: Any = None
 
     @property
     def attachments_dir(self) -> Path:
@@ -256,7 +260,7 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
             {k: v for k, v in table.items() if k not in {"kind", "name", "enabled"}}, f"{path}: channel {name!r}", base
         )
         channels.append(ChannelSettings(kind=kind, name=name, options=options, enabled=bool(table.get("enabled", True))))
-    return Settings(
+    settings = Settings(
         database=database,
         data_dir=data_dir,
         default_region=region.upper(),
@@ -271,6 +275,38 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         webhooks=_webhook_settings(raw.get("webhooks", []), path, base),
         crm=_crm_settings(_table(raw, "crm", path), path, base),
     )
+    automation = _automation_settings(_table(raw, "automation", path), path, base, settings)
+    return dataclasses.replace(settings, automation=automation) if automation is not None else settings
+
+
+def _automation_settings(table: dict[str, Any], path: Path, base: Path, settings: Settings) -> Any:
+    """`[automation] rules = "rules.toml"`: the rules file read and checked now, so a mistake
+    stops the start with one line naming the rule; None without the table."""
+    if not table:
+        return None
+    from omniconsole.automation.rules import AutomationSettings, RulesError, load_rules
+
+    unknown = sorted(set(table) - {"rules"})
+    if unknown:
+        raise UsageError(f"{path}: [automation]: unknown key {unknown[0]!r}; the key is rules")
+    rules = table.get("rules")
+    if not isinstance(rules, str) or not rules:
+        raise UsageError(f'{path}: [automation]: rules must be the path of a rules file such as "rules.toml"')
+    rules_path = _resolve(base, rules)
+    calendars = set(getattr(settings.routing, "calendars", {}) or {"default"})
+    try:
+        book = load_rules(rules_path, calendars)
+    except RulesError as exc:
+        raise UsageError(str(exc)) from None
+    hooks = {w.name for w in settings.webhooks}
+    for rule in [*book.rules, *book.macros]:
+        for action in rule.actions:
+            if action.kind == "webhook" and action.value not in hooks:
+                what = "rule" if rule in book.rules else "macro"
+                raise UsageError(
+                    f"{rules_path}: {what} {rule.name!r}: webhook {action.value!r} is not a [[webhooks]] endpoint of {path}"
+                )
+    return AutomationSettings(rules_path, book)
 
 
 def _team_settings(table: dict[str, Any], path: Path, base: Path) -> TeamSettings:

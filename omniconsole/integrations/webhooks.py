@@ -61,17 +61,25 @@ _PUBLIC = {
 _CHANNEL_EVENTS = {"up": "channel.up", "down": "channel.down", "degraded": "channel.down"}
 
 
+#: An automation rule's "call a webhook" action: an event addressed to one endpoint by name
+#: (payload `endpoint`), sent to it whatever its `events` list says, as `rule.called`.
+RULE_KIND, RULE_EVENT = "rule.webhook", "rule.called"
+
+
 def internal_kinds(events: tuple[str, ...]) -> tuple[str, ...]:
-    """The events-log kinds that can become one of the public `events`."""
+    """The events-log kinds that can become one of the public `events` (and the rules' calls)."""
     wanted = set(events)
     kinds = [k for k, name in _PUBLIC.items() if name in wanted]
     if wanted & {"channel.up", "channel.down"}:
         kinds.append("channel.health")
+    kinds.append(RULE_KIND)
     return tuple(kinds)
 
 
 def public_event(source: WebhookSource) -> str | None:
     """The public event name for one events-log entry, or None when it is not sent."""
+    if source.kind == RULE_KIND:
+        return RULE_EVENT
     if source.kind == "channel.health":
         return _CHANNEL_EVENTS.get(str(source.payload.get("health")))
     return _PUBLIC.get(source.kind)
@@ -175,7 +183,10 @@ class WebhookEndpoint:
             return cursor
         for source in sources:
             event = public_event(source)
-            if event is None or event not in self.wanted:
+            if event == RULE_EVENT:
+                if source.payload.get("endpoint") != self.settings.name:
+                    continue  # a rule called another endpoint
+            elif event is None or event not in self.wanted:
                 continue
             await self._post_until_accepted(source, event)
             await self.store.webhook_delivered(self.settings.name, source.event_id, 1)

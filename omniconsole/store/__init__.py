@@ -17,6 +17,8 @@ The modules, from the floor up (a module imports only those below it):
     routing, schedule                       operators' status and queues (omniconsole/routing/ decides);
                                             the one schedule the core's scheduler wakes for
     answers, bot                            the answers library and its usage; the bot's handoff state
+    automation                              the rules' follower position, marks and firings
+                                            (omniconsole/automation/ decides)
 
 Past 600 lines on purpose: `Store` is the one facade of every statement (each method a line or
 two around a unit function of a store module), and the role table checks it method by method.
@@ -24,6 +26,7 @@ two around a unit function of a store module), and the role table checks it meth
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
@@ -31,6 +34,7 @@ from omniconsole.store import (
     actions,
     analytics,
     answers,
+    automation,
     calls,
     customers,
     edits,
@@ -595,6 +599,25 @@ class Store:
             return [(s, integrations.webhook_backlog(conn, s.last_event_id)) for s in integrations.webhook_states(conn)]
 
         return await self.db.run(read)
+
+    # --- automation: what rules and macros do besides operators' actions (issue #19) -------
+
+    async def move_to_queue(self, conversation_id: int, queue: str, actor: str) -> None:
+        """Put a conversation in routing's queue `queue`; ActionError when it does not exist."""
+        await self.db.write(automation.move_to_queue, conversation_id, queue, actor, time.time())
+
+    async def call_webhook(self, conversation_id: int | None, endpoint: str, actor: str, macro: str = "") -> int:
+        """Have the `[[webhooks]]` endpoint `endpoint` called about a conversation (signed and
+        retried by its sender); returns the event id."""
+        return await self.db.write(automation.call_webhook, conversation_id, endpoint, actor, time.time(), macro=macro)
+
+    async def notify_operators(self, conversation_id: int | None, text: str, operators: list[str], actor: str) -> int:
+        """Show `text` in the windows of `operators` (logins); returns the event id."""
+        return await self.db.write(automation.notify_operators, conversation_id, text, operators, actor, time.time())
+
+    async def record_macro(self, conversation_id: int, name: str, did: list[str], actor: str) -> None:
+        """Keep that `actor` ran macro `name` and what it did (timeline line, `macro.ran` event)."""
+        await self.db.write(automation.record_macro, conversation_id, name, did, actor, time.time())
 
     # --- conversations the company starts (issue #22) -------------------------------------
 

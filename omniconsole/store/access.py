@@ -74,6 +74,11 @@ ROLES: dict[str, str] = {
     "set_status": AGENT,
     "set_priority": AGENT,
     "set_labels": AGENT,
+    # automation (issue #19): a macro's actions besides the ones above
+    "move_to_queue": AGENT,
+    "call_webhook": AGENT,
+    "notify_operators": AGENT,
+    "record_macro": AGENT,
     "note_on_call": AGENT,
     "retry_failed": AGENT,
     "merge_customers": AGENT,

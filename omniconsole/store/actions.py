@@ -334,10 +334,19 @@ def set_subject(conn: sqlite3.Connection, conversation_id: int, subject: str, ac
 
 
 def set_conversation_labels(conn: sqlite3.Connection, conversation_id: int, labels: list[str], actor: str) -> None:
-    """Replace a conversation's labels; unknown labels are created."""
+    """Replace a conversation's labels; unknown labels are created. The event's payload names
+    the whole list and what was added and removed."""
     customer_id = _customer_of(conn, conversation_id)
+    before = {
+        r[0]
+        for r in conn.execute(
+            "SELECT l.name FROM conversation_labels cl JOIN labels l ON l.id = cl.label_id WHERE cl.conversation_id = ?",
+            (conversation_id,),
+        )
+    }
     conn.execute("DELETE FROM conversation_labels WHERE conversation_id = ?", (conversation_id,))
-    for name in sorted({label.strip() for label in labels if label.strip()}):
+    after = {label.strip() for label in labels if label.strip()}
+    for name in sorted(after):
         conn.execute("INSERT INTO labels (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,))
         conn.execute(
             "INSERT INTO conversation_labels (conversation_id, label_id) SELECT ?, id FROM labels WHERE name = ?",
@@ -349,7 +358,8 @@ def set_conversation_labels(conn: sqlite3.Connection, conversation_id: int, labe
         actor=actor,
         conversation_id=conversation_id,
         customer_id=customer_id,
-        payload={"labels": labels},
+        # What changed, for rules on "label added" (omniconsole/automation/).
+        payload={"labels": labels, "added": sorted(after - before), "removed": sorted(before - after)},
     )
 
 

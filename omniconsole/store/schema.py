@@ -540,6 +540,34 @@ MIGRATIONS: list[str] = [
         created_at       REAL NOT NULL
     );
     """,
+    # (issue #19 "Automation rules"): where the rules' follower of the events log stands, the
+    # last event of each conversation the rules' pipeline step has looked at, and each firing of
+    # a rule: on which conversation, how many actions (the hourly budget), the events its
+    # actions appended (first..last id) and the chain of rules that led to it (no rule fires
+    # twice in one chain: loops end).
+    """
+    CREATE TABLE rule_cursor (
+        name            TEXT PRIMARY KEY,
+        last_event_id   INTEGER NOT NULL,
+        updated_at      REAL NOT NULL
+    );
+    CREATE TABLE rule_marks (
+        conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id),
+        last_event_id   INTEGER NOT NULL
+    );
+    CREATE TABLE rule_firings (
+        id              INTEGER PRIMARY KEY,
+        rule            TEXT NOT NULL,
+        conversation_id INTEGER,
+        actions         INTEGER NOT NULL,
+        first_event_id  INTEGER,
+        last_event_id   INTEGER,
+        chain           TEXT NOT NULL DEFAULT '',
+        at              REAL NOT NULL
+    );
+    CREATE INDEX rule_firings_conversation ON rule_firings(conversation_id, at);
+    CREATE INDEX rule_firings_events ON rule_firings(last_event_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -33,6 +33,7 @@ from omniconsole.store import Conversation, Operator, Store
 from omniconsole.tui.follower import Follower
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.routing_actions import RoutingActions
+from omniconsole.tui.screens.macros import MacroActions
 from omniconsole.tui.screens.main_answers import ANSWERS_BINDINGS, AnswersActions
 from omniconsole.tui.text import clock_time, one_line, safe
 from omniconsole.tui.widgets.composer import Composer
@@ -60,7 +61,7 @@ def _action_commands():
 _WAITING_VIEWS = (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED)
 
 
-class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
+class MainScreen(RoutingActions, AnswersActions, MacroActions, WorkerFailures, Screen):
     """Inbox, conversation and customer side by side."""
 
     # Textual repaints the whole screen when focus moves (a repaint reactive). The panes
@@ -85,6 +86,7 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
         Binding("Q", "queues", "Queues and team", id="routing.queues"),
         Binding("S", "toggle_away", "Away / back online", id="routing.away"),
         Binding("l", "labels", "Labels", id="conversation.labels"),
+        Binding("M", "macros", "Run a macro", id="conversation.macros"),
         Binding("p", "priority", "Priority", id="conversation.priority"),
         Binding("t", "rename", "Rename subject", id="conversation.rename"),
         Binding("R", "retry", "Retry failed message", id="message.retry"),

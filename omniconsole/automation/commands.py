@@ -1,0 +1,93 @@
+"""`omniconsole rules check` (is the rules file right?) and `omniconsole rules test [--days 30]
+[--rules FILE]` (a dry run over the stored history: which conversations each rule would have
+matched and what it would have done, doing nothing), wired into cli.py."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime
+from pathlib import Path
+
+from omniconsole.errors import UsageError
+
+
+def add_parser(sub: argparse._SubParsersAction, common) -> None:
+    """The `rules` sub-command (`common` adds --config/--db/-v)."""
+    p = sub.add_parser("rules", help="automation rules: check the rules file, or dry-run it over the history")
+    rules = p.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
+    q = rules.add_parser("check", help="read and check the rules file; one line per problem")
+    common(q)
+    q.add_argument("--rules", metavar="FILE", help="this rules file instead of the config's [automation] rules")
+    q = rules.add_parser("test", help="what the rules would have done over the stored history, without doing it")
+    common(q)
+    q.add_argument("--rules", metavar="FILE", help="this rules file instead of the config's [automation] rules")
+    q.add_argument("--days", type=float, default=30, help="how far back to look (default 30)")
+
+
+def _book(args: argparse.Namespace, settings):
+    from omniconsole.automation.rules import RulesError, load_rules
+
+    if args.rules:
+        calendars = set(getattr(settings.routing, "calendars", {}) or {"default"})
+        try:
+            return load_rules(Path(args.rules), calendars)
+        except RulesError as exc:
+            raise UsageError(str(exc)) from None
+    if settings.automation is None:
+        raise UsageError('no rules file: add [automation] rules = "rules.toml" to the config, or pass --rules FILE')
+    return settings.automation.book
+
+
+def run(args: argparse.Namespace, settings) -> int:
+    """Run `rules check` or `rules test`; prints to stdout, exit code 0."""
+    book = _book(args, settings)
+    if args.rules_command == "check":
+        where = book.path or (settings.automation.rules_path if settings.automation else "")
+        print(f"{where}: {len(book.rules)} rules and {len(book.macros)} macros are fine")
+        for rule in book.rules:
+            print(f"  rule {rule.name}: when {rule.trigger} -> {'; '.join(a.describe() for a in rule.actions)}")
+        for macro in book.macros:
+            owner = f" ({macro.owner}'s)" if macro.owner else ""
+            print(f"  macro {macro.name}{owner}: {'; '.join(macro.describe())}")
+        return 0
+    if args.days <= 0:
+        raise UsageError("--days must be more than 0")
+    for line in dry_run_lines(book, settings, args.days):
+        print(line)
+    return 0
+
+
+def dry_run_lines(book, settings, days: float, now: float | None = None) -> list[str]:
+    """The dry run's report: per rule, each conversation it would have matched and what it
+    would have done."""
+    import asyncio
+
+    from omniconsole.answers.language import detect_messages
+    from omniconsole.automation.engine import Engine, dry_run
+    from omniconsole.store import Store
+
+    now = time.time() if now is None else now
+    engine = Engine(book, getattr(settings.routing, "calendars", None), settings, detect=detect_messages)
+
+    async def main():
+        store = await Store.open(settings.database, create=False)
+        try:
+            return await store.db.run(lambda conn: dry_run(engine, conn, now - days * 86400, now))
+        finally:
+            await store.close()
+
+    planned = asyncio.run(main())
+    lines = [f"dry run over the last {days:g} days: nothing was done"]
+    for rule in book.rules:
+        mine = [p for p in planned if p.rule.name == rule.name]
+        lines.append(f"rule {rule.name} ({rule.trigger}): {len(mine)} match{'es' if len(mine) != 1 else ''}")
+        for p in mine:
+            when = datetime.fromtimestamp(p.trigger.at).strftime("%Y-%m-%d %H:%M")
+            where = (
+                f"conversation #{p.trigger.conversation_id}"
+                if p.trigger.conversation_id
+                else f"channel {p.trigger.event.get('channel_id')}"
+            )
+            lines.append(f"  {when} {where}: would {p.words()}")
+    return lines
