@@ -17,12 +17,13 @@ def hub_parts(settings, store) -> dict[str, Any]:
     """Keyword arguments for `Hub(settings, store, **hub_parts(settings, store))`."""
     from omniconsole.analytics.surveys import SurveyService
     from omniconsole.answers.bot_turn import conversation_pipeline
+    from omniconsole.answers.bot_turn import core_extensions as bot_extensions
     from omniconsole.integrations.webhooks import core_services
-    from omniconsole.routing.service import core_extensions
+    from omniconsole.routing.service import core_extensions, handoff_queue
 
     return {
-        "pipeline": conversation_pipeline(settings, store),
-        "extensions": core_extensions(settings),
+        "pipeline": conversation_pipeline(settings, store, handoff_queue(settings)),
+        "extensions": [*bot_extensions(), *core_extensions(settings)],
         "services": [SurveyService(store, settings)],
         "jobs": core_services(settings, store),
     }

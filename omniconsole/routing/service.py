@@ -187,6 +187,15 @@ def settings_of(settings) -> RoutingSettings:
     return getattr(settings, "routing", None) or RoutingSettings()
 
 
+def handoff_queue(settings) -> Callable[[object, int, float], tuple[int, int] | None]:
+    """Routing's part of the bot's handoff (answers/bot_turn.py `HandoffQueue`): queue the
+    conversation from now and give the bot its place and expected wait for its one message."""
+    from omniconsole.answers.language import detect_messages
+
+    router = Router(settings_of(settings), detect_messages)
+    return router.route_at_handoff
+
+
 def core_extensions(settings) -> list[CoreExtension]:
     """What the core runs for the capability packages, in pipeline order (routing now)."""
     return [extension(settings_of(settings))]

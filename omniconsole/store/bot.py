@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 
 from omniconsole.models import ConversationStatus, preview_line
 from omniconsole.store import actions, search
+from omniconsole.store import schedule as timers
 from omniconsole.store.events import add_event
 
 #: A customer who comes back within this long reopens the issue (METRICS.md "Issue", "Bot").
 REOPEN_WINDOW = 7 * 86400.0
+#: The schedule row that resolves an answered conversation nobody resolved (`assume`).
+ASSUME = "bot.assume"
 
 _COLUMNS = (
     "conversation_id",
@@ -180,9 +183,14 @@ def handoff(
     summary: str,
     author: str,
     now: float | None = None,
+    *,
+    details: dict | None = None,
 ) -> None:
     """Hand the conversation to a person: state `human`, an assumed resolution cancelled, and
-    a note for the operator saying what the bot did (`summary`), the first thing they read."""
+    a note for the operator saying what the bot did (`summary`). `details` (the customer's
+    question, the confidence 0..1 or None, language, topic) go into the `bot.handoff` event's
+    payload, which the window draws at the top of the timeline (`handoff_report`). The
+    conversation leaves any queue place it had: routing queues it from now (issue #17)."""
     now = now or time.time()
     state = load(conn, conversation_id)
     customer_id = actions._customer_of(conn, conversation_id)  # noqa: SLF001
@@ -202,7 +210,9 @@ def handoff(
     )
     # The customer waits for a person from the handoff on (METRICS.md, first response time).
     conn.execute(
-        "UPDATE conversations SET waiting_since = ?, message_count = message_count + 1 WHERE id = ?", (now, conversation_id)
+        "UPDATE conversations SET waiting_since = ?, message_count = message_count + 1,"
+        " queued_at = CASE WHEN assignee IS NULL THEN NULL ELSE queued_at END WHERE id = ?",
+        (now, conversation_id),
     )
     add_event(
         conn,
@@ -210,9 +220,14 @@ def handoff(
         actor=author,
         conversation_id=conversation_id,
         customer_id=customer_id,
-        payload={"reason": reason, "category": category},
+        payload={"reason": reason, "category": category, **(details or {})},
         at=now,
     )
+
+
+def can_answer(conn: sqlite3.Connection, conversation_id: int) -> bool:
+    """Whether the customer has a channel the bot can write to in this conversation."""
+    return actions.reply_route(conn, conversation_id) is not None
 
 
 def confirm(conn: sqlite3.Connection, conversation_id: int, author: str, now: float | None = None) -> None:
@@ -232,6 +247,39 @@ def confirm(conn: sqlite3.Connection, conversation_id: int, author: str, now: fl
         payload={"outcome": "confirmed"},
         at=now,
     )
+
+
+def expect_assumption(conn: sqlite3.Connection, conversation_id: int, due_at: float, author: str, now: float) -> None:
+    """The bot answered: unless the customer confirms, asks more or a person takes over, the
+    conversation is resolved as bot-resolved (assumed) at `due_at` (epoch seconds; the one
+    schedule row of `(ASSUME, conversation)`, moved by each answer)."""
+    timers.schedule(conn, ASSUME, due_at, now, conversation_id=conversation_id, payload={"author": author})
+
+
+def assume(conn: sqlite3.Connection, conversation_id: int, author: str, now: float | None = None) -> bool:
+    """Resolve an answered conversation nobody resolved as bot-resolved (assumed): only while
+    the bot still holds it (state `bot`, outcome `assumed`), it is open and nobody took it.
+    The 7-day withdrawal (`withdraw_returning`) counts from the bot's last answer. False when
+    it no longer applies."""
+    now = now or time.time()
+    state = load(conn, conversation_id)
+    if state is None or state.state != "bot" or state.outcome != "assumed":
+        return False
+    row = conn.execute("SELECT status, assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    if row is None or row[0] != "open" or row[1] is not None:
+        return False
+    save(conn, conversation_id, state="done", awaiting="", offered=[], now=now)
+    actions.set_status(conn, conversation_id, ConversationStatus.RESOLVED, author, now=now)
+    add_event(
+        conn,
+        "bot.resolved",
+        actor=author,
+        conversation_id=conversation_id,
+        customer_id=state.customer_id,
+        payload={"outcome": "assumed", "reason": "the customer asked for nothing more after the bot's answer"},
+        at=now,
+    )
+    return True
 
 
 def take_over(conn: sqlite3.Connection, conversation_id: int, operator: str, now: float | None = None) -> bool:
@@ -273,7 +321,7 @@ def withdraw_returning(conn: sqlite3.Connection, customer_id: int, conversation_
     now = now or time.time()
     rows = conn.execute(
         "SELECT conversation_id, outcome FROM bot_conversations WHERE customer_id = ? AND resolved_at >= ?"
-        " AND ((outcome = 'assumed' AND conversation_id <> ?) OR (outcome = 'confirmed' AND repeat_contact = 0))",
+        " AND ((outcome = 'assumed' AND (conversation_id <> ? OR state = 'done')) OR (outcome = 'confirmed' AND repeat_contact = 0))",
         (customer_id, now - REOPEN_WINDOW, conversation_id),
     ).fetchall()
     for other, outcome in rows:

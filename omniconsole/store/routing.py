@@ -48,7 +48,8 @@ class OperatorState:
 class ConversationFacts:
     """What queue matching and skills look at: status, assignee, queue, priority, the channel
     (kind and name) of the latest message, labels, the customer's attributes and latest inbound
-    texts (newest last), and when it was opened and queued (epoch seconds)."""
+    texts (newest last), when it was opened and queued (epoch seconds), and whether the bot
+    holds it (state `bot` in store/bot.py: routing leaves it alone until the handoff)."""
 
     id: int
     customer_id: int
@@ -64,6 +65,7 @@ class ConversationFacts:
     opened_at: float
     queued_at: float | None
     assigned_at: float | None
+    with_bot: bool = False
 
 
 @functools.lru_cache(maxsize=4096)
@@ -186,9 +188,10 @@ def conversation_facts(conn: sqlite3.Connection, conversation_id: int, texts: in
     """What routing needs to know about one conversation (None when it does not exist)."""
     row = conn.execute(
         "SELECT c.id, c.customer_id, c.status, c.assignee, c.queue, c.priority, coalesce(ch.kind, ''),"
-        " coalesce(ch.name, ''), cu.attributes, c.opened_at, c.queued_at, c.assigned_at"
+        " coalesce(ch.name, ''), cu.attributes, c.opened_at, c.queued_at, c.assigned_at, b.state"
         " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
-        " LEFT JOIN channels ch ON ch.id = c.last_channel_id WHERE c.id = ?",
+        " LEFT JOIN channels ch ON ch.id = c.last_channel_id"
+        " LEFT JOIN bot_conversations b ON b.conversation_id = c.id WHERE c.id = ?",
         (conversation_id,),
     ).fetchone()
     if row is None:
@@ -227,6 +230,7 @@ def conversation_facts(conn: sqlite3.Connection, conversation_id: int, texts: in
         row[9],
         row[10],
         row[11],
+        row[12] == "bot",
     )
 
 
@@ -246,13 +250,14 @@ def put_in_queue(conn: sqlite3.Connection, conversation_id: int, queue: str, nee
 def waiting(conn: sqlite3.Connection, queue: str, limit: int = 1000) -> list[tuple[int, tuple[str, ...], str, int, float]]:
     """Unassigned open conversations in `queue` in their turn: priority (higher first), then
     waiting time (longest first): `(conversation id, needed skills, channel kind, priority,
-    queued_at)`."""
+    queued_at)`. Conversations the bot holds (state `bot`) are not waiting for a person."""
     return [
         (r[0], _list(r[1]), r[2], r[3], r[4])
         for r in conn.execute(
             "SELECT c.id, c.needs, coalesce(ch.kind, ''), c.priority, c.queued_at FROM conversations c"
             " LEFT JOIN channels ch ON ch.id = c.last_channel_id"
             " WHERE c.queue = ? AND c.assignee IS NULL AND c.status = 'open'"
+            " AND NOT EXISTS (SELECT 1 FROM bot_conversations b WHERE b.conversation_id = c.id AND b.state = 'bot')"
             " ORDER BY c.priority DESC, c.queued_at, c.id LIMIT ?",
             (queue, limit),
         )
@@ -265,18 +270,21 @@ def queue_figures(conn: sqlite3.Connection) -> dict[str, tuple[int, float | None
     return {
         row[0]: (row[1], row[2])
         for row in conn.execute(
-            "SELECT queue, count(*), min(queued_at) FROM conversations WHERE queue IS NOT NULL AND assignee IS NULL"
-            " AND status = 'open' GROUP BY queue"
+            "SELECT c.queue, count(*), min(c.queued_at) FROM conversations c WHERE c.queue IS NOT NULL"
+            " AND c.assignee IS NULL AND c.status = 'open'"
+            " AND NOT EXISTS (SELECT 1 FROM bot_conversations b WHERE b.conversation_id = c.id AND b.state = 'bot')"
+            " GROUP BY c.queue"
         )
     }
 
 
 def assign_if_free(conn: sqlite3.Connection, conversation_id: int, login: str, reason: str, queue: str, now: float) -> bool:
     """Assign an unassigned open conversation to `login` on routing's behalf: False (nothing
-    written) when someone holds it already or it is no longer open. Writes the timeline line and
+    written) when someone holds it already, the bot holds it, or it is no longer open. Writes the timeline line and
     a `conversation.assigned` event with the reason in words."""
     done = conn.execute(
-        "UPDATE conversations SET assignee = ?, assigned_at = ? WHERE id = ? AND assignee IS NULL AND status = 'open'",
+        "UPDATE conversations SET assignee = ?, assigned_at = ? WHERE id = ? AND assignee IS NULL AND status = 'open'"
+        " AND NOT EXISTS (SELECT 1 FROM bot_conversations b WHERE b.conversation_id = conversations.id AND b.state = 'bot')",
         (login, now, conversation_id),
     ).rowcount
     if not done:
