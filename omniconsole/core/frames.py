@@ -35,6 +35,7 @@ ALLOWED = {
     "answers": "omniconsole.store.answers",
     "lease": "omniconsole.store.lease",
     "reactions": "omniconsole.store.reactions",
+    "routing": "omniconsole.store.routing",
     "models": "omniconsole.models",
 }
 _ALIAS = {module: alias for alias, module in ALLOWED.items()}

@@ -322,6 +322,20 @@ class Router:
             timers.unschedule(conn, OFFLINE_GRACE, subject=login)
         return self.drain(conn, now) if status == "online" else []
 
+    def after_status(self, conn: sqlite3.Connection, login: str, now: float) -> None:
+        """What an operator's current status sets off, however it was written (the core's
+        follower calls this for each `operator.status` event): offline starts the grace period
+        (from the moment they went offline), any other status ends it. Idempotent."""
+        current = db.operator_status(conn, login)
+        if current is None:
+            return
+        status, since = current
+        if status == "offline" and self.settings.return_on_offline:
+            due = (since or now) + self.settings.offline_grace_minutes * 60
+            timers.schedule(conn, OFFLINE_GRACE, due, now, subject=login)
+        else:
+            timers.unschedule(conn, OFFLINE_GRACE, subject=login)
+
     # ---- the scheduler's rows ------------------------------------------------------------------
 
     def fire(self, conn: sqlite3.Connection, row: ScheduledRow, now: float) -> list[Decision]:

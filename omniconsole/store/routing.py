@@ -28,8 +28,9 @@ ROUTER = "routing"
 @dataclass(slots=True)
 class OperatorState:
     """One operator as routing sees them: status, capacity (0 = the configured default),
-    skills and teams, when their last automatic assignment was (epoch seconds, None = never),
-    their window's heartbeat, and their assigned conversations counted per channel kind."""
+    skills and teams, when their last automatic assignment was and their status changed (epoch
+    seconds, None = never), and their assigned conversations counted per channel kind. It
+    travels over the core's socket (core/frames.py), for the window's team and load lines."""
 
     login: str
     status: str
@@ -38,10 +39,20 @@ class OperatorState:
     teams: tuple[str, ...]
     last_assigned_at: float | None
     status_at: float | None
-    window_pid: int | None = None
-    window_host: str | None = None
-    heartbeat_at: float | None = None
     assigned: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSlot:
+    """One open window of an operator: the id it chose when it opened, its pid and host, when
+    it opened and last beat (epoch seconds)."""
+
+    login: str
+    window: str
+    pid: int
+    host: str
+    opened_at: float
+    heartbeat_at: float
 
 
 @dataclass(slots=True)
@@ -85,10 +96,9 @@ def operator_states(conn: sqlite3.Connection, load_statuses: Iterable[str] = ("o
     """Every operator by login, with their assigned conversations in `load_statuses` counted per
     channel kind of the conversation's latest message ('' when it has none)."""
     states = {
-        row[0]: OperatorState(row[0], row[1], row[2], _list(row[3]), _list(row[4]), row[5], row[6], row[7], row[8], row[9])
+        row[0]: OperatorState(row[0], row[1], row[2], _list(row[3]), _list(row[4]), row[5], row[6])
         for row in conn.execute(
-            "SELECT login, status, capacity, skills, teams, last_assigned_at, status_at, window_pid, window_host,"
-            " heartbeat_at FROM operators ORDER BY login"
+            "SELECT login, status, capacity, skills, teams, last_assigned_at, status_at FROM operators ORDER BY login"
         )
     }
     statuses = list(load_statuses)
@@ -156,6 +166,12 @@ def update_operator(
     return None
 
 
+def operator_status(conn: sqlite3.Connection, login: str) -> tuple[str, float | None] | None:
+    """`(status, since epoch seconds)` of an operator, None when `login` is not one."""
+    row = conn.execute("SELECT status, status_at FROM operators WHERE login = ?", (login,)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def is_operator(conn: sqlite3.Connection, login: str) -> bool:
     """Whether `login` is a registered operator."""
     return conn.execute("SELECT 1 FROM operators WHERE login = ?", (login,)).fetchone() is not None
@@ -169,16 +185,67 @@ def longest_assigned(conn: sqlite3.Connection) -> int | None:
     return row[0] if row else None
 
 
-def window_heartbeat(conn: sqlite3.Connection, login: str, pid: int, host: str, now: float) -> None:
-    """The operator's window says it is alive (`pid` on `host`); soft state, no event."""
+def window_heartbeat(conn: sqlite3.Connection, login: str, window: str, pid: int, host: str, now: float) -> None:
+    """The operator's window `window` (`pid` on `host`) says it is alive; its own slot, so two
+    windows of one operator never overwrite each other. Soft state, no event."""
     conn.execute(
-        "UPDATE operators SET window_pid = ?, window_host = ?, heartbeat_at = ? WHERE login = ?", (pid, host, now, login)
+        "INSERT INTO operator_windows (login, window, pid, host, opened_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (login, window) DO UPDATE SET pid = excluded.pid, host = excluded.host,"
+        " heartbeat_at = excluded.heartbeat_at",
+        (login, window, pid, host, now, now),
     )
 
 
-def window_closed(conn: sqlite3.Connection, login: str, pid: int) -> None:
-    """Forget the window `pid` of `login` (it closed); another window of theirs keeps its own."""
-    conn.execute("UPDATE operators SET window_pid = NULL, heartbeat_at = NULL WHERE login = ? AND window_pid = ?", (login, pid))
+def window_closed(conn: sqlite3.Connection, login: str, window: str) -> int:
+    """Forget the window `window` of `login` (it closed or died); how many of their windows
+    remain."""
+    conn.execute("DELETE FROM operator_windows WHERE login = ? AND window = ?", (login, window))
+    return conn.execute("SELECT count(*) FROM operator_windows WHERE login = ?", (login,)).fetchone()[0]
+
+
+def windows(conn: sqlite3.Connection) -> list[WindowSlot]:
+    """Every open window of every operator, by login then opening time."""
+    return [
+        WindowSlot(*row)
+        for row in conn.execute(
+            "SELECT login, window, pid, host, opened_at, heartbeat_at FROM operator_windows ORDER BY login, opened_at"
+        )
+    ]
+
+
+def set_own_status(
+    conn: sqlite3.Connection, operator: str, status: str, reason: str, window: str, pid: int, host: str, now: float
+) -> str:
+    """An operator's window sets their status (`online`, `away`, `offline`) and beats for its
+    slot (`window`: the id it chose; '' for none). Returns the status now, '' when `operator`
+    is not a registered operator (a laptop without `operator add`: nothing to keep). What a
+    status change sets off (the offline grace, serving the queues) is the core's routing
+    follower's (omniconsole/routing/service.py), whoever wrote the change."""
+    if not is_operator(conn, operator):
+        return ""
+    if window:
+        window_heartbeat(conn, operator, window, pid, host, now)
+    update_operator(conn, operator, actor=operator, now=now, status=status, reason=reason)
+    return status
+
+
+def beat_own_window(conn: sqlite3.Connection, operator: str, window: str, pid: int, host: str, now: float) -> None:
+    """`window_heartbeat` for a registered operator's window (nothing for anyone else)."""
+    if is_operator(conn, operator):
+        window_heartbeat(conn, operator, window, pid, host, now)
+
+
+def close_own_window(conn: sqlite3.Connection, operator: str, window: str, reason: str, now: float) -> str:
+    """An operator's window closed: its slot goes, and the operator goes offline only when no
+    other window of theirs lives. Returns their status now ('' for a non-operator)."""
+    left = window_closed(conn, operator, window)
+    row = conn.execute("SELECT status FROM operators WHERE login = ?", (operator,)).fetchone()
+    if row is None:
+        return ""
+    if left == 0 and row[0] != "offline":
+        update_operator(conn, operator, actor=operator, now=now, status="offline", reason=reason)
+        return "offline"
+    return row[0]
 
 
 # --- conversations --------------------------------------------------------------------------

@@ -540,6 +540,21 @@ MIGRATIONS: list[str] = [
         created_at       REAL NOT NULL
     );
     """,
+    # (issue #18, two windows of one operator): each window an operator has open keeps its own
+    # heartbeat slot (`window` is the id the window chose when it opened; pid and host where it
+    # runs; epoch seconds), so closing one leaves the operator online while another lives. The
+    # operators' window_pid/window_host/heartbeat_at columns are no longer written.
+    """
+    CREATE TABLE operator_windows (
+        login         TEXT NOT NULL,
+        window        TEXT NOT NULL,
+        pid           INTEGER NOT NULL,
+        host          TEXT NOT NULL,
+        opened_at     REAL NOT NULL,
+        heartbeat_at  REAL NOT NULL,
+        PRIMARY KEY (login, window)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

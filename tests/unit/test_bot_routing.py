@@ -63,10 +63,16 @@ async def make_desk(tmp_path: Path, store: Store, *, operators: dict[str, str]) 
     settings = Settings(
         database=store.path,
         data_dir=tmp_path / "data",
-        channels=[ChannelSettings("telegram", "Telegram", {"bot": "answer", "bot_name": "Bot"}), ChannelSettings("email", "Mail", {})],
+        channels=[
+            ChannelSettings("telegram", "Telegram", {"bot": "answer", "bot_name": "Bot"}),
+            ChannelSettings("email", "Mail", {}),
+        ],
         routing=routing,
     )
-    channels = {"telegram": await store.ensure_channel("telegram", "Telegram"), "email": await store.ensure_channel("email", "Mail")}
+    channels = {
+        "telegram": await store.ensure_channel("telegram", "Telegram"),
+        "email": await store.ensure_channel("email", "Mail"),
+    }
     for login, status in operators.items():
         await store.add_operator(login, login.capitalize(), actor="root")
         await set_operator(store, settings, login, actor="root", status=status, capacity=2)

@@ -219,6 +219,7 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
                 await self._channel_alerts().announce(self, self.store, events)
             if any(e.kind.startswith("kb.") for e in events):
                 self.reply_box.load_engine()  # the answers library changed
+            await self.routing_changed(events)
         except OmniError as exc:
             message.ok = False
             self._store_trouble(exc)
