@@ -368,6 +368,7 @@ class BotStep:
             "language": record.language,
             "confidence": round(decision.confidence, 3) if decision else None,
             "topic": record.tags[0] if record.tags else "",
+            "question": question[:2000],
         }
         await self.rows.queue_message(
             row.conversation_id,
@@ -413,7 +414,7 @@ class BotStep:
             cfg.name,
             meta={"buttons": [list(b) for b in buttons]},
             kind="offered",
-            payload={"articles": [b[0][len(ARTICLE) :] for b in buttons[:-1]]},
+            payload={"articles": [b[0][len(ARTICLE) :] for b in buttons[:-1]], "question": question[:2000]},
             now=now,
         )
         await self.rows.save(

@@ -36,6 +36,7 @@ ALLOWED = {
     "lease": "omniconsole.store.lease",
     "reactions": "omniconsole.store.reactions",
     "routing": "omniconsole.store.routing",
+    "bot": "omniconsole.store.bot",
     "models": "omniconsole.models",
 }
 _ALIAS = {module: alias for alias, module in ALLOWED.items()}

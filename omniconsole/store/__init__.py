@@ -32,6 +32,7 @@ from omniconsole.store import (
     actions,
     analytics,
     answers,
+    bot,
     calls,
     customers,
     edits,
@@ -559,6 +560,11 @@ class Store:
         """The calling operator's window closed: offline only when it was their last. Returns
         their status now ('' for someone who is not an operator)."""
         return await self.db.write(routing.close_own_window, operator, window, reason, time.time())
+
+    async def bot_report(self, conversation_id: int) -> bot.BotReport | None:
+        """What the bot did in a conversation (store/bot.py `BotReport`), for the block at the
+        top of the operator's timeline; None when the bot did nothing there."""
+        return await self.db.run(bot.report, conversation_id)
 
     # --- what the history forgets (`[retention]`, store/retention.py) ---------------------
 

@@ -67,6 +67,7 @@ ROLES: dict[str, str] = {
     "webhook_states": READ,
     "operator_states": READ,
     "queue_figures": READ,
+    "bot_report": READ,
     # an agent's work
     "set_presence": AGENT,
     "mark_read": AGENT,

@@ -70,6 +70,98 @@ class BotConversation:
     resolved_at: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BotReport:
+    """What the bot did in one conversation, for the block at the top of the operator's
+    timeline: its state now, the customer's question (at the handoff, else the last one it
+    took), the answers sent as `(article key, confidence 0..1 or None, the start of the sent
+    text)`, and the handoff's reason, category, confidence and moment (epoch seconds; empty and
+    None while the bot still answers). Texts are the customer's and the library's: draw them
+    as data."""
+
+    conversation_id: int
+    state: str
+    language: str
+    topic: str
+    question: str
+    answers: tuple[tuple[str, float | None, str], ...]
+    handoff_reason: str
+    handoff_category: str
+    confidence: float | None
+    handed_off_at: float | None
+
+
+#: Steps kept in a conversation's report (the bot gives at most a few answers before a handoff).
+REPORT_STEPS = 20
+#: Characters of each sent answer kept in a report.
+EXCERPT = 160
+
+
+def add_to_report(conn: sqlite3.Connection, conversation_id: int, step: dict) -> None:
+    """Append one step (`{"kind": "answered" | "offered" | "handoff" | "taken_over", ...}`) to
+    the conversation's report of what the bot did (the last REPORT_STEPS are kept)."""
+    row = conn.execute("SELECT report FROM bot_conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
+    if row is None:
+        return
+    try:
+        steps = json.loads(row[0]) if row[0] else []
+    except ValueError:
+        steps = []
+    steps = [*(steps if isinstance(steps, list) else []), step][-REPORT_STEPS:]
+    conn.execute(
+        "UPDATE bot_conversations SET report = ? WHERE conversation_id = ?",
+        (json.dumps(steps, ensure_ascii=False), conversation_id),
+    )
+
+
+def report(conn: sqlite3.Connection, conversation_id: int) -> BotReport | None:
+    """What the bot did in the conversation (see `BotReport`); None when the bot never took
+    part or did nothing yet (a greeting it stayed silent on)."""
+    row = conn.execute(
+        "SELECT state, language, topic, last_question, handoff_reason, report FROM bot_conversations WHERE conversation_id = ?",
+        (conversation_id,),
+    ).fetchone()
+    if row is None or not row[5]:
+        return None
+    try:
+        steps = [s for s in json.loads(row[5]) if isinstance(s, dict)]
+    except (ValueError, TypeError):
+        return None
+    if not steps:
+        return None
+    sent = [s for s in steps if s.get("kind") == "answered"]
+    ids = [int(s["message_id"]) for s in sent if isinstance(s.get("message_id"), int)]
+    bodies: dict[int, str] = {}
+    for message_id in ids:  # a handful at most
+        found = conn.execute("SELECT body FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if found is not None:
+            bodies[message_id] = found[0] or ""
+    answers = tuple(
+        (
+            str(s.get("article") or ""),
+            float(s["confidence"]) if isinstance(s.get("confidence"), (int, float)) else None,
+            " ".join(bodies.get(s.get("message_id"), "").split())[:EXCERPT],
+        )
+        for s in sent
+    )
+    handoffs = [s for s in steps if s.get("kind") in ("handoff", "taken_over")]
+    last = handoffs[-1] if handoffs else {}
+    question = str(last.get("question") or "") or row[3] or next((str(s.get("question") or "") for s in reversed(steps)), "")
+    confidence = last.get("confidence")
+    return BotReport(
+        conversation_id,
+        row[0],
+        str(last.get("language") or row[1] or ""),
+        str(last.get("topic") or row[2] or ""),
+        question,
+        answers,
+        str(last.get("reason") or row[4] or "") if last else "",
+        str(last.get("category") or last.get("kind") or "") if last else "",
+        float(confidence) if isinstance(confidence, (int, float)) else None,
+        float(last["at"]) if isinstance(last.get("at"), (int, float)) else None,
+    )
+
+
 def _row(values: sqlite3.Row | tuple) -> BotConversation:
     data = dict(zip(_COLUMNS, values))
     data["answered"] = data["answered"].split()
@@ -172,6 +264,8 @@ def queue_message(
         payload=payload,
         at=now,
     )
+    if kind in ("answered", "offered"):
+        add_to_report(conn, conversation_id, {"kind": kind, "at": now, "message_id": message_id, **(payload or {})})
     return message_id
 
 
@@ -222,6 +316,9 @@ def handoff(
         customer_id=customer_id,
         payload={"reason": reason, "category": category, **(details or {})},
         at=now,
+    )
+    add_to_report(
+        conn, conversation_id, {"kind": "handoff", "at": now, "reason": reason, "category": category, **(details or {})}
     )
 
 
@@ -311,6 +408,7 @@ def take_over(conn: sqlite3.Connection, conversation_id: int, operator: str, now
         payload={"reason": "taken over by an operator"},
         at=now,
     )
+    add_to_report(conn, conversation_id, {"kind": "taken_over", "at": now, "reason": f"taken over by {operator}"})
     return True
 
 

@@ -554,6 +554,10 @@ MIGRATIONS: list[str] = [
         heartbeat_at  REAL NOT NULL,
         PRIMARY KEY (login, window)
     );
+    -- (issue #17) What the bot did in a conversation, step by step (a JSON list of objects:
+    -- answers with their article and confidence, the handoff with its reason and the
+    -- customer's question), for the block at the top of the operator's timeline.
+    ALTER TABLE bot_conversations ADD COLUMN report TEXT NOT NULL DEFAULT '';
     """,
 ]
 

@@ -188,3 +188,20 @@ async def test_a_confirmed_bot_resolution_gets_no_survey(tmp_path: Path, store: 
     other = await desk.say("оператор", address="2002")
     await store.set_status(other, ConversationStatus.RESOLVED, "root")
     assert refusal(await store.survey_target(other), "csat", surveys, desk.now) is None
+
+
+async def test_what_the_bot_did_is_reported_for_the_operator(tmp_path: Path, store: Store) -> None:
+    desk = await make_desk(tmp_path, store, operators={})
+    conversation_id = await desk.say("сколько стоит доставка и сколько дней она идёт?")
+    report = await store.bot_report(conversation_id)
+    assert report.state == "bot" and report.handed_off_at is None
+    assert [a[0] for a in report.answers] == ["delivery-terms"] and 0 < report.answers[0][1] <= 1
+    assert report.answers[0][2].startswith("Доставка")
+    desk.now += 60
+    await desk.say("это не то, позовите человека")
+    report = await store.bot_report(conversation_id)
+    assert report.state == "human" and report.handed_off_at == desk.now
+    assert report.question == "это не то, позовите человека"
+    assert report.handoff_reason == "the customer asked for a person" and report.handoff_category == "person"
+    assert report.language == "ru" and report.topic
+    assert await store.bot_report(await desk.say("hello", address="9009")) is None  # a greeting: nothing done

@@ -35,6 +35,7 @@ from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.routing_actions import RoutingActions
 from omniconsole.tui.screens.main_answers import ANSWERS_BINDINGS, AnswersActions
 from omniconsole.tui.text import clock_time, one_line, safe
+from omniconsole.tui.widgets.bot_report import BotReportBlock
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.conversation_header import ConversationHeader, PresenceLine
 from omniconsole.tui.widgets.customer_pane import CustomerPane
@@ -133,6 +134,7 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
             yield InboxList(self.store, self.operator.login, clock=self.clock, id="inbox")
             with Vertical(id="conversation"):
                 yield ConversationHeader(id="conversation-header")
+                yield BotReportBlock(id="bot-report")
                 yield Timeline(clock=self.clock, id="timeline")
                 yield PresenceLine(self.store, self.operator.login, id="presence")
                 yield ReplyBox(self.store, self.operator, clock=self.clock, id="reply-box")
@@ -312,6 +314,7 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
             return
         conversation, entries, profile, routes, others = view
         reactions = await self.store.reactions(conversation_id)
+        bot_report = await self.store.bot_report(conversation_id)
         changed = self.conversation is None or self.conversation.id != conversation_id
         self.conversation = conversation
         reply_box = self.reply_box
@@ -323,6 +326,7 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
             )
             self.query_one(CustomerPane).show(profile, conversation_id)
             self.query_one(ConversationHeader).show(conversation, profile.display_name if profile else "")
+            self.query_one(BotReportBlock).show(bot_report)
             reply_box.show(conversation, routes)
             reply_box.show_customer(profile, [e.body for e in entries if e.direction == "in" and e.body])
             presence.conversation_id = conversation_id
