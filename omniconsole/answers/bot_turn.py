@@ -225,8 +225,9 @@ class BotStep:
                 await self._release(item, cfg, f"the customer wrote on {channel.name}, where the bot is off", now)
                 continue
             if cfg.when == "outside_hours" and cfg.hours.open_at(datetime.fromtimestamp(now, UTC)):
-                await self._release(item, cfg, "we are open now: people answer", now)
-                continue
+                if not await self._answers_the_bot(item):
+                    await self._release(item, cfg, "we are open now: people answer", now)
+                    continue
             try:
                 await self.turn(cfg, channel.channel_kind, item, now)
             except Exception:
@@ -320,6 +321,16 @@ class BotStep:
         return await self._answer(
             cfg, row, channel_kind, language, decision.hit, decision.hit.key, text, customer_name, now, decision
         )
+
+    async def _answers_the_bot(self, item) -> bool:
+        """Whether the message presses one of the buttons (or numbers) the bot offered in a
+        conversation it holds: the bot finishes what it asked even after opening time."""
+        row = await self.rows.load(item.conversation_id)
+        if row is None or row.state != "bot" or not row.offered:
+            return False
+        if "button" in item.message.flags and item.message.meta.get("button"):
+            return True
+        return button_for_number(item.message.body or "", [Button(i, t) for i, t in row.offered]) is not None
 
     async def _release(self, item, cfg: BotChannel, reason: str, now: float) -> None:
         """The customer wrote where (or when) the bot does not answer in a conversation the bot

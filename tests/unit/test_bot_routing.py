@@ -9,6 +9,7 @@ satisfaction survey."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 from omniconsole.analytics.surveys import refusal
@@ -205,3 +206,26 @@ async def test_what_the_bot_did_is_reported_for_the_operator(tmp_path: Path, sto
     assert report.handoff_reason == "the customer asked for a person" and report.handoff_category == "person"
     assert report.language == "ru" and report.topic
     assert await store.bot_report(await desk.say("hello", address="9009")) is None  # a greeting: nothing done
+
+
+async def test_at_opening_time_the_bot_finishes_its_question_and_steps_aside_otherwise(tmp_path: Path, store: Store) -> None:
+    from datetime import datetime
+
+    from tests.unit.test_bot_states import make_rig
+
+    rig = await make_rig(
+        tmp_path, store, {"bot": "answer", "bot_when": "outside_hours", "hours": "Mon-Sun 09:00-18:00", "timezone": "UTC"}
+    )
+    night = datetime(2026, 12, 1, 2, 0, tzinfo=UTC).timestamp()
+    morning = datetime(2026, 12, 1, 10, 0, tzinfo=UTC).timestamp()
+    rig.now = night
+    confirmed = await rig.say("сколько стоит доставка и сколько дней она идёт?", address="1001")
+    other = await rig.say("забыл пароль, не могу войти в личный кабинет", address="2002")
+    assert (await rig.state(confirmed)).awaiting == "feedback" and (await rig.state(other)).answered
+    rig.now = morning
+    await rig.say("1", address="1001")  # "1 — yes" to the bot's own question, after opening
+    assert (await rig.state(confirmed)).outcome == "confirmed"
+    await rig.say("а как поменять адрес доставки?", address="2002")  # a new question: people answer now
+    state = await rig.state(other)
+    assert state.state == "human" and state.handoff_reason == "we are open now: people answer"
+    assert len(await rig.out(other)) == 1  # the night's answer only: the bot said nothing more
