@@ -17,14 +17,19 @@ def hub_parts(settings, store) -> dict[str, Any]:
     """Keyword arguments for `Hub(settings, store, **hub_parts(settings, store))`."""
     from omniconsole.analytics.surveys import SurveyService
     from omniconsole.answers.bot_turn import conversation_pipeline
+    from omniconsole.answers.bot_turn import core_extensions as bot_extensions
     from omniconsole.automation import core_extension as rules_extension
     from omniconsole.integrations.webhooks import core_services
-    from omniconsole.routing.service import core_extensions
+    from omniconsole.routing.service import core_extensions, handoff_queue
 
     return {
-        "pipeline": conversation_pipeline(settings, store),
+        "pipeline": conversation_pipeline(settings, store, handoff_queue(settings)),
         # DESIGN's pipeline order: bot (above) -> rules -> routing.
-        "extensions": [e for e in (rules_extension(settings),) if e is not None] + core_extensions(settings),
+        "extensions": [
+            *bot_extensions(),
+            *(e for e in (rules_extension(settings),) if e is not None),
+            *core_extensions(settings),
+        ],
         "services": [SurveyService(store, settings)],
         "jobs": core_services(settings, store),
     }

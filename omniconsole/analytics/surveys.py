@@ -92,6 +92,9 @@ def refusal(target: SurveyTarget, kind: str, settings, now: float) -> str | None
         return "imported history gets no survey"
     if target.route is None:
         return "the customer never wrote on a channel we can ask on"
+    if target.bot_confirmed:
+        # Issue #17: the customer already said the bot's answer helped; no further survey.
+        return "the customer confirmed the bot's answer helped"
     if kind == "csat":
         if not settings.csat:
             return "CSAT surveys are off"

@@ -10,6 +10,9 @@ Per channel, in its `[[channels]]` table:
     bot_name = "Shop bot"       # how the bot signs
     bot_min_confidence = 0.30   # thresholds (answers/bot.py, Thresholds)
     bot_min_score = 6.0
+    bot_assume_after_hours = 24 # an answered conversation nobody resolves is bot-resolved
+                                # (assumed) after this long; withdrawn if the customer is back
+                                # within 7 days (METRICS.md "Bot")
 
 The handoff state (`bot` -> `human` -> `done`) is kept by the store (store/bot.py); the rules
 this step applies, in order, for a conversation in state `bot` that no operator has taken:
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +39,7 @@ from omniconsole.answers.engine import Engine, stem, words
 from omniconsole.answers.language import detect
 from omniconsole.answers.placeholders import fill, first_name
 from omniconsole.answers.render import render
+from omniconsole.store import bot as bot_db
 from omniconsole.store.bot import BotConversation, BotStore
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,7 @@ TEXTS = {
         "handoff": "I am passing your question to a person; an operator will answer here shortly.",
         "handoff_closed": "I am passing your question to a person. We are closed now: an operator will answer here after we open, {when}.",
         "handoff_closed_unknown": "I am passing your question to a person; an operator will answer here when we open.",
+        "position": "You are number {position} in the queue; expected wait about {wait} min.",
     },
     "ru": {
         "helped": "Это помогло?",
@@ -69,9 +74,15 @@ TEXTS = {
         "handoff": "Передаю ваш вопрос оператору, он ответит здесь в ближайшее время.",
         "handoff_closed": "Передаю ваш вопрос оператору. Сейчас мы не работаем: оператор ответит здесь, когда мы откроемся, {when}.",
         "handoff_closed_unknown": "Передаю ваш вопрос оператору, он ответит здесь, когда мы откроемся.",
+        "position": "Вы {position}-й в очереди, ожидание около {wait} мин.",
     },
 }
 _DAY_NAMES = {"en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), "ru": ("пн", "вт", "ср", "чт", "пт", "сб", "вс")}
+
+
+#: Routing's part of a handoff, run inside its transaction: `(conn, conversation id, now)` ->
+#: `(position in the queue, expected wait in minutes)`, or None when assigned or not told.
+HandoffQueue = Callable[[object, int, float], "tuple[int, int] | None"]
 
 
 @dataclass(frozen=True)
@@ -83,11 +94,12 @@ class BotChannel:
     name: str = "Bot"
     thresholds: Thresholds = field(default_factory=Thresholds)
     hours: OfficeHours = field(default_factory=lambda: OfficeHours.parse(""))
+    assume_after: float = 24 * 3600.0  # seconds
 
     @classmethod
     def from_options(cls, options: dict) -> BotChannel:
-        """Read `bot`, `bot_when`, `bot_name`, `bot_min_confidence`, `bot_min_score`, `hours` and
-        `timezone`; ValueError with a reason in words when one is wrong."""
+        """Read `bot`, `bot_when`, `bot_name`, `bot_min_confidence`, `bot_min_score`,
+        `bot_assume_after_hours`, `hours` and `timezone`; ValueError with a reason in words when one is wrong."""
         mode = str(options.get("bot", "off"))
         if mode not in MODES:
             raise ValueError(f"bot must be one of {', '.join(MODES)} (got {mode!r})")
@@ -103,12 +115,19 @@ class BotChannel:
         except (TypeError, ValueError):
             raise ValueError("bot_min_confidence and bot_min_score must be numbers") from None
         name = str(options.get("bot_name", "Bot")).strip() or "Bot"
+        try:
+            assume_after = float(options.get("bot_assume_after_hours", 24)) * 3600.0
+        except (TypeError, ValueError):
+            raise ValueError("bot_assume_after_hours must be a number of hours") from None
+        if assume_after <= 0:
+            raise ValueError("bot_assume_after_hours must be more than 0")
         return cls(
             mode,
             when,
             name[:40],
             thresholds,
             OfficeHours.parse(str(options.get("hours", "")), str(options.get("timezone", "UTC"))),
+            assume_after,
         )
 
 
@@ -159,8 +178,9 @@ class BotStep:
 
     name = "bot"
 
-    def __init__(self, store, *, clock=time.time):
+    def __init__(self, store, *, clock=time.time, handoff_queue: HandoffQueue | None = None):
         self.store = store
+        self.handoff_queue = handoff_queue
         self.rows = BotStore(store)
         self.clock = clock
         self._brains: dict[Thresholds, BotBrain] = {}
@@ -202,9 +222,12 @@ class BotStep:
             # A customer who comes back revisits their recent bot resolutions, whatever the channel.
             await self.rows.withdraw_returning(item.customer_id, item.conversation_id, now)
             if cfg.mode == "off":
+                await self._release(item, cfg, f"the customer wrote on {channel.name}, where the bot is off", now)
                 continue
             if cfg.when == "outside_hours" and cfg.hours.open_at(datetime.fromtimestamp(now, UTC)):
-                continue
+                if not await self._answers_the_bot(item):
+                    await self._release(item, cfg, "we are open now: people answer", now)
+                    continue
             try:
                 await self.turn(cfg, channel.channel_kind, item, now)
             except Exception:
@@ -299,6 +322,29 @@ class BotStep:
             cfg, row, channel_kind, language, decision.hit, decision.hit.key, text, customer_name, now, decision
         )
 
+    async def _answers_the_bot(self, item) -> bool:
+        """Whether the message presses one of the buttons (or numbers) the bot offered in a
+        conversation it holds: the bot finishes what it asked even after opening time."""
+        row = await self.rows.load(item.conversation_id)
+        if row is None or row.state != "bot" or not row.offered:
+            return False
+        if "button" in item.message.flags and item.message.meta.get("button"):
+            return True
+        return button_for_number(item.message.body or "", [Button(i, t) for i, t in row.offered]) is not None
+
+    async def _release(self, item, cfg: BotChannel, reason: str, now: float) -> None:
+        """The customer wrote where (or when) the bot does not answer in a conversation the bot
+        holds: hand it to a person without a word from the bot, so routing queues it and its
+        own position notice is the one automatic message (else nobody would ever get it)."""
+        row = await self.rows.load(item.conversation_id)
+        if row is None or row.state != "bot":
+            return
+        summary = f"{cfg.name} stepped aside: {reason}.\nAnswers sent: {', '.join(row.answered) if row.answered else 'none'}."
+        details = {"question": (item.message.body or "")[:2000], "confidence": None, "language": row.language, "topic": row.topic}
+        await self.store.db.write(
+            bot_db.handoff, item.conversation_id, reason, "bot_off", summary, cfg.name, now, details=details
+        )
+
     # --- what the bot sends -------------------------------------------------------------
 
     @staticmethod
@@ -333,9 +379,16 @@ class BotStep:
             "language": record.language,
             "confidence": round(decision.confidence, 3) if decision else None,
             "topic": record.tags[0] if record.tags else "",
+            "question": question[:2000],
         }
         await self.rows.queue_message(
-            row.conversation_id, text, cfg.name, meta={"buttons": [list(b) for b in buttons]}, kind="answered", payload=payload
+            row.conversation_id,
+            text,
+            cfg.name,
+            meta={"buttons": [list(b) for b in buttons]},
+            kind="answered",
+            payload=payload,
+            now=now,
         )
         await self.rows.save(
             row.conversation_id,
@@ -350,6 +403,7 @@ class BotStep:
             topic=record.tags[0] if record.tags else row.topic,
             now=now,
         )
+        await self.store.db.write(bot_db.expect_assumption, row.conversation_id, now + cfg.assume_after, cfg.name, now)
         return "answered"
 
     async def _offer(self, cfg, row: BotConversation, language, decision: Decision, question, now) -> str:
@@ -371,7 +425,8 @@ class BotStep:
             cfg.name,
             meta={"buttons": [list(b) for b in buttons]},
             kind="offered",
-            payload={"articles": [b[0][len(ARTICLE) :] for b in buttons[:-1]]},
+            payload={"articles": [b[0][len(ARTICLE) :] for b in buttons[:-1]], "question": question[:2000]},
+            now=now,
         )
         await self.rows.save(
             row.conversation_id,
@@ -396,23 +451,57 @@ class BotStep:
             notice = words_["handoff"]
         else:
             notice = words_["handoff_closed"].format(when=when_words(opening, language if language in TEXTS else "ru", moment))
-        await self.rows.queue_message(
-            row.conversation_id, self._signed(notice, cfg), cfg.name, kind="handoff_notice", payload={"reason": reason}
-        )
         topic = (decision.topic if decision else "") or row.topic or "not detected"
+        confidence = round(decision.confidence, 3) if decision is not None and decision.confidence is not None else None
         summary = "\n".join(
             [
                 f"{cfg.name} handed this conversation to a person: {reason}.",
-                f"Language: {language or 'not detected'}; topic: {topic}.",
+                f"Language: {language or 'not detected'}; topic: {topic}"
+                + (f"; confidence {confidence:.2f}." if confidence is not None else "."),
                 f"Answers sent: {', '.join(row.answered) if row.answered else 'none'}.",
                 f"The customer's last words: «{' '.join(question.split())[:300]}»" if question.strip() else "",
             ]
         ).strip()
-        await self.rows.handoff(row.conversation_id, reason, category, summary, cfg.name)
+        details = {"question": question[:2000], "confidence": confidence, "language": language or "", "topic": topic}
+        position_words = words_["position"]
+        conversation_id = row.conversation_id
+
+        def write(conn) -> None:
+            # One transaction: the handoff, the conversation entering the queue (waiting from
+            # now), and the one automatic message that says both (issue #17: at most one).
+            bot_db.handoff(conn, conversation_id, reason, category, summary, cfg.name, now, details=details)
+            place = self.handoff_queue(conn, conversation_id, now) if self.handoff_queue is not None else None
+            body = notice if place is None else f"{notice} {position_words.format(position=place[0], wait=place[1])}"
+            if bot_db.can_answer(conn, conversation_id):
+                bot_db.queue_message(
+                    conn,
+                    conversation_id,
+                    self._signed(body, cfg),
+                    cfg.name,
+                    kind="handoff_notice",
+                    payload={"reason": reason, "position": list(place) if place else None},
+                    now=now,
+                )
+
+        await self.store.db.write(write)
         return "handoff"
 
 
-def conversation_pipeline(settings, store) -> list:
+def core_extensions() -> list:
+    """The bot's part of the core's scheduler: resolving answered conversations as assumed
+    (`bot.assume` rows, store/bot.py `assume`)."""
+    from omniconsole.core.scheduler import CoreExtension
+
+    def fire(conn, row, now: float) -> bool:
+        if row.conversation_id is None:
+            return False
+        return bot_db.assume(conn, row.conversation_id, str(row.payload.get("author") or "bot"), now)
+
+    return [CoreExtension("bot", handlers={bot_db.ASSUME: fire})]
+
+
+def conversation_pipeline(settings, store, handoff_queue: HandoffQueue | None = None) -> list:
     """The pipeline steps the core runs after ingest for these settings: the bot when any
-    channel turns it on (later steps, rules and routing, join here)."""
-    return [BotStep(store)] if BotStep.wanted(settings.channels) else []
+    channel turns it on. `handoff_queue`: routing's part of a handoff (see `HandoffQueue`;
+    omniconsole/capabilities.py passes routing's)."""
+    return [BotStep(store, handoff_queue=handoff_queue)] if BotStep.wanted(settings.channels) else []

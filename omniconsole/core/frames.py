@@ -35,6 +35,8 @@ ALLOWED = {
     "answers": "omniconsole.store.answers",
     "lease": "omniconsole.store.lease",
     "reactions": "omniconsole.store.reactions",
+    "routing": "omniconsole.store.routing",
+    "bot": "omniconsole.store.bot",
     "models": "omniconsole.models",
 }
 _ALIAS = {module: alias for alias, module in ALLOWED.items()}

@@ -160,13 +160,15 @@ class Router:
 
     # ---- decisions that write ----------------------------------------------------------------
 
-    def route(self, conn: sqlite3.Connection, conversation_id: int, now: float) -> Decision | None:
+    def route(self, conn: sqlite3.Connection, conversation_id: int, now: float, *, tell: bool = True) -> Decision | None:
         """The pipeline step for one conversation after a customer's message: put it in its
         queue (with the skills it needs), send a returning customer back to their operator,
-        else serve the queue in turn. None when the conversation is already someone's or not
-        open."""
+        else serve the queue in turn; a conversation that waits for the first time is told its
+        position on chat channels unless `tell` is False (the bot's handoff says it instead).
+        None when the conversation is already someone's, not open, or the bot holds it (it
+        enters the queue at the handoff, issue #17)."""
         facts = db.conversation_facts(conn, conversation_id)
-        if facts is None or facts.assignee is not None or facts.status != "open":
+        if facts is None or facts.assignee is not None or facts.status != "open" or facts.with_bot:
             return None
         language = self.language_of(facts)
         queue, why = self.match_queue(facts, language)
@@ -186,9 +188,22 @@ class Router:
         if mine is not None:
             return mine
         _, reason = self.choose(queue, needs, facts.channel_kind, states)
-        if first_time:
+        if first_time and tell:
             self._tell_position(conn, facts, queue, now)
         return Decision(conversation_id, queue.name, None, reason)
+
+    def route_at_handoff(self, conn: sqlite3.Connection, conversation_id: int, now: float) -> tuple[int, int] | None:
+        """The bot handed the conversation to a person (its state is `human` now): route it at
+        once, waiting from now, and return `(position in the queue, expected wait in minutes)`
+        for the bot's one handoff message, or None when it was assigned, cannot wait, or its
+        channel gets no position (`position_channels`)."""
+        decision = self.route(conn, conversation_id, now, tell=False)
+        if decision is None or decision.assignee is not None:
+            return None
+        facts = db.conversation_facts(conn, conversation_id, texts=0)
+        if facts is None or facts.channel_kind not in self.settings.position_channels:
+            return None
+        return self.position(conn, conversation_id, self.settings.queue(decision.queue))
 
     def drain(self, conn: sqlite3.Connection, now: float, exclude: dict[int, frozenset[str]] | None = None) -> list[Decision]:
         """Serve every queue in turn: assign waiting conversations while operators have room.
@@ -260,18 +275,25 @@ class Router:
         due = self.settings.calendar(queue).add_business(now, self.settings.return_minutes * 60)
         timers.schedule(conn, RETURN, due, now, conversation_id=conversation_id, payload={"assignee": login, "assigned_at": now})
 
+    def position(self, conn: sqlite3.Connection, conversation_id: int, queue: QueueSettings) -> tuple[int, int] | None:
+        """`(place in the queue from 1, expected wait in whole minutes)`: the median wait of the
+        queue's latest assignments (5 min when none) times the place; None when not waiting."""
+        order = [row[0] for row in db.waiting(conn, queue.name, limit=10_000)]
+        if conversation_id not in order:
+            return None
+        place = order.index(conversation_id) + 1
+        waits = db.recent_waits(conn, queue.name)
+        per = statistics.median(waits) if waits else 300.0
+        return place, max(1, math.ceil(per * place / 60))
+
     def _tell_position(self, conn: sqlite3.Connection, facts: ConversationFacts, queue: QueueSettings, now: float) -> None:
         text = self.settings.position_text
         if not text or facts.channel_kind not in self.settings.position_channels:
             return
-        order = [row[0] for row in db.waiting(conn, queue.name, limit=10_000)]
-        if facts.id not in order:
+        where = self.position(conn, facts.id, queue)
+        if where is None:
             return
-        position = order.index(facts.id) + 1
-        waits = db.recent_waits(conn, queue.name)
-        per = statistics.median(waits) if waits else 300.0
-        wait = max(1, math.ceil(per * position / 60))
-        db.queue_notice(conn, facts.id, text.format(position=position, wait=wait, queue=queue.name), now)
+        db.queue_notice(conn, facts.id, text.format(position=where[0], wait=where[1], queue=queue.name), now)
 
     def _requeue(self, conn: sqlite3.Connection, conversation_id: int, now: float) -> None:
         """Put a conversation that was taken back into its queue if it never had one (it was
@@ -299,6 +321,20 @@ class Router:
         else:
             timers.unschedule(conn, OFFLINE_GRACE, subject=login)
         return self.drain(conn, now) if status == "online" else []
+
+    def after_status(self, conn: sqlite3.Connection, login: str, now: float) -> None:
+        """What an operator's current status sets off, however it was written (the core's
+        follower calls this for each `operator.status` event): offline starts the grace period
+        (from the moment they went offline), any other status ends it. Idempotent."""
+        current = db.operator_status(conn, login)
+        if current is None:
+            return
+        status, since = current
+        if status == "offline" and self.settings.return_on_offline:
+            due = (since or now) + self.settings.offline_grace_minutes * 60
+            timers.schedule(conn, OFFLINE_GRACE, due, now, subject=login)
+        else:
+            timers.unschedule(conn, OFFLINE_GRACE, subject=login)
 
     # ---- the scheduler's rows ------------------------------------------------------------------
 

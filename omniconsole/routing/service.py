@@ -4,16 +4,22 @@ that serves the queues when capacity frees or someone comes online (a resolution
 unassignment, a status or capacity change — from any process), and marks offline the operators
 whose window died (no heartbeat for three periods, or its pid gone on this host).
 
-Also the window's side: `WindowPresence` keeps an operator online while their window runs.
+It also gives status changes written by anyone (a window through the store or the core's socket,
+a command) their consequences: the offline grace starts or ends (`Router.after_status`).
+
+Also the window's side: `WindowPresence` keeps an operator online while their window runs,
+through `Store` methods only, so it works the same in a team window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -53,29 +59,40 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def dead_windows(states: dict[str, db.OperatorState], now: float, heartbeat: float, host: str) -> dict[str, str]:
-    """Operators shown as online or away whose window died, with the reason in words: no
-    heartbeat for three periods, or (on this host) its process is gone."""
-    dead: dict[str, str] = {}
-    for op in states.values():
-        if op.status == "offline" or op.window_pid is None or op.heartbeat_at is None:
-            continue
-        if op.window_host == host and not _alive(op.window_pid):
-            dead[op.login] = f"their window (pid {op.window_pid}) has gone"
-        elif now - op.heartbeat_at > 3 * heartbeat:
-            dead[op.login] = (
-                f"their window (pid {op.window_pid} on {op.window_host}) sent no heartbeat for {now - op.heartbeat_at:.0f} s"
+def dead_windows(slots: list[db.WindowSlot], now: float, heartbeat: float, host: str) -> list[tuple[db.WindowSlot, str]]:
+    """Operators' windows that died, each with the reason in words: no heartbeat for three
+    periods, or (on this host) its process is gone."""
+    dead: list[tuple[db.WindowSlot, str]] = []
+    for slot in slots:
+        if slot.host == host and not _alive(slot.pid):
+            dead.append((slot, f"their window (pid {slot.pid}) has gone"))
+        elif now - slot.heartbeat_at > 3 * heartbeat:
+            dead.append(
+                (slot, f"their window (pid {slot.pid} on {slot.host}) sent no heartbeat for {now - slot.heartbeat_at:.0f} s")
             )
     return dead
 
 
 def _mark_dead(conn, router: Router, now: float, host: str) -> list[str]:
-    states = db.operator_states(conn, ())
-    dead = dead_windows(states, now, router.settings.heartbeat_seconds, host)
-    for login, reason in dead.items():
-        db.window_closed(conn, login, states[login].window_pid or 0)
-        router.set_status(conn, login, "offline", now, "routing", reason)
-    return sorted(dead)
+    """Forget the windows that died; an operator whose last window died goes offline (with the
+    grace period). Returns those operators' logins."""
+    gone: set[str] = set()
+    for slot, reason in dead_windows(db.windows(conn), now, router.settings.heartbeat_seconds, host):
+        if db.window_closed(conn, slot.login, slot.window) == 0 and db.is_operator(conn, slot.login):
+            router.set_status(conn, slot.login, "offline", now, "routing", reason)
+            gone.add(slot.login)
+    return sorted(gone)
+
+
+def _status_logins(events) -> set[str]:
+    logins = set()
+    for event in events:
+        if event.kind == "operator.status" and event.actor != db.ROUTER:
+            try:
+                logins.add(str(json.loads(event.payload or "{}").get("login") or ""))
+            except ValueError:
+                continue
+    return logins - {""}
 
 
 def extension(settings: RoutingSettings, *, tick: float = 0.25, clock: Callable[[], float] = time.time) -> CoreExtension:
@@ -97,6 +114,10 @@ def extension(settings: RoutingSettings, *, tick: float = 0.25, clock: Callable[
             events = await store.events_since(last, limit=1000)
             if events:
                 last = events[-1].id
+                # A status set by a window or a command (any process, through the store) gets
+                # its consequences here, in the core: the offline grace starts or ends.
+                for login in sorted(_status_logins(events)):
+                    await store.db.write(router.after_status, login, clock())
                 if any(e.kind in SERVE_ON for e in events):
                     await store.db.write(lambda conn: router.drain(conn, clock()))
                     scheduler.poke()
@@ -114,48 +135,37 @@ def extension(settings: RoutingSettings, *, tick: float = 0.25, clock: Callable[
 
 
 class WindowPresence:
-    """An operator's window keeps their status: online when it opens, a heartbeat with its pid
-    while it runs, away after `away_after_minutes` without a key pressed (back online at the
-    next key, unless they chose away themselves), offline when it closes. If the process dies
-    the core's follower notices the missing heartbeat (see `dead_windows`)."""
+    """An operator's window keeps their status through the store (in-process, or the core's
+    socket in a team setup, where the core takes the login from the socket): online when it
+    opens, a heartbeat for its own slot while it runs (two windows of one operator have two),
+    away after `away_after_minutes` without a key pressed (back online at the next key, unless
+    they chose away themselves), offline when its last window closes. If the process dies the
+    core's follower notices the missing heartbeat (see `dead_windows`). What a status change
+    sets off (the offline grace, serving the queues) happens in the core."""
 
     def __init__(self, store: Store, login: str, settings: RoutingSettings, clock: Callable[[], float] = time.time):
         self.store = store
         self.login = login
         self.settings = settings
         self.clock = clock
-        self.router = Router(settings)
         self.pid = os.getpid()
         self.host = socket.gethostname()
+        self.window = uuid.uuid4().hex
         self.status = "offline"
         self.chosen_away = False
         self.last_key = clock()
 
     async def _set(self, status: str, reason: str) -> None:
-        now = self.clock()
-
-        def write(conn) -> None:
-            if not db.is_operator(conn, self.login):
-                return  # not an operator (a solo laptop without `operator add`): nothing to show
-            db.window_heartbeat(conn, self.login, self.pid, self.host, now)
-            self.router.set_status(conn, self.login, status, now, self.login, reason)
-
-        await self.store.db.write(write)
+        await self.store.set_own_status(
+            operator=self.login, status=status, reason=reason, window=self.window, pid=self.pid, host=self.host
+        )
         self.status = status
 
     async def opened(self) -> None:
         await self._set("online", "their window opened")
 
     async def closed(self) -> None:
-        now = self.clock()
-
-        def write(conn) -> None:
-            db.window_closed(conn, self.login, self.pid)
-            if db.is_operator(conn, self.login):
-                self.router.set_status(conn, self.login, "offline", now, self.login, "their window closed")
-
-        await self.store.db.write(write)
-        self.status = "offline"
+        self.status = await self.store.close_own_window(operator=self.login, window=self.window) or "offline"
 
     async def toggle_away(self) -> str:
         """The operator's key: away <-> online. Returns the new status."""
@@ -179,12 +189,21 @@ class WindowPresence:
         if self.status == "online" and idle > 0 and now - self.last_key >= idle:
             await self._set("away", f"no key pressed for {self.settings.away_after_minutes:g} min")
             return
-        await self.store.db.write(lambda conn: db.window_heartbeat(conn, self.login, self.pid, self.host, now))
+        await self.store.window_beat(operator=self.login, window=self.window, pid=self.pid, host=self.host)
 
 
 def settings_of(settings) -> RoutingSettings:
     """The routing settings of a `Settings` (the defaults when the config has none)."""
     return getattr(settings, "routing", None) or RoutingSettings()
+
+
+def handoff_queue(settings) -> Callable[[object, int, float], tuple[int, int] | None]:
+    """Routing's part of the bot's handoff (answers/bot_turn.py `HandoffQueue`): queue the
+    conversation from now and give the bot its place and expected wait for its one message."""
+    from omniconsole.answers.language import detect_messages
+
+    router = Router(settings_of(settings), detect_messages)
+    return router.route_at_handoff
 
 
 def core_extensions(settings) -> list[CoreExtension]:
@@ -195,10 +214,8 @@ def core_extensions(settings) -> list[CoreExtension]:
 async def team_lines(store: Store, settings) -> list[tuple[str, str, str, str]]:
     """Per operator: `(login, status, load "2/5", skills)` for the team view and the CLI."""
     router = Router(settings_of(settings))
-    if not hasattr(store, "db"):
-        return []  # a team window (socket only): the team's status and load are not served yet
-    states = await store.db.run(db.operator_states, router.settings.load_statuses())
-    return [(op.login, op.status, f"{router.load(op):g}/{router.capacity(op)}", ", ".join(op.skills)) for op in states.values()]
+    states = await store.operator_states(list(router.settings.load_statuses()))
+    return [(op.login, op.status, f"{router.load(op):g}/{router.capacity(op)}", ", ".join(op.skills)) for op in states]
 
 
 async def set_operator(
@@ -235,7 +252,7 @@ async def queue_overview(store: Store, settings, now: float | None = None) -> li
     """Per configured queue: `(name, conversations waiting, longest wait in seconds)` for the
     window's queue view."""
     now = time.time() if now is None else now
-    figures = await store.db.run(db.queue_figures) if hasattr(store, "db") else {}
+    figures = await store.queue_figures()
     rows = []
     for queue in settings_of(settings).queues:
         count, oldest = figures.get(queue.name, (0, None))

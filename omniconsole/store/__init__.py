@@ -35,6 +35,7 @@ from omniconsole.store import (
     analytics,
     answers,
     automation,
+    bot,
     calls,
     customers,
     edits,
@@ -46,6 +47,7 @@ from omniconsole.store import (
     queries,
     reactions,
     retention,
+    routing,
     search,
 )
 from omniconsole.store.actions import ActionError
@@ -529,6 +531,43 @@ class Store:
     async def record_survey_answer(self, survey_id: int, score: int, **details) -> bool:
         """Keep a survey's first answer (store/analytics.py `record_survey_answer`)."""
         return await self.db.write(lambda conn: analytics.record_survey_answer(conn, survey_id, score, **details))
+
+    # --- operators' status and the queues (issue #18; store/routing.py) -------------------
+
+    async def operator_states(self, load_statuses: list[str] | None = None) -> list[routing.OperatorState]:
+        """Every operator as routing sees them (status, capacity, skills, teams), with their
+        assigned conversations in `load_statuses` (default open and pending) counted per
+        channel kind: the window's status bar, `A` and the queue view weigh them."""
+        statuses = ("open", "pending") if load_statuses is None else tuple(load_statuses)
+        return list((await self.db.run(routing.operator_states, statuses)).values())
+
+    async def queue_figures(self) -> dict[str, tuple[int, float | None]]:
+        """Per queue: `(conversations waiting for a person, since when the longest has waited,
+        epoch seconds)`; conversations the bot holds do not wait."""
+        return await self.db.run(routing.queue_figures)
+
+    async def set_own_status(
+        self, operator: str, status: str, reason: str = "", window: str = "", pid: int = 0, host: str = ""
+    ) -> str:
+        """The calling operator's window sets their status (online, away, offline) and beats
+        for its slot `window`. Over the core's socket `operator` is the caller's login,
+        whatever was sent: an agent sets only their own. Returns the status ('' for someone
+        who is not an operator); ActionError for an unknown status."""
+        return await self.db.write(routing.set_own_status, operator, status, reason, window, pid, host, time.time())
+
+    async def window_beat(self, operator: str, window: str, pid: int = 0, host: str = "") -> None:
+        """The calling operator's window `window` is alive (its own heartbeat slot)."""
+        await self.db.write(routing.beat_own_window, operator, window, pid, host, time.time())
+
+    async def close_own_window(self, operator: str, window: str, reason: str = "their window closed") -> str:
+        """The calling operator's window closed: offline only when it was their last. Returns
+        their status now ('' for someone who is not an operator)."""
+        return await self.db.write(routing.close_own_window, operator, window, reason, time.time())
+
+    async def bot_report(self, conversation_id: int) -> bot.BotReport | None:
+        """What the bot did in a conversation (store/bot.py `BotReport`), for the block at the
+        top of the operator's timeline; None when the bot did nothing there."""
+        return await self.db.run(bot.report, conversation_id)
 
     # --- what the history forgets (`[retention]`, store/retention.py) ---------------------
 

@@ -65,6 +65,9 @@ ROLES: dict[str, str] = {
     "last_inbound_from": READ,
     "started_message": READ,
     "webhook_states": READ,
+    "operator_states": READ,
+    "queue_figures": READ,
+    "bot_report": READ,
     # an agent's work
     "set_presence": AGENT,
     "mark_read": AGENT,
@@ -93,6 +96,10 @@ ROLES: dict[str, str] = {
     "set_subject": AGENT,
     "set_do_not_contact": AGENT,
     "queue_first_message": AGENT,
+    # an operator's own status and windows (`operator` is always the caller: their own only)
+    "set_own_status": AGENT,
+    "window_beat": AGENT,
+    "close_own_window": AGENT,
     # the library and rules
     "kb_sync": SUPERVISOR,
     "kb_save": SUPERVISOR,

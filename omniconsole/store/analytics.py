@@ -150,7 +150,9 @@ class SurveyTarget:
     `attributes`: the customer's attributes (JSON object); `erased`: the customer was erased;
     `imported`: the conversation came from an import (no pipeline, no survey); `route`:
     (channel id, channel kind, identity id, identity kind) of the customer's latest inbound
-    message, or None; `handled_by`: the assignee, else who resolved it ('bot' included)."""
+    message, or None; `handled_by`: the assignee, else who resolved it ('bot' included);
+    `bot_confirmed`: the customer confirmed the bot's answer helped (store/bot.py outcome
+    `confirmed`)."""
 
     conversation_id: int
     customer_id: int
@@ -164,6 +166,7 @@ class SurveyTarget:
     last_csat_at: float | None
     last_nps_at: float | None
     csat_for_conversation: bool
+    bot_confirmed: bool = False
 
 
 def survey_target(conn: sqlite3.Connection, conversation_id: int) -> SurveyTarget | None:
@@ -217,6 +220,12 @@ def survey_target(conn: sqlite3.Connection, conversation_id: int) -> SurveyTarge
         conn.execute("SELECT 1 FROM surveys WHERE conversation_id = ? AND kind = 'csat'", (conversation_id,)).fetchone()
         is not None
     )
+    bot_confirmed = (
+        conn.execute(
+            "SELECT 1 FROM bot_conversations WHERE conversation_id = ? AND outcome = 'confirmed'", (conversation_id,)
+        ).fetchone()
+        is not None
+    )
     handled_by = assignee or (resolver[0] if resolver and resolver[0] else "") or "unassigned"
     return SurveyTarget(
         conversation_id,
@@ -231,6 +240,7 @@ def survey_target(conn: sqlite3.Connection, conversation_id: int) -> SurveyTarge
         last.get("csat"),
         last.get("nps"),
         csat_here,
+        bot_confirmed,
     )
 
 

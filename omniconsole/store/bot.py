@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 
 from omniconsole.models import ConversationStatus, preview_line
 from omniconsole.store import actions, search
+from omniconsole.store import schedule as timers
 from omniconsole.store.events import add_event
 
 #: A customer who comes back within this long reopens the issue (METRICS.md "Issue", "Bot").
 REOPEN_WINDOW = 7 * 86400.0
+#: The schedule row that resolves an answered conversation nobody resolved (`assume`).
+ASSUME = "bot.assume"
 
 _COLUMNS = (
     "conversation_id",
@@ -65,6 +68,98 @@ class BotConversation:
     started_at: float = 0.0
     updated_at: float = 0.0
     resolved_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BotReport:
+    """What the bot did in one conversation, for the block at the top of the operator's
+    timeline: its state now, the customer's question (at the handoff, else the last one it
+    took), the answers sent as `(article key, confidence 0..1 or None, the start of the sent
+    text)`, and the handoff's reason, category, confidence and moment (epoch seconds; empty and
+    None while the bot still answers). Texts are the customer's and the library's: draw them
+    as data."""
+
+    conversation_id: int
+    state: str
+    language: str
+    topic: str
+    question: str
+    answers: tuple[tuple[str, float | None, str], ...]
+    handoff_reason: str
+    handoff_category: str
+    confidence: float | None
+    handed_off_at: float | None
+
+
+#: Steps kept in a conversation's report (the bot gives at most a few answers before a handoff).
+REPORT_STEPS = 20
+#: Characters of each sent answer kept in a report.
+EXCERPT = 160
+
+
+def add_to_report(conn: sqlite3.Connection, conversation_id: int, step: dict) -> None:
+    """Append one step (`{"kind": "answered" | "offered" | "handoff" | "taken_over", ...}`) to
+    the conversation's report of what the bot did (the last REPORT_STEPS are kept)."""
+    row = conn.execute("SELECT report FROM bot_conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
+    if row is None:
+        return
+    try:
+        steps = json.loads(row[0]) if row[0] else []
+    except ValueError:
+        steps = []
+    steps = [*(steps if isinstance(steps, list) else []), step][-REPORT_STEPS:]
+    conn.execute(
+        "UPDATE bot_conversations SET report = ? WHERE conversation_id = ?",
+        (json.dumps(steps, ensure_ascii=False), conversation_id),
+    )
+
+
+def report(conn: sqlite3.Connection, conversation_id: int) -> BotReport | None:
+    """What the bot did in the conversation (see `BotReport`); None when the bot never took
+    part or did nothing yet (a greeting it stayed silent on)."""
+    row = conn.execute(
+        "SELECT state, language, topic, last_question, handoff_reason, report FROM bot_conversations WHERE conversation_id = ?",
+        (conversation_id,),
+    ).fetchone()
+    if row is None or not row[5]:
+        return None
+    try:
+        steps = [s for s in json.loads(row[5]) if isinstance(s, dict)]
+    except (ValueError, TypeError):
+        return None
+    if not steps:
+        return None
+    sent = [s for s in steps if s.get("kind") == "answered"]
+    ids = [int(s["message_id"]) for s in sent if isinstance(s.get("message_id"), int)]
+    bodies: dict[int, str] = {}
+    for message_id in ids:  # a handful at most
+        found = conn.execute("SELECT body FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if found is not None:
+            bodies[message_id] = found[0] or ""
+    answers = tuple(
+        (
+            str(s.get("article") or ""),
+            float(s["confidence"]) if isinstance(s.get("confidence"), (int, float)) else None,
+            " ".join(bodies.get(s.get("message_id"), "").split())[:EXCERPT],
+        )
+        for s in sent
+    )
+    handoffs = [s for s in steps if s.get("kind") in ("handoff", "taken_over")]
+    last = handoffs[-1] if handoffs else {}
+    question = str(last.get("question") or "") or row[3] or next((str(s.get("question") or "") for s in reversed(steps)), "")
+    confidence = last.get("confidence")
+    return BotReport(
+        conversation_id,
+        row[0],
+        str(last.get("language") or row[1] or ""),
+        str(last.get("topic") or row[2] or ""),
+        question,
+        answers,
+        str(last.get("reason") or row[4] or "") if last else "",
+        str(last.get("category") or last.get("kind") or "") if last else "",
+        float(confidence) if isinstance(confidence, (int, float)) else None,
+        float(last["at"]) if isinstance(last.get("at"), (int, float)) else None,
+    )
 
 
 def _row(values: sqlite3.Row | tuple) -> BotConversation:
@@ -169,6 +264,8 @@ def queue_message(
         payload=payload,
         at=now,
     )
+    if kind in ("answered", "offered"):
+        add_to_report(conn, conversation_id, {"kind": kind, "at": now, "message_id": message_id, **(payload or {})})
     return message_id
 
 
@@ -180,9 +277,14 @@ def handoff(
     summary: str,
     author: str,
     now: float | None = None,
+    *,
+    details: dict | None = None,
 ) -> None:
     """Hand the conversation to a person: state `human`, an assumed resolution cancelled, and
-    a note for the operator saying what the bot did (`summary`), the first thing they read."""
+    a note for the operator saying what the bot did (`summary`). `details` (the customer's
+    question, the confidence 0..1 or None, language, topic) go into the `bot.handoff` event's
+    payload, which the window draws at the top of the timeline (`handoff_report`). The
+    conversation leaves any queue place it had: routing queues it from now (issue #17)."""
     now = now or time.time()
     state = load(conn, conversation_id)
     customer_id = actions._customer_of(conn, conversation_id)  # noqa: SLF001
@@ -202,7 +304,9 @@ def handoff(
     )
     # The customer waits for a person from the handoff on (METRICS.md, first response time).
     conn.execute(
-        "UPDATE conversations SET waiting_since = ?, message_count = message_count + 1 WHERE id = ?", (now, conversation_id)
+        "UPDATE conversations SET waiting_since = ?, message_count = message_count + 1,"
+        " queued_at = CASE WHEN assignee IS NULL THEN NULL ELSE queued_at END WHERE id = ?",
+        (now, conversation_id),
     )
     add_event(
         conn,
@@ -210,9 +314,17 @@ def handoff(
         actor=author,
         conversation_id=conversation_id,
         customer_id=customer_id,
-        payload={"reason": reason, "category": category},
+        payload={"reason": reason, "category": category, **(details or {})},
         at=now,
     )
+    add_to_report(
+        conn, conversation_id, {"kind": "handoff", "at": now, "reason": reason, "category": category, **(details or {})}
+    )
+
+
+def can_answer(conn: sqlite3.Connection, conversation_id: int) -> bool:
+    """Whether the customer has a channel the bot can write to in this conversation."""
+    return actions.reply_route(conn, conversation_id) is not None
 
 
 def confirm(conn: sqlite3.Connection, conversation_id: int, author: str, now: float | None = None) -> None:
@@ -232,6 +344,39 @@ def confirm(conn: sqlite3.Connection, conversation_id: int, author: str, now: fl
         payload={"outcome": "confirmed"},
         at=now,
     )
+
+
+def expect_assumption(conn: sqlite3.Connection, conversation_id: int, due_at: float, author: str, now: float) -> None:
+    """The bot answered: unless the customer confirms, asks more or a person takes over, the
+    conversation is resolved as bot-resolved (assumed) at `due_at` (epoch seconds; the one
+    schedule row of `(ASSUME, conversation)`, moved by each answer)."""
+    timers.schedule(conn, ASSUME, due_at, now, conversation_id=conversation_id, payload={"author": author})
+
+
+def assume(conn: sqlite3.Connection, conversation_id: int, author: str, now: float | None = None) -> bool:
+    """Resolve an answered conversation nobody resolved as bot-resolved (assumed): only while
+    the bot still holds it (state `bot`, outcome `assumed`), it is open and nobody took it.
+    The 7-day withdrawal (`withdraw_returning`) counts from the bot's last answer. False when
+    it no longer applies."""
+    now = now or time.time()
+    state = load(conn, conversation_id)
+    if state is None or state.state != "bot" or state.outcome != "assumed":
+        return False
+    row = conn.execute("SELECT status, assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    if row is None or row[0] != "open" or row[1] is not None:
+        return False
+    save(conn, conversation_id, state="done", awaiting="", offered=[], now=now)
+    actions.set_status(conn, conversation_id, ConversationStatus.RESOLVED, author, now=now)
+    add_event(
+        conn,
+        "bot.resolved",
+        actor=author,
+        conversation_id=conversation_id,
+        customer_id=state.customer_id,
+        payload={"outcome": "assumed", "reason": "the customer asked for nothing more after the bot's answer"},
+        at=now,
+    )
+    return True
 
 
 def take_over(conn: sqlite3.Connection, conversation_id: int, operator: str, now: float | None = None) -> bool:
@@ -263,6 +408,7 @@ def take_over(conn: sqlite3.Connection, conversation_id: int, operator: str, now
         payload={"reason": "taken over by an operator"},
         at=now,
     )
+    add_to_report(conn, conversation_id, {"kind": "taken_over", "at": now, "reason": f"taken over by {operator}"})
     return True
 
 
@@ -273,7 +419,7 @@ def withdraw_returning(conn: sqlite3.Connection, customer_id: int, conversation_
     now = now or time.time()
     rows = conn.execute(
         "SELECT conversation_id, outcome FROM bot_conversations WHERE customer_id = ? AND resolved_at >= ?"
-        " AND ((outcome = 'assumed' AND conversation_id <> ?) OR (outcome = 'confirmed' AND repeat_contact = 0))",
+        " AND ((outcome = 'assumed' AND (conversation_id <> ? OR state = 'done')) OR (outcome = 'confirmed' AND repeat_contact = 0))",
         (customer_id, now - REOPEN_WINDOW, conversation_id),
     ).fetchall()
     for other, outcome in rows:

@@ -28,8 +28,9 @@ ROUTER = "routing"
 @dataclass(slots=True)
 class OperatorState:
     """One operator as routing sees them: status, capacity (0 = the configured default),
-    skills and teams, when their last automatic assignment was (epoch seconds, None = never),
-    their window's heartbeat, and their assigned conversations counted per channel kind."""
+    skills and teams, when their last automatic assignment was and their status changed (epoch
+    seconds, None = never), and their assigned conversations counted per channel kind. It
+    travels over the core's socket (core/frames.py), for the window's team and load lines."""
 
     login: str
     status: str
@@ -38,17 +39,28 @@ class OperatorState:
     teams: tuple[str, ...]
     last_assigned_at: float | None
     status_at: float | None
-    window_pid: int | None = None
-    window_host: str | None = None
-    heartbeat_at: float | None = None
     assigned: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSlot:
+    """One open window of an operator: the id it chose when it opened, its pid and host, when
+    it opened and last beat (epoch seconds)."""
+
+    login: str
+    window: str
+    pid: int
+    host: str
+    opened_at: float
+    heartbeat_at: float
 
 
 @dataclass(slots=True)
 class ConversationFacts:
     """What queue matching and skills look at: status, assignee, queue, priority, the channel
     (kind and name) of the latest message, labels, the customer's attributes and latest inbound
-    texts (newest last), and when it was opened and queued (epoch seconds)."""
+    texts (newest last), when it was opened and queued (epoch seconds), and whether the bot
+    holds it (state `bot` in store/bot.py: routing leaves it alone until the handoff)."""
 
     id: int
     customer_id: int
@@ -64,6 +76,7 @@ class ConversationFacts:
     opened_at: float
     queued_at: float | None
     assigned_at: float | None
+    with_bot: bool = False
 
 
 @functools.lru_cache(maxsize=4096)
@@ -83,10 +96,9 @@ def operator_states(conn: sqlite3.Connection, load_statuses: Iterable[str] = ("o
     """Every operator by login, with their assigned conversations in `load_statuses` counted per
     channel kind of the conversation's latest message ('' when it has none)."""
     states = {
-        row[0]: OperatorState(row[0], row[1], row[2], _list(row[3]), _list(row[4]), row[5], row[6], row[7], row[8], row[9])
+        row[0]: OperatorState(row[0], row[1], row[2], _list(row[3]), _list(row[4]), row[5], row[6])
         for row in conn.execute(
-            "SELECT login, status, capacity, skills, teams, last_assigned_at, status_at, window_pid, window_host,"
-            " heartbeat_at FROM operators ORDER BY login"
+            "SELECT login, status, capacity, skills, teams, last_assigned_at, status_at FROM operators ORDER BY login"
         )
     }
     statuses = list(load_statuses)
@@ -154,6 +166,12 @@ def update_operator(
     return None
 
 
+def operator_status(conn: sqlite3.Connection, login: str) -> tuple[str, float | None] | None:
+    """`(status, since epoch seconds)` of an operator, None when `login` is not one."""
+    row = conn.execute("SELECT status, status_at FROM operators WHERE login = ?", (login,)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def is_operator(conn: sqlite3.Connection, login: str) -> bool:
     """Whether `login` is a registered operator."""
     return conn.execute("SELECT 1 FROM operators WHERE login = ?", (login,)).fetchone() is not None
@@ -167,16 +185,67 @@ def longest_assigned(conn: sqlite3.Connection) -> int | None:
     return row[0] if row else None
 
 
-def window_heartbeat(conn: sqlite3.Connection, login: str, pid: int, host: str, now: float) -> None:
-    """The operator's window says it is alive (`pid` on `host`); soft state, no event."""
+def window_heartbeat(conn: sqlite3.Connection, login: str, window: str, pid: int, host: str, now: float) -> None:
+    """The operator's window `window` (`pid` on `host`) says it is alive; its own slot, so two
+    windows of one operator never overwrite each other. Soft state, no event."""
     conn.execute(
-        "UPDATE operators SET window_pid = ?, window_host = ?, heartbeat_at = ? WHERE login = ?", (pid, host, now, login)
+        "INSERT INTO operator_windows (login, window, pid, host, opened_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (login, window) DO UPDATE SET pid = excluded.pid, host = excluded.host,"
+        " heartbeat_at = excluded.heartbeat_at",
+        (login, window, pid, host, now, now),
     )
 
 
-def window_closed(conn: sqlite3.Connection, login: str, pid: int) -> None:
-    """Forget the window `pid` of `login` (it closed); another window of theirs keeps its own."""
-    conn.execute("UPDATE operators SET window_pid = NULL, heartbeat_at = NULL WHERE login = ? AND window_pid = ?", (login, pid))
+def window_closed(conn: sqlite3.Connection, login: str, window: str) -> int:
+    """Forget the window `window` of `login` (it closed or died); how many of their windows
+    remain."""
+    conn.execute("DELETE FROM operator_windows WHERE login = ? AND window = ?", (login, window))
+    return conn.execute("SELECT count(*) FROM operator_windows WHERE login = ?", (login,)).fetchone()[0]
+
+
+def windows(conn: sqlite3.Connection) -> list[WindowSlot]:
+    """Every open window of every operator, by login then opening time."""
+    return [
+        WindowSlot(*row)
+        for row in conn.execute(
+            "SELECT login, window, pid, host, opened_at, heartbeat_at FROM operator_windows ORDER BY login, opened_at"
+        )
+    ]
+
+
+def set_own_status(
+    conn: sqlite3.Connection, operator: str, status: str, reason: str, window: str, pid: int, host: str, now: float
+) -> str:
+    """An operator's window sets their status (`online`, `away`, `offline`) and beats for its
+    slot (`window`: the id it chose; '' for none). Returns the status now, '' when `operator`
+    is not a registered operator (a laptop without `operator add`: nothing to keep). What a
+    status change sets off (the offline grace, serving the queues) is the core's routing
+    follower's (omniconsole/routing/service.py), whoever wrote the change."""
+    if not is_operator(conn, operator):
+        return ""
+    if window:
+        window_heartbeat(conn, operator, window, pid, host, now)
+    update_operator(conn, operator, actor=operator, now=now, status=status, reason=reason)
+    return status
+
+
+def beat_own_window(conn: sqlite3.Connection, operator: str, window: str, pid: int, host: str, now: float) -> None:
+    """`window_heartbeat` for a registered operator's window (nothing for anyone else)."""
+    if is_operator(conn, operator):
+        window_heartbeat(conn, operator, window, pid, host, now)
+
+
+def close_own_window(conn: sqlite3.Connection, operator: str, window: str, reason: str, now: float) -> str:
+    """An operator's window closed: its slot goes, and the operator goes offline only when no
+    other window of theirs lives. Returns their status now ('' for a non-operator)."""
+    left = window_closed(conn, operator, window)
+    row = conn.execute("SELECT status FROM operators WHERE login = ?", (operator,)).fetchone()
+    if row is None:
+        return ""
+    if left == 0 and row[0] != "offline":
+        update_operator(conn, operator, actor=operator, now=now, status="offline", reason=reason)
+        return "offline"
+    return row[0]
 
 
 # --- conversations --------------------------------------------------------------------------
@@ -186,9 +255,10 @@ def conversation_facts(conn: sqlite3.Connection, conversation_id: int, texts: in
     """What routing needs to know about one conversation (None when it does not exist)."""
     row = conn.execute(
         "SELECT c.id, c.customer_id, c.status, c.assignee, c.queue, c.priority, coalesce(ch.kind, ''),"
-        " coalesce(ch.name, ''), cu.attributes, c.opened_at, c.queued_at, c.assigned_at"
+        " coalesce(ch.name, ''), cu.attributes, c.opened_at, c.queued_at, c.assigned_at, b.state"
         " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
-        " LEFT JOIN channels ch ON ch.id = c.last_channel_id WHERE c.id = ?",
+        " LEFT JOIN channels ch ON ch.id = c.last_channel_id"
+        " LEFT JOIN bot_conversations b ON b.conversation_id = c.id WHERE c.id = ?",
         (conversation_id,),
     ).fetchone()
     if row is None:
@@ -227,6 +297,7 @@ def conversation_facts(conn: sqlite3.Connection, conversation_id: int, texts: in
         row[9],
         row[10],
         row[11],
+        row[12] == "bot",
     )
 
 
@@ -246,13 +317,14 @@ def put_in_queue(conn: sqlite3.Connection, conversation_id: int, queue: str, nee
 def waiting(conn: sqlite3.Connection, queue: str, limit: int = 1000) -> list[tuple[int, tuple[str, ...], str, int, float]]:
     """Unassigned open conversations in `queue` in their turn: priority (higher first), then
     waiting time (longest first): `(conversation id, needed skills, channel kind, priority,
-    queued_at)`."""
+    queued_at)`. Conversations the bot holds (state `bot`) are not waiting for a person."""
     return [
         (r[0], _list(r[1]), r[2], r[3], r[4])
         for r in conn.execute(
             "SELECT c.id, c.needs, coalesce(ch.kind, ''), c.priority, c.queued_at FROM conversations c"
             " LEFT JOIN channels ch ON ch.id = c.last_channel_id"
             " WHERE c.queue = ? AND c.assignee IS NULL AND c.status = 'open'"
+            " AND NOT EXISTS (SELECT 1 FROM bot_conversations b WHERE b.conversation_id = c.id AND b.state = 'bot')"
             " ORDER BY c.priority DESC, c.queued_at, c.id LIMIT ?",
             (queue, limit),
         )
@@ -265,18 +337,21 @@ def queue_figures(conn: sqlite3.Connection) -> dict[str, tuple[int, float | None
     return {
         row[0]: (row[1], row[2])
         for row in conn.execute(
-            "SELECT queue, count(*), min(queued_at) FROM conversations WHERE queue IS NOT NULL AND assignee IS NULL"
-            " AND status = 'open' GROUP BY queue"
+            "SELECT c.queue, count(*), min(c.queued_at) FROM conversations c WHERE c.queue IS NOT NULL"
+            " AND c.assignee IS NULL AND c.status = 'open'"
+            " AND NOT EXISTS (SELECT 1 FROM bot_conversations b WHERE b.conversation_id = c.id AND b.state = 'bot')"
+            " GROUP BY c.queue"
         )
     }
 
 
 def assign_if_free(conn: sqlite3.Connection, conversation_id: int, login: str, reason: str, queue: str, now: float) -> bool:
     """Assign an unassigned open conversation to `login` on routing's behalf: False (nothing
-    written) when someone holds it already or it is no longer open. Writes the timeline line and
+    written) when someone holds it already, the bot holds it, or it is no longer open. Writes the timeline line and
     a `conversation.assigned` event with the reason in words."""
     done = conn.execute(
-        "UPDATE conversations SET assignee = ?, assigned_at = ? WHERE id = ? AND assignee IS NULL AND status = 'open'",
+        "UPDATE conversations SET assignee = ?, assigned_at = ? WHERE id = ? AND assignee IS NULL AND status = 'open'"
+        " AND NOT EXISTS (SELECT 1 FROM bot_conversations b WHERE b.conversation_id = conversations.id AND b.state = 'bot')",
         (login, now, conversation_id),
     ).rowcount
     if not done:

@@ -568,6 +568,25 @@ MIGRATIONS: list[str] = [
     CREATE INDEX rule_firings_conversation ON rule_firings(conversation_id, at);
     CREATE INDEX rule_firings_events ON rule_firings(last_event_id);
     """,
+    # (issue #18, two windows of one operator): each window an operator has open keeps its own
+    # heartbeat slot (`window` is the id the window chose when it opened; pid and host where it
+    # runs; epoch seconds), so closing one leaves the operator online while another lives. The
+    # operators' window_pid/window_host/heartbeat_at columns are no longer written.
+    """
+    CREATE TABLE operator_windows (
+        login         TEXT NOT NULL,
+        window        TEXT NOT NULL,
+        pid           INTEGER NOT NULL,
+        host          TEXT NOT NULL,
+        opened_at     REAL NOT NULL,
+        heartbeat_at  REAL NOT NULL,
+        PRIMARY KEY (login, window)
+    );
+    -- (issue #17) What the bot did in a conversation, step by step (a JSON list of objects:
+    -- answers with their article and confidence, the handoff with its reason and the
+    -- customer's question), for the block at the top of the operator's timeline.
+    ALTER TABLE bot_conversations ADD COLUMN report TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

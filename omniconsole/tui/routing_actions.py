@@ -14,6 +14,20 @@ from omniconsole.errors import OmniError
 if TYPE_CHECKING:
     from omniconsole.routing.service import WindowPresence
 
+#: Events that may change my status or load in the status bar.
+STATUS_BAR_KINDS = frozenset(
+    {
+        "operator.status",
+        "operator.updated",
+        "conversation.assigned",
+        "conversation.resolved",
+        "conversation.snoozed",
+        "conversation.pending",
+        "conversation.open",
+        "routing.returned",
+    }
+)
+
 
 class RoutingActions:
     """Mixed into MainScreen (which has `store`, `operator`, `clock`, `_store_trouble`)."""
@@ -21,11 +35,8 @@ class RoutingActions:
     presence: WindowPresence | None
 
     def make_presence(self) -> WindowPresence | None:
-        if not hasattr(self.store, "db"):
-            # A team window reaches the core through its socket only; keeping the operator's
-            # status from there is not built yet (the core marks windows it cannot see offline).
-            return None
-        # Routing is imported once the inbox is up, not while the window starts.
+        # The same in a team window: the presence goes through the store's methods, which
+        # RemoteStore sends to the core (it knows the caller's login). Routing is imported once the inbox is up, not while the window starts.
         from omniconsole.routing.service import WindowPresence, settings_of
 
         return WindowPresence(self.store, self.operator.login, settings_of(getattr(self.app, "settings", None)), clock=time.time)
@@ -68,6 +79,20 @@ class RoutingActions:
                 await self.query_one(StatusBar).reload()
         except OmniError as exc:
             self._store_trouble(exc)
+
+    async def routing_changed(self, events) -> None:
+        """The follower's changes, for routing's parts of the window: my status and load in the
+        status bar, and the queue view while it is open (live, issue #18)."""
+        kinds = {e.kind for e in events} - {"conversation.read"}
+        if not kinds:
+            return
+        if kinds & STATUS_BAR_KINDS:
+            from omniconsole.tui.widgets.status_bar import StatusBar
+
+            await self.query_one(StatusBar).reload()
+        reload_queues = getattr(self.app.screen, "reload_queues", None)
+        if reload_queues is not None:
+            await reload_queues(self.clock())
 
     async def on_key(self, event) -> None:
         """Any key is activity: an idle window that went away comes back (never consumed)."""

@@ -293,19 +293,53 @@ def test_a_dead_window_is_detected_and_marks_the_operator_offline(desk) -> None:
     import socket
 
     host = socket.gethostname()
-    write_transaction(d.conn, db.window_heartbeat, "anna", gone.pid, host, T0)
-    write_transaction(d.conn, db.window_heartbeat, "boris", 1, "elsewhere", T0)
+    write_transaction(d.conn, db.window_heartbeat, "anna", "w-anna", gone.pid, host, T0)
+    write_transaction(d.conn, db.window_heartbeat, "boris", "w-boris", 1, "elsewhere", T0)
     d.status("anna", "online", T0)
     d.status("boris", "online", T0)
     # boris's heartbeat is fresh (another host: only its age tells); anna's process is gone.
     assert write_transaction(d.conn, _mark_dead, d.router, T0 + 1, host) == ["anna"]
     assert write_transaction(d.conn, _mark_dead, d.router, T0 + 10, host) == ["boris"]
+    assert write_transaction(d.conn, db.windows) == []  # the dead windows' slots are gone
     reasons = [
         json.loads(p)["reason"]
         for (p,) in d.conn.execute("SELECT payload FROM events WHERE kind = 'operator.status' ORDER BY id DESC LIMIT 2")
     ]
     assert reasons[1] == f"their window (pid {gone.pid}) has gone"
     assert reasons[0].startswith("their window (pid 1 on elsewhere) sent no heartbeat for 10 s")
+
+
+def test_two_windows_of_one_operator_have_a_slot_each(desk) -> None:
+    import socket
+
+    d = desk(routing={"heartbeat_seconds": 1})
+    d.operator("anna", 5, status="offline")
+    host = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_transaction(d.conn, db.set_own_status, "anna", "online", "window one", "w1", alive.pid, host, T0)
+        write_transaction(d.conn, db.set_own_status, "anna", "online", "window two", "w2", gone.pid, host, T0)
+        assert [w.window for w in write_transaction(d.conn, db.windows)] == ["w1", "w2"]
+        # Closing one window leaves her online while the other lives.
+        assert write_transaction(d.conn, db.close_own_window, "anna", "w1", "closed", T0 + 1) == "online"
+        assert d.conn.execute("SELECT status FROM operators WHERE login = 'anna'").fetchone()[0] == "online"
+        write_transaction(d.conn, db.window_heartbeat, "anna", "w1", alive.pid, host, T0 + 1)  # opened again
+        # One window dies: the other still beats, so she stays online.
+        assert write_transaction(d.conn, _mark_dead, d.router, T0 + 2, host) == []
+        assert [w.window for w in write_transaction(d.conn, db.windows)] == ["w1"]
+        assert d.conn.execute("SELECT status FROM operators WHERE login = 'anna'").fetchone()[0] == "online"
+        # The last one closes: offline, and the grace period begins in the core.
+        assert write_transaction(d.conn, db.close_own_window, "anna", "w1", "closed", T0 + 3) == "offline"
+    finally:
+        alive.kill()
+        alive.wait()
+    write_transaction(d.conn, d.router.after_status, "anna", T0 + 3.5)
+    rows = [r for r in write_transaction(d.conn, timers.scheduled) if r.kind == "routing.offline_grace"]
+    assert [(r.subject, r.due_at) for r in rows] == [("anna", T0 + 3 + 5 * 60)]
+    # A window that is not an operator's keeps nothing.
+    assert write_transaction(d.conn, db.set_own_status, "nobody", "online", "", "w9", 1, host, T0) == ""
 
 
 def test_bad_routing_settings_are_refused_in_words() -> None:

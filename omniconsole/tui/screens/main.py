@@ -36,6 +36,7 @@ from omniconsole.tui.routing_actions import RoutingActions
 from omniconsole.tui.screens.macros import MacroActions
 from omniconsole.tui.screens.main_answers import ANSWERS_BINDINGS, AnswersActions
 from omniconsole.tui.text import clock_time, one_line, safe
+from omniconsole.tui.widgets.bot_report import BotReportBlock
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.conversation_header import ConversationHeader, PresenceLine
 from omniconsole.tui.widgets.customer_pane import CustomerPane
@@ -135,6 +136,7 @@ class MainScreen(RoutingActions, AnswersActions, MacroActions, WorkerFailures, S
             yield InboxList(self.store, self.operator.login, clock=self.clock, id="inbox")
             with Vertical(id="conversation"):
                 yield ConversationHeader(id="conversation-header")
+                yield BotReportBlock(id="bot-report")
                 yield Timeline(clock=self.clock, id="timeline")
                 yield PresenceLine(self.store, self.operator.login, id="presence")
                 yield ReplyBox(self.store, self.operator, clock=self.clock, id="reply-box")
@@ -225,6 +227,7 @@ class MainScreen(RoutingActions, AnswersActions, MacroActions, WorkerFailures, S
                 await self._channel_alerts().announce(self, self.store, events)
             if any(e.kind.startswith("kb.") for e in events):
                 self.reply_box.load_engine()  # the answers library changed
+            await self.routing_changed(events)
         except OmniError as exc:
             message.ok = False
             self._store_trouble(exc)
@@ -317,6 +320,7 @@ class MainScreen(RoutingActions, AnswersActions, MacroActions, WorkerFailures, S
             return
         conversation, entries, profile, routes, others = view
         reactions = await self.store.reactions(conversation_id)
+        bot_report = await self.store.bot_report(conversation_id)
         changed = self.conversation is None or self.conversation.id != conversation_id
         self.conversation = conversation
         reply_box = self.reply_box
@@ -328,6 +332,7 @@ class MainScreen(RoutingActions, AnswersActions, MacroActions, WorkerFailures, S
             )
             self.query_one(CustomerPane).show(profile, conversation_id)
             self.query_one(ConversationHeader).show(conversation, profile.display_name if profile else "")
+            self.query_one(BotReportBlock).show(bot_report)
             reply_box.show(conversation, routes)
             reply_box.show_customer(profile, [e.body for e in entries if e.direction == "in" and e.body])
             presence.conversation_id = conversation_id

@@ -1,12 +1,14 @@
 """The queue view (issue #18): each queue with how many conversations wait and the longest
 wait, then the team with each operator's status, load (2/5) and skills. A list dialog (j/k
-move, Escape closes); it reads the store once when opened."""
+move, Escape closes), redrawn whenever the events log grows while it is open."""
 
 from __future__ import annotations
 
 import time
 
 from rich.text import Text
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
 
 from omniconsole.routing.service import queue_overview, team_lines
 from omniconsole.tui.screens.dialogs import ChoiceDialog
@@ -37,9 +39,8 @@ def operator_line(login: str, status: str, load: str, skills: str) -> Text:
     return line
 
 
-async def queue_dialog(store, settings, now: float | None = None) -> ChoiceDialog:
-    """The dialog with the queues and the team as they are now."""
-    now = time.time() if now is None else now
+async def queue_options(store, settings, now: float) -> list[tuple[str, Text | str]]:
+    """The dialog's lines as they are now: the queues, then the team."""
     options: list[tuple[str, Text | str]] = []
     for name, count, longest in await queue_overview(store, settings, now):
         line = Text(end="")
@@ -48,4 +49,32 @@ async def queue_dialog(store, settings, now: float | None = None) -> ChoiceDialo
         options.append((f"queue:{name}", line))
     for login, status, load, skills in await team_lines(store, settings):
         options.append((f"operator:{login}", operator_line(login, status, load, skills)))
-    return ChoiceDialog("Queues and team", options)
+    return options
+
+
+class QueueDialog(ChoiceDialog):
+    """The queue view. It stays live: the main screen hands it each batch of the follower's
+    changes (`reload_queues`), in-process or through the core's socket alike."""
+
+    def __init__(self, store, settings, options: list[tuple[str, Text | str]]) -> None:
+        super().__init__("Queues and team", options)
+        self.store = store
+        self.settings = settings
+
+    async def reload_queues(self, now: float) -> None:
+        """Read the queues and the team again and redraw, keeping the highlighted line."""
+        self.options = await queue_options(self.store, self.settings, now)
+        options = self.query_one(OptionList)
+        keep = options.highlighted
+        options.clear_options()
+        options.add_options(
+            [Option(label if isinstance(label, Text) else Text(label), id=value) for value, label in self.options]
+        )
+        if keep is not None and self.options:
+            options.highlighted = min(keep, len(self.options) - 1)
+
+
+async def queue_dialog(store, settings, now: float | None = None) -> QueueDialog:
+    """The dialog with the queues and the team as they are now (then kept live)."""
+    now = time.time() if now is None else now
+    return QueueDialog(store, settings, await queue_options(store, settings, now))
