@@ -539,6 +539,33 @@ MIGRATIONS: list[str] = [
         message_id       INTEGER NOT NULL REFERENCES messages(id),
         created_at       REAL NOT NULL
     );
+    """,    # issue #19 "SLA policies" (store/sla.py): a conversation gets SLA clocks when it first passes
+    # the conversation pipeline (`armed_at`; imports never do), with the policy that applies, the
+    # nearest due moment of its running targets and how urgent that is (0 on time, 1 warned,
+    # 2 breached: the inbox's countdown and the "At risk" view, read in the page query). Each
+    # target's current instance (its start is its identity), state, due time and the highest
+    # share already recorded, so a warning or breach is recorded once. Epoch seconds.
+    """
+    CREATE TABLE sla_conversations (
+        conversation_id  INTEGER PRIMARY KEY REFERENCES conversations(id),
+        policy           TEXT NOT NULL DEFAULT '',
+        armed_at         REAL NOT NULL,
+        due_at           REAL,
+        stage            INTEGER NOT NULL DEFAULT 0,
+        updated_at       REAL NOT NULL
+    );
+    CREATE INDEX sla_conversations_due ON sla_conversations(due_at, conversation_id) WHERE due_at IS NOT NULL;
+    CREATE TABLE sla_targets (
+        conversation_id  INTEGER NOT NULL REFERENCES conversations(id),
+        target           TEXT NOT NULL,
+        policy           TEXT NOT NULL,
+        started_at       REAL NOT NULL,
+        state            TEXT NOT NULL,
+        due_at           REAL,
+        fired            REAL NOT NULL DEFAULT 0,
+        updated_at       REAL NOT NULL,
+        PRIMARY KEY (conversation_id, target)
+    );
     """,
 ]
 
