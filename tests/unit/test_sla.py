@@ -402,3 +402,77 @@ def test_the_config_file_reads_sla_policies(tmp_path: Path) -> None:
     config.write_text(f'database = "{tmp_path}/x.db"\n[[sla]]\nname = "VIP"\n')
     with pytest.raises(UsageError, match="SLA policy 'VIP': give at least one target"):
         load_settings(config)
+
+
+# ---- a real core, stopped and restarted mid-way ---------------------------------------------
+
+
+async def test_a_core_restarted_mid_way_keeps_due_times_and_fires_nothing_twice(tmp_path: Path) -> None:
+    """A real Hub runs the pipeline step, the scheduler and the follower; it is stopped after the
+    warning and a second one takes over: the due time is the same, the breach fires once, the
+    warning is not recorded again."""
+    import dataclasses
+    import time
+
+    from omniconsole.config import Settings
+    from omniconsole.core.hub import Hub
+    from omniconsole.core.scheduler import run_pipeline
+    from omniconsole.routing.service import core_extensions
+    from omniconsole.store import Store
+    from tests.rig import FAST
+
+    settings = Settings(database=tmp_path / "r.db", data_dir=tmp_path / "data")
+    # 2.4 s to the first response, a warning at half of it.
+    settings = dataclasses.replace(settings, sla=parse_sla([{"name": "fast", "first_response_minutes": 0.04, "warn_at": [0.5]}], {}))
+    store = await Store.open(settings.database)
+
+    async def kinds() -> list[str]:
+        return await store.db.run(lambda c: [r[0] for r in c.execute("SELECT kind FROM events WHERE kind LIKE 'sla.%' ORDER BY id")])
+
+    async def wait_for(kind: str, limit: float = 10.0) -> None:
+        deadline = time.monotonic() + limit
+        while kind not in await kinds():
+            assert time.monotonic() < deadline, f"no {kind} within {limit} s: {await kinds()}"
+            await asyncio.sleep(0.05)
+
+    async def run_core() -> tuple[Hub, asyncio.Task]:
+        core = Hub(settings, store, timing=FAST, extensions=core_extensions(settings))
+        task = asyncio.create_task(core.run())
+        async with asyncio.timeout(10):
+            await core.holding_lease.wait()
+        return core, task
+
+    try:
+        core, task = await run_core()
+        ingestor = Ingestor.__new__(Ingestor)
+        ingestor.default_region = "RU"
+        channel = await store.db.write(actions.ensure_channel, "telegram", "telegram")
+        written = time.time()
+        record = ingestor.prepare(inbound("r1", "hello", at=written))
+        result = await store.db.write(history.ingest_batch, channel, "telegram", [record], None)
+        conversation = result.receipts[0][2]
+        await run_pipeline(store, core.extensions, [conversation])  # what the core does after a batch
+        core.scheduler.poke()
+        due = (await store.db.run(sla_db.targets, conversation))["first_response"].due_at
+        assert due == pytest.approx(written + 2.4, abs=0.01)
+        await wait_for("sla.warning")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        # Stopped between the warning and the breach: the breach's row waits in the schedule.
+        [row] = await store.db.run(timers.scheduled)
+        assert (row.kind, row.due_at) == (DUE, due)
+        await asyncio.sleep(max(0.0, due - time.time()) + 0.5)  # the breach comes due while no core runs
+        core, task = await run_core()
+        try:
+            await wait_for("sla.breach")
+            await asyncio.sleep(1.0)  # the follower and the scheduler have had their turns
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        # No assignee and no admins: the default ladder has nobody to notify.
+        assert await kinds() == ["sla.policy", "sla.warning", "sla.breach"]
+        target = (await store.db.run(sla_db.targets, conversation))["first_response"]
+        assert (target.state, target.due_at, target.fired) == ("breached", due, 1.0)
+        assert await store.db.run(timers.scheduled) == []
+    finally:
+        await store.close()

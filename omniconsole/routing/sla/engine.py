@@ -187,6 +187,8 @@ class Sla:
             db.record(conn, conversation_id, "sla.escalated", payload, f"{reason}: {assignee} notified", now)
         elif step == "notify_admins":
             payload["to"] = db.admins(conn)
+            if not payload["to"]:
+                return
             db.record(conn, conversation_id, "sla.escalated", payload, f"{reason}: admins notified", now)
         elif step == "return_to_queue":
             if not assignee or not routing_db.return_to_queue(conn, conversation_id, assignee, reason, now):
