@@ -539,7 +539,8 @@ MIGRATIONS: list[str] = [
         message_id       INTEGER NOT NULL REFERENCES messages(id),
         created_at       REAL NOT NULL
     );
-    """,    # issue #19 "SLA policies" (store/sla.py): a conversation gets SLA clocks when it first passes
+    """,
+    # issue #19 "SLA policies" (store/sla.py): a conversation gets SLA clocks when it first passes
     # the conversation pipeline (`armed_at`; imports never do), with the policy that applies, the
     # nearest due moment of its running targets and how urgent that is (0 on time, 1 warned,
     # 2 breached: the inbox's countdown and the "At risk" view, read in the page query). Each

@@ -54,7 +54,9 @@ def armed_among(conn: sqlite3.Connection, conversation_ids: Iterable[int]) -> li
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
         marks = ", ".join("?" for _ in part)
-        out += [r[0] for r in conn.execute(f"SELECT conversation_id FROM sla_conversations WHERE conversation_id IN ({marks})", part)]
+        out += [
+            r[0] for r in conn.execute(f"SELECT conversation_id FROM sla_conversations WHERE conversation_id IN ({marks})", part)
+        ]
     return sorted(out)
 
 
@@ -85,7 +87,9 @@ def drop_target(conn: sqlite3.Connection, conversation_id: int, target: str) -> 
     conn.execute("DELETE FROM sla_targets WHERE conversation_id = ? AND target = ?", (conversation_id, target))
 
 
-def set_nearest(conn: sqlite3.Connection, conversation_id: int, policy: str, due_at: float | None, stage: int, now: float) -> None:
+def set_nearest(
+    conn: sqlite3.Connection, conversation_id: int, policy: str, due_at: float | None, stage: int, now: float
+) -> None:
     """What the inbox shows: the policy, the nearest due moment of the running targets (None:
     nothing counts down) and its urgency (0 on time, 1 warned, 2 breached)."""
     conn.execute(

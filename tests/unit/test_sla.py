@@ -52,7 +52,9 @@ class Desk:
     def write(self, now: float, address: str = "5001", *, pipeline: bool = True) -> int:
         """The customer writes at `now`; the pipeline step runs (unless an import)."""
         self.n += 1
-        record = self.ingestor.prepare(inbound(f"m{self.n}", "where is my order?", kind=IdentityKind.TELEGRAM, address=address, at=now))
+        record = self.ingestor.prepare(
+            inbound(f"m{self.n}", "where is my order?", kind=IdentityKind.TELEGRAM, address=address, at=now)
+        )
         result = write_transaction(self.conn, history.ingest_batch, self.channel, "telegram", [record], None)
         conversation = result.receipts[0][2]
         if pipeline:
@@ -98,7 +100,9 @@ class Desk:
         ]
 
     def nearest(self, conversation: int) -> tuple[float | None, int]:
-        return tuple(self.conn.execute("SELECT due_at, stage FROM sla_conversations WHERE conversation_id = ?", (conversation,)).fetchone())
+        return tuple(
+            self.conn.execute("SELECT due_at, stage FROM sla_conversations WHERE conversation_id = ?", (conversation,)).fetchone()
+        )
 
 
 @pytest.fixture
@@ -313,7 +317,7 @@ def test_policy_conditions_channel_queue_and_attribute(desk) -> None:
     conversation = d.write(T0)
     assert sla_db.targets(d.conn, conversation) == {}  # telegram, no queue, no attribute: none applies
     customer = d.conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation,)).fetchone()[0]
-    d.conn.execute("UPDATE customers SET attributes = '{\"tier\": \"gold\"}' WHERE id = ?", (customer,))
+    d.conn.execute('UPDATE customers SET attributes = \'{"tier": "gold"}\' WHERE id = ?', (customer,))
     write_transaction(d.conn, d.sla.evaluate, conversation, T0 + 1)
     assert d.target(conversation, "first_response").policy == "gold"
     d.conn.execute("UPDATE conversations SET queue = 'VIP' WHERE id = ?", (conversation,))
@@ -372,7 +376,10 @@ def test_the_bot_holding_a_conversation_has_no_first_response_clock_until_handof
             "SLA policy 'vip': escalation step 'page_ceo' is not one of",
         ),
         ([{"name": "vip", "first_response_minutes": 5, "colour": "red"}], "SLA policy 'vip': unknown key(s) colour"),
-        ([{"name": "a", "first_response_minutes": 5}, {"name": "a", "first_response_minutes": 6}], "SLA policy 'a' is defined twice"),
+        (
+            [{"name": "a", "first_response_minutes": 5}, {"name": "a", "first_response_minutes": 6}],
+            "SLA policy 'a' is defined twice",
+        ),
     ],
 )
 def test_bad_policies_are_refused_in_one_line_naming_the_policy(tables, message: str) -> None:
@@ -423,11 +430,15 @@ async def test_a_core_restarted_mid_way_keeps_due_times_and_fires_nothing_twice(
 
     settings = Settings(database=tmp_path / "r.db", data_dir=tmp_path / "data")
     # 2.4 s to the first response, a warning at half of it.
-    settings = dataclasses.replace(settings, sla=parse_sla([{"name": "fast", "first_response_minutes": 0.04, "warn_at": [0.5]}], {}))
+    settings = dataclasses.replace(
+        settings, sla=parse_sla([{"name": "fast", "first_response_minutes": 0.04, "warn_at": [0.5]}], {})
+    )
     store = await Store.open(settings.database)
 
     async def kinds() -> list[str]:
-        return await store.db.run(lambda c: [r[0] for r in c.execute("SELECT kind FROM events WHERE kind LIKE 'sla.%' ORDER BY id")])
+        return await store.db.run(
+            lambda c: [r[0] for r in c.execute("SELECT kind FROM events WHERE kind LIKE 'sla.%' ORDER BY id")]
+        )
 
     async def wait_for(kind: str, limit: float = 10.0) -> None:
         deadline = time.monotonic() + limit

@@ -261,7 +261,9 @@ def clocks(h: ConversationHistory, policy: SlaPolicy, armed_at: float, now: floa
             moment = time.moment(spans, share * budget)
             moments[share] = moment if moment is not None and (end is None or moment <= end) else None
         if end is not None:
-            state = BREACHED if moments[1.0] is not None else (MET if inst.how == "replied" or target == "resolution" else STOPPED)
+            state = (
+                BREACHED if moments[1.0] is not None else (MET if inst.how == "replied" or target == "resolution" else STOPPED)
+            )
             shown_due = due
         elif paused_now:
             state, shown_due = (BREACHED if used >= budget else PAUSED), None

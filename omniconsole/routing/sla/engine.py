@@ -111,7 +111,9 @@ class Sla:
                 db.drop_target(conn, conversation_id, target)
                 timers.unschedule(conn, DUE, conversation_id=conversation_id, subject=target)
             if previous_policy:
-                db.record(conn, conversation_id, "sla.policy", {"policy": "", "was": previous_policy}, "no SLA policy applies now", now)
+                db.record(
+                    conn, conversation_id, "sla.policy", {"policy": "", "was": previous_policy}, "no SLA policy applies now", now
+                )
             db.set_nearest(conn, conversation_id, "", None, 0, now)
             return {}
         if policy.name != previous_policy:
