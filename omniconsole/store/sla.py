@@ -102,12 +102,14 @@ def record(
     conn: sqlite3.Connection, conversation_id: int, kind: str, payload: dict, line: str, now: float, actor: str = SLA
 ) -> int:
     """An SLA event (`sla.warning`, `sla.breach`, `sla.escalated`, `sla.policy`) with its payload,
-    and its line in the conversation's timeline; returns the event id."""
+    and its line in the conversation's timeline (none when `line` is empty); returns the event id."""
     customer_id = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
-    conn.execute(
-        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'event', ?, ?, ?)",
-        (conversation_id, customer_id, actor, line, now),
-    )
+    if line:
+        conn.execute(
+            "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at)"
+            " VALUES (?, ?, 'event', ?, ?, ?)",
+            (conversation_id, customer_id, actor, line, now),
+        )
     return add_event(conn, kind, actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload=payload, at=now)
 
 

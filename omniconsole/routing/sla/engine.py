@@ -117,7 +117,8 @@ class Sla:
             db.set_nearest(conn, conversation_id, "", None, 0, now)
             return {}
         if policy.name != previous_policy:
-            words = f"SLA policy {policy.name} applies" + (f" (was {previous_policy})" if previous_policy else "")
+            # The first policy is an event only; a change is also a timeline line, with the old one.
+            words = f"SLA policy {policy.name} applies now (was {previous_policy})" if previous_policy else ""
             db.record(conn, conversation_id, "sla.policy", {"policy": policy.name, "was": previous_policy}, words, now)
         history = report_histories(conn, None, None, [conversation_id])
         found = sla_clocks.clocks(history[0], policy, armed_at, now) if history else {}
