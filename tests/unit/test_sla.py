@@ -487,3 +487,17 @@ async def test_a_core_restarted_mid_way_keeps_due_times_and_fires_nothing_twice(
         assert await store.db.run(timers.scheduled) == []
     finally:
         await store.close()
+
+
+def test_the_config_templates_sla_example_is_valid(tmp_path: Path) -> None:
+    """The commented example in the config template, uncommented, is a policy that loads."""
+    import tomllib
+
+    from omniconsole.config import template
+
+    text = template()
+    block = text[text.index("# [[calendars]]") : text.index("[keymap]")]
+    lines = [line[2:] for line in block.splitlines() if line.startswith("# ") and not line.startswith("# SLA policies")]
+    raw = tomllib.loads("\n".join(lines))
+    [policy] = parse_sla(raw["sla"], parse_routing({}, [], raw["calendars"]).calendars)
+    assert policy.name == "VIP" and policy.calendar_name == "support" and policy.steps_at(1.0)[-1] == "notify_admins"
