@@ -35,6 +35,7 @@ from omniconsole.routing.sla.engine import DUE, Sla
 from omniconsole.routing.sla.settings import parse_sla
 from omniconsole.store import actions, history, queries
 from omniconsole.store import schedule as timers
+from omniconsole.store import sla as sla_db
 from omniconsole.store.database import connect, write_transaction
 
 #: Reference figures printed beside the measured ones (DESIGN.md budgets, README's bench query).
@@ -93,7 +94,7 @@ def sla_benchmark(folder: Path, conversations: int, wakeups: int, seed: int = 7)
     vip = [i for i in ids if rng.random() < 0.1]
     write_transaction(conn, lambda c: [actions.set_conversation_labels(c, i, ["vip"], "rules") for i in vip])
     urgent = rng.sample(ids, len(ids) // 20)
-    write_transaction(conn, lambda c: c.executemany("UPDATE conversations SET priority = 2 WHERE id = ?", [(i,) for i in urgent]))
+    write_transaction(conn, lambda c: [actions.set_priority(c, i, 2, "bench") for i in urgent])
     stored_s = time.perf_counter() - built
     step_times: list[float] = []
     for start in range(0, len(ids), 500):
@@ -101,14 +102,13 @@ def sla_benchmark(folder: Path, conversations: int, wakeups: int, seed: int = 7)
 
         def steps(c, part=part) -> None:
             for conversation_id in part:
-                arrived = c.execute("SELECT last_inbound_at FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
+                arrived = queries.conversation(c, conversation_id).last_inbound_at
                 began = time.perf_counter()
                 sla.step(c, conversation_id, arrived)  # as the pipeline does when the message arrives
                 step_times.append(time.perf_counter() - began)
 
         write_transaction(conn, steps)
-    scheduled = conn.execute("SELECT count(*) FROM schedule").fetchone()[0]
-    armed = conn.execute("SELECT count(*) FROM sla_conversations WHERE due_at IS NOT NULL").fetchone()[0]
+    scheduled, armed, _ = sla_db.figures(conn)
 
     def one(c, moment: float):
         row = timers.take_due(c, moment, [DUE])
@@ -130,7 +130,7 @@ def sla_benchmark(folder: Path, conversations: int, wakeups: int, seed: int = 7)
         wake_times.append(time.perf_counter() - began)
         wake_cpu.append(time.thread_time() - cpu)
         fired += row is not None
-    events = dict(conn.execute("SELECT kind, count(*) FROM events WHERE kind LIKE 'sla.%' GROUP BY kind").fetchall())
+    events = sla_db.figures(conn)[2]
     pages: dict[str, list[float]] = {"all": [], "at_risk": [], "counts": []}
     for view, name in ((InboxView.ALL, "all"), (InboxView.AT_RISK, "at_risk")):
         total = queries.inbox_counts(conn, None)[view]

@@ -150,3 +150,12 @@ def due_conversations(conn: sqlite3.Connection, limit: int = 100) -> list[tuple[
             (limit,),
         )
     ]
+
+
+def figures(conn: sqlite3.Connection) -> tuple[int, int, dict[str, int]]:
+    """For `omniconsole bench sla`: (schedule rows, conversations with a running clock, SLA
+    events by kind)."""
+    rows = conn.execute("SELECT count(*) FROM schedule").fetchone()[0]
+    running = conn.execute("SELECT count(*) FROM sla_conversations WHERE due_at IS NOT NULL").fetchone()[0]
+    events = {r[0]: r[1] for r in conn.execute("SELECT kind, count(*) FROM events WHERE kind LIKE 'sla.%' GROUP BY kind")}
+    return rows, running, events
