@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from omniconsole.store.events import add_event
+from omniconsole.store.events import add_event, age_boundary
 
 SLA = "sla"
 
@@ -150,6 +150,14 @@ def due_conversations(conn: sqlite3.Connection, limit: int = 100) -> list[tuple[
             (limit,),
         )
     ]
+
+
+def resume_point(conn: sqlite3.Connection) -> int:
+    """Where a starting core's SLA follower reads the events log from: just before the first
+    event at or after the last moment any clock was evaluated (what operators did while no core
+    ran, e.g. from the command line, is caught up). 0 when no conversation has clocks."""
+    last = conn.execute("SELECT max(updated_at) FROM sla_conversations").fetchone()[0]
+    return 0 if last is None else max(0, age_boundary(conn, last) - 1)
 
 
 def figures(conn: sqlite3.Connection) -> tuple[int, int, dict[str, int]]:

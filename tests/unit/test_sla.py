@@ -501,3 +501,53 @@ def test_the_config_templates_sla_example_is_valid(tmp_path: Path) -> None:
     raw = tomllib.loads("\n".join(lines))
     [policy] = parse_sla(raw["sla"], parse_routing({}, [], raw["calendars"]).calendars)
     assert policy.name == "VIP" and policy.calendar_name == "support" and policy.steps_at(1.0)[-1] == "notify_admins"
+
+
+async def test_a_reply_made_while_no_core_ran_is_caught_up_at_start(tmp_path: Path) -> None:
+    """The operator answered from the command line while the core was down: the starting core's
+    follower reads the events since the clocks were last evaluated, so the first response is met
+    and its breach row fires nothing."""
+    import dataclasses
+    import time
+
+    from omniconsole.config import Settings
+    from omniconsole.core.hub import Hub
+    from omniconsole.routing.service import core_extensions
+    from omniconsole.store import Store
+    from tests.rig import FAST
+
+    settings = dataclasses.replace(
+        Settings(database=tmp_path / "c.db", data_dir=tmp_path / "data"),
+        sla=parse_sla([{"name": "p", "first_response_minutes": 0.1, "warn_at": []}], {}),
+    )
+    sla = Sla(settings.sla)
+    conn = connect(settings.database)
+    ingestor = Ingestor.__new__(Ingestor)
+    ingestor.default_region = "RU"
+    channel = write_transaction(conn, actions.ensure_channel, "telegram", "telegram")
+    written = time.time()
+    result = write_transaction(
+        conn, history.ingest_batch, channel, "telegram", [ingestor.prepare(inbound("c1", at=written))], None
+    )
+    conversation = result.receipts[0][2]
+    write_transaction(conn, sla.step, conversation, written)
+    write_transaction(conn, actions.queue_reply, conversation, "on it", "anna", now=written + 1)  # no core runs
+    conn.close()
+    store = await Store.open(settings.database)
+    core = Hub(settings, store, timing=FAST, extensions=core_extensions(settings))
+    task = asyncio.create_task(core.run())
+    try:
+        # Met well before its due moment: the follower caught up, not the breach row's firing.
+        for _ in range(40):
+            target = (await store.db.run(sla_db.targets, conversation))["first_response"]
+            if target.state == "met":
+                break
+            await asyncio.sleep(0.05)
+        assert target.state == "met" and time.time() < written + 5
+        assert await store.db.run(timers.scheduled) == []
+        kinds = await store.db.run(lambda c: [r[0] for r in c.execute("SELECT kind FROM events WHERE kind LIKE 'sla.%'")])
+        assert kinds == ["sla.policy"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.close()
