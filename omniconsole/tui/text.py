@@ -61,14 +61,15 @@ def badge(kind: str | None) -> Text:
 
 
 def countdown(due: float, now: float) -> str:
-    """Time left until `due` (epoch seconds), shortly: 45s, 12m, 3h, 2d; negative once past
-    ("-5m"): the SLA countdown of an inbox row."""
+    """Time left until `due` (epoch seconds), shortly: <1m, 12m, 3h, 2d; negative once past
+    ("-5m", "-<1m"): the SLA countdown of an inbox row. Minutes at the finest, as the inbox
+    redraws its rows once a minute."""
     left = int(due - now)
     sign, seconds = ("-", -left) if left < 0 else ("", left)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{sign}{seconds // size}{unit}"
-    return f"{sign}{seconds}s"
+    return f"{sign}<1m"
 
 
 def sla_urgency(due: float, stage: int, now: float) -> str:

@@ -57,6 +57,14 @@ async def test_countdown_in_the_inbox_and_the_at_risk_view(make_window, shop):
         assert order[0][0] == ids["ivan"] and countdown(order[0][1], NOW) == "-20m"
         assert order[0][2] == 2 and sla_urgency(order[0][1], order[0][2], NOW) == "breach"
         assert any("⏱-20m" in text for text in texts)
+        # Coloured by urgency: the breached countdown in the red style.
+        ivan_row = next(
+            screen.inbox.row(i) for i in range(screen.inbox.count) if screen.inbox.row(i).conversation_id == ids["ivan"]
+        )
+        text = screen.inbox._row_text(ivan_row, 0, 120)
+        start = text.plain.index("⏱")
+        [style] = {span.style for span in text.spans if span.start <= start < span.end}
+        assert style == screen.inbox.pane_style("sla-breach") != screen.inbox.pane_style("sla-ok")
         await pilot.press("6")
         await settle(pilot)
         assert screen.inbox.view is InboxView.AT_RISK
@@ -102,3 +110,14 @@ async def test_sla_lines_in_the_timeline_and_a_toast_for_the_notified_operator(m
                 break
         notes = [str(n.message) for n in app._notifications]
         assert notes == [f"Conversation #{breached}: first response at 90% (SLA standard)"]
+
+
+def test_countdown_words_and_urgency_colours():
+    assert [countdown(NOW + s, NOW) for s in (30, 12 * 60 + 5, 3 * 3600, 2 * 86400 + 5)] == ["<1m", "12m", "3h", "2d"]
+    assert [countdown(NOW - s, NOW) for s in (1, 5 * 60, 7200)] == ["-<1m", "-5m", "-2h"]
+    assert [sla_urgency(NOW + 600, 0, NOW), sla_urgency(NOW + 600, 1, NOW), sla_urgency(NOW + 600, 2, NOW)] == [
+        "ok",
+        "warning",
+        "breach",
+    ]
+    assert sla_urgency(NOW - 1, 0, NOW) == "breach"  # past due before the scheduler's breach is recorded
