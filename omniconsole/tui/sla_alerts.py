@@ -8,12 +8,7 @@ import json
 
 from rich.text import Text
 
-TARGET_WORDS = {
-    "first_response": "first response",
-    "next_response": "next response",
-    "resolution": "resolution",
-    "update": "update",
-}
+from omniconsole.routing.sla.settings import TARGET_WORDS
 
 
 def sla_notices(events, login: str) -> list[tuple[Text, str]]:

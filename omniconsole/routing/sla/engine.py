@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from omniconsole.core.scheduler import CoreExtension, Scheduler
 from omniconsole.routing.sla import clocks as sla_clocks
 from omniconsole.routing.sla.clocks import Clock
-from omniconsole.routing.sla.settings import SlaPolicy
+from omniconsole.routing.sla.settings import TARGET_WORDS, SlaPolicy
 from omniconsole.store import routing as routing_db
 from omniconsole.store import schedule as timers
 from omniconsole.store import sla as db
@@ -41,12 +41,6 @@ log = logging.getLogger(__name__)
 
 DUE = "sla.due"
 KINDS = (DUE,)
-TARGET_WORDS = {
-    "first_response": "first response",
-    "next_response": "next response",
-    "resolution": "resolution",
-    "update": "update",
-}
 #: Events after which a conversation's clocks may change (someone replied, resolved, snoozed,
 #: reopened, changed the priority, labels or queue, the bot handed over).
 WATCH = frozenset(

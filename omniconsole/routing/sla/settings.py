@@ -37,6 +37,13 @@ from typing import Any
 from omniconsole.calendar import Calendar
 
 TARGETS = ("first_response", "next_response", "resolution", "update")
+#: How a target is named in timeline lines and notifications.
+TARGET_WORDS = {
+    "first_response": "first response",
+    "next_response": "next response",
+    "resolution": "resolution",
+    "update": "update",
+}
 PAUSES = ("snoozed", "pending", "resolved")
 STEPS = ("notify_assignee", "return_to_queue", "raise_priority", "notify_admins")
 PRIORITY_NAMES = {"normal": 0, "high": 1, "urgent": 2}

@@ -34,7 +34,6 @@ from omniconsole.tui.follower import Follower
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.routing_actions import RoutingActions
 from omniconsole.tui.screens.main_answers import ANSWERS_BINDINGS, AnswersActions
-from omniconsole.tui.sla_alerts import sla_notices
 from omniconsole.tui.text import clock_time, one_line, safe
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.conversation_header import ConversationHeader, PresenceLine
@@ -218,8 +217,11 @@ class MainScreen(RoutingActions, AnswersActions, WorkerFailures, Screen):
             if any(e.kind == "channel.health" for e in events):
                 await self.query_one(StatusBar).reload()
                 await self._channel_alerts().announce(self, self.store, events)
-            for text, severity in sla_notices(events, self.operator.login):
-                self.app.notify(text, title="SLA", severity=severity, timeout=10)
+            if any(e.kind == "sla.escalated" for e in events):
+                from omniconsole.tui.sla_alerts import sla_notices  # routing's words: not at start
+
+                for text, severity in sla_notices(events, self.operator.login):
+                    self.app.notify(text, title="SLA", severity=severity, timeout=10)
             if any(e.kind.startswith("kb.") for e in events):
                 self.reply_box.load_engine()  # the answers library changed
         except OmniError as exc:
