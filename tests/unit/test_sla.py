@@ -551,3 +551,16 @@ async def test_a_reply_made_while_no_core_ran_is_caught_up_at_start(tmp_path: Pa
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await store.close()
+
+
+def test_a_reopening_starts_a_new_first_response_and_resolution(desk) -> None:
+    d = desk([{"name": "p", "first_response_minutes": 30, "resolution_minutes": 600, "pause_on": ["snoozed", "pending"]}])
+    conversation = d.write(T0)
+    d.status(conversation, T0 + 600, ConversationStatus.RESOLVED)  # resolved without a reply
+    assert d.target(conversation, "first_response").state == "stopped"
+    assert d.nearest(conversation) == (None, 0)
+    d.status(conversation, T0 + 7200, ConversationStatus.OPEN)  # reopened, still unanswered
+    first = d.target(conversation, "first_response")
+    assert (first.state, first.started_at, first.due_at) == ("running", T0 + 7200, T0 + 7200 + 1800)
+    # Without "resolved" in pause_on each issue's resolution is measured afresh.
+    assert d.target(conversation, "resolution").started_at == first.started_at

@@ -117,8 +117,6 @@ def _instances(h: ConversationHistory, policy: SlaPolicy) -> tuple[dict[str, _In
         if source == 0:
             _, direction, author, flags, _kind = h.messages[index]
             if is_customer_message(direction, flags):
-                if status == "resolved":  # ingest reopens; its event may sort after the message
-                    change(at, "open")
                 if first_customer is None:
                     first_customer = at
                     out["resolution"] = _Instance(at)
