@@ -567,6 +567,9 @@ MIGRATIONS: list[str] = [
         updated_at       REAL NOT NULL,
         PRIMARY KEY (conversation_id, target)
     );
+    -- The scheduler's earliest row of each kind it handles, without reading every row of the kind
+    -- (one SLA row per running target: 100,000s of them).
+    CREATE INDEX schedule_kind_due ON schedule(kind, due_at);
     """,
 ]
 
