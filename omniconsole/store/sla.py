@@ -141,7 +141,7 @@ def admins(conn: sqlite3.Connection) -> list[str]:
 
 def due_conversations(conn: sqlite3.Connection, limit: int = 100) -> list[tuple[int, float, int]]:
     """Active conversations by nearest SLA due moment, soonest first: `(id, due_at, stage)`
-    (`omniconsole sla` and tests)."""
+    (what the At risk view lists; for tests and checks without a window)."""
     return [
         (r[0], r[1], r[2])
         for r in conn.execute(
