@@ -178,6 +178,8 @@ class Settings:
     # `[routing]`, `[[queues]]` and `[[calendars]]` (omniconsole/routing/settings.py); None: the
     # defaults (one least-loaded queue for everyone, open around the clock).
     routing: Any = None
+    # `[[sla]]` policies (omniconsole/routing/sla/settings.py), in the config's order; none: no clocks.
+    sla: tuple = ()
     webhooks: list[WebhookSettings] = field(default_factory=list)
     crm: CrmSettings | None = None
     # `[automation]`: the rules file and its rules and macros (omniconsole/automation/rules.py);
@@ -260,6 +262,7 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
             {k: v for k, v in table.items() if k not in {"kind", "name", "enabled"}}, f"{path}: channel {name!r}", base
         )
         channels.append(ChannelSettings(kind=kind, name=name, options=options, enabled=bool(table.get("enabled", True))))
+    routing = _routing_settings(raw, path, base)
     settings = Settings(
         database=database,
         data_dir=data_dir,
@@ -271,7 +274,8 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         retention=_retention_settings(_table(raw, "retention", path), path),
         team=_team_settings(_table(raw, "team", path), path, base),
         surveys=_survey_settings(_table(raw, "surveys", path), path),
-        routing=_routing_settings(raw, path, base),
+        routing=routing,
+        sla=_sla_settings(raw, path, routing),
         webhooks=_webhook_settings(raw.get("webhooks", []), path, base),
         crm=_crm_settings(_table(raw, "crm", path), path, base),
     )
@@ -362,6 +366,16 @@ def _routing_settings(raw: dict[str, Any], path: Path, base: Path) -> Any:
     try:
         return parse_routing(_table(raw, "routing", path), raw.get("queues", []), raw.get("calendars", []), base)
     except RoutingSettingsError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+def _sla_settings(raw: dict[str, Any], path: Path, routing: Any) -> tuple:
+    """`[[sla]]` policies, checked now (their calendars are routing's `[[calendars]]`)."""
+    from omniconsole.routing.sla.settings import SlaSettingsError, parse_sla
+
+    try:
+        return parse_sla(raw.get("sla", []), routing.calendars)
+    except SlaSettingsError as exc:
         raise UsageError(f"{path}: {exc}") from None
 
 

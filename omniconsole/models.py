@@ -72,6 +72,7 @@ class InboxView(StrEnum):
     ALL = "all"
     SNOOZED = "snoozed"
     RESOLVED = "resolved"
+    AT_RISK = "at_risk"  # conversations whose SLA clock runs, nearest due first
 
 
 class OperatorRole(StrEnum):

@@ -10,6 +10,7 @@ One module per thing measured, each with a `main(args)` that prints its figures:
     omniconsole bench report   report.py  30-day and all-time report, wallboard refresh
     omniconsole bench routing  routing.py routing decision p50/p95: 10,000 arrivals, 50 operators
     omniconsole bench rules    rules.py   automation rules' pipeline step and follower p50/p95
+    omniconsole bench sla      sla.py     SLA clocks on 100,000 open conversations: wake-ups, inbox pages
 
 Modules are imported only when their benchmark runs (the window's bench pulls in Textual).
 """
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "report": "report",
     "routing": "routing",
     "rules": "rules",
+    "sla": "sla",
 }
 
 

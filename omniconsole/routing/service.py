@@ -207,8 +207,11 @@ def handoff_queue(settings) -> Callable[[object, int, float], tuple[int, int] | 
 
 
 def core_extensions(settings) -> list[CoreExtension]:
-    """What the core runs for the capability packages, in pipeline order (routing now)."""
-    return [extension(settings_of(settings))]
+    """What the core runs for the capability packages, in pipeline order: routing, then the
+    SLA clocks (DESIGN.md: ... -> routing -> SLA)."""
+    from omniconsole.routing.sla.engine import extension as sla_extension
+
+    return [extension(settings_of(settings)), sla_extension(getattr(settings, "sla", ()) or ())]
 
 
 async def team_lines(store: Store, settings) -> list[tuple[str, str, str, str]]:

@@ -30,10 +30,13 @@ _BUCKET = {
     InboxView.ALL: "active",
     InboxView.SNOOZED: "snoozed",
     InboxView.RESOLVED: "resolved",
+    InboxView.AT_RISK: "active",
 }
 
 
 def _view_filter(view: InboxView, operator: str | None) -> tuple[str, list]:
+    if view is InboxView.AT_RISK:  # a running SLA clock, whatever the status (see inbox_page)
+        return "c.id IN (SELECT s.conversation_id FROM sla_conversations s WHERE s.due_at IS NOT NULL)", []
     where, params = ["c.bucket = ?"], [_BUCKET[view]]
     if view is InboxView.MINE:
         where.insert(0, "c.assignee = ?")
@@ -53,22 +56,54 @@ def inbox_page(
 ) -> list[InboxRow]:
     """One page of an inbox view, most recent activity first; pass the last row's position as
     `after` for the next page (keyset pagination: every page costs the same). `offset` is for
-    a jump into the middle of a long list, where no previous page is at hand."""
-    where, params = _view_filter(view, operator)
-    if after is not None:
-        where += " AND (c.last_activity_at, c.id) < (?, ?)"
-        params += [after.last_activity_at, after.conversation_id]
+    a jump into the middle of a long list, where no previous page is at hand.
+
+    The rows carry the SLA countdown (the nearest due moment and its urgency) from the same
+    query. The At risk view lists conversations whose SLA clock runs (a due moment is kept
+    only while a target counts down), nearest due first."""
+    if view is InboxView.AT_RISK:
+        # Driven by the due-time index of the SLA table: the page costs the same at any depth.
+        where, params, order = "s.due_at IS NOT NULL", [], "s.due_at, s.conversation_id"
+        sla_join = "JOIN sla_conversations s ON s.conversation_id = c.id"
+        if after is not None:
+            where += (
+                " AND (s.due_at, s.conversation_id) > ((SELECT x.due_at FROM sla_conversations x WHERE x.conversation_id = ?), ?)"
+            )
+            params += [after.conversation_id, after.conversation_id]
+    else:
+        where, params = _view_filter(view, operator)
+        order, sla_join = "c.last_activity_at DESC, c.id DESC", "LEFT JOIN sla_conversations s ON s.conversation_id = c.id"
+        if after is not None:
+            where += " AND (c.last_activity_at, c.id) < (?, ?)"
+            params += [after.last_activity_at, after.conversation_id]
     rows = conn.execute(
         "SELECT c.id, c.customer_id, cu.display_name, c.status, c.assignee, c.priority, c.subject, c.preview,"
         " c.channel_kinds, c.last_activity_at, c.waiting_since, c.last_message_id, c.message_count,"
-        " c.last_message_id > coalesce(r.last_message_id, 0)"
-        f" FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
+        " c.last_message_id > coalesce(r.last_message_id, 0), s.due_at, coalesce(s.stage, 0)"
+        f" FROM conversations c JOIN customers cu ON cu.id = c.customer_id {sla_join}"
         " LEFT JOIN reads r ON r.operator = ? AND r.conversation_id = c.id"
-        f" WHERE {where} ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?{' OFFSET ?' if offset else ''}",
+        f" WHERE {where} ORDER BY {order} LIMIT ?{' OFFSET ?' if offset else ''}",
         (operator or "", *params, limit, *((offset,) if offset else ())),
     ).fetchall()
     return [
-        InboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8].split()), r[9], r[10], r[11], r[12], bool(r[13]))
+        InboxRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            tuple(r[8].split()),
+            r[9],
+            r[10],
+            r[11],
+            r[12],
+            bool(r[13]),
+            r[14],
+            r[15],
+        )
         for r in rows
     ]
 
@@ -86,6 +121,8 @@ def inbox_counts(conn: sqlite3.Connection, operator: str | None) -> dict[InboxVi
     counts = {view: by_bucket.get(_BUCKET[view], 0) for view in InboxView}
     counts[InboxView.MINE] = mine
     counts[InboxView.UNASSIGNED] = unassigned
+    # Counted on the partial index of due moments (only running clocks have one).
+    counts[InboxView.AT_RISK] = conn.execute("SELECT count(*) FROM sla_conversations WHERE due_at IS NOT NULL").fetchone()[0]
     return counts
 
 
@@ -337,6 +374,14 @@ def next_waiting(
 
 def conversation_index(conn: sqlite3.Connection, view: InboxView, operator: str | None, conversation_id: int) -> int | None:
     """The position of a conversation in an inbox view (to keep it selected as the list moves)."""
+    if view is InboxView.AT_RISK:
+        due = conn.execute("SELECT due_at FROM sla_conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
+        if due is None or due[0] is None:
+            return None
+        return conn.execute(
+            "SELECT count(*) FROM sla_conversations WHERE due_at IS NOT NULL AND (due_at, conversation_id) < (?, ?)",
+            (due[0], conversation_id),
+        ).fetchone()[0]
     row = conn.execute("SELECT last_activity_at, bucket, assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
     if row is None:
         return None

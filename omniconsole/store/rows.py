@@ -23,6 +23,10 @@ class InboxRow:
     last_message_id: int | None
     message_count: int
     unread: bool = False
+    # The nearest due moment of its running SLA targets (epoch seconds; None: no clock counts
+    # down) and its urgency: 0 on time, 1 warned, 2 breached (omniconsole/routing/sla/).
+    sla_due_at: float | None = None
+    sla_stage: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -587,6 +587,37 @@ MIGRATIONS: list[str] = [
     -- customer's question), for the block at the top of the operator's timeline.
     ALTER TABLE bot_conversations ADD COLUMN report TEXT NOT NULL DEFAULT '';
     """,
+    # issue #19 "SLA policies" (store/sla.py): a conversation gets SLA clocks when it first passes
+    # the conversation pipeline (`armed_at`; imports never do), with the policy that applies, the
+    # nearest due moment of its running targets and how urgent that is (0 on time, 1 warned,
+    # 2 breached: the inbox's countdown and the "At risk" view, read in the page query). Each
+    # target's current instance (its start is its identity), state, due time and the highest
+    # share already recorded, so a warning or breach is recorded once. Epoch seconds.
+    """
+    CREATE TABLE sla_conversations (
+        conversation_id  INTEGER PRIMARY KEY REFERENCES conversations(id),
+        policy           TEXT NOT NULL DEFAULT '',
+        armed_at         REAL NOT NULL,
+        due_at           REAL,
+        stage            INTEGER NOT NULL DEFAULT 0,
+        updated_at       REAL NOT NULL
+    );
+    CREATE INDEX sla_conversations_due ON sla_conversations(due_at, conversation_id) WHERE due_at IS NOT NULL;
+    CREATE TABLE sla_targets (
+        conversation_id  INTEGER NOT NULL REFERENCES conversations(id),
+        target           TEXT NOT NULL,
+        policy           TEXT NOT NULL,
+        started_at       REAL NOT NULL,
+        state            TEXT NOT NULL,
+        due_at           REAL,
+        fired            REAL NOT NULL DEFAULT 0,
+        updated_at       REAL NOT NULL,
+        PRIMARY KEY (conversation_id, target)
+    );
+    -- The scheduler's earliest row of each kind it handles, without reading every row of the kind
+    -- (one SLA row per running target: 100,000s of them).
+    CREATE INDEX schedule_kind_due ON schedule(kind, due_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -60,6 +60,25 @@ def badge(kind: str | None) -> Text:
     return Text(f"{label}", style=style, end="")
 
 
+def countdown(due: float, now: float) -> str:
+    """Time left until `due` (epoch seconds), shortly: <1m, 12m, 3h, 2d; negative once past
+    ("-5m", "-<1m"): the SLA countdown of an inbox row. Minutes at the finest, as the inbox
+    redraws its rows once a minute."""
+    left = int(due - now)
+    sign, seconds = ("-", -left) if left < 0 else ("", left)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{sign}{seconds // size}{unit}"
+    return f"{sign}<1m"
+
+
+def sla_urgency(due: float, stage: int, now: float) -> str:
+    """`ok` (green), `warning` (amber: a warning share was recorded) or `breach` (red: past due)."""
+    if stage >= 2 or due <= now:
+        return "breach"
+    return "warning" if stage == 1 else "ok"
+
+
 def ago(moment: float | None, now: float | None = None) -> str:
     """How long ago, shortly: 45s, 12m, 3h, 5d."""
     if moment is None:

@@ -225,6 +225,11 @@ class MainScreen(RoutingActions, AnswersActions, MacroActions, WorkerFailures, S
             if any(e.kind == "channel.health" for e in events):
                 await self.query_one(StatusBar).reload()
                 await self._channel_alerts().announce(self, self.store, events)
+            if any(e.kind == "sla.escalated" for e in events):
+                from omniconsole.tui.sla_alerts import sla_notices  # routing's words: not at start
+
+                for text, severity in sla_notices(events, self.operator.login):
+                    self.app.notify(text, title="SLA", severity=severity, timeout=10)
             if any(e.kind.startswith("kb.") for e in events):
                 self.reply_box.load_engine()  # the answers library changed
             await self.routing_changed(events)

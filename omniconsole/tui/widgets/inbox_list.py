@@ -23,7 +23,7 @@ from textual.strip import Strip
 
 from omniconsole.models import InboxView
 from omniconsole.store import InboxCursor, InboxRow, Store
-from omniconsole.tui.text import PRIORITY, ago, badge, one_line
+from omniconsole.tui.text import PRIORITY, ago, badge, countdown, one_line, sla_urgency
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size
 from omniconsole.tui.widgets.pane_colours import PaneStyles
 from omniconsole.tui.workers import WorkerFailures
@@ -34,7 +34,8 @@ MAX_PAGES = 40  # ~4,000 rows held; the rest is fetched again when scrolled back
 
 
 class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_focus=True):
-    """Conversations of one inbox view, most recent activity first."""
+    """Conversations of one inbox view, most recent activity first (At risk: nearest SLA due
+    moment first); a row with a running SLA clock shows its countdown coloured by urgency."""
 
     BINDINGS = [
         Binding("j,down", "cursor_down", "Down", show=False, id="inbox.down"),
@@ -195,6 +196,12 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
                 right.append(" ")
             if row.priority:
                 right.append(f"{PRIORITY.get(row.priority, '!')} ", style=style("priority"))
+            if row.sla_due_at is not None:
+                now = self.clock()
+                right.append(
+                    f"⏱{countdown(row.sla_due_at, now)}", style=style(f"sla-{sla_urgency(row.sla_due_at, row.sla_stage, now)}")
+                )
+                right.append(" ")
             if row.waiting_since is not None and row.status in ("open", "pending"):
                 right.append(f"⏳{ago(row.waiting_since, self.clock())} ", style=style("waiting"))
             else:

@@ -42,6 +42,9 @@ COLOURS = {
         "cursor",
         "cursor-focus",
         "loading",
+        "sla-ok",
+        "sla-warning",
+        "sla-breach",
     ),
     "timeline": (
         "event",

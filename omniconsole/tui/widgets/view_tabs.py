@@ -1,4 +1,4 @@
-"""The view bar above the inbox: Mine, Unassigned, All, Snoozed, Resolved with their counts and
+"""The view bar above the inbox: Mine, Unassigned, All, Snoozed, Resolved, At risk with their counts and
 the keys that switch to them (read from the live bindings)."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ VIEW_KEYS = [
     ("3", InboxView.ALL, "All"),
     ("4", InboxView.SNOOZED, "Snoozed"),
     ("5", InboxView.RESOLVED, "Resolved"),
+    ("6", InboxView.AT_RISK, "At risk"),
 ]
 
 
