@@ -42,6 +42,9 @@ class ConversationStatus(StrEnum):
     PENDING = "pending"
     SNOOZED = "snoozed"
     RESOLVED = "resolved"
+    #: The customer (or the identity that wrote) is blocked: kept, never waiting, routed or
+    #: answered by the bot, listed only in the Spam view (store/spam.py); unblocking restores it.
+    SPAM = "spam"
 
 
 class DeliveryState(StrEnum):
@@ -72,6 +75,19 @@ class InboxView(StrEnum):
     ALL = "all"
     SNOOZED = "snoozed"
     RESOLVED = "resolved"
+    SPAM = "spam"
+
+
+class InboxOrder(StrEnum):
+    """How an inbox view is sorted (remembered per operator, store/preferences.py).
+
+    `priority` (the default): urgent, then high, then the rest, newest activity first within
+    each; `activity`: newest activity first; `waiting`: the customer who has waited longest
+    first, then those who wait for nobody, newest activity first."""
+
+    PRIORITY = "priority"
+    ACTIVITY = "activity"
+    WAITING = "waiting"
 
 
 class OperatorRole(StrEnum):

@@ -65,6 +65,9 @@ ROLES: dict[str, str] = {
     "last_inbound_from": READ,
     "started_message": READ,
     "webhook_states": READ,
+    "inbox_order": READ,
+    "filter_choices": READ,
+    "blocks": READ,
     # an agent's work
     "set_presence": AGENT,
     "mark_read": AGENT,
@@ -88,6 +91,9 @@ ROLES: dict[str, str] = {
     "set_subject": AGENT,
     "set_do_not_contact": AGENT,
     "queue_first_message": AGENT,
+    "set_inbox_order": AGENT,
+    "block_sender": AGENT,
+    "unblock_customer": AGENT,
     # the library and rules
     "kb_sync": SUPERVISOR,
     "kb_save": SUPERVISOR,

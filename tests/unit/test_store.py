@@ -202,7 +202,14 @@ async def test_operator_actions_and_views(store, ingest):
     await store.set_status(b, ConversationStatus.SNOOZED, "bob", snoozed_until=time.time() + 3600)
     await store.set_status(c, ConversationStatus.RESOLVED, "bob")
     counts = await store.inbox_counts("alice")
-    assert counts == {InboxView.MINE: 1, InboxView.UNASSIGNED: 0, InboxView.ALL: 1, InboxView.SNOOZED: 1, InboxView.RESOLVED: 1}
+    assert counts == {
+        InboxView.MINE: 1,
+        InboxView.UNASSIGNED: 0,
+        InboxView.ALL: 1,
+        InboxView.SNOOZED: 1,
+        InboxView.RESOLVED: 1,
+        InboxView.SPAM: 0,
+    }
     with pytest.raises(ActionError, match="not an operator"):
         await store.assign(a, "mallory", "alice")
     await store.set_labels(a, ["vip", "refund", "vip"], "alice")
