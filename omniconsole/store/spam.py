@@ -53,14 +53,17 @@ def blocks(conn: sqlite3.Connection, customer_id: int) -> list[Block]:
 def spam_conversation(
     conn: sqlite3.Connection, block_id: int, customer_id: int, record: InboundRecord, cache: dict[int, int], now: float
 ) -> int:
-    """The spam conversation a blocked sender's message goes to: the customer's latest one,
-    else a new one (status `spam`, remembered as `open` for an unblock). `cache` maps customer
+    """The spam conversation a blocked sender's message goes to: the customer's latest one that
+    was not resolved before the block, else a new one (status `spam`, remembered as `open` for an unblock). `cache` maps customer
     id -> spam conversation for the current batch."""
     found = cache.get(customer_id)
     if found is not None:
         return found
+    # Not one that was resolved before the block: an unblock would hide the message in it.
     row = conn.execute(
-        "SELECT id FROM conversations WHERE customer_id = ? AND status = 'spam' ORDER BY id DESC LIMIT 1", (customer_id,)
+        "SELECT c.id FROM conversations c JOIN spam_conversations s ON s.conversation_id = c.id"
+        " WHERE c.customer_id = ? AND c.status = 'spam' AND s.previous_status <> 'resolved' ORDER BY c.id DESC LIMIT 1",
+        (customer_id,),
     ).fetchone()
     if row is not None:
         cache[customer_id] = row[0]
