@@ -37,7 +37,9 @@ async def _conversation_of(store: Store, address: str) -> int:
 
 
 async def test_block_moves_conversations_to_spam_and_later_messages_land_there(store, ingest):
-    await ingest([inbound("a1", "buy cheap pills", address="666", at=T0), inbound("b1", "where is my order", address="7", at=T0 + 1)])
+    await ingest(
+        [inbound("a1", "buy cheap pills", address="666", at=T0), inbound("b1", "where is my order", address="7", at=T0 + 1)]
+    )
     spam_conv = await _conversation_of(store, "666")
     spammer = (await store.conversation(spam_conv)).customer_id
     await store.add_operator("alice", "Alice", OperatorRole.AGENT)
@@ -99,7 +101,9 @@ async def test_blocking_one_identity_leaves_the_customers_other_identity(store, 
     telegram = next(i for i in profile.identities if i.kind == "telegram")
     assert await store.block_sender(customer, telegram.id, "alice") == [conv]
     # Mail from the same customer is not blocked: it opens ordinary work, not Spam.
-    result = await ingest([inbound("m1", "by mail", kind=IdentityKind.EMAIL, address="x@example.com", at=T0 + 60)], channel="email")
+    result = await ingest(
+        [inbound("m1", "by mail", kind=IdentityKind.EMAIL, address="x@example.com", at=T0 + 60)], channel="email"
+    )
     assert result.spam == set()
     [mail_conv] = result.conversations
     assert mail_conv != conv and (await store.conversation(mail_conv)).status == "open"
