@@ -61,7 +61,8 @@ def _only_filter(only: InboxFilter | None) -> tuple[list[str], list]:
         )
         params.append(only.label)
     if only.priority is not None:
-        where.append("c.priority = ?")
+        # The literal term lets high/urgent use the partial index of the priority order.
+        where.append("c.priority = ?" + (" AND c.priority > 0" if only.priority > 0 else ""))
         params.append(only.priority)
     if only.assignee is not None:
         where.append("c.assignee = ?")
