@@ -57,22 +57,36 @@ class ViewTabs(PaneStyles, Static):
         order: InboxOrder = InboxOrder.PRIORITY,
         only: InboxFilter | None = None,
     ) -> None:
-        text = Text(end="", no_wrap=True, overflow="ellipsis")
         keys = key_displays(self.screen)
-        for _, view, label in VIEW_KEYS:
-            style = self.pane_style("current") if view == current else ""
-            key = keys.get(f"view.{view.value}", "")
-            text.append(f" {key} {label} {counts.get(view, 0)} ", style=style)
-            text.append(" ")
+        tail = Text(end="")
         key = keys.get("inbox.order", "")
-        text.append(f" {key} sort: {ORDER_NAMES.get(order, order)} ")
+        tail.append(f" {key} sort: {ORDER_NAMES.get(order, order)} ")
         key = keys.get("inbox.filter", "")
         if only:
             # Label names and logins are typed by people: literal text, one line.
-            text.append(" ")
-            text.append(f" {key} filter: ", style=self.pane_style("current"))
-            text.append(one_line(filter_words(only), 60), style=self.pane_style("current"))
-            text.append(" ", style=self.pane_style("current"))
+            tail.append(" ")
+            tail.append(f" {key} filter: ", style=self.pane_style("current"))
+            tail.append(one_line(filter_words(only), 60), style=self.pane_style("current"))
+            tail.append(" ", style=self.pane_style("current"))
         elif key:
-            text.append(f"  {key} filter")
+            tail.append(f"  {key} filter")
+        text = self._views(counts, current, keys, short=False)
+        if text.cell_len + tail.cell_len > self.size.width:
+            # A narrow window keeps the order and the filter in sight: the views' names shorten.
+            text = self._views(counts, current, keys, short=True)
+        text.append_text(tail)
+        text.no_wrap, text.overflow = True, "ellipsis"
         self.update(text, layout=False)
+
+    def _views(self, counts: dict[InboxView, int], current: InboxView, keys: dict[str, str], *, short: bool) -> Text:
+        text = Text(end="")
+        for _, view, label in VIEW_KEYS:
+            style = self.pane_style("current") if view == current else ""
+            key = keys.get(f"view.{view.value}", "")
+            if short:
+                text.append(f"{key} {label[:3]} {counts.get(view, 0)}", style=style)
+                text.append(" ")
+            else:
+                text.append(f" {key} {label} {counts.get(view, 0)} ", style=style)
+                text.append(" ")
+        return text
