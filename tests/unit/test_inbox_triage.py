@@ -216,3 +216,20 @@ async def test_conversations_the_bot_answers_stay_out_of_the_waiting_views_until
     # The wait starts at the handoff, not at the customer's first message to the bot.
     assert mine[0].waiting_since > T0 + 1000
     assert await store.next_waiting("bob", human) == botted
+
+
+async def test_a_blocked_senders_message_never_reaches_the_bot(tmp_path, store):
+    from tests.unit.test_bot_states import make_rig
+
+    rig = await make_rig(tmp_path, store, {"bot": "answer", "bot_name": "Bot"})
+    question = "сколько стоит доставка и сколько дней она идёт?"
+    first = await rig.say(question, address="5005")
+    assert await rig.out(first)  # the bot answers an ordinary customer
+    customer = (await store.conversation(first)).customer_id
+    await store.set_status(first, ConversationStatus.RESOLVED, "alice")
+    await store.block_sender(customer, None, "alice")
+    rig.now += 60
+    spam = await rig.say(question, address="5005")
+    assert (await store.conversation(spam)).status == "spam"
+    assert await rig.out(spam) == [] and await rig.state(spam) is None  # no bot, stored all the same
+    assert [e.body for e in await store.timeline(spam) if e.direction == "in"] == [question]
