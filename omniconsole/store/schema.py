@@ -554,6 +554,7 @@ MIGRATIONS: list[str] = [
         blocked_at  REAL NOT NULL
     );
     CREATE UNIQUE INDEX blocks_one ON blocks(customer_id, coalesce(identity_id, 0));
+    CREATE INDEX blocks_identity ON blocks(identity_id) WHERE identity_id IS NOT NULL;
     CREATE TABLE spam_conversations (
         conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id),
         block_id        INTEGER NOT NULL REFERENCES blocks(id),

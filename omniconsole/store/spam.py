@@ -31,21 +31,30 @@ def any_blocks(conn: sqlite3.Connection) -> bool:
 
 
 def block_for(conn: sqlite3.Connection, customer_id: int, identity_id: int | None) -> int | None:
-    """The block that holds a message of `customer_id` written from `identity_id`, or None."""
+    """The block that holds a message of `customer_id` written from `identity_id`, or None: a
+    block of that identity (wherever a merge moved it), of the whole customer, or of a customer
+    merged into them (a merge says they are one person)."""
     row = conn.execute(
-        "SELECT id FROM blocks WHERE customer_id = ? AND (identity_id IS NULL OR identity_id = ?) ORDER BY id LIMIT 1",
-        (customer_id, identity_id or 0),
+        "SELECT b.id FROM blocks b WHERE b.identity_id = ?"
+        " UNION ALL SELECT b.id FROM blocks b WHERE b.identity_id IS NULL AND b.customer_id = ?"
+        " UNION ALL SELECT b.id FROM blocks b JOIN customers cu ON cu.id = b.customer_id"
+        " WHERE b.identity_id IS NULL AND cu.merged_into = ? LIMIT 1",
+        (identity_id or 0, customer_id, customer_id),
     ).fetchone()
     return row[0] if row else None
 
 
 def blocks(conn: sqlite3.Connection, customer_id: int) -> list[Block]:
-    """The customer's blocks, oldest first."""
+    """The blocks that hold the customer, oldest first: theirs, those of customers merged into
+    them, and those that moved a conversation now theirs to Spam."""
     return [
         Block(*r)
         for r in conn.execute(
-            "SELECT id, customer_id, identity_id, blocked_by, blocked_at FROM blocks WHERE customer_id = ? ORDER BY id",
-            (customer_id,),
+            "SELECT b.id, b.customer_id, b.identity_id, b.blocked_by, b.blocked_at FROM blocks b"
+            " WHERE b.customer_id = ? OR b.customer_id IN (SELECT cu.id FROM customers cu WHERE cu.merged_into = ?)"
+            " OR b.id IN (SELECT s.block_id FROM spam_conversations s JOIN conversations c ON c.id = s.conversation_id"
+            " WHERE c.customer_id = ?) ORDER BY b.id",
+            (customer_id, customer_id, customer_id),
         )
     ]
 
@@ -105,6 +114,8 @@ def block(conn: sqlite3.Connection, customer_id: int, identity_id: int | None, a
     if conn.execute("SELECT 1 FROM customers WHERE id = ? AND merged_into IS NULL", (customer_id,)).fetchone() is None:
         raise ActionError(f"customer {customer_id} does not exist")
     what = _identity(conn, customer_id, identity_id)
+    # With no identity, block_for names only whole-customer blocks: an identity's block may
+    # widen to the whole customer; an identity of a blocked customer is blocked already.
     if block_for(conn, customer_id, identity_id) is not None:
         raise ActionError("this sender is blocked already")
     block_id = conn.execute(

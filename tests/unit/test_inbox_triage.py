@@ -233,3 +233,21 @@ async def test_a_blocked_senders_message_never_reaches_the_bot(tmp_path, store):
     assert (await store.conversation(spam)).status == "spam"
     assert await rig.out(spam) == [] and await rig.state(spam) is None  # no bot, stored all the same
     assert [e.body for e in await store.timeline(spam) if e.direction == "in"] == [question]
+
+
+async def test_a_block_holds_across_a_merge_and_unblocking_the_survivor_lifts_it(store, ingest):
+    await ingest([inbound("a1", "spam", address="666", at=T0), inbound("b1", "hello", address="777", at=T0 + 1)])
+    spam_conv = await _conversation_of(store, "666")
+    blocked = (await store.conversation(spam_conv)).customer_id
+    other_conv = await _conversation_of(store, "777")
+    survivor = (await store.conversation(other_conv)).customer_id
+    await store.block_sender(blocked, None, "alice")
+    await store.merge_customers(survivor, blocked, "alice")
+    # The same person: what either identity sends now is held.
+    result = await ingest([inbound("b2", "more", address="777", at=T0 + 60)])
+    assert result.spam
+    assert [b.customer_id for b in await store.blocks(survivor)] == [blocked]
+    restored = await store.unblock_customer(survivor, "alice")
+    assert spam_conv in restored
+    assert (await store.inbox_counts("alice"))[InboxView.SPAM] == 0
+    assert await store.blocks(survivor) == []
