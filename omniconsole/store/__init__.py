@@ -12,12 +12,12 @@ The modules, from the floor up (a module imports only those below it):
     suggestions, identities, conversations  who wrote, which customer, which conversation
     attachments, edits                      files of messages, edits and their earlier versions
     actions, outbox, lease                  operators' actions, the outbox's states, the core's lease
+    spam                                    blocked senders and the Spam view (ingest asks it)
     calls, history                          call events; the ingest loop
     customers, queries, retention           merges and personal data; reads for the window; forgetting
     routing, schedule                       operators' status and queues (omniconsole/routing/ decides);
                                             the one schedule the core's scheduler wakes for
     answers, bot                            the answers library and its usage; the bot's handoff state
-    spam                                    blocked senders and the Spam view
 
 Past 600 lines on purpose: `Store` is the one facade of every statement (each method a line or
 two around a unit function of a store module), and the role table checks it method by method.
