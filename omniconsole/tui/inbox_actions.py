@@ -122,8 +122,8 @@ class InboxActions:
             question.append_text(safe(name))
             question.append("? Their conversations leave Spam as they were, and what they send arrives again.")
             if await self.app.push_screen_wait(ConfirmDialog(question)):
+                # _do redraws the conversation and reloads the inbox (counts included).
                 await self._do(self.store.unblock_customer(c.customer_id, self.operator.login), "Unblocked")
-                await self.inbox.load(keep=c.id)
             return
         options: list[tuple[str, Text | str]] = [
             ("", Text.assemble("The customer ", safe(name), ": every identity, now and later")),
@@ -139,5 +139,4 @@ class InboxActions:
         if choice is None:
             return
         identity_id = int(choice) if choice else None
-        if await self._do(self.store.block_sender(c.customer_id, identity_id, self.operator.login), "Blocked: moved to Spam"):
-            await self.inbox.load(keep=c.id)
+        await self._do(self.store.block_sender(c.customer_id, identity_id, self.operator.login), "Blocked: moved to Spam")
