@@ -251,3 +251,28 @@ async def test_a_block_holds_across_a_merge_and_unblocking_the_survivor_lifts_it
     assert spam_conv in restored
     assert (await store.inbox_counts("alice"))[InboxView.SPAM] == 0
     assert await store.blocks(survivor) == []
+
+
+async def test_a_blocked_callers_call_is_kept_in_spam_and_pops_no_window(store, tmp_path):
+    from datetime import UTC, datetime
+
+    from connectors.telephony import call_event
+
+    ingestor = Ingestor(store, tmp_path / "data")
+    phone = await store.ensure_channel("telephony", "Phone")
+
+    async def ring(call_id: str) -> object:
+        payload = {"event": "ringing", "call_id": call_id, "from": "+79991234567", "extension": "101"}
+        payload["at"] = datetime.now(UTC).isoformat()
+        return await ingestor.ingest(phone, "telephony", [call_event(payload)], None)
+
+    first = await ring("c-1")
+    conversation_id = first.receipts[0][2]
+    customer = (await store.conversation(conversation_id)).customer_id
+    await store.block_sender(customer, None, "alice")
+    last_event = max(e.id for e in await store.events_since(0))
+    second = await ring("c-2")
+    assert second.spam == {conversation_id} and second.stored
+    kinds = [e.kind for e in await store.events_since(last_event)]
+    assert "call.ringing" not in kinds and "message.received" in kinds
+    assert (await store.conversation(conversation_id)).status == "spam"
