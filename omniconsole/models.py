@@ -42,6 +42,9 @@ class ConversationStatus(StrEnum):
     PENDING = "pending"
     SNOOZED = "snoozed"
     RESOLVED = "resolved"
+    #: The customer (or the identity that wrote) is blocked: kept, never waiting, routed or
+    #: answered by the bot, listed only in the Spam view (store/spam.py); unblocking restores it.
+    SPAM = "spam"
 
 
 class DeliveryState(StrEnum):
@@ -73,6 +76,19 @@ class InboxView(StrEnum):
     SNOOZED = "snoozed"
     RESOLVED = "resolved"
     AT_RISK = "at_risk"  # conversations whose SLA clock runs, nearest due first
+    SPAM = "spam"
+
+
+class InboxOrder(StrEnum):
+    """How an inbox view is sorted (remembered per operator, store/preferences.py).
+
+    `priority` (the default): urgent, then high, then the rest, newest activity first within
+    each; `activity`: newest activity first; `waiting`: the customer who has waited longest
+    first, then those who wait for nobody, newest activity first."""
+
+    PRIORITY = "priority"
+    ACTIVITY = "activity"
+    WAITING = "waiting"
 
 
 class OperatorRole(StrEnum):

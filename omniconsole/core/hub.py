@@ -150,10 +150,11 @@ class ChannelSink:
             log.debug("%s: stored %d, duplicates %d, edited %d", self.name, len(result.stored), result.duplicates, result.edited)
         receipts = [DeliveryReceipt(*receipt) for receipt in result.receipts]
         # The conversation pipeline, in DESIGN's order: the bot's steps, then the capability
-        # extensions' (routing). Imports and the demo's backfill store history without passing here.
-        await self._hub.run_pipeline(self.name, messages, receipts)
+        # extensions' (routing). Imports and the demo's backfill store history without passing here,
+        # and so do blocked senders' messages (kept in Spam: no bot, routing or survey).
+        await self._hub.run_pipeline(self.name, messages, [r for r in receipts if r.conversation_id not in result.spam])
         if result.stored and self._hub.extensions:
-            await run_pipeline(self._hub.store, self._hub.extensions, result.conversations)
+            await run_pipeline(self._hub.store, self._hub.extensions, result.conversations - result.spam)
         # Our ids for what was stored, for a channel that answers its sender with them.
         return receipts
 

@@ -12,6 +12,7 @@ The modules, from the floor up (a module imports only those below it):
     suggestions, identities, conversations  who wrote, which customer, which conversation
     attachments, edits                      files of messages, edits and their earlier versions
     actions, outbox, lease                  operators' actions, the outbox's states, the core's lease
+    spam                                    blocked senders and the Spam view (ingest asks it)
     calls, history                          call events; the ingest loop
     customers, queries, retention           merges and personal data; reads for the window; forgetting
     routing, schedule                       operators' status and queues (omniconsole/routing/ decides);
@@ -29,7 +30,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
+from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxOrder, InboxView, OperatorRole
 from omniconsole.store import (
     actions,
     analytics,
@@ -49,16 +50,19 @@ from omniconsole.store import (
     retention,
     routing,
     search,
+    spam,
 )
 from omniconsole.store.actions import ActionError
 from omniconsole.store.database import Database, connect, storage_figures, write_transaction
 from omniconsole.store.records import AttachmentRecord, InboundRecord, IngestResult
 from omniconsole.store.rows import (
+    Block,
     Channel,
     Conversation,
     CustomerProfile,
     Event,
     InboxCursor,
+    InboxFilter,
     InboxRow,
     MergeRecord,
     MergeSuggestion,
@@ -73,12 +77,14 @@ from omniconsole.store.rows import (
 __all__ = [
     "ActionError",
     "AttachmentRecord",
+    "Block",
     "Channel",
     "Conversation",
     "CustomerProfile",
     "Event",
     "InboundRecord",
     "InboxCursor",
+    "InboxFilter",
     "InboxRow",
     "IngestResult",
     "MergeRecord",
@@ -124,13 +130,43 @@ class Store:
         after: InboxCursor | None = None,
         limit: int = 100,
         offset: int = 0,
+        order: InboxOrder = InboxOrder.PRIORITY,
+        only: InboxFilter | None = None,
     ) -> list[InboxRow]:
-        """One keyset-paginated page of an inbox view, most recent activity first."""
-        return await self.db.run(queries.inbox_page, view, operator, after, limit, offset)
+        """One keyset-paginated page of an inbox view in `order` (models.InboxOrder), limited
+        to what `only` names."""
+        return await self.db.run(queries.inbox_page, view, operator, after, limit, offset, order, only)
 
-    async def inbox_counts(self, operator: str | None = None) -> dict[InboxView, int]:
-        """The number of conversations in each view."""
-        return await self.db.run(queries.inbox_counts, operator)
+    async def inbox_counts(self, operator: str | None = None, only: InboxFilter | None = None) -> dict[InboxView, int]:
+        """The number of conversations in each view (limited to `only`)."""
+        return await self.db.run(queries.inbox_counts, operator, only)
+
+    async def inbox_order(self, operator: str) -> InboxOrder:
+        """The order this operator last chose for the inbox (the default: priority)."""
+        return await self.db.run(actions.inbox_order, operator)
+
+    async def set_inbox_order(self, operator: str, order: InboxOrder) -> None:
+        """Remember the operator's inbox order (their own preference: no event)."""
+        await self.db.write(actions.set_inbox_order, operator, order)
+
+    async def filter_choices(self) -> tuple[list[str], list[str]]:
+        """(channel kinds, label names) an inbox filter can name, each sorted."""
+        return await self.db.run(actions.filter_choices)
+
+    async def block_sender(self, customer_id: int, identity_id: int | None, actor: str) -> list[int]:
+        """Block a customer (identity None) or one identity of theirs: their conversations go to
+        Spam and later messages land there (store/spam.py); returns the conversations moved.
+        ActionError when already blocked or unknown."""
+        return await self.db.write(spam.block, customer_id, identity_id, actor)
+
+    async def unblock_customer(self, customer_id: int, actor: str) -> list[int]:
+        """Lift a customer's blocks: their Spam conversations get back the status they had;
+        returns them. ActionError when the customer is not blocked."""
+        return await self.db.write(spam.unblock, customer_id, actor)
+
+    async def blocks(self, customer_id: int) -> list[Block]:
+        """The customer's blocks (none: not blocked)."""
+        return await self.db.run(spam.blocks, customer_id)
 
     async def conversation(self, conversation_id: int) -> Conversation | None:
         """One conversation, or None."""
@@ -172,15 +208,26 @@ class Store:
         return await self.db.run(queries.conversation_view, conversation_id, operator)
 
     async def next_waiting(
-        self, operator: str, after_conversation: int | None = None, view: InboxView | None = None
+        self,
+        operator: str,
+        after_conversation: int | None = None,
+        view: InboxView | None = None,
+        only: InboxFilter | None = None,
     ) -> int | None:
-        """The conversation whose customer has waited longest (mine or unassigned first); with
-        `view`, only one that inbox view lists."""
-        return await self.db.run(queries.next_waiting, operator, after_conversation, view)
+        """The conversation whose customer has waited longest (mine or unassigned first; none
+        the bot is answering); with `view`, only one that inbox view lists, limited to `only`."""
+        return await self.db.run(queries.next_waiting, operator, after_conversation, view, only)
 
-    async def conversation_index(self, view: InboxView, operator: str | None, conversation_id: int) -> int | None:
-        """Where a conversation stands in an inbox view, or None if it is not in it."""
-        return await self.db.run(queries.conversation_index, view, operator, conversation_id)
+    async def conversation_index(
+        self,
+        view: InboxView,
+        operator: str | None,
+        conversation_id: int,
+        order: InboxOrder = InboxOrder.PRIORITY,
+        only: InboxFilter | None = None,
+    ) -> int | None:
+        """Where a conversation stands in an inbox view in `order`, or None if it is not in it."""
+        return await self.db.run(queries.conversation_index, view, operator, conversation_id, order, only)
 
     async def reply_options(self, conversation_id: int) -> list[ReplyOption]:
         """The identities and channels a reply to this conversation can go by."""

@@ -68,6 +68,9 @@ ROLES: dict[str, str] = {
     "operator_states": READ,
     "queue_figures": READ,
     "bot_report": READ,
+    "inbox_order": READ,
+    "filter_choices": READ,
+    "blocks": READ,
     # an agent's work
     "set_presence": AGENT,
     "mark_read": AGENT,
@@ -100,6 +103,9 @@ ROLES: dict[str, str] = {
     "set_own_status": AGENT,
     "window_beat": AGENT,
     "close_own_window": AGENT,
+    "set_inbox_order": AGENT,
+    "block_sender": AGENT,
+    "unblock_customer": AGENT,
     # the library and rules
     "kb_sync": SUPERVISOR,
     "kb_save": SUPERVISOR,

@@ -12,7 +12,7 @@ import sqlite3
 import time
 
 from omniconsole.errors import OmniError
-from omniconsole.models import ConversationStatus, Health, OperatorRole, preview_line
+from omniconsole.models import ConversationStatus, Health, InboxOrder, OperatorRole, preview_line
 from omniconsole.store import search
 from omniconsole.store.events import add_event
 
@@ -211,10 +211,15 @@ def set_status(
     customer_id = _customer_of(conn, conversation_id)
     if status is ConversationStatus.SNOOZED and snoozed_until is None:
         raise ActionError("snoozing needs a time to wake up")
+    if (
+        status is ConversationStatus.SPAM
+        or conn.execute("SELECT 1 FROM conversations WHERE id = ? AND status = 'spam'", (conversation_id,)).fetchone()
+    ):
+        raise ActionError("this conversation is in Spam: unblock the customer (x) to work on it")
     if status is ConversationStatus.OPEN:
         # A customer whose conversation opens again must not find a second open one.
         other = conn.execute(
-            "SELECT id FROM conversations WHERE customer_id = ? AND status != 'resolved' AND id != ?",
+            "SELECT id FROM conversations WHERE customer_id = ? AND status NOT IN ('resolved', 'spam') AND id != ?",
             (customer_id, conversation_id),
         ).fetchone()
         if other is not None:
@@ -448,3 +453,34 @@ def set_presence(conn: sqlite3.Connection, operator: str, conversation_id: int |
         " updated_at = excluded.updated_at",
         (operator, conversation_id, int(typing), time.time()),
     )
+
+
+def inbox_order(conn: sqlite3.Connection, operator: str) -> InboxOrder:
+    """The inbox order the operator last chose (models.InboxOrder; the default: priority)."""
+    row = conn.execute(
+        "SELECT value FROM operator_preferences WHERE operator = ? AND name = 'inbox_order'", (operator,)
+    ).fetchone()
+    try:
+        return InboxOrder(row[0]) if row else InboxOrder.PRIORITY
+    except ValueError:  # an order a newer version wrote
+        return InboxOrder.PRIORITY
+
+
+def set_inbox_order(conn: sqlite3.Connection, operator: str, order: InboxOrder, now: float | None = None) -> None:
+    """Remember the operator's inbox order. ActionError for an order that does not exist."""
+    try:
+        order = InboxOrder(order)
+    except ValueError:
+        raise ActionError(f"no inbox order {order!r}: one of {', '.join(o.value for o in InboxOrder)}") from None
+    conn.execute(
+        "INSERT INTO operator_preferences (operator, name, value, updated_at) VALUES (?, 'inbox_order', ?, ?)"
+        " ON CONFLICT (operator, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        (operator, order.value, now or time.time()),
+    )
+
+
+def filter_choices(conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
+    """(channel kinds configured, label names) for the inbox's filter, each sorted."""
+    kinds = [r[0] for r in conn.execute("SELECT DISTINCT kind FROM channels ORDER BY kind")]
+    labels = [r[0] for r in conn.execute("SELECT name FROM labels ORDER BY name")]
+    return kinds, labels

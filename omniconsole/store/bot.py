@@ -457,7 +457,7 @@ def live(conn: sqlite3.Connection, limit: int = 500) -> list[tuple[BotConversati
     rows = conn.execute(
         f"SELECT {', '.join('b.' + c for c in _COLUMNS)}, cu.display_name, c.preview FROM bot_conversations b"
         " JOIN conversations c ON c.id = b.conversation_id JOIN customers cu ON cu.id = b.customer_id"
-        " WHERE b.state = 'bot' AND c.status <> 'resolved' ORDER BY b.updated_at DESC LIMIT ?",
+        " WHERE b.state = 'bot' AND c.status NOT IN ('resolved', 'spam') ORDER BY b.updated_at DESC LIMIT ?",
         (limit,),
     ).fetchall()
     return [(_row(tuple(r)[: len(_COLUMNS)]), r[len(_COLUMNS)] or "", r[len(_COLUMNS) + 1] or "") for r in rows]

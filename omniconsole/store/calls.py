@@ -34,7 +34,7 @@ import time
 from typing import Any
 
 from omniconsole.models import preview_line
-from omniconsole.store import actions, search
+from omniconsole.store import actions, search, spam
 from omniconsole.store.actions import ActionError
 from omniconsole.store.conversations import conversation_for
 from omniconsole.store.events import add_event
@@ -170,7 +170,13 @@ def _new_call(
         # The subject of a conversation the call opens (a call has no words to take one from).
         inbound = call.get("direction") == "in"
         record.subject = f"Phone call {'from' if inbound else 'to'} {call.get('from') if inbound else call.get('to')}"
-    conversation_id = conversation_for(conn, record, customer_id, {}, now)
+    block_id = spam.block_for(conn, customer_id, identity_id) if spam.any_blocks(conn) else None
+    if block_id is not None:
+        # A blocked caller: the call is kept in Spam, and no window pops it (store/spam.py).
+        conversation_id = spam.spam_conversation(conn, block_id, customer_id, record, {}, now)
+        result.spam.add(conversation_id)
+    else:
+        conversation_id = conversation_for(conn, record, customer_id, {}, now)
     message_id = conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, channel_id, identity_id, direction, author, body,"
         " external_id, created_at, state, flags, meta) VALUES (?, ?, ?, ?, 'event', '', ?, ?, ?, 'received', 'call', ?) RETURNING id",
@@ -202,7 +208,7 @@ def _new_call(
         message_id=message_id,
         at=now,
     )
-    if call["direction"] == "in" and not call["final"] and not call["answered"]:
+    if call["direction"] == "in" and not call["final"] and not call["answered"] and block_id is None:
         # The screen pop: every window whose operator has one of these extensions opens the
         # conversation. Carried by the events log like everything else (the store is the bus).
         name = conn.execute("SELECT display_name FROM customers WHERE id = ?", (customer_id,)).fetchone()[0]

@@ -26,10 +26,12 @@ def conversation_for(conn: sqlite3.Connection, record: InboundRecord, customer_i
             f" WHERE m.thread_key IN ({marks}) ORDER BY m.id DESC LIMIT 1",
             record.reply_to_keys,
         ).fetchone()
+        if row is not None and row[1] == "spam":
+            row = None  # a blocked sender's thread: this sender is not blocked (store/spam.py)
         open_one = None
         if row is not None and row[1] == "resolved":
             found = conn.execute(
-                "SELECT id FROM conversations WHERE customer_id = ? AND status != 'resolved' ORDER BY id DESC LIMIT 1",
+                "SELECT id FROM conversations WHERE customer_id = ? AND status NOT IN ('resolved', 'spam') ORDER BY id DESC LIMIT 1",
                 (row[2],),
             ).fetchone()
             open_one = found[0] if found else None
@@ -61,7 +63,7 @@ def conversation_for(conn: sqlite3.Connection, record: InboundRecord, customer_i
     if conversation_id is not None:
         return conversation_id
     row = conn.execute(
-        "SELECT id FROM conversations WHERE customer_id = ? AND status != 'resolved' ORDER BY id DESC LIMIT 1",
+        "SELECT id FROM conversations WHERE customer_id = ? AND status NOT IN ('resolved', 'spam') ORDER BY id DESC LIMIT 1",
         (customer_id,),
     ).fetchone()
     if row is not None:

@@ -13,7 +13,7 @@ import sqlite3
 import time
 
 from omniconsole.models import Direction, preview_line
-from omniconsole.store import analytics, calls, edits, reactions, search
+from omniconsole.store import analytics, calls, edits, reactions, search, spam
 from omniconsole.store.attachments import add_attachments
 from omniconsole.store.conversations import conversation_for
 from omniconsole.store.events import add_event
@@ -59,6 +59,8 @@ def ingest_batch(
     identities: dict[tuple[str, str], tuple[int, int]] = {}
     open_conversations: dict[int, int] = {}
     touches: dict[int, _Touch] = {}
+    spam_conversations: dict[int, int] = {}
+    anyone_blocked = spam.any_blocks(conn)
     execute = conn.execute
     now = time.time()
     for record in records:
@@ -109,7 +111,13 @@ def ingest_batch(
         if record.origin:
             execute("UPDATE customers SET origin = ? WHERE id = ? AND origin IS NULL", (record.origin, customer_id))
 
-        conversation_id = conversation_for(conn, record, customer_id, open_conversations, now)
+        block_id = spam.block_for(conn, customer_id, identity_id) if anyone_blocked else None
+        if block_id is not None:
+            # A blocked sender: stored, in Spam, and kept out of the pipeline (store/spam.py).
+            conversation_id = spam.spam_conversation(conn, block_id, customer_id, record, spam_conversations, now)
+            result.spam.add(conversation_id)
+        else:
+            conversation_id = conversation_for(conn, record, customer_id, open_conversations, now)
         is_start = "start" in record.flags
         direction = Direction.EVENT if is_start else Direction.IN
         body = record.body

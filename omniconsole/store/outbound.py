@@ -123,7 +123,7 @@ def queue_first_message(
         (customer_id, address, *kinds, kind),
     ).fetchone()[0]
     row = conn.execute(
-        "SELECT id FROM conversations WHERE customer_id = ? AND status != 'resolved' ORDER BY id DESC LIMIT 1",
+        "SELECT id FROM conversations WHERE customer_id = ? AND status NOT IN ('resolved', 'spam') ORDER BY id DESC LIMIT 1",
         (customer_id,),
     ).fetchone()
     if row is not None:

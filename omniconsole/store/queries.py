@@ -7,7 +7,7 @@ import json
 import sqlite3
 import time
 
-from omniconsole.models import InboxView
+from omniconsole.models import InboxOrder, InboxView
 from omniconsole.store import customers
 from omniconsole.store.rows import (
     Attachment,
@@ -17,6 +17,7 @@ from omniconsole.store.rows import (
     Event,
     Identity,
     InboxCursor,
+    InboxFilter,
     InboxRow,
     Operator,
     Presence,
@@ -31,19 +32,111 @@ _BUCKET = {
     InboxView.SNOOZED: "snoozed",
     InboxView.RESOLVED: "resolved",
     InboxView.AT_RISK: "active",
+    InboxView.SPAM: "spam",
 }
 
+#: A conversation the bot is answering (store/bot.py, state `bot`): nobody waits for a person
+#: there until the handoff, so the views where operators pick up work (Mine, Unassigned) and
+#: "next waiting" leave it out; All and the Bot view list it (issue #17).
+_BOT = "EXISTS (SELECT 1 FROM bot_conversations b WHERE b.conversation_id = c.id AND b.state = 'bot')"
+_PICK_UP_VIEWS = (InboxView.MINE, InboxView.UNASSIGNED)
 
-def _view_filter(view: InboxView, operator: str | None) -> tuple[str, list]:
+_ACTIVITY = "c.last_activity_at DESC, c.id DESC"
+
+
+def _like_literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _only_filter(only: InboxFilter | None) -> tuple[list[str], list]:
+    where: list[str] = []
+    params: list = []
+    if not only:
+        return where, params
+    if only.channel is not None:
+        where.append("(' ' || c.channel_kinds || ' ') LIKE ? ESCAPE '\\'")
+        params.append(f"% {_like_literal(only.channel)} %")
+    if only.label is not None:
+        where.append(
+            "c.id IN (SELECT cl.conversation_id FROM conversation_labels cl JOIN labels l ON l.id = cl.label_id WHERE l.name = ?)"
+        )
+        params.append(only.label)
+    if only.priority is not None:
+        # The literal term lets high/urgent use the partial index of the priority order.
+        where.append("c.priority = ?" + (" AND c.priority > 0" if only.priority > 0 else ""))
+        params.append(only.priority)
+    if only.assignee is not None:
+        where.append("c.assignee = ?")
+        params.append(only.assignee)
+    return where, params
+
+
+def _view_filter(view: InboxView, operator: str | None, only: InboxFilter | None = None) -> tuple[str, list]:
     if view is InboxView.AT_RISK:  # a running SLA clock, whatever the status (see inbox_page)
-        return "c.id IN (SELECT s.conversation_id FROM sla_conversations s WHERE s.due_at IS NOT NULL)", []
+        more, more_params = _only_filter(only)
+        where = ["c.id IN (SELECT s.conversation_id FROM sla_conversations s WHERE s.due_at IS NOT NULL)", *more]
+        return " AND ".join(where), more_params
     where, params = ["c.bucket = ?"], [_BUCKET[view]]
     if view is InboxView.MINE:
         where.insert(0, "c.assignee = ?")
         params.insert(0, operator or "")
     elif view is InboxView.UNASSIGNED:
         where.insert(0, "c.assignee IS NULL")
-    return " AND ".join(where), params
+    if view in _PICK_UP_VIEWS:
+        where.append(f"NOT {_BOT}")
+    more, more_params = _only_filter(only)
+    return " AND ".join(where + more), params + more_params
+
+
+def _parts(order: InboxOrder, after: InboxCursor | None) -> list[tuple[str, list, str]]:
+    """The order as consecutive parts, each one index range: (extra WHERE, its parameters,
+    ORDER BY), from just after `after` on. Priority: high/urgent rows (a small partial index),
+    then the rest by activity; waiting: waiting rows oldest first (a partial index), then the
+    rest by activity. Each part keeps its own keyset, so every page costs the same."""
+    la = [after.last_activity_at, after.conversation_id] if after is not None else []
+    by_activity = " AND (c.last_activity_at, c.id) < (?, ?)" if after is not None else ""
+    if order is InboxOrder.PRIORITY:
+        first = " AND c.priority > 0"
+        rest = (" AND c.priority <= 0" + by_activity, la, _ACTIVITY)
+        if after is None:
+            return [(first, [], "c.priority DESC, " + _ACTIVITY), (" AND c.priority <= 0", [], _ACTIVITY)]
+        if after.lead is not None and after.lead > 0:
+            return [
+                (
+                    first + " AND (c.priority, c.last_activity_at, c.id) < (?, ?, ?)",
+                    [after.lead, *la],
+                    "c.priority DESC, " + _ACTIVITY,
+                ),
+                (" AND c.priority <= 0", [], _ACTIVITY),
+            ]
+        return [rest]
+    if order is InboxOrder.WAITING:
+        first = " AND c.waiting_since IS NOT NULL"
+        if after is None:
+            return [(first, [], "c.waiting_since, c.id"), (" AND c.waiting_since IS NULL", [], _ACTIVITY)]
+        if after.lead is not None:
+            return [
+                (first + " AND (c.waiting_since, c.id) > (?, ?)", [after.lead, after.conversation_id], "c.waiting_since, c.id"),
+                (" AND c.waiting_since IS NULL", [], _ACTIVITY),
+            ]
+        return [(" AND c.waiting_since IS NULL" + by_activity, la, _ACTIVITY)]
+    return [(by_activity, la, _ACTIVITY)]
+
+
+def _inbox_row(r: sqlite3.Row | tuple) -> InboxRow:
+    """An InboxRow from the inbox page's columns (unread, bot, SLA due moment and stage last)."""
+    return InboxRow(
+        *r[:8],
+        channel_kinds=tuple(r[8].split()),
+        last_activity_at=r[9],
+        waiting_since=r[10],
+        last_message_id=r[11],
+        message_count=r[12],
+        unread=bool(r[13]),
+        bot=bool(r[14]),
+        sla_due_at=r[15],
+        sla_stage=r[16],
+    )
 
 
 def inbox_page(
@@ -53,76 +146,106 @@ def inbox_page(
     after: InboxCursor | None = None,
     limit: int = 100,
     offset: int = 0,
+    order: InboxOrder = InboxOrder.PRIORITY,
+    only: InboxFilter | None = None,
 ) -> list[InboxRow]:
-    """One page of an inbox view, most recent activity first; pass the last row's position as
-    `after` for the next page (keyset pagination: every page costs the same). `offset` is for
-    a jump into the middle of a long list, where no previous page is at hand.
+    """One page of an inbox view in `order`, limited to what `only` names; pass the position
+    after the last row (`InboxCursor.after_row`) as `after` for the next page (keyset
+    pagination: every page costs the same). `offset` is for a jump into the middle of a long
+    list, where no previous page is at hand.
 
     The rows carry the SLA countdown (the nearest due moment and its urgency) from the same
     query. The At risk view lists conversations whose SLA clock runs (a due moment is kept
-    only while a target counts down), nearest due first."""
+    only while a target counts down), nearest due first, whatever `order` says."""
     if view is InboxView.AT_RISK:
         # Driven by the due-time index of the SLA table: the page costs the same at any depth.
-        where, params, order = "s.due_at IS NOT NULL", [], "s.due_at, s.conversation_id"
-        sla_join = "JOIN sla_conversations s ON s.conversation_id = c.id"
+        more, more_params = _only_filter(only)
+        where, params = " AND ".join(["s.due_at IS NOT NULL", *more]), list(more_params)
         if after is not None:
             where += (
                 " AND (s.due_at, s.conversation_id) > ((SELECT x.due_at FROM sla_conversations x WHERE x.conversation_id = ?), ?)"
             )
             params += [after.conversation_id, after.conversation_id]
-    else:
-        where, params = _view_filter(view, operator)
-        order, sla_join = "c.last_activity_at DESC, c.id DESC", "LEFT JOIN sla_conversations s ON s.conversation_id = c.id"
-        if after is not None:
-            where += " AND (c.last_activity_at, c.id) < (?, ?)"
-            params += [after.last_activity_at, after.conversation_id]
-    rows = conn.execute(
-        "SELECT c.id, c.customer_id, cu.display_name, c.status, c.assignee, c.priority, c.subject, c.preview,"
-        " c.channel_kinds, c.last_activity_at, c.waiting_since, c.last_message_id, c.message_count,"
-        " c.last_message_id > coalesce(r.last_message_id, 0), s.due_at, coalesce(s.stage, 0)"
-        f" FROM conversations c JOIN customers cu ON cu.id = c.customer_id {sla_join}"
-        " LEFT JOIN reads r ON r.operator = ? AND r.conversation_id = c.id"
-        f" WHERE {where} ORDER BY {order} LIMIT ?{' OFFSET ?' if offset else ''}",
-        (operator or "", *params, limit, *((offset,) if offset else ())),
-    ).fetchall()
-    return [
-        InboxRow(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            r[7],
-            tuple(r[8].split()),
-            r[9],
-            r[10],
-            r[11],
-            r[12],
-            bool(r[13]),
-            r[14],
-            r[15],
-        )
-        for r in rows
-    ]
+        rows = conn.execute(
+            "SELECT c.id, c.customer_id, cu.display_name, c.status, c.assignee, c.priority, c.subject, c.preview,"
+            " c.channel_kinds, c.last_activity_at, c.waiting_since, c.last_message_id, c.message_count,"
+            f" c.last_message_id > coalesce(r.last_message_id, 0), {_BOT}, s.due_at, coalesce(s.stage, 0)"
+            " FROM conversations c JOIN customers cu ON cu.id = c.customer_id JOIN sla_conversations s ON s.conversation_id = c.id"
+            " LEFT JOIN reads r ON r.operator = ? AND r.conversation_id = c.id"
+            f" WHERE {where} ORDER BY s.due_at, s.conversation_id LIMIT ?{' OFFSET ?' if offset else ''}",
+            (operator or "", *params, limit, *((offset,) if offset else ())),
+        ).fetchall()
+        return [_inbox_row(r) for r in rows]
+    where, params = _view_filter(view, operator, only)
+    rows: list = []
+    parts = _parts(InboxOrder(order), after)
+    skip = offset
+    for number, (extra, extra_params, order_by) in enumerate(parts):
+        if skip and number < len(parts) - 1:
+            held = conn.execute(
+                f"SELECT count(*) FROM conversations c WHERE {where}{extra}", (*params, *extra_params)
+            ).fetchone()[0]
+            if held <= skip:
+                skip -= held
+                continue
+        rows += conn.execute(
+            "SELECT c.id, c.customer_id, cu.display_name, c.status, c.assignee, c.priority, c.subject, c.preview,"
+            " c.channel_kinds, c.last_activity_at, c.waiting_since, c.last_message_id, c.message_count,"
+            f" c.last_message_id > coalesce(r.last_message_id, 0), {_BOT}, s.due_at, coalesce(s.stage, 0)"
+            " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
+            " LEFT JOIN sla_conversations s ON s.conversation_id = c.id"
+            " LEFT JOIN reads r ON r.operator = ? AND r.conversation_id = c.id"
+            f" WHERE {where}{extra} ORDER BY {order_by} LIMIT ?{' OFFSET ?' if skip else ''}",
+            (operator or "", *params, *extra_params, limit - len(rows), *((skip,) if skip else ())),
+        ).fetchall()
+        skip = 0
+        if len(rows) >= limit:
+            break
+    return [_inbox_row(r) for r in rows]
 
 
-def inbox_counts(conn: sqlite3.Connection, operator: str | None) -> dict[InboxView, int]:
-    """How many conversations each view holds (from the counts the triggers keep)."""
+def inbox_counts(conn: sqlite3.Connection, operator: str | None, only: InboxFilter | None = None) -> dict[InboxView, int]:
+    """How many conversations each view holds: from the counts the triggers keep, less the
+    conversations the bot is answering in Mine and Unassigned; limited to `only`, counted."""
     by_bucket: dict[str, int] = {}
     mine = unassigned = 0
-    for bucket, assignee, n in conn.execute("SELECT bucket, assignee, n FROM conversation_counts"):
+    if only:
+        more, more_params = _only_filter(only)
+        rows = conn.execute(
+            "SELECT c.bucket, coalesce(c.assignee, '') AS who, count(*) FROM conversations c"
+            f" WHERE {' AND '.join(more)} GROUP BY c.bucket, coalesce(c.assignee, '')",
+            more_params,
+        ).fetchall()
+    else:
+        more, more_params = [], []
+        rows = conn.execute("SELECT bucket, assignee, n FROM conversation_counts").fetchall()
+    for bucket, assignee, n in rows:
         by_bucket[bucket] = by_bucket.get(bucket, 0) + n
-        if bucket == _BUCKET[InboxView.MINE] and operator and assignee == operator:
-            mine = n
-        if bucket == _BUCKET[InboxView.UNASSIGNED] and assignee == "":
-            unassigned = n
+        if bucket == "active" and operator and assignee == operator:
+            mine += n
+        if bucket == "active" and assignee == "":
+            unassigned += n
+    for assignee, n in conn.execute(
+        "SELECT coalesce(c.assignee, '') AS who, count(*) FROM bot_conversations b JOIN conversations c ON c.id = b.conversation_id"
+        f" WHERE b.state = 'bot' AND c.bucket = 'active'{''.join(' AND ' + w for w in more)} GROUP BY coalesce(c.assignee, '')",
+        more_params,
+    ):
+        if assignee == "":
+            unassigned -= n
+        elif operator and assignee == operator:
+            mine -= n
     counts = {view: by_bucket.get(_BUCKET[view], 0) for view in InboxView}
     counts[InboxView.MINE] = mine
     counts[InboxView.UNASSIGNED] = unassigned
     # Counted on the partial index of due moments (only running clocks have one).
-    counts[InboxView.AT_RISK] = conn.execute("SELECT count(*) FROM sla_conversations WHERE due_at IS NOT NULL").fetchone()[0]
+    if more:
+        counts[InboxView.AT_RISK] = conn.execute(
+            "SELECT count(*) FROM sla_conversations s JOIN conversations c ON c.id = s.conversation_id"
+            f" WHERE s.due_at IS NOT NULL{''.join(' AND ' + w for w in more)}",
+            more_params,
+        ).fetchone()[0]
+    else:
+        counts[InboxView.AT_RISK] = conn.execute("SELECT count(*) FROM sla_conversations WHERE due_at IS NOT NULL").fetchone()[0]
     return counts
 
 
@@ -357,22 +480,34 @@ def typing_addresses(conn: sqlite3.Connection, kind: str, max_age: float = 6.0) 
 
 
 def next_waiting(
-    conn: sqlite3.Connection, operator: str, after_conversation: int | None = None, view: InboxView | None = None
+    conn: sqlite3.Connection,
+    operator: str,
+    after_conversation: int | None = None,
+    view: InboxView | None = None,
+    only: InboxFilter | None = None,
 ) -> int | None:
     """The active conversation whose customer has waited longest, mine or unassigned first;
-    with `view` (Mine, Unassigned or All) only one that view lists."""
+    with `view` (Mine, Unassigned or All) only one that view lists, limited to `only`. One the
+    bot is answering waits for nobody yet (its wait starts at the handoff)."""
     where, params = "c.bucket = 'active'", []
     if view in (InboxView.MINE, InboxView.UNASSIGNED, InboxView.ALL):
-        where, params = _view_filter(view, operator)
+        where, params = _view_filter(view, operator, only)
     row = conn.execute(
-        f"SELECT c.id FROM conversations c WHERE {where} AND c.waiting_since IS NOT NULL AND c.id != ?"
+        f"SELECT c.id FROM conversations c WHERE {where} AND c.waiting_since IS NOT NULL AND c.id <> ? AND NOT {_BOT}"
         " ORDER BY (c.assignee IS NULL OR c.assignee = ?) DESC, c.waiting_since LIMIT 1",
         (*params, after_conversation or 0, operator),
     ).fetchone()
     return row[0] if row else None
 
 
-def conversation_index(conn: sqlite3.Connection, view: InboxView, operator: str | None, conversation_id: int) -> int | None:
+def conversation_index(
+    conn: sqlite3.Connection,
+    view: InboxView,
+    operator: str | None,
+    conversation_id: int,
+    order: InboxOrder = InboxOrder.PRIORITY,
+    only: InboxFilter | None = None,
+) -> int | None:
     """The position of a conversation in an inbox view (to keep it selected as the list moves)."""
     if view is InboxView.AT_RISK:
         due = conn.execute("SELECT due_at FROM sla_conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
@@ -382,17 +517,31 @@ def conversation_index(conn: sqlite3.Connection, view: InboxView, operator: str 
             "SELECT count(*) FROM sla_conversations WHERE due_at IS NOT NULL AND (due_at, conversation_id) < (?, ?)",
             (due[0], conversation_id),
         ).fetchone()[0]
-    row = conn.execute("SELECT last_activity_at, bucket, assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    row = conn.execute(
+        "SELECT last_activity_at, priority, waiting_since FROM conversations WHERE id = ?", (conversation_id,)
+    ).fetchone()
     if row is None:
         return None
-    where, params = _view_filter(view, operator)
+    where, params = _view_filter(view, operator, only)
     inside = conn.execute(f"SELECT 1 FROM conversations c WHERE c.id = ? AND {where}", (conversation_id, *params)).fetchone()
     if inside is None:
         return None
-    return conn.execute(
-        f"SELECT count(*) FROM conversations c WHERE {where} AND (c.last_activity_at, c.id) > (?, ?)",
-        (*params, row[0], conversation_id),
-    ).fetchone()[0]
+    la, priority, waiting = row
+    order = InboxOrder(order)
+    if order is InboxOrder.PRIORITY and priority > 0:
+        before, more = (
+            "(c.priority > ? OR (c.priority = ? AND (c.last_activity_at, c.id) > (?, ?)))",
+            [priority, priority, la, conversation_id],
+        )
+    elif order is InboxOrder.PRIORITY:
+        before, more = "(c.priority > 0 OR (c.last_activity_at, c.id) > (?, ?))", [la, conversation_id]
+    elif order is InboxOrder.WAITING and waiting is not None:
+        before, more = "(c.waiting_since < ? OR (c.waiting_since = ? AND c.id < ?))", [waiting, waiting, conversation_id]
+    elif order is InboxOrder.WAITING:
+        before, more = "(c.waiting_since IS NOT NULL OR (c.last_activity_at, c.id) > (?, ?))", [la, conversation_id]
+    else:
+        before, more = "(c.last_activity_at, c.id) > (?, ?)", [la, conversation_id]
+    return conn.execute(f"SELECT count(*) FROM conversations c WHERE {where} AND {before}", (*params, *more)).fetchone()[0]
 
 
 def conversation_view(conn: sqlite3.Connection, conversation_id: int, operator: str):

@@ -69,3 +69,5 @@ class IngestResult:
     # (external id, message id, conversation id, customer id, was already stored) per record,
     # so a channel can answer its sender with our ids (the open API does).
     receipts: list[tuple[str, int, int, int, bool]] = field(default_factory=list)
+    # Conversations of blocked senders the batch wrote to (store/spam.py): no pipeline for them.
+    spam: set[int] = field(default_factory=set)

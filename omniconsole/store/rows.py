@@ -27,14 +27,51 @@ class InboxRow:
     # down) and its urgency: 0 on time, 1 warned, 2 breached (omniconsole/routing/sla/).
     sla_due_at: float | None = None
     sla_stage: int = 0
+    #: The bot is answering (bot_conversations state `bot`): nobody waits for a person yet.
+    bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class InboxCursor:
-    """Keyset position in an inbox list: the last row of the previous page."""
+    """Keyset position in an inbox list: the last row of the previous page. `lead` is that
+    row's first sort key where the order has one: its priority (order `priority`) or its
+    `waiting_since` (order `waiting`; None: it waits for nobody)."""
 
     last_activity_at: float
     conversation_id: int
+    lead: float | None = None
+
+    @classmethod
+    def after_row(cls, row: InboxRow, order: str) -> InboxCursor:
+        """The position just after `row` in an inbox sorted by `order` (models.InboxOrder)."""
+        lead = row.priority if order == "priority" else row.waiting_since if order == "waiting" else None
+        return cls(row.last_activity_at, row.conversation_id, lead)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxFilter:
+    """What an inbox view is limited to (every part optional, all must hold): a channel kind
+    the conversation used, a label, a priority (0 normal, 1 high, 2 urgent), an assignee."""
+
+    channel: str | None = None
+    label: str | None = None
+    priority: int | None = None
+    assignee: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(x is not None for x in (self.channel, self.label, self.priority, self.assignee))
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A blocked sender (store/spam.py): the customer, and the identity the block is limited to
+    (None: every identity of theirs); who blocked and when (epoch seconds)."""
+
+    id: int
+    customer_id: int
+    identity_id: int | None
+    blocked_by: str
+    blocked_at: float
 
 
 @dataclass(frozen=True, slots=True)

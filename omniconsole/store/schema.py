@@ -618,6 +618,44 @@ MIGRATIONS: list[str] = [
     -- (one SLA row per running target: 100,000s of them).
     CREATE INDEX schedule_kind_due ON schedule(kind, due_at);
     """,
+    # issue #15 (the inbox): blocked senders (a whole customer, or one identity of theirs) and
+    # the conversations their block moved to Spam with the status each had, so an unblock puts
+    # back exactly that (store/spam.py); each operator's remembered inbox order; partial indexes
+    # for the priority and waiting orders (only high/urgent rows, only waiting rows, so ingest
+    # pays for them only where they hold something); labels by label for the label filter.
+    """
+    CREATE TABLE blocks (
+        id          INTEGER PRIMARY KEY,
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        identity_id INTEGER REFERENCES identities(id),  -- NULL: every identity of the customer
+        blocked_by  TEXT NOT NULL,
+        blocked_at  REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX blocks_one ON blocks(customer_id, coalesce(identity_id, 0));
+    CREATE INDEX blocks_identity ON blocks(identity_id) WHERE identity_id IS NOT NULL;
+    CREATE TABLE spam_conversations (
+        conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id),
+        block_id        INTEGER NOT NULL REFERENCES blocks(id),
+        previous_status TEXT NOT NULL,
+        moved_at        REAL NOT NULL
+    );
+    CREATE INDEX spam_conversations_block ON spam_conversations(block_id);
+    CREATE TABLE operator_preferences (
+        operator   TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (operator, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX conversations_priority ON conversations(bucket, priority DESC, last_activity_at DESC, id DESC)
+        WHERE priority > 0;
+    CREATE INDEX conversations_assignee_priority
+        ON conversations(assignee, bucket, priority DESC, last_activity_at DESC, id DESC) WHERE priority > 0;
+    CREATE INDEX conversations_waiting_order ON conversations(bucket, waiting_since, id) WHERE waiting_since IS NOT NULL;
+    CREATE INDEX conversations_assignee_waiting ON conversations(assignee, bucket, waiting_since, id)
+        WHERE waiting_since IS NOT NULL;
+    CREATE INDEX conversation_labels_label ON conversation_labels(label_id, conversation_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

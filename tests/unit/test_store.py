@@ -209,6 +209,7 @@ async def test_operator_actions_and_views(store, ingest):
         InboxView.SNOOZED: 1,
         InboxView.RESOLVED: 1,
         InboxView.AT_RISK: 0,
+        InboxView.SPAM: 0,
     }
     with pytest.raises(ActionError, match="not an operator"):
         await store.assign(a, "mallory", "alice")

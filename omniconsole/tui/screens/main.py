@@ -31,6 +31,7 @@ from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import Conversation, Operator, Store
 from omniconsole.tui.follower import Follower
+from omniconsole.tui.inbox_actions import INBOX_BINDINGS, InboxActions
 from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.routing_actions import RoutingActions
 from omniconsole.tui.screens.macros import MacroActions
@@ -62,7 +63,7 @@ def _action_commands():
 _WAITING_VIEWS = (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED)
 
 
-class MainScreen(RoutingActions, AnswersActions, MacroActions, WorkerFailures, Screen):
+class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, WorkerFailures, Screen):
     """Inbox, conversation and customer side by side."""
 
     # Textual repaints the whole screen when focus moves (a repaint reactive). The panes
@@ -99,6 +100,7 @@ class MainScreen(RoutingActions, AnswersActions, MacroActions, WorkerFailures, S
         Binding("m", "same_person", "Merge / same person", id="customer.merge"),
         Binding("N", "start_conversation", "Start a conversation", id="conversation.start"),
         *ANSWERS_BINDINGS,
+        *INBOX_BINDINGS,
         Binding("slash", "search", "Search", id="app.search"),
         Binding("ctrl+r", "reports", "Reports", id="app.reports"),
         Binding("W", "wallboard", "Wallboard", id="app.wallboard"),
@@ -178,6 +180,7 @@ class MainScreen(RoutingActions, AnswersActions, MacroActions, WorkerFailures, S
         await self.follower.start_from_now()
         self.inbox.focus()
         try:
+            await self.load_inbox_order()
             await self.inbox.load(InboxView.ALL)
         finally:
             # What exists now (Textual, the stylesheet, caches) lives as long as the window: keep
@@ -278,7 +281,7 @@ class MainScreen(RoutingActions, AnswersActions, MacroActions, WorkerFailures, S
             self.set_timer(30, lambda: setattr(self, "_trouble_shown", False))
 
     def on_inbox_list_counts_changed(self, message: InboxList.CountsChanged) -> None:
-        self.query_one(ViewTabs).show(message.counts, self.inbox.view)
+        self.query_one(ViewTabs).show(message.counts, self.inbox.view, self.inbox.order, self.inbox.only)
 
     # --- the open conversation ------------------------------------------------------------
 
@@ -602,9 +605,13 @@ class MainScreen(RoutingActions, AnswersActions, MacroActions, WorkerFailures, S
         always scrolled into sight, so the next j moves on from it."""
         current = self.conversation.id if self.conversation else None
         view = self.inbox.view
-        found = await self.store.next_waiting(self.operator.login, current, view) if view in _WAITING_VIEWS else None
+        found = (
+            await self.store.next_waiting(self.operator.login, current, view, self.inbox.only or None)
+            if view in _WAITING_VIEWS
+            else None
+        )
         if found is None and view is not InboxView.ALL:
-            found = await self.store.next_waiting(self.operator.login, current, InboxView.ALL)
+            found = await self.store.next_waiting(self.operator.login, current, InboxView.ALL, self.inbox.only or None)
             if found is not None:
                 # One load switches and selects: the switch must not preview another row.
                 await self.inbox.load(InboxView.ALL, keep=found)

@@ -21,8 +21,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.models import InboxView
-from omniconsole.store import InboxCursor, InboxRow, Store
+from omniconsole.models import InboxOrder, InboxView
+from omniconsole.store import InboxCursor, InboxFilter, InboxRow, Store
 from omniconsole.tui.text import PRIORITY, ago, badge, countdown, one_line, sla_urgency
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size
 from omniconsole.tui.widgets.pane_colours import PaneStyles
@@ -34,8 +34,9 @@ MAX_PAGES = 40  # ~4,000 rows held; the rest is fetched again when scrolled back
 
 
 class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_focus=True):
-    """Conversations of one inbox view, most recent activity first (At risk: nearest SLA due
-    moment first); a row with a running SLA clock shows its countdown coloured by urgency."""
+    """Conversations of one inbox view in the operator's order (`order`), limited to `only` (At
+    risk: nearest SLA due moment first, whatever the order); a row with a running SLA clock shows
+    its countdown coloured by urgency."""
 
     BINDINGS = [
         Binding("j,down", "cursor_down", "Down", show=False, id="inbox.down"),
@@ -67,6 +68,8 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
         self.operator = operator
         self.clock = clock
         self.view = InboxView.ALL
+        self.order = InboxOrder.PRIORITY
+        self.only = InboxFilter()
         self.count = 0
         self.cursor = 0
         self.pages: OrderedDict[int, list[InboxRow]] = OrderedDict()
@@ -87,22 +90,33 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
     def selected(self) -> InboxRow | None:
         return self.row(self.cursor)
 
-    async def load(self, view: InboxView | None = None, keep: int | None = None) -> None:
+    async def load(
+        self,
+        view: InboxView | None = None,
+        keep: int | None = None,
+        *,
+        order: InboxOrder | None = None,
+        only: InboxFilter | None = None,
+    ) -> None:
         """(Re)load the view: its count and the pages around the cursor. `keep` is a
-        conversation to keep selected wherever it moved."""
+        conversation to keep selected wherever it moved; `order` and `only` sort and limit
+        the list from now on (a change starts again at the top, as a switch of view does)."""
         switched = view is not None and view != self.view
+        switched = switched or (order is not None and order != self.order) or (only is not None and only != self.only)
         if switched:
-            self.view = view
+            self.view = view if view is not None else self.view
+            self.order = order if order is not None else self.order
+            self.only = only if only is not None else self.only
             self.cursor = 0
         self._generation += 1
         generation = self._generation
-        counts = await self.store.inbox_counts(self.operator)
+        counts = await self.store.inbox_counts(self.operator, self.only or None)
         if generation != self._generation:
             return
         self.count = counts[self.view]
         kept = False
         if keep is not None:
-            index = await self.store.conversation_index(self.view, self.operator, keep)
+            index = await self.store.conversation_index(self.view, self.operator, keep, self.order, self.only or None)
             if index is not None:
                 self.cursor, kept = index, True
         self.cursor = max(0, min(self.cursor, self.count - 1))
@@ -112,7 +126,9 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
         wanted = {p for p in self._visible_pages()} | {self.cursor // PAGE}
         fresh: dict[int, list[InboxRow]] = {}
         for page in sorted(wanted):
-            fresh[page] = await self.store.inbox_page(self.view, self.operator, limit=PAGE, offset=page * PAGE)
+            fresh[page] = await self.store.inbox_page(
+                self.view, self.operator, limit=PAGE, offset=page * PAGE, order=self.order, only=self.only or None
+            )
         if generation != self._generation:
             return
         self.pages = OrderedDict(sorted(fresh.items()))
@@ -142,10 +158,17 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
         if previous and len(previous) == PAGE:
             last = previous[-1]
             rows = await self.store.inbox_page(
-                self.view, self.operator, after=InboxCursor(last.last_activity_at, last.conversation_id), limit=PAGE
+                self.view,
+                self.operator,
+                after=InboxCursor.after_row(last, self.order),
+                limit=PAGE,
+                order=self.order,
+                only=self.only or None,
             )
         else:
-            rows = await self.store.inbox_page(self.view, self.operator, limit=PAGE, offset=page * PAGE)
+            rows = await self.store.inbox_page(
+                self.view, self.operator, limit=PAGE, offset=page * PAGE, order=self.order, only=self.only or None
+            )
         self._pending.discard(page)
         if generation != self._generation:
             return
@@ -202,7 +225,10 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
                     f"⏱{countdown(row.sla_due_at, now)}", style=style(f"sla-{sla_urgency(row.sla_due_at, row.sla_stage, now)}")
                 )
                 right.append(" ")
-            if row.waiting_since is not None and row.status in ("open", "pending"):
+            if row.bot:
+                # The bot answers: nobody waits for a person until the handoff (issue #17).
+                right.append(f"🤖 {ago(row.last_activity_at, self.clock())} ", style=style("dim"))
+            elif row.waiting_since is not None and row.status in ("open", "pending"):
                 right.append(f"⏳{ago(row.waiting_since, self.clock())} ", style=style("waiting"))
             else:
                 right.append(f"{ago(row.last_activity_at, self.clock())} ", style=style("dim"))
