@@ -85,42 +85,49 @@ def _round(value: float | None) -> float | None:
 def summarise(facts: Iterable[Fact], period: Period, now: float) -> dict:
     """The contract's object for these facts: counts, medians/p90/means of durations in
     seconds (null when nothing to measure), CSAT share 0-1, NPS -100..100."""
-    durations: dict[str, list[float]] = defaultdict(list)
+    values: dict[str, list[float]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
-    csat: list[float] = []
-    nps: list[float] = []
     for fact in facts:
         if fact.figure == f.UNATTENDED:
             counts[f.UNATTENDED] += 1
+        elif not period.holds(fact.at):
             continue
-        if not period.holds(fact.at):
-            continue
-        if fact.figure in (f.FRT, f.NRT, f.RESOLUTION, f.FULL_RESOLUTION, f.WAITING_ON_CUSTOMER):
-            durations[fact.figure].append(fact.value)
-        elif fact.figure == f.CSAT:
-            csat.append(fact.value)
-        elif fact.figure == f.NPS:
-            nps.append(fact.value)
+        elif fact.value is not None and fact.figure in MEASURED:
+            values[fact.figure].append(fact.value)
         else:
             counts[fact.figure] += 1
+    return summarise_figures(counts, values, period, now)
+
+
+#: Figures that carry a value (seconds or a score); the others are counted.
+MEASURED = frozenset({f.FRT, f.NRT, f.RESOLUTION, f.FULL_RESOLUTION, f.WAITING_ON_CUSTOMER, f.CSAT, f.NPS})
+
+
+def summarise_figures(counts: dict[str, int], values: dict[str, list[float]], period: Period, now: float) -> dict:
+    """The contract's object from counts per counted figure (`unattended` as of now) and the
+    values of each measured figure, all already restricted to the period (`summarise` from
+    facts, or store `report_figures` from the `conversation_facts` rows)."""
+    durations = values
+    csat = values.get(f.CSAT, [])
+    nps = values.get(f.NPS, [])
     out: dict = {
-        "conversations": counts[f.OPENED],
-        "resolved": counts[f.RESOLVED],
+        "conversations": counts.get(f.OPENED, 0),
+        "resolved": counts.get(f.RESOLVED, 0),
     }
     for figure in (f.FRT, f.NRT, f.RESOLUTION, f.FULL_RESOLUTION):
-        values = durations[figure]
+        figure_values = durations.get(figure, [])
         for stat, fn in (("median", statistics.median), ("p90", lambda v: percentile(v, 0.9)), ("mean", statistics.fmean)):
             if figure == f.FULL_RESOLUTION and stat == "mean":
                 continue
-            out[f"{figure}_{stat}_s"] = _round(fn(values)) if values else None
+            out[f"{figure}_{stat}_s"] = _round(fn(figure_values)) if figure_values else None
             out[f"{figure}_{stat}_s_business"] = None
-    waiting = durations[f.WAITING_ON_CUSTOMER]
+    waiting = durations.get(f.WAITING_ON_CUSTOMER, [])
     out["waiting_on_customer_median_s"] = _round(statistics.median(waiting)) if waiting else None
     out["waiting_on_customer_median_s_business"] = None
-    out["frt_responses"] = len(durations[f.FRT])
-    out["nrt_responses"] = len(durations[f.NRT])
+    out["frt_responses"] = len(durations.get(f.FRT, []))
+    out["nrt_responses"] = len(durations.get(f.NRT, []))
     ongoing = period.end is None or period.end > now
-    out["unattended"] = counts[f.UNATTENDED] if ongoing else None
+    out["unattended"] = counts.get(f.UNATTENDED, 0) if ongoing else None
     out["csat"] = _round(sum(1 for s in csat if s >= f.CSAT_GOOD) / len(csat)) if csat else None
     out["csat_responses"] = len(csat)
     out["nps"] = (
@@ -129,8 +136,8 @@ def summarise(facts: Iterable[Fact], period: Period, now: float) -> dict:
         else None
     )
     out["nps_responses"] = len(nps)
-    out["bot_contained"] = counts[f.BOT_CONTAINED]
-    out["bot_handoffs"] = counts[f.BOT_HANDOFF]
+    out["bot_contained"] = counts.get(f.BOT_CONTAINED, 0)
+    out["bot_handoffs"] = counts.get(f.BOT_HANDOFF, 0)
     return out
 
 
@@ -162,10 +169,12 @@ def build_report(
     by: str | None = None,
     tz: tzinfo | None = None,
     surveys_sent: dict[str, int] | None = None,
+    totals: dict | None = None,
 ) -> dict:
     """The report object: the totals, `from`/`to` (epoch seconds or null), and with `by` a
-    `rows` list of the same objects each with its `key`, sorted by key."""
-    report = summarise(facts, period, now)
+    `rows` list of the same objects each with its `key`, sorted by key. `totals`: the
+    summary already folded (`summarise_figures`), when `facts` are not all there is."""
+    report = dict(totals) if totals is not None else summarise(facts, period, now)
     sent = surveys_sent or {}
     report["csat_surveys_sent"] = sent.get("csat", 0)
     report["csat_response_rate"] = _round(report["csat_responses"] / sent["csat"]) if sent.get("csat") else None

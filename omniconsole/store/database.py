@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from omniconsole.errors import StoreError
+from omniconsole.store import facts
+from omniconsole.store.events import take_stale
 from omniconsole.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -148,7 +150,9 @@ def write_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any
     """Run `fn(conn, ...)` inside BEGIN IMMEDIATE ... COMMIT; roll back if it raises.
 
     BEGIN IMMEDIATE takes the write lock up front, so the busy timeout applies; if the lock
-    is still contended after it, the whole transaction is retried a few times."""
+    is still contended after it, the whole transaction is retried a few times. Before COMMIT
+    the `conversation_facts` of conversations the transaction marked stale are rewritten
+    (store/facts.py)."""
     for attempt in range(_BUSY_RETRIES):
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -159,9 +163,11 @@ def write_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any
             raise
         try:
             result = fn(conn, *args, **kwargs)
+            facts.flush(conn)  # the figures the transaction changed, in the same transaction
             conn.execute("COMMIT")
             return result
         except BaseException:
+            take_stale(conn)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise

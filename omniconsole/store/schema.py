@@ -540,6 +540,28 @@ MIGRATIONS: list[str] = [
         created_at       REAL NOT NULL
     );
     """,
+    # (issue #20 "Surveys and analytics", speed budgets): every figure of every conversation as
+    # dated rows, rewritten in the transaction that changes them (store/facts.py documents the
+    # columns); reports fold the rows of a period through (figure, ended_at). Existing
+    # conversations are queued for `facts.backfill`, which reports run first.
+    """
+    CREATE TABLE conversation_facts (
+        id               INTEGER PRIMARY KEY,
+        conversation_id  INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        figure           TEXT NOT NULL,
+        ended_at         REAL NOT NULL,
+        value            REAL,
+        operator         TEXT NOT NULL,
+        channel          TEXT NOT NULL,
+        labels           TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX conversation_facts_figure ON conversation_facts(figure, ended_at);
+    CREATE INDEX conversation_facts_conversation ON conversation_facts(conversation_id);
+    CREATE TABLE conversation_facts_backfill (
+        conversation_id  INTEGER PRIMARY KEY
+    );
+    INSERT INTO conversation_facts_backfill (conversation_id) SELECT id FROM conversations;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,215 @@
+"""The stored `conversation_facts` rows equal a recount from the whole history.
+
+The store rewrites a conversation's facts in the transaction whose events change them
+(store/facts.py); `figures.conversation_facts` over the history that `report_histories` reads
+is the reference. Random histories are written through the store's own functions (ingest,
+replies, notes, status changes, snoozes woken by the timer, bot answers and handoffs,
+assignments, labels, surveys and their typed answers, customer merges); after each one the
+table must hold exactly the recount. A write path that forgets to mark its conversation
+stale, or an ingest shortcut that skips one it should not, fails here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from omniconsole.analytics import commands
+from omniconsole.analytics import figures as f
+from omniconsole.analytics import report as rp
+from omniconsole.models import ConversationStatus
+from omniconsole.store import actions, analytics, bot, customers, facts, write_transaction
+from omniconsole.store.database import connect
+from tests.unit.test_analytics_figures import T0, History, build
+
+
+def stored(conn) -> Counter:
+    return Counter(
+        tuple(row)
+        for row in conn.execute("SELECT conversation_id, figure, ended_at, value, operator, channel, labels FROM conversation_facts")
+    )
+
+
+def recount(conn) -> Counter:
+    return Counter(
+        (x.conversation_id, x.figure, x.at, x.value, x.operator, x.channel, "\n".join(x.labels))
+        for h in analytics.report_histories(conn, None, None)
+        for x in f.conversation_facts(h, 0.0)
+    )
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "in",
+                "in",
+                "in_other",
+                "auto",
+                "reply",
+                "reply_bob",
+                "note",
+                "resolve",
+                "reopen",
+                "snooze",
+                "wake",
+                "pending",
+                "bot",
+                "handoff",
+                "bot_handoff",
+                "assign",
+                "unassign",
+                "label",
+                "survey",
+                "answer",
+                "merge",
+            ]
+        ),
+        st.integers(1, 400),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(STEPS)
+def test_stored_facts_equal_a_recount(tmp_path_factory, steps):
+    h = History(tmp_path_factory.mktemp("facts") / "f.db")
+    conn = h.conn
+    try:
+        at = T0
+        cid = h.customer_says("zed", at)
+        other_kind = "email"
+        merged = False
+        survey_sent = False
+        for action, gap in steps:
+            at += gap
+            status = conn.execute("SELECT status FROM conversations WHERE id = ?", (cid,)).fetchone()[0]
+            if action == "in":
+                cid = h.customer_says("zed", at)  # may open a new conversation after a resolution
+            elif action == "in_other":
+                # The same person by e-mail: another customer until merged, then the same one.
+                other = h.customer_says("zed", at, kind=other_kind)
+                if merged:
+                    cid = other
+            elif action == "auto":
+                h.customer_says("zed", at, "Out of office", flags={"auto_reply"})
+            elif action in ("reply", "reply_bob"):
+                h.reply(cid, "alice" if action == "reply" else "bob", at)
+            elif action == "note":
+                write_transaction(conn, actions.add_note, cid, "a note", "alice", now=at)
+            elif action == "resolve" and status != "resolved":
+                h.status(cid, ConversationStatus.RESOLVED, at)
+            elif action == "reopen" and status == "resolved":
+                try:
+                    h.status(cid, ConversationStatus.OPEN, at)
+                except actions.OpenElsewhere:
+                    pass  # an auto-reply opened another one: refused, nothing written
+            elif action == "snooze" and status == "open":
+                h.status(cid, ConversationStatus.SNOOZED, at, until=at + gap)
+            elif action == "wake":
+                write_transaction(conn, actions.wake_snoozed, at)
+            elif action == "pending" and status == "open":
+                h.status(cid, ConversationStatus.PENDING, at)
+            elif action == "bot":
+                write_transaction(conn, bot.queue_message, cid, "bot answer", "bot", now=at)
+            elif action == "handoff":
+                h.handoff(cid, at)
+            elif action == "bot_handoff":
+                customer = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (cid,)).fetchone()[0]
+                write_transaction(conn, bot.begin, cid, customer, now=at)
+                write_transaction(conn, bot.handoff, cid, "asked", "other", "The bot could not help", "bot", now=at)
+            elif action in ("assign", "unassign"):
+                who = ("alice" if gap % 2 else "bob") if action == "assign" else None
+                write_transaction(conn, actions.assign, cid, who, "alice", now=at)
+            elif action == "label":
+                labels = [["vip"], ["billing", "vip"], []][gap % 3]
+                write_transaction(conn, actions.set_conversation_labels, cid, labels, "alice")
+            elif action == "survey" and status == "resolved" and not survey_sent:
+                customer, channel, identity = conn.execute(
+                    "SELECT customer_id, channel_id, identity_id FROM messages WHERE conversation_id = ? AND direction = 'in'"
+                    " ORDER BY id LIMIT 1",
+                    (cid,),
+                ).fetchone()
+                survey_sent = True
+                kind = "csat" if gap % 2 else "nps"
+                write_transaction(conn, analytics.record_survey, kind, cid, customer, channel, identity, "alice", "en", "Rate us", None, at)
+            elif action == "answer" and survey_sent:
+                h.customer_says("zed", at, str(gap % 5 + 1))  # a typed score: the answer, never a message
+            elif action == "merge" and not merged:
+                ids = [r[0] for r in conn.execute("SELECT DISTINCT customer_id FROM identities ORDER BY customer_id")]
+                if len(ids) == 2:
+                    write_transaction(conn, customers.merge_customers, ids[0], ids[1], "alice", now=at)
+                    merged = True
+            assert stored(conn) == recount(conn), (action, at)
+    finally:
+        conn.close()
+
+
+def test_the_migration_backfills_existing_history(tmp_path):
+    """A database from before the table: every conversation is queued, `backfill` computes
+    them in short transactions, and reports read the result."""
+    h = History(tmp_path / "old.db")
+    try:
+        build(h)
+        expected = recount(h.conn)
+        assert stored(h.conn) == expected
+        h.conn.execute("DELETE FROM conversation_facts")  # as the migration finds an older database
+        assert facts.queue_all(h.conn) == 7
+        assert facts.backfill_pending(h.conn)
+        assert write_transaction(h.conn, facts.backfill, 3) == 3
+        assert write_transaction(h.conn, facts.backfill, 3) == 3
+        assert write_transaction(h.conn, facts.backfill, 3) == 1
+        assert not facts.backfill_pending(h.conn)
+        assert stored(h.conn) == expected
+    finally:
+        h.conn.close()
+
+
+async def test_reports_from_stored_facts_equal_the_reference(tmp_path):
+    """`make_report` (stored rows, totals without objects) gives the reference's object, in
+    total and grouped, for a period and for all time."""
+    from datetime import UTC
+
+    from omniconsole.store import Store
+
+    h = History(tmp_path / "r.db")
+    try:
+        build(h)
+        reference = {}
+        for period in (rp.Period(None, None), rp.Period(T0 + 100, T0 + 1500)):
+            for by in (None, "operator", "channel", "label", "day"):
+                reference[period, by] = h.report(period, now=T0 + 10_000, by=by)
+    finally:
+        h.conn.close()
+    async with await Store.open(tmp_path / "r.db") as store:
+        for (period, by), expected in reference.items():
+            got = await commands.make_report(store, period, by=by, now=T0 + 10_000, tz=UTC)
+            assert got == expected, (period, by)
+
+
+async def test_an_agent_sees_their_own_figures_beside_the_team(tmp_path):
+    from omniconsole.store import Store
+
+    h = History(tmp_path / "own.db")
+    try:
+        build(h)
+    finally:
+        h.conn.close()
+    async with await Store.open(tmp_path / "own.db") as store:
+        team, own = await store.own_figures(None, None, "bob")
+    # bob answered one run of conversation 1 (NRT 200); the team answered 5 first responses.
+    assert own.values[f.NRT] == [200.0] and own.values[f.FRT] == []
+    assert sorted(team.values[f.FRT]) == [20.0, 30.0, 30.0, 100.0, 120.0]
+    assert team.counts[f.OPENED] == 7 and own.counts[f.OPENED] == 0
+
+
+def test_a_new_database_has_an_empty_backfill(tmp_path):
+    conn = connect(tmp_path / "new.db")
+    try:
+        assert not facts.backfill_pending(conn)
+    finally:
+        conn.close()
