@@ -244,6 +244,35 @@ async def test_nps_once_per_90_days_across_two_channels_and_who_never_gets_one(t
         assert await surveys.after_resolution(store, SurveySettings(), third.conversation_id) is None
 
 
+async def test_a_typed_answer_to_a_survey_sent_before_a_merge(tmp_path: Path) -> None:
+    """A CSAT question went to the e-mail customer; the operator then merged them into the
+    Telegram one: the typed "5" by e-mail still answers it (the survey moved with its
+    conversation), and after an unmerge the survey is the e-mail customer's again."""
+    from omniconsole.store import InboundRecord
+
+    async with await Store.open(tmp_path / "m.db") as store:
+        tg = await store.ensure_channel("telegram", "Telegram")
+        mail = await store.ensure_channel("email", "Mail")
+        now = time.time()
+        await store.ingest(tg, "telegram", [InboundRecord("t1", "telegram", "777", "hello there", now - 100)], None)
+        await store.ingest(mail, "email", [InboundRecord("e1", "email", "ivan@example.com", "my invoice", now - 50)], None)
+        rows = sorted(await store.inbox_page(InboxView.ALL), key=lambda r: r.conversation_id)
+        a = (await store.conversation(rows[0].conversation_id)).customer_id
+        b = (await store.conversation(rows[1].conversation_id)).customer_id
+        await store.set_status(rows[1].conversation_id, ConversationStatus.RESOLVED, "alice")
+        assert (await surveys.after_resolution(store, SurveySettings(), rows[1].conversation_id))[0] == "csat"
+        merge_id = await store.merge_customers(a, b, "alice")
+        owners = await store.db.run(lambda conn: conn.execute("SELECT customer_id FROM surveys").fetchall())
+        assert [r[0] for r in owners] == [a]
+        await store.unmerge(merge_id, "alice")
+        owners = await store.db.run(lambda conn: conn.execute("SELECT customer_id FROM surveys").fetchall())
+        assert [r[0] for r in owners] == [b]
+        await store.merge_customers(a, b, "alice")
+        await store.ingest(mail, "email", [InboundRecord("e2", "email", "ivan@example.com", "5", time.time())], None)
+        assert await _scored(store) == [("csat", 5, "alice")]
+        assert [r.conversation_id for r in await store.inbox_page(InboxView.ALL)] == [rows[0].conversation_id]
+
+
 def _fields(target) -> dict:
     return {name: getattr(target, name) for name in target.__dataclass_fields__}
 
