@@ -213,3 +213,17 @@ def test_a_new_database_has_an_empty_backfill(tmp_path):
         assert not facts.backfill_pending(conn)
     finally:
         conn.close()
+
+
+async def test_the_report_bench_equals_its_reference_on_a_bench_database(tmp_path):
+    """`omniconsole bench report` on a small bench database: every timing is there, and the
+    stored-facts report equals the recount from whole histories."""
+    from omniconsole.bench.ingest import ingest_benchmark
+    from omniconsole.bench.report import report_benchmark
+
+    await ingest_benchmark(3000, 500, tmp_path / "bench.db")
+    figures = await report_benchmark(tmp_path / "bench.db", 2, 1, 1)
+    assert figures["reference_equal"] is True
+    assert figures["conversations_30d"] == 300
+    for name in ("report_30d", "report_all", "wallboard", "reference_30d"):
+        assert figures[f"{name}_p95_ms"] >= 0
