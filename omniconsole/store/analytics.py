@@ -491,9 +491,10 @@ class WallboardRows:
 
 
 def wallboard_rows(conn: sqlite3.Connection, day_start: float) -> WallboardRows:
-    """Read the wallboard's numbers: counts from the trigger-kept `conversation_counts`, the
-    waits through the `conversations_waiting` partial index, today's openings through
-    `conversations_opened`; none of it scans the history."""
+    """Read the wallboard's numbers: counts from the trigger-kept `conversation_counts` and
+    `live_counts` (unattended: open with `waiting_since` set), the oldest wait through the
+    `conversations_waiting` partial index, today's openings through `conversations_opened`;
+    none of it scans the history or counts rows one by one."""
     active = snoozed = unassigned = 0
     per_operator: dict[str, int] = {}
     for bucket, assignee, n in conn.execute("SELECT bucket, assignee, n FROM conversation_counts WHERE n > 0"):
@@ -505,9 +506,12 @@ def wallboard_rows(conn: sqlite3.Connection, day_start: float) -> WallboardRows:
                 unassigned += n
         elif bucket == "snoozed":
             snoozed += n
-    unattended, oldest = conn.execute(
-        "SELECT count(*), min(waiting_since) FROM conversations WHERE status = 'open' AND waiting_since IS NOT NULL"
-    ).fetchone()
+    # Open and waiting for a reply, counted by triggers (schema `live_counts`); the oldest wait
+    # through the partial index (min() alone reads one index entry).
+    unattended = conn.execute("SELECT n FROM live_counts WHERE name = 'waiting'").fetchone()[0]
+    oldest = conn.execute(
+        "SELECT min(waiting_since) FROM conversations WHERE status = 'open' AND waiting_since IS NOT NULL"
+    ).fetchone()[0]
     opened = [
         (kinds.split() or ["none"])[0]
         for (kinds,) in conn.execute("SELECT channel_kinds FROM conversations WHERE opened_at >= ?", (day_start,))

@@ -561,6 +561,28 @@ MIGRATIONS: list[str] = [
         conversation_id  INTEGER PRIMARY KEY
     );
     INSERT INTO conversation_facts_backfill (conversation_id) SELECT id FROM conversations;
+    -- Open conversations waiting for a reply now (`waiting_since` set), kept by triggers so the
+    -- wallboard reads one row instead of counting the `conversations_waiting` index.
+    CREATE TABLE live_counts (
+        name  TEXT PRIMARY KEY,
+        n     INTEGER NOT NULL
+    );
+    INSERT INTO live_counts (name, n)
+        SELECT 'waiting', count(*) FROM conversations WHERE status = 'open' AND waiting_since IS NOT NULL;
+    CREATE TRIGGER live_counts_waiting_insert AFTER INSERT ON conversations
+    WHEN new.status = 'open' AND new.waiting_since IS NOT NULL BEGIN
+        UPDATE live_counts SET n = n + 1 WHERE name = 'waiting';
+    END;
+    CREATE TRIGGER live_counts_waiting_update AFTER UPDATE OF status, waiting_since ON conversations
+    WHEN (old.status = 'open' AND old.waiting_since IS NOT NULL) IS NOT (new.status = 'open' AND new.waiting_since IS NOT NULL)
+    BEGIN
+        UPDATE live_counts SET n = n + CASE WHEN new.status = 'open' AND new.waiting_since IS NOT NULL THEN 1 ELSE -1 END
+        WHERE name = 'waiting';
+    END;
+    CREATE TRIGGER live_counts_waiting_delete AFTER DELETE ON conversations
+    WHEN old.status = 'open' AND old.waiting_since IS NOT NULL BEGIN
+        UPDATE live_counts SET n = n - 1 WHERE name = 'waiting';
+    END;
     """,
 ]
 

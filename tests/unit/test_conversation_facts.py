@@ -145,6 +145,12 @@ def test_stored_facts_equal_a_recount(tmp_path_factory, steps):
                     write_transaction(conn, customers.merge_customers, ids[0], ids[1], "alice", now=at)
                     merged = True
             assert stored(conn) == recount(conn), (action, at)
+            # The wallboard's trigger-kept count of waiting conversations equals a count.
+            kept = conn.execute("SELECT n FROM live_counts WHERE name = 'waiting'").fetchone()[0]
+            counted = conn.execute(
+                "SELECT count(*) FROM conversations WHERE status = 'open' AND waiting_since IS NOT NULL"
+            ).fetchone()[0]
+            assert kept == counted, (action, at)
     finally:
         conn.close()
 
