@@ -248,7 +248,12 @@ def flush(conn: sqlite3.Connection) -> None:
 def backfill(conn: sqlite3.Connection, limit: int = 2000) -> int:
     """Compute the facts of up to `limit` conversations queued by the migration (databases from
     before the table, and `queue_all`); returns how many were done (0: nothing left)."""
-    ids = [r[0] for r in conn.execute("SELECT conversation_id FROM conversation_facts_backfill ORDER BY conversation_id LIMIT ?", (limit,))]
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT conversation_id FROM conversation_facts_backfill ORDER BY conversation_id LIMIT ?", (limit,)
+        )
+    ]
     if ids:
         refresh(conn, ids)
         for start in range(0, len(ids), _CHUNK):

@@ -28,6 +28,7 @@ from tests.rig import FAST, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
+
 @pytest.fixture
 def bot_api() -> FakeBotApi:
     with FakeBotApi() as server:

@@ -28,7 +28,9 @@ from tests.unit.test_analytics_figures import T0, History, build
 def stored(conn) -> Counter:
     return Counter(
         tuple(row)
-        for row in conn.execute("SELECT conversation_id, figure, ended_at, value, operator, channel, labels FROM conversation_facts")
+        for row in conn.execute(
+            "SELECT conversation_id, figure, ended_at, value, operator, channel, labels FROM conversation_facts"
+        )
     )
 
 
@@ -136,7 +138,9 @@ def test_stored_facts_equal_a_recount(tmp_path_factory, steps):
                 ).fetchone()
                 survey_sent = True
                 kind = "csat" if gap % 2 else "nps"
-                write_transaction(conn, analytics.record_survey, kind, cid, customer, channel, identity, "alice", "en", "Rate us", None, at)
+                write_transaction(
+                    conn, analytics.record_survey, kind, cid, customer, channel, identity, "alice", "en", "Rate us", None, at
+                )
             elif action == "answer" and survey_sent:
                 h.customer_says("zed", at, str(gap % 5 + 1))  # a typed score: the answer, never a message
             elif action == "merge" and not merged:
