@@ -1,7 +1,7 @@
 """`omniconsole bench report`: how long reports and the wallboard take on a big database.
 
     omniconsole bench ingest --messages 1000000 --keep /tmp/reports1m.db
-    omniconsole bench report --db /tmp/reports1m.db
+    omniconsole bench report --db /tmp/reports1m.db --work
 
 Budgets (issue #20, DESIGN.md): a 30-day report p95 <= 200 ms, an all-time report <= 1 s, a
 wallboard refresh p95 <= 30 ms. Periods end at the newest message of the database (the bench's
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import time
 from pathlib import Path
 
@@ -25,9 +26,41 @@ from omniconsole.analytics import report as rp
 from omniconsole.analytics.commands import make_report
 from omniconsole.analytics.wallboard import wallboard
 from omniconsole.bench.query import percentiles
-from omniconsole.store import Store, analytics
+from omniconsole.models import ConversationStatus
+from omniconsole.store import Store, actions, analytics, write_transaction
+from omniconsole.store.database import connect
 
 BUDGETS_MS = {"report_30d": 200.0, "report_all": 1000.0, "wallboard": 30.0}
+BENCH_OPERATORS = ("bench-ann", "bench-bob", "bench-cat", "bench-dan")
+
+
+def add_operator_work(db_path: Path, batch: int = 1000) -> int:
+    """Give the bench database (inbound messages only) the work of a team, once: each
+    conversation gets a reply 30 s to 1 h after its first message, by one of four operators,
+    and every second one is resolved 10 min after its last activity, so reports have response
+    and resolution times to fold. Returns how many conversations were answered (0: done before).
+    Written through the store's own actions, so the facts are kept as in production."""
+    conn = connect(db_path)
+    try:
+        if conn.execute("SELECT 1 FROM operators WHERE login = ?", (BENCH_OPERATORS[0],)).fetchone():
+            return 0
+        for login in BENCH_OPERATORS:
+            write_transaction(conn, actions.add_operator, login)
+        rng = random.Random(7)
+        work = conn.execute("SELECT id, opened_at, last_activity_at FROM conversations ORDER BY id").fetchall()
+
+        def answer(conn, part):
+            for cid, opened, last in part:
+                who = BENCH_OPERATORS[cid % len(BENCH_OPERATORS)]
+                actions.queue_reply(conn, cid, "Thank you, we are on it", who, now=opened + rng.uniform(30, 3600))
+                if cid % 2 == 0:
+                    actions.set_status(conn, cid, ConversationStatus.RESOLVED, who, now=max(last, opened + 3600) + 600)
+
+        for start in range(0, len(work), batch):
+            write_transaction(conn, answer, work[start : start + batch])
+        return len(work)
+    finally:
+        conn.close()
 
 
 async def reference_report(store: Store, period: rp.Period, now: float) -> dict:
@@ -36,9 +69,15 @@ async def reference_report(store: Store, period: rp.Period, now: float) -> dict:
     return rp.build_report(rp.facts_for(histories, now), period, now, surveys_sent=sent)
 
 
-async def report_benchmark(db_path: Path, rounds: int, all_time_rounds: int, reference_rounds: int = 0) -> dict:
+async def report_benchmark(
+    db_path: Path, rounds: int, all_time_rounds: int, reference_rounds: int = 0, work: bool = False
+) -> dict:
     """p50/p95 (ms) of a 30-day report, an all-time report and a wallboard refresh, and of the
-    reference recount when `reference_rounds` > 0 (with `reference_equal`: same object)."""
+    reference recount when `reference_rounds` > 0 (with `reference_equal`: same object). With
+    `work`, the team's replies and resolutions are added first (`add_operator_work`, untimed)."""
+    started = time.perf_counter()
+    answered = add_operator_work(db_path) if work else 0
+    work_s = time.perf_counter() - started
     store = await Store.open(db_path, create=False)
     try:
         newest = await store.db.run(analytics.newest_activity)
@@ -75,6 +114,10 @@ async def report_benchmark(db_path: Path, rounds: int, all_time_rounds: int, ref
         "unattended": last.get("unattended"),
         "backfilled_conversations": backfilled,
         "backfill_s": round(backfill_s, 1),
+        "answered_conversations": answered,
+        "work_s": round(work_s, 1),
+        "resolved_30d": last.get("resolved"),
+        "frt_responses_30d": last.get("frt_responses"),
     }
     if reference is not None:
         result["reference_equal"] = reference == last
@@ -91,9 +134,17 @@ def main(args: argparse.Namespace) -> int:
     db = Path(args.db) if args.db else None
     if db is None or not db.exists():
         raise SystemExit("bench report needs --db FILE: a database kept by `omniconsole bench ingest --keep FILE`")
-    figures = asyncio.run(report_benchmark(db, args.rounds, args.all_time_rounds, getattr(args, "reference_rounds", 0)))
+    figures = asyncio.run(
+        report_benchmark(db, args.rounds, args.all_time_rounds, getattr(args, "reference_rounds", 0), getattr(args, "work", False))
+    )
+    if figures["answered_conversations"]:
+        print(f"operators answered {figures['answered_conversations']:,} conversations first ({figures['work_s']} s, once)")
     if figures["backfilled_conversations"]:
         print(f"facts computed for {figures['backfilled_conversations']:,} conversations first ({figures['backfill_s']} s, once)")
+    print(
+        f"30 days: {figures['conversations_30d']:,} conversations opened, {figures['frt_responses_30d']:,} first responses,"
+        f" {figures['resolved_30d']:,} resolved"
+    )
     names = {"report_30d": "30-day report ", "report_all": "all-time report", "wallboard": "wallboard      "}
     for key, name in names.items():
         p50, p95 = figures[f"{key}_p50_ms"], figures[f"{key}_p95_ms"]

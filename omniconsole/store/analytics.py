@@ -126,8 +126,10 @@ def surveys_sent_between(conn: sqlite3.Connection, start: float | None, end: flo
 
 
 def newest_activity(conn: sqlite3.Connection) -> float | None:
-    """The latest activity of any conversation (epoch seconds), None in an empty history."""
-    return conn.execute("SELECT max(last_activity_at) FROM conversations").fetchone()[0]
+    """The latest activity or resolution of any conversation (epoch seconds), None in an
+    empty history."""
+    last, resolved = conn.execute("SELECT max(last_activity_at), max(resolved_at) FROM conversations").fetchone()
+    return last if resolved is None else max(last, resolved)
 
 
 def customer_names(conn: sqlite3.Connection, customer_ids: list[int]) -> dict[int, str]:

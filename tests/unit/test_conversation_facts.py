@@ -232,8 +232,9 @@ async def test_the_report_bench_equals_its_reference_on_a_bench_database(tmp_pat
     from omniconsole.bench.report import report_benchmark
 
     await ingest_benchmark(3000, 500, tmp_path / "bench.db")
-    figures = await report_benchmark(tmp_path / "bench.db", 2, 1, 1)
+    figures = await report_benchmark(tmp_path / "bench.db", 2, 1, 1, work=True)
     assert figures["reference_equal"] is True
-    assert figures["conversations_30d"] == 300
+    assert figures["conversations_30d"] == 300 and figures["answered_conversations"] == 300
+    assert figures["frt_responses_30d"] == 300 and figures["resolved_30d"] == 150
     for name in ("report_30d", "report_all", "wallboard", "reference_30d"):
         assert figures[f"{name}_p95_ms"] >= 0
