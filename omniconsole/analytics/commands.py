@@ -56,7 +56,7 @@ async def make_report(store, period: rp.Period, *, by: str | None = None, now: f
     now = rp.now() if now is None else now
     if by is None:
         figures, sent = await store.report_figures(period.start, period.end)
-        totals = rp.summarise_figures(figures.counts, figures.values, period, now)
+        totals = rp.summarise_figures(figures.counts, figures.spreads, period, now)
         return rp.build_report([], period, now, tz=tz, surveys_sent=sent, totals=totals)
     facts, sent = await store.report_facts(period.start, period.end, now)
     return rp.build_report(facts, period, now, by=by, tz=tz, surveys_sent=sent)

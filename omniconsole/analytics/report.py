@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from omniconsole.analytics import figures as f
 from omniconsole.analytics.figures import Fact, conversation_facts
+from omniconsole.store.facts import THRESHOLDS, WITH_MEAN, Spread, spread_of
 
 GROUPINGS = ("channel", "operator", "queue", "label", "day", "hour")
 FORMATS = ("table", "csv", "json")
@@ -96,46 +97,41 @@ def summarise(facts: Iterable[Fact], period: Period, now: float) -> dict:
             values[fact.figure].append(fact.value)
         else:
             counts[fact.figure] += 1
-    return summarise_figures(counts, values, period, now)
+    spreads = {figure: spread_of(values[figure], *THRESHOLDS.get(figure, ()), mean=figure in WITH_MEAN) for figure in MEASURED}
+    return summarise_figures(counts, spreads, period, now)
 
 
 #: Figures that carry a value (seconds or a score); the others are counted.
 MEASURED = frozenset({f.FRT, f.NRT, f.RESOLUTION, f.FULL_RESOLUTION, f.WAITING_ON_CUSTOMER, f.CSAT, f.NPS})
 
 
-def summarise_figures(counts: dict[str, int], values: dict[str, list[float]], period: Period, now: float) -> dict:
+def summarise_figures(counts: dict[str, int], spreads: dict[str, Spread], period: Period, now: float) -> dict:
     """The contract's object from counts per counted figure (`unattended` as of now) and the
-    values of each measured figure, all already restricted to the period (`summarise` from
+    spread of each measured figure, all already restricted to the period (`summarise` from
     facts, or store `report_figures` from the `conversation_facts` rows)."""
-    durations = values
-    csat = values.get(f.CSAT, [])
-    nps = values.get(f.NPS, [])
+    empty = Spread(0, None, None, None)
     out: dict = {
         "conversations": counts.get(f.OPENED, 0),
         "resolved": counts.get(f.RESOLVED, 0),
     }
     for figure in (f.FRT, f.NRT, f.RESOLUTION, f.FULL_RESOLUTION):
-        figure_values = durations.get(figure, [])
-        for stat, fn in (("median", statistics.median), ("p90", lambda v: percentile(v, 0.9)), ("mean", statistics.fmean)):
+        spread = spreads.get(figure, empty)
+        for stat in ("median", "p90", "mean"):
             if figure == f.FULL_RESOLUTION and stat == "mean":
                 continue
-            out[f"{figure}_{stat}_s"] = _round(fn(figure_values)) if figure_values else None
+            out[f"{figure}_{stat}_s"] = _round(getattr(spread, stat))
             out[f"{figure}_{stat}_s_business"] = None
-    waiting = durations.get(f.WAITING_ON_CUSTOMER, [])
-    out["waiting_on_customer_median_s"] = _round(statistics.median(waiting)) if waiting else None
+    out["waiting_on_customer_median_s"] = _round(spreads.get(f.WAITING_ON_CUSTOMER, empty).median)
     out["waiting_on_customer_median_s_business"] = None
-    out["frt_responses"] = len(durations.get(f.FRT, []))
-    out["nrt_responses"] = len(durations.get(f.NRT, []))
+    out["frt_responses"] = spreads.get(f.FRT, empty).n
+    out["nrt_responses"] = spreads.get(f.NRT, empty).n
     ongoing = period.end is None or period.end > now
     out["unattended"] = counts.get(f.UNATTENDED, 0) if ongoing else None
-    out["csat"] = _round(sum(1 for s in csat if s >= f.CSAT_GOOD) / len(csat)) if csat else None
-    out["csat_responses"] = len(csat)
-    out["nps"] = (
-        _round(100.0 * (sum(1 for s in nps if s >= f.NPS_PROMOTER) - sum(1 for s in nps if s <= f.NPS_DETRACTOR)) / len(nps))
-        if nps
-        else None
-    )
-    out["nps_responses"] = len(nps)
+    csat, nps = spreads.get(f.CSAT, empty), spreads.get(f.NPS, empty)
+    out["csat"] = _round(csat.high / csat.n) if csat.n else None
+    out["csat_responses"] = csat.n
+    out["nps"] = _round(100.0 * (nps.high - nps.low) / nps.n) if nps.n else None
+    out["nps_responses"] = nps.n
     out["bot_contained"] = counts.get(f.BOT_CONTAINED, 0)
     out["bot_handoffs"] = counts.get(f.BOT_HANDOFF, 0)
     return out

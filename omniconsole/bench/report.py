@@ -135,7 +135,9 @@ def main(args: argparse.Namespace) -> int:
     if db is None or not db.exists():
         raise SystemExit("bench report needs --db FILE: a database kept by `omniconsole bench ingest --keep FILE`")
     figures = asyncio.run(
-        report_benchmark(db, args.rounds, args.all_time_rounds, getattr(args, "reference_rounds", 0), getattr(args, "work", False))
+        report_benchmark(
+            db, args.rounds, args.all_time_rounds, getattr(args, "reference_rounds", 0), getattr(args, "work", False)
+        )
     )
     if figures["answered_conversations"]:
         print(f"operators answered {figures['answered_conversations']:,} conversations first ({figures['work_s']} s, once)")

@@ -19,7 +19,8 @@ leaves open are written in docs/metrics.md. Durations are wall-clock seconds.
     channel          kind of the conversation's first customer message (else its first message)
     labels           the conversation's label names, sorted, one per line ('' for none)
 
-indexed on (figure, ended_at) for periods and on conversation_id for the replacement.
+indexed on (figure, ended_at, value) for periods (covering: a report's medians are read from
+the index alone) and on conversation_id for the replacement.
 
 **When rows are written.** `events.add_event` (the one events writer) marks a conversation
 stale when it appends an event that can change its figures (`FACT_EVENT_KINDS`: status changes,
@@ -35,7 +36,9 @@ transactions (reports call it first).
 
 from __future__ import annotations
 
+import math
 import sqlite3
+import statistics
 from dataclasses import dataclass
 
 from omniconsole.store.analytics import ConversationHistory, report_histories
@@ -279,42 +282,130 @@ def _bounds(start: float | None, end: float | None) -> tuple[float, float]:
     return (float("-inf") if start is None else start, float("inf") if end is None else end)
 
 
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """The `n` values of one figure in a period: median (the mean of the two middle ones for
+    an even count), nearest-rank p90, mean (all None when n is 0; the mean also None for a
+    figure not in `WITH_MEAN`, unless asked of `spread_of`); `high` and `low`: how many
+    are >= and <= the thresholds asked for (CSAT's satisfied, NPS's promoters and detractors)."""
+
+    n: int
+    median: float | None
+    p90: float | None
+    mean: float | None
+    high: int = 0
+    low: int = 0
+
+
+#: Figures whose mean a report shows (the others' `Spread.mean` is None).
+WITH_MEAN = frozenset({FRT, NRT, RESOLUTION})
+#: (high, low) thresholds per figure: CSAT 4-5 satisfied; NPS 9-10 promoters, 0-6 detractors.
+THRESHOLDS = {CSAT: (CSAT_GOOD, float("-inf")), NPS: (NPS_PROMOTER, NPS_DETRACTOR)}
+_NONE = (float("inf"), float("-inf"))
+
+
+def p90_rank(n: int) -> int:
+    """The 1-based rank of the nearest-rank p90 among n values (the float product, as the
+    reports have always computed it)."""
+    return max(1, math.ceil(0.9 * n))
+
+
+def spread_of(values: list[float], high: float = _NONE[0], low: float = _NONE[1], *, mean: bool = True) -> Spread:
+    """`Spread` of values in memory (the reference's way; `period_figures` does it in SQL);
+    `mean=False` leaves the mean None."""
+    if not values:
+        return Spread(0, None, None, None)
+    ordered = sorted(values)
+    n = len(ordered)
+    median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+    return Spread(
+        n,
+        median,
+        ordered[p90_rank(n) - 1],
+        statistics.fmean(ordered) if mean else None,
+        sum(1 for v in ordered if v >= high),
+        sum(1 for v in ordered if v <= low),
+    )
+
+
 @dataclass(slots=True)
 class PeriodFigures:
     """What a report of [start, end) folds: `counts` per counted figure in the period, plus
-    `unattended` (now); `values` per measured figure (seconds or scores), in no order."""
+    `unattended` (now); `spreads` per measured figure (seconds or scores)."""
 
     counts: dict[str, int]
-    values: dict[str, list[float]]
+    spreads: dict[str, Spread]
 
 
 def period_figures(
     conn: sqlite3.Connection, start: float | None, end: float | None, operator: str | None = None
 ) -> PeriodFigures:
-    """Counts and values of every figure ended in [start, end) (epoch seconds, None: unbounded),
-    through the (figure, ended_at) index; nothing is grouped or turned into objects. With
-    `operator`, only the facts credited to that login."""
+    """Counts and spreads of every figure ended in [start, end) (epoch seconds, None:
+    unbounded), folded by SQLite through the covering (figure, ended_at, value) index: a count
+    and a sum, then one ordered pass that picks the median's and the p90's ranks. No row
+    becomes a Python object. With `operator`, only the facts credited to that login."""
     lo, hi = _bounds(start, end)
     who = "" if operator is None else " AND operator = :operator"
+    where = f"figure = :figure AND ended_at >= :lo AND ended_at < :hi{who}"
     params = {"lo": lo, "hi": hi, "operator": operator}
     counts = {figure: 0 for figure in (*COUNTED, UNATTENDED)}
     for figure in COUNTED:
         counts[figure] = conn.execute(
-            f"SELECT count(*) FROM conversation_facts WHERE figure = :figure AND ended_at >= :lo AND ended_at < :hi{who}",
-            {**params, "figure": figure},
+            f"SELECT count(*) FROM conversation_facts WHERE {where}", {**params, "figure": figure}
         ).fetchone()[0]
     counts[UNATTENDED] = conn.execute(
         f"SELECT count(*) FROM conversation_facts WHERE figure = :figure{who}", {**params, "figure": UNATTENDED}
     ).fetchone()[0]
-    values: dict[str, list[float]] = {figure: [] for figure in MEASURED}
-    names = {f"f{n}": figure for n, figure in enumerate(MEASURED)}
-    for figure, value in conn.execute(
-        f"SELECT figure, value FROM conversation_facts WHERE figure IN ({', '.join(':' + n for n in names)})"
-        f" AND ended_at >= :lo AND ended_at < :hi{who}",
-        {**params, **names},
-    ):
-        values[figure].append(value)
-    return PeriodFigures(counts, values)
+    spreads: dict[str, Spread] = {}
+    for figure in MEASURED:
+        high, low = THRESHOLDS.get(figure, _NONE)
+        args = {**params, "figure": figure, "high": high, "low": low}
+        # Only what a report shows: each aggregate costs a pass over the period's rows.
+        total = "sum(value)" if figure in WITH_MEAN else "NULL"
+        split = "sum(value >= :high), sum(value <= :low)" if figure in THRESHOLDS else "0, 0"
+        n, total, highs, lows = conn.execute(
+            f"SELECT count(*), {total}, {split} FROM conversation_facts WHERE {where}", args
+        ).fetchone()
+        if not n:
+            spreads[figure] = Spread(0, None, None, None)
+            continue
+        middle = {n // 2 + 1} if n % 2 else {n // 2, n // 2 + 1}
+        picked = _ranked(conn, figure, where, args, sorted({*middle, p90_rank(n)}), start is None or _wide(conn, figure, lo, hi))
+        median = picked[n // 2 + 1] if n % 2 else (picked[n // 2] + picked[n // 2 + 1]) / 2
+        spreads[figure] = Spread(n, median, picked[p90_rank(n)], None if total is None else total / n, highs or 0, lows or 0)
+    return PeriodFigures(counts, spreads)
+
+
+def _wide(conn: sqlite3.Connection, figure: str, lo: float, hi: float) -> bool:
+    """Whether [lo, hi) spans at least a quarter of the time the figure's facts cover (two
+    reads of the index's ends)."""
+    first = conn.execute("SELECT min(ended_at) FROM conversation_facts WHERE figure = ?", (figure,)).fetchone()[0]
+    last = conn.execute("SELECT max(ended_at) FROM conversation_facts WHERE figure = ?", (figure,)).fetchone()[0]
+    if first is None or last <= first:
+        return True
+    return (min(hi, last) - max(lo, first)) * 4 >= last - first
+
+
+def _ranked(conn: sqlite3.Connection, figure: str, where: str, args: dict, ranks: list[int], wide: bool) -> dict[int, float]:
+    """The values at these 1-based ranks (in value order) among the period's facts. A period
+    that spans much of the history walks the (figure, value, ended_at) index in value order,
+    skipping in SQLite to each rank (`+ended_at` keeps the planner on that index); a short one
+    reads its values and sorts them here. Both are exact."""
+    if not wide:
+        ordered = sorted(r[0] for r in conn.execute(f"SELECT value FROM conversation_facts WHERE {where}", args))
+        return {rank: ordered[rank - 1] for rank in ranks}
+    walk = where.replace("ended_at >=", "+ended_at >=").replace("ended_at <", "+ended_at <")
+    picked: dict[int, float] = {}
+    for rank in ranks:
+        if rank in picked:
+            continue
+        take = 2 if rank + 1 in ranks else 1
+        rows = conn.execute(
+            f"SELECT value FROM conversation_facts WHERE {walk} ORDER BY value LIMIT {take} OFFSET {rank - 1}", args
+        ).fetchall()
+        for offset, (value,) in enumerate(rows):
+            picked[rank + offset] = value
+    return picked
 
 
 def period_facts(conn: sqlite3.Connection, start: float | None, end: float | None, now: float) -> list[Fact]:

@@ -542,7 +542,7 @@ MIGRATIONS: list[str] = [
     """,
     # (issue #20 "Surveys and analytics", speed budgets): every figure of every conversation as
     # dated rows, rewritten in the transaction that changes them (store/facts.py documents the
-    # columns); reports fold the rows of a period through (figure, ended_at). Existing
+    # columns); reports fold the rows of a period through (figure, ended_at, value). Existing
     # conversations are queued for `facts.backfill`, which reports run first.
     """
     CREATE TABLE conversation_facts (
@@ -555,7 +555,9 @@ MIGRATIONS: list[str] = [
         channel          TEXT NOT NULL,
         labels           TEXT NOT NULL DEFAULT ''
     );
-    CREATE INDEX conversation_facts_figure ON conversation_facts(figure, ended_at);
+    CREATE INDEX conversation_facts_figure ON conversation_facts(figure, ended_at, value);
+    -- In value order: a report of most of the history reads its medians' ranks by skipping.
+    CREATE INDEX conversation_facts_value ON conversation_facts(figure, value, ended_at);
     CREATE INDEX conversation_facts_conversation ON conversation_facts(conversation_id);
     CREATE TABLE conversation_facts_backfill (
         conversation_id  INTEGER PRIMARY KEY

@@ -212,8 +212,9 @@ async def test_an_agent_sees_their_own_figures_beside_the_team(tmp_path):
     async with await Store.open(tmp_path / "own.db") as store:
         team, own = await store.own_figures(None, None, "bob")
     # bob answered one run of conversation 1 (NRT 200); the team answered 5 first responses.
-    assert own.values[f.NRT] == [200.0] and own.values[f.FRT] == []
-    assert sorted(team.values[f.FRT]) == [20.0, 30.0, 30.0, 100.0, 120.0]
+    assert (own.spreads[f.NRT].n, own.spreads[f.NRT].median, own.spreads[f.FRT].n) == (1, 200.0, 0)
+    frt = team.spreads[f.FRT]  # 20, 30, 30, 100, 120
+    assert (frt.n, frt.median, frt.p90, frt.mean) == (5, 30.0, 120.0, 60.0)
     assert team.counts[f.OPENED] == 7 and own.counts[f.OPENED] == 0
 
 
@@ -238,3 +239,33 @@ async def test_the_report_bench_equals_its_reference_on_a_bench_database(tmp_pat
     assert figures["frt_responses_30d"] == 300 and figures["resolved_30d"] == 150
     for name in ("report_30d", "report_all", "wallboard", "reference_30d"):
         assert figures[f"{name}_p95_ms"] >= 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 50)), min_size=1, max_size=60),
+    st.integers(0, 1000),
+    st.integers(1, 1000),
+)
+def test_period_spreads_in_sql_equal_the_reference_both_ways(tmp_path_factory, rows, start, length):
+    """Median, p90 and mean of a period's values read in SQLite (walking the value index, or
+    sorting a short period's values) equal `spread_of` over the same values, ties included."""
+    h = History(tmp_path_factory.mktemp("spread") / "s.db")
+    try:
+        cid = h.customer_says("zed", T0)
+        h.conn.executemany(
+            "INSERT INTO conversation_facts (conversation_id, figure, ended_at, value, operator, channel, labels)"
+            " VALUES (?, 'frt', ?, ?, 'alice', 'telegram', '')",
+            [(cid, T0 + at, float(value)) for at, value in rows],
+        )
+        lo, hi = T0 + start, T0 + start + length
+        expected = facts.spread_of([float(v) for at, v in rows if lo <= T0 + at < hi])
+        original = facts._wide
+        try:
+            for wide in (True, False):
+                facts._wide = lambda *args, wide=wide: wide
+                assert facts.period_figures(h.conn, lo, hi).spreads[f.FRT] == expected, wide
+        finally:
+            facts._wide = original
+    finally:
+        h.conn.close()

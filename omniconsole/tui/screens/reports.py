@@ -173,8 +173,8 @@ class ReportsScreen(Screen[int | None]):
             return
         if self.own_login is not None:
             self.facts = []
-            self.report = rp.summarise_figures(team.counts, team.values, self.period, now)
-            self.report["rows"] = [{"key": self.own_login, **rp.summarise_figures(own.counts, own.values, self.period, now)}]
+            self.report = rp.summarise_figures(team.counts, team.spreads, self.period, now)
+            self.report["rows"] = [{"key": self.own_login, **rp.summarise_figures(own.counts, own.spreads, self.period, now)}]
         else:
             self.report = rp.build_report(self.facts, self.period, now, by=self.group, tz=self.tz, surveys_sent=sent)
         self.draw(now)
