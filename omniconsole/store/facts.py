@@ -370,7 +370,8 @@ def period_figures(
             spreads[figure] = Spread(0, None, None, None)
             continue
         middle = {n // 2 + 1} if n % 2 else {n // 2, n // 2 + 1}
-        picked = _ranked(conn, figure, where, args, sorted({*middle, p90_rank(n)}), start is None or _wide(conn, figure, lo, hi))
+        wide = start is None or _wide(conn, figure, lo, hi)
+        picked = _ranked(conn, figure, where, args, n, sorted({*middle, p90_rank(n)}), wide)
         median = picked[n // 2 + 1] if n % 2 else (picked[n // 2] + picked[n // 2 + 1]) / 2
         spreads[figure] = Spread(n, median, picked[p90_rank(n)], None if total is None else total / n, highs or 0, lows or 0)
     return PeriodFigures(counts, spreads)
@@ -386,11 +387,13 @@ def _wide(conn: sqlite3.Connection, figure: str, lo: float, hi: float) -> bool:
     return (min(hi, last) - max(lo, first)) * 4 >= last - first
 
 
-def _ranked(conn: sqlite3.Connection, figure: str, where: str, args: dict, ranks: list[int], wide: bool) -> dict[int, float]:
-    """The values at these 1-based ranks (in value order) among the period's facts. A period
-    that spans much of the history walks the (figure, value, ended_at) index in value order,
-    skipping in SQLite to each rank (`+ended_at` keeps the planner on that index); a short one
-    reads its values and sorts them here. Both are exact."""
+def _ranked(
+    conn: sqlite3.Connection, figure: str, where: str, args: dict, n: int, ranks: list[int], wide: bool
+) -> dict[int, float]:
+    """The values at these 1-based ranks (in value order) among the period's `n` facts. A
+    period that spans much of the history walks the (figure, value, ended_at) index in value
+    order, skipping in SQLite to each rank from the nearer end (`+ended_at` keeps the planner
+    on that index); a short one reads its values and sorts them here. Both are exact."""
     if not wide:
         ordered = sorted(r[0] for r in conn.execute(f"SELECT value FROM conversation_facts WHERE {where}", args))
         return {rank: ordered[rank - 1] for rank in ranks}
@@ -400,11 +403,14 @@ def _ranked(conn: sqlite3.Connection, figure: str, where: str, args: dict, ranks
         if rank in picked:
             continue
         take = 2 if rank + 1 in ranks else 1
-        rows = conn.execute(
-            f"SELECT value FROM conversation_facts WHERE {walk} ORDER BY value LIMIT {take} OFFSET {rank - 1}", args
-        ).fetchall()
-        for offset, (value,) in enumerate(rows):
-            picked[rank + offset] = value
+        if rank - 1 <= n - rank - take + 1:  # nearer the low end: skip up from it
+            sql = f"ORDER BY value LIMIT {take} OFFSET {rank - 1}"
+            first, step = rank, 1
+        else:  # nearer the high end (the p90): skip down from it
+            sql = f"ORDER BY value DESC LIMIT {take} OFFSET {n - rank - take + 1}"
+            first, step = rank + take - 1, -1
+        for offset, (value,) in enumerate(conn.execute(f"SELECT value FROM conversation_facts WHERE {walk} {sql}", args)):
+            picked[first + step * offset] = value
     return picked
 
 
