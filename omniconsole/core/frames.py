@@ -36,6 +36,9 @@ ALLOWED = {
     "lease": "omniconsole.store.lease",
     "reactions": "omniconsole.store.reactions",
     "models": "omniconsole.models",
+    # reports and the wallboard: facts, spreads, histories and the wallboard's numbers
+    "facts": "omniconsole.store.facts",
+    "analytics": "omniconsole.store.analytics",
 }
 _ALIAS = {module: alias for alias, module in ALLOWED.items()}
 

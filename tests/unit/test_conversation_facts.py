@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -269,3 +270,29 @@ def test_period_spreads_in_sql_equal_the_reference_both_ways(tmp_path_factory, r
             facts._wide = original
     finally:
         h.conn.close()
+
+
+async def test_over_the_core_socket_an_agent_gets_only_their_own_figures(tmp_path):
+    """In a team setup the core sets `me` to the caller's login (whatever the window sends),
+    the figures travel over the socket, and an agent is refused the supervisor's reports."""
+    from omniconsole.core.control import ControlServer
+    from omniconsole.core.remote import RemoteStore
+    from omniconsole.store import Store, access
+
+    h = History(tmp_path / "team.db")
+    try:
+        build(h)
+    finally:
+        h.conn.close()
+    async with await Store.open(tmp_path / "team.db") as store:
+        local_team, local_bob = await store.own_figures(None, None, "bob")
+        async with ControlServer(store, tmp_path / "core.sock", group=None, logins=lambda uid: "bob"):
+            remote = await RemoteStore.connect(tmp_path / "core.sock")
+            try:
+                team, own = await remote.own_figures(None, None, "alice")  # asks for alice's: gets bob's
+                assert (team, own) == (local_team, local_bob)
+                assert own.spreads[f.NRT].median == 200.0
+                with pytest.raises(access.RoleRefused):
+                    await remote.report_figures(None, None)
+            finally:
+                await remote.close()
