@@ -17,6 +17,8 @@ The modules, from the floor up (a module imports only those below it):
     routing, schedule                       operators' status and queues (omniconsole/routing/ decides);
                                             the one schedule the core's scheduler wakes for
     answers, bot                            the answers library and its usage; the bot's handoff state
+    analytics, facts                        reports' reads and surveys; every figure kept as dated rows
+                                            (facts hooks itself into database's COMMIT)
 
 Past 600 lines on purpose: `Store` is the one facade of every statement (each method a line or
 two around a unit function of a store module), and the role table checks it method by method.

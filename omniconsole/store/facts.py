@@ -25,13 +25,14 @@ the index alone) and on conversation_id for the replacement.
 **When rows are written.** `events.add_event` (the one events writer) marks a conversation
 stale when it appends an event that can change its figures (`FACT_EVENT_KINDS`: status changes,
 assignment, labels, bot handoffs, replies queued, survey answers, calls); ingest marks one when
-an inbound message can move them (a first or out-of-order message, a new channel, a customer
-speaking after our reply, a snoozed or pending conversation woken). `database.write_transaction`
-calls `flush` just before COMMIT: the stale conversations' histories are read (indexed by
-conversation) and their rows replaced, so facts are never out of step with what committed.
-Databases from before the table get every conversation queued in
-`conversation_facts_backfill` by the migration; `backfill` works through it in short
-transactions (reports call it first).
+an inbound message can move them (a first or out-of-order message, a new channel, the
+customer's word in a conversation not yet counted unattended), and a call's effect on its
+conversation marks it too. `database.write_transaction` runs `flush` just before COMMIT (a hook
+this module registers): the stale conversations' histories are read (indexed by conversation)
+and their rows replaced, so the facts never differ from what committed. A customer writing on
+in an unattended conversation (most of ingest) rewrites nothing. Databases from before the
+table get every conversation queued in `conversation_facts_backfill` by the migration;
+`backfill` works through it in short transactions (reports and the wallboard call it first).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import sqlite3
 import statistics
 from dataclasses import dataclass
 
+from omniconsole.store import database
 from omniconsole.store.analytics import ConversationHistory, report_histories
 from omniconsole.store.events import take_stale
 
@@ -246,6 +248,10 @@ def flush(conn: sqlite3.Connection) -> None:
     stale = take_stale(conn)
     if stale:
         refresh(conn, stale)
+
+
+database.BEFORE_COMMIT.append(flush)
+database.AFTER_ROLLBACK.append(take_stale)
 
 
 def backfill(conn: sqlite3.Connection, limit: int = 2000) -> int:
