@@ -11,6 +11,7 @@ stale, or an ingest shortcut that skips one it should not, fails here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
@@ -296,3 +297,30 @@ async def test_over_the_core_socket_an_agent_gets_only_their_own_figures(tmp_pat
                     await remote.report_figures(None, None)
             finally:
                 await remote.close()
+
+
+async def test_imported_and_demo_history_have_their_facts(tmp_path):
+    """History that did not arrive live has facts like any other: a mailbox import (a thread
+    read out of order, our own sent mail, old threads resolved as history) and the demo's
+    backfill (replies, assignments and resolutions written in one transaction)."""
+    from connectors.mail.mailbox import iter_maildir
+    from omniconsole.config import Settings
+    from omniconsole.core.demo import build_demo_history, demo_settings
+    from omniconsole.core.mail_import import import_mailbox
+    from omniconsole.store import Store
+    from tests.unit.test_mail_import import OWN, THREAD, corpus_mails, write_maildir
+
+    settings = Settings(database=tmp_path / "mail.db", data_dir=tmp_path / "data")
+    maildir = write_maildir(tmp_path / "Maildir", {"": [*corpus_mails(), THREAD[1], THREAD[2], OWN], ".Archive": [THREAD[0]]})
+    async with await Store.open(settings.database) as store:
+        summary = await import_mailbox(store, settings, iter_maildir(maildir), workers=0, own_addresses=["Support@Shop.example"])
+        assert summary.imported > 0
+        kept, counted = await store.db.run(lambda conn: (stored(conn), recount(conn)))
+        assert kept == counted and any(figure == f.OPENED for _, figure, *_ in kept)
+
+    demo = dataclasses.replace(demo_settings(tmp_path / "demo"), database=tmp_path / "demo.db")
+    async with await Store.open(demo.database) as store:
+        assert await build_demo_history(store, demo, conversations=40, admin="admin") > 0
+        kept, counted = await store.db.run(lambda conn: (stored(conn), recount(conn)))
+        assert kept == counted
+        assert {figure for _, figure, *_ in kept} >= {f.OPENED, f.FRT, f.RESOLVED}
