@@ -11,6 +11,7 @@ stale, or an ingest shortcut that skips one it should not, fails here.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import Counter
 
@@ -324,3 +325,33 @@ async def test_imported_and_demo_history_have_their_facts(tmp_path):
         kept, counted = await store.db.run(lambda conn: (stored(conn), recount(conn)))
         assert kept == counted
         assert {figure for _, figure, *_ in kept} >= {f.OPENED, f.FRT, f.RESOLVED}
+
+
+async def test_the_core_computes_earlier_history_after_an_upgrade(tmp_path):
+    """A migrated database's queued conversations get their facts from the core's
+    housekeeping, without waiting for somebody to open a report."""
+    from omniconsole.config import Settings
+    from omniconsole.core.hub import Hub
+    from omniconsole.store import Store
+    from tests.rig import FAST
+
+    h = History(tmp_path / "up.db")
+    try:
+        build(h)
+        expected = recount(h.conn)
+        h.conn.execute("DELETE FROM conversation_facts")
+        facts.queue_all(h.conn)
+    finally:
+        h.conn.close()
+    settings = Settings(database=tmp_path / "up.db", data_dir=tmp_path / "data")
+    async with await Store.open(settings.database) as store:
+        core = Hub(settings, store, timing=FAST)
+        task = asyncio.create_task(core.run())
+        try:
+            async with asyncio.timeout(10):
+                while await store.db.run(facts.backfill_pending):
+                    await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert await store.db.run(stored) == expected
