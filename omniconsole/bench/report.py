@@ -27,40 +27,35 @@ from omniconsole.analytics.commands import make_report
 from omniconsole.analytics.wallboard import wallboard
 from omniconsole.bench.query import percentiles
 from omniconsole.models import ConversationStatus
-from omniconsole.store import Store, actions, analytics, write_transaction
-from omniconsole.store.database import connect
+from omniconsole.store import Store, actions, analytics
 
 BUDGETS_MS = {"report_30d": 200.0, "report_all": 1000.0, "wallboard": 30.0}
 BENCH_OPERATORS = ("bench-ann", "bench-bob", "bench-cat", "bench-dan")
 
 
-def add_operator_work(db_path: Path, batch: int = 1000) -> int:
+async def add_operator_work(store: Store, batch: int = 1000) -> int:
     """Give the bench database (inbound messages only) the work of a team, once: each
     conversation gets a reply 30 s to 1 h after its first message, by one of four operators,
     and every second one is resolved 10 min after its last activity, so reports have response
     and resolution times to fold. Returns how many conversations were answered (0: done before).
     Written through the store's own actions, so the facts are kept as in production."""
-    conn = connect(db_path)
-    try:
-        if conn.execute("SELECT 1 FROM operators WHERE login = ?", (BENCH_OPERATORS[0],)).fetchone():
-            return 0
-        for login in BENCH_OPERATORS:
-            write_transaction(conn, actions.add_operator, login)
-        rng = random.Random(7)
-        work = conn.execute("SELECT id, opened_at, last_activity_at FROM conversations ORDER BY id").fetchall()
+    if any(op.login == BENCH_OPERATORS[0] for op in await store.operators()):
+        return 0
+    for login in BENCH_OPERATORS:
+        await store.db.write(actions.add_operator, login)
+    rng = random.Random(7)
+    work = await store.db.run(analytics.conversation_spans)
 
-        def answer(conn, part):
-            for cid, opened, last in part:
-                who = BENCH_OPERATORS[cid % len(BENCH_OPERATORS)]
-                actions.queue_reply(conn, cid, "Thank you, we are on it", who, now=opened + rng.uniform(30, 3600))
-                if cid % 2 == 0:
-                    actions.set_status(conn, cid, ConversationStatus.RESOLVED, who, now=max(last, opened + 3600) + 600)
+    def answer(conn, part):
+        for cid, opened, last in part:
+            who = BENCH_OPERATORS[cid % len(BENCH_OPERATORS)]
+            actions.queue_reply(conn, cid, "Thank you, we are on it", who, now=opened + rng.uniform(30, 3600))
+            if cid % 2 == 0:
+                actions.set_status(conn, cid, ConversationStatus.RESOLVED, who, now=max(last, opened + 3600) + 600)
 
-        for start in range(0, len(work), batch):
-            write_transaction(conn, answer, work[start : start + batch])
-        return len(work)
-    finally:
-        conn.close()
+    for start in range(0, len(work), batch):
+        await store.db.write(answer, work[start : start + batch])
+    return len(work)
 
 
 async def reference_report(store: Store, period: rp.Period, now: float) -> dict:
@@ -75,11 +70,11 @@ async def report_benchmark(
     """p50/p95 (ms) of a 30-day report, an all-time report and a wallboard refresh, and of the
     reference recount when `reference_rounds` > 0 (with `reference_equal`: same object). With
     `work`, the team's replies and resolutions are added first (`add_operator_work`, untimed)."""
-    started = time.perf_counter()
-    answered = add_operator_work(db_path) if work else 0
-    work_s = time.perf_counter() - started
     store = await Store.open(db_path, create=False)
     try:
+        started = time.perf_counter()
+        answered = await add_operator_work(store) if work else 0
+        work_s = time.perf_counter() - started
         newest = await store.db.run(analytics.newest_activity)
         if newest is None:
             raise SystemExit(f"{db_path} holds no conversations; build one with `omniconsole bench ingest --keep FILE`")

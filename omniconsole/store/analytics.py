@@ -132,6 +132,11 @@ def newest_activity(conn: sqlite3.Connection) -> float | None:
     return last if resolved is None else max(last, resolved)
 
 
+def conversation_spans(conn: sqlite3.Connection) -> list[tuple[int, float, float]]:
+    """(id, opened_at, last_activity_at) of every conversation, by id (epoch seconds)."""
+    return [tuple(r) for r in conn.execute("SELECT id, opened_at, last_activity_at FROM conversations ORDER BY id")]
+
+
 def customer_names(conn: sqlite3.Connection, customer_ids: list[int]) -> dict[int, str]:
     """Display names of these customers (erased ones have none)."""
     names: dict[int, str] = {}
