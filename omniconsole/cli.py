@@ -210,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(q)
     q.add_argument("--rounds", type=int, default=20, help="30-day reports and wallboard refreshes to time (default: 20)")
     q.add_argument("--all-time-rounds", type=int, default=3, help="all-time reports to time (default: 3)")
+    q.add_argument(
+        "--reference-rounds",
+        type=int,
+        default=1,
+        help="30-day reports recounted from the whole history (the reference the stored facts must equal),"
+        " timed and compared (default: 1; 0: skip, it takes seconds at 1M messages)",
+    )
+    q.add_argument(
+        "--work",
+        action="store_true",
+        help="first give the database a team's replies and resolutions (once; the bench ingest writes only"
+        " customers' messages), so reports have response and resolution times to fold",
+    )
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     q = bench.add_parser("query", help="p50/p95 of inbox page, timeline, profile and search")
     _common(q)

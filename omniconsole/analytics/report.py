@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from omniconsole.analytics import figures as f
 from omniconsole.analytics.figures import Fact, conversation_facts
+from omniconsole.store.facts import THRESHOLDS, WITH_MEAN, Spread, spread_of
 
 GROUPINGS = ("channel", "operator", "queue", "label", "day", "hour")
 FORMATS = ("table", "csv", "json")
@@ -85,52 +86,54 @@ def _round(value: float | None) -> float | None:
 def summarise(facts: Iterable[Fact], period: Period, now: float) -> dict:
     """The contract's object for these facts: counts, medians/p90/means of durations in
     seconds (null when nothing to measure), CSAT share 0-1, NPS -100..100."""
-    durations: dict[str, list[float]] = defaultdict(list)
+    values: dict[str, list[float]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
-    csat: list[float] = []
-    nps: list[float] = []
     for fact in facts:
         if fact.figure == f.UNATTENDED:
             counts[f.UNATTENDED] += 1
+        elif not period.holds(fact.at):
             continue
-        if not period.holds(fact.at):
-            continue
-        if fact.figure in (f.FRT, f.NRT, f.RESOLUTION, f.FULL_RESOLUTION, f.WAITING_ON_CUSTOMER):
-            durations[fact.figure].append(fact.value)
-        elif fact.figure == f.CSAT:
-            csat.append(fact.value)
-        elif fact.figure == f.NPS:
-            nps.append(fact.value)
+        elif fact.value is not None and fact.figure in MEASURED:
+            values[fact.figure].append(fact.value)
         else:
             counts[fact.figure] += 1
+    spreads = {figure: spread_of(values[figure], *THRESHOLDS.get(figure, ()), mean=figure in WITH_MEAN) for figure in MEASURED}
+    return summarise_figures(counts, spreads, period, now)
+
+
+#: Figures that carry a value (seconds or a score); the others are counted.
+MEASURED = frozenset({f.FRT, f.NRT, f.RESOLUTION, f.FULL_RESOLUTION, f.WAITING_ON_CUSTOMER, f.CSAT, f.NPS})
+
+
+def summarise_figures(counts: dict[str, int], spreads: dict[str, Spread], period: Period, now: float) -> dict:
+    """The contract's object from counts per counted figure (`unattended` as of now) and the
+    spread of each measured figure, all already restricted to the period (`summarise` from
+    facts, or store `report_figures` from the `conversation_facts` rows)."""
+    empty = Spread(0, None, None, None)
     out: dict = {
-        "conversations": counts[f.OPENED],
-        "resolved": counts[f.RESOLVED],
+        "conversations": counts.get(f.OPENED, 0),
+        "resolved": counts.get(f.RESOLVED, 0),
     }
     for figure in (f.FRT, f.NRT, f.RESOLUTION, f.FULL_RESOLUTION):
-        values = durations[figure]
-        for stat, fn in (("median", statistics.median), ("p90", lambda v: percentile(v, 0.9)), ("mean", statistics.fmean)):
+        spread = spreads.get(figure, empty)
+        for stat in ("median", "p90", "mean"):
             if figure == f.FULL_RESOLUTION and stat == "mean":
                 continue
-            out[f"{figure}_{stat}_s"] = _round(fn(values)) if values else None
+            out[f"{figure}_{stat}_s"] = _round(getattr(spread, stat))
             out[f"{figure}_{stat}_s_business"] = None
-    waiting = durations[f.WAITING_ON_CUSTOMER]
-    out["waiting_on_customer_median_s"] = _round(statistics.median(waiting)) if waiting else None
+    out["waiting_on_customer_median_s"] = _round(spreads.get(f.WAITING_ON_CUSTOMER, empty).median)
     out["waiting_on_customer_median_s_business"] = None
-    out["frt_responses"] = len(durations[f.FRT])
-    out["nrt_responses"] = len(durations[f.NRT])
+    out["frt_responses"] = spreads.get(f.FRT, empty).n
+    out["nrt_responses"] = spreads.get(f.NRT, empty).n
     ongoing = period.end is None or period.end > now
-    out["unattended"] = counts[f.UNATTENDED] if ongoing else None
-    out["csat"] = _round(sum(1 for s in csat if s >= f.CSAT_GOOD) / len(csat)) if csat else None
-    out["csat_responses"] = len(csat)
-    out["nps"] = (
-        _round(100.0 * (sum(1 for s in nps if s >= f.NPS_PROMOTER) - sum(1 for s in nps if s <= f.NPS_DETRACTOR)) / len(nps))
-        if nps
-        else None
-    )
-    out["nps_responses"] = len(nps)
-    out["bot_contained"] = counts[f.BOT_CONTAINED]
-    out["bot_handoffs"] = counts[f.BOT_HANDOFF]
+    out["unattended"] = counts.get(f.UNATTENDED, 0) if ongoing else None
+    csat, nps = spreads.get(f.CSAT, empty), spreads.get(f.NPS, empty)
+    out["csat"] = _round(csat.high / csat.n) if csat.n else None
+    out["csat_responses"] = csat.n
+    out["nps"] = _round(100.0 * (nps.high - nps.low) / nps.n) if nps.n else None
+    out["nps_responses"] = nps.n
+    out["bot_contained"] = counts.get(f.BOT_CONTAINED, 0)
+    out["bot_handoffs"] = counts.get(f.BOT_HANDOFF, 0)
     return out
 
 
@@ -162,10 +165,12 @@ def build_report(
     by: str | None = None,
     tz: tzinfo | None = None,
     surveys_sent: dict[str, int] | None = None,
+    totals: dict | None = None,
 ) -> dict:
     """The report object: the totals, `from`/`to` (epoch seconds or null), and with `by` a
-    `rows` list of the same objects each with its `key`, sorted by key."""
-    report = summarise(facts, period, now)
+    `rows` list of the same objects each with its `key`, sorted by key. `totals`: the
+    summary already folded (`summarise_figures`), when `facts` are not all there is."""
+    report = dict(totals) if totals is not None else summarise(facts, period, now)
     sent = surveys_sent or {}
     report["csat_surveys_sent"] = sent.get("csat", 0)
     report["csat_response_rate"] = _round(report["csat_responses"] / sent["csat"]) if sent.get("csat") else None

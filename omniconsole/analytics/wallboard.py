@@ -57,7 +57,8 @@ def day_start(now: float, tz: tzinfo | None = None) -> float:
 
 
 async def wallboard(store, now: float, tz: tzinfo | None = None) -> Wallboard:
-    """The wallboard as of `now`."""
+    """The wallboard as of `now` (conversations a migration queued get their facts first)."""
+    await store.backfill_facts()
     rows = await store.wallboard_rows(day_start(now, tz))
     operators = []
     for op in await store.operators():

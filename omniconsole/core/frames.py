@@ -38,6 +38,9 @@ ALLOWED = {
     "routing": "omniconsole.store.routing",
     "bot": "omniconsole.store.bot",
     "models": "omniconsole.models",
+    # reports and the wallboard: facts, spreads, histories and the wallboard's numbers
+    "facts": "omniconsole.store.facts",
+    "analytics": "omniconsole.store.analytics",
 }
 _ALIAS = {module: alias for alias, module in ALLOWED.items()}
 

@@ -436,6 +436,10 @@ class Hub:
                 woke = await self.store.wake_snoozed()
                 if woke:
                     log.info("woke %d snoozed conversations", len(woke))
+                # After an upgrade: the figures of existing history (store/facts.py), once.
+                backfilled = await self.store.backfill_facts()
+                if backfilled:
+                    log.info("computed the figures of %d conversations of earlier history", backfilled)
                 if time.monotonic() >= retention_due:
                     retention_due = time.monotonic() + self.timing.retention
                     await self.apply_retention()

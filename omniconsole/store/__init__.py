@@ -18,6 +18,8 @@ The modules, from the floor up (a module imports only those below it):
     routing, schedule                       operators' status and queues (omniconsole/routing/ decides);
                                             the one schedule the core's scheduler wakes for
     answers, bot                            the answers library and its usage; the bot's handoff state
+    analytics, facts                        reports' reads and surveys; every figure kept as dated rows
+                                            (facts hooks itself into database's COMMIT)
     automation                              the rules' follower position, marks and firings
                                             (omniconsole/automation/ decides)
 
@@ -40,6 +42,7 @@ from omniconsole.store import (
     calls,
     customers,
     edits,
+    facts,
     history,
     integrations,
     lease,
@@ -541,6 +544,51 @@ class Store:
             sent = analytics.surveys_sent_between(conn, start, end)
             names = analytics.customer_names(conn, sorted({h.customer_id for h in histories}))
             return histories, sent, names
+
+        return await self.db.run(read)
+
+    async def backfill_facts(self) -> int:
+        """Compute the `conversation_facts` of conversations still queued by the migration, in
+        transactions of 2,000 conversations; returns how many were done (store/facts.py)."""
+        done = 0
+        while await self.db.run(facts.backfill_pending):
+            done += await self.db.write(facts.backfill)
+        return done
+
+    async def report_figures(
+        self, start: float | None, end: float | None, operator: str | None = None
+    ) -> tuple[facts.PeriodFigures, dict[str, int]]:
+        """In one snapshot: counts and values of every figure ended in [start, end) (epoch
+        seconds, None: unbounded; `unattended` as of now) from `conversation_facts`, only those
+        credited to `operator` when given, and surveys sent in the period by kind. Runs the
+        migration's backfill first when one is pending."""
+        await self.backfill_facts()
+
+        def read(conn):
+            return facts.period_figures(conn, start, end, operator), analytics.surveys_sent_between(conn, start, end)
+
+        return await self.db.run(read)
+
+    async def report_facts(self, start: float | None, end: float | None, now: float) -> tuple[list[facts.Fact], dict[str, int]]:
+        """In one snapshot: every fact ended in [start, end) and the unattended ones dated `now`
+        (for grouping and charts), and surveys sent in the period by kind."""
+        await self.backfill_facts()
+
+        def read(conn):
+            return facts.period_facts(conn, start, end, now), analytics.surveys_sent_between(conn, start, end)
+
+        return await self.db.run(read)
+
+    async def own_figures(
+        self, start: float | None, end: float | None, me: str
+    ) -> tuple[facts.PeriodFigures, facts.PeriodFigures]:
+        """An agent's own figures of [start, end) beside the team's totals: (team, own), where
+        own holds the facts credited to `me` (in a team setup the core sets `me` to the
+        caller's login). Totals only: no other operator's figures."""
+        await self.backfill_facts()
+
+        def read(conn):
+            return facts.period_figures(conn, start, end), facts.period_figures(conn, start, end, me)
 
         return await self.db.run(read)
 

@@ -112,7 +112,13 @@ ROLES: dict[str, str] = {
     "kb_delete": SUPERVISOR,
     # reports and the wallboard (issue #20: a supervisor's; agents get the team's totals later)
     "report_histories": SUPERVISOR,
+    "report_figures": SUPERVISOR,
+    "report_facts": SUPERVISOR,
     "wallboard_rows": SUPERVISOR,
+    # derived rows only (facts of existing history), run before any report
+    "backfill_facts": READ,
+    # an agent's own figures beside the team's totals (`me` is the caller's login)
+    "own_figures": READ,
     # people's data and rights
     "add_operator": ADMIN,
     "remove_operator": ADMIN,

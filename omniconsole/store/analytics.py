@@ -126,8 +126,15 @@ def surveys_sent_between(conn: sqlite3.Connection, start: float | None, end: flo
 
 
 def newest_activity(conn: sqlite3.Connection) -> float | None:
-    """The latest activity of any conversation (epoch seconds), None in an empty history."""
-    return conn.execute("SELECT max(last_activity_at) FROM conversations").fetchone()[0]
+    """The latest activity or resolution of any conversation (epoch seconds), None in an
+    empty history."""
+    last, resolved = conn.execute("SELECT max(last_activity_at), max(resolved_at) FROM conversations").fetchone()
+    return last if resolved is None else max(last, resolved)
+
+
+def conversation_spans(conn: sqlite3.Connection) -> list[tuple[int, float, float]]:
+    """(id, opened_at, last_activity_at) of every conversation, by id (epoch seconds)."""
+    return [tuple(r) for r in conn.execute("SELECT id, opened_at, last_activity_at FROM conversations ORDER BY id")]
 
 
 def customer_names(conn: sqlite3.Connection, customer_ids: list[int]) -> dict[int, str]:
@@ -501,9 +508,10 @@ class WallboardRows:
 
 
 def wallboard_rows(conn: sqlite3.Connection, day_start: float) -> WallboardRows:
-    """Read the wallboard's numbers: counts from the trigger-kept `conversation_counts`, the
-    waits through the `conversations_waiting` partial index, today's openings through
-    `conversations_opened`; none of it scans the history."""
+    """Read the wallboard's numbers: counts from the trigger-kept `conversation_counts` and
+    `live_counts` (unattended: open with `waiting_since` set), the oldest wait through the
+    `conversations_waiting` partial index, today's openings through `conversations_opened`;
+    none of it scans the history or counts rows one by one."""
     active = snoozed = unassigned = 0
     per_operator: dict[str, int] = {}
     for bucket, assignee, n in conn.execute("SELECT bucket, assignee, n FROM conversation_counts WHERE n > 0"):
@@ -515,9 +523,12 @@ def wallboard_rows(conn: sqlite3.Connection, day_start: float) -> WallboardRows:
                 unassigned += n
         elif bucket == "snoozed":
             snoozed += n
-    unattended, oldest = conn.execute(
-        "SELECT count(*), min(waiting_since) FROM conversations WHERE status = 'open' AND waiting_since IS NOT NULL"
-    ).fetchone()
+    # Open and waiting for a reply, counted by triggers (schema `live_counts`); the oldest wait
+    # through the partial index (min() alone reads one index entry).
+    unattended = conn.execute("SELECT n FROM live_counts WHERE name = 'waiting'").fetchone()[0]
+    oldest = conn.execute(
+        "SELECT min(waiting_since) FROM conversations WHERE status = 'open' AND waiting_since IS NOT NULL"
+    ).fetchone()[0]
     opened = [
         (kinds.split() or ["none"])[0]
         for (kinds,) in conn.execute("SELECT channel_kinds FROM conversations WHERE opened_at >= ?", (day_start,))

@@ -37,7 +37,7 @@ from omniconsole.models import preview_line
 from omniconsole.store import actions, search, spam
 from omniconsole.store.actions import ActionError
 from omniconsole.store.conversations import conversation_for
-from omniconsole.store.events import add_event
+from omniconsole.store.events import add_event, mark_stale
 from omniconsole.store.identities import customer_for
 from omniconsole.store.records import InboundRecord, IngestResult
 
@@ -245,6 +245,7 @@ def _apply_to_conversation(
     now: float,
 ) -> None:
     """What the call's new state means for its conversation (see the module docstring)."""
+    mark_stale(conn, conversation_id)  # a missed call reopens, an answered one answers: figures move
     conn.execute(
         "UPDATE conversations SET preview = ?, last_activity_at = max(last_activity_at, ?) WHERE id = ?",
         (preview_line("📞 " + body), at, conversation_id),

@@ -165,6 +165,9 @@ def merge_customers(
     conversations = [r[0] for r in conn.execute("SELECT id FROM conversations WHERE customer_id = ?", (merged_id,))]
     conn.execute("UPDATE identities SET customer_id = ? WHERE customer_id = ?", (survivor_id, merged_id))
     conn.execute("UPDATE conversations SET customer_id = ? WHERE customer_id = ?", (survivor_id, merged_id))
+    # Surveys follow their conversations: a typed answer to one sent before the merge is
+    # looked up through the survivor's identities (store/analytics.py `pending_survey`).
+    conn.execute("UPDATE surveys SET customer_id = ? WHERE customer_id = ?", (survivor_id, merged_id))
     messages = _move_messages(conn, "customer_id = ?", (merged_id,), survivor_id)
 
     added_labels = sorted(_labels(conn, merged_id) - _labels(conn, survivor_id))
@@ -242,6 +245,13 @@ def unmerge(conn: sqlite3.Connection, merge_id: int, actor: str, now: float | No
                 f"UPDATE {table} SET customer_id = ? WHERE customer_id = ? AND id IN ({', '.join('?' * len(part))})",
                 (merged_id, survivor_id, *part),
             )
+    conversations = moved["conversations"]
+    for chunk in range(0, len(conversations), 500):
+        part = conversations[chunk : chunk + 500]
+        conn.execute(
+            f"UPDATE surveys SET customer_id = ? WHERE customer_id = ? AND conversation_id IN ({', '.join('?' * len(part))})",
+            (merged_id, survivor_id, *part),
+        )
     # Messages go back by who they are with, not by conversation: a third person's mail in
     # a returned thread stays theirs, the survivor's own reply in it stays the survivor's.
     # Back go: the messages the merge moved, what arrived since through the identities it

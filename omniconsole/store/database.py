@@ -32,6 +32,10 @@ BUSY_TIMEOUT_MS = 5000
 # huge file behind (measured: two busy writers grew it to ~800 MB in 30 s without this).
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 _BUSY_RETRIES = 5
+#: Called with the connection inside each `write_transaction`, just before COMMIT, and after a
+#: failed one; store/facts.py registers itself (so this floor module imports nothing above it).
+BEFORE_COMMIT: list[Callable[[sqlite3.Connection], None]] = []
+AFTER_ROLLBACK: list[Callable[[sqlite3.Connection], None]] = []
 
 
 def connect(path: Path | str, *, create: bool = True, migrate: bool = True) -> sqlite3.Connection:
@@ -148,7 +152,9 @@ def write_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any
     """Run `fn(conn, ...)` inside BEGIN IMMEDIATE ... COMMIT; roll back if it raises.
 
     BEGIN IMMEDIATE takes the write lock up front, so the busy timeout applies; if the lock
-    is still contended after it, the whole transaction is retried a few times."""
+    is still contended after it, the whole transaction is retried a few times. Before COMMIT
+    the `BEFORE_COMMIT` hooks run inside the transaction (store/facts.py rewrites the facts of
+    conversations it changed); after a failure the `AFTER_ROLLBACK` hooks."""
     for attempt in range(_BUSY_RETRIES):
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -159,9 +165,13 @@ def write_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any
             raise
         try:
             result = fn(conn, *args, **kwargs)
+            for hook in BEFORE_COMMIT:
+                hook(conn)  # store/facts.py: the figures the transaction changed, in it
             conn.execute("COMMIT")
             return result
         except BaseException:
+            for hook in AFTER_ROLLBACK:
+                hook(conn)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise

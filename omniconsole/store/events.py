@@ -55,6 +55,46 @@ AUDIT_KINDS = frozenset(
 )
 LIVE, HISTORY, AUDIT = "live", "history", "audit"
 
+#: Event kinds that can change a conversation's figures (store/facts.py): appending one marks
+#: the conversation stale, and its `conversation_facts` rows are rewritten before COMMIT.
+FACT_EVENT_KINDS = frozenset(
+    {
+        "bot.handoff",
+        "bot.resolved",
+        "bot.taken_over",
+        "bot.withdrawn",
+        "bot.repeat_contact",
+        "message.queued",
+        "survey.answered",
+        "call.updated",
+        "call.noted",
+    }
+)
+#: `conversation.*` kinds that change no figure (every other `conversation.*` kind does).
+_NO_FACT_CONVERSATION_KINDS = frozenset({"conversation.read", "conversation.priority", "conversation.subject"})
+# Conversations whose facts are stale in the open transaction of each connection (keyed by
+# id(conn): sqlite3 connections take no attributes or weak references). Emptied at COMMIT by
+# database.write_transaction (facts.flush) and at ROLLBACK.
+_stale: dict[int, set[int]] = {}
+
+
+def mark_stale(conn: sqlite3.Connection, conversation_id: int) -> None:
+    """Have the conversation's facts rewritten before this transaction commits."""
+    stale = _stale.get(id(conn))
+    if stale is None:
+        _stale[id(conn)] = stale = set()
+    stale.add(conversation_id)
+
+
+def take_stale(conn: sqlite3.Connection) -> set[int]:
+    """The conversations marked stale on this connection since the last call (and forget them)."""
+    return _stale.pop(id(conn), None) or set()
+
+
+def changes_facts(kind: str) -> bool:
+    """Whether an event of this kind can change its conversation's figures."""
+    return kind in FACT_EVENT_KINDS or (kind.startswith("conversation.") and kind not in _NO_FACT_CONVERSATION_KINDS)
+
 
 def retention_class(kind: str) -> str:
     """'live', 'history' or 'audit' for an event kind (unknown kinds are history)."""
@@ -79,7 +119,10 @@ def add_event(
     """Append one entry to the events log inside the caller's transaction; returns its id.
 
     `at` is epoch seconds (now when omitted); `payload` a JSON-ready dict (None or empty: no
-    payload). The retention class follows from `kind` (see the module docstring)."""
+    payload). The retention class follows from `kind` (see the module docstring). A kind that
+    can change figures (`changes_facts`) marks the conversation's facts stale (store/facts.py)."""
+    if conversation_id is not None and changes_facts(kind):
+        mark_stale(conn, conversation_id)
     # lastrowid, not RETURNING id: this runs once per stored message, and RETURNING doubled the
     # statement's cost here (measured); a PostgreSQL port changes this one line.
     return conn.execute(

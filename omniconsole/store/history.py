@@ -16,7 +16,7 @@ from omniconsole.models import Direction, preview_line
 from omniconsole.store import analytics, calls, edits, reactions, search, spam
 from omniconsole.store.attachments import add_attachments
 from omniconsole.store.conversations import conversation_for
-from omniconsole.store.events import add_event
+from omniconsole.store.events import add_event, mark_stale
 from omniconsole.store.identities import add_customer, attach_identity, customer_for, suggest_for_identity
 from omniconsole.store.records import NOT_WAITING, AttachmentRecord, InboundRecord, IngestResult
 from omniconsole.store.search import fts_text, refresh_customer_index
@@ -179,9 +179,10 @@ def ingest_batch(
 class _Touch:
     """What a batch's messages change in one conversation, folded into one UPDATE."""
 
-    __slots__ = ("last_at", "last_id", "preview", "waiting_at", "count", "kinds", "channel_id")
+    __slots__ = ("first_at", "last_at", "last_id", "preview", "waiting_at", "count", "kinds", "channel_id")
 
     def __init__(self) -> None:
+        self.first_at = float("inf")
         self.last_at = float("-inf")
         self.last_id = self.preview = self.waiting_at = self.channel_id = None
         self.count = 0
@@ -193,6 +194,7 @@ class _Touch:
         # The message that arrived last is the one to show and to mark unread, whatever the
         # sender's clock says (a delayed mail arrives after our reply); order by the later time.
         self.last_at = max(self.last_at, at)
+        self.first_at = min(self.first_at, at)
         self.last_id, self.preview = message_id, preview
         if waiting and (self.waiting_at is None or at < self.waiting_at):
             self.waiting_at = at
@@ -201,8 +203,29 @@ class _Touch:
 
     def apply(self, conn: sqlite3.Connection, conversation_id: int) -> None:
         waiting = self.waiting_at is not None
-        kinds = conn.execute("SELECT channel_kinds FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0].split()
-        kinds += [k for k in self.kinds if k not in kinds]
+        known, last_at, last_inbound_at = conn.execute(
+            "SELECT channel_kinds, last_activity_at, last_inbound_at FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        kinds = known.split()
+        new_kinds = [k for k in self.kinds if k not in kinds]
+        kinds += new_kinds
+        # Inbound messages end no figure, but these can move one (store/facts.py): a first or
+        # late message, a new channel, or the customer's word in a conversation not counted as
+        # unattended yet (after our reply, or waking a paused one). A customer writing on to an
+        # unattended conversation leaves its facts as they are: no rewrite on the hot path.
+        if (
+            new_kinds
+            or last_inbound_at is None
+            or self.first_at < last_at
+            or (
+                waiting
+                and conn.execute(
+                    "SELECT 1 FROM conversation_facts WHERE conversation_id = ? AND figure = 'unattended'", (conversation_id,)
+                ).fetchone()
+                is None
+            )
+        ):
+            mark_stale(conn, conversation_id)
         conn.execute(
             "UPDATE conversations SET"
             " preview = :preview, last_message_id = :mid, last_activity_at = max(last_activity_at, :at),"

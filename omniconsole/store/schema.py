@@ -656,6 +656,52 @@ MIGRATIONS: list[str] = [
         WHERE waiting_since IS NOT NULL;
     CREATE INDEX conversation_labels_label ON conversation_labels(label_id, conversation_id);
     """,
+    # (issue #20 "Surveys and analytics", speed budgets): every figure of every conversation as
+    # dated rows, rewritten in the transaction that changes them (store/facts.py documents the
+    # columns); reports fold the rows of a period through (figure, ended_at, value). Existing
+    # conversations are queued for `facts.backfill`, which reports run first.
+    """
+    CREATE TABLE conversation_facts (
+        id               INTEGER PRIMARY KEY,
+        conversation_id  INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        figure           TEXT NOT NULL,
+        ended_at         REAL NOT NULL,
+        value            REAL,
+        operator         TEXT NOT NULL,
+        channel          TEXT NOT NULL,
+        labels           TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX conversation_facts_figure ON conversation_facts(figure, ended_at, value);
+    -- In value order: a report of most of the history reads its medians' ranks by skipping.
+    CREATE INDEX conversation_facts_value ON conversation_facts(figure, value, ended_at);
+    CREATE INDEX conversation_facts_conversation ON conversation_facts(conversation_id);
+    CREATE TABLE conversation_facts_backfill (
+        conversation_id  INTEGER PRIMARY KEY
+    );
+    INSERT INTO conversation_facts_backfill (conversation_id) SELECT id FROM conversations;
+    -- Open conversations waiting for a reply now (`waiting_since` set), kept by triggers so the
+    -- wallboard reads one row instead of counting the `conversations_waiting` index.
+    CREATE TABLE live_counts (
+        name  TEXT PRIMARY KEY,
+        n     INTEGER NOT NULL
+    );
+    INSERT INTO live_counts (name, n)
+        SELECT 'waiting', count(*) FROM conversations WHERE status = 'open' AND waiting_since IS NOT NULL;
+    CREATE TRIGGER live_counts_waiting_insert AFTER INSERT ON conversations
+    WHEN new.status = 'open' AND new.waiting_since IS NOT NULL BEGIN
+        UPDATE live_counts SET n = n + 1 WHERE name = 'waiting';
+    END;
+    CREATE TRIGGER live_counts_waiting_update AFTER UPDATE OF status, waiting_since ON conversations
+    WHEN (old.status = 'open' AND old.waiting_since IS NOT NULL) IS NOT (new.status = 'open' AND new.waiting_since IS NOT NULL)
+    BEGIN
+        UPDATE live_counts SET n = n + CASE WHEN new.status = 'open' AND new.waiting_since IS NOT NULL THEN 1 ELSE -1 END
+        WHERE name = 'waiting';
+    END;
+    CREATE TRIGGER live_counts_waiting_delete AFTER DELETE ON conversations
+    WHEN old.status = 'open' AND old.waiting_since IS NOT NULL BEGIN
+        UPDATE live_counts SET n = n - 1 WHERE name = 'waiting';
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from connectors import telegram as telegram_connector
 from omniconsole.analytics import surveys
 from omniconsole.analytics.surveys import SurveyService
 from omniconsole.config import ListenerSettings, Settings, SurveySettings
@@ -29,8 +27,6 @@ from tests.peers.telegram_api import FakeBotApi
 from tests.rig import FAST, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
-
-BUTTONS_SENT = "reply_markup" in inspect.getsource(telegram_connector)
 
 
 @pytest.fixture
@@ -105,7 +101,6 @@ async def _scored(store: Store):
     return [tuple(r) for r in rows]
 
 
-@pytest.mark.skipif(not BUTTONS_SENT, reason="buttons arrive with the bot branch")
 async def test_telegram_csat_buttons_and_a_press(bot_api: FakeBotApi, tmp_path: Path) -> None:
     """The CSAT question carries an inline keyboard 1-5 whose callback data are the survey's
     button ids; a press records the score once, a second press changes nothing."""
@@ -138,6 +133,18 @@ async def test_telegram_csat_buttons_and_a_press(bot_api: FakeBotApi, tmp_path: 
                 },
             )
         assert await until(lambda: _scored(store)) == [("csat", 5, "alice")]
+        # The second press is kept in the timeline as a survey answer and changes nothing.
+        await until(lambda: _answer_presses(store, 2))
+        assert await _scored(store) == [("csat", 5, "alice")]
+        statuses = await store.db.run(lambda conn: conn.execute("SELECT status FROM conversations").fetchall())
+        assert [tuple(r) for r in statuses] == [("resolved",)]  # an answer never reopens nor opens one
+
+
+async def _answer_presses(store: Store, count: int) -> bool:
+    rows = await store.db.run(
+        lambda conn: conn.execute("SELECT count(*) FROM messages WHERE flags LIKE '%survey_answer%'").fetchone()
+    )
+    return rows[0] >= count
 
 
 async def _sent_question(bot_api: FakeBotApi) -> bool:
@@ -236,6 +243,35 @@ async def test_nps_once_per_90_days_across_two_channels_and_who_never_gets_one(t
         await store.set_status(third.conversation_id, ConversationStatus.RESOLVED, "alice")
         await store.erase_customer((await store.conversation(third.conversation_id)).customer_id, "alice")
         assert await surveys.after_resolution(store, SurveySettings(), third.conversation_id) is None
+
+
+async def test_a_typed_answer_to_a_survey_sent_before_a_merge(tmp_path: Path) -> None:
+    """A CSAT question went to the e-mail customer; the operator then merged them into the
+    Telegram one: the typed "5" by e-mail still answers it (the survey moved with its
+    conversation), and after an unmerge the survey is the e-mail customer's again."""
+    from omniconsole.store import InboundRecord
+
+    async with await Store.open(tmp_path / "m.db") as store:
+        tg = await store.ensure_channel("telegram", "Telegram")
+        mail = await store.ensure_channel("email", "Mail")
+        now = time.time()
+        await store.ingest(tg, "telegram", [InboundRecord("t1", "telegram", "777", "hello there", now - 100)], None)
+        await store.ingest(mail, "email", [InboundRecord("e1", "email", "ivan@example.com", "my invoice", now - 50)], None)
+        rows = sorted(await store.inbox_page(InboxView.ALL), key=lambda r: r.conversation_id)
+        a = (await store.conversation(rows[0].conversation_id)).customer_id
+        b = (await store.conversation(rows[1].conversation_id)).customer_id
+        await store.set_status(rows[1].conversation_id, ConversationStatus.RESOLVED, "alice")
+        assert (await surveys.after_resolution(store, SurveySettings(), rows[1].conversation_id))[0] == "csat"
+        merge_id = await store.merge_customers(a, b, "alice")
+        owners = await store.db.run(lambda conn: conn.execute("SELECT customer_id FROM surveys").fetchall())
+        assert [r[0] for r in owners] == [a]
+        await store.unmerge(merge_id, "alice")
+        owners = await store.db.run(lambda conn: conn.execute("SELECT customer_id FROM surveys").fetchall())
+        assert [r[0] for r in owners] == [b]
+        await store.merge_customers(a, b, "alice")
+        await store.ingest(mail, "email", [InboundRecord("e2", "email", "ivan@example.com", "5", time.time())], None)
+        assert await _scored(store) == [("csat", 5, "alice")]
+        assert [r.conversation_id for r in await store.inbox_page(InboxView.ALL)] == [rows[0].conversation_id]
 
 
 def _fields(target) -> dict:

@@ -62,6 +62,27 @@ async def test_wallboard_live_from_the_events_log(make_app, shop):
         assert pilot.app.screen is pilot.app.main
 
 
+async def test_an_agent_sees_own_figures_beside_the_team(make_app, shop):
+    """An agent's reports screen: one row of their own figures, the team's totals below; no
+    grouping and no other operator's row."""
+    app = make_app(login="bob", role="agent")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _reports(pilot)
+        screen = pilot.app.screen
+        assert [row["key"] for row in screen.report["rows"]] == ["bob"]
+        # bob's (failed) reply to Emma is the team's one first response, and it is his.
+        assert screen.report["frt_responses"] == 1 and screen.report["rows"][0]["frt_responses"] == 1
+        assert screen.report["conversations"] == 4
+        await pilot.press("g")
+        await pilot.pause(0.2)
+        assert screen.group is None and [row["key"] for row in screen.report["rows"]] == ["bob"]
+    app = make_app(login="alice", role="agent")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _reports(pilot)
+        own = pilot.app.screen.report["rows"][0]
+        assert own["key"] == "alice" and own["frt_responses"] == 0
+
+
 def test_reports_screen_snapshot(snap_compare, make_app):
     assert snap_compare(make_app(), terminal_size=(160, 48), run_before=_reports)
 

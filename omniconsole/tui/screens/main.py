@@ -724,7 +724,7 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
     async def action_reports(self) -> None:
         from omniconsole.tui.screens.reports import ReportsScreen
 
-        conversation_id = await self.app.push_screen_wait(ReportsScreen(self.store, self.clock))
+        conversation_id = await self.app.push_screen_wait(ReportsScreen(self.store, self.clock, operator=self.operator))
         if conversation_id is not None:
             await self.open_conversation(conversation_id)
             self.timeline.focus()

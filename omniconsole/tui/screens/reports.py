@@ -87,9 +87,12 @@ class ReportsScreen(Screen[int | None]):
         Binding("escape,q", "close", "Back", id="reports.back"),
     ]
 
-    def __init__(self, store, clock, tz: tzinfo | None = None) -> None:
+    def __init__(self, store, clock, tz: tzinfo | None = None, operator=None) -> None:
         super().__init__()
         self.store = store
+        # An agent sees their own figures beside the team's totals (issue #20), nobody else's;
+        # supervisors and admins see every figure and grouping.
+        self.own_login: str | None = operator.login if operator is not None and operator.role == "agent" else None
         self.clock = clock
         self.tz = tz
         self.period_name = "7"
@@ -148,6 +151,9 @@ class ReportsScreen(Screen[int | None]):
         self.load()
 
     def action_group(self) -> None:
+        if self.own_login is not None:
+            self.app.notify("Your figures and the team's totals: grouping is for supervisors", markup=False)
+            return
         self.group = GROUPS[(GROUPS.index(self.group) + 1) % len(GROUPS)]
         self.load()
 
@@ -158,18 +164,28 @@ class ReportsScreen(Screen[int | None]):
     async def load(self) -> None:
         now = self.clock()
         try:
-            histories, sent, _ = await self.store.report_histories(self.period.start, self.period.end)
+            if self.own_login is not None:
+                team, own = await self.store.own_figures(self.period.start, self.period.end, self.own_login)
+            else:
+                self.facts, sent = await self.store.report_facts(self.period.start, self.period.end, now)
         except OmniError as exc:
             self.app.notify(f"The report could not be read: {exc}", severity="error", markup=False)
             return
-        self.facts = rp.facts_for(histories, now)
-        self.report = rp.build_report(self.facts, self.period, now, by=self.group, tz=self.tz, surveys_sent=sent)
+        if self.own_login is not None:
+            self.facts = []
+            self.report = rp.summarise_figures(team.counts, team.spreads, self.period, now)
+            self.report["rows"] = [{"key": self.own_login, **rp.summarise_figures(own.counts, own.spreads, self.period, now)}]
+        else:
+            self.report = rp.build_report(self.facts, self.period, now, by=self.group, tz=self.tz, surveys_sent=sent)
         self.draw(now)
 
     def _title(self) -> Text:
         names = {"today": "Today", "7": "Last 7 days", "30": "Last 30 days", "all": "All time"}
         text = Text(names.get(self.period_name, self.period_name), style="bold")
-        text.append(f"   by {self.group or 'nothing (totals)'}", style="dim")
+        if self.own_login is not None:
+            text.append(f"   {self.own_login} beside the team's totals", style="dim")
+        else:
+            text.append(f"   by {self.group or 'nothing (totals)'}", style="dim")
         text.append("   t today · 7 · 3 (30 days) · 0 all · f range · g group · Enter: conversations behind", style="dim")
         return text
 
@@ -233,6 +249,9 @@ class ReportsScreen(Screen[int | None]):
             return
         coordinate = table.cursor_coordinate
         if coordinate.column == 0:
+            return
+        if self.own_login is not None:
+            self.app.notify("The conversations behind a figure are for supervisors", markup=False)
             return
         field, title, figure = COLUMNS[coordinate.column - 1]
         row_key = table.coordinate_to_cell_key(coordinate).row_key.value
