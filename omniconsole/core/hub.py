@@ -44,6 +44,7 @@ from connectors.base import (
     numbered_buttons,
 )
 from omniconsole.config import ChannelSettings, Settings
+from omniconsole.core import snooze
 from omniconsole.core.ingest import Ingestor
 from omniconsole.core.listener import Listener, ListenerError, channel_prefix
 from omniconsole.core.scheduler import CoreExtension, Scheduler, run_pipeline
@@ -117,7 +118,7 @@ class HubTiming:
     send_retry_max: float = 300.0
     send_max_attempts: int = 10
     send_timeout: float = 120.0
-    housekeeping: float = 30.0  # wake snoozed conversations, checkpoint the WAL
+    housekeeping: float = 30.0  # backfill figures, retention, checkpoint the WAL
     retention: float = 3600.0  # how often `[retention]` is applied (the first time at start)
     listener_shutdown: float = 3.0  # how long a stop waits for webhooks in flight
     typing_poll: float = 1.0  # how often channels that show "operator is typing" are told
@@ -244,7 +245,7 @@ class Hub:
         # Capability packages' pipeline steps, schedule handlers and background tasks
         # (core/scheduler.py); the one scheduler fires every kind they handle.
         self.extensions = list(extensions)
-        self.scheduler = Scheduler(store, {k: h for e in self.extensions for k, h in e.handlers.items()})
+        self.scheduler = Scheduler(store, {**snooze.HANDLERS, **{k: h for e in self.extensions for k, h in e.handlers.items()}})
         self.jobs = tuple(jobs)
         self.store = store
         self.timing = timing or HubTiming()
@@ -433,9 +434,6 @@ class Hub:
         retention_due = 0.0
         while True:
             try:
-                woke = await self.store.wake_snoozed()
-                if woke:
-                    log.info("woke %d snoozed conversations", len(woke))
                 # After an upgrade: the figures of existing history (store/facts.py), once.
                 backfilled = await self.store.backfill_facts()
                 if backfilled:

@@ -1,11 +1,16 @@
 """When a snoozed conversation comes back: the choices an operator is offered and the date they
-type, read as local time. Pure functions of the clock (epoch seconds), so they are tested
-without a window.
+type, read as local time (pure functions of the clock, epoch seconds, tested without a window);
+and the core's handler of the schedule row a snooze puts (`snooze.end`, store/actions.py), which
+reopens the conversation at its time.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta
+
+from omniconsole.store import actions
+from omniconsole.store.schedule import ScheduledRow
 
 #: The hour (local time) "tomorrow morning" means.
 MORNING_HOUR = 9
@@ -39,3 +44,13 @@ def parse_until(typed: str, now: float) -> float:
     if until <= now:
         raise SnoozeError("That time has passed")
     return until
+
+
+def snooze_ended(conn: sqlite3.Connection, row: ScheduledRow, now: float) -> bool:
+    """The scheduler's handler of a `snooze.end` row: reopen its conversation if it still sleeps
+    (inside the transaction that removed the row, so a restart wakes it once)."""
+    return row.conversation_id is not None and actions.wake_one(conn, row.conversation_id, now)
+
+
+#: What the core's one scheduler handles for snoozes (Hub adds it to every core).
+HANDLERS = {actions.SNOOZE_END: snooze_ended}

@@ -13,6 +13,7 @@ import time
 
 from omniconsole.errors import OmniError
 from omniconsole.models import ConversationStatus, Health, InboxOrder, OperatorRole, preview_line
+from omniconsole.store import schedule as timers
 from omniconsole.store import search
 from omniconsole.store.events import add_event
 
@@ -231,6 +232,11 @@ def set_status(
         " waiting_since = CASE WHEN ? = 'resolved' THEN NULL ELSE waiting_since END WHERE id = ?",
         (status, snoozed_until if status is ConversationStatus.SNOOZED else None, status, now, status, conversation_id),
     )
+    # The snooze's end is one row of the core's one schedule (core/scheduler.py wakes for it).
+    if status is ConversationStatus.SNOOZED:
+        timers.schedule(conn, SNOOZE_END, snoozed_until, now, conversation_id=conversation_id)
+    else:
+        timers.unschedule(conn, SNOOZE_END, conversation_id=conversation_id)
     words = {
         ConversationStatus.RESOLVED: "resolved",
         ConversationStatus.OPEN: "reopened",
@@ -284,14 +290,30 @@ def resolve_stale(
     return resolved
 
 
+#: The schedule row kind of a snooze's end (store/schedule.py): conversation = the snoozed one.
+SNOOZE_END = "snooze.end"
+
+
 def wake_snoozed(conn: sqlite3.Connection, now: float | None = None) -> list[int]:
-    """Reopen snoozed conversations whose time has come; returns their ids."""
+    """Reopen every snoozed conversation whose time has come; returns their ids. (The running
+    core wakes each one from its schedule row instead, `wake_one`.)"""
     now = now or time.time()
     ids = [r[0] for r in conn.execute("SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= ?", (now,))]
-    for cid in ids:
-        conn.execute("UPDATE conversations SET status = 'open', snoozed_until = NULL WHERE id = ?", (cid,))
-        add_event(conn, "conversation.woke", conversation_id=cid, at=now)
-    return ids
+    return [cid for cid in ids if wake_one(conn, cid, now)]
+
+
+def wake_one(conn: sqlite3.Connection, conversation_id: int, now: float) -> bool:
+    """Reopen one conversation whose snooze ended at or before `now` (epoch seconds), with a
+    `conversation.woke` event; False (nothing done) when it is no longer snoozed or was snoozed
+    again to a later time (a customer's message or an operator woke it first)."""
+    woke = conn.execute(
+        "UPDATE conversations SET status = 'open', snoozed_until = NULL WHERE id = ? AND status = 'snoozed' AND snoozed_until <= ?",
+        (conversation_id, now),
+    ).rowcount
+    if woke:
+        timers.unschedule(conn, SNOOZE_END, conversation_id=conversation_id)
+        add_event(conn, "conversation.woke", conversation_id=conversation_id, at=now)
+    return bool(woke)
 
 
 def set_priority(conn: sqlite3.Connection, conversation_id: int, priority: int, actor: str) -> None:

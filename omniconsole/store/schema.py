@@ -702,6 +702,13 @@ MIGRATIONS: list[str] = [
         UPDATE live_counts SET n = n - 1 WHERE name = 'waiting';
     END;
     """,
+    # Snooze ends are rows of the one schedule (the core's scheduler wakes at the earliest, no
+    # poll): a row for each conversation snoozed before this version.
+    """
+    INSERT INTO schedule (kind, conversation_id, subject, due_at, payload, created_at)
+    SELECT 'snooze.end', id, '', snoozed_until, '{}', 0 FROM conversations
+    WHERE status = 'snoozed' AND snoozed_until IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -423,3 +423,44 @@ def test_no_asyncio_wait_for_in_long_running_code():
         if "asyncio.wait_for(" in path.read_text()
     ]
     assert offenders == []
+
+
+async def test_a_snooze_ends_from_the_one_schedule_once_across_a_restart(tmp_path, store):
+    """Snoozing puts a `snooze.end` row; the core's scheduler reopens the conversation at its
+    time (no housekeeping poll), once, even when the core was down at that moment."""
+    from omniconsole.models import ConversationStatus
+    from omniconsole.store import schedule
+
+    hub, task, _ = await run_hub(tmp_path, store, {"inbound_batches": [([inbound("1", "hi")], "1")]})
+    conversation = await wait_until(lambda: _conversation(store))
+    await stop(task)
+    await store.set_status(conversation, ConversationStatus.SNOOZED, "alice", snoozed_until=time.time() + 0.5)
+    rows = await store.db.run(schedule.scheduled)
+    assert [(r.kind, r.conversation_id) for r in rows] == [("snooze.end", conversation)]
+    await asyncio.sleep(0.6)  # its time passes while no core runs
+    hub, task, _ = await run_hub(tmp_path, store, {})
+    try:
+
+        async def awake():
+            return (await store.conversation(conversation)).status == "open"
+
+        await wait_until(awake, timeout=5)
+        await asyncio.sleep(0.3)
+        woke = [e for e in await store.events_since(0) if e.kind == "conversation.woke"]
+        assert [e.conversation_id for e in woke] == [conversation]
+        assert await store.db.run(schedule.scheduled) == []
+    finally:
+        await stop(task)
+
+
+async def test_a_snooze_cut_short_by_a_reply_leaves_no_row_behind(store):
+    from omniconsole.models import ConversationStatus
+    from omniconsole.store import schedule
+    from omniconsole.store.history import InboundRecord
+
+    channel = await store.ensure_channel("telegram", "tg")
+    await store.ingest(channel, "telegram", [InboundRecord("m1", "telegram", "1001", "hi", time.time())], None)
+    conversation = await _conversation(store)
+    await store.set_status(conversation, ConversationStatus.SNOOZED, "alice", snoozed_until=time.time() + 3600)
+    await store.set_status(conversation, ConversationStatus.RESOLVED, "alice")
+    assert await store.db.run(schedule.scheduled) == []

@@ -243,7 +243,7 @@ def test_snooze_and_pending_pause_the_clock_and_move_the_due_time(desk) -> None:
     d.status(conversation, T0 + 600, ConversationStatus.SNOOZED, until=T0 + 7200)
     first = d.target(conversation, "first_response")
     assert (first.state, first.due_at) == ("paused", None) and d.nearest(conversation) == (None, 0)
-    assert timers.scheduled(d.conn) == []  # nothing to wake for while paused
+    assert [r.kind for r in timers.scheduled(d.conn)] == ["snooze.end"]  # no SLA row while paused: only the snooze's end
     assert d.fire(T0 + 3 * 3600) == 0
     d.status(conversation, T0 + 3600, ConversationStatus.OPEN)  # woken by hand after 50 min paused
     assert d.target(conversation, "first_response").due_at == T0 + 3600 + 3000
