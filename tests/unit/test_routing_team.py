@@ -84,7 +84,7 @@ async def test_status_through_the_core_socket_serves_the_queue_and_starts_the_gr
 async def routing_follower(settings: Settings, store: Store):
     """Routing's part of the core as the Hub runs it: its background follower of the events log
     (and the scheduler it pokes), on the core's own store."""
-    (routing,) = core_extensions(settings)
+    routing = next(e for e in core_extensions(settings) if e.name == "routing")
     scheduler = Scheduler(store, routing.handlers)
     task = asyncio.create_task(routing.background(store, scheduler))
     try:
