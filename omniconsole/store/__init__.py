@@ -36,6 +36,7 @@ from omniconsole.store import (
     edits,
     history,
     integrations,
+    journeys,
     lease,
     outbound,
     outbox,
@@ -490,6 +491,52 @@ class Store:
             return histories, sent, names
 
         return await self.db.run(read)
+
+    # --- journeys and channel advice (store/journeys.py, omniconsole/analytics/journeys.py) --
+
+    async def journey_rows(
+        self, opened_before: float | None = None
+    ) -> tuple[list[journeys.IssueRow], list[str], dict[int, set[str]]]:
+        """In one snapshot: every conversation as a journeys `IssueRow` (those opened before
+        `opened_before`, epoch seconds, when given), the library's tags (the topics), and each
+        live customer's identity kinds."""
+
+        def read(conn):
+            rows = journeys.issue_rows(conn, opened_before=opened_before)
+            return rows, journeys.library_tags(conn), journeys.identity_kinds(conn)
+
+        return await self.db.run(read)
+
+    async def customer_journey(
+        self, customer_id: int
+    ) -> tuple[list[journeys.IssueRow], list[tuple[int, float, str, str]], list[str], set[str]]:
+        """One customer's issues across every customer merged into them, the customer's message
+        texts in those issues (conversation id, epoch seconds, channel kind, body), the
+        library's tags and the customer's identity kinds. StoreError when there is no such
+        customer."""
+
+        def read(conn):
+            family = customers.merge_tree(conn, customers.live_customer(conn, customer_id))
+            rows = journeys.issue_rows(conn, customer_ids=family)
+            texts = journeys.contact_texts(conn, [r.conversation_id for r in rows])
+            kinds = set().union(*journeys.identity_kinds(conn, family).values())
+            return rows, texts, journeys.library_tags(conn), kinds
+
+        return await self.db.run(read)
+
+    async def journey_texts(self, conversation_ids: list[int]) -> list[tuple[int, float, str, str]]:
+        """The customer's message texts of these conversations (conversation id, epoch seconds,
+        channel kind, body), in time order."""
+        return await self.db.run(journeys.contact_texts, conversation_ids)
+
+    async def undetected_topics(self, limit: int = 2000) -> list[tuple[int, list[str]]]:
+        """Conversations with no topic looked for yet, with their first customer messages."""
+        return await self.db.run(journeys.undetected_topics, limit)
+
+    async def set_topics(self, topics: list[tuple[int, str]]) -> int:
+        """Record topics the engine detected (conversation id, library tag or ''); returns how
+        many conversations got one."""
+        return await self.db.write(journeys.set_topics, topics)
 
     async def wallboard_rows(self, day_start: float) -> analytics.WallboardRows:
         """The wallboard's live numbers in one snapshot (store/analytics.py)."""

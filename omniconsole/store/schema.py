@@ -540,6 +540,16 @@ MIGRATIONS: list[str] = [
         created_at       REAL NOT NULL
     );
     """,
+    # (issue #21 "Journeys"): a conversation's topic as detected from the customer's first
+    # messages by the answers engine (a library tag; '' when none was found; NULL: not looked
+    # at yet; an operator's label that names a topic wins over it, store/journeys.py), and
+    # where the customer came from when it began (a Telegram deep-link payload, a web chat
+    # page, an ad's URL).
+    """
+    ALTER TABLE conversations ADD COLUMN topic TEXT;
+    ALTER TABLE conversations ADD COLUMN origin TEXT;
+    CREATE INDEX conversations_topic_unknown ON conversations(id) WHERE topic IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
