@@ -254,9 +254,9 @@ _THANKS = {
 #: delivery in the messengers; orders, account and appointments fare alike everywhere. The
 #: journeys outcome table must find exactly this (tests/unit/test_journeys.py).
 RECONTACT_CHANCE: dict[str, dict[str, float]] = {
-    "refunds": {"phone": 0.05, "email": 0.25, "*": 0.6},
-    "cards": {"phone": 0.05, "email": 0.2, "*": 0.6},
-    "delivery": {"telegram": 0.05, "whatsapp": 0.05, "*": 0.5},
+    "refunds": {"phone": 0.03, "email": 0.3, "*": 0.65},
+    "cards": {"phone": 0.03, "email": 0.3, "*": 0.65},
+    "delivery": {"telegram": 0.03, "whatsapp": 0.03, "*": 0.6},
     "orders": {"*": 0.2},
     "account": {"*": 0.2},
     "appointments": {"*": 0.2},

@@ -62,15 +62,24 @@ def journey_settings(settings) -> j.JourneySettings:
     return getattr(settings, "journeys", None) or j.JourneySettings()
 
 
-async def journey_data(store, config: j.JourneySettings, now: float, calendar=None, *, detect: bool = True) -> j.JourneyData:
-    """Every issue's journey and the outcome table, from the raw history."""
+async def journey_data(
+    store,
+    config: j.JourneySettings,
+    now: float,
+    calendar=None,
+    *,
+    detect: bool = True,
+    period: tuple[float | None, float | None] = (None, None),
+) -> j.JourneyData:
+    """Every issue's journey and the outcome table, from the raw history; open issues that stand
+    alone are counted only when they began in `period` (epoch seconds, None: open)."""
     if detect:
         await detect_topics(store)
-    rows, tags, kinds = await store.journey_rows()
+    rows, bulk, tags, kinds = await store.journey_rows(period)
     candidates = j.repeat_candidates(rows)
     texts = await store.journey_texts(candidates) if candidates else []
     repeated = j.repeated_by_customer(texts, rows, config.similarity)
-    issues = j.build_issues(rows, tags, now, calendar=calendar, repeated=repeated)
+    issues = j.build_issues(rows, tags, now, calendar=calendar, repeated=repeated, bulk=bulk)
     return j.JourneyData(issues, j.outcome_table(issues, config.prior_issues), kinds)
 
 
@@ -229,5 +238,5 @@ async def journeys_report(store, settings, now: float | None = None, start: floa
     """The journeys report of a period (issues by their first contact) from the raw history."""
     now = time.time() if now is None else now
     config = journey_settings(settings)
-    data = await journey_data(store, config, now, default_calendar(settings))
+    data = await journey_data(store, config, now, default_calendar(settings), period=(start, end))
     return j.build_report(data, config, start, end)

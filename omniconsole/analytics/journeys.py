@@ -15,7 +15,7 @@ for the median business time to resolution, mean +- 1.96 standard errors for ope
 minutes. Small cells are shrunk toward the topic's rate with a beta prior (empirical Bayes:
 the prior's mean is the topic's pooled rate, its weight `prior_issues` pseudo-issues), so a
 channel with 3 lucky issues does not top the table. No advice below `min_n` issues in either
-cell.
+cell, nor unless the two channels' 99 % Wilson intervals are apart.
 
 "Repeated themselves" compares texts by the engine's own words and Snowball stems (the same
 folding and stemming the library search uses, so "возврат"/"вернуть" forms and "refund"/
@@ -41,6 +41,7 @@ OTHER = "other"
 RECONTACT_WINDOW = 7 * 86400.0
 REPEAT_WINDOW = 86400.0
 Z95 = 1.96
+ADVICE_Z = 2.576  # 99 %: what advice needs (see `_apart`)
 
 
 @dataclass(frozen=True)
@@ -137,22 +138,23 @@ def repeated_issues(texts: Iterable[tuple[int, float, str, str]], threshold: flo
 @dataclass(slots=True)
 class Issue:
     """One issue's journey figures: `channels` the path of channel kinds (first contact, then each
-    switch), `resolved_on` the channel it was resolved on, `repeat_contact` True / False / None
-    (not judged yet), `ttr_s`/`ttr_business_s` first contact -> first resolution."""
+    switch), `resolved` whether it is resolved now, `resolved_on` the channel it was resolved
+    on, `repeat_contact` True / False / None (not judged yet), `ttr_s`/`ttr_business_s` first
+    contact -> first resolution."""
 
     row: IssueRow
     topic: str
     channels: tuple[str, ...]
+    resolved: bool
     resolved_on: str | None
     repeat_contact: bool | None
     next_contact_at: float | None
     ttr_s: float | None
     ttr_business_s: float | None
     repeated_themselves: bool = False
-
-    @property
-    def resolved(self) -> bool:
-        return self.row.resolved_at is not None and self.row.status == "resolved"
+    #: How many alike issues this one stands for (open ones that stand alone are counted, not
+    #: read one by one: store/journeys.py `issue_rows`).
+    weight: int = 1
 
     @property
     def switched(self) -> bool:
@@ -164,55 +166,60 @@ class Issue:
 
 
 def build_issues(
-    rows: list[IssueRow], topics: Iterable[str], now: float, *, calendar=None, repeated: set[int] | None = None
+    rows: list[IssueRow],
+    topics: Iterable[str],
+    now: float,
+    *,
+    calendar=None,
+    repeated: set[int] | None = None,
+    bulk: Counter | None = None,
 ) -> list[Issue]:
-    """Each row as an `Issue`, with repeat contacts found across the customer's issues."""
+    """Each row as an `Issue`, with repeat contacts found across the customer's issues; and one
+    weighted `Issue` per (topic, channel kind) of `bulk` (open issues that stand alone)."""
     known = frozenset(topics) - NOT_TOPICS
+    # Only the customers with a resolved issue need their other issues at hand.
+    wanted = {row.customer_id for row in rows if row.status == "resolved"}
     by_customer: dict[int, list[IssueRow]] = defaultdict(list)
     for row in rows:
-        by_customer[row.customer_id].append(row)
+        if row.customer_id in wanted:
+            by_customer[row.customer_id].append(row)
     repeated = repeated or set()
     issues: list[Issue] = []
+    append = issues.append
     for row in rows:
+        channels = (row.path[0][1],) if len(row.path) == 1 else tuple([kind for _, kind in row.path])
+        topic = topic_of(row, known)
         resolved_at = row.resolved_at
-        resolved_on = None
-        next_at = None
+        if resolved_at is None or row.status != "resolved":
+            append(Issue(row, topic, channels, False, None, None, None, None, None, row.conversation_id in repeated))
+            continue
+        before = [kind for at, kind in row.path if at <= resolved_at]
+        resolved_on = before[-1] if before else (row.path[-1][1] if row.path else None)
+        candidates = [row.recontact_in] if row.recontact_in is not None else []
+        for other in by_customer[row.customer_id]:
+            if other is row or other.first_contact is None:
+                continue
+            if other.first_contact > resolved_at:
+                candidates.append(other.first_contact)
+            elif other.last_contact is not None and other.last_contact > resolved_at:
+                candidates.append(other.last_contact)  # an issue running alongside went on
+        next_at = min(candidates) if candidates else None
         judged: bool | None = None
-        ttr = ttr_business = None
-        if resolved_at is not None and row.status == "resolved":
-            before = [kind for at, kind in row.path if at <= resolved_at]
-            resolved_on = before[-1] if before else (row.path[-1][1] if row.path else None)
-            candidates = [row.recontact_in] if row.recontact_in is not None else []
-            for other in by_customer[row.customer_id]:
-                if other is row or other.first_contact is None:
-                    continue
-                if other.first_contact > resolved_at:
-                    candidates.append(other.first_contact)
-                elif other.last_contact is not None and other.last_contact > resolved_at:
-                    candidates.append(other.last_contact)  # an issue running alongside went on
-            next_at = min(candidates) if candidates else None
-            if next_at is not None and next_at - resolved_at <= RECONTACT_WINDOW:
-                judged = True
-            elif now - resolved_at >= RECONTACT_WINDOW:
-                judged = False
-            start = row.first_contact if row.first_contact is not None else row.opened_at
-            ttr = max(0.0, resolved_at - start)
-            ttr_business = calendar.business_seconds(start, resolved_at) if calendar is not None and resolved_at > start else (
-                0.0 if calendar is not None else None
-            )
-        issues.append(
-            Issue(
-                row,
-                topic_of(row, known),
-                tuple(kind for _, kind in row.path),
-                resolved_on,
-                judged,
-                next_at,
-                ttr,
-                ttr_business,
-                row.conversation_id in repeated,
-            )
+        if next_at is not None and next_at - resolved_at <= RECONTACT_WINDOW:
+            judged = True
+        elif now - resolved_at >= RECONTACT_WINDOW:
+            judged = False
+        start = row.first_contact if row.first_contact is not None else row.opened_at
+        ttr = max(0.0, resolved_at - start)
+        ttr_business = None
+        if calendar is not None:
+            ttr_business = calendar.business_seconds(start, resolved_at) if resolved_at > start else 0.0
+        append(
+            Issue(row, topic, channels, True, resolved_on, judged, next_at, ttr, ttr_business, row.conversation_id in repeated)
         )
+    for (topic, kind), count in sorted((bulk or {}).items()):
+        stand_in = IssueRow(0, 0, "open", 0.0, topic=topic)
+        append(Issue(stand_in, topic or OTHER, (kind,), False, None, None, None, None, None, False, count))
     return issues
 
 
@@ -303,23 +310,29 @@ def figures(issues: list[Issue]) -> dict:
     """METRICS.md "Journeys" over these issues: counts, cross-channel FCR and the repeat-contact
     rate (over judged resolved issues), switch and "repeated themselves" rates (over issues with
     a contact), median time to resolution (seconds, wall clock and business)."""
-    contacted = [i for i in issues if i.channels]
-    resolved = [i for i in issues if i.resolved]
+    total = contacted = switched = repeated = 0
+    for i in issues:
+        total += i.weight
+        if i.channels:
+            contacted += i.weight
+            if len(i.channels) > 1:
+                switched += i.weight
+            if i.repeated_themselves:
+                repeated += i.weight
+    resolved = [i for i in issues if i.resolved]  # resolved issues are never weighted
     judged = [i for i in resolved if i.repeat_contact is not None]
     repeats = sum(1 for i in judged if i.repeat_contact)
     ttr = [i.ttr_s for i in resolved if i.ttr_s is not None]
     ttr_b = [i.ttr_business_s for i in resolved if i.ttr_business_s is not None]
-    switched = sum(1 for i in contacted if i.switched)
-    repeated = sum(1 for i in contacted if i.repeated_themselves)
     return {
-        "issues": len(issues),
+        "issues": total,
         "resolved": len(resolved),
         "judged": len(judged),
         "fcr": _r((len(judged) - repeats) / len(judged)) if judged else None,
         "repeat_contact_rate": _r(repeats / len(judged)) if judged else None,
-        "switch_rate": _r(switched / len(contacted)) if contacted else None,
+        "switch_rate": _r(switched / contacted) if contacted else None,
         "switched": switched,
-        "repeated_themselves_rate": _r(repeated / len(contacted)) if contacted else None,
+        "repeated_themselves_rate": _r(repeated / contacted) if contacted else None,
         "repeated_themselves": repeated,
         "ttr_median_s": _r(statistics.median(ttr)) if ttr else None,
         "ttr_median_s_business": _r(statistics.median(ttr_b)) if ttr_b else None,
@@ -341,7 +354,7 @@ def common_paths(issues: list[Issue], limit: int = 10) -> list[dict]:
     for issue in issues:
         if issue.channels:
             groups[issue.channels].append(issue)
-    ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:limit]
+    ranked = sorted(groups.items(), key=lambda kv: (-sum(i.weight for i in kv[1]), kv[0]))[:limit]
     return [{"path": list(path), **figures(members)} for path, members in ranked]
 
 
@@ -451,13 +464,21 @@ def channel_words(kind: str) -> str:
     return CHANNEL_WORDS.get(kind, f"on {kind}")
 
 
+def _apart(better: Cell, worse: Cell) -> bool:
+    """Whether the 99 % Wilson intervals of two cells' rates do not overlap: a strict test, as a
+    table of topics x channels makes many comparisons and advice must not chase noise."""
+    high = wilson(better.recontact_free, better.n, ADVICE_Z)
+    low = wilson(worse.recontact_free, worse.n, ADVICE_Z)
+    return high is not None and low is not None and high[0] > low[1]
+
+
 def advise(
     table: dict[tuple[str, str], Cell], topic: str, current: str, reachable: Iterable[str], settings: JourneySettings
 ) -> Advice | None:
     """Advice for an issue of `topic` on channel `current` when a channel the customer can be
     reached on (`reachable` channel kinds) resolves it without a recontact at least
-    `settings.margin` more often (shrunk rates), the two Wilson intervals do not overlap, and both
-    cells hold `settings.min_n` issues; else None."""
+    `settings.margin` more often (shrunk rates), the two 99 % Wilson intervals do not overlap,
+    and both cells hold `settings.min_n` issues; else None."""
     if topic == OTHER:
         return None
     here = table.get((topic, current))
@@ -468,7 +489,7 @@ def advise(
         cell = table.get((topic, kind))
         if cell is None or cell.n < settings.min_n or cell.interval is None:
             continue
-        if cell.shrunk - here.shrunk >= settings.margin and here.interval is not None and cell.interval[0] > here.interval[1]:
+        if cell.shrunk - here.shrunk >= settings.margin and _apart(cell, here):
             if best is None or cell.shrunk > best.shrunk:
                 best = cell
     if best is None:
@@ -497,14 +518,21 @@ def in_holdout(conversation_id: int, share: float) -> bool:
 def advice_effect(
     issues: list[Issue], table: dict[tuple[str, str], Cell], kinds: dict[int, set[str]], settings: JourneySettings
 ) -> dict:
-    """Outcomes of the issues that qualified for advice when they began (topic known, channel of
-    the first contact, the customer's channels), split into those advised and the holdout: an
-    intention-to-treat comparison, with the table as it stands now."""
+    """Outcomes of the resolved issues that qualified for advice when they began (topic known,
+    channel of the first contact, the customer's channels), split into those advised and the
+    holdout: an intention-to-treat comparison, with the table as it stands now."""
     groups: dict[str, list[Issue]] = {"advised": [], "holdout": []}
+    # Only (topic, channel) pairs with a cell big enough can advise: the rest are skipped unread.
+    may = {key for key, cell in table.items() if cell.n >= settings.min_n}
+    decided: dict[tuple, bool] = {}
     for issue in issues:
-        if not issue.channels:
+        if not issue.resolved or (issue.topic, issue.channels[0]) not in may:
             continue
-        if advise(table, issue.topic, issue.first_channel, reachable_kinds(kinds.get(issue.row.customer_id, ())), settings):
+        reach = frozenset(reachable_kinds(kinds.get(issue.row.customer_id, ())))
+        key = (issue.topic, issue.channels[0], reach)
+        if key not in decided:
+            decided[key] = advise(table, issue.topic, issue.channels[0], reach, settings) is not None
+        if decided[key]:
             groups["holdout" if in_holdout(issue.row.conversation_id, settings.holdout) else "advised"].append(issue)
     out: dict = {"holdout_share": settings.holdout, "min_n": settings.min_n}
     for name, members in groups.items():

@@ -9,6 +9,7 @@ One module per thing measured, each with a `main(args)` that prints its figures:
     omniconsole bench kb       kb.py      answers picker and suggestion latency over 1,000 articles
     omniconsole bench report   report.py  30-day and all-time report, wallboard refresh
     omniconsole bench routing  routing.py routing decision p50/p95: 10,000 arrivals, 50 operators
+    omniconsole bench journeys journeys.py journeys report over 1M messages, one customer's journey
 
 Modules are imported only when their benchmark runs (the window's bench pulls in Textual).
 """
@@ -27,6 +28,7 @@ BENCHMARKS = {
     "kb": "kb",
     "report": "report",
     "routing": "routing",
+    "journeys": "journeys",
 }
 
 

@@ -134,9 +134,9 @@ async def build_demo_history(
         channel_ids[channel.channel_kind] = await store.ensure_channel(channel.channel_kind, channel.name)
     seed = int(settings.channels[0].options.get("seed", 7)) if settings.channels else 7
     ingestor = Ingestor(store, settings.data_dir, settings.default_region)
-    # As many people as issues: most customers write once in a while, so a return within 7
+    # Three people for each issue: most customers write once in a while, so a return within 7
     # days means something (the first 50 are the live demo's own customers).
-    world = DemoWorld(seed, customers=max(50, conversations))
+    world = DemoWorld(seed, customers=max(50, 3 * conversations))
     return await store.db.write(_build, ingestor, channel_ids, world, conversations, days, admin)
 
 

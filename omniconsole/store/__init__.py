@@ -24,6 +24,7 @@ two around a unit function of a store module), and the role table checks it meth
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxView, OperatorRole
@@ -495,15 +496,19 @@ class Store:
     # --- journeys and channel advice (store/journeys.py, omniconsole/analytics/journeys.py) --
 
     async def journey_rows(
-        self, opened_before: float | None = None
-    ) -> tuple[list[journeys.IssueRow], list[str], dict[int, set[str]]]:
-        """In one snapshot: every conversation as a journeys `IssueRow` (those opened before
-        `opened_before`, epoch seconds, when given), the library's tags (the topics), and each
-        live customer's identity kinds."""
+        self, period: tuple[float | None, float | None] = (None, None)
+    ) -> tuple[list[journeys.IssueRow], Counter, list[str], dict[int, set[str]]]:
+        """In one snapshot: the conversations as journeys `IssueRow`s, the open ones that stand
+        alone and began in `period` counted by (topic, channel kind) instead (store/journeys.py
+        `issue_rows`), the library's tags (the topics), and the identity kinds of each live
+        customer with a resolved issue."""
 
         def read(conn):
-            rows = journeys.issue_rows(conn, opened_before=opened_before)
-            return rows, journeys.library_tags(conn), journeys.identity_kinds(conn)
+            bulk: Counter = Counter()
+            rows = journeys.issue_rows(conn, bulk=bulk, bulk_period=period)
+            # Advice is weighed for resolved issues only: their customers' channels are enough.
+            customers_resolved = sorted({r.customer_id for r in rows if r.status == "resolved"})
+            return rows, bulk, journeys.library_tags(conn), journeys.identity_kinds(conn, customers_resolved)
 
         return await self.db.run(read)
 
@@ -516,10 +521,12 @@ class Store:
         customer."""
 
         def read(conn):
-            family = customers.merge_tree(conn, customers.live_customer(conn, customer_id))
-            rows = journeys.issue_rows(conn, customer_ids=family)
+            top = customers.live_customer(conn, customer_id)
+            family = customers.merge_tree(conn, top)
+            live = {member: top for member in family}
+            rows = journeys.issue_rows(conn, customer_ids=family, live=live)
             texts = journeys.contact_texts(conn, [r.conversation_id for r in rows])
-            kinds = set().union(*journeys.identity_kinds(conn, family).values())
+            kinds = set().union(*journeys.identity_kinds(conn, family, live).values())
             return rows, texts, journeys.library_tags(conn), kinds
 
         return await self.db.run(read)

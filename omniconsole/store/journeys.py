@@ -12,6 +12,7 @@ auto-reply, bounce, reaction or survey answer) or a phone call (a `call` timelin
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass, field
 
 #: A customer's contact, as SQL over `messages m` (METRICS.md "Customer message", plus calls).
@@ -89,10 +90,23 @@ def live_customers(conn: sqlite3.Connection) -> dict[int, int]:
 
 
 def issue_rows(
-    conn: sqlite3.Connection, *, customer_ids: list[int] | None = None, opened_before: float | None = None
+    conn: sqlite3.Connection,
+    *,
+    customer_ids: list[int] | None = None,
+    opened_before: float | None = None,
+    live: dict[int, int] | None = None,
+    bulk: Counter | None = None,
+    bulk_period: tuple[float | None, float | None] = (None, None),
 ) -> list[IssueRow]:
     """Every conversation (or those of `customer_ids`, a customer's merge tree) as `IssueRow`s,
-    in order of first contact. `opened_before` (epoch seconds) leaves out later conversations.
+    in order of first contact. `opened_before` (epoch seconds) leaves out later conversations;
+    `live` maps merged customers to the live one (default: every merge, `live_customers`).
+    With `bulk` (over every conversation), a conversation that stands alone is not returned but
+    counted there under (topic or '', channel kind): open, begun by the customer on one channel
+    kind, its customer's only conversation (no merge either way), no labels and no topic from
+    the bot; and only when opened in `bulk_period` [start, end) (epoch seconds, None: open).
+    Nothing about it can change another issue's figures, and most of a big history is such
+    conversations.
 
     Over every conversation the messages are not all read again: a conversation the customer
     began whose inbound messages came by one channel kind (`channel_kinds`) has its first
@@ -108,16 +122,30 @@ def issue_rows(
         cond += " AND c.opened_at < :opened_before"
         params["opened_before"] = opened_before
     exact = customer_ids is not None
-    live = live_customers(conn)
+    live = live_customers(conn) if live is None else live
     kinds = dict(conn.execute("SELECT id, kind FROM channels").fetchall())
     rows: dict[int, IssueRow] = {}
     detailed: list[int] = []
     resolved: list[int] = []
-    for cid, customer, status, opened, topic, origin, started_by, subject, channel_kinds, last_inbound in conn.execute(
+    alone = (
+        "c.status <> 'resolved' AND c.started_by IS NULL AND c.channel_kinds <> '' AND c.channel_kinds NOT LIKE '% %'"
+        " AND NOT EXISTS (SELECT 1 FROM conversations o WHERE o.customer_id = c.customer_id AND o.id <> c.id)"
+        " AND NOT EXISTS (SELECT 1 FROM customers m WHERE m.merged_into = c.customer_id)"
+        " AND NOT EXISTS (SELECT 1 FROM customers s WHERE s.id = c.customer_id AND s.merged_into IS NOT NULL)"
+        " AND NOT EXISTS (SELECT 1 FROM conversation_labels cl WHERE cl.conversation_id = c.id)"
+        " AND NOT EXISTS (SELECT 1 FROM bot_conversations b WHERE b.conversation_id = c.id AND b.topic <> '')"
+    )
+    counted = bulk is not None
+    lo, hi = bulk_period
+    for cid, customer, status, opened, topic, origin, started_by, subject, channel_kinds, last_inbound, single in conn.execute(
         "SELECT c.id, c.customer_id, c.status, c.opened_at, c.topic, c.origin, c.started_by, c.subject, c.channel_kinds,"
-        f" c.last_inbound_at FROM conversations c WHERE {cond}",
+        f" c.last_inbound_at, {f'CASE WHEN {alone} THEN 1 ELSE 0 END' if counted else '0'} FROM conversations c WHERE {cond}",
         params,
     ):
+        if single:
+            if (lo is None or opened >= lo) and (hi is None or opened < hi):
+                bulk[(topic or "", channel_kinds)] += 1
+            continue
         row = IssueRow(cid, live.get(customer, customer), status, opened, topic=topic or "", origin=origin,
                        started_by=started_by, subject=subject)
         if not exact and started_by is None and channel_kinds and " " not in channel_kinds:
@@ -203,15 +231,20 @@ def issue_rows(
     return sorted(rows.values(), key=lambda r: (r.first_contact if r.first_contact is not None else r.opened_at, r.conversation_id))
 
 
-def identity_kinds(conn: sqlite3.Connection, customer_ids: list[int] | None = None) -> dict[int, set[str]]:
-    """Live customer id -> the kinds of identity they hold (merged customers' included)."""
-    live = live_customers(conn)
+def identity_kinds(
+    conn: sqlite3.Connection, customer_ids: list[int] | None = None, live: dict[int, int] | None = None
+) -> dict[int, set[str]]:
+    """Live customer id -> the kinds of identity they hold (merged customers' included); `live`
+    as for `issue_rows`."""
+    live = live_customers(conn) if live is None else live
     out: dict[int, set[str]] = {}
     if customer_ids is None:
         rows = conn.execute("SELECT customer_id, kind FROM identities").fetchall()
     else:
-        marks, params = _id_list(customer_ids)
-        rows = conn.execute(f"SELECT customer_id, kind FROM identities WHERE customer_id IN ({marks})", params).fetchall()
+        rows = []
+        for start in range(0, len(customer_ids), 500):
+            marks, params = _id_list(customer_ids[start : start + 500])
+            rows += conn.execute(f"SELECT customer_id, kind FROM identities WHERE customer_id IN ({marks})", params).fetchall()
     for customer, kind in rows:
         out.setdefault(live.get(customer, customer), set()).add(kind)
     return out
