@@ -20,7 +20,7 @@ from pathlib import Path
 from omniconsole.analytics import journey_service as js
 from omniconsole.analytics.journeys import JourneySettings
 from omniconsole.bench.query import percentiles
-from omniconsole.store import Store, analytics
+from omniconsole.store import Store, analytics, journeys
 
 REPORT_BUDGET_MS, JOURNEY_BUDGET_MS = 2000.0, 20.0
 
@@ -43,18 +43,18 @@ async def journeys_benchmark(db_path: Path, rounds: int, customers: int) -> dict
             started = time.perf_counter()
             report = js.render(await js.journeys_report(store, None, now=now), "json")
             reports.append(time.perf_counter() - started)
-        ids = await store.db.run(lambda conn: [r[0] for r in conn.execute("SELECT id FROM customers WHERE merged_into IS NULL")])
+        ids = await store.db.run(journeys.live_customer_ids)
         picked = random.Random(5).sample(ids, min(customers, len(ids)))
-        journeys: list[float] = []
+        journey_times: list[float] = []
         config = JourneySettings()
         for customer_id in picked:
             started = time.perf_counter()
             await js.customer_journey(store, customer_id, now, config)
-            journeys.append(time.perf_counter() - started)
+            journey_times.append(time.perf_counter() - started)
     finally:
         await store.close()
     report_p50, report_p95 = percentiles(reports)
-    journey_p50, journey_p95 = percentiles(journeys)
+    journey_p50, journey_p95 = percentiles(journey_times)
     return {
         "issues": json.loads(report)["issues"],
         "topics_detected": detected,

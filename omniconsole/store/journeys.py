@@ -250,6 +250,11 @@ def identity_kinds(
     return out
 
 
+def live_customer_ids(conn: sqlite3.Connection) -> list[int]:
+    """Ids of every customer not merged into another (the benchmark picks journeys among them)."""
+    return [r[0] for r in conn.execute("SELECT id FROM customers WHERE merged_into IS NULL ORDER BY id")]
+
+
 def contact_texts(conn: sqlite3.Connection, conversation_ids: list[int]) -> list[tuple[int, float, str, str]]:
     """(conversation id, epoch seconds, channel kind, body) of the customer's messages in these
     conversations, in time order: what "repeated themselves" compares."""
