@@ -125,6 +125,50 @@ def advice_for(journey: CustomerJourney, conversation_id: int, table: dict, conf
     return j.advise(table, issue.topic, issue.channels[-1], journey.reachable, config)
 
 
+#: What the bot says when it offers a better channel (`[journeys] bot_offer`), by language.
+OFFER_TEXTS = {
+    "ru": "Кстати, такие вопросы быстрее всего решаются {channel}: так обычно хватает одного обращения.",
+    "en": "By the way, requests like this are usually settled in one contact {channel}.",
+}
+OFFER_CHANNELS_RU = {
+    "phone": "по телефону",
+    "sms": "по SMS",
+    "email": "по почте",
+    "telegram": "в Telegram",
+    "whatsapp": "в WhatsApp",
+    "vk": "во ВКонтакте",
+    "web": "в чате на сайте",
+}
+
+
+class ChannelOffer:
+    """The bot's offer of the channel that serves a conversation's topic much better (the same
+    advice the operator's window shows; none for the holdout or without a clear winner)."""
+
+    def __init__(self, store, settings=None, clock=time.time):
+        self.store = store
+        self.config = journey_settings(settings)
+        self.calendar = default_calendar(settings)
+        self.clock = clock
+        self.table = OutcomeTable(store, self.config, self.calendar, clock)
+
+    async def words(self, conversation_id: int, customer_id: int, language: str | None) -> str:
+        """One sentence for the customer in their language ('' : nothing to offer)."""
+        journey = await customer_journey(self.store, customer_id, self.clock(), self.config, self.calendar)
+        advice = advice_for(journey, conversation_id, await self.table.get(), self.config)
+        if advice is None:
+            return ""
+        kind = advice.better.channel
+        if language == "ru":
+            return OFFER_TEXTS["ru"].format(channel=OFFER_CHANNELS_RU.get(kind, kind))
+        return OFFER_TEXTS["en"].format(channel=j.channel_words(kind))
+
+
+def channel_offer(settings, store):
+    """A `ChannelOffer` when `[journeys] bot_offer` is on, else None."""
+    return ChannelOffer(store, settings) if journey_settings(settings).bot_offer else None
+
+
 # --- words ---------------------------------------------------------------------------------
 
 

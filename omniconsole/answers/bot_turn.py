@@ -159,8 +159,11 @@ class BotStep:
 
     name = "bot"
 
-    def __init__(self, store, *, clock=time.time):
+    def __init__(self, store, *, clock=time.time, offer=None):
         self.store = store
+        # `[journeys] bot_offer`: a handoff also offers the channel that serves the topic best
+        # (analytics/journey_service.py ChannelOffer); None: never.
+        self.offer = offer
         self.rows = BotStore(store)
         self.clock = clock
         self._brains: dict[Thresholds, BotBrain] = {}
@@ -396,6 +399,13 @@ class BotStep:
             notice = words_["handoff"]
         else:
             notice = words_["handoff_closed"].format(when=when_words(opening, language if language in TEXTS else "ru", moment))
+        if self.offer is not None:
+            try:
+                offer = await self.offer.words(row.conversation_id, row.customer_id, language)
+            except Exception:  # an offer is a courtesy: the handoff goes on without it
+                log.exception("bot: no channel offer for conversation %d", row.conversation_id)
+                offer = ""
+            notice = f"{notice}\n{offer}" if offer else notice
         await self.rows.queue_message(
             row.conversation_id, self._signed(notice, cfg), cfg.name, kind="handoff_notice", payload={"reason": reason}
         )
@@ -415,4 +425,8 @@ class BotStep:
 def conversation_pipeline(settings, store) -> list:
     """The pipeline steps the core runs after ingest for these settings: the bot when any
     channel turns it on (later steps, rules and routing, join here)."""
-    return [BotStep(store)] if BotStep.wanted(settings.channels) else []
+    if not BotStep.wanted(settings.channels):
+        return []
+    from omniconsole.analytics.journey_service import channel_offer
+
+    return [BotStep(store, offer=channel_offer(settings, store))]

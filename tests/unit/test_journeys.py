@@ -275,3 +275,28 @@ def test_report_journeys_cli_formats(tmp_path, shop):
     assert "Most common paths" in table.stdout and "telegram → email" in table.stdout
     csv_out = subprocess.run([*run, "--format", "csv"], capture_output=True, text=True, cwd=repo_root(), env=subprocess_env(), timeout=120)
     assert csv_out.returncode == 0 and csv_out.stdout.startswith("section,key,issues,")
+
+
+async def test_the_bot_offers_the_better_channel_only_when_configured(tmp_path):
+    from omniconsole.core.demo import build_demo_history, demo_settings
+
+    settings = demo_settings(tmp_path / "offer")
+    store = await Store.open(settings.database)
+    try:
+        await build_demo_history(store, settings, conversations=2000)
+        tg = await store.ensure_channel("telegram", "Telegram")
+        customer = await store.db.write(
+            identities_store.add_customer, "Вера", [("telegram", "990001", "990001"), ("phone", "+79990001122", "+79990001122")]
+        )
+        record = InboundRecord(external_id="offer-1", identity_kind="telegram", address="990001", body="Верните деньги", sent_at=NOW)
+        conversation = (await store.ingest(tg, "telegram", [record], None)).receipts[0][2]
+        await store.set_topics([(conversation, "refunds")])
+        assert js.channel_offer(settings, store) is None  # off unless configured
+        on = dataclasses.replace(settings, journeys=j.JourneySettings(holdout=0.0, bot_offer=True))
+        offer = js.channel_offer(on, store)
+        assert "по телефону" in await offer.words(conversation, customer, "ru")
+        assert "by phone" in await offer.words(conversation, customer, "en")
+        held = dataclasses.replace(settings, journeys=j.JourneySettings(holdout=1.0, bot_offer=True))
+        assert await js.channel_offer(held, store).words(conversation, customer, "en") == ""
+    finally:
+        await store.close()
