@@ -209,10 +209,23 @@ def render(report: dict, fmt: str) -> str:
         for t in report["transitions"]:
             writer.writerow([t["from"], t["to"], t["switches"]])
         writer.writerow([])
-        cols = ["topic", "channel", "n", "rate", "rate_shrunk", "rate_interval", "ttr_business_median_s", "csat", "csat_n", "operator_minutes"]
+        cols = [
+            "topic",
+            "channel",
+            "n",
+            "rate",
+            "rate_shrunk",
+            "rate_interval",
+            "ttr_business_median_s",
+            "csat",
+            "csat_n",
+            "operator_minutes",
+        ]
         writer.writerow(cols)
         for c in report["outcomes"]:
-            writer.writerow(["" if c[k] is None else (" ".join(map(str, c[k])) if isinstance(c[k], list) else c[k]) for k in cols])
+            writer.writerow(
+                ["" if c[k] is None else (" ".join(map(str, c[k])) if isinstance(c[k], list) else c[k]) for k in cols]
+            )
         return buffer.getvalue().rstrip("\n")
     return "\n".join(table_lines(report))
 
@@ -249,7 +262,9 @@ def table_lines(report: dict) -> list[str]:
     lines += ["By channel of first contact", *_columns(["channel", *FIGURE_COLUMNS], rows), ""]
     rows = [[t["from"], t["to"], str(t["switches"])] for t in report["transitions"]] or [["-", "-", "0"]]
     lines += ["Channel switches", *_columns(["from", "to", "switches"], rows), ""]
-    rows = [[path_words(p["path"]), str(p["issues"]), _percent(p["fcr"]), human_duration(p["ttr_median_s"])] for p in report["paths"]]
+    rows = [
+        [path_words(p["path"]), str(p["issues"]), _percent(p["fcr"]), human_duration(p["ttr_median_s"])] for p in report["paths"]
+    ]
     lines += ["Most common paths", *_columns(["path", "issues", "FCR", "TTR median"], rows or [["-", "0", "-", "-"]]), ""]
     rows = [
         [
@@ -267,7 +282,9 @@ def table_lines(report: dict) -> list[str]:
     ]
     lines += [
         "Outcomes by topic and channel resolved on (recontact-free resolution)",
-        *_columns(["topic", "channel", "n", "rate", "shrunk", "95% interval", "TTR business", "CSAT", "op. min"], rows or [["-"] * 9]),
+        *_columns(
+            ["topic", "channel", "n", "rate", "shrunk", "95% interval", "TTR business", "CSAT", "op. min"], rows or [["-"] * 9]
+        ),
         "",
     ]
     advice = report["advice"]
@@ -278,7 +295,9 @@ def table_lines(report: dict) -> list[str]:
     return lines
 
 
-async def journeys_report(store, settings, now: float | None = None, start: float | None = None, end: float | None = None) -> dict:
+async def journeys_report(
+    store, settings, now: float | None = None, start: float | None = None, end: float | None = None
+) -> dict:
     """The journeys report of a period (issues by their first contact) from the raw history."""
     now = time.time() if now is None else now
     config = journey_settings(settings)

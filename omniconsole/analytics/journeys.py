@@ -539,7 +539,12 @@ def advice_effect(
         fig = figures(members)
         judged = [i for i in members if i.resolved and i.repeat_contact is not None]
         good = sum(1 for i in judged if not i.repeat_contact)
-        out[name] = {"issues": fig["issues"], "judged": fig["judged"], "fcr": fig["fcr"], "fcr_interval": _pair(wilson(good, len(judged)))}
+        out[name] = {
+            "issues": fig["issues"],
+            "judged": fig["judged"],
+            "fcr": fig["fcr"],
+            "fcr_interval": _pair(wilson(good, len(judged))),
+        }
     return out
 
 
@@ -562,7 +567,9 @@ def grouped(issues: list[Issue], key) -> list[dict]:
     return [{"key": k, **figures(v)} for k, v in sorted(groups.items())]
 
 
-def build_report(data: JourneyData, settings: JourneySettings, period_start: float | None = None, period_end: float | None = None) -> dict:
+def build_report(
+    data: JourneyData, settings: JourneySettings, period_start: float | None = None, period_end: float | None = None
+) -> dict:
     """The journeys report: totals, by topic, by channel (of the first contact), transitions,
     the most common paths, the outcome table and the advice's effect. An issue belongs to the
     period its first contact falls in."""

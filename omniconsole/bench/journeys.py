@@ -71,9 +71,15 @@ def main(args: argparse.Namespace) -> int:
     if db is None or not db.exists():
         raise SystemExit("bench journeys needs --db FILE: a database kept by `omniconsole bench ingest --keep FILE`")
     f = asyncio.run(journeys_benchmark(db, args.rounds, args.customers))
-    print(f"journeys report ({f['issues']:,} issues)  p50 {f['report_p50_ms']:.0f} ms  p95 {f['report_p95_ms']:.0f} ms  (budget {REPORT_BUDGET_MS:.0f} ms)")
-    print(f"one customer's journey          p50 {f['journey_p50_ms']:.1f} ms  p95 {f['journey_p95_ms']:.1f} ms  (budget {JOURNEY_BUDGET_MS:.0f} ms)")
-    print(f"topics detected first: {f['topics_detected']:,} conversations in {f['topic_detection_ms'] / 1000:.1f} s (once per conversation)")
+    print(
+        f"journeys report ({f['issues']:,} issues)  p50 {f['report_p50_ms']:.0f} ms  p95 {f['report_p95_ms']:.0f} ms  (budget {REPORT_BUDGET_MS:.0f} ms)"
+    )
+    print(
+        f"one customer's journey          p50 {f['journey_p50_ms']:.1f} ms  p95 {f['journey_p95_ms']:.1f} ms  (budget {JOURNEY_BUDGET_MS:.0f} ms)"
+    )
+    print(
+        f"topics detected first: {f['topics_detected']:,} conversations in {f['topic_detection_ms'] / 1000:.1f} s (once per conversation)"
+    )
     if args.json:
         print(json.dumps(f))
     return 0

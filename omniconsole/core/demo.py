@@ -188,11 +188,21 @@ def _build(
         resolved_on = state.issue(customer, topic, subject, lines, ident, at)
         if resolved_on is not None and rng.random() < recontact_chance(topic, resolved_on[0]):
             kinds = len(customer.identities)
-            again = (resolved_on[1] + 1 + rng.randrange(kinds - 1)) % kinds if kinds > 1 and rng.random() < 0.7 else resolved_on[1]
+            again = (
+                (resolved_on[1] + 1 + rng.randrange(kinds - 1)) % kinds if kinds > 1 and rng.random() < 0.7 else resolved_on[1]
+            )
             words = {"ru": "Пишу ещё раз: ", "en": "Writing again: "}.get(customer.language, "")
             heapq.heappush(
                 returns,
-                (resolved_on[2] + rng.uniform(0.2, 5) * 86400, state.seq, customer, topic, subject, [words + lines[0], *lines[1:]], again),
+                (
+                    resolved_on[2] + rng.uniform(0.2, 5) * 86400,
+                    state.seq,
+                    customer,
+                    topic,
+                    subject,
+                    [words + lines[0], *lines[1:]],
+                    again,
+                ),
             )
     return state.messages
 
@@ -200,7 +210,9 @@ def _build(
 class _Backfill:
     """Writes one demo issue at a time into the history (store functions only)."""
 
-    def __init__(self, conn, ingestor: Ingestor, channel_ids: dict[str, int], rng: random.Random, operators: list[str], now: float):
+    def __init__(
+        self, conn, ingestor: Ingestor, channel_ids: dict[str, int], rng: random.Random, operators: list[str], now: float
+    ):
         self.conn, self.ingestor, self.channel_ids, self.rng = conn, ingestor, channel_ids, rng
         self.operators, self.now = operators, now
         self.seq = self.messages = 0

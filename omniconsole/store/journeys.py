@@ -146,8 +146,16 @@ def issue_rows(
             if (lo is None or opened >= lo) and (hi is None or opened < hi):
                 bulk[(topic or "", channel_kinds)] += 1
             continue
-        row = IssueRow(cid, live.get(customer, customer), status, opened, topic=topic or "", origin=origin,
-                       started_by=started_by, subject=subject)
+        row = IssueRow(
+            cid,
+            live.get(customer, customer),
+            status,
+            opened,
+            topic=topic or "",
+            origin=origin,
+            started_by=started_by,
+            subject=subject,
+        )
         if not exact and started_by is None and channel_kinds and " " not in channel_kinds:
             row.first_contact, row.last_contact = opened, last_inbound if last_inbound is not None else opened
             row.path.append((opened, channel_kinds))
@@ -228,7 +236,9 @@ def issue_rows(
         params,
     ):
         rows[cid].csat = score
-    return sorted(rows.values(), key=lambda r: (r.first_contact if r.first_contact is not None else r.opened_at, r.conversation_id))
+    return sorted(
+        rows.values(), key=lambda r: (r.first_contact if r.first_contact is not None else r.opened_at, r.conversation_id)
+    )
 
 
 def identity_kinds(

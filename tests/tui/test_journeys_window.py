@@ -39,7 +39,9 @@ async def test_advice_and_hostile_origin_are_drawn_as_text(make_app, shop):
         issue = j.Issue(row, "refunds", ("web",), False, None, None, None, None, None)
         cell = j.Cell("refunds", "web", 340, 177, 0.52, 0.52, (0.47, 0.57))
         better = j.Cell("refunds", "phone", 120, 101, 0.84, 0.83, (0.76, 0.9))
-        advice = j.Advice("refunds", cell, better, "Refunds: by phone 84% resolved in one contact, in the web chat 52% (n=120/340)")
+        advice = j.Advice(
+            "refunds", cell, better, "Refunds: by phone 84% resolved in one contact, in the web chat 52% (n=120/340)"
+        )
         from omniconsole.analytics.journey_service import CustomerJourney
 
         pane.show_journey(JourneyCardState(customer, CustomerJourney([issue], {"web", "phone"}), advice))

@@ -41,9 +41,7 @@ class Shop:
         write_transaction(self.conn, actions.add_operator, "alice")
 
     def customer(self, name: str, *identities: tuple[str, str]) -> int:
-        return write_transaction(
-            self.conn, identities_store.add_customer, name, [(k, a, a) for k, a in identities], now=T0 - DAY
-        )
+        return write_transaction(self.conn, identities_store.add_customer, name, [(k, a, a) for k, a in identities], now=T0 - DAY)
 
     def says(self, kind: str, address: str, at: float, body: str) -> int:
         if kind not in self.channels:
@@ -196,7 +194,9 @@ async def test_a_customers_journey_across_a_merge(tmp_path):
     try:
         tg = await store.ensure_channel("telegram", "Telegram")
         mail = await store.ensure_channel("email", "E-mail")
-        one = InboundRecord(external_id="a", identity_kind="telegram", address="77", body="[bold]refund?\x1b]52;c;x\x07", sent_at=T0)
+        one = InboundRecord(
+            external_id="a", identity_kind="telegram", address="77", body="[bold]refund?\x1b]52;c;x\x07", sent_at=T0
+        )
         two = InboundRecord(external_id="b", identity_kind="email", address="dan@example.com", body="refund?", sent_at=T0 + 60)
         first = (await store.ingest(tg, "telegram", [one], None)).receipts[0]
         second = (await store.ingest(mail, "email", [two], None)).receipts[0]
@@ -266,14 +266,18 @@ def test_report_journeys_cli_formats(tmp_path, shop):
     db = str(tmp_path / "j.db")
     shop.conn.close()
     run = [sys.executable, "-m", "omniconsole.cli", "report", "journeys", "--db", db]
-    out = subprocess.run([*run, "--format", "json"], capture_output=True, text=True, cwd=repo_root(), env=subprocess_env(), timeout=120)
+    out = subprocess.run(
+        [*run, "--format", "json"], capture_output=True, text=True, cwd=repo_root(), env=subprocess_env(), timeout=120
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["issues"] == 4 and report["transitions"] == [{"from": "telegram", "to": "email", "switches": 1}]
     table = subprocess.run(run, capture_output=True, text=True, cwd=repo_root(), env=subprocess_env(), timeout=120)
     assert table.returncode == 0, table.stderr
     assert "Most common paths" in table.stdout and "telegram → email" in table.stdout
-    csv_out = subprocess.run([*run, "--format", "csv"], capture_output=True, text=True, cwd=repo_root(), env=subprocess_env(), timeout=120)
+    csv_out = subprocess.run(
+        [*run, "--format", "csv"], capture_output=True, text=True, cwd=repo_root(), env=subprocess_env(), timeout=120
+    )
     assert csv_out.returncode == 0 and csv_out.stdout.startswith("section,key,issues,")
 
 
@@ -288,7 +292,9 @@ async def test_the_bot_offers_the_better_channel_only_when_configured(tmp_path):
         customer = await store.db.write(
             identities_store.add_customer, "Вера", [("telegram", "990001", "990001"), ("phone", "+79990001122", "+79990001122")]
         )
-        record = InboundRecord(external_id="offer-1", identity_kind="telegram", address="990001", body="Верните деньги", sent_at=NOW)
+        record = InboundRecord(
+            external_id="offer-1", identity_kind="telegram", address="990001", body="Верните деньги", sent_at=NOW
+        )
         conversation = (await store.ingest(tg, "telegram", [record], None)).receipts[0][2]
         await store.set_topics([(conversation, "refunds")])
         assert js.channel_offer(settings, store) is None  # off unless configured

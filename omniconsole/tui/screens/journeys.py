@@ -130,6 +130,3 @@ class JourneysScreen(Screen[None]):
                 style="dim",
             )
         )
-
-
-
