@@ -95,12 +95,12 @@ ROLES: dict[str, str] = {
     # reports and the wallboard (issue #20: a supervisor's; agents get the team's totals later)
     "report_histories": SUPERVISOR,
     "wallboard_rows": SUPERVISOR,
-    # journeys (issue #21): the journey of the customer in front of an agent is theirs to read;
-    # the figures over everyone are a supervisor's, like reports. Detected topics are the
-    # core's to record (the report run in the core's process, or alone on a laptop).
+    # journeys (issue #21): every agent's window reads the customer's journey and the outcome
+    # table its channel advice comes from (rows of conversations an agent may read anyway).
+    # Detected topics are the core's to record (a report run by the core's user, or alone).
     "customer_journey": READ,
-    "journey_texts": SUPERVISOR,
-    "journey_rows": SUPERVISOR,
+    "journey_texts": READ,
+    "journey_rows": READ,
     "undetected_topics": SUPERVISOR,
     "set_topics": CORE,
     # people's data and rights

@@ -85,11 +85,13 @@ class JourneyCard:
         self.table = js.OutcomeTable(store, self.config, self.calendar, self.clock)
 
     def request(self, screen, pane, profile, conversation_id: int | None) -> None:
-        """Draw "reading…" on the card of `profile`, and a worker of `screen` that fills in the
+        """Draw "reading…" on the card of `profile` (unless its journey is drawn already: a
+        conversation is opened again at each change), and a worker of `screen` that fills in the
         journey and the advice for `conversation_id`."""
         if profile is None:
             return
-        pane.show_journey(JourneyCardState(profile.id, None))
+        if pane.journey is None or pane.journey.customer_id != profile.id:
+            pane.show_journey(JourneyCardState(profile.id, None))  # a refresh keeps what is drawn
 
         async def fetch() -> None:
             journey = await js.customer_journey(self.store, profile.id, self.clock(), self.config, self.calendar)
