@@ -306,3 +306,20 @@ async def test_the_bot_offers_the_better_channel_only_when_configured(tmp_path):
         assert await js.channel_offer(held, store).words(conversation, customer, "en") == ""
     finally:
         await store.close()
+
+
+def test_origin_of_a_conversation_is_where_the_customer_came_from(tmp_path):
+    s = Shop(tmp_path / "o.db")
+    kind = "telegram"
+    s.channels[kind] = write_transaction(s.conn, actions.ensure_channel, kind, kind)
+
+    def arrive(external_id: str, at: float, origin: str | None) -> int:
+        record = InboundRecord(external_id=external_id, identity_kind=kind, address="5005", body="hi", sent_at=at, origin=origin)
+        return write_transaction(s.conn, history.ingest_batch, s.channels[kind], kind, [record], None).receipts[0][2]
+
+    first = arrive("o1", T0, "spring_sale")  # a Telegram deep link's payload
+    assert arrive("o2", T0 + 60, "refund_form") == first  # a later link does not rewrite it
+    s.resolve(first, T0 + 120)
+    second = arrive("o3", T0 + 9 * DAY, None)
+    origins = {r.conversation_id: r.origin for r in sj.issue_rows(s.conn)}
+    assert origins == {first: "spring_sale", second: None}
