@@ -180,9 +180,10 @@ def outcome_words(issue: j.Issue) -> str:
     if not issue.resolved:
         return "open" if issue.row.status in ("open", "pending") else issue.row.status
     took = human_duration(issue.ttr_s)
-    if issue.repeat_contact is None:
-        return f"resolved in {took}"
-    return f"resolved in {took}, " + ("came back within 7 days" if issue.repeat_contact else "no contact for 7 days")
+    back = issue.next_contact_at is not None and issue.next_contact_at - issue.row.resolved_at <= j.RECONTACT_WINDOW
+    if back:
+        return f"resolved in {took}, came back within 7 days"
+    return f"resolved in {took}" + (", no contact for 7 days" if issue.repeat_contact is False else "")
 
 
 def path_words(channels: tuple[str, ...] | list[str]) -> str:

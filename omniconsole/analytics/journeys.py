@@ -5,8 +5,8 @@ An issue is one conversation with its reopenings. Its **topic** is the label an 
 that names a topic (one of the library's tags), else the topic the bot detected, else the one
 the answers engine detects from the customer's first three messages, else "other". Its
 **path** is the channel of its first contact and of every switch. It is **judged** for
-first-contact resolution once it was resolved and either the customer came back within
-7 days or 7 days have passed.
+first-contact resolution once it was resolved 7 days ago or more (judging earlier those who
+already came back would fill recent periods with repeats alone).
 
 The outcome table crosses topic with the channel an issue was resolved on (the channel of the
 customer's last contact before the first resolution). Each cell has n and an interval: Wilson
@@ -204,11 +204,11 @@ def build_issues(
             elif other.last_contact is not None and other.last_contact > resolved_at:
                 candidates.append(other.last_contact)  # an issue running alongside went on
         next_at = min(candidates) if candidates else None
+        # Judged only once the 7 days are over: judging early those who already came back
+        # would fill recent periods with repeats alone.
         judged: bool | None = None
-        if next_at is not None and next_at - resolved_at <= RECONTACT_WINDOW:
-            judged = True
-        elif now - resolved_at >= RECONTACT_WINDOW:
-            judged = False
+        if now - resolved_at >= RECONTACT_WINDOW:
+            judged = next_at is not None and next_at - resolved_at <= RECONTACT_WINDOW
         start = row.first_contact if row.first_contact is not None else row.opened_at
         ttr = max(0.0, resolved_at - start)
         ttr_business = None
