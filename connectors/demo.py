@@ -248,6 +248,29 @@ _THANKS = {
 }
 
 
+#: The pattern the demo's history puts in (omniconsole/core/demo.py): the chance that an issue
+#: of a topic resolved on a channel brings the customer back within a few days, by topic and
+#: channel kind ("*": every other channel). Refunds and card charges are settled best by phone,
+#: delivery in the messengers; orders, account and appointments fare alike everywhere. The
+#: journeys outcome table must find exactly this (tests/unit/test_journeys.py).
+RECONTACT_CHANCE: dict[str, dict[str, float]] = {
+    "refunds": {"phone": 0.03, "email": 0.3, "*": 0.65},
+    "cards": {"phone": 0.03, "email": 0.3, "*": 0.65},
+    "delivery": {"telegram": 0.03, "whatsapp": 0.03, "*": 0.6},
+    "orders": {"*": 0.2},
+    "account": {"*": 0.2},
+    "appointments": {"*": 0.2},
+}
+#: Where some customers come from (a Telegram deep-link payload, a page of the shop).
+DEMO_ORIGINS = {"telegram": ("spring_sale", "order_status", "refund_form"), "web": ("https://shop.example/help/refunds",)}
+
+
+def recontact_chance(topic: str, channel_kind: str) -> float:
+    """`RECONTACT_CHANCE` for an issue of `topic` resolved on `channel_kind`."""
+    table = RECONTACT_CHANCE.get(topic, {"*": 0.2})
+    return table.get(channel_kind, table["*"])
+
+
 @dataclass(frozen=True, slots=True)
 class DemoCustomer:
     """A simulated person: name, language and 1-3 identities."""
@@ -328,6 +351,15 @@ class DemoWorld:
             if seq >= start:
                 yield DemoEvent(seq, customer, kind, address, text, subject, topic, last)
             seq += 1
+
+    def issues(self, rng: random.Random) -> Iterator[tuple[DemoCustomer, str, str, list[str]]]:
+        """Issues for a history, one after another: (customer, topic, subject, the customer's
+        lines with numbers filled in); every customer's dialogue runs whole, as one issue."""
+        while True:
+            customer = rng.choice(self.customers)
+            topic, subject, lines = rng.choice(_DIALOGUES[customer.language])
+            n, d, c = rng.randrange(10000, 99999), rng.randrange(4, 21), rng.randrange(1000, 9999)
+            yield customer, topic, subject, [line.format(n=n, d=d, c=c) for line in lines]
 
     def thanks(self, customer_language: str, number: int) -> str:
         options = _THANKS.get(customer_language, _THANKS["en"])

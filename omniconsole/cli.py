@@ -224,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
         " customers' messages), so reports have response and resolution times to fold",
     )
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+    q = bench.add_parser("journeys", help="journeys report and one customer's journey on a kept database")
+    _common(q)
+    q.add_argument("--rounds", type=int, default=5, help="journeys reports to time (default: 5)")
+    q.add_argument("--customers", type=int, default=300, help="customers whose journey to time (default: 300)")
+    q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     q = bench.add_parser("query", help="p50/p95 of inbox page, timeline, profile and search")
     _common(q)
     q.add_argument("--messages", type=int, default=100_000, help="size of the database to build when --db is not given")

@@ -185,6 +185,8 @@ class Settings:
     # `[automation]`: the rules file and its rules and macros (omniconsole/automation/rules.py);
     # None: no rules.
     automation: Any = None
+    # `[journeys]` (omniconsole/analytics/journeys.py JourneySettings); None: the defaults.
+    journeys: Any = None
 
     @property
     def attachments_dir(self) -> Path:
@@ -274,6 +276,7 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         retention=_retention_settings(_table(raw, "retention", path), path),
         team=_team_settings(_table(raw, "team", path), path, base),
         surveys=_survey_settings(_table(raw, "surveys", path), path),
+        journeys=_journey_settings(_table(raw, "journeys", path), path),
         routing=routing,
         sla=_sla_settings(raw, path, routing),
         webhooks=_webhook_settings(raw.get("webhooks", []), path, base),
@@ -357,6 +360,16 @@ def _survey_settings(table: dict[str, Any], path: Path) -> SurveySettings:
                 raise UsageError(f"{where}: texts.{language}.{key} must be text")
     values["texts"] = {str(k): dict(v) for k, v in texts.items()}
     return SurveySettings(**values)
+
+
+def _journey_settings(table: dict[str, Any], path: Path) -> Any:
+    """`[journeys]`, checked now so a mistake stops the start."""
+    from omniconsole.analytics.journeys import parse_settings
+
+    try:
+        return parse_settings(table)
+    except ValueError as exc:
+        raise UsageError(f"{path}: [journeys]: {exc}") from None
 
 
 def _routing_settings(raw: dict[str, Any], path: Path, base: Path) -> Any:

@@ -17,9 +17,10 @@ def add_parser(sub: argparse._SubParsersAction, common) -> None:
     p.add_argument(
         "what",
         nargs="?",
-        choices=("summary", "conversations"),
+        choices=("summary", "conversations", "journeys"),
         default="summary",
-        help="summary (default), or conversations: one row per conversation opened in the period",
+        help="summary (default), conversations: one row per conversation opened in the period, or journeys:"
+        " customers' paths across channels and which channel resolves each topic best",
     )
     p.add_argument(
         "--from",
@@ -81,6 +82,11 @@ def run(args: argparse.Namespace, settings) -> int:
     async def main() -> str:
         store = await Store.open(settings.database, create=False)
         try:
+            if args.what == "journeys":
+                from omniconsole.analytics import journey_service
+
+                report = await journey_service.journeys_report(store, settings, start=period.start, end=period.end)
+                return journey_service.render(report, args.format)
             if args.what == "conversations":
                 return rp.render_conversations(await conversations_report(store, period), args.format)
             return rp.render(await make_report(store, period, by=args.by), args.format)

@@ -178,9 +178,12 @@ class BotStep:
 
     name = "bot"
 
-    def __init__(self, store, *, clock=time.time, handoff_queue: HandoffQueue | None = None):
+    def __init__(self, store, *, clock=time.time, handoff_queue: HandoffQueue | None = None, offer=None):
         self.store = store
         self.handoff_queue = handoff_queue
+        # `[journeys] bot_offer`: a handoff also offers the channel that serves the topic best
+        # (analytics/journey_service.py ChannelOffer); None: never.
+        self.offer = offer
         self.rows = BotStore(store)
         self.clock = clock
         self._brains: dict[Thresholds, BotBrain] = {}
@@ -451,6 +454,12 @@ class BotStep:
             notice = words_["handoff"]
         else:
             notice = words_["handoff_closed"].format(when=when_words(opening, language if language in TEXTS else "ru", moment))
+        offer = ""
+        if self.offer is not None:
+            try:
+                offer = await self.offer.words(row.conversation_id, row.customer_id, language)
+            except Exception:  # an offer is a courtesy: the handoff goes on without it
+                log.exception("bot: no channel offer for conversation %d", row.conversation_id)
         topic = (decision.topic if decision else "") or row.topic or "not detected"
         confidence = round(decision.confidence, 3) if decision is not None and decision.confidence is not None else None
         summary = "\n".join(
@@ -472,6 +481,7 @@ class BotStep:
             bot_db.handoff(conn, conversation_id, reason, category, summary, cfg.name, now, details=details)
             place = self.handoff_queue(conn, conversation_id, now) if self.handoff_queue is not None else None
             body = notice if place is None else f"{notice} {position_words.format(position=place[0], wait=place[1])}"
+            body = f"{body}\n{offer}" if offer else body
             if bot_db.can_answer(conn, conversation_id):
                 bot_db.queue_message(
                     conn,
@@ -504,4 +514,8 @@ def conversation_pipeline(settings, store, handoff_queue: HandoffQueue | None = 
     """The pipeline steps the core runs after ingest for these settings: the bot when any
     channel turns it on. `handoff_queue`: routing's part of a handoff (see `HandoffQueue`;
     omniconsole/capabilities.py passes routing's)."""
-    return [BotStep(store, handoff_queue=handoff_queue)] if BotStep.wanted(settings.channels) else []
+    if not BotStep.wanted(settings.channels):
+        return []
+    from omniconsole.analytics.journey_service import channel_offer
+
+    return [BotStep(store, handoff_queue=handoff_queue, offer=channel_offer(settings, store))]

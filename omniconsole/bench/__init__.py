@@ -11,6 +11,7 @@ One module per thing measured, each with a `main(args)` that prints its figures:
     omniconsole bench routing  routing.py routing decision p50/p95: 10,000 arrivals, 50 operators
     omniconsole bench rules    rules.py   automation rules' pipeline step and follower p50/p95
     omniconsole bench sla      sla.py     SLA clocks on 100,000 open conversations: wake-ups, inbox pages
+    omniconsole bench journeys journeys.py journeys report over 1M messages, one customer's journey
 
 Modules are imported only when their benchmark runs (the window's bench pulls in Textual).
 """
@@ -31,6 +32,7 @@ BENCHMARKS = {
     "routing": "routing",
     "rules": "rules",
     "sla": "sla",
+    "journeys": "journeys",
 }
 
 

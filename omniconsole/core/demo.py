@@ -3,18 +3,20 @@ simulated world the live demo channels play."""
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 import random
 import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.demo import SIMULATED_KINDS, DemoWorld, inbound_for
+from connectors.demo import DEMO_ORIGINS, SIMULATED_KINDS, DemoCustomer, DemoEvent, DemoWorld, inbound_for, recontact_chance
 from omniconsole.config import ChannelSettings, Settings
 from omniconsole.core.identity import normalize_address
 from omniconsole.core.ingest import Ingestor
 from omniconsole.models import ConversationStatus, DeliveryState, OperatorRole
-from omniconsole.store import Store, actions, history, outbox, queries
+from omniconsole.store import Store, actions, history, journeys, outbox, queries
 from omniconsole.store import identities as identities_store
 
 DEMO_OPERATORS = ("anna", "boris")
@@ -132,7 +134,10 @@ async def build_demo_history(
         channel_ids[channel.channel_kind] = await store.ensure_channel(channel.channel_kind, channel.name)
     seed = int(settings.channels[0].options.get("seed", 7)) if settings.channels else 7
     ingestor = Ingestor(store, settings.data_dir, settings.default_region)
-    return await store.db.write(_build, ingestor, channel_ids, DemoWorld(seed), conversations, days, admin)
+    # Three people for each issue: most customers write once in a while, so a return within 7
+    # days means something (the first 50 are the live demo's own customers).
+    world = DemoWorld(seed, customers=max(50, 3 * conversations))
+    return await store.db.write(_build, ingestor, channel_ids, world, conversations, days, admin)
 
 
 def _build(
@@ -161,39 +166,104 @@ def _build(
         if len(identities) > 1 and customer.number % 8 == 3:
             identities = identities[:1]
         identities_store.add_customer(conn, customer.name, identities, now=now - days * 86400)
-    # About 3.5 messages a conversation: spread the events evenly over the period.
-    total_events = int(target * 3.6)
-    step = days * 86400 / total_events
+    # Issues one after another, evenly over the period; an issue resolved on a channel that
+    # serves its topic badly brings the customer back a few days later (connectors/demo.py
+    # RECONTACT_CHANCE), often on another channel and repeating their first words.
+    step = days * 86400 / target
     moment = now - days * 86400
-    messages = finished = 0
-    for event in world.events(0):
-        if finished >= target or moment >= now - 600:
-            break
-        moment += step * (0.5 + rng.random())
-        channel_id = channel_ids.get(event.kind.value)
-        if channel_id is None:
-            continue
-        record = ingestor.prepare(inbound_for(event, _utc(moment)))
-        record.external_id = f"history-{event.seq}"
-        result = history.ingest_batch(conn, channel_id, event.kind.value, [record], None)
-        messages += 1
-        conversation_id = next(iter(result.conversations))
-        # The older a conversation, the more certainly someone already answered it.
-        age_days = (now - moment) / 86400
-        if rng.random() < (0.95 if age_days > 1 else 0.5):
-            operator = rng.choice(operators)
-            reply_at = moment + rng.uniform(60, 3 * 3600)
-            if reply_at < now:
-                if queries.conversation(conn, conversation_id).assignee is None:
-                    actions.assign(conn, conversation_id, operator, operator, now=reply_at)
-                text = rng.choice(_REPLIES[event.customer.language])
-                message_id = actions.queue_reply(conn, conversation_id, text, operator, now=reply_at)
-                outbox.mark_sent(conn, message_id, f"history-out-{message_id}", DeliveryState.DELIVERED, None)
-                messages += 1
-                if event.last_line and age_days > 0.3:
-                    actions.set_status(conn, conversation_id, ConversationStatus.RESOLVED, operator, now=reply_at + 60)
-                    finished += 1
-    return messages
+    issues = world.issues(rng)
+    returns: list[tuple[float, int, DemoCustomer, str, str, list[str], int]] = []
+    state = _Backfill(conn, ingestor, channel_ids, rng, operators, now)
+    begun = 0
+    while begun < target:
+        if returns and returns[0][0] <= moment:
+            at, _, customer, topic, subject, lines, ident = heapq.heappop(returns)
+        else:
+            moment += step * (0.5 + rng.random())
+            if moment >= now - 600:
+                break
+            at, (customer, topic, subject, lines) = moment, next(issues)
+            ident = rng.randrange(len(customer.identities))
+        begun += 1
+        resolved_on = state.issue(customer, topic, subject, lines, ident, at)
+        if resolved_on is not None and rng.random() < recontact_chance(topic, resolved_on[0]):
+            kinds = len(customer.identities)
+            again = (
+                (resolved_on[1] + 1 + rng.randrange(kinds - 1)) % kinds if kinds > 1 and rng.random() < 0.7 else resolved_on[1]
+            )
+            words = {"ru": "Пишу ещё раз: ", "en": "Writing again: "}.get(customer.language, "")
+            heapq.heappush(
+                returns,
+                (
+                    resolved_on[2] + rng.uniform(0.2, 5) * 86400,
+                    state.seq,
+                    customer,
+                    topic,
+                    subject,
+                    [words + lines[0], *lines[1:]],
+                    again,
+                ),
+            )
+    return state.messages
+
+
+class _Backfill:
+    """Writes one demo issue at a time into the history (store functions only)."""
+
+    def __init__(
+        self, conn, ingestor: Ingestor, channel_ids: dict[str, int], rng: random.Random, operators: list[str], now: float
+    ):
+        self.conn, self.ingestor, self.channel_ids, self.rng = conn, ingestor, channel_ids, rng
+        self.operators, self.now = operators, now
+        self.seq = self.messages = 0
+
+    def issue(self, customer: DemoCustomer, topic: str, subject: str, lines: list[str], ident: int, at: float):
+        """The customer's lines (each answered by an operator) and the resolution; returns
+        (channel kind, identity index, epoch seconds) of the resolution, or None when the issue
+        is still open."""
+        conn, rng = self.conn, self.rng
+        conversation_id = None
+        kind_used = None
+        operator = rng.choice(self.operators)
+        for number, text in enumerate(lines):
+            if number and len(customer.identities) > 1 and rng.random() < 0.15:
+                ident = (ident + 1 + rng.randrange(len(customer.identities) - 1)) % len(customer.identities)
+                if rng.random() < 0.5:
+                    text = lines[0]  # on the new channel the customer starts over
+            kind, address = customer.identities[ident]
+            channel_id = self.channel_ids.get(kind.value)
+            if channel_id is None or at >= self.now - 60:
+                break
+            event = DemoEvent(self.seq, customer, kind, address, text, subject, topic, number == len(lines) - 1)
+            message = inbound_for(event, _utc(at))
+            origins = DEMO_ORIGINS.get(kind.value)
+            if number == 0 and origins and rng.random() < 0.3:
+                message = dataclasses.replace(message, origin=rng.choice(origins))
+            record = self.ingestor.prepare(message)
+            record.external_id = f"history-{self.seq}"
+            self.seq += 1
+            result = history.ingest_batch(conn, channel_id, kind.value, [record], None)
+            self.messages += 1
+            conversation_id = next(iter(result.conversations))
+            kind_used = (kind.value, ident)
+            journeys.set_topics(conn, [(conversation_id, topic)])  # a no-op once it has one
+            # The older a conversation, the more certainly someone already answered it.
+            if rng.random() > (0.95 if (self.now - at) > 86400 else 0.5):
+                return None
+            reply_at = at + rng.uniform(60, (20 if kind.value == "phone" else 180) * 60)
+            if reply_at >= self.now:
+                return None
+            if queries.conversation(conn, conversation_id).assignee is None:
+                actions.assign(conn, conversation_id, operator, operator, now=reply_at)
+            reply = rng.choice(_REPLIES[customer.language])
+            message_id = actions.queue_reply(conn, conversation_id, reply, operator, now=reply_at)
+            outbox.mark_sent(conn, message_id, f"history-out-{message_id}", DeliveryState.DELIVERED, None)
+            self.messages += 1
+            at = reply_at + rng.uniform(60, 3 * 3600)
+        if conversation_id is None or kind_used is None or at >= self.now - 0.3 * 86400:
+            return None
+        actions.set_status(conn, conversation_id, ConversationStatus.RESOLVED, operator, now=at)
+        return kind_used[0], kind_used[1], at
 
 
 def _utc(moment: float) -> datetime:

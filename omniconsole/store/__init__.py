@@ -30,6 +30,7 @@ two around a unit function of a store module), and the role table checks it meth
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 from omniconsole.models import ConversationStatus, DeliveryState, Health, InboxOrder, InboxView, OperatorRole
@@ -45,6 +46,7 @@ from omniconsole.store import (
     facts,
     history,
     integrations,
+    journeys,
     lease,
     outbound,
     outbox,
@@ -591,6 +593,58 @@ class Store:
             return facts.period_figures(conn, start, end), facts.period_figures(conn, start, end, me)
 
         return await self.db.run(read)
+
+    # --- journeys and channel advice (store/journeys.py, omniconsole/analytics/journeys.py) --
+
+    async def journey_rows(
+        self, period: tuple[float | None, float | None] = (None, None)
+    ) -> tuple[list[journeys.IssueRow], Counter, list[str], dict[int, set[str]]]:
+        """In one snapshot: the conversations as journeys `IssueRow`s, the open ones that stand
+        alone and began in `period` counted by (topic, channel kind) instead (store/journeys.py
+        `issue_rows`), the library's tags (the topics), and the identity kinds of each live
+        customer with a resolved issue."""
+
+        def read(conn):
+            bulk: Counter = Counter()
+            rows = journeys.issue_rows(conn, bulk=bulk, bulk_period=period)
+            # Advice is weighed for resolved issues only: their customers' channels are enough.
+            customers_resolved = sorted({r.customer_id for r in rows if r.status == "resolved"})
+            return rows, bulk, journeys.library_tags(conn), journeys.identity_kinds(conn, customers_resolved)
+
+        return await self.db.run(read)
+
+    async def customer_journey(
+        self, customer_id: int
+    ) -> tuple[list[journeys.IssueRow], list[tuple[int, float, str, str]], list[str], set[str]]:
+        """One customer's issues across every customer merged into them, the customer's message
+        texts in those issues (conversation id, epoch seconds, channel kind, body), the
+        library's tags and the customer's identity kinds. StoreError when there is no such
+        customer."""
+
+        def read(conn):
+            top = customers.live_customer(conn, customer_id)
+            family = customers.merge_tree(conn, top)
+            live = {member: top for member in family}
+            rows = journeys.issue_rows(conn, customer_ids=family, live=live)
+            texts = journeys.contact_texts(conn, [r.conversation_id for r in rows])
+            kinds = set().union(*journeys.identity_kinds(conn, family, live).values())
+            return rows, texts, journeys.library_tags(conn), kinds
+
+        return await self.db.run(read)
+
+    async def journey_texts(self, conversation_ids: list[int]) -> list[tuple[int, float, str, str]]:
+        """The customer's message texts of these conversations (conversation id, epoch seconds,
+        channel kind, body), in time order."""
+        return await self.db.run(journeys.contact_texts, conversation_ids)
+
+    async def undetected_topics(self, limit: int = 2000) -> list[tuple[int, list[str]]]:
+        """Conversations with no topic looked for yet, with their first customer messages."""
+        return await self.db.run(journeys.undetected_topics, limit)
+
+    async def set_topics(self, topics: list[tuple[int, str]]) -> int:
+        """Record topics the engine detected (conversation id, library tag or ''); returns how
+        many conversations got one."""
+        return await self.db.write(journeys.set_topics, topics)
 
     async def wallboard_rows(self, day_start: float) -> analytics.WallboardRows:
         """The wallboard's live numbers in one snapshot (store/analytics.py)."""

@@ -119,6 +119,14 @@ ROLES: dict[str, str] = {
     "backfill_facts": READ,
     # an agent's own figures beside the team's totals (`me` is the caller's login)
     "own_figures": READ,
+    # journeys (issue #21): every agent's window reads the customer's journey and the outcome
+    # table its channel advice comes from (rows of conversations an agent may read anyway).
+    # Detected topics are the core's to record (a report run by the core's user, or alone).
+    "customer_journey": READ,
+    "journey_texts": READ,
+    "journey_rows": READ,
+    "undetected_topics": SUPERVISOR,
+    "set_topics": CORE,
     # people's data and rights
     "add_operator": ADMIN,
     "remove_operator": ADMIN,

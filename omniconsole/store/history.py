@@ -13,7 +13,7 @@ import sqlite3
 import time
 
 from omniconsole.models import Direction, preview_line
-from omniconsole.store import analytics, calls, edits, reactions, search, spam
+from omniconsole.store import analytics, calls, edits, journeys, reactions, search, spam
 from omniconsole.store.attachments import add_attachments
 from omniconsole.store.conversations import conversation_for
 from omniconsole.store.events import add_event, mark_stale
@@ -118,6 +118,8 @@ def ingest_batch(
             result.spam.add(conversation_id)
         else:
             conversation_id = conversation_for(conn, record, customer_id, open_conversations, now)
+        if record.origin:
+            journeys.record_origin(conn, conversation_id, record.origin)
         is_start = "start" in record.flags
         direction = Direction.EVENT if is_start else Direction.IN
         body = record.body

@@ -14,9 +14,17 @@ async def _until(pilot, predicate, timeout: float = 5.0) -> None:
     raise AssertionError("the window did not settle")
 
 
+def _journey_read(app) -> bool:
+    from omniconsole.tui.widgets.customer_pane import CustomerPane
+
+    pane = app.main.query_one(CustomerPane)
+    return pane.journey is not None and pane.journey.journey is not None
+
+
 async def _pause(pilot) -> None:
-    """Until the first conversation is drawn (it loads in a worker)."""
+    """Until the first conversation is drawn (it loads in a worker), its customer's journey too."""
     await _until(pilot, lambda: pilot.app.main is not None and pilot.app.main.opened is not None)
+    await _until(pilot, lambda: _journey_read(pilot.app))
     await pilot.pause(0.2)
 
 

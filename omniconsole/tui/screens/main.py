@@ -104,6 +104,7 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         Binding("slash", "search", "Search", id="app.search"),
         Binding("ctrl+r", "reports", "Reports", id="app.reports"),
         Binding("W", "wallboard", "Wallboard", id="app.wallboard"),
+        Binding("J", "journeys", "Customer journeys and channel advice", id="app.journeys"),
         Binding("b", "bot_view", "Bot conversations", id="app.bot_view"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("colon", "app.command_palette", "Commands", id="app.commands"),
@@ -347,12 +348,22 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
             presence.show(others)
         await reply_box.check_window()
         self._crm_card().request(self, self.query_one(CustomerPane), profile)
+        self._journey_card().request(self, self.query_one(CustomerPane), profile, conversation_id)
         self.opened = conversation_id  # drawn; what follows only tells the others
         if announce:
             await self.store.set_presence(self.operator.login, conversation_id)
         if mark_read:
             self.inbox.mark_read(conversation_id)
             await self.store.mark_read(self.operator.login, conversation_id)
+
+    def _journey_card(self):
+        """The window's journey reads and channel advice (tui/journey_card.py), made on first use."""
+        card = getattr(self, "_journeys", None)
+        if card is None:
+            from omniconsole.tui.journey_card import JourneyCard
+
+            card = self._journeys = JourneyCard(self.store, getattr(self.app, "settings", None), self.clock)
+        return card
 
     def _channel_alerts(self):
         """This window's memory of channels it saw go down (tui/channel_alerts.py)."""
@@ -733,6 +744,11 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         from omniconsole.tui.screens.wallboard import WallboardScreen
 
         self.app.push_screen(WallboardScreen(self.store, self.clock))
+
+    def action_journeys(self) -> None:
+        from omniconsole.tui.screens.journeys import JourneysScreen
+
+        self.app.push_screen(JourneysScreen(self.store, self.clock, getattr(self.app, "settings", None)))
 
     def action_help(self) -> None:
         from omniconsole.tui.screens.help import HelpScreen

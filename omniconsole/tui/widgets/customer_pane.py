@@ -14,6 +14,7 @@ from textual.strip import Strip
 
 from omniconsole.store import CustomerProfile
 from omniconsole.tui.crm_card import CrmCardState, crm_text
+from omniconsole.tui.journey_card import JourneyCardState, journey_text
 from omniconsole.tui.text import badge, clock_time, one_line, safe
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
 from omniconsole.tui.widgets.pane_colours import PaneStyles
@@ -29,6 +30,7 @@ def profile_text(
     now: float | None = None,
     style: Callable[[str], Style | str] = no_style,
     crm: CrmCardState | None = None,
+    journey: JourneyCardState | None = None,
 ) -> Text:
     """The customer's card as literal Text, coloured by `style` (a component name to a style:
     the pane's `customer-pane--<name>` classes; without one, no colours)."""
@@ -70,7 +72,9 @@ def profile_text(
             text.append("  ")
             text.append_text(safe(suggestion.reason, style("dim")))
             text.append("\n")
-    if profile.journey:
+    if journey is not None:
+        journey_text(text, journey, now, style)
+    elif profile.journey:
         text.append("\nJourney\n", style=style("heading"))
         for n, kind in enumerate(profile.journey):
             if n:
@@ -141,6 +145,7 @@ class CustomerPane(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
         self.clock = clock
         self.profile: CustomerProfile | None = None
         self.crm: CrmCardState | None = None  # the CRM's record of the customer shown, when `[crm]` is set
+        self.journey: JourneyCardState | None = None  # the customer's journey, once read
         self._current: int | None = None
         self._text = Text("")
         self._lines: list[Strip] = []
@@ -149,9 +154,15 @@ class CustomerPane(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
     def show(self, profile: CustomerProfile | None, current_conversation: int | None = None) -> None:
         if self.crm is not None and (profile is None or self.crm.customer_id != profile.id):
             self.crm = None
+        if self.journey is not None and (profile is None or self.journey.customer_id != profile.id):
+            self.journey = None
         self.profile = profile
         self._current = current_conversation
-        self._text = profile_text(profile, current_conversation, self.clock(), self.pane_style, self.crm) if profile else Text("")
+        self._text = (
+            profile_text(profile, current_conversation, self.clock(), self.pane_style, self.crm, self.journey)
+            if profile
+            else Text("")
+        )
         self._layout()
 
     def show_crm(self, state: CrmCardState) -> None:
@@ -160,6 +171,14 @@ class CustomerPane(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
         if self.profile is None or self.profile.id != state.customer_id:
             return
         self.crm = state
+        self.show(self.profile, self._current)
+
+    def show_journey(self, state: JourneyCardState) -> None:
+        """Draw the customer's journey (or "reading…") on the card of the customer it is for;
+        ignored when another customer's card is shown by now."""
+        if self.profile is None or self.profile.id != state.customer_id:
+            return
+        self.journey = state
         self.show(self.profile, self._current)
 
     def _layout(self) -> None:
