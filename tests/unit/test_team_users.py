@@ -20,6 +20,7 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,17 @@ class Team:
         (or raises RuntimeError with the child's error)."""
         user = pwd.getpwnam(self.users[role])
         read, write = os.pipe()
-        pid = os.fork()
+        # Fork only while the core's thread is held and its database thread is idle: a fork
+        # while that thread is inside SQLite leaves the child with SQLite's mutex held, and the
+        # child's own sqlite3.connect() then waited forever (a test hung 300 s under load).
+        held, release = threading.Event(), threading.Event()
+        self.loop.call_soon_threadsafe(lambda: (held.set(), release.wait(10)))
+        held.wait(5)
+        time.sleep(0.05)  # a query already handed to the database thread ends
+        try:
+            pid = os.fork()
+        finally:
+            release.set()
         if pid == 0:  # the child: become the user, do one thing, report, exit
             try:
                 os.close(read)
