@@ -232,19 +232,24 @@ async def set_operator(
     skills: list[str] | None = None,
     teams: list[str] | None = None,
 ) -> str:
-    """`omniconsole operator set`: change an operator's routing fields (a status through the
-    router, so going offline starts the grace period and coming online serves the queues).
-    Returns one line describing the operator now; ActionError in words for bad values."""
+    """`omniconsole operator set`: change an operator's routing fields through a `Store` method
+    (so it works alone and through a team setup's core, which checks the caller is an admin and
+    records them as the actor). Alone, what a status change sets off (going offline starts the
+    grace period, coming online serves the queues) is done here at once; a running core's
+    routing follower does it too (both idempotent). Returns one line describing the operator
+    now; ActionError in words for bad values."""
     router = Router(settings_of(settings))
-    now = time.time()
+    await store.set_operator_routing(login, actor=actor, status=status, capacity=capacity, skills=skills, teams=teams)
+    if status is not None and hasattr(store, "db"):  # alone, not through a core's socket
+        now = time.time()
 
-    def write(conn) -> db.OperatorState:
-        db.update_operator(conn, login, actor=actor, now=now, capacity=capacity, skills=skills, teams=teams)
-        if status is not None:
-            router.set_status(conn, login, status, now, actor, f"set by {actor}")
-        return db.operator_states(conn, router.settings.load_statuses())[login]
+        def consequences(conn) -> None:
+            router.after_status(conn, login, now)
+            if status == "online":
+                router.drain(conn, now)
 
-    op = await store.db.write(write)
+        await store.db.write(consequences)
+    op = {s.login: s for s in await store.operator_states(list(router.settings.load_statuses()))}[login]
     return (
         f"{login}: {op.status}, capacity {op.capacity or f'{router.settings.default_capacity} (default)'}, "
         f"skills {', '.join(op.skills) or 'none'}, teams {', '.join(op.teams) or 'none'}"

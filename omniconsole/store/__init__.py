@@ -683,6 +683,33 @@ class Store:
 
     # --- operators' status and the queues (issue #18; store/routing.py) -------------------
 
+    async def set_operator_routing(
+        self,
+        login: str,
+        *,
+        actor: str,
+        status: str | None = None,
+        capacity: int | None = None,
+        skills: list[str] | None = None,
+        teams: list[str] | None = None,
+    ) -> None:
+        """An admin changes an operator's routing fields (None keeps one): status, capacity
+        (conversations, >= 0), skills, teams; `operator.updated` / `operator.status` events by
+        `actor`. What a status change sets off (grace, serving the queues) is the core routing
+        follower's. ActionError in words for an unknown login or status, a negative capacity."""
+        now = time.time()
+        await self.db.write(
+            routing.update_operator,
+            login,
+            actor=actor,
+            now=now,
+            status=status,
+            capacity=capacity,
+            skills=skills,
+            teams=teams,
+            reason=f"set by {actor}",
+        )
+
     async def operator_states(self, load_statuses: list[str] | None = None) -> list[routing.OperatorState]:
         """Every operator as routing sees them (status, capacity, skills, teams), with their
         assigned conversations in `load_statuses` (default open and pending) counted per

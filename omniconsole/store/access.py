@@ -129,6 +129,7 @@ ROLES: dict[str, str] = {
     "set_topics": CORE,
     # people's data and rights
     "add_operator": ADMIN,
+    "set_operator_routing": ADMIN,
     "remove_operator": ADMIN,
     "export_customer": ADMIN,
     "erase_customer": ADMIN,

@@ -101,3 +101,40 @@ async def _assignee_is(store: Store, conversation_id: int, login: str) -> bool:
 
 async def _grace_for(store: Store, login: str) -> bool:
     return any(r.kind == "routing.offline_grace" and r.subject == login for r in await store.db.run(timers.scheduled))
+
+
+async def test_operator_set_goes_through_the_core_and_only_for_an_admin(tmp_path: Path, store: Store) -> None:
+    """`omniconsole operator set` in a team setup: the CLI is a client of the core's socket (it
+    cannot open the database); the core records the caller as the actor and refuses an agent."""
+    from omniconsole.errors import OmniError
+    from omniconsole.models import OperatorRole
+    from omniconsole.routing.service import set_operator
+
+    settings = Settings(database=store.path, data_dir=tmp_path / "data", routing=parse_routing({}, [], []))
+    await store.add_operator("root", "Root", OperatorRole.ADMIN, actor="root")
+    await store.add_operator("anna", "Anna", actor="root")
+    servers = {
+        login: ControlServer(store, tmp_path / f"{login}.sock", logins=lambda uid, login=login: login)
+        for login in ("root", "anna")
+    }
+    for server in servers.values():
+        await server.start()
+    admin = await RemoteStore.connect(servers["root"].path)
+    agent = await RemoteStore.connect(servers["anna"].path)
+    try:
+        line = await set_operator(admin, settings, "anna", actor="someone else", status="away", capacity=3, skills=["ru"])
+        assert line.startswith("anna: away, capacity 3, skills ru")
+        updates = [e for e in await store.events_since(0) if e.kind in ("operator.updated", "operator.status")]
+        assert updates and {e.actor for e in updates} == {"root"}
+        try:
+            await set_operator(agent, settings, "anna", actor="root", capacity=50)
+        except OmniError as exc:
+            assert "admin" in str(exc) or "not allowed" in str(exc) or "may not" in str(exc), exc
+        else:
+            raise AssertionError("an agent changed an operator's capacity")
+        assert {s.login: s.capacity for s in await store.operator_states()}["anna"] == 3
+    finally:
+        await admin.close()
+        await agent.close()
+        for server in servers.values():
+            await server.close()
