@@ -5,7 +5,8 @@ Open-source helpdesks merge contacts automatically on a shared e-mail and so mer
 (a family's shared mailbox, a typo). Here nothing is merged on weak evidence: ingest only
 *suggests* ("possibly the same as X", with the reason in words: suggestions.py, identities.py)
 and an operator decides. A merge records exactly which rows it moved, so an unmerge puts back
-those rows and no others.
+those rows and no others. (At 600 lines: merge/unmerge and export/erase share the list of
+tables that hold a customer's rows; splitting them would split that list.)
 
 Every function runs inside the caller's write transaction; times are epoch seconds; a request
 about a customer that does not exist, was merged away or erased raises StoreError in words.

@@ -1,7 +1,8 @@
 """The unified history's schema as numbered migrations (`PRAGMA user_version`).
 
 Migration N turns a database at version N-1 into version N. Never edit a migration that has
-shipped: add the next one.
+shipped: add the next one. (Past 600 lines by nature: the whole schema's history, one
+migration after another, each with the reason it was added.)
 """
 
 from __future__ import annotations
