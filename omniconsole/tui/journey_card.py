@@ -8,12 +8,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
 
-from omniconsole.analytics import journey_service as js
-from omniconsole.analytics.journeys import Advice, JourneySettings
+if TYPE_CHECKING:  # imported when a journey is first read, not at the window's start
+    from omniconsole.analytics import journey_service as js
+    from omniconsole.analytics.journeys import Advice, JourneySettings
+
 from omniconsole.errors import OmniError
 from omniconsole.tui.text import badge, clock_time, one_line, safe
 
@@ -32,6 +35,8 @@ class JourneyCardState:
 
 
 def journey_text(text: Text, state: JourneyCardState, now: float, style: Callable[[str], Style | str]) -> None:
+    from omniconsole.analytics import journey_service as js
+
     """Append the journey section (customer text drawn as literal Text) to a card's text."""
     text.append("\nJourney\n", style=style("heading"))
     if state.advice is not None:
@@ -78,6 +83,8 @@ class JourneyCard:
     def __init__(self, store, settings=None, clock=None):
         import time
 
+        from omniconsole.analytics import journey_service as js
+
         self.store = store
         self.clock = clock or time.time
         self.config: JourneySettings = js.journey_settings(settings)
@@ -94,6 +101,8 @@ class JourneyCard:
             pane.show_journey(JourneyCardState(profile.id, None))  # a refresh keeps what is drawn
 
         async def fetch() -> None:
+            from omniconsole.analytics import journey_service as js
+
             journey = await js.customer_journey(self.store, profile.id, self.clock(), self.config, self.calendar)
             advice = None
             if conversation_id is not None:

@@ -7,6 +7,7 @@ rules send to this operator (`notify`) appear as toasts."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -17,9 +18,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from omniconsole.automation.rules import Macro
 from omniconsole.tui.text import safe
 from omniconsole.tui.widgets.dialog_list import DialogList
+
+if TYPE_CHECKING:  # the rules module is read when macros are first listed
+    from omniconsole.automation.rules import Macro
 
 
 class MacroDialog(ModalScreen[tuple[str, bool] | None]):
