@@ -250,8 +250,7 @@ class Engine:
                 done.append(f"could not {action.describe()}: {exc}")
         customer_id = None
         if cid is not None:
-            row = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (cid,)).fetchone()
-            customer_id = row[0] if row else None
+            customer_id = db.conversation_customer(conn, cid)
             ops._timeline_event(conn, cid, customer_id, actor, f"rule {rule.name} did: {'; '.join(done)}", now)
         add_event(
             conn,

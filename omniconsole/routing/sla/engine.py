@@ -82,10 +82,10 @@ class Sla:
         evaluate. The clocks start at the customer's latest message (or now, if earlier)."""
         if not self.policies:
             return
-        row = conn.execute("SELECT last_inbound_at FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
-        if row is None:
+        start = db.clock_start(conn, conversation_id, now)
+        if start is None:
             return
-        db.arm(conn, conversation_id, min(now, row[0] or now), now)
+        db.arm(conn, conversation_id, start, now)
         self.evaluate(conn, conversation_id, now)
 
     # ---- evaluation ---------------------------------------------------------------------------
@@ -176,7 +176,7 @@ class Sla:
         what = "breached" if share >= 1.0 else f"at {share:.0%}"
         reason = f"SLA {policy.name}: {words} {what}"
         payload = {"policy": policy.name, "target": clock.target, "share": share, "due": clock.moments.get(1.0), "step": step}
-        assignee = conn.execute("SELECT assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
+        assignee = db.assignee(conn, conversation_id)
         if step == "notify_assignee":
             if not assignee:
                 return
