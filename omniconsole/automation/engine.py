@@ -479,6 +479,8 @@ class Engine:
     def timer_since(self, timer: str, values: Mapping[str, Any]) -> float | None:
         """Since when the conversation is in the timer's state (epoch seconds), or None."""
         status = values.get("_status")
+        if status == "spam":
+            return None  # blocked (store/spam.py): Spam never waits, nor is it answered
         if timer == "waiting_for_us":
             return values.get("_waiting_since") if status in ("open", "pending") else None
         if timer == "resolved":

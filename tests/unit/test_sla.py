@@ -587,7 +587,8 @@ def test_a_blocked_conversation_gets_no_warning_or_escalation_until_unblocked(de
     assert d.nearest(conversation) == (None, 0)  # out of At risk
     assert d.fire(T0 + 45 * 60) == 1  # the other conversation's row only
     warned = {
-        r[0] for r in d.conn.execute("SELECT conversation_id FROM events WHERE kind IN ('sla.warning', 'sla.breach', 'sla.escalated')")
+        r[0]
+        for r in d.conn.execute("SELECT conversation_id FROM events WHERE kind IN ('sla.warning', 'sla.breach', 'sla.escalated')")
     }
     assert warned == {other}
     row = d.conn.execute("SELECT assignee, status FROM conversations WHERE id = ?", (conversation,)).fetchone()
@@ -598,6 +599,4 @@ def test_a_blocked_conversation_gets_no_warning_or_escalation_until_unblocked(de
     assert conversation in _touched(automation_db.events_after(d.conn, mark))
     write_transaction(d.conn, d.sla.evaluate, conversation, T0 + 50 * 60)
     assert d.nearest(conversation) == (T0 + 2400, 2)  # back in At risk, breached
-    assert "sla.breach" in {
-        r[0] for r in d.conn.execute("SELECT kind FROM events WHERE conversation_id = ?", (conversation,))
-    }
+    assert "sla.breach" in {r[0] for r in d.conn.execute("SELECT kind FROM events WHERE conversation_id = ?", (conversation,))}

@@ -79,5 +79,7 @@ def test_no_sql_outside_the_store():
         for p in _python_files(PRODUCT)
         if STORE not in p.parents and p != PRODUCT / "bench" / "ingest.py"  # its scratch ceiling table, above
     ]
-    offenders = [str(p.relative_to(ROOT)) for p in files if re.search(r"\.execute(many|script)?\(", p.read_text(encoding="utf-8"))]
+    offenders = [
+        str(p.relative_to(ROOT)) for p in files if re.search(r"\.execute(many|script)?\(", p.read_text(encoding="utf-8"))
+    ]
     assert offenders == []
