@@ -140,3 +140,30 @@ async def test_without_macros_the_hint_shows_the_config_words_literally(make_win
 
         await until(pilot, lambda: drawn())
         assert any("add [[macros]] to the rules file ([automation] rules in the config)" in text for text in drawn()), drawn()
+
+
+async def test_the_toasts_of_a_macro_and_a_rule_notice_are_drawn(make_window, shop):
+    """Both toasts are literal rich Text; drawing one crashed the window (Textual's toast reads a
+    string). Run with toasts on, as a real window has them."""
+    from textual.widgets._toast import Toast
+
+    from omniconsole.store import Store
+
+    ids = shop[1]
+    app = with_macros(make_window())
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await open_conversation(pilot, app, ids["oliver"])
+        await pilot.press("M")
+        await dialog(pilot, "MacroDialog")
+        await pilot.press("enter")
+
+        def drawn() -> list[str]:
+            return [str(toast.render()) for toast in app.screen.query(Toast)]
+
+        await until(pilot, lambda: any(text.startswith("Macro Escalate: add labels") for text in drawn()))
+        store = await Store.open(shop[0].database)
+        try:
+            await store.notify_operators(ids["oliver"], "[b]look[/b]", ["alice"], "rule:alarm")
+        finally:
+            await store.close()
+        await until(pilot, lambda: any(f"alarm (#{ids['oliver']}): [b]look[/b]" in text for text in drawn()))
