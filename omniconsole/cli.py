@@ -319,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Whoever read our output went away (`omniconsole report ... | head`): stop without a
+        # traceback, and keep the interpreter's last flush from raising again (Python docs,
+        # "Note on SIGPIPE" in the signal module).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _settings(args: argparse.Namespace):

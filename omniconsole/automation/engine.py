@@ -250,8 +250,7 @@ class Engine:
                 done.append(f"could not {action.describe()}: {exc}")
         customer_id = None
         if cid is not None:
-            row = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (cid,)).fetchone()
-            customer_id = row[0] if row else None
+            customer_id = db.conversation_customer(conn, cid)
             ops._timeline_event(conn, cid, customer_id, actor, f"rule {rule.name} did: {'; '.join(done)}", now)
         add_event(
             conn,
@@ -480,6 +479,8 @@ class Engine:
     def timer_since(self, timer: str, values: Mapping[str, Any]) -> float | None:
         """Since when the conversation is in the timer's state (epoch seconds), or None."""
         status = values.get("_status")
+        if status == "spam":
+            return None  # blocked (store/spam.py): Spam never waits, nor is it answered
         if timer == "waiting_for_us":
             return values.get("_waiting_since") if status in ("open", "pending") else None
         if timer == "resolved":

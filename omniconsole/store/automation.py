@@ -159,6 +159,12 @@ def prune_firings(conn: sqlite3.Connection, before: float, followed: int) -> int
     return conn.execute("DELETE FROM rule_firings WHERE at < ? AND last_event_id <= ?", (before, followed)).rowcount
 
 
+def conversation_customer(conn: sqlite3.Connection, conversation_id: int) -> int | None:
+    """The customer id of a conversation; None when it does not exist."""
+    row = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    return row[0] if row else None
+
+
 def conversation_labels(conn: sqlite3.Connection, conversation_id: int) -> list[str]:
     """The conversation's labels, by name."""
     return [

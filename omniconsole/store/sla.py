@@ -134,6 +134,19 @@ def raise_priority(conn: sqlite3.Connection, conversation_id: int, reason: str, 
     return row[0]
 
 
+def clock_start(conn: sqlite3.Connection, conversation_id: int, now: float) -> float | None:
+    """Where a customer's message starts the clocks: the conversation's latest inbound message
+    (epoch seconds), or `now` when that is later or unknown; None when the conversation does not exist."""
+    row = conn.execute("SELECT last_inbound_at FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    return None if row is None else min(now, row[0] or now)
+
+
+def assignee(conn: sqlite3.Connection, conversation_id: int) -> str | None:
+    """The conversation's assignee as stored now (a ladder step before may have changed it)."""
+    row = conn.execute("SELECT assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    return row[0] if row else None
+
+
 def admins(conn: sqlite3.Connection) -> list[str]:
     """Logins of the admins, who the ladder's `notify_admins` step tells."""
     return [r[0] for r in conn.execute("SELECT login FROM operators WHERE role = 'admin' ORDER BY login")]

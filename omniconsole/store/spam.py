@@ -6,7 +6,8 @@ theirs. Blocking moves the conversations that belong to the sender to status `sp
 the status each had; their later messages are stored as always (nothing is dropped) in a spam
 conversation, which never waits, is never routed, answered by the bot or surveyed (ingest tells
 the core which messages were spam: `IngestResult.spam`). Unblocking puts every moved
-conversation back to the status it had (`open` for one that began while blocked).
+conversation back to the status it had (`open` for one that began while blocked; a snoozed one
+gets its snooze's end scheduled again).
 
 Each block and unblock is a line in the timeline of every conversation it moved and one event
 (`customer.blocked`, `customer.unblocked`) with what it moved. Times are float epoch seconds.
@@ -19,7 +20,8 @@ import sqlite3
 import time
 
 from omniconsole.models import ConversationStatus, preview_line
-from omniconsole.store.actions import ActionError, _timeline_event  # noqa: PLC2701 - one store, one helper
+from omniconsole.store import schedule as timers
+from omniconsole.store.actions import SNOOZE_END, ActionError, _timeline_event  # noqa: PLC2701 - one store, one helper
 from omniconsole.store.events import add_event
 from omniconsole.store.records import InboundRecord
 from omniconsole.store.rows import Block
@@ -166,7 +168,14 @@ def unblock(conn: sqlite3.Connection, customer_id: int, actor: str, now: float |
             (b.id,),
         ).fetchall():
             status = previous if previous in {s.value for s in ConversationStatus} - {"spam"} else "open"
-            conn.execute("UPDATE conversations SET status = ? WHERE id = ? AND status = 'spam'", (status, conversation_id))
+            back = conn.execute(
+                "UPDATE conversations SET status = ? WHERE id = ? AND status = 'spam' RETURNING snoozed_until",
+                (status, conversation_id),
+            ).fetchone()
+            if status == "snoozed" and back is not None and back[0] is not None:
+                # Its `snooze.end` row may have fired (and gone) while it sat in Spam: put it
+                # again, so the scheduler wakes it (at once when the time has passed).
+                timers.schedule(conn, SNOOZE_END, back[0], now, conversation_id=conversation_id)
             _timeline_event(conn, conversation_id, customer_id, actor, f"{actor} unblocked this customer: back as {status}", now)
             restored.append(conversation_id)
         conn.execute("DELETE FROM spam_conversations WHERE block_id = ?", (b.id,))

@@ -8,6 +8,7 @@ import logging
 import time
 from pathlib import Path
 
+from rich.text import Text
 from textual import events, work
 from textual.app import App
 
@@ -47,6 +48,14 @@ class OmniApp(WorkerFailures, App):
         self._own_store = store is None
         self.core_state: str | None = None
         self.main: MainScreen | None = None
+
+    def notify(self, message, *, title: str = "", severity="information", timeout: float | None = None, markup: bool = True):
+        """A toast. Literal rich `Text` (customers' words, tui/text.py `safe`) is shown as its plain
+        string with markup off: Textual's toast reads only a string, and a Text crashed the whole
+        window when the toast was drawn (every window's toast passes here, screens' too)."""
+        if isinstance(message, Text):
+            message, markup = message.plain, False
+        return super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     async def on_event(self, event: events.Event) -> None:
         # A Russian keyboard layout: the same keys do the same things (tui/keys.latin_key).

@@ -13,6 +13,7 @@ from textual.widgets import OptionList, Static
 
 from omniconsole.automation.rules import AutomationSettings, parse_rulebook
 from tests.tui.test_actions import dialog, open_conversation, settle
+from tests.tui.test_crm_card import until
 
 MACROS = """
 [[macros]]
@@ -123,3 +124,46 @@ async def test_a_rule_notice_is_shown_to_the_operators_it_names(make_app, shop):
         shown = [str(n.message) for n in app._notifications]
         assert f"SLA alarm (#{shop[1]['emma']}): [b]SLA breached[/b] " in shown  # literal, the OSC sequence dropped
         assert not any("for bob only" in m for m in shown)
+
+
+async def test_without_macros_the_hint_shows_the_config_words_literally(make_window, shop):
+    """The hint names TOML tables; drawn as markup, `[automation]` vanished from the toast."""
+    from textual.widgets._toast import Toast
+
+    app = make_window()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:  # this test reads the drawn toast
+        await open_conversation(pilot, app, shop[1]["oliver"])
+        await pilot.press("M")
+
+        def drawn() -> list[str]:
+            return [str(toast.render()) for toast in app.screen.query(Toast)]
+
+        await until(pilot, lambda: drawn())
+        assert any("add [[macros]] to the rules file ([automation] rules in the config)" in text for text in drawn()), drawn()
+
+
+async def test_the_toasts_of_a_macro_and_a_rule_notice_are_drawn(make_window, shop):
+    """Both toasts are literal rich Text; drawing one crashed the window (Textual's toast reads a
+    string). Run with toasts on, as a real window has them."""
+    from textual.widgets._toast import Toast
+
+    from omniconsole.store import Store
+
+    ids = shop[1]
+    app = with_macros(make_window())
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await open_conversation(pilot, app, ids["oliver"])
+        await pilot.press("M")
+        await dialog(pilot, "MacroDialog")
+        await pilot.press("enter")
+
+        def drawn() -> list[str]:
+            return [str(toast.render()) for toast in app.screen.query(Toast)]
+
+        await until(pilot, lambda: any(text.startswith("Macro Escalate: add labels") for text in drawn()))
+        store = await Store.open(shop[0].database)
+        try:
+            await store.notify_operators(ids["oliver"], "[b]look[/b]", ["alice"], "rule:alarm")
+        finally:
+            await store.close()
+        await until(pilot, lambda: any(f"alarm (#{ids['oliver']}): [b]look[/b]" in text for text in drawn()))

@@ -49,6 +49,17 @@ async def test_reports_figures_group_and_the_conversations_behind_one(make_app, 
         assert pilot.app.main.opened in {shop[1]["ivan"], shop[1]["mallory"], shop[1]["oliver"]}
 
 
+async def test_enter_on_a_rows_name_says_to_move_to_a_figure(make_app, shop):
+    """The cursor starts on the rows' names; Enter there listed nothing and said nothing."""
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _reports(pilot)
+        assert pilot.app.screen.query_one(DataTable).cursor_coordinate.column == 0
+        await pilot.press("enter")
+        await _until(pilot, lambda: any("Move to a figure" in str(n.message) for n in app._notifications))
+        assert not pilot.app.screen.query(OptionList)
+
+
 async def test_wallboard_live_from_the_events_log(make_app, shop):
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:

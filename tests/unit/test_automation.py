@@ -483,6 +483,32 @@ actions = [ { resolve = true } ]
     assert d.fired() == [] and d.one("SELECT status FROM conversations WHERE id = ?", cid) == ("open",)
 
 
+def test_a_timer_of_a_conversation_blocked_into_spam_does_nothing(desk) -> None:
+    """Spam is never answered (README "Spam"): the customer's silence after our reply does not
+    let a rule reply, note or resolve once the sender is blocked."""
+    from omniconsole.store import spam
+
+    d = desk(
+        """
+[[rules]]
+name = "close quiet"
+timer = "no_customer_reply"
+after = "1h"
+actions = [ { note = "closing" }, { resolve = true } ]
+"""
+    )
+    cid = d.write("hello")
+    d.follow()
+    write_transaction(d.conn, actions.queue_reply, cid, "hi, how can I help?", "anna")
+    d.follow()
+    (row,) = timers.scheduled(d.conn)
+    customer = d.one("SELECT customer_id FROM conversations WHERE id = ?", cid)[0]
+    write_transaction(d.conn, lambda conn: spam.block(conn, customer, None, "anna"))
+    d.follow()
+    assert _fire_due(d, row.due_at) == 1  # taken from the schedule ...
+    assert d.fired() == [] and d.one("SELECT status FROM conversations WHERE id = ?", cid) == ("spam",)
+
+
 def test_dry_run_matches_the_live_run_on_the_same_history(desk, tmp_path: Path) -> None:
     rules = (
         KEYWORDS

@@ -159,3 +159,33 @@ def test_unknown_user_is_refused_in_one_line(tmp_path):
     text = output.decode(errors="replace")
     assert os.waitstatus_to_exitcode(status) == 2, text
     assert "is not an operator here" in text and "omniconsole operator add" in text and "Traceback" not in text
+
+
+def test_output_into_a_closed_pipe_ends_without_a_traceback(tmp_path):
+    """`omniconsole report conversations --format csv | head` closes the pipe early."""
+    import asyncio
+    import os
+
+    from omniconsole.store import Store
+
+    db = tmp_path / "pipe.db"
+
+    async def make() -> None:
+        await (await Store.open(db)).close()
+
+    asyncio.run(make())
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before we write a line
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "omniconsole.cli", "report", "--db", str(db)],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env=subprocess_env(),
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
+    assert result.returncode == 1

@@ -276,3 +276,28 @@ async def test_a_blocked_callers_call_is_kept_in_spam_and_pops_no_window(store, 
     kinds = [e.kind for e in await store.events_since(last_event)]
     assert "call.ringing" not in kinds and "message.received" in kinds
     assert (await store.conversation(conversation_id)).status == "spam"
+
+
+async def test_a_snooze_that_ended_while_blocked_still_ends_after_the_unblock(store, ingest):
+    """The `snooze.end` row fires (and goes) while the conversation sits in Spam; the unblock
+    gives it back as snoozed, and without a new row nothing would ever wake it."""
+    from omniconsole.core.snooze import snooze_ended
+    from omniconsole.store import schedule
+
+    await ingest([inbound("a1", "hi", address="666", at=T0)])
+    conversation = await _conversation_of(store, "666")
+    customer = (await store.conversation(conversation)).customer_id
+    until = time.time() + 60
+    await store.set_status(conversation, ConversationStatus.SNOOZED, "alice", snoozed_until=until)
+    await store.block_sender(customer, None, "alice")
+
+    def fire(conn, at):
+        row = schedule.take_due(conn, at, ["snooze.end"])
+        return None if row is None else snooze_ended(conn, row, at)
+
+    assert await store.db.write(fire, until + 1) is False  # in Spam: the end passes it by
+    await store.unblock_customer(customer, "alice")
+    assert (await store.conversation(conversation)).status == "snoozed"
+    assert [(r.kind, r.conversation_id) for r in await store.db.run(schedule.scheduled)] == [("snooze.end", conversation)]
+    assert await store.db.write(fire, until + 2) is True  # the core's scheduler handler wakes it
+    assert (await store.conversation(conversation)).status == "open"

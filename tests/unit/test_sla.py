@@ -564,3 +564,39 @@ def test_a_reopening_starts_a_new_first_response_and_resolution(desk) -> None:
     assert (first.state, first.started_at, first.due_at) == ("running", T0 + 7200, T0 + 7200 + 1800)
     # Without "resolved" in pause_on each issue's resolution is measured afresh.
     assert d.target(conversation, "resolution").started_at == first.started_at
+
+
+def test_a_blocked_conversation_gets_no_warning_or_escalation_until_unblocked(desk) -> None:
+    """Spam never waits (README "Spam"): the breach's ladder would have put it back in a
+    queue. The unblock (an event the follower reads) gives it its clock back."""
+    from omniconsole.routing.sla.engine import _touched
+    from omniconsole.store import automation as automation_db
+    from omniconsole.store import spam
+
+    d = desk([{"name": "gold", "first_response_minutes": 40}])
+    write_transaction(d.conn, actions.add_operator, "anna", "anna", OperatorRole.AGENT)
+    write_transaction(d.conn, actions.add_operator, "root", "root", OperatorRole.ADMIN)
+    conversation = d.write(T0)
+    other = d.write(T0, address="5002")
+    write_transaction(d.conn, actions.assign, conversation, "anna", "boss", now=T0 + 1)
+    customer = d.conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation,)).fetchone()[0]
+    mark = automation_db.last_event_id(d.conn)
+    write_transaction(d.conn, lambda conn: spam.block(conn, customer, None, "anna", T0 + 60))
+    assert _touched(automation_db.events_after(d.conn, mark)) == [conversation]
+    write_transaction(d.conn, d.sla.evaluate, conversation, T0 + 60)
+    assert d.nearest(conversation) == (None, 0)  # out of At risk
+    assert d.fire(T0 + 45 * 60) == 1  # the other conversation's row only
+    warned = {
+        r[0]
+        for r in d.conn.execute("SELECT conversation_id FROM events WHERE kind IN ('sla.warning', 'sla.breach', 'sla.escalated')")
+    }
+    assert warned == {other}
+    row = d.conn.execute("SELECT assignee, status FROM conversations WHERE id = ?", (conversation,)).fetchone()
+    assert tuple(row) == ("anna", "spam")  # not returned to a queue
+
+    mark = automation_db.last_event_id(d.conn)
+    write_transaction(d.conn, lambda conn: spam.unblock(conn, customer, "anna", T0 + 50 * 60))
+    assert conversation in _touched(automation_db.events_after(d.conn, mark))
+    write_transaction(d.conn, d.sla.evaluate, conversation, T0 + 50 * 60)
+    assert d.nearest(conversation) == (T0 + 2400, 2)  # back in At risk, breached
+    assert "sla.breach" in {r[0] for r in d.conn.execute("SELECT kind FROM events WHERE conversation_id = ?", (conversation,))}

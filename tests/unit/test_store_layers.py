@@ -69,3 +69,17 @@ def test_the_demo_and_the_benchmarks_run_no_sql_of_their_own():
     # it does to the benchmark database goes through the store.
     ingest = (PRODUCT / "bench" / "ingest.py").read_text(encoding="utf-8")
     assert "connect(" not in ingest.replace("sqlite3.connect(Path(tmp)", "")
+
+
+def test_no_sql_outside_the_store():
+    """All SQL lives in omniconsole/store/ (DESIGN.md): the capability packages (rules, SLA,
+    routing, analytics...), the core and the window run none of their own."""
+    files = [
+        p
+        for p in _python_files(PRODUCT)
+        if STORE not in p.parents and p != PRODUCT / "bench" / "ingest.py"  # its scratch ceiling table, above
+    ]
+    offenders = [
+        str(p.relative_to(ROOT)) for p in files if re.search(r"\.execute(many|script)?\(", p.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

@@ -18,6 +18,7 @@ instance, so a restart fires nothing twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -59,8 +60,23 @@ WATCH = frozenset(
         "routing.queued",
         "routing.returned",
         "bot.handoff",
+        "customer.blocked",
     }
 )
+#: Moves conversations back out of Spam; its payload lists them (store/spam.py `unblock`).
+UNBLOCKED = "customer.unblocked"
+
+
+def _touched(events) -> list[int]:
+    """The conversations whose clocks the follower re-evaluates after `events`."""
+    ids = {e.conversation_id for e in events if e.kind in WATCH and e.conversation_id is not None}
+    for event in events:
+        if event.kind == UNBLOCKED and event.payload:
+            try:
+                ids.update(int(c) for c in json.loads(event.payload).get("conversations", []))
+            except (ValueError, TypeError, AttributeError):
+                log.warning("customer.unblocked event %s has no readable conversation list", event.id)
+    return sorted(ids)
 
 
 def _hhmm(seconds: float) -> str:
@@ -82,10 +98,10 @@ class Sla:
         evaluate. The clocks start at the customer's latest message (or now, if earlier)."""
         if not self.policies:
             return
-        row = conn.execute("SELECT last_inbound_at FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
-        if row is None:
+        start = db.clock_start(conn, conversation_id, now)
+        if start is None:
             return
-        db.arm(conn, conversation_id, min(now, row[0] or now), now)
+        db.arm(conn, conversation_id, start, now)
         self.evaluate(conn, conversation_id, now)
 
     # ---- evaluation ---------------------------------------------------------------------------
@@ -98,8 +114,16 @@ class Sla:
         if armed is None or facts is None:
             return {}
         previous_policy, armed_at = armed
-        policy = sla_clocks.choose_policy(self.policies, facts)
         stored = db.targets(conn, conversation_id)
+        if facts.status == "spam":
+            # Blocked into Spam (store/spam.py): nobody waits for a person there, so no warning,
+            # breach or escalation (which could route it back to a queue). The targets keep the
+            # shares already recorded; the unblock re-evaluates (UNBLOCKED below).
+            for target in stored:
+                timers.unschedule(conn, DUE, conversation_id=conversation_id, subject=target)
+            db.set_nearest(conn, conversation_id, previous_policy, None, 0, now)
+            return {}
+        policy = sla_clocks.choose_policy(self.policies, facts)
         if policy is None:
             for target in stored:
                 db.drop_target(conn, conversation_id, target)
@@ -176,7 +200,7 @@ class Sla:
         what = "breached" if share >= 1.0 else f"at {share:.0%}"
         reason = f"SLA {policy.name}: {words} {what}"
         payload = {"policy": policy.name, "target": clock.target, "share": share, "due": clock.moments.get(1.0), "step": step}
-        assignee = conn.execute("SELECT assignee FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
+        assignee = db.assignee(conn, conversation_id)
         if step == "notify_assignee":
             if not assignee:
                 return
@@ -228,7 +252,7 @@ def extension(policies: Sequence[SlaPolicy], *, tick: float = 0.25, clock: Calla
             events = await store.events_since(last, limit=1000)
             if events:
                 last = events[-1].id
-                touched = sorted({e.conversation_id for e in events if e.kind in WATCH and e.conversation_id is not None})
+                touched = _touched(events)
                 if touched:
                     try:
                         if await store.db.write(follow_batch, touched, clock()):

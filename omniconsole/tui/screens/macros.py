@@ -110,7 +110,11 @@ class MacroActions:
             return
         macros = self.macros()
         if not macros:
-            self.app.notify("No macros: add [[macros]] to the rules file ([automation] rules in the config)", severity="warning")
+            self.app.notify(
+                "No macros: add [[macros]] to the rules file ([automation] rules in the config)",
+                severity="warning",
+                markup=False,  # the brackets are TOML, not markup
+            )
             return
         choice = await self.app.push_screen_wait(MacroDialog(macros, c.id))
         if choice is not None:

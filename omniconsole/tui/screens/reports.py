@@ -249,6 +249,8 @@ class ReportsScreen(Screen[int | None]):
             return
         coordinate = table.cursor_coordinate
         if coordinate.column == 0:
+            # The first column names the row; a new user's first Enter lands here (it did nothing).
+            self.app.notify("Move to a figure with → first: Enter lists the conversations behind it", markup=False)
             return
         if self.own_login is not None:
             self.app.notify("The conversations behind a figure are for supervisors", markup=False)
