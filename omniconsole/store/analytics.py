@@ -495,8 +495,8 @@ def _answer_message(conn: sqlite3.Connection, survey: PendingSurvey, channel_id:
 class WallboardRows:
     """The live figures' raw numbers in one snapshot (epoch seconds): active (open or
     pending) and snoozed counts, unassigned active, unattended (open, the customer's word
-    last), the oldest wait's start, active conversations per operator, and kinds of the
-    channel each conversation opened today began on."""
+    last), the oldest wait's start, active conversations per operator, kinds of the channel
+    each conversation opened today began on, and conversations the bot is answering now."""
 
     active: int
     snoozed: int
@@ -505,6 +505,7 @@ class WallboardRows:
     oldest_wait: float | None
     per_operator: dict[str, int]
     opened_today: list[str]
+    with_bot: int = 0
 
 
 def wallboard_rows(conn: sqlite3.Connection, day_start: float) -> WallboardRows:
@@ -533,4 +534,10 @@ def wallboard_rows(conn: sqlite3.Connection, day_start: float) -> WallboardRows:
         (kinds.split() or ["none"])[0]
         for (kinds,) in conn.execute("SELECT channel_kinds FROM conversations WHERE opened_at >= ?", (day_start,))
     ]
-    return WallboardRows(active, snoozed, unassigned, unattended, oldest, per_operator, opened)
+    # The bot's live conversations through the (state, updated_at) index: as many rows as it
+    # holds now, not its history.
+    with_bot = conn.execute(
+        "SELECT count(*) FROM bot_conversations b JOIN conversations c ON c.id = b.conversation_id"
+        " WHERE b.state = 'bot' AND c.status NOT IN ('resolved', 'spam')"
+    ).fetchone()[0]
+    return WallboardRows(active, snoozed, unassigned, unattended, oldest, per_operator, opened, with_bot)

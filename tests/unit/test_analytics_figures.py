@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from omniconsole.analytics import figures as f
 from omniconsole.analytics import report as rp
-from omniconsole.models import ConversationStatus
+from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import actions, analytics, history, write_transaction
 from omniconsole.store.database import connect
 from omniconsole.store.events import add_event
@@ -440,5 +440,28 @@ async def test_wallboard_agrees_with_the_report(tmp_path):
     assert board.longest_wait_s == 100
     assert board.volume_by_channel == {"email": 2, "telegram": 5}
     assert {line.login: line.active for line in board.operators} == {"alice": 0, "bob": 0}
-    assert board.with_bot is None  # until the bot lands
+    assert {line.login: (line.status, line.load) for line in board.operators} == {
+        "alice": ("offline", 0.0),
+        "bob": ("offline", 0.0),
+    }
+    assert board.with_bot == 0
     assert c[4]
+
+
+async def test_the_wallboard_shows_routings_status_and_load(tmp_path):
+    """Status and load as routing keeps them: two conversations of a capacity of 4 is 50%."""
+    from omniconsole.analytics.wallboard import wallboard
+    from omniconsole.store import Store
+    from omniconsole.store.history import InboundRecord
+
+    async with await Store.open(tmp_path / "load.db") as store:
+        await store.add_operator("anna", "Anna", actor="root")
+        await store.set_operator_routing("anna", actor="root", status="online", capacity=4)
+        channel = await store.ensure_channel("telegram", "tg")
+        for n in range(2):
+            await store.ingest(channel, "telegram", [InboundRecord(f"m{n}", "telegram", f"10{n}", "hi", T0 + n)], None)
+        for row in await store.inbox_page(InboxView.ALL):
+            await store.assign(row.conversation_id, "anna", "root")
+        board = await wallboard(store, T0 + 10, UTC)
+    [line] = board.operators
+    assert (line.login, line.status, line.active, line.load) == ("anna", "online", 2, 0.5)

@@ -91,6 +91,9 @@ async def test_routing_leaves_what_the_bot_holds_and_takes_it_at_the_handoff(tmp
     facts = await desk.facts(conversation_id)
     assert facts.with_bot and facts.assignee is None and facts.queue is None  # anna has room, yet
     assert await store.db.run(routing_db.queue_figures) == {}
+    from omniconsole.analytics.wallboard import wallboard
+
+    assert (await wallboard(store, desk.now)).with_bot == 1  # the wallboard's "with the bot"
     # Capacity freed elsewhere makes routing serve its queues: still not the bot's conversation.
     await store.db.write(desk.hub.extensions[1].step, conversation_id, desk.now)
     assert (await store.conversation(conversation_id)).assignee is None
@@ -98,6 +101,7 @@ async def test_routing_leaves_what_the_bot_holds_and_takes_it_at_the_handoff(tmp
     desk.now += 120
     await desk.say("оператор")
     assert (await store.conversation(conversation_id)).assignee == "anna"
+    assert (await wallboard(store, desk.now)).with_bot == 0
     out = await desk.out(conversation_id)
     assert len(out) == 2  # the answer, then one message at the handoff
     assert "оператор" in out[-1].body.lower() and "очереди" not in out[-1].body  # assigned: no position

@@ -1,5 +1,5 @@
 """The live wallboard for a supervisor: open, unattended, unassigned, snoozed, the longest wait,
-operators with their open conversations (status and load once routing keeps them), the
+operators with their status, open conversations and load (routing's), the
 conversations with the bot (once the bot lands), and today's volume by channel.
 
 Live: it reads the events log's newest id every `INTERVAL` seconds and redraws when it moved
@@ -78,7 +78,7 @@ class WallboardScreen(Screen[None]):
             last = await self.store.last_event_id()
             if last == self.seen_event:
                 return
-            board = await wallboard(self.store, self.clock(), self.tz)
+            board = await wallboard(self.store, self.clock(), self.tz, getattr(self.app, "settings", None))
         except OmniError as exc:
             self.app.notify(f"The wallboard could not be read: {exc}", severity="error", markup=False)
             return
