@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from omniconsole.analytics import journeys as j
-from omniconsole.analytics.report import human_duration
+from omniconsole.analytics.report import human_duration, spreadsheet_safe
 from omniconsole.store.actions import ActionError
 
 #: How long the window reuses the outcome table before reading the history again (seconds).
@@ -207,7 +207,9 @@ def render(report: dict, fmt: str) -> str:
         writer.writerow(["total", "", *["" if report[k] is None else report[k] for k in figure_keys]])
         for section in ("by_topic", "by_channel"):
             for row in report[section]:
-                writer.writerow([section, row["key"], *["" if row.get(k) is None else row.get(k) for k in figure_keys]])
+                writer.writerow(
+                    [section, spreadsheet_safe(row["key"]), *["" if row.get(k) is None else row.get(k) for k in figure_keys]]
+                )
         writer.writerow([])
         writer.writerow(["transition_from", "transition_to", "switches"])
         for t in report["transitions"]:

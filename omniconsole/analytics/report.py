@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import re
 import statistics
 import time
 from collections import defaultdict
@@ -274,7 +275,7 @@ def render(report: dict, fmt: str) -> str:
         keys = [k for k in report if k not in ("rows", "from", "to")]
         writer.writerow(["key", *keys])
         for row in rows if rows is not None else [{"key": "total", **report}]:
-            writer.writerow([row["key"], *["" if row.get(k) is None else row.get(k) for k in keys]])
+            writer.writerow([spreadsheet_safe(row["key"]), *["" if row.get(k) is None else row.get(k) for k in keys]])
         return buffer.getvalue().rstrip("\n")
     header = ["", *[title for _, title in TABLE_FIELDS]]
     lines = [[str(row["key"]), *[cell(name, row.get(name)) for name in fields]] for row in rows or []]
@@ -347,6 +348,21 @@ def conversation_rows(histories, facts: list[Fact], period: Period, customer_nam
     return rows
 
 
+_NUMBER_LIKE = re.compile(r"[+-]?[\d\s().-]*\d[\d\s().-]*")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet shows as text, never runs as a formula (OWASP "CSV injection"):
+    text starting with `=`, `@`, a tab or a carriage return, or with `+`/`-` when it is not a
+    number or a phone number (`+7 916 642-38-68` stays as it is), gets a leading apostrophe.
+    Other values are returned unchanged."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in "=@\t\r" or (value[0] in "+-" and not _NUMBER_LIKE.fullmatch(value)):
+        return "'" + value
+    return value
+
+
 def render_conversations(rows: list[dict], fmt: str) -> str:
     """Conversation rows as CSV (for spreadsheets), JSON lines, or a plain table."""
     if fmt == "json":
@@ -355,7 +371,7 @@ def render_conversations(rows: list[dict], fmt: str) -> str:
     writer = csv.writer(buffer, lineterminator="\n", delimiter="," if fmt == "csv" else "\t")
     writer.writerow(CONVERSATION_COLUMNS)
     for r in rows:
-        writer.writerow(["" if r[c] is None else r[c] for c in CONVERSATION_COLUMNS])
+        writer.writerow(["" if r[c] is None else spreadsheet_safe(r[c]) for c in CONVERSATION_COLUMNS])
     return buffer.getvalue().rstrip("\n")
 
 

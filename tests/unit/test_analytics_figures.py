@@ -465,3 +465,24 @@ async def test_the_wallboard_shows_routings_status_and_load(tmp_path):
         board = await wallboard(store, T0 + 10, UTC)
     [line] = board.operators
     assert (line.login, line.status, line.active, line.load) == ("anna", "online", 2, 0.5)
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_written_as_text():
+    """A customer's name is theirs to choose: `=HYPERLINK(...)` in `report conversations
+    --format csv` must open as text in a spreadsheet (OWASP CSV injection), phone numbers stay."""
+    import csv
+    import io
+
+    from omniconsole.analytics.report import CONVERSATION_COLUMNS, render_conversations
+
+    names = ['=HYPERLINK("http://x","y")', "@SUM(1)", "+cmd|' /C calc'!A0", "-2+3", "+7 916 642-38-68", "Иван"]
+    rows = [{c: None for c in CONVERSATION_COLUMNS} | {"id": n, "customer": name} for n, name in enumerate(names)]
+    read = list(csv.DictReader(io.StringIO(render_conversations(rows, "csv"))))
+    assert [r["customer"] for r in read] == [
+        '\'=HYPERLINK("http://x","y")',
+        "'@SUM(1)",
+        "'+cmd|' /C calc'!A0",
+        "'-2+3",
+        "+7 916 642-38-68",
+        "Иван",
+    ]
