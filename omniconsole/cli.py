@@ -500,7 +500,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from omniconsole.capabilities import hub_parts
-    from omniconsole.core.demo import DEMO_CONFIG_NAME, build_demo_history, demo_config_text, demo_settings
+    from omniconsole.core.demo import (
+        DEMO_CONFIG_NAME,
+        DEMO_RULES,
+        DEMO_RULES_NAME,
+        build_demo_history,
+        demo_config_text,
+        demo_settings,
+    )
     from omniconsole.core.hub import Hub
     from omniconsole.models import OperatorRole
     from omniconsole.store import Store
@@ -519,9 +526,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         demo_config.parent.mkdir(parents=True, exist_ok=True)
         demo_config.write_text(demo_config_text(settings), encoding="utf-8")
+        (demo_config.parent / DEMO_RULES_NAME).write_text(DEMO_RULES, encoding="utf-8")
         print(f"demo config: {demo_config} (other commands: `omniconsole --config {demo_config} stats`)")
     except OSError as exc:
         raise UsageError(f"cannot write the demo's config {demo_config}: {exc.strerror}") from None
+    if not args.db:
+        # The demo runs what its config says (its SLA policy, rules and macros included).
+        settings = config_module.load_settings(demo_config)
 
     async def demo():
         fresh = not settings.database.exists()

@@ -108,7 +108,47 @@ def demo_config_text(settings: Settings) -> str:
     for channel in settings.channels:
         lines += ["", "[[channels]]", f"kind = {json.dumps(channel.kind)}", f"name = {json.dumps(channel.name)}"]
         lines += [f"{key} = {_toml_value(value)}" for key, value in channel.options.items()]
+    # An SLA policy and the demo's rules and macros, so a newcomer sees countdowns, the At risk
+    # view (6) and macros (M) on the live messages (the backfilled history gets no clocks).
+    lines += [
+        "",
+        "[[sla]]",
+        'name = "Demo: answer within 15 minutes"',
+        "first_response_minutes = 15",
+        "next_response_minutes = 30",
+        "resolution_minutes = 480",
+        "",
+        "[automation]",
+        f"rules = {json.dumps(DEMO_RULES_NAME)}",
+    ]
     return "\n".join(lines) + "\n"
+
+
+#: The demo's rules file, written beside its config (README "Automation rules and macros").
+DEMO_RULES_NAME = "rules.toml"
+
+DEMO_RULES = """# Written by `omniconsole demo` (README "Automation rules and macros"; a fuller example is
+# data/rules.example.toml in the repository).
+budget = 20
+
+[[rules]]
+name = "refunds are high priority"
+on = "message.received"
+match = "any"
+conditions = [
+  { field = "message.body", matches = "(?i)refund|money back|возврат|верните деньги" },
+]
+actions = [ { add_labels = ["refund"] }, { priority = "high" } ]
+
+[[macros]]
+name = "Close politely"
+key = "f6"
+actions = [ { reply = "closing" }, { resolve = true } ]
+
+[[macros]]
+name = "We are checking, back in an hour"
+actions = [ { reply = "checking" }, { snooze = "1h" } ]
+"""
 
 
 def _toml_value(value) -> str:

@@ -348,3 +348,22 @@ async def test_the_demo_phone_channel_carries_calls_that_ring_the_operator(store
     assert all(40 <= call["duration"] <= 420 and call["note"] for call in answered)
     rang = await store.db.run(lambda c: c.execute("SELECT payload FROM events WHERE kind = 'call.ringing'").fetchall())
     assert len(rang) == len(found) and all(DEMO_EXTENSION in r[0] for r in rang)
+
+
+def test_the_demo_config_runs_an_sla_policy_and_macros_with_answers_the_demo_library_has(tmp_path):
+    """A newcomer sees countdowns, the At risk view and `M` in the demo: its config carries an
+    SLA policy and names a rules file whose macros reply with answers the demo library has."""
+    from omniconsole.answers.library import DEMO_LIBRARY
+    from omniconsole.config import load_settings
+    from omniconsole.core.demo import DEMO_CONFIG_NAME, DEMO_RULES, DEMO_RULES_NAME, demo_config_text, demo_settings
+
+    settings = demo_settings(tmp_path)
+    (tmp_path / DEMO_CONFIG_NAME).write_text(demo_config_text(settings), encoding="utf-8")
+    (tmp_path / DEMO_RULES_NAME).write_text(DEMO_RULES, encoding="utf-8")
+    loaded = load_settings(tmp_path / DEMO_CONFIG_NAME)
+    assert [p.name for p in loaded.sla] == ["Demo: answer within 15 minutes"]
+    macros = loaded.automation.book.macros_for("anyone")
+    assert len(macros) == 2
+    answers = {path.name.split(".")[0] for path in DEMO_LIBRARY.rglob("*.md")}
+    replies = {a.value for m in macros for a in m.actions if a.kind == "reply"}
+    assert replies == {"closing", "checking"} and replies <= answers
