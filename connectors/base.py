@@ -13,6 +13,7 @@ person changes something" (bad token, blocked by the customer): the reason is sh
 from __future__ import annotations
 
 import abc
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -332,3 +333,16 @@ class Connector(abc.ABC):
 
     async def close(self) -> None:
         """Release network resources; called once when the core stops the channel."""
+
+
+def raise_if_cancelled() -> None:
+    """Raise CancelledError when the current task has been asked to stop.
+
+    Call it at the top of every loop that runs until cancelled. A library awaited inside the
+    loop may lose a cancellation (on Python 3.11 `asyncio.wait_for`, which aioimaplib uses,
+    returns the result when a cancellation arrives in the turn its awaitable completes); the
+    request stays counted on the task (`Task.cancelling()`, Python docs "asyncio.Task"), so the
+    next round ends the loop instead of running it forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -47,6 +47,7 @@ from connectors.base import (
     PermanentError,
     SendResult,
     TransientError,
+    raise_if_cancelled,
 )
 from connectors.mail.imap import ImapSession, imap_error, imap_utf7, uid_set
 from connectors.mail.settings import MailboxSettings, refuse_plain, smtp_setup_error
@@ -144,6 +145,7 @@ class EmailConnector(Connector):
                 f"{s.imap_host}, {len(s.folders)} {plural}" + ("" if idle else f", polling every {s.poll_interval:g} s")
             )
             while True:
+                raise_if_cancelled()
                 for folder in s.folders:
                     await self._sync_folder(session, folder, sink)
                 if idle:

@@ -67,6 +67,7 @@ from connectors.base import (
     PermanentError,
     SendResult,
     TransientError,
+    raise_if_cancelled,
 )
 from connectors.payload import REACTION, as_dict, as_int, deliver_isolated, describe, epoch_time, file_suffix, unreadable
 from connectors.telegram_content import display_name, forward_origin, with_links
@@ -187,6 +188,7 @@ class TelegramConnector(Connector):
         allowed = _PRIVATE_UPDATES + (_GROUP_UPDATES if self.groups else [])
         announced = False
         while True:
+            raise_if_cancelled()
             # The first poll does not wait, so the channel shows as up as soon as getUpdates
             # is known to work (a webhook or a second poller would fail it).
             timeout = self.poll_timeout if announced else 0  # whole seconds, as the Bot API says

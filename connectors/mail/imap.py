@@ -15,7 +15,7 @@ from typing import Any
 
 from aioimaplib import aioimaplib
 
-from connectors.base import ConnectorError, PermanentError, TransientError
+from connectors.base import ConnectorError, PermanentError, TransientError, raise_if_cancelled
 from connectors.mail.settings import MailboxSettings, refuse_plain, tls_error
 
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
@@ -189,6 +189,7 @@ class ImapSession:
         woke = False
         try:
             while True:
+                raise_if_cancelled()
                 try:
                     pushed = await self.client.wait_server_push(timeout=seconds + 30)
                 except TimeoutError:

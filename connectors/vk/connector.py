@@ -42,6 +42,7 @@ from connectors.base import (
     PermanentError,
     SendResult,
     TransientError,
+    raise_if_cancelled,
 )
 from connectors.payload import as_int, as_list, deliver_isolated, describe, unreadable
 from connectors.text import split_text as _split_text
@@ -189,6 +190,7 @@ class VkConnector(Connector):
         sink.connected(community)
         malformed = 0
         while True:
+            raise_if_cancelled()
             if self.api.fatal is not None:
                 raise self.api.fatal
             answer = await self.api.interruptible(self.api.poll(server, position.ts, self.poll_wait))

@@ -42,6 +42,7 @@ from connectors.base import (
     TransientError,
     WebRoute,
     numbered_buttons,
+    raise_if_cancelled,
 )
 from omniconsole.config import ChannelSettings, Settings
 from omniconsole.core import snooze
@@ -571,6 +572,7 @@ class Hub:
         """Send one channel's queued replies, in the order they were written, forever."""
         channels = [channel_id]
         while True:
+            raise_if_cancelled()  # a channel library may have lost our cancellation (connectors/base.py)
             try:
                 due = await self.store.next_outbox_due(channels)
                 if due is None or due > time.time():

@@ -464,3 +464,37 @@ async def test_a_snooze_cut_short_by_a_reply_leaves_no_row_behind(store):
     await store.set_status(conversation, ConversationStatus.SNOOZED, "alice", snoozed_until=time.time() + 3600)
     await store.set_status(conversation, ConversationStatus.RESOLVED, "alice")
     assert await store.db.run(schedule.scheduled) == []
+
+
+async def test_a_loop_whose_library_lost_the_cancellation_still_stops():
+    """`raise_if_cancelled()` at the top of a loop: a library that swallows a CancelledError
+    (aioimaplib's `asyncio.wait_for` on Python 3.11 can) no longer keeps the loop running."""
+    from connectors.base import raise_if_cancelled
+
+    async def channel_loop(check: bool) -> str:
+        for _ in range(30):  # bounded here; a channel's loop runs until cancelled
+            if check:
+                raise_if_cancelled()
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                pass  # the library's bug: the cancellation is lost
+        return "ran on"
+
+    careless = asyncio.create_task(channel_loop(False))
+    careful = asyncio.create_task(channel_loop(True))
+    await asyncio.sleep(0.03)
+    careless.cancel()
+    careful.cancel()
+    results = await asyncio.gather(careless, careful, return_exceptions=True)
+    assert results[0] == "ran on"  # without the check the cancellation is simply gone
+    assert isinstance(results[1], asyncio.CancelledError) and careful.cancelled()
+
+
+def test_every_channel_loop_checks_for_a_lost_cancellation():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("connectors/email.py", "connectors/telegram.py", "connectors/vk/connector.py", "connectors/mail/imap.py"):
+        text = (root / name).read_text()
+        assert text.count("while True:") <= text.count("raise_if_cancelled()"), name
