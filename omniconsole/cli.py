@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--capacity", type=int, metavar="N", help="capacity units for automatic assignment (0: the [routing] default)")
     q.add_argument("--skills", metavar="LIST", help="comma-separated skills, such as ru,en,vip (empty: none)")
     q.add_argument("--teams", metavar="LIST", help="comma-separated teams, such as support,sales (empty: none)")
+    q.add_argument(
+        "--language", metavar="LANG", help="the language of their window and CLI: en or ru (empty: the config's or the locale's)"
+    )
 
     p = sub.add_parser("import", help="bring an existing mailbox (Maildir or mbox) into the history")
     imports = p.add_subparsers(dest="import_command", metavar="FORMAT", required=True)
@@ -322,7 +325,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _settings(args: argparse.Namespace):
-    return config_module.load_settings(args.config, args.db)
+    """The config, and the CLI's language from it (`[ui] language`, else the locale)."""
+    from omniconsole.i18n import choose_language, set_language
+
+    settings = config_module.load_settings(args.config, args.db)
+    set_language(choose_language(None, settings.language))
+    return settings
 
 
 def _run(coro):
@@ -738,6 +746,10 @@ def cmd_operator(args: argparse.Namespace) -> int:
             elif args.operator_command == "set":
                 from omniconsole.routing.service import set_operator
 
+                if args.language is not None:
+                    await set_language_of(store, args.login, args.language, actor=me)
+                    if (args.status, args.capacity, args.skills, args.teams) == (None, None, None, None):
+                        return
                 split = lambda text: None if text is None else [p for p in text.split(",") if p.strip()]  # noqa: E731
                 try:
                     line = await set_operator(
@@ -761,6 +773,25 @@ def cmd_operator(args: argparse.Namespace) -> int:
             await store.close()
 
     return _run(operator()) or 0
+
+
+async def set_language_of(store, login: str, language: str, *, actor: str) -> None:
+    """`operator set LOGIN --language ru`: through `Store.set_operator_language` (an admin's;
+    in a team setup the core checks the caller). Prints the result; UsageError in words."""
+    from omniconsole.i18n import LanguageError, check_language
+    from omniconsole.store import ActionError
+
+    try:
+        code = check_language(language) if language.strip() else None
+        await store.set_operator_language(login, code, actor=actor)
+    except (LanguageError, ActionError) as exc:
+        raise UsageError(str(exc)) from None
+    from omniconsole.i18n import _
+
+    if code:
+        print(_("{login}: language {code}").format(login=login, code=code))
+    else:
+        print(_("{login}: language from the config or the locale").format(login=login))
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from textual.app import App
 
 from omniconsole.config import Settings
 from omniconsole.errors import OmniError
+from omniconsole.i18n import choose_language, set_language
 from omniconsole.store import Operator, Store
 from omniconsole.tui.keys import latin_key
 from omniconsole.tui.screens.main import MainScreen
@@ -39,6 +40,8 @@ class OmniApp(WorkerFailures, App):
         store: Store | None = None,
     ) -> None:
         super().__init__()
+        # The operator's language, read when the window opens (no core restart to change it).
+        self.language = set_language(choose_language(operator.language, settings.language))
         self.settings = settings
         self.operator = operator
         self.clock = clock
