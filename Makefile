@@ -35,7 +35,7 @@ bench: $(STAMP)
 LOCALE := omniconsole/locale
 LANGS := en ru
 i18n: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k Nn_:1,2 --add-location=file --sort-output --no-wrap --project=omniconsole -o $(LOCALE)/omniconsole.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k Nn_:1,2 -k Np_:1c,2 --add-location=file --sort-output --no-wrap --project=omniconsole -o $(LOCALE)/omniconsole.pot .
 	for lang in $(LANGS); do \
 	  if [ -f $(LOCALE)/$$lang/LC_MESSAGES/omniconsole.po ]; then \
 	    $(BIN)/pybabel update -i $(LOCALE)/omniconsole.pot -d $(LOCALE) -D omniconsole -l $$lang --no-wrap --ignore-obsolete -N; \

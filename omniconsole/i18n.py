@@ -14,7 +14,8 @@ read (the bot, surveys, auto-replies, web chat) follow the customer's language a
 through here.
 
 Strings that are defined before a language is known (a `Binding`'s description at class
-definition) are marked with `N_()` and translated where they are shown (`tui/keys.py`
+definition) are marked with `N_()` (`Np_()` with a context, `Nn_()` a plural pair) and
+translated where they are shown (`tui/keys.py`
 help rows, the palette, the worker failure words).
 """
 
@@ -118,6 +119,20 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     if _current == DEFAULT_LANGUAGE:
         return singular if n == 1 else plural
     return translations(_current).ngettext(singular, plural, n)
+
+
+def pgettext(context: str, message: str) -> str:
+    """`message` in the current language where the same English word needs another one by
+    its `context` ("Resolved" the view is "Решённые", "Resolved" the notification "Решено")."""
+    if _current == DEFAULT_LANGUAGE or not message:
+        return message
+    return translations(_current).pgettext(context, message)
+
+
+def Np_(context: str, message: str) -> str:
+    """Marks `message` in `context` for extraction (`pybabel extract -k Np_:1c,2`), to be
+    translated later by `pgettext(context, message)`."""
+    return message
 
 
 def Nn_(singular: str, plural: str) -> tuple[str, str]:

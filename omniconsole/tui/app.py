@@ -13,7 +13,7 @@ from textual.app import App
 
 from omniconsole.config import Settings
 from omniconsole.errors import OmniError
-from omniconsole.i18n import choose_language, set_language
+from omniconsole.i18n import N_, choose_language, set_language
 from omniconsole.store import Operator, Store
 from omniconsole.tui.keys import latin_key
 from omniconsole.tui.screens.main import MainScreen
@@ -87,7 +87,7 @@ class OmniApp(WorkerFailures, App):
             while True:
                 hub = Hub(self.settings, store, **hub_parts(self.settings, store))
                 waiter = asyncio.create_task(hub.holding_lease.wait())
-                waiter.add_done_callback(lambda _: setattr(self, "core_state", "core: in this window"))
+                waiter.add_done_callback(lambda _: setattr(self, "core_state", N_("core: in this window")))
                 try:
                     await hub.run()
                 except LeaseLost:

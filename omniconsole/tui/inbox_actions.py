@@ -13,15 +13,16 @@ from textual import work
 from textual.binding import Binding
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_
 from omniconsole.models import InboxOrder
 from omniconsole.store import InboxFilter
 from omniconsole.tui.text import one_line, safe
 from omniconsole.tui.widgets.view_tabs import ORDER_NAMES, PRIORITY_NAMES
 
 INBOX_BINDINGS = [
-    Binding("O", "cycle_order", "Sort the inbox", id="inbox.order"),
-    Binding("F", "filter", "Filter the inbox", id="inbox.filter"),
-    Binding("x", "block", "Block / unblock the sender (Spam)", id="customer.block"),
+    Binding("O", "cycle_order", N_("Sort the inbox"), id="inbox.order"),
+    Binding("F", "filter", N_("Filter the inbox"), id="inbox.filter"),
+    Binding("x", "block", N_("Block / unblock the sender (Spam)"), id="customer.block"),
 ]
 
 #: `O` goes round these, from the one in force.

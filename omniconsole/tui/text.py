@@ -38,8 +38,15 @@ STATE = {
     "failed": N_("✗ failed"),
 }
 PRIORITY = {0: "", 1: N_("high"), 2: N_("urgent")}
+#: A conversation's status as the operator reads it.
+STATUS = {"open": N_("open"), "pending": N_("pending"), "snoozed": N_("snoozed"), "resolved": N_("resolved")}
 #: Short units of `ago()` and `countdown()`, biggest first: (seconds, format of the count).
 UNITS = ((86400, N_("{n}d")), (3600, N_("{n}h")), (60, N_("{n}m")))
+
+
+def status_name(status: str) -> str:
+    """A conversation's status in the operator's language (an unknown one as it is)."""
+    return _(STATUS[status]) if status in STATUS else status
 
 
 def safe(text: str | None, style: str = "") -> Text:
@@ -120,13 +127,34 @@ def clock_time(moment: float, now: float | None = None) -> str:
     today = time.localtime(now if now is not None else time.time())
     if local[:3] == today[:3]:
         return time.strftime("%H:%M", local)
+    return day_time(moment)
+
+
+def day_time(moment: float, *, weekday: bool = False) -> str:
+    """'15 Jan 08:00' in local time, 'Fri 15 Jan 08:00' with `weekday` (Russian: '15 янв.
+    08:00', 'пт 15 янв. 08:00': CLDR's names by Babel, imported on first use so an English
+    window does not pay for it)."""
+    local = time.localtime(moment)
     if current_language() != "en":
         from datetime import datetime
 
         from babel.dates import format_datetime
 
-        return format_datetime(datetime(*local[:6]), "dd MMM HH:mm", locale=current_language())
-    return time.strftime("%d %b %H:%M", local)
+        pattern = "EEE dd MMM HH:mm" if weekday else "dd MMM HH:mm"
+        return format_datetime(datetime(*local[:6]), pattern, locale=current_language())
+    return time.strftime("%a %d %b %H:%M" if weekday else "%d %b %H:%M", local)
+
+
+def day_month(moment: float) -> str:
+    """'15 Jan' in local time (Russian: '15 янв.', CLDR's by Babel)."""
+    local = time.localtime(moment)
+    if current_language() != "en":
+        from datetime import datetime
+
+        from babel.dates import format_datetime
+
+        return format_datetime(datetime(*local[:6]), "dd MMM", locale=current_language())
+    return time.strftime("%d %b", local)
 
 
 def number(n: int | float) -> str:

@@ -18,7 +18,15 @@ from omniconsole.tui import text
 ROOT = Path(__file__).resolve().parents[2]
 PO = ROOT / "omniconsole" / "locale" / "{lang}" / "LC_MESSAGES" / "omniconsole.po"
 # The keywords `make i18n` passes to pybabel (Babel's defaults plus Nn_ for plural pairs).
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "Nn_": (1, 2)}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "pgettext": ((1, "c"), 2),
+    "N_": None,
+    "Nn_": (1, 2),
+    "Np_": ((1, "c"), 2),
+}
 
 
 @pytest.fixture
@@ -30,15 +38,15 @@ def russian():
         i18n.set_language("en")
 
 
-def source_msgids() -> dict[str, tuple[str, ...]]:
+def source_msgids() -> dict[tuple[str, str | None], tuple[str, ...]]:
     """Every string the source marks, extracted by Babel now (as `make i18n` does, with the
-    method map of babel.cfg): msgid -> (msgid, plural) or (msgid,)."""
-    found: dict[str, tuple[str, ...]] = {}
-    for _file, _line, message, _comments, _context in extract_from_dir(
+    method map of babel.cfg): (msgid, context) -> (msgid, plural) or (msgid,)."""
+    found: dict[tuple[str, str | None], tuple[str, ...]] = {}
+    for _file, _line, message, _comments, context in extract_from_dir(
         str(ROOT / "omniconsole"), method_map=[("**.py", "python")], keywords=KEYWORDS
     ):
         forms = message if isinstance(message, tuple) else (message,)
-        found[forms[0]] = forms
+        found[(forms[0], context)] = forms
     return found
 
 
@@ -58,8 +66,8 @@ def test_every_marked_string_has_a_russian_translation():
     source = source_msgids()
     assert len(source) > 20
     missing = []
-    for msgid, forms in source.items():
-        entry = ru.get(msgid)
+    for (msgid, context), forms in source.items():
+        entry = ru.get(msgid, context=context)
         if entry is None or "fuzzy" in entry.flags:
             missing.append(msgid)
             continue
@@ -92,7 +100,8 @@ def test_the_shipped_mo_matches_the_po():
             for n, form in ((1, 0), (2, 1), (5, 2)):
                 assert compiled.ngettext(entry.id[0], entry.id[1], n) == entry.string[form], entry.id
         else:
-            assert compiled.gettext(entry.id) == entry.string, entry.id
+            shown = compiled.pgettext(entry.context, entry.id) if entry.context else compiled.gettext(entry.id)
+            assert shown == entry.string, entry.id
     assert (Path(str(PO).format(lang="en"))).exists()
 
 

@@ -18,6 +18,7 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from omniconsole.automation.rules import Macro
+from omniconsole.i18n import N_
 from omniconsole.tui.text import safe
 from omniconsole.tui.widgets.dialog_list import DialogList
 
@@ -27,10 +28,10 @@ class MacroDialog(ModalScreen[tuple[str, bool] | None]):
     None when cancelled."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="macro.cancel"),
-        Binding("ctrl+n", "run(True)", "Run and go to the next", id="macro.run_next"),
-        Binding("j", "move(1)", "Down", show=False, id="macro.down"),
-        Binding("k", "move(-1)", "Up", show=False, id="macro.up"),
+        Binding("escape", "cancel", N_("Cancel"), id="macro.cancel"),
+        Binding("ctrl+n", "run(True)", N_("Run and go to the next"), id="macro.run_next"),
+        Binding("j", "move(1)", N_("Down"), show=False, id="macro.down"),
+        Binding("k", "move(-1)", N_("Up"), show=False, id="macro.up"),
     ]
 
     def __init__(self, macros: list[Macro], conversation_id: int) -> None:

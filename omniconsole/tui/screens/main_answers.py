@@ -11,14 +11,15 @@ from textual.binding import Binding
 from textual.widgets import OptionList
 
 from omniconsole.answers.language import detect_by_script
+from omniconsole.i18n import N_
 from omniconsole.tui.widgets.answer_suggestions import SUGGESTION_BINDINGS
 from omniconsole.tui.widgets.customer_pane import CustomerPane
 from omniconsole.tui.widgets.reply_box import ReplyBox
 from omniconsole.tui.widgets.script_pane import ScriptPane
 
 ANSWERS_BINDINGS = [
-    Binding("K", "library", "Answers library", id="answers.library"),
-    Binding("ctrl+s", "save_answer", "Save the reply sent as an answer", id="answers.save"),
+    Binding("K", "library", N_("Answers library"), id="answers.library"),
+    Binding("ctrl+s", "save_answer", N_("Save the reply sent as an answer"), id="answers.save"),
     *SUGGESTION_BINDINGS,
 ]
 

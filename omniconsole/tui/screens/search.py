@@ -16,6 +16,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_
 from omniconsole.store import SearchResults, Store
 from omniconsole.tui.text import badge, clock_time, counted, one_line, safe
 from omniconsole.tui.widgets.dialog_list import DialogList
@@ -67,7 +68,7 @@ def summary_line(customers: int, messages: int, more: bool) -> str:
 class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
     """`/`: type to search; Down moves into the results, Enter opens one, Escape closes."""
 
-    BINDINGS = [Binding("escape", "close", "Close", id="search.close")]
+    BINDINGS = [Binding("escape", "close", N_("Close"), id="search.close")]
 
     def __init__(self, store: Store, initial: str = "", region: str = "RU") -> None:
         super().__init__()
