@@ -7,7 +7,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from omniconsole.i18n import N_, _
+from omniconsole.i18n import N_, Np_, _, pgettext
 from omniconsole.models import InboxOrder, InboxView
 from omniconsole.store import InboxFilter
 from omniconsole.tui.keys import key_displays
@@ -24,8 +24,16 @@ VIEW_KEYS = [
     ("6", InboxView.AT_RISK, N_("At risk")),
     ("7", InboxView.SPAM, N_("Spam")),
 ]
-#: A view's name in a narrow window, where the others keep their first four letters.
-SHORT = {InboxView.AT_RISK: N_("Risk")}
+#: A view's name in a narrow window (in English its first four letters, but "Risk").
+SHORT = {
+    InboxView.MINE: Np_("short view", "Mine"),
+    InboxView.UNASSIGNED: Np_("short view", "Unas"),
+    InboxView.ALL: Np_("short view", "All"),
+    InboxView.SNOOZED: Np_("short view", "Snoo"),
+    InboxView.RESOLVED: Np_("short view", "Reso"),
+    InboxView.AT_RISK: Np_("short view", "Risk"),
+    InboxView.SPAM: Np_("short view", "Spam"),
+}
 
 #: How the order is named in the view bar.
 ORDER_NAMES = {InboxOrder.PRIORITY: N_("priority"), InboxOrder.ACTIVITY: N_("newest"), InboxOrder.WAITING: N_("waiting longest")}
@@ -100,7 +108,8 @@ class ViewTabs(PaneStyles, Static):
             style = self.pane_style("current") if view == current else ""
             key = keys.get(f"view.{view.value}", "")
             if short:
-                text.append(f"{key} {_(SHORT[view]) if view in SHORT else label[:4]} {counts.get(view, 0)}", style=style)
+                name = pgettext("short view", SHORT[view]) if view in SHORT else label[:4]
+                text.append(f"{key} {name} {counts.get(view, 0)}", style=style)
                 text.append(" ")
             else:
                 text.append(f" {key} {label} {counts.get(view, 0)} ", style=style)
