@@ -293,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "--socket", action="store_true", help="a team setup: the window reads and writes through a core over its Unix socket"
     )
+    q.add_argument("--language", metavar="LANG", help="the window's language: en or ru (default: the locale's, as a window)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     return parser
 

@@ -109,3 +109,17 @@ def test_the_cli_speaks_the_configs_language(tmp_path: Path) -> None:
     env["LANG"] = "ru_RU.UTF-8"
     result = omniconsole("operator", "set", "anna", "--language", "", "--db", str(tmp_path / "o.db"), env=env)
     assert result.stdout.strip() == "anna: язык из настроек или локали", result.stderr
+
+
+def test_bench_tui_runs_the_window_in_russian(tmp_path: Path) -> None:
+    """`omniconsole bench tui --language ru` times the window in Russian (and says so)."""
+    db = str(tmp_path / "bench.db")
+    assert omniconsole("bench", "ingest", "--messages", "2000", "--keep", db).returncode == 0
+    result = omniconsole(
+        "bench", "tui", "--db", db, "--language", "ru", "--runs", "1", "--keys", "10", "--visible", "0", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["language"] == "ru" and figures["key_p95_ms"] > 0
+    assert "the window in ru" in result.stdout
+    assert_one_line_error(omniconsole("bench", "tui", "--db", db, "--language", "xx"), "unknown language 'xx'")
