@@ -123,3 +123,13 @@ def test_bench_tui_runs_the_window_in_russian(tmp_path: Path) -> None:
     assert figures["language"] == "ru" and figures["key_p95_ms"] > 0
     assert "the window in ru" in result.stdout
     assert_one_line_error(omniconsole("bench", "tui", "--db", db, "--language", "xx"), "unknown language 'xx'")
+
+
+def test_cli_errors_and_doctor_speak_russian(tmp_path: Path) -> None:
+    db = str(tmp_path / "o.db")
+    env = subprocess_env(LANGUAGE="ru")
+    assert omniconsole("operator", "add", "anna", "--db", db, env=env).stdout.strip() == "anna теперь оператор (agent)"
+    result = omniconsole("operator", "remove", "boris", "--db", db, env=env)
+    assert result.returncode == 2 and result.stderr.strip() == "omniconsole: ошибка: boris не оператор"
+    doctor = omniconsole("doctor", "--db", db, env=env)
+    assert f"ok    база данных {db}" in doctor.stdout and "каналы не настроены" in doctor.stdout
