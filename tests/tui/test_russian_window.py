@@ -101,10 +101,15 @@ async def test_the_palette_offers_the_actions_in_russian(shop) -> None:
 
 async def test_the_language_comes_from_the_operator_then_the_config(shop, monkeypatch) -> None:
     settings, _ = shop
-    app = OmniApp(dataclasses.replace(settings, language="ru"), Operator("alice", "Alice", "admin"), clock=lambda: NOW, run_core=False)
+    app = OmniApp(
+        dataclasses.replace(settings, language="ru"), Operator("alice", "Alice", "admin"), clock=lambda: NOW, run_core=False
+    )
     assert app.language == "ru"
     app = OmniApp(
-        dataclasses.replace(settings, language="ru"), Operator("alice", "Alice", "admin", language="en"), clock=lambda: NOW, run_core=False
+        dataclasses.replace(settings, language="ru"),
+        Operator("alice", "Alice", "admin", language="en"),
+        clock=lambda: NOW,
+        run_core=False,
     )
     assert app.language == "en" and current_language() == "en"
     monkeypatch.setenv("LANGUAGE", "")
@@ -134,3 +139,18 @@ def test_textuals_own_key_descriptions_are_in_the_catalog() -> None:
                 if description:
                     described.add(description)
     assert described and described <= TEXTUAL_DESCRIPTIONS, described - TEXTUAL_DESCRIPTIONS
+
+
+async def test_the_inbox_actions_speak_russian(shop) -> None:
+    """The main screen's mixins too: `O` names the order, `F` asks in Russian."""
+    app = russian_app(shop)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("O")
+        await settle(pilot)
+        assert "Порядок: дольше всех ждут" in [str(n.message) for n in app._notifications]
+        await pilot.press("F")
+        await dialog(pilot, "ChoiceDialog")
+        assert str(app.screen.query_one("Label").render()) == "Фильтр входящих"
+        await pilot.press("escape")
+        await settle(pilot)

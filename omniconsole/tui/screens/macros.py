@@ -18,7 +18,7 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from omniconsole.automation.rules import Macro
-from omniconsole.i18n import N_
+from omniconsole.i18n import N_, _
 from omniconsole.tui.text import safe
 from omniconsole.tui.widgets.dialog_list import DialogList
 
@@ -100,7 +100,7 @@ class MacroActions:
         # Each macro's own key, if it has one; the palette lists it by its name.
         for macro in self.macros():
             if macro.key:
-                self._bindings.bind(macro.key, f"run_macro({macro.name!r})", f"Macro: {macro.name}")
+                self._bindings.bind(macro.key, f"run_macro({macro.name!r})", _("Macro: {name}").format(name=macro.name))
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_macros(self) -> None:
@@ -108,7 +108,9 @@ class MacroActions:
             return
         macros = self.macros()
         if not macros:
-            self.app.notify("No macros: add [[macros]] to the rules file ([automation] rules in the config)", severity="warning")
+            self.app.notify(
+                _("No macros: add [[macros]] to the rules file ([automation] rules in the config)"), severity="warning"
+            )
             return
         choice = await self.app.push_screen_wait(MacroDialog(macros, c.id))
         if choice is not None:
@@ -134,7 +136,7 @@ class MacroActions:
             did.extend(await run_macro(self.store, macro, conversation.id, self.operator.login, customer_name=name_of))
 
         if await self._do(run()):
-            self.app.notify(safe(f"Macro {macro.name}: " + "; ".join(did)), timeout=4, markup=False)
+            self.app.notify(safe(_("Macro {name}:").format(name=macro.name) + " " + "; ".join(did)), timeout=4, markup=False)
             if go_next:
                 await self.action_next_waiting()
 
