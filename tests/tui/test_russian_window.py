@@ -154,3 +154,41 @@ async def test_the_inbox_actions_speak_russian(shop) -> None:
         assert str(app.screen.query_one("Label").render()) == "Фильтр входящих"
         await pilot.press("escape")
         await settle(pilot)
+
+
+async def test_the_palette_switches_the_language_live_and_keeps_it(make_window, shop) -> None:
+    """`Язык: русский` from the palette: the operator's choice is stored (through the core in a
+    team setup) and the open window redraws in Russian; keys keep working; and back."""
+    from omniconsole.tui.widgets.status_bar import StatusBar
+    from omniconsole.tui.widgets.view_tabs import ViewTabs
+
+    app = make_window()
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.main
+        await settle(pilot)
+        bar, tabs = screen.query_one(StatusBar), screen.query_one(ViewTabs)
+        assert "? help" in str(bar.render()) and "Mine" in str(tabs.render())
+        await pilot.press("colon", *"Язык")
+        await settle(pilot, 0.4)
+        await pilot.press("enter")
+        for _ in range(40):
+            if current_language() == "ru" and "Мои" in str(tabs.render()):
+                break
+            await pilot.pause(0.05)
+        assert "? справка" in str(bar.render()) and "Мои" in str(tabs.render())
+        assert "Окно теперь на русском" in [str(n.message) for n in app._notifications]
+        start = screen.inbox.cursor
+        await pilot.press("о")  # j
+        await settle(pilot, 0.1)
+        assert screen.inbox.cursor == start + 1
+        await pilot.press("colon", *"Language")
+        await settle(pilot, 0.4)
+        await pilot.press("enter")
+        for _ in range(40):
+            if current_language() == "en" and "Mine" in str(tabs.render()):
+                break
+            await pilot.pause(0.05)
+        assert "? help" in str(bar.render())
+    store = await store_of(shop)
+    assert {op.login: op.language for op in await store.operators()}["alice"] == "en"
+    await store.close()

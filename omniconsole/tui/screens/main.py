@@ -60,6 +60,12 @@ def _action_commands():
     return ActionCommands
 
 
+def _language_commands():
+    from omniconsole.tui.language_switch import LanguageCommands
+
+    return LanguageCommands
+
+
 #: The views that list open work (where someone can be waiting).
 _WAITING_VIEWS = (InboxView.ALL, InboxView.MINE, InboxView.UNASSIGNED)
 
@@ -72,7 +78,7 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
     # Enter and Esc ~30 ms of the 50 ms keystroke budget.
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
-    COMMANDS = {_action_commands}
+    COMMANDS = {_action_commands, _language_commands}
 
     BINDINGS = [
         *[Binding(key, f"show_view('{view.value}')", label, id=f"view.{view.value}") for key, view, label in VIEW_KEYS],

@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.i18n import N_, _
+from omniconsole.i18n import N_, _, current_language
 from omniconsole.models import InboxOrder, InboxView
 from omniconsole.store import InboxCursor, InboxFilter, InboxRow, Store
 from omniconsole.tui.text import PRIORITY, ago, badge, countdown, one_line, sla_urgency
@@ -197,7 +197,7 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
         highlight = ("focus" if self.has_focus else "cursor") if index == self.cursor else ""
         # Drawn rows are kept (keyed by everything that changes their look; the minute for the
         # waiting time): a repaint after a focus change or a cursor move rebuilds nothing.
-        key = (row, line, width, highlight, int(self.clock() // 60))
+        key = (row, line, width, highlight, int(self.clock() // 60), current_language())
         strip = self._strips.get(key)
         if strip is None:
             text = self._row_text(row, line, width)

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.i18n import N_, _
+from omniconsole.i18n import N_, _, current_language
 from omniconsole.store import TimelineEntry
 from omniconsole.tui.text import STATE, badge, clock_time, number, safe
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
@@ -302,7 +302,7 @@ class Timeline(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
                 text.stylize(self.pane_style("cursor"))
                 lines += wrap_to_strips(text, console, width)
             else:
-                key = (entry, unfolded, width, day, reactions)
+                key = (entry, unfolded, width, day, reactions, current_language())
                 wrapped = self._wrapped.get(key)
                 if wrapped is None:
                     text = entry_text(entry, unfolded=unfolded, now=now, style=self.pane_style, reactions=reactions)
