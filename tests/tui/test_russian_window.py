@@ -192,3 +192,16 @@ async def test_the_palette_switches_the_language_live_and_keeps_it(make_window, 
     store = await store_of(shop)
     assert {op.login: op.language for op in await store.operators()}["alice"] == "en"
     await store.close()
+
+
+async def test_search_in_russian_counts_with_plurals(shop) -> None:
+    app = russian_app(shop)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"заказ")
+        for _ in range(60):
+            summary = str(app.screen.query_one("#search-summary").render())
+            if "сообщения" in summary:
+                break
+            await pilot.pause(0.05)
+        assert summary == "0 клиентов, 2 сообщения (сначала последние сохранённые)"
