@@ -205,3 +205,21 @@ async def test_search_in_russian_counts_with_plurals(shop) -> None:
                 break
             await pilot.pause(0.05)
         assert summary == "0 клиентов, 2 сообщения (сначала последние сохранённые)"
+
+
+async def test_the_customer_dialogs_speak_russian(shop) -> None:
+    """`c` (edit the customer) and `N` (start a conversation) ask in Russian."""
+    ids = shop[1]
+    app = russian_app(shop)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_conversation(pilot, app, ids["ivan"])
+        await pilot.press("c")
+        await dialog(pilot, "ChoiceDialog")
+        assert str(app.screen.query_one("Label").render()) == "Изменить данные клиента"
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("N")
+        await dialog(pilot, "ChoiceDialog")
+        assert str(app.screen.query_one("Label").render()) == "Начать разговор с"
+        await pilot.press("escape")
+        await settle(pilot)
