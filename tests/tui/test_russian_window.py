@@ -223,3 +223,27 @@ async def test_the_customer_dialogs_speak_russian(shop) -> None:
         assert str(app.screen.query_one("Label").render()) == "Начать разговор с"
         await pilot.press("escape")
         await settle(pilot)
+
+
+async def test_the_queue_view_in_russian(shop) -> None:
+    import sqlite3
+
+    from textual.widgets import OptionList
+
+    conn = sqlite3.connect(shop[0].database)
+    conn.execute(
+        "UPDATE conversations SET queue = 'default', needs = '[\"vip\"]', queued_at = ? WHERE assignee IS NULL", (NOW - 600,)
+    )
+    waiting = conn.execute("SELECT count(*) FROM conversations WHERE assignee IS NULL AND status = 'open'").fetchone()[0]
+    conn.commit()
+    conn.close()
+    app = russian_app(shop)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("Q")
+        await dialog(pilot, "QueueDialog")
+        options = app.screen.query_one(OptionList)
+        lines = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert lines[0] == f"default  ждут: {waiting}, дольше всех — 10 мин"
+        assert lines[1].startswith("alice  в сети")
+        assert str(app.screen.query_one("Label").render()) == "Очереди и команда"
