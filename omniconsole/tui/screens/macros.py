@@ -41,14 +41,14 @@ class MacroDialog(ModalScreen[tuple[str, bool] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(Text(f"Run a macro on conversation #{self.conversation_id}", style="bold"), markup=False)
+            yield Label(Text(_("Run a macro on conversation #{id}").format(id=self.conversation_id), style="bold"), markup=False)
             yield DialogList(
                 *[Option(safe(m.name + (f"  [{m.key}]" if m.key else "")), id=str(n)) for n, m in enumerate(self.macros)],
                 markup=False,
                 id="macro-list",
             )
             yield Static(Text(""), id="macro-preview", markup=False)
-            yield Label(Text("Enter run and stay   ctrl+n run and go to the next   Esc cancel", style="grey62"), markup=False)
+            yield Label(Text(_("Enter run and stay   ctrl+n run and go to the next   Esc cancel"), style="grey62"), markup=False)
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
@@ -64,7 +64,7 @@ class MacroDialog(ModalScreen[tuple[str, bool] | None]):
 
     def _show(self, index: int) -> None:
         macro = self.macros[index]
-        lines = Text("It will:\n", style="bold")
+        lines = Text(_("It will:") + "\n", style="bold")
         for line in macro.describe():
             lines.append_text(safe(f"  • {line}\n"))
         self.query_one("#macro-preview", Static).update(lines)
