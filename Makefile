@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean bench
+.PHONY: demo test lint install clean bench i18n
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,21 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/omniconsole bench ingest --messages 1000000
 	$(BIN)/omniconsole bench query
+
+# The operator's language (omniconsole/i18n.py): extract every _()/ngettext()/N_()/Nn_() string with Babel,
+# add new ones to each catalog (empty, so the completeness test names them) and compile the .mo files.
+LOCALE := omniconsole/locale
+LANGS := en ru
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k Nn_:1,2 -k Np_:1c,2 --add-location=file --sort-output --no-wrap --project=omniconsole -o $(LOCALE)/omniconsole.pot .
+	for lang in $(LANGS); do \
+	  if [ -f $(LOCALE)/$$lang/LC_MESSAGES/omniconsole.po ]; then \
+	    $(BIN)/pybabel update -i $(LOCALE)/omniconsole.pot -d $(LOCALE) -D omniconsole -l $$lang --no-wrap --ignore-obsolete -N; \
+	  else \
+	    $(BIN)/pybabel init -i $(LOCALE)/omniconsole.pot -d $(LOCALE) -D omniconsole -l $$lang --no-wrap; \
+	  fi; \
+	done
+	$(BIN)/pybabel compile -d $(LOCALE) -D omniconsole --statistics
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--capacity", type=int, metavar="N", help="capacity units for automatic assignment (0: the [routing] default)")
     q.add_argument("--skills", metavar="LIST", help="comma-separated skills, such as ru,en,vip (empty: none)")
     q.add_argument("--teams", metavar="LIST", help="comma-separated teams, such as support,sales (empty: none)")
+    q.add_argument(
+        "--language", metavar="LANG", help="the language of their window and CLI: en or ru (empty: the config's or the locale's)"
+    )
 
     p = sub.add_parser("import", help="bring an existing mailbox (Maildir or mbox) into the history")
     imports = p.add_subparsers(dest="import_command", metavar="FORMAT", required=True)
@@ -290,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "--socket", action="store_true", help="a team setup: the window reads and writes through a core over its Unix socket"
     )
+    q.add_argument("--language", metavar="LANG", help="the window's language: en or ru (default: the locale's, as a window)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     return parser
 
@@ -309,13 +313,17 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("httpx", "aiosqlite", "telegram", "aioimaplib"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     command = args.command or "help"
+    from omniconsole.i18n import _, choose_language, set_language
+
+    # The locale's language until the config is read (`_settings` applies `[ui] language`).
+    set_language(choose_language())
     try:
         if command == "help":
             return cmd_window(args)
         handler = globals()[f"cmd_{command.replace('-', '_')}"]
         return handler(args) or 0
     except OmniError as exc:
-        print(f"omniconsole: error: {exc}", file=sys.stderr)
+        print(_("omniconsole: error: {message}").format(message=exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -328,7 +336,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _settings(args: argparse.Namespace):
-    return config_module.load_settings(args.config, args.db)
+    """The config, and the CLI's language from it (`[ui] language`, else the locale)."""
+    from omniconsole.i18n import choose_language, set_language
+
+    settings = config_module.load_settings(args.config, args.db)
+    set_language(choose_language(None, settings.language))
+    return settings
 
 
 def _run(coro):
@@ -664,6 +677,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from connectors import connector_class
     from connectors.base import ChannelContext, ConnectorError
+    from omniconsole.i18n import _
     from omniconsole.store import Store
 
     settings = _settings(args)
@@ -674,10 +688,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         try:
             store = await Store.open(settings.database, create=False)
             await store.close()
-            print(f"ok    database {settings.database}")
+            print("ok    " + _("database {path}").format(path=settings.database))
         except OmniError as exc:
             failures += 1
-            print(f"FAIL  database: {exc}")
+            print("FAIL  " + _("database: {error}").format(error=exc))
         if settings.webhooks:
             from omniconsole.integrations.webhooks import doctor_lines
 
@@ -685,7 +699,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 failures += 0 if ok else 1
                 print(("ok    " if ok else "FAIL  ") + line)
         if not settings.channels:
-            print("      no channels configured (see `omniconsole init`)")
+            print("      " + _("no channels configured (see `omniconsole init`)"))
         if settings.keymap:
             from omniconsole.tui.keys import known_binding_ids, unknown_keymap_ids
 
@@ -706,7 +720,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 print(f"FAIL  {channel.name} ({channel.kind}): {exc.reason}")
             except TimeoutError:
                 failures += 1
-                print(f"FAIL  {channel.name} ({channel.kind}): no answer within 30 s")
+                print(f"FAIL  {channel.name} ({channel.kind}): " + _("no answer within 30 s"))
             except Exception as exc:  # a doctor reports every channel, whatever breaks one
                 failures += 1
                 print(f"FAIL  {channel.name} ({channel.kind}): {type(exc).__name__}: {exc}")
@@ -716,6 +730,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
+    from omniconsole.i18n import _
     from omniconsole.models import OperatorRole
     from omniconsole.store import ActionError
 
@@ -731,30 +746,37 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
                 routing = {line[0]: line for line in await team_lines(store, settings)}
                 for op in operators:
-                    extension = f"ext {op.extension}" if op.extension else ""
-                    _, status, load, _ = routing.get(op.login, (op.login, "", "", ""))
+                    extension = _("ext {number}").format(number=op.extension) if op.extension else ""
+                    _login, status, load, _skills = routing.get(op.login, (op.login, "", "", ""))
                     print(f"{op.login:<16} {op.role:<6} {extension:<10} {status:<8} {load:<7} {op.display_name}".rstrip())
                 if not operators:
-                    print("no operators yet; `omniconsole operator add LOGIN --admin` registers the first admin")
+                    print(_("no operators yet; `omniconsole operator add LOGIN --admin` registers the first admin"))
                 return
             admins = {op.login for op in operators if op.role == OperatorRole.ADMIN}
             # The first admin may be registered by whoever can write the database; in a team
             # setup the core decides (root and its service user count as admins there).
             if admins and me not in admins and team_socket(settings) is None:
-                raise UsageError(f"only an admin may manage operators, and {me} is not one")
+                raise UsageError(_("only an admin may manage operators, and {login} is not one").format(login=me))
             if args.operator_command == "add":
                 role = OperatorRole.ADMIN if args.admin else OperatorRole.SUPERVISOR if args.supervisor else OperatorRole.AGENT
                 extension = args.extension.strip() if args.extension is not None else None
                 if extension is not None and not extension:
-                    raise UsageError("--extension needs a number such as 101")
+                    raise UsageError(_("--extension needs a number such as 101"))
                 try:
                     await store.add_operator(args.login, args.name, role, actor=me, extension=extension)
                 except ActionError as exc:
                     raise UsageError(str(exc)) from None
-                print(f"{args.login} is now an operator ({role})" + (f", extension {extension}" if extension else ""))
+                print(
+                    _("{login} is now an operator ({role})").format(login=args.login, role=role)
+                    + (_(", extension {number}").format(number=extension) if extension else "")
+                )
             elif args.operator_command == "set":
                 from omniconsole.routing.service import set_operator
 
+                if args.language is not None:
+                    await set_language_of(store, args.login, args.language, actor=me)
+                    if (args.status, args.capacity, args.skills, args.teams) == (None, None, None, None):
+                        return
                 split = lambda text: None if text is None else [p for p in text.split(",") if p.strip()]  # noqa: E731
                 try:
                     line = await set_operator(
@@ -772,12 +794,31 @@ def cmd_operator(args: argparse.Namespace) -> int:
                 print(line)
             elif args.operator_command == "remove":
                 if not await store.remove_operator(args.login, actor=me):
-                    raise UsageError(f"{args.login} is not an operator")
-                print(f"{args.login} is no longer an operator")
+                    raise UsageError(_("{login} is not an operator").format(login=args.login))
+                print(_("{login} is no longer an operator").format(login=args.login))
         finally:
             await store.close()
 
     return _run(operator()) or 0
+
+
+async def set_language_of(store, login: str, language: str, *, actor: str) -> None:
+    """`operator set LOGIN --language ru`: through `Store.set_operator_language` (an admin's;
+    in a team setup the core checks the caller). Prints the result; UsageError in words."""
+    from omniconsole.i18n import LanguageError, check_language
+    from omniconsole.store import ActionError
+
+    try:
+        code = check_language(language) if language.strip() else None
+        await store.set_operator_language(login, code, actor=actor)
+    except (LanguageError, ActionError) as exc:
+        raise UsageError(str(exc)) from None
+    from omniconsole.i18n import _
+
+    if code:
+        print(_("{login}: language {code}").format(login=login, code=code))
+    else:
+        print(_("{login}: language from the config or the locale").format(login=login))
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -191,6 +191,9 @@ class Settings:
     automation: Any = None
     # `[journeys]` (omniconsole/analytics/journeys.py JourneySettings); None: the defaults.
     journeys: Any = None
+    # `[ui] language`: the window's and CLI's language when the operator chose none ('en',
+    # 'ru'; None: the locale decides), omniconsole/i18n.py.
+    language: str | None = None
 
     @property
     def attachments_dir(self) -> Path:
@@ -285,9 +288,29 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
         sla=_sla_settings(raw, path, routing),
         webhooks=_webhook_settings(raw.get("webhooks", []), path, base),
         crm=_crm_settings(_table(raw, "crm", path), path, base),
+        language=_ui_language(_table(raw, "ui", path), path),
     )
     automation = _automation_settings(_table(raw, "automation", path), path, base, settings)
     return dataclasses.replace(settings, automation=automation) if automation is not None else settings
+
+
+def _ui_language(table: dict[str, Any], path: Path) -> str | None:
+    """`[ui] language = "ru"`: a language omniconsole/i18n.py has a catalog for, else a
+    UsageError naming the choices."""
+    from omniconsole.i18n import LanguageError, check_language
+
+    unknown = sorted(set(table) - {"language"})
+    if unknown:
+        raise UsageError(f"{path}: [ui] has no setting {unknown[0]!r}; it knows: language")
+    value = table.get("language")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UsageError(f'{path}: [ui] language must be text such as "ru"')
+    try:
+        return check_language(value)
+    except LanguageError as exc:
+        raise UsageError(f"{path}: [ui] {exc}") from None
 
 
 def _automation_settings(table: dict[str, Any], path: Path, base: Path, settings: Settings) -> Any:

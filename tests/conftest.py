@@ -29,12 +29,19 @@ HOSTILE_TEXTS = [
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """No test reads the developer's config or writes outside its temporary directory."""
     monkeypatch.delenv("OMNICONSOLE_CONFIG", raising=False)
     monkeypatch.delenv("OMNICONSOLE_DB", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    # English unless a test asks for Russian (the developer's locale must not change snapshots);
+    # a test that switched the language leaves the next one in English again.
+    monkeypatch.setenv("LANGUAGE", "en")
+    yield
+    from omniconsole.i18n import set_language
+
+    set_language("en")
 
 
 @pytest.fixture

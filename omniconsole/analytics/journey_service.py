@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from omniconsole.analytics import journeys as j
 from omniconsole.analytics.report import human_duration, spreadsheet_safe
+from omniconsole.i18n import _
 from omniconsole.store.actions import ActionError
 
 #: How long the window reuses the outcome table before reading the history again (seconds).
@@ -176,14 +177,16 @@ def channel_offer(settings, store):
 
 
 def outcome_words(issue: j.Issue) -> str:
-    """An issue's outcome in a few words."""
+    """An issue's outcome in a few words, in the operator's language (omniconsole/i18n.py)."""
     if not issue.resolved:
-        return "open" if issue.row.status in ("open", "pending") else issue.row.status
+        return _("open") if issue.row.status in ("open", "pending") else issue.row.status
     took = human_duration(issue.ttr_s)
     back = issue.next_contact_at is not None and issue.next_contact_at - issue.row.resolved_at <= j.RECONTACT_WINDOW
     if back:
-        return f"resolved in {took}, came back within 7 days"
-    return f"resolved in {took}" + (", no contact for 7 days" if issue.repeat_contact is False else "")
+        return _("resolved in {took}, came back within 7 days").format(took=took)
+    return _("resolved in {took}").format(took=took) + (
+        ", " + _("no contact for 7 days") if issue.repeat_contact is False else ""
+    )
 
 
 def path_words(channels: tuple[str, ...] | list[str]) -> str:

@@ -126,7 +126,9 @@ def _serve_core(db: str, socket_path: str) -> None:
     asyncio.run(serve())
 
 
-def _probe_window(started: float, db: str, keys: int, visible: int = 0, big_mail: int = 0, socket_path: str = "") -> None:
+def _probe_window(
+    started: float, db: str, keys: int, visible: int = 0, big_mail: int = 0, socket_path: str = "", language: str = ""
+) -> None:
     import gc
 
     gc.disable()  # as `omniconsole window` starts (cli.open_window); the window turns it back on
@@ -260,9 +262,11 @@ def _probe_window(started: float, db: str, keys: int, visible: int = 0, big_mail
             result["visible_p95_ms"] = ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000 if ordered else None
             result["visible_seen"] = len(ordered)
 
-    app = Probe(settings, Operator("bench", "Bench", "agent"), run_core=False)
+    # The operator's language (omniconsole/i18n.py): "" leaves the choice to the locale, as a window does.
+    app = Probe(settings, Operator("bench", "Bench", "agent", language=language or None), run_core=False)
     app.run(headless=True, size=(160, 48))
     result["rss_mb"] = _peak_rss_mb()
+    result["language"] = app.language
     print(json.dumps(result))
 
 
@@ -304,6 +308,14 @@ def main(args: argparse.Namespace) -> int:
     if not Path(db).exists():
         raise UsageError(f"database {db} does not exist")
     runs = max(1, args.runs)
+    language = getattr(args, "language", None) or ""
+    if language:
+        from omniconsole.i18n import LanguageError, check_language
+
+        try:
+            language = check_language(language)
+        except LanguageError as exc:
+            raise UsageError(str(exc)) from None
     _byte_compile()
     empty = [_child("empty") for _ in range(runs)]
     big_mail = max(0, getattr(args, "big_mail", 0) or 0)
@@ -323,13 +335,17 @@ def main(args: argparse.Namespace) -> int:
             core.kill()
             raise UsageError("the benchmark's core did not start")
     try:
-        window = [_child("window", str(db), str(args.keys), str(args.visible), str(big_mail), socket_path) for _ in range(runs)]
+        window = [
+            _child("window", str(db), str(args.keys), str(args.visible), str(big_mail), socket_path, language)
+            for _ in range(runs)
+        ]
     finally:
         if core is not None:
             core.terminate()
             core.wait(10)
     result = {
         "conversations": window[0]["conversations"],
+        "language": window[0]["language"],
         "start_s": round(statistics.median(w["start_s"] for w in window), 3),
         "empty_app_start_s": round(statistics.median(e["start_s"] for e in empty), 3),
         "key_p50_ms": round(statistics.median(w["key_p50_ms"] for w in window), 2),
@@ -350,6 +366,7 @@ def main(args: argparse.Namespace) -> int:
         f"database: {db} ({result['conversations']:,} conversations in All)"
         + ("; the window talks to a core over its Unix socket" if socket_path else "")
         + (f"; keys timed with a {big_mail} MB mail in the open conversation" if big_mail else "")
+        + f"; the window in {result['language']}"
     )
     print(
         f"start to interactive inbox: {result['start_s']:.3f} s   empty Textual app: {result['empty_app_start_s']:.3f} s"
@@ -383,4 +400,5 @@ if __name__ == "__main__":
             int(sys.argv[5]) if len(sys.argv) > 5 else 0,
             int(sys.argv[6]) if len(sys.argv) > 6 else 0,
             sys.argv[7] if len(sys.argv) > 7 else "",
+            sys.argv[8] if len(sys.argv) > 8 else "",
         )

@@ -349,6 +349,17 @@ class Store:
         """Remove an operator (their conversations become unassigned); False if unknown."""
         return await self.db.write(actions.remove_operator, login, actor)
 
+    async def set_operator_language(self, login: str, language: str | None, *, actor: str) -> None:
+        """An admin sets the language of `login`'s window and CLI ('en', 'ru'; None: not
+        chosen). A window reads it when it opens; no core restart. ActionError in words for an
+        unknown login or language."""
+        await self.db.write(actions.set_operator_language, login, language, actor)
+
+    async def set_own_language(self, operator: str, language: str | None) -> None:
+        """The calling operator switches their own window's language (over the core's socket
+        `operator` is the caller's login, whatever was sent). ActionError as above."""
+        await self.db.write(actions.set_operator_language, operator, language, operator)
+
     # --- one customer across channels ---------------------------------------------------
 
     async def merge_customers(self, survivor_id: int, merged_id: int, actor: str, reason: str = "") -> int:

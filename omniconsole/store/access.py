@@ -101,6 +101,7 @@ ROLES: dict[str, str] = {
     "queue_first_message": AGENT,
     # an operator's own status and windows (`operator` is always the caller: their own only)
     "set_own_status": AGENT,
+    "set_own_language": AGENT,
     "window_beat": AGENT,
     "close_own_window": AGENT,
     "set_inbox_order": AGENT,
@@ -130,6 +131,7 @@ ROLES: dict[str, str] = {
     # people's data and rights
     "add_operator": ADMIN,
     "set_operator_routing": ADMIN,
+    "set_operator_language": ADMIN,
     "remove_operator": ADMIN,
     "export_customer": ADMIN,
     "erase_customer": ADMIN,

@@ -453,6 +453,19 @@ def remove_operator(conn: sqlite3.Connection, login: str, actor: str = "") -> bo
     return bool(gone)
 
 
+def set_operator_language(conn: sqlite3.Connection, login: str, language: str | None, actor: str = "") -> None:
+    """Set the language of an operator's window and CLI (one of omniconsole/i18n.py LANGUAGES;
+    None: not chosen, the config or the locale decides); an `operator.updated` event by `actor`.
+    ActionError in words for an unknown login or language."""
+    from omniconsole.i18n import LANGUAGES
+
+    if language is not None and language not in LANGUAGES:
+        raise ActionError(f"language must be one of {', '.join(LANGUAGES)} (got {language!r})")
+    if conn.execute("UPDATE operators SET language = ? WHERE login = ?", (language, login)).rowcount == 0:
+        raise ActionError(f"{login} is not an operator (add them with `omniconsole operator add {login}`)")
+    add_event(conn, "operator.updated", actor=actor, payload={"login": login, "language": language})
+
+
 # --- what each operator has seen -------------------------------------------------------
 
 

@@ -384,8 +384,10 @@ def channels(conn: sqlite3.Connection) -> list[Channel]:
 def operators(conn: sqlite3.Connection) -> list[Operator]:
     """Every registered operator."""
     return [
-        Operator(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5])
-        for r in conn.execute("SELECT login, display_name, role, teams, capacity, extension FROM operators ORDER BY login")
+        Operator(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6])
+        for r in conn.execute(
+            "SELECT login, display_name, role, teams, capacity, extension, language FROM operators ORDER BY login"
+        )
     ]
 
 

@@ -268,6 +268,8 @@ class Operator:
     capacity: int = 0
     # The operator's phone extension: a call ringing there pops the caller's card.
     extension: str | None = None
+    # The language of their window and CLI ('en', 'ru'; None: not chosen), omniconsole/i18n.py.
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -723,6 +723,11 @@ MIGRATIONS: list[str] = [
     -- journey reads it, and without this every step scanned all customers (42 ms at 100k).
     CREATE INDEX customers_merged_into ON customers(merged_into) WHERE merged_into IS NOT NULL;
     """,
+    # (issue #24 "The operator's language"): the language of an operator's window and CLI
+    # ('en', 'ru'; NULL: not chosen, the config's `[ui] language` or the locale decides).
+    """
+    ALTER TABLE operators ADD COLUMN language TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

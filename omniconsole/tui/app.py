@@ -14,6 +14,7 @@ from textual.app import App
 
 from omniconsole.config import Settings
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_, choose_language, set_language
 from omniconsole.store import Operator, Store
 from omniconsole.tui.keys import latin_key
 from omniconsole.tui.screens.main import MainScreen
@@ -40,6 +41,8 @@ class OmniApp(WorkerFailures, App):
         store: Store | None = None,
     ) -> None:
         super().__init__()
+        # The operator's language, read when the window opens (no core restart to change it).
+        self.language = set_language(choose_language(operator.language, settings.language))
         self.settings = settings
         self.operator = operator
         self.clock = clock
@@ -93,7 +96,7 @@ class OmniApp(WorkerFailures, App):
             while True:
                 hub = Hub(self.settings, store, **hub_parts(self.settings, store))
                 waiter = asyncio.create_task(hub.holding_lease.wait())
-                waiter.add_done_callback(lambda _: setattr(self, "core_state", "core: in this window"))
+                waiter.add_done_callback(lambda _: setattr(self, "core_state", N_("core: in this window")))
                 try:
                     await hub.run()
                 except LeaseLost:

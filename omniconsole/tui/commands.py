@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from omniconsole.i18n import _
+
 
 class ActionCommands(Provider):
     """Offers each described binding active on the calling screen as a command."""
@@ -21,7 +23,7 @@ class ActionCommands(Provider):
             if key in seen:
                 seen[key][1].append(self.app.get_key_display(binding))
             else:
-                seen[key] = [binding.description, [self.app.get_key_display(binding)], active.node, binding.action]
+                seen[key] = [_(binding.description), [self.app.get_key_display(binding)], active.node, binding.action]
         for description, keys, node, action in seen.values():
             yield description, " ".join(dict.fromkeys(keys)), node, action
 
@@ -34,7 +36,7 @@ class ActionCommands(Provider):
                     score,
                     matcher.highlight(description),
                     lambda action=action, node=node: self.app.run_action(action, node),
-                    help=f"key: {keys}",
+                    help=_("key: {keys}").format(keys=keys),
                 )
 
     async def discover(self) -> Hits:
@@ -44,5 +46,5 @@ class ActionCommands(Provider):
             yield DiscoveryHit(
                 description,
                 lambda action=action, node=node: self.app.run_action(action, node),
-                help=f"key: {keys}",
+                help=_("key: {keys}").format(keys=keys),
             )

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from rich.text import Text
 from textual.app import App
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import Np_, _, ngettext
 from omniconsole.store import CustomerProfile, Store
-from omniconsole.tui.text import clock_time, one_line, safe
+from omniconsole.tui.text import clock_time, day_time, one_line, safe
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,23 @@ async def ask_do_not_contact(app: App, profile: CustomerProfile) -> CustomerInte
     from omniconsole.tui.screens.dialogs import ConfirmDialog, InputDialog
 
     if profile.do_not_contact:
-        question = Text("Allow writing to this customer first again? They asked: ").append_text(safe(profile.do_not_contact))
+        question = Text(_("Allow writing to this customer first again? They asked:") + " ").append_text(
+            safe(profile.do_not_contact)
+        )
         if await app.push_screen_wait(ConfirmDialog(question)):
-            return CustomerIntent(lambda store, me: store.set_do_not_contact(profile.id, None, me), "May be contacted again")
+            return CustomerIntent(
+                lambda store, me: store.set_do_not_contact(profile.id, None, me), Np_("done", "May be contacted again")
+            )
         return None
     typed = await app.push_screen_wait(
-        InputDialog("Do not contact: why", hint="no outbound-first message, survey, rule message or bulk send; replies still go")
+        InputDialog(
+            _("Do not contact: why"), hint=_("no outbound-first message, survey, rule message or bulk send; replies still go")
+        )
     )
     if typed is not None and typed.strip():
         reason = typed.strip()
         return CustomerIntent(
-            lambda store, me: store.set_do_not_contact(profile.id, f"{me}: {reason}", me), "Marked do not contact"
+            lambda store, me: store.set_do_not_contact(profile.id, f"{me}: {reason}", me), Np_("done", "Marked do not contact")
         )
     return None
 
@@ -61,26 +67,26 @@ async def ask_customer_edit(app: App, profile: CustomerProfile, region: str) -> 
     from omniconsole.tui.screens.dialogs import ChoiceDialog, InputDialog, TextDialog
 
     options = [
-        ("name", Text("Name: ").append_text(safe(one_line(profile.display_name, 50)))),
-        ("note", Text("Note: ").append_text(safe(one_line(profile.note, 50) or "(none)"))),
-        ("attributes", Text(f"Attributes ({len(profile.attributes)})")),
-        ("labels", Text("Labels: ").append_text(safe(", ".join(profile.labels) or "(none)"))),
-        ("identity", Text("Add an e-mail or phone number")),
-        ("contact", Text("Do not contact: ").append_text(safe(one_line(profile.do_not_contact or "no", 50)))),
+        ("name", Text(_("Name:") + " ").append_text(safe(one_line(profile.display_name, 50)))),
+        ("note", Text(_("Note:") + " ").append_text(safe(one_line(profile.note, 50) or _("(none)")))),
+        ("attributes", Text(_("Attributes ({n})").format(n=len(profile.attributes)))),
+        ("labels", Text(_("Labels:") + " ").append_text(safe(", ".join(profile.labels) or _("(none)")))),
+        ("identity", Text(_("Add an e-mail or phone number"))),
+        ("contact", Text(_("Do not contact:") + " ").append_text(safe(one_line(profile.do_not_contact or _("no"), 50)))),
     ]
-    choice = await app.push_screen_wait(ChoiceDialog("Edit the customer", options))
+    choice = await app.push_screen_wait(ChoiceDialog(_("Edit the customer"), options))
     if choice == "name":
-        typed = await app.push_screen_wait(InputDialog("Name", value=profile.display_name))
+        typed = await app.push_screen_wait(InputDialog(_("Name"), value=profile.display_name))
         if typed is not None and typed.strip():
-            return _update(profile.id, "Name saved", name=typed)
+            return _update(profile.id, Np_("done", "Name saved"), name=typed)
     elif choice == "note":
-        typed = await app.push_screen_wait(TextDialog("Note about the customer", profile.note))
+        typed = await app.push_screen_wait(TextDialog(_("Note about the customer"), profile.note))
         if typed is not None:
-            return _update(profile.id, "Note saved", note=typed.strip())
+            return _update(profile.id, Np_("done", "Note saved"), note=typed.strip())
     elif choice == "labels":
-        typed = await app.push_screen_wait(InputDialog("Customer labels (comma separated)", value=", ".join(profile.labels)))
+        typed = await app.push_screen_wait(InputDialog(_("Customer labels (comma separated)"), value=", ".join(profile.labels)))
         if typed is not None:
-            return _update(profile.id, "Labels saved", labels=typed.split(","))
+            return _update(profile.id, Np_("done", "Labels saved"), labels=typed.split(","))
     elif choice == "attributes":
         return await ask_attribute(app, profile)
     elif choice == "contact":
@@ -88,7 +94,8 @@ async def ask_customer_edit(app: App, profile: CustomerProfile, region: str) -> 
     elif choice == "identity":
         typed = await app.push_screen_wait(
             InputDialog(
-                "Add an e-mail address or phone number", hint="phones without a country code are read in the configured region"
+                _("Add an e-mail address or phone number"),
+                hint=_("phones without a country code are read in the configured region"),
             )
         )
         if typed and typed.strip():
@@ -97,10 +104,17 @@ async def ask_customer_edit(app: App, profile: CustomerProfile, region: str) -> 
 
             identity = parse_typed_identity(typed.strip(), region)
             if identity is None:
-                app.notify(f"Not an e-mail address or a valid phone number: {typed.strip()}", severity="error", markup=False)
+                app.notify(
+                    _("Not an e-mail address or a valid phone number: {typed}").format(typed=typed.strip()),
+                    severity="error",
+                    markup=False,
+                )
                 return None
             kind, address = str(identity[0]), identity[1]
-            return CustomerIntent(lambda store, me: store.add_identity(profile.id, kind, address, me), f"Added {kind} {address}")
+            return CustomerIntent(
+                lambda store, me: store.add_identity(profile.id, kind, address, me),
+                _("Added {kind} {address}").format(kind=kind, address=address),
+            )
     return None
 
 
@@ -109,19 +123,21 @@ async def ask_attribute(app: App, profile: CustomerProfile) -> CustomerIntent | 
     from omniconsole.tui.screens.dialogs import ChoiceDialog, InputDialog
 
     options = [(f"k:{key}", safe(f"{key}: {one_line(str(value), 50)}")) for key, value in profile.attributes.items()]
-    options.append(("new", Text("+ add an attribute")))
-    choice = await app.push_screen_wait(ChoiceDialog("Attributes", options))
+    options.append(("new", Text(_("+ add an attribute"))))
+    choice = await app.push_screen_wait(ChoiceDialog(_("Attributes"), options))
     if choice is None:
         return None
     key = choice[2:] if choice.startswith("k:") else ""
     current = f"{key}: {profile.attributes[key]}" if key else ""
-    typed = await app.push_screen_wait(InputDialog("key: value", value=current, hint="an empty value removes the attribute"))
+    typed = await app.push_screen_wait(
+        InputDialog(_("key: value"), value=current, hint=_("an empty value removes the attribute"))
+    )
     if typed is None:
         return None
     new_key, colon, value = typed.partition(":")
     new_key, value = new_key.strip(), value.strip()
     if not colon or not new_key:
-        app.notify("Write the attribute as key: value", severity="warning")
+        app.notify(_("Write the attribute as key: value"), severity="warning")
         return None
     attributes = dict(profile.attributes)
     if key and key != new_key:
@@ -130,7 +146,7 @@ async def ask_attribute(app: App, profile: CustomerProfile) -> CustomerIntent | 
         attributes[new_key] = value
     else:
         attributes.pop(new_key, None)
-    return _update(profile.id, "Attributes saved", attributes=attributes)
+    return _update(profile.id, Np_("done", "Attributes saved"), attributes=attributes)
 
 
 async def ask_same_person(app: App, store: Store, profile: CustomerProfile) -> CustomerIntent | None:
@@ -140,33 +156,33 @@ async def ask_same_person(app: App, store: Store, profile: CustomerProfile) -> C
 
     options: list[tuple[str, Text]] = []
     for s in profile.suggestions:
-        label = Text("Merge ")
+        label = Text(_("Merge") + " ")
         label.append_text(safe(one_line(s.other_name, 30), "bold"))
-        label.append(f" (#{s.other_id}) into this customer: ")
+        label.append(" " + _("(#{id}) into this customer:").format(id=s.other_id) + " ")
         label.append_text(safe(one_line(s.reason, 60), "grey62"))
         options.append((f"merge:{s.other_id}:{s.id}", label))
         label = safe(one_line(s.other_name, 30), "bold")
-        label.append(f" (#{s.other_id}) is someone else")
+        label.append(" " + _("(#{id}) is someone else").format(id=s.other_id))
         options.append((f"dismiss:{s.id}", label))
     for m in profile.merges:
         if m.undone_at is None:
-            label = Text("Undo the merge of ")
+            label = Text(_("Undo the merge of") + " ")
             label.append_text(safe(one_line(m.merged_name, 30), "bold"))
-            label.append(f" (#{m.merged_id}) by ")
+            label.append(" " + _("(#{id}) by").format(id=m.merged_id) + " ")
             label.append_text(safe(m.actor))
-            label.append(datetime.fromtimestamp(m.at).strftime(", %d %b %H:%M"))
+            label.append(", " + day_time(m.at))
             options.append((f"unmerge:{m.id}", label))
-    options.append(("search", Text("Merge another customer into this one…")))
-    choice = await app.push_screen_wait(ChoiceDialog("The same person?", options))
+    options.append(("search", Text(_("Merge another customer into this one…"))))
+    choice = await app.push_screen_wait(ChoiceDialog(_("The same person?"), options))
     if choice is None:
         return None
-    kind, _, rest = choice.partition(":")
+    kind, _sep, rest = choice.partition(":")
     if kind == "dismiss":
-        return CustomerIntent(lambda store, me: store.dismiss_suggestion(int(rest), me), "They stay two customers")
+        return CustomerIntent(lambda store, me: store.dismiss_suggestion(int(rest), me), Np_("done", "They stay two customers"))
     if kind == "unmerge":
-        return CustomerIntent(lambda store, me: store.unmerge(int(rest), me), "Merge undone")
+        return CustomerIntent(lambda store, me: store.unmerge(int(rest), me), Np_("done", "Merge undone"))
     if kind == "merge":
-        other, _, suggestion_id = rest.partition(":")
+        other, _sep, suggestion_id = rest.partition(":")
         reason = next((s.reason for s in profile.suggestions if s.id == int(suggestion_id)), "")
         return await ask_merge(app, store, profile, int(other), reason)
     if kind == "search":
@@ -182,7 +198,7 @@ async def ask_same_person(app: App, store: Store, profile: CustomerProfile) -> C
             app.notify(str(exc), severity="error", markup=False)
             return None
         if other == profile.id:
-            app.notify("That is this customer already", severity="warning")
+            app.notify(_("That is this customer already"), severity="warning")
             return None
         return await ask_merge(app, store, profile, other, "")
     return None
@@ -198,23 +214,36 @@ async def ask_merge(app: App, store: Store, profile: CustomerProfile, other_id: 
     # What the operator judges by: who the other customer is reachable as, and what they last wrote.
     identities = ", ".join(f"{i.kind} {one_line(i.address, 40)}" for i in other.identities[:6])
     if len(other.identities) > 6:
-        identities += f" and {len(other.identities) - 6} more"
+        identities += " " + _("and {n} more").format(n=len(other.identities) - 6)
     last = ""
     for conversation in other.conversations[:3]:
         written = [e for e in await store.timeline(conversation.id, limit=200) if e.direction == "in"]
         if written:
-            last = f"\nLast message ({clock_time(written[-1].created_at)}): «{one_line(written[-1].body, 120)}»"
+            last = "\n" + _("Last message ({moment}): «{text}»").format(
+                moment=clock_time(written[-1].created_at), text=one_line(written[-1].body, 120)
+            )
             break
     title = (
-        f"Merge «{one_line(other.display_name, 30)}» (#{other.id}: {len(other.identities)} identities,"
-        f" {len(other.conversations)} conversations) into «{one_line(profile.display_name, 30)}»?"
-        f"\nIdentities: {identities or 'none'}{last}\nWhy:"
+        _("Merge «{other}» (#{id}: {identities}, {conversations}) into «{name}»?").format(
+            other=one_line(other.display_name, 30),
+            id=other.id,
+            identities=ngettext("{n} identity", "{n} identities", len(other.identities)).format(n=len(other.identities)),
+            conversations=ngettext("{n} conversation", "{n} conversations", len(other.conversations)).format(
+                n=len(other.conversations)
+            ),
+            name=one_line(profile.display_name, 30),
+        )
+        + "\n"
+        + _("Identities: {list}").format(list=identities or _("none"))
+        + last
+        + "\n"
+        + _("Why:")
     )
     typed = await app.push_screen_wait(
-        InputDialog(title, value=reason, hint="Enter merges (it can be undone with m), Escape cancels")
+        InputDialog(title, value=reason, hint=_("Enter merges (it can be undone with m), Escape cancels"))
     )
     if typed is None:
         return None
     return CustomerIntent(
-        lambda store, me: store.merge_customers(profile.id, other.id, me, typed.strip()), "Merged; m can undo it"
+        lambda store, me: store.merge_customers(profile.id, other.id, me, typed.strip()), Np_("done", "Merged; m can undo it")
     )

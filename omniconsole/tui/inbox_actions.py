@@ -13,19 +13,29 @@ from textual import work
 from textual.binding import Binding
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_, Np_, _
 from omniconsole.models import InboxOrder
 from omniconsole.store import InboxFilter
 from omniconsole.tui.text import one_line, safe
 from omniconsole.tui.widgets.view_tabs import ORDER_NAMES, PRIORITY_NAMES
 
 INBOX_BINDINGS = [
-    Binding("O", "cycle_order", "Sort the inbox", id="inbox.order"),
-    Binding("F", "filter", "Filter the inbox", id="inbox.filter"),
-    Binding("x", "block", "Block / unblock the sender (Spam)", id="customer.block"),
+    Binding("O", "cycle_order", N_("Sort the inbox"), id="inbox.order"),
+    Binding("F", "filter", N_("Filter the inbox"), id="inbox.filter"),
+    Binding("x", "block", N_("Block / unblock the sender (Spam)"), id="customer.block"),
 ]
 
 #: `O` goes round these, from the one in force.
 _CYCLE = [InboxOrder.PRIORITY, InboxOrder.WAITING, InboxOrder.ACTIVITY]
+
+
+#: The title of the second step of `F`, by what is filtered.
+FILTER_TITLES = {
+    "channel": N_("Show only the channel"),
+    "label": N_("Show only the label"),
+    "priority": N_("Show only the priority"),
+    "assignee": N_("Show only the assignee"),
+}
 
 
 class InboxActions:
@@ -44,7 +54,7 @@ class InboxActions:
         order = _CYCLE[(_CYCLE.index(self.inbox.order) + 1) % len(_CYCLE)]
         keep = self.inbox.selected.conversation_id if self.inbox.selected else None
         await self.inbox.load(order=order, keep=keep)
-        self.app.notify(f"Sorted by {ORDER_NAMES[order]}", timeout=2, markup=False)
+        self.app.notify(_("Sorted by {order}").format(order=_(ORDER_NAMES[order])), timeout=2, markup=False)
         try:
             await self.store.set_inbox_order(self.operator.login, order)
         except OmniError as exc:
@@ -58,14 +68,14 @@ class InboxActions:
         only = self.inbox.only
         options: list[tuple[str, Text | str]] = []
         if only:
-            options.append(("clear", Text("Clear the filter (show everything)", style="bold")))
+            options.append(("clear", Text(_("Clear the filter (show everything)"), style="bold")))
         options += [
-            ("channel", "Channel…"),
-            ("label", "Label…"),
-            ("priority", "Priority…"),
-            ("assignee", "Assignee…"),
+            ("channel", _("Channel…")),
+            ("label", _("Label…")),
+            ("priority", _("Priority…")),
+            ("assignee", _("Assignee…")),
         ]
-        part = await self.app.push_screen_wait(ChoiceDialog("Filter the inbox", options))
+        part = await self.app.push_screen_wait(ChoiceDialog(_("Filter the inbox"), options))
         if part is None:
             return
         if part == "clear":
@@ -77,16 +87,16 @@ class InboxActions:
         except OmniError as exc:
             self._store_trouble(exc)
             return
-        values: list[tuple[str, Text | str]] = [("", Text("any", style="italic"))]
+        values: list[tuple[str, Text | str]] = [("", Text(_("any"), style="italic"))]
         if part == "channel":
             values += [(kind, kind) for kind in kinds]
         elif part == "label":
             values += [(f"={name}", safe(one_line(name, 60))) for name in labels]
         elif part == "priority":
-            values += [(str(level), name) for level, name in sorted(PRIORITY_NAMES.items(), reverse=True)]
+            values += [(str(level), _(name)) for level, name in sorted(PRIORITY_NAMES.items(), reverse=True)]
         else:
             values += [(f"={login}", safe(one_line(login, 40))) for login in logins]
-        value = await self.app.push_screen_wait(ChoiceDialog(f"Show only the {part}", values))
+        value = await self.app.push_screen_wait(ChoiceDialog(_(FILTER_TITLES[part]), values))
         if value is None:
             return
         if part == "priority":
@@ -98,7 +108,7 @@ class InboxActions:
     async def _set_filter(self, only: InboxFilter) -> None:
         keep = self.inbox.selected.conversation_id if self.inbox.selected else None
         await self.inbox.load(only=only, keep=keep)
-        self.app.notify("Filter cleared" if not only else "Filtered", timeout=2, markup=False)
+        self.app.notify(_("Filter cleared") if not only else _("Filtered"), timeout=2, markup=False)
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_block(self) -> None:
@@ -116,27 +126,37 @@ class InboxActions:
             return
         if profile is None:
             return
-        name = one_line(profile.display_name, 40) or f"customer {profile.id}"
+        name = one_line(profile.display_name, 40) or _("customer {id}").format(id=profile.id)
         if blocked or c.status == "spam":
-            question = Text("Unblock ")
+            # The name is the customer's text: literal, between the sentence's two halves.
+            before, _name, after = _(
+                "Unblock {name}? Their conversations leave Spam as they were, and what they send arrives again."
+            ).partition("{name}")
+            question = Text(before)
             question.append_text(safe(name))
-            question.append("? Their conversations leave Spam as they were, and what they send arrives again.")
+            question.append(after)
             if await self.app.push_screen_wait(ConfirmDialog(question)):
                 # _do redraws the conversation and reloads the inbox (counts included).
-                await self._do(self.store.unblock_customer(c.customer_id, self.operator.login), "Unblocked")
+                await self._do(self.store.unblock_customer(c.customer_id, self.operator.login), Np_("done", "Unblocked"))
             return
         options: list[tuple[str, Text | str]] = [
-            ("", Text.assemble("The customer ", safe(name), ": every identity, now and later")),
+            ("", Text.assemble(_("The customer") + " ", safe(name), ": " + _("every identity, now and later"))),
         ]
         for identity in profile.identities:
-            options.append((str(identity.id), Text.assemble("Only ", identity.kind, " ", safe(one_line(identity.address, 50)))))
+            options.append(
+                (str(identity.id), Text.assemble(_("Only") + " ", identity.kind, " ", safe(one_line(identity.address, 50))))
+            )
         choice = await self.app.push_screen_wait(
             ChoiceDialog(
-                f"Block {name}? Their conversations go to Spam; what they send is kept there, never waits or notifies",
+                _("Block {name}? Their conversations go to Spam; what they send is kept there, never waits or notifies").format(
+                    name=name
+                ),
                 options,
             )
         )
         if choice is None:
             return
         identity_id = int(choice) if choice else None
-        await self._do(self.store.block_sender(c.customer_id, identity_id, self.operator.login), "Blocked: moved to Spam")
+        await self._do(
+            self.store.block_sender(c.customer_id, identity_id, self.operator.login), Np_("done", "Blocked: moved to Spam")
+        )

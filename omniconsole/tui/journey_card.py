@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # imported when a journey is first read, not at the window's 
     from omniconsole.analytics.journeys import Advice, JourneySettings
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import _, ngettext
 from omniconsole.tui.text import badge, clock_time, one_line, safe
 
 log = logging.getLogger(__name__)
@@ -38,21 +39,24 @@ def journey_text(text: Text, state: JourneyCardState, now: float, style: Callabl
     from omniconsole.analytics import journey_service as js
 
     """Append the journey section (customer text drawn as literal Text) to a card's text."""
-    text.append("\nJourney\n", style=style("heading"))
+    text.append("\n" + _("Journey") + "\n", style=style("heading"))
     if state.advice is not None:
         text.append("➜ ", style=style("suggestion"))
         text.append_text(safe(state.advice.words, style("suggestion")))
         text.append("\n")
     journey = state.journey
     if journey is None:
-        text.append("reading…\n", style=style("faint"))
+        text.append(_("reading…") + "\n", style=style("faint"))
         return
     if not journey.issues:
-        text.append("no contacts yet\n", style=style("faint"))
+        text.append(_("no contacts yet") + "\n", style=style("faint"))
         return
     issues = journey.issues[-SHOWN_ISSUES:]
     if len(journey.issues) > len(issues):
-        text.append(f"… {len(journey.issues) - len(issues)} earlier issues\n", style=style("faint"))
+        earlier = len(journey.issues) - len(issues)
+        text.append(
+            ngettext("… {n} earlier issue", "… {n} earlier issues", earlier).format(n=earlier) + "\n", style=style("faint")
+        )
     for issue in issues:
         row = issue.row
         start = row.first_contact if row.first_contact is not None else row.opened_at
@@ -65,16 +69,16 @@ def journey_text(text: Text, state: JourneyCardState, now: float, style: Callabl
                 text.append(" ⇄ ", style=style("suggestion"))
             text.append_text(badge(kind))
         if issue.repeated_themselves:
-            text.append("  repeated themselves", style=style("suggestion"))
+            text.append("  " + _("repeated themselves"), style=style("suggestion"))
         text.append("\n  ")
         text.append(js.outcome_words(issue), style=style(row.status) if row.status in ("open", "resolved") else "")
         text.append("\n")
         if row.origin:
-            text.append("  from ", style=style("dim"))
+            text.append("  " + _("from") + " ", style=style("dim"))
             text.append_text(safe(one_line(row.origin, 60), style("italic")))
             text.append("\n")
         elif row.started_by == "company":
-            text.append("  we wrote first (campaign)\n", style=style("dim"))
+            text.append("  " + _("we wrote first (campaign)") + "\n", style=style("dim"))
 
 
 class JourneyCard:

@@ -10,6 +10,8 @@ from textual.dom import DOMNode
 from textual.keys import _character_to_key
 from textual.widgets import Input, TextArea
 
+from omniconsole.i18n import _
+
 
 def live_bindings(node: DOMNode) -> list[Binding]:
     """`node`'s own bindings as they are in force: with the app's keymap applied (as Textual's
@@ -18,7 +20,7 @@ def live_bindings(node: DOMNode) -> list[Binding]:
     keymap = node.app._keymap  # noqa: SLF001
     if keymap:
         bindings.apply_keymap(keymap)
-    return [binding for _, binding in bindings]
+    return [binding for _key, binding in bindings]
 
 
 def key_displays(node: DOMNode) -> dict[str, str]:
@@ -38,7 +40,7 @@ def help_rows(screen) -> list[tuple[str, str]]:
     for active in screen.active_bindings.values():
         binding = active.binding
         if binding.description:
-            seen.setdefault(binding.description, []).append(screen.app.get_key_display(binding))
+            seen.setdefault(_(binding.description), []).append(screen.app.get_key_display(binding))
     return [(" ".join(dict.fromkeys(keys)), description) for description, keys in seen.items()]
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from textual import work
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_, _
 
 if TYPE_CHECKING:
     from omniconsole.routing.service import WindowPresence
@@ -27,6 +28,10 @@ STATUS_BAR_KINDS = frozenset(
         "routing.returned",
     }
 )
+
+
+#: What `S` says, by the status it set.
+YOU_ARE = {"online": N_("You are online"), "away": N_("You are away"), "offline": N_("You are offline")}
 
 
 class RoutingActions:
@@ -65,7 +70,7 @@ class RoutingActions:
 
         status = await self.presence.toggle_away()
         await self.query_one(StatusBar).reload()
-        self.notify(f"You are {status}")
+        self.notify(_(YOU_ARE[status]) if status in YOU_ARE else _("You are {status}").format(status=status))
 
     async def _presence_beat(self) -> None:
         if self.presence is None:

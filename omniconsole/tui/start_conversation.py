@@ -20,6 +20,7 @@ from omniconsole.config import Settings
 from omniconsole.core.outbound import OutboundRequest, SendRefused, parse_recipient, pick_channel
 from omniconsole.core.reply_window import whatsapp_window
 from omniconsole.errors import OmniError
+from omniconsole.i18n import _
 from omniconsole.message_templates import parse_templates
 from omniconsole.store import CustomerProfile, Store
 from omniconsole.tui.text import one_line, safe
@@ -35,37 +36,43 @@ async def _pick_customer(app: App, store: Store, current: CustomerProfile | None
 
     options = []
     if current is not None:
-        options.append(("current", Text("This customer: ").append_text(safe(one_line(current.display_name or "(no name)", 40)))))
-    options += [("search", Text("Find a customer…")), ("new", Text("Someone new, by phone or e-mail…"))]
-    choice = await app.push_screen_wait(ChoiceDialog("Start a conversation with", options))
+        options.append(
+            ("current", Text(_("This customer:") + " ").append_text(safe(one_line(current.display_name or _("(no name)"), 40))))
+        )
+    options += [("search", Text(_("Find a customer…"))), ("new", Text(_("Someone new, by phone or e-mail…")))]
+    choice = await app.push_screen_wait(ChoiceDialog(_("Start a conversation with"), options))
     profile = current if choice == "current" else None
     if choice == "new":
         typed = await app.push_screen_wait(
-            InputDialog("Phone or e-mail", hint="phones without a country code are read in the configured region")
+            InputDialog(_("Phone or e-mail"), hint=_("phones without a country code are read in the configured region"))
         )
         if not typed or not typed.strip():
             return None
         identity = parse_typed_identity(typed.strip(), region)
         if identity is None:
-            app.notify(f"Not an e-mail address or a valid phone number: {typed.strip()}", severity="error", markup=False)
+            app.notify(
+                _("Not an e-mail address or a valid phone number: {typed}").format(typed=typed.strip()),
+                severity="error",
+                markup=False,
+            )
             return None
         return str(identity[0]), identity[1]
     if choice == "search":
-        typed = await app.push_screen_wait(InputDialog("Find a customer (name, phone, e-mail)"))
+        typed = await app.push_screen_wait(InputDialog(_("Find a customer (name, phone, e-mail)")))
         if not typed or not typed.strip():
             return None
         found = (await store.search(typed.strip(), limit=20)).customers
         if not found:
-            app.notify(Text("Nobody found for ").append_text(safe(typed.strip())), severity="warning")
+            app.notify(Text(_("Nobody found for") + " ").append_text(safe(typed.strip())), severity="warning")
             return None
         picked = await app.push_screen_wait(
             ChoiceDialog(
-                "Customers found",
+                _("Customers found"),
                 [
                     (
                         str(hit.customer_id),
                         Text(f"#{hit.customer_id} ")
-                        .append_text(safe(one_line(hit.display_name or "(no name)", 30)))
+                        .append_text(safe(one_line(hit.display_name or _("(no name)"), 30)))
                         .append(" ")
                         .append_text(safe(one_line(hit.identities, 40), "dim")),
                     )
@@ -80,12 +87,14 @@ async def _pick_customer(app: App, store: Store, current: CustomerProfile | None
         return None
     identities = [i for i in profile.identities if str(i.kind) in REACHABLE]
     if not identities:
-        app.notify("This customer has no phone, e-mail or messenger to write to", severity="warning", markup=False)
+        app.notify(_("This customer has no phone, e-mail or messenger to write to"), severity="warning", markup=False)
         return None
     if len(identities) == 1:
         return str(identities[0].kind), identities[0].address
     picked = await app.push_screen_wait(
-        ChoiceDialog("Write to", [(str(n), Text(f"{i.kind}  ").append_text(safe(i.address))) for n, i in enumerate(identities)])
+        ChoiceDialog(
+            _("Write to"), [(str(n), Text(f"{i.kind}  ").append_text(safe(i.address))) for n, i in enumerate(identities)]
+        )
     )
     if picked is None:
         return None
@@ -115,7 +124,7 @@ async def ask_outbound(
         return None
     subject = ""
     if kind.value == "email":
-        subject = await app.push_screen_wait(InputDialog("Subject"))
+        subject = await app.push_screen_wait(InputDialog(_("Subject")))
         if not subject or not subject.strip():
             return None
     if channel.channel_kind == "whatsapp" and not whatsapp_window(last_in, now or time.time()).free_text:
@@ -125,13 +134,13 @@ async def ask_outbound(
             templates = []
         choice = await app.push_screen_wait(
             TemplateDialog(
-                templates, "More than 24 hours since this customer last wrote on WhatsApp: only an approved template may go."
+                templates, _("More than 24 hours since this customer last wrote on WhatsApp: only an approved template may go.")
             )
         )
         if choice is None:
             return None
         return OutboundRequest(to, template=choice.name, params=choice.params, channel=channel.name, author=author)
-    body = await app.push_screen_wait(TextDialog(f"Message by {channel.name}"))
+    body = await app.push_screen_wait(TextDialog(_("Message by {channel}").format(channel=channel.name)))
     if not body or not body.strip():
         return None
     return OutboundRequest(to, text=body.strip(), subject=subject.strip(), channel=channel.name, author=author)
@@ -155,5 +164,5 @@ async def start_from_window(screen) -> int | None:
     except OmniError as exc:
         screen._store_trouble(exc)
         return None
-    screen.notify("Queued" if not started.duplicate else "Sent before with this key", markup=False)
+    screen.notify(_("Queued") if not started.duplicate else _("Sent before with this key"), markup=False)
     return started.conversation_id

@@ -8,6 +8,7 @@ import time
 
 from rich.text import Text
 
+from omniconsole.i18n import N_, Nn_, _, current_language, ngettext
 from omniconsole.models import sanitize_text
 
 BADGES = {
@@ -26,16 +27,26 @@ BADGES = {
 }
 #: A channel's health as a symbol (its colour is the status bar's `status-bar--<health>`).
 HEALTH = {"up": "●", "degraded": "▲", "down": "✖", "unknown": "○"}
-#: What we sent, by delivery state (coloured by the timeline's `timeline--state-<state>`).
+#: What we sent, by delivery state (coloured by the timeline's `timeline--state-<state>`);
+#: marked for the catalog, drawn through `_()`.
 STATE = {
-    "queued": "◷ queued",
-    "sending": "◷ sending",
-    "sent": "✓ sent",
-    "delivered": "✓✓ delivered",
-    "read": "✓✓ read",
-    "failed": "✗ failed",
+    "queued": N_("◷ queued"),
+    "sending": N_("◷ sending"),
+    "sent": N_("✓ sent"),
+    "delivered": N_("✓✓ delivered"),
+    "read": N_("✓✓ read"),
+    "failed": N_("✗ failed"),
 }
-PRIORITY = {0: "", 1: "high", 2: "urgent"}
+PRIORITY = {0: "", 1: N_("high"), 2: N_("urgent")}
+#: A conversation's status as the operator reads it.
+STATUS = {"open": N_("open"), "pending": N_("pending"), "snoozed": N_("snoozed"), "resolved": N_("resolved")}
+#: Short units of `ago()` and `countdown()`, biggest first: (seconds, format of the count).
+UNITS = ((86400, N_("{n}d")), (3600, N_("{n}h")), (60, N_("{n}m")))
+
+
+def status_name(status: str) -> str:
+    """A conversation's status in the operator's language (an unknown one as it is)."""
+    return _(STATUS[status]) if status in STATUS else status
 
 
 def safe(text: str | None, style: str = "") -> Text:
@@ -66,10 +77,10 @@ def countdown(due: float, now: float) -> str:
     redraws its rows once a minute."""
     left = int(due - now)
     sign, seconds = ("-", -left) if left < 0 else ("", left)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+    for size, unit in UNITS:
         if seconds >= size:
-            return f"{sign}{seconds // size}{unit}"
-    return f"{sign}<1m"
+            return sign + _(unit).format(n=seconds // size)
+    return sign + _("<1m")
 
 
 def sla_urgency(due: float, stage: int, now: float) -> str:
@@ -80,25 +91,94 @@ def sla_urgency(due: float, stage: int, now: float) -> str:
 
 
 def ago(moment: float | None, now: float | None = None) -> str:
-    """How long ago, shortly: 45s, 12m, 3h, 5d."""
+    """How long ago, shortly, for a list's column: 45s, 12m, 3h, 5d (Russian: 45 с, 12 мин, 3 ч,
+    5 дн)."""
     if moment is None:
         return ""
     seconds = max(0, int((now if now is not None else time.time()) - moment))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+    for size, unit in UNITS:
         if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+            return _(unit).format(n=seconds // size)
+    return _("{n}s").format(n=seconds)
+
+
+def ago_words(moment: float, now: float | None = None) -> str:
+    """How long ago in words, for a sentence: "just now", "5 min ago", "3 h ago", "yesterday",
+    "4 days ago" (Russian: "только что", "5 мин назад", "3 ч назад", "вчера", "4 дня назад").
+    "Yesterday" is the calendar day before `now`'s, in local time."""
+    now = now if now is not None else time.time()
+    seconds = max(0, int(now - moment))
+    if seconds < 60:
+        return _("just now")
+    if seconds < 3600:
+        return _("{n} min ago").format(n=seconds // 60)
+    local, today = time.localtime(moment), time.localtime(now)
+    if local[:3] == today[:3]:
+        return _("{n} h ago").format(n=seconds // 3600)
+    if local[:3] == time.localtime(now - 86400)[:3]:
+        return _("yesterday")
+    days = max(2, seconds // 86400)
+    return ngettext("{n} day ago", "{n} days ago", days).format(n=days)
 
 
 def clock_time(moment: float, now: float | None = None) -> str:
-    """HH:MM today, else 'D Mon HH:MM'."""
+    """HH:MM today, else 'D Mon HH:MM' (Russian: '15 янв. 08:00', CLDR's month names by Babel)."""
     local = time.localtime(moment)
     today = time.localtime(now if now is not None else time.time())
     if local[:3] == today[:3]:
         return time.strftime("%H:%M", local)
-    return time.strftime("%d %b %H:%M", local)
+    return day_time(moment)
+
+
+def day_time(moment: float, *, weekday: bool = False) -> str:
+    """'15 Jan 08:00' in local time, 'Fri 15 Jan 08:00' with `weekday` (Russian: '15 янв.
+    08:00', 'пт 15 янв. 08:00': CLDR's names by Babel, imported on first use so an English
+    window does not pay for it)."""
+    local = time.localtime(moment)
+    if current_language() != "en":
+        from datetime import datetime
+
+        from babel.dates import format_datetime
+
+        pattern = "EEE dd MMM HH:mm" if weekday else "dd MMM HH:mm"
+        return format_datetime(datetime(*local[:6]), pattern, locale=current_language())
+    return time.strftime("%a %d %b %H:%M" if weekday else "%d %b %H:%M", local)
+
+
+def day_month(moment: float) -> str:
+    """'15 Jan' in local time (Russian: '15 янв.', CLDR's by Babel)."""
+    local = time.localtime(moment)
+    if current_language() != "en":
+        from datetime import datetime
+
+        from babel.dates import format_datetime
+
+        return format_datetime(datetime(*local[:6]), "dd MMM", locale=current_language())
+    return time.strftime("%d %b", local)
+
+
+def number(n: int | float) -> str:
+    """A count with the language's digit groups: 12,345 (Russian: 12 345, CLDR's by Babel)."""
+    if current_language() == "en":
+        return f"{n:,}"
+    from babel.numbers import format_decimal
+
+    return format_decimal(n, locale=current_language())
 
 
 def counted(n: int, word: str, plural: str | None = None) -> str:
-    """`1 customer`, `2 customers`, `0 messages` (English plurals: `plural` when not word+s)."""
-    return f"{n:,} {word if n == 1 else (plural or word + 's')}"
+    """`1 customer`, `2 customers`, `0 messages`: `word` and `plural` (default word+s) are
+    English msgids; in Russian the catalog's forms for "{n} <word>" give 1 клиент, 2 клиента,
+    5 клиентов (so each `word` used needs its "{n} word" / "{n} words" entry, see `COUNTED`)."""
+    forms = COUNTED.get(word)
+    if forms is None:
+        return f"{number(n)} {word if n == 1 else (plural or word + 's')}"
+    return ngettext(*forms, n).format(n=number(n))
+
+
+#: The words `counted()` is called with, as catalog entries with their plural.
+COUNTED = {
+    "customer": Nn_("{n} customer", "{n} customers"),
+    "message": Nn_("{n} message", "{n} messages"),
+    "conversation": Nn_("{n} conversation", "{n} conversations"),
+}

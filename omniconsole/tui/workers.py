@@ -12,17 +12,18 @@ from textual.dom import DOMNode
 from textual.worker import Worker, WorkerState
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_, _
 from omniconsole.tui.keys import live_bindings
 
 log = logging.getLogger(__name__)
 
 #: Workers no key starts, by name.
 WORKER_WORDS = {
-    "show_selected": "Opening the conversation",
-    "offer_templates": "Templates",
-    "_fetch": "Reading the inbox",
-    "run_search": "Search",
-    "start_core": "The core in this window",
+    "show_selected": N_("Opening the conversation"),
+    "offer_templates": N_("Templates"),
+    "_fetch": N_("Reading the inbox"),
+    "run_search": N_("Search"),
+    "start_core": N_("The core in this window"),
 }
 
 
@@ -39,8 +40,8 @@ def worker_words(node: DOMNode, worker: Worker) -> str:
     for owner in nodes:
         for binding in live_bindings(owner):
             if binding.action == action and binding.description:
-                return binding.description
-    return WORKER_WORDS.get(worker.name, worker.name.strip("_").replace("_", " "))
+                return _(binding.description)
+    return _(WORKER_WORDS.get(worker.name, worker.name.strip("_").replace("_", " ")))
 
 
 def report_failure(node: DOMNode, worker: Worker) -> None:
@@ -49,12 +50,14 @@ def report_failure(node: DOMNode, worker: Worker) -> None:
     what, error = worker_words(node, worker), worker.error
     if isinstance(error, OmniError):
         log.warning("window: %s failed: %s", what, error)
-        node.app.notify(f"{what}: {error}", title="Not done", severity="error", markup=False, timeout=8)
+        node.app.notify(f"{what}: {error}", title=_("Not done"), severity="error", markup=False, timeout=8)
     else:
         log.error("window: %s failed", what, exc_info=error)
         node.app.notify(
-            f"{what} failed unexpectedly ({type(error).__name__}: {error}); the log has the details",
-            title="Not done",
+            _("{what} failed unexpectedly ({error}); the log has the details").format(
+                what=what, error=f"{type(error).__name__}: {error}"
+            ),
+            title=_("Not done"),
             severity="error",
             markup=False,
             timeout=12,

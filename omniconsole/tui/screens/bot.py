@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
+from omniconsole.i18n import N_
 from omniconsole.models import preview_line, sanitize_text
 from omniconsole.store import Store
 from omniconsole.store.bot import BotStore
@@ -26,8 +27,8 @@ class BotScreen(Screen):
     """Live bot conversations with take-over; see the module's docstring."""
 
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="bot.back"),
-        Binding("t", "take_over", "Take over", id="bot.take_over"),
+        Binding("escape", "app.pop_screen", N_("Back"), id="bot.back"),
+        Binding("t", "take_over", N_("Take over"), id="bot.take_over"),
     ]
 
     DEFAULT_CSS = """

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from omniconsole.i18n import N_, _
 from omniconsole.tui.widgets.dialog_list import DialogList
 
 
@@ -18,8 +19,8 @@ class ConfirmDialog(ModalScreen[bool]):
     """A yes/no question: y or Enter confirms, n or Escape declines."""
 
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        Binding("y,enter", "answer(True)", N_("Yes"), id="confirm.yes"),
+        Binding("n,escape", "answer(False)", N_("No"), id="confirm.no"),
     ]
 
     def __init__(self, question: Text | str) -> None:
@@ -29,7 +30,7 @@ class ConfirmDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question, markup=False)
-            yield Label(Text("y yes   n no", style="grey62"), markup=False)
+            yield Label(Text(_("y yes   n no"), style="grey62"), markup=False)
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
@@ -40,9 +41,9 @@ class ChoiceDialog(ModalScreen[str | None]):
     inbox (every dialog list is one of these or builds on it)."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="choice.cancel"),
-        Binding("j", "move(1)", "Down", show=False, id="choice.down"),
-        Binding("k", "move(-1)", "Up", show=False, id="choice.up"),
+        Binding("escape", "cancel", N_("Cancel"), id="choice.cancel"),
+        Binding("j", "move(1)", N_("Down"), show=False, id="choice.down"),
+        Binding("k", "move(-1)", N_("Up"), show=False, id="choice.up"),
     ]
 
     def __init__(self, title: str, options: list[tuple[str, Text | str]]) -> None:
@@ -75,7 +76,7 @@ class ChoiceDialog(ModalScreen[str | None]):
 class InputDialog(ModalScreen[str | None]):
     """Type one line (Enter accepts, Escape cancels)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="input.cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="input.cancel")]
 
     def __init__(self, title: str, value: str = "", placeholder: str = "", hint: str = "") -> None:
         super().__init__()
@@ -107,8 +108,8 @@ class TextDialog(ModalScreen[str | None]):
     """Edit several lines (ctrl+s saves, Escape cancels): a customer's note."""
 
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", id="text.save"),
-        Binding("escape", "cancel", "Cancel", id="text.cancel"),
+        Binding("ctrl+s", "save", N_("Save"), id="text.save"),
+        Binding("escape", "cancel", N_("Cancel"), id="text.cancel"),
     ]
 
     def __init__(self, title: str, value: str = "") -> None:
@@ -122,7 +123,7 @@ class TextDialog(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label(Text(self.title_text, style="bold"), markup=False)
             yield TextArea(self.value, id="text")
-            yield Label(Text("ctrl+s saves, Escape cancels", style="grey62"), markup=False)
+            yield Label(Text(_("ctrl+s saves, Escape cancels"), style="grey62"), markup=False)
 
     def on_mount(self) -> None:
         from textual.widgets import TextArea
@@ -143,31 +144,30 @@ class SnoozeDialog(ModalScreen[float | None]):
     the moment in epoch seconds, None when cancelled. A typed date that cannot be used is
     refused in words (`omniconsole.core.snooze`) and can be corrected."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="snooze.cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="snooze.cancel")]
 
     def __init__(self, now: float) -> None:
         super().__init__()
         self.now = now
 
     def compose(self) -> ComposeResult:
-        from datetime import datetime
-
         from omniconsole.core.snooze import tomorrow_morning
+        from omniconsole.tui.text import day_time
 
-        morning = datetime.fromtimestamp(tomorrow_morning(self.now))
+        morning = day_time(tomorrow_morning(self.now), weekday=True)
         with Vertical(classes="dialog"):
-            yield Label(Text("Snooze until", style="bold"), markup=False)
+            yield Label(Text(_("Snooze until"), style="bold"), markup=False)
             yield DialogList(
-                Option(Text("1 hour"), id="hour"),
-                Option(Text(f"tomorrow morning ({morning:%a %d %b %H:%M})"), id="tomorrow"),
-                Option(Text("a date…"), id="date"),
+                Option(Text(_("1 hour")), id="hour"),
+                Option(Text(_("tomorrow morning ({moment})").format(moment=morning)), id="tomorrow"),
+                Option(Text(_("a date…")), id="date"),
                 markup=False,
             )
-            line = Input(placeholder="YYYY-MM-DD HH:MM", id="snooze-date")
+            line = Input(placeholder=_("YYYY-MM-DD HH:MM"), id="snooze-date")
             line.cursor_blink = False
             line.display = False
             yield line
-            hint = Label(Text("local time; Enter snoozes, Esc cancels", style="grey62"), markup=False, id="snooze-hint")
+            hint = Label(Text(_("local time; Enter snoozes, Esc cancels"), style="grey62"), markup=False, id="snooze-hint")
             hint.display = False
             yield hint
 

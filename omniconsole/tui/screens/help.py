@@ -10,21 +10,22 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from omniconsole.i18n import N_, _
 from omniconsole.tui.keys import help_rows
 
 
 def bindings_table(screen) -> Table:
     """The help table: keys and what they do."""
     table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-    table.add_column("key", style="bold cyan", no_wrap=True)
-    table.add_column("does")
+    table.add_column(_("key"), style="bold cyan", no_wrap=True)
+    table.add_column(_("does"))
     for keys, description in help_rows(screen):
         table.add_row(Text(keys), Text(description))
     return table
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
+    BINDINGS = [Binding("escape,q,question_mark", "close", N_("Close"), id="help.close")]
 
     def __init__(self, for_screen) -> None:
         super().__init__()
@@ -33,10 +34,12 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog wide", id="help"):
-            yield Static(Text("Keys (from the live bindings; remap them in [keymap] of the config)", style="bold"), markup=False)
+            yield Static(
+                Text(_("Keys (from the live bindings; remap them in [keymap] of the config)"), style="bold"), markup=False
+            )
             yield Static(bindings_table(self.for_screen), markup=False)
             yield Static(
-                Text("Typing goes to the composer while it has focus; Tab moves between panes.", style="grey62"), markup=False
+                Text(_("Typing goes to the composer while it has focus; Tab moves between panes."), style="grey62"), markup=False
             )
 
     def action_close(self) -> None:

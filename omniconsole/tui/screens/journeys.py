@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 from omniconsole.analytics import journey_service as js
 from omniconsole.analytics.report import human_duration
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_
 
 
 def _percent(value) -> str:
@@ -42,8 +43,8 @@ class JourneysScreen(Screen[None]):
     """The team's journeys and the outcome table (a supervisor's read, like reports)."""
 
     BINDINGS = [
-        Binding("escape,q", "close", "Back", id="journeys.back"),
-        Binding("g", "reload", "Read again", id="journeys.reload"),
+        Binding("escape,q", "close", N_("Back"), id="journeys.back"),
+        Binding("g", "reload", N_("Read again"), id="journeys.reload"),
     ]
 
     def __init__(self, store, clock, settings=None) -> None:

@@ -29,6 +29,7 @@ from textual.widgets import DataTable, Footer, Input, Label
 from omniconsole.answers.commands import EDITOR_ROLES
 from omniconsole.answers.library import ArticleError, article_text, file_name, parse_article
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_
 from omniconsole.models import sanitize_text
 from omniconsole.store import Store
 from omniconsole.store.answers import ArticleFigures, ArticleRecord
@@ -53,11 +54,11 @@ class LibraryScreen(Screen):
     """The library with usage figures; see the module's docstring."""
 
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="library.back"),
-        Binding("u", "toggle_order", "Unused first", id="library.unused"),
-        Binding("e", "edit", "Edit ($EDITOR)", id="library.edit"),
-        Binding("n", "new", "New", id="library.new"),
-        Binding("d", "delete", "Delete", id="library.delete"),
+        Binding("escape", "app.pop_screen", N_("Back"), id="library.back"),
+        Binding("u", "toggle_order", N_("Unused first"), id="library.unused"),
+        Binding("e", "edit", N_("Edit ($EDITOR)"), id="library.edit"),
+        Binding("n", "new", N_("New"), id="library.new"),
+        Binding("d", "delete", N_("Delete"), id="library.delete"),
     ]
 
     DEFAULT_CSS = """
@@ -227,7 +228,7 @@ class SaveAnswerDialog(ModalScreen[str | None]):
     """Save a sent reply as a new canned answer: the title is prefilled from the reply, Enter
     saves (an agent's becomes a proposal). Dismisses with the key it was stored under."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="save_answer.cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="save_answer.cancel")]
 
     DEFAULT_CSS = """
     SaveAnswerDialog { align: center middle; }

@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from omniconsole.i18n import N_, _
 from omniconsole.tui.text import safe
 from omniconsole.tui.widgets.dialog_list import DialogList
 
@@ -30,10 +31,10 @@ class MacroDialog(ModalScreen[tuple[str, bool] | None]):
     None when cancelled."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="macro.cancel"),
-        Binding("ctrl+n", "run(True)", "Run and go to the next", id="macro.run_next"),
-        Binding("j", "move(1)", "Down", show=False, id="macro.down"),
-        Binding("k", "move(-1)", "Up", show=False, id="macro.up"),
+        Binding("escape", "cancel", N_("Cancel"), id="macro.cancel"),
+        Binding("ctrl+n", "run(True)", N_("Run and go to the next"), id="macro.run_next"),
+        Binding("j", "move(1)", N_("Down"), show=False, id="macro.down"),
+        Binding("k", "move(-1)", N_("Up"), show=False, id="macro.up"),
     ]
 
     def __init__(self, macros: list[Macro], conversation_id: int) -> None:
@@ -43,14 +44,14 @@ class MacroDialog(ModalScreen[tuple[str, bool] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(Text(f"Run a macro on conversation #{self.conversation_id}", style="bold"), markup=False)
+            yield Label(Text(_("Run a macro on conversation #{id}").format(id=self.conversation_id), style="bold"), markup=False)
             yield DialogList(
                 *[Option(safe(m.name + (f"  [{m.key}]" if m.key else "")), id=str(n)) for n, m in enumerate(self.macros)],
                 markup=False,
                 id="macro-list",
             )
             yield Static(Text(""), id="macro-preview", markup=False)
-            yield Label(Text("Enter run and stay   ctrl+n run and go to the next   Esc cancel", style="grey62"), markup=False)
+            yield Label(Text(_("Enter run and stay   ctrl+n run and go to the next   Esc cancel"), style="grey62"), markup=False)
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
@@ -66,7 +67,7 @@ class MacroDialog(ModalScreen[tuple[str, bool] | None]):
 
     def _show(self, index: int) -> None:
         macro = self.macros[index]
-        lines = Text("It will:\n", style="bold")
+        lines = Text(_("It will:") + "\n", style="bold")
         for line in macro.describe():
             lines.append_text(safe(f"  • {line}\n"))
         self.query_one("#macro-preview", Static).update(lines)
@@ -102,7 +103,7 @@ class MacroActions:
         # Each macro's own key, if it has one; the palette lists it by its name.
         for macro in self.macros():
             if macro.key:
-                self._bindings.bind(macro.key, f"run_macro({macro.name!r})", f"Macro: {macro.name}")
+                self._bindings.bind(macro.key, f"run_macro({macro.name!r})", _("Macro: {name}").format(name=macro.name))
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_macros(self) -> None:
@@ -111,7 +112,7 @@ class MacroActions:
         macros = self.macros()
         if not macros:
             self.app.notify(
-                "No macros: add [[macros]] to the rules file ([automation] rules in the config)",
+                _("No macros: add [[macros]] to the rules file ([automation] rules in the config)"),
                 severity="warning",
                 markup=False,  # the brackets are TOML, not markup
             )
@@ -140,7 +141,7 @@ class MacroActions:
             did.extend(await run_macro(self.store, macro, conversation.id, self.operator.login, customer_name=name_of))
 
         if await self._do(run()):
-            self.app.notify(safe(f"Macro {macro.name}: " + "; ".join(did)), timeout=4, markup=False)
+            self.app.notify(safe(_("Macro {name}:").format(name=macro.name) + " " + "; ".join(did)), timeout=4, markup=False)
             if go_next:
                 await self.action_next_waiting()
 

@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_, Np_, _, pgettext
 from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import Conversation, Operator, Store
 from omniconsole.tui.follower import Follower
@@ -36,7 +37,7 @@ from omniconsole.tui.messages import StoreUnavailable
 from omniconsole.tui.routing_actions import RoutingActions
 from omniconsole.tui.screens.macros import MacroActions
 from omniconsole.tui.screens.main_answers import ANSWERS_BINDINGS, AnswersActions
-from omniconsole.tui.text import clock_time, one_line, safe
+from omniconsole.tui.text import clock_time, one_line, safe, status_name
 from omniconsole.tui.widgets.bot_report import BotReportBlock
 from omniconsole.tui.widgets.composer import Composer
 from omniconsole.tui.widgets.conversation_header import ConversationHeader, PresenceLine
@@ -46,7 +47,7 @@ from omniconsole.tui.widgets.pane_colours import PaneColours
 from omniconsole.tui.widgets.reply_box import ReplyBox
 from omniconsole.tui.widgets.status_bar import StatusBar
 from omniconsole.tui.widgets.timeline import Timeline
-from omniconsole.tui.widgets.view_tabs import VIEW_KEYS, ViewTabs
+from omniconsole.tui.widgets.view_tabs import VIEW_KEYS, ViewTabs, view_name
 from omniconsole.tui.workers import WorkerFailures
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,12 @@ def _action_commands():
     from omniconsole.tui.commands import ActionCommands
 
     return ActionCommands
+
+
+def _language_commands():
+    from omniconsole.tui.language_switch import LanguageCommands
+
+    return LanguageCommands
 
 
 #: The views that list open work (where someone can be waiting).
@@ -71,47 +78,47 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
     # Enter and Esc ~30 ms of the 50 ms keystroke budget.
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
-    COMMANDS = {_action_commands}
+    COMMANDS = {_action_commands, _language_commands}
 
     BINDINGS = [
         *[Binding(key, f"show_view('{view.value}')", label, id=f"view.{view.value}") for key, view, label in VIEW_KEYS],
-        Binding("r", "reply", "Reply", id="conversation.reply"),
-        Binding("n", "note", "Note", id="conversation.note"),
-        Binding("e", "resolve", "Resolve", id="conversation.resolve"),
-        Binding("E", "resolve_next", "Resolve and next", id="conversation.resolve_next"),
-        Binding("ctrl+z", "undo_resolve", "Undo resolve (after E)", id="conversation.undo_resolve"),
-        Binding("u", "reopen", "Reopen", id="conversation.reopen"),
-        Binding("z", "snooze", "Snooze", id="conversation.snooze"),
-        Binding("a", "assign_me", "Assign to me", id="conversation.assign_me"),
-        Binding("A", "assign", "Assign to…", id="conversation.assign"),
-        Binding("U", "unassign", "Unassign", id="conversation.unassign"),
-        Binding("Q", "queues", "Queues and team", id="routing.queues"),
-        Binding("S", "toggle_away", "Away / back online", id="routing.away"),
-        Binding("l", "labels", "Labels", id="conversation.labels"),
-        Binding("M", "macros", "Run a macro", id="conversation.macros"),
-        Binding("p", "priority", "Priority", id="conversation.priority"),
-        Binding("t", "rename", "Rename subject", id="conversation.rename"),
-        Binding("R", "retry", "Retry failed message", id="message.retry"),
-        Binding("s", "save_attachments", "Save attachments", id="message.save"),
-        Binding("o", "open_attachment", "Open attachment", id="message.open"),
-        Binding("w", "next_waiting", "Next waiting", id="inbox.next_waiting"),
-        Binding("h", "history", "Customer's conversations", id="customer.history"),
-        Binding("c", "edit_customer", "Edit customer", id="customer.edit"),
-        Binding("m", "same_person", "Merge / same person", id="customer.merge"),
-        Binding("N", "start_conversation", "Start a conversation", id="conversation.start"),
+        Binding("r", "reply", N_("Reply"), id="conversation.reply"),
+        Binding("n", "note", N_("Note"), id="conversation.note"),
+        Binding("e", "resolve", N_("Resolve"), id="conversation.resolve"),
+        Binding("E", "resolve_next", N_("Resolve and next"), id="conversation.resolve_next"),
+        Binding("ctrl+z", "undo_resolve", N_("Undo resolve (after E)"), id="conversation.undo_resolve"),
+        Binding("u", "reopen", N_("Reopen"), id="conversation.reopen"),
+        Binding("z", "snooze", N_("Snooze"), id="conversation.snooze"),
+        Binding("a", "assign_me", N_("Assign to me"), id="conversation.assign_me"),
+        Binding("A", "assign", N_("Assign to…"), id="conversation.assign"),
+        Binding("U", "unassign", N_("Unassign"), id="conversation.unassign"),
+        Binding("Q", "queues", N_("Queues and team"), id="routing.queues"),
+        Binding("S", "toggle_away", N_("Away / back online"), id="routing.away"),
+        Binding("l", "labels", N_("Labels"), id="conversation.labels"),
+        Binding("M", "macros", N_("Run a macro"), id="conversation.macros"),
+        Binding("p", "priority", N_("Priority"), id="conversation.priority"),
+        Binding("t", "rename", N_("Rename subject"), id="conversation.rename"),
+        Binding("R", "retry", N_("Retry failed message"), id="message.retry"),
+        Binding("s", "save_attachments", N_("Save attachments"), id="message.save"),
+        Binding("o", "open_attachment", N_("Open attachment"), id="message.open"),
+        Binding("w", "next_waiting", N_("Next waiting"), id="inbox.next_waiting"),
+        Binding("h", "history", N_("Customer's conversations"), id="customer.history"),
+        Binding("c", "edit_customer", N_("Edit customer"), id="customer.edit"),
+        Binding("m", "same_person", N_("Merge / same person"), id="customer.merge"),
+        Binding("N", "start_conversation", N_("Start a conversation"), id="conversation.start"),
         *ANSWERS_BINDINGS,
         *INBOX_BINDINGS,
-        Binding("slash", "search", "Search", id="app.search"),
-        Binding("ctrl+r", "reports", "Reports", id="app.reports"),
-        Binding("W", "wallboard", "Wallboard", id="app.wallboard"),
-        Binding("J", "journeys", "Customer journeys and channel advice", id="app.journeys"),
-        Binding("b", "bot_view", "Bot conversations", id="app.bot_view"),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("colon", "app.command_palette", "Commands", id="app.commands"),
-        Binding("tab", "focus_next_pane", "Next pane", show=False, id="app.next_pane"),
-        Binding("shift+tab", "focus_previous_pane", "Previous pane", show=False, id="app.previous_pane"),
-        Binding("escape", "back", "Back to inbox", show=False, id="app.back"),
-        Binding("q", "app.quit", "Quit", id="app.quit"),
+        Binding("slash", "search", N_("Search"), id="app.search"),
+        Binding("ctrl+r", "reports", N_("Reports"), id="app.reports"),
+        Binding("W", "wallboard", N_("Wallboard"), id="app.wallboard"),
+        Binding("J", "journeys", N_("Customer journeys and channel advice"), id="app.journeys"),
+        Binding("b", "bot_view", N_("Bot conversations"), id="app.bot_view"),
+        Binding("question_mark", "help", N_("Help"), id="app.help"),
+        Binding("colon", "app.command_palette", N_("Commands"), id="app.commands"),
+        Binding("tab", "focus_next_pane", N_("Next pane"), show=False, id="app.next_pane"),
+        Binding("shift+tab", "focus_previous_pane", N_("Previous pane"), show=False, id="app.previous_pane"),
+        Binding("escape", "back", N_("Back to inbox"), show=False, id="app.back"),
+        Binding("q", "app.quit", N_("Quit"), id="app.quit"),
     ]
 
     PREVIEW_DELAY = 0.06
@@ -253,11 +260,13 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
             return
         caller = one_line(pop.caller, 60)
         number = one_line(pop.number, 30)
-        words = f"Incoming call from {caller}" + (f" ({number})" if number and number != caller else "")
+        words = _("Incoming call from {caller}").format(caller=caller) + (f" ({number})" if number and number != caller else "")
         if not pop.switch:
             self.app.notify(
-                f"{words}: conversation #{pop.conversation_id} (not opened: you are writing a reply)",
-                title="📞 Ringing",
+                _("{words}: conversation #{id} (not opened: you are writing a reply)").format(
+                    words=words, id=pop.conversation_id
+                ),
+                title=_("📞 Ringing"),
                 markup=False,
                 timeout=15,
             )
@@ -267,7 +276,7 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
             await self.open_conversation(pop.conversation_id, mark_read=False)
         except OmniError as exc:
             self._store_trouble(exc)
-        self.app.notify(words, title="📞 Ringing", markup=False, timeout=10)
+        self.app.notify(words, title=_("📞 Ringing"), markup=False, timeout=10)
 
     def on_store_unavailable(self, message: StoreUnavailable) -> None:
         self._store_trouble(message.error)
@@ -278,7 +287,9 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         log.warning("window: %s", exc)
         if not self._trouble_shown:
             self._trouble_shown = True
-            self.app.notify(f"The database is not answering: {exc}", severity="error", markup=False, timeout=8)
+            self.app.notify(
+                _("The database is not answering: {error}").format(error=exc), severity="error", markup=False, timeout=8
+            )
             self.set_timer(30, lambda: setattr(self, "_trouble_shown", False))
 
     def on_inbox_list_counts_changed(self, message: InboxList.CountsChanged) -> None:
@@ -387,7 +398,7 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
 
     def _need_conversation(self) -> Conversation | None:
         if self.conversation is None:
-            self.app.notify("Open a conversation first", severity="warning")
+            self.app.notify(_("Open a conversation first"), severity="warning")
         return self.conversation
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
@@ -403,7 +414,9 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         if conversation.assignee and conversation.assignee != self.operator.login:
             from omniconsole.tui.screens.dialogs import ConfirmDialog
 
-            question = Text(f"This conversation is assigned to {conversation.assignee}. Reply anyway?")
+            question = Text(
+                _("This conversation is assigned to {assignee}. Reply anyway?").format(assignee=conversation.assignee)
+            )
             if not await self.app.push_screen_wait(ConfirmDialog(question)):
                 return False
         return True
@@ -424,7 +437,7 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
     async def on_reply_box_reply_queued(self, message: ReplyBox.ReplyQueued) -> None:
         await self._reopen_after_writing(message.conversation_id)
         if message.template:
-            self.app.notify(f"Template {message.template} queued", timeout=2, markup=False)
+            self.app.notify(_("Template {name} queued").format(name=message.template), timeout=2, markup=False)
         self.timeline.focus()
 
     async def on_reply_box_note_added(self, message: ReplyBox.NoteAdded) -> None:
@@ -454,7 +467,7 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
             self.app.notify(str(exc), severity="error", markup=False)
             return False
         if done:
-            self.app.notify(done, timeout=2)
+            self.app.notify(pgettext("done", done), timeout=2)
         try:
             if self.conversation:
                 await self.open_conversation(self.conversation.id, keep_position=True, mark_read=False)
@@ -465,7 +478,7 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
 
     async def action_resolve(self) -> None:
         if (c := self._need_conversation()) is not None:
-            await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), "Resolved")
+            await self._do(self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), Np_("done", "Resolved"))
 
     async def action_resolve_next(self) -> None:
         """Resolve and open the next waiting conversation. Resolving one whose customer still
@@ -474,7 +487,8 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
             return
         waiting = c.waiting_since is not None
         if await self._do(
-            self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login), None if waiting else "Resolved"
+            self.store.set_status(c.id, ConversationStatus.RESOLVED, self.operator.login),
+            None if waiting else Np_("done", "Resolved"),
         ):
             if waiting:
                 from omniconsole.tui.keys import key_displays
@@ -482,8 +496,8 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
                 self._undo_resolve = (c.id, time.monotonic() + self.UNDO_SECONDS)
                 key = key_displays(self).get("conversation.undo_resolve", "")
                 self.app.notify(
-                    f"Resolved #{c.id} while the customer waits for a reply"
-                    + (f": {key} undoes it ({self.UNDO_SECONDS:.0f} s)" if key else ""),
+                    _("Resolved #{id} while the customer waits for a reply").format(id=c.id)
+                    + (_(": {key} undoes it ({seconds} s)").format(key=key, seconds=f"{self.UNDO_SECONDS:.0f}") if key else ""),
                     timeout=self.UNDO_SECONDS,
                     markup=False,
                 )
@@ -493,10 +507,12 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         """Reopen the conversation E just resolved, within UNDO_SECONDS, and go back to it."""
         undo, self._undo_resolve = self._undo_resolve, None
         if undo is None or time.monotonic() > undo[1]:
-            self.app.notify("Nothing to undo", timeout=2)
+            self.app.notify(_("Nothing to undo"), timeout=2)
             return
         conversation_id = undo[0]
-        if await self._do(self.store.set_status(conversation_id, ConversationStatus.OPEN, self.operator.login), "Reopened"):
+        if await self._do(
+            self.store.set_status(conversation_id, ConversationStatus.OPEN, self.operator.login), Np_("done", "Reopened")
+        ):
             await self.inbox.load(keep=conversation_id)
             await self.open_conversation(conversation_id)
 
@@ -510,12 +526,14 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
             return
         try:
             await self._do(
-                self.store.set_status(c.id, ConversationStatus.OPEN, self.operator.login), "Reopened", refused=OpenElsewhere
+                self.store.set_status(c.id, ConversationStatus.OPEN, self.operator.login),
+                Np_("done", "Reopened"),
+                refused=OpenElsewhere,
             )
         except OpenElsewhere as exc:
             from omniconsole.tui.screens.dialogs import ConfirmDialog
 
-            question = Text(f"This customer already has an open conversation, #{exc.conversation_id}. Go there?")
+            question = Text(_("This customer already has an open conversation, #{id}. Go there?").format(id=exc.conversation_id))
             if await self.app.push_screen_wait(ConfirmDialog(question)):
                 await self.inbox.load(InboxView.ALL if self.inbox.view not in _WAITING_VIEWS else None, keep=exc.conversation_id)
                 await self.open_conversation(exc.conversation_id)
@@ -530,16 +548,17 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         until = await self.app.push_screen_wait(SnoozeDialog(self.clock()))
         if until is not None:
             await self._do(
-                self.store.set_status(c.id, ConversationStatus.SNOOZED, self.operator.login, snoozed_until=until), "Snoozed"
+                self.store.set_status(c.id, ConversationStatus.SNOOZED, self.operator.login, snoozed_until=until),
+                Np_("done", "Snoozed"),
             )
 
     async def action_assign_me(self) -> None:
         if (c := self._need_conversation()) is not None:
-            await self._do(self.store.assign(c.id, self.operator.login, self.operator.login), "Assigned to you")
+            await self._do(self.store.assign(c.id, self.operator.login, self.operator.login), Np_("done", "Assigned to you"))
 
     async def action_unassign(self) -> None:
         if (c := self._need_conversation()) is not None:
-            await self._do(self.store.assign(c.id, None, self.operator.login), "Unassigned")
+            await self._do(self.store.assign(c.id, None, self.operator.login), Np_("done", "Unassigned"))
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_assign(self) -> None:
@@ -552,11 +571,14 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         team = {line[0]: line for line in await team_lines(self.store, self.app.settings)}
         operators = await self.store.operators()
         options = [(op.login, operator_line(*team.get(op.login, (op.login, "", "", "")))) for op in operators]
-        options.append(("", Text("nobody (unassign)", style="italic")))
-        choice = await self.app.push_screen_wait(ChoiceDialog("Assign to", options))
+        options.append(("", Text(_("nobody (unassign)"), style="italic")))
+        choice = await self.app.push_screen_wait(ChoiceDialog(_("Assign to"), options))
         if choice is None:
             return
-        await self._do(self.store.assign(c.id, choice or None, self.operator.login), f"Assigned to {choice or 'nobody'}")
+        await self._do(
+            self.store.assign(c.id, choice or None, self.operator.login),
+            _("Assigned to {login}").format(login=choice) if choice else _("Assigned to nobody"),
+        )
 
     @work(group="dialog", exclusive=True, exit_on_error=False)
     async def action_labels(self) -> None:
@@ -564,7 +586,7 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
             return
         from omniconsole.tui.screens.dialogs import InputDialog
 
-        typed = await self.app.push_screen_wait(InputDialog("Labels (comma separated)", value=", ".join(c.labels)))
+        typed = await self.app.push_screen_wait(InputDialog(_("Labels (comma separated)"), value=", ".join(c.labels)))
         if typed is not None:
             await self._do(self.store.set_labels(c.id, [x.strip() for x in typed.split(",")], self.operator.login))
 
@@ -580,10 +602,12 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         from omniconsole.tui.screens.dialogs import InputDialog
 
         typed = await self.app.push_screen_wait(
-            InputDialog("Subject of this conversation", value=c.subject, hint="Enter renames it for everyone, Escape cancels")
+            InputDialog(
+                _("Subject of this conversation"), value=c.subject, hint=_("Enter renames it for everyone, Escape cancels")
+            )
         )
         if typed is not None and typed.strip():
-            await self._do(self.store.set_subject(c.id, typed, self.operator.login), "Renamed")
+            await self._do(self.store.set_subject(c.id, typed, self.operator.login), Np_("done", "Renamed"))
 
     async def action_retry(self) -> None:
         if self._need_conversation() is None:
@@ -595,9 +619,9 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
             else [e for e in reversed(self.timeline.entries) if e.state == "failed"][:1]
         )
         if not candidates:
-            self.app.notify("No failed message here", severity="warning")
+            self.app.notify(_("No failed message here"), severity="warning")
             return
-        await self._do(self.store.retry_failed(candidates[0].id, self.operator.login), "Queued again")
+        await self._do(self.store.retry_failed(candidates[0].id, self.operator.login), Np_("done", "Queued again"))
 
     def action_save_attachments(self) -> None:
         from omniconsole.tui.attachments import save_attachments
@@ -626,9 +650,11 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
             if found is not None:
                 # One load switches and selects: the switch must not preview another row.
                 await self.inbox.load(InboxView.ALL, keep=found)
-                self.app.notify(f"Nobody waits in {view.value.capitalize()}: switched to All", timeout=4, markup=False)
+                self.app.notify(
+                    _("Nobody waits in {view}: switched to All").format(view=view_name(view)), timeout=4, markup=False
+                )
         if found is None:
-            self.app.notify("Nobody is waiting. Well done.")
+            self.app.notify(_("Nobody is waiting. Well done."))
             return
         await self.inbox.load(keep=found)
         await self.open_conversation(found)
@@ -646,11 +672,11 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         now = self.clock()
         for conv in profile.conversations:
             # When it was opened and last moved: which one holds that old order is a matter of dates.
-            label = Text(f"#{conv.id} {conv.status:<9}", style="bold" if conv.id == c.id else "")
+            label = Text(f"#{conv.id} {status_name(conv.status):<9}", style="bold" if conv.id == c.id else "")
             label.append(f"{clock_time(conv.opened_at, now):>12} – {clock_time(conv.last_activity_at, now):<12} ", style="grey62")
             label.append_text(safe(one_line(conv.subject, 60)))
             options.append((str(conv.id), label))
-        choice = await self.app.push_screen_wait(ChoiceDialog("The customer's conversations", options))
+        choice = await self.app.push_screen_wait(ChoiceDialog(_("The customer's conversations"), options))
         if choice:
             await self.open_conversation(int(choice))
             self.timeline.focus()
@@ -725,7 +751,7 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         if conversation_id is None:
             profile = await self.store.customer_profile(choice.customer_id)
             if not profile or not profile.conversations:
-                self.app.notify("This customer has no conversations yet")
+                self.app.notify(_("This customer has no conversations yet"))
                 return
             conversation_id = profile.conversations[0].id
         await self.open_conversation(conversation_id, focus_message=choice.message_id)

@@ -11,14 +11,15 @@ from textual.binding import Binding
 from textual.widgets import OptionList
 
 from omniconsole.answers.language import detect_by_script
+from omniconsole.i18n import N_, _
 from omniconsole.tui.widgets.answer_suggestions import SUGGESTION_BINDINGS
 from omniconsole.tui.widgets.customer_pane import CustomerPane
 from omniconsole.tui.widgets.reply_box import ReplyBox
 from omniconsole.tui.widgets.script_pane import ScriptPane
 
 ANSWERS_BINDINGS = [
-    Binding("K", "library", "Answers library", id="answers.library"),
-    Binding("ctrl+s", "save_answer", "Save the reply sent as an answer", id="answers.save"),
+    Binding("K", "library", N_("Answers library"), id="answers.library"),
+    Binding("ctrl+s", "save_answer", N_("Save the reply sent as an answer"), id="answers.save"),
     *SUGGESTION_BINDINGS,
 ]
 
@@ -68,7 +69,7 @@ class AnswersActions:
 
         sent = self.reply_box.last_sent
         if sent is None:
-            self.app.notify("Send a reply first: the reply you send can then be saved as an answer", severity="warning")
+            self.app.notify(_("Send a reply first: the reply you send can then be saved as an answer"), severity="warning")
             return
         body = sent[1]
         dialog = SaveAnswerDialog(
@@ -76,4 +77,4 @@ class AnswersActions:
         )
         key = await self.app.push_screen_wait(dialog)
         if key:
-            self.app.notify(f"Saved as the answer {key}", timeout=3, markup=False)
+            self.app.notify(_("Saved as the answer {key}").format(key=key), timeout=3, markup=False)

@@ -10,20 +10,22 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from omniconsole.i18n import _
 from omniconsole.routing.service import queue_overview, team_lines
 from omniconsole.tui.screens.dialogs import ChoiceDialog
 from omniconsole.tui.text import one_line, safe
+from omniconsole.tui.widgets.status_bar import PRESENCE
 
 STATUS_STYLE = {"online": "green", "away": "yellow", "offline": "grey50"}
 
 
 def wait_words(seconds: float) -> str:
-    """`45 s`, `12 min`, `3 h 05 min`."""
+    """`45 s`, `12 min`, `3 h 05 min` (Russian: `45 с`, `12 мин`, `3 ч 05 мин`)."""
     if seconds < 60:
-        return f"{seconds:.0f} s"
+        return _("{n} s").format(n=f"{seconds:.0f}")
     if seconds < 3600:
-        return f"{seconds // 60:.0f} min"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+        return _("{n} min").format(n=f"{seconds // 60:.0f}")
+    return _("{h} h {m} min").format(h=f"{seconds // 3600:.0f}", m=f"{seconds % 3600 // 60:02.0f}")
 
 
 def operator_line(login: str, status: str, load: str, skills: str) -> Text:
@@ -31,7 +33,8 @@ def operator_line(login: str, status: str, load: str, skills: str) -> Text:
     line = Text(end="")
     line.append_text(safe(one_line(login, 16)))
     line.append("  ")
-    line.append(f"{status:<7}", style=STATUS_STYLE.get(status, ""))
+    width = max(len(_(word)) for word in PRESENCE.values())
+    line.append(f"{_(PRESENCE[status]) if status in PRESENCE else status:<{width}}", style=STATUS_STYLE.get(status, ""))
     line.append(f"  {load:>6}")
     if skills:
         line.append("  ")
@@ -45,7 +48,11 @@ async def queue_options(store, settings, now: float) -> list[tuple[str, Text | s
     for name, count, longest in await queue_overview(store, settings, now):
         line = Text(end="")
         line.append_text(safe(one_line(name, 20)))
-        line.append(f"  {count} waiting" + (f", longest {wait_words(longest)}" if count else ""))
+        line.append(
+            "  "
+            + _("{n} waiting").format(n=count)
+            + (", " + _("longest {wait}").format(wait=wait_words(longest)) if count else "")
+        )
         options.append((f"queue:{name}", line))
     for login, status, load, skills in await team_lines(store, settings):
         options.append((f"operator:{login}", operator_line(login, status, load, skills)))
@@ -57,7 +64,7 @@ class QueueDialog(ChoiceDialog):
     changes (`reload_queues`), in-process or through the core's socket alike."""
 
     def __init__(self, store, settings, options: list[tuple[str, Text | str]]) -> None:
-        super().__init__("Queues and team", options)
+        super().__init__(_("Queues and team"), options)
         self.store = store
         self.settings = settings
 

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Sparkline, Static
 from omniconsole.analytics import figures as f
 from omniconsole.analytics import report as rp
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_
 from omniconsole.tui.screens.dialogs import ChoiceDialog, InputDialog
 
 #: Table columns: (report field, title, the figure behind it).
@@ -77,14 +78,14 @@ class ReportsScreen(Screen[int | None]):
     """Figures of a period; dismisses with a conversation id to open, or None."""
 
     BINDINGS = [
-        Binding("t", "period('today')", "Today", id="reports.today"),
-        Binding("7", "period('7')", "7 days", id="reports.week"),
-        Binding("3", "period('30')", "30 days", id="reports.month"),
-        Binding("0", "period('all')", "All time", id="reports.all"),
-        Binding("f", "range", "Range…", id="reports.range"),
-        Binding("g", "group", "Group by", id="reports.group"),
-        Binding("enter", "behind", "Conversations behind", id="reports.behind"),
-        Binding("escape,q", "close", "Back", id="reports.back"),
+        Binding("t", "period('today')", N_("Today"), id="reports.today"),
+        Binding("7", "period('7')", N_("7 days"), id="reports.week"),
+        Binding("3", "period('30')", N_("30 days"), id="reports.month"),
+        Binding("0", "period('all')", N_("All time"), id="reports.all"),
+        Binding("f", "range", N_("Range…"), id="reports.range"),
+        Binding("g", "group", N_("Group by"), id="reports.group"),
+        Binding("enter", "behind", N_("Conversations behind"), id="reports.behind"),
+        Binding("escape,q", "close", N_("Back"), id="reports.back"),
     ]
 
     def __init__(self, store, clock, tz: tzinfo | None = None, operator=None) -> None:

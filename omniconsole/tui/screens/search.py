@@ -16,6 +16,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_, _
 from omniconsole.store import SearchResults, Store
 from omniconsole.tui.text import badge, clock_time, counted, one_line, safe
 from omniconsole.tui.widgets.dialog_list import DialogList
@@ -40,7 +41,7 @@ def result_options(results: SearchResults, width: int = 100, *, customers: bool 
     options: list[Option] = []
     for customer in results.customers if customers else ():
         label = Text(end="")
-        label.append("customer  ", style="bold magenta")
+        label.append(_("customer") + "  ", style="bold magenta")
         label.append_text(safe(one_line(customer.display_name, 40), "bold"))
         label.append("  ")
         label.append_text(safe(one_line(customer.identities, 60), "grey62"))
@@ -54,20 +55,20 @@ def result_options(results: SearchResults, width: int = 100, *, customers: bool 
         label.append_text(safe(one_line(hit.body, width)))
         options.append(Option(label, id=f"m:{hit.message_id}:{hit.conversation_id}:{hit.customer_id}"))
     if results.more:
-        options.append(Option(Text(f"more results… (Enter shows the next {PAGE})", style="bold"), id=MORE))
+        options.append(Option(Text(_("more results… (Enter shows the next {n})").format(n=PAGE), style="bold"), id=MORE))
     return options
 
 
 def summary_line(customers: int, messages: int, more: bool) -> str:
     """`1 customer, 100 messages and more (latest stored first)`."""
-    found = f"{counted(customers, 'customer')}, {counted(messages, 'message')}{' and more' if more else ''}"
-    return f"{found} (latest stored first)" if messages else found
+    found = f"{counted(customers, 'customer')}, {counted(messages, 'message')}" + (" " + _("and more") if more else "")
+    return _("{found} (latest stored first)").format(found=found) if messages else found
 
 
 class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
     """`/`: type to search; Down moves into the results, Enter opens one, Escape closes."""
 
-    BINDINGS = [Binding("escape", "close", "Close", id="search.close")]
+    BINDINGS = [Binding("escape", "close", N_("Close"), id="search.close")]
 
     def __init__(self, store: Store, initial: str = "", region: str = "RU") -> None:
         super().__init__()
@@ -80,8 +81,8 @@ class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="search-box", classes="dialog wide"):
-            yield Label(Text("Search messages and customers", style="bold"), markup=False)
-            yield Input(value=self.initial, placeholder="words, a name, an e-mail or a phone number", id="search-input")
+            yield Label(Text(_("Search messages and customers"), style="bold"), markup=False)
+            yield Input(value=self.initial, placeholder=_("words, a name, an e-mail or a phone number"), id="search-input")
             yield Label(Text("", style="grey62"), id="search-summary", markup=False)
             yield DialogList(id="search-results", markup=False)
 
@@ -119,7 +120,7 @@ class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
             # or in part.
             results = await self.store.search(text, limit=PAGE, phone_digits=phone_search_digits(text, self.phone_region))
         except OmniError as exc:
-            self.query_one("#search-summary", Label).update(Text(f"search failed: {exc}", style="red"))
+            self.query_one("#search-summary", Label).update(Text(_("search failed: {error}").format(error=exc), style="red"))
             return
         self.results, self.text = results, text
         self.shown_messages = len(results.messages)
@@ -142,7 +143,7 @@ class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
         try:
             page = await self.store.search(self.text, limit=PAGE, before_id=before)
         except OmniError as exc:
-            self.query_one("#search-summary", Label).update(Text(f"search failed: {exc}", style="red"))
+            self.query_one("#search-summary", Label).update(Text(_("search failed: {error}").format(error=exc), style="red"))
             return
         option_list = self.query_one(OptionList)
         more_at = option_list.get_option_index(MORE)

@@ -21,6 +21,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from omniconsole.config import Settings
+from omniconsole.i18n import N_
 from omniconsole.message_templates import Template, parse_templates
 from omniconsole.store import ReplyOption
 from omniconsole.tui.widgets.dialog_list import DialogList
@@ -59,7 +60,7 @@ class TemplateDialog(ModalScreen[TemplateChoice | None]):
     """Pick an approved template, then fill in its parameters one line each; Enter on the last
     one queues it, Escape goes back (or cancels)."""
 
-    BINDINGS = [Binding("escape", "back", "Back", id="templates.back")]
+    BINDINGS = [Binding("escape", "back", N_("Back"), id="templates.back")]
 
     def __init__(self, templates: Sequence[Template], note: str = "") -> None:
         super().__init__()

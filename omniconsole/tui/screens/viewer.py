@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, TextArea
 
+from omniconsole.i18n import N_
 from omniconsole.models import sanitize_text
 
 #: Texts longer than this (characters) are shown without soft wrapping.
@@ -18,7 +19,7 @@ WRAP_LIMIT = 200_000
 
 
 class FileViewer(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q", "close", "Close", id="viewer.close")]
+    BINDINGS = [Binding("escape,q", "close", N_("Close"), id="viewer.close")]
 
     def __init__(self, filename: str, text: str) -> None:
         super().__init__()

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Static
 from omniconsole.analytics.report import human_duration
 from omniconsole.analytics.wallboard import Wallboard, wallboard
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_
 
 
 def tiles(board: Wallboard) -> Text:
@@ -43,7 +44,7 @@ class WallboardScreen(Screen[None]):
     """The team's live figures."""
 
     INTERVAL = 1.0
-    BINDINGS = [Binding("escape,q", "close", "Back", id="wallboard.back")]
+    BINDINGS = [Binding("escape,q", "close", N_("Back"), id="wallboard.back")]
 
     def __init__(self, store, clock, tz: tzinfo | None = None) -> None:
         super().__init__()

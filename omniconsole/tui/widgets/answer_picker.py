@@ -29,6 +29,7 @@ from textual.widgets.option_list import Option
 
 from omniconsole.answers.engine import Engine, Hit
 from omniconsole.answers.placeholders import Filled, ask_labels, fill
+from omniconsole.i18n import N_
 from omniconsole.models import sanitize_text
 from omniconsole.store.answers import ArticleRecord
 from omniconsole.tui.widgets.dialog_list import DialogList
@@ -100,10 +101,10 @@ class AnswerPicker(Vertical):
     """
 
     BINDINGS = [
-        Binding("escape", "close", "Close", id="picker.close"),
-        Binding("down", "cursor_down", "Next", show=False, id="picker.down"),
-        Binding("up", "cursor_up", "Previous", show=False, id="picker.up"),
-        Binding("ctrl+l", "other_language", "Other language", id="picker.language"),
+        Binding("escape", "close", N_("Close"), id="picker.close"),
+        Binding("down", "cursor_down", N_("Next"), show=False, id="picker.down"),
+        Binding("up", "cursor_up", N_("Previous"), show=False, id="picker.up"),
+        Binding("ctrl+l", "other_language", N_("Other language"), id="picker.language"),
     ]
 
     class Chosen(Message):

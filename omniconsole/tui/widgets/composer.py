@@ -8,15 +8,17 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from omniconsole.i18n import N_
+
 
 class Composer(TextArea):
     """A multi-line editor: Enter sends, Alt+Enter (or Ctrl+J) starts a new line."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="composer.cancel"),
-        Binding("ctrl+t", "next_route", "Channel", id="composer.channel"),
-        Binding("ctrl+e", "external_editor", "$EDITOR", id="composer.editor"),
-        Binding("ctrl+g", "templates", "Template", id="composer.templates"),
+        Binding("escape", "cancel", N_("Cancel"), id="composer.cancel"),
+        Binding("ctrl+t", "next_route", N_("Channel"), id="composer.channel"),
+        Binding("ctrl+e", "external_editor", N_("$EDITOR"), id="composer.editor"),
+        Binding("ctrl+g", "templates", N_("Template"), id="composer.templates"),
     ]
 
     class Submitted(Message):

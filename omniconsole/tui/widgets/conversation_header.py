@@ -3,15 +3,14 @@ are viewing it or typing in it (the presence line reads the store itself every s
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from rich.text import Text
 from textual.widgets import Static
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import _
 from omniconsole.store import Conversation, Presence, Store
 from omniconsole.tui.messages import StoreUnavailable
-from omniconsole.tui.text import PRIORITY, badge, one_line, safe
+from omniconsole.tui.text import PRIORITY, badge, day_time, one_line, safe, status_name
 from omniconsole.tui.widgets.pane_colours import PaneStyles
 
 
@@ -33,13 +32,13 @@ class ConversationHeader(PaneStyles, Static):
         text.append("  ")
         text.append_text(safe(one_line(c.subject, 60), style("subject")))
         status = c.status if c.status in ("open", "pending", "snoozed") else "closed"
-        text.append(f"\n{c.status}", style=style(status))
+        text.append(f"\n{status_name(c.status)}", style=style(status))
         if c.snoozed_until:
-            text.append(f" until {datetime.fromtimestamp(c.snoozed_until):%d %b %H:%M}", style=style("snoozed"))
-        text.append("  assignee ", style=style("dim"))
-        text.append(c.assignee or "nobody", style=style("assignee" if c.assignee else "nobody"))
+            text.append(" " + _("until {moment}").format(moment=day_time(c.snoozed_until)), style=style("snoozed"))
+        text.append("  " + _("assignee") + " ", style=style("dim"))
+        text.append(c.assignee or _("nobody"), style=style("assignee" if c.assignee else "nobody"))
         if c.priority:
-            text.append(f"  {PRIORITY.get(c.priority, '')}", style=style("priority"))
+            text.append(f"  {_(PRIORITY.get(c.priority, ''))}", style=style("priority"))
         if c.labels:
             text.append("  ")
             text.append_text(safe(", ".join(c.labels), style("labels")))
@@ -78,7 +77,7 @@ class PresenceLine(PaneStyles, Static):
         text = Text(end="")
         for other in others:
             if other.typing:
-                text.append(f" ✎ {other.operator} is typing ", style=self.pane_style("typing"))
+                text.append(" " + _("✎ {login} is typing").format(login=other.operator) + " ", style=self.pane_style("typing"))
             else:
-                text.append(f" 👁 {other.operator} is viewing ", style=self.pane_style("viewing"))
+                text.append(" " + _("👁 {login} is viewing").format(login=other.operator) + " ", style=self.pane_style("viewing"))
         self.update(text, layout=False)

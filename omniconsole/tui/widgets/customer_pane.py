@@ -12,10 +12,11 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omniconsole.i18n import N_, _
 from omniconsole.store import CustomerProfile
 from omniconsole.tui.crm_card import CrmCardState, crm_text
 from omniconsole.tui.journey_card import JourneyCardState, journey_text
-from omniconsole.tui.text import badge, clock_time, one_line, safe
+from omniconsole.tui.text import badge, clock_time, one_line, safe, status_name
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
 from omniconsole.tui.widgets.pane_colours import PaneStyles
 
@@ -36,23 +37,23 @@ def profile_text(
     the pane's `customer-pane--<name>` classes; without one, no colours)."""
     now = now if now is not None else time.time()
     text = Text(end="")
-    text.append_text(safe(profile.display_name or "(no name)", style("name")))
+    text.append_text(safe(profile.display_name or _("(no name)"), style("name")))
     if profile.name_source == "operator":
         text.append("  ✎", style=style("faint"))
     text.append("\n")
     # The id `omniconsole export customer` and `erase customer` take (an address works too).
-    text.append(f"customer {profile.id}\n", style=style("dim"))
+    text.append(_("customer {id}").format(id=profile.id) + "\n", style=style("dim"))
     if profile.first_seen_at:
-        text.append(f"first seen {clock_time(profile.first_seen_at, now)}\n", style=style("dim"))
+        text.append(_("first seen {moment}").format(moment=clock_time(profile.first_seen_at, now)) + "\n", style=style("dim"))
     if profile.do_not_contact:
-        text.append("⛔ do not contact: ", style=style("suggestion"))
+        text.append(_("⛔ do not contact:") + " ", style=style("suggestion"))
         text.append_text(safe(one_line(profile.do_not_contact, 80), style("suggestion")))
         text.append("\n")
     if profile.origin:
-        text.append("came from ", style=style("dim"))
+        text.append(_("came from") + " ", style=style("dim"))
         text.append_text(safe(profile.origin, style("italic")))
         text.append("\n")
-    text.append("\nIdentities\n", style=style("heading"))
+    text.append("\n" + _("Identities") + "\n", style=style("heading"))
     for identity in profile.identities:
         text.append_text(badge(identity.kind))
         text.append(" ")
@@ -64,10 +65,10 @@ def profile_text(
         text.append("\n")
     if profile.suggestions:
         # Evidence, never a merge: the operator decides (m).
-        text.append("\nPossibly the same person  m: merge or dismiss\n", style=style("suggestion-heading"))
+        text.append("\n" + _("Possibly the same person  m: merge or dismiss") + "\n", style=style("suggestion-heading"))
         for suggestion in profile.suggestions:
             text.append("? ", style=style("suggestion"))
-            text.append_text(safe(suggestion.other_name or "(no name)", style("name")))
+            text.append_text(safe(suggestion.other_name or _("(no name)"), style("name")))
             text.append(f" #{suggestion.other_id}\n", style=style("dim"))
             text.append("  ")
             text.append_text(safe(suggestion.reason, style("dim")))
@@ -75,34 +76,34 @@ def profile_text(
     if journey is not None:
         journey_text(text, journey, now, style)
     elif profile.journey:
-        text.append("\nJourney\n", style=style("heading"))
+        text.append("\n" + _("Journey") + "\n", style=style("heading"))
         for n, kind in enumerate(profile.journey):
             if n:
                 text.append(" → ", style=style("dim"))
             text.append_text(badge(kind))
         text.append("\n")
     if profile.labels:
-        text.append("\nLabels ", style=style("heading"))
+        text.append("\n" + _("Labels") + " ", style=style("heading"))
         text.append("\n")
         text.append_text(safe(", ".join(profile.labels), style("labels")))
         text.append("\n")
     if profile.attributes:
-        text.append("\nAttributes\n", style=style("heading"))
+        text.append("\n" + _("Attributes") + "\n", style=style("heading"))
         for key, value in profile.attributes.items():
             text.append_text(safe(str(key), style("dim")))
             text.append(": ")
             text.append_text(safe(str(value)))
             text.append("\n")
     if profile.note:
-        text.append("\nNote\n", style=style("heading"))
+        text.append("\n" + _("Note") + "\n", style=style("heading"))
         text.append_text(safe(profile.note, style("italic")))
         text.append("\n")
     merges = [m for m in profile.merges if m.undone_at is None]
     if merges:
-        text.append("\nMerged in  m: undo\n", style=style("heading"))
+        text.append("\n" + _("Merged in  m: undo") + "\n", style=style("heading"))
         for merge in merges:
-            text.append_text(safe(merge.merged_name or "(no name)"))
-            text.append(f" #{merge.merged_id}, by ", style=style("dim"))
+            text.append_text(safe(merge.merged_name or _("(no name)")))
+            text.append(" " + _("#{id}, by").format(id=merge.merged_id) + " ", style=style("dim"))
             text.append_text(safe(merge.actor, style("dim")))
             text.append(f" {clock_time(merge.at, now)}", style=style("dim"))
             if merge.reason:
@@ -111,17 +112,19 @@ def profile_text(
             text.append("\n")
     if crm is not None:
         crm_text(text, crm, style)
-    text.append(f"\nConversations ({len(profile.conversations)})  h: open one\n", style=style("heading"))
+    text.append("\n" + _("Conversations ({n})  h: open one").format(n=len(profile.conversations)) + "\n", style=style("heading"))
     for conversation in profile.conversations[:30]:
         marker = "▶ " if conversation.id == current_conversation else "  "
         text.append(marker, style=style("marker"))
         text.append(f"#{conversation.id} ", style=style("dim"))
         status = conversation.status
-        text.append(f"{status:<8} ", style=style(status) if status in ("open", "pending", "snoozed", "resolved") else "")
+        text.append(
+            f"{status_name(status):<8} ", style=style(status) if status in ("open", "pending", "snoozed", "resolved") else ""
+        )
         text.append(one_line(conversation.subject, 40))
         text.append("\n")
     if len(profile.conversations) > 30:
-        text.append(f"  … {len(profile.conversations) - 30} more\n", style=style("faint"))
+        text.append("  " + _("… {n} more").format(n=len(profile.conversations) - 30) + "\n", style=style("faint"))
     return text
 
 
@@ -130,8 +133,8 @@ class CustomerPane(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
     layout pass of the whole screen)."""
 
     BINDINGS = [
-        Binding("j,down", "scroll_down", "Scroll down", show=False, id="customer.down"),
-        Binding("k,up", "scroll_up", "Scroll up", show=False, id="customer.up"),
+        Binding("j,down", "scroll_down", N_("Scroll down"), show=False, id="customer.down"),
+        Binding("k,up", "scroll_up", N_("Scroll up"), show=False, id="customer.up"),
     ]
 
     DEFAULT_CSS = """

@@ -6,11 +6,13 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import OptionList
 
+from omniconsole.i18n import N_
+
 
 class DialogList(OptionList):
     """An option list with `j`/`k` beside Down/Up (ids `list.down`, `list.up` for the keymap)."""
 
     BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False, id="list.down"),
-        Binding("k", "cursor_up", "Up", show=False, id="list.up"),
+        Binding("j", "cursor_down", N_("Down"), show=False, id="list.down"),
+        Binding("k", "cursor_up", N_("Up"), show=False, id="list.up"),
     ]

@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omniconsole.i18n import N_, _, current_language
 from omniconsole.models import InboxOrder, InboxView
 from omniconsole.store import InboxCursor, InboxFilter, InboxRow, Store
 from omniconsole.tui.text import PRIORITY, ago, badge, countdown, one_line, sla_urgency
@@ -39,13 +40,13 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
     its countdown coloured by urgency."""
 
     BINDINGS = [
-        Binding("j,down", "cursor_down", "Down", show=False, id="inbox.down"),
-        Binding("k,up", "cursor_up", "Up", show=False, id="inbox.up"),
-        Binding("g,home", "first", "First", show=False, id="inbox.first"),
-        Binding("G,end", "last", "Last", show=False, id="inbox.last"),
-        Binding("pagedown,ctrl+d", "page_down_rows", "Page down", show=False, id="inbox.page_down"),
-        Binding("pageup,ctrl+u", "page_up_rows", "Page up", show=False, id="inbox.page_up"),
-        Binding("enter", "open", "Open", id="inbox.open"),
+        Binding("j,down", "cursor_down", N_("Down"), show=False, id="inbox.down"),
+        Binding("k,up", "cursor_up", N_("Up"), show=False, id="inbox.up"),
+        Binding("g,home", "first", N_("First"), show=False, id="inbox.first"),
+        Binding("G,end", "last", N_("Last"), show=False, id="inbox.last"),
+        Binding("pagedown,ctrl+d", "page_down_rows", N_("Page down"), show=False, id="inbox.page_down"),
+        Binding("pageup,ctrl+u", "page_up_rows", N_("Page up"), show=False, id="inbox.page_up"),
+        Binding("enter", "open", N_("Open"), id="inbox.open"),
     ]
 
     DEFAULT_CSS = """
@@ -196,7 +197,7 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
         highlight = ("focus" if self.has_focus else "cursor") if index == self.cursor else ""
         # Drawn rows are kept (keyed by everything that changes their look; the minute for the
         # waiting time): a repaint after a focus change or a cursor move rebuilds nothing.
-        key = (row, line, width, highlight, int(self.clock() // 60))
+        key = (row, line, width, highlight, int(self.clock() // 60), current_language())
         strip = self._strips.get(key)
         if strip is None:
             text = self._row_text(row, line, width)
@@ -218,7 +219,7 @@ class InboxList(PaneStyles, WorkerFailures, CachedScrollbars, ScrollView, can_fo
                 right.append_text(badge(kind))
                 right.append(" ")
             if row.priority:
-                right.append(f"{PRIORITY.get(row.priority, '!')} ", style=style("priority"))
+                right.append(f"{_(PRIORITY.get(row.priority, '!'))} ", style=style("priority"))
             if row.sla_due_at is not None:
                 now = self.clock()
                 right.append(

@@ -22,7 +22,6 @@ import os
 import shlex
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 from rich.text import Text
@@ -39,10 +38,11 @@ from omniconsole.answers.placeholders import Filled, fill, first_name
 from omniconsole.answers.usage import was_edited
 from omniconsole.core.reply_window import FREE, ReplyWindow, reply_window
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_, _
 from omniconsole.store import ActionError, Conversation, CustomerProfile, Operator, ReplyOption, Store
 from omniconsole.store.answers import ArticleRecord
 from omniconsole.tui.messages import StoreUnavailable
-from omniconsole.tui.text import badge, one_line, safe
+from omniconsole.tui.text import badge, day_month, one_line, safe
 from omniconsole.tui.widgets.answer_picker import AnswerPicker, insert_answer, slash_query
 from omniconsole.tui.widgets.answer_suggestions import SuggestionStrip
 from omniconsole.tui.widgets.composer import Composer
@@ -60,15 +60,15 @@ def window_words(window: ReplyWindow, now: float) -> str:
         return ""
     last = window.last_inbound_at
     if last is None:
-        when = "has never written on WhatsApp"
+        when = _("has never written on WhatsApp")
     else:
         hours = (now - last) / 3600
         when = (
-            f"last wrote {hours:.0f} hours ago"
+            _("last wrote {n} hours ago").format(n=f"{hours:.0f}")
             if hours < 48
-            else f"last wrote {hours / 24:.0f} days ago ({datetime.fromtimestamp(last):%d %b})"
+            else _("last wrote {n} days ago ({day})").format(n=f"{hours / 24:.0f}", day=day_month(last))
         )
-    return f"outside WhatsApp's 24-hour window: the customer {when}, so only an approved template can be sent"
+    return _("outside WhatsApp's 24-hour window: the customer {when}, so only an approved template can be sent").format(when=when)
 
 
 class ReplyBox(PaneStyles, WorkerFailures, Vertical):
@@ -79,7 +79,7 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
     PANE = "reply-box"
 
     # alt+1..3 (SUGGESTION_BINDINGS) are the screen's: a suggestion is taken from the timeline too.
-    BINDINGS = [Binding("ctrl+space", "open_picker", "Answers", id="answers.picker")]
+    BINDINGS = [Binding("ctrl+space", "open_picker", N_("Answers"), id="answers.picker")]
 
     class ReplyQueued(Message):
         """A reply (or a template, `template` names it) is queued in `conversation_id`."""
@@ -219,14 +219,14 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         mode = self.composer.mode
         dim = self.pane_style("dim")
         if mode == "note" and self.call_note_target is not None:
-            text.append(" note on the call ", style=self.pane_style("note-tag"))
-            text.append("  kept on the call's entry · Enter saves · Esc cancels", style=dim)
+            text.append(" " + _("note on the call") + " ", style=self.pane_style("note-tag"))
+            text.append("  " + _("kept on the call's entry · Enter saves · Esc cancels"), style=dim)
         elif mode == "note":
-            text.append(" private note ", style=self.pane_style("note-tag"))
-            text.append("  seen by operators only · Enter saves · Esc cancels", style=dim)
+            text.append(" " + _("private note") + " ", style=self.pane_style("note-tag"))
+            text.append("  " + _("seen by operators only · Enter saves · Esc cancels"), style=dim)
         elif self.routes:
             route = self.routes[self.route_index]
-            text.append(" reply via ", style=dim)
+            text.append(" " + _("reply via") + " ", style=dim)
             text.append_text(badge(route.kind))
             text.append(" ")
             text.append_text(safe(one_line(route.address, 40)))
@@ -234,15 +234,16 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
             text.append_text(safe(one_line(route.channel_name, 30)))
             text.append(")")
             if self.window_note:
-                text.append("  outside the 24-hour window: template only", style=self.pane_style("window"))
-                text.append("  · Enter or ctrl+g picks one", style=dim)
+                text.append("  " + _("outside the 24-hour window: template only"), style=self.pane_style("window"))
+                text.append("  · " + _("Enter or ctrl+g picks one"), style=dim)
             else:
                 if len(self.routes) > 1:
-                    text.append("  ctrl+t other channel", style=dim)
-                text.append("  · Enter sends · ctrl+e $EDITOR", style=dim)
+                    text.append("  " + _("ctrl+t other channel"), style=dim)
+                text.append("  · " + _("Enter sends · ctrl+e $EDITOR"), style=dim)
         elif self.conversation is not None:
             text.append(
-                " no channel to answer on: the customer never wrote on one we can send by", style=self.pane_style("warning")
+                " " + _("no channel to answer on: the customer never wrote on one we can send by"),
+                style=self.pane_style("warning"),
             )
         self.query_one("#composer-info", Static).update(text, layout=False)
 
@@ -507,7 +508,7 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
         """Offer the route's approved templates (WhatsApp) and queue the one filled in."""
         conversation = self.conversation
         if conversation is None:
-            self.app.notify("Open a conversation first", severity="warning")
+            self.app.notify(_("Open a conversation first"), severity="warning")
             return
         if not self.routes:
             return
@@ -515,7 +516,7 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
 
         route = self.routes[self.route_index]
         if route.kind != "whatsapp":
-            self.app.notify("Templates are for WhatsApp; this reply goes by another channel", severity="warning")
+            self.app.notify(_("Templates are for WhatsApp; this reply goes by another channel"), severity="warning")
             return
         choice = await self.app.push_screen_wait(TemplateDialog(channel_templates(self.app.settings, route), self.window_note))
         if choice is None:
@@ -552,7 +553,11 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
                 await process.wait()
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
-            self.app.notify(f"could not run the editor {editor!r}: {exc}", severity="error", markup=False)
+            self.app.notify(
+                _("could not run the editor {editor}: {error}").format(editor=repr(editor), error=exc),
+                severity="error",
+                markup=False,
+            )
             return
         finally:
             Path(path).unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from omniconsole.answers.scripts import Step, parse_script
+from omniconsole.i18n import N_
 from omniconsole.models import sanitize_text
 from omniconsole.store.answers import ArticleRecord
 from omniconsole.tui.widgets.dialog_list import DialogList
@@ -31,9 +32,9 @@ class ScriptPane(Vertical):
     """
 
     BINDINGS = [
-        Binding("j", "cursor_down", "Next step", show=False, id="script.down"),
-        Binding("k", "cursor_up", "Previous step", show=False, id="script.up"),
-        Binding("escape", "close", "Close script", id="script.close"),
+        Binding("j", "cursor_down", N_("Next step"), show=False, id="script.down"),
+        Binding("k", "cursor_up", N_("Previous step"), show=False, id="script.up"),
+        Binding("escape", "close", N_("Close script"), id="script.close"),
     ]
 
     class InsertStep(Message):

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_, _
 from omniconsole.store import Operator, Store
 from omniconsole.tui.keys import key_displays
 from omniconsole.tui.messages import StoreUnavailable
@@ -19,13 +20,19 @@ from omniconsole.tui.widgets.pane_colours import PaneStyles
 
 #: The hints at the end of the bar: (binding id on the screen, what it does).
 HINTS = [
-    ("app.help", "help"),
-    ("app.search", "search"),
-    ("conversation.reply", "reply"),
-    ("conversation.note", "note"),
-    ("conversation.resolve", "resolve"),
-    ("app.commands", "commands"),
+    ("app.help", N_("help")),
+    ("app.search", N_("search")),
+    ("conversation.reply", N_("reply")),
+    ("conversation.note", N_("note")),
+    ("conversation.resolve", N_("resolve")),
+    ("app.commands", N_("commands")),
 ]
+
+
+#: An operator's role as the bar says it.
+ROLES = {"admin": N_("admin"), "supervisor": N_("supervisor"), "agent": N_("agent")}
+#: An operator's routing status as the bar says it.
+PRESENCE = {"online": N_("online"), "away": N_("away"), "offline": N_("offline")}
 
 
 class StatusBar(PaneStyles, Static):
@@ -69,7 +76,8 @@ class StatusBar(PaneStyles, Static):
                 raise
             # A team setup whose core is down: say so here; actions are refused, drafts kept.
             self._core_text = Text(
-                f"team: core down ({self.store.down_reason}); actions wait, drafts are kept", style=self.pane_style("alarm")
+                _("team: core down ({reason}); actions wait, drafts are kept").format(reason=self.store.down_reason),
+                style=self.pane_style("alarm"),
             )
             self.draw()
             return
@@ -78,33 +86,37 @@ class StatusBar(PaneStyles, Static):
         mine = [
             line for line in await team_lines(self.store, getattr(self.app, "settings", None)) if line[0] == self.operator.login
         ]
-        self._routing_text = Text(f" {mine[0][1]} {mine[0][2]} ", style=self.pane_style("dim")) if mine else Text("")
+        self._routing_text = (
+            Text(f" {_(PRESENCE.get(mine[0][1], mine[0][1]))} {mine[0][2]} ", style=self.pane_style("dim")) if mine else Text("")
+        )
         # A webhook endpoint shows only while its deliveries fail (integrations/webhooks.py).
         webhooks = Text(end="")
         for hook, backlog in await self.store.webhook_states():
             if hook.failures:
-                webhooks.append(" ⚠ webhook ", style=self.pane_style("degraded"))
+                webhooks.append(" " + _("⚠ webhook") + " ", style=self.pane_style("degraded"))
                 webhooks.append_text(safe(one_line(hook.endpoint, 20)))
-                webhooks.append(f": {backlog} waiting, ", style=self.pane_style("degraded"))
+                webhooks.append(": " + _("{n} waiting").format(n=backlog) + ", ", style=self.pane_style("degraded"))
                 webhooks.append_text(safe(one_line(hook.last_error, 40), self.pane_style("degraded")))
         self._webhooks_text = webhooks
         holder = await self.store.lease_holder()
         core = getattr(self.app, "core_state", None)
         if remote:
-            where = f"pid {holder.pid} on {holder.host}" if holder is not None else "starting"
-            self._core_text = Text(f"team: core {where}", style=self.pane_style("dim"))
+            where = _("pid {pid} on {host}").format(pid=holder.pid, host=holder.host) if holder is not None else _("starting")
+            self._core_text = Text(_("team: core {where}").format(where=where), style=self.pane_style("dim"))
         elif core:
-            self._core_text = Text(core, style=self.pane_style("dim"))
+            self._core_text = Text(_(core), style=self.pane_style("dim"))
         elif holder is None or holder.expires_at < time.time():
-            self._core_text = Text("no core is running: nothing is received or sent", style=self.pane_style("alarm"))
+            self._core_text = Text(_("no core is running: nothing is received or sent"), style=self.pane_style("alarm"))
         else:
-            self._core_text = Text(f"core: pid {holder.pid} on {holder.host}", style=self.pane_style("dim"))
+            self._core_text = Text(
+                _("core: pid {pid} on {host}").format(pid=holder.pid, host=holder.host), style=self.pane_style("dim")
+            )
         self.draw()
 
     def hints(self) -> str:
         """`? help  / search  r reply ...` with the keys in force on the screen."""
         keys = key_displays(self.screen)
-        shown = [(keys.get(binding_id, ""), words) for binding_id, words in HINTS]
+        shown = [(keys.get(binding_id, ""), _(words)) for binding_id, words in HINTS]
         return "  ".join(f"{key} {words}" for key, words in shown if key)
 
     def channels_text(self, name_width: int, detail_width: int) -> Text:
@@ -128,7 +140,7 @@ class StatusBar(PaneStyles, Static):
         channels' names and problems are shortened first, then the core's line."""
         start = Text(end="")
         start.append(f" {self.operator.login} ", style=self.pane_style("operator"))
-        start.append(f" {self.operator.role} ", style=self.pane_style("dim"))
+        start.append(f" {_(ROLES.get(self.operator.role, self.operator.role))} ", style=self.pane_style("dim"))
         start.append_text(self._routing_text)  # my status and load: "online 2/5"
         hints = Text("   " + self.hints(), style=self.pane_style("hints"), end="")
         width = self.size.width or 160

@@ -22,8 +22,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omniconsole.i18n import N_, _, current_language
 from omniconsole.store import TimelineEntry
-from omniconsole.tui.text import STATE, badge, clock_time, safe
+from omniconsole.tui.text import STATE, badge, clock_time, number, safe
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
 from omniconsole.tui.widgets.pane_colours import PaneStyles
 
@@ -54,11 +55,11 @@ def fold_at(entry: TimelineEntry) -> int | None:
 DISPLAY_LIMIT = 16_000
 
 _CALL_OUTCOMES = {
-    "ringing": "ringing…",
-    "talking": "on the line",
-    "answered": "answered",
-    "missed": "missed: call back",
-    "no answer": "no answer",
+    "ringing": N_("ringing…"),
+    "talking": N_("on the line"),
+    "answered": N_("answered"),
+    "missed": N_("missed: call back"),
+    "no answer": N_("no answer"),
 }
 
 #: A style resolver: a component name (`customer`, `state-failed`...) to a style. The window's
@@ -79,10 +80,10 @@ def call_text(entry: TimelineEntry, when: str, style: StyleOf = no_style) -> Tex
         call = {}
     inbound = call.get("direction") == "in"
     outcome = str(call.get("outcome") or "")
-    label = _CALL_OUTCOMES.get(outcome, outcome or "call")
+    label = _(_CALL_OUTCOMES[outcome]) if outcome in _CALL_OUTCOMES else outcome or _("call")
     text = Text(end="")
     text.append("📞 ")
-    text.append("Incoming call" if inbound else "Outgoing call", style=style("call-title"))
+    text.append(_("Incoming call") if inbound else _("Outgoing call"), style=style("call-title"))
     number = call.get("from") if inbound else call.get("to")
     if number:
         text.append(" from " if inbound else " to ")
@@ -95,7 +96,7 @@ def call_text(entry: TimelineEntry, when: str, style: StyleOf = no_style) -> Tex
         text.append(f"  ⏱ {duration // 60}:{duration % 60:02d}", style="")
     extensions = call.get("answered_by") or call.get("extensions") or []
     if extensions:
-        text.append("  ext ", style=style("dim"))
+        text.append("  " + _("ext") + " ", style=style("dim"))
         text.append_text(safe(", ".join(str(x) for x in extensions), style("dim")))
     if call.get("recording_url"):
         text.append("\n▶ recording ", style="")
@@ -120,8 +121,8 @@ def reactions_text(reactions: tuple[tuple[str, str], ...], style: StyleOf = no_s
         if index:
             text.append("  ")
         text.append_text(safe(emoji, ""))
-        text.append(" by ", style=style("dim"))
-        text.append_text(safe(who or "the customer", style("customer")))
+        text.append(" " + _("by") + " ", style=style("dim"))
+        text.append_text(safe(who or _("the customer"), style("customer")))
     return text
 
 
@@ -141,13 +142,13 @@ def entry_text(
     text = Text(end="")
     if entry.direction == "event":
         text.append("· ", style=style("event"))
-        text.append_text(safe(entry.author or "system", style("event")))
+        text.append_text(safe(entry.author or _("system"), style("event")))
         text.append(" ")
         text.append_text(safe(entry.body, style("event-body")))
         text.append(f"  {when}", style=style("event-time"))
         return text
     if entry.direction == "note":
-        text.append(" NOTE ", style=style("note-tag"))
+        text.append(" " + _("NOTE") + " ", style=style("note-tag"))
         text.append(" ")
         text.append_text(safe(entry.author, style("note-author")))
         text.append(f"  {when}\n", style=style("time"))
@@ -157,18 +158,18 @@ def entry_text(
     text.append(" ")
     if entry.direction == "out":
         text.append("→ ", style=style("operator"))
-        text.append_text(safe(entry.author or "operator", style("operator")))
+        text.append_text(safe(entry.author or _("operator"), style("operator")))
     else:
-        text.append_text(safe(entry.author or "customer", style("customer")))
+        text.append_text(safe(entry.author or _("customer"), style("customer")))
     text.append(f"  {when}", style=style("time"))
     if entry.edited_at:
-        text.append("  (edited)", style=style("edited"))
+        text.append("  " + _("(edited)"), style=style("edited"))
     if "auto_reply" in entry.flags:
-        text.append("  auto-reply", style=style("auto-reply"))
+        text.append("  " + _("auto-reply"), style=style("auto-reply"))
     if "bounce" in entry.flags:
-        text.append("  bounce", style=style("bounce"))
+        text.append("  " + _("bounce"), style=style("bounce"))
     if entry.direction == "out" and entry.state in STATE:
-        text.append(f"  {STATE[entry.state]}", style=style(f"state-{entry.state}"))
+        text.append(f"  {_(STATE[entry.state])}", style=style(f"state-{entry.state}"))
     if entry.subject:
         text.append("\n")
         text.append_text(safe(entry.subject, style("subject")))
@@ -182,12 +183,13 @@ def entry_text(
     if cut is not None:
         text.append_text(safe(shown.rstrip(), ""))
         if not capped:
-            text.append("\n… quoted text hidden (f shows the full original)", style=style("fold"))
+            text.append("\n" + _("… quoted text hidden (f shows the full original)"), style=style("fold"))
     else:
-        text.append_text(safe(shown or "(empty message)", "" if shown else style("empty")))
+        text.append_text(safe(shown or _("(empty message)"), "" if shown else style("empty")))
     if capped:
         text.append(
-            f"\n… {len(body) - DISPLAY_LIMIT:,} more characters not shown (v shows the whole message)", style=style("fold")
+            "\n" + _("… {n} more characters not shown (v shows the whole message)").format(n=number(len(body) - DISPLAY_LIMIT)),
+            style=style("fold"),
         )
     for attachment in entry.attachments:
         text.append("\n📎 ", style="")
@@ -214,12 +216,12 @@ class Timeline(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
     """The messages of the open conversation; the cursor selects one entry."""
 
     BINDINGS = [
-        Binding("j,down", "cursor_down", "Next message", show=False, id="timeline.down"),
-        Binding("k,up", "cursor_up", "Previous message", show=False, id="timeline.up"),
-        Binding("g,home", "first", "First message", show=False, id="timeline.first"),
-        Binding("G,end", "last", "Last message", show=False, id="timeline.last"),
-        Binding("f", "toggle_fold", "Full original", id="timeline.fold"),
-        Binding("v", "view_whole", "Whole message", id="timeline.view"),
+        Binding("j,down", "cursor_down", N_("Next message"), show=False, id="timeline.down"),
+        Binding("k,up", "cursor_up", N_("Previous message"), show=False, id="timeline.up"),
+        Binding("g,home", "first", N_("First message"), show=False, id="timeline.first"),
+        Binding("G,end", "last", N_("Last message"), show=False, id="timeline.last"),
+        Binding("f", "toggle_fold", N_("Full original"), id="timeline.fold"),
+        Binding("v", "view_whole", N_("Whole message"), id="timeline.view"),
     ]
 
     class WholeMessageRequested(Message):
@@ -300,7 +302,7 @@ class Timeline(PaneStyles, CachedScrollbars, ScrollView, can_focus=True):
                 text.stylize(self.pane_style("cursor"))
                 lines += wrap_to_strips(text, console, width)
             else:
-                key = (entry, unfolded, width, day, reactions)
+                key = (entry, unfolded, width, day, reactions, current_language())
                 wrapped = self._wrapped.get(key)
                 if wrapped is None:
                     text = entry_text(entry, unfolded=unfolded, now=now, style=self.pane_style, reactions=reactions)
