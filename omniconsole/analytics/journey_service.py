@@ -4,6 +4,7 @@ JSON), one customer's journey, and channel advice for an open conversation
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -82,9 +83,15 @@ async def journey_data(
     rows, bulk, tags, kinds = await store.journey_rows(period)
     candidates = j.repeat_candidates(rows)
     texts = await store.journey_texts(candidates) if candidates else []
-    repeated = j.repeated_by_customer(texts, rows, config.similarity)
-    issues = j.build_issues(rows, tags, now, calendar=calendar, repeated=repeated, bulk=bulk)
-    return j.JourneyData(issues, j.outcome_table(issues, config.prior_issues), kinds)
+
+    def compute() -> j.JourneyData:
+        repeated = j.repeated_by_customer(texts, rows, config.similarity)
+        issues = j.build_issues(rows, tags, now, calendar=calendar, repeated=repeated, bulk=bulk)
+        return j.JourneyData(issues, j.outcome_table(issues, config.prior_issues), kinds)
+
+    # Seconds of pure Python over a big history: in a thread, so the window's event loop (which
+    # reads the outcome table for its advice) keeps answering keys meanwhile.
+    return await asyncio.to_thread(compute)
 
 
 @dataclass(slots=True)
