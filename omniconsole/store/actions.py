@@ -125,8 +125,28 @@ def queue_reply(
             "INSERT INTO attachments (message_id, filename, mime_type, size, path) VALUES (?, ?, ?, ?, ?)",
             (message_id, filename, mime, size, path),
         )
+    queued(conn, conversation_id, customer_id, message_id, author, body, now, answered=True)
+    return message_id
+
+
+def queued(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    customer_id: int,
+    message_id: int,
+    author: str,
+    body: str,
+    now: float,
+    *,
+    answered: bool,
+    payload: dict | None = None,
+) -> None:
+    """What follows storing a queued outbound message, for every writer of one (an operator's
+    reply, the bot, a message the company starts): its search entry, the conversation's
+    activity (`answered`: a human reply, which stops the customer's wait and sets the first
+    response, METRICS.md; otherwise both are left alone) and the `message.queued` event."""
     search.index_message(conn, message_id, body, customer_id)
-    _touch(conn, conversation_id, message_id, body, now, answered=True)
+    _touch(conn, conversation_id, message_id, body, now, answered=answered)
     add_event(
         conn,
         "message.queued",
@@ -134,9 +154,9 @@ def queue_reply(
         conversation_id=conversation_id,
         customer_id=customer_id,
         message_id=message_id,
+        payload=payload,
         at=now,
     )
-    return message_id
 
 
 def add_note(conn: sqlite3.Connection, conversation_id: int, body: str, author: str, now: float | None = None) -> int:

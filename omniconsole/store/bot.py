@@ -17,8 +17,8 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
-from omniconsole.models import ConversationStatus, preview_line
-from omniconsole.store import actions, search
+from omniconsole.models import ConversationStatus
+from omniconsole.store import actions
 from omniconsole.store import schedule as timers
 from omniconsole.store.events import add_event
 
@@ -239,21 +239,7 @@ def queue_message(
         raise actions.ActionError("this customer has never written on a channel we can answer on")
     channel_id, identity_id = route
     message_id = actions.insert_outbound(conn, conversation_id, customer_id, channel_id, identity_id, author, body, now, meta)
-    search.index_message(conn, message_id, body, customer_id)
-    conn.execute(
-        "UPDATE conversations SET last_activity_at = CASE WHEN last_activity_at > ? THEN last_activity_at ELSE ? END,"
-        " last_message_id = ?, preview = ?, message_count = message_count + 1 WHERE id = ?",
-        (now, now, message_id, preview_line(body), conversation_id),
-    )
-    add_event(
-        conn,
-        "message.queued",
-        actor=author,
-        conversation_id=conversation_id,
-        customer_id=customer_id,
-        message_id=message_id,
-        at=now,
-    )
+    actions.queued(conn, conversation_id, customer_id, message_id, author, body, now, answered=False)
     add_event(
         conn,
         f"bot.{kind}",

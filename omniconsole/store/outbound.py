@@ -16,8 +16,7 @@ import time
 from dataclasses import dataclass
 
 from omniconsole.models import preview_line
-from omniconsole.store import search
-from omniconsole.store.actions import ActionError
+from omniconsole.store.actions import ActionError, queued
 from omniconsole.store.events import add_event
 from omniconsole.store.identities import add_customer, identity_owner
 from omniconsole.store.integrations import do_not_contact
@@ -159,26 +158,11 @@ def queue_first_message(
             json.dumps(meta, ensure_ascii=False) if meta else None,
         ),
     ).lastrowid
-    search.index_message(conn, message_id, body, customer_id)
-    # Not a reply: the first-response clock is left alone (it starts with the customer's answer).
-    conn.execute(
-        "UPDATE conversations SET last_activity_at = max(last_activity_at, ?), last_message_id = ?, preview = ?,"
-        " message_count = message_count + 1 WHERE id = ?",
-        (now, message_id, preview_line(body), conversation_id),
-    )
     if idempotency_key:
         conn.execute(
             "INSERT INTO outbound_requests (idempotency_key, message_id, created_at) VALUES (?, ?, ?)",
             (idempotency_key, message_id, now),
         )
-    add_event(
-        conn,
-        "message.queued",
-        actor=author,
-        conversation_id=conversation_id,
-        customer_id=customer_id,
-        message_id=message_id,
-        payload={"started_by": "company"},
-        at=now,
-    )
+    # Not a reply: the first-response clock is left alone (it starts with the customer's answer).
+    queued(conn, conversation_id, customer_id, message_id, author, body, now, answered=False, payload={"started_by": "company"})
     return StartedMessage(message_id, conversation_id, customer_id, channel_id, "queued", "", False, new_customer)
