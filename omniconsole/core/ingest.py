@@ -26,6 +26,7 @@ from connectors.base import InboundAttachment, InboundMessage, TransientError
 from omniconsole.core.identity import mentioned_identities, normalize_address
 from omniconsole.models import sanitize_text
 from omniconsole.store import AttachmentRecord, InboundRecord, IngestResult, Store
+from omniconsole.store.lease import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class AttachmentStore:
             return 0
         for part in leftovers:
             pid = part.name.split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid)):
                 continue
             try:
                 part.unlink()
@@ -109,16 +110,6 @@ class AttachmentStore:
         if removed:
             log.info("removed %d unfinished attachment file(s) a stopped process left in %s", removed, self.incoming)
         return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it exists, under another user
-        return True
-    return True
 
 
 def disk_full(exc: BaseException) -> bool:

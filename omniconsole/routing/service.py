@@ -27,6 +27,7 @@ from omniconsole.core.scheduler import CoreExtension, Scheduler
 from omniconsole.routing.engine import KINDS, Router
 from omniconsole.routing.settings import RoutingSettings
 from omniconsole.store import routing as db
+from omniconsole.store.lease import pid_alive
 
 if TYPE_CHECKING:
     from omniconsole.store import Store
@@ -49,22 +50,12 @@ SERVE_ON = {
 }
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it exists, under another user
-        return True
-    return True
-
-
 def dead_windows(slots: list[db.WindowSlot], now: float, heartbeat: float, host: str) -> list[tuple[db.WindowSlot, str]]:
     """Operators' windows that died, each with the reason in words: no heartbeat for three
     periods, or (on this host) its process is gone."""
     dead: list[tuple[db.WindowSlot, str]] = []
     for slot in slots:
-        if slot.host == host and not _alive(slot.pid):
+        if slot.host == host and not pid_alive(slot.pid):
             dead.append((slot, f"their window (pid {slot.pid}) has gone"))
         elif now - slot.heartbeat_at > 3 * heartbeat:
             dead.append(

@@ -38,7 +38,7 @@ def is_live(lease: LeaseHolder | None, host: str, now: float | None = None) -> b
     now = now or time.time()
     if lease.expires_at <= now:
         return False
-    if lease.host == host and not _pid_alive(lease.pid):
+    if lease.host == host and not pid_alive(lease.pid):
         return False
     return True
 
@@ -73,7 +73,9 @@ def release(conn: sqlite3.Connection, me: str, name: str = CORE_LEASE) -> None:
     conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, me))
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` on this host still runs (another user's counts; a zombie does not):
+    the lease, unfinished attachment files and operators' windows ask it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
