@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = globals()[f"cmd_{command.replace('-', '_')}"]
         return handler(args) or 0
     except OmniError as exc:
-        print(_("omniconsole: error: {message}").format(message=exc), file=sys.stderr)
+        print(_("omniconsole: error: {message}").format(message=exc.translated()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -691,7 +691,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print("ok    " + _("database {path}").format(path=settings.database))
         except OmniError as exc:
             failures += 1
-            print("FAIL  " + _("database: {error}").format(error=exc))
+            print("FAIL  " + _("database: {error}").format(error=exc.translated()))
         if settings.webhooks:
             from omniconsole.integrations.webhooks import doctor_lines
 

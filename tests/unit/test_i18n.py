@@ -184,3 +184,15 @@ def test_an_unknown_language_is_refused_in_words():
         i18n.set_language("de")
     assert i18n.current_language() == "en"
     assert i18n.check_language("ru_RU.UTF-8") == "ru"
+
+
+def test_an_error_raised_with_a_template_is_translated_where_it_is_shown(russian):
+    from omniconsole.errors import UsageError, error_text
+
+    exc = UsageError(i18n.N_("{login} is not an operator"), login="bob")
+    assert str(exc) == "bob is not an operator"  # logs and events keep English
+    assert exc.translated() == "bob не оператор"
+    assert error_text(exc) == "bob не оператор"
+    plain = UsageError("no template here: {braces} stay")
+    assert plain.translated() == "no template here: {braces} stay"
+    assert error_text(ValueError("x")) == "x"
