@@ -33,8 +33,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from omniconsole.answers.bot import NOT_ANSWERS
-from omniconsole.answers.engine import stem, words
+from omniconsole.answers.engine import NOT_ANSWERS, stem, words
 from omniconsole.store.journeys import IssueRow
 
 OTHER = "other"

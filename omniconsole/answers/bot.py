@@ -33,11 +33,8 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from omniconsole.answers.engine import Engine, Hit, fold, words
+from omniconsole.answers.engine import NOT_ANSWERS, Engine, Hit, fold, words
 from omniconsole.answers.language import SUPPORTED, detect
-
-#: Article tags the bot never sends as an answer: conversational phrases for operators.
-NOT_ANSWERS = frozenset({"greeting", "closing", "thanks", "checking", "wait"})
 
 
 @dataclass(frozen=True)

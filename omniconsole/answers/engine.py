@@ -38,6 +38,9 @@ K1, B = 1.2, 0.5
 TYPO_FACTOR = 0.6  # a word matched one edit away counts this much
 PREFIX_FACTOR = 0.8  # the word being typed, matched as a prefix
 MIN_TYPO_LENGTH = 5
+#: Article tags the bot never sends as an answer: conversational phrases for operators (here, not
+#: in bot.py, so the journeys card reads it without compiling the bot's word patterns).
+NOT_ANSWERS = frozenset({"greeting", "closing", "thanks", "checking", "wait"})
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CYRILLIC = re.compile(r"[а-я]")
 

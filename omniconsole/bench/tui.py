@@ -141,9 +141,11 @@ def _probe_window(
     result: dict = {}
 
     class Probe(OmniApp):
-        async def on_mount(self) -> None:
-            await super().on_mount()
-            self.run_worker(self.wait_ready())
+        def on_mount(self) -> None:
+            # Textual calls the Mount handler of every class in the MRO, OmniApp's too, after
+            # this one: calling `super().on_mount()` here opened a second main screen (and the
+            # figures timed two). Start timing once OmniApp's handler has pushed the screen.
+            self.call_later(lambda: self.run_worker(self.wait_ready()))
 
         async def wait_ready(self) -> None:
             await self.main.inbox_ready.wait()  # the first page is loaded and drawn next
@@ -151,6 +153,8 @@ def _probe_window(
 
         def ready(self) -> None:
             result["start_s"] = time.time() - started
+            # One window, one main screen: the figures are of what an operator runs.
+            result["main_screens"] = sum(1 for screen in self.screen_stack if type(screen).__name__ == "MainScreen")
             self.run_worker(self.press_keys())
 
         async def open_big_mail(self) -> None:
@@ -351,6 +355,7 @@ def main(args: argparse.Namespace) -> int:
         "key_p50_ms": round(statistics.median(w["key_p50_ms"] for w in window), 2),
         "key_p95_ms": round(max(w["key_p95_ms"] for w in window), 2),
         "rss_mb": round(max(w["rss_mb"] for w in window), 1),
+        "main_screens": max(w["main_screens"] for w in window),
         "empty_app_rss_mb": round(max(e["rss_mb"] for e in empty), 1),
     }
     seen = [w for w in window if w.get("visible_p95_ms") is not None]

@@ -79,4 +79,4 @@ class CrmCard:
             record = await self.lookup.lookup(profile.id, identities)
             pane.show_crm(CrmCardState(profile.id, record))
 
-        screen.run_worker(fetch(), group="crm", exclusive=True, exit_on_error=False)
+        screen.run_worker(fetch, group="crm", exclusive=True, exit_on_error=False)  # see journey_card.request

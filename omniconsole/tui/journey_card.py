@@ -116,4 +116,6 @@ class JourneyCard:
                     log.info("no channel advice: the outcome table could not be read", exc_info=True)
             pane.show_journey(JourneyCardState(profile.id, journey, advice))
 
-        screen.run_worker(fetch(), group="journey", exclusive=True, exit_on_error=False)
+        # The function, not a coroutine object: a worker cancelled before it starts (the next j
+        # came first) then leaves no coroutine that was never awaited.
+        screen.run_worker(fetch, group="journey", exclusive=True, exit_on_error=False)

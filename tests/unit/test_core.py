@@ -498,3 +498,30 @@ def test_every_channel_loop_checks_for_a_lost_cancellation():
     for name in ("connectors/email.py", "connectors/telegram.py", "connectors/vk/connector.py", "connectors/mail/imap.py"):
         text = (root / name).read_text()
         assert text.count("while True:") <= text.count("raise_if_cancelled()"), name
+
+
+def test_no_textual_handler_calls_its_parents_handler():
+    """Textual calls the handler of every class in the MRO itself (`_get_dispatch_methods`):
+    a subclass's `on_mount` that also calls `super().on_mount()` runs the parent's twice (the
+    window benchmark's probe opened two main screens that way and timed both). Handlers that
+    must run the parent's first stop the event instead; key handlers that pass a key on to
+    TextArea (`_on_key`) are the one exception: TextArea stops what it takes."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in (root / "omniconsole").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            called = node.func
+            if (
+                isinstance(called.value, ast.Call)
+                and isinstance(called.value.func, ast.Name)
+                and called.value.func.id == "super"
+                and called.attr.lstrip("_").startswith("on_")
+                and called.attr not in ("on_event", "_on_key")
+            ):
+                offenders.append(f"{path.relative_to(root)}:{node.lineno} super().{called.attr}()")
+    assert offenders == []

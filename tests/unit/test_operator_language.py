@@ -121,6 +121,9 @@ def test_bench_tui_runs_the_window_in_russian(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["language"] == "ru" and figures["key_p95_ms"] > 0
+    # The probe times one window: it opened a second main screen once (Textual runs OmniApp's
+    # Mount handler itself; the probe called it again), and timed both.
+    assert figures["main_screens"] == 1
     assert "the window in ru" in result.stdout
     assert_one_line_error(omniconsole("bench", "tui", "--db", db, "--language", "xx"), "unknown language 'xx'")
 

@@ -301,8 +301,12 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         if self._preview_timer is not None:
             self._preview_timer.stop()
             self._preview_timer = None
-        if message.open or self.conversation is None:
+        if message.open:
             self.show_selected(message.conversation_id, message.open)
+        elif self.conversation is None:
+            # The first conversation under the cursor: previewed right after the inbox is drawn,
+            # not in the same frame (the window is interactive a panel's load sooner at start).
+            self.call_after_refresh(self.show_selected, message.conversation_id, False)
         else:
             # Holding j down should move the highlight at key speed: the conversation under
             # it loads once the cursor rests, not for every row passed over.
