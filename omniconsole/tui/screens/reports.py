@@ -25,8 +25,8 @@ from omniconsole.analytics import figures as f
 from omniconsole.analytics import report as rp
 from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_, Np_, _, pgettext
-from omniconsole.tui.text import counted
 from omniconsole.tui.screens.dialogs import ChoiceDialog, InputDialog
+from omniconsole.tui.text import counted
 
 #: Table columns: (report field, title, the figure behind it). Titles are marked in the
 #: context "report column" and drawn through `pgettext`.
@@ -202,9 +202,7 @@ class ReportsScreen(Screen[int | None]):
             text.append("   " + _("{login} beside the team's totals").format(login=self.own_login), style="dim")
         else:
             text.append("   " + _(GROUP_WORDS[self.group]), style="dim")
-        text.append(
-            "   " + _("t today · 7 · 3 (30 days) · 0 all · f range · g group · Enter: conversations behind"), style="dim"
-        )
+        text.append("   " + _("t today · 7 · 3 (30 days) · 0 all · f range · g group · Enter: conversations behind"), style="dim")
         return text
 
     def draw(self, now: float) -> None:
@@ -285,7 +283,9 @@ class ReportsScreen(Screen[int | None]):
             self.app.notify(_("No conversations behind this figure"), markup=False)
             return
         options = [(str(cid), Text(f"#{cid}")) for cid in ids[:500]]
-        heading = f"{pgettext('report column', title)}{f' · {key}' if key is not None else ''}: {counted(len(ids), 'conversation')}"
+        heading = (
+            f"{pgettext('report column', title)}{f' · {key}' if key is not None else ''}: {counted(len(ids), 'conversation')}"
+        )
         choice = await self.app.push_screen_wait(ChoiceDialog(heading, options))
         if choice is not None:
             self.dismiss(int(choice))

@@ -43,7 +43,11 @@ def tiles(board: Wallboard) -> Text:
         (Np_("wallboard", "unattended"), _count(board.unattended), "bold red" if board.unattended else "bold green"),
         (Np_("wallboard", "unassigned"), _count(board.unassigned), "bold yellow" if board.unassigned else "bold"),
         (Np_("wallboard", "snoozed"), _count(board.snoozed), "bold"),
-        (Np_("wallboard", "longest wait"), human_duration(board.longest_wait_s), "bold red" if (board.longest_wait_s or 0) > 3600 else "bold"),
+        (
+            Np_("wallboard", "longest wait"),
+            human_duration(board.longest_wait_s),
+            "bold red" if (board.longest_wait_s or 0) > 3600 else "bold",
+        ),
         (Np_("wallboard", "with the bot"), "-" if board.with_bot is None else _count(board.with_bot), "bold"),
     ):
         text.append(f" {value} ", style=style)
@@ -78,7 +82,12 @@ class WallboardScreen(Screen[None]):
         operators.add_columns(
             *(
                 Text(pgettext("wallboard", word))
-                for word in (Np_("wallboard", "operator"), Np_("wallboard", "status"), Np_("wallboard", "open"), Np_("wallboard", "load"))
+                for word in (
+                    Np_("wallboard", "operator"),
+                    Np_("wallboard", "status"),
+                    Np_("wallboard", "open"),
+                    Np_("wallboard", "load"),
+                )
             )
         )
         channels = self.query_one("#wallboard-channels", DataTable)

@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from omniconsole.answers.engine import Engine, Hit
+from omniconsole.i18n import _
 from omniconsole.models import sanitize_text
 
 SUGGESTION_BINDINGS = [
@@ -75,7 +76,7 @@ class SuggestionStrip(Static):
             text.append(f"alt+{index + 1} ", style="bold cyan")
             text.append(sanitize_text(hit.record.title)[:60], style="bold")
             if hit.record.kind == "script":
-                text.append(" (script)", style="grey62")
+                text.append(" (" + _("script") + ")", style="grey62")
         return text
 
     def choose(self, index: int) -> Hit | None:
