@@ -134,7 +134,7 @@ class AnswerPicker(Vertical):
         self._chosen: ArticleRecord | None = None
 
     def compose(self) -> ComposeResult:
-        query = Input(placeholder="search answers: words, /shortcode", id="picker-query")
+        query = Input(placeholder=_("search answers: words, /shortcode"), id="picker-query")
         query.cursor_blink = False
         yield query
         yield DialogList(id="picker-hits", markup=False)
