@@ -196,7 +196,7 @@ class LibraryScreen(Screen):
         if edited.strip() == original.strip() and not creating:
             return
         try:
-            changed, _ = parse_article(edited, Path(file_name(record)))
+            changed, _problems = parse_article(edited, Path(file_name(record)))
             renamed = (changed.key, changed.language) != (record.key, record.language)
             if (creating or renamed) and any((r.key, r.language) == (changed.key, changed.language) for r in self.records):
                 raise ArticleError(
