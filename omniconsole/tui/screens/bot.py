@@ -13,12 +13,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
 
 from omniconsole.i18n import N_, Np_, _, pgettext
 from omniconsole.models import preview_line, sanitize_text
 from omniconsole.store import Store
 from omniconsole.store.bot import BotStore
+from omniconsole.tui.widgets.footer import Footer
 
 REFRESH_SECONDS = 1.0
 

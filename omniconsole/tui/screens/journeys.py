@@ -11,12 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from omniconsole.analytics import journey_service as js
 from omniconsole.analytics.report import human_duration
 from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_, Np_, _, local_number, pgettext
+from omniconsole.tui.widgets.footer import Footer
 
 
 def _percent(value) -> str:
@@ -53,7 +54,7 @@ OUTCOME_COLUMNS = (
     Np_("journeys", "n"),
     Np_("journeys", "one contact"),
     Np_("journeys", "shrunk"),
-    Np_("journeys", "95% interval"),
+    Np_("journeys", "interval"),  # drawn "95% interval": a "%" in a msgid reads as a %-format
     Np_("journeys", "business TTR"),
     Np_("journeys", "CSAT"),
     Np_("journeys", "op. min"),
@@ -93,7 +94,9 @@ class JourneysScreen(Screen[None]):
             ("#journeys-paths", PATH_COLUMNS),
             ("#journeys-outcomes", OUTCOME_COLUMNS),
         ):
-            self.query_one(table, DataTable).add_columns(*(Text(pgettext("journeys", title)) for title in titles))
+            self.query_one(table, DataTable).add_columns(
+                *(Text(("95% " if title == "interval" else "") + pgettext("journeys", title)) for title in titles)
+            )
         self.load()
 
     def action_close(self) -> None:

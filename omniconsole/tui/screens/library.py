@@ -24,7 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label
+from textual.widgets import DataTable, Input, Label
 
 from omniconsole.answers.commands import EDITOR_ROLES
 from omniconsole.answers.library import ArticleError, article_text, file_name, parse_article
@@ -33,6 +33,7 @@ from omniconsole.i18n import N_, Np_, _, local_number, pgettext
 from omniconsole.models import sanitize_text
 from omniconsole.store import Store
 from omniconsole.store.answers import ArticleFigures, ArticleRecord
+from omniconsole.tui.widgets.footer import Footer
 
 #: An article nobody used for this long counts as stale in the library view (seconds).
 STALE_AFTER = 90 * 86400

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Sparkline, Static
+from textual.widgets import DataTable, Sparkline, Static
 
 from omniconsole.analytics import figures as f
 from omniconsole.analytics import report as rp
@@ -27,6 +27,7 @@ from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_, Np_, _, pgettext
 from omniconsole.tui.screens.dialogs import ChoiceDialog, InputDialog
 from omniconsole.tui.text import counted
+from omniconsole.tui.widgets.footer import Footer
 
 #: Table columns: (report field, title, the figure behind it). Titles are marked in the
 #: context "report column" and drawn through `pgettext`.

@@ -16,12 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from omniconsole.analytics.report import human_duration
 from omniconsole.analytics.wallboard import Wallboard, wallboard
 from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_, Np_, _, local_number, pgettext
+from omniconsole.tui.widgets.footer import Footer
 from omniconsole.tui.widgets.status_bar import PRESENCE
 
 
