@@ -8,7 +8,6 @@ from textual.widgets import DataTable, OptionList, Static
 
 from omniconsole.i18n import current_language
 from omniconsole.tui.screens.library import LibraryScreen
-from omniconsole.tui.screens.wallboard import WallboardScreen
 from tests.tui.test_answers_window import library_shop  # noqa: F401 - the fixture
 from tests.tui.test_reports_screens import _reports, _wallboard
 from tests.tui.test_russian_window import russian_app
