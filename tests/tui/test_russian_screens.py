@@ -107,3 +107,22 @@ async def test_the_library_speaks_russian(library_shop) -> None:  # noqa: F811 -
         assert {row[2] for row in rows} <= {"ответ", "статья", "скрипт"} and any(row[5] == "никогда" for row in rows)
         await pilot.press("d")  # an agent may not delete
         await _until(pilot, lambda: any("Удалить статью может только" in str(n.message) for n in app._notifications))
+
+
+async def test_the_journeys_screen_speaks_russian(shop) -> None:
+    from omniconsole.tui.screens.journeys import JourneysScreen
+
+    app = russian_app(shop)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _pause(pilot)
+        await pilot.press("J")
+        await _until(pilot, lambda: isinstance(pilot.app.screen, JourneysScreen) and pilot.app.screen.report)
+        await pilot.pause(0.1)
+        screen = pilot.app.screen
+        assert str(screen.query_one("#journeys-title", Static).render()) == "Путь клиентов по каналам"
+        headline = str(screen.query_one("#journeys-headline", Static).render())
+        assert "обращений" in headline and "решено с первого контакта" in headline
+        outcomes = screen.query_one("#journeys-outcomes", DataTable)
+        labels = [str(column.label) for column in outcomes.columns.values()]
+        assert labels[:2] == ["тема", "канал"] and "95% интервал" in labels
+        assert str(screen.query_one("#journeys-advice", Static).render()).startswith("Совет даётся, если в ячейке")

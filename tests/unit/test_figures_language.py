@@ -77,3 +77,49 @@ def test_csv_and_json_stay_machine_readable_in_russian(russian):
     assert rp.render(report, "csv").splitlines()[0].startswith("key,conversations,resolved,")
     assert "12345" in rp.render(report, "csv").splitlines()[1]
     assert json.loads(rp.render(report, "json"))["conversations"] == 12345
+
+
+def test_an_sla_notice_in_russian_and_english(russian):
+    """The toast of an `sla.escalated` event: the target's words (routing's, marked for the
+    catalog), how far and the policy; English as it was."""
+    from omniconsole.store.rows import Event
+    from omniconsole.tui.sla_alerts import sla_notices
+
+    def event(share) -> Event:
+        payload = {"to": ["alice"], "share": share, "target": "first_response", "policy": "vip"}
+        return Event(1, 0.0, "sla.escalated", "sla", 7, None, None, json.dumps(payload))
+
+    assert [(str(t), s) for t, s in sla_notices([event(0.8), event(1)], "alice")] == [
+        (f"Разговор #7: первый ответ — уже 80{NBSP}% (SLA vip)", "warning"),
+        ("Разговор #7: первый ответ — нарушен (SLA vip)", "error"),
+    ]
+    i18n.set_language("en")
+    assert [str(t) for t, _s in sla_notices([event(0.8), event(1)], "alice")] == [
+        "Conversation #7: first response at 80% (SLA vip)",
+        "Conversation #7: first response breached (SLA vip)",
+    ]
+
+
+def test_the_bot_block_in_russian(russian):
+    from omniconsole.store.bot import BotReport
+    from omniconsole.tui.widgets.bot_report import report_text
+
+    report = BotReport(
+        7,
+        "handed_off",
+        "ru",
+        "delivery",
+        "Где мой заказ?",
+        (("delivery-late", 0.5, "Курьер"),),
+        "low confidence",
+        "low_confidence",
+        0.25,
+        100.0,
+    )
+    lines = str(report_text(report)).splitlines()
+    assert lines[0] == "🤖 Бот передал разговор оператору: low confidence (уверенность 0,25)"
+    assert lines[1] == "Вопрос: «Где мой заказ?»"
+    assert lines[2] == "Ответил статьёй delivery-late (уверенность 0,50): Курьер"
+    assert lines[3] == "язык ru · тема delivery"
+    i18n.set_language("en")
+    assert str(report_text(report)).splitlines()[0] == "🤖 The bot handed off: low confidence (confidence 0.25)"
