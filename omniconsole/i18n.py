@@ -145,3 +145,18 @@ def N_(message: str) -> str:
     """Marks `message` for extraction without translating it now (it is translated by `_()`
     where it is drawn, in the language of that moment)."""
     return message
+
+
+def local_number(value: float, english: str, pattern: str | None = None, *, percent: bool = False) -> str:
+    """A number shown to a person: `english` (the caller's own English rendering, kept byte
+    for byte) in English, else `value` by Babel with CLDR's signs for the current language:
+    Russian 12 345 (a no-break space groups digits), 4,5, 46 %. `pattern` (LDML: `#,##0.0`
+    one decimal, `+#,##0;-#,##0` signed) replaces the language's own; `percent`: `value` is a
+    share 0-1, shown with the language's percent pattern (no decimals)."""
+    if _current == DEFAULT_LANGUAGE:
+        return english
+    from babel.numbers import format_decimal, format_percent
+
+    if percent:
+        return format_percent(value, format=pattern, locale=_current)
+    return format_decimal(value, format=pattern, locale=_current)

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from omniconsole.analytics import figures as f
 from omniconsole.analytics.figures import Fact, conversation_facts
+from omniconsole.i18n import Np_, _, local_number, pgettext
 from omniconsole.store.facts import THRESHOLDS, WITH_MEAN, Spread, spread_of
 
 GROUPINGS = ("channel", "operator", "queue", "label", "day", "hour")
@@ -218,48 +219,61 @@ def facts_for(histories, now: float) -> list[Fact]:
 
 # --- output -----------------------------------------------------------------------------
 
+#: The `table` format's columns: (contract field, title). Titles are marked for the catalog in
+#: the context "report" and drawn through `column_title()` (CSV and JSON keep the fields).
 TABLE_FIELDS = (
-    ("conversations", "opened"),
-    ("resolved", "resolved"),
-    ("frt_median_s", "FRT median"),
-    ("frt_p90_s", "FRT p90"),
-    ("nrt_median_s", "NRT median"),
-    ("resolution_median_s", "resolution median"),
-    ("resolution_p90_s", "resolution p90"),
-    ("unattended", "unattended"),
-    ("csat", "CSAT"),
-    ("csat_responses", "CSAT answers"),
-    ("nps", "NPS"),
-    ("bot_contained", "bot contained"),
-    ("bot_handoffs", "bot handoffs"),
+    ("conversations", Np_("report", "opened")),
+    ("resolved", Np_("report", "resolved")),
+    ("frt_median_s", Np_("report", "FRT median")),
+    ("frt_p90_s", Np_("report", "FRT p90")),
+    ("nrt_median_s", Np_("report", "NRT median")),
+    ("resolution_median_s", Np_("report", "resolution median")),
+    ("resolution_p90_s", Np_("report", "resolution p90")),
+    ("unattended", Np_("report", "unattended")),
+    ("csat", Np_("report", "CSAT")),
+    ("csat_responses", Np_("report", "CSAT answers")),
+    ("nps", Np_("report", "NPS")),
+    ("bot_contained", Np_("report", "bot contained")),
+    ("bot_handoffs", Np_("report", "bot handoffs")),
 )
+#: The last row of a report table, the totals of the period.
+TOTAL = Np_("report", "total")
+
+
+def column_title(title: str) -> str:
+    """A report column's (or the total row's) title, marked with `Np_("report", ...)`, in the
+    current language."""
+    return pgettext("report", title)
 
 
 def human_duration(seconds: float | None) -> str:
-    """12s, 4m 05s, 3h 20m, 2d 4h; '-' for nothing to measure."""
+    """12s, 4m 05s, 3h 20m, 2d 4h; '-' for nothing to measure. In the current language
+    (Russian 12 с, 4 мин 05 с, 3 ч 20 мин, 2 дн 4 ч); `seconds` in seconds."""
     if seconds is None:
         return "-"
     s = int(round(seconds))
     if s < 60:
-        return f"{s}s"
+        return _("{s}s").format(s=s)
     if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
+        return _("{m}m {s:02d}s").format(m=s // 60, s=s % 60)
     if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
+        return _("{h}h {m:02d}m").format(h=s // 3600, m=s % 3600 // 60)
+    return _("{d}d {h}h").format(d=s // 86400, h=s % 86400 // 3600)
 
 
 def cell(field: str, value) -> str:
-    """One figure as a table shows it."""
+    """One figure as a table shows it, for the current language: English as it always was
+    (12345, 46%, +12), Russian with CLDR's digit groups, decimal comma and percent (12 345,
+    4,5, 46 %)."""
     if value is None:
         return "-"
     if field.endswith("_s"):
         return human_duration(value)
     if field == "csat":
-        return f"{value * 100:.0f}%"
+        return local_number(value, f"{value * 100:.0f}%", percent=True)
     if field == "nps":
-        return f"{value:+.0f}"
-    return str(value)
+        return local_number(value, f"{value:+.0f}", "+#,##0;-#,##0")
+    return local_number(value, str(value)) if isinstance(value, int | float) else str(value)
 
 
 def render(report: dict, fmt: str) -> str:
@@ -268,7 +282,7 @@ def render(report: dict, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(report, ensure_ascii=False, sort_keys=False)
     rows = report.get("rows")
-    fields = [name for name, _ in TABLE_FIELDS]
+    fields = [name for name, _title in TABLE_FIELDS]
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -277,9 +291,9 @@ def render(report: dict, fmt: str) -> str:
         for row in rows if rows is not None else [{"key": "total", **report}]:
             writer.writerow([spreadsheet_safe(row["key"]), *["" if row.get(k) is None else row.get(k) for k in keys]])
         return buffer.getvalue().rstrip("\n")
-    header = ["", *[title for _, title in TABLE_FIELDS]]
+    header = ["", *[column_title(title) for _name, title in TABLE_FIELDS]]
     lines = [[str(row["key"]), *[cell(name, row.get(name)) for name in fields]] for row in rows or []]
-    lines.append(["total", *[cell(name, report.get(name)) for name in fields]])
+    lines.append([column_title(TOTAL), *[cell(name, report.get(name)) for name in fields]])
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
     out = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths)))]
     for r in lines:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from textual.app import App
 
+from omniconsole.i18n import _
 from omniconsole.store import TimelineEntry
 from omniconsole.tui.text import safe
 
@@ -27,7 +28,7 @@ def save_attachments(app: App, entry: TimelineEntry | None, root: Path) -> None:
     """Copy the entry's downloaded attachments (stored under `root`) to the downloads folder and
     say what was saved and what was not (and why)."""
     if entry is None or not entry.attachments:
-        app.notify("The selected message has no attachments", severity="warning")
+        app.notify(_("The selected message has no attachments"), severity="warning", markup=False)
         return
     target = downloads_dir()
     saved, missing = [], []
@@ -43,22 +44,22 @@ def save_attachments(app: App, entry: TimelineEntry | None, root: Path) -> None:
         except OSError as exc:
             missing.append(f"{attachment.filename} ({exc.strerror})")
     if saved:
-        app.notify("Saved " + ", ".join(saved), markup=False)
+        app.notify(_("Saved {files}").format(files=", ".join(saved)), markup=False)
     if missing:
-        app.notify("Not saved: " + ", ".join(missing), severity="warning", markup=False)
+        app.notify(_("Not saved: {files}").format(files=", ".join(missing)), severity="warning", markup=False)
 
 
 async def open_attachment(app: App, entry: TimelineEntry | None, root: Path) -> None:
     """Open one of the entry's downloaded attachments (asking which when there are several)."""
     files = [a for a in (entry.attachments if entry else ()) if a.path]
     if not files:
-        app.notify("The selected message has no downloaded attachment", severity="warning")
+        app.notify(_("The selected message has no downloaded attachment"), severity="warning", markup=False)
         return
     attachment = files[0]
     if len(files) > 1:
         from omniconsole.tui.screens.dialogs import ChoiceDialog
 
-        choice = await app.push_screen_wait(ChoiceDialog("Open which file?", [(str(a.id), safe(a.filename)) for a in files]))
+        choice = await app.push_screen_wait(ChoiceDialog(_("Open which file?"), [(str(a.id), safe(a.filename)) for a in files]))
         if choice is None:
             return
         attachment = next(a for a in files if str(a.id) == choice)
@@ -69,13 +70,17 @@ async def open_attachment(app: App, entry: TimelineEntry | None, root: Path) -> 
         try:
             data = path.read_bytes()[:VIEWER_LIMIT]
         except OSError as exc:
-            app.notify(f"cannot read {attachment.filename}: {exc.strerror}", severity="error", markup=False)
+            app.notify(
+                _("cannot read {file}: {error}").format(file=attachment.filename, error=exc.strerror),
+                severity="error",
+                markup=False,
+            )
             return
         app.push_screen(FileViewer(attachment.filename, data.decode("utf-8", errors="replace")))
         return
     opener = shutil.which("xdg-open")
     if opener and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        app.notify(f"Opening {attachment.filename}", markup=False)
+        app.notify(_("Opening {file}").format(file=attachment.filename), markup=False)
     else:
         save_attachments(app, entry, root)

@@ -8,6 +8,7 @@ import json
 
 from rich.text import Text
 
+from omniconsole.i18n import _
 from omniconsole.store import Store
 from omniconsole.tui.text import one_line, safe
 
@@ -39,10 +40,12 @@ class ChannelAlerts:
             name = names.get(channel_id, f"#{channel_id}")
             if change["health"] == "down":
                 self.down.add(channel_id)
-                text = Text("Channel ").append_text(safe(one_line(name, 40))).append(" is down")
+                before, _name, after = _("Channel {name} is down").partition("{name}")
+                text = Text(before).append_text(safe(one_line(name, 40))).append(after)
                 if change.get("detail"):
                     text.append(": ").append_text(safe(one_line(str(change["detail"]), 120)))
                 screen.notify(text, severity="error", timeout=10)
             elif channel_id in self.down:
                 self.down.discard(channel_id)
-                screen.notify(Text("Channel ").append_text(safe(one_line(name, 40))).append(" is back up"), timeout=6)
+                before, _name, after = _("Channel {name} is back up").partition("{name}")
+                screen.notify(Text(before).append_text(safe(one_line(name, 40))).append(after), timeout=6)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 
+from omniconsole.i18n import _
 from omniconsole.integrations.crm import FOUND, UNAVAILABLE, CrmLookup, CrmRecord
 from omniconsole.tui.text import one_line, safe
 
@@ -31,17 +32,17 @@ def crm_text(text: Text, state: CrmCardState, style: Callable[[str], Style | str
     text.append("\nCRM\n", style=style("heading"))
     record = state.record
     if record is None:
-        text.append("looking up…\n", style=style("faint"))
+        text.append(_("looking up…") + "\n", style=style("faint"))
         return
     if record.status == UNAVAILABLE:
-        text.append("CRM unavailable", style=style("suggestion"))
+        text.append(_("CRM unavailable"), style=style("suggestion"))
         if record.reason:
             text.append(": ", style=style("dim"))
             text.append_text(safe(one_line(record.reason, 120), style("dim")))
         text.append("\n")
         return
     if record.status != FOUND:
-        text.append("not in the CRM\n", style=style("dim"))
+        text.append(_("not in the CRM") + "\n", style=style("dim"))
         return
     for label, value in record.fields:
         text.append_text(safe(label, style("dim")))

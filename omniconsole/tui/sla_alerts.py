@@ -8,6 +8,7 @@ import json
 
 from rich.text import Text
 
+from omniconsole.i18n import N_, _, local_number
 from omniconsole.routing.sla.settings import TARGET_WORDS
 
 
@@ -25,10 +26,18 @@ def sla_notices(events, login: str) -> list[tuple[Text, str]]:
             continue
         share = payload.get("share") or 0
         breach = isinstance(share, int | float) and share >= 1
-        target = TARGET_WORDS.get(str(payload.get("target")), "target")
+        target = _(TARGET_WORDS.get(str(payload.get("target")), N_("target")))
         # Policy names come from the config, not from customers, yet are drawn as plain text.
-        text = Text(f"Conversation #{event.conversation_id}: {target} ")
-        text.append("breached" if breach else f"at {share:.0%}" if isinstance(share, int | float) else "at risk")
-        text.append(f" (SLA {payload.get('policy', '')})")
+        if breach:
+            how = _("breached")
+        elif isinstance(share, int | float):
+            how = _("at {share}").format(share=local_number(share, f"{share:.0%}", percent=True))
+        else:
+            how = _("at risk")
+        text = Text(
+            _("Conversation #{id}: {target} {how} (SLA {policy})").format(
+                id=event.conversation_id, target=target, how=how, policy=payload.get("policy", "")
+            )
+        )
         notices.append((text, "error" if breach else "warning"))
     return notices

@@ -13,12 +13,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
 
-from omniconsole.i18n import N_
+from omniconsole.i18n import N_, Np_, _, pgettext
 from omniconsole.models import preview_line, sanitize_text
 from omniconsole.store import Store
 from omniconsole.store.bot import BotStore
+from omniconsole.tui.widgets.footer import Footer
 
 REFRESH_SECONDS = 1.0
 
@@ -44,9 +45,21 @@ class BotScreen(Screen):
         self.shown: list[int] = []
 
     def compose(self) -> ComposeResult:
-        yield Label("Conversations the bot is answering · t takes one over · esc back", id="bot-hint")
+        yield Label(_("Conversations the bot is answering · t takes one over · esc back"), id="bot-hint", markup=False)
         table = DataTable(id="bot-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("#", "customer", "topic", "lang", "answers sent", "latest")
+        table.add_columns(
+            "#",
+            *(
+                Text(pgettext("bot view", title))
+                for title in (
+                    Np_("bot view", "customer"),
+                    Np_("bot view", "topic"),
+                    Np_("bot view", "lang"),
+                    Np_("bot view", "answers sent"),
+                    Np_("bot view", "latest"),
+                )
+            ),
+        )
         yield table
         yield Footer()
 
@@ -65,7 +78,7 @@ class BotScreen(Screen):
         for state, name, preview in live:
             table.add_row(
                 Text(str(state.conversation_id)),
-                Text(sanitize_text(name) or "(no name)"),
+                Text(sanitize_text(name) or _("(no name)")),
                 Text(state.topic or "-"),
                 Text(state.language or "-"),
                 Text(", ".join(state.answered) or "-"),
@@ -78,11 +91,11 @@ class BotScreen(Screen):
     async def action_take_over(self) -> None:
         table = self.query_one(DataTable)
         if not self.shown or not 0 <= table.cursor_row < len(self.shown):
-            self.notify("No bot conversation is highlighted.", markup=False)
+            self.notify(_("No bot conversation is highlighted."), markup=False)
             return
         conversation_id = self.shown[table.cursor_row]
         if await self.rows.take_over(conversation_id, self.login):
-            self.notify(f"You took conversation {conversation_id} over; the bot is silent there.", markup=False)
+            self.notify(_("You took conversation {id} over; the bot is silent there.").format(id=conversation_id), markup=False)
         else:
-            self.notify(f"The bot was no longer answering in conversation {conversation_id}.", markup=False)
+            self.notify(_("The bot was no longer answering in conversation {id}.").format(id=conversation_id), markup=False)
         self.refresh_rows()

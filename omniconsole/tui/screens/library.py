@@ -24,20 +24,36 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label
+from textual.widgets import DataTable, Input, Label
 
 from omniconsole.answers.commands import EDITOR_ROLES
 from omniconsole.answers.library import ArticleError, article_text, file_name, parse_article
-from omniconsole.errors import OmniError
-from omniconsole.i18n import N_
+from omniconsole.errors import OmniError, error_text
+from omniconsole.i18n import N_, Np_, _, local_number, pgettext
 from omniconsole.models import sanitize_text
 from omniconsole.store import Store
 from omniconsole.store.answers import ArticleFigures, ArticleRecord
+from omniconsole.tui.widgets.footer import Footer
 
 #: An article nobody used for this long counts as stale in the library view (seconds).
 STALE_AFTER = 90 * 86400
 
 Editor = Callable[[str], Awaitable[str]]
+
+#: What `Store.kb_save` did, as the notification says it.
+SAVED_WORDS = {"new": N_("new"), "unchanged": N_("unchanged"), "updated": N_("updated")}
+#: The library's columns, in the context "library".
+COLUMNS = (
+    Np_("library", "id"),
+    Np_("library", "lang"),
+    Np_("library", "kind"),
+    Np_("library", "used"),
+    Np_("library", "edited"),
+    Np_("library", "last used"),
+    Np_("library", "title"),
+)
+#: An article's kind as the library names it (an unknown one as it is).
+KIND_WORDS = {"answer": N_("answer"), "article": N_("article"), "script": N_("script")}
 
 
 def may_edit(role: str) -> bool:
@@ -81,13 +97,13 @@ class LibraryScreen(Screen):
 
     def compose(self) -> ComposeResult:
         hint = (
-            "e edits in $EDITOR · n new · d delete · u unused first"
+            _("e edits in $EDITOR · n new · d delete · u unused first")
             if may_edit(self.role)
-            else "e proposes a change (an admin or supervisor publishes it) · n proposes a new answer · u unused first"
+            else _("e proposes a change (an admin or supervisor publishes it) · n proposes a new answer · u unused first")
         )
         yield Label(Text(hint), id="library-hint", markup=False)
         table = DataTable(cursor_type="row", zebra_stripes=True)
-        table.add_columns("id", "lang", "kind", "used", "edited", "last used", "title")
+        table.add_columns(*(Text(pgettext("library", title)) for title in COLUMNS))
         yield table
         yield Footer()
 
@@ -119,18 +135,20 @@ class LibraryScreen(Screen):
             f = self.figures.get((record.key, record.language)) or ArticleFigures()
             last = f.last_used
             if last is None:
-                when = Text("never", style="yellow")
+                when = Text(_("never"), style="yellow")
             else:
                 days = (now - last) / 86400
-                when = Text(f"{days:.0f}d ago", style="yellow" if now - last > STALE_AFTER else "")
+                when = Text(_("{n}d ago").format(n=f"{days:.0f}"), style="yellow" if now - last > STALE_AFTER else "")
             share = f.share_edited
-            kind = record.kind + (" (proposed)" if record.status == "proposed" else "")
+            kind = _(KIND_WORDS[record.kind]) if record.kind in KIND_WORDS else record.kind
+            if record.status == "proposed":
+                kind = _("{kind} (proposed)").format(kind=kind)
             table.add_row(
                 Text(sanitize_text(record.key)),
                 Text(record.language or "*"),
                 Text(kind),
-                Text(str(f.used)),
-                Text(f"{share:.0%}" if share is not None else "-"),
+                Text(local_number(f.used, str(f.used))),
+                Text(local_number(share, f"{share:.0%}", percent=True) if share is not None else "-"),
                 when,
                 Text(sanitize_text(record.title)),
                 key=f"{record.key}\x00{record.language}",
@@ -157,7 +175,7 @@ class LibraryScreen(Screen):
         key, number = "new-answer", 2
         while key in taken:
             key, number = f"new-answer-{number}", number + 1
-        template = ArticleRecord(key=key, title="New answer", kind="answer", body="Hello {customer.first_name|there}!")
+        template = ArticleRecord(key=key, title=_("New answer"), kind="answer", body="Hello {customer.first_name|there}!")
         await self._edit(template, creating=True)
 
     async def action_delete(self) -> None:
@@ -165,10 +183,10 @@ class LibraryScreen(Screen):
         if record is None:
             return
         if not may_edit(self.role):
-            self.notify("only an admin or a supervisor may delete an article", severity="warning", markup=False)
+            self.notify(_("only an admin or a supervisor may delete an article"), severity="warning", markup=False)
             return
         await self.store.kb_delete(record.key, record.language, self.login)
-        self.notify(f"deleted {sanitize_text(record.key)}", timeout=2, markup=False)
+        self.notify(_("deleted {id}").format(id=sanitize_text(record.key)), timeout=2, markup=False)
         self.load()
 
     async def _edit(self, record: ArticleRecord, *, creating: bool = False) -> None:
@@ -179,23 +197,37 @@ class LibraryScreen(Screen):
         if edited.strip() == original.strip() and not creating:
             return
         try:
-            changed, _ = parse_article(edited, Path(file_name(record)))
+            changed, _problems = parse_article(edited, Path(file_name(record)))
             renamed = (changed.key, changed.language) != (record.key, record.language)
             if (creating or renamed) and any((r.key, r.language) == (changed.key, changed.language) for r in self.records):
-                raise ArticleError(f"id {changed.key!r} ({changed.language or 'any language'}) is taken by another article")
+                raise ArticleError(
+                    _("id {id} ({language}) is taken by another article").format(
+                        id=repr(changed.key), language=changed.language or _("any language")
+                    )
+                )
         except ArticleError as exc:
             kept = self._keep(edited)
-            self.notify(f"not saved: {exc}; your text is kept in {kept}", severity="error", timeout=10, markup=False)
+            self.notify(
+                _("not saved: {error}; your text is kept in {file}").format(error=exc, file=kept),
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
             return
         try:
             if may_edit(self.role):
                 outcome = await self.store.kb_save(changed, self.login)
-                self.notify(f"{sanitize_text(changed.key)}: {outcome}", timeout=2, markup=False)
+                words = _(SAVED_WORDS[outcome]) if outcome in SAVED_WORDS else outcome
+                self.notify(f"{sanitize_text(changed.key)}: {words}", timeout=2, markup=False)
             else:
                 key = await self.store.kb_propose(changed, self.login)
-                self.notify(f"proposed as {sanitize_text(key)}; an admin or supervisor publishes it", timeout=3, markup=False)
+                self.notify(
+                    _("proposed as {id}; an admin or supervisor publishes it").format(id=sanitize_text(key)),
+                    timeout=3,
+                    markup=False,
+                )
         except OmniError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            self.notify(error_text(exc), severity="error", markup=False)
             return
         self.load()
 
@@ -218,7 +250,11 @@ class LibraryScreen(Screen):
                 await process.wait()
             return Path(path).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
-            self.notify(f"could not run the editor {editor!r}: {exc}", severity="error", markup=False)
+            self.notify(
+                _("could not run the editor {editor}: {error}").format(editor=repr(editor), error=exc),
+                severity="error",
+                markup=False,
+            )
             return text
         finally:
             Path(path).unlink(missing_ok=True)
@@ -246,15 +282,15 @@ class SaveAnswerDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         first = " ".join(sanitize_text(self.reply).split())[:60]
         with Vertical():
-            yield Label(Text("Save this reply as an answer", style="bold"), markup=False)
+            yield Label(Text(_("Save this reply as an answer"), style="bold"), markup=False)
             yield Label(Text(sanitize_text(self.reply)[:300], style="italic grey62"), markup=False)
-            title = Input(value=first, placeholder="title", id="save-title")
+            title = Input(value=first, placeholder=_("title"), id="save-title")
             title.cursor_blink = False
             yield title
-            code = Input(placeholder="shortcode (optional, typed as /code)", id="save-shortcode")
+            code = Input(placeholder=_("shortcode (optional, typed as /code)"), id="save-shortcode")
             code.cursor_blink = False
             yield code
-            yield Label(Text("Enter saves · Escape cancels", style="grey62"), markup=False)
+            yield Label(Text(_("Enter saves · Escape cancels"), style="grey62"), markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#save-title", Input).focus()
@@ -264,10 +300,10 @@ class SaveAnswerDialog(ModalScreen[str | None]):
         title = self.query_one("#save-title", Input).value.strip()
         shortcode = self.query_one("#save-shortcode", Input).value.strip().lstrip("/") or None
         if not title:
-            self.notify("an answer needs a title", severity="warning", markup=False)
+            self.notify(_("an answer needs a title"), severity="warning", markup=False)
             return
         if shortcode and any(ch.isspace() for ch in shortcode):
-            self.notify("a shortcode is one word", severity="warning", markup=False)
+            self.notify(_("a shortcode is one word"), severity="warning", markup=False)
             return
         taken = {(r.key, r.language) for r in await self.store.kb_articles(include_proposed=True)}
         key, number = slug(shortcode or title), 2
@@ -284,7 +320,7 @@ class SaveAnswerDialog(ModalScreen[str | None]):
             else:
                 stored = await self.store.kb_propose(record, self.login)
         except OmniError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            self.notify(error_text(exc), severity="error", markup=False)
             return
         self.dismiss(stored)
 

@@ -19,44 +19,58 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Sparkline, Static
+from textual.widgets import DataTable, Sparkline, Static
 
 from omniconsole.analytics import figures as f
 from omniconsole.analytics import report as rp
-from omniconsole.errors import OmniError
-from omniconsole.i18n import N_
+from omniconsole.errors import OmniError, error_text
+from omniconsole.i18n import N_, Np_, _, pgettext
 from omniconsole.tui.screens.dialogs import ChoiceDialog, InputDialog
+from omniconsole.tui.text import counted
+from omniconsole.tui.widgets.footer import Footer
 
-#: Table columns: (report field, title, the figure behind it).
+#: Table columns: (report field, title, the figure behind it). Titles are marked in the
+#: context "report column" and drawn through `pgettext`.
 COLUMNS = (
-    ("conversations", "opened", f.OPENED),
-    ("resolved", "resolved", f.RESOLVED),
-    ("frt_median_s", "FRT med", f.FRT),
-    ("frt_p90_s", "FRT p90", f.FRT),
-    ("nrt_median_s", "NRT med", f.NRT),
-    ("resolution_median_s", "resol. med", f.RESOLUTION),
-    ("unattended", "unattended", f.UNATTENDED),
-    ("csat", "CSAT", f.CSAT),
-    ("nps", "NPS", f.NPS),
-    ("bot_contained", "bot cont.", f.BOT_CONTAINED),
-    ("bot_handoffs", "handoffs", f.BOT_HANDOFF),
+    ("conversations", Np_("report column", "opened"), f.OPENED),
+    ("resolved", Np_("report column", "resolved"), f.RESOLVED),
+    ("frt_median_s", Np_("report column", "FRT med"), f.FRT),
+    ("frt_p90_s", Np_("report column", "FRT p90"), f.FRT),
+    ("nrt_median_s", Np_("report column", "NRT med"), f.NRT),
+    ("resolution_median_s", Np_("report column", "resol. med"), f.RESOLUTION),
+    ("unattended", Np_("report column", "unattended"), f.UNATTENDED),
+    ("csat", Np_("report column", "CSAT"), f.CSAT),
+    ("nps", Np_("report column", "NPS"), f.NPS),
+    ("bot_contained", Np_("report column", "bot cont."), f.BOT_CONTAINED),
+    ("bot_handoffs", Np_("report column", "handoffs"), f.BOT_HANDOFF),
 )
 GROUPS = (None, "channel", "operator", "queue", "label")
+#: The title's words for each grouping (None: the totals alone).
+GROUP_WORDS = {
+    None: N_("by nothing (totals)"),
+    "channel": N_("by channel"),
+    "operator": N_("by operator"),
+    "queue": N_("by queue"),
+    "label": N_("by label"),
+}
+#: The named periods of the title; a typed range shows its dates.
+PERIOD_WORDS = {"today": N_("Today"), "7": N_("Last 7 days"), "30": N_("Last 30 days"), "all": N_("All time")}
 SHADES = " ░▒▓█"
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 
 def heatmap(facts: list[f.Fact], period: rp.Period, tz: tzinfo | None = None) -> Text:
     """Arrivals (conversations opened) by weekday x hour as shaded cells, busiest darkest."""
-    grid = [[0] * 24 for _ in range(7)]
+    grid = [[0] * 24 for _day in range(7)]
     for fact in facts:
         if fact.figure == f.OPENED and period.holds(fact.at):
             moment = datetime.fromtimestamp(fact.at, tz) if tz else datetime.fromtimestamp(fact.at)
             grid[moment.weekday()][moment.hour] += 1
     top = max(max(row) for row in grid) or 1
-    text = Text("     " + "".join(f"{h:<3}" for h in range(0, 24, 3)).rstrip() + "\n", style="dim")
+    width = max(len(_(day)) for day in WEEKDAYS)
+    text = Text(" " * (width + 2) + "".join(f"{h:<3}" for h in range(0, 24, 3)).rstrip() + "\n", style="dim")
     for day, row in zip(WEEKDAYS, grid):
-        text.append(f"{day}  ")
+        text.append(f"{_(day):<{width}}  ")
         for n in row:
             text.append(SHADES[min(len(SHADES) - 1, (n * (len(SHADES) - 1) + top - 1) // top)])
         text.append("\n")
@@ -107,13 +121,13 @@ class ReportsScreen(Screen[int | None]):
         yield DataTable(id="reports-table", cursor_type="cell", zebra_stripes=True)
         with Horizontal(id="reports-charts"):
             with Vertical(classes="chart"):
-                yield Static("Arrivals by hour", classes="chart-title")
+                yield Static(_("Arrivals by hour"), classes="chart-title", markup=False)
                 yield Sparkline([0], id="chart-hour")
-                yield Static("Arrivals by day", classes="chart-title")
+                yield Static(_("Arrivals by day"), classes="chart-title", markup=False)
                 yield Sparkline([0], id="chart-day")
-                yield Static("First response, median by day", classes="chart-title")
+                yield Static(_("First response, median by day"), classes="chart-title", markup=False)
                 yield Sparkline([0], id="chart-frt")
-                yield Static("CSAT by day", classes="chart-title")
+                yield Static(_("CSAT by day"), classes="chart-title", markup=False)
                 yield Sparkline([0], id="chart-csat")
             yield Static(id="reports-heatmap")
         yield Footer()
@@ -135,17 +149,17 @@ class ReportsScreen(Screen[int | None]):
     @work(group="dialog", exclusive=True)
     async def action_range(self) -> None:
         typed = await self.app.push_screen_wait(
-            InputDialog("Range: FROM TO (YYYY-MM-DD, TO exclusive)", placeholder="2026-03-01 2026-04-01")
+            InputDialog(_("Range: FROM TO (YYYY-MM-DD, TO exclusive)"), placeholder="2026-03-01 2026-04-01")
         )
         if not typed:
             return
         try:
             start, end = (date.fromisoformat(part) for part in typed.split())
         except ValueError:
-            self.app.notify("Write the range as two dates: 2026-03-01 2026-04-01", severity="error", markup=False)
+            self.app.notify(_("Write the range as two dates: 2026-03-01 2026-04-01"), severity="error", markup=False)
             return
         if end <= start:
-            self.app.notify("The second date must be after the first (it is exclusive)", severity="error", markup=False)
+            self.app.notify(_("The second date must be after the first (it is exclusive)"), severity="error", markup=False)
             return
         self.period_name = f"{start} – {end - timedelta(days=1)}"
         self.period = rp.period_of(start, end, self.tz)
@@ -153,7 +167,7 @@ class ReportsScreen(Screen[int | None]):
 
     def action_group(self) -> None:
         if self.own_login is not None:
-            self.app.notify("Your figures and the team's totals: grouping is for supervisors", markup=False)
+            self.app.notify(_("Your figures and the team's totals: grouping is for supervisors"), markup=False)
             return
         self.group = GROUPS[(GROUPS.index(self.group) + 1) % len(GROUPS)]
         self.load()
@@ -170,7 +184,9 @@ class ReportsScreen(Screen[int | None]):
             else:
                 self.facts, sent = await self.store.report_facts(self.period.start, self.period.end, now)
         except OmniError as exc:
-            self.app.notify(f"The report could not be read: {exc}", severity="error", markup=False)
+            self.app.notify(
+                _("The report could not be read: {error}").format(error=error_text(exc)), severity="error", markup=False
+            )
             return
         if self.own_login is not None:
             self.facts = []
@@ -181,13 +197,13 @@ class ReportsScreen(Screen[int | None]):
         self.draw(now)
 
     def _title(self) -> Text:
-        names = {"today": "Today", "7": "Last 7 days", "30": "Last 30 days", "all": "All time"}
-        text = Text(names.get(self.period_name, self.period_name), style="bold")
+        name = PERIOD_WORDS.get(self.period_name)
+        text = Text(_(name) if name else self.period_name, style="bold")
         if self.own_login is not None:
-            text.append(f"   {self.own_login} beside the team's totals", style="dim")
+            text.append("   " + _("{login} beside the team's totals").format(login=self.own_login), style="dim")
         else:
-            text.append(f"   by {self.group or 'nothing (totals)'}", style="dim")
-        text.append("   t today · 7 · 3 (30 days) · 0 all · f range · g group · Enter: conversations behind", style="dim")
+            text.append("   " + _(GROUP_WORDS[self.group]), style="dim")
+        text.append("   " + _("t today · 7 · 3 (30 days) · 0 all · f range · g group · Enter: conversations behind"), style="dim")
         return text
 
     def draw(self, now: float) -> None:
@@ -195,17 +211,17 @@ class ReportsScreen(Screen[int | None]):
         table = self.query_one("#reports-table", DataTable)
         table.clear(columns=True)
         table.add_column("", key="key")
-        for field, title, _ in COLUMNS:
-            table.add_column(title, key=field)
+        for field, title, _figure in COLUMNS:
+            table.add_column(Text(pgettext("report column", title)), key=field)
         for row in self.report.get("rows", []):
             table.add_row(
                 Text(str(row["key"])),
-                *[Text(rp.cell(fd, row.get(fd)), justify="right") for fd, _, _ in COLUMNS],
+                *[Text(rp.cell(fd, row.get(fd)), justify="right") for fd, _title, _figure in COLUMNS],
                 key=f"row:{row['key']}",
             )
         table.add_row(
-            Text("total", style="bold"),
-            *[Text(rp.cell(fd, self.report.get(fd)), justify="right", style="bold") for fd, _, _ in COLUMNS],
+            Text(rp.column_title(rp.TOTAL), style="bold"),
+            *[Text(rp.cell(fd, self.report.get(fd)), justify="right", style="bold") for fd, _title, _figure in COLUMNS],
             key="total",
         )
         hours = [0.0] * 24
@@ -251,10 +267,10 @@ class ReportsScreen(Screen[int | None]):
         coordinate = table.cursor_coordinate
         if coordinate.column == 0:
             # The first column names the row; a new user's first Enter lands here (it did nothing).
-            self.app.notify("Move to a figure with → first: Enter lists the conversations behind it", markup=False)
+            self.app.notify(_("Move to a figure with → first: Enter lists the conversations behind it"), markup=False)
             return
         if self.own_login is not None:
-            self.app.notify("The conversations behind a figure are for supervisors", markup=False)
+            self.app.notify(_("The conversations behind a figure are for supervisors"), markup=False)
             return
         field, title, figure = COLUMNS[coordinate.column - 1]
         row_key = table.coordinate_to_cell_key(coordinate).row_key.value
@@ -265,10 +281,12 @@ class ReportsScreen(Screen[int | None]):
             self.facts, self.period, figure, by=self.group if key is not None else None, key=key, tz=self.tz
         )
         if not ids:
-            self.app.notify("No conversations behind this figure", markup=False)
+            self.app.notify(_("No conversations behind this figure"), markup=False)
             return
         options = [(str(cid), Text(f"#{cid}")) for cid in ids[:500]]
-        heading = f"{title}{f' · {key}' if key is not None else ''}: {len(ids)} conversations"
+        heading = (
+            f"{pgettext('report column', title)}{f' · {key}' if key is not None else ''}: {counted(len(ids), 'conversation')}"
+        )
         choice = await self.app.push_screen_wait(ChoiceDialog(heading, options))
         if choice is not None:
             self.dismiss(int(choice))

@@ -21,7 +21,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from omniconsole.config import Settings
-from omniconsole.i18n import N_
+from omniconsole.i18n import N_, _
 from omniconsole.message_templates import Template, parse_templates
 from omniconsole.store import ReplyOption
 from omniconsole.tui.widgets.dialog_list import DialogList
@@ -75,18 +75,20 @@ class TemplateDialog(ModalScreen[TemplateChoice | None]):
             if not self.templates:
                 yield Label(
                     Text(
-                        "This channel has no templates configured: add them as `templates` to its "
-                        "[[channels]] table (see the README). Escape closes.",
+                        _(
+                            "This channel has no templates configured: add them as `templates` to its "
+                            "[[channels]] table (see the README). Escape closes."
+                        ),
                         style="bold",
                     ),
                     markup=False,
                 )
                 return
-            yield Label(Text("Approved templates", style="bold"), markup=False, id="templates-title")
+            yield Label(Text(_("Approved templates"), style="bold"), markup=False, id="templates-title")
             yield DialogList(*[Option(self._label(t), id=str(n)) for n, t in enumerate(self.templates)], markup=False)
             with Vertical(id="template-form"):
                 pass
-            yield Label(Text("Enter chooses · Escape goes back", style="grey62"), markup=False, id="templates-hint")
+            yield Label(Text(_("Enter chooses · Escape goes back"), style="grey62"), markup=False, id="templates-hint")
 
     @staticmethod
     def _label(template: Template) -> Text:
@@ -109,7 +111,7 @@ class TemplateDialog(ModalScreen[TemplateChoice | None]):
             return
         form = self.query_one("#template-form", Vertical)
         await form.remove_children()
-        fields = [Label(Text(f"Parameters of {self.chosen.name}", style="bold"), markup=False)]
+        fields = [Label(Text(_("Parameters of {name}").format(name=self.chosen.name), style="bold"), markup=False)]
         for number, name in enumerate(self.chosen.params, start=1):
             field = Input(placeholder=f"{{{number}}} {name}", id=f"param-{number}")
             field.cursor_blink = False
@@ -126,7 +128,7 @@ class TemplateDialog(ModalScreen[TemplateChoice | None]):
     def _preview(self) -> None:
         if self.chosen is None:
             return
-        preview = Text("The customer will read: ", style="grey62", end="")
+        preview = Text(_("The customer will read:") + " ", style="grey62", end="")
         preview.append(self.chosen.render(self._values()))
         self.query_one("#template-preview", Label).update(preview)
 
@@ -139,7 +141,7 @@ class TemplateDialog(ModalScreen[TemplateChoice | None]):
         empty = next((f for f in fields if not f.value.strip()), None)
         if empty is not None:
             # WhatsApp refuses a template with an empty parameter: ask for it here instead.
-            self.notify(f"Fill in {empty.placeholder}", severity="warning", markup=False)
+            self.notify(_("Fill in {field}").format(field=empty.placeholder), severity="warning", markup=False)
             empty.focus()
             return
         self._finish()

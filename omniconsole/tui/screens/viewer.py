@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, TextArea
 
-from omniconsole.i18n import N_
+from omniconsole.i18n import N_, _
 from omniconsole.models import sanitize_text
 
 #: Texts longer than this (characters) are shown without soft wrapping.
@@ -30,7 +30,7 @@ class FileViewer(ModalScreen[None]):
         with Vertical(classes="dialog wide"):
             yield Label(Text(self.filename, style="bold"), markup=False)
             yield TextArea(self.text, read_only=True, soft_wrap=len(self.text) <= WRAP_LIMIT, id="viewer-text")
-            yield Label(Text("Esc closes", style="grey62"), markup=False)
+            yield Label(Text(_("Esc closes"), style="grey62"), markup=False)
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()

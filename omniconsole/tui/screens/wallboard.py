@@ -16,27 +16,43 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from omniconsole.analytics.report import human_duration
 from omniconsole.analytics.wallboard import Wallboard, wallboard
-from omniconsole.errors import OmniError
-from omniconsole.i18n import N_
+from omniconsole.errors import OmniError, error_text
+from omniconsole.i18n import N_, Np_, _, local_number, pgettext
+from omniconsole.tui.widgets.footer import Footer
+from omniconsole.tui.widgets.status_bar import PRESENCE
+
+
+def _count(n: int) -> str:
+    """A count as the wallboard shows it: 12345 in English (as always), 12 345 in Russian."""
+    return local_number(n, str(n))
+
+
+def load_share(load: float | None) -> str:
+    """An operator's load 0-1 as a percentage: 40% (Russian 40 %); '-' when not known."""
+    return "-" if load is None else local_number(load, f"{load * 100:.0f}%", percent=True)
 
 
 def tiles(board: Wallboard) -> Text:
     """The headline figures as one line of big-number tiles."""
     text = Text()
     for label, value, style in (
-        ("open", str(board.open), "bold"),
-        ("unattended", str(board.unattended), "bold red" if board.unattended else "bold green"),
-        ("unassigned", str(board.unassigned), "bold yellow" if board.unassigned else "bold"),
-        ("snoozed", str(board.snoozed), "bold"),
-        ("longest wait", human_duration(board.longest_wait_s), "bold red" if (board.longest_wait_s or 0) > 3600 else "bold"),
-        ("with the bot", "-" if board.with_bot is None else str(board.with_bot), "bold"),
+        (Np_("wallboard", "open"), _count(board.open), "bold"),
+        (Np_("wallboard", "unattended"), _count(board.unattended), "bold red" if board.unattended else "bold green"),
+        (Np_("wallboard", "unassigned"), _count(board.unassigned), "bold yellow" if board.unassigned else "bold"),
+        (Np_("wallboard", "snoozed"), _count(board.snoozed), "bold"),
+        (
+            Np_("wallboard", "longest wait"),
+            human_duration(board.longest_wait_s),
+            "bold red" if (board.longest_wait_s or 0) > 3600 else "bold",
+        ),
+        (Np_("wallboard", "with the bot"), "-" if board.with_bot is None else _count(board.with_bot), "bold"),
     ):
         text.append(f" {value} ", style=style)
-        text.append(f"{label}    ", style="dim")
+        text.append(f"{pgettext('wallboard', label)}    ", style="dim")
     return text
 
 
@@ -55,7 +71,7 @@ class WallboardScreen(Screen[None]):
         self.board: Wallboard | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("Wallboard", style="bold"), id="wallboard-title")
+        yield Static(Text(_("Wallboard"), style="bold"), id="wallboard-title")
         yield Static(id="wallboard-tiles")
         with Horizontal(id="wallboard-lists"):
             yield DataTable(id="wallboard-operators", cursor_type="row")
@@ -64,9 +80,19 @@ class WallboardScreen(Screen[None]):
 
     def on_mount(self) -> None:
         operators = self.query_one("#wallboard-operators", DataTable)
-        operators.add_columns("operator", "status", "open", "load")
+        operators.add_columns(
+            *(
+                Text(pgettext("wallboard", word))
+                for word in (
+                    Np_("wallboard", "operator"),
+                    Np_("wallboard", "status"),
+                    Np_("wallboard", "open"),
+                    Np_("wallboard", "load"),
+                )
+            )
+        )
         channels = self.query_one("#wallboard-channels", DataTable)
-        channels.add_columns("today by channel", "opened")
+        channels.add_columns(Text(_("today by channel")), Text(pgettext("report column", "opened")))
         self.refresh_board()
         self.set_interval(self.INTERVAL, self.refresh_board)
 
@@ -81,7 +107,9 @@ class WallboardScreen(Screen[None]):
                 return
             board = await wallboard(self.store, self.clock(), self.tz, getattr(self.app, "settings", None))
         except OmniError as exc:
-            self.app.notify(f"The wallboard could not be read: {exc}", severity="error", markup=False)
+            self.app.notify(
+                _("The wallboard could not be read: {error}").format(error=error_text(exc)), severity="error", markup=False
+            )
             return
         self.seen_event = last
         self.board = board
@@ -91,11 +119,11 @@ class WallboardScreen(Screen[None]):
         for line in board.operators:
             operators.add_row(
                 Text(line.login),
-                Text(line.status or "-"),
-                Text(str(line.active), justify="right"),
-                Text("-" if line.load is None else f"{line.load * 100:.0f}%", justify="right"),
+                Text(_(PRESENCE[line.status]) if line.status in PRESENCE else line.status or "-"),
+                Text(_count(line.active), justify="right"),
+                Text(load_share(line.load), justify="right"),
             )
         channels = self.query_one("#wallboard-channels", DataTable)
         channels.clear()
         for kind, n in board.volume_by_channel.items():
-            channels.add_row(Text(kind), Text(str(n), justify="right"))
+            channels.add_row(Text(kind), Text(_count(n), justify="right"))

@@ -29,7 +29,7 @@ from textual.widgets.option_list import Option
 
 from omniconsole.answers.engine import Engine, Hit
 from omniconsole.answers.placeholders import Filled, ask_labels, fill
-from omniconsole.i18n import N_
+from omniconsole.i18n import N_, _
 from omniconsole.models import sanitize_text
 from omniconsole.store.answers import ArticleRecord
 from omniconsole.tui.widgets.dialog_list import DialogList
@@ -37,7 +37,7 @@ from omniconsole.tui.widgets.dialog_list import DialogList
 if TYPE_CHECKING:
     from textual.widgets import TextArea
 
-_KIND_MARK = {"answer": "answer", "article": "article", "script": "script"}
+_KIND_MARK = {"answer": N_("answer"), "article": N_("article"), "script": N_("script")}
 
 
 def slash_query(before_cursor: str) -> str | None:
@@ -75,11 +75,11 @@ def hit_label(hit: Hit, width: int = 100) -> Text:
         label.append(f"/{sanitize_text(record.shortcode)[:24]} ", style="bold cyan")
     label.append(sanitize_text(record.title)[:120], style="bold")
     others = sorted(language for language in hit.variants if language and language != record.language)
-    meta = f"  {_KIND_MARK.get(record.kind, record.kind)}"
+    meta = f"  {_(_KIND_MARK[record.kind]) if record.kind in _KIND_MARK else record.kind}"
     if record.language:
         meta += f" · {record.language}" + (f" (+{', '.join(others)})" if others else "")
     if record.internal:
-        meta += " · internal"
+        meta += " · " + _("internal")
     label.append(meta, style="grey62")
     body = " ".join(sanitize_text(record.body).split())
     if body:
@@ -134,7 +134,7 @@ class AnswerPicker(Vertical):
         self._chosen: ArticleRecord | None = None
 
     def compose(self) -> ComposeResult:
-        query = Input(placeholder="search answers: words, /shortcode", id="picker-query")
+        query = Input(placeholder=_("search answers: words, /shortcode"), id="picker-query")
         query.cursor_blink = False
         yield query
         yield DialogList(id="picker-hits", markup=False)
@@ -250,7 +250,7 @@ class AnswerPicker(Vertical):
         ask = self.query_one("#picker-ask-input", Input)
         if self._asking:
             label = self._asking[0]
-            prompt = Text("Fill in for ", style="grey62", end="")
+            prompt = Text(_("Fill in for") + " ", style="grey62", end="")
             prompt.append(sanitize_text(record.title), style="bold")
             prompt.append(": ", style="grey62")
             prompt.append(sanitize_text(label), style="bold yellow")

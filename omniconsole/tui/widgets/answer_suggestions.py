@@ -17,10 +17,12 @@ from textual.message import Message
 from textual.widgets import Static
 
 from omniconsole.answers.engine import Engine, Hit
+from omniconsole.i18n import N_, _
 from omniconsole.models import sanitize_text
 
 SUGGESTION_BINDINGS = [
-    Binding(f"alt+{n}", f"suggestion({n - 1})", f"Suggestion {n}", show=False, id=f"suggestions.take{n}") for n in (1, 2, 3)
+    Binding(f"alt+{n}", f"suggestion({n - 1})", words, show=False, id=f"suggestions.take{n}")
+    for n, words in ((1, N_("Suggestion 1")), (2, N_("Suggestion 2")), (3, N_("Suggestion 3")))
 ]
 
 
@@ -75,7 +77,7 @@ class SuggestionStrip(Static):
             text.append(f"alt+{index + 1} ", style="bold cyan")
             text.append(sanitize_text(hit.record.title)[:60], style="bold")
             if hit.record.kind == "script":
-                text.append(" (script)", style="grey62")
+                text.append(" (" + _("script") + ")", style="grey62")
         return text
 
     def choose(self, index: int) -> Hit | None:

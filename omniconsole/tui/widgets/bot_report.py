@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
+from omniconsole.i18n import _, local_number
 from omniconsole.tui.text import one_line, safe
 
 if TYPE_CHECKING:
@@ -20,32 +21,37 @@ MAX_LINES = 7
 
 
 def _confidence(value: float | None) -> str:
-    return f"confidence {value:.2f}" if value is not None else "confidence not measured"
+    if value is None:
+        return _("confidence not measured")
+    return _("confidence {value}").format(value=local_number(value, f"{value:.2f}", "0.00"))
 
 
 def report_text(report: BotReport, width: int = 100) -> Text:
     """The block's lines: what happened, the question, each answer, language and topic."""
     text = Text(end="")
     if report.state == "bot":
-        text.append("🤖 The bot is answering this conversation", style="bold")
+        text.append("🤖 " + _("The bot is answering this conversation"), style="bold")
     elif report.handed_off_at is not None or report.handoff_reason:
-        text.append("🤖 The bot handed off: ", style="bold")
+        text.append("🤖 " + _("The bot handed off:") + " ", style="bold")
         text.append_text(safe(one_line(report.handoff_reason, width)))
         if report.handoff_category != "taken_over":
             text.append(f" ({_confidence(report.confidence)})", style="dim")
     else:
-        text.append("🤖 The bot resolved this conversation", style="bold")
+        text.append("🤖 " + _("The bot resolved this conversation"), style="bold")
     if report.question:
-        text.append("\nQuestion: ", style="dim")
+        text.append("\n" + _("Question:") + " ", style="dim")
         text.append_text(safe("«" + one_line(report.question, width) + "»"))
     for article, confidence, excerpt in report.answers[-3:]:
-        text.append("\nAnswered ", style="dim")
+        text.append("\n" + _("Answered") + " ", style="dim")
         text.append_text(safe(one_line(article, 40), "bold"))
         text.append(f" ({_confidence(confidence)}): ", style="dim")
         text.append_text(safe(one_line(excerpt, width)))
     if not report.answers:
-        text.append("\nAnswers sent: none", style="dim")
-    details = [f"language {report.language}" if report.language else "", f"topic {report.topic}" if report.topic else ""]
+        text.append("\n" + _("Answers sent: none"), style="dim")
+    details = [
+        _("language {language}").format(language=report.language) if report.language else "",
+        _("topic {topic}").format(topic=report.topic) if report.topic else "",
+    ]
     if any(details):
         text.append("\n")
         text.append_text(safe(" · ".join(d for d in details if d), "dim"))

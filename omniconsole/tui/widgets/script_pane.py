@@ -16,7 +16,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from omniconsole.answers.scripts import Step, parse_script
-from omniconsole.i18n import N_
+from omniconsole.i18n import N_, _
 from omniconsole.models import sanitize_text
 from omniconsole.store.answers import ArticleRecord
 from omniconsole.tui.widgets.dialog_list import DialogList
@@ -67,7 +67,7 @@ class ScriptPane(Vertical):
         label.append(f"{step.number}. ", style="bold")
         label.append(sanitize_text(step.text), style="grey62" if step.number in self.done else "")
         for branch in step.branches:
-            condition = f"if {sanitize_text(branch.condition)}: " if branch.condition else ""
+            condition = _("if {condition}:").format(condition=sanitize_text(branch.condition)) + " " if branch.condition else ""
             label.append(f"  {condition}→ {branch.target}", style="cyan")
         return label
 
