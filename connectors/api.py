@@ -50,6 +50,7 @@ import httpx
 
 from connectors import signing
 from connectors.base import (
+    N_,
     ChannelContext,
     Connector,
     DeliveryUpdate,
@@ -63,6 +64,7 @@ from connectors.base import (
     WebRequest,
     WebResponse,
     WebRoute,
+    Words,
 )
 from connectors.bearer import Invalid, moment_field, read_json_object, refuse_without_token, take_one, text_field
 from connectors.log_digest import LogDigest
@@ -159,8 +161,12 @@ class ApiConnector(Connector):
         if self._problem:
             raise PermanentError(self._problem)
         if self._send_problem:
-            return f"open API {self.integration!r}: receiving; replies cannot go out: {self._send_problem}"
-        return f"open API {self.integration!r}: replies go to {_origin(self.callback_url)}"
+            return Words(
+                N_("open API {name!r}: receiving; replies cannot go out: {problem}"),
+                name=self.integration,
+                problem=self._send_problem,
+            )
+        return Words(N_("open API {name!r}: replies go to {origin}"), name=self.integration, origin=_origin(self.callback_url))
 
     async def run(self, sink: InboundSink) -> None:
         """Take messages for `sink` until cancelled (the listener brings them)."""

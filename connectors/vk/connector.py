@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from connectors.base import (
+    N_,
     ChannelContext,
     Connector,
     ConnectorError,
@@ -42,6 +43,7 @@ from connectors.base import (
     PermanentError,
     SendResult,
     TransientError,
+    Words,
     raise_if_cancelled,
 )
 from connectors.payload import as_int, as_list, deliver_isolated, describe, unreadable
@@ -161,12 +163,12 @@ class VkConnector(Connector):
         answer = await self.api.call("groups.getById", params, "checking the community")
         groups = answer.get("groups") if isinstance(answer, dict) else answer
         if not groups or not isinstance(groups, list) or not isinstance(groups[0], dict):
-            raise PermanentError("VK did not describe the community; is group_id right?")
+            raise PermanentError(N_("VK did not describe the community; is group_id right?"))
         group = groups[0]
         self.group_id = as_int(group.get("id")) or self.group_id or 0
         # The name goes to the status bar: no terminal escapes from a remote server.
         self.community_name = sanitize_text(str(group.get("name") or ""))
-        return f"community «{self.community_name}» (club{self.group_id})"
+        return Words(N_("community «{name}» (club{id})"), name=self.community_name, id=self.group_id)
 
     # -- receiving -------------------------------------------------------------------------
 

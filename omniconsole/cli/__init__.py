@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     # Files we create (attachments, their folders) are shared with the other operators of the
     # team through the group; nobody outside it reads customer data.
     os.umask(0o007)
+    # The config's `[ui] language`, else the locale's, before the parser is built: its help
+    # texts and argparse's own words speak it (`_settings` applies the config's again).
+    from omniconsole.cli.language import choose_cli_language
+
+    choose_cli_language(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -77,10 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("httpx", "aiosqlite", "telegram", "aioimaplib"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     command = args.command or "help"
-    from omniconsole.i18n import _, choose_language, set_language
+    from omniconsole.i18n import _
 
-    # The locale's language until the config is read (`_settings` applies `[ui] language`).
-    set_language(choose_language())
     try:
         if command == "help":
             return cmd_window(args)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from omniconsole import config as config_module
 from omniconsole.errors import UsageError
+from omniconsole.i18n import N_, _
 
 
 def _settings(args: argparse.Namespace):
@@ -69,7 +70,7 @@ async def open_store(settings, *, create: bool = True):
 
 
 def _require_admin(database: Path, me: str, what: str, socket_path: Path | None = None, *, service_work: bool = False) -> None:
-    """Personal-data work is for admins (once any admin is registered). In a team setup the
+    """Personal-data work is for admins (`what`: an N_-marked verb phrase, "import contacts") (once any admin is registered). In a team setup the
     core checks it for each call instead (omniconsole/store/access.py)."""
     from omniconsole.models import OperatorRole
     from omniconsole.store import Store
@@ -93,7 +94,7 @@ def _require_admin(database: Path, me: str, what: str, socket_path: Path | None 
 
     found = asyncio.run(admins())
     if found and me not in found:
-        raise UsageError(f"only an admin may {what}, and {me} is not one")
+        raise UsageError(N_("only an admin may {what}, and {login} is not one"), what=_(what), login=me)
 
 
 async def find_customer(store, given: str, region: str) -> int:
@@ -106,13 +107,15 @@ async def find_customer(store, given: str, region: str) -> int:
     if text.lstrip("#").isdigit() and len(text.lstrip("#")) < 9:  # ids are small; a long run of digits is a phone
         customer_id = int(text.lstrip("#"))
         if await store.customer_profile(customer_id) is None:
-            raise UsageError(f"there is no customer {customer_id}")
+            raise UsageError(N_("there is no customer {id}"), id=customer_id)
         return await store.live_customer(customer_id)
     identity = parse_typed_identity(text, region)
     if identity is None:
-        raise UsageError(f"{text!r} is neither a customer id nor an e-mail address or valid phone number")
+        raise UsageError(N_("{text!r} is neither a customer id nor an e-mail address or valid phone number"), text=text)
     kind, address = identity
     owner = await store.identity_owner(kind.value, address)
     if owner is None:
-        raise UsageError(f"no customer has the {'e-mail address' if kind.value == 'email' else 'phone number'} {address}")
+        if kind.value == "email":
+            raise UsageError(N_("no customer has the e-mail address {address}"), address=address)
+        raise UsageError(N_("no customer has the phone number {address}"), address=address)
     return owner

@@ -11,8 +11,37 @@ import time
 from pathlib import Path
 
 from omniconsole.cli.common import _require_admin, _run, _settings, current_user, find_customer, open_store, team_socket
+from omniconsole.cli.language import decimal, figure, words_text
 from omniconsole.errors import OmniError, UsageError
+from omniconsole.i18n import N_, Np_, _, ngettext, pgettext
 from omniconsole.models import sanitize_text
+
+#: The words `stats` prints for a conversation's status, a message's delivery state, a
+#: direction and a channel's health (the values stay English in --json and the database).
+STATE_WORDS = (
+    Np_("conversation status", "open"),
+    Np_("conversation status", "pending"),
+    Np_("conversation status", "snoozed"),
+    Np_("conversation status", "resolved"),
+    Np_("conversation status", "spam"),
+    Np_("delivery state", "queued"),
+    Np_("delivery state", "sending"),
+    Np_("delivery state", "sent"),
+    Np_("delivery state", "delivered"),
+    Np_("delivery state", "read"),
+    Np_("delivery state", "failed"),
+    Np_("direction", "in"),
+    Np_("direction", "out"),
+    Np_("channel health", "unknown"),
+    Np_("channel health", "up"),
+    Np_("channel health", "degraded"),
+    Np_("channel health", "down"),
+)
+
+
+def _counts(context: str, counts: dict[str, int]) -> str:
+    """`open 3, resolved 12` in the current language (`none` when empty)."""
+    return ", ".join(f"{pgettext(context, key)} {figure(value)}" for key, value in sorted(counts.items())) or _("none")
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -21,12 +50,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not os.access(settings.database, os.R_OK) and settings.database.exists():
         raise UsageError(
-            f"cannot read {settings.database}; run the backup as the core's service user"
-            " (`sudo -u omniconsole omniconsole backup FILE`)"
+            N_("cannot read {path}; run the backup as the core's service user (`sudo -u omniconsole omniconsole backup FILE`)"),
+            path=str(settings.database),
         )
     started = time.perf_counter()
     size = backup(settings.database, Path(args.file))
-    print(f"backed up {settings.database} to {args.file}: {size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s")
+    print(
+        _("backed up {path} to {file}: {mb} MB in {seconds} s").format(
+            path=settings.database, file=args.file, mb=decimal(size / 1e6), seconds=decimal(time.perf_counter() - started)
+        )
+    )
     return 0
 
 
@@ -43,17 +76,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
             hooks = await store.webhook_states()
         finally:
             await store.close()
-        print(f"database: {settings.database}")
-        print(f"customers: {figures['customers']}")
-        print("conversations: " + (", ".join(f"{k} {v}" for k, v in sorted(figures["conversations"].items())) or "none"))
-        print("messages:")
+        print(_("database: {path}").format(path=settings.database))
+        print(_("customers: {n}").format(n=figure(figures["customers"])))
+        print(_("conversations: {list}").format(list=_counts("conversation status", figures["conversations"])))
+        print(_("messages:"))
         for name, kind, direction, count in figures["messages"]:
-            print(f"  {name:<24} {kind:<10} {direction:<6} {count:>10}")
-        print("outbound: " + (", ".join(f"{k} {v}" for k, v in sorted(figures["outbound"].items())) or "none"))
-        print("channels:")
+            print(f"  {name:<24} {kind:<10} {pgettext('direction', direction):<6} {figure(count):>10}")
+        print(_("outbound: {list}").format(list=_counts("delivery state", figures["outbound"])))
+        print(_("channels:"))
         for ch in channels:
             detail = f": {sanitize_text(ch.health_detail)}" if ch.health_detail else ""
-            print(f"  {ch.name:<24} {ch.kind:<10} {ch.health}{detail}")
+            print(f"  {ch.name:<24} {ch.kind:<10} {pgettext('channel health', ch.health)}{detail}")
         from omniconsole.integrations.webhooks import describe_states
 
         for line in describe_states(settings, hooks):
@@ -102,10 +135,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                         detail = await connector.check()
                 finally:
                     await connector.close()
-                print(f"ok    {channel.name} ({channel.kind}): {detail}")
+                print(f"ok    {channel.name} ({channel.kind}): {words_text(detail)}")
             except ConnectorError as exc:
                 failures += 1
-                print(f"FAIL  {channel.name} ({channel.kind}): {exc.reason}")
+                print(f"FAIL  {channel.name} ({channel.kind}): {words_text(exc.words)}")
             except TimeoutError:
                 failures += 1
                 print(f"FAIL  {channel.name} ({channel.kind}): " + _("no answer within 30 s"))
@@ -122,7 +155,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         from omniconsole.core import contacts_import
 
         settings = _settings(args)
-        _require_admin(settings.database, current_user(), "import contacts", service_work=team_socket(settings) is not None)
+        _require_admin(settings.database, current_user(), N_("import contacts"), service_work=team_socket(settings) is not None)
         return contacts_import.cmd_import_contacts(args, settings, current_user())
     from omniconsole.core import mail_import
 
@@ -134,7 +167,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     me = current_user()
-    _require_admin(settings.database, me, "export a customer's data", team_socket(settings))
+    _require_admin(settings.database, me, N_("export a customer's data"), team_socket(settings))
 
     async def export():
         store = await open_store(settings, create=False)
@@ -153,7 +186,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text + "\n")
-        print(f"customer {data['customer']['id']}: {len(data['conversations'])} conversations written to {out}", file=sys.stderr)
+        n = len(data["conversations"])
+        words = ngettext(
+            "customer {id}: {n} conversation written to {path}", "customer {id}: {n} conversations written to {path}", n
+        )
+        print(words.format(id=data["customer"]["id"], n=figure(n), path=out), file=sys.stderr)
     else:
         print(text)
     return 0
@@ -163,7 +200,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     me = current_user()
-    _require_admin(settings.database, me, "erase a customer's data", team_socket(settings))
+    _require_admin(settings.database, me, N_("erase a customer's data"), team_socket(settings))
 
     async def erase(confirmed: bool):
         store = await open_store(settings, create=False)
@@ -171,7 +208,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
             customer_id = await find_customer(store, args.customer_id, settings.default_region)
             profile = await store.customer_profile(customer_id)
             if profile is None:
-                raise UsageError(f"there is no customer {customer_id}")
+                raise UsageError(N_("there is no customer {id}"), id=customer_id)
             if not confirmed:
                 return profile
             if team_socket(settings) is not None:
@@ -190,27 +227,42 @@ def cmd_erase(args: argparse.Namespace) -> int:
         if profile is None:
             return 130
         if not sys.stdin.isatty():
-            raise UsageError("erasing cannot be undone; add --yes to confirm when not at a terminal")
+            raise UsageError(N_("erasing cannot be undone; add --yes to confirm when not at a terminal"))
         from omniconsole.models import sanitize_text
 
-        who = " ".join(sanitize_text(profile.display_name).split()) or "(no name)"
+        who = " ".join(sanitize_text(profile.display_name).split()) or _("(no name)")
+        identities = ngettext("{n} identity", "{n} identities", len(profile.identities)).format(n=figure(len(profile.identities)))
+        conversations = ngettext("{n} conversation", "{n} conversations", len(profile.conversations))
         answer = input(
-            f"Erase customer {profile.id} «{who}»: {len(profile.identities)} identities, {len(profile.conversations)} conversations?"
-            " This cannot be undone. Type yes: "
+            _("Erase customer {id} «{name}»: {identities}, {conversations}? This cannot be undone. Type yes: ").format(
+                id=profile.id,
+                name=who,
+                identities=identities,
+                conversations=conversations.format(n=figure(len(profile.conversations))),
+            )
         )
         if answer.strip().lower() != "yes":
-            print("nothing erased")
+            print(_("nothing erased"))
             return 1
     result = _run(erase(True))
     if result is None:
         return 130
     print(
-        f"erased customer {result['customer_id']}: {result['messages']} messages emptied, "
-        f"{sum(result['identities'].values())} identities and {result['files_deleted']} files deleted; counts kept for statistics"
+        _(
+            "erased customer {id}: {messages} messages emptied, {identities} identities and {files} files deleted;"
+            " counts kept for statistics"
+        ).format(
+            id=result["customer_id"],
+            messages=figure(result["messages"]),
+            identities=figure(sum(result["identities"].values())),
+            files=figure(result["files_deleted"]),
+        )
     )
     if not result.get("log_truncated", True):
         print(
-            "note: another process was reading the database, so its write-ahead log still holds old pages;"
-            " they are overwritten as work goes on (or run `omniconsole erase` again when the team is off)"
+            _(
+                "note: another process was reading the database, so its write-ahead log still holds old pages;"
+                " they are overwritten as work goes on (or run `omniconsole erase` again when the team is off)"
+            )
         )
     return 0

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from omniconsole import config as config_module
 from omniconsole.cli.common import _run, _settings, current_user, team_socket
+from omniconsole.cli.language import decimal
 from omniconsole.errors import UsageError
+from omniconsole.i18n import N_, _
 from omniconsole.models import sanitize_text
 
 log = logging.getLogger("omniconsole")
@@ -29,9 +31,9 @@ def resolve_operator(store_path: Path, requested: str | None, socket_path: Path 
     me = current_user()
     if requested and requested != me:
         if os.geteuid() != 0:
-            raise UsageError("only root may open the window as another operator (--as)")
+            raise UsageError(N_("only root may open the window as another operator (--as)"))
         if socket_path is not None:
-            raise UsageError("in a team setup the core knows operators by their Unix user; run the window as that user")
+            raise UsageError(N_("in a team setup the core knows operators by their Unix user; run the window as that user"))
         me = requested
 
     async def lookup():
@@ -51,14 +53,16 @@ def resolve_operator(store_path: Path, requested: str | None, socket_path: Path 
         if op.login == me:
             return op
     if not operators:
-        raise UsageError(f"no operators are registered yet; run `omniconsole operator add {me} --admin` first")
-    raise UsageError(f"{me} is not an operator here; an admin can add you with `omniconsole operator add {me}`")
+        raise UsageError(N_("no operators are registered yet; run `omniconsole operator add {login} --admin` first"), login=me)
+    raise UsageError(
+        N_("{login} is not an operator here; an admin can add you with `omniconsole operator add {login}`"), login=me
+    )
 
 
 def open_window(settings, login: str | None, *, run_core: bool = True) -> int:
     """Open the operator's window on the configured database."""
     if not sys.stdout.isatty() or not sys.stdin.isatty():
-        raise UsageError("the window needs a terminal; use `omniconsole serve` for a headless core")
+        raise UsageError(N_("the window needs a terminal; use `omniconsole serve` for a headless core"))
     socket_path = team_socket(settings)
     operator = resolve_operator(settings.database, login, socket_path)
     # In a team setup systemd keeps the core running: the window never starts one of its own.
@@ -91,12 +95,12 @@ def cmd_window(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
-        raise UsageError(f"{path} already exists; use --force to overwrite it")
+        raise UsageError(N_("{path} already exists; use --force to overwrite it"), path=str(path))
     try:
         path.write_text(config_module.template(), encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-    print(f"wrote {path}; edit it, then run `omniconsole serve --config {path}`")
+        raise UsageError(N_("cannot write {path}: {error}"), path=str(path), error=exc.strerror) from None
+    print(_("wrote {path}; edit it, then run `omniconsole serve --config {path}`").format(path=path))
     return 0
 
 
@@ -107,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if not settings.channels:
-        log.warning("no channels are configured; the core will only send what operators queue (see `omniconsole init`)")
+        log.warning(_("no channels are configured; the core will only send what operators queue (see `omniconsole init`)"))
     if settings.team.socket is not None:
         # A team server: the database and data directory are the service user's alone (the
         # group reaches the core through its socket, never the files).
@@ -128,7 +132,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             hub = Hub(settings, store, **hub_parts(settings, store))
             holder = await store.lease_holder()
             if holder is not None:
-                log.info("waiting for the core lease held by pid %s on %s", holder.pid, holder.host)
+                log.info(_("waiting for the core lease held by pid {pid} on {host}").format(pid=holder.pid, host=holder.host))
             await hub.run()
         finally:
             if control is not None:
@@ -167,9 +171,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         demo_config.parent.mkdir(parents=True, exist_ok=True)
         demo_config.write_text(demo_config_text(settings), encoding="utf-8")
         (demo_config.parent / DEMO_RULES_NAME).write_text(DEMO_RULES, encoding="utf-8")
-        print(f"demo config: {demo_config} (other commands: `omniconsole --config {demo_config} stats`)")
+        print(_("demo config: {path} (other commands: `omniconsole --config {path} stats`)").format(path=demo_config))
     except OSError as exc:
-        raise UsageError(f"cannot write the demo's config {demo_config}: {exc.strerror}") from None
+        raise UsageError(
+            N_("cannot write the demo's config {path}: {error}"), path=str(demo_config), error=exc.strerror
+        ) from None
     if not args.db:
         # The demo runs what its config says (its SLA policy, rules and macros included).
         settings = config_module.load_settings(demo_config)
@@ -180,9 +186,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             if fresh:
                 started = time.perf_counter()
-                print(f"building a demo shop with {args.conversations} conversations in {settings.database} ...")
+                print(
+                    _("building a demo shop with {n} conversations in {path} ...").format(
+                        n=args.conversations, path=settings.database
+                    )
+                )
                 count = await build_demo_history(store, settings, conversations=args.conversations, admin=me)
-                print(f"built {count} messages in {time.perf_counter() - started:.1f} s")
+                print(_("built {n} messages in {seconds} s").format(n=count, seconds=decimal(time.perf_counter() - started)))
             else:
                 await store.add_operator(me, me, OperatorRole.ADMIN, actor=me)
             # The demo phone channel rings this extension: the window pops the caller's card.
@@ -195,7 +205,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
             library = await import_folder(store, DEMO_LIBRARY, "demo")
             if fresh or library.counts["new"] or library.counts["updated"]:
-                print(f"answers library: {len(library.lines)} articles from {DEMO_LIBRARY}")
+                print(_("answers library: {n} articles from {path}").format(n=len(library.lines), path=DEMO_LIBRARY))
             if not args.feed:
                 return "window"
             hub = Hub(settings, store, **hub_parts(settings, store))
@@ -225,7 +235,7 @@ async def live_feed(store, out=None) -> None:
     """Print what arrives and what is sent, as it happens (the demo's window until the TUI)."""
     out = out or sys.stdout
     last = await store.last_event_id()
-    print("live: customers write, the core stores and sends; Ctrl-C stops.", file=out, flush=True)
+    print(_("live: customers write, the core stores and sends; Ctrl-C stops."), file=out, flush=True)
     while True:
         for event in await store.events_since(last):
             last = event.id
@@ -245,10 +255,10 @@ async def _describe(store, event) -> str | None:
         text = " ".join(entry.body.split())[:100]
         badge = entry.channel_kind or "-"
         if event.kind == "message.received":
-            return f"{stamp} <- [{badge}] {entry.author or 'customer'} (#{entry.conversation_id}): {text}"
+            return f"{stamp} <- [{badge}] {entry.author or _('customer')} (#{entry.conversation_id}): {text}"
         if event.kind == "message.sent":
             return f"{stamp} -> [{badge}] {entry.author} (#{entry.conversation_id}): {text}"
         return f"{stamp} !! [{badge}] #{entry.conversation_id} {event.kind.split('.')[1]}: {sanitize_text(entry.error)}"
     if event.kind == "channel.health":
-        return f"{stamp} channel: {event.payload}"
+        return f"{stamp} " + _("channel: {state}").format(state=event.payload)
     return None
