@@ -4,9 +4,10 @@ Secrets never sit in the config itself: any channel key ending in `_env` names a
 variable and any key ending in `_file` names a file (which must be mode 0600 or stricter); the
 value lands under the key without the suffix (`token_env = "TG_TOKEN"` gives `token`).
 
-(Just past 600 lines: the settings of every table of the file; the capability packages'
-tables — `[[queues]]`, `[[sla]]`, `[automation]`, `[journeys]` — are parsed by their own
-packages, and only their hand-off lives here.)
+(Past 600 lines: the settings of every table of the file, each mistake raised as an English
+template with its values so the admin reads it in their language (issue #24); the capability
+packages' tables — `[[queues]]`, `[[sla]]`, `[automation]`, `[journeys]` — are parsed by their
+own packages, and only their hand-off lives here.)
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
                 try:
                     await store.add_operator(args.login, args.name, role, actor=me, extension=extension)
                 except ActionError as exc:
-                    raise UsageError(str(exc)) from None
+                    raise UsageError(exc.template, **exc.params) from None  # its words, in the reader's language
                 print(
                     _("{login} is now an operator ({role})").format(login=args.login, role=role)
                     + (_(", extension {number}").format(number=extension) if extension else "")
@@ -70,7 +70,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
                         teams=split(args.teams),
                     )
                 except ActionError as exc:
-                    raise UsageError(str(exc)) from None
+                    raise UsageError(exc.template, **exc.params) from None  # its words, in the reader's language
                 print(line)
             elif args.operator_command == "remove":
                 if not await store.remove_operator(args.login, actor=me):
