@@ -54,7 +54,7 @@ class ConnectorError(Exception):
     and `words` keeps both, for the reader's language (see `Words`)."""
 
     def __init__(self, reason: str, /, **params: Any):
-        words = Words(reason, **params)
+        words = reason if isinstance(reason, Words) and not params else Words(reason, **params)
         super().__init__(str(words))
         self.reason = str(words)
         self.words = words

@@ -256,7 +256,7 @@ class EmailConnector(Connector):
         """Send one reply by SMTP; 5xx answers are permanent, 4xx and network faults transient."""
         s = self.settings
         if not s.smtp_host:
-            raise PermanentError("this mailbox has no smtp_host configured, so it cannot send")
+            raise PermanentError(N_("this mailbox has no smtp_host configured, so it cannot send"))
         refuse_plain("smtp", s.smtp_host, s.smtp_security)
         mail = self.build_mail(message)
         message_id = str(mail["Message-ID"])

@@ -112,25 +112,27 @@ class VkConnector(Connector):
         token = str(settings.get("token") or "").strip()
         if not token:
             raise PermanentError(
-                "no VK community token: set token_env (or token_file) to where the community access token is "
-                "(community → Manage → API usage → Access tokens)"
+                N_(
+                    "no VK community token: set token_env (or token_file) to where the community access token is "
+                    "(community → Manage → API usage → Access tokens)"
+                )
             )
         api_url = str(settings.get("api_url") or DEFAULT_API_URL).rstrip("/")
         if not api_url.startswith(("https://", "http://")):
-            raise PermanentError(f"api_url must be an http(s) URL, not {api_url!r}")
+            raise PermanentError(N_("api_url must be an http(s) URL, not {url!r}"), url=api_url)
         self.api = VkApi(token, api_url, str(settings.get("api_version") or DEFAULT_API_VERSION))
         raw_group = settings.get("group_id")
         self.group_id: int | None = None
         if raw_group not in (None, ""):
             text = str(raw_group).strip().removeprefix("club").removeprefix("public").removeprefix("-")
             if not text.isdigit() or int(text) == 0:
-                raise PermanentError(f"group_id must be the community's number (like 123456), not {raw_group!r}")
+                raise PermanentError(N_("group_id must be the community's number (like 123456), not {value!r}"), value=raw_group)
             self.group_id = int(text)
         try:
             self.poll_wait = max(0, min(90, round(float(settings.get("poll_wait", 25)))))
             self.max_file_bytes = int(float(settings.get("max_file_mb", 20)) * 1024 * 1024)
         except (TypeError, ValueError):
-            raise PermanentError("poll_wait and max_file_mb must be numbers") from None
+            raise PermanentError(N_("poll_wait and max_file_mb must be numbers")) from None
         self.community_name = ""
         self._names: dict[int, str] = {}
         self._screen_names: dict[int, str] = {}

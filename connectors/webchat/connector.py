@@ -114,8 +114,10 @@ class WebChatConnector(Connector):
         secret = str(settings.get("secret") or "")
         if len(secret) < 16:
             raise PermanentError(
-                "the web chat needs a secret of at least 16 characters to sign visitor sessions "
-                "(secret_env or secret_file; for example the output of `openssl rand -hex 32`)"
+                N_(
+                    "the web chat needs a secret of at least 16 characters to sign visitor sessions "
+                    "(secret_env or secret_file; for example the output of `openssl rand -hex 32`)"
+                )
             )
         try:
             self.hours = office_hours(settings)

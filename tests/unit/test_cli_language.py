@@ -130,6 +130,8 @@ def test_doctor_with_a_dead_channel_in_russian(tmp_path: Path) -> None:
         '[[channels]]\nkind = "telephony"\nname = "pbx"\n'
         '[[channels]]\nkind = "webchat"\nname = "site"\nsecret_env = "CHAT_SECRET"\nport = 0\n'
         '[[channels]]\nkind = "demo"\n'
+        '[[channels]]\nkind = "webchat"\nname = "bare"\n'
+        '[[channels]]\nkind = "api"\nname = "crm"\n'
     )
     config = russian_config(tmp_path, channels)
     env = c_locale()
@@ -144,6 +146,14 @@ def test_doctor_with_a_dead_channel_in_russian(tmp_path: Path) -> None:
     )
     assert "ok    site (webchat): веб-чат для только своей демо-страницы (allowed_origins пуст); работает круглосуточно" in lines
     assert "ok    demo (demo): для этого канала проверки нет" in lines
+    assert (
+        "FAIL  bare (webchat): веб-чату нужен секрет не короче 16 символов для подписи сессий посетителей"
+        " (secret_env или secret_file; например, вывод `openssl rand -hex 32`)" in lines
+    )
+    assert (
+        "FAIL  crm (api): не задан токен (token_env или token_file: секрет, который интеграция передаёт как bearer-токен)"
+        in lines
+    )
     # The same config without [ui] and a C locale: the English lines of before.
     (tmp_path / "en.toml").write_text(config.read_text().replace('language = "ru"', ""), encoding="utf-8")
     english = omniconsole("--config", str(tmp_path / "en.toml"), "doctor", env=env).stdout.splitlines()
