@@ -257,3 +257,25 @@ def test_connectors_marked_words_have_russian() -> None:
         if entry is None or not entry.string or "fuzzy" in entry.flags:
             missing.append(message)
     assert not missing, missing
+
+
+def test_every_commands_help_formats_in_russian() -> None:
+    """argparse %-formats each help text: a Russian one with a stray % (or a lost %(default)s)
+    would break that command's --help. Every parser and sub-parser is formatted here."""
+    import argparse
+
+    from omniconsole.cli import build_parser
+    from omniconsole.cli.language import speak_argparse
+
+    i18n.set_language("ru")
+    speak_argparse()
+    pending, seen = [build_parser()], 0
+    while pending:
+        parser = pending.pop()
+        text = parser.format_help()
+        seen += 1
+        assert text.startswith("использование: "), text
+        for action in parser._actions:  # noqa: SLF001 - argparse keeps sub-parsers only here
+            if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+                pending.extend(action.choices.values())
+    assert seen > 40
