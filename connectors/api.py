@@ -50,6 +50,7 @@ import httpx
 
 from connectors import signing
 from connectors.base import (
+    N_,
     ChannelContext,
     Connector,
     DeliveryUpdate,
@@ -63,6 +64,7 @@ from connectors.base import (
     WebRequest,
     WebResponse,
     WebRoute,
+    Words,
 )
 from connectors.bearer import Invalid, moment_field, read_json_object, refuse_without_token, take_one, text_field
 from connectors.log_digest import LogDigest
@@ -125,18 +127,26 @@ class ApiConnector(Connector):
             self.callback_timeout = float(settings.get("callback_timeout", 15))
         except (TypeError, ValueError):
             self.callback_timeout = 15.0
-            self._problem = "callback_timeout must be a number of seconds"
+            self._problem = Words(N_("callback_timeout must be a number of seconds"))
         if self.primary not in IDENTITY_KINDS:
-            self._problem = f"identity_kind must be one of {', '.join(IDENTITY_KINDS)} (got {self.primary!r})"
+            self._problem = Words(
+                N_("identity_kind must be one of {kinds} (got {kind!r})"), kinds=", ".join(IDENTITY_KINDS), kind=self.primary
+            )
         if not self.token:
-            self._problem = "missing token (token_env or token_file: the secret the integration sends as a bearer token)"
+            self._problem = Words(
+                N_("missing token (token_env or token_file: the secret the integration sends as a bearer token)")
+            )
         self._send_problem = ""
         if not self.callback_url:
-            self._send_problem = "this API channel has no callback_url, so replies cannot be delivered; set one in the config"
+            self._send_problem = Words(
+                N_("this API channel has no callback_url, so replies cannot be delivered; set one in the config")
+            )
         elif urlsplit(self.callback_url).scheme not in ("http", "https") or not urlsplit(self.callback_url).hostname:
-            self._send_problem = f"callback_url {self.callback_url!r} is not an http(s) URL"
+            self._send_problem = Words(N_("callback_url {url!r} is not an http(s) URL"), url=self.callback_url)
         elif not self.callback_secret:
-            self._send_problem = "missing callback_secret (callback_secret_env: the secret that signs replies to the callback)"
+            self._send_problem = Words(
+                N_("missing callback_secret (callback_secret_env: the secret that signs replies to the callback)")
+            )
         self._sink: InboundSink | None = None
         self.faults = LogDigest(self.log)  # failures to store, once a minute per kind
         self._client: httpx.AsyncClient | None = None
@@ -159,8 +169,12 @@ class ApiConnector(Connector):
         if self._problem:
             raise PermanentError(self._problem)
         if self._send_problem:
-            return f"open API {self.integration!r}: receiving; replies cannot go out: {self._send_problem}"
-        return f"open API {self.integration!r}: replies go to {_origin(self.callback_url)}"
+            return Words(
+                N_("open API {name!r}: receiving; replies cannot go out: {problem}"),
+                name=self.integration,
+                problem=self._send_problem,
+            )
+        return Words(N_("open API {name!r}: replies go to {origin}"), name=self.integration, origin=_origin(self.callback_url))
 
     async def run(self, sink: InboundSink) -> None:
         """Take messages for `sink` until cancelled (the listener brings them)."""

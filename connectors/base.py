@@ -25,12 +25,39 @@ from typing import Any, ClassVar, Protocol
 from omniconsole.models import DeliveryState, IdentityKind
 
 
-class ConnectorError(Exception):
-    """A channel failed; `reason` is a sentence an operator can read."""
+def N_(message: str) -> str:
+    """Marks an operator's or admin's English words for the catalog (`make i18n` extracts
+    connectors/ too); connectors import nothing of omniconsole, so the words are translated
+    where they are shown (`omniconsole doctor`, omniconsole/cli/language.py `words_text`)."""
+    return message
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+
+class Words(str):
+    """A line for a person, as English text (what `str` is) that also keeps its template and
+    values, so the reader's language can be put in later (issue #24): `Words(N_("bot @{name}"),
+    name="shop_bot")` equals "bot @shop_bot". `template` (str) is the N_-marked English with
+    `{name}` fields, `params` (dict) their values. Raises KeyError when a field has no value."""
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, /, **params: Any) -> Words:
+        self = super().__new__(cls, template.format(**params) if params else template)
+        self.template = template
+        self.params = params
+        return self
+
+
+class ConnectorError(Exception):
+    """A channel failed; `reason` is a sentence an operator can read. Given as a template and
+    values (`PermanentError(N_("bad token for {name}"), name=...)`), `reason` is the English line
+    and `words` keeps both, for the reader's language (see `Words`)."""
+
+    def __init__(self, reason: str, /, **params: Any):
+        words = reason if isinstance(reason, Words) and not params else Words(reason, **params)
+        super().__init__(str(words))
+        self.reason = str(words)
+        self.words = words
 
 
 class TransientError(ConnectorError):
@@ -38,8 +65,8 @@ class TransientError(ConnectorError):
 
     `retry_after` (seconds) is the peer's own hint, such as Telegram's 429 `retry_after`."""
 
-    def __init__(self, reason: str, retry_after: float | None = None):
-        super().__init__(reason)
+    def __init__(self, reason: str, /, retry_after: float | None = None, **params: Any):
+        super().__init__(reason, **params)
         self.retry_after = retry_after
 
 
@@ -318,8 +345,9 @@ class Connector(abc.ABC):
     async def check(self) -> str:
         """Test the channel's credentials and reachability for `omniconsole doctor`.
 
-        Returns a short description ("bot @shop_bot") or raises a `ConnectorError`."""
-        return "no check available for this channel"
+        Returns a short description ("bot @shop_bot"), best a `Words` so `doctor` can say it
+        in the admin's language, or raises a `ConnectorError`."""
+        return Words(N_("no check available for this channel"))
 
     def web_routes(self) -> Sequence[WebRoute]:
         """HTTP routes this channel serves through the core's listener (webhooks); none by

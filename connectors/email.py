@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 import aiosmtplib
 
 from connectors.base import (
+    N_,
     ChannelContext,
     Connector,
     InboundMessage,
@@ -47,6 +48,7 @@ from connectors.base import (
     PermanentError,
     SendResult,
     TransientError,
+    Words,
     raise_if_cancelled,
 )
 from connectors.mail.imap import ImapSession, imap_error, imap_utf7, uid_set
@@ -254,7 +256,7 @@ class EmailConnector(Connector):
         """Send one reply by SMTP; 5xx answers are permanent, 4xx and network faults transient."""
         s = self.settings
         if not s.smtp_host:
-            raise PermanentError("this mailbox has no smtp_host configured, so it cannot send")
+            raise PermanentError(N_("this mailbox has no smtp_host configured, so it cannot send"))
         refuse_plain("smtp", s.smtp_host, s.smtp_security)
         mail = self.build_mail(message)
         message_id = str(mail["Message-ID"])
@@ -334,10 +336,13 @@ class EmailConnector(Connector):
             raise imap_error(exc, session.where, session.settings.imap_host) from None
         finally:
             await session.close()
-        plural = "folder" if len(s.folders) == 1 else "folders"
-        summary = f"imap ok ({len(s.folders)} {plural}, {'IDLE' if idle else 'polling'})"
+        mode = "IDLE" if idle else Words(N_("polling"))
+        if len(s.folders) == 1:
+            summary = Words(N_("imap ok (1 folder, {mode})"), mode=mode)
+        else:
+            summary = Words(N_("imap ok ({n} folders, {mode})"), n=len(s.folders), mode=mode)
         if not s.smtp_host:
-            return summary + ", no smtp_host: receive only"
+            return Words(N_("{summary}, no smtp_host: receive only"), summary=summary)
         refuse_plain("smtp", s.smtp_host, s.smtp_security)
         options = self._smtp_options()
         username, password = options.pop("username", None), options.pop("password", None)
@@ -356,4 +361,4 @@ class EmailConnector(Connector):
             raise smtp_setup_error(exc, where, s.smtp_host) or TransientError(f"cannot reach {where}: {exc}") from None
         finally:
             client.close()
-        return summary + ", smtp ok"
+        return Words(N_("{summary}, smtp ok"), summary=summary)

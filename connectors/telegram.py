@@ -57,6 +57,7 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from connectors.base import (
+    N_,
     ChannelContext,
     Connector,
     ConnectorError,
@@ -67,6 +68,7 @@ from connectors.base import (
     PermanentError,
     SendResult,
     TransientError,
+    Words,
     raise_if_cancelled,
 )
 from connectors.payload import REACTION, as_dict, as_int, deliver_isolated, describe, epoch_time, file_suffix, unreadable
@@ -169,7 +171,7 @@ class TelegramConnector(Connector):
             me = await bot.get_me()
         except TelegramError as exc:
             raise self._error(exc, "checking the bot") from exc
-        return f"bot @{me.username}"
+        return Words(N_("bot @{name}"), name=me.username)
 
     async def close(self) -> None:
         """Shut the Bot down (closes its HTTP connections)."""

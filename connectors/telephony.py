@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.base import (
+    N_,
     ChannelContext,
     Connector,
     InboundMessage,
@@ -38,6 +39,7 @@ from connectors.base import (
     WebRequest,
     WebResponse,
     WebRoute,
+    Words,
 )
 from connectors.bearer import Invalid, moment_field, take_one, text_field
 from connectors.log_digest import LogDigest
@@ -71,8 +73,8 @@ class TelephonyConnector(Connector):
     async def check(self) -> str:
         """The token must be configured; there is nothing to call (the PBX calls us)."""
         if not self.token:
-            raise PermanentError("missing token (token_env or token_file: the secret the PBX sends as a bearer token)")
-        return "telephony: receiving call events"
+            raise PermanentError(N_("missing token (token_env or token_file: the secret the PBX sends as a bearer token)"))
+        return Words(N_("telephony: receiving call events"))
 
     async def run(self, sink: InboundSink) -> None:
         """Take call events for `sink` until cancelled (the listener brings them)."""

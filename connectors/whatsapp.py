@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from connectors.base import (
+    N_,
     ChannelContext,
     Connector,
     ConnectorError,
@@ -50,6 +51,7 @@ from connectors.base import (
     WebRequest,
     WebResponse,
     WebRoute,
+    Words,
 )
 from connectors.payload import (
     REACTION,
@@ -215,7 +217,11 @@ class WhatsAppConnector(Connector):
         )
         number = str(data.get("display_phone_number") or self.phone_number_id)
         name = data.get("verified_name")
-        return f"WhatsApp {number} ({name})" if name else f"WhatsApp {number}"
+        return (
+            Words(N_("WhatsApp {number} ({name})"), number=number, name=name)
+            if name
+            else Words(N_("WhatsApp {number}"), number=number)
+        )
 
     async def close(self) -> None:
         """Close the HTTP connections."""

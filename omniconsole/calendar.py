@@ -297,9 +297,23 @@ class Calendar:
 
     def describe(self) -> str:
         """One line for status texts: `Mon-Fri 09:00-18:00 (Europe/Moscow)` or `always open`."""
-        hours = self.text or "always open"
-        extra = f", holidays of {self.country}" if self.country else ""
-        return f"{hours} ({self.zone.key}{extra})" if self.text or extra else hours
+        template, params = self.describe_parts()
+        return template.format(**params)
+
+    def describe_parts(self) -> tuple[str, dict[str, str]]:
+        """`describe()` as an English template (marked for the catalog, issue #24) and its
+        values, for a line shown in the admin's language (`omniconsole doctor`); `hours` is
+        the config's own text and is not translated."""
+        from omniconsole.i18n import N_  # noqa: PLC0415 - stdlib only, like this module
+
+        if self.country:
+            template = (
+                N_("{hours} ({zone}, holidays of {country})") if self.text else N_("always open ({zone}, holidays of {country})")
+            )
+            return template, {"hours": self.text, "zone": self.zone.key, "country": self.country}
+        if self.text:
+            return N_("{hours} ({zone})"), {"hours": self.text, "zone": self.zone.key}
+        return N_("always open"), {}
 
 
 def calendars_from_settings(tables: Iterable[Mapping[str, Any]], base: Path | None = None) -> dict[str, Calendar]:

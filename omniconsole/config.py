@@ -4,9 +4,10 @@ Secrets never sit in the config itself: any channel key ending in `_env` names a
 variable and any key ending in `_file` names a file (which must be mode 0600 or stricter); the
 value lands under the key without the suffix (`token_env = "TG_TOKEN"` gives `token`).
 
-(Just past 600 lines: the settings of every table of the file; the capability packages'
-tables — `[[queues]]`, `[[sla]]`, `[automation]`, `[journeys]` — are parsed by their own
-packages, and only their hand-off lives here.)
+(Past 600 lines: the settings of every table of the file, each mistake raised as an English
+template with its values so the admin reads it in their language (issue #24); the capability
+packages' tables — `[[queues]]`, `[[sla]]`, `[automation]`, `[journeys]` — are parsed by their
+own packages, and only their hand-off lives here.)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from omniconsole.errors import UsageError
+from omniconsole.i18n import N_, _
 
 DEFAULT_CONFIG_NAME = "omniconsole.toml"
 ENV_CONFIG = "OMNICONSOLE_CONFIG"
@@ -225,13 +227,15 @@ def load_settings(config: str | Path | None = None, database: str | Path | None 
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"config file {path} does not exist; create one with `omniconsole init {path}`") from None
+        raise UsageError(
+            N_("config file {path} does not exist; create one with `omniconsole init {path}`"), path=str(path)
+        ) from None
     except PermissionError:
-        raise UsageError(f"cannot read config file {path}: permission denied") from None
+        raise UsageError(N_("cannot read config file {path}: permission denied"), path=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+        raise UsageError(N_("config file {path} is not valid TOML: {error}"), path=str(path), error=str(exc)) from None
     except UnicodeDecodeError:
-        raise UsageError(f"config file {path} is not UTF-8 text") from None
+        raise UsageError(N_("config file {path} is not UTF-8 text"), path=str(path)) from None
     return parse_settings(raw, path, db_override)
 
 
@@ -245,30 +249,36 @@ def parse_settings(raw: dict[str, Any], path: Path, db_override: Path | None = N
     database = db_override.resolve() if db_override else _resolve(base, store.get("database", str(data_dir / "omniconsole.db")))
     region = identity.get("default_region", "RU")
     if not isinstance(region, str) or len(region) != 2:
-        raise UsageError(f'{path}: [identity] default_region must be a two-letter country code such as "RU"')
+        raise UsageError(N_('{path}: [identity] default_region must be a two-letter country code such as "RU"'), path=str(path))
     channels_raw = raw.get("channels", [])
     if not isinstance(channels_raw, list):
-        raise UsageError(f"{path}: channels must be written as [[channels]] tables")
+        raise UsageError(N_("{path}: channels must be written as [[channels]] tables"), path=str(path))
     channels: list[ChannelSettings] = []
     names: set[str] = set()
     from connectors import connector_kinds
 
     kinds = connector_kinds()
     for number, table in enumerate(channels_raw, start=1):
-        where = f"{path}: channel #{number}"
+        where = _("{path}: channel #{number}").format(path=path, number=number)
         if not isinstance(table, dict):
-            raise UsageError(f"{where} must be a [[channels]] table")
+            raise UsageError(N_("{where} must be a [[channels]] table"), where=where)
         kind = table.get("kind")
         if kind not in kinds:
-            raise UsageError(f"{where}: kind must be one of {', '.join(kinds)} (got {kind!r})")
+            raise UsageError(
+                N_("{where}: kind must be one of {kinds} (got {kind!r})"), where=where, kinds=", ".join(kinds), kind=kind
+            )
         name = table.get("name") or kind
         if not isinstance(name, str):
-            raise UsageError(f"{where}: name must be text")
+            raise UsageError(N_("{where}: name must be text"), where=where)
         if name in names:
-            raise UsageError(f"{where}: another channel is already named {name!r}; names must be unique")
+            raise UsageError(
+                N_("{where}: another channel is already named {name!r}; names must be unique"), where=where, name=name
+            )
         names.add(name)
         options = _resolve_secrets(
-            {k: v for k, v in table.items() if k not in {"kind", "name", "enabled"}}, f"{path}: channel {name!r}", base
+            {k: v for k, v in table.items() if k not in {"kind", "name", "enabled"}},
+            _("{path}: channel {name!r}").format(path=path, name=name),
+            base,
         )
         channels.append(ChannelSettings(kind=kind, name=name, options=options, enabled=bool(table.get("enabled", True))))
     routing = _routing_settings(raw, path, base)
@@ -301,16 +311,16 @@ def _ui_language(table: dict[str, Any], path: Path) -> str | None:
 
     unknown = sorted(set(table) - {"language"})
     if unknown:
-        raise UsageError(f"{path}: [ui] has no setting {unknown[0]!r}; it knows: language")
+        raise UsageError(N_("{path}: [ui] has no setting {key!r}; it knows: language"), path=str(path), key=unknown[0])
     value = table.get("language")
     if value is None:
         return None
     if not isinstance(value, str):
-        raise UsageError(f'{path}: [ui] language must be text such as "ru"')
+        raise UsageError(N_('{path}: [ui] language must be text such as "ru"'), path=str(path))
     try:
         return check_language(value)
     except LanguageError as exc:
-        raise UsageError(f"{path}: [ui] {exc}") from None
+        raise UsageError(N_("{path}: [ui] {error}"), path=str(path), error=str(exc)) from None
 
 
 def _automation_settings(table: dict[str, Any], path: Path, base: Path, settings: Settings) -> Any:
@@ -322,10 +332,10 @@ def _automation_settings(table: dict[str, Any], path: Path, base: Path, settings
 
     unknown = sorted(set(table) - {"rules"})
     if unknown:
-        raise UsageError(f"{path}: [automation]: unknown key {unknown[0]!r}; the key is rules")
+        raise UsageError(N_("{path}: [automation]: unknown key {key!r}; the key is rules"), path=str(path), key=unknown[0])
     rules = table.get("rules")
     if not isinstance(rules, str) or not rules:
-        raise UsageError(f'{path}: [automation]: rules must be the path of a rules file such as "rules.toml"')
+        raise UsageError(N_('{path}: [automation]: rules must be the path of a rules file such as "rules.toml"'), path=str(path))
     rules_path = _resolve(base, rules)
     calendars = set(getattr(settings.routing, "calendars", {}) or {"default"})
     try:
@@ -336,10 +346,11 @@ def _automation_settings(table: dict[str, Any], path: Path, base: Path, settings
     for rule in [*book.rules, *book.macros]:
         for action in rule.actions:
             if action.kind == "webhook" and action.value not in hooks:
-                what = "rule" if rule in book.rules else "macro"
-                raise UsageError(
-                    f"{rules_path}: {what} {rule.name!r}: webhook {action.value!r} is not a [[webhooks]] endpoint of {path}"
-                )
+                if rule in book.rules:
+                    template = N_("{rules_path}: rule {rule!r}: webhook {webhook!r} is not a [[webhooks]] endpoint of {path}")
+                else:
+                    template = N_("{rules_path}: macro {rule!r}: webhook {webhook!r} is not a [[webhooks]] endpoint of {path}")
+                raise UsageError(template, rules_path=str(rules_path), rule=rule.name, webhook=action.value, path=str(path))
     return AutomationSettings(rules_path, book)
 
 
@@ -349,13 +360,15 @@ def _team_settings(table: dict[str, Any], path: Path, base: Path) -> TeamSetting
     known = {"socket", "group"}
     unknown = sorted(set(table) - known)
     if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+        raise UsageError(
+            N_("{where}: unknown key {key!r}; the keys are {keys}"), where=where, key=unknown[0], keys=", ".join(sorted(known))
+        )
     socket = table.get("socket")
     if socket is not None and (not isinstance(socket, str) or not socket):
-        raise UsageError(f'{where}: socket must be a path such as "/run/omniconsole/core.sock"')
+        raise UsageError(N_('{where}: socket must be a path such as "/run/omniconsole/core.sock"'), where=where)
     group = table.get("group", "omniconsole")
     if not isinstance(group, str) or not group:
-        raise UsageError(f'{where}: group must be a Unix group name such as "omniconsole"')
+        raise UsageError(N_('{where}: group must be a Unix group name such as "omniconsole"'), where=where)
     return TeamSettings(socket=_resolve(base, socket) if socket else None, group=group)
 
 
@@ -365,26 +378,28 @@ def _survey_settings(table: dict[str, Any], path: Path) -> SurveySettings:
     known = {"csat", "csat_every_days", "nps", "nps_every_days", "texts"}
     unknown = sorted(set(table) - known)
     if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+        raise UsageError(
+            N_("{where}: unknown key {key!r}; the keys are {keys}"), where=where, key=unknown[0], keys=", ".join(sorted(known))
+        )
     values: dict[str, Any] = {}
     for key in ("csat", "nps"):
         if key in table:
             if not isinstance(table[key], bool):
-                raise UsageError(f"{where}: {key} must be true or false")
+                raise UsageError(N_("{where}: {key} must be true or false"), where=where, key=key)
             values[key] = table[key]
     for key in ("csat_every_days", "nps_every_days"):
         if key in table:
             value = table[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise UsageError(f"{where}: {key} must be a whole number of days (0 or more)")
+                raise UsageError(N_("{where}: {key} must be a whole number of days (0 or more)"), where=where, key=key)
             values[key] = value
     texts = table.get("texts", {})
     if not isinstance(texts, dict) or not all(isinstance(v, dict) for v in texts.values()):
-        raise UsageError(f"{where}: texts must be tables per language, e.g. [surveys.texts.en]")
+        raise UsageError(N_("{where}: texts must be tables per language, e.g. [surveys.texts.en]"), where=where)
     for language, entries in texts.items():
         for key, value in entries.items():
             if not isinstance(value, str):
-                raise UsageError(f"{where}: texts.{language}.{key} must be text")
+                raise UsageError(N_("{where}: texts.{language}.{key} must be text"), where=where, language=language, key=key)
     values["texts"] = {str(k): dict(v) for k, v in texts.items()}
     return SurveySettings(**values)
 
@@ -396,7 +411,7 @@ def _journey_settings(table: dict[str, Any], path: Path) -> Any:
     try:
         return parse_settings(table)
     except ValueError as exc:
-        raise UsageError(f"{path}: [journeys]: {exc}") from None
+        raise UsageError(N_("{path}: [journeys]: {error}"), path=str(path), error=str(exc)) from None
 
 
 def _routing_settings(raw: dict[str, Any], path: Path, base: Path) -> Any:
@@ -406,7 +421,7 @@ def _routing_settings(raw: dict[str, Any], path: Path, base: Path) -> Any:
     try:
         return parse_routing(_table(raw, "routing", path), raw.get("queues", []), raw.get("calendars", []), base)
     except RoutingSettingsError as exc:
-        raise UsageError(f"{path}: {exc}") from None
+        raise UsageError(N_("{path}: {error}"), path=str(path), error=str(exc)) from None
 
 
 def _sla_settings(raw: dict[str, Any], path: Path, routing: Any) -> tuple:
@@ -416,7 +431,7 @@ def _sla_settings(raw: dict[str, Any], path: Path, routing: Any) -> tuple:
     try:
         return parse_sla(raw.get("sla", []), routing.calendars)
     except SlaSettingsError as exc:
-        raise UsageError(f"{path}: {exc}") from None
+        raise UsageError(N_("{path}: {error}"), path=str(path), error=str(exc)) from None
 
 
 def _crm_settings(table: dict[str, Any], path: Path, base: Path) -> CrmSettings | None:
@@ -443,34 +458,44 @@ def _crm_settings(table: dict[str, Any], path: Path, base: Path) -> CrmSettings 
     }
     unknown = sorted(set(table) - known)
     if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+        raise UsageError(
+            N_("{where}: unknown key {key!r}; the keys are {keys}"), where=where, key=unknown[0], keys=", ".join(sorted(known))
+        )
     urls = {}
     for kind in kinds:
         url = table.get(f"url_{kind}")
         if url is None:
             continue
         if not isinstance(url, str) or "{value}" not in url or urlsplit(url).scheme not in ("http", "https"):
-            raise UsageError(f"{where}: url_{kind} must be an http(s) URL with {{value}} where the {kind} goes")
+            raise UsageError(
+                N_("{where}: url_{kind} must be an http(s) URL with {{value}} where the {kind} goes"), where=where, kind=kind
+            )
         urls[kind] = url
     if not urls:
-        raise UsageError(f"{where}: give at least one of url_crm, url_email, url_phone")
+        raise UsageError(N_("{where}: give at least one of url_crm, url_email, url_phone"), where=where)
     fields = table.get("fields", {})
     if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
-        raise UsageError(f'{where}: fields must be a table of label = "JMESPath expression"')
+        raise UsageError(N_('{where}: fields must be a table of label = "JMESPath expression"'), where=where)
     for label, expression in [*fields.items(), ("id_field", table.get("id_field", "id"))]:
         try:
             jmespath.compile(expression)
         except (JMESPathError, TypeError) as exc:
-            raise UsageError(f"{where}: {label}: {expression!r} is not a JMESPath expression: {exc}") from None
+            raise UsageError(
+                N_("{where}: {label}: {expression!r} is not a JMESPath expression: {error}"),
+                where=where,
+                label=label,
+                expression=expression,
+                error=str(exc),
+            ) from None
     record_url = table.get("record_url", "")
     if not isinstance(record_url, str) or (record_url and "{id}" not in record_url):
-        raise UsageError(f"{where}: record_url must be a URL with {{id}} where the record's id goes")
+        raise UsageError(N_("{where}: record_url must be a URL with {{id}} where the record's id goes"), where=where)
     secrets = _resolve_secrets({k: v for k, v in table.items() if k.startswith("token")}, where, base)
     numbers = {}
     for key, default in (("timeout", 3.0), ("cache_ttl", 300.0), ("max_kb", 1024)):
         value = table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise UsageError(f"{where}: {key} must be a positive number")
+            raise UsageError(N_("{where}: {key} must be a positive number"), where=where, key=key)
         numbers[key] = value
     return CrmSettings(
         urls=urls,
@@ -489,39 +514,49 @@ def _webhook_settings(tables: Any, path: Path, base: Path) -> list[WebhookSettin
     from urllib.parse import urlsplit
 
     if not isinstance(tables, list):
-        raise UsageError(f"{path}: webhooks must be written as [[webhooks]] tables")
+        raise UsageError(N_("{path}: webhooks must be written as [[webhooks]] tables"), path=str(path))
     known = {"name", "url", "events", "secret", "secret_env", "secret_file", "timeout", "retry_base", "retry_max"}
     result: list[WebhookSettings] = []
     for number, table in enumerate(tables, start=1):
         if not isinstance(table, dict):
-            raise UsageError(f"{path}: webhook #{number} must be a [[webhooks]] table")
+            raise UsageError(N_("{path}: webhook #{number} must be a [[webhooks]] table"), path=str(path), number=number)
         name = table.get("name") or f"webhook{number}"
-        where = f"{path}: webhook {name!r}"
+        where = _("{path}: webhook {name!r}").format(path=path, name=name)
         if not isinstance(name, str) or any(w.name == name for w in result):
-            raise UsageError(f"{where}: name must be text, unique among [[webhooks]]")
+            raise UsageError(N_("{where}: name must be text, unique among [[webhooks]]"), where=where)
         unknown = sorted(set(table) - known)
         if unknown:
-            raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+            raise UsageError(
+                N_("{where}: unknown key {key!r}; the keys are {keys}"),
+                where=where,
+                key=unknown[0],
+                keys=", ".join(sorted(known)),
+            )
         url = table.get("url")
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-            raise UsageError(f'{where}: url must be an http(s) URL such as "https://crm.example.com/hooks/omni"')
+            raise UsageError(N_('{where}: url must be an http(s) URL such as "https://crm.example.com/hooks/omni"'), where=where)
         events = table.get("events", ["*"])
         if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
-            raise UsageError(f'{where}: events must be a list of event names, or ["*"] for all')
+            raise UsageError(N_('{where}: events must be a list of event names, or ["*"] for all'), where=where)
         if "*" in events:
             events = list(WEBHOOK_EVENTS)
         wrong = [e for e in events if e not in WEBHOOK_EVENTS]
         if wrong:
-            raise UsageError(f"{where}: unknown event {wrong[0]!r}; the events are {', '.join(WEBHOOK_EVENTS)}")
+            raise UsageError(
+                N_("{where}: unknown event {event!r}; the events are {events}"),
+                where=where,
+                event=wrong[0],
+                events=", ".join(WEBHOOK_EVENTS),
+            )
         secrets = _resolve_secrets({k: v for k, v in table.items() if k.startswith("secret")}, where, base)
         secret = secrets.get("secret")
         if not isinstance(secret, str) or not secret:
-            raise UsageError(f"{where}: a secret is needed to sign the requests; set secret_env or secret_file")
+            raise UsageError(N_("{where}: a secret is needed to sign the requests; set secret_env or secret_file"), where=where)
         numbers = {}
         for key, default in (("timeout", 10.0), ("retry_base", 1.0), ("retry_max", 300.0)):
             value = table.get(key, default)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise UsageError(f"{where}: {key} must be a positive number of seconds")
+                raise UsageError(N_("{where}: {key} must be a positive number of seconds"), where=where, key=key)
             numbers[key] = float(value)
         result.append(WebhookSettings(name=name, url=url, events=tuple(dict.fromkeys(events)), secret=secret, **numbers))
     return result
@@ -533,14 +568,16 @@ def _retention_settings(table: dict[str, Any], path: Path) -> RetentionSettings:
     known = {"live_days", "messages_days"}
     unknown = sorted(set(table) - known)
     if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+        raise UsageError(
+            N_("{where}: unknown key {key!r}; the keys are {keys}"), where=where, key=unknown[0], keys=", ".join(sorted(known))
+        )
     values: dict[str, int | None] = {}
     for key in sorted(known):
         if key not in table:
             continue
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"{where}: {key} must be a whole number of days, at least 1")
+            raise UsageError(N_("{where}: {key} must be a whole number of days, at least 1"), where=where, key=key)
         values[key] = value
     return RetentionSettings(**values)
 
@@ -551,33 +588,39 @@ def _listener_settings(table: dict[str, Any], path: Path) -> ListenerSettings:
     known = {"host", "port", "max_body_kb", "rate_per_minute", "enabled", "trusted_proxies", "public_url"}
     unknown = sorted(set(table) - known)
     if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
+        raise UsageError(
+            N_("{where}: unknown key {key!r}; the keys are {keys}"), where=where, key=unknown[0], keys=", ".join(sorted(known))
+        )
     defaults = ListenerSettings()
     host = table.get("host", defaults.host)
     if not isinstance(host, str) or not host:
-        raise UsageError(f'{where}: host must be an address such as "127.0.0.1"')
+        raise UsageError(N_('{where}: host must be an address such as "127.0.0.1"'), where=where)
     numbers = {}
     for key, low, high in (("port", 0, 65535), ("max_body_kb", 1, 1024 * 1024), ("rate_per_minute", 1, 10**7)):
         value = table.get(key, getattr(defaults, key))
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise UsageError(f"{where}: {key} must be a whole number from {low} to {high}")
+            raise UsageError(
+                N_("{where}: {key} must be a whole number from {low} to {high}"), where=where, key=key, low=low, high=high
+            )
         numbers[key] = value
     enabled = table.get("enabled")
     if enabled is not None and not isinstance(enabled, bool):
-        raise UsageError(f"{where}: enabled must be true or false")
+        raise UsageError(N_("{where}: enabled must be true or false"), where=where)
     proxies = table.get("trusted_proxies", list(defaults.trusted_proxies))
     if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
-        raise UsageError(f"{where}: trusted_proxies must be a list of addresses")
+        raise UsageError(N_("{where}: trusted_proxies must be a list of addresses"), where=where)
     for proxy in proxies:
         try:
             ipaddress.ip_network(proxy.strip(), strict=False)
         except ValueError:
             raise UsageError(
-                f'{where}: trusted_proxies: {proxy!r} is not an IP address or network (such as "127.0.0.1" or "10.0.0.0/8")'
+                N_('{where}: trusted_proxies: {proxy!r} is not an IP address or network (such as "127.0.0.1" or "10.0.0.0/8")'),
+                where=where,
+                proxy=proxy,
             ) from None
     public_url = table.get("public_url")
     if public_url is not None and (not isinstance(public_url, str) or not public_url.startswith(("http://", "https://"))):
-        raise UsageError(f"{where}: public_url must be an address starting with https:// (or http://)")
+        raise UsageError(N_("{where}: public_url must be an address starting with https:// (or http://)"), where=where)
     return ListenerSettings(
         host=host,
         enabled=enabled,
@@ -590,7 +633,7 @@ def _listener_settings(table: dict[str, Any], path: Path) -> ListenerSettings:
 def _table(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
     value = raw.get(key, {})
     if not isinstance(value, dict):
-        raise UsageError(f"{path}: [{key}] must be a table")
+        raise UsageError(N_("{path}: [{key}] must be a table"), path=str(path), key=key)
     return value
 
 
@@ -605,7 +648,12 @@ def _resolve_secrets(options: dict[str, Any], where: str, base: Path) -> dict[st
         if key.endswith("_env") and isinstance(value, str):
             secret = os.environ.get(value)
             if secret is None:
-                raise UsageError(f"{where}: environment variable {value} (for {key[:-4]}) is not set")
+                raise UsageError(
+                    N_("{where}: environment variable {value} (for {setting}) is not set"),
+                    where=where,
+                    value=value,
+                    setting=key[:-4],
+                )
             resolved[key[:-4]] = secret
         elif key.endswith("_file") and key not in _PATH_KEYS and isinstance(value, str):
             resolved[key[:-5]] = read_secret_file(_resolve(base, value), f"{where}: {key}")
@@ -619,13 +667,15 @@ def read_secret_file(path: Path, where: str) -> str:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise UsageError(f"{where}: secret file {path} does not exist") from None
+        raise UsageError(N_("{where}: secret file {path} does not exist"), where=where, path=str(path)) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise UsageError(f"{where}: secret file {path} is readable by others; run `chmod 600 {path}`")
+        raise UsageError(
+            N_("{where}: secret file {path} is readable by others; run `chmod 600 {path}`"), where=where, path=str(path)
+        )
     try:
         return path.read_text(encoding="utf-8").strip()
     except PermissionError:
-        raise UsageError(f"{where}: cannot read secret file {path}: permission denied") from None
+        raise UsageError(N_("{where}: cannot read secret file {path}: permission denied"), where=where, path=str(path)) from None
 
 
 def template() -> str:

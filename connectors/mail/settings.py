@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosmtplib
 
-from connectors.base import PermanentError
+from connectors.base import N_, PermanentError
 
 SECURITY_MODES = ("tls", "starttls", "plain")
 _DEFAULT_IMAP_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
@@ -53,29 +53,32 @@ class MailboxSettings:
             if value is None:
                 return default
             if not isinstance(value, str):
-                raise PermanentError(f"e-mail option {key} must be text (got {value!r})")
+                raise PermanentError(N_("e-mail option {key} must be text (got {value!r})"), key=key, value=value)
             return value.strip()
 
         def security(key: str) -> str:
             value = text(key, "tls").lower()
             if value not in SECURITY_MODES:
-                raise PermanentError(f"e-mail option {key} must be one of tls, starttls, plain (got {value!r})")
+                raise PermanentError(
+                    N_("e-mail option {key} must be one of tls, starttls, plain (got {value!r})"), key=key, value=value
+                )
             return value
 
         def number(key: str, default: float) -> float:
             value = options.get(key, default)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise PermanentError(f"e-mail option {key} must be a positive number (got {value!r})")
+                raise PermanentError(N_("e-mail option {key} must be a positive number (got {value!r})"), key=key, value=value)
             return float(value)
 
         address = text("address")
         if "@" not in address:
             raise PermanentError(
-                f"e-mail option address must be the mailbox's address, such as support@example.com (got {address!r})"
+                N_("e-mail option address must be the mailbox's address, such as support@example.com (got {value!r})"),
+                value=address,
             )
         imap_host = text("imap_host")
         if not imap_host:
-            raise PermanentError("e-mail option imap_host is missing")
+            raise PermanentError(N_("e-mail option imap_host is missing"))
         imap_security = security("imap_security")
         smtp_security = security("smtp_security")
         folders_raw = options.get("folders", ["INBOX"])

@@ -34,6 +34,7 @@ import phonenumbers
 from aiosmpplib import PhoneNumber
 
 from connectors.base import (
+    N_,
     ChannelContext,
     Connector,
     DeliveryUpdate,
@@ -44,6 +45,7 @@ from connectors.base import (
     SendResult,
     TransientError,
     WebRoute,
+    Words,
 )
 from connectors.sms.parts import ReceiptIds, Segment, decode_text, encode_parts, is_receipt, parse_receipt, smpp_time, split_udh
 from connectors.sms.smpp import Incoming, SmppConfig, SmppSession, address
@@ -140,7 +142,10 @@ class SmsConnector(Connector):
         session = SmppSession(self.smpp, self._on_deliver, self.log)
         smsc = await session.open()
         await session.close(unbind=True)
-        return f"SMPP {self.smpp.system_id}@{self.smpp.host}:{self.smpp.port} (SMSC {smsc or 'unnamed'})"
+        where = f"{self.smpp.system_id}@{self.smpp.host}:{self.smpp.port}"
+        if smsc:
+            return Words(N_("SMPP {where} (SMSC {smsc})"), where=where, smsc=smsc)
+        return Words(N_("SMPP {where} (SMSC unnamed)"), where=where)
 
     async def run(self, sink: InboundSink) -> None:
         """Receive until cancelled: an SMPP session (raising TransientError when it drops, so

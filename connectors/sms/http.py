@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import httpx
 
 from connectors.base import (
+    N_,
     DeliveryUpdate,
     OutboundMessage,
     PermanentError,
@@ -36,6 +37,7 @@ from connectors.base import (
     WebRequest,
     WebResponse,
     WebRoute,
+    Words,
 )
 from connectors.bearer import Invalid, moment_field, refuse_without_token
 from omniconsole.models import DeliveryState
@@ -84,8 +86,10 @@ class HttpGateway:
 
     def describe(self) -> str:
         host = urlsplit(self.send_url.replace("{", "").replace("}", "")).hostname
-        hooks = "receiving webhooks" if self.webhook_token else "no webhook_token: inbound SMS and reports are refused"
-        return f"HTTP SMS gateway {host}; {hooks}"
+        hooks = Words(
+            N_("receiving webhooks") if self.webhook_token else N_("no webhook_token: inbound SMS and reports are refused")
+        )
+        return Words(N_("HTTP SMS gateway {host}; {hooks}"), host=host, hooks=hooks)
 
     def routes(self) -> Sequence[WebRoute]:
         return (WebRoute("POST", "/inbound", self._inbound), WebRoute("POST", "/status", self._status))

@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from connectors.base import (
+    N_,
     ChannelContext,
     Connector,
     ConnectorError,
@@ -42,6 +43,7 @@ from connectors.base import (
     PermanentError,
     SendResult,
     TransientError,
+    Words,
     raise_if_cancelled,
 )
 from connectors.payload import as_int, as_list, deliver_isolated, describe, unreadable
@@ -110,25 +112,27 @@ class VkConnector(Connector):
         token = str(settings.get("token") or "").strip()
         if not token:
             raise PermanentError(
-                "no VK community token: set token_env (or token_file) to where the community access token is "
-                "(community → Manage → API usage → Access tokens)"
+                N_(
+                    "no VK community token: set token_env (or token_file) to where the community access token is "
+                    "(community → Manage → API usage → Access tokens)"
+                )
             )
         api_url = str(settings.get("api_url") or DEFAULT_API_URL).rstrip("/")
         if not api_url.startswith(("https://", "http://")):
-            raise PermanentError(f"api_url must be an http(s) URL, not {api_url!r}")
+            raise PermanentError(N_("api_url must be an http(s) URL, not {url!r}"), url=api_url)
         self.api = VkApi(token, api_url, str(settings.get("api_version") or DEFAULT_API_VERSION))
         raw_group = settings.get("group_id")
         self.group_id: int | None = None
         if raw_group not in (None, ""):
             text = str(raw_group).strip().removeprefix("club").removeprefix("public").removeprefix("-")
             if not text.isdigit() or int(text) == 0:
-                raise PermanentError(f"group_id must be the community's number (like 123456), not {raw_group!r}")
+                raise PermanentError(N_("group_id must be the community's number (like 123456), not {value!r}"), value=raw_group)
             self.group_id = int(text)
         try:
             self.poll_wait = max(0, min(90, round(float(settings.get("poll_wait", 25)))))
             self.max_file_bytes = int(float(settings.get("max_file_mb", 20)) * 1024 * 1024)
         except (TypeError, ValueError):
-            raise PermanentError("poll_wait and max_file_mb must be numbers") from None
+            raise PermanentError(N_("poll_wait and max_file_mb must be numbers")) from None
         self.community_name = ""
         self._names: dict[int, str] = {}
         self._screen_names: dict[int, str] = {}
@@ -161,12 +165,12 @@ class VkConnector(Connector):
         answer = await self.api.call("groups.getById", params, "checking the community")
         groups = answer.get("groups") if isinstance(answer, dict) else answer
         if not groups or not isinstance(groups, list) or not isinstance(groups[0], dict):
-            raise PermanentError("VK did not describe the community; is group_id right?")
+            raise PermanentError(N_("VK did not describe the community; is group_id right?"))
         group = groups[0]
         self.group_id = as_int(group.get("id")) or self.group_id or 0
         # The name goes to the status bar: no terminal escapes from a remote server.
         self.community_name = sanitize_text(str(group.get("name") or ""))
-        return f"community «{self.community_name}» (club{self.group_id})"
+        return Words(N_("community «{name}» (club{id})"), name=self.community_name, id=self.group_id)
 
     # -- receiving -------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.base import (
+    N_,
     ChannelContext,
     Connector,
     ConnectorError,
@@ -56,6 +57,7 @@ from connectors.base import (
     WebRequest,
     WebResponse,
     WebRoute,
+    Words,
 )
 from connectors.json_body import JsonRefused, read_json
 from connectors.limits import TokenBuckets
@@ -112,8 +114,10 @@ class WebChatConnector(Connector):
         secret = str(settings.get("secret") or "")
         if len(secret) < 16:
             raise PermanentError(
-                "the web chat needs a secret of at least 16 characters to sign visitor sessions "
-                "(secret_env or secret_file; for example the output of `openssl rand -hex 32`)"
+                N_(
+                    "the web chat needs a secret of at least 16 characters to sign visitor sessions "
+                    "(secret_env or secret_file; for example the output of `openssl rand -hex 32`)"
+                )
             )
         try:
             self.hours = office_hours(settings)
@@ -146,13 +150,15 @@ class WebChatConnector(Connector):
 
     async def check(self) -> str:
         """Say how the chat is set up and whether it is within office hours now."""
-        origins = ", ".join(self.allowed_origins) or "only its own demo page (allowed_origins is empty)"
-        hours = (
-            f"hours {self.hours.describe()}, {'open' if self.online() else 'closed'} now"
-            if self.hours.spans or self.hours.country
-            else "always open"
-        )
-        return f"web chat for {origins}; {hours}"
+        origins = ", ".join(self.allowed_origins) or Words(N_("only its own demo page (allowed_origins is empty)"))
+        if self.hours.spans or self.hours.country:
+            template, params = self.hours.describe_parts()
+            calendar = Words(template, **params)
+            template = N_("hours {calendar}, open now") if self.online() else N_("hours {calendar}, closed now")
+            hours = Words(template, calendar=calendar)
+        else:
+            hours = Words(N_("always open"))
+        return Words(N_("web chat for {origins}; {hours}"), origins=origins, hours=hours)
 
     async def run(self, sink: InboundSink) -> None:
         """Take visitors' messages for `sink` until cancelled."""

@@ -8,36 +8,39 @@ from datetime import date
 
 from omniconsole.analytics import report as rp
 from omniconsole.errors import UsageError
+from omniconsole.i18n import N_, _
 
 
 def add_parser(sub: argparse._SubParsersAction, common) -> None:
     """The `report` sub-command (`common` adds --config/--db/-v)."""
-    p = sub.add_parser("report", help="response, resolution and satisfaction figures of a period")
+    p = sub.add_parser("report", help=_("response, resolution and satisfaction figures of a period"))
     common(p)
     p.add_argument(
         "what",
         nargs="?",
         choices=("summary", "conversations", "journeys"),
         default="summary",
-        help="summary (default), conversations: one row per conversation opened in the period, or journeys:"
-        " customers' paths across channels and which channel resolves each topic best",
+        help=_(
+            "summary (default), conversations: one row per conversation opened in the period, or journeys:"
+            " customers' paths across channels and which channel resolves each topic best"
+        ),
     )
     p.add_argument(
         "--from",
         dest="date_from",
         metavar="DATE",
         default=None,
-        help="first day, inclusive (YYYY-MM-DD, local midnight; default: the beginning)",
+        help=_("first day, inclusive (YYYY-MM-DD, local midnight; default: the beginning)"),
     )
     p.add_argument(
         "--to",
         dest="date_to",
         metavar="DATE",
         default=None,
-        help="day after the last, exclusive (YYYY-MM-DD, local midnight; default: now)",
+        help=_("day after the last, exclusive (YYYY-MM-DD, local midnight; default: now)"),
     )
-    p.add_argument("--by", choices=rp.GROUPINGS, default=None, help="one row per channel, operator, queue, label, day or hour")
-    p.add_argument("--format", choices=rp.FORMATS, default="table", help="table (default), csv or json")
+    p.add_argument("--by", choices=rp.GROUPINGS, default=None, help=_("one row per channel, operator, queue, label, day or hour"))
+    p.add_argument("--format", choices=rp.FORMATS, default="table", help=_("table (default), csv or json"))
 
 
 def parse_day(text: str | None, option: str) -> date | None:
@@ -47,7 +50,9 @@ def parse_day(text: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"{option} {text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-01") from None
+        raise UsageError(
+            N_("{option} {text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-01"), option=option, text=text
+        ) from None
 
 
 async def make_report(store, period: rp.Period, *, by: str | None = None, now: float | None = None, tz=None) -> dict:
@@ -76,7 +81,7 @@ def run(args: argparse.Namespace, settings) -> int:
 
     start, end = parse_day(args.date_from, "--from"), parse_day(args.date_to, "--to")
     if start and end and end <= start:
-        raise UsageError(f"--to {end} must be after --from {start} (--to is exclusive)")
+        raise UsageError(N_("--to {end} must be after --from {start} (--to is exclusive)"), end=str(end), start=str(start))
     period = rp.period_of(start, end)
 
     async def main() -> str:

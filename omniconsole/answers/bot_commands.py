@@ -25,33 +25,34 @@ from pathlib import Path
 from omniconsole.answers.bot import BotBrain, Thresholds
 from omniconsole.answers.engine import Engine
 from omniconsole.errors import UsageError
+from omniconsole.i18n import N_, _
 from omniconsole.models import preview_line, sanitize_text
 
 
 def add_parser(sub: argparse._SubParsersAction, common) -> None:
     """The `bot` sub-command (`common` adds --config/--db/-v)."""
-    p = sub.add_parser("bot", help="the bot: evaluate it on a labelled set, calibrate it on history, its figures")
+    p = sub.add_parser("bot", help=_("the bot: evaluate it on a labelled set, calibrate it on history, its figures"))
     bot = p.add_subparsers(dest="bot_command", metavar="ACTION", required=True)
-    q = bot.add_parser("eval", help="precision, containment and false answers on a labelled JSONL file")
+    q = bot.add_parser("eval", help=_("precision, containment and false answers on a labelled JSONL file"))
     common(q)
-    q.add_argument("file", metavar="FILE.jsonl", help='one {"text": ..., "expect": "<article id>" | null} per line')
-    q.add_argument("--kb", metavar="DIR", help="evaluate this folder of articles (imported into a scratch store)")
-    q.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
+    q.add_argument("file", metavar="FILE.jsonl", help=_('one {"text": ..., "expect": "<article id>" | null} per line'))
+    q.add_argument("--kb", metavar="DIR", help=_("evaluate this folder of articles (imported into a scratch store)"))
+    q.add_argument("--json", action="store_true", help=_("print the figures as one JSON object on the last line"))
     _threshold_options(q)
-    q = bot.add_parser("calibrate", help="precision and coverage at each threshold, on the operators' own history")
+    q = bot.add_parser("calibrate", help=_("precision and coverage at each threshold, on the operators' own history"))
     common(q)
-    q.add_argument("--json", action="store_true", help="one JSON object per threshold instead of the table")
-    q = bot.add_parser("figures", help="engaged, resolved (confirmed/assumed), withdrawn, handoffs by reason")
+    q.add_argument("--json", action="store_true", help=_("one JSON object per threshold instead of the table"))
+    q = bot.add_parser("figures", help=_("engaged, resolved (confirmed/assumed), withdrawn, handoffs by reason"))
     common(q)
-    q.add_argument("--days", type=int, default=30, help="the period, in days back from now (default 30)")
+    q.add_argument("--days", type=int, default=30, help=_("the period, in days back from now (default 30)"))
     q.add_argument("--json", action="store_true")
 
 
 def _threshold_options(q: argparse.ArgumentParser) -> None:
     default = Thresholds()
-    q.add_argument("--min-confidence", type=float, default=default.min_confidence, help="0..1 (default %(default)s)")
+    q.add_argument("--min-confidence", type=float, default=default.min_confidence, help=_("0..1 (default %(default)s)"))
     q.add_argument(
-        "--min-score", type=float, default=default.min_score, help="best article's score at least (default %(default)s)"
+        "--min-score", type=float, default=default.min_score, help=_("best article's score at least (default %(default)s)")
     )
 
 
@@ -77,7 +78,9 @@ def read_eval_file(path: Path) -> list[EvalLine]:
     try:
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise UsageError(
+            N_("cannot read {path}: {error}"), path=str(path), error=str(getattr(exc, "strerror", None) or exc)
+        ) from None
     lines = []
     for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
@@ -85,16 +88,18 @@ def read_eval_file(path: Path) -> list[EvalLine]:
         try:
             item = json.loads(line)
         except ValueError as exc:
-            raise UsageError(f"{path}:{number}: not JSON ({exc.msg})") from None
+            raise UsageError(N_("{path}:{number}: not JSON ({error})"), path=str(path), number=number, error=exc.msg) from None
         if (
             not isinstance(item, dict)
             or not isinstance(item.get("text"), str)
             or not (item.get("expect") is None or isinstance(item.get("expect"), str))
         ):
-            raise UsageError(f'{path}:{number}: expected {{"text": "...", "expect": "<article id>" | null}}')
+            raise UsageError(
+                N_('{path}:{number}: expected {{"text": "...", "expect": "<article id>" | null}}'), path=str(path), number=number
+            )
         lines.append(EvalLine(number, item["text"], item["expect"]))
     if not lines:
-        raise UsageError(f"{path} has no lines to evaluate")
+        raise UsageError(N_("{path} has no lines to evaluate"), path=str(path))
     return lines
 
 
@@ -153,7 +158,9 @@ def run(args: argparse.Namespace, settings, me: str) -> int:
                             raise UsageError(str(exc)) from None
                         if report.refused:
                             print(
-                                f"note: {report.refused} file(s) of {args.kb} were refused (see `omniconsole kb import --dry-run`)"
+                                _("note: {n} file(s) of {path} were refused (see `omniconsole kb import --dry-run`)").format(
+                                    n=report.refused, path=args.kb
+                                )
                             )
                         engine = await engine_of(store)
                     finally:
@@ -165,7 +172,7 @@ def run(args: argparse.Namespace, settings, me: str) -> int:
                 finally:
                     await store.close()
             if not engine.records:
-                raise UsageError("the library is empty: import one with `omniconsole kb import DIR` or pass --kb DIR")
+                raise UsageError(N_("the library is empty: import one with `omniconsole kb import DIR` or pass --kb DIR"))
             brain = BotBrain(engine, thresholds)
             brain.decide("warm up the language model")  # its load is not a decision
             figures = evaluate(brain, lines)
@@ -192,14 +199,14 @@ def run(args: argparse.Namespace, settings, me: str) -> int:
 def _print_mistakes(lines: list[EvalLine]) -> None:
     mistakes = [x for x in lines if (x.answered is not None and not x.correct) or (x.expect is not None and x.answered is None)]
     if not mistakes:
-        print("no mistakes")
+        print(_("no mistakes"))
         return
-    print(f"{'line':>4}  {'expected':<20} {'bot':<20} text / reason")
+    print(f"{_('line'):>4}  {_('expected'):<20} {_('bot'):<20} {_('text / reason')}")
     for x in mistakes:
         got = x.answered or x.action
         print(
             sanitize_text(
-                f"{x.number:>4}  {x.expect or '(must not answer)':<20} {got:<20} {preview_line(x.text, 60)}  [{x.reason}]"
+                f"{x.number:>4}  {x.expect or _('(must not answer)'):<20} {got:<20} {preview_line(x.text, 60)}  [{x.reason}]"
             )
         )
 
@@ -207,7 +214,7 @@ def _print_mistakes(lines: list[EvalLine]) -> None:
 def _calibrate(engine: Engine, pairs: list[tuple[str, str]], as_json: bool) -> int:
     """Precision and coverage at each confidence threshold over (question, article) pairs."""
     if not pairs:
-        print("no history to calibrate on yet: it needs replies in which operators inserted an answer from the library")
+        print(_("no history to calibrate on yet: it needs replies in which operators inserted an answer from the library"))
         return 0
     brain = BotBrain(engine, Thresholds(min_confidence=0.0, min_score=0.0))
     scored = []
@@ -217,7 +224,7 @@ def _calibrate(engine: Engine, pairs: list[tuple[str, str]], as_json: bool) -> i
         eligible = decision.action == "answer" or decision.category == "low_confidence"
         scored.append((decision.confidence if eligible and best else -1.0, best.key if best else None, key))
     if not as_json:
-        print(f"{len(pairs)} questions operators answered from the library")
+        print(_("{n} questions operators answered from the library").format(n=len(pairs)))
         print(f"{'threshold':>9} {'answered':>8} {'precision':>9} {'coverage':>8}")
     for step in range(0, 20):
         threshold = step / 20

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from omniconsole.answers.library import ArticleError, import_folder, write_folder
 from omniconsole.errors import UsageError
+from omniconsole.i18n import N_, _, ngettext
 from omniconsole.models import sanitize_text
 
 #: Roles that edit the library; an agent proposes (issue #16).
@@ -26,21 +27,21 @@ EDITOR_ROLES = frozenset({"admin", "supervisor"})
 
 def add_parser(sub: argparse._SubParsersAction, common) -> None:
     """The `kb` sub-command and its actions (`common` adds --config/--db/-v)."""
-    p = sub.add_parser("kb", help="the answers library: import, export and list articles")
+    p = sub.add_parser("kb", help=_("the answers library: import, export and list articles"))
     kb = p.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
-    q = kb.add_parser("import", help="sync a folder of Markdown articles into the library (idempotent)")
+    q = kb.add_parser("import", help=_("sync a folder of Markdown articles into the library (idempotent)"))
     common(q)
-    q.add_argument("directory", metavar="DIR", help="folder of .md articles (subfolders are read)")
-    q.add_argument("--prune", action="store_true", help="remove articles that came from files no longer in DIR")
-    q.add_argument("--dry-run", action="store_true", help="only say what each file would do")
-    q.add_argument("--json", action="store_true", help="print the counts as one JSON object on the last line")
-    q = kb.add_parser("export", help="write the library as ID.LANG.md files (window-written articles too)")
+    q.add_argument("directory", metavar="DIR", help=_("folder of .md articles (subfolders are read)"))
+    q.add_argument("--prune", action="store_true", help=_("remove articles that came from files no longer in DIR"))
+    q.add_argument("--dry-run", action="store_true", help=_("only say what each file would do"))
+    q.add_argument("--json", action="store_true", help=_("print the counts as one JSON object on the last line"))
+    q = kb.add_parser("export", help=_("write the library as ID.LANG.md files (window-written articles too)"))
     common(q)
     q.add_argument("directory", metavar="DIR")
-    q = kb.add_parser("list", help="articles with usage: times used, share edited, last used")
+    q = kb.add_parser("list", help=_("articles with usage: times used, share edited, last used"))
     common(q)
-    q.add_argument("--unused-first", action="store_true", help="least recently used first (never used on top): what is stale")
-    q.add_argument("--json", action="store_true", help="one JSON object per article instead of the table")
+    q.add_argument("--unused-first", action="store_true", help=_("least recently used first (never used on top): what is stale"))
+    q.add_argument("--json", action="store_true", help=_("one JSON object per article instead of the table"))
 
 
 def run(args: argparse.Namespace, settings, me: str) -> int:
@@ -55,7 +56,11 @@ def run(args: argparse.Namespace, settings, me: str) -> int:
             if args.kb_command == "export":
                 records = await store.kb_articles()
                 names = write_folder(records, Path(args.directory))
-                print(f"wrote {len(names)} articles to {args.directory}")
+                print(
+                    ngettext("wrote {n} article to {path}", "wrote {n} articles to {path}", len(names)).format(
+                        n=len(names), path=args.directory
+                    )
+                )
                 return 0
             return await _list(store, args)
         finally:
@@ -68,7 +73,7 @@ async def _import(store, args: argparse.Namespace, me: str) -> int:
     operators = await store.operators()
     roles = {op.login: str(op.role) for op in operators}
     if any(role == "admin" for role in roles.values()) and roles.get(me) not in EDITOR_ROLES:
-        raise UsageError(f"only an admin or a supervisor may change the library, and {me} is not one")
+        raise UsageError(N_("only an admin or a supervisor may change the library, and {login} is not one"), login=me)
     try:
         report = await import_folder(store, Path(args.directory), me, prune=args.prune, dry_run=args.dry_run)
     except ArticleError as exc:
@@ -76,10 +81,12 @@ async def _import(store, args: argparse.Namespace, me: str) -> int:
     for line in report.lines:
         print(sanitize_text(line))
     c = report.counts
-    prefix = "would be: " if args.dry_run else ""
+    prefix = _("would be: ") if args.dry_run else ""
     print(
-        f"{prefix}{c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged, {c['removed']} removed,"
-        f" {c['refused']} refused, {c['warnings']} warnings"
+        prefix
+        + _(
+            "{new} new, {updated} updated, {unchanged} unchanged, {removed} removed, {refused} refused, {warnings} warnings"
+        ).format(**{key: c[key] for key in ("new", "updated", "unchanged", "removed", "refused", "warnings")})
     )
     if args.json:
         print(json.dumps({**c, "dry_run": args.dry_run}))
@@ -91,7 +98,7 @@ async def _list(store, args: argparse.Namespace) -> int:
     figures = await store.kb_figures()
     now = time.time()
     if not records:
-        print("the library is empty; `omniconsole kb import DIR` brings in a folder of articles")
+        print(_("the library is empty; `omniconsole kb import DIR` brings in a folder of articles"))
         return 0
     if args.unused_first:
 
@@ -101,7 +108,7 @@ async def _list(store, args: argparse.Namespace) -> int:
 
         records = sorted(records, key=lambda r: (last_used(r), r.key, r.language))
     if not args.json:
-        print(f"{'id':<28} {'lang':<4} {'kind':<7} {'used':>5} {'edited':>6} {'last used':<10} title")
+        print(f"{_('id'):<28} {_('lang'):<4} {_('kind'):<7} {_('used'):>5} {_('edited'):>6} {_('last used'):<10} {_('title')}")
     for record in records:
         f = figures.get((record.key, record.language))
         used = f.used if f else 0
@@ -126,7 +133,7 @@ async def _list(store, args: argparse.Namespace) -> int:
             )
             continue
         edited = f"{share:.0%}" if share is not None else "-"
-        when = f"{(now - last) / 86400:.0f}d ago" if last else "never"
+        when = _("{n}d ago").format(n=f"{(now - last) / 86400:.0f}") if last else _("never")
         print(
             sanitize_text(
                 f"{record.key:<28} {record.language or '*':<4} {record.kind:<7} {used:>5} {edited:>6} {when:<10} {record.title}"

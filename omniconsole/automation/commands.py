@@ -10,19 +10,20 @@ from datetime import datetime
 from pathlib import Path
 
 from omniconsole.errors import UsageError
+from omniconsole.i18n import N_, _, ngettext
 
 
 def add_parser(sub: argparse._SubParsersAction, common) -> None:
     """The `rules` sub-command (`common` adds --config/--db/-v)."""
-    p = sub.add_parser("rules", help="automation rules: check the rules file, or dry-run it over the history")
+    p = sub.add_parser("rules", help=_("automation rules: check the rules file, or dry-run it over the history"))
     rules = p.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
-    q = rules.add_parser("check", help="read and check the rules file; one line per problem")
+    q = rules.add_parser("check", help=_("read and check the rules file; one line per problem"))
     common(q)
-    q.add_argument("--rules", metavar="FILE", help="this rules file instead of the config's [automation] rules")
-    q = rules.add_parser("test", help="what the rules would have done over the stored history, without doing it")
+    q.add_argument("--rules", metavar="FILE", help=_("this rules file instead of the config's [automation] rules"))
+    q = rules.add_parser("test", help=_("what the rules would have done over the stored history, without doing it"))
     common(q)
-    q.add_argument("--rules", metavar="FILE", help="this rules file instead of the config's [automation] rules")
-    q.add_argument("--days", type=float, default=30, help="how far back to look (default 30)")
+    q.add_argument("--rules", metavar="FILE", help=_("this rules file instead of the config's [automation] rules"))
+    q.add_argument("--days", type=float, default=30, help=_("how far back to look (default 30)"))
 
 
 def _book(args: argparse.Namespace, settings):
@@ -35,7 +36,7 @@ def _book(args: argparse.Namespace, settings):
         except RulesError as exc:
             raise UsageError(str(exc)) from None
     if settings.automation is None:
-        raise UsageError('no rules file: add [automation] rules = "rules.toml" to the config, or pass --rules FILE')
+        raise UsageError(N_('no rules file: add [automation] rules = "rules.toml" to the config, or pass --rules FILE'))
     return settings.automation.book
 
 
@@ -44,15 +45,25 @@ def run(args: argparse.Namespace, settings) -> int:
     book = _book(args, settings)
     if args.rules_command == "check":
         where = book.path or (settings.automation.rules_path if settings.automation else "")
-        print(f"{where}: {len(book.rules)} rules and {len(book.macros)} macros are fine")
+        print(
+            _("{where}: {rules} rules and {macros} macros are fine").format(
+                where=where, rules=len(book.rules), macros=len(book.macros)
+            )
+        )
         for rule in book.rules:
-            print(f"  rule {rule.name}: when {rule.trigger} -> {'; '.join(a.describe() for a in rule.actions)}")
+            actions = "; ".join(a.describe() for a in rule.actions)
+            print(
+                "  " + _("rule {name}: when {trigger} -> {actions}").format(name=rule.name, trigger=rule.trigger, actions=actions)
+            )
         for macro in book.macros:
-            owner = f" ({macro.owner}'s)" if macro.owner else ""
-            print(f"  macro {macro.name}{owner}: {'; '.join(macro.describe())}")
+            owner = _(" ({login}'s)").format(login=macro.owner) if macro.owner else ""
+            print(
+                "  "
+                + _("macro {name}{owner}: {actions}").format(name=macro.name, owner=owner, actions="; ".join(macro.describe()))
+            )
         return 0
     if args.days <= 0:
-        raise UsageError("--days must be more than 0")
+        raise UsageError(N_("--days must be more than 0"))
     for line in dry_run_lines(book, settings, args.days):
         print(line)
     return 0
@@ -78,16 +89,17 @@ def dry_run_lines(book, settings, days: float, now: float | None = None) -> list
             await store.close()
 
     planned = asyncio.run(main())
-    lines = [f"dry run over the last {days:g} days: nothing was done"]
+    lines = [_("dry run over the last {days} days: nothing was done").format(days=f"{days:g}")]
     for rule in book.rules:
         mine = [p for p in planned if p.rule.name == rule.name]
-        lines.append(f"rule {rule.name} ({rule.trigger}): {len(mine)} match{'es' if len(mine) != 1 else ''}")
+        matches = ngettext("rule {name} ({trigger}): {n} match", "rule {name} ({trigger}): {n} matches", len(mine))
+        lines.append(matches.format(name=rule.name, trigger=rule.trigger, n=len(mine)))
         for p in mine:
             when = datetime.fromtimestamp(p.trigger.at).strftime("%Y-%m-%d %H:%M")
             where = (
-                f"conversation #{p.trigger.conversation_id}"
+                _("conversation #{id}").format(id=p.trigger.conversation_id)
                 if p.trigger.conversation_id
-                else f"channel {p.trigger.event.get('channel_id')}"
+                else _("channel {name}").format(name=p.trigger.event.get("channel_id"))
             )
-            lines.append(f"  {when} {where}: would {p.words()}")
+            lines.append("  " + _("{when} {where}: would {action}").format(when=when, where=where, action=p.words()))
     return lines

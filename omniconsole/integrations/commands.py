@@ -17,41 +17,42 @@ import json
 import time
 
 from omniconsole.errors import UsageError
+from omniconsole.i18n import N_, _, pgettext
 
 
 def add_parsers(sub: argparse._SubParsersAction, common) -> None:
     """The `send` and `send-status` sub-commands."""
-    p = sub.add_parser("send", help="start a conversation: send a customer a message they did not ask for")
+    p = sub.add_parser("send", help=_("start a conversation: send a customer a message they did not ask for"))
     common(p)
     p.add_argument(
         "--to",
         required=True,
         metavar="KIND:ADDRESS",
-        help="the customer's identity: email:ann@example.com, whatsapp:+79991234567, phone:..., telegram:ID",
+        help=_("the customer's identity: email:ann@example.com, whatsapp:+79991234567, phone:..., telegram:ID"),
     )
-    p.add_argument("--channel", metavar="NAME", help="the configured channel to send by (default: the first for the kind)")
+    p.add_argument("--channel", metavar="NAME", help=_("the configured channel to send by (default: the first for the kind)"))
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--text", help="the message")
-    what.add_argument("--answer", metavar="ID", help="an article of the Answers library (`omniconsole answers list`)")
-    what.add_argument("--template", metavar="NAME", help="an approved WhatsApp template configured on the channel")
-    p.add_argument("--param", action="append", default=[], metavar="VALUE", help="a template parameter, in order; repeatable")
-    p.add_argument("--subject", default="", help="the subject (e-mail needs one)")
+    what.add_argument("--text", help=_("the message"))
+    what.add_argument("--answer", metavar="ID", help=_("an article of the Answers library (`omniconsole answers list`)"))
+    what.add_argument("--template", metavar="NAME", help=_("an approved WhatsApp template configured on the channel"))
+    p.add_argument("--param", action="append", default=[], metavar="VALUE", help=_("a template parameter, in order; repeatable"))
+    p.add_argument("--subject", default="", help=_("the subject (e-mail needs one)"))
     p.add_argument(
-        "--idempotency-key", metavar="KEY", help="the same key again sends nothing twice and reports the first message"
+        "--idempotency-key", metavar="KEY", help=_("the same key again sends nothing twice and reports the first message")
     )
     p.add_argument(
         "--wait",
         type=float,
         default=0,
         metavar="SECONDS",
-        help="wait up to this long for the core to send it, then print its state (default: do not wait)",
+        help=_("wait up to this long for the core to send it, then print its state (default: do not wait)"),
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p = sub.add_parser("send-status", help="the delivery state of a message sent with `send`")
+    p.add_argument("--json", action="store_true", help=_("print one JSON object"))
+    p = sub.add_parser("send-status", help=_("the delivery state of a message sent with `send`"))
     common(p)
     p.add_argument("message_id", nargs="?", type=int, metavar="ID")
     p.add_argument("--idempotency-key", metavar="KEY")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help=_("print one JSON object"))
 
 
 def _line(started, as_json: bool) -> str:
@@ -66,10 +67,15 @@ def _line(started, as_json: bool) -> str:
     if as_json:
         return json.dumps(fields, ensure_ascii=False)
     error = f" ({started.error})" if started.error else ""
-    again = " (sent before with this idempotency key)" if started.duplicate else ""
+    again = _(" (sent before with this idempotency key)") if started.duplicate else ""
     return (
-        f"message {started.message_id} in conversation {started.conversation_id}"
-        f" to customer {started.customer_id}: {started.state}{error}{again}"
+        _("message {id} in conversation {conversation} to customer {customer}: {state}").format(
+            id=started.message_id,
+            conversation=started.conversation_id,
+            customer=started.customer_id,
+            state=pgettext("delivery state", started.state),  # marked in cli/data.py STATE_WORDS
+        )
+        + f"{error}{again}"
     )
 
 
@@ -112,7 +118,7 @@ def run_status(args: argparse.Namespace, settings) -> int:
     from omniconsole.store import Store
 
     if (args.message_id is None) == (args.idempotency_key is None):
-        raise UsageError("give a message id or --idempotency-key KEY")
+        raise UsageError(N_("give a message id or --idempotency-key KEY"))
 
     async def status():
         store = await Store.open(settings.database, create=False)
@@ -123,6 +129,6 @@ def run_status(args: argparse.Namespace, settings) -> int:
 
     started = asyncio.run(status())
     if started is None:
-        raise UsageError(f"there is no outbound message {args.message_id or args.idempotency_key!r}")
+        raise UsageError(N_("there is no outbound message {id!r}"), id=args.message_id or args.idempotency_key)
     print(_line(started, args.json))
     return 0

@@ -30,7 +30,8 @@ import httpx
 
 from connectors import signing
 from omniconsole.config import WebhookSettings
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
+from omniconsole.i18n import _
 from omniconsole.store import Store
 from omniconsole.store.integrations import WebhookSource
 
@@ -242,11 +243,12 @@ def core_services(settings, store: Store) -> list[Callable[[], Awaitable[None]]]
 
 
 def _state_words(state, backlog: int) -> str:
+    """An endpoint's state in the current language (issue #24): counts, then the failure."""
     if state is None:
-        return "not started yet (the core starts it)"
-    words = f"{state.delivered} delivered, {backlog} waiting"
+        return _("not started yet (the core starts it)")
+    words = _("{delivered} delivered, {waiting} waiting").format(delivered=state.delivered, waiting=backlog)
     if state.failures:
-        words += f", failing ({state.failures} attempts in a row): {state.last_error}"
+        words += _(", failing ({n} attempts in a row): {error}").format(n=state.failures, error=state.last_error)
     return words
 
 
@@ -255,7 +257,7 @@ def describe_states(settings, hooks) -> list[str]:
     if not settings.webhooks and not hooks:
         return []
     known = {state.endpoint: (state, backlog) for state, backlog in hooks}
-    lines = ["webhooks:"]
+    lines = [_("webhooks:")]
     for webhook in settings.webhooks:
         state, backlog = known.get(webhook.name, (None, 0))
         lines.append(f"  {webhook.name:<24} {_origin(webhook.url):<32} {_state_words(state, backlog)}")
@@ -272,10 +274,13 @@ async def doctor_lines(settings) -> list[tuple[bool, str]]:
         finally:
             await store.close()
     except OmniError as exc:
-        return [(False, f"webhooks: {exc}")]
+        return [(False, _("webhooks: {error}").format(error=error_text(exc)))]
     result = []
     for webhook in settings.webhooks:
         state, backlog = hooks.get(webhook.name, (None, 0))
         ok = state is None or not state.failures
-        result.append((ok, f"webhook {webhook.name} ({_origin(webhook.url)}): {_state_words(state, backlog)}"))
+        line = _("webhook {name} ({origin}): {state}").format(
+            name=webhook.name, origin=_origin(webhook.url), state=_state_words(state, backlog)
+        )
+        result.append((ok, line))
     return result

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from omniconsole.errors import StoreError
+from omniconsole.i18n import N_
 from omniconsole.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def connect(path: Path | str, *, create: bool = True, migrate: bool = True) -> s
         if migrate:
             migrate_schema(conn, path)
     except sqlite3.DatabaseError as exc:
-        raise StoreError(describe_error(exc, path)) from None
+        raise _error(exc, path) from None
     if new:
         # Every operator of the team (the `omniconsole` group) writes this file; SQLite gives
         # the -wal and -shm files the same mode as the database.
@@ -184,25 +185,52 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 def describe_error(exc: BaseException, path: Path | str = "") -> str:
-    """A sentence for a database failure: what went wrong and what to do."""
+    """A sentence for a database failure: what went wrong and what to do (English)."""
+    template, params = describe_error_parts(exc, path)
+    return template.format(**params)
+
+
+def _error(exc: BaseException, path: Path | str) -> StoreError:
+    """The StoreError for `exc`, keeping the template so the reader's language can be shown."""
+    template, params = describe_error_parts(exc, path)
+    return StoreError(template, **params)
+
+
+def describe_error_parts(exc: BaseException, path: Path | str = "") -> tuple[str, dict[str, str]]:
+    """`describe_error` as an English template marked for the catalog (issue #24) and its
+    values: (`"database {path} is read-only for user {user}; ..."`, {"path": ..., "user": ...})."""
     text = str(exc)
+    where = str(path)
     if isinstance(exc, sqlite3.DatabaseError):
         code = getattr(exc, "sqlite_errorcode", None)
         if code == sqlite3.SQLITE_FULL or "database or disk is full" in text:
-            return f"the disk holding {path or 'the database'} is full; free space, nothing was lost"
+            if not where:
+                return N_("the disk holding the database is full; free space, nothing was lost"), {}
+            return N_("the disk holding {path} is full; free space, nothing was lost"), {"path": where}
         if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM) or "readonly" in text:
-            return f"database {path} is read-only for user {_user()}; see the README on the omniconsole group"
+            return N_("database {path} is read-only for user {user}; see the README on the omniconsole group"), {
+                "path": where,
+                "user": _user(),
+            }
         if code == sqlite3.SQLITE_CANTOPEN or "unable to open" in text:
-            return f"cannot open database {path}: check that the directory exists and user {_user()} may write it"
+            return N_("cannot open database {path}: check that the directory exists and user {user} may write it"), {
+                "path": where,
+                "user": _user(),
+            }
         if code == sqlite3.SQLITE_NOTADB or "not a database" in text:
-            return f"{path} is not an omniconsole database (not SQLite)"
+            return N_("{path} is not an omniconsole database (not SQLite)"), {"path": where}
         if code == sqlite3.SQLITE_CORRUPT or "malformed" in text:
-            return f"database {path} is damaged: {text}; restore it from a backup"
+            return N_("database {path} is damaged: {error}; restore it from a backup"), {"path": where, "error": text}
         if _is_busy(exc):  # type: ignore[arg-type]
-            return f"database {path} stayed locked by another process for more than {BUSY_TIMEOUT_MS // 1000} s"
+            return N_("database {path} stayed locked by another process for more than {seconds} s"), {
+                "path": where,
+                "seconds": str(BUSY_TIMEOUT_MS // 1000),
+            }
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return f"the disk holding {path or 'the data directory'} is full; free space, nothing was lost"
-    return f"database {path}: {text}"
+        if not where:
+            return N_("the disk holding the data directory is full; free space, nothing was lost"), {}
+        return N_("the disk holding {path} is full; free space, nothing was lost"), {"path": where}
+    return N_("database {path}: {error}"), {"path": where, "error": text}
 
 
 def _user() -> str:
@@ -243,7 +271,7 @@ class Database:
         try:
             return await self._aconn._execute(fn, self._aconn._conn, *args, **kwargs)  # noqa: SLF001
         except sqlite3.DatabaseError as exc:
-            raise StoreError(describe_error(exc, self.path)) from exc
+            raise _error(exc, self.path) from exc
 
     async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, ...)` in one BEGIN IMMEDIATE transaction on the database thread."""
