@@ -849,7 +849,7 @@ def test_the_web_chat_modules_import_no_store_core_or_window() -> None:
 
     code = (
         "import importlib, sys\n"
-        "for name in ('connector', 'sessions', 'visitors', 'hours'):\n"
+        "for name in ('connector', 'sessions', 'visitors', 'hours', 'texts'):\n"
         "    importlib.import_module('connectors.webchat.' + name)\n"
         "bad = [m for m in sys.modules if m.startswith(('omniconsole.store', 'omniconsole.core', 'omniconsole.tui',"
         " 'textual', 'aiosqlite', 'sqlite3'))]\n"
