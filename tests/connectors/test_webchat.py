@@ -592,7 +592,11 @@ async def test_a_text_setting_speaks_every_language_and_a_table_picks_per_langua
     async with wired(tmp_path, clock=lambda: SUNDAY, **options) as rig:
         russian, english = rig.visitor(lang="ru"), rig.visitor(lang="en")
         ru, en = await russian.start(), await english.start()
-        assert (ru["title"], ru["greeting"], ru["offline_text"]) == ("Shop chat", "Здравствуйте! Чем помочь?", "Вернёмся в понедельник")
+        assert (ru["title"], ru["greeting"], ru["offline_text"]) == (
+            "Shop chat",
+            "Здравствуйте! Чем помочь?",
+            "Вернёмся в понедельник",
+        )
         assert (en["title"], en["greeting"], en["offline_text"]) == ("Shop chat", "", "Back on Monday")
         assert (await russian.status())["offline_text"] == "Вернёмся в понедельник"
         assert (await english.status())["offline_text"] == "Back on Monday"
@@ -611,7 +615,8 @@ async def test_a_russian_visitors_contact_line_and_refusals_are_russian_and_thei
         russian, silent = rig.visitor(lang="ru-RU"), rig.visitor()
         await russian.start()
         await silent.start()
-        assert (await russian.say("где мой заказ?", "r1")).json()["error"] == "сообщение длиннее 10 символов; разделите его на части"
+        too_long = (await russian.say("где мой заказ?", "r1")).json()["error"]
+        assert too_long == "сообщение длиннее 10 символов; разделите его на части"
         assert (await russian.say("  ", "r1")).json()["error"] == "сообщение пустое"
         for body, words in (
             ({"id": "c1"}, "оставьте e-mail или номер телефона"),
