@@ -4,6 +4,7 @@
     sessions.py    signed visitor session tokens
     visitors.py    what each visitor sees (a JSON-lines log per visitor), and its erasure
     hours.py       office hours: the shared business calendar (omniconsole/calendar.py)
+    texts.py       what a visitor reads from the server, in Russian or English
     static/        widget.js and the demo page, shipped as package data
 
 `connectors.webchat:WebChatConnector` (the registry's name for it) and the other names below are

@@ -12,6 +12,12 @@ opens a chat box. The routes, all under the channel's prefix:
     POST /contact        the visitor leaves an e-mail or phone (becomes their identity)
     GET  /status         online or offline (office hours), whether an operator is typing
 
+Every route takes `lang` in its query (the widget sends its language, "ru" or "en"; else the
+Accept-Language header decides, else English): the title, greeting, offline note, the line
+stored for a contact and the refusals of what a visitor typed come in that language
+(connectors/webchat/texts.py), and the visitor's messages carry it in their meta as
+`language` when the visitor said one, a hint for the bot.
+
 Every endpoint but the two static files needs `Authorization: Bearer <token>` (session needs
 nothing: it is how a visitor gets one, limited per client address instead). Tokens are
 HMAC-signed with the channel's `secret`, so they survive restarts without a table. Browsers
@@ -64,11 +70,10 @@ from connectors.limits import TokenBuckets
 from connectors.log_digest import LogDigest
 from connectors.webchat.hours import office_hours
 from connectors.webchat.sessions import VISITOR_ID, SessionTokens
+from connectors.webchat.texts import localized, sentence, visitor_language
 from connectors.webchat.visitors import VisitorLog, VisitorLogs
 from omniconsole.models import DeliveryState, IdentityKind
 
-DEFAULT_TITLE = "Chat with us"
-DEFAULT_OFFLINE_TEXT = "We're offline; leave your e-mail and we'll answer by e-mail."
 # Requests to the chat's endpoints are small JSON; anything larger is refused before parsing.
 MAX_REQUEST_BYTES = 16 * 1024
 # How long `send` waits for a waiting long poll to take a reply before calling it only "sent".
@@ -96,7 +101,9 @@ class WebChatConnector(Connector):
     Settings: `secret` (signs session tokens; from `secret_env`/`secret_file`, at least 16
     characters), `allowed_origins` (the shop's sites, such as ["https://shop.example"]),
     `hours` and `timezone` (office hours, a business calendar that also reads `country`,
-    `closed` and `workdays`; outside them the widget offers to answer by e-mail), `title`, `greeting`, `offline_text`, `poll_seconds` (long poll, default 25),
+    `closed` and `workdays`; outside them the widget offers to answer by e-mail), `title`,
+    `greeting`, `offline_text` (each text for every language, or a table by language such as
+    `{ en = "...", ru = "..." }`: connectors/webchat/texts.py), `poll_seconds` (long poll, default 25),
     `messages_per_minute` (per visitor, default 20), `sessions_per_minute` (per address,
     default 10), `max_chars` (default 4000), `session_days` (default 365), `demo_page`
     (default true) and the listener `path` (default /hooks/<name>).
@@ -127,11 +134,11 @@ class WebChatConnector(Connector):
             messages_per_minute = int(_number(settings, "messages_per_minute", 20, 1, 10_000))
             sessions_per_minute = int(_number(settings, "sessions_per_minute", 10, 1, 10_000))
             session_days = _number(settings, "session_days", 365, 1 / 86400, 3650)
+            self.title = localized(settings, "title")
+            self.greeting = localized(settings, "greeting")
+            self.offline_text = localized(settings, "offline_text")
         except ValueError as exc:
             raise PermanentError(f"web chat settings: {exc}") from None
-        self.title = str(settings.get("title") or DEFAULT_TITLE)
-        self.greeting = str(settings.get("greeting") or "")
-        self.offline_text = str(settings.get("offline_text") or DEFAULT_OFFLINE_TEXT)
         self.demo_page = bool(settings.get("demo_page", True))
         self.tokens = SessionTokens(secret, context.name, session_days)
         self.message_limit = TokenBuckets(messages_per_minute)
@@ -353,18 +360,22 @@ class WebChatConnector(Connector):
         if wait:
             return _slow_down(wait, "too many new chat sessions from this address")
         visitor, token = self.tokens.issue()
-        return WebResponse.json(200, {"visitor": visitor, "token": token, **self._state(visitor)})
+        return WebResponse.json(200, {"visitor": visitor, "token": token, **self._state(request, visitor)})
 
     async def _status(self, request: WebRequest, visitor: str) -> WebResponse:
-        return WebResponse.json(200, self._state(visitor))
+        return WebResponse.json(200, self._state(request, visitor))
 
-    def _state(self, visitor: str) -> dict[str, Any]:
+    def _state(self, request: WebRequest, visitor: str) -> dict[str, Any]:
+        """Online, typing and the texts the widget shows, in the visitor's language (`language`
+        says which one that is)."""
+        language, _ = _language(request)
         return {
             "online": self.online(),
             "typing": self.typing(visitor),
-            "title": self.title,
-            "greeting": self.greeting,
-            "offline_text": self.offline_text,
+            "language": language,
+            "title": self.title.get(language),
+            "greeting": self.greeting.get(language),
+            "offline_text": self.offline_text.get(language),
         }
 
     async def _message(self, request: WebRequest, visitor: str) -> WebResponse:
@@ -373,15 +384,16 @@ class WebChatConnector(Connector):
         if problem:
             return problem
         client_id, text = fields["id"], fields["text"]
+        language, _ = _language(request)
         if not text.strip():
-            return _error(400, "the message is empty")
+            return _error(400, sentence(language, "empty"))
         if len(text) > self.max_chars:
-            return _error(413, f"the message is over {self.max_chars} characters; split it in parts")
+            return _error(413, sentence(language, "too_long", limit=self.max_chars))
         page = fields.get("page") if isinstance(fields.get("page"), str) else ""
         button = fields.get("button")
         if button is not None and (not isinstance(button, str) or not 1 <= len(button.encode("utf-8")) <= 64):
             return _error(400, "button must be the id of a button, 1 to 64 bytes")
-        return await self._take(visitor, client_id, text, "", page=page, button=button)
+        return await self._take(request, visitor, client_id, text, "", page=page, button=button)
 
     async def _contact(self, request: WebRequest, visitor: str) -> WebResponse:
         """An e-mail or phone the visitor left: delivered as an identity of theirs on an
@@ -392,25 +404,29 @@ class WebChatConnector(Connector):
         email = str(fields.get("email") or "").strip()
         phone = str(fields.get("phone") or "").strip()
         name = str(fields.get("name") or "").strip()[:100]
+        language, _ = _language(request)
         identities: list[tuple[IdentityKind, str]] = []
         said = []
         if email:
             if len(email) > 254 or not _EMAIL.match(email):
-                return _error(400, "that does not look like an e-mail address")
+                return _error(400, sentence(language, "bad_email"))
             identities.append((IdentityKind.EMAIL, email))
-            said.append(f"e-mail {email}")
+            said.append(sentence(language, "my_email", address=email))
         if phone:
             if not _PHONE.match(phone) or not 6 <= sum(ch.isdigit() for ch in phone) <= 15:
-                return _error(400, "that does not look like a phone number")
+                return _error(400, sentence(language, "bad_phone"))
             identities.append((IdentityKind.PHONE, phone))
-            said.append(f"phone {phone}")
+            said.append(sentence(language, "my_phone", address=phone))
         if not identities:
-            return _error(400, "leave an e-mail or a phone number")
-        text = ("My " + " and ".join(said)) + (f" (name: {name})" if name else "")
-        return await self._take(visitor, fields["id"], text, name, identities=tuple(identities))
+            return _error(400, sentence(language, "no_contact"))
+        # The visitor's own words, as their chat shows them (and the operator reads them).
+        text = sentence(language, "my_contact", items=sentence(language, "and").join(said))
+        text += sentence(language, "name", name=name) if name else ""
+        return await self._take(request, visitor, fields["id"], text, name, identities=tuple(identities))
 
     async def _take(
         self,
+        request: WebRequest,
         visitor: str,
         client_id: str,
         text: str,
@@ -431,7 +447,10 @@ class WebChatConnector(Connector):
             log = await self.logs.get(visitor)
             async with log.lock:
                 if key not in log.keys:
-                    await self._deliver(sink, log, visitor, client_id, text, name, page, identities, button)
+                    language, said = _language(request)
+                    await self._deliver(
+                        sink, log, visitor, client_id, text, name, page, identities, button, language if said else None
+                    )
                 entry, _ = await log.append(key, "visitor", text, id=client_id, **({"name": name} if name else {}))
         except OSError as exc:
             # Stored or not, it is not in what the visitor sees yet: the widget posts again,
@@ -455,13 +474,17 @@ class WebChatConnector(Connector):
         page: str,
         identities: tuple[tuple[IdentityKind, str], ...],
         button: str | None = None,
+        language: str | None = None,
     ) -> None:
         """Hand one visitor message to the core; returns once it is durable in the store
         (raises _NotStored when it is not). `button`: the id of the button the visitor pressed
-        (the text is its title)."""
+        (the text is its title); `language`: the language the visitor's widget speaks ("ru",
+        "en"), None when they did not say."""
         meta: dict[str, Any] = {"visitor": visitor}
         if button:
             meta["button"] = button
+        if language:
+            meta["language"] = language
         if not self.online():
             meta["offline"] = True
         try:
@@ -586,6 +609,11 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
             await event.wait()
     except TimeoutError:
         pass
+
+
+def _language(request: WebRequest) -> tuple[str, bool]:
+    """The visitor's language for a request and whether they said it (texts.visitor_language)."""
+    return visitor_language(request.query, request.header("accept-language"))
 
 
 def _cors(origin: str) -> dict[str, str]:

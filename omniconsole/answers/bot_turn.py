@@ -250,7 +250,10 @@ class BotStep:
         message = item.message
         text = message.body or ""
         language = detect(text) if text.strip() else None
-        language = language or row.language or "ru"
+        # Text that tells wins, then the conversation's language so far, then the language the
+        # customer's channel says they speak (the web chat's widget: meta "language").
+        said = message.meta.get("language") if message.meta else None
+        language = language or row.language or (said if said in TEXTS else None) or "ru"
         pressed = str(message.meta.get("button")) if "button" in message.flags and message.meta.get("button") else None
         if pressed is None and row.offered:
             chosen = button_for_number(text, [Button(i, t) for i, t in row.offered])

@@ -53,11 +53,13 @@ def make_connector(tmp_path: Path, *, clock: Any = None, **options: Any) -> WebC
 
 
 class Visitor:
-    """A browser's side of the chat, speaking the wire format widget.js speaks."""
+    """A browser's side of the chat, speaking the wire format widget.js speaks (`lang`: the
+    language its widget sends with every call, as `?lang=`; None sends none)."""
 
-    def __init__(self, url: str, origin: str | None = SHOP):
+    def __init__(self, url: str, origin: str | None = SHOP, lang: str | None = None):
         self.url = url
         self.headers = {"Origin": origin} if origin else {}
+        self.params = {"lang": lang} if lang else {}
         self.http = httpx.AsyncClient(timeout=30)
         self.token = ""
         self.visitor = ""
@@ -69,7 +71,7 @@ class Visitor:
         return {**self.headers, **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
 
     async def start(self) -> dict[str, Any]:
-        answer = await self.http.post(self.url + "/session", headers=self.headers)
+        answer = await self.http.post(self.url + "/session", headers=self.headers, params=self.params)
         assert answer.status_code == 200, answer.text
         data = answer.json()
         self.token, self.visitor = data["token"], data["visitor"]
@@ -78,15 +80,23 @@ class Visitor:
     async def post(self, path: str, body: Any, **headers: str) -> httpx.Response:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         return await self.http.post(
-            self.url + path, content=raw, headers={**self.auth(), "Content-Type": "application/json", **headers}
+            self.url + path,
+            content=raw,
+            headers={**self.auth(), "Content-Type": "application/json", **headers},
+            params=self.params,
         )
 
     async def say(self, text: str, client_id: str, **extra: Any) -> httpx.Response:
         return await self.post("/messages", {"id": client_id, "text": text, **extra})
 
     async def poll(self, after: int = 0, **state: int) -> httpx.Response:
-        params = {"after": str(after), **{k: str(v) for k, v in state.items()}}
+        params = {"after": str(after), **{k: str(v) for k, v in state.items()}, **self.params}
         return await self.http.get(self.url + "/poll", params=params, headers=self.auth())
+
+    async def status(self, **headers: str) -> dict[str, Any]:
+        answer = await self.http.get(self.url + "/status", params=self.params, headers={**self.auth(), **headers})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
 
 
 @dataclass
@@ -103,8 +113,8 @@ class Wired:
     def url(self) -> str:
         return self.listener.url + PREFIX
 
-    def visitor(self, origin: str | None = SHOP) -> Visitor:
-        visitor = Visitor(self.url, origin)
+    def visitor(self, origin: str | None = SHOP, lang: str | None = None) -> Visitor:
+        visitor = Visitor(self.url, origin, lang)
         self.visitors.append(visitor)
         return visitor
 
@@ -183,6 +193,9 @@ def test_office_hours_that_cannot_be_read_say_why(hours: str, zone: str, words: 
         ({"allowed_origins": ["https://shop.example/page"]}, "is not an origin"),
         ({"allowed_origins": "*"}, "is not an origin"),
         ({"poll_seconds": "long"}, "poll_seconds must be a number"),
+        ({"title": 5}, "title must be text, or a table by language"),
+        ({"offline_text": {"en": "Closed", "de": "Geschlossen"}}, "speaks en and ru, not 'de'"),
+        ({"greeting": {"ru": ["Привет"]}}, "greeting.ru must be text"),
     ],
 )
 def test_bad_settings_take_the_channel_down_in_words(tmp_path: Path, options: dict[str, Any], words: str) -> None:
@@ -214,8 +227,9 @@ async def test_the_widget_and_the_demo_page_are_served(tmp_path: Path) -> None:
     assert widget.status_code == 200 and widget.headers["content-type"].startswith("application/javascript")
     assert widget.headers["x-content-type-options"] == "nosniff"
     source = widget.text
-    # 11 KB since the widget draws buttons (issue #17: the bot's "Did this help?" and answers to choose).
-    assert len(widget.content) < 11 * 1024, "the widget should stay small"
+    # 11 KB since the widget draws buttons (issue #17: the bot's "Did this help?" and answers to choose);
+    # 13 KB since it speaks Russian too (issue #24: its words twice, Cyrillic two bytes a letter).
+    assert len(widget.content) < 13 * 1024, "the widget should stay small"
     # Customer and operator text reach the page as text, never as HTML.
     assert "innerHTML" not in source and "outerHTML" not in source and "insertAdjacentHTML" not in source
     assert "textContent" in source and "localStorage" in source
@@ -536,6 +550,106 @@ async def test_offline_hours_are_shown_and_messages_still_taken(tmp_path: Path) 
     assert "closed now" in await make_connector(tmp_path, clock=lambda: SUNDAY, **options).check()
 
 
+# -- the visitor's language (issue #24) ------------------------------------------------------
+
+OFFLINE_EN = "We're offline; leave your e-mail and we'll answer by e-mail."
+OFFLINE_RU = "Сейчас мы не в сети. Оставьте e-mail — мы ответим вам на почту."
+
+
+async def test_the_chat_answers_a_russian_visitor_in_russian_and_everyone_else_in_english(tmp_path: Path) -> None:
+    """The default texts in both languages: the widget's `lang` decides (a browser tag such as
+    ru-RU included), else the Accept-Language header, else English."""
+    options = {"hours": "Mon-Fri 09:00-18:00", "timezone": "Europe/Moscow"}
+    async with wired(tmp_path, clock=lambda: SUNDAY, **options) as rig:
+        russian = rig.visitor(lang="ru")
+        started = await russian.start()
+        assert (started["language"], started["title"], started["offline_text"]) == ("ru", "Напишите нам", OFFLINE_RU)
+        assert started["online"] is False and started["greeting"] == ""
+        assert (await russian.status())["offline_text"] == OFFLINE_RU
+        tagged = rig.visitor(lang="ru-RU")
+        assert (await tagged.start())["offline_text"] == OFFLINE_RU
+        english = rig.visitor()
+        started = await english.start()
+        assert (started["language"], started["title"], started["offline_text"]) == ("en", "Chat with us", OFFLINE_EN)
+        assert (await english.status())["offline_text"] == OFFLINE_EN
+        # No lang: the browser's header decides, by its weights; a language we do not speak is English.
+        assert (await english.status(**{"Accept-Language": "de-DE, ru;q=0.9, en;q=0.8"}))["title"] == "Напишите нам"
+        assert (await english.status(**{"Accept-Language": "ru;q=0.5, en"}))["title"] == "Chat with us"
+        for lang in ("de", "*", "", "ru;q=0", "x" * 600):
+            assert (await rig.visitor(lang=lang).start())["title"] == "Chat with us", lang
+        # The widget's lang wins over the header.
+        assert (await russian.status(**{"Accept-Language": "en"}))["title"] == "Напишите нам"
+
+
+async def test_a_text_setting_speaks_every_language_and_a_table_picks_per_language(tmp_path: Path) -> None:
+    options = {
+        "title": "Shop chat",  # a string: as before, for every visitor
+        "greeting": {"ru": "Здравствуйте! Чем помочь?"},  # English visitors keep the default (none)
+        "offline_text": {"en": "Back on Monday", "ru": "Вернёмся в понедельник"},
+        "hours": "Mon-Fri 09:00-18:00",
+        "timezone": "Europe/Moscow",
+    }
+    async with wired(tmp_path, clock=lambda: SUNDAY, **options) as rig:
+        russian, english = rig.visitor(lang="ru"), rig.visitor(lang="en")
+        ru, en = await russian.start(), await english.start()
+        assert (ru["title"], ru["greeting"], ru["offline_text"]) == (
+            "Shop chat",
+            "Здравствуйте! Чем помочь?",
+            "Вернёмся в понедельник",
+        )
+        assert (en["title"], en["greeting"], en["offline_text"]) == ("Shop chat", "", "Back on Monday")
+        assert (await russian.status())["offline_text"] == "Вернёмся в понедельник"
+        assert (await english.status())["offline_text"] == "Back on Monday"
+    only_russian = {"offline_text": {"ru": "Мы офлайн"}, "title": {"en": "Ask us"}}
+    async with wired(tmp_path / "other", **only_russian) as rig:
+        en, ru = await rig.visitor().start(), await rig.visitor(lang="ru").start()
+        assert (en["title"], en["offline_text"]) == ("Ask us", OFFLINE_EN)
+        assert (ru["title"], ru["offline_text"]) == ("Напишите нам", "Мы офлайн")
+
+
+async def test_a_russian_visitors_contact_line_and_refusals_are_russian_and_their_messages_say_ru(tmp_path: Path) -> None:
+    """What the server writes for a visitor (the contact line their chat shows, the refusals of
+    what they typed) is in their language; their messages carry it in meta for the bot, and
+    a visitor who said no language gets none recorded."""
+    async with wired(tmp_path, max_chars=10) as rig:
+        russian, silent = rig.visitor(lang="ru-RU"), rig.visitor()
+        await russian.start()
+        await silent.start()
+        too_long = (await russian.say("где мой заказ?", "r1")).json()["error"]
+        assert too_long == "сообщение длиннее 10 символов; разделите его на части"
+        assert (await russian.say("  ", "r1")).json()["error"] == "сообщение пустое"
+        for body, words in (
+            ({"id": "c1"}, "оставьте e-mail или номер телефона"),
+            ({"id": "c1", "email": "a@b"}, "это не похоже на адрес e-mail"),
+            ({"id": "c1", "phone": "12"}, "это не похоже на номер телефона"),
+        ):
+            assert (await russian.post("/contact", body)).json()["error"] == words
+        assert (await silent.say("  ", "s1")).json()["error"] == "the message is empty"
+        assert (await russian.say("привет", "r2")).status_code == 200
+        contact = {"id": "c2", "email": "olga@example.com", "phone": "+7 999 123-45-67", "name": "Ольга"}
+        assert (await russian.post("/contact", contact)).status_code == 200
+        assert (await silent.say("hello", "s2")).status_code == 200
+        seen = [e["text"] for e in (await russian.poll()).json()["messages"]]
+        assert seen == ["привет", "Мой e-mail olga@example.com и телефон +7 999 123-45-67 (имя: Ольга)"]
+    hello, contact_message, silent_hello = rig.sink.messages
+    assert hello.meta == {"visitor": russian.visitor, "language": "ru"}
+    assert contact_message.meta["language"] == "ru" and contact_message.body == seen[1]
+    assert silent_hello.meta == {"visitor": silent.visitor}
+
+
+def test_the_visitors_language_is_the_first_of_ours_by_weight() -> None:
+    from connectors.webchat.texts import pick_language, visitor_language
+
+    assert pick_language("ru-RU") == "ru" and pick_language("en_GB") == "en"
+    assert pick_language("de-DE,de;q=0.9,en-US;q=0.8,ru;q=0.7") == "en"
+    assert pick_language("en;q=0.3, RU;q=0.8") == "ru"
+    assert pick_language("ru;q=bad, en") == "en"
+    assert pick_language("de, fr, *") is None and pick_language("") is None
+    assert visitor_language({"lang": "ru"}, "en") == ("ru", True)
+    assert visitor_language({"lang": "de"}, "ru-RU,ru") == ("ru", True)
+    assert visitor_language({}, "") == ("en", False)
+
+
 # -- the core: a real Hub on a real Store ---------------------------------------------------
 
 
@@ -740,7 +854,7 @@ def test_the_web_chat_modules_import_no_store_core_or_window() -> None:
 
     code = (
         "import importlib, sys\n"
-        "for name in ('connector', 'sessions', 'visitors', 'hours'):\n"
+        "for name in ('connector', 'sessions', 'visitors', 'hours', 'texts'):\n"
         "    importlib.import_module('connectors.webchat.' + name)\n"
         "bad = [m for m in sys.modules if m.startswith(('omniconsole.store', 'omniconsole.core', 'omniconsole.tui',"
         " 'textual', 'aiosqlite', 'sqlite3'))]\n"

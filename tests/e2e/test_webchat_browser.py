@@ -2,7 +2,8 @@
 the demo page and the widget on 127.0.0.1; headless Chromium (Debian's `chromium`, which
 `.ci/run` installs) opens it, driven through the Chrome DevTools Protocol over aiohttp's
 WebSocket client. A visitor types, the store has it; an operator replies, the page shows it;
-a reload keeps the conversation; outside office hours the visitor leaves an e-mail.
+a reload keeps the conversation; outside office hours the visitor leaves an e-mail; a browser
+in Russian (or `data-lang="ru"`) gets the widget and the server's texts in Russian.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def browser(tmp_path: Path) -> AsyncIterator[DevTools]:
+async def browser(tmp_path: Path, *flags: str) -> AsyncIterator[DevTools]:
+    """Headless Chromium with `flags` added (`--accept-lang=ru-RU,ru` sets navigator.languages)."""
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
     process = await asyncio.create_subprocess_exec(
@@ -155,6 +157,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[DevTools]:
         "--disable-dev-shm-usage",
         f"--user-data-dir={profile}",
         "--remote-debugging-port=0",
+        *flags,
         "about:blank",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -299,6 +302,108 @@ async def test_outside_office_hours_the_visitor_leaves_an_email_in_a_real_browse
 
             found = await until(lambda: _has_email(identities), "the e-mail becomes the visitor's identity")
             assert [kind for kind, _ in found] == ["email", "web"]
+    finally:
+        await store.close()
+
+
+# The widget's own words: the button, the box's title, the fields' placeholders and buttons.
+READ_WORDS = """(() => {
+  const root = document.getElementById('omniconsole-chat')?.shadowRoot;
+  if (!root) return null;
+  return {
+    lang: document.getElementById('omniconsole-chat').lang,
+    button: root.querySelector('.btn').textContent,
+    title: root.querySelector('.title').textContent,
+    placeholder: root.querySelector('.input').placeholder,
+    send: root.querySelector('.row .send').textContent,
+    contact: root.querySelector('.contact-input').placeholder,
+    ok: root.querySelector('.contact .send').textContent,
+    state: root.querySelector('.state').textContent,
+  };
+})()"""
+RUSSIAN_WORDS = {
+    "lang": "ru",
+    "button": "Чат",
+    "title": "Напишите нам",
+    "placeholder": "Напишите сообщение…",
+    "send": "Отправить",
+    "contact": "ваш e-mail (или телефон)",
+    "ok": "ОК",
+}
+ENGLISH_WORDS = {
+    "lang": "en",
+    "button": "Chat",
+    "title": "Chat with us",
+    "placeholder": "Type a message…",
+    "send": "Send",
+    "contact": "your e-mail (or phone)",
+    "ok": "OK",
+}
+
+
+async def _words(page: Page, state: str) -> dict[str, Any] | None:
+    words = await page.evaluate(READ_WORDS)
+    return words if words and words["state"] == state else None
+
+
+def _sunday_hours(channel: ChannelSettings, context: Any) -> WebChatConnector:
+    weekdays = dataclasses.replace(context, settings={**context.settings, "hours": "Mon-Fri 09:00-18:00"})
+    return WebChatConnector(weekdays, clock=lambda: SUNDAY)
+
+
+async def test_a_browser_in_russian_gets_the_chat_in_russian(tmp_path: Path) -> None:
+    """navigator.languages ru-RU: the widget's words, the server's title and offline note, the
+    thanks for a contact and the contact line stored are Russian; the messages say `ru`."""
+    port = free_port()
+    store = await Store.open(tmp_path / "core.db")
+    try:
+        async with (
+            running_core(tmp_path, store, port, connector_factory=_sunday_hours),
+            browser(tmp_path, "--accept-lang=ru-RU,ru") as tools,
+        ):
+            page = await open_page(tools, f"http://127.0.0.1:{port}/hooks/webchat/demo")
+            await until(page.chat, "the widget appears on the demo page")
+            await page.evaluate("document.getElementById('omniconsole-chat').shadowRoot.querySelector('.btn').click()")
+            words = await until(lambda: _words(page, "Сейчас мы не в сети"), "the widget says we are offline in Russian")
+            assert {k: v for k, v in words.items() if k != "state"} == RUSSIAN_WORDS
+            chat = await page.chat()
+            assert chat["offline"] and chat["offlineText"] == "Сейчас мы не в сети. Оставьте e-mail — мы ответим вам на почту."
+            await page.type_into(".input", "Вы доставляете в Казань?")
+            assert await until(lambda: _stored_has(store, "Вы доставляете в Казань?"), "the message is stored")
+            await page.type_into(".contact-input", "Visitor@Example.com")
+            await until(lambda: _note(page, "Спасибо! Мы ответим на Visitor@Example.com."), "the widget thanks in Russian")
+            line = "Мой e-mail Visitor@Example.com"
+            assert await until(lambda: _stored_has(store, line), "the contact line is stored in Russian")
+            metas = await store.db.run(
+                lambda c: [json.loads(r[0]) for r in c.execute("SELECT meta FROM messages WHERE direction = 'in' ORDER BY id")]
+            )
+            assert [m.get("language") for m in metas] == ["ru", "ru"]
+    finally:
+        await store.close()
+
+
+async def test_the_chat_is_english_by_default_and_data_lang_makes_it_russian(tmp_path: Path) -> None:
+    """A browser in a language the chat does not speak (German) gets English; the same page with
+    `data-lang="ru"` on the script tag gets Russian, and the server's title follows."""
+    port = free_port()
+    store = await Store.open(tmp_path / "core.db")
+    try:
+        async with running_core(tmp_path, store, port), browser(tmp_path, "--accept-lang=de-DE,de") as tools:
+            page = await open_page(tools, f"http://127.0.0.1:{port}/hooks/webchat/demo")
+            await until(page.chat, "the widget appears on the demo page")
+            await page.evaluate("document.getElementById('omniconsole-chat').shadowRoot.querySelector('.btn').click()")
+            words = await until(lambda: _words(page, "We're online"), "the widget says we are online in English")
+            assert {k: v for k, v in words.items() if k != "state"} == ENGLISH_WORDS
+            # The shop's page puts data-lang="ru" on the tag: a fresh widget in Russian.
+            await page.evaluate(
+                "(() => { localStorage.clear(); document.getElementById('omniconsole-chat').remove();"
+                " window.omniconsoleChat = false; const s = document.createElement('script');"
+                " s.src = document.querySelector('script[src$=\"widget.js\"]').src;"
+                " s.setAttribute('data-lang', 'ru'); s.setAttribute('data-open', 'true');"
+                " document.body.appendChild(s); })()"
+            )
+            words = await until(lambda: _words(page, "Мы на связи"), "the data-lang widget says we are online in Russian")
+            assert {k: v for k, v in words.items() if k != "state"} == RUSSIAN_WORDS
     finally:
         await store.close()
 

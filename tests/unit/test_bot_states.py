@@ -124,6 +124,19 @@ async def test_what_the_bot_cannot_read_hands_off(rig: Rig, fields: dict) -> Non
     assert await handoff_category(rig.store, conversation_id) == "unreadable"
 
 
+async def test_a_language_the_channel_says_decides_when_the_text_cannot(rig: Rig) -> None:
+    """A file with no words from a web chat visitor whose widget speaks English: the handoff is
+    in English (meta "language", connectors/webchat); without it, or with a language the bot
+    does not speak, the default (Russian)."""
+    pdf = (InboundAttachment("scan.pdf", "application/pdf", b"%PDF-1.4"),)
+    told = await rig.say("", address="2001", attachments=pdf, meta={"language": "en"})
+    untold = await rig.say("", address="2002", attachments=pdf)
+    foreign = await rig.say("", address="2003", attachments=pdf, meta={"language": "de"})
+    assert "person" in (await rig.out(told))[0].body
+    assert "оператор" in (await rig.out(untold))[0].body
+    assert "оператор" in (await rig.out(foreign))[0].body
+
+
 async def test_greetings_and_thanks_get_silence_not_an_answer(rig: Rig) -> None:
     conversation_id = await rig.say("Здравствуйте!")
     await rig.say("спасибо")

@@ -1,11 +1,43 @@
 /* omniconsole web chat widget: <script src="https://your.host/hooks/webchat/widget.js" async></script>
-   Plain JavaScript, no dependencies. Text from anyone is inserted with textContent only. */
+   Plain JavaScript, no dependencies. Text from anyone is inserted with textContent only.
+   Its language: data-lang on the script tag, else the browser's (navigator.languages), else
+   English; its words are WORDS below (the visitor's catalog, not the operator's), each
+   overridable by data-<word> on the script tag (data-title, data-button, data-send...). */
 (function () {
   "use strict";
   var me = document.currentScript;
   if (!me || window.omniconsoleChat) return;
   window.omniconsoleChat = true;
   var base = me.src.replace(/\/widget\.js([?#].*)?$/, "");
+  var WORDS = {
+    en: {
+      button: "Chat", title: "Chat with us", placeholder: "Type a message…", send: "Send",
+      contact: "your e-mail (or phone)", ok: "OK", online: "We're online", offline: "We're offline",
+      typing: "Operator is typing…", unreachable: "Cannot reach the chat; trying again…",
+      thanks: "Thank you, we'll answer at {address}.", "not-sent": "Not sent: {reason}", error: "error {status}"
+    },
+    ru: {
+      button: "Чат", title: "Напишите нам", placeholder: "Напишите сообщение…", send: "Отправить",
+      contact: "ваш e-mail (или телефон)", ok: "ОК", online: "Мы на связи", offline: "Сейчас мы не в сети",
+      typing: "Оператор печатает…", unreachable: "Нет связи с чатом, пробуем снова…",
+      thanks: "Спасибо! Мы ответим на {address}.", "not-sent": "Не отправлено: {reason}", error: "ошибка {status}"
+    }
+  };
+  // The first of our languages among a list of tags ("ru-RU" is ru), or null.
+  function pickLanguage(tags) {
+    for (var i = 0; i < tags.length; i++) {
+      var primary = String(tags[i] || "").toLowerCase().split(/[-_]/)[0];
+      if (WORDS.hasOwnProperty(primary)) return primary;
+    }
+    return null;
+  }
+  var lang = pickLanguage([me.getAttribute("data-lang")]) ||
+    pickLanguage(navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language]) || "en";
+  function word(key, values) {
+    var text = me.getAttribute("data-" + key) || WORDS[lang][key];
+    Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(values[name]); });
+    return text;
+  }
   var KEY = "omniconsole.webchat:" + base;
   var saved = {};
   try { saved = JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { saved = {}; }
@@ -37,24 +69,25 @@
   el("style", "", CSS, root);
   var wrap = el("div", "wrap", "", root);
   var box = el("div", "box", "", wrap);
-  var button = el("button", "btn", me.getAttribute("data-button") || "Chat", wrap);
+  var button = el("button", "btn", word("button"), wrap);
   var head = el("div", "head", "", box);
-  var title = el("b", "title", me.getAttribute("data-title") || "Chat with us", head);
+  var title = el("b", "title", word("title"), head);
   var state = el("span", "state", "", head);
   var offline = el("div", "offline", "", box);
   var offlineText = el("div", "offline-text", "", offline);
   var contact = el("form", "contact", "", offline);
   var contactInput = el("input", "contact-input", "", contact);
-  contactInput.placeholder = "your e-mail (or phone)";
+  contactInput.placeholder = word("contact");
   contactInput.required = true;
-  el("button", "send", "OK", contact);
+  el("button", "send", word("ok"), contact);
   var list = el("div", "list", "", box);
   var typing = el("div", "typing", "", box);
   var row = el("form", "row", "", box);
   var input = el("textarea", "input", "", row);
-  input.placeholder = "Type a message…";
+  input.placeholder = word("placeholder");
   input.maxLength = 4000;
-  el("button", "send", "Send", row);
+  el("button", "send", word("send"), row);
+  host.lang = lang;
   (document.body || document.documentElement).appendChild(host);
 
   var shown = {};      // seq -> true, entries on screen
@@ -82,7 +115,9 @@
   function call(method, path, body) {
     var headers = { "Content-Type": "application/json" };
     if (saved.token) headers.Authorization = "Bearer " + saved.token;
-    return fetch(base + path, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined, cache: "no-store" })
+    // Every call says the visitor's language: the server answers its texts in it.
+    var url = base + path + (path.indexOf("?") < 0 ? "?" : "&") + "lang=" + lang;
+    return fetch(url, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined, cache: "no-store" })
       .then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (data) { data.status = r.status; return data; });
       });
@@ -110,12 +145,12 @@
     if (data.greeting && !greeted) { greeted = true; list.insertBefore(el("div", "msg operator greeting", data.greeting), list.firstChild); }
     if (typeof data.online === "boolean") {
       online = data.online;
-      state.textContent = online ? "We're online" : "We're offline";
+      state.textContent = word(online ? "online" : "offline");
       wrap.classList.toggle("off", !online);
     }
     if (typeof data.typing === "boolean") {
       isTyping = data.typing;
-      typing.textContent = isTyping ? "Operator is typing…" : "";
+      typing.textContent = isTyping ? word("typing") : "";
     }
   }
   function show(entry) {
@@ -170,7 +205,7 @@
     }).then(function (data) {
       var node = pending[item.id];
       if (data.status === 200) {
-        if (item.contact) note("Thank you, we'll answer at " + (item.email || item.phone) + ".");
+        if (item.contact) note(word("thanks", { address: item.email || item.phone }));
         if (node) { node.classList.remove("pending"); delete pending[item.id]; shown[data.seq] = true; }
       } else if (data.status === 401) {
         lostSession();
@@ -182,7 +217,7 @@
       } else {
         // Refused for good (too long, malformed): say why, and do not send it again.
         if (node) node.classList.add("failed");
-        note("Not sent: " + (data.error || "error " + data.status));
+        note(word("not-sent", { reason: data.error || word("error", { status: data.status }) }));
       }
       saved.outbox.shift();
       save();
@@ -210,7 +245,7 @@
       session().then(function () { return call("GET", "/status"); }).then(function (data) {
         if (data.status === 401) lostSession(); else showState(data);
         poll();
-      }, function () { state.textContent = "Cannot reach the chat; trying again…"; });
+      }, function () { state.textContent = word("unreachable"); });
       input.focus();
     }
   }
