@@ -11,10 +11,15 @@ that is how the first admin is registered).
 Requests and answers are frames of `omniconsole/core/frames.py`:
 
     -> {"id": 7, "call": "assign", "args": [...], "kwargs": {...}}
-    <- {"id": 7, "ok": <value>}  or  {"id": 7, "error": {"type": "ActionError", "message": "..."}}
+    <- {"id": 7, "ok": <value>}  or  {"id": 7, "error": {"type": "ActionError", "message": "...",
+                                                     "template": "...", "params": {...}}}
     -> {"id": 8, "call": "whoami"}          <- {"id": 8, "ok": {"$map": ...}}  (login, role, operator)
     -> {"id": 9, "call": "subscribe"}       then, whenever the events log grows:
     <- {"push": "events", "last": <newest event id>}
+
+An error's `message` is its English line; `template` and `params` (omniconsole/errors.py) let
+the window translate it into its operator's language, which may not be the core's (issue #24);
+a client that ignores them, or a core that does not send them, still has `message`.
 
 Calls of one connection run concurrently (a slow search does not hold up a keystroke's read);
 one bad frame closes only that connection. The socket is created `0660` with the `[team] group`
@@ -176,7 +181,8 @@ class ControlServer:
                 value = await self._call(uid, login, request)
                 reply = {"id": request_id, "ok": frames.encode(value)}
             except OmniError as exc:
-                reply = {"id": request_id, "error": {"type": type(exc).__name__, "message": str(exc)}}
+                # The template and values let a window in another language translate the line.
+                reply = {"id": request_id, "error": {"type": type(exc).__name__, "message": str(exc), **exc.carried()}}
             except Exception as exc:  # one failing call never ends the core or the connection
                 log.exception("core socket: %s by %s failed", request.get("call"), login)
                 reply = {

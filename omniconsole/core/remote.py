@@ -7,7 +7,9 @@ peer credentials; the actor arguments the window passes are replaced there.
 
 When the core is down every call raises `CoreUnavailable` (a StoreError, so the window's usual
 "not answering" handling applies) saying so; the next call tries to connect again. Errors the
-core raised come back as the same class (`ActionError`, `RoleRefused`, `StoreError`, ...).
+core raised come back as the same class (`ActionError`, `RoleRefused`, `StoreError`, ...), with
+the template and values the core sent, so `errors.error_text` shows them in this window's
+language (an older core sends only the English line, shown as it is).
 `changed` is set whenever the core pushes that the events log grew (after `subscribe()`).
 """
 
@@ -20,7 +22,7 @@ from pathlib import Path
 from omniconsole.core import frames
 from omniconsole.errors import OmniError, StoreError, UsageError
 from omniconsole.store import access
-from omniconsole.store.actions import ActionError
+from omniconsole.store.actions import ActionError, OpenElsewhere
 
 #: Seconds a call waits for the core's answer before it is called failed (an erase of a big
 #: customer, an export, a backup of many gigabytes are the slow ones).
@@ -37,7 +39,17 @@ _ERRORS: dict[str, type[OmniError]] = {
     "StoreError": StoreError,
     "UsageError": UsageError,
     "FrameError": frames.FrameError,
+    "OpenElsewhere": OpenElsewhere,
 }
+
+
+def _rebuilt(error: dict) -> OmniError:
+    """The exception of a core's error answer, of the same class when this side knows it."""
+    cls = _ERRORS.get(error.get("type"), StoreError)
+    exc = cls.rebuilt(error.get("message") or "the core refused", error.get("template"), error.get("params"))
+    if isinstance(exc, OpenElsewhere):
+        exc.conversation_id = exc.params.get("id")
+    return exc
 
 
 class RemoteStore:
@@ -142,7 +154,7 @@ class RemoteStore:
             self._pending.pop(request_id, None)
         if "error" in message:
             error = message["error"] or {}
-            raise _ERRORS.get(error.get("type"), StoreError)(error.get("message") or "the core refused")
+            raise _rebuilt(error)
         return frames.decode(message.get("ok"))
 
     async def call(self, method: str, *args, **kwargs):

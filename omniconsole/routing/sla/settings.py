@@ -34,15 +34,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from omniconsole.i18n import N_
 from omniconsole.calendar import Calendar
 
 TARGETS = ("first_response", "next_response", "resolution", "update")
 #: How a target is named in timeline lines and notifications.
 TARGET_WORDS = {
-    "first_response": "first response",
-    "next_response": "next response",
-    "resolution": "resolution",
-    "update": "update",
+    "first_response": N_("first response"),
+    "next_response": N_("next response"),
+    "resolution": N_("resolution"),
+    "update": N_("update"),
 }
 PAUSES = ("snoozed", "pending", "resolved")
 STEPS = ("notify_assignee", "return_to_queue", "raise_priority", "notify_admins")
