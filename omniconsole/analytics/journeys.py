@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from omniconsole.answers.bot import NOT_ANSWERS
 from omniconsole.answers.engine import stem, words
+from omniconsole.i18n import N_, english, phrase, render
 from omniconsole.store.journeys import IssueRow
 
 OTHER = "other"
@@ -438,30 +439,45 @@ def outcome_table(issues: list[Issue], prior_issues: float = 20.0) -> dict[tuple
 
 #: Channel kinds an identity kind can be reached on (a phone number also takes SMS).
 REACHABLE = {"phone": ("phone", "sms"), "whatsapp": ("whatsapp",)}
+#: How the advice names a channel (English; marked for the operator's catalog, translated where
+#: the advice is drawn; the bot's offer to a customer uses the English and its own texts).
 CHANNEL_WORDS = {
-    "phone": "by phone",
-    "sms": "by SMS",
-    "email": "by e-mail",
-    "telegram": "in Telegram",
-    "whatsapp": "in WhatsApp",
-    "vk": "in VK",
-    "web": "in the web chat",
-    "api": "through the API",
+    "phone": N_("by phone"),
+    "sms": N_("by SMS"),
+    "email": N_("by e-mail"),
+    "telegram": N_("in Telegram"),
+    "whatsapp": N_("in WhatsApp"),
+    "vk": N_("in VK"),
+    "web": N_("in the web chat"),
+    "api": N_("through the API"),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Advice:
-    """Another channel that serves this topic much better: the two cells and the words."""
+    """Another channel that serves this topic much better: the two cells and the sentence,
+    kept as a phrase (omniconsole.i18n) so it is drawn in the operator's language."""
 
     topic: str
     current: Cell
     better: Cell
-    words: str
+    line: dict
+
+    @property
+    def words(self) -> str:
+        """The advice sentence in the current language (English: "Refunds: by phone 80%
+        resolved in one contact, in Telegram 40% (n=50/60)")."""
+        return render(self.line)
 
 
 def channel_words(kind: str) -> str:
-    return CHANNEL_WORDS.get(kind, f"on {kind}")
+    """The channel as English words ("by phone", "on fax" for a kind without its own)."""
+    return english(channel_phrase(kind))
+
+
+def channel_phrase(kind: str) -> dict:
+    """The channel's words as a phrase, translated where drawn."""
+    return phrase(CHANNEL_WORDS[kind]) if kind in CHANNEL_WORDS else phrase(N_("on {kind}"), kind=kind)
 
 
 def _apart(better: Cell, worse: Cell) -> bool:
@@ -494,11 +510,17 @@ def advise(
                 best = cell
     if best is None:
         return None
-    text = (
-        f"{topic.capitalize()}: {channel_words(best.channel)} {best.rate:.0%} resolved in one contact,"
-        f" {channel_words(here.channel)} {here.rate:.0%} (n={best.n}/{here.n})"
+    line = phrase(
+        N_("{topic}: {better} {better_rate} resolved in one contact, {current} {current_rate} (n={better_n}/{current_n})"),
+        topic=topic.capitalize(),
+        better=channel_phrase(best.channel),
+        better_rate=f"{best.rate:.0%}",
+        current=channel_phrase(here.channel),
+        current_rate=f"{here.rate:.0%}",
+        better_n=best.n,
+        current_n=here.n,
     )
-    return Advice(topic, here, best, text)
+    return Advice(topic, here, best, line)
 
 
 def reachable_kinds(identity_kinds: Iterable[str]) -> set[str]:

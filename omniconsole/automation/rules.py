@@ -253,7 +253,7 @@ _DURATION_UNITS = ((86400, N_("{n} d")), (3600, N_("{n} h")), (60, N_("{n} min")
 
 
 def duration_phrase(seconds: float) -> dict:
-    """"2 h", "30 min", "7 d", "90 s" as a phrase (the unit translated where drawn)."""
+    """ "2 h", "30 min", "7 d", "90 s" as a phrase (the unit translated where drawn)."""
     for size, unit in _DURATION_UNITS:
         if seconds >= size and seconds % size == 0:
             return phrase(unit, n=f"{seconds / size:g}")

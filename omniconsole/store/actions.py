@@ -399,7 +399,12 @@ def set_subject(conn: sqlite3.Connection, conversation_id: int, subject: str, ac
         return subject
     conn.execute("UPDATE conversations SET subject = ? WHERE id = ?", (subject, conversation_id))
     _timeline_event(
-        conn, conversation_id, customer_id, actor, phrase(N_("{actor} renamed the subject to «{subject}»"), actor=actor, subject=subject), now
+        conn,
+        conversation_id,
+        customer_id,
+        actor,
+        phrase(N_("{actor} renamed the subject to «{subject}»"), actor=actor, subject=subject),
+        now,
     )
     add_event(
         conn,
@@ -523,7 +528,9 @@ def set_operator_language(conn: sqlite3.Connection, login: str, language: str | 
     from omniconsole.i18n import LANGUAGES
 
     if language is not None and language not in LANGUAGES:
-        raise ActionError(N_("language must be one of {choices} (got {value})"), choices=", ".join(LANGUAGES), value=repr(language))
+        raise ActionError(
+            N_("language must be one of {choices} (got {value})"), choices=", ".join(LANGUAGES), value=repr(language)
+        )
     if conn.execute("UPDATE operators SET language = ? WHERE login = ?", (language, login)).rowcount == 0:
         raise ActionError(N_("{login} is not an operator (add them with `omniconsole operator add {login}`)"), login=login)
     add_event(conn, "operator.updated", actor=actor, payload={"login": login, "language": language})

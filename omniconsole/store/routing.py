@@ -346,7 +346,9 @@ def queue_figures(conn: sqlite3.Connection) -> dict[str, tuple[int, float | None
     }
 
 
-def assign_if_free(conn: sqlite3.Connection, conversation_id: int, login: str, reason: str | dict, queue: str, now: float) -> bool:
+def assign_if_free(
+    conn: sqlite3.Connection, conversation_id: int, login: str, reason: str | dict, queue: str, now: float
+) -> bool:
     """Assign an unassigned open conversation to `login` on routing's behalf: False (nothing
     written) when someone holds it already, the bot holds it, or it is no longer open. Writes the timeline line and
     a `conversation.assigned` event with the reason in words (`reason` English text or a phrase
@@ -360,7 +362,9 @@ def assign_if_free(conn: sqlite3.Connection, conversation_id: int, login: str, r
         return False
     conn.execute("UPDATE operators SET last_assigned_at = ? WHERE login = ?", (now, login))
     customer_id = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
-    _timeline_event(conn, conversation_id, customer_id, ROUTER, phrase(N_("assigned to {login}: {reason}"), login=login, reason=reason), now)
+    _timeline_event(
+        conn, conversation_id, customer_id, ROUTER, phrase(N_("assigned to {login}: {reason}"), login=login, reason=reason), now
+    )
     add_event(
         conn,
         "conversation.assigned",
@@ -373,7 +377,9 @@ def assign_if_free(conn: sqlite3.Connection, conversation_id: int, login: str, r
     return True
 
 
-def return_to_queue(conn: sqlite3.Connection, conversation_id: int, expected_assignee: str, reason: str | dict, now: float) -> bool:
+def return_to_queue(
+    conn: sqlite3.Connection, conversation_id: int, expected_assignee: str, reason: str | dict, now: float
+) -> bool:
     """Take a conversation back from `expected_assignee` into its queue (False when it is no
     longer theirs): timeline line and `routing.returned` event with the reason."""
     done = conn.execute(

@@ -19,9 +19,9 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from omniconsole.i18n import N_, phrase
 from omniconsole.models import ConversationStatus, preview_line
 from omniconsole.store import schedule as timers
-from omniconsole.i18n import N_, phrase
 from omniconsole.store.actions import SNOOZE_END, ActionError, _timeline_event, status_word  # noqa: PLC2701 - one store, one helper
 from omniconsole.store.events import add_event
 from omniconsole.store.records import InboundRecord
@@ -104,7 +104,9 @@ def _identity(conn: sqlite3.Connection, customer_id: int, identity_id: int | Non
         "SELECT kind, address FROM identities WHERE id = ? AND customer_id = ?", (identity_id, customer_id)
     ).fetchone()
     if row is None:
-        raise ActionError(N_("identity {identity} is not one of customer {customer}'s"), identity=identity_id, customer=customer_id)
+        raise ActionError(
+            N_("identity {identity} is not one of customer {customer}'s"), identity=identity_id, customer=customer_id
+        )
     return f"{row[0]} {row[1]}"
 
 

@@ -11,7 +11,7 @@ import logging
 from textual.dom import DOMNode
 from textual.worker import Worker, WorkerState
 
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_, _
 from omniconsole.tui.keys import live_bindings
 
@@ -50,7 +50,7 @@ def report_failure(node: DOMNode, worker: Worker) -> None:
     what, error = worker_words(node, worker), worker.error
     if isinstance(error, OmniError):
         log.warning("window: %s failed: %s", what, error)
-        node.app.notify(f"{what}: {error}", title=_("Not done"), severity="error", markup=False, timeout=8)
+        node.app.notify(f"{what}: {error_text(error)}", title=_("Not done"), severity="error", markup=False, timeout=8)
     else:
         log.error("window: %s failed", what, exc_info=error)
         node.app.notify(

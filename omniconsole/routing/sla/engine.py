@@ -133,7 +133,12 @@ class Sla:
                 timers.unschedule(conn, DUE, conversation_id=conversation_id, subject=target)
             if previous_policy:
                 db.record(
-                    conn, conversation_id, "sla.policy", {"policy": "", "was": previous_policy}, phrase(N_("no SLA policy applies now")), now
+                    conn,
+                    conversation_id,
+                    "sla.policy",
+                    {"policy": "", "was": previous_policy},
+                    phrase(N_("no SLA policy applies now")),
+                    now,
                 )
             db.set_nearest(conn, conversation_id, "", None, 0, now)
             return {}
@@ -197,7 +202,12 @@ class Sla:
         payload = {"policy": policy.name, "target": clock.target, "share": share, "due": due, "started_at": clock.started_at}
         words = phrase(TARGET_WORDS[clock.target])
         if breach:
-            line = phrase(N_("SLA {policy}: {target} breached (target {budget})"), policy=policy.name, target=words, budget=_hhmm(clock.budget))
+            line = phrase(
+                N_("SLA {policy}: {target} breached (target {budget})"),
+                policy=policy.name,
+                target=words,
+                budget=_hhmm(clock.budget),
+            )
         else:
             line = phrase(
                 N_("SLA {policy}: {target} at {share} of {budget}"),
@@ -220,25 +230,43 @@ class Sla:
             if not assignee:
                 return
             payload["to"] = [assignee]
-            db.record(conn, conversation_id, "sla.escalated", payload, phrase(N_("{reason}: {login} notified"), reason=reason, login=assignee), now)
+            db.record(
+                conn,
+                conversation_id,
+                "sla.escalated",
+                payload,
+                phrase(N_("{reason}: {login} notified"), reason=reason, login=assignee),
+                now,
+            )
         elif step == "notify_admins":
             payload["to"] = db.admins(conn)
             if not payload["to"]:
                 return
-            db.record(conn, conversation_id, "sla.escalated", payload, phrase(N_("{reason}: admins notified"), reason=reason), now)
+            db.record(
+                conn, conversation_id, "sla.escalated", payload, phrase(N_("{reason}: admins notified"), reason=reason), now
+            )
         elif step == "return_to_queue":
             if not assignee or not routing_db.return_to_queue(conn, conversation_id, assignee, reason, now):
                 return
             if facts.queue is None:
                 routing_db.put_in_queue(conn, conversation_id, "default", [], now, english(reason))
             payload["from"] = assignee
-            db.record(conn, conversation_id, "sla.escalated", payload, phrase(N_("{reason}: back to the queue from {login}"), reason=reason, login=assignee), now)
+            db.record(
+                conn,
+                conversation_id,
+                "sla.escalated",
+                payload,
+                phrase(N_("{reason}: back to the queue from {login}"), reason=reason, login=assignee),
+                now,
+            )
         elif step == "raise_priority":
             priority = db.raise_priority(conn, conversation_id, english(reason), now)
             if priority is None:
                 return
             payload["priority"] = priority
-            db.record(conn, conversation_id, "sla.escalated", payload, phrase(N_("{reason}: priority raised"), reason=reason), now)
+            db.record(
+                conn, conversation_id, "sla.escalated", payload, phrase(N_("{reason}: priority raised"), reason=reason), now
+            )
 
     # ---- the scheduler's rows ----------------------------------------------------------------
 

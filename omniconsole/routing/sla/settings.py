@@ -34,8 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from omniconsole.i18n import N_
 from omniconsole.calendar import Calendar
+from omniconsole.i18n import N_
 
 TARGETS = ("first_response", "next_response", "resolution", "update")
 #: How a target is named in timeline lines and notifications.

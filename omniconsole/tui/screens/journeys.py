@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from omniconsole.analytics import journey_service as js
 from omniconsole.analytics.report import human_duration
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_
 
 
@@ -85,7 +85,9 @@ class JourneysScreen(Screen[None]):
         try:
             report = await js.journeys_report(self.store, self.settings, now=self.clock())
         except OmniError as exc:
-            self.query_one("#journeys-headline", Static).update(Text(f"The journeys could not be read: {exc}", style="red"))
+            self.query_one("#journeys-headline", Static).update(
+                Text(f"The journeys could not be read: {error_text(exc)}", style="red")
+            )
             return
         self.show(report)
 

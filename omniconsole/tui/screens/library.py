@@ -28,7 +28,7 @@ from textual.widgets import DataTable, Footer, Input, Label
 
 from omniconsole.answers.commands import EDITOR_ROLES
 from omniconsole.answers.library import ArticleError, article_text, file_name, parse_article
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_
 from omniconsole.models import sanitize_text
 from omniconsole.store import Store
@@ -185,7 +185,7 @@ class LibraryScreen(Screen):
                 raise ArticleError(f"id {changed.key!r} ({changed.language or 'any language'}) is taken by another article")
         except ArticleError as exc:
             kept = self._keep(edited)
-            self.notify(f"not saved: {exc}; your text is kept in {kept}", severity="error", timeout=10, markup=False)
+            self.notify(f"not saved: {error_text(exc)}; your text is kept in {kept}", severity="error", timeout=10, markup=False)
             return
         try:
             if may_edit(self.role):
@@ -195,7 +195,7 @@ class LibraryScreen(Screen):
                 key = await self.store.kb_propose(changed, self.login)
                 self.notify(f"proposed as {sanitize_text(key)}; an admin or supervisor publishes it", timeout=3, markup=False)
         except OmniError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            self.notify(error_text(exc), severity="error", markup=False)
             return
         self.load()
 
@@ -218,7 +218,7 @@ class LibraryScreen(Screen):
                 await process.wait()
             return Path(path).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
-            self.notify(f"could not run the editor {editor!r}: {exc}", severity="error", markup=False)
+            self.notify(f"could not run the editor {editor!r}: {error_text(exc)}", severity="error", markup=False)
             return text
         finally:
             Path(path).unlink(missing_ok=True)
@@ -284,7 +284,7 @@ class SaveAnswerDialog(ModalScreen[str | None]):
             else:
                 stored = await self.store.kb_propose(record, self.login)
         except OmniError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            self.notify(error_text(exc), severity="error", markup=False)
             return
         self.dismiss(stored)
 

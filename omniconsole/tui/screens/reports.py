@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Sparkline, Static
 
 from omniconsole.analytics import figures as f
 from omniconsole.analytics import report as rp
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_
 from omniconsole.tui.screens.dialogs import ChoiceDialog, InputDialog
 
@@ -170,7 +170,7 @@ class ReportsScreen(Screen[int | None]):
             else:
                 self.facts, sent = await self.store.report_facts(self.period.start, self.period.end, now)
         except OmniError as exc:
-            self.app.notify(f"The report could not be read: {exc}", severity="error", markup=False)
+            self.app.notify(f"The report could not be read: {error_text(exc)}", severity="error", markup=False)
             return
         if self.own_login is not None:
             self.facts = []

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from omniconsole.analytics.report import human_duration
 from omniconsole.analytics.wallboard import Wallboard, wallboard
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_
 
 
@@ -81,7 +81,7 @@ class WallboardScreen(Screen[None]):
                 return
             board = await wallboard(self.store, self.clock(), self.tz, getattr(self.app, "settings", None))
         except OmniError as exc:
-            self.app.notify(f"The wallboard could not be read: {exc}", severity="error", markup=False)
+            self.app.notify(f"The wallboard could not be read: {error_text(exc)}", severity="error", markup=False)
             return
         self.seen_event = last
         self.board = board

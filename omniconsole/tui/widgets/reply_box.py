@@ -37,7 +37,7 @@ from omniconsole.answers.language import detect_by_script
 from omniconsole.answers.placeholders import Filled, fill, first_name
 from omniconsole.answers.usage import was_edited
 from omniconsole.core.reply_window import FREE, ReplyWindow, reply_window
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_, _
 from omniconsole.store import ActionError, Conversation, CustomerProfile, Operator, ReplyOption, Store
 from omniconsole.store.answers import ArticleRecord
@@ -455,7 +455,7 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
                 self.last_sent = (conversation.id, body)
         except OmniError as exc:
             composer.text = body
-            self.app.notify(str(exc), severity="error", markup=False)
+            self.app.notify(error_text(exc), severity="error", markup=False)
             return
         finally:
             self.submitting = False
@@ -532,7 +532,7 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
                 meta=choice.meta,
             )
         except OmniError as exc:
-            self.app.notify(str(exc), severity="error", markup=False)
+            self.app.notify(error_text(exc), severity="error", markup=False)
             return
         self.post_message(self.ReplyQueued(conversation.id, template=choice.name))
 
@@ -554,7 +554,7 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
             self.app.notify(
-                _("could not run the editor {editor}: {error}").format(editor=repr(editor), error=exc),
+                _("could not run the editor {editor}: {error}").format(editor=repr(editor), error=error_text(exc)),
                 severity="error",
                 markup=False,
             )
