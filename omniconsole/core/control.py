@@ -40,6 +40,7 @@ from pathlib import Path
 
 from omniconsole.core import frames
 from omniconsole.errors import OmniError, StoreError, UsageError
+from omniconsole.i18n import N_
 from omniconsole.models import OperatorRole
 from omniconsole.store import ActionError, Store, access
 
@@ -220,7 +221,7 @@ class ControlServer:
     async def _call(self, uid: int, login: str, request: dict):
         method = request.get("call")
         if not isinstance(method, str):
-            raise access.RoleRefused("a request without a method name")
+            raise access.RoleRefused(N_("a request without a method name"))
         role = await self.role_of(uid, login)
         if method == "whoami":
             operator = next((op for op in await self.store.operators() if op.login == login), None)
@@ -228,18 +229,18 @@ class ControlServer:
         access.check(method, role or "", login)
         signature = self._signatures.get(method)
         if signature is None:
-            raise ActionError(f"{method} is not an action of the store")
+            raise ActionError(N_("{method} is not an action of the store"), method=method)
         args = frames.decode(request.get("args") or [])
         kwargs = frames.decode(request.get("kwargs") or {})
         if not isinstance(args, list) or not isinstance(kwargs, dict):
-            raise ActionError("a request whose arguments are not a list and a map")
+            raise ActionError(N_("a request whose arguments are not a list and a map"))
         try:
             bound = signature.bind(None, *args, **kwargs)
         except TypeError as exc:
             raise ActionError(f"{method}: {exc}") from None
         for name in list(bound.arguments):
             if name in access.CORE_ONLY_PARAMETERS:
-                raise access.RoleRefused(f"{method}: {name} is decided by the core")
+                raise access.RoleRefused(N_("{method}: {name} is decided by the core"), method=method, name=name)
         for name in signature.parameters:
             if name in access.ACTOR_PARAMETERS and not (name == "operator" and method in access.FILTER_OPERATOR):
                 bound.arguments[name] = login

@@ -17,6 +17,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
+from omniconsole.i18n import N_
 from omniconsole.models import ConversationStatus
 from omniconsole.store import actions
 from omniconsole.store import schedule as timers
@@ -236,7 +237,7 @@ def queue_message(
     customer_id = actions._customer_of(conn, conversation_id)  # noqa: SLF001 - one store, one helper
     route = actions.reply_route(conn, conversation_id)
     if route is None:
-        raise actions.ActionError("this customer has never written on a channel we can answer on")
+        raise actions.ActionError(N_("this customer has never written on a channel we can answer on"))
     channel_id, identity_id = route
     message_id = actions.insert_outbound(conn, conversation_id, customer_id, channel_id, identity_id, author, body, now, meta)
     actions.queued(conn, conversation_id, customer_id, message_id, author, body, now, answered=False)
@@ -433,7 +434,7 @@ def conversation_facts(conn: sqlite3.Connection, conversation_id: int) -> tuple[
         (conversation_id,),
     ).fetchone()
     if row is None:
-        raise actions.ActionError(f"conversation {conversation_id} does not exist")
+        raise actions.ActionError(N_("conversation {id} does not exist"), id=conversation_id)
     return row[0], row[1], row[2], row[3] or ""
 
 
