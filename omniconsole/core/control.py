@@ -103,12 +103,14 @@ class ControlServer:
                 gid = grp.getgrnam(self.group).gr_gid
             except KeyError:
                 raise UsageError(
-                    f"the group {self.group!r} of [team] does not exist; create it with `groupadd {self.group}`"
+                    N_("the group {group} of [team] does not exist; create it with `groupadd {name}`"),
+                    group=repr(self.group),
+                    name=self.group,
                 ) from None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() or self.path.is_symlink():
             if await _answers(self.path):
-                raise UsageError(f"another core already listens on {self.path}")
+                raise UsageError(N_("another core already listens on {path}"), path=str(self.path))
             self.path.unlink()
         # Created private, then opened to the group: never a moment where anyone may connect.
         old = os.umask(0o177)

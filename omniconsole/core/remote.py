@@ -20,7 +20,8 @@ import itertools
 from pathlib import Path
 
 from omniconsole.core import frames
-from omniconsole.errors import OmniError, StoreError, UsageError
+from omniconsole.errors import OmniError, StoreError, UsageError, error_phrase
+from omniconsole.i18n import N_
 from omniconsole.store import access
 from omniconsole.store.actions import ActionError, OpenElsewhere
 
@@ -92,13 +93,19 @@ class RemoteStore:
                 async with asyncio.timeout(5):
                     self._reader, self._writer = await asyncio.open_unix_connection(str(self.socket_path), limit=2**20)
             except PermissionError:
-                self.down_reason = f"not allowed to connect to the core's socket {self.socket_path} (are you in its group?)"
-                raise CoreUnavailable(self.down_reason) from None
-            except (TimeoutError, OSError) as exc:
-                self.down_reason = (
-                    f"the core is not running (no answer on {self.socket_path}: {getattr(exc, 'strerror', None) or exc})"
+                error = CoreUnavailable(
+                    N_("not allowed to connect to the core's socket {path} (are you in its group?)"), path=str(self.socket_path)
                 )
-                raise CoreUnavailable(self.down_reason) from None
+                self.down_reason = str(error)
+                raise error from None
+            except (TimeoutError, OSError) as exc:
+                error = CoreUnavailable(
+                    N_("the core is not running (no answer on {path}: {reason})"),
+                    path=str(self.socket_path),
+                    reason=getattr(exc, "strerror", None) or str(exc),
+                )
+                self.down_reason = str(error)
+                raise error from None
             self.down_reason = None
             self._receiver = asyncio.create_task(self._receive(self._reader))
             if self._subscribed:
@@ -147,9 +154,11 @@ class RemoteStore:
             async with asyncio.timeout(CALL_TIMEOUT):
                 message = await future
         except (ConnectionError, AttributeError) as exc:
-            raise CoreUnavailable(f"the connection to the core broke: {exc}") from None
+            raise CoreUnavailable(N_("the connection to the core broke: {error}"), error=error_phrase(exc)) from None
         except TimeoutError:
-            raise CoreUnavailable(f"the core did not answer {method} within {CALL_TIMEOUT:.0f} s") from None
+            raise CoreUnavailable(
+                N_("the core did not answer {method} within {seconds} s"), method=method, seconds=f"{CALL_TIMEOUT:.0f}"
+            ) from None
         finally:
             self._pending.pop(request_id, None)
         if "error" in message:

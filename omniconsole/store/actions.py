@@ -289,12 +289,12 @@ def set_status(
     else:
         timers.unschedule(conn, SNOOZE_END, conversation_id=conversation_id)
     words = {
-        ConversationStatus.RESOLVED: N_("resolved"),
-        ConversationStatus.OPEN: N_("reopened"),
-        ConversationStatus.PENDING: N_("marked pending"),
-        ConversationStatus.SNOOZED: N_("snoozed"),
+        ConversationStatus.RESOLVED: Np_("timeline", "resolved"),
+        ConversationStatus.OPEN: Np_("timeline", "reopened"),
+        ConversationStatus.PENDING: Np_("timeline", "marked pending"),
+        ConversationStatus.SNOOZED: Np_("timeline", "snoozed"),
     }[status]
-    _timeline_event(conn, conversation_id, customer_id, actor, phrase(words), now)
+    _timeline_event(conn, conversation_id, customer_id, actor, word("timeline", words), now)
     add_event(
         conn,
         f"conversation.{status.value}",
