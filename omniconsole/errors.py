@@ -50,9 +50,11 @@ class OmniError(Exception):
         if isinstance(template, str) and template and isinstance(params, (dict, type(None))):
             try:
                 OmniError.__init__(error, template, **{str(k): v for k, v in (params or {}).items()})
-                return error
-            except (KeyError, IndexError, ValueError):
+            except (KeyError, IndexError, ValueError, AttributeError):
                 pass
+            else:
+                if str(error) == message:  # template and values say what the sender said
+                    return error
         OmniError.__init__(error, message)
         return error
 

@@ -164,7 +164,7 @@ def phrase(template: str, /, **params: object) -> dict:
     are str, int, float or phrases. Raises KeyError when a field has no value (a programming
     error, caught by tests), as `str.format` does."""
     made = {"t": template, "p": dict(params)} if params else {"t": template}
-    english(made)
+    _fill(template, {k: english(v) for k, v in params.items()})  # every field has its value
     return made
 
 
