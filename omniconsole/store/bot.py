@@ -261,14 +261,15 @@ def handoff(
     conversation_id: int,
     reason: str,
     category: str,
-    summary: str,
+    summary: str | dict,
     author: str,
     now: float | None = None,
     *,
     details: dict | None = None,
 ) -> None:
     """Hand the conversation to a person: state `human`, an assumed resolution cancelled, and
-    a note for the operator saying what the bot did (`summary`). `details` (the customer's
+    a note for the operator saying what the bot did (`summary`: English text, or a phrase of
+    omniconsole.i18n kept in the note's meta and drawn in the reader's language). `details` (the customer's
     question, the confidence 0..1 or None, language, topic) go into the `bot.handoff` event's
     payload, which the window draws at the top of the timeline (`handoff_report`). The
     conversation leaves any queue place it had: routing queues it from now (issue #17)."""
@@ -285,9 +286,11 @@ def handoff(
         outcome="" if state is None or state.outcome == "assumed" else state.outcome,
         now=now,
     )
+    body, meta = actions.event_line(summary)
     conn.execute(
-        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'note', ?, ?, ?)",
-        (conversation_id, customer_id, author, summary, now),
+        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at, meta)"
+        " VALUES (?, ?, 'note', ?, ?, ?, ?)",
+        (conversation_id, customer_id, author, body, now, meta),
     )
     # The customer waits for a person from the handoff on (METRICS.md, first response time).
     conn.execute(

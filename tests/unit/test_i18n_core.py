@@ -271,3 +271,20 @@ def test_the_journey_advice_is_said_in_the_operators_language(russian):
     assert advice.words == "Refunds: по телефону с первого обращения решается 90%, в Telegram — 30% (n=80/80)"
     i18n.set_language("en")
     assert advice.words == "Refunds: by phone 90% resolved in one contact, in Telegram 30% (n=80/80)"
+
+
+async def test_the_bots_handoff_note_is_drawn_in_the_operators_language(tmp_path, store, russian):
+    """The operator's note at a handoff keeps English in its body and is drawn from its phrase;
+    the customer's own words and the bot's name are kept as they are."""
+    from tests.unit.test_bot_states import make_rig
+
+    rig = await make_rig(tmp_path, store, {"bot": "answer", "bot_name": "Bot"})
+    conversation_id = await rig.say("what is the capital of France")
+    note = next(e for e in await store.timeline(conversation_id) if e.direction == "note")
+    assert note.body.startswith("Bot handed this conversation to a person: low confidence (")
+    assert note.body.endswith("Answers sent: none.\nThe customer's last words: «what is the capital of France»")
+    drawn = render(json.loads(note.meta)["line"])
+    first, *rest = drawn.split("\n")
+    assert first.startswith("Bot передал разговор оператору: низкая уверенность (")
+    assert rest[-2:] == ["Отправленные ответы: нет.", "Последние слова клиента: «what is the capital of France»"]
+    assert rest[0].startswith("Язык: ")

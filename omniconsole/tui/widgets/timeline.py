@@ -127,8 +127,9 @@ def reactions_text(reactions: tuple[tuple[str, str], ...], style: StyleOf = no_s
 
 
 def event_words(entry: TimelineEntry) -> str:
-    """A timeline line ("assigned to bob") in the operator's language: the phrase the store kept
-    in `meta` (store/actions.py `event_line`), else the English `body` (older rows, imports)."""
+    """A timeline line ("assigned to bob") or the bot's handoff note in the operator's language:
+    the phrase the store kept in `meta` (store/actions.py `event_line`), else the English `body`
+    (older rows, imports, notes operators write)."""
     if entry.meta:
         try:
             line = json.loads(entry.meta).get("line")
@@ -165,7 +166,7 @@ def entry_text(
         text.append(" ")
         text.append_text(safe(entry.author, style("note-author")))
         text.append(f"  {when}\n", style=style("time"))
-        text.append_text(safe(entry.body, style("note-body")))
+        text.append_text(safe(event_words(entry), style("note-body")))
         return text
     text.append_text(badge(entry.channel_kind))
     text.append(" ")
