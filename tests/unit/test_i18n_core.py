@@ -288,3 +288,21 @@ async def test_the_bots_handoff_note_is_drawn_in_the_operators_language(tmp_path
     assert first.startswith("Bot передал разговор оператору: низкая уверенность (")
     assert rest[-2:] == ["Отправленные ответы: нет.", "Последние слова клиента: «what is the capital of France»"]
     assert rest[0].startswith("Язык: ")
+
+
+async def test_a_crm_that_is_down_is_said_in_the_language_of_the_moment(tmp_path, russian):
+    """The card's reason is kept as a phrase: a cached record reads in the language switched to."""
+    from omniconsole.integrations.crm import UNAVAILABLE, CrmLookup
+    from tests.connectors.test_crm_lookup import crm_peer, crm_settings
+
+    async with crm_peer() as crm:
+        base = crm.url  # the peer is gone after this block: nothing answers there
+    lookup = CrmLookup(crm_settings(base, tmp_path))
+    try:
+        record = await lookup.lookup(1, [("email", "anna@example.com")])
+    finally:
+        await lookup.close()
+    assert record.status == UNAVAILABLE
+    assert record.reason.startswith("CRM по адресу http://127.0.0.1:") and "недоступна: " in record.reason
+    i18n.set_language("en")
+    assert " is unreachable: " in record.reason
