@@ -306,3 +306,19 @@ async def test_a_crm_that_is_down_is_said_in_the_language_of_the_moment(tmp_path
     assert record.reason.startswith("CRM по адресу http://127.0.0.1:") and "недоступна: " in record.reason
     i18n.set_language("en")
     assert " is unreachable: " in record.reason
+
+
+async def test_the_journeys_table_reads_in_russian_and_its_json_stays_english(tmp_path, store, russian):
+    from omniconsole.analytics import journey_service as js
+    from omniconsole.config import Settings
+
+    await _conversation(store)
+    settings = Settings(database=store.path, data_dir=tmp_path / "data", channels=[])
+    report = await js.journeys_report(store, settings)
+    table = js.render(report, "table")
+    assert table.startswith("По темам\nтема ")
+    for words in ("По каналу первого обращения", "Смены канала", "Самые частые пути", "всего", "Советы (контрольная группа 10%"):
+        assert words in table
+    assert json.loads(js.render(report, "json")).keys() == report.keys()  # machine output: unchanged keys
+    i18n.set_language("en")
+    assert js.render(report, "table").startswith("By topic\ntopic ")
