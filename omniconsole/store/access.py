@@ -197,6 +197,7 @@ def check(method: str, role: str, login: str) -> None:
     have = ROLE_LEVEL.get(role)
     if have is None or LEVELS[have] < LEVELS[level]:
         template = {
+            AGENT: N_("only an agent may do that ({method}), and {login} is {role}"),
             SUPERVISOR: N_("only an admin or a supervisor may do that ({method}), and {login} is {role}"),
             ADMIN: N_("only an admin may do that ({method}), and {login} is {role}"),
         }.get(level, N_("only an {level} may do that ({method}), and {login} is {role}"))
