@@ -22,7 +22,9 @@ folding and stemming the library search uses, so "возврат"/"вернут�
 "refunds" meet) and the cosine (Otsuka-Ochiai) measure of the two sets of stems: a standard
 measure, symmetric, insensitive to one message being longer; no new dependency.
 
-Times are epoch seconds, durations seconds.
+Times are epoch seconds, durations seconds. (Past 600 lines: issues, the outcome table and the
+advice built on it are one computation read together; the advice's words are kept as a phrase,
+omniconsole/i18n.py, so they are drawn in the operator's language.)
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ UTF-8 BOM, Windows-1251, semicolons or tabs are all normal. Phone numbers are re
 phone number is (omniconsole/core/identity.py: the region, then with a `+`; an extension
 stays part of the number). The statements behind each decision are in
 omniconsole/store/contacts.py. The summary counts what was written, apart from rows read.
+(At 600 lines: reading the file, mapping its columns and the command are one path a reader
+follows; its errors carry their templates for the reader's language, omniconsole/errors.py.)
 """
 
 from __future__ import annotations
