@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from omniconsole.i18n import N_
 from omniconsole.models import ConversationStatus
-from omniconsole.store import actions
+from omniconsole.store import actions, search
 from omniconsole.store import schedule as timers
 from omniconsole.store.events import add_event
 
@@ -287,11 +287,14 @@ def handoff(
         now=now,
     )
     body, meta = actions.event_line(summary)
-    conn.execute(
+    note_id = conn.execute(
         "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at, meta)"
-        " VALUES (?, ?, 'note', ?, ?, ?, ?)",
+        " VALUES (?, ?, 'note', ?, ?, ?, ?) RETURNING id",
         (conversation_id, customer_id, author, body, now, meta),
-    )
+    ).fetchone()[0]
+    # Indexed as every note is: searchable, and erasing its text later (retention, an erasure)
+    # removes an entry the index holds (store/search.py INDEXED_DIRECTIONS).
+    search.index_message(conn, note_id, body, customer_id)
     # The customer waits for a person from the handoff on (METRICS.md, first response time).
     conn.execute(
         "UPDATE conversations SET waiting_since = ?, message_count = message_count + 1,"

@@ -288,6 +288,10 @@ async def test_the_bots_handoff_note_is_drawn_in_the_operators_language(tmp_path
     assert first.startswith("Bot передал разговор оператору: низкая уверенность (")
     assert rest[-2:] == ["Отправленные ответы: нет.", "Последние слова клиента: «what is the capital of France»"]
     assert rest[0].startswith("Язык: ")
+    # Retention erases the note's words in both places: its body and the phrase in its meta.
+    await store.erase_texts_before(note.created_at + 1)
+    note = next(e for e in await store.timeline(conversation_id) if e.direction == "note")
+    assert (note.body, note.meta) == ("", None)
 
 
 async def test_a_crm_that_is_down_is_said_in_the_language_of_the_moment(tmp_path, russian):
@@ -322,3 +326,32 @@ async def test_the_journeys_table_reads_in_russian_and_its_json_stays_english(tm
     assert json.loads(js.render(report, "json")).keys() == report.keys()  # machine output: unchanged keys
     i18n.set_language("en")
     assert js.render(report, "table").startswith("By topic\ntopic ")
+
+
+async def test_the_bots_handoff_note_is_indexed_so_erasing_its_text_keeps_the_index_whole(tmp_path, store):
+    """Before this change the note was never indexed, and retention's erasing it damaged the
+    index ("database disk image is malformed"); the appended migration indexes older notes."""
+    from omniconsole.store import search
+    from omniconsole.store.schema import MIGRATIONS
+    from tests.unit.test_bot_states import make_rig
+
+    rig = await make_rig(tmp_path, store, {"bot": "answer", "bot_name": "Bot"})
+    conversation_id = await rig.say("what is the capital of France")
+    note = next(e for e in await store.timeline(conversation_id) if e.direction == "note")
+
+    def indexed(conn) -> bool:
+        return (
+            conn.execute("SELECT 1 FROM messages_fts WHERE messages_fts MATCH '\"capital\"' AND rowid = ?", (note.id,)).fetchone()
+            is not None
+        )
+
+    assert await store.db.run(indexed)
+    # A note written by an older version: not in the index. The migration puts it there.
+    await store.db.write(lambda c: search.unindex_message(c, note.id, note.body, note.customer_id))
+    assert not await store.db.run(indexed)
+    migration = next(sql for sql in MIGRATIONS if "'bot.handoff'" in sql and "messages_fts" in sql)
+    await store.db.write(lambda c: c.execute(migration))
+    assert await store.db.run(indexed)
+    assert await store.erase_texts_before(note.created_at + 1) >= 1
+    await store.db.write(lambda c: c.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')"))
+    assert not await store.db.run(indexed)
