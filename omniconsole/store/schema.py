@@ -7,6 +7,8 @@ migration after another, each with the reason it was added.)
 
 from __future__ import annotations
 
+from omniconsole.store.search import INDEX_OLD_HANDOFF_NOTES
+
 MIGRATIONS: list[str] = [
     # 1: the first cut of DESIGN.md's data model.
     """
@@ -728,17 +730,9 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE operators ADD COLUMN language TEXT;
     """,
-    # The bot's handoff note for the operator was never put in the message index, as every
-    # other note is: search missed it, and erasing its text (retention's `messages_days`, an
-    # erasure) asked the external-content FTS5 index to delete a row it never held, which
-    # damages the index. Index the notes written before (each has its `bot.handoff` event at
-    # the same moment in the same conversation).
-    """
-    INSERT INTO messages_fts (rowid, body, customer_id)
-    SELECT DISTINCT m.id, m.body, m.customer_id FROM events e
-    JOIN messages m ON m.conversation_id = e.conversation_id AND m.created_at = e.at AND m.direction = 'note'
-    WHERE e.kind = 'bot.handoff' AND m.body != '';
-    """,
+    # The bot's handoff notes written before they were indexed (store/search.py, where every
+    # statement on the full-text indexes lives).
+    INDEX_OLD_HANDOFF_NOTES,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -349,7 +349,8 @@ async def test_the_bots_handoff_note_is_indexed_so_erasing_its_text_keeps_the_in
     # A note written by an older version: not in the index. The migration puts it there.
     await store.db.write(lambda c: search.unindex_message(c, note.id, note.body, note.customer_id))
     assert not await store.db.run(indexed)
-    migration = next(sql for sql in MIGRATIONS if "'bot.handoff'" in sql and "messages_fts" in sql)
+    assert search.INDEX_OLD_HANDOFF_NOTES in MIGRATIONS
+    migration = search.INDEX_OLD_HANDOFF_NOTES
     await store.db.write(lambda c: c.execute(migration))
     assert await store.db.run(indexed)
     assert await store.erase_texts_before(note.created_at + 1) >= 1
