@@ -22,21 +22,53 @@ class OmniError(Exception):
     construction when a field has no value (a programming error, caught by tests)."""
 
     def __init__(self, template: str = "", /, **params: Any) -> None:
+        from omniconsole.i18n import english  # noqa: PLC0415 - errors.py sits below every module
+
         self.template = template
         self.params = params
-        super().__init__(template.format(**params) if params else template)
+        super().__init__(template.format(**{k: english(v) for k, v in params.items()}) if params else template)
 
     def translated(self) -> str:
-        """The line in the current language; the English one when the catalog lacks it."""
-        from omniconsole.i18n import _  # noqa: PLC0415 - errors.py sits below every module
+        """The line in the current language; the English one when the catalog lacks it. A value
+        that is itself a phrase (`omniconsole.i18n.phrase`, `word`) is translated too."""
+        from omniconsole.i18n import _, render  # noqa: PLC0415 - errors.py sits below every module
 
         words = _(self.template) if self.template else str(self)
         if not self.params:
             return words if self.template else str(self)
         try:
-            return words.format(**self.params)
+            return words.format(**{k: render(v) for k, v in self.params.items()})
         except (KeyError, IndexError, ValueError):
             return str(self)  # a translation that lost a field: English rather than nothing
+
+    @classmethod
+    def rebuilt(cls, message: str, template: object = None, params: object = None) -> OmniError:
+        """The error another process raised, from what its core socket answer carried: the
+        English `message`, and `template`/`params` when that process sent them (older cores do
+        not; then the error reads `message` in every language)."""
+        error = cls.__new__(cls)
+        if isinstance(template, str) and template and isinstance(params, (dict, type(None))):
+            try:
+                OmniError.__init__(error, template, **{str(k): v for k, v in (params or {}).items()})
+            except (KeyError, IndexError, ValueError, AttributeError):
+                pass
+            else:
+                if str(error) == message:  # template and values say what the sender said
+                    return error
+        OmniError.__init__(error, message)
+        return error
+
+    def carried(self) -> dict:
+        """`{"template", "params"}` as JSON data for the core socket's answer (values that are
+        not text, numbers or phrases travel as their text)."""
+        from omniconsole.i18n import is_phrase  # noqa: PLC0415 - errors.py sits below every module
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, (str, int, float)) or value is None or is_phrase(value):
+                return value
+            return str(value)
+
+        return {"template": self.template, "params": {k: plain(v) for k, v in self.params.items()}}
 
 
 class UsageError(OmniError):
@@ -50,3 +82,13 @@ class StoreError(OmniError):
 def error_text(exc: BaseException) -> str:
     """What to show a person for `exc`: an OmniError's translated line, else `str(exc)`."""
     return exc.translated() if isinstance(exc, OmniError) else str(exc)
+
+
+def error_phrase(exc: BaseException) -> dict | str:
+    """`exc` as a value of a phrase (`omniconsole.i18n.phrase`), so a line that quotes an error
+    ("could not assign to bob: …") is drawn in the reader's language: an OmniError with a
+    template as its template and values, anything else as its English text."""
+    if isinstance(exc, OmniError) and exc.template:
+        params = exc.carried()["params"]
+        return {"t": exc.template, "p": params} if params else {"t": exc.template}
+    return str(exc)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gettext
 import os
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -160,3 +161,81 @@ def local_number(value: float, english: str, pattern: str | None = None, *, perc
     if percent:
         return format_percent(value, format=pattern, locale=_current)
     return format_decimal(value, format=pattern, locale=_current)
+
+
+# --- sentences kept as data -------------------------------------------------------------------
+#
+# A sentence made in one process and read in another (a timeline line the core writes, an
+# error a team's core raises, a journey's advice) is kept as a *phrase*: its English template
+# and its values, plain JSON data, so it can be stored (`messages.meta`) or sent over the core's
+# socket and drawn in the reader's language later. A value is a string, a number, or itself a
+# phrase (a routing reason inside "assigned to bob: {reason}"); a word of ours that has another
+# meaning elsewhere ("open" the status) is a phrase with a context, made by `word()`.
+
+
+def phrase(template: str, /, **params: object) -> dict:
+    """`{"t": template, "p": params}`: a sentence to draw later with `render()`. `template` is
+    English with `{name}` fields, marked for extraction where it is written (`N_()`); `params`
+    are str, int, float or phrases. Raises KeyError when a field has no value (a programming
+    error, caught by tests), as `str.format` does."""
+    made = {"t": template, "p": dict(params)} if params else {"t": template}
+    _fill(template, {k: english(v) for k, v in params.items()})  # every field has its value
+    return made
+
+
+def word(context: str, message: str) -> dict:
+    """One word of ours inside a phrase, translated with `pgettext(context, message)` where drawn
+    (mark it with `Np_(context, message)` or list the choices with `Np_` where they are defined)."""
+    return {"c": context, "t": message}
+
+
+def joined(values: list, separator: str = "; ") -> dict | str:
+    """Several values (strings or phrases) as one phrase, each translated where drawn: the
+    lines of a rule's or a macro's run, joined by `separator`."""
+    if not values:
+        return ""
+    fields = {f"v{i}": value for i, value in enumerate(values)}
+    return phrase(separator.join("{" + name + "}" for name in fields), **fields)
+
+
+def is_phrase(value: object) -> bool:
+    """True for what `phrase()` or `word()` made (also after a JSON round trip)."""
+    return isinstance(value, dict) and isinstance(value.get("t"), str)
+
+
+def _render(value: object, translate: bool) -> str:
+    if not is_phrase(value):
+        return "" if value is None else str(value)
+    template = value["t"]
+    if translate:
+        context = value.get("c")
+        template = pgettext(str(context), template) if context else _(template)
+    params = value.get("p") or {}
+    if not isinstance(params, dict) or not params:
+        return template
+    values = {str(k): _render(v, translate) for k, v in params.items()}
+    try:
+        return _fill(template, values)
+    except KeyError:
+        if translate:  # a translation that lost a field: the English line rather than nothing
+            return _render(value, False)
+        raise
+
+
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    # Only plain `{name}` fields, in one pass: a phrase may come from another process (a
+    # window's macro run), so no format specs, attribute lookups or values expanded again.
+    return _FIELD.sub(lambda m: values[m.group(1)], template)
+
+
+def english(value: object) -> str:
+    """The phrase's English line (what `messages.body`, logs and the events table keep)."""
+    return _render(value, False)
+
+
+def render(value: object) -> str:
+    """The phrase in the current language; a plain string or number as it is."""
+    return _render(value, True)

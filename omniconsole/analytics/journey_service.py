@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from omniconsole.analytics import journeys as j
 from omniconsole.analytics.report import human_duration, spreadsheet_safe
-from omniconsole.i18n import _
+from omniconsole.i18n import Np_, _, pgettext
 from omniconsole.store.actions import ActionError
 
 #: How long the window reuses the outcome table before reading the history again (seconds).
@@ -253,7 +253,17 @@ def _columns(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-FIGURE_COLUMNS = ["issues", "resolved", "FCR", "repeat 7d", "switched", "repeated", "TTR median", "TTR business"]
+#: The figures' column heads (English; translated where the table is written).
+FIGURE_COLUMNS = [
+    Np_("journeys column", "issues"),
+    Np_("journeys column", "resolved"),
+    Np_("journeys column", "FCR"),
+    Np_("journeys column", "repeat 7d"),
+    Np_("journeys column", "switched"),
+    Np_("journeys column", "repeated"),
+    Np_("journeys column", "TTR median"),
+    Np_("journeys column", "TTR business"),
+]
 
 
 def figure_cells(row: dict) -> list[str]:
@@ -270,18 +280,33 @@ def figure_cells(row: dict) -> list[str]:
 
 
 def table_lines(report: dict) -> list[str]:
-    """The report for people: totals by topic and by channel, transitions, paths, outcomes."""
+    """The report for people, in the reader's language: totals by topic and by channel,
+    transitions, paths, outcomes (topics and channel kinds are data and stay as they are)."""
     lines: list[str] = []
-    rows = [[str(r["key"]), *figure_cells(r)] for r in report["by_topic"]] + [["total", *figure_cells(report)]]
-    lines += ["By topic", *_columns(["topic", *FIGURE_COLUMNS], rows), ""]
+    figures = [pgettext("journeys column", c) for c in FIGURE_COLUMNS]
+    rows = [[str(r["key"]), *figure_cells(r)] for r in report["by_topic"]] + [[_("total"), *figure_cells(report)]]
+    lines += [_("By topic"), *_columns([pgettext("journeys column", "topic"), *figures], rows), ""]
     rows = [[str(r["key"]), *figure_cells(r)] for r in report["by_channel"]]
-    lines += ["By channel of first contact", *_columns(["channel", *FIGURE_COLUMNS], rows), ""]
+    lines += [_("By channel of first contact"), *_columns([pgettext("journeys column", "channel"), *figures], rows), ""]
     rows = [[t["from"], t["to"], str(t["switches"])] for t in report["transitions"]] or [["-", "-", "0"]]
-    lines += ["Channel switches", *_columns(["from", "to", "switches"], rows), ""]
+    lines += [
+        _("Channel switches"),
+        *_columns(
+            [pgettext("journeys column", "from"), pgettext("journeys column", "to"), pgettext("journeys column", "switches")],
+            rows,
+        ),
+        "",
+    ]
     rows = [
         [path_words(p["path"]), str(p["issues"]), _percent(p["fcr"]), human_duration(p["ttr_median_s"])] for p in report["paths"]
     ]
-    lines += ["Most common paths", *_columns(["path", "issues", "FCR", "TTR median"], rows or [["-", "0", "-", "-"]]), ""]
+    heads = [
+        pgettext("journeys column", "path"),
+        pgettext("journeys column", "issues"),
+        pgettext("journeys column", "FCR"),
+        pgettext("journeys column", "TTR median"),
+    ]
+    lines += [_("Most common paths"), *_columns(heads, rows or [["-", "0", "-", "-"]]), ""]
     rows = [
         [
             c["topic"],
@@ -296,17 +321,35 @@ def table_lines(report: dict) -> list[str]:
         ]
         for c in report["outcomes"]
     ]
+    heads = [
+        pgettext("journeys column", "topic"),
+        pgettext("journeys column", "channel"),
+        "n",
+        pgettext("journeys column", "rate"),
+        pgettext("journeys column", "shrunk"),
+        "95% " + pgettext("journeys column", "interval"),  # a "%" in a msgid reads as a %-format
+        pgettext("journeys column", "TTR business"),
+        "CSAT",
+        pgettext("journeys column", "op. min"),
+    ]
     lines += [
-        "Outcomes by topic and channel resolved on (recontact-free resolution)",
-        *_columns(
-            ["topic", "channel", "n", "rate", "shrunk", "95% interval", "TTR business", "CSAT", "op. min"], rows or [["-"] * 9]
-        ),
+        _("Outcomes by topic and channel resolved on (recontact-free resolution)"),
+        *_columns(heads, rows or [["-"] * 9]),
         "",
     ]
     advice = report["advice"]
     lines.append(
-        f"Advice (holdout {advice['holdout_share']:.0%}, min n {advice['min_n']}): advised {advice['advised']['issues']} issues,"
-        f" FCR {_percent(advice['advised']['fcr'])}; holdout {advice['holdout']['issues']} issues, FCR {_percent(advice['holdout']['fcr'])}"
+        _(
+            "Advice (holdout {holdout}, min n {min_n}): advised {advised} issues, FCR {advised_fcr};"
+            " holdout {held} issues, FCR {held_fcr}"
+        ).format(
+            holdout=f"{advice['holdout_share']:.0%}",
+            min_n=advice["min_n"],
+            advised=advice["advised"]["issues"],
+            advised_fcr=_percent(advice["advised"]["fcr"]),
+            held=advice["holdout"]["issues"],
+            held_fcr=_percent(advice["holdout"]["fcr"]),
+        )
     )
     return lines
 

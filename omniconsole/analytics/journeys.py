@@ -22,7 +22,9 @@ folding and stemming the library search uses, so "возврат"/"вернут�
 "refunds" meet) and the cosine (Otsuka-Ochiai) measure of the two sets of stems: a standard
 measure, symmetric, insensitive to one message being longer; no new dependency.
 
-Times are epoch seconds, durations seconds.
+Times are epoch seconds, durations seconds. (Past 600 lines: issues, the outcome table and the
+advice built on it are one computation read together; the advice's words are kept as a phrase,
+omniconsole/i18n.py, so they are drawn in the operator's language.)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from omniconsole.answers.engine import NOT_ANSWERS, stem, words
+from omniconsole.i18n import N_, english, phrase, render
 from omniconsole.store.journeys import IssueRow
 
 OTHER = "other"
@@ -437,30 +440,45 @@ def outcome_table(issues: list[Issue], prior_issues: float = 20.0) -> dict[tuple
 
 #: Channel kinds an identity kind can be reached on (a phone number also takes SMS).
 REACHABLE = {"phone": ("phone", "sms"), "whatsapp": ("whatsapp",)}
+#: How the advice names a channel (English; marked for the operator's catalog, translated where
+#: the advice is drawn; the bot's offer to a customer uses the English and its own texts).
 CHANNEL_WORDS = {
-    "phone": "by phone",
-    "sms": "by SMS",
-    "email": "by e-mail",
-    "telegram": "in Telegram",
-    "whatsapp": "in WhatsApp",
-    "vk": "in VK",
-    "web": "in the web chat",
-    "api": "through the API",
+    "phone": N_("by phone"),
+    "sms": N_("by SMS"),
+    "email": N_("by e-mail"),
+    "telegram": N_("in Telegram"),
+    "whatsapp": N_("in WhatsApp"),
+    "vk": N_("in VK"),
+    "web": N_("in the web chat"),
+    "api": N_("through the API"),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Advice:
-    """Another channel that serves this topic much better: the two cells and the words."""
+    """Another channel that serves this topic much better: the two cells and the sentence,
+    kept as a phrase (omniconsole.i18n) so it is drawn in the operator's language."""
 
     topic: str
     current: Cell
     better: Cell
-    words: str
+    line: dict
+
+    @property
+    def words(self) -> str:
+        """The advice sentence in the current language (English: "Refunds: by phone 80%
+        resolved in one contact, in Telegram 40% (n=50/60)")."""
+        return render(self.line)
 
 
 def channel_words(kind: str) -> str:
-    return CHANNEL_WORDS.get(kind, f"on {kind}")
+    """The channel as English words ("by phone", "on fax" for a kind without its own)."""
+    return english(channel_phrase(kind))
+
+
+def channel_phrase(kind: str) -> dict:
+    """The channel's words as a phrase, translated where drawn."""
+    return phrase(CHANNEL_WORDS[kind]) if kind in CHANNEL_WORDS else phrase(N_("on {kind}"), kind=kind)
 
 
 def _apart(better: Cell, worse: Cell) -> bool:
@@ -493,11 +511,17 @@ def advise(
                 best = cell
     if best is None:
         return None
-    text = (
-        f"{topic.capitalize()}: {channel_words(best.channel)} {best.rate:.0%} resolved in one contact,"
-        f" {channel_words(here.channel)} {here.rate:.0%} (n={best.n}/{here.n})"
+    line = phrase(
+        N_("{topic}: {better} {better_rate} resolved in one contact, {current} {current_rate} (n={better_n}/{current_n})"),
+        topic=topic.capitalize(),
+        better=channel_phrase(best.channel),
+        better_rate=f"{best.rate:.0%}",
+        current=channel_phrase(here.channel),
+        current_rate=f"{here.rate:.0%}",
+        better_n=best.n,
+        current_n=here.n,
     )
-    return Advice(topic, here, best, text)
+    return Advice(topic, here, best, line)
 
 
 def reachable_kinds(identity_kinds: Iterable[str]) -> set[str]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from omniconsole.answers.engine import NOT_ANSWERS, Engine, Hit, fold, words
 from omniconsole.answers.language import SUPPORTED, detect
+from omniconsole.i18n import N_, english, phrase
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,14 @@ class Decision:
     hit: Hit | None = None
     confidence: float = 0.0
     candidates: tuple[Hit, ...] = field(default_factory=tuple)
+    #: `reason` as a phrase (omniconsole.i18n) when it has values; see `reason_phrase`.
+    why: dict | None = None
+
+    @property
+    def reason_phrase(self) -> dict:
+        """The reason as a phrase for the operator's note, drawn in their language (the fixed
+        reasons are marked N_ where written; `reason` stays the English for figures and logs)."""
+        return self.why or {"t": self.reason}
 
     @property
     def topic(self) -> str:
@@ -412,21 +421,21 @@ def sensitive(text: str) -> tuple[str, str] | None:
     """(category, reason) when the message must go to a person whatever the library says."""
     folded = fold(text)
     if WANTS_PERSON.search(folded) or folded.strip() == "0":
-        return "person", "the customer asked for a person"
+        return "person", N_("the customer asked for a person")
     if PERSONAL_DATA.search(folded):
-        return "sensitive", "a personal-data request"
+        return "sensitive", N_("a personal-data request")
     if LEGAL.search(folded):
-        return "sensitive", "legal words"
+        return "sensitive", N_("legal words")
     if COMPLAINT.search(folded):
-        return "sensitive", "a complaint"
+        return "sensitive", N_("a complaint")
     if REFUND_WORDS.search(folded) and DISPUTE_WORDS.search(folded):
-        return "sensitive", "a refund dispute"
+        return "sensitive", N_("a refund dispute")
     letters = [ch for ch in text if ch.isalpha()]
     shouting = len(letters) >= 12 and sum(ch.isupper() for ch in letters) / len(letters) > 0.7
     if ANGER.search(folded) or shouting or "!!!" in text:
-        return "sensitive", "an angry message"
+        return "sensitive", N_("an angry message")
     if ACCOUNT_SPECIFIC.search(folded):
-        return "account", "a request about the customer's own account or order"
+        return "account", N_("a request about the customer's own account or order")
     return None
 
 
@@ -499,17 +508,11 @@ class BotBrain:
                 hits, confidence, language = other, other_confidence, "ru"
         foreign = foreign_language(text)
         if foreign is not None and confidence < self.thresholds.min_confidence * 1.5:
-            return Decision("handoff", f"written in {foreign}", "language", None, candidates=tuple(hits))
+            why = phrase(N_("written in {language}"), language=foreign)
+            return Decision("handoff", english(why), "language", None, candidates=tuple(hits), why=why)
         if hits and (hits[0].record.internal or hits[0].record.kind == "script"):
-            return Decision(
-                "handoff",
-                f"the best article ({hits[0].key}) is for operators only",
-                "internal",
-                language,
-                None,
-                confidence,
-                tuple(hits),
-            )
+            why = phrase(N_("the best article ({key}) is for operators only"), key=hits[0].key)
+            return Decision("handoff", english(why), "internal", language, None, confidence, tuple(hits), why=why)
         if hits and hits[0].score >= self.thresholds.min_score and confidence >= self.thresholds.min_confidence:
             hit = hits[0]
             if language and language in hit.variants:
@@ -523,5 +526,9 @@ class BotBrain:
                 confidence,
                 tuple(hits),
             )
-        best = f"best {hits[0].key} at {confidence:.2f}" if hits else "nothing in the library matched"
-        return Decision("handoff", f"low confidence ({best})", "low_confidence", language, None, confidence, tuple(hits))
+        if hits:
+            best = phrase(N_("best {key} at {confidence}"), key=hits[0].key, confidence=f"{confidence:.2f}")
+        else:
+            best = phrase(N_("nothing in the library matched"))
+        why = phrase(N_("low confidence ({best})"), best=best)
+        return Decision("handoff", english(why), "low_confidence", language, None, confidence, tuple(hits), why=why)

@@ -39,6 +39,7 @@ from omniconsole.answers.engine import Engine, stem, words
 from omniconsole.answers.language import detect
 from omniconsole.answers.placeholders import fill, first_name
 from omniconsole.answers.render import render
+from omniconsole.i18n import N_, english, joined, phrase
 from omniconsole.store import bot as bot_db
 from omniconsole.store.bot import BotConversation, BotStore
 
@@ -225,11 +226,12 @@ class BotStep:
             # A customer who comes back revisits their recent bot resolutions, whatever the channel.
             await self.rows.withdraw_returning(item.customer_id, item.conversation_id, now)
             if cfg.mode == "off":
-                await self._release(item, cfg, f"the customer wrote on {channel.name}, where the bot is off", now)
+                why = phrase(N_("the customer wrote on {channel}, where the bot is off"), channel=channel.name)
+                await self._release(item, cfg, why, now)
                 continue
             if cfg.when == "outside_hours" and cfg.hours.open_at(datetime.fromtimestamp(now, UTC)):
                 if not await self._answers_the_bot(item):
-                    await self._release(item, cfg, "we are open now: people answer", now)
+                    await self._release(item, cfg, phrase(N_("we are open now: people answer")), now)
                     continue
             try:
                 await self.turn(cfg, channel.channel_kind, item, now)
@@ -265,9 +267,11 @@ class BotStep:
             await self.rows.confirm(conversation_id, cfg.name)
             return "confirmed"
         if pressed == NO:
-            return await self._handoff(cfg, row, language, "the customer said the answer did not help", "not_helped", text, now)
+            return await self._handoff(
+                cfg, row, language, phrase(N_("the customer said the answer did not help")), "not_helped", text, now
+            )
         if pressed == PERSON:
-            return await self._handoff(cfg, row, language, "the customer asked for a person", "person", text, now)
+            return await self._handoff(cfg, row, language, phrase(N_("the customer asked for a person")), "person", text, now)
         brain = await self.brain(cfg.thresholds)
         if pressed and pressed.startswith(ARTICLE):
             key = pressed[len(ARTICLE) :]
@@ -277,7 +281,7 @@ class BotStep:
                 hit = record
                 return await self._answer(cfg, row, channel_kind, language, hit, key, text, customer_name, now)
             return await self._handoff(
-                cfg, row, language, "the customer chose an answer the bot cannot send", "low_confidence", text, now
+                cfg, row, language, phrase(N_("the customer chose an answer the bot cannot send")), "low_confidence", text, now
             )
         if (
             "unreadable" in message.flags
@@ -288,7 +292,7 @@ class BotStep:
                 cfg,
                 row,
                 language,
-                "the customer sent something the bot cannot read (a file, a voice or video message)",
+                phrase(N_("the customer sent something the bot cannot read (a file, a voice or video message)")),
                 "unreadable",
                 text,
                 now,
@@ -301,22 +305,36 @@ class BotStep:
         if decision.action == "handoff" and not (
             cfg.mode == "suggest" and decision.category == "low_confidence" and decision.candidates
         ):
-            return await self._handoff(cfg, row, language, decision.reason, decision.category, text, now, decision)
+            return await self._handoff(cfg, row, language, decision.reason_phrase, decision.category, text, now, decision)
         best = decision.hit or decision.candidates[0]
         if row.last_question and same_question(text, row.last_question):
             return await self._handoff(
-                cfg, row, language, "the customer repeated or rephrased the question", "repeated", text, now, decision
+                cfg,
+                row,
+                language,
+                phrase(N_("the customer repeated or rephrased the question")),
+                "repeated",
+                text,
+                now,
+                decision,
             )
         if best.key in row.answered:
             return await self._handoff(
-                cfg, row, language, f"the bot would send {best.key} a second time", "repeated", text, now, decision
+                cfg,
+                row,
+                language,
+                phrase(N_("the bot would send {key} a second time"), key=best.key),
+                "repeated",
+                text,
+                now,
+                decision,
             )
         if row.unconfirmed >= MAX_UNCONFIRMED:
             return await self._handoff(
                 cfg,
                 row,
                 language,
-                f"{MAX_UNCONFIRMED} answers without the customer confirming one",
+                phrase(N_("{n} answers without the customer confirming one"), n=MAX_UNCONFIRMED),
                 "unconfirmed",
                 text,
                 now,
@@ -338,14 +356,17 @@ class BotStep:
             return True
         return button_for_number(item.message.body or "", [Button(i, t) for i, t in row.offered]) is not None
 
-    async def _release(self, item, cfg: BotChannel, reason: str, now: float) -> None:
+    async def _release(self, item, cfg: BotChannel, why: dict, now: float) -> None:
         """The customer wrote where (or when) the bot does not answer in a conversation the bot
         holds: hand it to a person without a word from the bot, so routing queues it and its
         own position notice is the one automatic message (else nobody would ever get it)."""
         row = await self.rows.load(item.conversation_id)
         if row is None or row.state != "bot":
             return
-        summary = f"{cfg.name} stepped aside: {reason}.\nAnswers sent: {', '.join(row.answered) if row.answered else 'none'}."
+        reason = english(why)
+        summary = joined(
+            [phrase(N_("{bot} stepped aside: {reason}."), bot=cfg.name, reason=why), _answers_sent(row.answered)], "\n"
+        )
         details = {"question": (item.message.body or "")[:2000], "confidence": None, "language": row.language, "topic": row.topic}
         await self.store.db.write(
             bot_db.handoff, item.conversation_id, reason, "bot_off", summary, cfg.name, now, details=details
@@ -446,8 +467,9 @@ class BotStep:
         return "offered"
 
     async def _handoff(
-        self, cfg, row: BotConversation, language, reason, category, question, now, decision: Decision | None = None
+        self, cfg, row: BotConversation, language, why: dict, category, question, now, decision: Decision | None = None
     ) -> str:
+        reason = english(why)  # the state, the event and the figures keep the English
         words_ = TEXTS[language if language in TEXTS else "ru"]
         moment = datetime.fromtimestamp(now, UTC)
         opening = next_opening(cfg.hours, moment)
@@ -465,15 +487,23 @@ class BotStep:
                 log.exception("bot: no channel offer for conversation %d", row.conversation_id)
         topic = (decision.topic if decision else "") or row.topic or "not detected"
         confidence = round(decision.confidence, 3) if decision is not None and decision.confidence is not None else None
-        summary = "\n".join(
-            [
-                f"{cfg.name} handed this conversation to a person: {reason}.",
-                f"Language: {language or 'not detected'}; topic: {topic}"
-                + (f"; confidence {confidence:.2f}." if confidence is not None else "."),
-                f"Answers sent: {', '.join(row.answered) if row.answered else 'none'}.",
-                f"The customer's last words: «{' '.join(question.split())[:300]}»" if question.strip() else "",
-            ]
-        ).strip()
+        # The operator's note: a phrase, drawn in the reader's language (the body keeps English).
+        unknown = phrase(N_("not detected"))
+        lines = [
+            phrase(N_("{bot} handed this conversation to a person: {reason}."), bot=cfg.name, reason=why),
+            phrase(
+                N_("Language: {language}; topic: {topic}; confidence {confidence}.")
+                if confidence is not None
+                else N_("Language: {language}; topic: {topic}."),
+                language=language or unknown,
+                topic=unknown if topic == "not detected" else topic,
+                **({"confidence": f"{confidence:.2f}"} if confidence is not None else {}),
+            ),
+            _answers_sent(row.answered),
+        ]
+        if question.strip():
+            lines.append(phrase(N_("The customer's last words: «{words}»"), words=" ".join(question.split())[:300]))
+        summary = joined(lines, "\n")
         details = {"question": question[:2000], "confidence": confidence, "language": language or "", "topic": topic}
         position_words = words_["position"]
         conversation_id = row.conversation_id
@@ -498,6 +528,11 @@ class BotStep:
 
         await self.store.db.write(write)
         return "handoff"
+
+
+def _answers_sent(answered) -> dict:
+    """ "Answers sent: a, b." (or "none") as a phrase of the operator's note."""
+    return phrase(N_("Answers sent: {answers}."), answers=", ".join(answered) if answered else phrase(N_("none")))
 
 
 def core_extensions() -> list:

@@ -30,6 +30,8 @@ import yaml
 
 from omniconsole.answers.placeholders import ask_labels, unknown_placeholders
 from omniconsole.answers.scripts import broken_branches, parse_script
+from omniconsole.errors import OmniError
+from omniconsole.i18n import N_
 from omniconsole.store.answers import KINDS, ArticleRecord
 
 #: An article file larger than this is refused (issue #16): bytes.
@@ -40,8 +42,9 @@ _LANG_SUFFIX = re.compile(r"^(?P<key>.+)\.(?P<lang>[a-z]{2})$")
 _UNSAFE_NAME = re.compile(r"[^\w.-]+", re.UNICODE)
 
 
-class ArticleError(ValueError):
-    """A file that cannot be read as an article; the message is one line naming the problem."""
+class ArticleError(OmniError, ValueError):
+    """A file that cannot be read as an article; the message is one line naming the problem
+    (an OmniError, so the window's library editor shows it in the operator's language)."""
 
 
 @dataclass(slots=True)
@@ -72,11 +75,11 @@ def split_front_matter(text: str) -> tuple[str, str]:
         text = text[1:]
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
-        raise ArticleError("no front matter: the file must start with a line '---', then YAML with a title, then '---'")
+        raise ArticleError(N_("no front matter: the file must start with a line '---', then YAML with a title, then '---'"))
     for index in range(1, len(lines)):
         if lines[index].strip() in ("---", "..."):
             return "".join(lines[1:index]), "".join(lines[index + 1 :])
-    raise ArticleError("the front matter is not closed: no second '---' line")
+    raise ArticleError(N_("the front matter is not closed: no second '---' line"))
 
 
 def _strings(meta: dict, name: str) -> tuple[str, ...]:
@@ -87,7 +90,7 @@ def _strings(meta: dict, name: str) -> tuple[str, ...]:
         return (str(value),)
     if isinstance(value, list) and all(isinstance(item, (str, int, float)) and not isinstance(item, bool) for item in value):
         return tuple(str(item).strip() for item in value if str(item).strip())
-    raise ArticleError(f"'{name}' must be a list of texts")
+    raise ArticleError(N_("'{name}' must be a list of texts"), name=name)
 
 
 def parse_article(text: str, path: Path, relative: str | None = None) -> tuple[ArticleRecord, list[str]]:
@@ -98,41 +101,52 @@ def parse_article(text: str, path: Path, relative: str | None = None) -> tuple[A
         meta = yaml.safe_load(front) if front.strip() else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 2}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ArticleError(f"the front matter is not valid YAML{where}: {problem}") from None
+        if mark is not None:
+            raise ArticleError(
+                N_("the front matter is not valid YAML at line {line}: {problem}"), line=mark.line + 2, problem=problem
+            ) from None
+        raise ArticleError(N_("the front matter is not valid YAML: {problem}"), problem=problem) from None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
-        raise ArticleError("the front matter must be a mapping of keys (title: ..., tags: [...])")
+        raise ArticleError(N_("the front matter must be a mapping of keys (title: ..., tags: [...])"))
     file_key, file_language = default_key(path)
     key = meta.get("id", file_key)
     if not isinstance(key, (str, int)) or isinstance(key, bool) or not str(key).strip():
-        raise ArticleError("'id' must be a non-empty text")
+        raise ArticleError(N_("'id' must be a non-empty text"))
     key = str(key).strip()
     title = meta.get("title")
     if not isinstance(title, (str, int, float)) or isinstance(title, bool) or not str(title).strip():
-        raise ArticleError("no title: the front matter needs 'title: ...'")
+        raise ArticleError(N_("no title: the front matter needs 'title: ...'"))
     kind = meta.get("kind", "article")
     if kind not in KINDS:
-        raise ArticleError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+        raise ArticleError(N_("kind {kind} is not one of {choices}"), kind=repr(kind), choices=", ".join(KINDS))
     language = meta.get("language", file_language)
     if language is not None and language not in LANGUAGES:
-        raise ArticleError(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+        raise ArticleError(
+            N_("language {language} is not one of {choices}"), language=repr(language), choices=", ".join(LANGUAGES)
+        )
     if file_language and language != file_language:
-        raise ArticleError(f"the file name says language {file_language!r} but the front matter says {language!r}")
+        raise ArticleError(
+            N_("the file name says language {file_language} but the front matter says {language}"),
+            file_language=repr(file_language),
+            language=repr(language),
+        )
     shortcode = meta.get("shortcode")
     if shortcode is not None:
         if not isinstance(shortcode, (str, int)) or isinstance(shortcode, bool) or not str(shortcode).strip("/ "):
-            raise ArticleError("'shortcode' must be a short text such as 'late'")
+            raise ArticleError(N_("'shortcode' must be a short text such as 'late'"))
         shortcode = str(shortcode).strip().lstrip("/")
         if any(char.isspace() for char in shortcode):
-            raise ArticleError(f"shortcode {shortcode!r} has a space in it; it is typed after '/' as one word")
+            raise ArticleError(
+                N_("shortcode {shortcode} has a space in it; it is typed after '/' as one word"), shortcode=repr(shortcode)
+            )
     body = body.strip("\n").rstrip()
     internal_default = kind == "script" or bool(ask_labels(body))
     internal = meta.get("internal", internal_default)
     if not isinstance(internal, bool):
-        raise ArticleError("'internal' must be true or false")
+        raise ArticleError(N_("'internal' must be true or false"))
     record = ArticleRecord(
         key=key,
         title=str(title).strip(),
@@ -166,19 +180,19 @@ def read_article(path: Path, relative: str | None = None) -> tuple[ArticleRecord
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise ArticleError(f"cannot read it: {exc.strerror}") from None
+        raise ArticleError(N_("cannot read it: {reason}"), reason=exc.strerror) from None
     if size > MAX_ARTICLE_BYTES:
-        raise ArticleError(f"{size / 1024 / 1024:.1f} MB, over the 1 MB limit for an article")
+        raise ArticleError(N_("{size} MB, over the 1 MB limit for an article"), size=f"{size / 1024 / 1024:.1f}")
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ArticleError(f"cannot read it: {exc.strerror}") from None
+        raise ArticleError(N_("cannot read it: {reason}"), reason=exc.strerror) from None
     if b"\x00" in data:
-        raise ArticleError("not a text file (binary content); an article is UTF-8 Markdown")
+        raise ArticleError(N_("not a text file (binary content); an article is UTF-8 Markdown"))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ArticleError(f"not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        raise ArticleError(N_("not UTF-8 text (byte {byte}); save it as UTF-8"), byte=exc.start) from None
     return parse_article(text, path, relative)
 
 
@@ -188,7 +202,7 @@ def read_folder(directory: Path) -> FolderRead:
     refused with one line naming it (and for a duplicate, the other file); the rest is read."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise ArticleError(f"{directory} is not a folder")
+        raise ArticleError(N_("{directory} is not a folder"), directory=str(directory))
     result = FolderRead()
     first_file: dict[tuple[str, str], str] = {}
     for path in sorted(directory.rglob("*.md")):

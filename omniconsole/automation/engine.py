@@ -33,6 +33,8 @@ from typing import Any
 
 from omniconsole.automation.rules import Action, Rule, RuleBook
 from omniconsole.calendar import Calendar
+from omniconsole.errors import error_phrase
+from omniconsole.i18n import N_, english, joined, phrase
 from omniconsole.models import ConversationStatus
 from omniconsole.store import actions as ops
 from omniconsole.store import automation as db
@@ -242,16 +244,18 @@ class Engine:
                 return []
         before = db.last_event_id(conn)
         actor = f"rule:{rule.name}"
-        done: list[str] = []
+        did: list[dict] = []
         for action in rule.actions:
             try:
-                done.append(self._do(conn, action, actor, planned, now) or action.describe())
+                did.append(self._do(conn, action, actor, planned, now) or action.phrase())
             except ActionError as exc:
-                done.append(f"could not {action.describe()}: {exc}")
+                did.append(phrase(N_("could not {action}: {error}"), action=action.phrase(), error=error_phrase(exc)))
+        done = [english(line) for line in did]
         customer_id = None
         if cid is not None:
             customer_id = db.conversation_customer(conn, cid)
-            ops._timeline_event(conn, cid, customer_id, actor, f"rule {rule.name} did: {'; '.join(done)}", now)
+            line = phrase(N_("rule {name} did: {did}"), name=rule.name, did=joined(did, "; "))
+            ops._timeline_event(conn, cid, customer_id, actor, line, now)
         add_event(
             conn,
             "rule.fired",
@@ -267,7 +271,7 @@ class Engine:
         )
         return done
 
-    def _do(self, conn: sqlite3.Connection, action: Action, actor: str, planned: Planned, now: float) -> str | None:
+    def _do(self, conn: sqlite3.Connection, action: Action, actor: str, planned: Planned, now: float) -> dict | None:
         cid = planned.trigger.conversation_id
         kind, value = action.kind, action.value
         if kind == "notify":
@@ -277,7 +281,7 @@ class Engine:
             db.call_webhook(conn, cid, value, actor, now, rule=actor[5:], trigger=planned.trigger.on)
             return None
         if cid is None:
-            raise ActionError("there is no conversation to act on")
+            raise ActionError(N_("there is no conversation to act on"))
         if kind == "reply":
             ops.queue_reply(conn, cid, self._answer(conn, cid, value), actor, now=now)
         elif kind == "note":
@@ -286,7 +290,7 @@ class Engine:
             labels = db.conversation_labels(conn, cid)
             changed = sorted(set(labels) | set(value)) if kind == "add_labels" else [x for x in labels if x not in value]
             if sorted(changed) == sorted(labels):
-                return f"{action.describe()} (already so)"
+                return phrase(N_("{action} (already so)"), action=action.phrase())
             ops.set_conversation_labels(conn, cid, changed, actor)
         elif kind == "priority":
             ops.set_priority(conn, cid, value, actor)
@@ -325,7 +329,7 @@ class Engine:
             key, variants, language, str(values.get("customer.name") or ""), cid, str(values.get("channel.kind") or "")
         )
 
-    def _survey(self, conn: sqlite3.Connection, cid: int, kind: str, now: float) -> str:
+    def _survey(self, conn: sqlite3.Connection, cid: int, kind: str, now: float) -> dict:
         from omniconsole.analytics import surveys
         from omniconsole.config import SurveySettings
         from omniconsole.store import analytics
@@ -334,7 +338,7 @@ class Engine:
         target = analytics.survey_target(conn, cid)
         why = surveys.refusal(target, kind, settings, now) if target is not None else "no such conversation"
         if why is not None:
-            raise ActionError(f"no {kind.upper()} survey: {why}")
+            raise ActionError(N_("no {kind} survey: {why}"), kind=kind.upper(), why=why)
         language = surveys.language_of(target)
         listener = getattr(self.settings, "listener", None)
         body, meta = surveys.question(kind, target.route[1], language, settings, getattr(listener, "public_url", None))
@@ -342,7 +346,7 @@ class Engine:
         analytics.record_survey(
             conn, kind, cid, target.customer_id, channel_id, identity_id, target.handled_by, language, body, meta, now
         )
-        return f"send a {kind.upper()} survey"
+        return phrase(N_("send a {kind} survey"), kind=kind.upper())
 
     def run(self, conn: sqlite3.Connection, trigger: Trigger, now: float) -> list[Planned]:
         """Plan and act on one trigger; returns what fired."""
@@ -512,7 +516,7 @@ def answer_body(key: str, variants: list, language: str, customer_name: str, con
     from omniconsole.answers.render import render
 
     if not variants:
-        raise ActionError(f"the library has no answer {key!r}")
+        raise ActionError(N_("the library has no answer {key}"), key=repr(key))
     record = next((a for a in variants if language and a.language == language), None) or next(
         (a for a in variants if not a.language), variants[0]
     )

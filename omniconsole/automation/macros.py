@@ -18,33 +18,35 @@ from typing import Any
 
 from omniconsole.automation.engine import answer_body
 from omniconsole.automation.rules import Action, Macro
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_phrase
+from omniconsole.i18n import N_, phrase, render
 from omniconsole.models import ConversationStatus
 
 
 def preview(macro: Macro) -> list[str]:
-    """What the macro will do, one line per action, in words."""
+    """What the macro will do, one line per action, in words of the current language."""
     return macro.describe()
 
 
 async def run_macro(store: Any, macro: Macro, conversation_id: int, operator: str, *, customer_name: str = "") -> list[str]:
     """Do `macro`'s actions on a conversation as `operator`; returns what was done, one line
-    per action (a refused one as "could not …: why"). OmniError when the conversation does not
-    exist."""
+    per action (a refused one as "could not …: why") in the current language (the window's:
+    macros run in its process). The timeline line keeps them as phrases, drawn in each reader's
+    language. OmniError when the conversation does not exist."""
     conversation = await store.conversation(conversation_id)
     if conversation is None:
-        raise OmniError(f"conversation {conversation_id} does not exist")
-    done: list[str] = []
+        raise OmniError(N_("conversation {id} does not exist"), id=conversation_id)
+    done: list[dict] = []
     for action in macro.actions:
         try:
-            done.append(await _do(store, action, conversation, operator, customer_name, macro.name) or action.describe())
+            done.append(await _do(store, action, conversation, operator, customer_name, macro.name) or action.phrase())
         except OmniError as exc:
-            done.append(f"could not {action.describe()}: {exc}")
+            done.append(phrase(N_("could not {action}: {error}"), action=action.phrase(), error=error_phrase(exc)))
     await store.record_macro(conversation_id, macro.name, done, operator)
-    return done
+    return [render(line) for line in done]
 
 
-async def _do(store: Any, action: Action, conversation: Any, operator: str, customer_name: str, macro: str) -> str | None:
+async def _do(store: Any, action: Action, conversation: Any, operator: str, customer_name: str, macro: str) -> dict | None:
     cid, kind, value = conversation.id, action.kind, action.value
     if kind == "reply":
         channel_kind = conversation.channel_kinds[-1] if conversation.channel_kinds else ""
@@ -56,7 +58,7 @@ async def _do(store: Any, action: Action, conversation: Any, operator: str, cust
         current = (await store.conversation(cid)).labels
         labels = sorted(set(current) | set(value)) if kind == "add_labels" else [x for x in current if x not in value]
         if sorted(labels) == sorted(current):
-            return f"{action.describe()} (already so)"
+            return phrase(N_("{action} (already so)"), action=action.phrase())
         await store.set_labels(cid, labels, operator)
     elif kind == "priority":
         await store.set_priority(cid, value, operator)
@@ -78,5 +80,5 @@ async def _do(store: Any, action: Action, conversation: Any, operator: str, cust
             recipients = [op.login for op in await store.operators()]
         await store.notify_operators(cid, value, recipients, operator)
     elif kind == "survey":
-        raise OmniError("surveys are sent by the core after a resolution, not from a macro")
+        raise OmniError(N_("surveys are sent by the core after a resolution, not from a macro"))
     return None

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omniconsole.i18n import N_, Np_, english, phrase, render, word
+
 #: Event triggers: the name a rule writes -> what happens.
 EVENTS = {
     "message.received": "a customer's message arrives",
@@ -83,6 +85,8 @@ FIELDS = frozenset(
 )
 OPERATORS = ("is", "is_not", "contains", "matches", "in", "above", "below", "has")
 PRIORITIES = {"normal": 0, "high": 1, "urgent": 2}
+#: The priorities' names as words of a phrase, translated where drawn (`word("priority", name)`).
+PRIORITY_WORDS = (Np_("priority", "normal"), Np_("priority", "high"), Np_("priority", "urgent"))
 #: Action keys and what their value must be.
 ACTIONS = (
     "reply",
@@ -130,37 +134,49 @@ class Action:
     operators: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        """The action in words, as the timeline and the dry run say it."""
+        """The action in English words, as the events log, the rule's timeline line and tests
+        keep it (`said()` is the same in the reader's language)."""
+        return english(self.phrase())
+
+    def said(self) -> str:
+        """The action in words in the current language (omniconsole.i18n), for a preview drawn
+        in the window or printed by the CLI."""
+        return render(self.phrase())
+
+    def phrase(self) -> dict:
+        """The action as a phrase (`omniconsole.i18n.phrase`): English template and values, so
+        a timeline line written by the core is drawn in each operator's language (issue #24)."""
         v = self.value
         match self.kind:
             case "reply":
-                return f"reply with answer {v!r}"
+                return phrase(N_("reply with answer {key}"), key=repr(v))
             case "note":
-                return f"add a private note {_short(v)!r}"
+                return phrase(N_("add a private note {text}"), text=repr(_short(v)))
             case "add_labels":
-                return f"add label{'s' if len(v) > 1 else ''} {', '.join(v)}"
+                return phrase(N_("add labels {labels}") if len(v) > 1 else N_("add label {labels}"), labels=", ".join(v))
             case "remove_labels":
-                return f"remove label{'s' if len(v) > 1 else ''} {', '.join(v)}"
+                return phrase(N_("remove labels {labels}") if len(v) > 1 else N_("remove label {labels}"), labels=", ".join(v))
             case "priority":
-                return f"set priority {next(k for k, n in PRIORITIES.items() if n == v)}"
+                name = next(k for k, n in PRIORITIES.items() if n == v)
+                return phrase(N_("set priority {priority}"), priority=word("priority", name))
             case "assign":
-                return f"assign to {v}"
+                return phrase(N_("assign to {login}"), login=v)
             case "assign_queue":
-                return f"move to queue {v}"
+                return phrase(N_("move to queue {queue}"), queue=v)
             case "snooze":
-                return f"snooze for {_duration_words(v)}"
+                return phrase(N_("snooze for {duration}"), duration=duration_phrase(v))
             case "resolve":
-                return "resolve"
+                return phrase(N_("resolve"))
             case "reopen":
-                return "reopen"
+                return phrase(N_("reopen"))
             case "survey":
-                return f"send a {v.upper()} survey"
+                return phrase(N_("send a {kind} survey"), kind=v.upper())
             case "webhook":
-                return f"call webhook {v}"
+                return phrase(N_("call webhook {name}"), name=v)
             case "notify":
-                who = ", ".join(self.operators) if self.operators else "the assignee (everyone when none)"
-                return f"notify {who}: {_short(v)!r}"
-        return self.kind
+                who = ", ".join(self.operators) if self.operators else phrase(N_("the assignee (everyone when none)"))
+                return phrase(N_("notify {who}: {text}"), who=who, text=repr(_short(v)))
+        return phrase(self.kind)
 
 
 @dataclass(frozen=True)
@@ -198,8 +214,9 @@ class Macro:
     key: str | None = None
 
     def describe(self) -> list[str]:
-        """What it will do, one line per action."""
-        return [a.describe() for a in self.actions]
+        """What it will do, one line per action, in the current language (omniconsole.i18n):
+        it is called where the preview is drawn or printed."""
+        return [a.said() for a in self.actions]
 
 
 @dataclass(frozen=True)
@@ -231,11 +248,20 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _duration_words(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+#: Units of a rule's durations, largest first: (seconds, template).
+_DURATION_UNITS = ((86400, N_("{n} d")), (3600, N_("{n} h")), (60, N_("{n} min")))
+
+
+def duration_phrase(seconds: float) -> dict:
+    """ "2 h", "30 min", "7 d", "90 s" as a phrase (the unit translated where drawn)."""
+    for size, unit in _DURATION_UNITS:
         if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g} {unit}"
-    return f"{seconds:g} s"
+            return phrase(unit, n=f"{seconds / size:g}")
+    return phrase(N_("{n} s"), n=f"{seconds:g}")
+
+
+def _duration_words(seconds: float) -> str:
+    return english(duration_phrase(seconds))
 
 
 def parse_duration(value: Any, where: str) -> float:

@@ -19,11 +19,11 @@ from omniconsole.models import sanitize_text
 #: The words `stats` prints for a conversation's status, a message's delivery state, a
 #: direction and a channel's health (the values stay English in --json and the database).
 STATE_WORDS = (
-    Np_("conversation status", "open"),
-    Np_("conversation status", "pending"),
-    Np_("conversation status", "snoozed"),
-    Np_("conversation status", "resolved"),
-    Np_("conversation status", "spam"),
+    Np_("conversations by status", "open"),
+    Np_("conversations by status", "pending"),
+    Np_("conversations by status", "snoozed"),
+    Np_("conversations by status", "resolved"),
+    Np_("conversations by status", "spam"),
     Np_("delivery state", "queued"),
     Np_("delivery state", "sending"),
     Np_("delivery state", "sent"),
@@ -78,7 +78,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             await store.close()
         print(_("database: {path}").format(path=settings.database))
         print(_("customers: {n}").format(n=figure(figures["customers"])))
-        print(_("conversations: {list}").format(list=_counts("conversation status", figures["conversations"])))
+        print(_("conversations: {list}").format(list=_counts("conversations by status", figures["conversations"])))
         print(_("messages:"))
         for name, kind, direction, count in figures["messages"]:
             print(f"  {name:<24} {kind:<10} {pgettext('direction', direction):<6} {figure(count):>10}")

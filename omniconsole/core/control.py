@@ -11,10 +11,15 @@ that is how the first admin is registered).
 Requests and answers are frames of `omniconsole/core/frames.py`:
 
     -> {"id": 7, "call": "assign", "args": [...], "kwargs": {...}}
-    <- {"id": 7, "ok": <value>}  or  {"id": 7, "error": {"type": "ActionError", "message": "..."}}
+    <- {"id": 7, "ok": <value>}  or  {"id": 7, "error": {"type": "ActionError", "message": "...",
+                                                     "template": "...", "params": {...}}}
     -> {"id": 8, "call": "whoami"}          <- {"id": 8, "ok": {"$map": ...}}  (login, role, operator)
     -> {"id": 9, "call": "subscribe"}       then, whenever the events log grows:
     <- {"push": "events", "last": <newest event id>}
+
+An error's `message` is its English line; `template` and `params` (omniconsole/errors.py) let
+the window translate it into its operator's language, which may not be the core's (issue #24);
+a client that ignores them, or a core that does not send them, still has `message`.
 
 Calls of one connection run concurrently (a slow search does not hold up a keystroke's read);
 one bad frame closes only that connection. The socket is created `0660` with the `[team] group`
@@ -35,6 +40,7 @@ from pathlib import Path
 
 from omniconsole.core import frames
 from omniconsole.errors import OmniError, StoreError, UsageError
+from omniconsole.i18n import N_
 from omniconsole.models import OperatorRole
 from omniconsole.store import ActionError, Store, access
 
@@ -97,12 +103,14 @@ class ControlServer:
                 gid = grp.getgrnam(self.group).gr_gid
             except KeyError:
                 raise UsageError(
-                    f"the group {self.group!r} of [team] does not exist; create it with `groupadd {self.group}`"
+                    N_("the group {group} of [team] does not exist; create it with `groupadd {name}`"),
+                    group=repr(self.group),
+                    name=self.group,
                 ) from None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() or self.path.is_symlink():
             if await _answers(self.path):
-                raise UsageError(f"another core already listens on {self.path}")
+                raise UsageError(N_("another core already listens on {path}"), path=str(self.path))
             self.path.unlink()
         # Created private, then opened to the group: never a moment where anyone may connect.
         old = os.umask(0o177)
@@ -176,7 +184,8 @@ class ControlServer:
                 value = await self._call(uid, login, request)
                 reply = {"id": request_id, "ok": frames.encode(value)}
             except OmniError as exc:
-                reply = {"id": request_id, "error": {"type": type(exc).__name__, "message": str(exc)}}
+                # The template and values let a window in another language translate the line.
+                reply = {"id": request_id, "error": {"type": type(exc).__name__, "message": str(exc), **exc.carried()}}
             except Exception as exc:  # one failing call never ends the core or the connection
                 log.exception("core socket: %s by %s failed", request.get("call"), login)
                 reply = {
@@ -214,7 +223,7 @@ class ControlServer:
     async def _call(self, uid: int, login: str, request: dict):
         method = request.get("call")
         if not isinstance(method, str):
-            raise access.RoleRefused("a request without a method name")
+            raise access.RoleRefused(N_("a request without a method name"))
         role = await self.role_of(uid, login)
         if method == "whoami":
             operator = next((op for op in await self.store.operators() if op.login == login), None)
@@ -222,18 +231,18 @@ class ControlServer:
         access.check(method, role or "", login)
         signature = self._signatures.get(method)
         if signature is None:
-            raise ActionError(f"{method} is not an action of the store")
+            raise ActionError(N_("{method} is not an action of the store"), method=method)
         args = frames.decode(request.get("args") or [])
         kwargs = frames.decode(request.get("kwargs") or {})
         if not isinstance(args, list) or not isinstance(kwargs, dict):
-            raise ActionError("a request whose arguments are not a list and a map")
+            raise ActionError(N_("a request whose arguments are not a list and a map"))
         try:
             bound = signature.bind(None, *args, **kwargs)
         except TypeError as exc:
             raise ActionError(f"{method}: {exc}") from None
         for name in list(bound.arguments):
             if name in access.CORE_ONLY_PARAMETERS:
-                raise access.RoleRefused(f"{method}: {name} is decided by the core")
+                raise access.RoleRefused(N_("{method}: {name} is decided by the core"), method=method, name=name)
         for name in signature.parameters:
             if name in access.ACTOR_PARAMETERS and not (name == "operator" and method in access.FILTER_OPERATOR):
                 bound.arguments[name] = login

@@ -50,6 +50,7 @@ from omniconsole.core.ingest import Ingestor
 from omniconsole.core.listener import Listener, ListenerError, channel_prefix
 from omniconsole.core.scheduler import CoreExtension, Scheduler, run_pipeline
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_
 from omniconsole.models import DeliveryState, Health, IdentityKind
 from omniconsole.store import OutboxItem, Store
 from omniconsole.store.outbox import json_object as _json_object
@@ -429,7 +430,7 @@ class Hub:
         while True:
             await asyncio.sleep(self.timing.lease_ttl / 3)
             if not await self.store.renew_lease(self.me, self.timing.lease_ttl):
-                raise LeaseLost("another core took over this database; this one stops its channels")
+                raise LeaseLost(N_("another core took over this database; this one stops its channels"))
 
     async def _housekeeping(self) -> None:
         retention_due = 0.0

@@ -42,6 +42,7 @@ from connectors.limits import TokenBuckets
 from connectors.log_digest import LogDigest
 from omniconsole.config import ListenerSettings
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_
 from omniconsole.models import sanitize_text
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,10 @@ class Listener:
             taken = self._routes.get(path, {}).get(method)
             if taken is not None:
                 raise ListenerError(
-                    f"{method} {path} is already served for channel {taken.owner!r}; give one of them another `path`"
+                    N_("{method} {path} is already served for channel {owner}; give one of them another `path`"),
+                    method=method,
+                    path=path,
+                    owner=repr(taken.owner),
                 )
             planned.append((path, method, route.handler))
         for path, method, handler in planned:
@@ -160,8 +164,10 @@ class Listener:
         except OSError as exc:
             await runner.cleanup()
             raise ListenerError(
-                f"cannot listen for webhooks on {self.settings.host}:{self.settings.port}: "
-                f"{exc.strerror or exc}; change [listener] port or stop what uses it"
+                N_("cannot listen for webhooks on {host}:{port}: {reason}; change [listener] port or stop what uses it"),
+                host=self.settings.host,
+                port=self.settings.port,
+                reason=exc.strerror or str(exc),
             ) from exc
         self._runner = runner
         self._port = next((address[1] for address in runner.addresses if isinstance(address, tuple)), self.settings.port)

@@ -44,6 +44,7 @@ from connectors.mail_parse import parse_mail, unreadable_mail
 from omniconsole.config import Settings
 from omniconsole.core.identity import normalize_email
 from omniconsole.core.ingest import Ingestor
+from omniconsole.i18n import N_
 from omniconsole.store import Store
 from omniconsole.store.mail_import import known_external_ids
 
@@ -422,19 +423,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.path).expanduser()
     if args.import_command == "maildir":
         if not path.is_dir():
-            raise UsageError(f"{path} is not a directory; give the Maildir (the folder holding cur/ and new/)")
+            raise UsageError(N_("{path} is not a directory; give the Maildir (the folder holding cur/ and new/)"), path=str(path))
         if not ((path / "cur").is_dir() or (path / "new").is_dir()):
-            raise UsageError(f"{path} is not a Maildir: it has no cur/ or new/ folder")
+            raise UsageError(N_("{path} is not a Maildir: it has no cur/ or new/ folder"), path=str(path))
         try:
             total = count_maildir(path)
         except PermissionError:
-            raise UsageError(f"cannot read {path}: permission denied") from None
+            raise UsageError(N_("cannot read {path}: permission denied"), path=str(path)) from None
         source, unit_total = iter_maildir(path), total
     else:
         if not path.is_file():
-            raise UsageError(f"{path} is not a file; give an mbox file")
+            raise UsageError(N_("{path} is not a file; give an mbox file"), path=str(path))
         if not os.access(path, os.R_OK):
-            raise UsageError(f"cannot read {path}: permission denied")
+            raise UsageError(N_("cannot read {path}: permission denied"), path=str(path))
         source, unit_total = iter_mbox(path), path.stat().st_size
     addresses = own_addresses(settings) + list(args.own_address or [])
 
@@ -458,7 +459,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         summary = asyncio.run(run())
     except OSError as exc:
-        raise UsageError(f"cannot read {exc.filename or path}: {exc.strerror}") from None
+        raise UsageError(N_("cannot read {path}: {reason}"), path=str(exc.filename or path), reason=exc.strerror) from None
     print_summary(summary, args.channel)
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False))

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from omniconsole.config import ChannelSettings, Settings
 from omniconsole.core.identity import normalize_address
 from omniconsole.core.reply_window import whatsapp_window
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_phrase
+from omniconsole.i18n import N_, phrase
 from omniconsole.message_templates import parse_templates
 from omniconsole.models import IdentityKind
 from omniconsole.store import Store
@@ -57,15 +58,19 @@ def parse_recipient(to: str, region: str) -> tuple[IdentityKind, str]:
     try:
         kind = IdentityKind(kind_text.strip().lower())
     except ValueError:
-        raise SendRefused(f"{to!r}: write the recipient as KIND:ADDRESS, KIND one of {', '.join(kinds)}") from None
+        raise SendRefused(
+            N_("{to}: write the recipient as KIND:ADDRESS, KIND one of {kinds}"), to=repr(to), kinds=", ".join(kinds)
+        ) from None
     if not address.strip():
-        raise SendRefused(f"{to!r}: the address after {kind_text}: is empty")
+        raise SendRefused(N_("{to}: the address after {kind}: is empty"), to=repr(to), kind=kind_text)
     try:
         normalised = normalize_address(kind, address.strip(), region)
     except (ValueError, OmniError) as exc:
-        raise SendRefused(f"{to!r} is not a {kind.value} address: {exc}") from None
+        raise SendRefused(
+            N_("{to} is not a {kind} address: {error}"), to=repr(to), kind=kind.value, error=error_phrase(exc)
+        ) from None
     if not normalised:
-        raise SendRefused(f"{to!r} is not a {kind.value} address")
+        raise SendRefused(N_("{to} is not a {kind} address"), to=repr(to), kind=kind.value)
     return kind, normalised
 
 
@@ -93,13 +98,18 @@ def pick_channel(settings: Settings, kind: IdentityKind, name: str | None) -> Ch
         for channel in channels:
             if channel.name == name:
                 if not _reaches(channel, kind):
-                    raise SendRefused(f"channel {name!r} ({channel.kind}) cannot send to a {kind.value} address")
+                    raise SendRefused(
+                        N_("channel {name} ({channel_kind}) cannot send to a {kind} address"),
+                        name=repr(name),
+                        channel_kind=channel.kind,
+                        kind=kind.value,
+                    )
                 return channel
-        raise SendRefused(f"there is no enabled channel named {name!r} in the config")
+        raise SendRefused(N_("there is no enabled channel named {name} in the config"), name=repr(name))
     for channel in channels:
         if channel.kind != "api" and _reaches(channel, kind):
             return channel
-    raise SendRefused(f"no enabled channel in the config can send to a {kind.value} address")
+    raise SendRefused(N_("no enabled channel in the config can send to a {kind} address"), kind=kind.value)
 
 
 async def start_conversation(
@@ -116,43 +126,58 @@ async def start_conversation(
             return earlier
     given = [x for x in (request.text, request.answer, request.template) if x is not None]
     if len(given) != 1:
-        raise SendRefused("say what to send: exactly one of a text, an answer id or a template")
+        raise SendRefused(N_("say what to send: exactly one of a text, an answer id or a template"))
     kind, address = parse_recipient(request.to, settings.default_region)
     channel = pick_channel(settings, kind, request.channel)
     channel_id = await store.ensure_channel(channel.channel_kind, channel.name)
     last_in = await store.last_inbound_from(kind.value, address, channel_id)
     reason = getattr(_connector_class(channel.kind), "needs_customer_first", "")
     if reason and last_in is None:
-        raise SendRefused(f"cannot write first to {request.to} by {channel.name!r}: {reason}")
+        raise SendRefused(
+            N_("cannot write first to {to} by {channel}: {reason}"), to=request.to, channel=repr(channel.name), reason=reason
+        )
     meta = None
     body = request.text or ""
     if request.answer is not None:
         articles = [a for a in await store.kb_articles() if a.key == request.answer and not a.internal]
         if not articles:
-            raise SendRefused(f"there is no answer {request.answer!r} in the Answers library (see `omniconsole answers list`)")
+            raise SendRefused(
+                N_("there is no answer {key} in the Answers library (see `omniconsole answers list`)"), key=repr(request.answer)
+            )
         body = articles[0].body
     if request.template is not None:
         templates = {t.name: t for t in parse_templates(channel.options.get("templates"))}
         template = templates.get(request.template)
         if template is None:
-            known = ", ".join(templates) or "none configured"
-            raise SendRefused(f"channel {channel.name!r} has no template {request.template!r} (templates: {known})")
+            known = ", ".join(templates) or phrase(N_("none configured"))
+            raise SendRefused(
+                N_("channel {channel} has no template {template} (templates: {known})"),
+                channel=repr(channel.name),
+                template=repr(request.template),
+                known=known,
+            )
         if len(request.params) != len(template.params):
             raise SendRefused(
-                f"template {template.name!r} takes {len(template.params)} parameters"
-                f" ({', '.join(template.params) or 'none'}); {len(request.params)} given"
+                N_("template {template} takes {n} parameters ({names}); {given} given"),
+                template=repr(template.name),
+                n=len(template.params),
+                names=", ".join(template.params) or phrase(N_("none")),
+                given=len(request.params),
             )
         body = template.render(request.params)
         meta = {"template": {"name": template.name, "language": template.language, "params": list(request.params)}}
     if not body.strip():
-        raise SendRefused("the message is empty")
+        raise SendRefused(N_("the message is empty"))
     if kind == IdentityKind.EMAIL and not request.subject.strip():
-        raise SendRefused("an e-mail needs a subject (--subject)")
+        raise SendRefused(N_("an e-mail needs a subject (--subject)"))
     if channel.channel_kind == "whatsapp" and meta is None and not whatsapp_window(last_in, now).free_text:
-        templates = ", ".join(t.name for t in parse_templates(channel.options.get("templates"))) or "none configured"
+        templates = ", ".join(t.name for t in parse_templates(channel.options.get("templates"))) or phrase(N_("none configured"))
         raise SendRefused(
-            "WhatsApp takes free text only within 24 hours of the customer's last message; send an approved"
-            f" template instead (--template NAME; this channel's: {templates})"
+            N_(
+                "WhatsApp takes free text only within 24 hours of the customer's last message; send an approved"
+                " template instead (--template NAME; this channel's: {templates})"
+            ),
+            templates=templates,
         )
     try:
         return await store.queue_first_message(
@@ -166,4 +191,4 @@ async def start_conversation(
             idempotency_key=request.idempotency_key,
         )
     except ActionError as exc:
-        raise SendRefused(str(exc)) from None
+        raise SendRefused.rebuilt(str(exc), exc.template, exc.params) from None

@@ -7,7 +7,9 @@ peer credentials; the actor arguments the window passes are replaced there.
 
 When the core is down every call raises `CoreUnavailable` (a StoreError, so the window's usual
 "not answering" handling applies) saying so; the next call tries to connect again. Errors the
-core raised come back as the same class (`ActionError`, `RoleRefused`, `StoreError`, ...).
+core raised come back as the same class (`ActionError`, `RoleRefused`, `StoreError`, ...), with
+the template and values the core sent, so `errors.error_text` shows them in this window's
+language (an older core sends only the English line, shown as it is).
 `changed` is set whenever the core pushes that the events log grew (after `subscribe()`).
 """
 
@@ -18,9 +20,10 @@ import itertools
 from pathlib import Path
 
 from omniconsole.core import frames
-from omniconsole.errors import OmniError, StoreError, UsageError
+from omniconsole.errors import OmniError, StoreError, UsageError, error_phrase
+from omniconsole.i18n import N_
 from omniconsole.store import access
-from omniconsole.store.actions import ActionError
+from omniconsole.store.actions import ActionError, OpenElsewhere
 
 #: Seconds a call waits for the core's answer before it is called failed (an erase of a big
 #: customer, an export, a backup of many gigabytes are the slow ones).
@@ -37,7 +40,17 @@ _ERRORS: dict[str, type[OmniError]] = {
     "StoreError": StoreError,
     "UsageError": UsageError,
     "FrameError": frames.FrameError,
+    "OpenElsewhere": OpenElsewhere,
 }
+
+
+def _rebuilt(error: dict) -> OmniError:
+    """The exception of a core's error answer, of the same class when this side knows it."""
+    cls = _ERRORS.get(error.get("type"), StoreError)
+    exc = cls.rebuilt(error.get("message") or "the core refused", error.get("template"), error.get("params"))
+    if isinstance(exc, OpenElsewhere):
+        exc.conversation_id = exc.params.get("id")
+    return exc
 
 
 class RemoteStore:
@@ -80,13 +93,19 @@ class RemoteStore:
                 async with asyncio.timeout(5):
                     self._reader, self._writer = await asyncio.open_unix_connection(str(self.socket_path), limit=2**20)
             except PermissionError:
-                self.down_reason = f"not allowed to connect to the core's socket {self.socket_path} (are you in its group?)"
-                raise CoreUnavailable(self.down_reason) from None
-            except (TimeoutError, OSError) as exc:
-                self.down_reason = (
-                    f"the core is not running (no answer on {self.socket_path}: {getattr(exc, 'strerror', None) or exc})"
+                error = CoreUnavailable(
+                    N_("not allowed to connect to the core's socket {path} (are you in its group?)"), path=str(self.socket_path)
                 )
-                raise CoreUnavailable(self.down_reason) from None
+                self.down_reason = str(error)
+                raise error from None
+            except (TimeoutError, OSError) as exc:
+                error = CoreUnavailable(
+                    N_("the core is not running (no answer on {path}: {reason})"),
+                    path=str(self.socket_path),
+                    reason=getattr(exc, "strerror", None) or str(exc),
+                )
+                self.down_reason = str(error)
+                raise error from None
             self.down_reason = None
             self._receiver = asyncio.create_task(self._receive(self._reader))
             if self._subscribed:
@@ -135,14 +154,16 @@ class RemoteStore:
             async with asyncio.timeout(CALL_TIMEOUT):
                 message = await future
         except (ConnectionError, AttributeError) as exc:
-            raise CoreUnavailable(f"the connection to the core broke: {exc}") from None
+            raise CoreUnavailable(N_("the connection to the core broke: {error}"), error=error_phrase(exc)) from None
         except TimeoutError:
-            raise CoreUnavailable(f"the core did not answer {method} within {CALL_TIMEOUT:.0f} s") from None
+            raise CoreUnavailable(
+                N_("the core did not answer {method} within {seconds} s"), method=method, seconds=f"{CALL_TIMEOUT:.0f}"
+            ) from None
         finally:
             self._pending.pop(request_id, None)
         if "error" in message:
             error = message["error"] or {}
-            raise _ERRORS.get(error.get("type"), StoreError)(error.get("message") or "the core refused")
+            raise _rebuilt(error)
         return frames.decode(message.get("ok"))
 
     async def call(self, method: str, *args, **kwargs):

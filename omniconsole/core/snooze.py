@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 
+from omniconsole.errors import OmniError
+from omniconsole.i18n import N_
 from omniconsole.store import actions
 from omniconsole.store.schedule import ScheduledRow
 
@@ -16,8 +18,9 @@ from omniconsole.store.schedule import ScheduledRow
 MORNING_HOUR = 9
 
 
-class SnoozeError(ValueError):
-    """A typed snooze time that cannot be used; the message says why in plain words."""
+class SnoozeError(OmniError, ValueError):
+    """A typed snooze time that cannot be used; the message says why in plain words (an
+    OmniError so the window shows it translated; still a ValueError for older callers)."""
 
 
 def in_an_hour(now: float) -> float:
@@ -40,9 +43,9 @@ def parse_until(typed: str, now: float) -> float:
     try:
         until = datetime.strptime(text, "%Y-%m-%d %H:%M" if " " in text else "%Y-%m-%d").timestamp()
     except ValueError:
-        raise SnoozeError("Write the date as YYYY-MM-DD HH:MM") from None
+        raise SnoozeError(N_("Write the date as YYYY-MM-DD HH:MM")) from None
     if until <= now:
-        raise SnoozeError("That time has passed")
+        raise SnoozeError(N_("That time has passed"))
     return until
 
 

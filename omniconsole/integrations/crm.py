@@ -8,7 +8,7 @@ The customer's identities are tried in the order `crm` (the CRM's own id, an ide
 Fields are JMESPath expressions over that JSON (https://jmespath.org). A result (found, not
 found or unavailable) is cached per customer for `cache_ttl` seconds; "unavailable" only for a
 tenth of it, so a CRM that comes back is seen soon. A slow, dead or garbled CRM gives
-`CrmRecord(status="unavailable", reason=...)` within `timeout`: the card says so and the window
+`CrmRecord(status="unavailable", why=...)` (its `reason` in words) within `timeout`: the card says so and the window
 never waits for it (the caller runs this in a worker).
 
 Everything the CRM sends is remote text: values are sanitised (control and escape sequences
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from omniconsole.config import CrmSettings
+from omniconsole.i18n import N_, phrase, render
 
 if TYPE_CHECKING:
     import httpx
@@ -41,13 +42,19 @@ _ORDER = ("crm", "email", "phone")
 class CrmRecord:
     """What the card shows: `status` (found, not found, unavailable), the mapped `fields` as
     (label, text) pairs, the `url` to open the record in the CRM, and `reason` in words when
-    it is unavailable. `fetched_at` is epoch seconds."""
+    it is unavailable (kept as the phrase `why`, so a cached record reads in the language of
+    the moment it is drawn). `fetched_at` is epoch seconds."""
 
     status: str
     fields: tuple[tuple[str, str], ...] = ()
     url: str = ""
-    reason: str = ""
+    why: dict | None = None
     fetched_at: float = field(default_factory=time.time)
+
+    @property
+    def reason(self) -> str:
+        """Why there is no record, in the current language ("" when there is nothing to say)."""
+        return render(self.why) if self.why else ""
 
 
 def _text(value) -> str:
@@ -118,7 +125,7 @@ class CrmLookup:
                 if record.status != NOT_FOUND:
                     return record
         if not tried:
-            return CrmRecord(NOT_FOUND, reason="the customer has no identity the CRM is looked up by")
+            return CrmRecord(NOT_FOUND, why=phrase(N_("the customer has no identity the CRM is looked up by")))
         return CrmRecord(NOT_FOUND)
 
     async def _one(self, url: str) -> CrmRecord:
@@ -127,7 +134,12 @@ class CrmLookup:
             async with asyncio.timeout(self.settings.timeout):
                 return await self._get(url, where)
         except TimeoutError:
-            return CrmRecord(UNAVAILABLE, reason=f"the CRM at {where} did not answer within {self.settings.timeout:g} s")
+            return CrmRecord(
+                UNAVAILABLE,
+                why=phrase(
+                    N_("the CRM at {where} did not answer within {seconds} s"), where=where, seconds=f"{self.settings.timeout:g}"
+                ),
+            )
 
     async def _get(self, url: str, where: str) -> CrmRecord:
         import httpx
@@ -144,27 +156,35 @@ class CrmLookup:
                 if response.status_code == 404:
                     return CrmRecord(NOT_FOUND)
                 if response.status_code != 200:
-                    return CrmRecord(UNAVAILABLE, reason=f"the CRM at {where} answered HTTP {response.status_code}")
+                    return CrmRecord(
+                        UNAVAILABLE,
+                        why=phrase(N_("the CRM at {where} answered HTTP {status}"), where=where, status=response.status_code),
+                    )
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk
                     if len(body) > limit:
                         return CrmRecord(
-                            UNAVAILABLE, reason=f"the CRM's answer is larger than {self.settings.max_kb} KB; not read"
+                            UNAVAILABLE,
+                            why=phrase(N_("the CRM's answer is larger than {kb} KB; not read"), kb=self.settings.max_kb),
                         )
         except httpx.HTTPError as exc:
-            return CrmRecord(UNAVAILABLE, reason=f"the CRM at {where} is unreachable: {type(exc).__name__}")
+            return CrmRecord(
+                UNAVAILABLE, why=phrase(N_("the CRM at {where} is unreachable: {error}"), where=where, error=type(exc).__name__)
+            )
         try:
             document = json.loads(bytes(body))
         except (ValueError, RecursionError):
-            return CrmRecord(UNAVAILABLE, reason="the CRM's answer is not JSON")
+            return CrmRecord(UNAVAILABLE, why=phrase(N_("the CRM's answer is not JSON")))
         if document is None or document == [] or document == {}:
             return CrmRecord(NOT_FOUND)
         try:
             fields = tuple((label, _text(expr.search(document))) for label, expr in self._fields.items())
             record_id = self._id.search(document)
         except (JMESPathError, TypeError, ValueError, RecursionError) as exc:
-            return CrmRecord(UNAVAILABLE, reason=f"the CRM's answer does not fit the field mapping: {exc}")
+            return CrmRecord(
+                UNAVAILABLE, why=phrase(N_("the CRM's answer does not fit the field mapping: {error}"), error=str(exc))
+            )
         link = ""
         if self.settings.record_url and isinstance(record_id, (str, int)) and not isinstance(record_id, bool):
             link = self.settings.record_url.replace("{id}", quote(str(record_id), safe=""))

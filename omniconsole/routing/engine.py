@@ -24,6 +24,7 @@ import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from omniconsole.i18n import N_, english, phrase
 from omniconsole.routing.settings import QueueSettings, RoutingSettings
 from omniconsole.store import routing as db
 from omniconsole.store import schedule as timers
@@ -126,11 +127,12 @@ class Router:
         channel_kind: str,
         states: dict[str, OperatorState],
         exclude: frozenset[str] = frozenset(),
-    ) -> tuple[str | None, str]:
-        """The operator the queue's policy picks for one conversation, and why in words; None
-        when nobody online in the queue has the skills and room."""
+    ) -> tuple[str | None, dict]:
+        """The operator the queue's policy picks for one conversation, and why as a phrase
+        (omniconsole.i18n: `english()` for the English line, drawn translated in the timeline);
+        None when nobody online in the queue has the skills and room."""
         if queue.policy == "manual":
-            return None, f"queue {queue.name} is assigned by hand"
+            return None, phrase(N_("queue {queue} is assigned by hand"), queue=queue.name)
         needed = set(needs)
         members = [op for op in states.values() if queue.takes_operator(op.login, op.teams)]
         online = [op for op in members if op.status == "online" and op.login not in exclude]
@@ -138,21 +140,25 @@ class Router:
         fit = [op for op in skilled if self.has_room(op, channel_kind)]
         if not fit:
             if not online:
-                why = "nobody in it is online"
+                why = phrase(N_("nobody in it is online"))
             elif not skilled:
-                why = f"nobody online has the skills {', '.join(sorted(needed))}"
+                why = phrase(N_("nobody online has the skills {skills}"), skills=", ".join(sorted(needed)))
             else:
-                why = "everyone online is at capacity: " + ", ".join(self._figure(op) for op in skilled[:6])
-            return None, f"waits in queue {queue.name}: {why}"
+                figures = ", ".join(self._figure(op) for op in skilled[:6])
+                why = phrase(N_("everyone online is at capacity: {figures}"), figures=figures)
+            return None, phrase(N_("waits in queue {queue}: {why}"), queue=queue.name, why=why)
         if queue.policy == "round_robin":
             fit.sort(key=lambda op: (op.last_assigned_at or 0.0, op.login))
             chosen = fit[0]
-            return chosen.login, (
-                f"round robin in queue {queue.name}: {chosen.login} {self._figure(chosen, bare=True)}, "
-                f"longest since their last assignment"
+            return chosen.login, phrase(
+                N_("round robin in queue {queue}: {login} {figure}, longest since their last assignment"),
+                queue=queue.name,
+                login=chosen.login,
+                figure=self._figure(chosen, bare=True),
             )
         fit.sort(key=lambda op: (self.load(op) / self.capacity(op), op.last_assigned_at or 0.0, op.login))
-        return fit[0].login, f"least loaded in queue {queue.name}: " + ", ".join(self._figure(op) for op in fit[:6])
+        figures = ", ".join(self._figure(op) for op in fit[:6])
+        return fit[0].login, phrase(N_("least loaded in queue {queue}: {figures}"), queue=queue.name, figures=figures)
 
     def _figure(self, op: OperatorState, bare: bool = False) -> str:
         figure = f"{_fmt(self.load(op))}/{self.capacity(op)}"
@@ -182,7 +188,7 @@ class Router:
             login, reason = sticky
             if db.assign_if_free(conn, conversation_id, login, reason, queue.name, now):
                 self._start_return_timer(conn, conversation_id, login, queue, now)
-                return Decision(conversation_id, queue.name, login, reason)
+                return Decision(conversation_id, queue.name, login, english(reason))
         decisions = self._serve(conn, queue, states, now)
         mine = next((d for d in decisions if d.conversation_id == conversation_id), None)
         if mine is not None:
@@ -190,7 +196,7 @@ class Router:
         _, reason = self.choose(queue, needs, facts.channel_kind, states)
         if first_time and tell:
             self._tell_position(conn, facts, queue, now)
-        return Decision(conversation_id, queue.name, None, reason)
+        return Decision(conversation_id, queue.name, None, english(reason))
 
     def route_at_handoff(self, conn: sqlite3.Connection, conversation_id: int, now: float) -> tuple[int, int] | None:
         """The bot handed the conversation to a person (its state is `human` now): route it at
@@ -248,12 +254,12 @@ class Router:
                 states[login].assigned[kind] = states[login].assigned.get(kind, 0) + 1
                 states[login].last_assigned_at = now
                 self._start_return_timer(conn, conversation_id, login, queue, now)
-                decisions.append(Decision(conversation_id, queue.name, login, reason))
+                decisions.append(Decision(conversation_id, queue.name, login, english(reason)))
         return decisions
 
     def _sticky(
         self, conn: sqlite3.Connection, facts: ConversationFacts, states: dict[str, OperatorState], now: float
-    ) -> tuple[str, str] | None:
+    ) -> tuple[str, dict] | None:
         if self.settings.sticky_minutes <= 0:
             return None
         handler = db.last_handler(conn, facts.customer_id, facts.id, now - self.settings.sticky_minutes * 60)
@@ -264,8 +270,13 @@ class Router:
         if op is None or op.status != "online" or not self.has_room(op, facts.channel_kind):
             return None
         ago = max(0.0, now - last)
-        when = f"{ago / 3600:.0f} h" if ago >= 3600 else f"{max(1, round(ago / 60))} min"
-        return login, f"returning customer: back to {login}, who handled them {when} ago ({self._figure(op, bare=True)})"
+        when = phrase(N_("{n} h"), n=f"{ago / 3600:.0f}") if ago >= 3600 else phrase(N_("{n} min"), n=max(1, round(ago / 60)))
+        return login, phrase(
+            N_("returning customer: back to {login}, who handled them {when} ago ({figure})"),
+            login=login,
+            when=when,
+            figure=self._figure(op, bare=True),
+        )
 
     def _start_return_timer(
         self, conn: sqlite3.Connection, conversation_id: int, login: str, queue: QueueSettings, now: float
@@ -349,7 +360,8 @@ class Router:
             if db.answered_since(conn, row.conversation_id, since):
                 return []
             minutes = _fmt(self.settings.return_minutes)
-            db.return_to_queue(conn, row.conversation_id, login, f"{login} did not answer within {minutes} business minutes", now)
+            why = phrase(N_("{login} did not answer within {minutes} business minutes"), login=login, minutes=minutes)
+            db.return_to_queue(conn, row.conversation_id, login, why, now)
             self._requeue(conn, row.conversation_id, now)
             return self.drain(conn, now, exclude={row.conversation_id: frozenset({login})})
         if row.kind == OFFLINE_GRACE:
@@ -359,7 +371,8 @@ class Router:
                 return []
             minutes = _fmt(self.settings.offline_grace_minutes)
             for conversation_id in db.unanswered_of(conn, login):
-                db.return_to_queue(conn, conversation_id, login, f"{login} has been offline for {minutes} min", now)
+                why = phrase(N_("{login} has been offline for {minutes} min"), login=login, minutes=minutes)
+                db.return_to_queue(conn, conversation_id, login, why, now)
                 self._requeue(conn, conversation_id, now)
             return self.drain(conn, now, exclude={})
         return []

@@ -20,6 +20,7 @@ Levels, each including the ones before it:
 
 from __future__ import annotations
 
+from omniconsole.i18n import N_, Np_, phrase, word
 from omniconsole.models import OperatorRole
 from omniconsole.store.actions import ActionError
 
@@ -29,6 +30,8 @@ READ, AGENT, SUPERVISOR, ADMIN, CORE = "read", "agent", "supervisor", "admin", "
 LEVELS = {READ: 0, AGENT: 1, SUPERVISOR: 2, ADMIN: 3, CORE: 99}
 #: The level each operator role reaches.
 ROLE_LEVEL = {OperatorRole.AGENT.value: AGENT, OperatorRole.SUPERVISOR.value: SUPERVISOR, OperatorRole.ADMIN.value: ADMIN}
+#: The roles as words of a refusal, translated where it is drawn.
+ROLE_WORDS = (Np_("role", "agent"), Np_("role", "supervisor"), Np_("role", "admin"))
 
 #: Every public `Store` method and the level it needs (see the module docstring).
 ROLES: dict[str, str] = {
@@ -189,9 +192,14 @@ def check(method: str, role: str, login: str) -> None:
     level = needed_level(method)
     if level == CORE:
         if method in ROLES:
-            raise RoleRefused(f"{method} is the core's own work; no operator may ask for it")
-        raise RoleRefused(f"{method} has no declared role (omniconsole/store/access.py), so nobody may call it")
+            raise RoleRefused(N_("{method} is the core's own work; no operator may ask for it"), method=method)
+        raise RoleRefused(N_("{method} has no declared role (omniconsole/store/access.py), so nobody may call it"), method=method)
     have = ROLE_LEVEL.get(role)
     if have is None or LEVELS[have] < LEVELS[level]:
-        what = {SUPERVISOR: "an admin or a supervisor", ADMIN: "an admin"}.get(level, f"an {level}")
-        raise RoleRefused(f"only {what} may do that ({method}), and {login} is {role or 'not an operator'}")
+        template = {
+            AGENT: N_("only an agent may do that ({method}), and {login} is {role}"),
+            SUPERVISOR: N_("only an admin or a supervisor may do that ({method}), and {login} is {role}"),
+            ADMIN: N_("only an admin may do that ({method}), and {login} is {role}"),
+        }.get(level, N_("only an {level} may do that ({method}), and {login} is {role}"))
+        who = word("role", role) if role in ROLE_LEVEL else role or phrase(N_("not an operator"))
+        raise RoleRefused(template, level=level, method=method, login=login, role=who)

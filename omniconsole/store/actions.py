@@ -12,6 +12,7 @@ import sqlite3
 import time
 
 from omniconsole.errors import OmniError
+from omniconsole.i18n import N_, Np_, english, is_phrase, phrase, word
 from omniconsole.models import ConversationStatus, Health, InboxOrder, OperatorRole, preview_line
 from omniconsole.store import schedule as timers
 from omniconsole.store import search
@@ -29,14 +30,14 @@ class OpenElsewhere(ActionError):
     `conversation_id` (one open conversation per customer)."""
 
     def __init__(self, conversation_id: int) -> None:
-        super().__init__(f"this customer already has an open conversation (#{conversation_id}); continue there")
+        super().__init__(N_("this customer already has an open conversation (#{id}); continue there"), id=conversation_id)
         self.conversation_id = conversation_id
 
 
 def _customer_of(conn: sqlite3.Connection, conversation_id: int) -> int:
     row = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
     if row is None:
-        raise ActionError(f"conversation {conversation_id} does not exist")
+        raise ActionError(N_("conversation {id} does not exist"), id=conversation_id)
     return row[0]
 
 
@@ -112,13 +113,13 @@ def queue_reply(
     if identity_id is None or channel_id is None:
         route = reply_route(conn, conversation_id)
         if route is None:
-            raise ActionError("this customer has never written on a channel we can answer on")
+            raise ActionError(N_("this customer has never written on a channel we can answer on"))
         default_channel, default_identity = route
         channel_id = channel_id or default_channel
         identity_id = identity_id or default_identity
     owner = conn.execute("SELECT customer_id FROM identities WHERE id = ?", (identity_id,)).fetchone()
     if owner is None or owner[0] != customer_id:
-        raise ActionError("that identity does not belong to this conversation's customer")
+        raise ActionError(N_("that identity does not belong to this conversation's customer"))
     message_id = insert_outbound(conn, conversation_id, customer_id, channel_id, identity_id, author, body, now, meta)
     for filename, mime, path, size in attachments:
         conn.execute(
@@ -188,12 +189,42 @@ def _touch(conn: sqlite3.Connection, conversation_id: int, message_id: int, body
     )
 
 
-def _timeline_event(conn: sqlite3.Connection, conversation_id: int, customer_id: int, actor: str, text: str, now: float) -> None:
-    """A system line in the timeline ("alice assigned bob") so history reads as it happened."""
+def _timeline_event(
+    conn: sqlite3.Connection, conversation_id: int, customer_id: int, actor: str, text: str | dict, now: float
+) -> None:
+    """A system line in the timeline ("alice assigned bob") so history reads as it happened.
+    `text` is a phrase (`omniconsole.i18n.phrase`) or a ready English string; see `event_line`."""
+    body, meta = event_line(text)
     conn.execute(
-        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'event', ?, ?, ?)",
-        (conversation_id, customer_id, actor, text, now),
+        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at, meta)"
+        " VALUES (?, ?, 'event', ?, ?, ?, ?)",
+        (conversation_id, customer_id, actor, body, now, meta),
     )
+
+
+def event_line(text: str | dict) -> tuple[str, str | None]:
+    """(body, meta) of a timeline line: `body` is always the English line (search, exports,
+    older versions read it); for a phrase, `meta` is `{"line": phrase}` as JSON, which the window
+    draws in its operator's language (issue #24). A plain string has no meta."""
+    if is_phrase(text):
+        return english(text), json.dumps({"line": text}, ensure_ascii=False)
+    return str(text), None
+
+
+#: The statuses a timeline line may name, translated where drawn with this context.
+STATUS_WORDS = {
+    "open": Np_("conversation status", "open"),
+    "pending": Np_("conversation status", "pending"),
+    "snoozed": Np_("conversation status", "snoozed"),
+    "resolved": Np_("conversation status", "resolved"),
+    "spam": Np_("conversation status", "spam"),
+}
+
+
+def status_word(status: str) -> dict | str:
+    """A conversation status as a word of a phrase (translated where drawn); an unknown one as it is."""
+    status = str(getattr(status, "value", status))
+    return word("conversation status", status) if status in STATUS_WORDS else status
 
 
 def assign(conn: sqlite3.Connection, conversation_id: int, assignee: str | None, actor: str, now: float | None = None) -> None:
@@ -201,11 +232,11 @@ def assign(conn: sqlite3.Connection, conversation_id: int, assignee: str | None,
     now = now or time.time()
     customer_id = _customer_of(conn, conversation_id)
     if assignee is not None and conn.execute("SELECT 1 FROM operators WHERE login = ?", (assignee,)).fetchone() is None:
-        raise ActionError(f"{assignee} is not an operator")
+        raise ActionError(N_("{login} is not an operator"), login=assignee)
     # assigned_at is routing's: a person's assignment clears it, so routing's return timer for
     # the earlier automatic assignment finds nothing to take back (manual assignment wins).
     conn.execute("UPDATE conversations SET assignee = ?, assigned_at = NULL WHERE id = ?", (assignee, conversation_id))
-    text = f"assigned to {assignee}" if assignee else "unassigned"
+    text = phrase(N_("assigned to {login}"), login=assignee) if assignee else phrase(N_("unassigned"))
     _timeline_event(conn, conversation_id, customer_id, actor, text, now)
     add_event(
         conn,
@@ -231,12 +262,12 @@ def set_status(
     now = now or time.time()
     customer_id = _customer_of(conn, conversation_id)
     if status is ConversationStatus.SNOOZED and snoozed_until is None:
-        raise ActionError("snoozing needs a time to wake up")
+        raise ActionError(N_("snoozing needs a time to wake up"))
     if (
         status is ConversationStatus.SPAM
         or conn.execute("SELECT 1 FROM conversations WHERE id = ? AND status = 'spam'", (conversation_id,)).fetchone()
     ):
-        raise ActionError("this conversation is in Spam: unblock the customer (x) to work on it")
+        raise ActionError(N_("this conversation is in Spam: unblock the customer (x) to work on it"))
     if status is ConversationStatus.OPEN:
         # A customer whose conversation opens again must not find a second open one.
         other = conn.execute(
@@ -258,12 +289,12 @@ def set_status(
     else:
         timers.unschedule(conn, SNOOZE_END, conversation_id=conversation_id)
     words = {
-        ConversationStatus.RESOLVED: "resolved",
-        ConversationStatus.OPEN: "reopened",
-        ConversationStatus.PENDING: "marked pending",
-        ConversationStatus.SNOOZED: "snoozed",
+        ConversationStatus.RESOLVED: Np_("timeline", "resolved"),
+        ConversationStatus.OPEN: Np_("timeline", "reopened"),
+        ConversationStatus.PENDING: Np_("timeline", "marked pending"),
+        ConversationStatus.SNOOZED: Np_("timeline", "snoozed"),
     }[status]
-    _timeline_event(conn, conversation_id, customer_id, actor, words, now)
+    _timeline_event(conn, conversation_id, customer_id, actor, word("timeline", words), now)
     add_event(
         conn,
         f"conversation.{status.value}",
@@ -362,12 +393,19 @@ def set_subject(conn: sqlite3.Connection, conversation_id: int, subject: str, ac
     customer_id = _customer_of(conn, conversation_id)
     subject = " ".join(subject.split())[:SUBJECT_MAX]
     if not subject:
-        raise ActionError("a subject cannot be empty")
+        raise ActionError(N_("a subject cannot be empty"))
     old = conn.execute("SELECT subject FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
     if old == subject:
         return subject
     conn.execute("UPDATE conversations SET subject = ? WHERE id = ?", (subject, conversation_id))
-    _timeline_event(conn, conversation_id, customer_id, actor, f"{actor} renamed the subject to «{subject}»", now)
+    _timeline_event(
+        conn,
+        conversation_id,
+        customer_id,
+        actor,
+        phrase(N_("{actor} renamed the subject to «{subject}»"), actor=actor, subject=subject),
+        now,
+    )
     add_event(
         conn,
         "conversation.subject",
@@ -418,7 +456,12 @@ def ensure_channel(conn: sqlite3.Connection, kind: str, name: str) -> int:
     row = conn.execute("SELECT id, kind FROM channels WHERE name = ?", (name,)).fetchone()
     if row is not None:
         if row[1] != kind:
-            raise ActionError(f"channel {name!r} was a {row[1]} channel before and cannot become {kind}; give it another name")
+            raise ActionError(
+                N_("channel {name} was a {was} channel before and cannot become {kind}; give it another name"),
+                name=repr(name),
+                was=row[1],
+                kind=str(kind),
+            )
         return row[0]
     return conn.execute(
         "INSERT INTO channels (kind, name, created_at) VALUES (?, ?, ?) RETURNING id", (kind, name, time.time())
@@ -454,7 +497,12 @@ def add_operator(
     if extension is not None:
         taken = conn.execute("SELECT login FROM operators WHERE extension = ? AND login != ?", (extension, login)).fetchone()
         if taken is not None:
-            raise ActionError(f"extension {extension} already rings {taken[0]}; give {login} another one")
+            raise ActionError(
+                N_("extension {extension} already rings {taken}; give {login} another one"),
+                extension=extension,
+                taken=taken[0],
+                login=login,
+            )
     conn.execute(
         "INSERT INTO operators (login, display_name, role, created_at, extension) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (login) DO UPDATE SET display_name = excluded.display_name, role = excluded.role,"
@@ -480,9 +528,11 @@ def set_operator_language(conn: sqlite3.Connection, login: str, language: str | 
     from omniconsole.i18n import LANGUAGES
 
     if language is not None and language not in LANGUAGES:
-        raise ActionError(f"language must be one of {', '.join(LANGUAGES)} (got {language!r})")
+        raise ActionError(
+            N_("language must be one of {choices} (got {value})"), choices=", ".join(LANGUAGES), value=repr(language)
+        )
     if conn.execute("UPDATE operators SET language = ? WHERE login = ?", (language, login)).rowcount == 0:
-        raise ActionError(f"{login} is not an operator (add them with `omniconsole operator add {login}`)")
+        raise ActionError(N_("{login} is not an operator (add them with `omniconsole operator add {login}`)"), login=login)
     add_event(conn, "operator.updated", actor=actor, payload={"login": login, "language": language})
 
 
@@ -526,7 +576,9 @@ def set_inbox_order(conn: sqlite3.Connection, operator: str, order: InboxOrder, 
     try:
         order = InboxOrder(order)
     except ValueError:
-        raise ActionError(f"no inbox order {order!r}: one of {', '.join(o.value for o in InboxOrder)}") from None
+        raise ActionError(
+            N_("no inbox order {order}: one of {choices}"), order=repr(order), choices=", ".join(o.value for o in InboxOrder)
+        ) from None
     conn.execute(
         "INSERT INTO operator_preferences (operator, name, value, updated_at) VALUES (?, 'inbox_order', ?, ?)"
         " ON CONFLICT (operator, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",

@@ -16,6 +16,7 @@ import json
 import sqlite3
 from typing import Any
 
+from omniconsole.i18n import N_, english, is_phrase, joined, phrase
 from omniconsole.store.events import add_event, age_boundary
 from omniconsole.store.rows import Event
 
@@ -333,24 +334,27 @@ def move_to_queue(conn: sqlite3.Connection, conversation_id: int, queue: str, ac
     from omniconsole.store.routing import put_in_queue
 
     if conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is None:
-        raise ActionError(f"conversation {conversation_id} does not exist")
+        raise ActionError(N_("conversation {id} does not exist"), id=conversation_id)
     put_in_queue(conn, conversation_id, queue, [], now, f"moved by {actor}")
 
 
-def record_macro(conn: sqlite3.Connection, conversation_id: int, name: str, did: list[str], actor: str, now: float) -> None:
+def record_macro(conn: sqlite3.Connection, conversation_id: int, name: str, did: list, actor: str, now: float) -> None:
     """Keep that `actor` ran macro `name` on a conversation and what it did (a timeline line
-    and a `macro.ran` event)."""
+    and a `macro.ran` event): `did` holds one English line or phrase (omniconsole.i18n) per
+    action; the line is drawn in each reader's language, the event keeps the English lines."""
     from omniconsole.store.actions import _customer_of, _timeline_event
 
     customer_id = _customer_of(conn, conversation_id)
-    _timeline_event(conn, conversation_id, customer_id, actor, f"{actor} ran macro {name}: {'; '.join(did)}", now)
+    did = [d if is_phrase(d) else str(d) for d in did]
+    line = phrase(N_("{actor} ran macro {name}: {did}"), actor=actor, name=name, did=joined(did, "; "))
+    _timeline_event(conn, conversation_id, customer_id, actor, line, now)
     add_event(
         conn,
         "macro.ran",
         actor=actor,
         conversation_id=conversation_id,
         customer_id=customer_id,
-        payload={"macro": name, "did": did},
+        payload={"macro": name, "did": [english(d) for d in did]},
         at=now,
     )
 

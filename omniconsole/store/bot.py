@@ -17,8 +17,9 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
+from omniconsole.i18n import N_
 from omniconsole.models import ConversationStatus
-from omniconsole.store import actions
+from omniconsole.store import actions, search
 from omniconsole.store import schedule as timers
 from omniconsole.store.events import add_event
 
@@ -236,7 +237,7 @@ def queue_message(
     customer_id = actions._customer_of(conn, conversation_id)  # noqa: SLF001 - one store, one helper
     route = actions.reply_route(conn, conversation_id)
     if route is None:
-        raise actions.ActionError("this customer has never written on a channel we can answer on")
+        raise actions.ActionError(N_("this customer has never written on a channel we can answer on"))
     channel_id, identity_id = route
     message_id = actions.insert_outbound(conn, conversation_id, customer_id, channel_id, identity_id, author, body, now, meta)
     actions.queued(conn, conversation_id, customer_id, message_id, author, body, now, answered=False)
@@ -260,14 +261,15 @@ def handoff(
     conversation_id: int,
     reason: str,
     category: str,
-    summary: str,
+    summary: str | dict,
     author: str,
     now: float | None = None,
     *,
     details: dict | None = None,
 ) -> None:
     """Hand the conversation to a person: state `human`, an assumed resolution cancelled, and
-    a note for the operator saying what the bot did (`summary`). `details` (the customer's
+    a note for the operator saying what the bot did (`summary`: English text, or a phrase of
+    omniconsole.i18n kept in the note's meta and drawn in the reader's language). `details` (the customer's
     question, the confidence 0..1 or None, language, topic) go into the `bot.handoff` event's
     payload, which the window draws at the top of the timeline (`handoff_report`). The
     conversation leaves any queue place it had: routing queues it from now (issue #17)."""
@@ -284,10 +286,15 @@ def handoff(
         outcome="" if state is None or state.outcome == "assumed" else state.outcome,
         now=now,
     )
-    conn.execute(
-        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'note', ?, ?, ?)",
-        (conversation_id, customer_id, author, summary, now),
-    )
+    body, meta = actions.event_line(summary)
+    note_id = conn.execute(
+        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at, meta)"
+        " VALUES (?, ?, 'note', ?, ?, ?, ?) RETURNING id",
+        (conversation_id, customer_id, author, body, now, meta),
+    ).fetchone()[0]
+    # Indexed as every note is: searchable, and erasing its text later (retention, an erasure)
+    # removes an entry the index holds (store/search.py INDEXED_DIRECTIONS).
+    search.index_message(conn, note_id, body, customer_id)
     # The customer waits for a person from the handoff on (METRICS.md, first response time).
     conn.execute(
         "UPDATE conversations SET waiting_since = ?, message_count = message_count + 1,"
@@ -433,7 +440,7 @@ def conversation_facts(conn: sqlite3.Connection, conversation_id: int) -> tuple[
         (conversation_id,),
     ).fetchone()
     if row is None:
-        raise actions.ActionError(f"conversation {conversation_id} does not exist")
+        raise actions.ActionError(N_("conversation {id} does not exist"), id=conversation_id)
     return row[0], row[1], row[2], row[3] or ""
 
 

@@ -33,6 +33,7 @@ import sqlite3
 import time
 from typing import Any
 
+from omniconsole.i18n import N_
 from omniconsole.models import preview_line
 from omniconsole.store import actions, search, spam
 from omniconsole.store.actions import ActionError
@@ -305,7 +306,7 @@ def note_on_call(conn: sqlite3.Connection, message_id: int, text: str, author: s
     now = now or time.time()
     row = conn.execute("SELECT meta, flags, conversation_id, customer_id FROM messages WHERE id = ?", (message_id,)).fetchone()
     if row is None or row[1] != "call":
-        raise ActionError("that timeline entry is not a phone call")
+        raise ActionError(N_("that timeline entry is not a phone call"))
     meta = _json(row[0])
     call = dict(meta.get("call") or {})
     call["operator_notes"] = [*(call.get("operator_notes") or []), {"by": author, "at": now, "text": text}]

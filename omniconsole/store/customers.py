@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from omniconsole.errors import StoreError
+from omniconsole.i18n import N_
 
 # Suggestions and identity lookups moved one floor down (suggestions.py, identities.py); their
 # old names here are kept for the modules and tests that import them from this one. `history`
@@ -78,11 +79,11 @@ def live_customer(conn: sqlite3.Connection, customer_id: int) -> int:
         seen.add(customer_id)
         row = conn.execute("SELECT merged_into FROM customers WHERE id = ?", (customer_id,)).fetchone()
         if row is None:
-            raise StoreError(f"there is no customer {customer_id}")
+            raise StoreError(N_("there is no customer {id}"), id=customer_id)
         if row[0] is None:
             return customer_id
         customer_id = row[0]
-    raise StoreError(f"customer {customer_id} is merged in a loop; the database is damaged")
+    raise StoreError(N_("customer {id} is merged in a loop; the database is damaged"), id=customer_id)
 
 
 def customer_with_identity(conn: sqlite3.Connection, kind: str, address: str) -> int | None:
@@ -145,7 +146,7 @@ def merge_customers(
     (`merged_into`), so old references still find the person."""
     now = now or time.time()
     if survivor_id == merged_id:
-        raise StoreError("a customer cannot be merged with themselves")
+        raise StoreError(N_("a customer cannot be merged with themselves"))
     rows = {
         r[0]: r
         for r in conn.execute(
@@ -156,11 +157,11 @@ def merge_customers(
     for customer_id in (survivor_id, merged_id):
         row = rows.get(customer_id)
         if row is None:
-            raise StoreError(f"there is no customer {customer_id}")
+            raise StoreError(N_("there is no customer {id}"), id=customer_id)
         if row[4] is not None:
-            raise StoreError(f"customer {customer_id} was already merged into customer {row[4]}")
+            raise StoreError(N_("customer {id} was already merged into customer {into}"), id=customer_id, into=row[4])
         if row[5] is not None:
-            raise StoreError(f"customer {customer_id} was erased")
+            raise StoreError(N_("customer {id} was erased"), id=customer_id)
     survivor, merged = rows[survivor_id], rows[merged_id]
     identities = [r[0] for r in conn.execute("SELECT id FROM identities WHERE customer_id = ?", (merged_id,))]
     conversations = [r[0] for r in conn.execute("SELECT id FROM conversations WHERE customer_id = ?", (merged_id,))]
@@ -228,15 +229,19 @@ def unmerge(conn: sqlite3.Connection, merge_id: int, actor: str, now: float | No
     now = now or time.time()
     row = conn.execute("SELECT survivor_id, merged_id, moved, undone_at FROM merges WHERE id = ?", (merge_id,)).fetchone()
     if row is None:
-        raise StoreError(f"there is no merge {merge_id}")
+        raise StoreError(N_("there is no merge {id}"), id=merge_id)
     survivor_id, merged_id, moved_text, undone_at = row
     if undone_at is not None:
-        raise StoreError(f"merge {merge_id} was already undone")
+        raise StoreError(N_("merge {id} was already undone"), id=merge_id)
     survivor_into, erased = conn.execute("SELECT merged_into, erased_at FROM customers WHERE id = ?", (survivor_id,)).fetchone()
     if erased is not None:
-        raise StoreError(f"customer {survivor_id} was erased; there is nothing to give back")
+        raise StoreError(N_("customer {id} was erased; there is nothing to give back"), id=survivor_id)
     if survivor_into is not None:
-        raise StoreError(f"customer {survivor_id} was itself merged into customer {survivor_into} since; undo that merge first")
+        raise StoreError(
+            N_("customer {id} was itself merged into customer {into} since; undo that merge first"),
+            id=survivor_id,
+            into=survivor_into,
+        )
     moved = json.loads(moved_text)
     for table in ("identities", "conversations"):
         ids = moved[table]
@@ -330,11 +335,11 @@ def update_customer(
         "SELECT display_name, note, attributes, merged_into, erased_at FROM customers WHERE id = ?", (customer_id,)
     ).fetchone()
     if row is None:
-        raise StoreError(f"there is no customer {customer_id}")
+        raise StoreError(N_("there is no customer {id}"), id=customer_id)
     if row[3] is not None:
-        raise StoreError(f"customer {customer_id} was merged into customer {row[3]}; edit that one")
+        raise StoreError(N_("customer {id} was merged into customer {into}; edit that one"), id=customer_id, into=row[3])
     if row[4] is not None:
-        raise StoreError(f"customer {customer_id} was erased")
+        raise StoreError(N_("customer {id} was erased"), id=customer_id)
     changed = []
     if name is not None and name.strip() and name.strip() != row[0]:
         conn.execute("UPDATE customers SET display_name = ?, name_source = 'operator' WHERE id = ?", (name.strip(), customer_id))
@@ -379,12 +384,20 @@ def add_identity(
     now = now or time.time()
     row = conn.execute("SELECT merged_into, erased_at FROM customers WHERE id = ?", (customer_id,)).fetchone()
     if row is None or row[1] is not None:
-        raise StoreError(f"there is no customer {customer_id}" if row is None else f"customer {customer_id} was erased")
+        if row is None:
+            raise StoreError(N_("there is no customer {id}"), id=customer_id)
+        raise StoreError(N_("customer {id} was erased"), id=customer_id)
     if row[0] is not None:
-        raise StoreError(f"customer {customer_id} was merged into customer {row[0]}; add it there")
+        raise StoreError(N_("customer {id} was merged into customer {into}; add it there"), id=customer_id, into=row[0])
     owner = identity_owner(conn, kind, address)
     if owner is not None and owner != customer_id:
-        raise StoreError(f"{kind} {address} belongs to {customer_name(conn, owner)} (customer {owner})")
+        raise StoreError(
+            N_("{kind} {address} belongs to {name} (customer {id})"),
+            kind=kind,
+            address=address,
+            name=customer_name(conn, owner),
+            id=owner,
+        )
     if conn.execute("SELECT 1 FROM identities WHERE kind = ? AND address = ?", (kind, address)).fetchone():
         return False
     conn.execute(

@@ -44,12 +44,16 @@ def connect(path: Path | str, *, create: bool = True, migrate: bool = True) -> s
     to date; raises StoreError with a sentence a person can act on."""
     path = Path(path)
     if not create and not path.exists():
-        raise StoreError(f"database {path} does not exist; start `omniconsole serve` or `omniconsole demo` to create it")
+        raise StoreError(
+            N_("database {path} does not exist; start `omniconsole serve` or `omniconsole demo` to create it"), path=str(path)
+        )
     if create:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create the directory {path.parent}: {exc.strerror}") from None
+            raise StoreError(
+                N_("cannot create the directory {path}: {reason}"), path=str(path.parent), reason=exc.strerror
+            ) from None
     new = not path.exists()
     try:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (a deferred transaction
@@ -107,8 +111,13 @@ def migrate_schema(conn: sqlite3.Connection, path: Path | str = "") -> int:
     version = start = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(
-            f"database {path} has schema version {version}, newer than this omniconsole understands "
-            f"({SCHEMA_VERSION}); upgrade omniconsole before opening it"
+            N_(
+                "database {path} has schema version {version}, newer than this omniconsole understands "
+                "({known}); upgrade omniconsole before opening it"
+            ),
+            path=str(path),
+            version=version,
+            known=SCHEMA_VERSION,
         )
     while version < SCHEMA_VERSION:
         conn.execute("BEGIN IMMEDIATE")
@@ -301,7 +310,7 @@ def backup(source: Path | str, target: Path | str) -> int:
     leaves a half file under the target's name. Raises StoreError in words."""
     source, target = Path(source), Path(target)
     if not source.exists():
-        raise StoreError(f"there is no database at {source}")
+        raise StoreError(N_("there is no database at {path}"), path=str(source))
     partial = target.with_name(f".{target.name}.partial")
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -320,8 +329,8 @@ def backup(source: Path | str, target: Path | str) -> int:
         os.replace(partial, target)
     except sqlite3.Error as exc:
         partial.unlink(missing_ok=True)
-        raise StoreError(f"cannot back up {source}: {describe_error(exc, source)}") from None
+        raise StoreError(N_("cannot back up {path}: {reason}"), path=str(source), reason=describe_error(exc, source)) from None
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise StoreError(f"cannot write the backup {target}: {exc.strerror}") from None
+        raise StoreError(N_("cannot write the backup {path}: {reason}"), path=str(target), reason=exc.strerror) from None
     return target.stat().st_size

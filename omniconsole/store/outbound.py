@@ -15,6 +15,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from omniconsole.i18n import N_
 from omniconsole.models import preview_line
 from omniconsole.store.actions import ActionError, queued
 from omniconsole.store.events import add_event
@@ -113,7 +114,9 @@ def queue_first_message(
         customer_id = add_customer(conn, "", [(kind, address, "")], actor=author, now=now)
     barred = do_not_contact(conn, customer_id)
     if barred is not None:
-        raise ActionError(f'the customer is marked "do not contact" ({barred[0]}); only replies to their own messages may go')
+        raise ActionError(
+            N_('the customer is marked "do not contact" ({reason}); only replies to their own messages may go'), reason=barred[0]
+        )
     kinds = PHONE_KINDS if kind in PHONE_KINDS else (kind,)
     marks = ", ".join("?" * len(kinds))
     identity_id = conn.execute(

@@ -6,7 +6,9 @@
   one person (store/customers.py): the rows stay with their channel, direction and times, so
   every count and figure is unchanged; bodies, subjects, earlier versions and their full-text
   entries go. Files, the meta a channel needs to answer (chat ids) and timeline system lines
-  (direction 'event': assignments, calls) stay. One audit event records each run.
+  (direction 'event': assignments, calls) stay; a note's meta goes with its text (the bot's
+  handoff note keeps its words there as a phrase to draw, the customer's last words among
+  them). One audit event records each run.
 
 Each function is one short unit of work inside the caller's write transaction; the `Store`
 methods repeat them until nothing is left, so a big first run never holds the write lock long.
@@ -38,7 +40,11 @@ def erase_texts_before(conn: sqlite3.Connection, before: float, limit: int = 200
     for start in range(0, len(ids), _IN_CHUNK):
         part = ids[start : start + _IN_CHUNK]
         marks = ", ".join("?" * len(part))
-        conn.execute(f"UPDATE messages SET body = '', subject = '' WHERE id IN ({marks})", part)
+        conn.execute(
+            f"UPDATE messages SET body = '', subject = '', meta = CASE WHEN direction = 'note' THEN NULL ELSE meta END"
+            f" WHERE id IN ({marks})",
+            part,
+        )
         conn.execute(f"DELETE FROM message_versions WHERE message_id IN ({marks})", part)
     return len(ids)
 

@@ -16,7 +16,8 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from omniconsole.store.actions import ActionError
+from omniconsole.i18n import N_, english, phrase
+from omniconsole.store.actions import ActionError, _timeline_event  # noqa: PLC2701 - one store, one helper
 from omniconsole.store.events import add_event
 from omniconsole.store.search import index_message
 
@@ -134,11 +135,11 @@ def update_operator(
     `reason` in words."""
     row = conn.execute("SELECT status FROM operators WHERE login = ?", (login,)).fetchone()
     if row is None:
-        raise ActionError(f"{login} is not an operator (add them with `omniconsole operator add {login}`)")
+        raise ActionError(N_("{login} is not an operator (add them with `omniconsole operator add {login}`)"), login=login)
     if status is not None and status not in STATUSES:
-        raise ActionError(f"status must be one of {', '.join(STATUSES)} (got {status!r})")
+        raise ActionError(N_("status must be one of {choices} (got {value})"), choices=", ".join(STATUSES), value=repr(status))
     if capacity is not None and capacity < 0:
-        raise ActionError(f"capacity must be 0 or more (got {capacity})")
+        raise ActionError(N_("capacity must be 0 or more (got {value})"), value=capacity)
     changes: dict[str, object] = {}
     if capacity is not None:
         changes["capacity"] = capacity
@@ -345,10 +346,13 @@ def queue_figures(conn: sqlite3.Connection) -> dict[str, tuple[int, float | None
     }
 
 
-def assign_if_free(conn: sqlite3.Connection, conversation_id: int, login: str, reason: str, queue: str, now: float) -> bool:
+def assign_if_free(
+    conn: sqlite3.Connection, conversation_id: int, login: str, reason: str | dict, queue: str, now: float
+) -> bool:
     """Assign an unassigned open conversation to `login` on routing's behalf: False (nothing
     written) when someone holds it already, the bot holds it, or it is no longer open. Writes the timeline line and
-    a `conversation.assigned` event with the reason in words."""
+    a `conversation.assigned` event with the reason in words (`reason` English text or a phrase
+    of omniconsole.i18n, drawn in each reader's language; the event keeps its English)."""
     done = conn.execute(
         "UPDATE conversations SET assignee = ?, assigned_at = ? WHERE id = ? AND assignee IS NULL AND status = 'open'"
         " AND NOT EXISTS (SELECT 1 FROM bot_conversations b WHERE b.conversation_id = conversations.id AND b.state = 'bot')",
@@ -358,9 +362,8 @@ def assign_if_free(conn: sqlite3.Connection, conversation_id: int, login: str, r
         return False
     conn.execute("UPDATE operators SET last_assigned_at = ? WHERE login = ?", (now, login))
     customer_id = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
-    conn.execute(
-        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'event', ?, ?, ?)",
-        (conversation_id, customer_id, ROUTER, f"assigned to {login}: {reason}", now),
+    _timeline_event(
+        conn, conversation_id, customer_id, ROUTER, phrase(N_("assigned to {login}: {reason}"), login=login, reason=reason), now
     )
     add_event(
         conn,
@@ -368,13 +371,15 @@ def assign_if_free(conn: sqlite3.Connection, conversation_id: int, login: str, r
         actor=ROUTER,
         conversation_id=conversation_id,
         customer_id=customer_id,
-        payload={"assignee": login, "queue": queue, "reason": reason},
+        payload={"assignee": login, "queue": queue, "reason": english(reason)},
         at=now,
     )
     return True
 
 
-def return_to_queue(conn: sqlite3.Connection, conversation_id: int, expected_assignee: str, reason: str, now: float) -> bool:
+def return_to_queue(
+    conn: sqlite3.Connection, conversation_id: int, expected_assignee: str, reason: str | dict, now: float
+) -> bool:
     """Take a conversation back from `expected_assignee` into its queue (False when it is no
     longer theirs): timeline line and `routing.returned` event with the reason."""
     done = conn.execute(
@@ -384,17 +389,15 @@ def return_to_queue(conn: sqlite3.Connection, conversation_id: int, expected_ass
     if not done:
         return False
     customer_id = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
-    conn.execute(
-        "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at) VALUES (?, ?, 'event', ?, ?, ?)",
-        (conversation_id, customer_id, ROUTER, f"back to the queue from {expected_assignee}: {reason}", now),
-    )
+    line = phrase(N_("back to the queue from {login}: {reason}"), login=expected_assignee, reason=reason)
+    _timeline_event(conn, conversation_id, customer_id, ROUTER, line, now)
     add_event(
         conn,
         "routing.returned",
         actor=ROUTER,
         conversation_id=conversation_id,
         customer_id=customer_id,
-        payload={"from": expected_assignee, "reason": reason},
+        payload={"from": expected_assignee, "reason": english(reason)},
         at=now,
     )
     return True

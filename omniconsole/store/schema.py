@@ -7,6 +7,8 @@ migration after another, each with the reason it was added.)
 
 from __future__ import annotations
 
+from omniconsole.store.search import INDEX_OLD_HANDOFF_NOTES
+
 MIGRATIONS: list[str] = [
     # 1: the first cut of DESIGN.md's data model.
     """
@@ -728,6 +730,9 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE operators ADD COLUMN language TEXT;
     """,
+    # The bot's handoff notes written before they were indexed (store/search.py, where every
+    # statement on the full-text indexes lives).
+    INDEX_OLD_HANDOFF_NOTES,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from omniconsole.store.actions import _timeline_event  # noqa: PLC2701 - one store, one helper
 from omniconsole.store.events import add_event, age_boundary
 
 SLA = "sla"
@@ -99,17 +100,15 @@ def set_nearest(
 
 
 def record(
-    conn: sqlite3.Connection, conversation_id: int, kind: str, payload: dict, line: str, now: float, actor: str = SLA
+    conn: sqlite3.Connection, conversation_id: int, kind: str, payload: dict, line: str | dict, now: float, actor: str = SLA
 ) -> int:
     """An SLA event (`sla.warning`, `sla.breach`, `sla.escalated`, `sla.policy`) with its payload,
-    and its line in the conversation's timeline (none when `line` is empty); returns the event id."""
+    and its line in the conversation's timeline (none when `line` is empty; a phrase of
+    omniconsole.i18n is drawn in each reader's language, see `actions.event_line`); returns the
+    event id."""
     customer_id = conn.execute("SELECT customer_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
     if line:
-        conn.execute(
-            "INSERT INTO messages (conversation_id, customer_id, direction, author, body, created_at)"
-            " VALUES (?, ?, 'event', ?, ?, ?)",
-            (conversation_id, customer_id, actor, line, now),
-        )
+        _timeline_event(conn, conversation_id, customer_id, actor, line, now)
     return add_event(conn, kind, actor=actor, conversation_id=conversation_id, customer_id=customer_id, payload=payload, at=now)
 
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from omniconsole.i18n import N_, phrase
 from omniconsole.models import ConversationStatus, preview_line
 from omniconsole.store import schedule as timers
-from omniconsole.store.actions import SNOOZE_END, ActionError, _timeline_event  # noqa: PLC2701 - one store, one helper
+from omniconsole.store.actions import SNOOZE_END, ActionError, _timeline_event, status_word  # noqa: PLC2701 - one store, one helper
 from omniconsole.store.events import add_event
 from omniconsole.store.records import InboundRecord
 from omniconsole.store.rows import Block
@@ -103,7 +104,9 @@ def _identity(conn: sqlite3.Connection, customer_id: int, identity_id: int | Non
         "SELECT kind, address FROM identities WHERE id = ? AND customer_id = ?", (identity_id, customer_id)
     ).fetchone()
     if row is None:
-        raise ActionError(f"identity {identity_id} is not one of customer {customer_id}'s")
+        raise ActionError(
+            N_("identity {identity} is not one of customer {customer}'s"), identity=identity_id, customer=customer_id
+        )
     return f"{row[0]} {row[1]}"
 
 
@@ -114,12 +117,12 @@ def block(conn: sqlite3.Connection, customer_id: int, identity_id: int | None, a
     ActionError when the customer or identity does not exist or is blocked already."""
     now = now or time.time()
     if conn.execute("SELECT 1 FROM customers WHERE id = ? AND merged_into IS NULL", (customer_id,)).fetchone() is None:
-        raise ActionError(f"customer {customer_id} does not exist")
+        raise ActionError(N_("customer {id} does not exist"), id=customer_id)
     what = _identity(conn, customer_id, identity_id)
     # With no identity, block_for names only whole-customer blocks: an identity's block may
     # widen to the whole customer; an identity of a blocked customer is blocked already.
     if block_for(conn, customer_id, identity_id) is not None:
-        raise ActionError("this sender is blocked already")
+        raise ActionError(N_("this sender is blocked already"))
     block_id = conn.execute(
         "INSERT INTO blocks (customer_id, identity_id, blocked_by, blocked_at) VALUES (?, ?, ?, ?) RETURNING id",
         (customer_id, identity_id, actor, now),
@@ -133,7 +136,10 @@ def block(conn: sqlite3.Connection, customer_id: int, identity_id: int | None, a
         )
         params.append(identity_id)
     moved = conn.execute(sql + " ORDER BY c.id", params).fetchall()
-    words = f"{actor} blocked " + (f"the sender {what}" if what else "this customer") + ": moved to Spam"
+    if what:
+        words = phrase(N_("{actor} blocked the sender {sender}: moved to Spam"), actor=actor, sender=what)
+    else:
+        words = phrase(N_("{actor} blocked this customer: moved to Spam"), actor=actor)
     for conversation_id, status in moved:
         conn.execute(
             "INSERT INTO spam_conversations (conversation_id, block_id, previous_status, moved_at) VALUES (?, ?, ?, ?)",
@@ -160,7 +166,7 @@ def unblock(conn: sqlite3.Connection, customer_id: int, actor: str, now: float |
     now = now or time.time()
     found = blocks(conn, customer_id)
     if not found:
-        raise ActionError("this customer is not blocked")
+        raise ActionError(N_("this customer is not blocked"))
     restored: list[int] = []
     for b in found:
         for conversation_id, previous in conn.execute(
@@ -176,7 +182,8 @@ def unblock(conn: sqlite3.Connection, customer_id: int, actor: str, now: float |
                 # Its `snooze.end` row may have fired (and gone) while it sat in Spam: put it
                 # again, so the scheduler wakes it (at once when the time has passed).
                 timers.schedule(conn, SNOOZE_END, back[0], now, conversation_id=conversation_id)
-            _timeline_event(conn, conversation_id, customer_id, actor, f"{actor} unblocked this customer: back as {status}", now)
+            line = phrase(N_("{actor} unblocked this customer: back as {status}"), actor=actor, status=status_word(status))
+            _timeline_event(conn, conversation_id, customer_id, actor, line, now)
             restored.append(conversation_id)
         conn.execute("DELETE FROM spam_conversations WHERE block_id = ?", (b.id,))
         conn.execute("DELETE FROM blocks WHERE id = ?", (b.id,))

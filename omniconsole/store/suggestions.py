@@ -14,6 +14,7 @@ import sqlite3
 import time
 
 from omniconsole.errors import StoreError
+from omniconsole.i18n import N_
 from omniconsole.store import search
 from omniconsole.store.events import add_event
 from omniconsole.store.rows import MergeSuggestion
@@ -72,7 +73,7 @@ def dismiss_suggestion(conn: sqlite3.Connection, suggestion_id: int, actor: str,
     now = now or time.time()
     row = conn.execute("SELECT customer_id, other_id, status FROM merge_suggestions WHERE id = ?", (suggestion_id,)).fetchone()
     if row is None:
-        raise StoreError(f"there is no suggestion {suggestion_id}")
+        raise StoreError(N_("there is no suggestion {id}"), id=suggestion_id)
     if row[2] != "open":
         return
     conn.execute(

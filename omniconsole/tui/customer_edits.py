@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import App
 
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import Np_, _, ngettext
 from omniconsole.store import CustomerProfile, Store
 from omniconsole.tui.text import clock_time, day_time, one_line, safe
@@ -195,7 +195,7 @@ async def ask_same_person(app: App, store: Store, profile: CustomerProfile) -> C
         try:
             other = await store.live_customer(found.customer_id)
         except OmniError as exc:
-            app.notify(str(exc), severity="error", markup=False)
+            app.notify(error_text(exc), severity="error", markup=False)
             return None
         if other == profile.id:
             app.notify(_("That is this customer already"), severity="warning")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import LANGUAGES, _, current_language, set_language
 
 #: Each language's palette entry, in that language.
@@ -23,7 +23,7 @@ async def switch_language(screen, language: str) -> bool:
     try:
         await screen.store.set_own_language(screen.operator.login, language)
     except OmniError as exc:
-        screen.app.notify(str(exc), severity="error", markup=False)
+        screen.app.notify(error_text(exc), severity="error", markup=False)
         return False
     screen.app.language = set_language(language)
     from omniconsole.tui.widgets.status_bar import StatusBar

@@ -19,7 +19,7 @@ from textual.app import App
 from omniconsole.config import Settings
 from omniconsole.core.outbound import OutboundRequest, SendRefused, parse_recipient, pick_channel
 from omniconsole.core.reply_window import whatsapp_window
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import _
 from omniconsole.message_templates import parse_templates
 from omniconsole.store import CustomerProfile, Store
@@ -120,7 +120,7 @@ async def ask_outbound(
         channel_id = await store.ensure_channel(channel.channel_kind, channel.name)
         last_in = await store.last_inbound_from(kind.value, address, channel_id)
     except (SendRefused, OmniError) as exc:
-        app.notify(str(exc), severity="error", markup=False)
+        app.notify(error_text(exc), severity="error", markup=False)
         return None
     subject = ""
     if kind.value == "email":
@@ -159,7 +159,7 @@ async def start_from_window(screen) -> int | None:
             return None
         started = await start_conversation(store, screen.app.settings, request)
     except SendRefused as exc:
-        screen.notify(str(exc), severity="error", markup=False)
+        screen.notify(error_text(exc), severity="error", markup=False)
         return None
     except OmniError as exc:
         screen._store_trouble(exc)

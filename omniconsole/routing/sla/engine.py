@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from omniconsole.core.scheduler import CoreExtension, Scheduler
+from omniconsole.i18n import N_, english, phrase
 from omniconsole.routing.sla import clocks as sla_clocks
 from omniconsole.routing.sla.clocks import Clock
 from omniconsole.routing.sla.settings import TARGET_WORDS, SlaPolicy
@@ -79,9 +80,11 @@ def _touched(events) -> list[int]:
     return sorted(ids)
 
 
-def _hhmm(seconds: float) -> str:
+def _hhmm(seconds: float) -> dict:
     minutes = round(abs(seconds) / 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+    if minutes >= 60:
+        return phrase(N_("{hours} h {minutes} min"), hours=minutes // 60, minutes=f"{minutes % 60:02d}")
+    return phrase(N_("{n} min"), n=minutes)
 
 
 class Sla:
@@ -130,13 +133,22 @@ class Sla:
                 timers.unschedule(conn, DUE, conversation_id=conversation_id, subject=target)
             if previous_policy:
                 db.record(
-                    conn, conversation_id, "sla.policy", {"policy": "", "was": previous_policy}, "no SLA policy applies now", now
+                    conn,
+                    conversation_id,
+                    "sla.policy",
+                    {"policy": "", "was": previous_policy},
+                    phrase(N_("no SLA policy applies now")),
+                    now,
                 )
             db.set_nearest(conn, conversation_id, "", None, 0, now)
             return {}
         if policy.name != previous_policy:
             # The first policy is an event only; a change is also a timeline line, with the old one.
-            words = f"SLA policy {policy.name} applies now (was {previous_policy})" if previous_policy else ""
+            words = (
+                phrase(N_("SLA policy {policy} applies now (was {was})"), policy=policy.name, was=previous_policy)
+                if previous_policy
+                else ""
+            )
             db.record(conn, conversation_id, "sla.policy", {"policy": policy.name, "was": previous_policy}, words, now)
         history = report_histories(conn, None, None, [conversation_id])
         found = sla_clocks.clocks(history[0], policy, armed_at, now) if history else {}
@@ -188,42 +200,73 @@ class Sla:
         breach = share >= 1.0
         due = clock.moments.get(1.0) or clock.due_at
         payload = {"policy": policy.name, "target": clock.target, "share": share, "due": due, "started_at": clock.started_at}
-        words = TARGET_WORDS[clock.target]
+        words = phrase(TARGET_WORDS[clock.target])
         if breach:
-            line = f"SLA {policy.name}: {words} breached (target {_hhmm(clock.budget)})"
+            line = phrase(
+                N_("SLA {policy}: {target} breached (target {budget})"),
+                policy=policy.name,
+                target=words,
+                budget=_hhmm(clock.budget),
+            )
         else:
-            line = f"SLA {policy.name}: {words} at {share:.0%} of {_hhmm(clock.budget)}"
+            line = phrase(
+                N_("SLA {policy}: {target} at {share} of {budget}"),
+                policy=policy.name,
+                target=words,
+                share=f"{share:.0%}",
+                budget=_hhmm(clock.budget),
+            )
         db.record(conn, conversation_id, "sla.breach" if breach else "sla.warning", payload, line, now)
 
     def _escalate(self, conn, conversation_id: int, policy: SlaPolicy, clock: Clock, share: float, step: str, facts, now: float):
-        words = TARGET_WORDS[clock.target]
-        what = "breached" if share >= 1.0 else f"at {share:.0%}"
-        reason = f"SLA {policy.name}: {words} {what}"
+        words = phrase(TARGET_WORDS[clock.target])
+        if share >= 1.0:
+            reason = phrase(N_("SLA {policy}: {target} breached"), policy=policy.name, target=words)
+        else:
+            reason = phrase(N_("SLA {policy}: {target} at {share}"), policy=policy.name, target=words, share=f"{share:.0%}")
         payload = {"policy": policy.name, "target": clock.target, "share": share, "due": clock.moments.get(1.0), "step": step}
         assignee = db.assignee(conn, conversation_id)
         if step == "notify_assignee":
             if not assignee:
                 return
             payload["to"] = [assignee]
-            db.record(conn, conversation_id, "sla.escalated", payload, f"{reason}: {assignee} notified", now)
+            db.record(
+                conn,
+                conversation_id,
+                "sla.escalated",
+                payload,
+                phrase(N_("{reason}: {login} notified"), reason=reason, login=assignee),
+                now,
+            )
         elif step == "notify_admins":
             payload["to"] = db.admins(conn)
             if not payload["to"]:
                 return
-            db.record(conn, conversation_id, "sla.escalated", payload, f"{reason}: admins notified", now)
+            db.record(
+                conn, conversation_id, "sla.escalated", payload, phrase(N_("{reason}: admins notified"), reason=reason), now
+            )
         elif step == "return_to_queue":
             if not assignee or not routing_db.return_to_queue(conn, conversation_id, assignee, reason, now):
                 return
             if facts.queue is None:
-                routing_db.put_in_queue(conn, conversation_id, "default", [], now, reason)
+                routing_db.put_in_queue(conn, conversation_id, "default", [], now, english(reason))
             payload["from"] = assignee
-            db.record(conn, conversation_id, "sla.escalated", payload, f"{reason}: back to the queue from {assignee}", now)
+            db.record(
+                conn,
+                conversation_id,
+                "sla.escalated",
+                payload,
+                phrase(N_("{reason}: back to the queue from {login}"), reason=reason, login=assignee),
+                now,
+            )
         elif step == "raise_priority":
-            priority = db.raise_priority(conn, conversation_id, reason, now)
+            priority = db.raise_priority(conn, conversation_id, english(reason), now)
             if priority is None:
                 return
             payload["priority"] = priority
-            db.record(conn, conversation_id, "sla.escalated", payload, f"{reason}: priority raised", now)
+            db.record(
+                conn, conversation_id, "sla.escalated", payload, phrase(N_("{reason}: priority raised"), reason=reason), now
+            )
 
     # ---- the scheduler's rows ----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from omniconsole.errors import error_text
 from omniconsole.i18n import N_, _
 from omniconsole.tui.widgets.dialog_list import DialogList
 
@@ -197,7 +198,7 @@ class SnoozeDialog(ModalScreen[float | None]):
         try:
             self.dismiss(parse_until(event.value, self.now))
         except SnoozeError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            self.notify(error_text(exc), severity="error", markup=False)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -208,7 +208,7 @@ class LibraryScreen(Screen):
         except ArticleError as exc:
             kept = self._keep(edited)
             self.notify(
-                _("not saved: {error}; your text is kept in {file}").format(error=exc, file=kept),
+                _("not saved: {error}; your text is kept in {file}").format(error=error_text(exc), file=kept),
                 severity="error",
                 timeout=10,
                 markup=False,
@@ -251,7 +251,7 @@ class LibraryScreen(Screen):
             return Path(path).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
             self.notify(
-                _("could not run the editor {editor}: {error}").format(editor=repr(editor), error=exc),
+                _("could not run the editor {editor}: {error}").format(editor=repr(editor), error=error_text(exc)),
                 severity="error",
                 markup=False,
             )

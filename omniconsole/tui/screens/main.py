@@ -27,7 +27,7 @@ from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
 
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_, Np_, _, pgettext
 from omniconsole.models import ConversationStatus, InboxView
 from omniconsole.store import Conversation, Operator, Store
@@ -288,7 +288,10 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         if not self._trouble_shown:
             self._trouble_shown = True
             self.app.notify(
-                _("The database is not answering: {error}").format(error=exc), severity="error", markup=False, timeout=8
+                _("The database is not answering: {error}").format(error=error_text(exc)),
+                severity="error",
+                markup=False,
+                timeout=8,
             )
             self.set_timer(30, lambda: setattr(self, "_trouble_shown", False))
 
@@ -468,7 +471,7 @@ class MainScreen(InboxActions, RoutingActions, AnswersActions, MacroActions, Wor
         except OmniError as exc:
             if refused is not None and isinstance(exc, refused):
                 raise
-            self.app.notify(str(exc), severity="error", markup=False)
+            self.app.notify(error_text(exc), severity="error", markup=False)
             return False
         if done:
             self.app.notify(pgettext("done", done), timeout=2)

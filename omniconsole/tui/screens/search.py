@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from omniconsole.errors import OmniError
+from omniconsole.errors import OmniError, error_text
 from omniconsole.i18n import N_, _
 from omniconsole.store import SearchResults, Store
 from omniconsole.tui.text import badge, clock_time, counted, one_line, safe
@@ -120,7 +120,9 @@ class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
             # or in part.
             results = await self.store.search(text, limit=PAGE, phone_digits=phone_search_digits(text, self.phone_region))
         except OmniError as exc:
-            self.query_one("#search-summary", Label).update(Text(_("search failed: {error}").format(error=exc), style="red"))
+            self.query_one("#search-summary", Label).update(
+                Text(_("search failed: {error}").format(error=error_text(exc)), style="red")
+            )
             return
         self.results, self.text = results, text
         self.shown_messages = len(results.messages)
@@ -143,7 +145,9 @@ class SearchScreen(WorkerFailures, ModalScreen[SearchChoice | None]):
         try:
             page = await self.store.search(self.text, limit=PAGE, before_id=before)
         except OmniError as exc:
-            self.query_one("#search-summary", Label).update(Text(_("search failed: {error}").format(error=exc), style="red"))
+            self.query_one("#search-summary", Label).update(
+                Text(_("search failed: {error}").format(error=error_text(exc)), style="red")
+            )
             return
         option_list = self.query_one(OptionList)
         more_at = option_list.get_option_index(MORE)

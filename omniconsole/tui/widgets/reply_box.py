@@ -554,7 +554,7 @@ class ReplyBox(PaneStyles, WorkerFailures, Vertical):
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
             self.app.notify(
-                _("could not run the editor {editor}: {error}").format(editor=repr(editor), error=exc),
+                _("could not run the editor {editor}: {error}").format(editor=repr(editor), error=error_text(exc)),
                 severity="error",
                 markup=False,
             )

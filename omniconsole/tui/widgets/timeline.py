@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from omniconsole.i18n import N_, _, current_language
+from omniconsole.i18n import N_, _, current_language, is_phrase, render
 from omniconsole.store import TimelineEntry
 from omniconsole.tui.text import STATE, badge, clock_time, number, safe
 from omniconsole.tui.widgets.lines import CachedScrollbars, set_virtual_size, wrap_to_strips
@@ -126,6 +126,20 @@ def reactions_text(reactions: tuple[tuple[str, str], ...], style: StyleOf = no_s
     return text
 
 
+def event_words(entry: TimelineEntry) -> str:
+    """A timeline line ("assigned to bob") or the bot's handoff note in the operator's language:
+    the phrase the store kept in `meta` (store/actions.py `event_line`), else the English `body`
+    (older rows, imports, notes operators write)."""
+    if entry.meta:
+        try:
+            line = json.loads(entry.meta).get("line")
+        except (ValueError, AttributeError):
+            line = None
+        if is_phrase(line):
+            return render(line)
+    return entry.body
+
+
 def entry_text(
     entry: TimelineEntry,
     *,
@@ -144,7 +158,7 @@ def entry_text(
         text.append("· ", style=style("event"))
         text.append_text(safe(entry.author or _("system"), style("event")))
         text.append(" ")
-        text.append_text(safe(entry.body, style("event-body")))
+        text.append_text(safe(event_words(entry), style("event-body")))
         text.append(f"  {when}", style=style("event-time"))
         return text
     if entry.direction == "note":
@@ -152,7 +166,7 @@ def entry_text(
         text.append(" ")
         text.append_text(safe(entry.author, style("note-author")))
         text.append(f"  {when}\n", style=style("time"))
-        text.append_text(safe(entry.body, style("note-body")))
+        text.append_text(safe(event_words(entry), style("note-body")))
         return text
     text.append_text(badge(entry.channel_kind))
     text.append(" ")
