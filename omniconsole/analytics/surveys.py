@@ -126,10 +126,12 @@ def question(kind: str, channel_kind: str, language: str, settings, public_url: 
 
 
 def language_of(target: SurveyTarget) -> str:
-    """'ru' or 'en' by what the customer wrote (English when unsure)."""
+    """'ru' or 'en' by what the customer wrote; when that cannot tell (a file, "ok"), the
+    language their channel said (the web chat widget's); English when neither does."""
     from omniconsole.answers.language import detect
 
-    return detect(target.sample_text) or "en"
+    said = target.channel_language if target.channel_language in DEFAULT_TEXTS else None
+    return detect(target.sample_text) or said or "en"
 
 
 async def after_resolution(

@@ -174,6 +174,9 @@ class SurveyTarget:
     last_nps_at: float | None
     csat_for_conversation: bool
     bot_confirmed: bool = False
+    #: The language the customer's channel said for their latest messages (`messages.meta`
+    #: "language", e.g. the web chat widget's), 'ru'/'en'/..., None when none said one.
+    channel_language: str | None = None
 
 
 def survey_target(conn: sqlite3.Connection, conversation_id: int) -> SurveyTarget | None:
@@ -208,13 +211,20 @@ def survey_target(conn: sqlite3.Connection, conversation_id: int) -> SurveyTarge
         ).fetchone()
         is not None
     )
-    texts = [
-        r[0]
-        for r in conn.execute(
-            "SELECT body FROM messages WHERE conversation_id = ? AND direction = 'in' ORDER BY id DESC LIMIT 5",
-            (conversation_id,),
-        )
-    ]
+    latest = conn.execute(
+        "SELECT body, meta FROM messages WHERE conversation_id = ? AND direction = 'in' ORDER BY id DESC LIMIT 5",
+        (conversation_id,),
+    ).fetchall()
+    texts = [body for body, _meta in latest]
+    channel_language = None
+    for _body, meta in latest:
+        try:
+            said = json.loads(meta or "{}").get("language")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(said, str) and said:
+            channel_language = said
+            break
     # The customer and everyone merged into them: one person, one survey rhythm.
     last = dict(
         conn.execute(
@@ -248,6 +258,7 @@ def survey_target(conn: sqlite3.Connection, conversation_id: int) -> SurveyTarge
         last.get("nps"),
         csat_here,
         bot_confirmed,
+        channel_language,
     )
 
 

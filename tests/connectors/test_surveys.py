@@ -287,3 +287,22 @@ def test_texts_follow_the_language_and_the_config():
     assert len(meta["buttons"]) == 11
     # Without a public URL an e-mail asks for a number.
     assert "Answer with a number" in surveys.question("csat", "email", "en", settings, None)[0]
+
+
+async def test_the_survey_speaks_the_language_the_channel_said_when_the_text_cannot_tell(tmp_path: Path) -> None:
+    """A web chat visitor whose widget is in Russian and who wrote only "ok": the survey asks in
+    Russian (the language in the message's meta); what they wrote wins when it can tell; with
+    neither, English."""
+    from omniconsole.store import InboundRecord
+
+    async with await Store.open(tmp_path / "l.db") as store:
+        chat = await store.ensure_channel("webchat", "Site")
+        now = time.time()
+        said_ru = json.dumps({"language": "ru"})
+        said_en = json.dumps({"language": "en"})
+        for n, (body, meta) in enumerate((("ok", said_ru), ("ok", None), ("у меня не приходит посылка", said_en))):
+            record = InboundRecord(f"w{n}", "webchat", f"visitor-{n}", body, now - 100 + n, meta=meta)
+            await store.ingest(chat, "webchat", [record], None)
+        rows = sorted(await store.inbox_page(InboxView.ALL), key=lambda r: r.conversation_id)
+        languages = [surveys.language_of(await store.survey_target(r.conversation_id)) for r in rows]
+        assert languages == ["ru", "en", "ru"]
