@@ -43,6 +43,12 @@ class OmniApp(WorkerFailures, App):
         super().__init__()
         # The operator's language, read when the window opens (no core restart to change it).
         self.language = set_language(choose_language(operator.language, settings.language))
+        if self.language != "en":
+            import threading
+
+            from omniconsole.tui.text import warm_up
+
+            threading.Thread(target=warm_up, name="babel-warm-up", daemon=True).start()
         self.settings = settings
         self.operator = operator
         self.clock = clock
