@@ -206,6 +206,9 @@ def test_the_russian_window_loads_babel_ahead_and_the_english_one_never(russian)
         "import sys; from omniconsole import i18n; from omniconsole.tui import text; i18n.set_language('{lang}'); "
         "text.warm_up(); print('babel.dates' in sys.modules, 'babel.numbers' in sys.modules)"
     )
-    runs = {lang: subprocess.run([sys.executable, "-c", code.format(lang=lang)], capture_output=True, text=True) for lang in ("ru", "en")}
+    runs = {
+        lang: subprocess.run([sys.executable, "-c", code.format(lang=lang)], capture_output=True, text=True)
+        for lang in ("ru", "en")
+    }
     assert runs["ru"].stdout.split() == ["True", "True"], runs["ru"].stderr
     assert runs["en"].stdout.split() == ["False", "False"], runs["en"].stderr
