@@ -498,6 +498,9 @@ class Hub:
             await self.listening.wait()  # webhooks cannot arrive before the listener listens
         backoff = self.timing.restart_initial
         while True:
+            # A channel library may lose our cancellation while it fails (aioimaplib's connect
+            # to a refused port): then the restart below would run forever (connectors/base.py).
+            raise_if_cancelled()
             try:
                 cursor = await self.store.cursor(channel_id)
             except OmniError as exc:

@@ -525,3 +525,31 @@ def test_no_textual_handler_calls_its_parents_handler():
             ):
                 offenders.append(f"{path.relative_to(root)}:{node.lineno} super().{called.attr}()")
     assert offenders == []
+
+
+class LosesCancellationWhileFailing(ScriptedChannel):
+    """A channel library that swallows the core's cancellation while it fails to connect (as
+    aioimaplib's internal `asyncio.wait_for` can on Python 3.11) and reports a refused port."""
+
+    async def run(self, sink):
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            pass  # lost, as the library loses it
+        raise TransientError("127.0.0.1:9 refused the connection")
+
+
+async def test_the_core_stops_when_a_failing_channel_loses_its_cancellation(tmp_path, store):
+    """The restart loop of a channel checks for a cancellation each round: a core whose mail
+    channel's server refused the connection kept retrying after it was told to stop, and the
+    test waiting for it to stop hung (seen under load in CI)."""
+    settings = Settings(
+        database=store.path, data_dir=tmp_path / "data", channels=[ChannelSettings(kind="scripted", name="mail", options={})]
+    )
+    hub = Hub(settings, store, timing=FAST, connector_factory=lambda channel, context: LosesCancellationWhileFailing(context))
+    task = asyncio.create_task(hub.run())
+    await asyncio.sleep(0.3)  # a few failed rounds
+    task.cancel()
+    async with asyncio.timeout(5):
+        await asyncio.gather(task, return_exceptions=True)
+    assert task.done()
