@@ -458,3 +458,24 @@ async def test_the_core_saves_the_table_and_a_team_window_advises_from_it(tmp_pa
                     await remote.save_journey_outcomes(now, "{}", [])
             finally:
                 await remote.close()
+
+
+async def test_a_failed_round_of_the_core_is_logged_and_the_next_one_tried(tmp_path, caplog):
+    """A round that fails (here the database is closed under it) is logged, the task keeps
+    running and tries again after `every` seconds, and ends at once when cancelled."""
+    from omniconsole.config import Settings
+
+    settings = Settings(database=tmp_path / "gone.db", data_dir=tmp_path / "data")
+    store = await Store.open(settings.database)
+    await store.close()
+    task = asyncio.create_task(js.outcome_table_extension(settings, every=0.05).background(store, None))
+    try:
+        async with asyncio.timeout(10):
+            while sum("outcome table failed" in r.getMessage() for r in caplog.records) < 2:
+                await asyncio.sleep(0.02)
+        assert not task.done()
+    finally:
+        task.cancel()
+        async with asyncio.timeout(2):
+            await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
