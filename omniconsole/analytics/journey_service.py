@@ -12,7 +12,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-from connectors.base import raise_if_cancelled
 from omniconsole.analytics import journeys as j
 from omniconsole.analytics.report import human_duration, spreadsheet_safe
 from omniconsole.core.scheduler import CoreExtension
@@ -138,6 +137,9 @@ def outcome_table_extension(settings, every: float = TABLE_TTL, clock=time.time)
     round in progress finishes its computation, its result unused)."""
 
     async def background(store, scheduler) -> None:
+        # Imported here: only the core runs this, and a window imports no connector package.
+        from connectors.base import raise_if_cancelled
+
         while True:
             raise_if_cancelled()
             try:
