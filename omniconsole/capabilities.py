@@ -4,7 +4,7 @@ one (`omniconsole serve`, `omniconsole demo`, the window's embedded core).
 The core imports no capability package (DESIGN.md's arrows point from them to it); whoever
 builds a `Hub` hands it these: the conversation pipeline's steps in order (the bot's turn),
 the extensions with their pipeline steps, schedule handlers and background tasks (rules,
-then routing), the services that run beside them with routes on the listener (surveys), and
+then routing, then journeys' outcome table), the services that run beside them with routes on the listener (surveys), and
 the jobs that must run once per database (webhook deliveries).
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 def hub_parts(settings, store) -> dict[str, Any]:
     """Keyword arguments for `Hub(settings, store, **hub_parts(settings, store))`."""
+    from omniconsole.analytics.journey_service import outcome_table_extension
     from omniconsole.analytics.surveys import SurveyService
     from omniconsole.answers.bot_turn import conversation_pipeline
     from omniconsole.answers.bot_turn import core_extensions as bot_extensions
@@ -29,6 +30,8 @@ def hub_parts(settings, store) -> dict[str, Any]:
             *bot_extensions(),
             *(e for e in (rules_extension(settings),) if e is not None),
             *core_extensions(settings),
+            # journeys' outcome table, computed once here for every window's channel advice
+            outcome_table_extension(settings),
         ],
         "services": [SurveyService(store, settings)],
         "jobs": core_services(settings, store),

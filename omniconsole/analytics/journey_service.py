@@ -8,15 +8,20 @@ import asyncio
 import csv
 import io
 import json
+import logging
 import time
 from dataclasses import dataclass
 
 from omniconsole.analytics import journeys as j
 from omniconsole.analytics.report import human_duration, spreadsheet_safe
+from omniconsole.core.scheduler import CoreExtension
 from omniconsole.i18n import Np_, _, pgettext
 from omniconsole.store.actions import ActionError
 
-#: How long the window reuses the outcome table before reading the history again (seconds).
+log = logging.getLogger(__name__)
+
+#: How often the core computes the outcome table again, and how long a window reuses the one it
+#: read before reading the saved one again (seconds).
 TABLE_TTL = 600.0
 
 
@@ -109,20 +114,95 @@ async def customer_journey(store, customer_id: int, now: float, config: j.Journe
     return CustomerJourney(j.build_issues(rows, tags, now, calendar=calendar, repeated=repeated), j.reachable_kinds(kinds))
 
 
+def settings_key(config: j.JourneySettings) -> str:
+    """The `[journeys]` settings an outcome table depends on, as a JSON text key (`min_n`,
+    `margin` and `holdout` only weigh advice, so the same table serves any of them)."""
+    return json.dumps({"prior_issues": config.prior_issues, "similarity": config.similarity}, sort_keys=True)
+
+
+async def save_outcome_table(store, settings, now: float | None = None) -> int:
+    """Compute the outcome table from the raw history (`journey_data`, no topic detection) and
+    save it with `now` (epoch seconds) and the settings' key; returns how many cells were saved.
+    The core's work (`Store.save_journey_outcomes` is refused over the socket)."""
+    now = time.time() if now is None else now
+    config = journey_settings(settings)
+    data = await journey_data(store, config, now, default_calendar(settings), detect=False)
+    return await store.save_journey_outcomes(now, settings_key(config), [cell.to_json() for cell in data.table.values()])
+
+
+def outcome_table_extension(settings, every: float = TABLE_TTL, clock=time.time) -> CoreExtension:
+    """The core's background task that saves the outcome table at start and then every `every`
+    seconds, so windows read it (`OutcomeTable`) instead of the whole history each. A failed
+    round is logged and the next one tried; cancellation ends it at once (the thread of a
+    round in progress finishes its computation, its result unused)."""
+
+    async def background(store, scheduler) -> None:
+        # Imported here: only the core runs this, and a window imports no connector package.
+        from connectors.base import raise_if_cancelled
+
+        while True:
+            raise_if_cancelled()
+            try:
+                cells = await save_outcome_table(store, settings, clock())
+                log.info("journeys outcome table saved: %d cells", cells)
+            except Exception:
+                log.exception("computing the journeys outcome table failed; trying again in %.0f s", every)
+            raise_if_cancelled()
+            await asyncio.sleep(every)
+
+    return CoreExtension("journeys outcome table", background=background)
+
+
 class OutcomeTable:
-    """The outcome table a window advises from, read again after `TABLE_TTL` seconds."""
+    """The outcome table a window advises from, read again after `TABLE_TTL` seconds.
+
+    It is the table the core saved (`outcome_table_extension`), read through the store: cheap,
+    and over the core's socket in a team setup. Only when no core has saved one yet (or saved it
+    with other `[journeys]` settings) and the store is this process's own database is it
+    computed here from the raw history, in a thread as before; a window on a `RemoteStore`
+    never pulls the journey rows and has no advice until the core saved a table (it looks again
+    after `MISSING_RETRY` seconds). A saved table older than `2 * TABLE_TTL` is still used
+    (better than none), with a log line."""
+
+    #: Seconds before a window without a saved table (team setup) looks for one again.
+    MISSING_RETRY = 60.0
 
     def __init__(self, store, config: j.JourneySettings, calendar=None, clock=time.time):
         self.store, self.config, self.calendar, self.clock = store, config, calendar, clock
         self.table: dict | None = None
         self.read_at = 0.0
+        self.ttl = TABLE_TTL
 
     async def get(self) -> dict:
         now = self.clock()
-        if self.table is None or now - self.read_at > TABLE_TTL:
-            data = await journey_data(self.store, self.config, now, self.calendar, detect=False)
-            self.table, self.read_at = data.table, now
+        if self.table is None or now - self.read_at > self.ttl:
+            self.ttl = TABLE_TTL
+            self.table, self.read_at = await self._read(now), now
         return self.table
+
+    async def _read(self, now: float) -> dict:
+        remote = getattr(self.store, "remote", False)
+        computed_at, key, cells = await self.store.journey_outcomes()
+        same = key == settings_key(self.config)
+        if computed_at is not None and (same or remote):
+            if now - computed_at > 2 * TABLE_TTL:
+                log.info("the saved journeys outcome table is %.0f s old (is the core running?)", now - computed_at)
+            if not same:
+                log.info("the saved journeys outcome table was computed with other [journeys] settings: %s", key)
+            table = {}
+            for data in cells:
+                try:
+                    cell = j.Cell.from_json(data)
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("a saved journeys outcome cell is unreadable (%s): %r", exc, data)
+                    continue
+                table[(cell.topic, cell.channel)] = cell
+            return table
+        if remote:
+            self.ttl = self.MISSING_RETRY
+            return {}
+        data = await journey_data(self.store, self.config, now, self.calendar, detect=False)
+        return data.table
 
 
 def advice_for(journey: CustomerJourney, conversation_id: int, table: dict, config: j.JourneySettings) -> j.Advice | None:

@@ -33,7 +33,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from omniconsole.answers.engine import NOT_ANSWERS, stem, words
 from omniconsole.i18n import N_, english, phrase, render
@@ -399,6 +399,21 @@ class Cell:
             "operator_minutes": _r(self.operator_minutes, 1),
             "operator_minutes_interval": _pair(self.operator_minutes_interval, 1),
         }
+
+    def to_json(self) -> dict:
+        """Every field unrounded as JSON values (intervals as two-item lists): what the core
+        saves (store/journeys.py `replace_outcomes`); `from_json` gives back an equal Cell."""
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in _cell_items(self)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Cell:
+        """The Cell `to_json` gave (intervals back as tuples); KeyError/TypeError when a field
+        is missing or unknown."""
+        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in data.items()})
+
+
+def _cell_items(cell: Cell) -> list[tuple[str, object]]:
+    return [(f.name, getattr(cell, f.name)) for f in fields(Cell)]
 
 
 def outcome_table(issues: list[Issue], prior_issues: float = 20.0) -> dict[tuple[str, str], Cell]:

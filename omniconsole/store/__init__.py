@@ -657,6 +657,18 @@ class Store:
         many conversations got one."""
         return await self.db.write(journeys.set_topics, topics)
 
+    async def journey_outcomes(self) -> tuple[float | None, str, list[dict]]:
+        """The outcome table the core saved (store/journeys.py `saved_outcomes`): when it was
+        computed (epoch seconds; None: never, and then no cells), the key of the settings it
+        was computed with, and its cells as dicts of JSON values (analytics/journeys.py
+        `Cell.from_json` reads one)."""
+        return await self.db.run(journeys.saved_outcomes)
+
+    async def save_journey_outcomes(self, computed_at: float, settings_key: str, cells: list[dict]) -> int:
+        """Replace the saved outcome table in one transaction (store/journeys.py
+        `replace_outcomes`); returns how many cells were saved. The core's own work."""
+        return await self.db.write(journeys.replace_outcomes, computed_at, settings_key, cells)
+
     async def wallboard_rows(self, day_start: float) -> analytics.WallboardRows:
         """The wallboard's live numbers in one snapshot (store/analytics.py)."""
         return await self.db.run(analytics.wallboard_rows, day_start)

@@ -129,6 +129,9 @@ ROLES: dict[str, str] = {
     "customer_journey": READ,
     "journey_texts": READ,
     "journey_rows": READ,
+    # the outcome table the core computes (every window advises from it); only the core saves it
+    "journey_outcomes": READ,
+    "save_journey_outcomes": CORE,
     "undetected_topics": SUPERVISOR,
     "set_topics": CORE,
     # people's data and rights

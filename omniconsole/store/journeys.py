@@ -334,3 +334,36 @@ def library_tags(conn: sqlite3.Connection) -> list[str]:
         except ValueError:
             continue
     return sorted(tags)
+
+
+def replace_outcomes(conn: sqlite3.Connection, computed_at: float, settings_key: str, cells: list[dict]) -> int:
+    """Replace the saved outcome table with `cells` (each a dict of JSON values holding at least
+    `topic` and `channel`; stored whole as JSON text), computed at `computed_at` (epoch seconds)
+    with the settings `settings_key` names; returns how many cells were saved. Runs in the
+    caller's write transaction, so readers see the old table or the new one, never a mix."""
+    import json
+
+    conn.execute("DELETE FROM journey_outcomes")
+    for cell in cells:
+        conn.execute(
+            "INSERT INTO journey_outcomes (topic, channel, figures) VALUES (?, ?, ?)",
+            (cell["topic"], cell["channel"], json.dumps(cell, ensure_ascii=False)),
+        )
+    conn.execute(
+        "INSERT INTO journey_outcomes_computed (id, computed_at, settings_key) VALUES (1, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET computed_at = excluded.computed_at, settings_key = excluded.settings_key",
+        (computed_at, settings_key),
+    )
+    return len(cells)
+
+
+def saved_outcomes(conn: sqlite3.Connection) -> tuple[float | None, str, list[dict]]:
+    """The saved outcome table: (computed_at epoch seconds, settings key, cells as the dicts
+    `replace_outcomes` was given, by topic then channel); (None, '', []) when none was saved."""
+    import json
+
+    head = conn.execute("SELECT computed_at, settings_key FROM journey_outcomes_computed WHERE id = 1").fetchone()
+    if head is None:
+        return None, "", []
+    cells = [json.loads(text) for (text,) in conn.execute("SELECT figures FROM journey_outcomes ORDER BY topic, channel")]
+    return head[0], head[1], cells

@@ -733,6 +733,23 @@ MIGRATIONS: list[str] = [
     # The bot's handoff notes written before they were indexed (store/search.py, where every
     # statement on the full-text indexes lives).
     INDEX_OLD_HANDOFF_NOTES,
+    # Journeys' outcome table as the core computed it (omniconsole/analytics/journey_service.py
+    # `outcome_table_extension`): one row per (topic, resolving channel kind) cell with its
+    # figures as JSON text, and one row saying when it was computed (float epoch seconds) and
+    # with which settings (a JSON text key), so every window reads it instead of the history.
+    """
+    CREATE TABLE journey_outcomes (
+        topic   TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        figures TEXT NOT NULL,
+        PRIMARY KEY (topic, channel)
+    );
+    CREATE TABLE journey_outcomes_computed (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        computed_at  REAL NOT NULL,
+        settings_key TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

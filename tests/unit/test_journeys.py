@@ -8,6 +8,7 @@ merges) with explicit times, and read back through store/journeys.py's SQL.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import subprocess
@@ -332,3 +333,149 @@ def test_origin_of_a_conversation_is_where_the_customer_came_from(tmp_path):
     second = arrive("o3", T0 + 9 * DAY, None)
     origins = {r.conversation_id: r.origin for r in sj.issue_rows(s.conn)}
     assert origins == {first: "spring_sale", second: None}
+
+
+# --- the outcome table the core saves and every window reads ----------------------------------
+
+
+def test_a_cell_round_trips_through_json_exactly(shop):
+    """What the core saves is what the window advises from: every field, unrounded, intervals
+    back as tuples (a list would not compare equal and `_apart` indexes them)."""
+    table = j.outcome_table(shop.issues())
+    full = j.Cell(
+        "refunds",
+        "phone",
+        31,
+        29,
+        29 / 31,
+        0.9123456789,
+        (0.7, 0.98),
+        1234.5,
+        (600.0, 4000.25),
+        0.8,
+        5,
+        (0.3, 0.97),
+        7.25,
+        (1.0, 12.5),
+    )
+    assert table
+    for cell in [*table.values(), full]:
+        back = j.Cell.from_json(json.loads(json.dumps(cell.to_json())))
+        assert back == cell
+        assert all(
+            isinstance(getattr(back, name), tuple)
+            for name in ("interval", "ttr_business_interval", "csat_interval")
+            if getattr(back, name) is not None
+        )
+
+
+def _counting_rows(store) -> list[int]:
+    """Count this store's `journey_rows` calls (each still reads the history as usual)."""
+    calls: list[int] = []
+    real = store.journey_rows
+
+    async def counted(*args, **kwargs):
+        calls.append(1)
+        return await real(*args, **kwargs)
+
+    store.journey_rows = counted
+    return calls
+
+
+async def test_the_window_reads_the_saved_table_and_computes_only_without_one(tmp_path, shop):
+    """Before any core saved a table a window on its own database computes it from the history
+    (as it always did); once saved, a new window's table is the saved one and reads no journey
+    rows; a table saved with other [journeys] settings is not used by a local window."""
+    from omniconsole.config import Settings
+
+    shop.conn.close()
+    settings = Settings(database=tmp_path / "j.db", data_dir=tmp_path / "data")
+    async with await Store.open(settings.database) as store:
+        calls = _counting_rows(store)
+        assert await store.journey_outcomes() == (None, "", [])
+        computed = await js.OutcomeTable(store, j.JourneySettings(), clock=lambda: NOW).get()
+        assert computed and len(calls) == 1
+        assert await js.save_outcome_table(store, settings, NOW) == len(computed)
+        assert len(calls) == 2
+        at, key, cells = await store.journey_outcomes()
+        assert (at, key) == (NOW, js.settings_key(j.JourneySettings())) and len(cells) == len(computed)
+        window = js.OutcomeTable(store, j.JourneySettings(), clock=lambda: NOW + 3 * js.TABLE_TTL)  # stale: still used
+        assert await window.get() == computed and len(calls) == 2
+        other = js.OutcomeTable(store, j.JourneySettings(prior_issues=5.0), clock=lambda: NOW)
+        await other.get()
+        assert len(calls) == 3
+
+
+async def test_the_core_saves_the_table_and_a_team_window_advises_from_it(tmp_path):
+    """The core's extension saves at start the table `journey_data` computes (the demo's
+    refunds-by-phone pattern in it) and stops at once when cancelled; an agent's window over the
+    core's socket reads it and advises from it, and never pulls journey rows: before the core
+    saved one it has no table rather than the whole history."""
+    from omniconsole.capabilities import hub_parts
+    from omniconsole.core.control import ControlServer
+    from omniconsole.core.demo import build_demo_history, demo_settings
+    from omniconsole.core.hub import Hub
+    from omniconsole.core.remote import RemoteStore
+    from tests.unit.test_core import FAST
+
+    demo = demo_settings(tmp_path / "core")
+    settings = dataclasses.replace(demo, channels=[])  # the core runs no channel here
+    async with await Store.open(settings.database) as store:
+        await build_demo_history(store, demo, conversations=2000)
+        now = await store.db.run(lambda conn: conn.execute("SELECT max(last_activity_at) FROM conversations").fetchone()[0])
+        expected = (await js.journey_data(store, j.JourneySettings(), now, js.default_calendar(settings), detect=False)).table
+        login = await store.db.run(
+            lambda conn: conn.execute("SELECT login FROM operators WHERE role = 'agent' LIMIT 1").fetchone()[0]
+        )
+        calls = _counting_rows(store)
+        async with ControlServer(store, tmp_path / "core.sock", group=None, logins=lambda uid: login):
+            remote = await RemoteStore.connect(tmp_path / "core.sock")
+            try:
+                assert await js.OutcomeTable(remote, j.JourneySettings(), clock=lambda: now).get() == {}
+                assert calls == []
+                assert any(
+                    type(e).__name__ == "CoreExtension" and e.name == "journeys outcome table"
+                    for e in hub_parts(settings, store)["extensions"]
+                )
+                hub = Hub(settings, store, timing=FAST, extensions=[js.outcome_table_extension(settings, clock=lambda: now)])
+                task = asyncio.create_task(hub.run())
+                try:
+                    async with asyncio.timeout(60):
+                        while (await store.journey_outcomes())[0] is None:
+                            await asyncio.sleep(0.05)
+                finally:
+                    task.cancel()
+                    async with asyncio.timeout(5):
+                        await asyncio.gather(task, return_exceptions=True)
+                assert len(calls) == 1  # the core's one computation
+                at, key, cells = await store.journey_outcomes()
+                assert at == now and {(c["topic"], c["channel"]): j.Cell.from_json(c) for c in cells} == expected
+                table = await js.OutcomeTable(remote, j.JourneySettings(), clock=lambda: now).get()
+                assert table == expected and len(calls) == 1
+                advice = _all_advice(table)
+                assert any(a.topic == "refunds" and a.better.channel == "phone" for a in advice)
+                with pytest.raises(Exception, match="core's own work"):
+                    await remote.save_journey_outcomes(now, "{}", [])
+            finally:
+                await remote.close()
+
+
+async def test_a_failed_round_of_the_core_is_logged_and_the_next_one_tried(tmp_path, caplog):
+    """A round that fails (here the database is closed under it) is logged, the task keeps
+    running and tries again after `every` seconds, and ends at once when cancelled."""
+    from omniconsole.config import Settings
+
+    settings = Settings(database=tmp_path / "gone.db", data_dir=tmp_path / "data")
+    store = await Store.open(settings.database)
+    await store.close()
+    task = asyncio.create_task(js.outcome_table_extension(settings, every=0.05).background(store, None))
+    try:
+        async with asyncio.timeout(10):
+            while sum("outcome table failed" in r.getMessage() for r in caplog.records) < 2:
+                await asyncio.sleep(0.02)
+        assert not task.done()
+    finally:
+        task.cancel()
+        async with asyncio.timeout(2):
+            await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
