@@ -140,6 +140,15 @@ def outcome_table_extension(settings, every: float = TABLE_TTL, clock=time.time)
         # Imported here: only the core runs this, and a window imports no connector package.
         from connectors.base import raise_if_cancelled
 
+        # A table saved less than `every` ago with these settings (the core restarted, or a
+        # window that runs the core opened) is not computed again at once: the first round
+        # waits for it to age, so a window's start does not share its CPU with the history walk.
+        try:
+            saved_at, key, _cells = await store.journey_outcomes()
+        except Exception:
+            saved_at, key = None, ""
+        if saved_at is not None and key == settings_key(journey_settings(settings)):
+            await asyncio.sleep(max(0.0, min(every, saved_at + every - clock())))
         while True:
             raise_if_cancelled()
             try:

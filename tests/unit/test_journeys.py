@@ -479,3 +479,37 @@ async def test_a_failed_round_of_the_core_is_logged_and_the_next_one_tried(tmp_p
         async with asyncio.timeout(2):
             await asyncio.gather(task, return_exceptions=True)
     assert task.cancelled()
+
+
+async def test_a_fresh_saved_table_is_not_computed_again_when_the_core_starts(tmp_path):
+    """A core that starts (or a window that runs the core opens) while the saved table is
+    younger than `every` with the same settings waits for it to age instead of walking the whole
+    history at once; with other settings it computes at once."""
+    import time
+
+    from omniconsole.config import Settings
+
+    settings = Settings(database=tmp_path / "t.db", data_dir=tmp_path / "data")
+    async with await Store.open(settings.database) as store:
+        await store.save_journey_outcomes(time.time() - 0.3, js.settings_key(j.JourneySettings()), [])
+        calls = _counting_rows(store)
+        task = asyncio.create_task(js.outcome_table_extension(settings, every=1.0).background(store, None))
+        try:
+            await asyncio.sleep(0.4)
+            assert calls == []  # saved 0.3 s ago, every 1 s: the first round waits ~0.7 s more
+            async with asyncio.timeout(5):
+                while not calls:
+                    await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await store.save_journey_outcomes(time.time(), js.settings_key(j.JourneySettings(prior_issues=5.0)), [])
+        calls.clear()
+        task = asyncio.create_task(js.outcome_table_extension(settings, every=60.0).background(store, None))
+        try:
+            async with asyncio.timeout(5):
+                while not calls:
+                    await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
