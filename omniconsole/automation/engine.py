@@ -210,6 +210,10 @@ class Engine:
         planned: list[Planned] = []
         messages: list[int | None] = list(trigger.message_ids) or [None]
         read: dict[int | None, dict[str, Any]] = {}  # the fields of each message, read once
+        if trigger.conversation_id is not None:
+            read[messages[0]] = self.fields(conn, trigger, messages[0])
+            if read[messages[0]].get("_status") == "spam":
+                return []  # blocked (store/spam.py): Spam is not answered or worked, by rules neither
         for rule in rules:
             for message_id in messages:
                 if message_id not in read:

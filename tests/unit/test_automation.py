@@ -875,3 +875,32 @@ actions = [ { priority = "urgent" } ]
     (planned,) = dry_run(d.engine, d.conn, now - 3600, now + 1800)
     assert (planned.rule.name, planned.trigger.conversation_id, planned.words()) == ("nudge", waiting, "set priority urgent")
     assert d.fired() == []
+
+
+def test_rules_do_not_act_on_a_blocked_customers_conversations(desk) -> None:
+    """Spam is never answered, routed or worked (README "Spam"): a blocked sender's new
+    message matches no event rule — no auto-reply, label, note or assignment — while the same
+    rule keeps acting for everyone else."""
+    from omniconsole.store import spam
+
+    d = desk(
+        """
+[[rules]]
+name = "tag every message"
+on = "message.received"
+actions = [ { add_labels = ["seen"] }, { note = "a rule saw this" } ]
+"""
+    )
+    cid = d.write("hello")
+    d.follow()
+    assert len(d.fired("tag every message")) == 1
+    customer = d.one("SELECT customer_id FROM conversations WHERE id = ?", cid)[0]
+    write_transaction(d.conn, lambda conn: spam.block(conn, customer, None, "anna"))
+    d.follow()
+    spam_cid = d.write("buy cheap watches")
+    d.follow()
+    assert d.one("SELECT status FROM conversations WHERE id = ?", spam_cid) == ("spam",)
+    assert len(d.fired("tag every message")) == 1  # nothing for the blocked sender
+    other = d.write("where is my order?", address="2002")
+    d.follow()
+    assert len(d.fired("tag every message")) == 2 and d.labels(other) == ["seen"]
