@@ -19,6 +19,7 @@ hooks meet here; the hooks are to become one `CoreExtension` type, and the outbo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -327,7 +328,10 @@ class Hub:
             tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
             for extension in self.extensions:
                 if extension.background is not None:
-                    tasks.append(asyncio.create_task(extension.background(self.store, self.scheduler), name=extension.name))
+                    # Supervised as the jobs are: a background task that crashes (the SLA's or
+                    # the rules' follower, the journeys table) is logged and started again.
+                    background = functools.partial(extension.background, self.store, self.scheduler)
+                    tasks.append(asyncio.create_task(self._run_service(background), name=extension.name))
             for number, service in enumerate(self.jobs, start=1):
                 tasks.append(asyncio.create_task(self._run_service(service), name=f"job {number}"))
             typing_channels = [c for c in self.connectors.values() if type(c).operator_typing is not Connector.operator_typing]
@@ -418,6 +422,7 @@ class Hub:
     async def _run_service(self, service: Callable[[], Awaitable[None]]) -> None:
         """Run one capability job until cancelled; a crash is logged and it starts again."""
         while True:
+            raise_if_cancelled()
             try:
                 await service()
             except asyncio.CancelledError:

@@ -553,3 +553,31 @@ async def test_the_core_stops_when_a_failing_channel_loses_its_cancellation(tmp_
     async with asyncio.timeout(5):
         await asyncio.gather(task, return_exceptions=True)
     assert task.done()
+
+
+async def test_a_capability_background_task_that_crashes_is_started_again(tmp_path, store, caplog):
+    """An extension's background task (the SLA's or the rules' follower, the journeys table)
+    that raises is logged and started again, as the jobs are; before, it died for good while
+    the core ran on without it."""
+    from omniconsole.core.scheduler import CoreExtension
+
+    rounds: list[int] = []
+
+    async def background(store, scheduler):
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise RuntimeError("a bug in the first round")
+        await asyncio.sleep(3600)
+
+    settings = Settings(database=store.path, data_dir=tmp_path / "data")
+    hub = Hub(settings, store, timing=FAST, extensions=[CoreExtension("flaky", background=background)])
+    task = asyncio.create_task(hub.run())
+    try:
+
+        async def restarted():
+            return len(rounds) >= 2
+
+        await wait_until(restarted, timeout=5)
+        assert any("a core service failed" in r.getMessage() for r in caplog.records)
+    finally:
+        await stop(task)
