@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction, common) -> None:
     common(q)
     q.add_argument("--rules", metavar="FILE", help=_("this rules file instead of the config's [automation] rules"))
     q.add_argument("--days", type=float, default=30, help=_("how far back to look (default 30)"))
+    q.add_argument(
+        "--show", type=int, default=SHOWN, metavar="N", help=_("matches listed per rule (default 20; 0: all), the rest counted")
+    )
 
 
 def _book(args: argparse.Namespace, settings):
@@ -64,14 +67,19 @@ def run(args: argparse.Namespace, settings) -> int:
         return 0
     if args.days <= 0:
         raise UsageError(N_("--days must be more than 0"))
-    for line in dry_run_lines(book, settings, args.days):
+    for line in dry_run_lines(book, settings, args.days, shown=getattr(args, "show", SHOWN)):
         print(line)
     return 0
 
 
-def dry_run_lines(book, settings, days: float, now: float | None = None) -> list[str]:
-    """The dry run's report: per rule, each conversation it would have matched and what it
-    would have done."""
+#: Matches the dry run lists per rule: a rule that would fire on every message of a month
+#: matches thousands, and the count says as much as the list.
+SHOWN = 20
+
+
+def dry_run_lines(book, settings, days: float, now: float | None = None, *, shown: int = SHOWN) -> list[str]:
+    """The dry run's report: per rule, how many conversations it would have matched, and the
+    first `shown` of them (0: all) with what it would have done; the rest are counted."""
     import asyncio
 
     from omniconsole.answers.language import detect_messages
@@ -94,7 +102,8 @@ def dry_run_lines(book, settings, days: float, now: float | None = None) -> list
         mine = [p for p in planned if p.rule.name == rule.name]
         matches = ngettext("rule {name} ({trigger}): {n} match", "rule {name} ({trigger}): {n} matches", len(mine))
         lines.append(matches.format(name=rule.name, trigger=rule.trigger, n=len(mine)))
-        for p in mine:
+        listed = mine if shown <= 0 else mine[:shown]
+        for p in listed:
             when = datetime.fromtimestamp(p.trigger.at).strftime("%Y-%m-%d %H:%M")
             where = (
                 _("conversation #{id}").format(id=p.trigger.conversation_id)
@@ -102,4 +111,9 @@ def dry_run_lines(book, settings, days: float, now: float | None = None) -> list
                 else _("channel {name}").format(name=p.trigger.event.get("channel_id"))
             )
             lines.append("  " + _("{when} {where}: would {action}").format(when=when, where=where, action=p.words()))
+        if len(listed) < len(mine):
+            rest = len(mine) - len(listed)
+            lines.append(
+                "  " + ngettext("… and {n} more (--show 0 lists all)", "… and {n} more (--show 0 lists all)", rest).format(n=rest)
+            )
     return lines

@@ -625,11 +625,18 @@ def test_rules_check_and_test_commands(tmp_path: Path) -> None:
         d.ingestor.default_region = "RU"
         d.channel = write_transaction(conn, actions.ensure_channel, "telegram", "tg")
         cid = d.write("a refund please", live=False)
+        for n in range(3):
+            d.write(f"refund number {n}", address=f"20{n}", live=False)
     finally:
         conn.close()
+    done = cli("rules", "test", "--days", "1", "--show", "1")
+    assert done.returncode == 0, done.stderr
+    assert "rule refund words (a customer's message arrives): 4 matches" in done.stdout
+    assert "  … and 3 more (--show 0 lists all)" in done.stdout
+    assert done.stdout.count("would add label refund") == 1
     done = cli("rules", "test", "--days", "1")
     assert done.returncode == 0, done.stderr
-    assert "rule refund words (a customer's message arrives): 1 match" in done.stdout
+    assert done.stdout.count("would add label refund") == 4 and "more" not in done.stdout
     assert f"conversation #{cid}: would add label refund; set priority high; add a private note 'check the order'" in done.stdout
     conn = connect(tmp_path / "o.db")
     try:
