@@ -31,15 +31,13 @@ class OmniError(Exception):
     def translated(self) -> str:
         """The line in the current language; the English one when the catalog lacks it. A value
         that is itself a phrase (`omniconsole.i18n.phrase`, `word`) is translated too."""
-        from omniconsole.i18n import _, render  # noqa: PLC0415 - errors.py sits below every module
+        from omniconsole.i18n import _, render, translated_template  # noqa: PLC0415 - errors.py sits below every module
 
-        words = _(self.template) if self.template else str(self)
+        if not self.template:
+            return str(self)
         if not self.params:
-            return words if self.template else str(self)
-        try:
-            return words.format(**{k: render(v) for k, v in self.params.items()})
-        except (KeyError, IndexError, ValueError):
-            return str(self)  # a translation that lost a field: English rather than nothing
+            return _(self.template)
+        return translated_template(self.template, {k: render(v) for k, v in self.params.items()}, str(self))
 
     @classmethod
     def rebuilt(cls, message: str, template: object = None, params: object = None) -> OmniError:

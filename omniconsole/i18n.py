@@ -163,6 +163,17 @@ def local_number(value: float, english: str, pattern: str | None = None, *, perc
     return format_decimal(value, format=pattern, locale=_current)
 
 
+def translated_template(template: str, values: Mapping[str, object], english: str) -> str:
+    """`template` (an English msgid with `{name}` fields, `str.format` rules) in the current
+    language with `values` filled in; `english`, the line as first made, when the translation
+    lost or renamed a field (English rather than nothing). Errors (`OmniError.translated`) and
+    connectors' lines (`cli/language.words_text`) are drawn with it."""
+    try:
+        return _(template).format(**values)
+    except (KeyError, IndexError, ValueError):
+        return english
+
+
 # --- sentences kept as data -------------------------------------------------------------------
 #
 # A sentence made in one process and read in another (a timeline line the core writes, an

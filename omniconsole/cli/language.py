@@ -19,7 +19,17 @@ import argparse
 import os
 import tomllib
 
-from omniconsole.i18n import N_, Nn_, _, choose_language, current_language, ngettext, set_language
+from omniconsole.i18n import (
+    N_,
+    Nn_,
+    _,
+    choose_language,
+    current_language,
+    local_number,
+    ngettext,
+    set_language,
+    translated_template,
+)
 
 #: argparse's msgids (Python 3.11) that an operator or admin can meet, marked for extraction
 #: so the catalog carries their Russian; the rest (programming errors) stay English.
@@ -83,11 +93,7 @@ def speak_argparse() -> None:
 def figure(n: int) -> str:
     """A count as the CLI prints it: `12345` in English (as it always was), `12 345` in Russian
     (CLDR's digit groups, by Babel)."""
-    if current_language() == "en":
-        return str(n)
-    from babel.numbers import format_decimal
-
-    return format_decimal(n, locale=current_language())
+    return local_number(n, str(n))
 
 
 def decimal(x: float, places: int = 1) -> str:
@@ -104,7 +110,4 @@ def words_text(words: object) -> str:
     if template is None:
         return str(words)
     params = {key: words_text(value) if hasattr(value, "template") else value for key, value in words.params.items()}
-    try:
-        return _(template).format(**params)
-    except (KeyError, IndexError, ValueError):
-        return str(words)  # a translation that lost a field: English rather than nothing
+    return translated_template(template, params, str(words))

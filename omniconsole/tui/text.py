@@ -8,7 +8,7 @@ import time
 
 from rich.text import Text
 
-from omniconsole.i18n import N_, Nn_, _, current_language, ngettext
+from omniconsole.i18n import N_, Nn_, _, current_language, local_number, ngettext
 from omniconsole.models import sanitize_text
 
 BADGES = {
@@ -168,11 +168,7 @@ def warm_up() -> None:
 
 def number(n: int | float) -> str:
     """A count with the language's digit groups: 12,345 (Russian: 12 345, CLDR's by Babel)."""
-    if current_language() == "en":
-        return f"{n:,}"
-    from babel.numbers import format_decimal
-
-    return format_decimal(n, locale=current_language())
+    return local_number(n, f"{n:,}")
 
 
 def counted(n: int, word: str, plural: str | None = None) -> str:
