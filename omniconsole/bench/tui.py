@@ -135,6 +135,7 @@ def _probe_window(
     from omniconsole.config import Settings, TeamSettings
     from omniconsole.store import Operator
     from omniconsole.tui.app import OmniApp
+    from omniconsole.tui.screens.main import MainScreen
 
     path = Path(db)
     settings = Settings(database=path, data_dir=path.parent, team=TeamSettings(socket=Path(socket_path) if socket_path else None))
@@ -154,7 +155,7 @@ def _probe_window(
         def ready(self) -> None:
             result["start_s"] = time.time() - started
             # One window, one main screen: the figures are of what an operator runs.
-            result["main_screens"] = sum(1 for screen in self.screen_stack if type(screen).__name__ == "MainScreen")
+            result["main_screens"] = sum(1 for screen in self.screen_stack if isinstance(screen, MainScreen))
             self.run_worker(self.press_keys())
 
         async def open_big_mail(self) -> None:
